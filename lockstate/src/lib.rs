@@ -1,0 +1,1 @@
+//! The unified lock table (not built yet; see issue "lockstate").

@@ -1,0 +1,1 @@
+//! PORTMAP v2 (RFC 1833 §3) and RPCBIND v3/v4 (RFC 1833 §2).

@@ -1,0 +1,1 @@
+//! NLM v4 and NSM v1 (not built yet; see issue "NLM v4 and NSM").
