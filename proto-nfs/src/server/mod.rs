@@ -76,8 +76,13 @@ pub struct Export {
 pub struct ServerConfig {
     /// The exports.
     pub exports: Vec<Export>,
+    /// Address the services are bound to (RPCBIND GETADDR answers with it; an unspecified
+    /// address is answered as the loopback address of the same family).
+    pub bind_addr: std::net::IpAddr,
     /// Port the NFS, MOUNT, NLM and NSM services listen on (what GETPORT answers).
     pub nfs_port: u16,
+    /// Port of the stand-alone portmapper, if one runs (0 = none).
+    pub portmap_port: u16,
     /// Largest RPC record accepted, in bytes (all fragments together).
     pub max_record: usize,
     /// Requests a connection may have waiting for the file system before the server stops
