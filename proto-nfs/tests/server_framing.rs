@@ -41,7 +41,10 @@ fn multi_fragment_record_is_answered_once_whole() {
     let replies = h.tcp_replies();
     assert_eq!(replies.len(), 1);
     assert_eq!(replies[0].xid, 0x51);
-    assert_eq!(accept_stat(&replies[0]), &AcceptStat::Success(Default::default()));
+    assert_eq!(
+        accept_stat(&replies[0]),
+        &AcceptStat::Success(Default::default())
+    );
     assert_eq!(h.buffered(1), 0);
 }
 
@@ -99,7 +102,13 @@ fn record_just_over_the_limit_across_fragments_closes() {
     cfg.max_record = 100;
     let mut h = Harness::with(cfg);
     let mut wire = fragment(false, &[0; 60]);
-    wire.extend(RecordMarker { last: true, len: 41 }.to_bytes());
+    wire.extend(
+        RecordMarker {
+            last: true,
+            len: 41,
+        }
+        .to_bytes(),
+    );
     h.tcp(1, local(900), &wire);
     assert!(matches!(&h.events()[..], [Event::Close { .. }]));
     // Exactly at the limit is fine.
@@ -123,8 +132,14 @@ fn garbage_record_closes_tcp_and_is_dropped_on_udp() {
 
     // A REPLY sent to the server.
     let mut h = Harness::new();
-    h.tcp(1, local(900), &fragment(true, &[0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0]));
-    assert!(matches!(&h.events()[..], [Event::Close { reason, .. }] if reason.contains("not CALL")));
+    h.tcp(
+        1,
+        local(900),
+        &fragment(true, &[0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0]),
+    );
+    assert!(
+        matches!(&h.events()[..], [Event::Close { reason, .. }] if reason.contains("not CALL"))
+    );
 
     // A call truncated inside the program/version/procedure words.
     let mut h = Harness::new();
@@ -147,13 +162,22 @@ fn random_bytes_never_panic_and_end_in_reply_or_close() {
         let mut bytes = seeds.buffer(len);
         if i % 2 == 0 && bytes.len() >= 4 {
             // A plausible record marker in front of random content.
-            bytes[..4].copy_from_slice(&RecordMarker { last: true, len: (len - 4) as u32 }.to_bytes());
+            bytes[..4].copy_from_slice(
+                &RecordMarker {
+                    last: true,
+                    len: (len - 4) as u32,
+                }
+                .to_bytes(),
+            );
         }
         h.tcp(1, local(900), &bytes);
         h.udp(local(901), &bytes);
         let _ = h.transmits();
         let _ = h.events();
-        assert!(h.fs_requests().is_empty(), "random bytes reached the file system");
+        assert!(
+            h.fs_requests().is_empty(),
+            "random bytes reached the file system"
+        );
     }
 }
 
@@ -173,10 +197,41 @@ fn rpc_version_3_is_rpc_mismatch_2_2() {
 fn bad_credentials_are_auth_errors() {
     let mut h = Harness::new();
     let too_many_gids: Vec<u32> = (0..17).collect();
-    h.tcp(1, local(900), &call(1).auth_sys_gids(0, 0, &too_many_gids).record());
-    h.tcp(1, local(900), &call(2).cred(OpaqueAuth { flavor: AuthFlavor::SYS, body: bytes::Bytes::from_static(b"\0\0\0\x01") }).record());
-    h.tcp(1, local(900), &call(3).cred(OpaqueAuth { flavor: AuthFlavor::RPCSEC_GSS, body: bytes::Bytes::new() }).record());
-    h.tcp(1, local(900), &call(4).verf(OpaqueAuth { flavor: AuthFlavor::SYS, body: bytes::Bytes::new() }).record());
+    h.tcp(
+        1,
+        local(900),
+        &call(1).auth_sys_gids(0, 0, &too_many_gids).record(),
+    );
+    h.tcp(
+        1,
+        local(900),
+        &call(2)
+            .cred(OpaqueAuth {
+                flavor: AuthFlavor::SYS,
+                body: bytes::Bytes::from_static(b"\0\0\0\x01"),
+            })
+            .record(),
+    );
+    h.tcp(
+        1,
+        local(900),
+        &call(3)
+            .cred(OpaqueAuth {
+                flavor: AuthFlavor::RPCSEC_GSS,
+                body: bytes::Bytes::new(),
+            })
+            .record(),
+    );
+    h.tcp(
+        1,
+        local(900),
+        &call(4)
+            .verf(OpaqueAuth {
+                flavor: AuthFlavor::SYS,
+                body: bytes::Bytes::new(),
+            })
+            .record(),
+    );
     // Credential length 401 (over the opaque_auth limit) in an otherwise good header.
     let mut m = call(5).message().to_vec();
     m[28..32].copy_from_slice(&401u32.to_be_bytes());
@@ -200,7 +255,10 @@ fn bad_credentials_are_auth_errors() {
     // 16 gids are fine.
     let gids: Vec<u32> = (0..16).collect();
     h.tcp(1, local(900), &call(6).auth_sys_gids(0, 0, &gids).record());
-    assert!(matches!(accept_stat(&h.tcp_replies()[0]), AcceptStat::Success(_)));
+    assert!(matches!(
+        accept_stat(&h.tcp_replies()[0]),
+        AcceptStat::Success(_)
+    ));
 }
 
 #[test]
@@ -213,10 +271,32 @@ fn unknown_program_version_procedure_and_garbage_args() {
     h.tcp(1, local(900), &call(5).prog(100_005, 1).record());
     h.tcp(1, local(900), &call(6).prog(100_003, 3).proc_(22).record());
     h.tcp(1, local(900), &call(7).prog(100_005, 3).proc_(6).record());
-    h.tcp(1, local(900), &call(8).prog(100_005, 3).proc_(1).u32(2000).record());
-    h.tcp(1, local(900), &call(9).prog(100_003, 3).proc_(1).u32(3).args(b"abc").u32(7).record());
-    h.tcp(1, local(900), &call(10).prog(100_000, 2).proc_(3).u32(1).record());
-    h.tcp(1, local(900), &call(11).prog(100_003, 3).proc_(0).u32(1).record());
+    h.tcp(
+        1,
+        local(900),
+        &call(8).prog(100_005, 3).proc_(1).u32(2000).record(),
+    );
+    h.tcp(
+        1,
+        local(900),
+        &call(9)
+            .prog(100_003, 3)
+            .proc_(1)
+            .u32(3)
+            .args(b"abc")
+            .u32(7)
+            .record(),
+    );
+    h.tcp(
+        1,
+        local(900),
+        &call(10).prog(100_000, 2).proc_(3).u32(1).record(),
+    );
+    h.tcp(
+        1,
+        local(900),
+        &call(11).prog(100_003, 3).proc_(0).u32(1).record(),
+    );
     let got: Vec<(u32, AcceptStat)> = h
         .tcp_replies()
         .iter()

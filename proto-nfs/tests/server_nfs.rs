@@ -56,7 +56,10 @@ fn getattr_becomes_an_fs_request_and_its_result_the_reply() {
     let mut h = Harness::new();
     let c = getattr(fh(1));
     h.tcp(1, local(800), &nfs(0x10, &c).record());
-    assert!(h.transmits().is_empty(), "nothing before the file system answers");
+    assert!(
+        h.transmits().is_empty(),
+        "nothing before the file system answers"
+    );
     let reqs = h.fs_requests();
     assert_eq!(reqs.len(), 1);
     assert_eq!(reqs[0].share_id, 1);
@@ -78,7 +81,8 @@ fn getattr_becomes_an_fs_request_and_its_result_the_reply() {
     reply.encode(&mut expect);
     assert_eq!(results(&replies[0]), &expect.freeze());
     // A result for an unknown id is ignored.
-    h.server.handle_fs_result(h.now, FsRequestId(999), Nfs3Reply::Null);
+    h.server
+        .handle_fs_result(h.now, FsRequestId(999), Nfs3Reply::Null);
     assert!(h.transmits().is_empty());
 }
 
@@ -86,7 +90,16 @@ fn getattr_becomes_an_fs_request_and_its_result_the_reply() {
 fn root_is_squashed_to_the_anonymous_ids() {
     let mut h = Harness::new();
     let c = getattr(fh(1));
-    h.tcp(1, local(800), &call(1).prog(100_003, 3).proc_(proc::GETATTR).auth_sys_gids(0, 0, &[0, 4]).args(&args(&c)).record());
+    h.tcp(
+        1,
+        local(800),
+        &call(1)
+            .prog(100_003, 3)
+            .proc_(proc::GETATTR)
+            .auth_sys_gids(0, 0, &[0, 4])
+            .args(&args(&c))
+            .record(),
+    );
     assert_eq!(
         h.fs_requests()[0].creds,
         Creds {
@@ -96,7 +109,15 @@ fn root_is_squashed_to_the_anonymous_ids() {
         }
     );
     // AUTH_NONE runs as the anonymous user.
-    h.tcp(1, local(800), &call(2).prog(100_003, 3).proc_(proc::GETATTR).args(&args(&c)).record());
+    h.tcp(
+        1,
+        local(800),
+        &call(2)
+            .prog(100_003, 3)
+            .proc_(proc::GETATTR)
+            .args(&args(&c))
+            .record(),
+    );
     assert_eq!(h.fs_requests()[0].creds.uid, 65534);
 }
 
@@ -137,7 +158,11 @@ fn server_side_nfs_refusals() {
     assert!(h.fs_requests().is_empty());
     // Reads on the read-only share and calls from inside the CIDR go through.
     h.tcp(1, local(800), &nfs(6, &getattr(fh(2))).record());
-    h.tcp(2, "10.1.2.3:800".parse().expect("addr"), &nfs(7, &getattr(fh(3))).record());
+    h.tcp(
+        2,
+        "10.1.2.3:800".parse().expect("addr"),
+        &nfs(7, &getattr(fh(3))).record(),
+    );
     assert_eq!(h.fs_requests().len(), 2);
 }
 
@@ -186,7 +211,11 @@ fn duplicate_of_an_in_progress_create_is_dropped() {
     assert_eq!(reqs.len(), 1);
     assert!(h.transmits().is_empty());
     assert_eq!(h.server.stats().drc_in_progress_drops, 1);
-    h.server.handle_fs_result(h.now, reqs[0].id, Nfs3Reply::error_for(&c, Nfs3Status::Exist));
+    h.server.handle_fs_result(
+        h.now,
+        reqs[0].id,
+        Nfs3Reply::error_for(&c, Nfs3Status::Exist),
+    );
     assert_eq!(h.tcp_replies().len(), 1);
 }
 
@@ -197,9 +226,14 @@ fn idempotent_calls_are_not_cached() {
     let wire = nfs(5, &c).record();
     h.tcp(1, local(800), &wire);
     let r = h.fs_requests();
-    h.server.handle_fs_result(h.now, r[0].id, Nfs3Reply::error_for(&c, Nfs3Status::Io));
+    h.server
+        .handle_fs_result(h.now, r[0].id, Nfs3Reply::error_for(&c, Nfs3Status::Io));
     h.tcp(1, local(800), &wire);
-    assert_eq!(h.fs_requests().len(), 1, "GETATTR retransmission executes again");
+    assert_eq!(
+        h.fs_requests().len(),
+        1,
+        "GETATTR retransmission executes again"
+    );
 }
 
 #[test]
@@ -221,7 +255,11 @@ fn back_pressure_stops_consuming_at_the_in_flight_limit_and_resumes() {
     // Other connections are not affected.
     assert!(h.server.wants_read(ConnId(2)));
 
-    h.server.handle_fs_result(h.now, reqs[0].id, Nfs3Reply::error_for(&getattr(fh(1)), Nfs3Status::Io));
+    h.server.handle_fs_result(
+        h.now,
+        reqs[0].id,
+        Nfs3Reply::error_for(&getattr(fh(1)), Nfs3Status::Io),
+    );
     assert!(h.server.wants_read(ConnId(1)));
     assert_eq!(h.server.poll_resumed(), Some(ConnId(1)));
     assert_eq!(h.server.poll_resumed(), None);
@@ -239,29 +277,72 @@ fn results_for_closed_connections_are_dropped_but_cached() {
     h.tcp(1, local(800), &nfs(9, &c).record());
     let reqs = h.fs_requests();
     h.server.connection_closed(ConnId(1));
-    h.server.handle_fs_result(h.now, reqs[0].id, Nfs3Reply::error_for(&c, Nfs3Status::Exist));
+    h.server.handle_fs_result(
+        h.now,
+        reqs[0].id,
+        Nfs3Reply::error_for(&c, Nfs3Status::Exist),
+    );
     assert!(h.transmits().is_empty());
     assert_eq!(h.server.stats().orphaned_replies, 1);
     h.tcp(3, local(803), &nfs(9, &c).record());
     assert!(h.fs_requests().is_empty());
-    assert_eq!(nfs_status(results(&h.tcp_replies()[0])), Nfs3Status::Exist as u32);
+    assert_eq!(
+        nfs_status(results(&h.tcp_replies()[0])),
+        Nfs3Status::Exist as u32
+    );
 }
 
 #[test]
 fn external_programs_come_out_as_events_and_can_use_the_drc() {
     let mut h = Harness::new();
-    let wire = call(0x42).prog(100_021, 4).proc_(2).auth_sys(0, 0).args(b"lockargs").record();
+    let wire = call(0x42)
+        .prog(100_021, 4)
+        .proc_(2)
+        .auth_sys(0, 0)
+        .args(b"lockargs")
+        .record();
     h.tcp(1, local(800), &wire);
     let ev = h.events();
-    let [Event::Call { conn, peer, transport, xid, program, version, procedure, cred_flavor, args, .. }] = &ev[..] else {
+    let [Event::Call {
+        conn,
+        peer,
+        transport,
+        xid,
+        program,
+        version,
+        procedure,
+        cred_flavor,
+        args,
+        ..
+    }] = &ev[..]
+    else {
         panic!("{ev:?}")
     };
     assert_eq!(
-        (*conn, *peer, *transport, *xid, *program, *version, *procedure, *cred_flavor),
-        (ConnId(1), local(800), Transport::Tcp, 0x42, 100_021, 4, 2, 1)
+        (
+            *conn,
+            *peer,
+            *transport,
+            *xid,
+            *program,
+            *version,
+            *procedure,
+            *cred_flavor
+        ),
+        (
+            ConnId(1),
+            local(800),
+            Transport::Tcp,
+            0x42,
+            100_021,
+            4,
+            2,
+            1
+        )
     );
     assert_eq!(&args[..], b"lockargs");
-    h.server.send_accepted_reply(ConnId(1), local(800), 0x42, Bytes::from_static(b"\0\0\0\0"));
+    h.server
+        .send_accepted_reply(ConnId(1), local(800), 0x42, Bytes::from_static(b"\0\0\0\0"));
     let r = h.tcp_replies();
     assert_eq!((r[0].xid, &results(&r[0])[..]), (0x42, &b"\0\0\0\0"[..]));
 
@@ -269,12 +350,22 @@ fn external_programs_come_out_as_events_and_can_use_the_drc() {
     h.tcp(1, local(800), &wire);
     assert_eq!(h.events().len(), 1);
     h.server.set_external_non_idempotent(100_021, &[2]);
-    let wire = call(0x43).prog(100_021, 4).proc_(2).auth_sys(0, 0).args(b"lockargs").record();
+    let wire = call(0x43)
+        .prog(100_021, 4)
+        .proc_(2)
+        .auth_sys(0, 0)
+        .args(b"lockargs")
+        .record();
     h.tcp(1, local(800), &wire);
     assert_eq!(h.events().len(), 1);
     h.tcp(1, local(800), &wire);
     assert!(h.events().is_empty(), "in-progress duplicate dropped");
-    h.server.send_accepted_reply(ConnId(1), local(800), 0x43, Bytes::from_static(b"\0\0\0\x01"));
+    h.server.send_accepted_reply(
+        ConnId(1),
+        local(800),
+        0x43,
+        Bytes::from_static(b"\0\0\0\x01"),
+    );
     let first = h.transmits();
     h.tcp(1, local(800), &wire);
     assert!(h.events().is_empty());

@@ -221,9 +221,7 @@ use std::time::Duration;
 use proto_nfs::nfs3::FileHandle;
 use proto_nfs::rpc::message::{AcceptStat, AcceptedReply, MessageBody, ReplyBody, RpcMessage};
 use proto_nfs::rpc::record::take_record;
-use proto_nfs::server::{
-    ConnId, Event, Export, FsRequest, RpcServer, ServerConfig, Transmit,
-};
+use proto_nfs::server::{ConnId, Event, Export, FsRequest, RpcServer, ServerConfig, Transmit};
 
 /// Share 1 `export` (read-write, everyone), share 2 `ro` (read-only), share 3 `lan`
 /// (only 10.0.0.0/8).
@@ -310,7 +308,8 @@ impl Harness {
 
     /// One UDP datagram.
     pub fn udp(&mut self, peer: SocketAddr, bytes: &[u8]) {
-        self.server.handle_datagram(self.now, ConnId(0), peer, bytes);
+        self.server
+            .handle_datagram(self.now, ConnId(0), peer, bytes);
     }
 
     /// Drains transmits.
@@ -379,4 +378,93 @@ pub fn results(m: &RpcMessage) -> &Bytes {
         AcceptStat::Success(b) => b,
         other => panic!("expected SUCCESS, got {other:?}"),
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Round trips of per-procedure call and reply enums.
+
+use proto_nfs::rpc::{ProcedureCall, ProcedureReply};
+
+fn arbitrary_values<T: for<'a> Arbitrary<'a>>(name: &str, iterations: usize) -> Vec<T> {
+    let seed = name
+        .bytes()
+        .fold(0x0070_726f_6373_u64, |h, b| h.rotate_left(7) ^ u64::from(b));
+    let mut seeds = Seeds::new(seed);
+    (0..iterations)
+        .filter_map(|_| {
+            let len = 8 + (seeds.next_u64() % 1024) as usize;
+            let buf = seeds.buffer(len);
+            T::arbitrary(&mut Unstructured::new(&buf)).ok()
+        })
+        .collect()
+}
+
+/// `decode_args(procedure(x), encode_args(x)) == x`; returns the distinct procedures seen.
+pub fn round_trip_calls<T>(name: &str, iterations: usize) -> usize
+where
+    T: for<'a> Arbitrary<'a> + ProcedureCall + PartialEq + Debug,
+{
+    let mut procs = std::collections::HashSet::new();
+    for v in arbitrary_values::<T>(name, iterations) {
+        let mut out = BytesMut::new();
+        v.encode_args(&mut out);
+        let back = T::decode_args(v.procedure(), &out)
+            .unwrap_or_else(|e| panic!("{name}: {v:?} as {out:02x?} does not decode: {e:?}"));
+        assert_eq!(back, v, "{name}: round trip changed the value");
+        procs.insert(v.procedure());
+    }
+    procs.len()
+}
+
+/// `decode_results(procedure(x), encode_results(x)) == x`; returns the distinct procedures
+/// seen.
+pub fn round_trip_replies<T>(name: &str, iterations: usize) -> usize
+where
+    T: for<'a> Arbitrary<'a> + ProcedureReply + PartialEq + Debug,
+{
+    let mut procs = std::collections::HashSet::new();
+    for v in arbitrary_values::<T>(name, iterations) {
+        let mut out = BytesMut::new();
+        v.encode_results(&mut out);
+        let back = T::decode_results(v.procedure(), &out)
+            .unwrap_or_else(|e| panic!("{name}: {v:?} as {out:02x?} does not decode: {e:?}"));
+        assert_eq!(back, v, "{name}: round trip changed the value");
+        procs.insert(v.procedure());
+    }
+    procs.len()
+}
+
+/// A snapshot text for one reply: the wire bytes as a hex dump, the RPC header, and the
+/// results decoded with `decode` (if SUCCESS).
+pub fn reply_snapshot<T: Debug>(wire: &[u8], decode: impl FnOnce(&[u8]) -> T) -> String {
+    let mut buf = BytesMut::from(wire);
+    let rec = take_record(&mut buf, 1 << 24)
+        .expect("framing")
+        .expect("one whole record");
+    assert!(buf.is_empty(), "exactly one record");
+    let msg = RpcMessage::decode_bytes(&rec).expect("reply decodes");
+    let mut s = String::from("wire:\n");
+    s.push_str(&hexdump(wire));
+    s.push_str(&format!("xid: {:#x}\n", msg.xid));
+    match reply_body(&msg) {
+        ReplyBody::Accepted(AcceptedReply {
+            stat: AcceptStat::Success(res),
+            verf,
+        }) => {
+            s.push_str(&format!(
+                "accepted: SUCCESS, verf {verf:?}\nresults: {:#?}\n",
+                decode(res)
+            ));
+        }
+        other => s.push_str(&format!("{other:#?}\n")),
+    }
+    s
+}
+
+/// Sends one TCP call on a fresh connection and returns the single transmit's bytes.
+pub fn one_tcp_reply(h: &mut Harness, c: &CallBuilder) -> Bytes {
+    h.tcp(1000, local(700), &c.record());
+    let t = h.transmits();
+    assert_eq!(t.len(), 1, "exactly one reply");
+    t[0].data.clone()
 }
