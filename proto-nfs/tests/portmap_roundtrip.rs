@@ -21,14 +21,14 @@ fn pmap_replies_round_trip() {
 
 #[test]
 fn rpcb_calls_round_trip() {
-    assert_eq!(support::round_trip_calls::<RpcbCall>("rpcb_call", 3000), 7);
+    assert_eq!(support::round_trip_calls::<RpcbCall>("rpcb_call", 3000), 8);
 }
 
 #[test]
 fn rpcb_replies_round_trip() {
     assert_eq!(
         support::round_trip_replies::<RpcbReply>("rpcb_reply", 3000),
-        7
+        8
     );
 }
 

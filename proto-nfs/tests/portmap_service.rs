@@ -160,7 +160,7 @@ fn callit_is_refused_with_proc_unavail() {
     h.udp(local(600), &pmap(3, &c).message());
     assert_eq!(accept_stat(&h.udp_replies()[0]), &AcceptStat::ProcUnavail);
     // RPCBIND CALLIT (5) and the unimplemented v4 procedures too.
-    for p in [5, 7, 8, 10, 11, 12] {
+    for p in [5, 7, 8, 10, 12] {
         h.tcp(1, local(600), &call(p).prog(100_000, 4).proc_(p).record());
         assert_eq!(
             accept_stat(&h.tcp_replies()[0]),
@@ -197,6 +197,26 @@ fn getaddr_and_getversaddr() {
     assert_eq!(
         rpcb_reply(&mut h, 4, &RpcbCall::Getversaddr(query(100_003, 2, "tcp"))),
         RpcbReply::Getversaddr(String::new())
+    );
+}
+
+#[test]
+fn getaddrlist_lists_every_transport_of_the_exact_version() {
+    let mut h = Harness::new();
+    let entry = |netid: &str, semantics| proto_nfs::portmap::rpcbind::RpcbEntry {
+        maddr: "127.0.0.1.8.1".into(),
+        netid: netid.into(),
+        semantics,
+        protofmly: "inet".into(),
+        proto: netid.into(),
+    };
+    assert_eq!(
+        rpcb_reply(&mut h, 4, &RpcbCall::Getaddrlist(query(100_003, 3, ""))),
+        RpcbReply::Getaddrlist(vec![entry("tcp", 3), entry("udp", 1)])
+    );
+    assert_eq!(
+        rpcb_reply(&mut h, 4, &RpcbCall::Getaddrlist(query(100_003, 2, ""))),
+        RpcbReply::Getaddrlist(vec![])
     );
 }
 

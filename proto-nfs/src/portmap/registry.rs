@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 
 use super::pmap::{Mapping, IPPROTO_TCP, IPPROTO_UDP};
-use super::rpcbind::Rpcb;
+use super::rpcbind::{Rpcb, RpcbEntry, NC_TPI_CLTS, NC_TPI_COTS_ORD};
 
 /// Most registrations the table holds (pre-filled ones included); SET beyond it fails.
 pub const MAX_REGISTRATIONS: usize = 256;
@@ -191,6 +191,33 @@ impl Registry {
                 _ => e.addr.clone(),
             },
         }
+    }
+}
+
+impl Registry {
+    /// RPCBPROC_GETADDRLIST: every registered address of exactly `(prog, vers)` on the
+    /// `tcp`/`udp`/`tcp6`/`udp6` netids, described as RFC 1833 §2.2 `rpcb_entry`s.
+    pub fn getaddrlist(&self, prog: u32, vers: u32, host: IpAddr) -> Vec<RpcbEntry> {
+        self.entries
+            .iter()
+            .filter(|e| e.prog == prog && e.vers == vers)
+            .filter_map(|e| {
+                let (ip, port) = parse_uaddr(&e.addr)?;
+                let (proto, semantics) = match e.netid.as_str() {
+                    "tcp" | "tcp6" => ("tcp", NC_TPI_COTS_ORD),
+                    "udp" | "udp6" => ("udp", NC_TPI_CLTS),
+                    _ => return None,
+                };
+                let ip = if ip.is_unspecified() { host } else { ip };
+                Some(RpcbEntry {
+                    maddr: to_uaddr(ip, port),
+                    netid: e.netid.clone(),
+                    semantics,
+                    protofmly: if ip.is_ipv4() { "inet" } else { "inet6" }.to_owned(),
+                    proto: proto.to_owned(),
+                })
+            })
+            .collect()
     }
 }
 

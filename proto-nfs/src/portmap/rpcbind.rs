@@ -1,8 +1,9 @@
 //! RPCBIND versions 3 and 4 messages (RFC 1833 §2).
 //!
 //! Implemented procedures: NULL (0), SET (1), UNSET (2), GETADDR (3), DUMP (4), GETTIME (6)
-//! and, in version 4, GETVERSADDR (9). CALLIT/BCAST (5), UADDR2TADDR (7), TADDR2UADDR (8),
-//! INDIRECT (10), GETADDRLIST (11) and GETSTAT (12) decode as "no such procedure" and are
+//! and, in version 4, GETVERSADDR (9) and GETADDRLIST (11, what `rpcinfo -l` asks).
+//! CALLIT/BCAST (5), UADDR2TADDR (7), TADDR2UADDR (8), INDIRECT (10) and GETSTAT (12)
+//! decode as "no such procedure" and are
 //! answered PROC_UNAVAIL (a deviation: RFC 1833 defines them, but no NFS, MOUNT, NLM or NSM
 //! client needs them, and CALLIT/INDIRECT are reflection vectors).
 //!
@@ -29,6 +30,14 @@ pub const RPCBPROC_DUMP: u32 = 4;
 pub const RPCBPROC_GETTIME: u32 = 6;
 /// RPCBPROC_GETVERSADDR (version 4 only).
 pub const RPCBPROC_GETVERSADDR: u32 = 9;
+
+/// RPCBPROC_GETADDRLIST (version 4 only).
+pub const RPCBPROC_GETADDRLIST: u32 = 11;
+
+/// `NC_TPI_CLTS`: connectionless transport semantics (UDP).
+pub const NC_TPI_CLTS: u32 = 1;
+/// `NC_TPI_COTS_ORD`: connection-oriented with orderly release (TCP).
+pub const NC_TPI_COTS_ORD: u32 = 3;
 
 /// Longest netid, universal address or owner string accepted (our bound).
 pub const MAX_RPCB_STRING: u32 = 1024;
@@ -93,6 +102,54 @@ impl Rpcb {
     }
 }
 
+/// `struct rpcb_entry` (RFC 1833 §2.2): one address of a service, with the transport it
+/// is on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Arbitrary)]
+pub struct RpcbEntry {
+    /// `r_maddr`: the universal address.
+    #[arbitrary(with = arb_str)]
+    pub maddr: String,
+    /// `r_nc_netid`: the netid.
+    #[arbitrary(with = arb_str)]
+    pub netid: String,
+    /// `r_nc_semantics`: [`NC_TPI_CLTS`], [`NC_TPI_COTS_ORD`], ...
+    pub semantics: u32,
+    /// `r_nc_protofmly`: `inet` or `inet6`.
+    #[arbitrary(with = arb_str)]
+    pub protofmly: String,
+    /// `r_nc_proto`: `tcp` or `udp`.
+    #[arbitrary(with = arb_str)]
+    pub proto: String,
+}
+
+impl RpcbEntry {
+    fn decode(input: &[u8]) -> XResult<'_, Self> {
+        let (rest, maddr) = rpcb_string(input)?;
+        let (rest, netid) = rpcb_string(rest)?;
+        let (rest, semantics) = xdr::u32(rest)?;
+        let (rest, protofmly) = rpcb_string(rest)?;
+        let (rest, proto) = rpcb_string(rest)?;
+        Ok((
+            rest,
+            RpcbEntry {
+                maddr,
+                netid,
+                semantics,
+                protofmly,
+                proto,
+            },
+        ))
+    }
+
+    fn encode(&self, out: &mut BytesMut) {
+        xdr::put_string(out, self.maddr.as_bytes());
+        xdr::put_string(out, self.netid.as_bytes());
+        xdr::put_u32(out, self.semantics);
+        xdr::put_string(out, self.protofmly.as_bytes());
+        xdr::put_string(out, self.proto.as_bytes());
+    }
+}
+
 /// An RPCBIND v3/v4 call.
 #[derive(Debug, Clone, PartialEq, Eq, Arbitrary)]
 pub enum RpcbCall {
@@ -110,6 +167,8 @@ pub enum RpcbCall {
     Gettime,
     /// GETVERSADDR (v4): like GETADDR but only the exact version.
     Getversaddr(Rpcb),
+    /// GETADDRLIST (v4): every address of (prog, vers).
+    Getaddrlist(Rpcb),
 }
 
 impl ProcedureCall for RpcbCall {
@@ -122,6 +181,7 @@ impl ProcedureCall for RpcbCall {
             RpcbCall::Dump => RPCBPROC_DUMP,
             RpcbCall::Gettime => RPCBPROC_GETTIME,
             RpcbCall::Getversaddr(_) => RPCBPROC_GETVERSADDR,
+            RpcbCall::Getaddrlist(_) => RPCBPROC_GETADDRLIST,
         }
     }
 
@@ -136,6 +196,9 @@ impl ProcedureCall for RpcbCall {
             RPCBPROC_GETVERSADDR => {
                 ArgsError::decode_exact(args, Rpcb::decode).map(RpcbCall::Getversaddr)
             }
+            RPCBPROC_GETADDRLIST => {
+                ArgsError::decode_exact(args, Rpcb::decode).map(RpcbCall::Getaddrlist)
+            }
             _ => Err(ArgsError::NoSuchProcedure),
         }
     }
@@ -146,7 +209,8 @@ impl ProcedureCall for RpcbCall {
             RpcbCall::Set(r)
             | RpcbCall::Unset(r)
             | RpcbCall::Getaddr(r)
-            | RpcbCall::Getversaddr(r) => r.encode(out),
+            | RpcbCall::Getversaddr(r)
+            | RpcbCall::Getaddrlist(r) => r.encode(out),
         }
     }
 }
@@ -168,6 +232,13 @@ pub enum RpcbReply {
     Gettime(u32),
     /// GETVERSADDR: the universal address, empty if not registered.
     Getversaddr(#[arbitrary(with = arb_str)] String),
+    /// GETADDRLIST: every address of the service.
+    Getaddrlist(#[arbitrary(with = arb_entries)] Vec<RpcbEntry>),
+}
+
+fn arb_entries(u: &mut arbitrary::Unstructured<'_>) -> arbitrary::Result<Vec<RpcbEntry>> {
+    let n = u.int_in_range(0..=8)?;
+    (0..n).map(|_| u.arbitrary()).collect()
 }
 
 fn arb_rpcbs(u: &mut arbitrary::Unstructured<'_>) -> arbitrary::Result<Vec<Rpcb>> {
@@ -185,6 +256,7 @@ impl ProcedureReply for RpcbReply {
             RpcbReply::Dump(_) => RPCBPROC_DUMP,
             RpcbReply::Gettime(_) => RPCBPROC_GETTIME,
             RpcbReply::Getversaddr(_) => RPCBPROC_GETVERSADDR,
+            RpcbReply::Getaddrlist(_) => RPCBPROC_GETADDRLIST,
         }
     }
 
@@ -202,6 +274,10 @@ impl ProcedureReply for RpcbReply {
             RPCBPROC_GETVERSADDR => {
                 ArgsError::decode_exact(res, rpcb_string).map(RpcbReply::Getversaddr)
             }
+            RPCBPROC_GETADDRLIST => {
+                ArgsError::decode_exact(res, |i| xdr::list(i, MAX_DUMP_ENTRIES, RpcbEntry::decode))
+                    .map(RpcbReply::Getaddrlist)
+            }
             _ => Err(ArgsError::NoSuchProcedure),
         }
     }
@@ -213,6 +289,7 @@ impl ProcedureReply for RpcbReply {
             RpcbReply::Getaddr(s) | RpcbReply::Getversaddr(s) => xdr::put_string(out, s.as_bytes()),
             RpcbReply::Dump(list) => xdr::put_list(out, list, |o, r| r.encode(o)),
             RpcbReply::Gettime(t) => xdr::put_u32(out, *t),
+            RpcbReply::Getaddrlist(list) => xdr::put_list(out, list, |o, e| e.encode(o)),
         }
     }
 }

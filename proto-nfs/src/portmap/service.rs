@@ -110,6 +110,11 @@ pub fn handle_rpcb(
             true,
             ctx.host,
         )),
-        RpcbCall::Getversaddr(_) => return Err(PortmapRefusal::ProcUnavail),
+        RpcbCall::Getaddrlist(r) if vers >= RPCBIND_V4 => {
+            RpcbReply::Getaddrlist(reg.getaddrlist(r.prog, r.vers, ctx.host))
+        }
+        RpcbCall::Getversaddr(_) | RpcbCall::Getaddrlist(_) => {
+            return Err(PortmapRefusal::ProcUnavail)
+        }
     })
 }

@@ -237,7 +237,7 @@ impl RpcServer {
     }
 
     fn reply_success(&mut self, ctx: &Ctx, body: &[u8]) {
-        let (wire, _) = encode_message(ctx.transport, |out| {
+        let (wire, _) = encode_message(ctx.transport, 64 + body.len(), |out| {
             put_success_header(out, ctx.xid);
             out.extend_from_slice(body);
         });
@@ -250,7 +250,7 @@ impl RpcServer {
             xid: ctx.xid,
             body: crate::rpc::MessageBody::Reply(refusal.reply_body()),
         };
-        let (wire, _) = encode_message(ctx.transport, |out| msg.encode(out));
+        let (wire, _) = encode_message(ctx.transport, 64, |out| msg.encode(out));
         self.push_transmit(ctx, wire);
     }
 

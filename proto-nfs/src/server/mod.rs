@@ -52,7 +52,7 @@ use bytes::{Bytes, BytesMut};
 use crate::mount::MountService;
 use crate::mount::MOUNT_PROGRAM;
 use crate::mount::MOUNT_V3;
-use crate::nfs3::{FileHandle, Nfs3Call, Nfs3Reply, NFS_PROGRAM, NFS_V3};
+use crate::nfs3::{FileHandle, Nfs3Call, Nfs3Reply, Nfs3Result, NFS_PROGRAM, NFS_V3};
 use crate::portmap::{Registry, PMAP_PROGRAM, PMAP_V2, RPCBIND_V4};
 use crate::rpc::drc::{DrcKey, DuplicateRequestCache};
 use crate::rpc::message::put_success_header;
@@ -405,10 +405,16 @@ impl RpcServer {
             return;
         };
         let transport = self.release_slot(p.conn);
-        let (wire, message) = encode_message(transport.unwrap_or(Transport::Udp), |out| {
-            put_success_header(out, p.xid);
-            reply.encode(out);
-        });
+        // READ replies carry up to rtmax bytes: size the buffer once instead of doubling.
+        let capacity = match &reply {
+            Nfs3Reply::Read(Nfs3Result::Ok(ok)) => ok.data.len() + 256,
+            _ => 512,
+        };
+        let (wire, message) =
+            encode_message(transport.unwrap_or(Transport::Udp), capacity, |out| {
+                put_success_header(out, p.xid);
+                reply.encode(out);
+            });
         if let Some(key) = p.drc_key {
             self.drc.complete(key, message);
         }
@@ -430,10 +436,14 @@ impl RpcServer {
             .get(&conn)
             .filter(|c| !c.closing)
             .map(|c| c.transport);
-        let (wire, message) = encode_message(transport.unwrap_or(Transport::Udp), |out| {
-            put_success_header(out, xid);
-            out.extend_from_slice(&body);
-        });
+        let (wire, message) = encode_message(
+            transport.unwrap_or(Transport::Udp),
+            64 + body.len(),
+            |out| {
+                put_success_header(out, xid);
+                out.extend_from_slice(&body);
+            },
+        );
         if let Some(key) = self.external_pending.remove(&(conn, xid)) {
             self.drc.complete(key, message);
         }
@@ -542,16 +552,20 @@ impl RpcServer {
 
 /// Encodes a message: for TCP with its record marker (written in place, no copy), for UDP
 /// bare. Returns the bytes to send and the bare message (for the duplicate-request cache).
-fn encode_message(transport: Transport, f: impl FnOnce(&mut BytesMut)) -> (Bytes, Bytes) {
+fn encode_message(
+    transport: Transport,
+    capacity: usize,
+    f: impl FnOnce(&mut BytesMut),
+) -> (Bytes, Bytes) {
     match transport {
         Transport::Udp => {
-            let mut out = BytesMut::with_capacity(128);
+            let mut out = BytesMut::with_capacity(capacity);
             f(&mut out);
             let m = out.freeze();
             (m.clone(), m)
         }
         Transport::Tcp => {
-            let mut out = BytesMut::with_capacity(128);
+            let mut out = BytesMut::with_capacity(capacity);
             out.extend_from_slice(&[0; 4]);
             f(&mut out);
             let len = out.len() - 4;
