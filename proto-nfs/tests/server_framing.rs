@@ -333,3 +333,44 @@ fn udp_replies_have_no_record_marker_and_go_to_the_peer() {
     assert_eq!(t[0].peer, peer);
     assert_eq!(&t[0].data[..4], &0x99u32.to_be_bytes());
 }
+
+#[test]
+fn any_split_of_a_stream_gives_the_same_replies_as_one_read() {
+    let calls = [
+        call(1).record(),
+        call(2)
+            .prog(100_000, 2)
+            .proc_(3)
+            .u32(100_005)
+            .u32(3)
+            .u32(6)
+            .u32(0)
+            .record(),
+        call(3).prog(100_005, 3).proc_(5).auth_sys(5, 5).record(),
+        call(4).prog(100_003, 9).record(),
+        call(5).rpcvers(7).record(),
+        call(6).prog(100_000, 4).proc_(4).record(),
+    ];
+    let stream: Vec<u8> = calls.iter().flat_map(|c| c.iter().copied()).collect();
+    let mut whole = Harness::new();
+    whole.tcp(1, local(900), &stream);
+    let expected: Vec<bytes::Bytes> = whole.transmits().into_iter().map(|t| t.data).collect();
+    assert_eq!(expected.len(), calls.len());
+
+    let mut seeds = support::Seeds::new(7);
+    for _ in 0..200 {
+        let mut h = Harness::new();
+        let mut pos = 0;
+        while pos < stream.len() {
+            let step = 1 + (seeds.next_u64() % 40) as usize;
+            let end = (pos + step).min(stream.len());
+            h.tcp(1, local(900), &stream[pos..end]);
+            h.advance(Duration::from_micros(10));
+            pos = end;
+        }
+        let got: Vec<bytes::Bytes> = h.transmits().into_iter().map(|t| t.data).collect();
+        assert_eq!(got, expected);
+        assert_eq!(h.buffered(1), 0);
+        assert!(h.events().is_empty());
+    }
+}

@@ -23,6 +23,15 @@
 //!
 //! Wall time (RPCBIND GETTIME) is an input too: [`RpcServer::handle_wall_clock`].
 //!
+//! Duplicate requests: non-idempotent NFS calls (and external procedures marked with
+//! [`RpcServer::set_external_non_idempotent`]) go through the
+//! [`crate::rpc::drc::DuplicateRequestCache`]: a retransmission of a finished call gets the
+//! cached reply bytes (also on a new connection from the same client address), one of a call
+//! still executing is dropped. Results of closed connections are still cached.
+//!
+//! Replies over UDP are sent whole; keeping them under the datagram limit is the client's
+//! business (it chooses rsize), as on every NFS server.
+//!
 //! What is refused how (RFC 5531 §9), mapped in [`status`]:
 //! - a record over the limit, or a message without a readable xid/CALL: TCP connection
 //!   closed ([`Event::Close`]), UDP datagram dropped; no reply;
@@ -49,9 +58,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::mount::MountService;
-use crate::mount::MOUNT_PROGRAM;
-use crate::mount::MOUNT_V3;
+use crate::mount::{MountService, MOUNT_PROGRAM, MOUNT_V3};
 use crate::nfs3::{FileHandle, Nfs3Call, Nfs3Reply, Nfs3Result, NFS_PROGRAM, NFS_V3};
 use crate::portmap::{Registry, PMAP_PROGRAM, PMAP_V2, RPCBIND_V4};
 use crate::rpc::drc::{DrcKey, DuplicateRequestCache};
