@@ -371,3 +371,24 @@ fn external_programs_come_out_as_events_and_can_use_the_drc() {
     assert!(h.events().is_empty());
     assert_eq!(h.transmits()[0].data, first[0].data);
 }
+
+#[test]
+fn udp_socket_back_pressure_counts_all_clients_and_resumes() {
+    let mut cfg = support::config();
+    cfg.max_in_flight_per_conn = 2;
+    let mut h = Harness::with(cfg);
+    h.udp(local(800), &nfs(1, &getattr(fh(1))).message());
+    h.udp(local(801), &nfs(2, &getattr(fh(1))).message());
+    let reqs = h.fs_requests();
+    assert_eq!(reqs.len(), 2);
+    assert!(!h.server.wants_read(ConnId(0)));
+    h.server.handle_fs_result(
+        h.now,
+        reqs[1].id,
+        Nfs3Reply::error_for(&getattr(fh(1)), Nfs3Status::Io),
+    );
+    assert_eq!(h.server.poll_resumed(), Some(ConnId(0)));
+    assert!(h.server.wants_read(ConnId(0)));
+    let t = h.transmits();
+    assert_eq!((t.len(), t[0].peer), (1, local(801)));
+}

@@ -19,7 +19,8 @@
 //! outstanding, [`RpcServer::wants_read`] is false and `handle_tcp_bytes` leaves further
 //! complete records in the buffer. When a result brings it below the limit again, the
 //! connection is reported by [`RpcServer::poll_resumed`]: call `handle_tcp_bytes` with its
-//! buffer then, even if no new bytes arrived.
+//! buffer then, even if no new bytes arrived (for a UDP socket: read it again). The UDP
+//! socket's `ConnId` counts the in-flight requests of all its clients together.
 //!
 //! Wall time (RPCBIND GETTIME) is an input too: [`RpcServer::handle_wall_clock`].
 //!
@@ -506,8 +507,10 @@ impl RpcServer {
         self.events.pop_front()
     }
 
-    /// Next TCP connection whose back-pressure lifted: call `handle_tcp_bytes` with its
-    /// buffer (complete records may be waiting in it) and resume reading from it.
+    /// Next connection whose back-pressure lifted. For TCP, call `handle_tcp_bytes` with its
+    /// buffer (complete records may be waiting in it, and an edge-triggered poller will not
+    /// report the socket again for bytes already read) and resume reading; for a UDP socket,
+    /// resume reading datagrams (some may be queued in the kernel).
     pub fn poll_resumed(&mut self) -> Option<ConnId> {
         self.resumed.pop_front()
     }
@@ -539,7 +542,7 @@ impl RpcServer {
         if c.closing {
             return None;
         }
-        if was_full && c.in_flight < max && c.transport == Transport::Tcp {
+        if was_full && c.in_flight < max {
             self.resumed.push_back(conn);
         }
         Some(c.transport)
