@@ -836,8 +836,8 @@ struct Listing {
 }
 
 /// The checks shared by READDIR and READDIRPLUS (RFC 1813 §3.3.16-§3.3.17): a directory,
-/// `r` permission, and a verifier that matches for a non-zero cookie (else
-/// NFS3ERR_BAD_COOKIE).
+/// `r` permission, and for a non-zero cookie a verifier that matches (or is zero), else
+/// NFS3ERR_BAD_COOKIE.
 fn open_listing(
     cx: &Ctx<'_>,
     dir: &FileHandle,
@@ -856,7 +856,12 @@ fn open_listing(
         .dir_version(&dh)
         .map_err(|e| (nfs_status(e), attrs))?;
     let ours = cookie_verifier(version, attr.fileid);
-    if cookie != 0 && verf != ours {
+    // RFC 1813 §3.3.16: a non-zero cookie comes with the verifier issued with it. An
+    // all-zero verifier is accepted too (deviation): Linux clients zero their copy when they
+    // drop a directory's caches yet may resume from a cached cookie, and knfsd ignores the
+    // verifier altogether; a cookie the backend cannot resume from still fails with
+    // NFS3ERR_BAD_COOKIE from the backend.
+    if cookie != 0 && verf != ours && verf != [0; 8] {
         return Err((Nfs3Status::BadCookie, attrs));
     }
     Ok(Listing {
