@@ -1079,3 +1079,88 @@ fn fsinfo_fsstat_pathconf() {
     assert!(p.no_trunc && p.chown_restricted && !p.case_insensitive && p.case_preserving);
     assert_eq!(status(&t.call(&alice(), Nfs3Call::Null)), Nfs3Status::Ok);
 }
+
+/// Lists `dir` to the end with READDIR (`plus` = None) or READDIRPLUS (`plus` = dircount),
+/// checking every reply against its byte budget; returns the names in order.
+fn list_all(t: &T, dir: &FileHandle, count: u32, plus: Option<u32>) -> Vec<Vec<u8>> {
+    let mut seen = Vec::new();
+    let (mut cookie, mut verf) = (0, [0u8; 8]);
+    for _ in 0..100_000 {
+        let call = match plus {
+            None => Nfs3Call::Readdir(ReaddirArgs {
+                dir: dir.clone(),
+                cookie,
+                cookieverf: verf,
+                count,
+            }),
+            Some(dircount) => Nfs3Call::Readdirplus(ReaddirplusArgs {
+                dir: dir.clone(),
+                cookie,
+                cookieverf: verf,
+                dircount,
+                maxcount: count,
+            }),
+        };
+        let reply = t.call(&alice(), call);
+        let mut out = BytesMut::new();
+        reply.encode(&mut out);
+        assert!(out.len() <= count as usize, "{} > {count}", out.len());
+        let (names, last, eof, v): (Vec<Vec<u8>>, Option<u64>, bool, [u8; 8]) = match reply {
+            Nfs3Reply::Readdir(Nfs3Result::Ok(ok)) => (
+                ok.entries.iter().map(|e| e.name.0.to_vec()).collect(),
+                ok.entries.last().map(|e| e.cookie),
+                ok.eof,
+                ok.cookieverf,
+            ),
+            Nfs3Reply::Readdirplus(Nfs3Result::Ok(ok)) => (
+                ok.entries.iter().map(|e| e.name.0.to_vec()).collect(),
+                ok.entries.last().map(|e| e.cookie),
+                ok.eof,
+                ok.cookieverf,
+            ),
+            other => panic!("count {count} plus {plus:?}: {other:?}"),
+        };
+        seen.extend(names);
+        if eof {
+            return seen;
+        }
+        cookie = last.expect("a page that is not the last has entries");
+        verf = v;
+    }
+    panic!("listing did not end");
+}
+
+#[test]
+fn paging_is_exact_for_many_budgets() {
+    let t = T::new();
+    let (dir, names) = t.big_dir(300);
+    let mut expected = names;
+    expected.insert(b".".to_vec());
+    expected.insert(b"..".to_vec());
+    let check = |seen: Vec<Vec<u8>>, what: &str| {
+        let unique: HashSet<Vec<u8>> = seen.iter().cloned().collect();
+        assert_eq!(unique.len(), seen.len(), "{what}: an entry twice");
+        assert_eq!(unique, expected, "{what}: entries lost");
+    };
+    for count in [200, 233, 512, 777, 4096, 65_536, 1 << 20, u32::MAX] {
+        check(list_all(&t, &dir, count, None), &format!("READDIR {count}"));
+    }
+    for (dircount, maxcount) in [
+        (0, 4096),
+        (100, 300),
+        (512, 1000),
+        (8192, 65_536),
+        (u32::MAX, u32::MAX),
+    ] {
+        check(
+            list_all(&t, &dir, maxcount, Some(dircount)),
+            &format!("READDIRPLUS {dircount}/{maxcount}"),
+        );
+    }
+    // Empty directory: one page with `.` and `..`, eof.
+    let empty = t.mkdir(&alice(), &t.root(), "empty", 0o755);
+    assert_eq!(
+        list_all(&t, &empty, 512, None),
+        vec![b".".to_vec(), b"..".to_vec()]
+    );
+}
