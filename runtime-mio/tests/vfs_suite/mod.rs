@@ -1,3 +1,6 @@
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
 //! The shared conformance suite: the same checks run against every [`Vfs`] backend, so the
 //! NFSv3 executor sees one behaviour whichever backend a share uses (RFC 1813 §3.3 semantics
 //! as a Linux server on ext4 produces them).
@@ -7,6 +10,38 @@ use runtime_mio::vfs::{
 };
 use std::collections::HashSet;
 
+/// A unique empty directory under the system temp dir, removed on drop.
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    /// Creates `$TMPDIR/janus-<tag>-<pid>-<n>`.
+    pub fn new(tag: &str) -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "janus-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        Self(p)
+    }
+}
+
+impl TempDir {
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An ordinary caller.
 pub fn caller() -> Caller {
     Caller {
         uid: 1000,
