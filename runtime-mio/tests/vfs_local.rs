@@ -282,3 +282,121 @@ fn reused_inode_numbers_are_stale() {
     assert_eq!(fs2.getattr(&old).unwrap_err(), VfsError::Stale);
     assert!(fs2.getattr(&new).is_ok());
 }
+
+/// Sequential 1 MiB writes and reads through LocalFs (not a pass/fail test: run with
+/// `cargo test -p runtime-mio --test vfs_local --release -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn bench_sequential_io() {
+    use std::time::Instant;
+    const MIB: usize = 1 << 20;
+    const TOTAL: usize = 512;
+    let share = TempDir::new("share-bench");
+    let fs = LocalFs::open(share.path()).expect("open");
+    let root = fs.root();
+    let (h, _) = fs
+        .create(&root, b"big", CreateHow::Guarded, &mode(0o644), &caller())
+        .expect("create");
+    let chunk = vec![0x5au8; MIB];
+    let t = Instant::now();
+    for i in 0..TOTAL {
+        fs.write(&h, (i * MIB) as u64, &chunk, Stability::Unstable)
+            .expect("write");
+    }
+    fs.commit(&h).expect("commit");
+    let w = t.elapsed();
+    let t = Instant::now();
+    let mut total = 0;
+    loop {
+        let (d, eof) = fs.read(&h, total as u64, MIB as u32).expect("read");
+        total += d.len();
+        if eof {
+            break;
+        }
+    }
+    let r = t.elapsed();
+    assert_eq!(total, TOTAL * MIB);
+    eprintln!(
+        "write {:.0} MB/s (incl. commit), read {:.0} MB/s",
+        (TOTAL * MIB) as f64 / w.as_secs_f64() / 1e6,
+        (TOTAL * MIB) as f64 / r.as_secs_f64() / 1e6
+    );
+}
+
+#[test]
+fn new_files_belong_to_the_caller_when_running_as_root() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("not root: new files keep the server's owner; nothing to check");
+        return;
+    }
+    let share = TempDir::new("share-owner");
+    let fs = LocalFs::open(share.path()).expect("open");
+    let root = fs.root();
+    let c = runtime_mio::vfs::Caller {
+        uid: 4242,
+        gid: 4343,
+        gids: vec![],
+    };
+    let (_, a) = fs
+        .create(&root, b"f", CreateHow::Guarded, &mode(0o640), &c)
+        .expect("create");
+    assert_eq!((a.uid, a.gid, a.mode), (4242, 4343, 0o640));
+    let (_, a) = fs.mkdir(&root, b"d", &mode(0o750), &c).expect("mkdir");
+    assert_eq!((a.uid, a.gid, a.mode), (4242, 4343, 0o750));
+    let (_, a) = fs
+        .symlink(&root, b"l", b"f", &SetAttrs::default(), &c)
+        .expect("symlink");
+    assert_eq!((a.uid, a.gid), (4242, 4343));
+    let meta = std::fs::symlink_metadata(share.path().join("l")).expect("lstat");
+    assert_eq!((meta.uid(), meta.gid()), (4242, 4343));
+    let (_, a) = fs
+        .mknod(&root, b"p", FileKind::Fifo, (0, 0), &mode(0o600), &c)
+        .expect("mkfifo");
+    assert_eq!((a.uid, a.gid, a.mode), (4242, 4343, 0o600));
+}
+
+#[test]
+fn scan_limit_bounds_the_search_for_unknown_handles() {
+    let share = TempDir::new("share-scan");
+    let mut p = share.path().to_path_buf();
+    for i in 0..5 {
+        p.push(format!("d{i}"));
+    }
+    std::fs::create_dir_all(&p).expect("mkdir -p");
+    for i in 0..50 {
+        std::fs::write(share.path().join(format!("filler{i}")), b"").expect("write");
+    }
+    std::fs::write(p.join("deep"), b"deep").expect("write");
+    let deep = {
+        let fs = LocalFs::open(share.path()).expect("open");
+        let mut dir = fs.root();
+        for i in 0..5 {
+            dir = fs
+                .lookup(&dir, format!("d{i}").as_bytes())
+                .expect("lookup")
+                .0;
+        }
+        fs.lookup(&dir, b"deep").expect("lookup deep").0
+    };
+    // A fresh instance that may read only 10 entries per scan cannot find it...
+    let opts = runtime_mio::vfs::local::LocalFsOptions {
+        scan_limit: 10,
+        ..Default::default()
+    };
+    let small = LocalFs::with_options(share.path(), opts).expect("open");
+    assert_eq!(small.getattr(&deep).unwrap_err(), VfsError::Stale);
+    // ...but once a listing has taught it the way, the same handle works (the earlier
+    // failure was not remembered as a permanent verdict).
+    let mut dir = small.root();
+    for i in 0..5 {
+        dir = small
+            .lookup(&dir, format!("d{i}").as_bytes())
+            .expect("lookup")
+            .0;
+    }
+    small.readdir(&dir, 0, 10).expect("readdir");
+    assert_eq!(small.read(&deep, 0, 10).expect("read").0, b"deep");
+    // An unlimited instance finds it by scanning.
+    let fs = LocalFs::open(share.path()).expect("open");
+    assert_eq!(fs.read(&deep, 0, 10).expect("read").0, b"deep");
+}

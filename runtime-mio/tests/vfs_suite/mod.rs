@@ -1,9 +1,9 @@
-// Each test binary uses a different part of this module.
-#![allow(dead_code)]
-
 //! The shared conformance suite: the same checks run against every [`Vfs`] backend, so the
 //! NFSv3 executor sees one behaviour whichever backend a share uses (RFC 1813 §3.3 semantics
 //! as a Linux server on ext4 produces them).
+
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
 
 use runtime_mio::vfs::{
     Caller, CreateHow, FileKind, Handle, SetAttrs, SetTime, Stability, Timestamp, Vfs, VfsError,
@@ -343,6 +343,21 @@ fn symlinks_and_specials(fs: &dyn Vfs, dir: &Handle) {
     assert_eq!(l2, l);
     assert_eq!(a2.kind, FileKind::Symlink);
     assert_eq!(fs.lookup(&l, b"x").unwrap_err(), VfsError::NotDir);
+    // Times of the link itself (lutimes).
+    let t = Timestamp {
+        secs: 1_111_111_111,
+        nsecs: 0,
+    };
+    let a = fs
+        .setattr(
+            &l,
+            &SetAttrs {
+                mtime: SetTime::Client(t),
+                ..SetAttrs::default()
+            },
+        )
+        .expect("utimes on a symlink");
+    assert_eq!((a.kind, a.mtime), (FileKind::Symlink, t));
     let f = create(fs, dir, b"plain");
     assert_eq!(fs.readlink(&f).unwrap_err(), VfsError::Invalid);
     assert_eq!(

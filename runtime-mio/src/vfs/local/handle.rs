@@ -57,11 +57,12 @@ impl Ident {
         true
     }
 
-    /// A 64-bit digest of the identity (for directory cookie epochs).
+    /// A 64-bit digest of the inode number and birth time (for directory cookie epochs).
+    /// The generation is left out: whether it could be read depends on how the directory
+    /// was opened, and the epoch must not change with that.
     pub fn digest(&self) -> u64 {
         let mut h = Fnv::default();
         h.write(&self.ino.to_le_bytes());
-        h.write(&self.generation.unwrap_or(0).to_le_bytes());
         let bt = self.btime.unwrap_or_default();
         h.write(&bt.secs.to_le_bytes());
         h.write(&bt.nsecs.to_le_bytes());

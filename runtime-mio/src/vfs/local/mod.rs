@@ -44,7 +44,7 @@
 //! Cookies are the `d_off` values of `getdents64`, resumed with `lseek`: on ext4 (hash
 //! order) and tmpfs they stay valid while the entry exists and across restarts; cookie 0 is
 //! the start, `.` and `..` are skipped. Because nothing invalidates them, `dir_version` is a
-//! digest of the directory's identity (inode, generation, birth time).
+//! digest of the directory's inode number and birth time.
 //!
 //! # Ownership
 //! When the server runs as root, new files are given to the caller's uid/gid (`fchownat`

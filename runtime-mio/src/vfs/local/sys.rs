@@ -115,7 +115,8 @@ pub fn statx_at(dir: BorrowedFd<'_>, name: &[u8]) -> Result<Statx, VfsError> {
     rustix::fs::statx(
         dir,
         name,
-        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        // Never trigger an automount below the share just by looking.
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW | rustix::fs::AtFlags::NO_AUTOMOUNT,
         StatxFlags::BASIC_STATS | StatxFlags::BTIME,
     )
     .map_err(op_err)
