@@ -14,8 +14,6 @@ use crate::event_loop::{NoExternalPrograms, ShutdownHandle};
 use crate::journal::Journal;
 use crate::listen::{BoundAddrs, Listeners};
 use crate::serve::{self, Backends, StartError};
-use crate::service::UnknownShare;
-use crate::vfs::Vfs;
 use crate::workers::FsService;
 use proto_nfs::nfs3::Nfs3Reply;
 use proto_nfs::server::FsRequest;
@@ -37,23 +35,20 @@ fn config(state: &std::path::Path) -> Config {
     Config::resolve(&args, None, None).unwrap()
 }
 
-/// Answers every request with the NULL reply; the loop tests here send no request that
+/// Answers every request with NFS3ERR_NOTSUPP; the loop tests here send no request that
 /// reaches the file system.
 #[derive(Debug)]
 struct NoFsService;
 
 impl FsService for NoFsService {
-    fn execute(&self, _: &FsRequest) -> Nfs3Reply {
-        Nfs3Reply::Null
-    }
-    fn fault_reply(&self, _: &FsRequest) -> Nfs3Reply {
-        Nfs3Reply::Null
+    fn execute(&self, req: &FsRequest) -> Nfs3Reply {
+        Nfs3Reply::error_for(&req.call, proto_nfs::nfs3::Nfs3Status::NotSupp)
     }
 }
 
 fn backends() -> Backends<'static> {
     Backends {
-        open_share: &|_, _| -> Result<Arc<dyn Vfs>, String> { Ok(Arc::new(UnknownShare)) },
+        open_share: &crate::backends::open_share,
         make_service: &|_, _| -> Arc<dyn FsService> { Arc::new(NoFsService) },
         external: Box::new(NoExternalPrograms),
     }

@@ -1,9 +1,10 @@
 //! `janus serve`: from a resolved [`Config`] to a running event loop.
 //!
 //! Start-up order, chosen so a failure leaves nothing behind that matters:
-//! 1. bind every port (a port problem is reported before the state directory is touched);
-//! 2. open and lock the state directory, bump the boot counter, open the journal;
-//! 3. open every share's backend and build the exports;
+//! 1. bind every port (a port problem is reported before anything else is touched);
+//! 2. open every share's backend and build the exports;
+//! 3. open and lock the state directory, bump the boot counter, open the journal (only a
+//!    start that can serve counts as a boot);
 //! 4. derive the NFS write verifier from the boot counter, start the workers and the loop.
 
 use std::collections::HashMap;
@@ -108,17 +109,6 @@ pub fn start_with_listeners(
     backends: Backends<'_>,
 ) -> Result<Running, StartError> {
     let addrs = listeners.addrs()?;
-    let state = StateDir::open(&config.state_dir)?;
-    let journal: Journal = state.open_journal()?;
-    tracing::info!(
-        state = %state.path().display(),
-        boot = state.boot_count(),
-        clean = journal.was_clean(),
-        "state directory opened"
-    );
-    if !journal.was_clean() {
-        tracing::warn!("the previous run did not shut down cleanly");
-    }
 
     let mut exports = Vec::new();
     let mut by_id: HashMap<u32, Arc<dyn Vfs>> = HashMap::new();
@@ -142,6 +132,18 @@ pub fn start_with_listeners(
             anon_gid: s.anon_gid,
         });
         by_id.insert(s.share_id, vfs);
+    }
+
+    let state = StateDir::open(&config.state_dir)?;
+    let journal: Journal = state.open_journal()?;
+    tracing::info!(
+        state = %state.path().display(),
+        boot = state.boot_count(),
+        clean = journal.was_clean(),
+        "state directory opened"
+    );
+    if !journal.was_clean() {
+        tracing::warn!("the previous run did not shut down cleanly");
     }
 
     let unix_secs = SystemTime::now()

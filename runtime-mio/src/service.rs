@@ -22,8 +22,6 @@ use crate::workers::FsService;
 pub trait Nfs3Executor: Send + Sync + 'static {
     /// Executes `call` on `vfs` (the backend of share `share_id`) as `creds`.
     fn execute(&self, vfs: &dyn Vfs, share_id: u32, creds: &Creds, call: &Nfs3Call) -> Nfs3Reply;
-    /// The reply when executing `call` failed inside the server (NFS3ERR_SERVERFAULT).
-    fn server_fault(&self, call: &Nfs3Call) -> Nfs3Reply;
 }
 
 /// The shares and the executor: the [`FsService`] of `janus serve`.
@@ -53,10 +51,6 @@ impl<E: Nfs3Executor> FsService for ShareService<E> {
         };
         self.executor
             .execute(vfs, req.share_id, &req.creds, &req.call)
-    }
-
-    fn fault_reply(&self, req: &FsRequest) -> Nfs3Reply {
-        self.executor.server_fault(&req.call)
     }
 }
 
@@ -172,9 +166,6 @@ mod tests {
         fn execute(&self, vfs: &dyn Vfs, share_id: u32, _: &Creds, _: &Nfs3Call) -> Nfs3Reply {
             let r = vfs.getattr(&vfs.root()).map(|_| ());
             self.seen.lock().unwrap().push((share_id, r));
-            Nfs3Reply::Null
-        }
-        fn server_fault(&self, _: &Nfs3Call) -> Nfs3Reply {
             Nfs3Reply::Null
         }
     }

@@ -11,16 +11,13 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use proto_nfs::nfs3::Nfs3Reply;
+use proto_nfs::nfs3::{Nfs3Reply, Nfs3Status};
 use proto_nfs::server::{FsRequest, FsRequestId};
 
 /// What the workers run: the NFSv3 executor over the share backends.
 pub trait FsService: Send + Sync + 'static {
     /// Executes one request (on a worker thread).
     fn execute(&self, req: &FsRequest) -> Nfs3Reply;
-    /// The reply for a request whose execution panicked (NFS3ERR_SERVERFAULT), so the
-    /// client gets an answer and the connection's in-flight count is released.
-    fn fault_reply(&self, req: &FsRequest) -> Nfs3Reply;
 }
 
 /// A finished request.
@@ -123,7 +120,9 @@ fn worker(
                     share = req.share_id,
                     "file-system request panicked"
                 );
-                service.fault_reply(&req)
+                // The client still gets an answer and the connection's in-flight count is
+                // released: NFS3ERR_SERVERFAULT (RFC 1813 §2.6).
+                Nfs3Reply::error_for(&req.call, Nfs3Status::ServerFault)
             }
         };
         if results.send(FsResult { id: req.id, reply }).is_err() {
@@ -151,9 +150,6 @@ mod tests {
                 panic!("boom (expected by the test)");
             }
             let _g = self.gate.lock().unwrap();
-            Nfs3Reply::Null
-        }
-        fn fault_reply(&self, _req: &FsRequest) -> Nfs3Reply {
             Nfs3Reply::Null
         }
     }
