@@ -24,7 +24,7 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -119,6 +119,19 @@ impl ExternalPrograms for NoExternalPrograms {
         );
         None
     }
+}
+
+/// Counters the loop publishes for other threads (tests now, a metrics endpoint later).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Open TCP connections.
+    pub connections: AtomicUsize,
+    /// Connections accepted and closed at once because of `max_connections`.
+    pub refused_connections: AtomicUsize,
+    /// File-system requests at the workers.
+    pub fs_in_flight: AtomicUsize,
+    /// The most reply bytes ever queued on one connection (shows back-pressure works).
+    pub write_queue_high_water: AtomicUsize,
 }
 
 /// Stops a running [`EventLoop`] from another thread (the tests' SIGTERM).
@@ -290,6 +303,7 @@ pub struct EventLoop {
     /// Set once shutting down: the deadline for in-flight replies.
     draining: Option<Instant>,
     udp_buf: Vec<u8>,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for EventLoop {
@@ -386,12 +400,18 @@ impl EventLoop {
             limits,
             draining: None,
             udp_buf: vec![0; UDP_MAX],
+            metrics: Arc::default(),
         })
     }
 
     /// Where the listeners are bound.
     pub fn local_addrs(&self) -> BoundAddrs {
         self.addrs
+    }
+
+    /// The loop's counters.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
     }
 
     /// A handle that stops the loop from another thread.
@@ -602,6 +622,9 @@ impl EventLoop {
                     "too many connections; closing the new one"
                 );
                 drop(stream);
+                self.metrics
+                    .refused_connections
+                    .fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             let _ = stream.set_nodelay(true);
@@ -618,12 +641,14 @@ impl EventLoop {
                 touched: false,
             });
             let registry = self.poll.registry();
+            let open = self.conns.len;
             let Some(c) = self.conns.get_mut(slot) else {
                 continue;
             };
             match registry.register(&mut c.stream, Token(CONN_BASE + slot), Interest::READABLE) {
                 Ok(()) => {
                     c.interest = Some(Interest::READABLE);
+                    self.metrics.connections.store(open, Ordering::Relaxed);
                     tracing::debug!(%peer, conn = c.id.0, "connection accepted");
                 }
                 Err(e) => {
@@ -644,6 +669,7 @@ impl EventLoop {
         }
         for r in results {
             self.in_flight -= 1;
+            self.metrics.fs_in_flight.fetch_sub(1, Ordering::Relaxed);
             self.rpc.handle_fs_result(now, r.id, r.reply);
         }
         self.submit_backlog();
@@ -655,7 +681,10 @@ impl EventLoop {
         };
         while let Some(req) = self.backlog.pop_front() {
             match w.try_submit(req) {
-                Ok(()) => self.in_flight += 1,
+                Ok(()) => {
+                    self.in_flight += 1;
+                    self.metrics.fs_in_flight.fetch_add(1, Ordering::Relaxed);
+                }
                 Err(req) => {
                     self.backlog.push_front(*req);
                     break;
@@ -682,6 +711,7 @@ impl EventLoop {
             match self.read_conn(now, slot) {
                 ReadOutcome::Budget => again.push(slot),
                 ReadOutcome::Closed(reason) => self.close(slot, &reason),
+                ReadOutcome::PeerClosed => self.close_quietly(slot),
                 ReadOutcome::Idle => {}
             }
         }
@@ -759,7 +789,7 @@ impl EventLoop {
             match res {
                 Ok(0) => {
                     c.read_buf.truncate(start);
-                    return ReadOutcome::Closed("peer closed the connection".into());
+                    return ReadOutcome::PeerClosed;
                 }
                 Ok(n) => {
                     c.read_buf.truncate(start + n);
@@ -777,6 +807,16 @@ impl EventLoop {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {
                     c.read_buf.truncate(start);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                    ) =>
+                {
+                    // A client that exits with unread replies resets the connection:
+                    // ordinary, not worth a warning.
+                    return ReadOutcome::PeerClosed;
                 }
                 Err(e) => {
                     c.read_buf.truncate(start);
@@ -851,6 +891,9 @@ impl EventLoop {
         if let Some(c) = self.conns.get_mut(slot) {
             c.out_bytes += t.data.len();
             c.out.push_back(t.data);
+            self.metrics
+                .write_queue_high_water
+                .fetch_max(c.out_bytes, Ordering::Relaxed);
         }
     }
 
@@ -893,18 +936,30 @@ impl EventLoop {
         }
     }
 
+    /// Closes a connection for `reason` (a protocol violation, a write error, a limit):
+    /// logged as a warning with the peer.
     fn close(&mut self, slot: usize, reason: &str) {
-        let Some(mut c) = self.conns.remove(slot) else {
-            return;
-        };
-        let _ = self.poll.registry().deregister(&mut c.stream);
-        if reason == "peer closed the connection" {
-            tracing::debug!(peer = %c.peer, "connection closed by peer");
-        } else {
+        if let Some(c) = self.remove_conn(slot) {
             tracing::warn!(peer = %c.peer, reason, "closing connection");
         }
+    }
+
+    /// The peer closed or reset the connection.
+    fn close_quietly(&mut self, slot: usize) {
+        if let Some(c) = self.remove_conn(slot) {
+            tracing::debug!(peer = %c.peer, "connection closed by peer");
+        }
+    }
+
+    fn remove_conn(&mut self, slot: usize) -> Option<Conn> {
+        let mut c = self.conns.remove(slot)?;
+        let _ = self.poll.registry().deregister(&mut c.stream);
         self.rpc.connection_closed(c.id);
         self.touched.retain(|&s| s != slot);
+        self.metrics
+            .connections
+            .store(self.conns.len, Ordering::Relaxed);
+        Some(c)
     }
 
     fn flush_udp(&mut self) {
@@ -965,6 +1020,8 @@ enum ReadOutcome {
     Idle,
     /// The per-pass budget ran out with the socket still readable.
     Budget,
-    /// Close the connection.
+    /// Close the connection, with a warning.
     Closed(String),
+    /// The peer closed or reset it.
+    PeerClosed,
 }
