@@ -506,6 +506,8 @@ impl LockTable {
             }
         }
         self.check_early_end(now);
+        // Waiters held for this file's unreclaimed state may proceed now.
+        self.wake(file, now);
         Outcome::Opened(grant)
     }
 
@@ -646,6 +648,7 @@ impl LockTable {
             self.record(Change::LockReleased { id, file });
         }
         self.check_early_end(now);
+        self.wake(file, now);
     }
 
     pub(crate) fn reclaimed_nlm_share(
@@ -658,5 +661,6 @@ impl LockTable {
             un.shares.retain(|s| !same_share_owner(&s.owner, owner));
         }
         self.check_early_end(now);
+        self.wake(file, now);
     }
 }

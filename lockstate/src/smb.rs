@@ -310,14 +310,9 @@ impl LockTable {
     ) -> Result<LeaseState, AckError> {
         let k = CacheKey::Lease(client, key);
         self.ack(k, state, now)?;
-        Ok(self.leases.get(&k).map_or(state, |l| {
-            // The response carries the acknowledged state even if a next step began.
-            if l.breaking {
-                state
-            } else {
-                l.state
-            }
-        }))
+        // The response carries the acknowledged state, even if the next step of a stepped
+        // break was sent (and, for R→NONE, already applied) right after it.
+        Ok(state.normalized())
     }
 
     /// Oplock Break Acknowledgment (MS-SMB2 3.3.5.22.1): `level` must be within the level
