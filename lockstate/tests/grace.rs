@@ -261,7 +261,7 @@ fn smb_durable_reconnect_restores_open_lease_and_locks() {
 
 #[test]
 fn smb_create_waiting_on_grace_is_woken_at_grace_end() {
-    let mut h = restart(Config::default(), |h| durable_rwh(h));
+    let mut h = restart(Config::default(), durable_rwh);
     let t = ticket(&h.smb_open(3, 3, access::READ_DATA, share::ALL));
     h.advance(Duration::from_secs(90));
     assert!(matches!(h.completion(t), Some(Outcome::Opened(_))));
