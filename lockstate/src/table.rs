@@ -670,7 +670,11 @@ impl LockTable {
             let at = now + timeout;
             l.deadline = Some(at);
             l.break_started = Some(now);
+            // The epoch moved when the notification was sent; persist it (a reconnecting
+            // v2 client compares epochs, MS-SMB2 3.3.5.9.12).
+            let rec = lease_record(k, l);
             self.events.push_back(Event::Break(notice));
+            self.record(rec);
             self.add_timer(at, Timer::Break(k));
         }
     }
