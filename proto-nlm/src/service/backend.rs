@@ -129,6 +129,11 @@ pub trait LockBackend {
     /// Releases every lock, share and waiter of the host named `caller_name` (FREE_ALL,
     /// client reboot); waiters behind them are woken.
     fn free_host(&mut self, now: Instant, caller_name: &[u8]);
+    /// The host is monitored with this NSM state: the table keeps the list durable so the
+    /// grace period after a restart knows which clients to expect.
+    fn monitor(&mut self, caller_name: &[u8], state: i32);
+    /// The host is no longer monitored (its state was freed).
+    fn unmonitor(&mut self, caller_name: &[u8]);
     /// Whether the shared grace period is on (SM_NOTIFY cleanup is deferred during it,
     /// lessons #3).
     fn in_grace(&self, now: Instant) -> bool;

@@ -151,11 +151,13 @@ impl NlmService {
                     return;
                 };
                 n.in_flight = false;
-                if now.saturating_duration_since(n.started) >= self.config.notify_give_up {
+                // Give up when the next attempt would fall after `notify_give_up`.
+                let next = now + self.config.notify_retry;
+                if next.saturating_duration_since(n.started) > self.config.notify_give_up {
                     self.notifies.remove(&name);
                     return;
                 }
-                n.next = now + self.config.notify_retry;
+                n.next = next;
                 self.timers.insert((n.next, Timer::Notify(name)));
             }
             Purpose::MsgRes | Purpose::StatusCallback => {}

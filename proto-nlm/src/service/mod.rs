@@ -108,7 +108,7 @@ impl Default for NlmConfig {
             notify_retry: Duration::from_secs(10),
             notify_give_up: Duration::from_secs(15 * 60),
             call_timeout: Duration::from_secs(5),
-            port_cache_ttl: Duration::from_secs(60),
+            port_cache_ttl: Duration::from_secs(300),
             max_hosts: 65_536,
             max_blocks: 65_536,
             max_registrations: 4096,
@@ -280,8 +280,10 @@ enum BlockState {
     Waiting,
     /// The table granted it; the client is being told.
     Granting {
+        /// GRANTED_MSG transmissions so far.
         attempts: u32,
-        in_flight: bool,
+        /// When to send it again (or withdraw the grant): an attempt whose outcome never
+        /// came back counts as failed.
         deadline: Instant,
     },
 }
@@ -600,19 +602,12 @@ impl NlmService {
                     let Some(b) = self.blocks.get(&id) else {
                         continue;
                     };
-                    let BlockState::Granting {
-                        attempts,
-                        in_flight,
-                        deadline,
-                    } = b.state
-                    else {
+                    let BlockState::Granting { attempts, deadline } = b.state else {
                         continue;
                     };
                     if deadline != at {
                         continue;
                     }
-                    // An attempt whose outcome never came back counts as failed.
-                    let _ = in_flight;
                     if attempts >= self.config.granted_attempts {
                         // Lessons #13: the client never answered; release the lock rather
                         // than keep it held by nobody.
@@ -635,3 +630,6 @@ impl NlmService {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -135,6 +135,7 @@ impl NlmService {
     /// the host table is full.
     pub(super) fn touch_host(
         &mut self,
+        locks: &mut dyn LockBackend,
         call_addr: IpAddr,
         transport: Transport,
         name: &Bytes,
@@ -158,11 +159,13 @@ impl NlmService {
         }
         if monitor && (!host.monitored || changed) {
             host.monitored = true;
+            let state = host.client_state.unwrap_or(0);
             self.records.push_back(NsmRecord::Monitored {
                 name: name.clone(),
                 addr: call_addr,
-                state: host.client_state.unwrap_or(0),
+                state,
             });
+            locks.monitor(name, state);
         }
         true
     }
@@ -201,7 +204,7 @@ impl NlmService {
         }
         let name = a.alock.caller_name.bytes().clone();
         let state = monitor.then_some(a.state);
-        if !self.touch_host(to.peer.ip(), to.transport, &name, state, monitor) {
+        if !self.touch_host(locks, to.peer.ip(), to.transport, &name, state, monitor) {
             return self.answer_lock(now, &to, &a.cookie, Nlm4Stats::DeniedNolocks);
         }
         // A retransmission of a request we already know (Linux `nlmsvc_lock` finds the
@@ -455,15 +458,9 @@ impl NlmService {
 
     pub(super) fn rearm_block(&mut self, id: BlockId, at: Instant) {
         if let Some(b) = self.blocks.get_mut(&id) {
-            if let BlockState::Granting {
-                deadline,
-                in_flight,
-                ..
-            } = &mut b.state
-            {
+            if let BlockState::Granting { deadline, .. } = &mut b.state {
                 self.timers.remove(&(*deadline, Timer::Block(id)));
                 *deadline = at;
-                *in_flight = false;
                 self.timers.insert((at, Timer::Block(id)));
             }
         }
@@ -527,7 +524,6 @@ impl NlmService {
         };
         b.state = BlockState::Granting {
             attempts: attempt,
-            in_flight: true,
             deadline,
         };
         self.timers.insert((deadline, Timer::Block(id)));

@@ -113,7 +113,7 @@ mod tests {
     fn getport_args_follow_rfc1833_mapping() {
         assert_eq!(
             &getport_args(100_021, 4, Transport::Udp)[..],
-            &[0, 1, 0x87, 0xb5, 0, 0, 0, 4, 0, 0, 0, 17, 0, 0, 0, 0]
+            &[0, 1, 0x86, 0xb5, 0, 0, 0, 4, 0, 0, 0, 17, 0, 0, 0, 0]
         );
     }
 
