@@ -76,6 +76,19 @@ pub enum TestDecision {
     Conflict(Nlm4Holder),
     /// Refused for another reason (DENIED_GRACE_PERIOD, FBIG, ...).
     Refused(Nlm4Stats),
+    /// Not answerable yet (an SMB W lease is being broken so its cached locks become
+    /// visible, spec O6/O8): no reply; the client retransmits (O4).
+    NotYet,
+}
+
+/// The table's answer to a SHARE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareDecision {
+    /// Answered: NLM4_GRANTED, NLM4_DENIED (sharing conflict), DENIED_GRACE_PERIOD, ...
+    Done(Nlm4Stats),
+    /// Not answerable yet (a lease break must finish first): no reply; the client
+    /// retransmits (O4).
+    NotYet,
 }
 
 /// Something the table decided later about a waiting NLM request.
@@ -123,7 +136,7 @@ pub trait LockBackend {
         access: FshAccess,
         mode: FshMode,
         reclaim: bool,
-    ) -> Nlm4Stats;
+    ) -> ShareDecision;
     /// UNSHARE (succeeds when nothing was held, X/Open).
     fn unshare(&mut self, now: Instant, file: FileId, owner: &Owner) -> Nlm4Stats;
     /// Releases every lock, share and waiter of the host named `caller_name` (FREE_ALL,

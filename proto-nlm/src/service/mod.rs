@@ -62,7 +62,7 @@ use crate::wire::{
 };
 pub use backend::{
     BackendEvent, FileHandles, FileId, LockBackend, LockDecision, LockRequest, Owner, Resolved,
-    TestDecision, WaitTicket,
+    ShareDecision, TestDecision, WaitTicket,
 };
 pub use outbound::{CallFailure, CallResult, OutboundCall, OutboundId};
 

@@ -23,10 +23,14 @@ impl NlmService {
         let reply = |r: Nlm4Reply| CallOutcome::Reply(r.to_bytes());
         match c {
             Nlm4Call::Null => reply(Nlm4Reply::Void),
-            Nlm4Call::Test(a) => reply(Nlm4Reply::Test(self.test(now, locks, files, &a))),
+            Nlm4Call::Test(a) => match self.test(now, locks, files, &a) {
+                Some(r) => reply(Nlm4Reply::Test(r)),
+                None => CallOutcome::NoReplyYet,
+            },
             Nlm4Call::TestMsg(a) => {
-                let r = self.test(now, locks, files, &a);
-                self.send_res(now, call.peer.ip(), call.transport, Nlm4Call::TestRes(r));
+                if let Some(r) = self.test(now, locks, files, &a) {
+                    self.send_res(now, call.peer.ip(), call.transport, Nlm4Call::TestRes(r));
+                }
                 reply(Nlm4Reply::Void)
             }
             Nlm4Call::Lock(a) => self.lock(now, locks, files, Self::reply_to(call, false), a, true),
@@ -73,10 +77,14 @@ impl NlmService {
                 self.counters.unmatched_res += 1;
                 reply(Nlm4Reply::Void)
             }
-            Nlm4Call::Share(a) => reply(Nlm4Reply::Share(self.share(now, locks, files, &a, true))),
-            Nlm4Call::Unshare(a) => {
-                reply(Nlm4Reply::Share(self.share(now, locks, files, &a, false)))
-            }
+            Nlm4Call::Share(a) => match self.share(now, locks, files, &a, true) {
+                Some(r) => reply(Nlm4Reply::Share(r)),
+                None => CallOutcome::NoReplyYet,
+            },
+            Nlm4Call::Unshare(a) => match self.share(now, locks, files, &a, false) {
+                Some(r) => reply(Nlm4Reply::Share(r)),
+                None => CallOutcome::NoReplyYet,
+            },
             Nlm4Call::FreeAll(n) => {
                 // XNFS NLM_FREE_ALL; Linux `nlm4svc_proc_free_all` frees without checking the
                 // state number.
@@ -102,7 +110,7 @@ impl NlmService {
         locks: &mut dyn LockBackend,
         files: &dyn FileHandles,
         a: &Nlm4TestArgs,
-    ) -> Nlm4TestRes {
+    ) -> Option<Nlm4TestRes> {
         let stat = match Self::resolve(files, &a.alock.fh) {
             Err(s) => Nlm4TestRply::Status(s),
             Ok((file, _)) => {
@@ -122,13 +130,14 @@ impl NlmService {
                         Nlm4TestRply::Status(Nlm4Stats::Failed)
                     }
                     TestDecision::Refused(s) => Nlm4TestRply::Status(s),
+                    TestDecision::NotYet => return None,
                 }
             }
         };
-        Nlm4TestRes {
+        Some(Nlm4TestRes {
             cookie: a.cookie.clone(),
             stat,
-        }
+        })
     }
 
     /// Records the host of a call, monitoring it for LOCK (not NM_LOCK). Returns false when
@@ -397,7 +406,7 @@ impl NlmService {
         files: &dyn FileHandles,
         a: &Nlm4ShareArgs,
         take: bool,
-    ) -> Nlm4ShareRes {
+    ) -> Option<Nlm4ShareRes> {
         let stat = match Self::resolve(files, &a.share.fh) {
             Err(s) => s,
             Ok((file, read_only)) => {
@@ -416,15 +425,18 @@ impl NlmService {
                 {
                     Nlm4Stats::Rofs
                 } else {
-                    locks.share(now, file, &owner, a.share.access, a.share.mode, a.reclaim)
+                    match locks.share(now, file, &owner, a.share.access, a.share.mode, a.reclaim) {
+                        ShareDecision::Done(s) => s,
+                        ShareDecision::NotYet => return None,
+                    }
                 }
             }
         };
-        Nlm4ShareRes {
+        Some(Nlm4ShareRes {
             cookie: a.cookie.clone(),
             stat,
             sequence: 0,
-        }
+        })
     }
 
     pub(super) fn granted_res(&mut self, now: Instant, locks: &mut dyn LockBackend, r: &Nlm4Res) {

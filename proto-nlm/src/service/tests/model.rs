@@ -161,19 +161,19 @@ impl LockBackend for ModelLocks {
         access: FshAccess,
         mode: FshMode,
         _reclaim: bool,
-    ) -> Nlm4Stats {
+    ) -> ShareDecision {
         let conflict = self.shares.iter().any(|(f, o, a, m)| {
             *f == file
                 && o != owner
                 && (a.to_u32() & mode.to_u32() != 0 || access.to_u32() & m.to_u32() != 0)
         });
         if conflict {
-            return Nlm4Stats::Denied;
+            return ShareDecision::Done(Nlm4Stats::Denied);
         }
         self.shares
             .retain(|(f, o, _, _)| !(*f == file && o == owner));
         self.shares.push((file, owner.clone(), access, mode));
-        Nlm4Stats::Granted
+        ShareDecision::Done(Nlm4Stats::Granted)
     }
 
     fn unshare(&mut self, _now: Instant, file: FileId, owner: &Owner) -> Nlm4Stats {
