@@ -1,1 +1,9 @@
-//! NLM v4 and NSM v1 (not built yet; see issue "NLM v4 and NSM").
+//! NLM v4 (program 100021) and NSM v1 (program 100024) for Janus, sans-IO.
+//!
+//! - [`wire`]: codecs for every NLM v4 and NSM v1 message (XNFS "Protocols for
+//!   Interworking", chapters 10 and 11; the `nlm4_*` forms as Linux `fs/lockd/xdr4.c` decodes
+//!   them).
+//!
+//! Nothing here does I/O or reads a clock: see `design/architecture.md`, "The sans-IO rule".
+
+pub mod wire;
