@@ -15,6 +15,8 @@
 
 use std::fmt;
 
+pub mod memory;
+
 /// A backend's own handle for a file: opaque bytes, at most [`Handle::MAX_LEN`] long,
 /// stable across restarts for the `local` backend. The NFS file handle wraps it with the
 /// share id (`proto_nfs::nfs3::FileHandle`).

@@ -1,0 +1,594 @@
+//! The shared conformance suite: the same checks run against every [`Vfs`] backend, so the
+//! NFSv3 executor sees one behaviour whichever backend a share uses (RFC 1813 §3.3 semantics
+//! as a Linux server on ext4 produces them).
+
+use runtime_mio::vfs::{
+    Caller, CreateHow, FileKind, Handle, SetAttrs, SetTime, Stability, Timestamp, Vfs, VfsError,
+};
+use std::collections::HashSet;
+
+pub fn caller() -> Caller {
+    Caller {
+        uid: 1000,
+        gid: 1000,
+        gids: vec![],
+    }
+}
+
+fn mode(m: u32) -> SetAttrs {
+    SetAttrs {
+        mode: Some(m),
+        ..SetAttrs::default()
+    }
+}
+
+fn create(fs: &dyn Vfs, dir: &Handle, name: &[u8]) -> Handle {
+    fs.create(dir, name, CreateHow::Guarded, &mode(0o644), &caller())
+        .unwrap_or_else(|e| panic!("create {:?}: {e}", String::from_utf8_lossy(name)))
+        .0
+}
+
+fn names(fs: &dyn Vfs, dir: &Handle) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut cookie = 0;
+    loop {
+        let page = fs.readdir(dir, cookie, 100).expect("readdir");
+        for e in &page.entries {
+            assert_ne!(e.cookie, 0, "cookie 0 is never issued");
+            out.push(e.name.clone());
+        }
+        if page.eof {
+            break;
+        }
+        cookie = page
+            .entries
+            .last()
+            .expect("non-eof page has entries")
+            .cookie;
+    }
+    out.sort();
+    out
+}
+
+/// Runs every check on `fs`, whose root must be empty.
+pub fn run_all(fs: &dyn Vfs) {
+    let root = fs.root();
+    let work = |name: &[u8]| {
+        fs.mkdir(&root, name, &mode(0o755), &caller())
+            .expect("mkdir work dir")
+            .0
+    };
+    create_lookup_read_write(fs, &work(b"crw"));
+    names_are_validated(fs, &work(b"names"));
+    rename_semantics(fs, &work(b"rename"));
+    links(fs, &work(b"links"));
+    symlinks_and_specials(fs, &work(b"sym"));
+    remove_and_rmdir(fs, &work(b"rm"));
+    exclusive_create(fs, &work(b"excl"));
+    setattr_truncate_extend_times(fs, &work(b"setattr"));
+    stale_and_bad_handles(fs, &work(b"stale"));
+    dot_and_dotdot(fs, &root, &work(b"dots"));
+    readdir_pages_5000(fs, &work(b"big"));
+    let st = fs.fsstat(&root).expect("fsstat");
+    assert!(st.total_bytes >= st.free_bytes && st.free_bytes >= st.avail_bytes.min(st.free_bytes));
+    assert!(st.total_files > 0);
+}
+
+fn create_lookup_read_write(fs: &dyn Vfs, dir: &Handle) {
+    let (h, a) = fs
+        .create(dir, b"file", CreateHow::Guarded, &mode(0o640), &caller())
+        .expect("create");
+    assert_eq!(a.kind, FileKind::Regular);
+    assert_eq!(a.mode, 0o640);
+    assert_eq!(a.size, 0);
+    assert_eq!(a.nlink, 1);
+    let (h2, a2) = fs.lookup(dir, b"file").expect("lookup");
+    assert_eq!(h2, h);
+    assert_eq!(a2.fileid, a.fileid);
+    assert_eq!(fs.lookup(dir, b"nope").unwrap_err(), VfsError::NotFound);
+    // GUARDED on an existing name.
+    assert_eq!(
+        fs.create(dir, b"file", CreateHow::Guarded, &mode(0o644), &caller())
+            .unwrap_err(),
+        VfsError::Exists
+    );
+
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let (st, a) = fs.write(&h, 0, &data, Stability::Unstable).expect("write");
+    assert!(st >= Stability::Unstable);
+    assert_eq!(a.size, data.len() as u64);
+    let (st, _) = fs
+        .write(&h, 100, b"HELLO", Stability::FileSync)
+        .expect("write");
+    assert_eq!(st, Stability::FileSync);
+    let (st, _) = fs
+        .write(&h, 200, b"world", Stability::DataSync)
+        .expect("write");
+    assert!(st >= Stability::DataSync);
+    fs.commit(&h).expect("commit");
+    let (r, eof) = fs.read(&h, 98, 9).expect("read");
+    assert_eq!(
+        r,
+        [data[98], data[99], b'H', b'E', b'L', b'L', b'O', data[105], data[106]]
+    );
+    assert!(!eof);
+    let (r, eof) = fs.read(&h, 299_990, 100).expect("read tail");
+    assert_eq!(r, &data[299_990..]);
+    assert!(eof);
+    let (r, eof) = fs.read(&h, 1 << 40, 100).expect("read past end");
+    assert!(r.is_empty() && eof);
+    // Sparse write past the end: the hole reads as zeroes.
+    let (_, a) = fs
+        .write(&h, 400_000, b"z", Stability::Unstable)
+        .expect("sparse write");
+    assert_eq!(a.size, 400_001);
+    let (r, _) = fs.read(&h, 399_998, 3).expect("read hole");
+    assert_eq!(r, b"\0\0z");
+    // UNCHECKED on an existing file opens it and applies the size.
+    let set = SetAttrs {
+        size: Some(10),
+        ..SetAttrs::default()
+    };
+    let (h3, a3) = fs
+        .create(dir, b"file", CreateHow::Unchecked, &set, &caller())
+        .expect("unchecked create");
+    assert_eq!(h3, h);
+    assert_eq!(a3.size, 10);
+    // Reading or writing a directory.
+    assert_eq!(fs.read(dir, 0, 10).unwrap_err(), VfsError::IsDir);
+    assert_eq!(
+        fs.write(dir, 0, b"x", Stability::Unstable).unwrap_err(),
+        VfsError::IsDir
+    );
+    // Directory operations on a file.
+    assert_eq!(fs.lookup(&h, b"x").unwrap_err(), VfsError::NotDir);
+    assert_eq!(fs.readdir(&h, 0, 10).unwrap_err(), VfsError::NotDir);
+    assert_eq!(
+        fs.create(&h, b"x", CreateHow::Guarded, &mode(0o644), &caller())
+            .unwrap_err(),
+        VfsError::NotDir
+    );
+    let (_, d) = fs
+        .mkdir(dir, b"sub", &mode(0o750), &caller())
+        .expect("mkdir");
+    assert_eq!((d.kind, d.mode), (FileKind::Directory, 0o750));
+    assert_eq!(
+        fs.mkdir(dir, b"sub", &mode(0o750), &caller()).unwrap_err(),
+        VfsError::Exists
+    );
+    assert_eq!(fs.getattr(dir).expect("getattr dir").nlink, 3);
+}
+
+fn names_are_validated(fs: &dyn Vfs, dir: &Handle) {
+    for bad in [&b""[..], b".", b"..", b"a/b", b"a\0b", b"/"] {
+        assert_eq!(
+            fs.create(dir, bad, CreateHow::Guarded, &mode(0o644), &caller())
+                .unwrap_err(),
+            VfsError::Invalid,
+            "create {bad:?}"
+        );
+        assert_eq!(
+            fs.mkdir(dir, bad, &mode(0o755), &caller()).unwrap_err(),
+            VfsError::Invalid,
+            "mkdir {bad:?}"
+        );
+    }
+    for bad in [&b"a/b"[..], b"a\0b", b"../etc", b"/etc"] {
+        assert_eq!(
+            fs.lookup(dir, bad).unwrap_err(),
+            VfsError::Invalid,
+            "lookup {bad:?}"
+        );
+    }
+    let long = vec![b'n'; 256];
+    assert_eq!(
+        fs.create(dir, &long, CreateHow::Guarded, &mode(0o644), &caller())
+            .unwrap_err(),
+        VfsError::NameTooLong
+    );
+    let ok = vec![b'n'; 255];
+    create(fs, dir, &ok);
+    // Non-UTF-8 names are fine.
+    let h = create(fs, dir, b"\xff\xfe latin1 \xe9");
+    assert_eq!(
+        fs.lookup(dir, b"\xff\xfe latin1 \xe9").expect("lookup").0,
+        h
+    );
+}
+
+fn rename_semantics(fs: &dyn Vfs, dir: &Handle) {
+    let c = caller();
+    let f = create(fs, dir, b"f");
+    fs.write(&f, 0, b"content", Stability::Unstable)
+        .expect("write");
+    let (d, _) = fs.mkdir(dir, b"d", &mode(0o755), &c).expect("mkdir");
+    let (e, _) = fs.mkdir(dir, b"e", &mode(0o755), &c).expect("mkdir");
+    let (inner, _) = fs.mkdir(&d, b"inner", &mode(0o755), &c).expect("mkdir");
+
+    // Plain rename keeps the handle valid.
+    fs.rename(dir, b"f", dir, b"g").expect("rename");
+    assert_eq!(fs.lookup(dir, b"f").unwrap_err(), VfsError::NotFound);
+    assert_eq!(fs.lookup(dir, b"g").expect("lookup").0, f);
+    assert_eq!(fs.read(&f, 0, 100).expect("read").0, b"content");
+    // Across directories.
+    fs.rename(dir, b"g", &e, b"g2").expect("rename across");
+    assert_eq!(fs.lookup(&e, b"g2").expect("lookup").0, f);
+    fs.rename(&e, b"g2", dir, b"f").expect("rename back");
+    // Replacing a file: the old target's handle becomes stale.
+    let victim = create(fs, dir, b"victim");
+    fs.rename(dir, b"f", dir, b"victim").expect("replace");
+    assert_eq!(fs.lookup(dir, b"victim").expect("lookup").0, f);
+    assert_eq!(fs.getattr(&victim).unwrap_err(), VfsError::Stale);
+    // Missing source.
+    assert_eq!(
+        fs.rename(dir, b"missing", dir, b"x").unwrap_err(),
+        VfsError::NotFound
+    );
+    // Non-dir over dir, dir over non-dir.
+    assert_eq!(
+        fs.rename(dir, b"victim", dir, b"d").unwrap_err(),
+        VfsError::IsDir
+    );
+    assert_eq!(
+        fs.rename(dir, b"d", dir, b"victim").unwrap_err(),
+        VfsError::NotDir
+    );
+    // Dir over a non-empty dir.
+    assert_eq!(
+        fs.rename(dir, b"e", dir, b"d").unwrap_err(),
+        VfsError::NotEmpty
+    );
+    // A dir into its own subtree.
+    assert_eq!(
+        fs.rename(dir, b"d", &inner, b"x").unwrap_err(),
+        VfsError::Invalid
+    );
+    assert_eq!(
+        fs.rename(dir, b"d", &d, b"x").unwrap_err(),
+        VfsError::Invalid
+    );
+    // Dir over an empty dir: `inner` replaces `e`.
+    fs.rename(&d, b"inner", dir, b"e")
+        .expect("dir over empty dir");
+    assert_eq!(fs.getattr(&e).unwrap_err(), VfsError::Stale);
+    assert_eq!(fs.lookup(dir, b"e").expect("lookup").0, inner);
+    assert_eq!(fs.lookup(&inner, b"..").expect("dotdot").0, *dir);
+    assert_eq!(fs.getattr(&d).expect("getattr").nlink, 2);
+    // Rename onto itself / onto another link of the same file: no-op.
+    fs.rename(dir, b"victim", dir, b"victim")
+        .expect("self rename");
+    fs.link(&f, dir, b"alias").expect("link");
+    fs.rename(dir, b"victim", dir, b"alias")
+        .expect("rename onto hard link");
+    assert_eq!(fs.lookup(dir, b"victim").expect("still there").0, f);
+    assert_eq!(fs.getattr(&f).expect("getattr").nlink, 2);
+    // Invalid names.
+    assert_eq!(
+        fs.rename(dir, b".", dir, b"x").unwrap_err(),
+        VfsError::Invalid
+    );
+    assert_eq!(
+        fs.rename(dir, b"victim", dir, b"..").unwrap_err(),
+        VfsError::Invalid
+    );
+    assert_eq!(
+        fs.rename(dir, b"victim", dir, b"a/b").unwrap_err(),
+        VfsError::Invalid
+    );
+}
+
+fn links(fs: &dyn Vfs, dir: &Handle) {
+    let c = caller();
+    let f = create(fs, dir, b"orig");
+    fs.write(&f, 0, b"shared", Stability::Unstable)
+        .expect("write");
+    let (sub, _) = fs.mkdir(dir, b"sub", &mode(0o755), &c).expect("mkdir");
+    fs.link(&f, &sub, b"other").expect("link");
+    let (h, a) = fs.lookup(&sub, b"other").expect("lookup link");
+    assert_eq!(h, f);
+    assert_eq!(a.nlink, 2);
+    assert_eq!(fs.link(&f, dir, b"orig").unwrap_err(), VfsError::Exists);
+    assert_eq!(fs.link(&sub, dir, b"dirlink").unwrap_err(), VfsError::Perm);
+    fs.remove(dir, b"orig").expect("remove one link");
+    assert_eq!(fs.getattr(&f).expect("still alive").nlink, 1);
+    assert_eq!(fs.read(&f, 0, 100).expect("read").0, b"shared");
+    fs.remove(&sub, b"other").expect("remove last link");
+    assert_eq!(fs.getattr(&f).unwrap_err(), VfsError::Stale);
+}
+
+fn symlinks_and_specials(fs: &dyn Vfs, dir: &Handle) {
+    let c = caller();
+    let (l, a) = fs
+        .symlink(dir, b"link", b"../some/where", &SetAttrs::default(), &c)
+        .expect("symlink");
+    assert_eq!(a.kind, FileKind::Symlink);
+    assert_eq!(a.size, 13);
+    assert_eq!(fs.readlink(&l).expect("readlink"), b"../some/where");
+    let (l2, a2) = fs.lookup(dir, b"link").expect("lookup symlink");
+    assert_eq!(l2, l);
+    assert_eq!(a2.kind, FileKind::Symlink);
+    assert_eq!(fs.lookup(&l, b"x").unwrap_err(), VfsError::NotDir);
+    let f = create(fs, dir, b"plain");
+    assert_eq!(fs.readlink(&f).unwrap_err(), VfsError::Invalid);
+    assert_eq!(
+        fs.symlink(dir, b"plain", b"x", &SetAttrs::default(), &c)
+            .unwrap_err(),
+        VfsError::Exists
+    );
+    // Exclusive/guarded create over a symlink name does not follow it.
+    assert_eq!(
+        fs.create(dir, b"link", CreateHow::Guarded, &mode(0o644), &c)
+            .unwrap_err(),
+        VfsError::Exists
+    );
+    let (p, a) = fs
+        .mknod(dir, b"fifo", FileKind::Fifo, (0, 0), &mode(0o600), &c)
+        .expect("mkfifo");
+    assert_eq!((a.kind, a.mode), (FileKind::Fifo, 0o600));
+    assert_eq!(fs.getattr(&p).expect("getattr fifo").kind, FileKind::Fifo);
+    let (_, a) = fs
+        .mknod(dir, b"sock", FileKind::Socket, (0, 0), &mode(0o600), &c)
+        .expect("mknod socket");
+    assert_eq!(a.kind, FileKind::Socket);
+    assert_eq!(
+        fs.mknod(dir, b"reg", FileKind::Regular, (0, 0), &mode(0o600), &c)
+            .unwrap_err(),
+        VfsError::Invalid
+    );
+    // chmod of a fifo through SETATTR.
+    let a = fs.setattr(&p, &mode(0o640)).expect("chmod fifo");
+    assert_eq!(a.mode, 0o640);
+    fs.remove(dir, b"fifo").expect("remove fifo");
+    fs.remove(dir, b"link").expect("remove symlink");
+    assert_eq!(fs.getattr(&l).unwrap_err(), VfsError::Stale);
+}
+
+fn remove_and_rmdir(fs: &dyn Vfs, dir: &Handle) {
+    let c = caller();
+    let f = create(fs, dir, b"f");
+    let (d, _) = fs.mkdir(dir, b"d", &mode(0o755), &c).expect("mkdir");
+    create(fs, &d, b"child");
+    assert_eq!(fs.remove(dir, b"d").unwrap_err(), VfsError::IsDir);
+    assert_eq!(fs.rmdir(dir, b"f").unwrap_err(), VfsError::NotDir);
+    assert_eq!(fs.rmdir(dir, b"d").unwrap_err(), VfsError::NotEmpty);
+    assert_eq!(fs.remove(dir, b"missing").unwrap_err(), VfsError::NotFound);
+    assert_eq!(fs.rmdir(dir, b"missing").unwrap_err(), VfsError::NotFound);
+    assert_eq!(fs.rmdir(dir, b".").unwrap_err(), VfsError::Invalid);
+    fs.remove(&d, b"child").expect("remove child");
+    fs.rmdir(dir, b"d").expect("rmdir");
+    fs.remove(dir, b"f").expect("remove");
+    assert_eq!(fs.getattr(&f).unwrap_err(), VfsError::Stale);
+    assert_eq!(fs.getattr(&d).unwrap_err(), VfsError::Stale);
+    assert_eq!(fs.lookup(dir, b"f").unwrap_err(), VfsError::NotFound);
+    assert_eq!(fs.getattr(dir).expect("getattr").nlink, 2);
+    assert!(names(fs, dir).is_empty());
+}
+
+fn exclusive_create(fs: &dyn Vfs, dir: &Handle) {
+    let c = caller();
+    let v1 = *b"\x01\x23\x45\x67\x09\xab\xcd\xef";
+    let v2 = *b"\x11\x22\x33\x44\x55\x66\x77\x08";
+    let (h, a) = fs
+        .create(
+            dir,
+            b"x",
+            CreateHow::Exclusive(v1),
+            &SetAttrs::default(),
+            &c,
+        )
+        .expect("exclusive create");
+    assert_eq!(a.kind, FileKind::Regular);
+    // The retransmission returns the same file.
+    let (h2, _) = fs
+        .create(
+            dir,
+            b"x",
+            CreateHow::Exclusive(v1),
+            &SetAttrs::default(),
+            &c,
+        )
+        .expect("retransmitted exclusive create");
+    assert_eq!(h2, h);
+    // A different verifier is a different create.
+    assert_eq!(
+        fs.create(
+            dir,
+            b"x",
+            CreateHow::Exclusive(v2),
+            &SetAttrs::default(),
+            &c
+        )
+        .unwrap_err(),
+        VfsError::Exists
+    );
+    // A file not made by an exclusive create never matches.
+    create(fs, dir, b"plain");
+    assert_eq!(
+        fs.create(
+            dir,
+            b"plain",
+            CreateHow::Exclusive(v1),
+            &SetAttrs::default(),
+            &c
+        )
+        .unwrap_err(),
+        VfsError::Exists
+    );
+    // The client's SETATTR afterwards (RFC 1813 §3.3.8) works.
+    let set = SetAttrs {
+        mode: Some(0o600),
+        mtime: SetTime::Client(Timestamp {
+            secs: 1_500_000_000,
+            nsecs: 0,
+        }),
+        ..SetAttrs::default()
+    };
+    let a = fs.setattr(&h, &set).expect("setattr after exclusive");
+    assert_eq!(a.mode, 0o600);
+    assert_eq!(a.mtime.secs, 1_500_000_000);
+}
+
+fn setattr_truncate_extend_times(fs: &dyn Vfs, dir: &Handle) {
+    let f = create(fs, dir, b"f");
+    fs.write(&f, 0, b"0123456789", Stability::Unstable)
+        .expect("write");
+    let a = fs
+        .setattr(
+            &f,
+            &SetAttrs {
+                size: Some(4),
+                ..SetAttrs::default()
+            },
+        )
+        .expect("truncate");
+    assert_eq!(a.size, 4);
+    assert_eq!(fs.read(&f, 0, 100).expect("read"), (b"0123".to_vec(), true));
+    let a = fs
+        .setattr(
+            &f,
+            &SetAttrs {
+                size: Some(8),
+                ..SetAttrs::default()
+            },
+        )
+        .expect("extend");
+    assert_eq!(a.size, 8);
+    assert_eq!(fs.read(&f, 0, 100).expect("read").0, b"0123\0\0\0\0");
+    let t = Timestamp {
+        secs: 1_234_567_890,
+        nsecs: 123_456_789,
+    };
+    let a = fs
+        .setattr(
+            &f,
+            &SetAttrs {
+                atime: SetTime::Client(t),
+                mtime: SetTime::Client(t),
+                mode: Some(0o4755),
+                ..SetAttrs::default()
+            },
+        )
+        .expect("utimes");
+    assert_eq!((a.atime, a.mtime), (t, t));
+    assert_eq!(a.mode, 0o4755);
+    let a = fs
+        .setattr(
+            &f,
+            &SetAttrs {
+                mtime: SetTime::ServerNow,
+                ..SetAttrs::default()
+            },
+        )
+        .expect("touch");
+    assert_ne!(a.mtime, t);
+    assert_eq!(
+        fs.setattr(
+            dir,
+            &SetAttrs {
+                size: Some(0),
+                ..SetAttrs::default()
+            }
+        )
+        .unwrap_err(),
+        VfsError::IsDir
+    );
+}
+
+fn stale_and_bad_handles(fs: &dyn Vfs, dir: &Handle) {
+    let f = create(fs, dir, b"f");
+    let (d, _) = fs.mkdir(dir, b"d", &mode(0o755), &caller()).expect("mkdir");
+    fs.remove(dir, b"f").expect("remove");
+    fs.rmdir(dir, b"d").expect("rmdir");
+    assert_eq!(fs.getattr(&f).unwrap_err(), VfsError::Stale);
+    assert_eq!(fs.read(&f, 0, 1).unwrap_err(), VfsError::Stale);
+    assert_eq!(
+        fs.write(&f, 0, b"x", Stability::Unstable).unwrap_err(),
+        VfsError::Stale
+    );
+    assert_eq!(fs.lookup(&d, b"x").unwrap_err(), VfsError::Stale);
+    assert_eq!(fs.readdir(&d, 0, 10).unwrap_err(), VfsError::Stale);
+    assert_eq!(
+        fs.create(&d, b"x", CreateHow::Guarded, &mode(0o644), &caller())
+            .unwrap_err(),
+        VfsError::Stale
+    );
+    // A new file reusing the inode number must not revive the old handle.
+    for i in 0..4u8 {
+        create(fs, dir, &[b'n', b'0' + i]);
+    }
+    assert_eq!(fs.getattr(&f).unwrap_err(), VfsError::Stale);
+    for garbage in [
+        Handle(vec![]),
+        Handle(vec![0xff; 3]),
+        Handle(vec![0xaa; 59]),
+        Handle(vec![0; 13]),
+    ] {
+        assert_eq!(
+            fs.getattr(&garbage).unwrap_err(),
+            VfsError::BadHandle,
+            "{garbage:?}"
+        );
+        assert_eq!(fs.lookup(&garbage, b"x").unwrap_err(), VfsError::BadHandle);
+    }
+}
+
+fn dot_and_dotdot(fs: &dyn Vfs, root: &Handle, dir: &Handle) {
+    assert_eq!(fs.lookup(root, b"..").expect("root dotdot").0, *root);
+    assert_eq!(fs.lookup(root, b".").expect("root dot").0, *root);
+    assert_eq!(fs.lookup(dir, b".").expect("dot").0, *dir);
+    assert_eq!(fs.lookup(dir, b"..").expect("dotdot").0, *root);
+    let (sub, _) = fs
+        .mkdir(dir, b"sub", &mode(0o755), &caller())
+        .expect("mkdir");
+    assert_eq!(fs.lookup(&sub, b"..").expect("dotdot").0, *dir);
+}
+
+fn readdir_pages_5000(fs: &dyn Vfs, dir: &Handle) {
+    let mut expected = HashSet::new();
+    for i in 0..5000 {
+        let name = format!("entry-{i:05}").into_bytes();
+        create(fs, dir, &name);
+        expected.insert(name);
+    }
+    let v = fs.dir_version(dir).expect("dir_version");
+    let mut seen = HashSet::new();
+    let mut cookie = 0;
+    let mut pages = 0;
+    loop {
+        let page = fs.readdir(dir, cookie, 97).expect("readdir page");
+        assert!(page.entries.len() <= 97);
+        pages += 1;
+        assert!(pages < 1000, "readdir does not terminate");
+        for e in &page.entries {
+            assert!(seen.insert(e.name.clone()), "{:?} listed twice", e.name);
+            assert_ne!(e.cookie, 0);
+            let (_, a) = fs.lookup(dir, &e.name).expect("lookup listed name");
+            assert_eq!(a.fileid, e.fileid);
+        }
+        if page.eof {
+            break;
+        }
+        cookie = page.entries.last().expect("entries").cookie;
+    }
+    assert_eq!(seen, expected, "every name exactly once");
+    // Removing entries while listing: the remaining ones are still each listed once.
+    let page = fs.readdir(dir, 0, 10).expect("first page");
+    for e in &page.entries {
+        fs.remove(dir, &e.name).expect("remove listed");
+    }
+    let mut rest = 0;
+    let mut cookie = page.entries.last().expect("entries").cookie;
+    loop {
+        let p = fs.readdir(dir, cookie, 500).expect("readdir after removal");
+        rest += p.entries.len();
+        if p.eof {
+            break;
+        }
+        cookie = p.entries.last().expect("entries").cookie;
+    }
+    assert_eq!(rest, 4990, "every remaining entry exactly once");
+    assert_eq!(fs.dir_version(dir).expect("dir_version"), v);
+    assert_eq!(names(fs, dir).len(), 4990);
+    let empty = fs.readdir(dir, 0, 0).expect("max 0");
+    assert!(empty.entries.is_empty());
+}
