@@ -2,4 +2,5 @@
 //! file-system backends they act on, the state journal, configuration, and the `janus`
 //! binary.
 
+pub mod replay;
 pub mod vfs;
