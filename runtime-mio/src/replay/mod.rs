@@ -8,7 +8,7 @@
 //! - [`detect`]: which protocol a flow carries (ports, `--port` overrides, content);
 //! - [`framing`]: RPC record marking and NBSS framing, with resynchronisation;
 //! - [`conversation`]: all of the above over a whole capture;
-//! - [`decode`]: the line printed for each message.
+//! - [`decode`]: each message decoded with Janus's codecs, replies matched to calls.
 //!
 //! The entry point for the CLI is [`replay_command`]; tests use [`replay_bytes`].
 
@@ -78,6 +78,22 @@ pub enum ReplayError {
 pub struct Report {
     /// The conversation.
     pub conversation: Conversation,
+    /// The decoding of each item of the conversation (`None` for notes).
+    pub decoded: Vec<Option<decode::Decoded>>,
+}
+
+impl Report {
+    /// Each message with its decoding, in capture order.
+    pub fn decoded_messages(&self) -> impl Iterator<Item = (&Message, &decode::Decoded)> {
+        self.conversation
+            .items
+            .iter()
+            .zip(&self.decoded)
+            .filter_map(|(i, d)| match (i, d) {
+                (Item::Message(m), Some(d)) => Some((m, d)),
+                _ => None,
+            })
+    }
 }
 
 /// Reads the capture at `path` and replays it. `port_overrides` are `PROTO=PORT` strings
@@ -119,7 +135,19 @@ pub fn replay_bytes(
 ) -> Result<Report, CaptureError> {
     let capture = Capture::parse(data)?;
     let conversation = conversation::build(&capture, ports);
-    Ok(Report { conversation })
+    let mut decoder = decode::Decoder::new();
+    let decoded = conversation
+        .items
+        .iter()
+        .map(|i| match i {
+            Item::Message(m) => Some(decoder.decode(m)),
+            Item::Note(_) => None,
+        })
+        .collect();
+    Ok(Report {
+        conversation,
+        decoded,
+    })
 }
 
 /// `secs` since the epoch as `YYYY-MM-DD HH:MM:SS.ffffff UTC` (proleptic Gregorian calendar).
@@ -163,7 +191,7 @@ impl fmt::Display for Report {
             write!(f, ", first at {}", utc(t))?;
         }
         writeln!(f)?;
-        for item in &c.items {
+        for (item, decoded) in c.items.iter().zip(&self.decoded) {
             match item {
                 Item::Message(m) => writeln!(
                     f,
@@ -173,7 +201,7 @@ impl fmt::Display for Report {
                     m.transport,
                     m.from,
                     m.to,
-                    decode::describe(m)
+                    decoded.as_ref().map(decode::line).unwrap_or_default()
                 )?,
                 Item::Note(n) => {
                     let t =
