@@ -2,3 +2,4 @@
 //! binary with third-party clients, the simulation runtime, and pcap replay).
 
 pub mod e2e;
+pub mod replay;
