@@ -45,6 +45,7 @@ mod delivery;
 mod nlm;
 mod nsm;
 pub mod outbound;
+pub mod table;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
