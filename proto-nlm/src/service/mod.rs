@@ -180,6 +180,18 @@ impl AcceptError {
     }
 }
 
+impl From<AcceptError> for proto_nfs::rpc::AcceptStat {
+    fn from(e: AcceptError) -> Self {
+        use proto_nfs::rpc::AcceptStat;
+        match e {
+            AcceptError::ProgUnavail => AcceptStat::ProgUnavail,
+            AcceptError::ProgMismatch { low, high } => AcceptStat::ProgMismatch { low, high },
+            AcceptError::ProcUnavail => AcceptStat::ProcUnavail,
+            AcceptError::GarbageArgs => AcceptStat::GarbageArgs,
+        }
+    }
+}
+
 impl From<CallDecodeError> for AcceptError {
     fn from(e: CallDecodeError) -> Self {
         match e {
@@ -358,6 +370,9 @@ pub struct NlmService {
     nsm_state: i32,
     hosts: HashMap<Bytes, Host>,
     blocks: BTreeMap<BlockId, Block>,
+    /// The blocks of each caller_name: every lookup by a client's request stays within
+    /// that client's blocks.
+    host_blocks: HashMap<Bytes, BTreeSet<BlockId>>,
     block_by_ticket: HashMap<WaitTicket, BlockId>,
     held: HashMap<WaitTicket, Held>,
     registrations: Vec<Registration>,
@@ -431,6 +446,7 @@ impl NlmService {
             nsm_state,
             hosts: HashMap::new(),
             blocks: BTreeMap::new(),
+            host_blocks: HashMap::new(),
             block_by_ticket: HashMap::new(),
             held: HashMap::new(),
             registrations: Vec::new(),
