@@ -21,6 +21,34 @@
 //!   then start the outbound calls, then re-arm the timer from `poll_timeout`.
 //! - Time only moves forward: every `now` passed in must be `>=` the previous one.
 //!
+//! # Runtime wiring (what `runtime-mio` does)
+//! 1. Register [`NlmService::programs`] in `ServerConfig::external_programs`: the RPC server
+//!    then answers NLM versions other than 4 with PROG_MISMATCH 4–4 itself, and forwards the
+//!    rest as `Event::Call`.
+//! 2. At start: `LockTable::restore(table_records)`, `start_grace(now)`, then
+//!    [`NlmService::new`]`(config, now, nsm_state, nsm_records)` with `nsm_state` odd and
+//!    larger than in any earlier boot (e.g. `2 * boot_counter + 1`, and above any
+//!    [`NsmRecord::OwnState`]).
+//! 3. `Event::Call { program: 100021 | 100024, .. }` → [`IncomingCall`] →
+//!    [`NlmService::handle_call`]`(now, &mut table, &files, call)`: `Reply(body)` →
+//!    `RpcServer::send_accepted_reply`; `Error(e)` → an accepted reply with
+//!    `proto_nfs::rpc::AcceptStat::from(e)`; `NoReplyYet` → nothing now. `files` implements
+//!    [`FileHandles`] and must map a handle to the same `FileId` the NFS side uses.
+//! 4. Drain `table.poll_event()` after *every* input to the table (from any protocol):
+//!    [`table::backend_event`] turns it into a [`BackendEvent`];
+//!    [`NlmService::handle_backend_event`] returns false for tickets that are not NLM's
+//!    (route those, and lease breaks, to SMB). Handling an event may call the table again,
+//!    so loop until both are empty.
+//! 5. Drain [`NlmService::poll_record`] and `table.poll_record()` into the journal and make
+//!    it durable (group commit) before sending the replies of step 3 and 6.
+//! 6. [`NlmService::poll_reply`] → `send_accepted_reply`.
+//! 7. [`NlmService::poll_outbound`] → send with `proto_nfs::rpc::client::RpcClient` over
+//!    `transport` to `dest` (UDP or a TCP connection), retransmitting within
+//!    [`OutboundCall::timeout`]; report the outcome once with
+//!    [`NlmService::handle_call_result`].
+//! 8. Arm the timer at the minimum of [`NlmService::poll_timeout`] and the table's; call
+//!    [`NlmService::handle_timeout`]`(now, &mut table)` when it fires.
+//!
 //! # What it decides
 //! - Owners are (caller_name, svid, oh); the host is the caller_name, reached at the address
 //!   the call came from.
