@@ -73,6 +73,7 @@ mod delivery;
 mod nlm;
 mod nsm;
 pub mod outbound;
+mod record;
 pub mod table;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
