@@ -324,3 +324,157 @@ fn status_numbers_match_xnfs() {
     }
     assert_eq!(Nlm4Stats::from_u32(10), None);
 }
+
+/// One representative value of every NLM v4 and NSM v1 call and of every result type, as
+/// XDR words and decoded form in one snapshot (the bytes a reviewer or Wireshark checks).
+#[test]
+fn snapshot_every_message() {
+    let lock = sample_lock();
+    let cookie = Netobj::from_static(&[0xc0, 0x0c]);
+    let test_args = Nlm4TestArgs {
+        cookie: cookie.clone(),
+        exclusive: false,
+        alock: lock.clone(),
+    };
+    let lock_args = Nlm4LockArgs {
+        cookie: cookie.clone(),
+        block: false,
+        exclusive: true,
+        alock: lock.clone(),
+        reclaim: true,
+        state: 5,
+    };
+    let canc = Nlm4CancArgs {
+        cookie: cookie.clone(),
+        block: true,
+        exclusive: true,
+        alock: lock.clone(),
+    };
+    let unl = Nlm4UnlockArgs {
+        cookie: cookie.clone(),
+        alock: lock,
+    };
+    let res = Nlm4Res {
+        cookie: cookie.clone(),
+        stat: Nlm4Stats::DeniedGracePeriod,
+    };
+    let test_res = Nlm4TestRes {
+        cookie: cookie.clone(),
+        stat: Nlm4TestRply::Status(Nlm4Stats::Granted),
+    };
+    let share = Nlm4ShareArgs {
+        cookie: cookie.clone(),
+        share: Nlm4Share {
+            caller_name: LmString::from_static(b"pc"),
+            fh: Netobj::from_static(&[1, 2, 3]),
+            oh: Netobj::from_static(b"oh"),
+            mode: FshMode::DenyReadWrite,
+            access: FshAccess::Read,
+        },
+        reclaim: true,
+    };
+    let calls = vec![
+        Nlm4Call::Null,
+        Nlm4Call::Test(test_args.clone()),
+        Nlm4Call::Lock(lock_args.clone()),
+        Nlm4Call::Cancel(canc.clone()),
+        Nlm4Call::Unlock(unl.clone()),
+        Nlm4Call::Granted(test_args.clone()),
+        Nlm4Call::TestMsg(test_args.clone()),
+        Nlm4Call::LockMsg(lock_args.clone()),
+        Nlm4Call::CancelMsg(canc),
+        Nlm4Call::UnlockMsg(unl),
+        Nlm4Call::GrantedMsg(test_args),
+        Nlm4Call::TestRes(test_res.clone()),
+        Nlm4Call::LockRes(res.clone()),
+        Nlm4Call::CancelRes(res.clone()),
+        Nlm4Call::UnlockRes(res.clone()),
+        Nlm4Call::GrantedRes(res.clone()),
+        Nlm4Call::Share(share.clone()),
+        Nlm4Call::Unshare(share),
+        Nlm4Call::NmLock(lock_args),
+        Nlm4Call::FreeAll(Nlm4Notify {
+            name: LmName::from_static(b"client1"),
+            state: 9,
+        }),
+    ];
+    let mut out = String::new();
+    for c in &calls {
+        let p = c.procedure();
+        let args = c.args_bytes();
+        assert_eq!(Nlm4Call::decode(p.to_u32(), &args).as_ref(), Ok(c));
+        out += &format!("NLM {} ({}) args: {}\n", p.to_u32(), p.name(), hex(&args));
+    }
+    let replies = [
+        (Nlm4Proc::Test, Nlm4Reply::Test(test_res)),
+        (Nlm4Proc::Lock, Nlm4Reply::Res(res)),
+        (
+            Nlm4Proc::Share,
+            Nlm4Reply::Share(Nlm4ShareRes {
+                cookie,
+                stat: Nlm4Stats::Denied,
+                sequence: 0,
+            }),
+        ),
+    ];
+    for (p, r) in &replies {
+        let body = r.to_bytes();
+        assert_eq!(Nlm4Reply::decode(*p, &body).as_ref(), Ok(r));
+        out += &format!("NLM {} ({}) reply: {}\n", p.to_u32(), p.name(), hex(&body));
+    }
+    let my_id = MyId {
+        my_name: SmString::from_static(b"localhost"),
+        my_prog: NLM_PROGRAM,
+        my_vers: 4,
+        my_proc: 16,
+    };
+    let mon_id = MonId {
+        mon_name: SmString::from_static(b"client1"),
+        my_id: my_id.clone(),
+    };
+    let nsm_calls = vec![
+        NsmCall::Null,
+        NsmCall::Stat(SmName {
+            mon_name: SmString::from_static(b"client1"),
+        }),
+        NsmCall::Mon(Mon {
+            mon_id: mon_id.clone(),
+            priv_: [0xaa; 16],
+        }),
+        NsmCall::Unmon(mon_id),
+        NsmCall::UnmonAll(my_id),
+        NsmCall::SimuCrash,
+        NsmCall::Notify(StatChge {
+            mon_name: SmString::from_static(b"janus"),
+            state: 3,
+        }),
+    ];
+    for c in &nsm_calls {
+        let p = c.procedure();
+        let args = c.args_bytes();
+        assert_eq!(NsmCall::decode(p.to_u32(), &args).as_ref(), Ok(c));
+        out += &format!("NSM {} ({}) args: {}\n", p.to_u32(), p.name(), hex(&args));
+    }
+    let nsm_replies = [
+        (
+            NsmProc::Mon,
+            NsmReply::StatRes(SmStatRes {
+                res_stat: SmRes::Succ,
+                state: 7,
+            }),
+        ),
+        (NsmProc::Unmon, NsmReply::Stat(SmStat { state: 7 })),
+    ];
+    for (p, r) in &nsm_replies {
+        let body = r.to_bytes();
+        assert_eq!(NsmReply::decode(*p, &body).as_ref(), Ok(r));
+        out += &format!("NSM {} ({}) reply: {}\n", p.to_u32(), p.name(), hex(&body));
+    }
+    let status = SmStatus {
+        mon_name: SmString::from_static(b"client1"),
+        state: 5,
+        priv_: [0xbb; 16],
+    };
+    out += &format!("NSM callback status: {}\n", hex(&status.to_bytes()));
+    insta::assert_snapshot!(out);
+}
