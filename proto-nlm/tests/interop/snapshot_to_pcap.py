@@ -4,7 +4,7 @@
 Turns the insta snapshot of every message (src/wire/snapshots/*snapshot_every_message.snap)
 into a pcap of RPC calls and replies over UDP and lets tshark dissect it:
 
-    python3 proto-nlm/tests/wireshark/snapshot_to_pcap.py \
+    python3 proto-nlm/tests/interop/snapshot_to_pcap.py \
         proto-nlm/src/wire/snapshots/proto_nlm__wire__tests__snapshot_every_message.snap /tmp/nlm.pcap
     tshark -r /tmp/nlm.pcap -d udp.port==4045,rpc -d udp.port==32765,rpc -V | grep -ci malformed   # 0
 
