@@ -42,10 +42,11 @@
 //! 5. Drain [`NlmService::poll_record`] and `table.poll_record()` into the journal and make
 //!    it durable (group commit) before sending the replies of step 3 and 6.
 //! 6. [`NlmService::poll_reply`] → `send_accepted_reply`.
-//! 7. [`NlmService::poll_outbound`] → send with `proto_nfs::rpc::client::RpcClient` over
-//!    `transport` to `dest` (UDP or a TCP connection), retransmitting within
-//!    [`OutboundCall::timeout`]; report the outcome once with
-//!    [`NlmService::handle_call_result`].
+//! 7. [`NlmService::poll_outbound`] → [`callback::CallbackClient::submit`]; send its
+//!    `poll_transmit` bytes to `dest` over `transport` (one UDP socket; a TCP connection per
+//!    destination, reporting refused/reset ones with `connection_failed`); hand every
+//!    reply message to `handle_reply`; feed each `poll_result` to
+//!    [`NlmService::handle_call_result`]. Its `poll_timeout` joins the timer of step 8.
 //! 8. Arm the timer at the minimum of [`NlmService::poll_timeout`] and the table's; call
 //!    [`NlmService::handle_timeout`]`(now, &mut table)` when it fires.
 //!
@@ -69,6 +70,7 @@
 //!   lessons #3) and calls back the SM_MON registrations for that name.
 
 pub mod backend;
+pub mod callback;
 mod delivery;
 mod nlm;
 mod nsm;

@@ -400,19 +400,29 @@ impl NlmService {
             Err(s) => return res(&a.cookie, s),
         };
         // "This implies a CANCEL call" (Linux `nlmsvc_unlock`): queued requests of this owner
-        // inside the unlocked range are withdrawn first.
+        // inside the unlocked range are withdrawn first. A lock being granted that the
+        // client now unlocks (any part of it) needs no more callbacks, and must not be
+        // "withdrawn" later: that would release whatever the owner locks there afterwards.
         let (lo, hi) = bounds(a.alock.l_offset, a.alock.l_len);
         let owner = owner_of(&a.alock);
-        let ids: Vec<BlockId> = self
-            .blocks_of(&owner.caller_name)
-            .filter(|(_, b)| {
-                let (blo, bhi) = bounds(b.alock.l_offset, b.alock.l_len);
-                b.owner == owner && b.alock.fh == a.alock.fh && blo >= lo && bhi <= hi
-            })
-            .map(|(id, _)| id)
-            .collect();
-        for id in ids {
+        let mut queued = Vec::new();
+        let mut granting = Vec::new();
+        for (id, b) in self.blocks_of(&owner.caller_name) {
+            if b.owner != owner || b.alock.fh != a.alock.fh {
+                continue;
+            }
+            let (blo, bhi) = bounds(b.alock.l_offset, b.alock.l_len);
+            match b.state {
+                BlockState::Waiting if blo >= lo && bhi <= hi => queued.push(id),
+                BlockState::Granting { .. } if blo <= hi && bhi >= lo => granting.push(id),
+                _ => {}
+            }
+        }
+        for id in queued {
             self.withdraw_block(now, locks, id);
+        }
+        for id in granting {
+            self.remove_block(id);
         }
         let stat = locks.unlock(now, file, &owner, a.alock.l_offset, a.alock.l_len);
         res(&a.cookie, stat)

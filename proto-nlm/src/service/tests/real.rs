@@ -495,3 +495,69 @@ proptest::proptest! {
         }
     }
 }
+
+/// The whole callback path at the byte level: the service's outbound calls go through the
+/// [`CallbackClient`](crate::service::callback::CallbackClient) as RPC messages to a
+/// simulated client host whose portmapper and NLM service decode them with `proto-nfs`'s
+/// RPC codec and answer; the client then sends GRANTED_RES.
+#[test]
+fn callback_path_at_the_byte_level() {
+    use bytes::BytesMut;
+    use proto_nfs::rpc::message::put_success_header;
+    use proto_nfs::rpc::{MessageBody, RpcMessage};
+
+    use crate::service::callback::CallbackClient;
+
+    let mut h = real();
+    let mut cb = CallbackClient::new(
+        0x5000,
+        Bytes::from_static(b"janus-test"),
+        Duration::from_secs(3),
+    );
+    let a = alock("hostA", 1, b"f\x01", 0, 0);
+    let b = alock("hostB", 2, b"f\x01", 0, 0);
+    h.lock(CLIENT_A, a.clone(), true, false);
+    assert_eq!(h.lock(CLIENT_B, b.clone(), true, true), Nlm4Stats::Blocked);
+    h.unlock(CLIENT_A, a);
+
+    let mut granted: Option<Nlm4TestArgs> = None;
+    for _ in 0..10 {
+        while let Some(call) = h.svc.poll_outbound() {
+            cb.submit(h.now, call);
+        }
+        let Some(tx) = cb.poll_transmit() else { break };
+        assert_eq!(tx.dest.ip(), CLIENT_B);
+        let msg = RpcMessage::decode_bytes(&tx.data).expect("an RPC call");
+        let MessageBody::Call(c) = msg.body else {
+            panic!("not a call")
+        };
+        let mut reply = BytesMut::new();
+        put_success_header(&mut reply, msg.xid);
+        match (c.prog, c.proc_) {
+            (PMAP_PROGRAM, PMAPPROC_GETPORT) => {
+                assert_eq!(tx.dest.port(), PORTMAP);
+                reply.extend_from_slice(&u32::from(CLIENT_NLM_PORT).to_be_bytes());
+            }
+            (NLM_PROGRAM, 10) => {
+                assert_eq!(tx.dest.port(), CLIENT_NLM_PORT);
+                granted = Some(Nlm4TestArgs::decode_exact(&c.args).expect("GRANTED_MSG args"));
+            }
+            other => panic!("unexpected call {other:?}"),
+        }
+        assert!(cb.handle_reply(h.now, &reply.freeze()));
+        while let Some((id, r)) = cb.poll_result() {
+            h.result(id, r);
+        }
+    }
+    let granted = granted.expect("GRANTED_MSG reached the client");
+    assert_eq!(granted.alock, b);
+    h.nlm(
+        CLIENT_B,
+        Nlm4Call::GrantedRes(Nlm4Res {
+            cookie: granted.cookie,
+            stat: Nlm4Stats::Granted,
+        }),
+    );
+    assert_eq!(h.svc.blocked_count(), 0);
+    assert_eq!(cb.outstanding(), 0);
+}
