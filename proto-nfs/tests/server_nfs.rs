@@ -237,37 +237,38 @@ fn idempotent_calls_are_not_cached() {
 }
 
 #[test]
-fn back_pressure_stops_consuming_at_the_in_flight_limit_and_resumes() {
+fn back_pressure_turns_wants_read_off_at_the_limit_and_resumes() {
     let mut cfg = support::config();
     cfg.max_in_flight_per_conn = 2;
     let mut h = Harness::with(cfg);
-    let mut wire = Vec::new();
-    for xid in 1..=3 {
-        wire.extend_from_slice(&nfs(xid, &getattr(fh(1))).record());
-    }
-    h.tcp(1, local(800), &wire);
-    let reqs = h.fs_requests();
-    assert_eq!(reqs.len(), 2);
-    assert!(!h.server.wants_read(ConnId(1)));
-    let third = nfs(3, &getattr(fh(1))).record().len();
-    assert_eq!(h.buffered(1), third, "third record left in the buffer");
-    assert_eq!(h.server.poll_resumed(), None);
+    let g = getattr(fh(1));
+    h.tcp(1, local(800), &nfs(1, &g).record());
+    assert!(h.server.wants_read(ConnId(1)));
+    h.tcp(1, local(800), &nfs(2, &g).record());
+    assert!(!h.server.wants_read(ConnId(1)), "at the limit");
     // Other connections are not affected.
     assert!(h.server.wants_read(ConnId(2)));
+    // Records already read are still executed, never left behind in the buffer.
+    h.tcp(1, local(800), &nfs(3, &g).record());
+    assert_eq!(h.buffered(1), 0);
+    let reqs = h.fs_requests();
+    assert_eq!(reqs.len(), 3);
+    assert_eq!(h.server.poll_resumed(), None);
 
-    h.server.handle_fs_result(
-        h.now,
-        reqs[0].id,
-        Nfs3Reply::error_for(&getattr(fh(1)), Nfs3Status::Io),
-    );
+    // 3 outstanding, limit 2: the first result leaves it at the limit.
+    h.server
+        .handle_fs_result(h.now, reqs[0].id, Nfs3Reply::error_for(&g, Nfs3Status::Io));
+    assert!(!h.server.wants_read(ConnId(1)));
+    assert_eq!(h.server.poll_resumed(), None);
+    h.server
+        .handle_fs_result(h.now, reqs[1].id, Nfs3Reply::error_for(&g, Nfs3Status::Io));
     assert!(h.server.wants_read(ConnId(1)));
     assert_eq!(h.server.poll_resumed(), Some(ConnId(1)));
     assert_eq!(h.server.poll_resumed(), None);
-    h.resume(1, local(800));
-    let more = h.fs_requests();
-    assert_eq!(more.len(), 1);
-    assert_eq!(h.buffered(1), 0);
-    assert!(!h.server.wants_read(ConnId(1)));
+    h.server
+        .handle_fs_result(h.now, reqs[2].id, Nfs3Reply::error_for(&g, Nfs3Status::Io));
+    assert_eq!(h.server.poll_resumed(), None, "reported once per pause");
+    assert_eq!(h.tcp_replies().len(), 3);
 }
 
 #[test]

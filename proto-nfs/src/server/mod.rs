@@ -16,10 +16,13 @@
 //! (an [`Event::Close`]) without allocating what the peer claimed.
 //!
 //! Back-pressure: while a connection has `max_in_flight_per_conn` file-system requests
-//! outstanding, [`RpcServer::wants_read`] is false and `handle_tcp_bytes` leaves further
-//! complete records in the buffer. When a result brings it below the limit again, the
-//! connection is reported by [`RpcServer::poll_resumed`]: call `handle_tcp_bytes` with its
-//! buffer then, even if no new bytes arrived (for a UDP socket: read it again). The UDP
+//! outstanding, [`RpcServer::wants_read`] is false: the runtime stops reading from it.
+//! `handle_tcp_bytes` still consumes every complete record already in the buffer (so no
+//! record is ever left waiting for a call that may not come); the limit can therefore be
+//! exceeded by the records of one read, which the runtime's read size bounds. When a result
+//! brings the connection below the limit again, it is reported by
+//! [`RpcServer::poll_resumed`]: resume reading it (with an edge-triggered poller, try a read
+//! even without a new readiness event: data may be waiting in the kernel). The UDP
 //! socket's `ConnId` counts the in-flight requests of all its clients together.
 //!
 //! Wall time (RPCBIND GETTIME) is an input too: [`RpcServer::handle_wall_clock`].
@@ -354,9 +357,9 @@ impl RpcServer {
     /// Bytes arrived on a TCP connection: consume every complete record from the front of
     /// `buf`, leaving a partial record in place.
     ///
-    /// Stops early (leaving complete records in `buf`) while the connection is at its
-    /// in-flight limit; see [`RpcServer::poll_resumed`]. After an [`Event::Close`] for this
-    /// connection, input is discarded.
+    /// Every complete record is consumed, also beyond the in-flight limit (see the module
+    /// documentation on back-pressure). After an [`Event::Close`] for this connection, input
+    /// is discarded.
     pub fn handle_tcp_bytes(
         &mut self,
         now: Instant,
@@ -371,9 +374,6 @@ impl RpcServer {
             };
             if state.closing {
                 buf.clear();
-                return;
-            }
-            if state.in_flight >= self.max_in_flight() {
                 return;
             }
             match take_record(buf, self.config.max_record) {
@@ -507,10 +507,9 @@ impl RpcServer {
         self.events.pop_front()
     }
 
-    /// Next connection whose back-pressure lifted. For TCP, call `handle_tcp_bytes` with its
-    /// buffer (complete records may be waiting in it, and an edge-triggered poller will not
-    /// report the socket again for bytes already read) and resume reading; for a UDP socket,
-    /// resume reading datagrams (some may be queued in the kernel).
+    /// Next connection whose back-pressure lifted (`wants_read` turned true again): resume
+    /// reading it. With an edge-triggered poller, try a read now: bytes or datagrams that
+    /// arrived while it was paused are not reported again.
     pub fn poll_resumed(&mut self) -> Option<ConnId> {
         self.resumed.pop_front()
     }
