@@ -1209,8 +1209,8 @@ fn arbitrary_calls_on_a_live_tree_never_panic() {
             continue;
         };
         let mut pick = || next() as usize;
-        let mut fix_fh = |fh: &mut FileHandle, k: usize| *fh = handles[k % handles.len()].clone();
-        let mut fix_dir = |d: &mut DirOpArgs3, k: usize, j: usize| {
+        let fix_fh = |fh: &mut FileHandle, k: usize| *fh = handles[k % handles.len()].clone();
+        let fix_dir = |d: &mut DirOpArgs3, k: usize, j: usize| {
             d.dir = handles[k % handles.len()].clone();
             d.name = name(names[j % names.len()]);
         };
