@@ -342,3 +342,29 @@ fn decode_shared_slices_write_data_without_copying() {
         Nfs3Call::decode(proc::GETATTR, &g)
     );
 }
+
+#[test]
+fn encode_head_plus_data_plus_padding_equals_encode() {
+    let mut rng = Rng(99);
+    let mut reads = 0;
+    for _ in 0..5000u64 {
+        let len = (rng.next() % 1024) as usize;
+        let raw = rng.bytes(len);
+        let Ok(reply) = Nfs3Reply::arbitrary(&mut Unstructured::new(&raw)) else {
+            continue;
+        };
+        let mut whole = BytesMut::new();
+        reply.encode(&mut whole);
+        let mut head = BytesMut::new();
+        match reply.encode_head(&mut head) {
+            Some(data) => {
+                reads += 1;
+                head.extend_from_slice(&data);
+                head.extend_from_slice(&[0u8; 3][..proto_nfs::xdr::pad_len(data.len())]);
+            }
+            None => assert!(!matches!(reply, Nfs3Reply::Read(Nfs3Result::Ok(_)))),
+        }
+        assert_eq!(head, whole, "{reply:?}");
+    }
+    assert!(reads > 10, "only {reads} READ replies generated");
+}
