@@ -368,3 +368,19 @@ fn encode_head_plus_data_plus_padding_equals_encode() {
     }
     assert!(reads > 10, "only {reads} READ replies generated");
 }
+
+#[test]
+fn status_values_and_names_follow_rfc_1813() {
+    assert_eq!(Nfs3Status::ALL.len(), 29);
+    assert_eq!(Nfs3Status::errors().len(), 28);
+    let wire: Vec<u32> = Nfs3Status::ALL.iter().map(|s| *s as u32).collect();
+    assert_eq!(
+        wire,
+        [
+            0, 1, 2, 5, 6, 13, 17, 18, 19, 20, 21, 22, 27, 28, 30, 31, 63, 66, 69, 70, 71, 10001,
+            10002, 10003, 10004, 10005, 10006, 10007, 10008
+        ]
+    );
+    assert_eq!(Nfs3Status::BadCookie.to_string(), "NFS3ERR_BAD_COOKIE");
+    assert_eq!(Nfs3Status::from_u32(3), None);
+}
