@@ -393,3 +393,42 @@ fn udp_socket_back_pressure_counts_all_clients_and_resumes() {
     let t = h.transmits();
     assert_eq!((t.len(), t[0].peer), (1, local(801)));
 }
+
+#[test]
+fn external_refusals_and_unanswered_calls() {
+    use proto_nfs::rpc::message::AcceptStat;
+    use proto_nfs::server::status::Refusal;
+    let mut h = Harness::new();
+    h.server.set_external_non_idempotent(100_021, &[7, 8]);
+    // GARBAGE_ARGS from the service, cached like any reply.
+    let bad = call(1).prog(100_021, 4).proc_(7).args(b"\0\0").record();
+    h.tcp(1, local(800), &bad);
+    assert_eq!(h.events().len(), 1);
+    h.server
+        .send_refusal(ConnId(1), local(800), 1, Refusal::GarbageArgs);
+    assert_eq!(
+        support::accept_stat(&h.tcp_replies()[0]),
+        &AcceptStat::GarbageArgs
+    );
+    h.tcp(1, local(800), &bad);
+    assert!(h.events().is_empty());
+    assert_eq!(
+        support::accept_stat(&h.tcp_replies()[0]),
+        &AcceptStat::GarbageArgs
+    );
+
+    // A one-way call: no reply, and its retransmission is handed over again.
+    let msg = call(2).prog(100_021, 4).proc_(8).args(b"\0\0\0\0").record();
+    h.tcp(1, local(800), &msg);
+    assert_eq!(h.events().len(), 1);
+    h.server.finish_without_reply(ConnId(1), 2);
+    h.tcp(1, local(800), &msg);
+    assert_eq!(h.events().len(), 1);
+
+    // Connection lost before the service answered: the retransmission on a new
+    // connection is handed over again, not dropped as in progress.
+    h.server.connection_closed(ConnId(1));
+    h.tcp(2, local(801), &msg);
+    assert_eq!(h.events().len(), 1);
+    assert!(h.transmits().is_empty());
+}

@@ -66,8 +66,9 @@ use crate::mount::{MountService, MOUNT_PROGRAM, MOUNT_V3};
 use crate::nfs3::{FileHandle, Nfs3Call, Nfs3Reply, Nfs3Result, NFS_PROGRAM, NFS_V3};
 use crate::portmap::{Registry, PMAP_PROGRAM, PMAP_V2, RPCBIND_V4};
 use crate::rpc::drc::{DrcKey, DuplicateRequestCache};
-use crate::rpc::message::put_success_header;
+use crate::rpc::message::{put_success_header, MessageBody, RpcMessage};
 use crate::rpc::record::{self, take_record, MAX_FRAGMENT_LEN};
+use crate::xdr::XdrEncode;
 
 /// Identifies one transport endpoint as the runtime sees it: a TCP connection, or a UDP
 /// socket (then `peer` in each call tells the clients apart).
@@ -190,7 +191,8 @@ pub enum Event {
         reason: String,
     },
     /// A call to an external program (NLM, NSM). The runtime hands it to that program's
-    /// service and sends the reply with [`RpcServer::send_accepted_reply`].
+    /// service and answers it with exactly one of [`RpcServer::send_accepted_reply`],
+    /// [`RpcServer::send_refusal`] or [`RpcServer::finish_without_reply`].
     Call {
         /// Connection it came on.
         conn: ConnId,
@@ -439,19 +441,53 @@ impl RpcServer {
     /// Sends the reply body of an external program's call (see [`Event::Call`]) as a
     /// SUCCESS accepted reply.
     pub fn send_accepted_reply(&mut self, conn: ConnId, peer: SocketAddr, xid: u32, body: Bytes) {
+        self.send_external_reply(conn, peer, xid, 64 + body.len(), |out| {
+            put_success_header(out, xid);
+            out.extend_from_slice(&body);
+        });
+    }
+
+    /// Refuses an external program's call (see [`Event::Call`]) at the RPC level, e.g.
+    /// [`status::Refusal::GarbageArgs`] when its arguments do not decode or
+    /// [`status::Refusal::ProcUnavail`] for a procedure the service does not implement.
+    pub fn send_refusal(
+        &mut self,
+        conn: ConnId,
+        peer: SocketAddr,
+        xid: u32,
+        refusal: status::Refusal,
+    ) {
+        self.stats.rpc_errors += 1;
+        let msg = RpcMessage {
+            xid,
+            body: MessageBody::Reply(refusal.reply_body()),
+        };
+        self.send_external_reply(conn, peer, xid, 64, |out| msg.encode(out));
+    }
+
+    /// An external program's call will not be answered (e.g. NLM `*_MSG` procedures, whose
+    /// answer is a separate `*_RES` call): forget its duplicate-cache entry, so that a
+    /// retransmission is handed over again instead of being dropped as in progress.
+    pub fn finish_without_reply(&mut self, conn: ConnId, xid: u32) {
+        if let Some(key) = self.external_pending.remove(&(conn, xid)) {
+            self.drc.abandon(&key);
+        }
+    }
+
+    fn send_external_reply(
+        &mut self,
+        conn: ConnId,
+        peer: SocketAddr,
+        xid: u32,
+        capacity: usize,
+        f: impl FnOnce(&mut BytesMut),
+    ) {
         let transport = self
             .conns
             .get(&conn)
             .filter(|c| !c.closing)
             .map(|c| c.transport);
-        let (wire, message) = encode_message(
-            transport.unwrap_or(Transport::Udp),
-            64 + body.len(),
-            |out| {
-                put_success_header(out, xid);
-                out.extend_from_slice(&body);
-            },
-        );
+        let (wire, message) = encode_message(transport.unwrap_or(Transport::Udp), capacity, f);
         if let Some(key) = self.external_pending.remove(&(conn, xid)) {
             self.drc.complete(key, message);
         }
@@ -480,7 +516,18 @@ impl RpcServer {
     /// outstanding file-system requests are still accepted and dropped (but cached).
     pub fn connection_closed(&mut self, conn: ConnId) {
         self.conns.remove(&conn);
-        self.external_pending.retain(|(c, _), _| *c != conn);
+        // External calls of this connection can no longer be answered on it: let their
+        // retransmissions (on a new connection) through instead of dropping them as in
+        // progress.
+        let drc = &mut self.drc;
+        self.external_pending.retain(|(c, _), key| {
+            if *c == conn {
+                drc.abandon(key);
+                false
+            } else {
+                true
+            }
+        });
         self.resumed.retain(|c| *c != conn);
     }
 
