@@ -1068,15 +1068,13 @@ impl Vfs for LocalFs {
         let (n, _) = self.resolve(file)?;
         let d = self.resolve_dir(dir)?;
         check_name(name, true)?;
-        if n.kind == FileKind::Directory {
-            // POSIX link() EPERM: no hard links to directories.
-            return Err(VfsError::Perm);
-        }
-        // linkat(fd, "", AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; without it, link from
-        // the file's verified parent directory and name instead.
+        // The kernel reports, in POSIX order, EEXIST for a taken name, then EPERM for a
+        // directory (no hard links to directories) and EMLINK.
+        // linkat(fd, "", AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH (ENOENT without it);
+        // then link from the file's verified parent directory and name instead.
         match rustix::fs::linkat(&n.fd, "", &d.fd, name, AtFlags::EMPTY_PATH) {
             Ok(()) => return Ok(()),
-            Err(Errno::NOENT) if statx_at(d.fd.as_fd(), name).is_err() => {}
+            Err(Errno::NOENT) => {}
             Err(e) => return Err(op_err(e)),
         }
         let (base, path) = self.locate(n.ident.ino).map_err(|e| match e {
