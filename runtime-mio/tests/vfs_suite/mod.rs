@@ -152,6 +152,18 @@ fn create_lookup_read_write(fs: &dyn Vfs, dir: &Handle) {
     assert!(eof);
     let (r, eof) = fs.read(&h, 1 << 40, 100).expect("read past end");
     assert!(r.is_empty() && eof);
+    let (r, eof) = fs.read(&h, u64::MAX - 10, 100).expect("read at u64::MAX");
+    assert!(r.is_empty() && eof);
+    assert_eq!(
+        fs.write(&h, u64::MAX - 2, b"abcdef", Stability::Unstable)
+            .unwrap_err(),
+        VfsError::TooBig
+    );
+    assert_eq!(
+        fs.write(&h, 1 << 63, b"a", Stability::Unstable)
+            .unwrap_err(),
+        VfsError::TooBig
+    );
     // Sparse write past the end: the hole reads as zeroes.
     let (_, a) = fs
         .write(&h, 400_000, b"z", Stability::Unstable)

@@ -46,6 +46,16 @@
 //! the start, `.` and `..` are skipped. Because nothing invalidates them, `dir_version` is a
 //! digest of the directory's inode number and birth time.
 //!
+//! # Known limitations
+//! - A directory that a local user moves out of the share stays reachable through its
+//!   cached descriptor until the descriptor is evicted (the server only ever acts on that
+//!   same directory inode, never on a path outside).
+//! - When the server may not read a file (non-root server, mode without read permission)
+//!   it is held `O_PATH`, its handle carries no generation, and a handle issued later
+//!   through a readable descriptor differs in bytes (both stay valid).
+//! - Inode reuse is undetectable on a file system with neither `FS_IOC_GETVERSION` nor
+//!   statx birth time.
+//!
 //! # Ownership
 //! When the server runs as root, new files are given to the caller's uid/gid (`fchownat`
 //! with `AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW`); otherwise they belong to the server's user.
@@ -72,6 +82,8 @@ use super::{
 
 /// Largest READ the backend performs in one call (the executor advertises 1 MiB).
 pub const MAX_IO: u32 = 4 << 20;
+/// Largest file offset Linux accepts (`off_t` is a signed 64-bit integer).
+const MAX_OFFSET: u64 = i64::MAX as u64;
 /// Most entries one READDIR call returns.
 pub const MAX_DIR_ENTRIES: usize = 1 << 16;
 /// Deepest directory the scan descends into.
@@ -636,6 +648,9 @@ impl LocalFs {
             }
         }
         if let Some(size) = set.size {
+            if size > MAX_OFFSET {
+                return Err(VfsError::TooBig);
+            }
             let fd = self.rw_fd(n)?;
             rustix::fs::ftruncate(fd, size).map_err(op_err)?;
         }
@@ -738,9 +753,9 @@ impl Vfs for LocalFs {
             // A mount point below the share: not exported (see the module doc).
             return Err(VfsError::Access);
         }
-        // Fast path: the file is already open.
+        // Fast path: the file is already open; the statx above is its current status.
         let cached = lock(&self.nodes).get(st.stx_ino);
-        let n = match cached {
+        let (n, st) = match cached {
             Some(n) if btime_matches(&n.ident, &st) => {
                 lock(&self.names).insert(
                     st.stx_ino,
@@ -748,14 +763,13 @@ impl Vfs for LocalFs {
                     name,
                     n.kind == FileKind::Directory,
                 );
-                n
+                (n, st)
             }
             _ => {
-                let (node, _) = self.open_node_at(d.fd.as_fd(), name, None)?;
-                self.remember(&d, name, node)
+                let (node, st) = self.open_node_at(d.fd.as_fd(), name, None)?;
+                (self.remember(&d, name, node), st)
             }
         };
-        let st = statx_fd(n.fd.as_fd())?;
         Ok((self.handle_of(&n), attr_of(&st)))
     }
 
@@ -776,6 +790,10 @@ impl Vfs for LocalFs {
             _ => return Err(VfsError::Invalid),
         }
         let fd = n.read_fd().ok_or(VfsError::Access)?;
+        if offset > MAX_OFFSET {
+            // Beyond any file Linux can hold (off_t is signed 64-bit): nothing there.
+            return Ok((Vec::new(), true));
+        }
         let want = count.min(MAX_IO) as usize;
         let mut buf: Vec<u8> = Vec::with_capacity(want);
         while buf.len() < want {
@@ -803,9 +821,12 @@ impl Vfs for LocalFs {
     ) -> VfsResult<(Stability, FileAttr)> {
         let (n, _) = self.resolve(h)?;
         let fd = self.rw_fd(&n)?;
-        offset
+        let end = offset
             .checked_add(data.len() as u64)
             .ok_or(VfsError::TooBig)?;
+        if end > MAX_OFFSET {
+            return Err(VfsError::TooBig);
+        }
         let mut done = 0;
         while done < data.len() {
             match rustix::io::pwrite(fd, &data[done..], offset + done as u64) {
