@@ -1,6 +1,6 @@
-//! The `janus` binary.
+//! The `janus` binary: everything is in the library ([`runtime_mio::run_cli`]) so tests can
+//! call it.
 
 fn main() {
-    eprintln!("janus: not built yet");
-    std::process::exit(2);
+    std::process::exit(runtime_mio::run_cli());
 }

@@ -1,0 +1,805 @@
+//! Configuration of `janus serve`: the TOML file, the command-line flags, and the resolved
+//! [`Config`] the runtime starts from.
+//!
+//! Precedence, highest first: command-line flag, config file, built-in default. The one
+//! exception is the log filter, where `RUST_LOG` sits between the config file and the flag
+//! (`--log` > `RUST_LOG` > `log =` in the file > `info`), so a one-off `RUST_LOG=debug` works
+//! without editing the file.
+//!
+//! Per-share options (`read_only`, `clients`, `root_squash`, `all_squash`, `anon_uid`,
+//! `anon_gid`, `share_id`) exist only in the file. A `--share NAME=DIR` flag for a name that
+//! the file also declares replaces that share's directory and keeps its options.
+//!
+//! Share ids are carried in every NFS file handle (`proto_nfs::nfs3::FileHandle`), so they
+//! must be stable across restarts: a share's id is the 32-bit FNV-1a hash of its name unless
+//! the file sets `share_id`, and two shares with the same id are refused at start.
+//!
+//! Paths in the config file are relative to the file's directory; paths given as flags are
+//! relative to the working directory.
+//!
+//! Example file (every key is optional except a share's `name`):
+//!
+//! ```toml
+//! bind = "127.0.0.1"
+//! nfs_port = 20490
+//! portmap_port = 0
+//! state = "./janus-state"
+//! log = "info"
+//! backend = "local"
+//! grace_period = 90
+//! workers = 4
+//! max_connections = 1024
+//!
+//! [[share]]
+//! name = "export"
+//! path = "./data"
+//! read_only = false
+//! clients = ["127.0.0.0/8", "::1/128"]
+//! root_squash = true
+//! all_squash = false
+//! anon_uid = 65534
+//! anon_gid = 65534
+//! ```
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use proto_nfs::server::Cidr;
+use serde::Deserialize;
+
+use crate::cli::ServeArgs;
+
+/// Default `--bind`.
+pub const DEFAULT_BIND: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+/// Default `--nfs-port` (RFC 1813 §2.2 does not fix a port; 2049 is the IANA assignment).
+pub const DEFAULT_NFS_PORT: u16 = 2049;
+/// Default `--portmap-port` (RFC 1833 §3: the portmapper listens on 111).
+pub const DEFAULT_PORTMAP_PORT: u16 = 111;
+/// Default `--state`.
+pub const DEFAULT_STATE_DIR: &str = "./janus-state";
+/// Default `--log`.
+pub const DEFAULT_LOG: &str = "info";
+/// Default `--grace-period` in seconds (the NLM grace period, XNFS NLM "Grace period").
+pub const DEFAULT_GRACE_PERIOD_SECS: u64 = 90;
+/// Default number of file-system worker threads.
+pub const DEFAULT_WORKERS: usize = 4;
+/// Default maximum number of simultaneous TCP connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default anonymous uid and gid (`nobody`/`nogroup`).
+pub const DEFAULT_ANON_ID: u32 = 65534;
+/// Largest RPC record accepted by default: a 1 MiB WRITE (FSINFO wtmax) plus headers.
+pub const DEFAULT_MAX_RECORD: usize = 1024 * 1024 + 64 * 1024;
+
+/// Which file-system backend serves the shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// A real directory on disk.
+    Local,
+    /// An in-memory tree, empty at start and lost at exit (tests and demos).
+    Memory,
+}
+
+/// Limits that bound memory per connection and overall (back-pressure, never unbounded
+/// queues).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Maximum simultaneous TCP connections; more are accepted and closed at once.
+    pub max_connections: usize,
+    /// Largest RPC record, all fragments together (RFC 5531 §11).
+    pub max_record: usize,
+    /// Reply bytes queued for one connection above which its requests are not read.
+    pub write_queue_soft: usize,
+    /// Reply bytes queued for one connection above which it is closed (the peer does not
+    /// read its replies).
+    pub write_queue_hard: usize,
+    /// Requests one connection may have at the file system before its bytes are not read.
+    pub max_in_flight_per_conn: usize,
+    /// Duplicate-request cache entries.
+    pub drc_entries: usize,
+    /// Datagrams queued on a UDP socket when the kernel buffer is full; more are dropped
+    /// (the client retransmits, RFC 5531 §3).
+    pub udp_queue: usize,
+    /// File-system jobs queued for the workers before the event loop keeps them itself.
+    pub job_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_record: DEFAULT_MAX_RECORD,
+            write_queue_soft: 4 * 1024 * 1024,
+            write_queue_hard: 64 * 1024 * 1024,
+            max_in_flight_per_conn: 32,
+            drc_entries: 4096,
+            udp_queue: 256,
+            job_queue: 256,
+        }
+    }
+}
+
+/// One share, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareConfig {
+    /// Name; the MOUNT path is `/<name>`.
+    pub name: String,
+    /// Directory served (ignored by the memory backend).
+    pub path: PathBuf,
+    /// Id carried in file handles.
+    pub share_id: u32,
+    /// Refuse modifications (NFS3ERR_ROFS).
+    pub read_only: bool,
+    /// Allowed client networks; empty = everyone.
+    pub clients: Vec<Cidr>,
+    /// Map uid/gid 0 to the anonymous ids.
+    pub root_squash: bool,
+    /// Map every uid/gid to the anonymous ids.
+    pub all_squash: bool,
+    /// Anonymous uid.
+    pub anon_uid: u32,
+    /// Anonymous gid.
+    pub anon_gid: u32,
+}
+
+/// Everything `janus serve` needs, resolved from flags, file and defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Address every listener binds to.
+    pub bind: IpAddr,
+    /// Port of NFS, MOUNT, NLM, NSM (and a portmapper answering there too).
+    pub nfs_port: u16,
+    /// Port of the stand-alone portmapper; 0 = none.
+    pub portmap_port: u16,
+    // The SMB work adds `smb_port: u16` here, beside the other listeners.
+    /// State directory (boot counter, journal).
+    pub state_dir: PathBuf,
+    /// tracing `EnvFilter` directive.
+    pub log: String,
+    /// Backend of every share.
+    pub backend: BackendKind,
+    /// NLM/SMB grace period after a restart.
+    pub grace_period: Duration,
+    /// File-system worker threads.
+    pub workers: usize,
+    /// Memory and connection limits.
+    pub limits: Limits,
+    /// The shares, in the order given (file first, then new flags).
+    pub shares: Vec<ShareConfig>,
+}
+
+/// A configuration problem; its `Display` is the one line `janus` prints before exiting
+/// with status 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML or has a wrong key or type.
+    #[error("config file {path}: {message}")]
+    ParseFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the line number.
+        message: String,
+    },
+    /// A `--share` flag is not `NAME=DIR`.
+    #[error("--share {0:?}: expected NAME=DIR, e.g. --share export=./data")]
+    ShareSpec(String),
+    /// A share name is empty, too long or contains `/`, whitespace or control characters.
+    #[error(
+        "share name {0:?}: must be 1-255 characters without '/', whitespace or control characters"
+    )]
+    ShareName(String),
+    /// Two shares in the config file have the same name.
+    #[error("share {0:?} is declared twice in the config file")]
+    DuplicateShare(String),
+    /// A share in the config file has no `path` and no `--share` flag gives one.
+    #[error(
+        "share {0:?} has no path: set path = \"DIR\" in the config file or pass --share {0}=DIR"
+    )]
+    SharePath(String),
+    /// Two shares have the same share id.
+    #[error("shares {0:?} and {1:?} have the same share id {2:#010x}: set share_id = N for one of them in the config file")]
+    ShareIdCollision(String, String, u32),
+    /// A `clients` entry is not a valid CIDR network.
+    #[error("share {share:?}: client network {value:?}: {reason}")]
+    Cidr {
+        /// Share.
+        share: String,
+        /// The entry.
+        value: String,
+        /// Why.
+        reason: String,
+    },
+    /// No share was configured.
+    #[error("no share to serve: pass --share NAME=DIR or add a [[share]] to the config file")]
+    NoShares,
+    /// The log filter is not valid `EnvFilter` syntax.
+    #[error("log filter {filter:?}: {reason}")]
+    LogFilter {
+        /// The filter.
+        filter: String,
+        /// Why.
+        reason: String,
+    },
+    /// A numeric option is out of range.
+    #[error("{what}: {reason}")]
+    Value {
+        /// The option.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The config file as written (every key optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `bind`.
+    pub bind: Option<IpAddr>,
+    /// `nfs_port`.
+    pub nfs_port: Option<u16>,
+    /// `portmap_port`.
+    pub portmap_port: Option<u16>,
+    /// `state`.
+    pub state: Option<PathBuf>,
+    /// `log`.
+    pub log: Option<String>,
+    /// `backend`.
+    pub backend: Option<BackendKind>,
+    /// `grace_period` (seconds).
+    pub grace_period: Option<u64>,
+    /// `workers`.
+    pub workers: Option<usize>,
+    /// `max_connections`.
+    pub max_connections: Option<usize>,
+    /// `max_record` (bytes).
+    pub max_record: Option<usize>,
+    /// `[[share]]` tables.
+    #[serde(default)]
+    pub share: Vec<FileShare>,
+    /// Directory the file lives in (relative paths are resolved against it).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// One `[[share]]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileShare {
+    /// `name`.
+    pub name: String,
+    /// `path`.
+    pub path: Option<PathBuf>,
+    /// `share_id` (overrides the name hash).
+    pub share_id: Option<u32>,
+    /// `read_only`.
+    pub read_only: Option<bool>,
+    /// `clients`.
+    pub clients: Option<Vec<String>>,
+    /// `root_squash`.
+    pub root_squash: Option<bool>,
+    /// `all_squash`.
+    pub all_squash: Option<bool>,
+    /// `anon_uid`.
+    pub anon_uid: Option<u32>,
+    /// `anon_gid`.
+    pub anon_gid: Option<u32>,
+}
+
+impl FileConfig {
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut file = Self::parse(&text).map_err(|message| ConfigError::ParseFile {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        file.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(file)
+    }
+
+    /// Parses config text; the error is one line with the line number.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| {
+            let message = e.message().replace('\n', " ");
+            match e.span() {
+                Some(span) => {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    format!("line {line}: {message}")
+                }
+                None => message,
+            }
+        })
+    }
+}
+
+/// The 32-bit FNV-1a hash of a share name: the default share id, stable across restarts
+/// and builds (unlike `std`'s randomly keyed hasher).
+pub fn share_id_for(name: &str) -> u32 {
+    const OFFSET: u32 = 0x811c_9dc5;
+    const PRIME: u32 = 0x0100_0193;
+    name.bytes()
+        .fold(OFFSET, |h, b| (h ^ u32::from(b)).wrapping_mul(PRIME))
+}
+
+/// Parses `ADDR/PREFIX` (or a bare address, meaning one host). Host bits below the prefix
+/// are cleared, as exportfs does, so `10.1.2.3/8` means `10.0.0.0/8`.
+pub fn parse_cidr(s: &str) -> Result<Cidr, String> {
+    let s = s.trim();
+    let (addr_s, prefix_s) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let addr: IpAddr = addr_s
+        .parse()
+        .map_err(|_| format!("{addr_s:?} is not an IPv4 or IPv6 address"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix_s {
+        None => max,
+        Some(p) => {
+            let n: u8 = p
+                .parse()
+                .map_err(|_| format!("prefix {p:?} is not a number"))?;
+            if n > max {
+                return Err(format!("prefix /{n} is longer than {max} bits"));
+            }
+            n
+        }
+    };
+    let addr = match addr {
+        IpAddr::V4(a) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask))
+        }
+        IpAddr::V6(a) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
+        }
+    };
+    Ok(Cidr { addr, prefix })
+}
+
+fn check_share_name(name: &str) -> Result<(), ConfigError> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && !name
+            .chars()
+            .any(|c| c == '/' || c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::ShareName(name.to_string()))
+    }
+}
+
+/// Splits a `--share NAME=DIR` flag. DIR may be empty for the memory backend.
+pub fn parse_share_flag(spec: &str) -> Result<(String, PathBuf), ConfigError> {
+    let (name, dir) = spec
+        .split_once('=')
+        .ok_or_else(|| ConfigError::ShareSpec(spec.to_string()))?;
+    check_share_name(name)?;
+    Ok((name.to_string(), PathBuf::from(dir)))
+}
+
+fn positive(what: &'static str, v: usize, max: usize) -> Result<usize, ConfigError> {
+    if v == 0 || v > max {
+        return Err(ConfigError::Value {
+            what,
+            reason: format!("{v} is out of range 1..={max}"),
+        });
+    }
+    Ok(v)
+}
+
+impl Config {
+    /// Resolves the configuration: `args` override `file`, which overrides the defaults.
+    /// `rust_log` is the `RUST_LOG` environment variable, if set.
+    pub fn resolve(
+        args: &ServeArgs,
+        file: Option<FileConfig>,
+        rust_log: Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let file = file.unwrap_or_default();
+        let base = file.base_dir.clone();
+        let in_file = |p: &Path| -> PathBuf {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+
+        // Shares from the file, in file order.
+        let mut shares: Vec<ShareConfig> = Vec::new();
+        let mut has_path: Vec<bool> = Vec::new();
+        for s in &file.share {
+            check_share_name(&s.name)?;
+            if shares.iter().any(|x| x.name == s.name) {
+                return Err(ConfigError::DuplicateShare(s.name.clone()));
+            }
+            let clients = s
+                .clients
+                .iter()
+                .flatten()
+                .map(|c| {
+                    parse_cidr(c).map_err(|reason| ConfigError::Cidr {
+                        share: s.name.clone(),
+                        value: c.clone(),
+                        reason,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            has_path.push(s.path.is_some());
+            shares.push(ShareConfig {
+                name: s.name.clone(),
+                path: s.path.as_deref().map(in_file).unwrap_or_default(),
+                share_id: s.share_id.unwrap_or_else(|| share_id_for(&s.name)),
+                read_only: s.read_only.unwrap_or(false),
+                clients,
+                root_squash: s.root_squash.unwrap_or(true),
+                all_squash: s.all_squash.unwrap_or(false),
+                anon_uid: s.anon_uid.unwrap_or(DEFAULT_ANON_ID),
+                anon_gid: s.anon_gid.unwrap_or(DEFAULT_ANON_ID),
+            });
+        }
+        // Flags: replace the directory of a share the file declares, or add a new share.
+        for spec in &args.shares {
+            let (name, dir) = parse_share_flag(spec)?;
+            if let Some(i) = shares.iter().position(|s| s.name == name) {
+                shares[i].path = dir;
+                has_path[i] = true;
+            } else {
+                has_path.push(true);
+                shares.push(ShareConfig {
+                    share_id: share_id_for(&name),
+                    name,
+                    path: dir,
+                    read_only: false,
+                    clients: Vec::new(),
+                    root_squash: true,
+                    all_squash: false,
+                    anon_uid: DEFAULT_ANON_ID,
+                    anon_gid: DEFAULT_ANON_ID,
+                });
+            }
+        }
+        if shares.is_empty() {
+            return Err(ConfigError::NoShares);
+        }
+        let backend = args.backend.or(file.backend).unwrap_or(BackendKind::Local);
+        if backend == BackendKind::Local {
+            if let Some(i) = has_path.iter().position(|h| !h) {
+                return Err(ConfigError::SharePath(shares[i].name.clone()));
+            }
+            if let Some(s) = shares.iter().find(|s| s.path.as_os_str().is_empty()) {
+                return Err(ConfigError::SharePath(s.name.clone()));
+            }
+        }
+        let mut ids: HashMap<u32, &str> = HashMap::new();
+        for s in &shares {
+            if let Some(other) = ids.insert(s.share_id, &s.name) {
+                return Err(ConfigError::ShareIdCollision(
+                    other.to_string(),
+                    s.name.clone(),
+                    s.share_id,
+                ));
+            }
+        }
+
+        let log = args
+            .log
+            .clone()
+            .or(rust_log.filter(|s| !s.trim().is_empty()))
+            .or(file.log)
+            .unwrap_or_else(|| DEFAULT_LOG.to_string());
+        tracing_subscriber::EnvFilter::try_new(&log).map_err(|e| ConfigError::LogFilter {
+            filter: log.clone(),
+            reason: e.to_string(),
+        })?;
+
+        let grace = args
+            .grace_period
+            .or(file.grace_period)
+            .unwrap_or(DEFAULT_GRACE_PERIOD_SECS);
+        if grace > 3600 {
+            return Err(ConfigError::Value {
+                what: "grace period",
+                reason: format!("{grace} s is longer than one hour"),
+            });
+        }
+        let workers = positive("workers", file.workers.unwrap_or(DEFAULT_WORKERS), 256)?;
+        let limits = Limits {
+            max_connections: positive(
+                "max_connections",
+                file.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+                1 << 20,
+            )?,
+            max_record: {
+                let v = file.max_record.unwrap_or(DEFAULT_MAX_RECORD);
+                if !(8 * 1024..=64 * 1024 * 1024).contains(&v) {
+                    return Err(ConfigError::Value {
+                        what: "max_record",
+                        reason: format!("{v} is out of range 8192..=67108864"),
+                    });
+                }
+                v
+            },
+            ..Limits::default()
+        };
+
+        Ok(Config {
+            bind: args.bind.or(file.bind).unwrap_or(DEFAULT_BIND),
+            nfs_port: args.nfs_port.or(file.nfs_port).unwrap_or(DEFAULT_NFS_PORT),
+            portmap_port: args
+                .portmap_port
+                .or(file.portmap_port)
+                .unwrap_or(DEFAULT_PORTMAP_PORT),
+            state_dir: args
+                .state
+                .clone()
+                .or_else(|| file.state.as_deref().map(in_file))
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+            log,
+            backend,
+            grace_period: Duration::from_secs(grace),
+            workers,
+            limits,
+            shares,
+        })
+    }
+
+    /// Loads the file named by `--config` (if any) and resolves.
+    pub fn from_args(args: &ServeArgs, rust_log: Option<String>) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(p) => Some(FileConfig::load(p)?),
+            None => None,
+        };
+        Self::resolve(args, file, rust_log)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(argv: &[&str]) -> ServeArgs {
+        let mut v = vec!["janus", "serve"];
+        v.extend_from_slice(argv);
+        match crate::cli::Cli::try_parse_from(v)
+            .expect("flags parse")
+            .command
+        {
+            crate::cli::Command::Serve(a) => a,
+        }
+    }
+
+    fn file(text: &str) -> FileConfig {
+        FileConfig::parse(text).expect("file parses")
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::resolve(&args(&["--share", "export=/srv/x"]), None, None).unwrap();
+        assert_eq!(c.bind, DEFAULT_BIND);
+        assert_eq!(c.nfs_port, 2049);
+        assert_eq!(c.portmap_port, 111);
+        assert_eq!(c.state_dir, PathBuf::from("./janus-state"));
+        assert_eq!(c.log, "info");
+        assert_eq!(c.backend, BackendKind::Local);
+        assert_eq!(c.grace_period, Duration::from_secs(90));
+        assert_eq!(c.workers, 4);
+        assert_eq!(c.limits.max_connections, 1024);
+        assert_eq!(c.shares.len(), 1);
+        let s = &c.shares[0];
+        assert_eq!(s.name, "export");
+        assert_eq!(s.path, PathBuf::from("/srv/x"));
+        assert!(!s.read_only && s.root_squash && !s.all_squash && s.clients.is_empty());
+        assert_eq!((s.anon_uid, s.anon_gid), (65534, 65534));
+        assert_eq!(s.share_id, share_id_for("export"));
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let f = file(
+            r#"
+            bind = "10.0.0.1"
+            nfs_port = 3049
+            portmap_port = 1111
+            state = "st"
+            log = "debug"
+            backend = "memory"
+            grace_period = 30
+            workers = 8
+            max_connections = 10
+            [[share]]
+            name = "a"
+            path = "/from/file"
+            read_only = true
+            clients = ["192.168.1.0/24"]
+            root_squash = false
+            all_squash = true
+            anon_uid = 1000
+            anon_gid = 1001
+            "#,
+        );
+        let a = args(&[
+            "--share",
+            "a=/from/flag",
+            "--share",
+            "b=/b",
+            "--bind",
+            "127.0.0.1",
+            "--nfs-port",
+            "4049",
+            "--portmap-port",
+            "0",
+            "--state",
+            "/var/st",
+            "--log",
+            "warn",
+            "--backend",
+            "local",
+            "--grace-period",
+            "5",
+        ]);
+        let c = Config::resolve(&a, Some(f), Some("trace".into())).unwrap();
+        assert_eq!(c.bind, "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(c.nfs_port, 4049);
+        assert_eq!(c.portmap_port, 0);
+        assert_eq!(c.state_dir, PathBuf::from("/var/st"));
+        assert_eq!(c.log, "warn");
+        assert_eq!(c.backend, BackendKind::Local);
+        assert_eq!(c.grace_period, Duration::from_secs(5));
+        // File-only options survive.
+        assert_eq!(c.workers, 8);
+        assert_eq!(c.limits.max_connections, 10);
+        assert_eq!(c.shares.len(), 2);
+        let s = &c.shares[0];
+        assert_eq!(
+            s.path,
+            PathBuf::from("/from/flag"),
+            "flag replaces the directory"
+        );
+        assert!(s.read_only && !s.root_squash && s.all_squash);
+        assert_eq!((s.anon_uid, s.anon_gid), (1000, 1001));
+        assert_eq!(s.clients, vec![parse_cidr("192.168.1.0/24").unwrap()]);
+        assert_eq!(c.shares[1].name, "b");
+        assert!(!c.shares[1].read_only);
+    }
+
+    #[test]
+    fn file_values_used_without_flags() {
+        let mut f = file(
+            "nfs_port = 3049\nstate = \"st\"\nbackend = \"memory\"\n[[share]]\nname = \"m\"\n",
+        );
+        f.base_dir = PathBuf::from("/etc/janus");
+        let c = Config::resolve(&args(&[]), Some(f), None).unwrap();
+        assert_eq!(c.nfs_port, 3049);
+        assert_eq!(c.state_dir, PathBuf::from("/etc/janus/st"));
+        assert_eq!(c.backend, BackendKind::Memory);
+        assert_eq!(c.shares[0].name, "m");
+    }
+
+    #[test]
+    fn log_precedence() {
+        let f = || Some(file("log = \"debug\"\n[[share]]\nname=\"x\"\npath=\"/x\""));
+        let c = Config::resolve(&args(&[]), f(), Some("trace".into())).unwrap();
+        assert_eq!(c.log, "trace", "RUST_LOG beats the file");
+        let c = Config::resolve(&args(&[]), f(), None).unwrap();
+        assert_eq!(c.log, "debug");
+        let c = Config::resolve(&args(&["--log", "warn"]), f(), Some("trace".into())).unwrap();
+        assert_eq!(c.log, "warn", "--log beats RUST_LOG");
+    }
+
+    #[test]
+    fn errors_are_one_line() {
+        let cases: Vec<(ServeArgs, Option<FileConfig>, &str)> = vec![
+            (args(&[]), None, "no share to serve"),
+            (args(&["--share", "noequals"]), None, "expected NAME=DIR"),
+            (args(&["--share", "a/b=/x"]), None, "share name \"a/b\""),
+            (args(&["--share", "=/x"]), None, "share name \"\""),
+            (
+                args(&[]),
+                Some(file("[[share]]\nname=\"a\"\n")),
+                "share \"a\" has no path",
+            ),
+            (
+                args(&[]),
+                Some(file("[[share]]\nname=\"a\"\npath=\"/a\"\n[[share]]\nname=\"a\"\npath=\"/b\"")),
+                "declared twice",
+            ),
+            (
+                args(&[]),
+                Some(file("[[share]]\nname=\"a\"\npath=\"/a\"\nclients=[\"10.0.0.0/33\"]")),
+                "client network \"10.0.0.0/33\"",
+            ),
+            (
+                args(&[]),
+                Some(file(
+                    "[[share]]\nname=\"a\"\npath=\"/a\"\nshare_id=7\n[[share]]\nname=\"b\"\npath=\"/b\"\nshare_id=7",
+                )),
+                "same share id 0x00000007",
+            ),
+            (args(&["--share", "a=/a", "--log", "foo=bar=baz"]), None, "log filter"),
+            (
+                args(&["--share", "a=/a"]),
+                Some(file("workers = 0")),
+                "workers: 0 is out of range",
+            ),
+        ];
+        for (a, f, want) in cases {
+            let e = Config::resolve(&a, f, None).unwrap_err().to_string();
+            assert!(e.contains(want), "{e:?} should contain {want:?}");
+            assert!(!e.contains('\n'), "{e:?} is one line");
+        }
+    }
+
+    #[test]
+    fn file_parse_errors_name_the_line() {
+        let e = FileConfig::parse("bind = \"127.0.0.1\"\nnfs_prt = 5\n").unwrap_err();
+        assert!(e.starts_with("line 2:"), "{e}");
+        assert!(e.contains("nfs_prt"), "{e}");
+        assert!(!e.contains('\n'));
+        let e = FileConfig::parse("nfs_port = 70000\n").unwrap_err();
+        assert!(e.starts_with("line 1:"), "{e}");
+        let e = FileConfig::parse("backend = \"zfs\"\n").unwrap_err();
+        assert!(e.contains("zfs") || e.contains("variant"), "{e}");
+    }
+
+    #[test]
+    fn memory_backend_needs_no_path() {
+        let c =
+            Config::resolve(&args(&["--backend", "memory", "--share", "m="]), None, None).unwrap();
+        assert_eq!(c.shares[0].path, PathBuf::new());
+        let e = Config::resolve(&args(&["--share", "m="]), None, None).unwrap_err();
+        assert!(matches!(e, ConfigError::SharePath(_)));
+    }
+
+    #[test]
+    fn cidr_parsing() {
+        let c = parse_cidr("10.1.2.3/8").unwrap();
+        assert_eq!(c.addr, "10.0.0.0".parse::<IpAddr>().unwrap());
+        assert_eq!(c.prefix, 8);
+        let c = parse_cidr("192.168.7.9").unwrap();
+        assert_eq!((c.addr, c.prefix), ("192.168.7.9".parse().unwrap(), 32));
+        let c = parse_cidr("0.0.0.0/0").unwrap();
+        assert_eq!((c.addr, c.prefix), ("0.0.0.0".parse().unwrap(), 0));
+        let c = parse_cidr("fd00:1:2:3::5/48").unwrap();
+        assert_eq!((c.addr, c.prefix), ("fd00:1:2::".parse().unwrap(), 48));
+        let c = parse_cidr("::1").unwrap();
+        assert_eq!(c.prefix, 128);
+        let c = parse_cidr("::/0").unwrap();
+        assert_eq!((c.addr, c.prefix), ("::".parse().unwrap(), 0));
+        assert!(parse_cidr("10.0.0.0/33").is_err());
+        assert!(parse_cidr("::/129").is_err());
+        assert!(parse_cidr("10.0.0/8").is_err());
+        assert!(parse_cidr("10.0.0.0/x").is_err());
+        assert!(parse_cidr("host.example/8").is_err());
+        assert!(parse_cidr("").is_err());
+    }
+
+    #[test]
+    fn share_ids_are_stable() {
+        // FNV-1a 32 reference values: these are what existing file handles carry, so they
+        // must never change.
+        assert_eq!(share_id_for(""), 0x811c_9dc5);
+        assert_eq!(share_id_for("a"), 0xe40c_292c);
+        assert_eq!(share_id_for("foobar"), 0xbf9c_f968);
+        assert_eq!(share_id_for("export"), share_id_for("export"));
+        assert_ne!(share_id_for("export"), share_id_for("export2"));
+    }
+}

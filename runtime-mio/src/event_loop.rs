@@ -1,0 +1,1027 @@
+//! The event loop: one mio thread that owns the sockets and drives the sans-IO
+//! [`RpcServer`] (architecture.md, "How a request flows").
+//!
+//! # One pass of the loop
+//! 1. `poll` with a timeout from [`RpcServer::poll_timeout`] (zero while some connection
+//!    still has bytes to read that its per-pass budget left behind).
+//! 2. Events only record readiness: a connection becomes *readable*/*writable*, a listener
+//!    accepts, the waker collects worker results, the signal pipe starts the shutdown.
+//! 3. Input: every connection that is readable and may read — [`RpcServer::wants_read`] and
+//!    its write queue below the soft limit (back-pressure) — reads up to a budget and calls
+//!    [`RpcServer::handle_tcp_bytes`]; UDP sockets likewise with
+//!    [`RpcServer::handle_datagram`].
+//! 4. Drain [`RpcServer::poll_transmit`], [`RpcServer::poll_fs_request`] and
+//!    [`RpcServer::poll_event`] until all are empty.
+//! 5. Group commit: if anything was appended to the journal, one `fdatasync` — before any
+//!    reply of this pass reaches a socket.
+//! 6. Output: write queued replies; `WouldBlock` is handled in one place (`Conn::flush`).
+//! 7. Interest is recomputed for every connection that was touched.
+//!
+//! Memory is bounded everywhere: the read buffer of a connection (twice the largest record),
+//! its write queue (a soft limit that stops reading and a hard limit that closes), the
+//! number of connections, the UDP send queue, and the job queue of the workers.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use mio::net::{TcpListener, TcpStream, UdpSocket};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use proto_nfs::server::{
+    ConnId, Event, Export, FsRequest, RpcServer, ServerConfig, Transmit, Transport,
+};
+
+use crate::config::Limits;
+use crate::journal::Journal;
+use crate::listen::{BoundAddrs, Listeners};
+use crate::workers::{FsService, WorkerPool};
+
+const WAKER: Token = Token(0);
+const SIGNALS: Token = Token(1);
+const NFS_TCP: Token = Token(2);
+const NFS_UDP: Token = Token(3);
+const PMAP_TCP: Token = Token(4);
+const PMAP_UDP: Token = Token(5);
+/// Connection tokens are `CONN_BASE + slot`.
+const CONN_BASE: usize = 16;
+
+/// ConnIds of the two UDP sockets; TCP connections have ids `>= 1 << 32`.
+const NFS_UDP_ID: ConnId = ConnId(1);
+const PMAP_UDP_ID: ConnId = ConnId(2);
+
+/// Bytes one connection may read in one pass before others get their turn.
+const READ_BUDGET: usize = 1024 * 1024;
+/// Datagrams one UDP socket may read in one pass.
+const UDP_BUDGET: usize = 64;
+/// Largest UDP datagram (RFC 768 length field).
+const UDP_MAX: usize = 65_535;
+/// How long a shutdown waits for in-flight replies.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A call to a program served outside `proto-nfs` (NLM, NSM), from [`Event::Call`].
+#[derive(Debug, Clone)]
+pub struct ExternalCall {
+    /// Connection it came on.
+    pub conn: ConnId,
+    /// Peer address.
+    pub peer: SocketAddr,
+    /// Transport.
+    pub transport: Transport,
+    /// Transaction id.
+    pub xid: u32,
+    /// Program.
+    pub program: u32,
+    /// Version.
+    pub version: u32,
+    /// Procedure.
+    pub procedure: u32,
+    /// Credential flavor as received.
+    pub cred_flavor: u32,
+    /// Credential body as received.
+    pub cred_body: Bytes,
+    /// Undecoded arguments.
+    pub args: Bytes,
+}
+
+/// The hook the NLM/NSM work plugs in: the programs it serves and what it answers.
+pub trait ExternalPrograms {
+    /// `(program, lowest version, highest version)` of every program served here; the RPC
+    /// server answers PROG_UNAVAIL / PROG_MISMATCH for the rest.
+    fn programs(&self) -> Vec<(u32, u32, u32)>;
+    /// Handles a call on the event-loop thread. `Some(body)` is sent as a SUCCESS reply;
+    /// `None` sends nothing (one-way `_MSG` procedures). Records appended to `journal` are
+    /// durable before the reply is sent (group commit).
+    fn handle_call(
+        &mut self,
+        now: Instant,
+        call: ExternalCall,
+        journal: &mut Journal,
+    ) -> Option<Bytes>;
+}
+
+/// No external programs (until NLM/NSM land): every such call is the RPC server's
+/// PROG_UNAVAIL.
+#[derive(Debug, Default)]
+pub struct NoExternalPrograms;
+
+impl ExternalPrograms for NoExternalPrograms {
+    fn programs(&self) -> Vec<(u32, u32, u32)> {
+        Vec::new()
+    }
+    fn handle_call(&mut self, _: Instant, call: ExternalCall, _: &mut Journal) -> Option<Bytes> {
+        tracing::debug!(
+            program = call.program,
+            "call to an unserved program dropped"
+        );
+        None
+    }
+}
+
+/// Counters the loop publishes for other threads (tests now, a metrics endpoint later).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Open TCP connections.
+    pub connections: AtomicUsize,
+    /// Connections accepted and closed at once because of `max_connections`.
+    pub refused_connections: AtomicUsize,
+    /// File-system requests at the workers.
+    pub fs_in_flight: AtomicUsize,
+    /// The most reply bytes ever queued on one connection (shows back-pressure works).
+    pub write_queue_high_water: AtomicUsize,
+}
+
+/// Stops a running [`EventLoop`] from another thread (the tests' SIGTERM).
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle {
+    flag: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl ShutdownHandle {
+    /// Asks the loop to shut down as on SIGTERM.
+    pub fn shutdown(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+    }
+}
+
+/// One TCP connection.
+#[derive(Debug)]
+struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: ConnId,
+    read_buf: BytesMut,
+    out: VecDeque<Bytes>,
+    out_bytes: usize,
+    /// Readiness seen and not yet consumed to `WouldBlock`.
+    readable: bool,
+    /// The last write hit `WouldBlock`; wait for a writable event before trying again.
+    write_blocked: bool,
+    /// Registered interest (`None` = deregistered).
+    interest: Option<Interest>,
+    /// In the `touched` list already.
+    touched: bool,
+}
+
+enum FlushOutcome {
+    Done,
+    Blocked,
+    Failed(io::Error),
+}
+
+impl Conn {
+    /// Writes queued bytes until empty or `WouldBlock` — the one place writes block.
+    fn flush(&mut self) -> FlushOutcome {
+        while !self.out.is_empty() {
+            let slices: Vec<IoSlice<'_>> =
+                self.out.iter().take(64).map(|b| IoSlice::new(b)).collect();
+            match self.stream.write_vectored(&slices) {
+                Ok(0) => return FlushOutcome::Failed(io::ErrorKind::WriteZero.into()),
+                Ok(mut n) => {
+                    self.out_bytes -= n;
+                    while n > 0 {
+                        let Some(front) = self.out.front_mut() else {
+                            break;
+                        };
+                        if n >= front.len() {
+                            n -= front.len();
+                            self.out.pop_front();
+                        } else {
+                            front.advance(n);
+                            n = 0;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return FlushOutcome::Blocked,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return FlushOutcome::Failed(e),
+            }
+        }
+        FlushOutcome::Done
+    }
+}
+
+/// A UDP socket (NFS or portmapper).
+#[derive(Debug)]
+struct UdpEndpoint {
+    socket: UdpSocket,
+    id: ConnId,
+    token: Token,
+    readable: bool,
+    out: VecDeque<(SocketAddr, Bytes)>,
+}
+
+/// Connection table: slots reused through a free list; a generation in the [`ConnId`]
+/// keeps an old id (a late file-system result) from reaching a new connection in the
+/// same slot.
+#[derive(Debug, Default)]
+struct ConnTable {
+    slots: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    generation: u32,
+    len: usize,
+}
+
+impl ConnTable {
+    fn insert(&mut self, make: impl FnOnce(usize, ConnId) -> Conn) -> usize {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        self.generation = self.generation.wrapping_add(1).max(1);
+        let id = ConnId((u64::from(self.generation) << 32) | slot as u64);
+        self.slots[slot] = Some(make(slot, id));
+        self.len += 1;
+        slot
+    }
+    fn remove(&mut self, slot: usize) -> Option<Conn> {
+        let c = self.slots.get_mut(slot)?.take()?;
+        self.free.push(slot);
+        self.len -= 1;
+        Some(c)
+    }
+    fn get_mut(&mut self, slot: usize) -> Option<&mut Conn> {
+        self.slots.get_mut(slot)?.as_mut()
+    }
+    /// The slot of a live connection with this id.
+    fn slot_of(&self, id: ConnId) -> Option<usize> {
+        let slot = (id.0 & 0xffff_ffff) as usize;
+        match self.slots.get(slot) {
+            Some(Some(c)) if c.id == id => Some(slot),
+            _ => None,
+        }
+    }
+    fn slots(&self) -> Vec<usize> {
+        (0..self.slots.len())
+            .filter(|&i| self.slots[i].is_some())
+            .collect()
+    }
+}
+
+/// Everything the event loop is built from.
+pub struct EventLoopParts {
+    /// The bound sockets.
+    pub listeners: Listeners,
+    /// The exports the RPC server serves.
+    pub exports: Vec<Export>,
+    /// Limits.
+    pub limits: Limits,
+    /// Number of worker threads.
+    pub workers: usize,
+    /// The file-system executor the workers run.
+    pub service: Arc<dyn FsService>,
+    /// The journal (committed before dependent replies; marked clean at shutdown).
+    pub journal: Journal,
+    /// NLM/NSM hook.
+    pub external: Box<dyn ExternalPrograms>,
+}
+
+/// The runtime. Build with [`EventLoop::new`], then [`EventLoop::run`].
+pub struct EventLoop {
+    poll: Poll,
+    waker: Arc<Waker>,
+    shutdown_flag: Arc<AtomicBool>,
+    signals: Option<signal_hook_mio::v1_0::Signals>,
+    nfs_tcp: Option<TcpListener>,
+    pmap_tcp: Option<TcpListener>,
+    udp: Vec<UdpEndpoint>,
+    addrs: BoundAddrs,
+    rpc: RpcServer,
+    conns: ConnTable,
+    touched: Vec<usize>,
+    workers: Option<WorkerPool>,
+    backlog: VecDeque<FsRequest>,
+    in_flight: usize,
+    journal: Journal,
+    external: Box<dyn ExternalPrograms>,
+    limits: Limits,
+    /// Set once shutting down: the deadline for in-flight replies.
+    draining: Option<Instant>,
+    udp_buf: Vec<u8>,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("addrs", &self.addrs)
+            .field("connections", &self.conns.len)
+            .field("in_flight", &self.in_flight)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventLoop {
+    /// Registers the sockets, starts the workers and builds the RPC server.
+    pub fn new(parts: EventLoopParts) -> io::Result<EventLoop> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let addrs = parts.listeners.addrs()?;
+        let Listeners {
+            nfs_tcp,
+            nfs_udp,
+            portmap,
+        } = parts.listeners;
+        let registry = poll.registry();
+        let listen = |l: std::net::TcpListener, token| -> io::Result<TcpListener> {
+            l.set_nonblocking(true)?;
+            let mut l = TcpListener::from_std(l);
+            registry.register(&mut l, token, Interest::READABLE)?;
+            Ok(l)
+        };
+        let nfs_tcp = listen(nfs_tcp, NFS_TCP)?;
+        let (pmap_tcp, pmap_udp) = match portmap {
+            Some((t, u)) => (Some(listen(t, PMAP_TCP)?), Some(u)),
+            None => (None, None),
+        };
+        let mut udp = Vec::new();
+        for (sock, id, token) in [
+            (Some(nfs_udp), NFS_UDP_ID, NFS_UDP),
+            (pmap_udp, PMAP_UDP_ID, PMAP_UDP),
+        ] {
+            let Some(sock) = sock else { continue };
+            sock.set_nonblocking(true)?;
+            let mut socket = UdpSocket::from_std(sock);
+            // Edge-triggered both ways for the life of the socket; UDP has no per-peer
+            // state to pace, so its interest never changes.
+            registry.register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)?;
+            udp.push(UdpEndpoint {
+                socket,
+                id,
+                token,
+                readable: true,
+                out: VecDeque::new(),
+            });
+        }
+
+        let limits = parts.limits;
+        let config = ServerConfig {
+            exports: parts.exports,
+            // The server answers an unspecified address as loopback (ServerConfig docs).
+            bind_addr: addrs.nfs.ip(),
+            nfs_port: addrs.nfs.port(),
+            portmap_port: addrs.portmap.map_or(0, |a| a.port()),
+            max_record: limits.max_record,
+            max_in_flight_per_conn: limits.max_in_flight_per_conn,
+            drc_entries: limits.drc_entries,
+            external_programs: parts.external.programs(),
+        };
+        let wake_for_workers = Arc::clone(&waker);
+        let workers = WorkerPool::new(
+            parts.workers,
+            limits.job_queue,
+            parts.service,
+            Arc::new(move || {
+                let _ = wake_for_workers.wake();
+            }),
+        )?;
+        Ok(EventLoop {
+            poll,
+            waker,
+            shutdown_flag: Arc::new(AtomicBool::new(false)),
+            signals: None,
+            nfs_tcp: Some(nfs_tcp),
+            pmap_tcp,
+            udp,
+            addrs,
+            rpc: RpcServer::new(config),
+            conns: ConnTable::default(),
+            touched: Vec::new(),
+            workers: Some(workers),
+            backlog: VecDeque::new(),
+            in_flight: 0,
+            journal: parts.journal,
+            external: parts.external,
+            limits,
+            draining: None,
+            udp_buf: vec![0; UDP_MAX],
+            metrics: Arc::default(),
+        })
+    }
+
+    /// Where the listeners are bound.
+    pub fn local_addrs(&self) -> BoundAddrs {
+        self.addrs
+    }
+
+    /// The loop's counters.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
+    }
+
+    /// A handle that stops the loop from another thread.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            flag: Arc::clone(&self.shutdown_flag),
+            waker: Arc::clone(&self.waker),
+        }
+    }
+
+    /// Shuts down on SIGINT and SIGTERM (the binary; tests use [`ShutdownHandle`]).
+    pub fn handle_signals(&mut self) -> io::Result<()> {
+        let mut signals = signal_hook_mio::v1_0::Signals::new([
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+        ])?;
+        self.poll
+            .registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        self.signals = Some(signals);
+        Ok(())
+    }
+
+    /// Runs until shut down; then the journal is marked clean and returned.
+    pub fn run(mut self) -> io::Result<Journal> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let now = Instant::now();
+            if let Some(deadline) = self.draining {
+                if self.drained() {
+                    tracing::info!("all replies sent; stopping");
+                    break;
+                }
+                if now >= deadline {
+                    tracing::warn!(
+                        in_flight = self.in_flight,
+                        connections = self.conns.len,
+                        "shutdown grace period over; stopping with replies outstanding"
+                    );
+                    break;
+                }
+            }
+            let timeout = self.poll_timeout(now);
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            let now = Instant::now();
+            for ev in events.iter() {
+                self.dispatch(
+                    now,
+                    ev.token(),
+                    ev.is_readable() || ev.is_read_closed() || ev.is_error(),
+                    ev.is_writable(),
+                );
+            }
+            if self.rpc.poll_timeout().is_some_and(|t| t <= now) {
+                self.rpc.handle_timeout(now);
+            }
+            self.pass(now);
+        }
+        self.finish()
+    }
+
+    fn finish(mut self) -> io::Result<Journal> {
+        for slot in self.conns.slots() {
+            if let Some(mut c) = self.conns.remove(slot) {
+                let _ = self.poll.registry().deregister(&mut c.stream);
+            }
+        }
+        if let Some(w) = self.workers.take() {
+            if self.in_flight == 0 {
+                w.shutdown();
+            } else {
+                // A worker stuck in a slow file system must not hold up the exit; its
+                // result has no connection to go to any more.
+                drop(w);
+            }
+        }
+        if let Err(e) = self.journal.mark_clean() {
+            tracing::error!("cannot mark the journal clean: {e}");
+            return Err(io::Error::other(e.to_string()));
+        }
+        tracing::info!("journal flushed; janus stopped");
+        Ok(self.journal)
+    }
+
+    fn drained(&self) -> bool {
+        self.in_flight == 0
+            && self.backlog.is_empty()
+            && self.conns.slots.iter().flatten().all(|c| c.out.is_empty())
+            && self.udp.iter().all(|u| u.out.is_empty())
+    }
+
+    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        let udp_pending = self.draining.is_none()
+            && self
+                .udp
+                .iter()
+                .any(|u| u.readable && self.rpc.wants_read(u.id));
+        if !self.touched.is_empty() || udp_pending {
+            return Some(Duration::ZERO);
+        }
+        let mut t = self.rpc.poll_timeout();
+        if let Some(d) = self.draining {
+            t = Some(t.map_or(d, |x| x.min(d)));
+        }
+        t.map(|t| t.saturating_duration_since(now))
+    }
+
+    fn begin_shutdown(&mut self, now: Instant, why: &str) {
+        if self.draining.is_some() {
+            return;
+        }
+        tracing::info!(
+            "{why}: no longer accepting; finishing in-flight replies (at most {} s)",
+            SHUTDOWN_GRACE.as_secs()
+        );
+        for l in [self.nfs_tcp.take(), self.pmap_tcp.take()]
+            .into_iter()
+            .flatten()
+        {
+            let mut l = l;
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        self.draining = Some(now + SHUTDOWN_GRACE);
+        // Connections stop reading (see `may_read`); touch them so interest is recomputed.
+        for slot in self.conns.slots() {
+            self.touch(slot);
+        }
+    }
+
+    fn touch(&mut self, slot: usize) {
+        if let Some(c) = self.conns.get_mut(slot) {
+            if !c.touched {
+                c.touched = true;
+                self.touched.push(slot);
+            }
+        }
+    }
+
+    fn dispatch(&mut self, now: Instant, token: Token, readable: bool, writable: bool) {
+        match token {
+            WAKER => {
+                self.collect_results(now);
+                if self.shutdown_flag.load(Ordering::SeqCst) {
+                    self.begin_shutdown(now, "shutdown requested");
+                }
+            }
+            SIGNALS => {
+                let mut got = false;
+                if let Some(s) = self.signals.as_mut() {
+                    got = s.pending().count() > 0;
+                }
+                if got {
+                    self.begin_shutdown(now, "signal received");
+                }
+            }
+            NFS_TCP | PMAP_TCP => self.accept(token),
+            NFS_UDP | PMAP_UDP => {
+                if let Some(u) = self.udp.iter_mut().find(|u| u.token == token) {
+                    if readable {
+                        u.readable = true;
+                    }
+                }
+                if writable {
+                    self.flush_udp();
+                }
+            }
+            Token(t) if t >= CONN_BASE => {
+                let slot = t - CONN_BASE;
+                if let Some(c) = self.conns.get_mut(slot) {
+                    if readable {
+                        c.readable = true;
+                    }
+                    if writable {
+                        c.write_blocked = false;
+                    }
+                    self.touch(slot);
+                }
+            }
+            Token(_) => {}
+        }
+    }
+
+    fn accept(&mut self, token: Token) {
+        loop {
+            let listener = match token {
+                NFS_TCP => self.nfs_tcp.as_ref(),
+                _ => self.pmap_tcp.as_ref(),
+            };
+            let Some(listener) = listener else { return };
+            let (stream, peer) = match listener.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: log and retry on the next readiness event.
+                    tracing::warn!("accept failed: {e}");
+                    return;
+                }
+            };
+            if self.conns.len >= self.limits.max_connections {
+                tracing::warn!(
+                    %peer,
+                    max = self.limits.max_connections,
+                    "too many connections; closing the new one"
+                );
+                drop(stream);
+                self.metrics
+                    .refused_connections
+                    .fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            let slot = self.conns.insert(|_, id| Conn {
+                stream,
+                peer,
+                id,
+                read_buf: BytesMut::new(),
+                out: VecDeque::new(),
+                out_bytes: 0,
+                readable: false,
+                write_blocked: false,
+                interest: None,
+                touched: false,
+            });
+            let registry = self.poll.registry();
+            let open = self.conns.len;
+            let Some(c) = self.conns.get_mut(slot) else {
+                continue;
+            };
+            match registry.register(&mut c.stream, Token(CONN_BASE + slot), Interest::READABLE) {
+                Ok(()) => {
+                    c.interest = Some(Interest::READABLE);
+                    self.metrics.connections.store(open, Ordering::Relaxed);
+                    tracing::debug!(%peer, conn = c.id.0, "connection accepted");
+                }
+                Err(e) => {
+                    tracing::warn!(%peer, "cannot register connection: {e}");
+                    self.conns.remove(slot);
+                }
+            }
+        }
+    }
+
+    fn collect_results(&mut self, now: Instant) {
+        let Some(w) = self.workers.as_ref() else {
+            return;
+        };
+        let mut results = Vec::new();
+        while let Some(r) = w.try_recv() {
+            results.push(r);
+        }
+        for r in results {
+            self.in_flight -= 1;
+            self.metrics.fs_in_flight.fetch_sub(1, Ordering::Relaxed);
+            self.rpc.handle_fs_result(now, r.id, r.reply);
+        }
+        self.submit_backlog();
+    }
+
+    fn submit_backlog(&mut self) {
+        let Some(w) = self.workers.as_ref() else {
+            return;
+        };
+        while let Some(req) = self.backlog.pop_front() {
+            match w.try_submit(req) {
+                Ok(()) => {
+                    self.in_flight += 1;
+                    self.metrics.fs_in_flight.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(req) => {
+                    self.backlog.push_front(*req);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Whether a connection's bytes should be read now.
+    fn may_read(&self, c: &Conn) -> bool {
+        self.draining.is_none()
+            && c.out_bytes < self.limits.write_queue_soft
+            && self.rpc.wants_read(c.id)
+    }
+
+    /// One pass: input, drain, commit, output, interest.
+    fn pass(&mut self, now: Instant) {
+        let work = std::mem::take(&mut self.touched);
+        let mut again = Vec::new();
+        for &slot in &work {
+            if let Some(c) = self.conns.get_mut(slot) {
+                c.touched = false;
+            }
+            match self.read_conn(now, slot) {
+                ReadOutcome::Budget => again.push(slot),
+                ReadOutcome::Closed(reason) => self.close(slot, &reason),
+                ReadOutcome::PeerClosed => self.close_quietly(slot),
+                ReadOutcome::Idle => {}
+            }
+        }
+        self.read_udp(now);
+        self.drain(now);
+        if let Err(e) = self.journal.commit() {
+            // Replies that depend on these records must not go out as if they were durable;
+            // keep them queued in the journal and retry on the next pass.
+            tracing::error!("journal commit failed: {e}");
+        }
+        // Output for every connection with queued bytes, then interest for those touched.
+        for slot in self.conns.slots() {
+            let Some(c) = self.conns.get_mut(slot) else {
+                continue;
+            };
+            if c.out.is_empty() || c.write_blocked {
+                continue;
+            }
+            match c.flush() {
+                FlushOutcome::Done => {}
+                FlushOutcome::Blocked => c.write_blocked = true,
+                FlushOutcome::Failed(e) => {
+                    let reason = format!("write failed: {e}");
+                    self.close(slot, &reason);
+                    continue;
+                }
+            }
+            if c.out_bytes > self.limits.write_queue_hard {
+                self.close(
+                    slot,
+                    "peer does not read its replies (write queue over its hard limit)",
+                );
+                continue;
+            }
+            self.touch(slot);
+        }
+        self.flush_udp();
+        for slot in work.iter().chain(again.iter()).copied() {
+            self.update_interest(slot);
+        }
+        // Connections that still have budget-limited input go around again at once.
+        for slot in again {
+            self.touch(slot);
+        }
+    }
+
+    fn read_conn(&mut self, now: Instant, slot: usize) -> ReadOutcome {
+        let max_buf = self.limits.max_record.saturating_mul(2) + 64 * 1024;
+        let mut budget = READ_BUDGET;
+        loop {
+            let Some(c) = self.conns.slots.get(slot).and_then(Option::as_ref) else {
+                return ReadOutcome::Idle;
+            };
+            if !c.readable || !self.may_read(c) {
+                return ReadOutcome::Idle;
+            }
+            if budget == 0 {
+                return ReadOutcome::Budget;
+            }
+            let Some(c) = self.conns.get_mut(slot) else {
+                return ReadOutcome::Idle;
+            };
+            if c.read_buf.len() >= max_buf {
+                return ReadOutcome::Closed(format!(
+                    "{} bytes buffered without a complete record",
+                    c.read_buf.len()
+                ));
+            }
+            let want = (max_buf - c.read_buf.len()).min(64 * 1024);
+            c.read_buf.reserve(want);
+            let start = c.read_buf.len();
+            // Read into the spare capacity without exposing uninitialised bytes.
+            c.read_buf.resize(start + want, 0);
+            let res = c.stream.read(&mut c.read_buf[start..]);
+            match res {
+                Ok(0) => {
+                    c.read_buf.truncate(start);
+                    return ReadOutcome::PeerClosed;
+                }
+                Ok(n) => {
+                    c.read_buf.truncate(start + n);
+                    budget = budget.saturating_sub(n);
+                    let (id, peer) = (c.id, c.peer);
+                    self.rpc.handle_tcp_bytes(now, id, peer, &mut c.read_buf);
+                    // Outputs are drained once per pass; keep the server's queues short
+                    // for a fast sender too.
+                    self.drain(now);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    c.read_buf.truncate(start);
+                    c.readable = false;
+                    return ReadOutcome::Idle;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    c.read_buf.truncate(start);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                    ) =>
+                {
+                    // A client that exits with unread replies resets the connection:
+                    // ordinary, not worth a warning.
+                    return ReadOutcome::PeerClosed;
+                }
+                Err(e) => {
+                    c.read_buf.truncate(start);
+                    return ReadOutcome::Closed(format!("read failed: {e}"));
+                }
+            }
+        }
+    }
+
+    fn read_udp(&mut self, now: Instant) {
+        if self.draining.is_some() {
+            return;
+        }
+        for i in 0..self.udp.len() {
+            let mut n_read = 0;
+            while self.udp[i].readable && n_read < UDP_BUDGET && self.rpc.wants_read(self.udp[i].id)
+            {
+                match self.udp[i].socket.recv_from(&mut self.udp_buf) {
+                    Ok((n, peer)) => {
+                        n_read += 1;
+                        let id = self.udp[i].id;
+                        self.rpc.handle_datagram(now, id, peer, &self.udp_buf[..n]);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.udp[i].readable = false,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        // ICMP errors from earlier sends surface here; they concern one
+                        // peer, not the socket.
+                        tracing::debug!("udp receive error: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drains the RPC server's outputs until all are empty.
+    fn drain(&mut self, now: Instant) {
+        loop {
+            let mut progress = false;
+            while let Some(t) = self.rpc.poll_transmit() {
+                progress = true;
+                self.enqueue(t);
+            }
+            while let Some(req) = self.rpc.poll_fs_request() {
+                progress = true;
+                self.backlog.push_back(req);
+            }
+            self.submit_backlog();
+            while let Some(ev) = self.rpc.poll_event() {
+                progress = true;
+                self.handle_event(now, ev);
+            }
+            if !progress {
+                break;
+            }
+        }
+    }
+
+    fn enqueue(&mut self, t: Transmit) {
+        if let Some(u) = self.udp.iter_mut().find(|u| u.id == t.conn) {
+            if u.out.len() >= self.limits.udp_queue {
+                tracing::debug!(peer = %t.peer, "udp send queue full; reply dropped (the client retransmits)");
+            } else {
+                u.out.push_back((t.peer, t.data));
+            }
+            return;
+        }
+        let Some(slot) = self.conns.slot_of(t.conn) else {
+            // The connection closed while its request was at the file system.
+            return;
+        };
+        if let Some(c) = self.conns.get_mut(slot) {
+            c.out_bytes += t.data.len();
+            c.out.push_back(t.data);
+            self.metrics
+                .write_queue_high_water
+                .fetch_max(c.out_bytes, Ordering::Relaxed);
+        }
+    }
+
+    fn handle_event(&mut self, now: Instant, ev: Event) {
+        match ev {
+            Event::Close { conn, reason } => match self.conns.slot_of(conn) {
+                Some(slot) => self.close(slot, &reason),
+                None => {
+                    tracing::debug!(conn = conn.0, %reason, "close for a connection already gone")
+                }
+            },
+            Event::Call {
+                conn,
+                peer,
+                transport,
+                xid,
+                program,
+                version,
+                procedure,
+                cred_flavor,
+                cred_body,
+                args,
+            } => {
+                let call = ExternalCall {
+                    conn,
+                    peer,
+                    transport,
+                    xid,
+                    program,
+                    version,
+                    procedure,
+                    cred_flavor,
+                    cred_body,
+                    args,
+                };
+                if let Some(body) = self.external.handle_call(now, call, &mut self.journal) {
+                    self.rpc.send_accepted_reply(conn, peer, xid, body);
+                }
+            }
+        }
+    }
+
+    /// Closes a connection for `reason` (a protocol violation, a write error, a limit):
+    /// logged as a warning with the peer.
+    fn close(&mut self, slot: usize, reason: &str) {
+        if let Some(c) = self.remove_conn(slot) {
+            tracing::warn!(peer = %c.peer, reason, "closing connection");
+        }
+    }
+
+    /// The peer closed or reset the connection.
+    fn close_quietly(&mut self, slot: usize) {
+        if let Some(c) = self.remove_conn(slot) {
+            tracing::debug!(peer = %c.peer, "connection closed by peer");
+        }
+    }
+
+    fn remove_conn(&mut self, slot: usize) -> Option<Conn> {
+        let mut c = self.conns.remove(slot)?;
+        let _ = self.poll.registry().deregister(&mut c.stream);
+        self.rpc.connection_closed(c.id);
+        self.touched.retain(|&s| s != slot);
+        self.metrics
+            .connections
+            .store(self.conns.len, Ordering::Relaxed);
+        Some(c)
+    }
+
+    fn flush_udp(&mut self) {
+        for u in &mut self.udp {
+            while let Some((peer, data)) = u.out.front() {
+                match u.socket.send_to(data, *peer) {
+                    Ok(_) => {
+                        u.out.pop_front();
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        tracing::debug!(%peer, "udp send failed: {e}");
+                        u.out.pop_front();
+                    }
+                }
+            }
+        }
+    }
+
+    fn update_interest(&mut self, slot: usize) {
+        let want_read = match self.conns.slots.get(slot).and_then(Option::as_ref) {
+            Some(c) => self.may_read(c),
+            None => return,
+        };
+        let registry: &Registry = self.poll.registry();
+        let Some(c) = self.conns.slots.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let want = match (want_read, !c.out.is_empty()) {
+            (true, true) => Some(Interest::READABLE | Interest::WRITABLE),
+            (true, false) => Some(Interest::READABLE),
+            (false, true) => Some(Interest::WRITABLE),
+            (false, false) => None,
+        };
+        if want == c.interest {
+            return;
+        }
+        let token = Token(CONN_BASE + slot);
+        let res = match (c.interest, want) {
+            (None, Some(i)) => registry.register(&mut c.stream, token, i),
+            (Some(_), Some(i)) => registry.reregister(&mut c.stream, token, i),
+            (Some(_), None) => registry.deregister(&mut c.stream),
+            (None, None) => Ok(()),
+        };
+        match res {
+            Ok(()) => c.interest = want,
+            Err(e) => {
+                let reason = format!("cannot update interest: {e}");
+                self.close(slot, &reason);
+            }
+        }
+    }
+}
+
+enum ReadOutcome {
+    /// Nothing more to read now (WouldBlock or not allowed).
+    Idle,
+    /// The per-pass budget ran out with the socket still readable.
+    Budget,
+    /// Close the connection, with a warning.
+    Closed(String),
+    /// The peer closed or reset it.
+    PeerClosed,
+}

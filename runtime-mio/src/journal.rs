@@ -1,0 +1,436 @@
+//! The state journal: an append-only file of opaque records in the state directory, made
+//! durable by group commit, with a clean-shutdown marker.
+//!
+//! The NLM/NSM work writes lock and monitor records through it (architecture.md,
+//! "Persistence and restart"); the journal does not interpret them.
+//!
+//! # Group commit
+//! [`Journal::append`] only buffers a record in memory and returns its [`Seq`].
+//! [`Journal::commit`] writes everything buffered and issues ONE `fdatasync`, so the records
+//! appended while handling a batch of requests become durable together. The event loop
+//! commits before it sends any reply of that batch, which is the rule "a reply that depends
+//! on durable state is sent after that state is on disk".
+//!
+//! # File format
+//! An 8-byte magic `JANUSJ01`, then frames:
+//!
+//! ```text
+//! [payload length: u32 LE][kind: u8][CRC-32 (IEEE) of kind and payload: u32 LE][payload]
+//! ```
+//!
+//! `kind` 1 is a record, 2 the clean-shutdown marker (empty payload). A frame whose length
+//! exceeds [`MAX_RECORD`], whose bytes end early, or whose CRC does not match ends the valid
+//! journal: it is a torn write from a crash, and [`Journal::open`] truncates the file there
+//! so later appends follow the last good frame.
+//!
+//! [`Journal::was_clean`] is true when the last valid frame at open was a clean marker, i.e.
+//! the previous run ended with [`Journal::mark_clean`].
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// File name of the journal inside the state directory.
+pub const FILE_NAME: &str = "journal";
+/// Magic bytes at the start of the file (format version 1).
+pub const MAGIC: &[u8; 8] = b"JANUSJ01";
+/// Largest record payload accepted (and believed when reading a length).
+pub const MAX_RECORD: usize = 1024 * 1024;
+
+const KIND_RECORD: u8 = 1;
+const KIND_CLEAN: u8 = 2;
+const HEADER: usize = 9;
+
+/// Sequence number of an appended record, counting from 0 over the records of this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Seq(pub u64);
+
+/// What can go wrong with the journal.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// Reading, writing or syncing the file failed.
+    #[error("journal {path}: {source}")]
+    Io {
+        /// The journal file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// The file exists but does not start with the journal magic.
+    #[error("journal {0}: not a Janus journal (bad magic); move it away to start afresh")]
+    BadMagic(PathBuf),
+    /// A record is larger than [`MAX_RECORD`].
+    #[error("journal record of {0} bytes is larger than the {MAX_RECORD}-byte limit")]
+    TooLarge(usize),
+}
+
+/// The append-only journal. See the module documentation.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    /// Frames appended but not yet written.
+    pending: Vec<u8>,
+    /// Records appended this run (the next [`Seq`]).
+    appended: u64,
+    /// Records of this run known durable.
+    committed: u64,
+    /// File length up to the last good frame written.
+    end: u64,
+    was_clean: bool,
+}
+
+/// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320) lookup table.
+const CRC_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        table[i] = c;
+        i += 1;
+    }
+    table
+};
+
+/// CRC-32 (IEEE) of the concatenation of `parts`.
+pub fn crc32(parts: &[&[u8]]) -> u32 {
+    let mut c = !0u32;
+    for part in parts {
+        for &b in *part {
+            c = CRC_TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
+        }
+    }
+    !c
+}
+
+fn encode_frame(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
+    // Length fits: callers check MAX_RECORD (< u32::MAX).
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.push(kind);
+    out.extend_from_slice(&crc32(&[&[kind], payload]).to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// Result of scanning a journal's bytes.
+struct Scan {
+    records: Vec<Vec<u8>>,
+    /// Offset just after the last valid frame.
+    valid_end: usize,
+    last_was_clean: bool,
+}
+
+fn scan(bytes: &[u8]) -> Scan {
+    let mut pos = MAGIC.len();
+    let mut records = Vec::new();
+    let mut last_was_clean = false;
+    while bytes.len() - pos >= HEADER {
+        let h = &bytes[pos..pos + HEADER];
+        let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+        let kind = h[4];
+        let crc = u32::from_le_bytes([h[5], h[6], h[7], h[8]]);
+        if len > MAX_RECORD || bytes.len() - pos - HEADER < len {
+            break;
+        }
+        let payload = &bytes[pos + HEADER..pos + HEADER + len];
+        if crc32(&[&[kind], payload]) != crc {
+            break;
+        }
+        match kind {
+            KIND_RECORD => {
+                records.push(payload.to_vec());
+                last_was_clean = false;
+            }
+            KIND_CLEAN if len == 0 => last_was_clean = true,
+            _ => break,
+        }
+        pos += HEADER + len;
+    }
+    Scan {
+        records,
+        valid_end: pos,
+        last_was_clean,
+    }
+}
+
+impl Journal {
+    /// Opens (or creates) the journal in `dir`, truncating a torn tail.
+    pub fn open(dir: &Path) -> Result<Journal, JournalError> {
+        let path = dir.join(FILE_NAME);
+        let io = |source| JournalError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(io)?;
+        let was_clean = if bytes.len() < MAGIC.len() {
+            if !MAGIC.starts_with(&bytes) {
+                return Err(JournalError::BadMagic(path));
+            }
+            // New (or torn while being created): write the magic and make the file's
+            // existence durable.
+            file.set_len(0).map_err(io)?;
+            file.seek(SeekFrom::Start(0)).map_err(io)?;
+            file.write_all(MAGIC).map_err(io)?;
+            file.sync_all().map_err(io)?;
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+            true
+        } else {
+            if &bytes[..MAGIC.len()] != MAGIC {
+                return Err(JournalError::BadMagic(path));
+            }
+            let s = scan(&bytes);
+            if s.valid_end < bytes.len() {
+                tracing::warn!(
+                    journal = %path.display(),
+                    dropped = bytes.len() - s.valid_end,
+                    "journal ends with a torn or corrupt frame; ignoring it"
+                );
+                file.set_len(s.valid_end as u64).map_err(io)?;
+                file.sync_all().map_err(io)?;
+            }
+            s.last_was_clean || s.valid_end == MAGIC.len()
+        };
+        let end = file.seek(SeekFrom::End(0)).map_err(io)?;
+        Ok(Journal {
+            end,
+            path,
+            file,
+            pending: Vec::new(),
+            appended: 0,
+            committed: 0,
+            was_clean,
+        })
+    }
+
+    /// Buffers a record; it is durable after the next [`Journal::commit`].
+    pub fn append(&mut self, record: &[u8]) -> Result<Seq, JournalError> {
+        if record.len() > MAX_RECORD {
+            return Err(JournalError::TooLarge(record.len()));
+        }
+        encode_frame(&mut self.pending, KIND_RECORD, record);
+        let seq = Seq(self.appended);
+        self.appended += 1;
+        Ok(seq)
+    }
+
+    /// Whether records are waiting for [`Journal::commit`].
+    pub fn needs_commit(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Whether the record `seq` is durable.
+    pub fn is_durable(&self, seq: Seq) -> bool {
+        seq.0 < self.committed
+    }
+
+    /// Writes every buffered record and syncs once (group commit). A no-op when nothing is
+    /// buffered. On error the buffered records stay buffered.
+    pub fn commit(&mut self) -> Result<(), JournalError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let res = self
+            .file
+            .write_all(&self.pending)
+            .and_then(|()| self.file.sync_data());
+        if let Err(source) = res {
+            // A partial write leaves a torn frame; put the file back to the last good end
+            // so a retry does not follow garbage (best effort: open() repairs it anyway).
+            let _ = self.file.set_len(self.end);
+            let _ = self.file.seek(SeekFrom::Start(self.end));
+            return Err(JournalError::Io {
+                path: self.path.clone(),
+                source,
+            });
+        }
+        self.end += self.pending.len() as u64;
+        self.pending.clear();
+        self.committed = self.appended;
+        Ok(())
+    }
+
+    /// Every durable record in the file, oldest first (what a restart would replay).
+    pub fn replay(&self) -> Result<Vec<Vec<u8>>, JournalError> {
+        let bytes = std::fs::read(&self.path).map_err(|source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(JournalError::BadMagic(self.path.clone()));
+        }
+        Ok(scan(&bytes).records)
+    }
+
+    /// Commits, then appends the clean-shutdown marker and syncs it.
+    pub fn mark_clean(&mut self) -> Result<(), JournalError> {
+        encode_frame(&mut self.pending, KIND_CLEAN, &[]);
+        self.commit()
+    }
+
+    /// Whether the previous run ended with [`Journal::mark_clean`] (true for a new journal).
+    pub fn was_clean(&self) -> bool {
+        self.was_clean
+    }
+
+    /// The journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tempdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "janus-journal-{tag}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn crc32_reference() {
+        // The standard check value of CRC-32/ISO-HDLC.
+        assert_eq!(crc32(&[b"123456789"]), 0xCBF4_3926);
+        assert_eq!(crc32(&[b"1234", b"56789"]), 0xCBF4_3926);
+        assert_eq!(crc32(&[]), 0);
+    }
+
+    #[test]
+    fn append_commit_replay() {
+        let d = tempdir("acr");
+        let mut j = Journal::open(&d).unwrap();
+        assert!(j.was_clean(), "a new journal counts as clean");
+        assert_eq!(j.append(b"one").unwrap(), Seq(0));
+        assert_eq!(j.append(b"").unwrap(), Seq(1));
+        assert_eq!(j.append(b"three").unwrap(), Seq(2));
+        assert!(j.needs_commit());
+        assert!(!j.is_durable(Seq(0)));
+        // Not yet written: nothing to replay.
+        assert!(j.replay().unwrap().is_empty());
+        j.commit().unwrap();
+        assert!(!j.needs_commit());
+        assert!(j.is_durable(Seq(2)) && !j.is_durable(Seq(3)));
+        assert_eq!(
+            j.replay().unwrap(),
+            vec![b"one".to_vec(), vec![], b"three".to_vec()]
+        );
+        drop(j);
+        // Reopen: records survive; the run did not end cleanly.
+        let mut j = Journal::open(&d).unwrap();
+        assert!(!j.was_clean());
+        assert_eq!(j.replay().unwrap().len(), 3);
+        j.append(b"four").unwrap();
+        j.commit().unwrap();
+        assert_eq!(j.replay().unwrap().last().unwrap(), b"four");
+    }
+
+    #[test]
+    fn clean_marker() {
+        let d = tempdir("clean");
+        let mut j = Journal::open(&d).unwrap();
+        j.append(b"r").unwrap();
+        j.mark_clean().unwrap();
+        drop(j);
+        let mut j = Journal::open(&d).unwrap();
+        assert!(j.was_clean());
+        assert_eq!(
+            j.replay().unwrap(),
+            vec![b"r".to_vec()],
+            "marker is not a record"
+        );
+        // A record after the marker makes the next start unclean.
+        j.append(b"s").unwrap();
+        j.commit().unwrap();
+        drop(j);
+        assert!(!Journal::open(&d).unwrap().was_clean());
+    }
+
+    #[test]
+    fn torn_tail_is_ignored_and_truncated() {
+        let d = tempdir("torn");
+        let mut j = Journal::open(&d).unwrap();
+        j.append(b"good-1").unwrap();
+        j.append(b"good-2").unwrap();
+        j.mark_clean().unwrap();
+        drop(j);
+        let path = d.join(FILE_NAME);
+        let good_len = std::fs::metadata(&path).unwrap().len();
+
+        // A frame cut short in its payload.
+        let mut frame = Vec::new();
+        encode_frame(&mut frame, KIND_RECORD, b"torn-record");
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&frame[..frame.len() - 3]).unwrap();
+        drop(f);
+        let mut j = Journal::open(&d).unwrap();
+        assert!(j.was_clean(), "the torn frame does not count");
+        assert_eq!(j.replay().unwrap().len(), 2);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            good_len,
+            "truncated"
+        );
+        // Appends after the repair are readable.
+        j.append(b"after").unwrap();
+        j.commit().unwrap();
+        assert_eq!(j.replay().unwrap().last().unwrap(), b"after");
+        drop(j);
+
+        // A whole frame with a flipped payload bit (bad CRC), and a huge claimed length.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        let mut bad = Vec::new();
+        encode_frame(&mut bad, KIND_RECORD, b"flipped");
+        let n = bad.len();
+        bad[n - 1] ^= 1;
+        f.write_all(&bad).unwrap();
+        drop(f);
+        let j = Journal::open(&d).unwrap();
+        assert_eq!(j.replay().unwrap().len(), 3);
+        drop(j);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&u32::MAX.to_le_bytes()).unwrap();
+        f.write_all(&[KIND_RECORD, 0, 0, 0, 0, 1, 2, 3]).unwrap();
+        drop(f);
+        let j = Journal::open(&d).unwrap();
+        assert_eq!(j.replay().unwrap().len(), 3);
+        assert!(!j.was_clean());
+    }
+
+    #[test]
+    fn limits_and_bad_magic() {
+        let d = tempdir("limits");
+        let mut j = Journal::open(&d).unwrap();
+        assert!(matches!(
+            j.append(&vec![0; MAX_RECORD + 1]),
+            Err(JournalError::TooLarge(_))
+        ));
+        j.append(&vec![7; MAX_RECORD]).unwrap();
+        j.commit().unwrap();
+        assert_eq!(j.replay().unwrap()[0].len(), MAX_RECORD);
+        drop(j);
+        std::fs::write(d.join(FILE_NAME), b"something else entirely").unwrap();
+        assert!(matches!(Journal::open(&d), Err(JournalError::BadMagic(_))));
+    }
+}

@@ -1,0 +1,303 @@
+//! `janus serve`: from a resolved [`Config`] to a running event loop.
+//!
+//! Start-up order, chosen so a failure leaves nothing behind that matters:
+//! 1. bind every port (a port problem is reported before anything else is touched);
+//! 2. open every share's backend and build the exports;
+//! 3. open and lock the state directory, bump the boot counter, open the journal (only a
+//!    start that can serve counts as a boot);
+//! 4. derive the NFS write verifier from the boot counter, start the workers and the loop.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use proto_nfs::nfs3::FileHandle;
+use proto_nfs::server::Export;
+
+use crate::config::{BackendKind, Config, ShareConfig};
+use crate::event_loop::{EventLoop, EventLoopParts, ExternalPrograms};
+use crate::journal::Journal;
+use crate::listen::{BindError, BoundAddrs, Listeners};
+use crate::state::{StateDir, StateError};
+use crate::vfs::Vfs;
+use crate::workers::FsService;
+
+/// Why `janus serve` could not start. [`StartError::exit_code`] says how the process ends.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A port could not be bound.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// The state directory could not be used.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A share's backend could not be opened (missing directory, not a directory, ...).
+    #[error("share {name:?} ({path}): {reason}")]
+    Share {
+        /// Share name.
+        name: String,
+        /// Its directory.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A share's root handle does not fit in an NFS file handle (a backend bug).
+    #[error("share {0:?}: the backend's root handle is longer than 59 bytes")]
+    RootHandle(String),
+    /// Setting up the event loop failed.
+    #[error("cannot start the event loop: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl StartError {
+    /// 2 for configuration problems (a share's directory), 1 for the rest.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StartError::Share { .. } => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Opens one share's backend (the error is the reason, for the one-line message).
+pub type OpenShareFn = dyn Fn(BackendKind, &ShareConfig) -> Result<Arc<dyn Vfs>, String>;
+/// Builds the worker service from the NFS write verifier and the shares by id.
+pub type MakeServiceFn = dyn Fn([u8; 8], HashMap<u32, Arc<dyn Vfs>>) -> Arc<dyn FsService>;
+
+/// How shares and the executor are made (the binary passes the real backends; tests may
+/// pass their own).
+pub struct Backends<'a> {
+    /// Opens one share's backend.
+    pub open_share: &'a OpenShareFn,
+    /// Builds the worker service from the write verifier and the shares by id.
+    pub make_service: &'a MakeServiceFn,
+    /// The NLM/NSM hook.
+    pub external: Box<dyn ExternalPrograms>,
+}
+
+/// A started server: sockets bound, state open; [`Running::run`] serves until shut down.
+pub struct Running {
+    /// The event loop.
+    pub event_loop: EventLoop,
+    state: StateDir,
+    addrs: BoundAddrs,
+    shares: Vec<ShareConfig>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("addrs", &self.addrs)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Binds, opens the state and the shares, and builds the event loop.
+pub fn start(config: &Config, backends: Backends<'_>) -> Result<Running, StartError> {
+    let portmap = (config.portmap_port != 0).then_some(config.portmap_port);
+    let listeners = Listeners::bind(config.bind, config.nfs_port, portmap)?;
+    start_with_listeners(config, listeners, backends)
+}
+
+/// As [`start`], with sockets already bound (tests bind port 0 for both services).
+pub fn start_with_listeners(
+    config: &Config,
+    listeners: Listeners,
+    backends: Backends<'_>,
+) -> Result<Running, StartError> {
+    let addrs = listeners.addrs()?;
+
+    let mut exports = Vec::new();
+    let mut by_id: HashMap<u32, Arc<dyn Vfs>> = HashMap::new();
+    for s in &config.shares {
+        let vfs = (backends.open_share)(config.backend, s).map_err(|reason| StartError::Share {
+            name: s.name.clone(),
+            path: s.path.display().to_string(),
+            reason,
+        })?;
+        let root = FileHandle::new(s.share_id, &vfs.root().0)
+            .ok_or_else(|| StartError::RootHandle(s.name.clone()))?;
+        exports.push(Export {
+            name: s.name.clone(),
+            share_id: s.share_id,
+            root,
+            read_only: s.read_only,
+            clients: s.clients.clone(),
+            root_squash: s.root_squash,
+            all_squash: s.all_squash,
+            anon_uid: s.anon_uid,
+            anon_gid: s.anon_gid,
+        });
+        by_id.insert(s.share_id, vfs);
+    }
+
+    let state = StateDir::open(&config.state_dir)?;
+    let journal: Journal = state.open_journal()?;
+    tracing::info!(
+        state = %state.path().display(),
+        boot = state.boot_count(),
+        clean = journal.was_clean(),
+        "state directory opened"
+    );
+    if !journal.was_clean() {
+        tracing::warn!("the previous run did not shut down cleanly");
+    }
+
+    let unix_secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let verifier = state.write_verifier(unix_secs);
+    let service = (backends.make_service)(verifier, by_id);
+    let event_loop = EventLoop::new(EventLoopParts {
+        listeners,
+        exports,
+        limits: config.limits.clone(),
+        workers: config.workers,
+        service,
+        journal,
+        external: backends.external,
+    })?;
+    Ok(Running {
+        event_loop,
+        state,
+        addrs,
+        shares: config.shares.clone(),
+    })
+}
+
+impl Running {
+    /// Where the listeners are bound.
+    pub fn addrs(&self) -> BoundAddrs {
+        self.addrs
+    }
+
+    /// The boot counter of this start.
+    pub fn boot_count(&self) -> u64 {
+        self.state.boot_count()
+    }
+
+    /// What to print on stdout: where Janus listens and how to mount each share.
+    pub fn mount_hints(&self) -> String {
+        mount_hints(self.addrs, &self.shares, &host_name())
+    }
+
+    /// Serves until SIGINT/SIGTERM or a [`crate::event_loop::ShutdownHandle`]; the journal
+    /// is flushed and marked clean before it returns.
+    pub fn run(self) -> std::io::Result<()> {
+        let Running {
+            event_loop, state, ..
+        } = self;
+        event_loop.run()?;
+        drop(state); // releases the state-directory lock last
+        Ok(())
+    }
+}
+
+fn host_name() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The listening and mounting instructions for `addrs` and `shares`; `hostname` is used
+/// when bound to the unspecified address.
+pub fn mount_hints(addrs: BoundAddrs, shares: &[ShareConfig], hostname: &str) -> String {
+    let host = match addrs.nfs.ip() {
+        ip if ip.is_unspecified() => hostname.to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    let p = addrs.nfs.port();
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "janus: NFSv3 on {} (TCP and UDP; MOUNT and the portmapper on the same port)",
+        addrs.nfs
+    );
+    match addrs.portmap {
+        Some(pm) => {
+            let _ = writeln!(out, ", portmapper on {pm}");
+        }
+        None => {
+            let _ = writeln!(out, ", no portmapper on port 111");
+        }
+    }
+    for s in shares {
+        let _ = writeln!(
+            out,
+            "share /{} ({}{}):",
+            s.name,
+            if s.path.as_os_str().is_empty() {
+                "in memory".to_string()
+            } else {
+                s.path.display().to_string()
+            },
+            if s.read_only { ", read-only" } else { "" }
+        );
+        let _ = writeln!(
+            out,
+            "  mount -t nfs -o vers=3,proto=tcp,port={p},mountport={p},nolock {host}:/{} /mnt",
+            s.name
+        );
+        let _ = writeln!(
+            out,
+            "  nfs://{host}/{}?version=3&nfsport={p}&mountport={p}",
+            s.name
+        );
+    }
+    let _ = writeln!(
+        out,
+        "locking: without \"nolock\" the client's lockd asks the portmapper on port 111 for NLM, \
+         so run with --portmap-port 111 (as root) once NLM is served"
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn hints_name_ports_and_urls() {
+        let share = ShareConfig {
+            name: "export".into(),
+            path: PathBuf::from("/srv/data"),
+            share_id: 1,
+            read_only: true,
+            clients: vec![],
+            root_squash: true,
+            all_squash: false,
+            anon_uid: 65534,
+            anon_gid: 65534,
+        };
+        let addrs = BoundAddrs {
+            nfs: "127.0.0.1:20490".parse().unwrap(),
+            portmap: None,
+        };
+        let h = mount_hints(addrs, std::slice::from_ref(&share), "box");
+        assert!(h.contains(
+            "mount -t nfs -o vers=3,proto=tcp,port=20490,mountport=20490,nolock 127.0.0.1:/export /mnt"
+        ), "{h}");
+        assert!(h.contains("nfs://127.0.0.1/export?version=3&nfsport=20490&mountport=20490"));
+        assert!(h.contains("/srv/data, read-only"));
+        assert!(h.contains("no portmapper"));
+        let addrs = BoundAddrs {
+            nfs: "0.0.0.0:2049".parse().unwrap(),
+            portmap: Some("0.0.0.0:111".parse().unwrap()),
+        };
+        let h = mount_hints(addrs, &[share], "box");
+        assert!(h.contains("nolock box:/export /mnt"), "{h}");
+        assert!(h.contains("portmapper on 0.0.0.0:111"));
+        let addrs = BoundAddrs {
+            nfs: "[::1]:2049".parse().unwrap(),
+            portmap: None,
+        };
+        let h = mount_hints(addrs, &[], "box");
+        assert!(h.contains("[::1]:2049"));
+    }
+}
