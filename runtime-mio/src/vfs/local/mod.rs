@@ -23,7 +23,9 @@
 //! (`open_by_handle_at` is not used, so non-root servers work the same), LocalFs keeps an
 //! inode → (parent, name) map filled by LOOKUP, READDIR, CREATE and RENAME; on a miss (e.g.
 //! after a restart) it scans the share depth-first, recording everything it sees, up to
-//! [`LocalFsOptions::scan_limit`] entries. The map is not persisted (a restart costs one
+//! [`LocalFsOptions::scan_limit`] entries. Scans run one at a time, and for a few seconds
+//! after a complete scan a miss is answered Stale without another walk, so garbage handles
+//! cannot make the server walk the share continuously. The map is not persisted (a restart costs one
 //! scan on first use of an old handle; chosen for simplicity and because a persisted map
 //! goes stale when the tree changes behind the server's back).
 //!
@@ -68,6 +70,7 @@ use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, SeekFrom, Statx, Timespec, Timestamps};
 use rustix::io::Errno;
@@ -88,6 +91,8 @@ const MAX_OFFSET: u64 = i64::MAX as u64;
 pub const MAX_DIR_ENTRIES: usize = 1 << 16;
 /// Deepest directory the scan descends into.
 const MAX_SCAN_DEPTH: usize = 512;
+/// After a complete scan, misses within this time are answered without scanning again.
+const SCAN_COOLDOWN: Duration = Duration::from_secs(5);
 /// Paths longer than this are opened in several steps (PATH_MAX is 4096).
 const PATH_CHUNK: usize = 3072;
 
@@ -106,7 +111,7 @@ impl Default for LocalFsOptions {
     fn default() -> Self {
         Self {
             open_files: 256,
-            name_cache: 1 << 20,
+            name_cache: 1 << 18,
             scan_limit: 1 << 22,
         }
     }
@@ -122,6 +127,9 @@ pub struct LocalFs {
     nodes: Mutex<NodeCache>,
     names: Mutex<NameMap>,
     stale: Mutex<StaleSet>,
+    /// Serializes scans; holds when the last complete scan ended (if the name map could
+    /// hold everything it saw).
+    scan_lock: Mutex<Option<Instant>>,
     options: LocalFsOptions,
 }
 
@@ -194,6 +202,7 @@ impl LocalFs {
             nodes: Mutex::new(NodeCache::new(options.open_files)),
             names: Mutex::new(NameMap::new(options.name_cache)),
             stale: Mutex::new(StaleSet::new(4096)),
+            scan_lock: Mutex::new(None),
             options,
         })
     }
@@ -358,12 +367,31 @@ impl LocalFs {
             }
         }
         lock(&self.names).forget(ino);
+        // One scan at a time: a client presenting many unknown handles cannot make the
+        // server walk the share in parallel, and a scan that waited may find the answer
+        // recorded by the one before it.
+        let mut last_full = lock(&self.scan_lock);
+        if let Some(found) = self.path_from_map(ino, true) {
+            if check(&found) {
+                return Ok(found);
+            }
+        }
+        if last_full.is_some_and(|t| t.elapsed() < SCAN_COOLDOWN) {
+            // A complete scan just recorded every name of the share and this inode was
+            // not among them (nor created through the server since): do not walk again.
+            return Err(VfsError::NotFound);
+        }
         match self.scan_for(ino)? {
             Scan::Found => match self.path_from_map(ino, true) {
                 Some(found) if check(&found) => Ok(found),
                 _ => Err(VfsError::NotFound),
             },
-            Scan::Missing { complete: true } => Err(VfsError::Stale),
+            Scan::Missing { complete: true } => {
+                if !lock(&self.names).is_saturated() {
+                    *last_full = Some(Instant::now());
+                }
+                Err(VfsError::Stale)
+            }
             Scan::Missing { complete: false } => Err(VfsError::NotFound),
         }
     }
