@@ -23,7 +23,11 @@ fn hammer(fs: Arc<dyn Vfs>) {
         mode: Some(0o644),
         ..SetAttrs::default()
     };
-    let (shared_dir, _) = fs.mkdir(&root, b"shared", &attrs, &c).expect("mkdir");
+    let dir_attrs = SetAttrs {
+        mode: Some(0o755),
+        ..SetAttrs::default()
+    };
+    let (shared_dir, _) = fs.mkdir(&root, b"shared", &dir_attrs, &c).expect("mkdir");
     let (big, _) = fs
         .create(&root, b"big", CreateHow::Guarded, &attrs, &c)
         .expect("create big");
