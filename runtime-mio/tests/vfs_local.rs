@@ -402,3 +402,38 @@ fn scan_limit_bounds_the_search_for_unknown_handles() {
     let fs = LocalFs::open(share.path()).expect("open");
     assert_eq!(fs.read(&deep, 0, 10).expect("read").0, b"deep");
 }
+
+#[test]
+fn readdir_cookies_and_dir_version_survive_a_restart() {
+    let share = TempDir::new("share-cookies");
+    for i in 0..300 {
+        std::fs::write(share.path().join(format!("n{i:03}")), b"").expect("write");
+    }
+    let (root, first, cookie, version) = {
+        let fs = LocalFs::open(share.path()).expect("open");
+        let root = fs.root();
+        let page = fs.readdir(&root, 0, 100).expect("readdir");
+        assert!(!page.eof);
+        let cookie = page.entries.last().expect("entries").cookie;
+        let names: Vec<_> = page.entries.into_iter().map(|e| e.name).collect();
+        let version = fs.dir_version(&root).expect("dir_version");
+        (root, names, cookie, version)
+    };
+    let fs = LocalFs::open(share.path()).expect("reopen");
+    assert_eq!(fs.dir_version(&root).expect("dir_version"), version);
+    let mut all: Vec<Vec<u8>> = first;
+    let mut cookie = cookie;
+    loop {
+        let page = fs
+            .readdir(&root, cookie, 64)
+            .expect("readdir after restart");
+        all.extend(page.entries.iter().map(|e| e.name.clone()));
+        if page.eof {
+            break;
+        }
+        cookie = page.entries.last().expect("entries").cookie;
+    }
+    all.sort();
+    let expected: Vec<Vec<u8>> = (0..300).map(|i| format!("n{i:03}").into_bytes()).collect();
+    assert_eq!(all, expected, "every name exactly once across the restart");
+}
