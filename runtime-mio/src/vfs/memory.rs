@@ -553,6 +553,10 @@ impl MemoryFs {
 
     /// Applies `set` to inode `ino` (used by SETATTR and by the create family).
     fn apply(&self, st: &mut State, ino: u64, set: &SetAttrs, now: Timestamp) -> VfsResult<()> {
+        if set.uid == Some(u32::MAX) || set.gid == Some(u32::MAX) {
+            // (uid_t)-1 is "unchanged" to chown(2), never an owner (as LocalFs reports).
+            return Err(VfsError::Invalid);
+        }
         if let Some(size) = set.size {
             st.resize(ino, size, &self.config)?;
         }

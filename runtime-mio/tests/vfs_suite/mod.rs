@@ -554,6 +554,27 @@ fn setattr_truncate_extend_times(fs: &dyn Vfs, dir: &Handle) {
         .unwrap_err(),
         VfsError::IsDir
     );
+    // (uid_t)-1 is not an owner (chown would read it as "leave unchanged").
+    for set in [
+        SetAttrs {
+            uid: Some(u32::MAX),
+            ..SetAttrs::default()
+        },
+        SetAttrs {
+            gid: Some(u32::MAX),
+            ..SetAttrs::default()
+        },
+    ] {
+        assert_eq!(fs.setattr(&f, &set).unwrap_err(), VfsError::Invalid);
+    }
+    // A caller with id (uid_t)-1 can still create files.
+    let odd = Caller {
+        uid: u32::MAX,
+        gid: u32::MAX,
+        gids: vec![],
+    };
+    fs.create(dir, b"odd", CreateHow::Guarded, &mode(0o644), &odd)
+        .expect("create as uid -1");
 }
 
 fn stale_and_bad_handles(fs: &dyn Vfs, dir: &Handle) {

@@ -608,6 +608,10 @@ impl LocalFs {
     }
 
     fn chmod(&self, n: &Node, mode: u32) -> VfsResult<()> {
+        if n.kind == FileKind::Symlink {
+            // Never resolve /proc/self/fd/N of a link: chmod would follow its target.
+            return Ok(());
+        }
         let mode = Mode::from_raw_mode(mode & 0o7777);
         match n.access {
             Access::Path => {
@@ -623,6 +627,10 @@ impl LocalFs {
     fn chown(&self, n: &Node, uid: Option<u32>, gid: Option<u32>) -> VfsResult<()> {
         if uid.is_none() && gid.is_none() {
             return Ok(());
+        }
+        if uid == Some(u32::MAX) || gid == Some(u32::MAX) {
+            // (uid_t)-1 means "unchanged" to chown(2); it is not a valid owner.
+            return Err(VfsError::Invalid);
         }
         rustix::fs::chownat(
             &n.fd,
@@ -685,6 +693,21 @@ impl LocalFs {
         self.set_times(n, set.atime, set.mtime)
     }
 
+    /// The owner to give a new file: the caller when running as root (explicit attributes
+    /// win), otherwise only explicit attributes. A caller id of `(uid_t)-1` (which chown
+    /// would read as "unchanged") leaves that id to the server.
+    fn new_owner(&self, caller: &Caller, attrs: &SetAttrs) -> (Option<u32>, Option<u32>) {
+        let valid = |id: u32| (id != u32::MAX).then_some(id);
+        if self.as_root {
+            (
+                attrs.uid.or(valid(caller.uid)),
+                attrs.gid.or(valid(caller.gid)),
+            )
+        } else {
+            (attrs.uid, attrs.gid)
+        }
+    }
+
     /// Gives a new file its owner, exact mode (bypassing the umask) and other attributes.
     fn init_new(
         &self,
@@ -693,14 +716,7 @@ impl LocalFs {
         attrs: &SetAttrs,
         default_mode: u32,
     ) -> VfsResult<()> {
-        let (uid, gid) = if self.as_root {
-            (
-                Some(attrs.uid.unwrap_or(caller.uid)),
-                Some(attrs.gid.unwrap_or(caller.gid)),
-            )
-        } else {
-            (attrs.uid, attrs.gid)
-        };
+        let (uid, gid) = self.new_owner(caller, attrs);
         let set = SetAttrs {
             uid,
             gid,
@@ -1015,14 +1031,7 @@ impl Vfs for LocalFs {
             mode: None,
             ..*attrs
         };
-        let (uid, gid) = if self.as_root {
-            (
-                Some(attrs.uid.unwrap_or(caller.uid)),
-                Some(attrs.gid.unwrap_or(caller.gid)),
-            )
-        } else {
-            (attrs.uid, attrs.gid)
-        };
+        let (uid, gid) = self.new_owner(caller, &attrs);
         self.apply(&n, &SetAttrs { uid, gid, ..attrs })?;
         self.created(&n)
     }
