@@ -573,16 +573,21 @@ impl MemoryFs {
         if let Some(gid) = set.gid {
             i.gid = gid;
         }
+        // nfstime3 nanoseconds are a peer-controlled u32; clamp as LocalFs does.
+        let clamp = |t: Timestamp| Timestamp {
+            secs: t.secs,
+            nsecs: t.nsecs.min(999_999_999),
+        };
         match set.atime {
             SetTime::DontChange => {}
             SetTime::ServerNow => i.atime = now,
-            SetTime::Client(t) => i.atime = t,
+            SetTime::Client(t) => i.atime = clamp(t),
         }
         match set.mtime {
             SetTime::DontChange if set.size.is_some() => i.mtime = now,
             SetTime::DontChange => {}
             SetTime::ServerNow => i.mtime = now,
-            SetTime::Client(t) => i.mtime = t,
+            SetTime::Client(t) => i.mtime = clamp(t),
         }
         if set.size.is_some()
             || set.atime != SetTime::DontChange

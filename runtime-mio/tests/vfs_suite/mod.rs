@@ -533,6 +533,20 @@ fn setattr_truncate_extend_times(fs: &dyn Vfs, dir: &Handle) {
         .expect("utimes");
     assert_eq!((a.atime, a.mtime), (t, t));
     assert_eq!(a.mode, 0o4755);
+    let bad_nsecs = Timestamp {
+        secs: 1_234_567_890,
+        nsecs: 4_000_000_000,
+    };
+    let a = fs
+        .setattr(
+            &f,
+            &SetAttrs {
+                mtime: SetTime::Client(bad_nsecs),
+                ..SetAttrs::default()
+            },
+        )
+        .expect("out-of-range nanoseconds are clamped");
+    assert_eq!(a.mtime.nsecs, 999_999_999);
     let a = fs
         .setattr(
             &f,
