@@ -437,3 +437,50 @@ fn readdir_cookies_and_dir_version_survive_a_restart() {
     let expected: Vec<Vec<u8>> = (0..300).map(|i| format!("n{i:03}").into_bytes()).collect();
     assert_eq!(all, expected, "every name exactly once across the restart");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 200, ..Default::default() })]
+
+    /// Peer-controlled handle bytes: well-formed-looking or not, they give BadHandle or
+    /// Stale and never reach a file (nor panic).
+    #[test]
+    fn arbitrary_handles_are_refused(
+        random_ino in proptest::prelude::any::<u64>(),
+        pick in 0usize..3,
+        flags in 0u8..4,
+        tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 20),
+        raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+    ) {
+        use std::sync::OnceLock;
+        static SHARE: OnceLock<(TempDir, LocalFs)> = OnceLock::new();
+        let (_, fs) = SHARE.get_or_init(|| {
+            let share = TempDir::new("share-arbitrary");
+            std::fs::create_dir(share.path().join("d")).expect("mkdir");
+            std::fs::write(share.path().join("d").join("f"), b"x").expect("write");
+            let fs = LocalFs::open(share.path()).expect("open");
+            (share, fs)
+        });
+        let root = fs.root();
+        // Random inode numbers, and the real ones of the share with a made-up identity.
+        let (d, _) = fs.lookup(&root, b"d").expect("lookup d");
+        let (_, f) = fs.lookup(&d, b"f").expect("lookup f");
+        let ino = [random_ino, fs.getattr(&d).expect("getattr").fileid, f.fileid][pick];
+        // Same magic and device hash as a real handle, random identity.
+        let mut forged = root.0.clone();
+        forged[1] = flags;
+        forged[2..10].copy_from_slice(&ino.to_le_bytes());
+        forged[10..30].copy_from_slice(&tail);
+        forged[26..30].copy_from_slice(&root.0[26..30]);
+        for h in [Handle(forged), Handle(raw)] {
+            if h == root {
+                continue;
+            }
+            match fs.getattr(&h) {
+                Err(VfsError::BadHandle) | Err(VfsError::Stale) => {}
+                other => proptest::prop_assert!(false, "{h:?} gave {other:?}"),
+            }
+            proptest::prop_assert!(fs.read(&h, 0, 10).is_err());
+            proptest::prop_assert!(fs.lookup(&h, b"f").is_err());
+        }
+    }
+}
