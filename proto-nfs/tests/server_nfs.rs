@@ -432,3 +432,32 @@ fn external_refusals_and_unanswered_calls() {
     assert_eq!(h.events().len(), 1);
     assert!(h.transmits().is_empty());
 }
+
+/// knfsd clears the modifying ACCESS bits on read-only exports; the executor cannot (it does
+/// not know the export), so the server masks the result.
+#[test]
+fn access_on_a_read_only_export_never_grants_modify_extend_or_delete() {
+    use proto_nfs::nfs3::{AccessArgs, AccessOk, Nfs3Result};
+    let mut h = Harness::new();
+    let all = 0x3f;
+    for (xid, share) in [(1u32, 2u32), (2, 1)] {
+        let c = Nfs3Call::Access(AccessArgs {
+            object: fh(share),
+            access: all,
+        });
+        h.tcp(1, local(800), &nfs(xid, &c).record());
+        let reqs = h.fs_requests();
+        assert_eq!(reqs.len(), 1);
+        let granted = Nfs3Reply::Access(Nfs3Result::Ok(AccessOk {
+            obj_attributes: None,
+            access: all,
+        }));
+        h.server.handle_fs_result(h.now, reqs[0].id, granted);
+        let replies = h.tcp_replies();
+        let body = results(&replies[0]);
+        // nfsstat3, post_op_attr (FALSE), access.
+        let access = u32::from_be_bytes([body[8], body[9], body[10], body[11]]);
+        let expected = if share == 2 { 0x03 | 0x20 } else { all };
+        assert_eq!(access, expected, "share {share}");
+    }
+}

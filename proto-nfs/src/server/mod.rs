@@ -63,7 +63,10 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 use crate::mount::{MountService, MOUNT_PROGRAM, MOUNT_V3};
-use crate::nfs3::{FileHandle, Nfs3Call, Nfs3Reply, Nfs3Result, NFS_PROGRAM, NFS_V3};
+use crate::nfs3::{
+    FileHandle, Nfs3Call, Nfs3Reply, Nfs3Result, ACCESS3_DELETE, ACCESS3_EXTEND, ACCESS3_MODIFY,
+    NFS_PROGRAM, NFS_V3,
+};
 use crate::portmap::{Registry, PMAP_PROGRAM, PMAP_V2, RPCBIND_V4};
 use crate::rpc::drc::{DrcKey, DuplicateRequestCache};
 use crate::rpc::message::{put_success_header, MessageBody, RpcMessage};
@@ -250,6 +253,9 @@ struct PendingCall {
     peer: SocketAddr,
     xid: u32,
     drc_key: Option<DrcKey>,
+    /// The call was ACCESS on a read-only export: the reply must not grant MODIFY, EXTEND
+    /// or DELETE (the executor does not know about exports; knfsd clears them the same way).
+    read_only_access: bool,
 }
 
 /// The server state machine. See the module documentation for the drive order.
@@ -410,10 +416,15 @@ impl RpcServer {
     ///
     /// The reply is cached if the call was non-idempotent, and sent if its connection is
     /// still open; results for closed connections are dropped.
-    pub fn handle_fs_result(&mut self, _now: Instant, id: FsRequestId, reply: Nfs3Reply) {
+    pub fn handle_fs_result(&mut self, _now: Instant, id: FsRequestId, mut reply: Nfs3Reply) {
         let Some(p) = self.pending.remove(&id) else {
             return;
         };
+        if p.read_only_access {
+            if let Nfs3Reply::Access(Nfs3Result::Ok(ok)) = &mut reply {
+                ok.access &= !(ACCESS3_MODIFY | ACCESS3_EXTEND | ACCESS3_DELETE);
+            }
+        }
         let transport = self.release_slot(p.conn);
         // READ replies carry up to rtmax bytes: size the buffer once instead of doubling.
         let capacity = match &reply {
