@@ -34,11 +34,10 @@
 //!    `RpcServer::send_accepted_reply`; `Error(e)` → an accepted reply with
 //!    `proto_nfs::rpc::AcceptStat::from(e)`; `NoReplyYet` → nothing now. `files` implements
 //!    [`FileHandles`] and must map a handle to the same `FileId` the NFS side uses.
-//! 4. Drain `table.poll_event()` after *every* input to the table (from any protocol):
-//!    [`table::backend_event`] turns it into a [`BackendEvent`];
-//!    [`NlmService::handle_backend_event`] returns false for tickets that are not NLM's
-//!    (route those, and lease breaks, to SMB). Handling an event may call the table again,
-//!    so loop until both are empty.
+//! 4. After *every* input to the table (from any protocol) call
+//!    [`NlmService::handle_table_events`]: it handles the events about NLM's waiting
+//!    requests (via [`table::backend_event`] and [`NlmService::handle_backend_event`]) until
+//!    the table has none left and returns the rest (lease breaks, SMB completions) to route.
 //! 5. Drain [`NlmService::poll_record`] and `table.poll_record()` into the journal and make
 //!    it durable (group commit) before sending the replies of step 3 and 6.
 //! 6. [`NlmService::poll_reply`] → `send_accepted_reply`.

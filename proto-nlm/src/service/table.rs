@@ -89,6 +89,25 @@ pub fn backend_event(ev: &Event) -> Option<BackendEvent> {
     }
 }
 
+impl super::NlmService {
+    /// Drains `table.poll_event()`, handling the events about NLM's waiting requests, until
+    /// the table has none left (handling one may cause more), and returns the others (lease
+    /// breaks, SMB completions, grace end) in order for the runtime to route.
+    pub fn handle_table_events(&mut self, now: Instant, table: &mut LockTable) -> Vec<Event> {
+        let mut others = Vec::new();
+        while let Some(ev) = table.poll_event() {
+            let mine = match backend_event(&ev) {
+                Some(b) => self.handle_backend_event(now, table, &b),
+                None => false,
+            };
+            if !mine {
+                others.push(ev);
+            }
+        }
+        others
+    }
+}
+
 impl LockBackend for LockTable {
     fn lock(&mut self, now: Instant, req: &LockRequest) -> LockDecision {
         let Ok(range) = LockRange::nlm(req.offset, req.len) else {

@@ -561,3 +561,39 @@ fn callback_path_at_the_byte_level() {
     assert_eq!(h.svc.blocked_count(), 0);
     assert_eq!(cb.outstanding(), 0);
 }
+
+#[test]
+fn table_events_not_about_nlm_are_returned() {
+    let t = test_clock();
+    let mut table = LockTable::new(Config::default());
+    let mut svc = NlmService::new(config(), t, 7, []);
+    let owner = |c: &str| lockstate::NlmOwner::new(c, 1, b"o".to_vec());
+    let args = |c: &str, block| lockstate::NlmLockArgs {
+        file: FileId(1),
+        owner: owner(c),
+        range: lockstate::LockRange::nlm(0, 10).expect("range"),
+        exclusive: true,
+        block,
+        reclaim: false,
+    };
+    assert_eq!(
+        table.nlm_lock(args("x", false), t),
+        lockstate::Outcome::Proceed
+    );
+    // A waiter the NLM service does not know (another protocol's, as far as it can tell).
+    let lockstate::Outcome::Wait(w) = table.nlm_lock(args("y", true), t) else {
+        panic!("expected a wait")
+    };
+    table.nlm_unlock(
+        FileId(1),
+        &owner("x"),
+        lockstate::LockRange::nlm(0, 10).expect("r"),
+        t,
+    );
+    let others = svc.handle_table_events(t, &mut table);
+    assert!(
+        matches!(others.as_slice(), [lockstate::Event::Completed { ticket, .. }] if *ticket == w.ticket),
+        "{others:?}"
+    );
+    assert!(svc.poll_outbound().is_none());
+}
