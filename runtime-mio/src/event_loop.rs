@@ -621,10 +621,10 @@ impl EventLoop {
                     max = self.limits.max_connections,
                     "too many connections; closing the new one"
                 );
-                drop(stream);
                 self.metrics
                     .refused_connections
                     .fetch_add(1, Ordering::Relaxed);
+                drop(stream);
                 continue;
             }
             let _ = stream.set_nodelay(true);
