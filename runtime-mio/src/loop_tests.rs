@@ -16,8 +16,6 @@ use crate::journal::Journal;
 use crate::listen::{BoundAddrs, Listeners};
 use crate::serve::{self, Backends, StartError};
 use crate::workers::FsService;
-use proto_nfs::nfs3::Nfs3Reply;
-use proto_nfs::server::FsRequest;
 
 fn state_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("janus-loop-{tag}-{}", std::process::id()));
@@ -36,21 +34,12 @@ fn config(state: &std::path::Path) -> Config {
     Config::resolve(&args, None, None).unwrap()
 }
 
-/// Answers every request with NFS3ERR_NOTSUPP; the loop tests here send no request that
-/// reaches the file system.
-#[derive(Debug)]
-struct NoFsService;
-
-impl FsService for NoFsService {
-    fn execute(&self, req: &FsRequest) -> Nfs3Reply {
-        Nfs3Reply::error_for(&req.call, proto_nfs::nfs3::Nfs3Status::NotSupp)
-    }
-}
-
 fn backends() -> Backends<'static> {
     Backends {
         open_share: &crate::backends::open_share,
-        make_service: &|_, _| -> Arc<dyn FsService> { Arc::new(NoFsService) },
+        make_service: &|v, shares| -> Arc<dyn FsService> {
+            crate::backends::make_service(v, shares)
+        },
         external: Box::new(NoExternalPrograms),
     }
 }
