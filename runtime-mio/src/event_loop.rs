@@ -166,6 +166,8 @@ struct Conn {
     interest: Option<Interest>,
     /// In the `touched` list already.
     touched: bool,
+    /// In the `paused` list already.
+    paused: bool,
 }
 
 enum FlushOutcome {
@@ -293,7 +295,10 @@ pub struct EventLoop {
     addrs: BoundAddrs,
     rpc: RpcServer,
     conns: ConnTable,
+    /// Connections to look at in the next pass (readiness, new output, lifted limits).
     touched: Vec<usize>,
+    /// Connections not read because of the server's in-flight limit.
+    paused: Vec<usize>,
     workers: Option<WorkerPool>,
     backlog: VecDeque<FsRequest>,
     in_flight: usize,
@@ -392,6 +397,7 @@ impl EventLoop {
             rpc: RpcServer::new(config),
             conns: ConnTable::default(),
             touched: Vec::new(),
+            paused: Vec::new(),
             workers: Some(workers),
             backlog: VecDeque::new(),
             in_flight: 0,
@@ -639,6 +645,7 @@ impl EventLoop {
                 write_blocked: false,
                 interest: None,
                 touched: false,
+                paused: false,
             });
             let registry = self.poll.registry();
             let open = self.conns.len;
@@ -667,12 +674,21 @@ impl EventLoop {
         while let Some(r) = w.try_recv() {
             results.push(r);
         }
+        if results.is_empty() {
+            return;
+        }
         for r in results {
             self.in_flight -= 1;
             self.metrics.fs_in_flight.fetch_sub(1, Ordering::Relaxed);
             self.rpc.handle_fs_result(now, r.id, r.reply);
         }
         self.submit_backlog();
+        for slot in std::mem::take(&mut self.paused) {
+            if let Some(c) = self.conns.get_mut(slot) {
+                c.paused = false;
+            }
+            self.touch(slot);
+        }
     }
 
     fn submit_backlog(&mut self) {
@@ -956,6 +972,9 @@ impl EventLoop {
         let _ = self.poll.registry().deregister(&mut c.stream);
         self.rpc.connection_closed(c.id);
         self.touched.retain(|&s| s != slot);
+        if c.paused {
+            self.paused.retain(|&s| s != slot);
+        }
         self.metrics
             .connections
             .store(self.conns.len, Ordering::Relaxed);
@@ -995,6 +1014,13 @@ impl EventLoop {
             (false, true) => Some(Interest::WRITABLE),
             (false, false) => None,
         };
+        // Not reading because the server holds too many of its requests: revisit it when
+        // file-system results come back (they may not all produce a reply to this
+        // connection, e.g. a dropped duplicate).
+        if !want_read && !c.paused && self.draining.is_none() {
+            c.paused = true;
+            self.paused.push(slot);
+        }
         if want == c.interest {
             return;
         }

@@ -361,7 +361,11 @@ fn file_operations_round_trip_through_the_workers() {
             .unwrap();
         let reply = read_record(&mut s);
         let w = words(&reply);
-        assert_eq!(&w[..6], &[xid, 1, 0, 0, 0, 0], "accepted SUCCESS reply to {xid}");
+        assert_eq!(
+            &w[..6],
+            &[xid, 1, 0, 0, 0, 0],
+            "accepted SUCCESS reply to {xid}"
+        );
         reply[24..].to_vec()
     };
 
