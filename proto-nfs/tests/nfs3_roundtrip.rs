@@ -310,3 +310,35 @@ fn classification_matches_rfc_1813() {
         Nfs3Status::ServerFault
     );
 }
+
+#[test]
+fn decode_shared_slices_write_data_without_copying() {
+    for len in [0usize, 1, 3, 4, 5, 4096] {
+        let args = WriteArgs {
+            file: FileHandle::new(3, b"abc").expect("fits"),
+            offset: 9,
+            stable: StableHow::FileSync,
+            data: bytes::Bytes::from((0..len).map(|i| i as u8).collect::<Vec<_>>()),
+        };
+        let wire = args.to_bytes();
+        let call = Nfs3Call::decode_shared(proc::WRITE, &wire).expect("decodes");
+        assert_eq!(call, Nfs3Call::Write(args.clone()), "len {len}");
+        let Nfs3Call::Write(w) = call else {
+            unreachable!()
+        };
+        if len > 0 {
+            // Same memory as the record: a slice, not a copy.
+            let start = w.data.as_ptr() as usize - wire.as_ptr() as usize;
+            assert!(start + len <= wire.len());
+        }
+    }
+    // Other procedures decode as with `decode`.
+    let g = GetattrArgs {
+        object: FileHandle::new(1, b"x").expect("fits"),
+    }
+    .to_bytes();
+    assert_eq!(
+        Nfs3Call::decode_shared(proc::GETATTR, &g),
+        Nfs3Call::decode(proc::GETATTR, &g)
+    );
+}

@@ -16,6 +16,8 @@ pub mod config;
 pub mod event_loop;
 pub mod journal;
 pub mod listen;
+pub mod nfs3_exec;
+pub mod replay;
 pub mod serve;
 pub mod service;
 pub mod state;

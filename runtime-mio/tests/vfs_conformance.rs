@@ -18,3 +18,23 @@ fn memory_fs_conforms() {
     clock.advance(1, 0);
     vfs_suite::run_all(&fs);
 }
+
+#[test]
+fn local_fs_conforms() {
+    let dir = vfs_suite::TempDir::new("conformance");
+    let fs = runtime_mio::vfs::local::LocalFs::open(dir.path()).expect("open share");
+    vfs_suite::run_all(&fs);
+}
+
+#[test]
+fn local_fs_conforms_with_a_tiny_fd_cache() {
+    // Every node is evicted almost at once: handles must be re-resolved through the name
+    // map (and scans) all the time, and still behave the same.
+    let dir = vfs_suite::TempDir::new("conformance-tiny");
+    let opts = runtime_mio::vfs::local::LocalFsOptions {
+        open_files: 2,
+        ..Default::default()
+    };
+    let fs = runtime_mio::vfs::local::LocalFs::with_options(dir.path(), opts).expect("open share");
+    vfs_suite::run_all(&fs);
+}

@@ -1,2 +1,5 @@
 //! Shared helpers for Janus's integration tests (end-to-end runs against the real `janus`
 //! binary with third-party clients, the simulation runtime, and pcap replay).
+
+pub mod e2e;
+pub mod replay;

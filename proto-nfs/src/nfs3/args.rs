@@ -103,24 +103,35 @@ impl Wire for WriteArgs {
         xdr::put_opaque_var(out, &self.data);
     }
     fn get(input: &[u8]) -> XResult<'_, Self> {
-        let (rest, file) = FileHandle::get(input)?;
-        let (rest, offset) = u64::get(rest)?;
-        let (rest, count) = u32::get(rest)?;
-        let (rest, stable) = StableHow::get(rest)?;
-        let (rest_after, data) = xdr::opaque_bytes(rest, MAX_DATA)?;
-        // Linux knfsd refuses a count that differs from the opaque length; so do we.
-        if data.len() != count as usize {
-            return XdrError::fail(rest, XdrErrorKind::Invalid("WRITE count != data length"));
-        }
+        let (rest, (file, offset, stable, data)) = WriteArgs::get_borrowed(input)?;
         Ok((
-            rest_after,
+            rest,
             WriteArgs {
                 file,
                 offset,
                 stable,
-                data,
+                data: Bytes::copy_from_slice(data),
             },
         ))
+    }
+}
+
+/// The fields of WRITE3args with the data still borrowed from the input.
+pub(crate) type BorrowedWrite<'a> = (FileHandle, u64, StableHow, &'a [u8]);
+
+impl WriteArgs {
+    /// Decodes WRITE3args leaving the data in `input` (for zero-copy decoding).
+    pub(crate) fn get_borrowed(input: &[u8]) -> XResult<'_, BorrowedWrite<'_>> {
+        let (rest, file) = FileHandle::get(input)?;
+        let (rest, offset) = u64::get(rest)?;
+        let (rest, count) = u32::get(rest)?;
+        let (rest, stable) = StableHow::get(rest)?;
+        let (rest_after, data) = xdr::opaque_var(rest, MAX_DATA)?;
+        // Linux knfsd refuses a count that differs from the opaque length; so do we.
+        if data.len() != count as usize {
+            return XdrError::fail(rest, XdrErrorKind::Invalid("WRITE count != data length"));
+        }
+        Ok((rest_after, (file, offset, stable, data)))
     }
 }
 

@@ -15,15 +15,56 @@
 //! A fragment header claiming more than the configured record limit closes the connection
 //! (an [`Event::Close`]) without allocating what the peer claimed.
 //!
+//! Back-pressure: while a connection has `max_in_flight_per_conn` file-system requests
+//! outstanding, [`RpcServer::wants_read`] is false and `handle_tcp_bytes` leaves further
+//! complete records in the buffer. When a result brings it below the limit again, the
+//! connection is reported by [`RpcServer::poll_resumed`]: call `handle_tcp_bytes` with its
+//! buffer then, even if no new bytes arrived (for a UDP socket: read it again). The UDP
+//! socket's `ConnId` counts the in-flight requests of all its clients together.
+//!
+//! Wall time (RPCBIND GETTIME) is an input too: [`RpcServer::handle_wall_clock`].
+//!
+//! Duplicate requests: non-idempotent NFS calls (and external procedures marked with
+//! [`RpcServer::set_external_non_idempotent`]) go through the
+//! [`crate::rpc::drc::DuplicateRequestCache`]: a retransmission of a finished call gets the
+//! cached reply bytes (also on a new connection from the same client address), one of a call
+//! still executing is dropped. Results of closed connections are still cached.
+//!
+//! Replies over UDP are sent whole; keeping them under the datagram limit is the client's
+//! business (it chooses rsize), as on every NFS server.
+//!
+//! What is refused how (RFC 5531 §9), mapped in [`status`]:
+//! - a record over the limit, or a message without a readable xid/CALL: TCP connection
+//!   closed ([`Event::Close`]), UDP datagram dropped; no reply;
+//! - `rpcvers != 2`: RPC_MISMATCH {2, 2}; a malformed credential or verifier, an AUTH_SYS
+//!   body that is not exactly one `authsys_parms` (name > 255 bytes, > 16 gids), a flavor
+//!   other than AUTH_NONE/AUTH_SYS: AUTH_ERROR with AUTH_BADCRED / AUTH_BADVERF;
+//! - unknown program: PROG_UNAVAIL; known program, other version: PROG_MISMATCH with the
+//!   served range; unknown procedure: PROC_UNAVAIL; arguments that do not decode exactly:
+//!   GARBAGE_ARGS.
+//! - NFS: a malformed handle NFS3ERR_BADHANDLE, an unknown share NFS3ERR_STALE, handles of
+//!   two shares NFS3ERR_XDEV, a client outside the export's networks NFS3ERR_ACCES, a
+//!   modifying call on a read-only export NFS3ERR_ROFS.
+//!
 //! THIS FILE IS THE CONTRACT between `proto-nfs` and `runtime-mio`. The type and method names
 //! below are fixed; bodies and private fields are the implementer's.
 
-use std::net::SocketAddr;
+mod dispatch;
+pub mod export;
+pub mod status;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::nfs3::{FileHandle, Nfs3Call, Nfs3Reply};
+use crate::mount::{MountService, MOUNT_PROGRAM, MOUNT_V3};
+use crate::nfs3::{FileHandle, Nfs3Call, Nfs3Reply, Nfs3Result, NFS_PROGRAM, NFS_V3};
+use crate::portmap::{Registry, PMAP_PROGRAM, PMAP_V2, RPCBIND_V4};
+use crate::rpc::drc::{DrcKey, DuplicateRequestCache};
+use crate::rpc::message::put_success_header;
+use crate::rpc::record::{self, take_record, MAX_FRAGMENT_LEN};
 
 /// Identifies one transport endpoint as the runtime sees it: a TCP connection, or a UDP
 /// socket (then `peer` in each call tells the clients apart).
@@ -171,88 +212,396 @@ pub enum Event {
     },
 }
 
-/// The server state machine. See the module documentation for the drive order.
-#[derive(Debug)]
-pub struct RpcServer {
-    _config: ServerConfig,
+/// Counters for the metrics endpoint and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Calls decoded (all programs).
+    pub calls: u64,
+    /// Replies that were not SUCCESS at the RPC level.
+    pub rpc_errors: u64,
+    /// Connections closed for a protocol violation or an oversize record.
+    pub closes: u64,
+    /// UDP datagrams dropped as unparseable.
+    pub dropped_datagrams: u64,
+    /// Retransmissions answered from the duplicate-request cache.
+    pub drc_hits: u64,
+    /// Retransmissions dropped because the original was still executing.
+    pub drc_in_progress_drops: u64,
+    /// Replies dropped because their connection had gone.
+    pub orphaned_replies: u64,
 }
 
+#[derive(Debug)]
+struct ConnState {
+    transport: Transport,
+    in_flight: usize,
+    /// An [`Event::Close`] was emitted: ignore further input, send nothing more.
+    closing: bool,
+}
+
+#[derive(Debug)]
+struct PendingCall {
+    conn: ConnId,
+    peer: SocketAddr,
+    xid: u32,
+    drc_key: Option<DrcKey>,
+}
+
+/// The server state machine. See the module documentation for the drive order.
+///
+/// Methods by role (quinn-proto's grouping):
+/// - getters: [`RpcServer::wants_read`], [`RpcServer::stats`], [`RpcServer::registry`],
+///   [`RpcServer::config`];
+/// - inputs: `handle_tcp_bytes`, `handle_datagram`, `handle_fs_result`,
+///   `send_accepted_reply`, `handle_timeout`, `handle_wall_clock`, `connection_closed`;
+/// - mutators: [`RpcServer::set_external_non_idempotent`];
+/// - outputs: `poll_transmit`, `poll_fs_request`, `poll_event`, `poll_resumed`,
+///   `poll_timeout`.
+#[derive(Debug)]
+pub struct RpcServer {
+    config: ServerConfig,
+    registry: Registry,
+    mount: MountService,
+    drc: DuplicateRequestCache,
+    conns: HashMap<ConnId, ConnState>,
+    pending: HashMap<FsRequestId, PendingCall>,
+    external_pending: HashMap<(ConnId, u32), DrcKey>,
+    external_non_idempotent: HashSet<(u32, u32)>,
+    next_fs_id: u64,
+    transmits: VecDeque<Transmit>,
+    fs_requests: VecDeque<FsRequest>,
+    events: VecDeque<Event>,
+    resumed: VecDeque<ConnId>,
+    wall_clock: Option<(Instant, u64)>,
+    stats: ServerStats,
+}
+
+/// Most versions of one external program registered with the portmapper (a guard against
+/// a configuration like `(prog, 0, u32::MAX)`).
+const MAX_REGISTERED_VERSIONS: u32 = 16;
+
 impl RpcServer {
-    /// Creates a server.
+    /// Creates a server; the portmapper table is pre-filled with the programs it serves
+    /// (portmapper 100000 v2-4 on the portmap port, or the NFS port if there is none; NFS
+    /// 100003 v3, MOUNT 100005 v3 and every external program on the NFS port; TCP and UDP).
     pub fn new(config: ServerConfig) -> Self {
-        RpcServer { _config: config }
+        let mut registry = Registry::new();
+        let host = answer_host(config.bind_addr);
+        let pmap_port = if config.portmap_port != 0 {
+            config.portmap_port
+        } else {
+            config.nfs_port
+        };
+        for v in PMAP_V2..=RPCBIND_V4 {
+            registry.register_builtin(host, PMAP_PROGRAM, v, pmap_port);
+        }
+        registry.register_builtin(host, NFS_PROGRAM, NFS_V3, config.nfs_port);
+        registry.register_builtin(host, MOUNT_PROGRAM, MOUNT_V3, config.nfs_port);
+        for &(prog, low, high) in &config.external_programs {
+            let high = high.min(low.saturating_add(MAX_REGISTERED_VERSIONS - 1));
+            for v in low..=high {
+                registry.register_builtin(host, prog, v, config.nfs_port);
+            }
+        }
+        RpcServer {
+            drc: DuplicateRequestCache::new(config.drc_entries),
+            config,
+            registry,
+            mount: MountService::new(),
+            conns: HashMap::new(),
+            pending: HashMap::new(),
+            external_pending: HashMap::new(),
+            external_non_idempotent: HashSet::new(),
+            next_fs_id: 0,
+            transmits: VecDeque::new(),
+            fs_requests: VecDeque::new(),
+            events: VecDeque::new(),
+            resumed: VecDeque::new(),
+            wall_clock: None,
+            stats: ServerStats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The portmapper table.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ServerStats {
+        ServerStats {
+            drc_hits: self.drc.hits(),
+            drc_in_progress_drops: self.drc.in_progress_drops(),
+            ..self.stats
+        }
+    }
+
+    /// Marks procedures of an external program as non-idempotent: their calls go through
+    /// the duplicate-request cache (a retransmission gets the cached reply instead of a
+    /// second [`Event::Call`]). The reply is cached when it is sent with
+    /// [`RpcServer::send_accepted_reply`].
+    pub fn set_external_non_idempotent(&mut self, program: u32, procedures: &[u32]) {
+        for &p in procedures {
+            self.external_non_idempotent.insert((program, p));
+        }
     }
 
     /// Bytes arrived on a TCP connection: consume every complete record from the front of
     /// `buf`, leaving a partial record in place.
+    ///
+    /// Stops early (leaving complete records in `buf`) while the connection is at its
+    /// in-flight limit; see [`RpcServer::poll_resumed`]. After an [`Event::Close`] for this
+    /// connection, input is discarded.
     pub fn handle_tcp_bytes(
         &mut self,
-        _now: Instant,
-        _conn: ConnId,
-        _peer: SocketAddr,
-        _buf: &mut BytesMut,
+        now: Instant,
+        conn: ConnId,
+        peer: SocketAddr,
+        buf: &mut BytesMut,
     ) {
-        unimplemented!("contract placeholder")
+        self.conn_entry(conn, Transport::Tcp);
+        loop {
+            let Some(state) = self.conns.get(&conn) else {
+                return;
+            };
+            if state.closing {
+                buf.clear();
+                return;
+            }
+            if state.in_flight >= self.max_in_flight() {
+                return;
+            }
+            match take_record(buf, self.config.max_record) {
+                Ok(Some(record)) => self.handle_record(now, conn, peer, Transport::Tcp, record),
+                Ok(None) => return,
+                Err(e) => {
+                    buf.clear();
+                    self.close(conn, format!("record marking: {e}"));
+                    return;
+                }
+            }
+        }
     }
 
     /// One UDP datagram (one whole RPC message, no record marker) arrived.
-    pub fn handle_datagram(
-        &mut self,
-        _now: Instant,
-        _conn: ConnId,
-        _peer: SocketAddr,
-        _data: &[u8],
-    ) {
-        unimplemented!("contract placeholder")
+    pub fn handle_datagram(&mut self, now: Instant, conn: ConnId, peer: SocketAddr, data: &[u8]) {
+        self.conn_entry(conn, Transport::Udp);
+        if data.len() > self.config.max_record {
+            self.stats.dropped_datagrams += 1;
+            return;
+        }
+        self.handle_record(
+            now,
+            conn,
+            peer,
+            Transport::Udp,
+            Bytes::copy_from_slice(data),
+        );
     }
 
     /// The runtime finished a file-system request.
-    pub fn handle_fs_result(&mut self, _now: Instant, _id: FsRequestId, _reply: Nfs3Reply) {
-        unimplemented!("contract placeholder")
+    ///
+    /// The reply is cached if the call was non-idempotent, and sent if its connection is
+    /// still open; results for closed connections are dropped.
+    pub fn handle_fs_result(&mut self, _now: Instant, id: FsRequestId, reply: Nfs3Reply) {
+        let Some(p) = self.pending.remove(&id) else {
+            return;
+        };
+        let transport = self.release_slot(p.conn);
+        // READ replies carry up to rtmax bytes: size the buffer once instead of doubling.
+        let capacity = match &reply {
+            Nfs3Reply::Read(Nfs3Result::Ok(ok)) => ok.data.len() + 256,
+            _ => 512,
+        };
+        let (wire, message) =
+            encode_message(transport.unwrap_or(Transport::Udp), capacity, |out| {
+                put_success_header(out, p.xid);
+                reply.encode(out);
+            });
+        if let Some(key) = p.drc_key {
+            self.drc.complete(key, message);
+        }
+        match transport {
+            Some(_) => self.transmits.push_back(Transmit {
+                conn: p.conn,
+                peer: p.peer,
+                data: wire,
+            }),
+            None => self.stats.orphaned_replies += 1,
+        }
     }
 
     /// Sends the reply body of an external program's call (see [`Event::Call`]) as a
     /// SUCCESS accepted reply.
-    pub fn send_accepted_reply(
-        &mut self,
-        _conn: ConnId,
-        _peer: SocketAddr,
-        _xid: u32,
-        _body: Bytes,
-    ) {
-        unimplemented!("contract placeholder")
+    pub fn send_accepted_reply(&mut self, conn: ConnId, peer: SocketAddr, xid: u32, body: Bytes) {
+        let transport = self
+            .conns
+            .get(&conn)
+            .filter(|c| !c.closing)
+            .map(|c| c.transport);
+        let (wire, message) = encode_message(
+            transport.unwrap_or(Transport::Udp),
+            64 + body.len(),
+            |out| {
+                put_success_header(out, xid);
+                out.extend_from_slice(&body);
+            },
+        );
+        if let Some(key) = self.external_pending.remove(&(conn, xid)) {
+            self.drc.complete(key, message);
+        }
+        match transport {
+            Some(_) => self.transmits.push_back(Transmit {
+                conn,
+                peer,
+                data: wire,
+            }),
+            None => self.stats.orphaned_replies += 1,
+        }
     }
 
-    /// Time passed: expire what is due.
+    /// Time passed: expire what is due. Nothing in the server is time-driven yet (the
+    /// duplicate-request cache is bounded by size, not age); kept for the contract.
     pub fn handle_timeout(&mut self, _now: Instant) {}
 
+    /// The wall clock: at `now`, it was `unix_secs` seconds since 1970-01-01 UTC. Used by
+    /// RPCBIND GETTIME (extrapolated from `now`); call once at start and whenever the
+    /// runtime notices the clock was set.
+    pub fn handle_wall_clock(&mut self, now: Instant, unix_secs: u64) {
+        self.wall_clock = Some((now, unix_secs));
+    }
+
     /// The runtime closed (or lost) a connection: forget its pending state. Results of its
-    /// outstanding file-system requests are still accepted and dropped.
-    pub fn connection_closed(&mut self, _conn: ConnId) {}
+    /// outstanding file-system requests are still accepted and dropped (but cached).
+    pub fn connection_closed(&mut self, conn: ConnId) {
+        self.conns.remove(&conn);
+        self.external_pending.retain(|(c, _), _| *c != conn);
+        self.resumed.retain(|c| *c != conn);
+    }
 
     /// Whether the runtime should read more from `conn` (false while it has
-    /// `max_in_flight_per_conn` requests outstanding).
-    pub fn wants_read(&self, _conn: ConnId) -> bool {
-        true
+    /// `max_in_flight_per_conn` requests outstanding, or after it was told to close it).
+    pub fn wants_read(&self, conn: ConnId) -> bool {
+        self.conns
+            .get(&conn)
+            .is_none_or(|c| !c.closing && c.in_flight < self.max_in_flight())
     }
 
     /// Next bytes to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        None
+        self.transmits.pop_front()
     }
 
     /// Next file-system request.
     pub fn poll_fs_request(&mut self) -> Option<FsRequest> {
-        None
+        self.fs_requests.pop_front()
     }
 
     /// Next event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        None
+        self.events.pop_front()
+    }
+
+    /// Next connection whose back-pressure lifted. For TCP, call `handle_tcp_bytes` with its
+    /// buffer (complete records may be waiting in it, and an edge-triggered poller will not
+    /// report the socket again for bytes already read) and resume reading; for a UDP socket,
+    /// resume reading datagrams (some may be queued in the kernel).
+    pub fn poll_resumed(&mut self) -> Option<ConnId> {
+        self.resumed.pop_front()
     }
 
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         None
+    }
+
+    fn max_in_flight(&self) -> usize {
+        self.config.max_in_flight_per_conn.max(1)
+    }
+
+    fn conn_entry(&mut self, conn: ConnId, transport: Transport) {
+        self.conns.entry(conn).or_insert(ConnState {
+            transport,
+            in_flight: 0,
+            closing: false,
+        });
+    }
+
+    /// A request of `conn` finished: free its slot. Returns the connection's transport if
+    /// a reply can still be sent on it.
+    fn release_slot(&mut self, conn: ConnId) -> Option<Transport> {
+        let max = self.max_in_flight();
+        let c = self.conns.get_mut(&conn)?;
+        let was_full = c.in_flight >= max;
+        c.in_flight = c.in_flight.saturating_sub(1);
+        if c.closing {
+            return None;
+        }
+        if was_full && c.in_flight < max {
+            self.resumed.push_back(conn);
+        }
+        Some(c.transport)
+    }
+
+    fn close(&mut self, conn: ConnId, reason: String) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if c.closing {
+                return;
+            }
+            c.closing = true;
+        }
+        self.stats.closes += 1;
+        self.events.push_back(Event::Close { conn, reason });
+    }
+}
+
+/// Encodes a message: for TCP with its record marker (written in place, no copy), for UDP
+/// bare. Returns the bytes to send and the bare message (for the duplicate-request cache).
+fn encode_message(
+    transport: Transport,
+    capacity: usize,
+    f: impl FnOnce(&mut BytesMut),
+) -> (Bytes, Bytes) {
+    match transport {
+        Transport::Udp => {
+            let mut out = BytesMut::with_capacity(capacity);
+            f(&mut out);
+            let m = out.freeze();
+            (m.clone(), m)
+        }
+        Transport::Tcp => {
+            let mut out = BytesMut::with_capacity(capacity);
+            out.extend_from_slice(&[0; 4]);
+            f(&mut out);
+            let len = out.len() - 4;
+            if len <= MAX_FRAGMENT_LEN {
+                let marker = record::RecordMarker {
+                    last: true,
+                    len: len as u32,
+                };
+                out[..4].copy_from_slice(&marker.to_bytes());
+                let wire = out.freeze();
+                let message = wire.slice(4..);
+                (wire, message)
+            } else {
+                let message = out.freeze().slice(4..);
+                (record::record_bytes(&message), message)
+            }
+        }
+    }
+}
+
+/// The address RPCBIND answers with: the bind address, or loopback if it is unspecified
+/// (see [`ServerConfig::bind_addr`]).
+fn answer_host(bind: IpAddr) -> IpAddr {
+    match bind {
+        IpAddr::V4(a) if a.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        other => other,
     }
 }

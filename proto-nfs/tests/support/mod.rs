@@ -210,3 +210,261 @@ impl CallBuilder {
         record_bytes(&self.message())
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Server harness: one RpcServer on virtual time, per-connection buffers like the runtime's.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use proto_nfs::nfs3::FileHandle;
+use proto_nfs::rpc::message::{AcceptStat, AcceptedReply, MessageBody, ReplyBody, RpcMessage};
+use proto_nfs::rpc::record::take_record;
+use proto_nfs::server::{ConnId, Event, Export, FsRequest, RpcServer, ServerConfig, Transmit};
+
+/// Share 1 `export` (read-write, everyone), share 2 `ro` (read-only), share 3 `lan`
+/// (only 10.0.0.0/8).
+pub fn config() -> ServerConfig {
+    let export = |name: &str, id: u32| Export {
+        name: name.into(),
+        share_id: id,
+        root: FileHandle::new(id, b"root").expect("handle"),
+        read_only: false,
+        clients: vec![],
+        root_squash: true,
+        all_squash: false,
+        anon_uid: 65534,
+        anon_gid: 65534,
+    };
+    let mut ro = export("ro", 2);
+    ro.read_only = true;
+    let mut lan = export("lan", 3);
+    lan.clients = vec!["10.0.0.0/8".parse().expect("cidr")];
+    ServerConfig {
+        exports: vec![export("export", 1), ro, lan],
+        bind_addr: "127.0.0.1".parse().expect("ip"),
+        nfs_port: 2049,
+        portmap_port: 111,
+        max_record: 64 * 1024,
+        max_in_flight_per_conn: 4,
+        drc_entries: 64,
+        external_programs: vec![(100_021, 4, 4), (100_024, 1, 1)],
+    }
+}
+
+/// The server plus the runtime's side of things: virtual clock and connection buffers.
+pub struct Harness {
+    /// The machine under test.
+    pub server: RpcServer,
+    /// Virtual now.
+    pub now: Instant,
+    /// Per-connection receive buffers.
+    pub bufs: HashMap<ConnId, BytesMut>,
+}
+
+/// A loopback peer on `port`.
+pub fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+impl Harness {
+    /// A harness around [`config`].
+    pub fn new() -> Self {
+        Self::with(config())
+    }
+
+    /// A harness around `config`.
+    pub fn with(config: ServerConfig) -> Self {
+        Harness {
+            server: RpcServer::new(config),
+            now: t0(),
+            bufs: HashMap::new(),
+        }
+    }
+
+    /// Advances virtual time.
+    pub fn advance(&mut self, d: Duration) {
+        self.now += d;
+    }
+
+    /// Appends bytes to a TCP connection's buffer and lets the server consume them.
+    pub fn tcp(&mut self, conn: u64, peer: SocketAddr, bytes: &[u8]) {
+        let buf = self.bufs.entry(ConnId(conn)).or_default();
+        buf.extend_from_slice(bytes);
+        self.server
+            .handle_tcp_bytes(self.now, ConnId(conn), peer, buf);
+    }
+
+    /// Re-offers a connection's buffer (after `poll_resumed`).
+    pub fn resume(&mut self, conn: u64, peer: SocketAddr) {
+        self.tcp(conn, peer, &[]);
+    }
+
+    /// Bytes left in a connection's buffer.
+    pub fn buffered(&self, conn: u64) -> usize {
+        self.bufs.get(&ConnId(conn)).map_or(0, |b| b.len())
+    }
+
+    /// One UDP datagram.
+    pub fn udp(&mut self, peer: SocketAddr, bytes: &[u8]) {
+        self.server
+            .handle_datagram(self.now, ConnId(0), peer, bytes);
+    }
+
+    /// Drains transmits.
+    pub fn transmits(&mut self) -> Vec<Transmit> {
+        std::iter::from_fn(|| self.server.poll_transmit()).collect()
+    }
+
+    /// Drains file-system requests.
+    pub fn fs_requests(&mut self) -> Vec<FsRequest> {
+        std::iter::from_fn(|| self.server.poll_fs_request()).collect()
+    }
+
+    /// Drains events.
+    pub fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.server.poll_event()).collect()
+    }
+
+    /// Drains transmits of TCP connections and decodes every record in them (each
+    /// transmit must be exactly whole records).
+    pub fn tcp_replies(&mut self) -> Vec<RpcMessage> {
+        let mut out = Vec::new();
+        for t in self.transmits() {
+            let mut buf = BytesMut::from(&t.data[..]);
+            while let Some(rec) = take_record(&mut buf, 1 << 24).expect("framing") {
+                out.push(RpcMessage::decode_bytes(&rec).expect("reply decodes"));
+            }
+            assert!(buf.is_empty(), "transmit holds a partial record");
+        }
+        out
+    }
+
+    /// Drains transmits and decodes each as one UDP message.
+    pub fn udp_replies(&mut self) -> Vec<RpcMessage> {
+        self.transmits()
+            .into_iter()
+            .map(|t| RpcMessage::decode_bytes(&t.data).expect("reply decodes"))
+            .collect()
+    }
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The reply body of a message (panics on a call).
+pub fn reply_body(m: &RpcMessage) -> &ReplyBody {
+    match &m.body {
+        MessageBody::Reply(r) => r,
+        MessageBody::Call(_) => panic!("expected a reply, got a call"),
+    }
+}
+
+/// The accept status of an accepted reply (panics otherwise).
+pub fn accept_stat(m: &RpcMessage) -> &AcceptStat {
+    match reply_body(m) {
+        ReplyBody::Accepted(AcceptedReply { stat, .. }) => stat,
+        other => panic!("expected an accepted reply, got {other:?}"),
+    }
+}
+
+/// The SUCCESS results of a reply (panics otherwise).
+pub fn results(m: &RpcMessage) -> &Bytes {
+    match accept_stat(m) {
+        AcceptStat::Success(b) => b,
+        other => panic!("expected SUCCESS, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Round trips of per-procedure call and reply enums.
+
+use proto_nfs::rpc::{ProcedureCall, ProcedureReply};
+
+fn arbitrary_values<T: for<'a> Arbitrary<'a>>(name: &str, iterations: usize) -> Vec<T> {
+    let seed = name
+        .bytes()
+        .fold(0x0070_726f_6373_u64, |h, b| h.rotate_left(7) ^ u64::from(b));
+    let mut seeds = Seeds::new(seed);
+    (0..iterations)
+        .filter_map(|_| {
+            let len = 8 + (seeds.next_u64() % 1024) as usize;
+            let buf = seeds.buffer(len);
+            T::arbitrary(&mut Unstructured::new(&buf)).ok()
+        })
+        .collect()
+}
+
+/// `decode_args(procedure(x), encode_args(x)) == x`; returns the distinct procedures seen.
+pub fn round_trip_calls<T>(name: &str, iterations: usize) -> usize
+where
+    T: for<'a> Arbitrary<'a> + ProcedureCall + PartialEq + Debug,
+{
+    let mut procs = std::collections::HashSet::new();
+    for v in arbitrary_values::<T>(name, iterations) {
+        let mut out = BytesMut::new();
+        v.encode_args(&mut out);
+        let back = T::decode_args(v.procedure(), &out)
+            .unwrap_or_else(|e| panic!("{name}: {v:?} as {out:02x?} does not decode: {e:?}"));
+        assert_eq!(back, v, "{name}: round trip changed the value");
+        procs.insert(v.procedure());
+    }
+    procs.len()
+}
+
+/// `decode_results(procedure(x), encode_results(x)) == x`; returns the distinct procedures
+/// seen.
+pub fn round_trip_replies<T>(name: &str, iterations: usize) -> usize
+where
+    T: for<'a> Arbitrary<'a> + ProcedureReply + PartialEq + Debug,
+{
+    let mut procs = std::collections::HashSet::new();
+    for v in arbitrary_values::<T>(name, iterations) {
+        let mut out = BytesMut::new();
+        v.encode_results(&mut out);
+        let back = T::decode_results(v.procedure(), &out)
+            .unwrap_or_else(|e| panic!("{name}: {v:?} as {out:02x?} does not decode: {e:?}"));
+        assert_eq!(back, v, "{name}: round trip changed the value");
+        procs.insert(v.procedure());
+    }
+    procs.len()
+}
+
+/// A snapshot text for one reply: the wire bytes as a hex dump, the RPC header, and the
+/// results decoded with `decode` (if SUCCESS).
+pub fn reply_snapshot<T: Debug>(wire: &[u8], decode: impl FnOnce(&[u8]) -> T) -> String {
+    let mut buf = BytesMut::from(wire);
+    let rec = take_record(&mut buf, 1 << 24)
+        .expect("framing")
+        .expect("one whole record");
+    assert!(buf.is_empty(), "exactly one record");
+    let msg = RpcMessage::decode_bytes(&rec).expect("reply decodes");
+    let mut s = String::from("wire:\n");
+    s.push_str(&hexdump(wire));
+    s.push_str(&format!("xid: {:#x}\n", msg.xid));
+    match reply_body(&msg) {
+        ReplyBody::Accepted(AcceptedReply {
+            stat: AcceptStat::Success(res),
+            verf,
+        }) => {
+            s.push_str(&format!(
+                "accepted: SUCCESS, verf {verf:?}\nresults: {:#?}\n",
+                decode(res)
+            ));
+        }
+        other => s.push_str(&format!("{other:#?}\n")),
+    }
+    s
+}
+
+/// Sends one TCP call on a fresh connection and returns the single transmit's bytes.
+pub fn one_tcp_reply(h: &mut Harness, c: &CallBuilder) -> Bytes {
+    h.tcp(1000, local(700), &c.record());
+    let t = h.transmits();
+    assert_eq!(t.len(), 1, "exactly one reply");
+    t[0].data.clone()
+}

@@ -15,6 +15,7 @@
 
 use std::fmt;
 
+pub mod local;
 pub mod memory;
 
 /// A backend's own handle for a file: opaque bytes, at most [`Handle::MAX_LEN`] long,

@@ -2,11 +2,46 @@
 //! NFSv3 executor sees one behaviour whichever backend a share uses (RFC 1813 §3.3 semantics
 //! as a Linux server on ext4 produces them).
 
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
 use runtime_mio::vfs::{
     Caller, CreateHow, FileKind, Handle, SetAttrs, SetTime, Stability, Timestamp, Vfs, VfsError,
 };
 use std::collections::HashSet;
 
+/// A unique empty directory under the system temp dir, removed on drop.
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    /// Creates `$TMPDIR/janus-<tag>-<pid>-<n>`.
+    pub fn new(tag: &str) -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "janus-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        Self(p)
+    }
+}
+
+impl TempDir {
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An ordinary caller.
 pub fn caller() -> Caller {
     Caller {
         uid: 1000,
@@ -308,6 +343,21 @@ fn symlinks_and_specials(fs: &dyn Vfs, dir: &Handle) {
     assert_eq!(l2, l);
     assert_eq!(a2.kind, FileKind::Symlink);
     assert_eq!(fs.lookup(&l, b"x").unwrap_err(), VfsError::NotDir);
+    // Times of the link itself (lutimes).
+    let t = Timestamp {
+        secs: 1_111_111_111,
+        nsecs: 0,
+    };
+    let a = fs
+        .setattr(
+            &l,
+            &SetAttrs {
+                mtime: SetTime::Client(t),
+                ..SetAttrs::default()
+            },
+        )
+        .expect("utimes on a symlink");
+    assert_eq!((a.kind, a.mtime), (FileKind::Symlink, t));
     let f = create(fs, dir, b"plain");
     assert_eq!(fs.readlink(&f).unwrap_err(), VfsError::Invalid);
     assert_eq!(

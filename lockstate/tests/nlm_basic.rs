@@ -1,0 +1,267 @@
+//! NLM byte-range semantics: POSIX merge/split/upgrade/downgrade, blocking waiters (FIFO),
+//! cancel, free_all, deadlock detection, bounds, range validation, holder translation.
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+fn locks(h: &Harness) -> Vec<(u64, u64, bool)> {
+    h.t.view(F)
+        .locks
+        .iter()
+        .map(|l| (l.holder.span.first, l.holder.span.last, l.holder.exclusive))
+        .collect()
+}
+
+#[test]
+fn same_owner_merges_adjacent_and_overlapping() {
+    let mut h = Harness::new();
+    let a = owner("a", 1);
+    assert_eq!(h.nlm_lock(&a, 0, 10, false, false), Outcome::Proceed);
+    assert_eq!(h.nlm_lock(&a, 10, 10, false, false), Outcome::Proceed);
+    assert_eq!(h.nlm_lock(&a, 5, 30, false, false), Outcome::Proceed);
+    assert_eq!(locks(&h), vec![(0, 34, false)]);
+}
+
+#[test]
+fn upgrade_splits_and_downgrade_replaces() {
+    let mut h = Harness::new();
+    let a = owner("a", 1);
+    h.nlm_lock(&a, 0, 100, false, false);
+    assert_eq!(h.nlm_lock(&a, 40, 10, true, false), Outcome::Proceed);
+    assert_eq!(
+        locks(&h),
+        vec![(0, 39, false), (40, 49, true), (50, 99, false)]
+    );
+    assert_eq!(h.nlm_lock(&a, 40, 10, false, false), Outcome::Proceed);
+    assert_eq!(locks(&h), vec![(0, 99, false)]);
+}
+
+#[test]
+fn unlock_splits_and_unheld_unlock_succeeds() {
+    let mut h = Harness::new();
+    let a = owner("a", 1);
+    h.nlm_lock(&a, 0, 0, true, false);
+    assert_eq!(h.nlm_unlock(&a, 10, 5), Outcome::Proceed);
+    assert_eq!(locks(&h), vec![(0, 9, true), (15, u64::MAX, true)]);
+    assert_eq!(h.nlm_unlock(&owner("b", 2), 0, 0), Outcome::Proceed);
+    assert_eq!(h.nlm_unlock(&a, 0, 0), Outcome::Proceed);
+    assert!(locks(&h).is_empty());
+    assert_eq!(h.t.lock_count(), 0);
+}
+
+#[test]
+fn range_past_2_63_is_refused() {
+    assert_eq!(
+        LockRange::nlm(NLM_MAX_OFFSET + 1, 1),
+        Err(RangeError::TooLarge)
+    );
+    assert_eq!(LockRange::nlm(NLM_MAX_OFFSET, 2), Err(RangeError::TooLarge));
+    assert!(LockRange::nlm(NLM_MAX_OFFSET, 1).is_ok());
+    assert_eq!(LockRange::nlm(5, 0).unwrap().last, u64::MAX);
+}
+
+#[test]
+fn conflicting_nonblocking_denied_with_holder() {
+    let mut h = Harness::new();
+    let a = owner("a", 1);
+    let b = owner("b", 2);
+    h.nlm_lock(&a, 0, 10, true, false);
+    match h.nlm_lock(&b, 5, 10, false, false) {
+        Outcome::Deny(Deny::Conflict(holder)) => {
+            let n = holder.to_nlm();
+            assert_eq!(
+                (n.caller_name.as_str(), n.svid, n.offset, n.len, n.exclusive),
+                ("a", 1, 0, 10, true)
+            );
+            assert_eq!(n.oh, b"a-1".to_vec());
+        }
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(h.nlm_lock(&b, 10, 10, true, false), Outcome::Proceed);
+}
+
+#[test]
+fn blocked_waiters_are_granted_fifo_on_unlock() {
+    let mut h = Harness::new();
+    let a = owner("a", 1);
+    let b = owner("b", 2);
+    let c = owner("c", 3);
+    h.nlm_lock(&a, 0, 10, true, false);
+    let tb = ticket(&h.nlm_lock(&b, 0, 10, true, true));
+    let tc = ticket(&h.nlm_lock(&c, 0, 10, true, true));
+    h.drain();
+    h.nlm_unlock(&a, 0, 10);
+    assert_eq!(h.completion(tb), Some(Outcome::Proceed));
+    assert_eq!(h.completion(tc), None);
+    h.nlm_unlock(&b, 0, 10);
+    assert_eq!(h.completion(tc), Some(Outcome::Proceed));
+}
+
+#[test]
+fn cancel_removes_blocked_request() {
+    let mut h = Harness::new();
+    let a = owner("a", 1);
+    let b = owner("b", 2);
+    h.nlm_lock(&a, 0, 10, true, false);
+    let tb = ticket(&h.nlm_lock(&b, 0, 10, true, true));
+    let r = LockRange::nlm(0, 10).unwrap();
+    assert_eq!(h.t.nlm_cancel(F, &b, r, true, h.now), Outcome::Proceed);
+    h.nlm_unlock(&a, 0, 10);
+    assert_eq!(h.completion(tb), None);
+    assert!(h.t.view(F).waiters.is_empty());
+}
+
+#[test]
+fn free_all_releases_host_and_wakes_waiters() {
+    let mut h = Harness::new();
+    let a1 = owner("a", 1);
+    let a2 = owner("a", 2);
+    let b = owner("b", 1);
+    h.nlm_lock(&a1, 0, 10, true, false);
+    h.nlm_lock(&a2, 20, 10, true, false);
+    let tb = ticket(&h.nlm_lock(&b, 0, 30, true, true));
+    assert_eq!(h.t.nlm_free_all("a", h.now), 2);
+    assert_eq!(h.completion(tb), Some(Outcome::Proceed));
+    assert_eq!(locks(&h), vec![(0, 29, true)]);
+}
+
+#[test]
+fn deadlock_between_two_nlm_owners_is_refused() {
+    let mut h = Harness::new();
+    let a = owner("a", 1);
+    let b = owner("b", 1);
+    h.nlm_lock(&a, 0, 10, true, false);
+    h.nlm_lock(&b, 100, 10, true, false);
+    assert!(matches!(
+        h.nlm_lock(&a, 100, 10, true, true),
+        Outcome::Wait(_)
+    ));
+    assert_eq!(
+        h.nlm_lock(&b, 0, 10, true, true),
+        Outcome::Deny(Deny::Deadlock)
+    );
+}
+
+#[test]
+fn deadlock_across_protocols_is_refused() {
+    let mut h = Harness::new();
+    let a = owner("a", 1);
+    h.smb_open(7, 1, access::READ_DATA | access::WRITE_DATA, share::ALL);
+    h.nlm_lock(&a, 0, 10, true, false);
+    assert_eq!(h.smb_lock(7, 100, 10, true, true), Outcome::Proceed);
+    // SMB waits for the NLM owner's range...
+    assert!(matches!(
+        h.smb_lock(7, 0, 10, true, false),
+        Outcome::Wait(_)
+    ));
+    // ...so the NLM owner waiting for the SMB range would close the cycle.
+    assert_eq!(
+        h.nlm_lock(&a, 100, 10, true, true),
+        Outcome::Deny(Deny::Deadlock)
+    );
+}
+
+#[test]
+fn lock_bound_gives_no_locks() {
+    let mut h = Harness::with(Config {
+        max_locks: 2,
+        ..Config::default()
+    });
+    let a = owner("a", 1);
+    assert_eq!(h.nlm_lock(&a, 0, 1, true, false), Outcome::Proceed);
+    assert_eq!(h.nlm_lock(&a, 10, 1, true, false), Outcome::Proceed);
+    assert_eq!(
+        h.nlm_lock(&a, 20, 1, true, false),
+        Outcome::Deny(Deny::NoLocks)
+    );
+    // Merging does not need room.
+    assert_eq!(h.nlm_lock(&a, 1, 1, true, false), Outcome::Proceed);
+}
+
+#[test]
+fn waiter_bound_gives_no_locks() {
+    let mut h = Harness::with(Config {
+        max_waiters_per_file: 1,
+        ..Config::default()
+    });
+    let a = owner("a", 1);
+    h.nlm_lock(&a, 0, 1, true, false);
+    assert!(matches!(
+        h.nlm_lock(&owner("b", 1), 0, 1, true, true),
+        Outcome::Wait(_)
+    ));
+    assert_eq!(
+        h.nlm_lock(&owner("c", 1), 0, 1, true, true),
+        Outcome::Deny(Deny::NoLocks)
+    );
+}
+
+#[test]
+fn smb_holder_translates_for_nlm() {
+    let mut h = Harness::new();
+    h.smb_open(7, 0xab, access::READ_DATA | access::WRITE_DATA, share::ALL);
+    h.smb_lock(7, u64::MAX - 10, 5, true, true);
+    h.smb_lock(7, 0, 10, false, true);
+    match h.nlm_test(&owner("a", 1), 0, 0, true) {
+        Outcome::Deny(Deny::Conflict(holder)) => {
+            let n = holder.to_nlm();
+            assert_eq!(n.caller_name, format!("smb:{}", "ab".repeat(16)));
+            assert_eq!(
+                (n.svid, n.oh.len(), n.offset, n.len, n.exclusive),
+                (0, 0, 0, 10, false)
+            );
+        }
+        o => panic!("{o:?}"),
+    }
+    // The high lock is clamped to NLM limits.
+    match h.nlm_test(&owner("a", 1), 100, 0, false) {
+        Outcome::Deny(Deny::Conflict(holder)) => {
+            let n = holder.to_nlm();
+            assert_eq!((n.offset, n.len, n.exclusive), (NLM_MAX_OFFSET, 0, true));
+        }
+        o => panic!("{o:?}"),
+    }
+    // A lease holder is the whole file, exclusive iff W.
+    let lease = Holder {
+        who: HolderKind::Lease {
+            client: guid(1),
+            key: CacheKey::Lease(guid(1), lkey(1)),
+        },
+        exclusive: true,
+        span: Span::range(LockRange::whole_file()),
+    };
+    let n = lease.to_nlm();
+    assert_eq!((n.offset, n.len, n.exclusive, n.svid), (0, 0, true, 0));
+}
+
+#[test]
+fn nlm_break_hold_expires_blocking_stays_nonblocking_dropped() {
+    let mut h = Harness::new();
+    h.smb_open_lease(1, 1, 1, LeaseState::RWH);
+    let a = owner("a", 1);
+    let w1 = h.nlm_lock(&a, 0, 10, true, true);
+    let t1 = ticket(&w1);
+    let Outcome::Wait(w) = &w1 else {
+        unreachable!()
+    };
+    assert_eq!(w.reason, WaitReason::Break);
+    assert_eq!(w.hold_until, Some(h.now + Duration::from_secs(5)));
+    let t2 = ticket(&h.nlm_lock(&owner("b", 1), 20, 10, true, false));
+    h.drain();
+    h.advance(Duration::from_secs(5));
+    let ev = h.drain();
+    assert!(ev.contains(&Event::HoldExpired {
+        ticket: t1,
+        file: F,
+        still_waiting: true
+    }));
+    assert!(ev.contains(&Event::HoldExpired {
+        ticket: t2,
+        file: F,
+        still_waiting: false
+    }));
+    assert_eq!(h.t.view(F).waiters.len(), 1);
+    h.ack(1, 1, LeaseState::NONE).unwrap();
+    assert_eq!(h.completion(t1), Some(Outcome::Proceed));
+}

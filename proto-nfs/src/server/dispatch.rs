@@ -1,0 +1,310 @@
+//! From a complete RPC record to a reply, a file-system request or an external call:
+//! header checks, authentication, program/version/procedure dispatch (RFC 5531 §9), and the
+//! NFS pre-checks (export, client network, read-only, duplicate-request cache).
+//!
+//! The order follows RFC 5531 and Linux's sunrpc: RPC version, then authentication, then
+//! program, version, procedure, arguments.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use super::status::{HeaderAction, NfsRefusal, Refusal};
+use super::{
+    encode_message, ConnId, Event, Export, FsRequest, FsRequestId, PendingCall, RpcServer,
+    Transmit, Transport,
+};
+use crate::mount::{MountCall, MOUNT_PROGRAM, MOUNT_V3};
+use crate::nfs3::{Nfs3Call, Nfs3Reply, NFS_PROGRAM, NFS_V3};
+use crate::portmap::service::{handle_pmap, handle_rpcb, PortmapContext};
+use crate::portmap::{PmapCall, RpcbCall, PMAP_PROGRAM, PMAP_V2, RPCBIND_V4};
+use crate::rpc::drc::{DrcKey, DrcLookup};
+use crate::rpc::message::{put_success_header, CallHeader, RpcMessage};
+use crate::rpc::{Credential, ProcedureCall, ProcedureReply};
+use crate::xdr::XdrEncode;
+
+/// Where a call is going, once its program and version are accepted.
+enum Program {
+    Portmap,
+    Mount,
+    Nfs,
+    External,
+}
+
+/// The context of one call being dispatched.
+struct Ctx {
+    conn: ConnId,
+    peer: SocketAddr,
+    transport: Transport,
+    xid: u32,
+}
+
+impl RpcServer {
+    /// Handles one complete RPC message.
+    pub(super) fn handle_record(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        peer: SocketAddr,
+        transport: Transport,
+        record: Bytes,
+    ) {
+        let (header, args) = match CallHeader::decode(&record) {
+            Ok(v) => v,
+            Err(e) => {
+                let ctx = Ctx {
+                    conn,
+                    peer,
+                    transport,
+                    xid: 0,
+                };
+                match HeaderAction::from(e) {
+                    HeaderAction::Refuse(xid, refusal) => self.refuse(&Ctx { xid, ..ctx }, refusal),
+                    HeaderAction::GiveUp(reason) => match transport {
+                        Transport::Tcp => self.close(conn, reason),
+                        Transport::Udp => self.stats.dropped_datagrams += 1,
+                    },
+                }
+                return;
+            }
+        };
+        self.stats.calls += 1;
+        let ctx = Ctx {
+            conn,
+            peer,
+            transport,
+            xid: header.xid,
+        };
+        let cred = match Credential::from_call(&header.cred, &header.verf) {
+            Ok(c) => c,
+            Err(stat) => return self.refuse(&ctx, Refusal::Auth(stat)),
+        };
+        let program = match self.program(header.prog, header.vers) {
+            Ok(p) => p,
+            Err(refusal) => return self.refuse(&ctx, refusal),
+        };
+        match program {
+            Program::Portmap => self.portmap_call(now, &ctx, &header, &args),
+            Program::Mount => self.mount_call(&ctx, &header, &args),
+            Program::Nfs => self.nfs_call(&ctx, &header, &cred, args),
+            Program::External => self.external_call(&ctx, header, args),
+        }
+    }
+
+    /// Program and version check: PROG_UNAVAIL / PROG_MISMATCH (RFC 5531 §9).
+    fn program(&self, prog: u32, vers: u32) -> Result<Program, Refusal> {
+        let (low, high, program) = match prog {
+            PMAP_PROGRAM => (PMAP_V2, RPCBIND_V4, Program::Portmap),
+            MOUNT_PROGRAM => (MOUNT_V3, MOUNT_V3, Program::Mount),
+            NFS_PROGRAM => (NFS_V3, NFS_V3, Program::Nfs),
+            _ => {
+                let ranges = self
+                    .config
+                    .external_programs
+                    .iter()
+                    .filter(|(p, _, _)| *p == prog);
+                let range = ranges.fold(None, |acc: Option<(u32, u32)>, &(_, l, h)| {
+                    Some(acc.map_or((l, h), |(al, ah)| (al.min(l), ah.max(h))))
+                });
+                let Some((low, high)) = range else {
+                    return Err(Refusal::ProgUnavail);
+                };
+                (low, high, Program::External)
+            }
+        };
+        if vers < low || vers > high {
+            return Err(Refusal::ProgMismatch { low, high });
+        }
+        Ok(program)
+    }
+
+    fn portmap_call(&mut self, now: Instant, ctx: &Ctx, h: &CallHeader, args: &[u8]) {
+        let pctx = PortmapContext {
+            peer: ctx.peer,
+            tcp: ctx.transport == Transport::Tcp,
+            host: super::answer_host(self.config.bind_addr),
+            unix_time: self
+                .wall_clock
+                .map(|(at, secs)| secs.saturating_add(now.saturating_duration_since(at).as_secs())),
+        };
+        let result = if h.vers == PMAP_V2 {
+            PmapCall::decode_args(h.proc_, args)
+                .map_err(Refusal::from)
+                .and_then(|call| {
+                    handle_pmap(&mut self.registry, &pctx, call).map_err(Refusal::from)
+                })
+                .map(|r| encode_results(&r))
+        } else {
+            RpcbCall::decode_args(h.proc_, args)
+                .map_err(Refusal::from)
+                .and_then(|call| {
+                    handle_rpcb(&mut self.registry, &pctx, h.vers, call).map_err(Refusal::from)
+                })
+                .map(|r| encode_results(&r))
+        };
+        match result {
+            Ok(body) => self.reply_success(ctx, &body),
+            Err(refusal) => self.refuse(ctx, refusal),
+        }
+    }
+
+    fn mount_call(&mut self, ctx: &Ctx, h: &CallHeader, args: &[u8]) {
+        match MountCall::decode_args(h.proc_, args) {
+            Ok(call) => {
+                let reply = self.mount.handle(&self.config.exports, ctx.peer.ip(), call);
+                self.reply_success(ctx, &encode_results(&reply));
+            }
+            Err(e) => self.refuse(ctx, Refusal::from(e)),
+        }
+    }
+
+    fn nfs_call(&mut self, ctx: &Ctx, h: &CallHeader, cred: &Credential, args: Bytes) {
+        let call = match Nfs3Call::decode(h.proc_, &args) {
+            Ok(c) => c,
+            Err(None) => return self.refuse(ctx, Refusal::ProcUnavail),
+            Err(Some(_)) => return self.refuse(ctx, Refusal::GarbageArgs),
+        };
+        if call == Nfs3Call::Null {
+            return self.reply_success(ctx, &[]);
+        }
+        let export = match nfs_checks(&self.config.exports, &call, ctx.peer) {
+            Ok(e) => e,
+            Err(refusal) => {
+                let reply = Nfs3Reply::error_for(&call, refusal.status());
+                let mut body = BytesMut::new();
+                reply.encode(&mut body);
+                return self.reply_success(ctx, &body);
+            }
+        };
+        let share_id = export.share_id;
+        let creds = export.effective_creds(cred);
+        let drc_key = if call.is_idempotent() {
+            None
+        } else {
+            let key = DrcKey::new(ctx.peer.ip(), ctx.xid, h.prog, h.vers, h.proc_, &args);
+            match self.drc.check(key) {
+                DrcLookup::New => Some(key),
+                DrcLookup::InProgress => return,
+                DrcLookup::Done(message) => return self.send_message(ctx, &message),
+            }
+        };
+        let id = FsRequestId(self.next_fs_id);
+        self.next_fs_id += 1;
+        if let Some(c) = self.conns.get_mut(&ctx.conn) {
+            c.in_flight += 1;
+        }
+        self.pending.insert(
+            id,
+            PendingCall {
+                conn: ctx.conn,
+                peer: ctx.peer,
+                xid: ctx.xid,
+                drc_key,
+            },
+        );
+        self.fs_requests.push_back(FsRequest {
+            id,
+            share_id,
+            creds,
+            call,
+        });
+    }
+
+    fn external_call(&mut self, ctx: &Ctx, h: CallHeader, args: Bytes) {
+        if self.external_non_idempotent.contains(&(h.prog, h.proc_)) {
+            let key = DrcKey::new(ctx.peer.ip(), ctx.xid, h.prog, h.vers, h.proc_, &args);
+            match self.drc.check(key) {
+                DrcLookup::New => {
+                    self.external_pending.insert((ctx.conn, ctx.xid), key);
+                }
+                DrcLookup::InProgress => return,
+                DrcLookup::Done(message) => return self.send_message(ctx, &message),
+            }
+        }
+        self.events.push_back(Event::Call {
+            conn: ctx.conn,
+            peer: ctx.peer,
+            transport: ctx.transport,
+            xid: ctx.xid,
+            program: h.prog,
+            version: h.vers,
+            procedure: h.proc_,
+            cred_flavor: h.cred.flavor.0,
+            cred_body: h.cred.body,
+            args,
+        });
+    }
+
+    fn reply_success(&mut self, ctx: &Ctx, body: &[u8]) {
+        let (wire, _) = encode_message(ctx.transport, 64 + body.len(), |out| {
+            put_success_header(out, ctx.xid);
+            out.extend_from_slice(body);
+        });
+        self.push_transmit(ctx, wire);
+    }
+
+    fn refuse(&mut self, ctx: &Ctx, refusal: Refusal) {
+        self.stats.rpc_errors += 1;
+        let msg = RpcMessage {
+            xid: ctx.xid,
+            body: crate::rpc::MessageBody::Reply(refusal.reply_body()),
+        };
+        let (wire, _) = encode_message(ctx.transport, 64, |out| msg.encode(out));
+        self.push_transmit(ctx, wire);
+    }
+
+    /// Sends a cached message (no record marker) again.
+    fn send_message(&mut self, ctx: &Ctx, message: &Bytes) {
+        let wire = match ctx.transport {
+            Transport::Udp => message.clone(),
+            Transport::Tcp => crate::rpc::record::record_bytes(message),
+        };
+        self.push_transmit(ctx, wire);
+    }
+
+    fn push_transmit(&mut self, ctx: &Ctx, data: Bytes) {
+        self.transmits.push_back(Transmit {
+            conn: ctx.conn,
+            peer: ctx.peer,
+            data,
+        });
+    }
+}
+
+fn encode_results(reply: &impl ProcedureReply) -> BytesMut {
+    let mut out = BytesMut::new();
+    reply.encode_results(&mut out);
+    out
+}
+
+/// The checks an NFS call passes before the file system sees it; returns the export its
+/// handles name.
+fn nfs_checks<'a>(
+    exports: &'a [Export],
+    call: &Nfs3Call,
+    peer: SocketAddr,
+) -> Result<&'a Export, NfsRefusal> {
+    let mut share = None;
+    for fh in call.file_handles() {
+        let id = fh.share_id().ok_or(NfsRefusal::BadHandle)?;
+        match share {
+            None => share = Some(id),
+            Some(s) if s != id => return Err(NfsRefusal::CrossShare),
+            Some(_) => {}
+        }
+    }
+    // Every procedure but NULL (answered before) carries a handle.
+    let share = share.ok_or(NfsRefusal::BadHandle)?;
+    let export = exports
+        .iter()
+        .find(|e| e.share_id == share)
+        .ok_or(NfsRefusal::Stale)?;
+    if !export.allows(peer.ip()) {
+        return Err(NfsRefusal::Acces);
+    }
+    if export.read_only && call.is_modifying() {
+        return Err(NfsRefusal::ReadOnly);
+    }
+    Ok(export)
+}

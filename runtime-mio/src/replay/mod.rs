@@ -1,0 +1,251 @@
+//! Replaying captured traffic (`janus replay`): read a pcap/pcapng capture, reassemble its
+//! TCP streams, find the RPC (and SMB) messages in it, decode them with Janus's codecs and
+//! print the conversation one line per message.
+//!
+//! Layers, bottom up:
+//! - [`reader`]: capture files and link/IP/TCP/UDP headers;
+//! - [`reassembly`]: TCP reassembly (ordering, retransmissions, gaps, FIN/RST);
+//! - [`detect`]: which protocol a flow carries (ports, `--port` overrides, content);
+//! - [`framing`]: RPC record marking and NBSS framing, with resynchronisation;
+//! - [`conversation`]: all of the above over a whole capture;
+//! - [`decode`]: each message decoded with Janus's codecs, replies matched to calls.
+//!
+//! The entry point for the CLI is [`replay_command`]; tests use [`replay_bytes`].
+
+pub mod conversation;
+pub mod decode;
+pub mod detect;
+pub mod framing;
+pub mod reader;
+pub mod reassembly;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub use conversation::{Conversation, Item, Message};
+pub use detect::{AppProtocol, PortMap, PortSpecError};
+pub use reader::{Capture, CaptureError};
+
+/// What to replay the client side of the capture against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Against {
+    /// Janus's state machines over the in-memory backend.
+    Memory,
+}
+
+impl std::str::FromStr for Against {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "memory" => Ok(Against::Memory),
+            other => Err(format!(
+                "unknown replay target `{other}` (supported: memory)"
+            )),
+        }
+    }
+}
+
+/// Why a replay could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The capture file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not a usable capture.
+    #[error("{path}: {source}")]
+    Capture {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: CaptureError,
+    },
+    /// A `--port` argument is invalid.
+    #[error("--port {0}")]
+    Port(#[from] PortSpecError),
+}
+
+/// The result of a replay: the decoded conversation (and, with `--against`, the comparison).
+/// Its `Display` is what `janus replay` prints.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The conversation.
+    pub conversation: Conversation,
+    /// The decoding of each item of the conversation (`None` for notes).
+    pub decoded: Vec<Option<decode::Decoded>>,
+}
+
+impl Report {
+    /// Each message with its decoding, in capture order.
+    pub fn decoded_messages(&self) -> impl Iterator<Item = (&Message, &decode::Decoded)> {
+        self.conversation
+            .items
+            .iter()
+            .zip(&self.decoded)
+            .filter_map(|(i, d)| match (i, d) {
+                (Item::Message(m), Some(d)) => Some((m, d)),
+                _ => None,
+            })
+    }
+}
+
+/// Reads the capture at `path` and replays it. `port_overrides` are `PROTO=PORT` strings
+/// (`rpc=20490`, `smb=4450`, ...) added to the standard ports.
+pub fn replay_command(
+    path: &Path,
+    port_overrides: &[String],
+    against: Option<Against>,
+) -> Result<Report, ReplayError> {
+    let mut ports = PortMap::standard();
+    for spec in port_overrides {
+        ports.add_spec(spec)?;
+    }
+    let meta = std::fs::metadata(path).map_err(|source| ReplayError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if meta.len() > reader::MAX_CAPTURE_BYTES as u64 {
+        return Err(ReplayError::Capture {
+            path: path.to_path_buf(),
+            source: CaptureError::TooLarge(meta.len() as usize),
+        });
+    }
+    let data = std::fs::read(path).map_err(|source| ReplayError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    replay_bytes(Bytes::from(data), &ports, against).map_err(|source| ReplayError::Capture {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Replays a capture held in memory.
+pub fn replay_bytes(
+    data: Bytes,
+    ports: &PortMap,
+    _against: Option<Against>,
+) -> Result<Report, CaptureError> {
+    let capture = Capture::parse(data)?;
+    let conversation = conversation::build(&capture, ports);
+    let mut decoder = decode::Decoder::new();
+    let decoded = conversation
+        .items
+        .iter()
+        .map(|i| match i {
+            Item::Message(m) => Some(decoder.decode(m)),
+            Item::Note(_) => None,
+        })
+        .collect();
+    Ok(Report {
+        conversation,
+        decoded,
+    })
+}
+
+/// `secs` since the epoch as `YYYY-MM-DD HH:MM:SS.ffffff UTC` (proleptic Gregorian calendar).
+fn utc(ts: Duration) -> String {
+    let secs = ts.as_secs();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:06} UTC",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        ts.subsec_micros()
+    )
+}
+
+fn rel(ts: Duration, first: Option<Duration>) -> String {
+    let d = ts.saturating_sub(first.unwrap_or(ts));
+    format!("{:>4}.{:06}", d.as_secs(), d.subsec_micros())
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.conversation;
+        let format = match c.format {
+            reader::CaptureFormat::Pcap => "pcap",
+            reader::CaptureFormat::PcapNg => "pcapng",
+        };
+        write!(f, "capture: {format}, {} frames", c.frames)?;
+        if let Some(t) = c.first_ts {
+            write!(f, ", first at {}", utc(t))?;
+        }
+        writeln!(f)?;
+        for (item, decoded) in c.items.iter().zip(&self.decoded) {
+            match item {
+                Item::Message(m) => writeln!(
+                    f,
+                    "{} {:<4} {} {} > {} {}",
+                    rel(m.ts, c.first_ts),
+                    m.conn.to_string(),
+                    m.transport,
+                    m.from,
+                    m.to,
+                    decoded.as_ref().map(decode::line).unwrap_or_default()
+                )?,
+                Item::Note(n) => {
+                    let t =
+                        n.ts.map(|t| rel(t, c.first_ts))
+                            .unwrap_or_else(|| " ".repeat(11));
+                    let conn = n.conn.map(|c| c.to_string()).unwrap_or_default();
+                    let frame = n.frame.map(|n| format!("frame {n}: ")).unwrap_or_default();
+                    writeln!(f, "{t} {conn:<4} warning: {frame}{}", n.text)?
+                }
+            }
+        }
+        let messages = c.messages().count();
+        let s = &c.skipped;
+        let r = &c.reassembly;
+        writeln!(
+            f,
+            "summary: {messages} messages; skipped {} non-IP frames, {} undecodable frames, {} \
+             TCP connections and {} UDP datagrams of other protocols; TCP: {} retransmitted, {} \
+             out of order, {} gaps",
+            s.non_ip,
+            s.undecodable,
+            s.tcp_connections,
+            s.udp_datagrams,
+            r.retransmitted,
+            r.out_of_order,
+            r.gaps
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(Duration::ZERO), "1970-01-01 00:00:00.000000 UTC");
+        assert_eq!(
+            utc(Duration::new(1_795_856_221, 123_456_789)),
+            "2026-11-28 08:57:01.123456 UTC"
+        );
+        assert_eq!(
+            utc(Duration::from_secs(951_782_400)),
+            "2000-02-29 00:00:00.000000 UTC"
+        );
+    }
+}

@@ -1,0 +1,402 @@
+//! LocalFs-specific behaviour: confinement to the share (symbolic links, `..`, forged
+//! handles), handles that survive a restart, and generation checks on reused inodes.
+
+mod vfs_suite;
+
+use std::os::unix::fs::{symlink, MetadataExt};
+
+use runtime_mio::vfs::local::LocalFs;
+use runtime_mio::vfs::{CreateHow, FileKind, Handle, SetAttrs, Stability, Vfs, VfsError};
+use vfs_suite::{caller, TempDir};
+
+fn mode(m: u32) -> SetAttrs {
+    SetAttrs {
+        mode: Some(m),
+        ..SetAttrs::default()
+    }
+}
+
+#[test]
+fn symlinks_to_outside_are_never_followed() {
+    let outside = TempDir::new("outside");
+    std::fs::write(outside.path().join("secret"), b"top secret").expect("write secret");
+    let share = TempDir::new("share-escape");
+    symlink(outside.path(), share.path().join("out")).expect("symlink dir");
+    symlink(outside.path().join("secret"), share.path().join("secret")).expect("symlink file");
+    symlink(outside.path().join("new"), share.path().join("dangling")).expect("dangling");
+    symlink("/etc", share.path().join("etc")).expect("symlink /etc");
+    let fs = LocalFs::open(share.path()).expect("open");
+    let root = fs.root();
+
+    // LOOKUP returns the link itself; nothing is reachable through it.
+    let (out, a) = fs.lookup(&root, b"out").expect("lookup link");
+    assert_eq!(a.kind, FileKind::Symlink);
+    assert_eq!(fs.lookup(&out, b"secret").unwrap_err(), VfsError::NotDir);
+    let (etc, _) = fs.lookup(&root, b"etc").expect("lookup /etc link");
+    assert_eq!(fs.lookup(&etc, b"passwd").unwrap_err(), VfsError::NotDir);
+    assert_eq!(fs.readdir(&etc, 0, 10).unwrap_err(), VfsError::NotDir);
+    // READ/WRITE/truncate through a link to a file outside.
+    let (sec, _) = fs.lookup(&root, b"secret").expect("lookup file link");
+    assert_eq!(fs.read(&sec, 0, 100).unwrap_err(), VfsError::Invalid);
+    assert_eq!(
+        fs.write(&sec, 0, b"pwned", Stability::FileSync)
+            .unwrap_err(),
+        VfsError::Invalid
+    );
+    let trunc = SetAttrs {
+        size: Some(0),
+        ..SetAttrs::default()
+    };
+    assert_eq!(fs.setattr(&sec, &trunc).unwrap_err(), VfsError::Invalid);
+    // chmod of a link is ignored (Linux has no link modes), never applied to the target.
+    let before = std::fs::metadata(outside.path().join("secret")).expect("stat");
+    fs.setattr(&sec, &mode(0o777)).expect("chmod link");
+    let after = std::fs::metadata(outside.path().join("secret")).expect("stat");
+    assert_eq!(before.mode(), after.mode());
+    // CREATE/MKDIR through a link to a directory outside.
+    for how in [
+        CreateHow::Unchecked,
+        CreateHow::Guarded,
+        CreateHow::Exclusive([1; 8]),
+    ] {
+        assert_eq!(
+            fs.create(&out, b"created", how, &mode(0o644), &caller())
+                .unwrap_err(),
+            VfsError::NotDir
+        );
+        // Creating over a dangling link to the outside must not create its target.
+        assert_eq!(
+            fs.create(&root, b"dangling", how, &mode(0o644), &caller())
+                .unwrap_err(),
+            VfsError::Exists
+        );
+    }
+    assert_eq!(
+        fs.mkdir(&out, b"d", &mode(0o755), &caller()).unwrap_err(),
+        VfsError::NotDir
+    );
+    // A hard link of the link links the link, not the secret.
+    fs.link(&sec, &root, b"hard").expect("link a symlink");
+    let (_, a) = fs.lookup(&root, b"hard").expect("lookup hard link");
+    assert_eq!(a.kind, FileKind::Symlink);
+    // Renaming onto the link replaces the link, not the target.
+    let (f, _) = fs
+        .create(&root, b"f", CreateHow::Guarded, &mode(0o644), &caller())
+        .expect("create");
+    fs.write(&f, 0, b"mine", Stability::Unstable)
+        .expect("write");
+    fs.rename(&root, b"f", &root, b"secret")
+        .expect("rename over link");
+    assert_eq!(
+        std::fs::read(outside.path().join("secret")).expect("read secret"),
+        b"top secret"
+    );
+    assert!(!outside.path().join("new").exists());
+    assert!(!outside.path().join("created").exists());
+    assert!(!outside.path().join("d").exists());
+    assert_eq!(
+        std::fs::read_dir(outside.path()).expect("list").count(),
+        1,
+        "nothing new appeared outside"
+    );
+}
+
+#[test]
+fn dotdot_stays_inside() {
+    let share = TempDir::new("share-dotdot");
+    let fs = LocalFs::open(share.path()).expect("open");
+    let root = fs.root();
+    assert_eq!(fs.lookup(&root, b"..").expect("root ..").0, root);
+    let (a, _) = fs
+        .mkdir(&root, b"a", &mode(0o755), &caller())
+        .expect("mkdir");
+    let (b, _) = fs.mkdir(&a, b"b", &mode(0o755), &caller()).expect("mkdir");
+    assert_eq!(fs.lookup(&b, b"..").expect("b ..").0, a);
+    let up = fs.lookup(&b, b"..").expect("..").0;
+    let up = fs.lookup(&up, b"..").expect("..").0;
+    let up = fs.lookup(&up, b"..").expect("..").0;
+    let up = fs.lookup(&up, b"..").expect("..").0;
+    assert_eq!(up, root);
+    for bad in [&b"../.."[..], b"../etc", b"a/../..", b"/etc"] {
+        assert_eq!(fs.lookup(&a, bad).unwrap_err(), VfsError::Invalid);
+    }
+    // A symlink whose target climbs out is just a link.
+    symlink("../../../../..", share.path().join("a").join("up")).expect("symlink");
+    let (up, at) = fs.lookup(&a, b"up").expect("lookup up");
+    assert_eq!(at.kind, FileKind::Symlink);
+    assert_eq!(fs.readlink(&up).expect("readlink"), b"../../../../..");
+    assert_eq!(fs.lookup(&up, b"etc").unwrap_err(), VfsError::NotDir);
+}
+
+/// Replaces the inode number inside a LocalFs handle (layout: see `local::handle`).
+fn forge(h: &Handle, ino: u64, keep_identity: bool) -> Handle {
+    let mut v = h.0.clone();
+    v[2..10].copy_from_slice(&ino.to_le_bytes());
+    if !keep_identity {
+        v[1] = 0; // no generation, no birth time: only the inode number is checked
+    }
+    Handle(v)
+}
+
+#[test]
+fn forged_handles_for_outside_inodes_are_stale() {
+    let outside = TempDir::new("outside-forge");
+    std::fs::write(outside.path().join("secret"), b"top secret").expect("write");
+    let share = TempDir::new("share-forge");
+    std::fs::create_dir(share.path().join("sub")).expect("mkdir");
+    std::fs::write(share.path().join("sub").join("f"), b"x").expect("write");
+    let fs = LocalFs::open(share.path()).expect("open");
+    let root = fs.root();
+    let secret_ino = std::fs::metadata(outside.path().join("secret"))
+        .expect("stat")
+        .ino();
+    let parent_ino = std::fs::metadata(share.path().parent().expect("parent"))
+        .expect("stat")
+        .ino();
+    let etc_ino = std::fs::metadata("/etc").expect("stat /etc").ino();
+    for ino in [secret_ino, parent_ino, etc_ino] {
+        for keep in [true, false] {
+            let h = forge(&root, ino, keep);
+            assert_eq!(fs.getattr(&h).unwrap_err(), VfsError::Stale, "ino {ino}");
+            assert_eq!(fs.read(&h, 0, 10).unwrap_err(), VfsError::Stale);
+            assert_eq!(fs.lookup(&h, b"passwd").unwrap_err(), VfsError::Stale);
+            assert_eq!(fs.readdir(&h, 0, 10).unwrap_err(), VfsError::Stale);
+        }
+    }
+    // Another device hash.
+    let mut other = root.0.clone();
+    other[26] ^= 0xff;
+    assert_eq!(fs.getattr(&Handle(other)).unwrap_err(), VfsError::Stale);
+    // Garbage.
+    assert_eq!(
+        fs.getattr(&Handle(b"../../etc/passwd".to_vec()))
+            .unwrap_err(),
+        VfsError::BadHandle
+    );
+    // The share itself is unaffected.
+    let (sub, _) = fs.lookup(&root, b"sub").expect("lookup");
+    let (f, _) = fs.lookup(&sub, b"f").expect("lookup");
+    assert_eq!(fs.read(&f, 0, 10).expect("read").0, b"x");
+}
+
+#[test]
+fn handles_survive_a_restart() {
+    let share = TempDir::new("share-restart");
+    let c = caller();
+    let (root, deep_dir, file, link, gone, excl) = {
+        let fs = LocalFs::open(share.path()).expect("open");
+        let root = fs.root();
+        let mut dir = root.clone();
+        for name in [&b"a"[..], b"b", b"c"] {
+            dir = fs.mkdir(&dir, name, &mode(0o755), &c).expect("mkdir").0;
+        }
+        let (file, _) = fs
+            .create(&dir, b"data", CreateHow::Guarded, &mode(0o644), &c)
+            .expect("create");
+        fs.write(&file, 0, b"persisted", Stability::FileSync)
+            .expect("write");
+        let (link, _) = fs
+            .symlink(&dir, b"link", b"data", &SetAttrs::default(), &c)
+            .expect("symlink");
+        let (gone, _) = fs
+            .create(&root, b"gone", CreateHow::Guarded, &mode(0o644), &c)
+            .expect("create");
+        let (excl, _) = fs
+            .create(
+                &root,
+                b"excl",
+                CreateHow::Exclusive(*b"verifier"),
+                &SetAttrs::default(),
+                &c,
+            )
+            .expect("exclusive");
+        (root, dir, file, link, gone, excl)
+    };
+    // Changes while the server is down.
+    std::fs::remove_file(share.path().join("gone")).expect("remove");
+    std::fs::rename(share.path().join("a"), share.path().join("renamed")).expect("rename");
+
+    let fs = LocalFs::open(share.path()).expect("reopen");
+    assert_eq!(fs.root(), root);
+    let (data, eof) = fs.read(&file, 0, 100).expect("read after restart");
+    assert_eq!((data.as_slice(), eof), (&b"persisted"[..], true));
+    assert_eq!(fs.readlink(&link).expect("readlink"), b"data");
+    assert_eq!(fs.lookup(&deep_dir, b"data").expect("lookup").0, file);
+    let (b, _) = fs.lookup(&deep_dir, b"..").expect("..");
+    let (c_again, _) = fs.lookup(&b, b"c").expect("lookup c");
+    assert_eq!(c_again, deep_dir);
+    assert_eq!(fs.getattr(&gone).unwrap_err(), VfsError::Stale);
+    fs.write(&file, 9, b"!", Stability::Unstable)
+        .expect("write after restart");
+    fs.commit(&file).expect("commit");
+    // EXCLUSIVE retransmission after the restart finds the same file.
+    let (again, _) = fs
+        .create(
+            &root,
+            b"excl",
+            CreateHow::Exclusive(*b"verifier"),
+            &SetAttrs::default(),
+            &c,
+        )
+        .expect("retransmitted exclusive create after restart");
+    assert_eq!(again, excl);
+    assert_eq!(
+        std::fs::read(share.path().join("renamed/b/c/data")).expect("read"),
+        b"persisted!"
+    );
+}
+
+#[test]
+fn reused_inode_numbers_are_stale() {
+    let share = TempDir::new("share-reuse");
+    let c = caller();
+    let fs = LocalFs::open(share.path()).expect("open");
+    let root = fs.root();
+    let (old, a) = fs
+        .create(&root, b"old", CreateHow::Guarded, &mode(0o644), &c)
+        .expect("create");
+    fs.remove(&root, b"old").expect("remove");
+    assert_eq!(fs.getattr(&old).unwrap_err(), VfsError::Stale);
+    // Make the file system hand out the same inode number again (ext4 usually does at
+    // once); then only the generation/birth time tells the two files apart.
+    let mut reused = None;
+    for i in 0..64 {
+        let name = format!("new{i}");
+        let (h, b) = fs
+            .create(&root, name.as_bytes(), CreateHow::Guarded, &mode(0o644), &c)
+            .expect("create");
+        if b.fileid == a.fileid {
+            reused = Some(h);
+            break;
+        }
+    }
+    let Some(new) = reused else {
+        eprintln!("inode number not reused on this file system; generation check not exercised");
+        return;
+    };
+    assert_ne!(new, old);
+    assert_eq!(fs.getattr(&old).unwrap_err(), VfsError::Stale);
+    assert!(fs.getattr(&new).is_ok());
+    // A fresh instance (no caches, no stale set) must reach the same verdict.
+    let fs2 = LocalFs::open(share.path()).expect("reopen");
+    assert_eq!(fs2.getattr(&old).unwrap_err(), VfsError::Stale);
+    assert!(fs2.getattr(&new).is_ok());
+}
+
+/// Sequential 1 MiB writes and reads through LocalFs (not a pass/fail test: run with
+/// `cargo test -p runtime-mio --test vfs_local --release -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn bench_sequential_io() {
+    use std::time::Instant;
+    const MIB: usize = 1 << 20;
+    const TOTAL: usize = 512;
+    let share = TempDir::new("share-bench");
+    let fs = LocalFs::open(share.path()).expect("open");
+    let root = fs.root();
+    let (h, _) = fs
+        .create(&root, b"big", CreateHow::Guarded, &mode(0o644), &caller())
+        .expect("create");
+    let chunk = vec![0x5au8; MIB];
+    let t = Instant::now();
+    for i in 0..TOTAL {
+        fs.write(&h, (i * MIB) as u64, &chunk, Stability::Unstable)
+            .expect("write");
+    }
+    fs.commit(&h).expect("commit");
+    let w = t.elapsed();
+    let t = Instant::now();
+    let mut total = 0;
+    loop {
+        let (d, eof) = fs.read(&h, total as u64, MIB as u32).expect("read");
+        total += d.len();
+        if eof {
+            break;
+        }
+    }
+    let r = t.elapsed();
+    assert_eq!(total, TOTAL * MIB);
+    eprintln!(
+        "write {:.0} MB/s (incl. commit), read {:.0} MB/s",
+        (TOTAL * MIB) as f64 / w.as_secs_f64() / 1e6,
+        (TOTAL * MIB) as f64 / r.as_secs_f64() / 1e6
+    );
+}
+
+#[test]
+fn new_files_belong_to_the_caller_when_running_as_root() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("not root: new files keep the server's owner; nothing to check");
+        return;
+    }
+    let share = TempDir::new("share-owner");
+    let fs = LocalFs::open(share.path()).expect("open");
+    let root = fs.root();
+    let c = runtime_mio::vfs::Caller {
+        uid: 4242,
+        gid: 4343,
+        gids: vec![],
+    };
+    let (_, a) = fs
+        .create(&root, b"f", CreateHow::Guarded, &mode(0o640), &c)
+        .expect("create");
+    assert_eq!((a.uid, a.gid, a.mode), (4242, 4343, 0o640));
+    let (_, a) = fs.mkdir(&root, b"d", &mode(0o750), &c).expect("mkdir");
+    assert_eq!((a.uid, a.gid, a.mode), (4242, 4343, 0o750));
+    let (_, a) = fs
+        .symlink(&root, b"l", b"f", &SetAttrs::default(), &c)
+        .expect("symlink");
+    assert_eq!((a.uid, a.gid), (4242, 4343));
+    let meta = std::fs::symlink_metadata(share.path().join("l")).expect("lstat");
+    assert_eq!((meta.uid(), meta.gid()), (4242, 4343));
+    let (_, a) = fs
+        .mknod(&root, b"p", FileKind::Fifo, (0, 0), &mode(0o600), &c)
+        .expect("mkfifo");
+    assert_eq!((a.uid, a.gid, a.mode), (4242, 4343, 0o600));
+}
+
+#[test]
+fn scan_limit_bounds_the_search_for_unknown_handles() {
+    let share = TempDir::new("share-scan");
+    let mut p = share.path().to_path_buf();
+    for i in 0..5 {
+        p.push(format!("d{i}"));
+    }
+    std::fs::create_dir_all(&p).expect("mkdir -p");
+    for i in 0..50 {
+        std::fs::write(share.path().join(format!("filler{i}")), b"").expect("write");
+    }
+    std::fs::write(p.join("deep"), b"deep").expect("write");
+    let deep = {
+        let fs = LocalFs::open(share.path()).expect("open");
+        let mut dir = fs.root();
+        for i in 0..5 {
+            dir = fs
+                .lookup(&dir, format!("d{i}").as_bytes())
+                .expect("lookup")
+                .0;
+        }
+        fs.lookup(&dir, b"deep").expect("lookup deep").0
+    };
+    // A fresh instance that may read only 10 entries per scan cannot find it...
+    let opts = runtime_mio::vfs::local::LocalFsOptions {
+        scan_limit: 10,
+        ..Default::default()
+    };
+    let small = LocalFs::with_options(share.path(), opts).expect("open");
+    assert_eq!(small.getattr(&deep).unwrap_err(), VfsError::Stale);
+    // ...but once a listing has taught it the way, the same handle works (the earlier
+    // failure was not remembered as a permanent verdict).
+    let mut dir = small.root();
+    for i in 0..5 {
+        dir = small
+            .lookup(&dir, format!("d{i}").as_bytes())
+            .expect("lookup")
+            .0;
+    }
+    small.readdir(&dir, 0, 10).expect("readdir");
+    assert_eq!(small.read(&deep, 0, 10).expect("read").0, b"deep");
+    // An unlimited instance finds it by scanning.
+    let fs = LocalFs::open(share.path()).expect("open");
+    assert_eq!(fs.read(&deep, 0, 10).expect("read").0, b"deep");
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# install-test-deps.sh -- install the Debian packages Janus's test suite needs (idempotent, root).
+#
+# Usage: scripts/install-test-deps.sh          (scripts/test.sh runs it first)
+#
+# Every package is checked with dpkg-query first; apt-get update runs only when something is
+# missing and the package lists are empty; no service is started (policy-rc.d exits 101 while
+# apt runs). Nothing else is downloaded at test time.
+#
+#   libnfs-utils          nfs-cp, nfs-ls, nfs-cat       (third-party NFSv3 clients of the e2e tests)
+#   libnfs-dev gcc make pkg-config  build tests/clients/nfs3-driver.c against libnfs
+#   tshark                capture + Wireshark dissectors for the malformed-packet check
+#   procps iproute2       ps/kill, ss (diagnostics)
+#   bc                    arithmetic in bench/nfs-throughput.sh
+# Add packages to PKGS below (e.g. smbclient for the SMB tests).
+set -euo pipefail
+
+PKGS=(libnfs-utils libnfs-dev tshark gcc make pkg-config procps iproute2 bc)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-test-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-test-deps: missing packages: ${missing[*]}" >&2
+  echo "install-test-deps: run as root, or: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# tshark: do not ask whether non-root users may capture.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+
+tmp_policy=""
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  tmp_policy=1
+fi
+cleanup() { [[ -n "$tmp_policy" ]] && rm -f /usr/sbin/policy-rc.d; return 0; }
+trap cleanup EXIT
+
+if [[ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -print -quit 2>/dev/null)" ]]; then
+  apt-get update
+fi
+echo "install-test-deps: installing ${missing[*]}"
+apt-get install -y --no-install-recommends "${missing[@]}"
