@@ -10,8 +10,9 @@
 //!    its write queue below the soft limit (back-pressure) — reads up to a budget and calls
 //!    [`RpcServer::handle_tcp_bytes`]; UDP sockets likewise with
 //!    [`RpcServer::handle_datagram`].
-//! 4. Drain [`RpcServer::poll_transmit`], [`RpcServer::poll_fs_request`] and
-//!    [`RpcServer::poll_event`] until all are empty.
+//! 4. Drain [`RpcServer::poll_transmit`], [`RpcServer::poll_fs_request`],
+//!    [`RpcServer::poll_event`] and [`RpcServer::poll_resumed`] until all are empty (a
+//!    resumed connection gets its buffered records handed over again and is read on).
 //! 5. Group commit: if anything was appended to the journal, one `fdatasync` — before any
 //!    reply of this pass reaches a socket.
 //! 6. Output: write queued replies; `WouldBlock` is handled in one place (`Conn::flush`).
@@ -166,8 +167,6 @@ struct Conn {
     interest: Option<Interest>,
     /// In the `touched` list already.
     touched: bool,
-    /// In the `paused` list already.
-    paused: bool,
 }
 
 enum FlushOutcome {
@@ -297,8 +296,6 @@ pub struct EventLoop {
     conns: ConnTable,
     /// Connections to look at in the next pass (readiness, new output, lifted limits).
     touched: Vec<usize>,
-    /// Connections not read because of the server's in-flight limit.
-    paused: Vec<usize>,
     workers: Option<WorkerPool>,
     backlog: VecDeque<FsRequest>,
     in_flight: usize,
@@ -397,7 +394,6 @@ impl EventLoop {
             rpc: RpcServer::new(config),
             conns: ConnTable::default(),
             touched: Vec::new(),
-            paused: Vec::new(),
             workers: Some(workers),
             backlog: VecDeque::new(),
             in_flight: 0,
@@ -467,6 +463,9 @@ impl EventLoop {
                 Err(e) => return Err(e),
             }
             let now = Instant::now();
+            // RPCBIND GETTIME answers from this; reading it every pass keeps up with a clock
+            // that was set (a vDSO call, cheap).
+            self.rpc.handle_wall_clock(now, unix_secs());
             for ev in events.iter() {
                 self.dispatch(
                     now,
@@ -645,7 +644,6 @@ impl EventLoop {
                 write_blocked: false,
                 interest: None,
                 touched: false,
-                paused: false,
             });
             let registry = self.poll.registry();
             let open = self.conns.len;
@@ -683,12 +681,6 @@ impl EventLoop {
             self.rpc.handle_fs_result(now, r.id, r.reply);
         }
         self.submit_backlog();
-        for slot in std::mem::take(&mut self.paused) {
-            if let Some(c) = self.conns.get_mut(slot) {
-                c.paused = false;
-            }
-            self.touch(slot);
-        }
     }
 
     fn submit_backlog(&mut self) {
@@ -885,10 +877,31 @@ impl EventLoop {
                 progress = true;
                 self.handle_event(now, ev);
             }
+            while let Some(id) = self.rpc.poll_resumed() {
+                progress = true;
+                self.resume(now, id);
+            }
             if !progress {
                 break;
             }
         }
+    }
+
+    /// The server's in-flight limit lifted for `id`: records may already wait in the
+    /// connection's buffer, and an edge-triggered poller will not report bytes already read,
+    /// so hand the buffer over again and revisit the connection (a UDP socket is read again
+    /// in the next pass: `read_udp` checks `wants_read`).
+    fn resume(&mut self, now: Instant, id: ConnId) {
+        let Some(slot) = self.conns.slot_of(id) else {
+            return;
+        };
+        if let Some(c) = self.conns.get_mut(slot) {
+            if !c.read_buf.is_empty() {
+                self.rpc
+                    .handle_tcp_bytes(now, c.id, c.peer, &mut c.read_buf);
+            }
+        }
+        self.touch(slot);
     }
 
     fn enqueue(&mut self, t: Transmit) {
@@ -972,9 +985,6 @@ impl EventLoop {
         let _ = self.poll.registry().deregister(&mut c.stream);
         self.rpc.connection_closed(c.id);
         self.touched.retain(|&s| s != slot);
-        if c.paused {
-            self.paused.retain(|&s| s != slot);
-        }
         self.metrics
             .connections
             .store(self.conns.len, Ordering::Relaxed);
@@ -1014,13 +1024,6 @@ impl EventLoop {
             (false, true) => Some(Interest::WRITABLE),
             (false, false) => None,
         };
-        // Not reading because the server holds too many of its requests: revisit it when
-        // file-system results come back (they may not all produce a reply to this
-        // connection, e.g. a dropped duplicate).
-        if !want_read && !c.paused && self.draining.is_none() {
-            c.paused = true;
-            self.paused.push(slot);
-        }
         if want == c.interest {
             return;
         }
@@ -1039,6 +1042,12 @@ impl EventLoop {
             }
         }
     }
+}
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 enum ReadOutcome {

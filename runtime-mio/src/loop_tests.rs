@@ -128,7 +128,7 @@ fn connect(addr: SocketAddr) -> TcpStream {
 }
 
 #[test]
-#[ignore = "needs the RpcServer implementation (issue 2 helper rpc)"]
+
 fn null_and_getport_over_tcp_and_udp() {
     let dir = state_dir("null");
     let srv = start(config(&dir));
@@ -253,7 +253,7 @@ fn second_instance_on_the_same_port_fails_with_one_line() {
 /// its write queue passes the soft limit, instead of buffering replies without bound; when
 /// the client reads again every reply arrives, in order.
 #[test]
-#[ignore = "needs the RpcServer implementation (issue 2 helper rpc)"]
+
 fn a_client_that_does_not_read_is_paced_not_buffered() {
     const SOFT: usize = 256 * 1024;
     let dir = state_dir("pace");
@@ -351,7 +351,7 @@ fn xdr_opaque(data: &[u8]) -> Vec<u8> {
 /// MOUNT, then NFS calls that go through the worker pool and come back through the waker:
 /// GETATTR of the root, CREATE, WRITE (FILE_SYNC), READ.
 #[test]
-#[ignore = "needs the RpcServer implementation (issue 2 helper rpc) and the executor (nfs3)"]
+
 fn file_operations_round_trip_through_the_workers() {
     let dir = state_dir("fsops");
     let srv = start(config(&dir));
