@@ -31,8 +31,8 @@
 //!    [`NsmRecord::OwnState`]).
 //! 3. `Event::Call { program: 100021 | 100024, .. }` → [`IncomingCall`] →
 //!    [`NlmService::handle_call`]`(now, &mut table, &files, call)`: `Reply(body)` →
-//!    `RpcServer::send_accepted_reply`; `Error(e)` → an accepted reply with
-//!    `proto_nfs::rpc::AcceptStat::from(e)`; `NoReplyYet` → nothing now. `files` implements
+//!    `RpcServer::send_accepted_reply`; `Error(e)` →
+//!    `RpcServer::send_refusal(conn, peer, xid, e.into())`; `NoReplyYet` → nothing now. `files` implements
 //!    [`FileHandles`] and must map a handle to the same `FileId` the NFS side uses.
 //! 4. After *every* input to the table (from any protocol) call
 //!    [`NlmService::handle_table_events`]: it handles the events about NLM's waiting
@@ -218,6 +218,18 @@ impl From<AcceptError> for proto_nfs::rpc::AcceptStat {
             AcceptError::ProgMismatch { low, high } => AcceptStat::ProgMismatch { low, high },
             AcceptError::ProcUnavail => AcceptStat::ProcUnavail,
             AcceptError::GarbageArgs => AcceptStat::GarbageArgs,
+        }
+    }
+}
+
+impl From<AcceptError> for proto_nfs::server::status::Refusal {
+    fn from(e: AcceptError) -> Self {
+        use proto_nfs::server::status::Refusal;
+        match e {
+            AcceptError::ProgUnavail => Refusal::ProgUnavail,
+            AcceptError::ProgMismatch { low, high } => Refusal::ProgMismatch { low, high },
+            AcceptError::ProcUnavail => Refusal::ProcUnavail,
+            AcceptError::GarbageArgs => Refusal::GarbageArgs,
         }
     }
 }
