@@ -67,6 +67,20 @@
 //!   state, retried every `notify_retry` for `notify_give_up`; an incoming SM_NOTIFY with a
 //!   new state frees that host's locks, shares and blocks (deferred while in grace,
 //!   lessons #3) and calls back the SM_MON registrations for that name.
+//!
+//! # Deviations and limits (named, per house style)
+//! - SM_MON, SM_UNMON, SM_UNMON_ALL and SM_SIMU_CRASH are honoured only from loopback
+//!   callers (as Linux rpc.statd does); others get `stat_fail` / no effect.
+//! - A TEST or SHARE that must wait for an SMB lease break is not answered (O4: the client
+//!   retransmits); only LOCK requests are held and answered later.
+//! - Withdrawing a grant (CANCEL during the callback, GRANTED_RES refusal, no answer)
+//!   releases exactly the blocked request's range, which can cut into a range the same owner
+//!   held before and that POSIX merged with it. UNLOCK overlapping a lock being granted ends
+//!   the callbacks without releasing anything more.
+//! - Hosts are remembered (name, address, NSM state) until the process ends, bounded by
+//!   `max_hosts`; restored hosts are notified over UDP.
+//! - `caller_name`s are bytes here; the lock table keys owners by UTF-8 text, so invalid
+//!   UTF-8 is converted lossily there (see [`table`]).
 
 pub mod backend;
 pub mod callback;
