@@ -597,3 +597,33 @@ fn table_events_not_about_nlm_are_returned() {
     );
     assert!(svc.poll_outbound().is_none());
 }
+
+proptest::proptest! {
+    /// Any bytes to any procedure of either program, from any peer: an RPC-level error, a
+    /// reply, or no reply — never a panic — and the service stays usable afterwards.
+    #[test]
+    fn arbitrary_calls_never_panic(
+        calls in proptest::collection::vec(
+            (0u32..3, 0u32..26, proptest::collection::vec(proptest::prelude::any::<u8>(), 0..160)),
+            1..40,
+        )
+    ) {
+        let mut h = real();
+        for (prog, procedure, args) in calls {
+            let (program, version) = match prog {
+                0 => (NLM_PROGRAM, 4),
+                1 => (NSM_PROGRAM, 1),
+                _ => (NLM_PROGRAM, 1),
+            };
+            let out = h.raw(CLIENT_A, program, version, procedure, Bytes::from(args));
+            if program == NLM_PROGRAM && version == 1 {
+                proptest::prop_assert_eq!(out, CallOutcome::Error(AcceptError::ProgMismatch { low: 4, high: 4 }));
+            }
+            while let Some(c) = h.svc.poll_outbound() {
+                h.result(c.id, CallResult::Failed(CallFailure::Unreachable));
+            }
+            h.advance(Duration::from_secs(1));
+        }
+        proptest::prop_assert_eq!(h.nlm(CLIENT_A, Nlm4Call::Null), CallOutcome::Reply(Bytes::new()));
+    }
+}
