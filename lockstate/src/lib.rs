@@ -89,6 +89,7 @@
 //! while let Some(_rec) = t.poll_record() { /* journal it */ }
 //! ```
 
+mod codec;
 mod config;
 mod grace;
 mod hash;
@@ -101,6 +102,7 @@ mod table;
 mod types;
 mod view;
 
+pub use codec::DecodeError as RecordDecodeError;
 pub use config::Config;
 pub use nlm::{NlmLockArgs, NlmShareArgs};
 pub use outcome::{
