@@ -106,19 +106,19 @@ impl LockTable {
                     exclusive,
                 } => {
                     max_id = max_id.max(id.0);
-                    let Some(client) = t.opens.get(&open).map(|o| o.client) else {
+                    if !t.opens.contains_key(&open) {
                         return Err(RestoreError::Dangling {
                             seq,
                             what: "open of an SMB lock",
                         });
-                    };
+                    }
                     t.insert_lock(
                         file,
                         Lock {
                             id,
                             span,
                             exclusive,
-                            owner: LockOwner::Smb { open, client },
+                            owner: LockOwner::Smb { open },
                         },
                     );
                 }

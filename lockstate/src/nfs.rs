@@ -163,7 +163,7 @@ impl LockTable {
                         who: Requester::Nfs,
                     };
                     if let Some(l) = self.find_conflict(file, &a) {
-                        let h = l.holder();
+                        let h = self.lock_holder(l);
                         let ck = ConflictKind::of_lock(l);
                         if first {
                             self.counters.conflict(Proto::Nfs, ck, Resolution::Denied);

@@ -48,6 +48,9 @@ pub struct NlmShareArgs {
     pub reclaim: bool,
 }
 
+/// Locks longer than this are "wide": removing the widest one recomputes the scan bounds.
+const WIDE: u64 = 1 << 20;
+
 impl LockTable {
     /// NLM LOCK (and NM_LOCK with `block = false`).
     ///
@@ -315,7 +318,7 @@ impl LockTable {
             return Eval::Block(WaitReason::Break);
         }
         if let Some(l) = self.find_conflict(file, &access) {
-            let holder = l.holder();
+            let holder = self.lock_holder(l);
             let kind = ConflictKind::of_lock(l);
             // A reclaim that conflicts is refused, never queued (spec §5 proposal 3).
             if !block || reclaim {
@@ -370,7 +373,7 @@ impl LockTable {
             return Eval::Block(WaitReason::Break);
         }
         match self.find_conflict(file, &access) {
-            Some(l) => Eval::Done(Outcome::Deny(Deny::Conflict(l.holder()))),
+            Some(l) => Eval::Done(Outcome::Deny(Deny::Conflict(self.lock_holder(l)))),
             None => Eval::Done(Outcome::Proceed),
         }
     }
@@ -445,10 +448,8 @@ impl LockTable {
         let adj_last = range.last.saturating_add(1);
         let mut touched: Vec<usize> = Vec::new();
         if let Some(fs) = self.files.get(&file) {
-            for (i, l) in fs.locks.iter().enumerate() {
-                if l.span.first > adj_last {
-                    break;
-                }
+            for i in fs.candidates(adj_first, adj_last) {
+                let l = &fs.locks[i];
                 if let LockOwner::Nlm(o) = &l.owner {
                     if Arc::ptr_eq(o, owner) && l.span.last >= adj_first {
                         touched.push(i);
@@ -549,10 +550,8 @@ impl LockTable {
         };
         let mut removed = Vec::new();
         let mut pieces = Vec::new();
-        for (i, l) in fs.locks.iter().enumerate() {
-            if l.span.first > range.last {
-                break;
-            }
+        for i in fs.candidates(range.first, range.last) {
+            let l = &fs.locks[i];
             let LockOwner::Nlm(o) = &l.owner else {
                 continue;
             };
@@ -598,8 +597,17 @@ impl LockTable {
         removed.sort_unstable();
         let mut gone = Vec::with_capacity(removed.len());
         if let Some(fs) = self.files.get_mut(&file) {
+            let mut wide = false;
             for &i in removed.iter().rev() {
-                gone.push(fs.locks.remove(i).id);
+                let l = fs.locks.remove(i);
+                let len = l.span.last.saturating_sub(l.span.first);
+                wide |= len >= fs.max_len && len > WIDE;
+                gone.push(l.id);
+            }
+            // A stale max_last costs nothing (scans start from the end); a stale max_len
+            // widens every scan, so recompute when a wide lock (often to-EOF) went away.
+            if wide || fs.locks.is_empty() {
+                fs.recompute_bounds();
             }
         }
         self.total_locks -= gone.len();

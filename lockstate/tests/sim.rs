@@ -213,8 +213,6 @@ impl Sim {
             }
             10 => {
                 if let Some(&o) = self.pick_open(a) {
-                    let f = self.h.t.view(FileId(1)).file; // any; find the open's file below
-                    let _ = f;
                     for fid in self.h.t.files() {
                         let v = self.h.t.view(fid);
                         let mine: Vec<_> = v
