@@ -77,7 +77,7 @@ fn lock_unlock(held: usize, pairs: usize) -> (Duration, Rate) {
     let mut t = LockTable::new(cfg);
     let now = Instant::now();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let owners: Vec<NlmOwner> = (0..1024)
+    let owners: Vec<NlmOwner> = (0..1024i32)
         .map(|i| {
             NlmOwner::new(
                 format!("client{}", i % 64),

@@ -42,7 +42,7 @@ use crate::view::Proto;
 pub(crate) struct Grace {
     pub(crate) ends: Instant,
     pub(crate) files: FxMap<FileId, Unreclaimed>,
-    pub(crate) expected: Vec<String>,
+    pub(crate) expected: Vec<Vec<u8>>,
     pub(crate) had_state: bool,
 }
 
@@ -321,7 +321,7 @@ impl LockTable {
                     continue;
                 };
                 if o.durable {
-                    g.expected.push(format!("smb:{}", o.client));
+                    g.expected.push(format!("smb:{}", o.client).into_bytes());
                     un.opens.push((id, o));
                 } else {
                     dropped_opens.push((id, f, o.cache));
@@ -376,7 +376,7 @@ impl LockTable {
     }
 
     /// The clients expected to reclaim (NLM hosts, `smb:<client>` for durable SMB opens).
-    pub fn grace_expected_clients(&self) -> Vec<String> {
+    pub fn grace_expected_clients(&self) -> Vec<Vec<u8>> {
         self.grace
             .as_ref()
             .map(|g| g.expected.clone())

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use crate::outcome::{Deny, Outcome, WaitReason};
 use crate::table::{Access, BreakKind, Eval, LockTable, NfsKind, Op, Requester};
-use crate::types::{access, share, FileId, Span};
+use crate::types::{access, share, CacheKey, FileId, Span};
 use crate::view::{ConflictKind, Proto, Resolution};
 
 impl LockTable {

@@ -183,7 +183,7 @@ impl LockTable {
     /// NLM FREE_ALL / client reboot (SM_NOTIFY): releases every lock, share reservation and
     /// blocked request of `host` (`caller_name`) and wakes the files' waiters. Returns how
     /// many locks and shares were released.
-    pub fn nlm_free_all(&mut self, host: &str, now: Instant) -> usize {
+    pub fn nlm_free_all(&mut self, host: &[u8], now: Instant) -> usize {
         let mut touched = Vec::new();
         let mut released = Vec::new();
         let mut shares = Vec::new();
@@ -244,28 +244,28 @@ impl LockTable {
 
     /// Records that `host` is monitored (SM_MON) with its NSM state; persisted so that after
     /// a restart the runtime can send SM_NOTIFY and the grace period expects it.
-    pub fn nlm_monitor(&mut self, host: &str, nsm_state: u32) {
+    pub fn nlm_monitor(&mut self, host: &[u8], nsm_state: i32) {
         if self.monitored.get(host) != Some(&nsm_state) {
-            self.monitored.insert(host.to_string(), nsm_state);
+            self.monitored.insert(host.to_vec(), nsm_state);
             self.record(Change::Monitored {
-                host: host.to_string(),
+                host: host.to_vec(),
                 nsm_state,
             });
         }
     }
 
     /// Records that `host` is no longer monitored (SM_UNMON).
-    pub fn nlm_unmonitor(&mut self, host: &str) {
+    pub fn nlm_unmonitor(&mut self, host: &[u8]) {
         if self.monitored.remove(host).is_some() {
             self.record(Change::Unmonitored {
-                host: host.to_string(),
+                host: host.to_vec(),
             });
         }
     }
 
     /// Monitored hosts and their NSM states (sorted): the SM_NOTIFY list after a restart.
-    pub fn monitored_clients(&self) -> Vec<(String, u32)> {
-        let mut v: Vec<(String, u32)> = self
+    pub fn monitored_clients(&self) -> Vec<(Vec<u8>, i32)> {
+        let mut v: Vec<(Vec<u8>, i32)> = self
             .monitored
             .iter()
             .map(|(h, s)| (h.clone(), *s))

@@ -404,7 +404,7 @@ pub struct LockTable {
     /// Interned NLM owners: equal owners share one `Arc`, compared by pointer.
     pub(crate) owners: FxSet<Arc<NlmOwner>>,
     pub(crate) owners_gc_at: usize,
-    pub(crate) monitored: FxMap<String, u32>,
+    pub(crate) monitored: FxMap<Vec<u8>, i32>,
     /// Ticket → file, for cancel and the wait-for graph.
     pub(crate) tickets: FxMap<Ticket, FileId>,
     /// Owner → its waiting tickets (wait-for graph edges start here).

@@ -29,12 +29,12 @@ fn restart_with_persisted_lock_refuses_new_lock_then_grants_reclaim() {
     let a = owner("a", 1);
     let b = owner("b", 1);
     let mut h = restart(Config::default(), |h| {
-        h.t.nlm_monitor("a", 3);
+        h.t.nlm_monitor(b"a", 3);
         assert!(h.nlm_lock(&a, 0, 10, true, false).is_success());
     });
     assert!(h.t.in_grace());
-    assert_eq!(h.t.grace_expected_clients(), vec!["a".to_string()]);
-    assert_eq!(h.t.monitored_clients(), vec![("a".to_string(), 3)]);
+    assert_eq!(h.t.grace_expected_clients(), vec![b"a".to_vec()]);
+    assert_eq!(h.t.monitored_clients(), vec![(b"a".to_vec(), 3)]);
     // Non-reclaim in grace on the unreclaimed range.
     assert_eq!(
         h.nlm_lock(&b, 5, 10, true, false),
@@ -222,7 +222,7 @@ fn smb_durable_reconnect_restores_open_lease_and_locks() {
     });
     assert_eq!(
         h.t.grace_expected_clients(),
-        vec![format!("smb:{}", guid(1))]
+        vec![format!("smb:{}", guid(1)).into_bytes()]
     );
     // NFS I/O on the file with unreclaimed SMB state: JUKEBOX.
     assert_eq!(
@@ -299,7 +299,7 @@ fn nlm_share_reclaim_and_grace() {
 fn records_replay_reproduces_state() {
     let mut h = Harness::new();
     let a = owner("a", 1);
-    h.t.nlm_monitor("a", 7);
+    h.t.nlm_monitor(b"a", 7);
     durable_rwh(&mut h);
     h.smb_lock(1, 0, 10, true, true); // stacked identical lock, distinct id
     h.smb_lock(1, 50, 0, false, true); // zero-length
@@ -325,11 +325,11 @@ fn records_replay_reproduces_state() {
             .collect::<Vec<_>>()
     };
     assert_eq!(strip(&before.leases), strip(&after.leases));
-    assert_eq!(restored.monitored_clients(), vec![("a".to_string(), 7)]);
+    assert_eq!(restored.monitored_clients(), vec![(b"a".to_vec(), 7)]);
     assert_eq!(restored.lock_count(), h.t.lock_count());
     // Sequence numbers continue.
     let mut r = restored;
-    r.nlm_monitor("b", 1);
+    r.nlm_monitor(b"b", 1);
     assert_eq!(
         r.poll_record().unwrap().seq,
         h.records.last().unwrap().seq + 1

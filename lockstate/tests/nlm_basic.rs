@@ -71,8 +71,8 @@ fn conflicting_nonblocking_denied_with_holder() {
         Outcome::Deny(Deny::Conflict(holder)) => {
             let n = holder.to_nlm();
             assert_eq!(
-                (n.caller_name.as_str(), n.svid, n.offset, n.len, n.exclusive),
-                ("a", 1, 0, 10, true)
+                (&n.caller_name[..], n.svid, n.offset, n.len, n.exclusive),
+                (&b"a"[..], 1, 0, 10, true)
             );
             assert_eq!(n.oh, b"a-1".to_vec());
         }
@@ -121,7 +121,7 @@ fn free_all_releases_host_and_wakes_waiters() {
     h.nlm_lock(&a1, 0, 10, true, false);
     h.nlm_lock(&a2, 20, 10, true, false);
     let tb = ticket(&h.nlm_lock(&b, 0, 30, true, true));
-    assert_eq!(h.t.nlm_free_all("a", h.now), 2);
+    assert_eq!(h.t.nlm_free_all(b"a", h.now), 2);
     assert_eq!(h.completion(tb), Some(Outcome::Proceed));
     assert_eq!(locks(&h), vec![(0, 29, true)]);
 }
@@ -206,11 +206,13 @@ fn smb_holder_translates_for_nlm() {
     match h.nlm_test(&owner("a", 1), 0, 0, true) {
         Outcome::Deny(Deny::Conflict(holder)) => {
             let n = holder.to_nlm();
-            assert_eq!(n.caller_name, format!("smb:{}", "ab".repeat(16)));
+            let name = format!("smb:{}", "ab".repeat(16)).into_bytes();
+            assert_eq!(n.caller_name, name);
             assert_eq!(
-                (n.svid, n.oh.len(), n.offset, n.len, n.exclusive),
-                (0, 0, 0, 10, false)
+                n.oh, name,
+                "nlm4_holder has no caller_name: oh carries smb:<client>"
             );
+            assert_eq!((n.svid, n.offset, n.len, n.exclusive), (0, 0, 10, false));
         }
         o => panic!("{o:?}"),
     }
