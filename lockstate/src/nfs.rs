@@ -67,6 +67,29 @@ impl LockTable {
         Outcome::Proceed
     }
 
+    /// A child of directory `dir` was created, removed, renamed, or changed size or times
+    /// (by either protocol): break the directory's leases R|W→NONE without waiting, except
+    /// the requester's own parent lease (MS-FSA PARENT_OBJECT, 2.1.4.12.2). NFS has no parent
+    /// lease key, so NFS callers pass `None` and always break (O12). Returns how many leases
+    /// were broken.
+    pub fn parent_changed(&mut self, dir: FileId, except: Option<CacheKey>, now: Instant) -> usize {
+        let keys: Vec<CacheKey> = self
+            .files
+            .get(&dir)
+            .map(|f| f.leases.clone())
+            .unwrap_or_default();
+        let mut n = 0;
+        for k in keys {
+            if Some(k) == except {
+                continue;
+            }
+            // The break is sent (RH still needs an ack) but nobody waits for it.
+            let (broke, _wait) = self.break_one(k, BreakKind::ToNone, now);
+            n += usize::from(broke);
+        }
+        n
+    }
+
     fn nfs_op(
         &mut self,
         file: FileId,

@@ -496,6 +496,26 @@ impl LockTable {
         let mut removed: Vec<usize> = Vec::new();
         for &i in &touched {
             let l = &fs.locks[i];
+            let overlapping = l.span.first <= range.last && l.span.last >= range.first;
+            if l.exclusive == exclusive && !overlapping {
+                // Merging a merely adjacent lock joins the two at a seam. A foreign
+                // zero-length SMB lock at that seam conflicts with any range spanning it
+                // (MS-FSA 2.1.4.10), so there the two locks stay separate: the same bytes
+                // are held, and no conflicting grant is created by the merge.
+                let seam = if l.span.last.checked_add(1) == Some(range.first) {
+                    range.first
+                } else {
+                    l.span.first
+                };
+                let guarded = fs.locks.iter().any(|z| {
+                    z.span.zero
+                        && z.span.first == seam
+                        && !matches!(&z.owner, LockOwner::Nlm(o) if Arc::ptr_eq(o, owner))
+                });
+                if guarded {
+                    continue;
+                }
+            }
             if l.exclusive == exclusive {
                 new_first = new_first.min(l.span.first);
                 new_last = new_last.max(l.span.last);

@@ -267,3 +267,29 @@ fn nlm_break_hold_expires_blocking_stays_nonblocking_dropped() {
     h.ack(1, 1, LeaseState::NONE).unwrap();
     assert_eq!(h.completion(t1), Some(Outcome::Proceed));
 }
+
+#[test]
+fn no_merge_across_a_foreign_zero_length_smb_lock() {
+    // Found by the simulation: merging adjacent [23,25] and [26,EOF] would create a lock
+    // spanning 25|26, which an SMB zero-length lock at 26 conflicts with (MS-FSA 2.1.4.10).
+    let mut h = Harness::new();
+    let a = owner("a", 1);
+    assert_eq!(h.nlm_lock(&a, 26, 0, true, false), Outcome::Proceed);
+    h.smb_open(1, 1, access::READ_DATA, share::ALL);
+    assert_eq!(h.smb_lock(1, 26, 0, false, true), Outcome::Proceed);
+    assert_eq!(h.nlm_lock(&a, 23, 3, true, false), Outcome::Proceed);
+    let nlm: Vec<_> = locks(&h)
+        .into_iter()
+        .filter(|l| l.0 != 26 || l.1 != 25)
+        .collect();
+    assert_eq!(nlm, vec![(23, 25, true), (26, u64::MAX, true)]);
+    // A single request spanning the seam is refused.
+    assert!(matches!(
+        h.nlm_lock(&owner("b", 1), 20, 10, false, false),
+        Outcome::Deny(_)
+    ));
+    assert!(matches!(
+        h.nlm_lock(&a, 20, 10, true, false),
+        Outcome::Deny(Deny::Conflict(_))
+    ));
+}
