@@ -6,6 +6,24 @@
 //! replaces that part (upgrade/downgrade) and splits the rest, unlock of a sub-range splits,
 //! unlock of an unheld range succeeds. Across owners and protocols a conflict is an overlap
 //! where either side is exclusive.
+//!
+//! How the NLM service maps the answers to `nlm4_stats` (spec §3.1, §4.2, O4):
+//!
+//! | Call | Answer | nlm4_stats / action |
+//! |---|---|---|
+//! | LOCK | `Proceed` | GRANTED |
+//! | LOCK | `Deny(Conflict)` | DENIED |
+//! | LOCK | `Deny(Deadlock)` / `Deny(NoLocks)` / `Deny(GracePeriod)` | DEADLCK / DENIED_NOLOCKS / DENIED_GRACE_PERIOD |
+//! | LOCK | `Wait` with `WaitReason::Lock` (block only) | BLOCKED; `Event::Completed{Proceed}` later → NLM_GRANTED(_MSG) |
+//! | LOCK | `Wait` with `WaitReason::Break` | hold the reply; on `Completed` answer it; on `HoldExpired{still_waiting: true}` answer BLOCKED (GRANTED later), `{still_waiting: false}` drop the reply |
+//! | TEST | `Proceed` / `Deny(Conflict(h))` / `Deny(GracePeriod)` | GRANTED / DENIED with `h.to_nlm()` / DENIED_GRACE_PERIOD |
+//! | TEST, SHARE | `Wait` | not answerable yet: hold or drop (the client retransmits); [`LockTable::cancel`] the ticket if dropping |
+//! | SHARE | `Proceed` / `Deny(SharingViolation)` / `Deny(GracePeriod)` | GRANTED / DENIED / DENIED_GRACE_PERIOD |
+//! | UNLOCK, CANCEL, UNSHARE | `Proceed` | GRANTED (also during grace) |
+//! | any | [`LockRange::nlm`] error | FBIG |
+//!
+//! A GRANTED callback the client never acknowledges is withdrawn with
+//! [`LockTable::nlm_unlock`] (lessons-from-prior-art #13).
 
 use std::sync::Arc;
 use std::time::Instant;
