@@ -376,3 +376,167 @@ fn journal_through_grace_restores_live_state() {
     assert_eq!(again.view(F).locks, h.t.view(F).locks);
     assert_eq!(again.view(F).locks.len(), 1);
 }
+
+mod random_grace {
+    //! Random NLM state, a restart, then random reclaims (honest and bogus), new requests
+    //! and unlocks during grace, checked against a model of what is still unreclaimed.
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct L {
+        who: u8,
+        file: u64,
+        first: u64,
+        last: u64,
+        excl: bool,
+    }
+
+    fn overlaps(a: &L, b: &L) -> bool {
+        a.file == b.file && a.first <= b.last && b.first <= a.last
+    }
+
+    fn conflicts(a: &L, b: &L) -> bool {
+        a.who != b.who && overlaps(a, b) && (a.excl || b.excl)
+    }
+
+    fn lock_of(who: u8, file: u8, first: u8, len: u8, excl: bool) -> L {
+        let first = u64::from(first % 32);
+        L {
+            who: who % 3,
+            file: u64::from(file % 2) + 1,
+            first,
+            last: first + u64::from(len % 6),
+            excl,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+        #[test]
+        fn grace_never_lets_a_newcomer_take_unreclaimed_state(
+            before in prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>(), any::<bool>()), 0..12),
+            during in prop::collection::vec((0u8..4, any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>(), any::<bool>()), 0..30),
+        ) {
+            let owners: Vec<NlmOwner> = (0..3).map(|i| owner("g", i)).collect();
+            let mut held: Vec<L> = Vec::new();
+            let mut h = restart_try(Config::default(), |h| {
+                for &(w, f, first, len, excl) in &before {
+                    let l = lock_of(w, f, first, len, excl);
+                    let out = h.nlm_lock_on(FileId(l.file), &owners[l.who as usize], l.first, l.last - l.first + 1, l.excl, false, false);
+                    prop_assert!(matches!(out, Outcome::Proceed | Outcome::Deny(_)));
+                }
+                // What is held after POSIX merges/replacements, as the table has it.
+                held = live_locks(h, &owners);
+                Ok(())
+            })?;
+            // What was held before the restart, per owner, as byte sets (POSIX merges).
+            let mut unreclaimed: Vec<L> = held.clone();
+            let had_state = !unreclaimed.is_empty();
+            let mut live: Vec<L> = Vec::new();
+            prop_assert_eq!(h.t.in_grace(), true);
+            for (kind, w, f, first, len, excl) in during {
+                let l = lock_of(w, f, first, len, excl);
+                let who = &owners[l.who as usize];
+                let n = l.last - l.first + 1;
+                match kind {
+                    0 | 1 => {
+                        let reclaim = kind == 0;
+                        let was_in_grace = h.t.in_grace();
+                        let out = h.nlm_lock_on(FileId(l.file), who, l.first, n, l.excl, false, reclaim);
+                        let against_unreclaimed = unreclaimed.iter().any(|u| conflicts(u, &l));
+                        let against_live = live.iter().any(|u| conflicts(u, &l));
+                        if !was_in_grace && reclaim {
+                            prop_assert_eq!(out, Outcome::Deny(Deny::GracePeriod));
+                            continue;
+                        }
+                        if against_unreclaimed {
+                            prop_assert!(out != Outcome::Proceed, "newcomer took unreclaimed state: {:?}", l);
+                        }
+                        if against_live {
+                            // A conflict with live state; in grace the newcomer may be told
+                            // GracePeriod first if it also meets unreclaimed state.
+                            prop_assert!(
+                                matches!(out, Outcome::Deny(Deny::Conflict(_)))
+                                    || (against_unreclaimed && out == Outcome::Deny(Deny::GracePeriod)),
+                                "{:?}", out
+                            );
+                        }
+                        if out == Outcome::Proceed {
+                            live.push(l);
+                            if reclaim {
+                                // The reclaimed bytes are no longer expected; the rest is.
+                                let mut rest = Vec::new();
+                                for u in unreclaimed.drain(..) {
+                                    if u.who == l.who && overlaps(&u, &l) {
+                                        if u.first < l.first {
+                                            rest.push(L { last: l.first - 1, ..u });
+                                        }
+                                        if u.last > l.last {
+                                            rest.push(L { first: l.last + 1, ..u });
+                                        }
+                                    } else {
+                                        rest.push(u);
+                                    }
+                                }
+                                unreclaimed = rest;
+                            }
+                        }
+                    }
+                    2 => {
+                        prop_assert_eq!(h.t.nlm_unlock(FileId(l.file), who, LockRange::nlm(l.first, n).unwrap(), h.now), Outcome::Proceed);
+                        // Model the unlock coarsely: forget live locks of this owner it touches.
+                        live.retain(|u| !(u.who == l.who && overlaps(u, &l)));
+                        // Re-sync the live model with the table (POSIX split pieces).
+                        live = live_locks(&h, &owners);
+                    }
+                    _ => h.advance(Duration::from_secs(u64::from(w % 40))),
+                }
+                if !h.t.in_grace() {
+                    unreclaimed.clear();
+                }
+                // Early end exactly when everything was reclaimed (if there was anything).
+                if had_state && unreclaimed.is_empty() {
+                    prop_assert!(!h.t.in_grace());
+                }
+                // Live locks never conflict with each other.
+                let now_live = live_locks(&h, &owners);
+                for (i, a) in now_live.iter().enumerate() {
+                    for b in &now_live[i + 1..] {
+                        prop_assert!(!conflicts(a, b), "{:?} / {:?}", a, b);
+                    }
+                }
+                live = now_live;
+            }
+        }
+    }
+
+    fn restart_try(
+        cfg: Config,
+        f: impl FnOnce(&mut Harness) -> Result<(), TestCaseError>,
+    ) -> Result<Harness, TestCaseError> {
+        let mut res = Ok(());
+        let h = restart(cfg, |h| res = f(h));
+        res.map(|_| h)
+    }
+
+    fn live_locks(h: &Harness, owners: &[NlmOwner]) -> Vec<L> {
+        let mut v = Vec::new();
+        for f in [1u64, 2] {
+            for l in h.t.view(FileId(f)).locks {
+                let HolderKind::Nlm(o) = &l.holder.who else {
+                    continue;
+                };
+                let who = owners.iter().position(|x| **o == *x).unwrap() as u8;
+                v.push(L {
+                    who,
+                    file: f,
+                    first: l.holder.span.first,
+                    last: l.holder.span.last,
+                    excl: l.holder.exclusive,
+                });
+            }
+        }
+        v
+    }
+}
