@@ -636,35 +636,33 @@ impl LockTable {
         // Only the reclaimed bytes stop being expected: the rest of a persisted lock stays
         // unreclaimed (POSIX split), so a partial reclaim cannot free the remainder for
         // another client.
-        let mut gone: Vec<(LockId, Option<(LockRange, LockRange)>, bool)> = Vec::new();
+        let mut gone: Vec<(LockId, Vec<LockRange>, bool)> = Vec::new();
         if let Some(un) = self.grace.as_mut().and_then(|g| g.files.get_mut(&file)) {
             let r = Span::range(range);
             un.locks.retain(|l| match &l.owner {
                 LockOwner::Nlm(o) if Arc::ptr_eq(o, owner) && l.span.overlaps(&r) => {
-                    let left = (l.span.first < range.first).then(|| LockRange {
-                        first: l.span.first,
-                        last: range.first - 1,
-                    });
-                    let right = (l.span.last > range.last).then(|| LockRange {
-                        first: range.last + 1,
-                        last: l.span.last,
-                    });
-                    let pieces = match (left, right) {
-                        (None, None) => None,
-                        (Some(a), None) | (None, Some(a)) => Some((a, a)),
-                        (Some(a), Some(b)) => Some((a, b)),
-                    };
-                    gone.push((l.id, pieces, l.exclusive));
+                    let mut rest = Vec::new();
+                    if l.span.first < range.first {
+                        rest.push(LockRange {
+                            first: l.span.first,
+                            last: range.first - 1,
+                        });
+                    }
+                    if l.span.last > range.last {
+                        rest.push(LockRange {
+                            first: range.last + 1,
+                            last: l.span.last,
+                        });
+                    }
+                    gone.push((l.id, rest, l.exclusive));
                     false
                 }
                 _ => true,
             });
         }
-        for (id, pieces, exclusive) in gone {
+        for (id, rest, exclusive) in gone {
             self.record(Change::LockReleased { id, file });
-            let Some((a, b)) = pieces else { continue };
-            let ranges = if a == b { vec![a] } else { vec![a, b] };
-            for piece in ranges {
+            for piece in rest {
                 let nid = self.new_lock_id();
                 self.record(Change::NlmLock {
                     id: nid,
