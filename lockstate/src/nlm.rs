@@ -81,6 +81,20 @@ impl LockTable {
     ///   `NoLocks` → NLM4_DENIED_NOLOCKS, `GracePeriod` → NLM4_DENIED_GRACE_PERIOD.
     pub fn nlm_lock(&mut self, args: NlmLockArgs, now: Instant) -> Outcome {
         let owner = self.intern(&args.owner);
+        // A retransmitted LOCK of a request that is already queued gets the same ticket
+        // (Linux `nlmsvc_lookup_block`), not a second waiter and a second GRANTED.
+        if let Some(w) = self.files.get(&args.file).and_then(|fs| {
+            fs.waiters.iter().find(|w| {
+                matches!(&w.op, Op::NlmLock { owner: o, range, exclusive, .. }
+                    if Arc::ptr_eq(o, &owner) && *range == args.range && *exclusive == args.exclusive)
+            })
+        }) {
+            return Outcome::Wait(crate::outcome::Wait {
+                ticket: w.ticket,
+                reason: w.reason.clone(),
+                hold_until: w.hold_until,
+            });
+        }
         self.run(
             args.file,
             Op::NlmLock {

@@ -293,3 +293,23 @@ fn no_merge_across_a_foreign_zero_length_smb_lock() {
         Outcome::Deny(Deny::Conflict(_))
     ));
 }
+
+#[test]
+fn retransmitted_blocking_lock_keeps_its_ticket() {
+    let mut h = Harness::new();
+    let a = owner("a", 1);
+    let b = owner("b", 1);
+    h.nlm_lock(&a, 0, 10, true, false);
+    let t1 = ticket(&h.nlm_lock(&b, 0, 10, true, true));
+    let t2 = ticket(&h.nlm_lock(&b, 0, 10, true, true));
+    assert_eq!(t1, t2);
+    assert_eq!(h.t.view(F).waiters.len(), 1);
+    h.nlm_unlock(&a, 0, 10);
+    h.drain();
+    let grants = h
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Completed { .. }))
+        .count();
+    assert_eq!(grants, 1, "one GRANTED callback");
+}
