@@ -44,9 +44,6 @@ pub enum DecodeError {
     /// A length over [`MAX_FIELD`].
     #[error("field of {0} bytes is over the limit")]
     TooLong(usize),
-    /// A caller_name that is not UTF-8.
-    #[error("host name is not UTF-8")]
-    NotUtf8,
 }
 
 struct W(Vec<u8>);
@@ -73,8 +70,8 @@ impl W {
         self.0.extend_from_slice(b);
     }
     fn owner(&mut self, o: &NlmOwner) {
-        self.bytes(o.caller_name.as_bytes());
-        self.u32(o.svid);
+        self.bytes(&o.caller_name);
+        self.u32(o.svid as u32);
         self.bytes(&o.oh);
     }
     fn guid(&mut self, g: &ClientGuid) {
@@ -137,12 +134,9 @@ impl R<'_> {
         }
         Ok(self.take(n)?.to_vec())
     }
-    fn string(&mut self) -> Result<String, DecodeError> {
-        String::from_utf8(self.bytes()?).map_err(|_| DecodeError::NotUtf8)
-    }
     fn owner(&mut self) -> Result<Arc<NlmOwner>, DecodeError> {
-        let caller_name = self.string()?;
-        let svid = self.u32()?;
+        let caller_name = self.bytes()?;
+        let svid = self.u32()? as i32;
         let oh = self.bytes()?;
         Ok(Arc::new(NlmOwner {
             caller_name,
@@ -283,12 +277,12 @@ impl Record {
             }
             Change::Monitored { host, nsm_state } => {
                 w.u8(10);
-                w.bytes(host.as_bytes());
-                w.u32(*nsm_state);
+                w.bytes(host);
+                w.u32(*nsm_state as u32);
             }
             Change::Unmonitored { host } => {
                 w.u8(11);
-                w.bytes(host.as_bytes());
+                w.bytes(host);
             }
         }
         w.0
@@ -371,10 +365,10 @@ impl Record {
                 owner: r.owner()?,
             },
             10 => Change::Monitored {
-                host: r.string()?,
-                nsm_state: r.u32()?,
+                host: r.bytes()?,
+                nsm_state: r.u32()? as i32,
             },
-            11 => Change::Unmonitored { host: r.string()? },
+            11 => Change::Unmonitored { host: r.bytes()? },
             t => return Err(DecodeError::BadTag(t)),
         };
         if !r.0.is_empty() {
@@ -389,7 +383,11 @@ mod tests {
     use super::*;
 
     fn owner() -> Arc<NlmOwner> {
-        Arc::new(NlmOwner::new("client-ä", 7, b"oh\x00\xff".to_vec()))
+        Arc::new(NlmOwner::new(
+            b"client-\xff".to_vec(),
+            -7,
+            b"oh\x00\xff".to_vec(),
+        ))
     }
 
     fn all() -> Vec<Change> {
@@ -466,10 +464,10 @@ mod tests {
                 owner: owner(),
             },
             Change::Monitored {
-                host: "host".into(),
-                nsm_state: 13,
+                host: b"host".to_vec(),
+                nsm_state: -13,
             },
-            Change::Unmonitored { host: "".into() },
+            Change::Unmonitored { host: Vec::new() },
         ]
     }
 
