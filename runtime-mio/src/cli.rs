@@ -58,6 +58,10 @@ pub struct ServeArgs {
     /// Lock grace period after a restart, in seconds [default: 90].
     #[arg(long, value_name = "SECONDS")]
     pub grace_period: Option<u64>,
+    /// Port of the clients' portmappers, asked for their NLM/NSM port before a GRANTED_MSG
+    /// callback or SM_NOTIFY (tests point it at their own listener) [default: 111].
+    #[arg(long, value_name = "P")]
+    pub nlm_callback_portmap_port: Option<u16>,
 }
 
 #[cfg(test)]

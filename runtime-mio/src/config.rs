@@ -27,6 +27,10 @@
 //! log = "info"
 //! backend = "local"
 //! grace_period = 90
+//! nlm_callback_portmap_port = 111
+//! nfs_wait_ms = 1000
+//! nlm_wait_ms = 5000
+//! break_timeout = 35
 //! workers = 4
 //! max_connections = 1024
 //!
@@ -162,6 +166,14 @@ pub struct Config {
     pub backend: BackendKind,
     /// NLM/SMB grace period after a restart.
     pub grace_period: Duration,
+    /// Port of the clients' portmappers for NLM callbacks and SM_NOTIFY.
+    pub nlm_callback_portmap_port: u16,
+    /// `T_nfs` (O3): how long an NFS operation waits on an SMB lease break.
+    pub nfs_wait: Duration,
+    /// `T_nlm` (O4): how long an NLM request is held on an SMB lease break.
+    pub nlm_wait: Duration,
+    /// SMB lease/oplock break timeout (MS-SMB2 3.3.6.5).
+    pub break_timeout: Duration,
     /// File-system worker threads.
     pub workers: usize,
     /// Memory and connection limits.
@@ -258,6 +270,14 @@ pub struct FileConfig {
     pub backend: Option<BackendKind>,
     /// `grace_period` (seconds).
     pub grace_period: Option<u64>,
+    /// `nlm_callback_portmap_port`.
+    pub nlm_callback_portmap_port: Option<u16>,
+    /// `nfs_wait_ms` (T_nfs, milliseconds).
+    pub nfs_wait_ms: Option<u64>,
+    /// `nlm_wait_ms` (T_nlm, milliseconds).
+    pub nlm_wait_ms: Option<u64>,
+    /// `break_timeout` (seconds).
+    pub break_timeout: Option<u64>,
     /// `workers`.
     pub workers: Option<usize>,
     /// `max_connections`.
@@ -520,6 +540,23 @@ impl Config {
                 reason: format!("{grace} s is longer than one hour"),
             });
         }
+        let ms = |what: &'static str, v: Option<u64>, default: u64| {
+            let v = v.unwrap_or(default);
+            if v == 0 || v > 600_000 {
+                return Err(ConfigError::Value {
+                    what,
+                    reason: format!("{v} ms is out of range 1..=600000"),
+                });
+            }
+            Ok(Duration::from_millis(v))
+        };
+        let nfs_wait = ms("nfs_wait_ms", file.nfs_wait_ms, 1000)?;
+        let nlm_wait = ms("nlm_wait_ms", file.nlm_wait_ms, 5000)?;
+        let break_timeout = ms(
+            "break_timeout",
+            file.break_timeout.map(|s| s.saturating_mul(1000)),
+            35_000,
+        )?;
         let workers = positive("workers", file.workers.unwrap_or(DEFAULT_WORKERS), 256)?;
         let limits = Limits {
             max_connections: positive(
@@ -555,10 +592,29 @@ impl Config {
             log,
             backend,
             grace_period: Duration::from_secs(grace),
+            nlm_callback_portmap_port: args
+                .nlm_callback_portmap_port
+                .or(file.nlm_callback_portmap_port)
+                .unwrap_or(DEFAULT_PORTMAP_PORT),
+            nfs_wait,
+            nlm_wait,
+            break_timeout,
             workers,
             limits,
             shares,
         })
+    }
+
+    /// The NLM/NSM service's settings.
+    pub fn nlm_settings(&self) -> crate::nlm::NlmSettings {
+        crate::nlm::NlmSettings {
+            grace_period: self.grace_period,
+            nfs_wait: self.nfs_wait,
+            nlm_wait: self.nlm_wait,
+            break_timeout: self.break_timeout,
+            callback_portmap_port: self.nlm_callback_portmap_port,
+            server_name: crate::nlm::server_name(self.bind, &crate::serve::host_name()),
+        }
     }
 
     /// Loads the file named by `--config` (if any) and resolves.

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use proto_nfs::server::status::Refusal;
 use proto_nfs::server::{
     ConnId, Event, Export, FsRequest, RpcServer, ServerConfig, Transmit, Transport,
 };
@@ -88,24 +89,95 @@ pub struct ExternalCall {
     pub args: Bytes,
 }
 
-/// The hook the NLM/NSM work plugs in: the programs it serves and what it answers.
+/// What to answer an external call with now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExternalOutcome {
+    /// A SUCCESS accepted reply with this body.
+    Reply(Bytes),
+    /// An accepted reply with another status (RFC 5531 §9), or a rejection.
+    Refuse(Refusal),
+    /// No reply now: it comes later from [`ExternalPrograms::poll_reply`], or never (the
+    /// client retransmits).
+    Hold,
+}
+
+/// A reply an [`ExternalPrograms`] held back and now sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldReply {
+    /// Connection of the call.
+    pub conn: ConnId,
+    /// Caller.
+    pub peer: SocketAddr,
+    /// The call's xid.
+    pub xid: u32,
+    /// SUCCESS reply body.
+    pub body: Bytes,
+}
+
+/// Tokens at or above this value belong to the [`ExternalPrograms`] hook's own sockets
+/// (outbound calls); the loop hands their readiness to [`ExternalPrograms::handle_io`].
+pub const EXTERNAL_TOKEN_BASE: usize = 1 << 40;
+
+/// The hook the NLM/NSM work plugs in: the programs it serves, what it answers, and the
+/// outbound calls it makes on sockets of its own (registered with tokens from
+/// [`EXTERNAL_TOKEN_BASE`] up).
+///
+/// Durability: records appended to the journal in any of these methods are committed (one
+/// group `fdatasync`) before any reply of the same loop pass is written and before
+/// [`ExternalPrograms::flush_io`] is called, so outbound calls that depend on them too go
+/// out after they are durable.
 pub trait ExternalPrograms {
     /// `(program, lowest version, highest version)` of every program served here; the RPC
     /// server answers PROG_UNAVAIL / PROG_MISMATCH for the rest.
     fn programs(&self) -> Vec<(u32, u32, u32)>;
-    /// Handles a call on the event-loop thread. `Some(body)` is sent as a SUCCESS reply;
-    /// `None` sends nothing (one-way `_MSG` procedures). Records appended to `journal` are
-    /// durable before the reply is sent (group commit).
+    /// Handles a call on the event-loop thread.
     fn handle_call(
         &mut self,
         now: Instant,
         call: ExternalCall,
         journal: &mut Journal,
-    ) -> Option<Bytes>;
+    ) -> ExternalOutcome;
+    /// Called once before the loop is built, with the journal of the previous runs:
+    /// restore durable state (`boot_count` is the state directory's boot counter). An
+    /// error stops the start with that message.
+    fn start(
+        &mut self,
+        _now: Instant,
+        _journal: &mut Journal,
+        _boot_count: u64,
+    ) -> Result<(), String> {
+        Ok(())
+    }
+    /// Next reply that was held back.
+    fn poll_reply(&mut self) -> Option<HeldReply> {
+        None
+    }
+    /// When [`ExternalPrograms::handle_timeout`] should next be called.
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        None
+    }
+    /// Time passed.
+    fn handle_timeout(&mut self, _now: Instant, _journal: &mut Journal) {}
+    /// Called once by [`EventLoop::new`]: register the hook's sockets (tokens from
+    /// [`EXTERNAL_TOKEN_BASE`]); keep a clone of the registry for connections made later.
+    fn register_io(&mut self, _registry: &Registry) -> io::Result<()> {
+        Ok(())
+    }
+    /// Readiness of one of the hook's sockets.
+    fn handle_io(
+        &mut self,
+        _now: Instant,
+        _token: Token,
+        _readable: bool,
+        _writable: bool,
+        _journal: &mut Journal,
+    ) {
+    }
+    /// After the pass's journal commit: send queued outbound bytes.
+    fn flush_io(&mut self, _now: Instant) {}
 }
 
-/// No external programs (until NLM/NSM land): every such call is the RPC server's
-/// PROG_UNAVAIL.
+/// No external programs: every such call is the RPC server's PROG_UNAVAIL.
 #[derive(Debug, Default)]
 pub struct NoExternalPrograms;
 
@@ -113,12 +185,12 @@ impl ExternalPrograms for NoExternalPrograms {
     fn programs(&self) -> Vec<(u32, u32, u32)> {
         Vec::new()
     }
-    fn handle_call(&mut self, _: Instant, call: ExternalCall, _: &mut Journal) -> Option<Bytes> {
+    fn handle_call(&mut self, _: Instant, call: ExternalCall, _: &mut Journal) -> ExternalOutcome {
         tracing::debug!(
             program = call.program,
-            "call to an unserved program dropped"
+            "call to an unserved program refused"
         );
-        None
+        ExternalOutcome::Refuse(Refusal::ProgUnavail)
     }
 }
 
@@ -361,6 +433,8 @@ impl EventLoop {
             });
         }
 
+        let mut external = parts.external;
+        external.register_io(registry)?;
         let limits = parts.limits;
         let config = ServerConfig {
             exports: parts.exports,
@@ -371,7 +445,7 @@ impl EventLoop {
             max_record: limits.max_record,
             max_in_flight_per_conn: limits.max_in_flight_per_conn,
             drc_entries: limits.drc_entries,
-            external_programs: parts.external.programs(),
+            external_programs: external.programs(),
         };
         let wake_for_workers = Arc::clone(&waker);
         let workers = WorkerPool::new(
@@ -398,7 +472,7 @@ impl EventLoop {
             backlog: VecDeque::new(),
             in_flight: 0,
             journal: parts.journal,
-            external: parts.external,
+            external,
             limits,
             draining: None,
             udp_buf: vec![0; UDP_MAX],
@@ -477,6 +551,9 @@ impl EventLoop {
             if self.rpc.poll_timeout().is_some_and(|t| t <= now) {
                 self.rpc.handle_timeout(now);
             }
+            if self.draining.is_none() && self.external.poll_timeout().is_some_and(|t| t <= now) {
+                self.external.handle_timeout(now, &mut self.journal);
+            }
             self.pass(now);
         }
         self.finish()
@@ -512,7 +589,7 @@ impl EventLoop {
             && self.udp.iter().all(|u| u.out.is_empty())
     }
 
-    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+    fn poll_timeout(&mut self, now: Instant) -> Option<Duration> {
         let udp_pending = self.draining.is_none()
             && self
                 .udp
@@ -522,6 +599,11 @@ impl EventLoop {
             return Some(Duration::ZERO);
         }
         let mut t = self.rpc.poll_timeout();
+        if self.draining.is_none() {
+            if let Some(e) = self.external.poll_timeout() {
+                t = Some(t.map_or(e, |x| x.min(e)));
+            }
+        }
         if let Some(d) = self.draining {
             t = Some(t.map_or(d, |x| x.min(d)));
         }
@@ -586,6 +668,10 @@ impl EventLoop {
                 if writable {
                     self.flush_udp();
                 }
+            }
+            Token(t) if t >= EXTERNAL_TOKEN_BASE => {
+                self.external
+                    .handle_io(now, token, readable, writable, &mut self.journal);
             }
             Token(t) if t >= CONN_BASE => {
                 let slot = t - CONN_BASE;
@@ -729,6 +815,8 @@ impl EventLoop {
             // Replies that depend on these records must not go out as if they were durable;
             // keep them queued in the journal and retry on the next pass.
             tracing::error!("journal commit failed: {e}");
+        } else {
+            self.external.flush_io(now);
         }
         // Output for every connection with queued bytes, then interest for those touched.
         for slot in self.conns.slots() {
@@ -881,6 +969,10 @@ impl EventLoop {
                 progress = true;
                 self.resume(now, id);
             }
+            while let Some(r) = self.external.poll_reply() {
+                progress = true;
+                self.rpc.send_accepted_reply(r.conn, r.peer, r.xid, r.body);
+            }
             if !progress {
                 break;
             }
@@ -958,8 +1050,14 @@ impl EventLoop {
                     cred_body,
                     args,
                 };
-                if let Some(body) = self.external.handle_call(now, call, &mut self.journal) {
-                    self.rpc.send_accepted_reply(conn, peer, xid, body);
+                match self.external.handle_call(now, call, &mut self.journal) {
+                    ExternalOutcome::Reply(body) => {
+                        self.rpc.send_accepted_reply(conn, peer, xid, body);
+                    }
+                    ExternalOutcome::Refuse(r) => self.rpc.send_refusal(conn, peer, xid, r),
+                    // Lets a retransmission through to the hook instead of being dropped as
+                    // in progress; a later held reply is still sent on the connection.
+                    ExternalOutcome::Hold => self.rpc.finish_without_reply(conn, xid),
                 }
             }
         }

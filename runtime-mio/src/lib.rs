@@ -17,6 +17,8 @@ pub mod event_loop;
 pub mod journal;
 pub mod listen;
 pub mod nfs3_exec;
+pub mod nlm;
+pub mod nlm_callbacks;
 pub mod replay;
 pub mod serve;
 pub mod service;
@@ -66,7 +68,13 @@ fn serve_command(args: &cli::ServeArgs) -> i32 {
         make_service: &|verifier, shares| -> Arc<dyn workers::FsService> {
             backends::make_service(verifier, shares)
         },
-        external: Box::new(event_loop::NoExternalPrograms),
+        external: Box::new(nlm::NlmHook::new(
+            config.nlm_settings(),
+            config.shares.iter().map(|s| nlm::NlmShare {
+                share_id: s.share_id,
+                read_only: s.read_only,
+            }),
+        )),
     };
     let mut running = match serve::start(&config, backends) {
         Ok(r) => r,

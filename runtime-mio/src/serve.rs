@@ -46,6 +46,9 @@ pub enum StartError {
     /// A share's root handle does not fit in an NFS file handle (a backend bug).
     #[error("share {0:?}: the backend's root handle is longer than 59 bytes")]
     RootHandle(String),
+    /// The lock state in the journal could not be restored.
+    #[error("locking state: {0}")]
+    Locks(String),
     /// Setting up the event loop failed.
     #[error("cannot start the event loop: {0}")]
     Io(#[from] std::io::Error),
@@ -135,7 +138,7 @@ pub fn start_with_listeners(
     }
 
     let state = StateDir::open(&config.state_dir)?;
-    let journal: Journal = state.open_journal()?;
+    let mut journal: Journal = state.open_journal()?;
     tracing::info!(
         state = %state.path().display(),
         boot = state.boot_count(),
@@ -151,6 +154,10 @@ pub fn start_with_listeners(
         .map_or(0, |d| d.as_secs());
     let verifier = state.write_verifier(unix_secs);
     let service = (backends.make_service)(verifier, by_id);
+    let mut external = backends.external;
+    external
+        .start(std::time::Instant::now(), &mut journal, state.boot_count())
+        .map_err(StartError::Locks)?;
     let event_loop = EventLoop::new(EventLoopParts {
         listeners,
         exports,
@@ -158,7 +165,7 @@ pub fn start_with_listeners(
         workers: config.workers,
         service,
         journal,
-        external: backends.external,
+        external,
     })?;
     Ok(Running {
         event_loop,
@@ -196,7 +203,8 @@ impl Running {
     }
 }
 
-fn host_name() -> String {
+/// This machine's host name (uname nodename).
+pub fn host_name() -> String {
     rustix::system::uname()
         .nodename()
         .to_string_lossy()
