@@ -51,6 +51,7 @@ pub struct ServerBuilder {
     label: String,
     shares: Vec<ShareSpec>,
     target: Target,
+    extra_args: Vec<String>,
 }
 
 impl ServerBuilder {
@@ -60,7 +61,14 @@ impl ServerBuilder {
             label: label.to_string(),
             shares: Vec::new(),
             target: Target::from_env(),
+            extra_args: Vec::new(),
         }
+    }
+
+    /// An extra `janus serve` argument (e.g. `--grace-period`); ignored for ganesha.
+    pub fn arg(mut self, arg: impl Into<String>) -> ServerBuilder {
+        self.extra_args.push(arg.into());
+        self
     }
 
     /// Add a read-write share.
@@ -102,6 +110,7 @@ impl ServerBuilder {
             child: None,
             starts: 0,
             root,
+            extra_args: self.extra_args,
         };
         server.mount_port = match server.target {
             Target::Janus => server.nfs_port,
@@ -123,6 +132,7 @@ pub struct Server {
     child: Option<Child>,
     starts: u32,
     root: TempDir,
+    extra_args: Vec<String>,
 }
 
 impl Server {
@@ -226,6 +236,16 @@ impl Server {
         self.spawn();
     }
 
+    /// Crash the server (SIGKILL, no clean shutdown) and start it again on the same ports
+    /// with the same share and state directories.
+    pub fn crash_restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.spawn();
+    }
+
     /// Stop the server: SIGTERM, wait up to 10 s, then SIGKILL.
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
@@ -279,7 +299,8 @@ impl Server {
             .args([
                 "--log",
                 &std::env::var("JANUS_E2E_LOG").unwrap_or_else(|_| "info".into()),
-            ]);
+            ])
+            .args(&self.extra_args);
         // Plain shares go on the command line (what the README shows); shares with options
         // are described in the TOML config file.
         let mut config = String::new();
