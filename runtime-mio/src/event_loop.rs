@@ -175,6 +175,9 @@ pub trait ExternalPrograms {
     }
     /// After the pass's journal commit: send queued outbound bytes.
     fn flush_io(&mut self, _now: Instant) {}
+    /// The loop is stopping: append whatever is still buffered (it is committed with the
+    /// clean-shutdown marker).
+    fn shutdown(&mut self, _journal: &mut Journal) {}
 }
 
 /// No external programs: every such call is the RPC server's PROG_UNAVAIL.
@@ -574,6 +577,7 @@ impl EventLoop {
                 drop(w);
             }
         }
+        self.external.shutdown(&mut self.journal);
         if let Err(e) = self.journal.mark_clean() {
             tracing::error!("cannot mark the journal clean: {e}");
             return Err(io::Error::other(e.to_string()));

@@ -25,17 +25,25 @@
 //! unknown shares only). Exclusive locks on read-only shares get NLM4_ROFS.
 //!
 //! # Durability
-//! Every record is appended to the journal in the same call that produced it; the event
-//! loop commits (one `fdatasync` for the pass) before it writes the pass's replies and
-//! before [`ExternalPrograms::flush_io`] sends outbound calls, so a GRANTED reply or a
-//! GRANTED_MSG never reaches a client before the lock and the monitor entry are on disk.
+//! Records that grant or monitor something are appended to the journal in the same call
+//! that produced them; the event loop commits (one `fdatasync` for the pass) before it
+//! writes the pass's replies and before [`ExternalPrograms::flush_io`] sends outbound
+//! calls, so a GRANTED reply or a GRANTED_MSG never reaches a client before the lock and
+//! the monitor entry are on disk.
+//!
+//! Releases (`LockReleased`, `NlmShareReleased`) are the exception: no reply depends on
+//! them being durable, so they wait in memory (in order) until the next other record, at
+//! most [`RELEASE_FLUSH`], or shutdown, and an UNLOCK is answered without an `fdatasync`.
+//! A crash in that window only makes a released lock look held after the restart: it is
+//! then unreclaimed state that gates conflicting newcomers until the grace period ends and
+//! drops it (spec §5), which is the conservative direction.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use lockstate::{FileId, LockTable, Record};
+use lockstate::{Change, FileId, LockTable, Record};
 use mio::{Registry, Token};
 use proto_nfs::nfs3::FileHandle;
 use proto_nfs::xdr::{XdrDecode, XdrEncode};
@@ -52,6 +60,8 @@ use crate::nlm_callbacks::{CallbackIo, IoEvent};
 pub const TAG_LOCK: u8 = 1;
 /// Journal tag of an `NsmRecord`.
 pub const TAG_NSM: u8 = 2;
+/// Longest time a release record waits in memory before it is journalled.
+pub const RELEASE_FLUSH: Duration = Duration::from_secs(1);
 
 /// Settings of the NLM/NSM service (from the config file and flags).
 #[derive(Debug, Clone)]
@@ -143,6 +153,9 @@ pub struct NlmHook {
     replies: VecDeque<HeldReply>,
     /// Work is queued that the next pass must commit and send.
     kick: Option<Instant>,
+    /// Release records not yet appended (see "Durability"), and when they must be.
+    lazy: Vec<Vec<u8>>,
+    lazy_until: Option<Instant>,
 }
 
 impl NlmHook {
@@ -160,6 +173,8 @@ impl NlmHook {
             io: CallbackIo::new(),
             replies: VecDeque::new(),
             kick: None,
+            lazy: Vec::new(),
+            lazy_until: None,
         }
     }
 
@@ -256,13 +271,30 @@ impl NlmHook {
         })
     }
 
-    fn append(journal: &mut Journal, tag: u8, body: &[u8]) {
+    fn tagged(tag: u8, body: &[u8]) -> Vec<u8> {
         let mut v = Vec::with_capacity(body.len() + 1);
         v.push(tag);
         v.extend_from_slice(body);
-        if let Err(e) = journal.append(&v) {
+        v
+    }
+
+    fn append(journal: &mut Journal, record: &[u8]) {
+        if let Err(e) = journal.append(record) {
             tracing::error!("cannot journal a lock record: {e}");
         }
+    }
+
+    /// Appends the buffered release records (before any later record: journal order is
+    /// the tables' order).
+    fn flush_lazy(
+        lazy: &mut Vec<Vec<u8>>,
+        lazy_until: &mut Option<Instant>,
+        journal: &mut Journal,
+    ) {
+        for r in lazy.drain(..) {
+            Self::append(journal, &r);
+        }
+        *lazy_until = None;
     }
 
     /// Steps 4–7 of the wiring: table events, records to the journal, held replies,
@@ -278,10 +310,21 @@ impl NlmHook {
                 tracing::debug!(?ev, "lock-table event with no NLM request");
             }
             while let Some(r) = s.svc.poll_record() {
-                Self::append(journal, TAG_NSM, &r.to_bytes());
+                Self::flush_lazy(&mut self.lazy, &mut self.lazy_until, journal);
+                Self::append(journal, &Self::tagged(TAG_NSM, &r.to_bytes()));
             }
             while let Some(r) = s.table.poll_record() {
-                Self::append(journal, TAG_LOCK, &r.to_bytes());
+                let bytes = Self::tagged(TAG_LOCK, &r.to_bytes());
+                match r.change {
+                    Change::LockReleased { .. } | Change::NlmShareReleased { .. } => {
+                        self.lazy.push(bytes);
+                        self.lazy_until.get_or_insert(now + RELEASE_FLUSH);
+                    }
+                    _ => {
+                        Self::flush_lazy(&mut self.lazy, &mut self.lazy_until, journal);
+                        Self::append(journal, &bytes);
+                    }
+                }
             }
             while let Some(r) = s.svc.poll_reply() {
                 self.replies.push_back(HeldReply {
@@ -380,6 +423,7 @@ impl ExternalPrograms for NlmHook {
             s.table.poll_timeout(),
             s.cb.poll_timeout(),
             self.kick,
+            self.lazy_until,
         ]
         .into_iter()
         .flatten()
@@ -388,6 +432,9 @@ impl ExternalPrograms for NlmHook {
 
     fn handle_timeout(&mut self, now: Instant, journal: &mut Journal) {
         self.kick = None;
+        if self.lazy_until.is_some_and(|t| t <= now) {
+            Self::flush_lazy(&mut self.lazy, &mut self.lazy_until, journal);
+        }
         let Some(s) = self.started.as_mut() else {
             return;
         };
@@ -395,6 +442,10 @@ impl ExternalPrograms for NlmHook {
         s.cb.handle_timeout(now);
         s.svc.handle_timeout(now, &mut s.table);
         self.drive(now, journal);
+    }
+
+    fn shutdown(&mut self, journal: &mut Journal) {
+        Self::flush_lazy(&mut self.lazy, &mut self.lazy_until, journal);
     }
 
     fn register_io(&mut self, registry: &Registry) -> std::io::Result<()> {
