@@ -532,3 +532,71 @@ fn nlm_locks_are_advisory_to_nfs_io() {
     // The lock is still held.
     drv_ok(&server, "hostB", "data", &["lock:0:1:s:1=DENIED"]);
 }
+
+/// One RPC call over UDP to 127.0.0.1:`port` (AUTH_NONE); the reply after the xid/verifier
+/// header: (accept_stat, results).
+fn udp_call(port: u16, prog: u32, vers: u32, proc_: u32, args: &[u8]) -> (u32, Vec<u8>) {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut m = Vec::new();
+    for w in [0x4e4c_4d00 ^ proc_, 0, 2, prog, vers, proc_, 0, 0, 0, 0] {
+        m.extend_from_slice(&u32::to_be_bytes(w));
+    }
+    m.extend_from_slice(args);
+    s.send_to(&m, SocketAddr::from(([127, 0, 0, 1], port)))
+        .unwrap();
+    let mut b = [0u8; 2048];
+    let n = s.recv(&mut b).expect("UDP reply");
+    let r = &b[..n];
+    assert_eq!(be32(r, 4), Some(1), "a reply");
+    assert_eq!(be32(r, 8), Some(0), "MSG_ACCEPTED");
+    let vlen = be32(r, 16).unwrap() as usize;
+    let at = 20 + vlen.div_ceil(4) * 4;
+    (be32(r, at).unwrap(), r[at + 4..].to_vec())
+}
+
+fn xdr_string(s: &[u8]) -> Vec<u8> {
+    let mut v = (s.len() as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(s);
+    v.resize(v.len().div_ceil(4) * 4, 0);
+    v
+}
+
+#[test]
+fn served_over_udp_registered_and_client_reboot_frees_locks() {
+    let server = nlm_server("nlm-udp", None, 90);
+    let port = server.nfs_port();
+    // The portmapper maps NLM v4 and NSM v1 (TCP and UDP) to the NFS port (RFC 1833 §3.2).
+    for (prog, vers, prot) in [
+        (100_021, 4, 6),
+        (100_021, 4, 17),
+        (100_024, 1, 6),
+        (100_024, 1, 17),
+    ] {
+        let mut a = Vec::new();
+        for w in [prog, vers, prot, 0u32] {
+            a.extend_from_slice(&w.to_be_bytes());
+        }
+        let (stat, res) = udp_call(server.portmap_port(), 100_000, 2, 3, &a);
+        assert_eq!(
+            (stat, be32(&res, 0)),
+            (0, Some(u32::from(port))),
+            "{prog} v{vers} {prot}"
+        );
+    }
+    // NLM NULL over UDP; NLM v1 is PROG_MISMATCH 4..4; SM_STAT names an odd state.
+    assert_eq!(udp_call(port, 100_021, 4, 0, &[]).0, 0);
+    let (stat, res) = udp_call(port, 100_021, 1, 0, &[]);
+    assert_eq!((stat, be32(&res, 0), be32(&res, 4)), (2, Some(4), Some(4)));
+    let (stat, res) = udp_call(port, 100_024, 1, 1, &xdr_string(b"127.0.0.1"));
+    assert_eq!(stat, 0);
+    assert!(be32(&res, 4).unwrap() % 2 == 1, "SM_STAT state {res:?}");
+
+    // hostA (NSM state 1, the driver default) holds a lock; its SM_NOTIFY with a new state (a reboot) frees it.
+    drv_ok(&server, "hostA", "r", &["lock:0:0:x:1=GRANTED"]);
+    drv_ok(&server, "hostB", "r", &["lock:0:1:x:1=DENIED"]);
+    let mut notify = xdr_string(b"hostA");
+    notify.extend_from_slice(&5u32.to_be_bytes());
+    assert_eq!(udp_call(port, 100_024, 1, 6, &notify).0, 0);
+    drv_ok(&server, "hostB", "r", &["lock:0:1:x:1=GRANTED"]);
+}
