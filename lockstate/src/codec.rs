@@ -41,7 +41,7 @@ pub enum DecodeError {
     /// A bool, option or enum byte out of range.
     #[error("bad discriminant {0}")]
     BadDiscriminant(u8),
-    /// A length over [`MAX_FIELD`].
+    /// A length over 64 KiB (`MAX_FIELD`).
     #[error("field of {0} bytes is over the limit")]
     TooLong(usize),
 }
