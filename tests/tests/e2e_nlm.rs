@@ -600,3 +600,48 @@ fn served_over_udp_registered_and_client_reboot_frees_locks() {
     assert_eq!(udp_call(port, 100_024, 1, 6, &notify).0, 0);
     drv_ok(&server, "hostB", "r", &["lock:0:1:x:1=GRANTED"]);
 }
+
+#[test]
+fn read_only_share_and_stale_handles() {
+    let server = ServerBuilder::new("nlm-ro")
+        .share("export")
+        .read_only_share("ro")
+        .start();
+    server.require(
+        server.target() == janus_tests::e2e::Target::Janus,
+        "NLM e2e tests run against janus",
+    );
+    std::fs::write(server.share_dir("ro").join("f"), b"x").unwrap();
+    let bin = build_c_client("nlm-driver");
+    // Exclusive (write) locks on a read-only export are NLM4_ROFS; shared ones are fine.
+    run(
+        Command::new(bin)
+            .args(["-p", &server.nfs_port().to_string(), "-n", "hostA"])
+            .arg(server.url("ro", "f"))
+            .args([
+                "lock:0:10:x:1=ROFS",
+                "lock:0:10:s:1=GRANTED",
+                "unlock:0:10:1=GRANTED",
+            ]),
+        Duration::from_secs(60),
+    )
+    .ok();
+    // A handle that is not Janus's, or names no configured share: NLM4_STALE_FH.
+    for fh in [
+        &b"not a janus handle"[..],
+        &[1, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3][..],
+    ] {
+        let mut args = xdr_string(b"ck");
+        args.extend_from_slice(&1u32.to_be_bytes()); // exclusive
+        args.extend(xdr_string(b"hostA"));
+        args.extend(xdr_string(fh));
+        args.extend(xdr_string(b"hostA/1"));
+        args.extend_from_slice(&1u32.to_be_bytes()); // svid
+        args.extend_from_slice(&0u64.to_be_bytes());
+        args.extend_from_slice(&10u64.to_be_bytes());
+        let (stat, res) = udp_call(server.nfs_port(), 100_021, 4, 1, &args);
+        assert_eq!(stat, 0);
+        // nlm4_testres: cookie (4 + 4 bytes), then the status.
+        assert_eq!(be32(&res, 8), Some(7), "NLM4_STALE_FH for {fh:?}");
+    }
+}
