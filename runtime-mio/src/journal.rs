@@ -277,6 +277,44 @@ impl Journal {
         Ok(scan(&bytes).records)
     }
 
+    /// Replaces the whole journal with `records` (compaction): written to a temporary file,
+    /// synced, renamed over the journal and the directory synced, so a crash leaves either
+    /// the old or the new journal. Buffered records are committed first.
+    pub fn rewrite(&mut self, records: &[Vec<u8>]) -> Result<(), JournalError> {
+        self.commit()?;
+        let dir = self
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let tmp = dir.join(format!("{FILE_NAME}.compact"));
+        let io = |source| JournalError::Io {
+            path: tmp.clone(),
+            source,
+        };
+        let mut bytes = MAGIC.to_vec();
+        for r in records {
+            if r.len() > MAX_RECORD {
+                return Err(JournalError::TooLarge(r.len()));
+            }
+            encode_frame(&mut bytes, KIND_RECORD, r);
+        }
+        let mut f = File::create(&tmp).map_err(io)?;
+        f.write_all(&bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        drop(f);
+        std::fs::rename(&tmp, &self.path).map_err(io)?;
+        File::open(&dir).and_then(|d| d.sync_all()).map_err(io)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.path)
+            .map_err(io)?;
+        self.end = file.seek(SeekFrom::End(0)).map_err(io)?;
+        self.file = file;
+        Ok(())
+    }
+
     /// Commits, then appends the clean-shutdown marker and syncs it.
     pub fn mark_clean(&mut self) -> Result<(), JournalError> {
         encode_frame(&mut self.pending, KIND_CLEAN, &[]);

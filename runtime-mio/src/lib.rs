@@ -19,6 +19,7 @@ pub mod listen;
 pub mod nfs3_exec;
 pub mod nlm;
 pub mod nlm_callbacks;
+pub mod nlm_compact;
 pub mod replay;
 pub mod serve;
 pub mod service;

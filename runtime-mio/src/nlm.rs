@@ -15,6 +15,9 @@
 //!    `OwnState` an SM_SIMU_CRASH journalled) and the monitor records: every monitored
 //!    client is sent SM_NOTIFY through its portmapper at `--nlm-callback-portmap-port`.
 //!
+//! Before replaying, a journal that is mostly dead records (released locks, replaced
+//! monitor entries) is rewritten with the live ones only ([`crate::nlm_compact`]).
+//!
 //! # Files
 //! An NLM call names a file by its NFS file handle. [`file_id`] maps a Janus handle to the
 //! lock table's `FileId` by a stable 64-bit FNV-1a hash of (share id, backend handle bytes),
@@ -187,7 +190,18 @@ impl NlmHook {
         journal: &mut Journal,
         boot_count: u64,
     ) -> Result<StartReport, String> {
-        let raw = journal.replay().map_err(|e| e.to_string())?;
+        let mut raw = journal.replay().map_err(|e| e.to_string())?;
+        let live = crate::nlm_compact::live_indices(&raw);
+        if crate::nlm_compact::worth_it(raw.len(), live.len()) {
+            let kept: Vec<Vec<u8>> = live.iter().map(|&i| raw[i].clone()).collect();
+            match journal.rewrite(&kept) {
+                Ok(()) => {
+                    tracing::info!(before = raw.len(), after = kept.len(), "journal compacted");
+                    raw = kept;
+                }
+                Err(e) => tracing::warn!("journal not compacted: {e}"),
+            }
+        }
         let mut lock_records = Vec::new();
         let mut nsm_records = Vec::new();
         for (i, r) in raw.iter().enumerate() {
