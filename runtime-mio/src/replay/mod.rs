@@ -8,10 +8,12 @@
 //! - [`detect`]: which protocol a flow carries (ports, `--port` overrides, content);
 //! - [`framing`]: RPC record marking and NBSS framing, with resynchronisation;
 //! - [`conversation`]: all of the above over a whole capture;
-//! - [`decode`]: each message decoded with Janus's codecs, replies matched to calls.
+//! - [`decode`]: each message decoded with Janus's codecs, replies matched to calls;
+//! - [`against`]: the client side replayed into Janus's state machines (`--against memory`).
 //!
 //! The entry point for the CLI is [`replay_command`]; tests use [`replay_bytes`].
 
+pub mod against;
 pub mod conversation;
 pub mod decode;
 pub mod detect;
@@ -80,6 +82,8 @@ pub struct Report {
     pub conversation: Conversation,
     /// The decoding of each item of the conversation (`None` for notes).
     pub decoded: Vec<Option<decode::Decoded>>,
+    /// With `--against memory`: Janus's replies beside the captured ones.
+    pub against: Option<against::AgainstReport>,
 }
 
 impl Report {
@@ -131,12 +135,12 @@ pub fn replay_command(
 pub fn replay_bytes(
     data: Bytes,
     ports: &PortMap,
-    _against: Option<Against>,
+    against: Option<Against>,
 ) -> Result<Report, CaptureError> {
     let capture = Capture::parse(data)?;
     let conversation = conversation::build(&capture, ports);
     let mut decoder = decode::Decoder::new();
-    let decoded = conversation
+    let decoded: Vec<Option<decode::Decoded>> = conversation
         .items
         .iter()
         .map(|i| match i {
@@ -144,9 +148,12 @@ pub fn replay_bytes(
             Item::Note(_) => None,
         })
         .collect();
+    let against = against
+        .map(|Against::Memory| against::run(&conversation.items, &decoded, conversation.first_ts));
     Ok(Report {
         conversation,
         decoded,
+        against,
     })
 }
 
@@ -228,7 +235,11 @@ impl fmt::Display for Report {
             r.retransmitted,
             r.out_of_order,
             r.gaps
-        )
+        )?;
+        if let Some(a) = &self.against {
+            write!(f, "{a}")?;
+        }
+        Ok(())
     }
 }
 
