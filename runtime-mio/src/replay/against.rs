@@ -7,7 +7,7 @@
 //!   times follow the capture.
 //! - Randomness: the write verifier is fixed (`JANUS\0\0\1`); nothing else in the path is
 //!   random.
-//! - The backend is pre-populated as the capture implies ([`infer_seed`]): every object the
+//! - The backend is pre-populated as the capture implies (`infer_seed`): every object the
 //!   client found (LOOKUP, READDIRPLUS) that it did not create itself becomes a file,
 //!   directory or symlink with the captured type, mode and size; file contents are the bytes
 //!   captured READ replies returned (zeros elsewhere).
