@@ -12,11 +12,12 @@ use runtime_mio::replay::against::AgainstReport;
 use runtime_mio::replay::decode::{procedure_name, program_name};
 use runtime_mio::replay::{replay_command, Against};
 
-const CAPTURES: [&str; 6] = [
+const CAPTURES: [&str; 7] = [
     "ganesha-ls",
     "ganesha-cat",
     "ganesha-cp-in",
     "ganesha-cp-out",
+    "ganesha-cp-out-large",
     "ganesha-ls-portmap",
     "ganesha-nlm",
 ];
