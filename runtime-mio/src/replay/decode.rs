@@ -110,6 +110,12 @@ pub fn fh_name(fh: &[u8]) -> String {
     format!("fh:{h:08x}")
 }
 
+/// Short stable name of file data (FNV-1a, like [`fh_name`]), so READ results of two servers
+/// can be compared on one line.
+pub fn data_name(data: &[u8]) -> String {
+    fh_name(data).replacen("fh:", "data:", 1)
+}
+
 fn quoted(b: &[u8]) -> String {
     format!("{:?}", String::from_utf8_lossy(b))
 }
@@ -311,11 +317,12 @@ pub fn nfs3_call_args(c: &Nfs3Call) -> String {
             a.count
         ),
         Nfs3Call::Write(a) => format!(
-            "{} offset={} count={} {:?}",
+            "{} offset={} count={} {:?} {}",
             fh_name(&a.file.0),
             a.offset,
             a.data.len(),
-            a.stable
+            a.stable,
+            data_name(&a.data)
         ),
         Nfs3Call::Create(a) => {
             let how = match &a.how {
@@ -370,13 +377,12 @@ pub fn nfs3_reply_details(r: &Nfs3Reply) -> String {
         }
         Nfs3Reply::Access(Nfs3Result::Ok(ok)) => format!(" access={:#x}", ok.access),
         Nfs3Reply::Readlink(Nfs3Result::Ok(ok)) => format!(" {}", quoted(&ok.data.0)),
-        Nfs3Reply::Read(Nfs3Result::Ok(ok)) => {
-            format!(
-                " count={}{}",
-                ok.data.len(),
-                if ok.eof { " eof" } else { "" }
-            )
-        }
+        Nfs3Reply::Read(Nfs3Result::Ok(ok)) => format!(
+            " count={}{} {}",
+            ok.data.len(),
+            if ok.eof { " eof" } else { "" },
+            data_name(&ok.data)
+        ),
         Nfs3Reply::Write(Nfs3Result::Ok(ok)) => format!(" count={} {:?}", ok.count, ok.committed),
         Nfs3Reply::Create(Nfs3Result::Ok(ok))
         | Nfs3Reply::Mkdir(Nfs3Result::Ok(ok))
