@@ -1,6 +1,7 @@
 //! `janus replay --against memory` over the ganesha captures: the client side of each
 //! capture is fed to Janus's RpcServer + NFSv3 executor over a MemoryFs seeded as the capture
-//! implies, and Janus's replies are compared with nfs-ganesha 4.3's.
+//! implies (and NLM calls to the NLM service over the lock table), and Janus's replies are
+//! compared with nfs-ganesha 4.3's.
 //!
 //! Every difference from ganesha must be listed in [`ACCEPTED`] with the reason it is
 //! accepted; a new difference, or a listed one that no longer happens, fails the test.
@@ -155,16 +156,39 @@ fn janus_own_captures_replay_identically() {
 }
 
 #[test]
-fn nlm_capture_is_partly_replayed_and_says_why() {
+fn nlm_session_matches_ganesha() {
+    // lock, conflicting TEST (with the holder), blocking LOCK -> BLOCKED, CANCEL, UNLOCK,
+    // shared LOCK, UNLOCK to EOF: Janus's NLM service over the lock table answers every call
+    // as ganesha did, holder included. Only ganesha's own SM_MON/SM_UNMON to its statd are
+    // not replayed (they are not client traffic).
     let r = against("ganesha-nlm");
-    let skipped: Vec<_> = r.comparisons.iter().filter(|c| !c.replayed()).collect();
-    assert_eq!(skipped.len(), 12);
-    assert!(skipped
-        .iter()
-        .all(|c| c.detail.starts_with("not replayed: ")));
-    // The file the client created is created by Janus too and LOOKUP finds it.
-    assert!(r
+    let nlm: Vec<_> = r
         .comparisons
         .iter()
-        .any(|c| c.detail.starts_with("NFS3_OK") && c.replayed()));
+        .filter(|c| c.procedure.prog == 100_021)
+        .collect();
+    assert_eq!(nlm.len(), 8);
+    for c in &nlm {
+        assert!(c.matches() && !c.results_differ(), "{c:?}");
+    }
+    let statuses: Vec<_> = nlm.iter().filter_map(|c| c.janus.as_deref()).collect();
+    assert_eq!(
+        statuses,
+        [
+            "void",
+            "NLM4_GRANTED",
+            "NLM4_DENIED",
+            "NLM4_BLOCKED",
+            "NLM4_GRANTED",
+            "NLM4_GRANTED",
+            "NLM4_GRANTED",
+            "NLM4_GRANTED"
+        ]
+    );
+    let skipped: Vec<_> = r.comparisons.iter().filter(|c| !c.replayed()).collect();
+    assert_eq!(skipped.len(), 4);
+    assert!(skipped.iter().all(|c| c.procedure.prog == 100_024));
+    assert!(skipped
+        .iter()
+        .all(|c| c.detail.starts_with("not replayed: NSM traffic")));
 }

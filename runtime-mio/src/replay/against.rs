@@ -15,9 +15,12 @@
 //!   Janus's as the replay goes: the MNT root to Janus's root, and every handle a reply
 //!   returns (LOOKUP, CREATE/MKDIR/SYMLINK/MKNOD, READDIRPLUS entries by name) to the handle
 //!   Janus returned for the same request. Calls are re-encoded with mapped handles.
+//! - NLM v4 calls go through Janus's `NlmService` over a `lockstate::LockTable` (file
+//!   handles mapped like NFS ones, lock-table ids from the memory backend's inode numbers);
+//!   what Janus's NLM would send on its own (GRANTED callbacks) is listed as a note, not
+//!   delivered.
 //! - What is not replayed, with the reason on its line: calls the captured *server* made
-//!   (ganesha's SM_MON to its statd), NLM/NSM calls (the NLM service is not part of the
-//!   replay yet), and calls whose reply is missing from the capture.
+//!   (ganesha's SM_MON to its statd).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -32,13 +35,17 @@ use proto_nfs::rpc::{
 };
 use proto_nfs::server::{ConnId as ServerConnId, Event, Export, RpcServer, ServerConfig};
 use proto_nfs::xdr::XdrEncode;
+use proto_nlm::service::{
+    CallOutcome, FileHandles, FileId, IncomingCall, NlmConfig, NlmService, Resolved,
+};
+use proto_nlm::wire::{Netobj, Nlm4Call};
 
 use super::conversation::{Item, Message, Transport};
 use super::decode::{self, prog, Decoded, Direction, Procedure};
 use super::reassembly::ConnId;
 use crate::nfs3_exec::Executor;
 use crate::vfs::memory::{MemoryFs, MemoryFsConfig, SeedEntry, VirtualClock};
-use crate::vfs::{Timestamp, Vfs};
+use crate::vfs::{Handle, Timestamp, Vfs};
 
 /// The write verifier of the replay executor ("JANUS", 0, 0, 1).
 pub const REPLAY_WRITE_VERIFIER: [u8; 8] = *b"JANUS\0\0\x01";
@@ -442,6 +449,45 @@ fn reply_handles(call: &Nfs3Call, reply: &Nfs3Reply) -> Vec<(Bytes, FileHandle)>
     }
 }
 
+/// NLM file handles resolved against the replay's memory backend: a Janus NFS handle names
+/// the file whose inode number is its lock-table id.
+struct ReplayFiles<'a> {
+    fs: &'a MemoryFs,
+}
+
+impl FileHandles for ReplayFiles<'_> {
+    fn resolve(&self, fh: &[u8]) -> Resolved {
+        let handle = FileHandle(Bytes::copy_from_slice(fh));
+        match handle
+            .backend()
+            .map(|b| self.fs.getattr(&Handle(b.to_vec())))
+        {
+            Some(Ok(attr)) => Resolved::File {
+                id: FileId(attr.fileid),
+                read_only: false,
+            },
+            _ => Resolved::Stale,
+        }
+    }
+}
+
+/// The file handles (netobj) inside an NLM call.
+fn nlm_handles_mut(call: &mut Nlm4Call) -> Vec<&mut Netobj> {
+    match call {
+        Nlm4Call::Test(a)
+        | Nlm4Call::Granted(a)
+        | Nlm4Call::TestMsg(a)
+        | Nlm4Call::GrantedMsg(a) => {
+            vec![&mut a.alock.fh]
+        }
+        Nlm4Call::Lock(a) | Nlm4Call::LockMsg(a) | Nlm4Call::NmLock(a) => vec![&mut a.alock.fh],
+        Nlm4Call::Cancel(a) | Nlm4Call::CancelMsg(a) => vec![&mut a.alock.fh],
+        Nlm4Call::Unlock(a) | Nlm4Call::UnlockMsg(a) => vec![&mut a.alock.fh],
+        Nlm4Call::Share(a) | Nlm4Call::Unshare(a) => vec![&mut a.share.fh],
+        _ => vec![],
+    }
+}
+
 fn ts_to_timestamp(ts: Duration) -> Timestamp {
     Timestamp {
         secs: ts.as_secs() as i64,
@@ -542,11 +588,16 @@ pub fn run(
         max_in_flight_per_conn: 64,
         drc_entries: 1024,
         // What `janus serve` registers besides NFS and MOUNT: NLM v4 and NSM v1 on the NFS
-        // port (their calls are not replayed, but GETPORT answers for them).
+        // port, answered by the NLM service below.
         external_programs: vec![(prog::NLM, 4, 4), (prog::NSM, 1, 1)],
     });
     let executor = Executor::new(REPLAY_WRITE_VERIFIER);
     let base = Instant::now();
+    // NLM and NSM as `janus serve` runs them: the NLM service over one lock table, no grace
+    // period (the replay starts a fresh server), no state restored.
+    let mut nlm = NlmService::new(NlmConfig::default(), base, 1, Vec::new());
+    let mut table = lockstate::LockTable::new(lockstate::Config::default());
+    let files = ReplayFiles { fs: &fs };
 
     // Captured handle -> Janus handle.
     // Every captured handle of a pre-existing object maps to Janus's handle of the same path
@@ -583,7 +634,7 @@ pub fn run(
                 "not replayed: NSM traffic between the captured server and its status monitor"
                     .into()
             } else {
-                "not replayed: NLM is not part of the replay yet".into()
+                "not replayed: program not served by Janus".into()
             };
             report.comparisons.push(cmp);
             continue;
@@ -610,6 +661,26 @@ pub fn run(
                     c.encode(&mut out);
                     nfs_call = Some(c);
                     out.freeze()
+                }
+                Err(_) => call.args.clone(),
+            }
+        } else if (p.prog, p.vers) == (prog::NLM, 4) {
+            match Nlm4Call::decode(p.proc_, &call.args) {
+                Ok(mut c) => {
+                    for fh in nlm_handles_mut(&mut c) {
+                        match map.get(fh.as_bytes()) {
+                            Some(j) => {
+                                if let Ok(n) = Netobj::new(j.0.clone()) {
+                                    *fh = n;
+                                }
+                            }
+                            None => report.notes.push(format!(
+                                "frame {}: NLM file handle not mapped to Janus's",
+                                r.msg.frame
+                            )),
+                        }
+                    }
+                    c.args_bytes()
                 }
                 Err(_) => call.args.clone(),
             }
@@ -661,10 +732,53 @@ pub fn run(
                         "frame {}: Janus closed the connection: {reason}",
                         r.msg.frame
                     )),
-                    Event::Call { program, .. } => report.notes.push(format!(
-                        "frame {}: external program {program} call not answered",
-                        r.msg.frame
-                    )),
+                    Event::Call {
+                        conn,
+                        peer,
+                        transport,
+                        xid,
+                        program,
+                        version,
+                        procedure,
+                        args,
+                        ..
+                    } => {
+                        let call = IncomingCall {
+                            conn,
+                            peer,
+                            transport,
+                            xid,
+                            program,
+                            version,
+                            procedure,
+                            args,
+                        };
+                        match nlm.handle_call(now, &mut table, &files, call) {
+                            CallOutcome::Reply(body) => {
+                                server.send_accepted_reply(conn, peer, xid, body)
+                            }
+                            CallOutcome::Error(e) => server.send_refusal(conn, peer, xid, e.into()),
+                            CallOutcome::NoReplyYet => {}
+                        }
+                        let _ = nlm.handle_table_events(now, &mut table);
+                        while nlm.poll_record().is_some() {}
+                        while let Some(d) = nlm.poll_reply() {
+                            server.send_accepted_reply(d.conn, d.peer, d.xid, d.body);
+                        }
+                        while let Some(out) = nlm.poll_outbound() {
+                            report.notes.push(format!(
+                                "frame {}: Janus's NLM would call {} {} to {} (not delivered in the replay)",
+                                r.msg.frame,
+                                decode::program_name(out.program, out.version),
+                                decode::procedure_name(Procedure {
+                                    prog: out.program,
+                                    vers: out.version,
+                                    proc_: out.procedure
+                                }),
+                                out.dest
+                            ));
+                        }
+                    }
                 }
             }
             if !progressed {
@@ -695,7 +809,7 @@ pub fn run(
 }
 
 fn is_client_program(p: u32) -> bool {
-    matches!(p, prog::NFS | prog::MOUNT | prog::PORTMAP)
+    matches!(p, prog::NFS | prog::MOUNT | prog::PORTMAP | prog::NLM)
 }
 
 fn learn_mapping(
