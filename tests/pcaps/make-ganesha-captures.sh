@@ -69,6 +69,10 @@ cap cp-out   nfs-cp "$U/data.bin$Q" "$T/data.back"
 [[ -n "${ONLY:-}" ]] || cmp "$T/data.back" "$G/export/data.bin"
 cap cp-out-large nfs-cp "$U/large.txt$Q" "$T/large.back"
 [[ -n "${ONLY:-}" && " $ONLY " != *" cp-out-large "* ]] || cmp "$T/large.back" "$G/export/large.txt"
+# Failures: LOOKUP of a missing file (NFS3ERR_NOENT), GUARDED CREATE of an existing one
+# (NFS3ERR_EXIST), MNT of a path that is not exported (MNT3ERR_NOENT).
+cap errors bash -c "nfs-cat '$U/missing.txt$Q'; nfs-cp '$T/upload.txt' '$U/hello.txt$Q'; \
+  nfs-ls 'nfs://127.0.0.1/nowhere$Q'; true"
 cap ls-portmap nfs-ls "$U/sub?version=3"
 # NLM: lock, conflicting TEST, blocking lock (BLOCKED), unlock; NLM port looked up via portmap.
 cap nlm "$lab/nlm.sh" -c "$U/locked.txt$Q" \

@@ -13,12 +13,13 @@ use runtime_mio::replay::against::AgainstReport;
 use runtime_mio::replay::decode::{procedure_name, program_name};
 use runtime_mio::replay::{replay_command, Against};
 
-const CAPTURES: [&str; 7] = [
+const CAPTURES: [&str; 8] = [
     "ganesha-ls",
     "ganesha-cat",
     "ganesha-cp-in",
     "ganesha-cp-out",
     "ganesha-cp-out-large",
+    "ganesha-errors",
     "ganesha-ls-portmap",
     "ganesha-nlm",
 ];
@@ -41,6 +42,14 @@ const ACCEPTED: &[(&str, &str, Kind, &str)] = &[
         "the client mounts /export/sub: Janus exports only share roots (MNT of a sub-directory \
          is MNT3ERR_NOENT, proto-nfs mount service), ganesha with mount_path_pseudo allows it; \
          the replay then maps the captured handle to Janus's handle of sub/ and goes on",
+    ),
+    (
+        "ganesha-errors",
+        "MOUNT3 MNT",
+        Kind::Status,
+        "MNT of a path that is no export: Janus answers MNT3ERR_NOENT (proto-nfs mount \
+         service: any other path is NOENT), ganesha MNT3ERR_ACCES (as Linux mountd does for an \
+         unexported path); clients report both as a failed mount",
     ),
     (
         "*",

@@ -29,7 +29,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use proto_nfs::mount::{MntResult, MountCall, MountReply};
-use proto_nfs::nfs3::{DirOpArgs3, FType3, FileHandle, Nfs3Call, Nfs3Reply, Nfs3Result, ReadOk};
+use proto_nfs::nfs3::{
+    DirOpArgs3, FType3, FileHandle, Nfs3Call, Nfs3Reply, Nfs3Result, Nfs3Status, ReadOk,
+};
 use proto_nfs::rpc::{
     AcceptStat, CallBody, MessageBody, ProcedureCall, ProcedureReply, ReplyBody, RpcMessage,
 };
@@ -176,6 +178,26 @@ impl CapturedTree {
         None
     }
 
+    /// `what` existed before the capture (as a `kind`), unless the capture created it.
+    fn implied(&mut self, what: &DirOpArgs3, kind: FType3) {
+        let Some(p) = self.path_of(&what.dir).and_then(|d| join(&d, &what.name.0)) else {
+            return;
+        };
+        if self.created.contains(&p) || self.seed.iter().any(|(s, _)| *s == p) {
+            return;
+        }
+        let mode = if kind == FType3::Dir { 0o755 } else { 0o644 };
+        self.seed.push((
+            p,
+            SeedInfo {
+                kind,
+                mode,
+                size: 0,
+                data: BTreeMap::new(),
+            },
+        ));
+    }
+
     fn saw(
         &mut self,
         path: String,
@@ -258,6 +280,24 @@ impl CapturedTree {
                         self.paths.insert(fh.0.clone(), p);
                     }
                 }
+            }
+            // A create refused with NFS3ERR_EXIST, or a successful REMOVE/RMDIR/RENAME,
+            // shows a name that existed without the capture showing its attributes: it is
+            // seeded with default ones (RFC 1813 §3.3.8: GUARDED fails if the name exists).
+            (Nfs3Call::Create(c), Nfs3Reply::Create(Nfs3Result::Err(Nfs3Status::Exist, _))) => {
+                self.implied(&c.where_, FType3::Reg);
+            }
+            (Nfs3Call::Mkdir(c), Nfs3Reply::Mkdir(Nfs3Result::Err(Nfs3Status::Exist, _))) => {
+                self.implied(&c.where_, FType3::Dir);
+            }
+            (Nfs3Call::Remove(c), Nfs3Reply::Remove(Nfs3Result::Ok(_))) => {
+                self.implied(&c.object, FType3::Reg);
+            }
+            (Nfs3Call::Rmdir(c), Nfs3Reply::Rmdir(Nfs3Result::Ok(_))) => {
+                self.implied(&c.object, FType3::Dir);
+            }
+            (Nfs3Call::Rename(c), Nfs3Reply::Rename(Nfs3Result::Ok(_))) => {
+                self.implied(&c.from, FType3::Reg);
             }
             (Nfs3Call::Read(a), Nfs3Reply::Read(Nfs3Result::Ok(ReadOk { data, .. }))) => {
                 if let Some(p) = self.path_of(&a.file) {
