@@ -903,6 +903,8 @@ impl std::fmt::Display for AgainstReport {
         for c in &self.comparisons {
             let verdict = if !c.replayed() {
                 "skipped"
+            } else if c.captured.is_none() {
+                "reply not captured"
             } else if c.results_differ() {
                 "same status"
             } else if c.matches() {
@@ -933,10 +935,16 @@ impl std::fmt::Display for AgainstReport {
         }
         let replayed = self.comparisons.iter().filter(|c| c.replayed()).count();
         let same = self.comparisons.iter().filter(|c| c.matches()).count();
+        let uncaptured = self
+            .comparisons
+            .iter()
+            .filter(|c| c.replayed() && c.captured.is_none())
+            .count();
         writeln!(
             f,
-            "  {replayed} calls replayed, {same} with the captured status, {} different, {} skipped",
-            replayed - same,
+            "  {replayed} calls replayed, {same} with the captured status, {} different, {uncaptured} \
+             without a captured reply, {} skipped",
+            replayed - same - uncaptured,
             self.comparisons.len() - replayed
         )
     }
