@@ -261,6 +261,44 @@ fn gap_never_filled_is_skipped_at_end_of_capture() {
 }
 
 #[test]
+fn frames_cut_by_the_snap_length() {
+    // tcpdump -s 200: a 1 KB call is captured only in part; the server acknowledges all of
+    // it; the next call fits and is decoded.
+    let (c, s) = (addr(CLIENT), addr(SERVER));
+    let one = record(&rpc_call(1, 100_003, 3, 7, &[0x11; 1000]));
+    let two = record(&rpc_call(2, 100_003, 3, 1, &[0x22; 8]));
+    let mut b = CaptureBuilder::new(Link::Ethernet);
+    b.tcp(
+        c,
+        s,
+        0,
+        Flags {
+            syn: true,
+            ..Flags::default()
+        },
+        &[],
+    );
+    b.tcp(c, s, 1, ack(1), &one);
+    b.tcp(s, c, 1, ack(1 + one.len() as u32), &[]);
+    b.tcp(c, s, 1 + one.len() as u32, ack(1), &two);
+    let r = replay(b.pcap_with_snaplen(200));
+    assert_eq!(xids(&r), vec![(2, true)]);
+    let n = notes(&r).join("\n");
+    assert!(
+        n.contains("frame cut by the capture's snap length: 200 of"),
+        "{n}"
+    );
+    assert!(
+        n.contains(&format!("{} bytes missing", one.len() - (200 - 54))),
+        "{n}"
+    );
+    assert_eq!(r.conversation.skipped.truncated, 1);
+    assert!(r
+        .to_string()
+        .contains("1 frames cut by the capture's snap length"));
+}
+
+#[test]
 fn capture_started_mid_stream() {
     let (c, s) = (addr(CLIENT), addr(SERVER));
     let one = record(&rpc_call(1, 100_003, 3, 1, &[0x11; 36]));

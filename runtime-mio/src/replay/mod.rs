@@ -259,7 +259,7 @@ impl fmt::Display for Report {
         let messages = c.messages().count();
         let s = &c.skipped;
         let r = &c.reassembly;
-        writeln!(
+        write!(
             f,
             "summary: {messages} messages; skipped {} non-IP frames, {} undecodable frames, {} \
              TCP connections and {} UDP datagrams of other protocols; TCP: {} retransmitted, {} \
@@ -272,6 +272,14 @@ impl fmt::Display for Report {
             r.out_of_order,
             r.gaps
         )?;
+        if s.truncated > 0 {
+            write!(
+                f,
+                "; {} frames cut by the capture's snap length",
+                s.truncated
+            )?;
+        }
+        writeln!(f)?;
         if let Some(a) = &self.against {
             write!(f, "{a}")?;
         }
