@@ -57,6 +57,8 @@ const PMAP_UDP_ID: ConnId = ConnId(2);
 
 /// Bytes one connection may read in one pass before others get their turn.
 const READ_BUDGET: usize = 1024 * 1024;
+/// Read-buffer capacity an idle connection may keep.
+const IDLE_READ_CAPACITY: usize = 128 * 1024;
 /// Datagrams one UDP socket may read in one pass.
 const UDP_BUDGET: usize = 64;
 /// Largest UDP datagram (RFC 768 length field).
@@ -841,6 +843,11 @@ impl EventLoop {
                     budget = budget.saturating_sub(n);
                     let (id, peer) = (c.id, c.peer);
                     self.rpc.handle_tcp_bytes(now, id, peer, &mut c.read_buf);
+                    // An idle connection should not keep the megabyte a large WRITE needed:
+                    // with 1024 connections that would be a gigabyte held for nothing.
+                    if c.read_buf.is_empty() && c.read_buf.capacity() > IDLE_READ_CAPACITY {
+                        c.read_buf = BytesMut::new();
+                    }
                     // Outputs are drained once per pass; keep the server's queues short
                     // for a fast sender too.
                     self.drain(now);
