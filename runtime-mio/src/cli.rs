@@ -94,7 +94,9 @@ mod tests {
             "10",
         ])
         .unwrap();
-        let Command::Serve(a) = cli.command;
+        let Command::Serve(a) = cli.command else {
+            panic!("expected serve")
+        };
         assert_eq!(a.shares, vec!["a=/x", "b=/y"]);
         assert_eq!(a.bind, Some("::1".parse().unwrap()));
         assert_eq!(a.nfs_port, Some(20490));
