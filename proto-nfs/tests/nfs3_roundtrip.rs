@@ -342,3 +342,45 @@ fn decode_shared_slices_write_data_without_copying() {
         Nfs3Call::decode(proc::GETATTR, &g)
     );
 }
+
+#[test]
+fn encode_head_plus_data_plus_padding_equals_encode() {
+    let mut rng = Rng(99);
+    let mut reads = 0;
+    for _ in 0..5000u64 {
+        let len = (rng.next() % 1024) as usize;
+        let raw = rng.bytes(len);
+        let Ok(reply) = Nfs3Reply::arbitrary(&mut Unstructured::new(&raw)) else {
+            continue;
+        };
+        let mut whole = BytesMut::new();
+        reply.encode(&mut whole);
+        let mut head = BytesMut::new();
+        match reply.encode_head(&mut head) {
+            Some(data) => {
+                reads += 1;
+                head.extend_from_slice(&data);
+                head.extend_from_slice(&[0u8; 3][..proto_nfs::xdr::pad_len(data.len())]);
+            }
+            None => assert!(!matches!(reply, Nfs3Reply::Read(Nfs3Result::Ok(_)))),
+        }
+        assert_eq!(head, whole, "{reply:?}");
+    }
+    assert!(reads > 10, "only {reads} READ replies generated");
+}
+
+#[test]
+fn status_values_and_names_follow_rfc_1813() {
+    assert_eq!(Nfs3Status::ALL.len(), 29);
+    assert_eq!(Nfs3Status::errors().len(), 28);
+    let wire: Vec<u32> = Nfs3Status::ALL.iter().map(|s| *s as u32).collect();
+    assert_eq!(
+        wire,
+        [
+            0, 1, 2, 5, 6, 13, 17, 18, 19, 20, 21, 22, 27, 28, 30, 31, 63, 66, 69, 70, 71, 10001,
+            10002, 10003, 10004, 10005, 10006, 10007, 10008
+        ]
+    );
+    assert_eq!(Nfs3Status::BadCookie.to_string(), "NFS3ERR_BAD_COOKIE");
+    assert_eq!(Nfs3Status::from_u32(3), None);
+}

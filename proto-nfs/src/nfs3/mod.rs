@@ -372,6 +372,29 @@ impl Nfs3Reply {
         }
     }
 
+    /// Like [`Nfs3Reply::encode`], but the data of a successful READ is not copied into
+    /// `out`: it is returned, and the caller sends `out`, then the data, then
+    /// `xdr::pad_len(data.len())` zero bytes (the data is the last field of READ3resok, so
+    /// the three pieces are exactly the bytes `encode` writes). Any other reply is encoded
+    /// whole and `None` returned.
+    pub fn encode_head(&self, out: &mut BytesMut) -> Option<Bytes> {
+        match self {
+            Nfs3Reply::Read(Nfs3Result::Ok(ok)) => {
+                Nfs3Status::Ok.put(out);
+                ok.file_attributes.put(out);
+                let len = u32::try_from(ok.data.len()).unwrap_or(u32::MAX);
+                crate::xdr::put_u32(out, len);
+                ok.eof.put(out);
+                crate::xdr::put_u32(out, len);
+                Some(ok.data.slice(..len as usize))
+            }
+            other => {
+                other.encode(out);
+                None
+            }
+        }
+    }
+
     /// The `nfsstat3` of the result (NFS3_OK for NULL).
     pub fn status(&self) -> Nfs3Status {
         match self {

@@ -604,3 +604,41 @@ public_codec!(
     Nfs3Status, FType3, StableHow, SpecData3, NfsTime3, Fattr3, WccAttr, WccData, SetTime3, Sattr3,
     DirOpArgs3, Filename3, NfsPath3
 );
+
+impl std::fmt::Display for Nfs3Status {
+    /// The RFC 1813 §2.6 name, e.g. `NFS3ERR_NOENT`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Nfs3Status::Ok => "NFS3_OK",
+            Nfs3Status::Perm => "NFS3ERR_PERM",
+            Nfs3Status::NoEnt => "NFS3ERR_NOENT",
+            Nfs3Status::Io => "NFS3ERR_IO",
+            Nfs3Status::NxIo => "NFS3ERR_NXIO",
+            Nfs3Status::Acces => "NFS3ERR_ACCES",
+            Nfs3Status::Exist => "NFS3ERR_EXIST",
+            Nfs3Status::XDev => "NFS3ERR_XDEV",
+            Nfs3Status::NoDev => "NFS3ERR_NODEV",
+            Nfs3Status::NotDir => "NFS3ERR_NOTDIR",
+            Nfs3Status::IsDir => "NFS3ERR_ISDIR",
+            Nfs3Status::Inval => "NFS3ERR_INVAL",
+            Nfs3Status::FBig => "NFS3ERR_FBIG",
+            Nfs3Status::NoSpc => "NFS3ERR_NOSPC",
+            Nfs3Status::RoFs => "NFS3ERR_ROFS",
+            Nfs3Status::MLink => "NFS3ERR_MLINK",
+            Nfs3Status::NameTooLong => "NFS3ERR_NAMETOOLONG",
+            Nfs3Status::NotEmpty => "NFS3ERR_NOTEMPTY",
+            Nfs3Status::DQuot => "NFS3ERR_DQUOT",
+            Nfs3Status::Stale => "NFS3ERR_STALE",
+            Nfs3Status::Remote => "NFS3ERR_REMOTE",
+            Nfs3Status::BadHandle => "NFS3ERR_BADHANDLE",
+            Nfs3Status::NotSync => "NFS3ERR_NOT_SYNC",
+            Nfs3Status::BadCookie => "NFS3ERR_BAD_COOKIE",
+            Nfs3Status::NotSupp => "NFS3ERR_NOTSUPP",
+            Nfs3Status::TooSmall => "NFS3ERR_TOOSMALL",
+            Nfs3Status::ServerFault => "NFS3ERR_SERVERFAULT",
+            Nfs3Status::BadType => "NFS3ERR_BADTYPE",
+            Nfs3Status::Jukebox => "NFS3ERR_JUKEBOX",
+        };
+        f.write_str(name)
+    }
+}

@@ -16,7 +16,9 @@
 //!   gives [`VfsError::BadCookie`].
 //! - Time comes from a caller-supplied clock ([`VirtualClock`] or any `Fn() -> Timestamp`),
 //!   so tests and pcap replay are deterministic.
-//! - EXCLUSIVE create (RFC 1813 §3.3.8) stores the full 8-byte verifier in the inode.
+//! - EXCLUSIVE create (RFC 1813 §3.3.8) stores the full 8-byte verifier in the inode; like
+//!   a real file system that keeps it in the timestamps (LocalFs, knfsd), it is forgotten
+//!   once the file is read, written or has its times or size set.
 //! - Capacity is bounded by [`MemoryFsConfig::total_bytes`] and
 //!   [`MemoryFsConfig::total_files`]; exceeding them gives [`VfsError::NoSpace`], so a peer
 //!   can never make the server allocate without bound.
@@ -551,6 +553,10 @@ impl MemoryFs {
 
     /// Applies `set` to inode `ino` (used by SETATTR and by the create family).
     fn apply(&self, st: &mut State, ino: u64, set: &SetAttrs, now: Timestamp) -> VfsResult<()> {
+        if set.uid == Some(u32::MAX) || set.gid == Some(u32::MAX) {
+            // (uid_t)-1 is "unchanged" to chown(2), never an owner (as LocalFs reports).
+            return Err(VfsError::Invalid);
+        }
         if let Some(size) = set.size {
             st.resize(ino, size, &self.config)?;
         }
@@ -567,16 +573,29 @@ impl MemoryFs {
         if let Some(gid) = set.gid {
             i.gid = gid;
         }
+        // nfstime3 nanoseconds are a peer-controlled u32; clamp as LocalFs does.
+        let clamp = |t: Timestamp| Timestamp {
+            secs: t.secs,
+            nsecs: t.nsecs.min(999_999_999),
+        };
         match set.atime {
             SetTime::DontChange => {}
             SetTime::ServerNow => i.atime = now,
-            SetTime::Client(t) => i.atime = t,
+            SetTime::Client(t) => i.atime = clamp(t),
         }
         match set.mtime {
             SetTime::DontChange if set.size.is_some() => i.mtime = now,
             SetTime::DontChange => {}
             SetTime::ServerNow => i.mtime = now,
-            SetTime::Client(t) => i.mtime = t,
+            SetTime::Client(t) => i.mtime = clamp(t),
+        }
+        if set.size.is_some()
+            || set.atime != SetTime::DontChange
+            || set.mtime != SetTime::DontChange
+        {
+            // The verifier lives in the times on a real file system (LocalFs, knfsd): once
+            // they change, a late EXCLUSIVE retransmission no longer matches. Mirror that.
+            i.verifier = None;
         }
         i.ctime = now;
         Ok(())
@@ -743,6 +762,8 @@ impl Vfs for MemoryFs {
         // Both bounds are <= data.len(), so they fit in usize.
         let out = data[start as usize..end as usize].to_vec();
         i.atime = now;
+        // Reading moves atime, where real file systems keep the EXCLUSIVE verifier.
+        i.verifier = None;
         Ok((out, end >= len))
     }
 
@@ -775,6 +796,8 @@ impl Vfs for MemoryFs {
         }
         i.mtime = now;
         i.ctime = now;
+        // Writing moves mtime, where real file systems keep the EXCLUSIVE verifier.
+        i.verifier = None;
         let i = st.get(ino)?;
         // Memory is as durable as this backend gets: report what was asked for, so the
         // executor's UNSTABLE + COMMIT path is exercised on it too.
@@ -994,16 +1017,18 @@ impl Vfs for MemoryFs {
             return Err(VfsError::Invalid);
         }
         if let Some(dst) = dst {
+            // Linux (fs/namei.c do_renameat2) checks, in this order: target an ancestor of
+            // the source (ENOTEMPTY, before any type check), type mismatch, then a
+            // non-empty target directory.
+            if Self::is_ancestor(&st, dst, fdino) {
+                return Err(VfsError::NotEmpty);
+            }
             let di = st.get(dst)?;
             match (src_is_dir, di.kind == FileKind::Directory) {
                 (true, false) => return Err(VfsError::NotDir),
                 (false, true) => return Err(VfsError::IsDir),
                 (true, true) if !di.dir()?.entries.is_empty() => return Err(VfsError::NotEmpty),
                 _ => {}
-            }
-            if src_is_dir && Self::is_ancestor(&st, dst, fdino) {
-                // Replacing an ancestor of the source: it cannot be empty; POSIX ENOTEMPTY.
-                return Err(VfsError::NotEmpty);
             }
         } else if src_is_dir && fdino != tdino && st.get(tdino)?.nlink >= LINK_MAX {
             return Err(VfsError::TooManyLinks);

@@ -152,6 +152,18 @@ fn create_lookup_read_write(fs: &dyn Vfs, dir: &Handle) {
     assert!(eof);
     let (r, eof) = fs.read(&h, 1 << 40, 100).expect("read past end");
     assert!(r.is_empty() && eof);
+    let (r, eof) = fs.read(&h, u64::MAX - 10, 100).expect("read at u64::MAX");
+    assert!(r.is_empty() && eof);
+    assert_eq!(
+        fs.write(&h, u64::MAX - 2, b"abcdef", Stability::Unstable)
+            .unwrap_err(),
+        VfsError::TooBig
+    );
+    assert_eq!(
+        fs.write(&h, 1 << 63, b"a", Stability::Unstable)
+            .unwrap_err(),
+        VfsError::TooBig
+    );
     // Sparse write past the end: the hole reads as zeroes.
     let (_, a) = fs
         .write(&h, 400_000, b"z", Stability::Unstable)
@@ -521,6 +533,20 @@ fn setattr_truncate_extend_times(fs: &dyn Vfs, dir: &Handle) {
         .expect("utimes");
     assert_eq!((a.atime, a.mtime), (t, t));
     assert_eq!(a.mode, 0o4755);
+    let bad_nsecs = Timestamp {
+        secs: 1_234_567_890,
+        nsecs: 4_000_000_000,
+    };
+    let a = fs
+        .setattr(
+            &f,
+            &SetAttrs {
+                mtime: SetTime::Client(bad_nsecs),
+                ..SetAttrs::default()
+            },
+        )
+        .expect("out-of-range nanoseconds are clamped");
+    assert_eq!(a.mtime.nsecs, 999_999_999);
     let a = fs
         .setattr(
             &f,
@@ -542,6 +568,27 @@ fn setattr_truncate_extend_times(fs: &dyn Vfs, dir: &Handle) {
         .unwrap_err(),
         VfsError::IsDir
     );
+    // (uid_t)-1 is not an owner (chown would read it as "leave unchanged").
+    for set in [
+        SetAttrs {
+            uid: Some(u32::MAX),
+            ..SetAttrs::default()
+        },
+        SetAttrs {
+            gid: Some(u32::MAX),
+            ..SetAttrs::default()
+        },
+    ] {
+        assert_eq!(fs.setattr(&f, &set).unwrap_err(), VfsError::Invalid);
+    }
+    // A caller with id (uid_t)-1 can still create files.
+    let odd = Caller {
+        uid: u32::MAX,
+        gid: u32::MAX,
+        gids: vec![],
+    };
+    fs.create(dir, b"odd", CreateHow::Guarded, &mode(0o644), &odd)
+        .expect("create as uid -1");
 }
 
 fn stale_and_bad_handles(fs: &dyn Vfs, dir: &Handle) {

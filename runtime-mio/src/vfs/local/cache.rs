@@ -170,6 +170,11 @@ impl NameMap {
         self.names.get(&ino).map(|(p, n)| (*p, &n[..]))
     }
 
+    /// Whether the map is at its limit (then a scan cannot have recorded everything).
+    pub fn is_saturated(&self) -> bool {
+        self.names.len() >= self.limit
+    }
+
     /// Forgets `ino`.
     pub fn forget(&mut self, ino: u64) {
         self.names.remove(&ino);

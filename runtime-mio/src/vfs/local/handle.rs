@@ -15,7 +15,8 @@
 //!
 //! Identity check on every use ([`Ident::same_file`]): the inode number must match, and each
 //! of generation and birth time that both the handle and the live inode carry must match, so
-//! a reused inode number gives [`VfsError::Stale`]. The generation needs a readable fd; when
+//! a reused inode number gives [`VfsError::Stale`]; a handle without the birth time of a
+//! file that has one was not issued by LocalFs and is refused too. The generation needs a readable fd; when
 //! the server could only open a file `O_PATH` (no read permission) it is absent and the birth
 //! time alone decides. On a file system with neither (rare: e.g. some FUSE file systems),
 //! inode reuse cannot be detected; that is a documented limitation.
@@ -49,10 +50,12 @@ impl Ident {
                 return false;
             }
         }
-        if let (Some(a), Some(b)) = (self.btime, live.btime) {
-            if a != b {
-                return false;
-            }
+        match (self.btime, live.btime) {
+            (Some(a), Some(b)) if a != b => return false,
+            // Every handle LocalFs issues for a file with a birth time carries it: one
+            // without is forged (or from another file system).
+            (None, Some(_)) => return false,
+            _ => {}
         }
         true
     }
@@ -201,6 +204,15 @@ mod tests {
             ..a
         };
         assert!(a.same_file(&no_gen));
+        assert!(
+            no_gen.same_file(&a),
+            "a handle without generation still matches"
+        );
+        let no_btime = Ident { btime: None, ..a };
+        assert!(
+            !no_btime.same_file(&a),
+            "a handle without birth time is forged"
+        );
         let other_birth = Ident {
             generation: None,
             btime: Some(Timestamp { secs: 2, nsecs: 0 }),

@@ -23,7 +23,9 @@
 //! (`open_by_handle_at` is not used, so non-root servers work the same), LocalFs keeps an
 //! inode → (parent, name) map filled by LOOKUP, READDIR, CREATE and RENAME; on a miss (e.g.
 //! after a restart) it scans the share depth-first, recording everything it sees, up to
-//! [`LocalFsOptions::scan_limit`] entries. The map is not persisted (a restart costs one
+//! [`LocalFsOptions::scan_limit`] entries. Scans run one at a time, and for a few seconds
+//! after a complete scan a miss is answered Stale without another walk, so garbage handles
+//! cannot make the server walk the share continuously. The map is not persisted (a restart costs one
 //! scan on first use of an old handle; chosen for simplicity and because a persisted map
 //! goes stale when the tree changes behind the server's back).
 //!
@@ -46,6 +48,16 @@
 //! the start, `.` and `..` are skipped. Because nothing invalidates them, `dir_version` is a
 //! digest of the directory's inode number and birth time.
 //!
+//! # Known limitations
+//! - A directory that a local user moves out of the share stays reachable through its
+//!   cached descriptor until the descriptor is evicted (the server only ever acts on that
+//!   same directory inode, never on a path outside).
+//! - When the server may not read a file (non-root server, mode without read permission)
+//!   it is held `O_PATH`, its handle carries no generation, and a handle issued later
+//!   through a readable descriptor differs in bytes (both stay valid).
+//! - Inode reuse is undetectable on a file system with neither `FS_IOC_GETVERSION` nor
+//!   statx birth time.
+//!
 //! # Ownership
 //! When the server runs as root, new files are given to the caller's uid/gid (`fchownat`
 //! with `AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW`); otherwise they belong to the server's user.
@@ -58,6 +70,7 @@ use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, SeekFrom, Statx, Timespec, Timestamps};
 use rustix::io::Errno;
@@ -72,10 +85,14 @@ use super::{
 
 /// Largest READ the backend performs in one call (the executor advertises 1 MiB).
 pub const MAX_IO: u32 = 4 << 20;
+/// Largest file offset Linux accepts (`off_t` is a signed 64-bit integer).
+const MAX_OFFSET: u64 = i64::MAX as u64;
 /// Most entries one READDIR call returns.
 pub const MAX_DIR_ENTRIES: usize = 1 << 16;
 /// Deepest directory the scan descends into.
 const MAX_SCAN_DEPTH: usize = 512;
+/// After a complete scan, misses within this time are answered without scanning again.
+const SCAN_COOLDOWN: Duration = Duration::from_secs(5);
 /// Paths longer than this are opened in several steps (PATH_MAX is 4096).
 const PATH_CHUNK: usize = 3072;
 
@@ -94,7 +111,7 @@ impl Default for LocalFsOptions {
     fn default() -> Self {
         Self {
             open_files: 256,
-            name_cache: 1 << 20,
+            name_cache: 1 << 18,
             scan_limit: 1 << 22,
         }
     }
@@ -110,6 +127,9 @@ pub struct LocalFs {
     nodes: Mutex<NodeCache>,
     names: Mutex<NameMap>,
     stale: Mutex<StaleSet>,
+    /// Serializes scans; holds when the last complete scan ended (if the name map could
+    /// hold everything it saw).
+    scan_lock: Mutex<Option<Instant>>,
     options: LocalFsOptions,
 }
 
@@ -182,6 +202,7 @@ impl LocalFs {
             nodes: Mutex::new(NodeCache::new(options.open_files)),
             names: Mutex::new(NameMap::new(options.name_cache)),
             stale: Mutex::new(StaleSet::new(4096)),
+            scan_lock: Mutex::new(None),
             options,
         })
     }
@@ -346,12 +367,31 @@ impl LocalFs {
             }
         }
         lock(&self.names).forget(ino);
+        // One scan at a time: a client presenting many unknown handles cannot make the
+        // server walk the share in parallel, and a scan that waited may find the answer
+        // recorded by the one before it.
+        let mut last_full = lock(&self.scan_lock);
+        if let Some(found) = self.path_from_map(ino, true) {
+            if check(&found) {
+                return Ok(found);
+            }
+        }
+        if last_full.is_some_and(|t| t.elapsed() < SCAN_COOLDOWN) {
+            // A complete scan just recorded every name of the share and this inode was
+            // not among them (nor created through the server since): do not walk again.
+            return Err(VfsError::NotFound);
+        }
         match self.scan_for(ino)? {
             Scan::Found => match self.path_from_map(ino, true) {
                 Some(found) if check(&found) => Ok(found),
                 _ => Err(VfsError::NotFound),
             },
-            Scan::Missing { complete: true } => Err(VfsError::Stale),
+            Scan::Missing { complete: true } => {
+                if !lock(&self.names).is_saturated() {
+                    *last_full = Some(Instant::now());
+                }
+                Err(VfsError::Stale)
+            }
             Scan::Missing { complete: false } => Err(VfsError::NotFound),
         }
     }
@@ -568,6 +608,10 @@ impl LocalFs {
     }
 
     fn chmod(&self, n: &Node, mode: u32) -> VfsResult<()> {
+        if n.kind == FileKind::Symlink {
+            // Never resolve /proc/self/fd/N of a link: chmod would follow its target.
+            return Ok(());
+        }
         let mode = Mode::from_raw_mode(mode & 0o7777);
         match n.access {
             Access::Path => {
@@ -583,6 +627,10 @@ impl LocalFs {
     fn chown(&self, n: &Node, uid: Option<u32>, gid: Option<u32>) -> VfsResult<()> {
         if uid.is_none() && gid.is_none() {
             return Ok(());
+        }
+        if uid == Some(u32::MAX) || gid == Some(u32::MAX) {
+            // (uid_t)-1 means "unchanged" to chown(2); it is not a valid owner.
+            return Err(VfsError::Invalid);
         }
         rustix::fs::chownat(
             &n.fd,
@@ -636,10 +684,28 @@ impl LocalFs {
             }
         }
         if let Some(size) = set.size {
+            if size > MAX_OFFSET {
+                return Err(VfsError::TooBig);
+            }
             let fd = self.rw_fd(n)?;
             rustix::fs::ftruncate(fd, size).map_err(op_err)?;
         }
         self.set_times(n, set.atime, set.mtime)
+    }
+
+    /// The owner to give a new file: the caller when running as root (explicit attributes
+    /// win), otherwise only explicit attributes. A caller id of `(uid_t)-1` (which chown
+    /// would read as "unchanged") leaves that id to the server.
+    fn new_owner(&self, caller: &Caller, attrs: &SetAttrs) -> (Option<u32>, Option<u32>) {
+        let valid = |id: u32| (id != u32::MAX).then_some(id);
+        if self.as_root {
+            (
+                attrs.uid.or(valid(caller.uid)),
+                attrs.gid.or(valid(caller.gid)),
+            )
+        } else {
+            (attrs.uid, attrs.gid)
+        }
     }
 
     /// Gives a new file its owner, exact mode (bypassing the umask) and other attributes.
@@ -650,14 +716,7 @@ impl LocalFs {
         attrs: &SetAttrs,
         default_mode: u32,
     ) -> VfsResult<()> {
-        let (uid, gid) = if self.as_root {
-            (
-                Some(attrs.uid.unwrap_or(caller.uid)),
-                Some(attrs.gid.unwrap_or(caller.gid)),
-            )
-        } else {
-            (attrs.uid, attrs.gid)
-        };
+        let (uid, gid) = self.new_owner(caller, attrs);
         let set = SetAttrs {
             uid,
             gid,
@@ -738,9 +797,9 @@ impl Vfs for LocalFs {
             // A mount point below the share: not exported (see the module doc).
             return Err(VfsError::Access);
         }
-        // Fast path: the file is already open.
+        // Fast path: the file is already open; the statx above is its current status.
         let cached = lock(&self.nodes).get(st.stx_ino);
-        let n = match cached {
+        let (n, st) = match cached {
             Some(n) if btime_matches(&n.ident, &st) => {
                 lock(&self.names).insert(
                     st.stx_ino,
@@ -748,14 +807,13 @@ impl Vfs for LocalFs {
                     name,
                     n.kind == FileKind::Directory,
                 );
-                n
+                (n, st)
             }
             _ => {
-                let (node, _) = self.open_node_at(d.fd.as_fd(), name, None)?;
-                self.remember(&d, name, node)
+                let (node, st) = self.open_node_at(d.fd.as_fd(), name, None)?;
+                (self.remember(&d, name, node), st)
             }
         };
-        let st = statx_fd(n.fd.as_fd())?;
         Ok((self.handle_of(&n), attr_of(&st)))
     }
 
@@ -776,6 +834,10 @@ impl Vfs for LocalFs {
             _ => return Err(VfsError::Invalid),
         }
         let fd = n.read_fd().ok_or(VfsError::Access)?;
+        if offset > MAX_OFFSET {
+            // Beyond any file Linux can hold (off_t is signed 64-bit): nothing there.
+            return Ok((Vec::new(), true));
+        }
         let want = count.min(MAX_IO) as usize;
         let mut buf: Vec<u8> = Vec::with_capacity(want);
         while buf.len() < want {
@@ -803,9 +865,12 @@ impl Vfs for LocalFs {
     ) -> VfsResult<(Stability, FileAttr)> {
         let (n, _) = self.resolve(h)?;
         let fd = self.rw_fd(&n)?;
-        offset
+        let end = offset
             .checked_add(data.len() as u64)
             .ok_or(VfsError::TooBig)?;
+        if end > MAX_OFFSET {
+            return Err(VfsError::TooBig);
+        }
         let mut done = 0;
         while done < data.len() {
             match rustix::io::pwrite(fd, &data[done..], offset + done as u64) {
@@ -966,14 +1031,7 @@ impl Vfs for LocalFs {
             mode: None,
             ..*attrs
         };
-        let (uid, gid) = if self.as_root {
-            (
-                Some(attrs.uid.unwrap_or(caller.uid)),
-                Some(attrs.gid.unwrap_or(caller.gid)),
-            )
-        } else {
-            (attrs.uid, attrs.gid)
-        };
+        let (uid, gid) = self.new_owner(caller, &attrs);
         self.apply(&n, &SetAttrs { uid, gid, ..attrs })?;
         self.created(&n)
     }
@@ -1068,15 +1126,13 @@ impl Vfs for LocalFs {
         let (n, _) = self.resolve(file)?;
         let d = self.resolve_dir(dir)?;
         check_name(name, true)?;
-        if n.kind == FileKind::Directory {
-            // POSIX link() EPERM: no hard links to directories.
-            return Err(VfsError::Perm);
-        }
-        // linkat(fd, "", AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; without it, link from
-        // the file's verified parent directory and name instead.
+        // The kernel reports, in POSIX order, EEXIST for a taken name, then EPERM for a
+        // directory (no hard links to directories) and EMLINK.
+        // linkat(fd, "", AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH (ENOENT without it);
+        // then link from the file's verified parent directory and name instead.
         match rustix::fs::linkat(&n.fd, "", &d.fd, name, AtFlags::EMPTY_PATH) {
             Ok(()) => return Ok(()),
-            Err(Errno::NOENT) if statx_at(d.fd.as_fd(), name).is_err() => {}
+            Err(Errno::NOENT) => {}
             Err(e) => return Err(op_err(e)),
         }
         let (base, path) = self.locate(n.ident.ino).map_err(|e| match e {
