@@ -237,37 +237,38 @@ fn idempotent_calls_are_not_cached() {
 }
 
 #[test]
-fn back_pressure_stops_consuming_at_the_in_flight_limit_and_resumes() {
+fn back_pressure_turns_wants_read_off_at_the_limit_and_resumes() {
     let mut cfg = support::config();
     cfg.max_in_flight_per_conn = 2;
     let mut h = Harness::with(cfg);
-    let mut wire = Vec::new();
-    for xid in 1..=3 {
-        wire.extend_from_slice(&nfs(xid, &getattr(fh(1))).record());
-    }
-    h.tcp(1, local(800), &wire);
-    let reqs = h.fs_requests();
-    assert_eq!(reqs.len(), 2);
-    assert!(!h.server.wants_read(ConnId(1)));
-    let third = nfs(3, &getattr(fh(1))).record().len();
-    assert_eq!(h.buffered(1), third, "third record left in the buffer");
-    assert_eq!(h.server.poll_resumed(), None);
+    let g = getattr(fh(1));
+    h.tcp(1, local(800), &nfs(1, &g).record());
+    assert!(h.server.wants_read(ConnId(1)));
+    h.tcp(1, local(800), &nfs(2, &g).record());
+    assert!(!h.server.wants_read(ConnId(1)), "at the limit");
     // Other connections are not affected.
     assert!(h.server.wants_read(ConnId(2)));
+    // Records already read are still executed, never left behind in the buffer.
+    h.tcp(1, local(800), &nfs(3, &g).record());
+    assert_eq!(h.buffered(1), 0);
+    let reqs = h.fs_requests();
+    assert_eq!(reqs.len(), 3);
+    assert_eq!(h.server.poll_resumed(), None);
 
-    h.server.handle_fs_result(
-        h.now,
-        reqs[0].id,
-        Nfs3Reply::error_for(&getattr(fh(1)), Nfs3Status::Io),
-    );
+    // 3 outstanding, limit 2: the first result leaves it at the limit.
+    h.server
+        .handle_fs_result(h.now, reqs[0].id, Nfs3Reply::error_for(&g, Nfs3Status::Io));
+    assert!(!h.server.wants_read(ConnId(1)));
+    assert_eq!(h.server.poll_resumed(), None);
+    h.server
+        .handle_fs_result(h.now, reqs[1].id, Nfs3Reply::error_for(&g, Nfs3Status::Io));
     assert!(h.server.wants_read(ConnId(1)));
     assert_eq!(h.server.poll_resumed(), Some(ConnId(1)));
     assert_eq!(h.server.poll_resumed(), None);
-    h.resume(1, local(800));
-    let more = h.fs_requests();
-    assert_eq!(more.len(), 1);
-    assert_eq!(h.buffered(1), 0);
-    assert!(!h.server.wants_read(ConnId(1)));
+    h.server
+        .handle_fs_result(h.now, reqs[2].id, Nfs3Reply::error_for(&g, Nfs3Status::Io));
+    assert_eq!(h.server.poll_resumed(), None, "reported once per pause");
+    assert_eq!(h.tcp_replies().len(), 3);
 }
 
 #[test]
@@ -391,4 +392,72 @@ fn udp_socket_back_pressure_counts_all_clients_and_resumes() {
     assert!(h.server.wants_read(ConnId(0)));
     let t = h.transmits();
     assert_eq!((t.len(), t[0].peer), (1, local(801)));
+}
+
+#[test]
+fn external_refusals_and_unanswered_calls() {
+    use proto_nfs::rpc::message::AcceptStat;
+    use proto_nfs::server::status::Refusal;
+    let mut h = Harness::new();
+    h.server.set_external_non_idempotent(100_021, &[7, 8]);
+    // GARBAGE_ARGS from the service, cached like any reply.
+    let bad = call(1).prog(100_021, 4).proc_(7).args(b"\0\0").record();
+    h.tcp(1, local(800), &bad);
+    assert_eq!(h.events().len(), 1);
+    h.server
+        .send_refusal(ConnId(1), local(800), 1, Refusal::GarbageArgs);
+    assert_eq!(
+        support::accept_stat(&h.tcp_replies()[0]),
+        &AcceptStat::GarbageArgs
+    );
+    h.tcp(1, local(800), &bad);
+    assert!(h.events().is_empty());
+    assert_eq!(
+        support::accept_stat(&h.tcp_replies()[0]),
+        &AcceptStat::GarbageArgs
+    );
+
+    // A one-way call: no reply, and its retransmission is handed over again.
+    let msg = call(2).prog(100_021, 4).proc_(8).args(b"\0\0\0\0").record();
+    h.tcp(1, local(800), &msg);
+    assert_eq!(h.events().len(), 1);
+    h.server.finish_without_reply(ConnId(1), 2);
+    h.tcp(1, local(800), &msg);
+    assert_eq!(h.events().len(), 1);
+
+    // Connection lost before the service answered: the retransmission on a new
+    // connection is handed over again, not dropped as in progress.
+    h.server.connection_closed(ConnId(1));
+    h.tcp(2, local(801), &msg);
+    assert_eq!(h.events().len(), 1);
+    assert!(h.transmits().is_empty());
+}
+
+/// knfsd clears the modifying ACCESS bits on read-only exports; the executor cannot (it does
+/// not know the export), so the server masks the result.
+#[test]
+fn access_on_a_read_only_export_never_grants_modify_extend_or_delete() {
+    use proto_nfs::nfs3::{AccessArgs, AccessOk, Nfs3Result};
+    let mut h = Harness::new();
+    let all = 0x3f;
+    for (xid, share) in [(1u32, 2u32), (2, 1)] {
+        let c = Nfs3Call::Access(AccessArgs {
+            object: fh(share),
+            access: all,
+        });
+        h.tcp(1, local(800), &nfs(xid, &c).record());
+        let reqs = h.fs_requests();
+        assert_eq!(reqs.len(), 1);
+        let granted = Nfs3Reply::Access(Nfs3Result::Ok(AccessOk {
+            obj_attributes: None,
+            access: all,
+        }));
+        h.server.handle_fs_result(h.now, reqs[0].id, granted);
+        let replies = h.tcp_replies();
+        let body = results(&replies[0]);
+        // nfsstat3, post_op_attr (FALSE), access.
+        let access = u32::from_be_bytes([body[8], body[9], body[10], body[11]]);
+        let expected = if share == 2 { 0x03 | 0x20 } else { all };
+        assert_eq!(access, expected, "share {share}");
+    }
 }

@@ -50,19 +50,35 @@ impl DrcKey {
     }
 }
 
-/// A deterministic 64-bit hash of call arguments (FNV-1a over 8-byte words, then a final
-/// avalanche). Not cryptographic: the key also holds the client's address and xid, so a
-/// client can only ever collide with its own requests.
+/// Bytes at each end of the arguments that [`args_hash`] reads.
+pub const HASHED_EDGE: usize = 256;
+
+/// A deterministic 64-bit hash of call arguments: their length and their first and last
+/// [`HASHED_EDGE`] bytes (FNV-1a over 8-byte words, then a final avalanche).
+///
+/// Like Linux knfsd (which checksums the first 256 bytes), it does not read a 1 MiB WRITE
+/// whole: the key also holds the client address, xid, program, version and procedure, and
+/// the first bytes of every NFS call hold its file handle, offset and count, so two calls
+/// that agree on all of that and on both ends of their data are, in practice, the same
+/// call. Not cryptographic: a client can only ever collide with its own requests.
 pub fn args_hash(args: &[u8]) -> u64 {
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ args.len() as u64;
-    let mut chunks = args.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        h = (h ^ w).wrapping_mul(PRIME);
-    }
-    for &b in chunks.remainder() {
-        h = (h ^ u64::from(b)).wrapping_mul(PRIME);
+    let mut mix = |part: &[u8]| {
+        let mut chunks = part.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            h = (h ^ w).wrapping_mul(PRIME);
+        }
+        for &b in chunks.remainder() {
+            h = (h ^ u64::from(b)).wrapping_mul(PRIME);
+        }
+    };
+    if args.len() <= 2 * HASHED_EDGE {
+        mix(args);
+    } else {
+        mix(&args[..HASHED_EDGE]);
+        mix(&args[args.len() - HASHED_EDGE..]);
     }
     // splitmix64 finaliser
     h ^= h >> 30;
@@ -282,5 +298,17 @@ mod tests {
             assert_ne!(args_hash(&v), h0, "byte {i}");
         }
         assert_ne!(args_hash(&base[..36]), h0);
+        // Long arguments: both ends and the length count, the middle does not.
+        let long = vec![0u8; 4096];
+        let hl = args_hash(&long);
+        for i in [0, HASHED_EDGE - 1, 4096 - HASHED_EDGE, 4095] {
+            let mut v = long.clone();
+            v[i] = 1;
+            assert_ne!(args_hash(&v), hl, "byte {i}");
+        }
+        let mut v = long.clone();
+        v[2048] = 1;
+        assert_eq!(args_hash(&v), hl);
+        assert_ne!(args_hash(&long[..4095]), hl);
     }
 }

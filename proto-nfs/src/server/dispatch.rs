@@ -160,7 +160,8 @@ impl RpcServer {
     }
 
     fn nfs_call(&mut self, ctx: &Ctx, h: &CallHeader, cred: &Credential, args: Bytes) {
-        let call = match Nfs3Call::decode(h.proc_, &args) {
+        // WRITE data stays a slice of the record: no copy of up to 1 MiB per WRITE.
+        let call = match Nfs3Call::decode_shared(h.proc_, &args) {
             Ok(c) => c,
             Err(None) => return self.refuse(ctx, Refusal::ProcUnavail),
             Err(Some(_)) => return self.refuse(ctx, Refusal::GarbageArgs),
@@ -201,6 +202,7 @@ impl RpcServer {
                 peer: ctx.peer,
                 xid: ctx.xid,
                 drc_key,
+                read_only_access: export.read_only && matches!(call, Nfs3Call::Access(_)),
             },
         );
         self.fs_requests.push_back(FsRequest {

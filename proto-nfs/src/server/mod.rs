@@ -16,10 +16,13 @@
 //! (an [`Event::Close`]) without allocating what the peer claimed.
 //!
 //! Back-pressure: while a connection has `max_in_flight_per_conn` file-system requests
-//! outstanding, [`RpcServer::wants_read`] is false and `handle_tcp_bytes` leaves further
-//! complete records in the buffer. When a result brings it below the limit again, the
-//! connection is reported by [`RpcServer::poll_resumed`]: call `handle_tcp_bytes` with its
-//! buffer then, even if no new bytes arrived (for a UDP socket: read it again). The UDP
+//! outstanding, [`RpcServer::wants_read`] is false: the runtime stops reading from it.
+//! `handle_tcp_bytes` still consumes every complete record already in the buffer (so no
+//! record is ever left waiting for a call that may not come); the limit can therefore be
+//! exceeded by the records of one read, which the runtime's read size bounds. When a result
+//! brings the connection below the limit again, it is reported by
+//! [`RpcServer::poll_resumed`]: resume reading it (with an edge-triggered poller, try a read
+//! even without a new readiness event: data may be waiting in the kernel). The UDP
 //! socket's `ConnId` counts the in-flight requests of all its clients together.
 //!
 //! Wall time (RPCBIND GETTIME) is an input too: [`RpcServer::handle_wall_clock`].
@@ -60,11 +63,15 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 use crate::mount::{MountService, MOUNT_PROGRAM, MOUNT_V3};
-use crate::nfs3::{FileHandle, Nfs3Call, Nfs3Reply, Nfs3Result, NFS_PROGRAM, NFS_V3};
+use crate::nfs3::{
+    FileHandle, Nfs3Call, Nfs3Reply, Nfs3Result, ACCESS3_DELETE, ACCESS3_EXTEND, ACCESS3_MODIFY,
+    NFS_PROGRAM, NFS_V3,
+};
 use crate::portmap::{Registry, PMAP_PROGRAM, PMAP_V2, RPCBIND_V4};
 use crate::rpc::drc::{DrcKey, DuplicateRequestCache};
-use crate::rpc::message::put_success_header;
+use crate::rpc::message::{put_success_header, MessageBody, RpcMessage};
 use crate::rpc::record::{self, take_record, MAX_FRAGMENT_LEN};
+use crate::xdr::XdrEncode;
 
 /// Identifies one transport endpoint as the runtime sees it: a TCP connection, or a UDP
 /// socket (then `peer` in each call tells the clients apart).
@@ -187,7 +194,8 @@ pub enum Event {
         reason: String,
     },
     /// A call to an external program (NLM, NSM). The runtime hands it to that program's
-    /// service and sends the reply with [`RpcServer::send_accepted_reply`].
+    /// service and answers it with exactly one of [`RpcServer::send_accepted_reply`],
+    /// [`RpcServer::send_refusal`] or [`RpcServer::finish_without_reply`].
     Call {
         /// Connection it came on.
         conn: ConnId,
@@ -245,6 +253,9 @@ struct PendingCall {
     peer: SocketAddr,
     xid: u32,
     drc_key: Option<DrcKey>,
+    /// The call was ACCESS on a read-only export: the reply must not grant MODIFY, EXTEND
+    /// or DELETE (the executor does not know about exports; knfsd clears them the same way).
+    read_only_access: bool,
 }
 
 /// The server state machine. See the module documentation for the drive order.
@@ -354,9 +365,9 @@ impl RpcServer {
     /// Bytes arrived on a TCP connection: consume every complete record from the front of
     /// `buf`, leaving a partial record in place.
     ///
-    /// Stops early (leaving complete records in `buf`) while the connection is at its
-    /// in-flight limit; see [`RpcServer::poll_resumed`]. After an [`Event::Close`] for this
-    /// connection, input is discarded.
+    /// Every complete record is consumed, also beyond the in-flight limit (see the module
+    /// documentation on back-pressure). After an [`Event::Close`] for this connection, input
+    /// is discarded.
     pub fn handle_tcp_bytes(
         &mut self,
         now: Instant,
@@ -371,9 +382,6 @@ impl RpcServer {
             };
             if state.closing {
                 buf.clear();
-                return;
-            }
-            if state.in_flight >= self.max_in_flight() {
                 return;
             }
             match take_record(buf, self.config.max_record) {
@@ -408,10 +416,15 @@ impl RpcServer {
     ///
     /// The reply is cached if the call was non-idempotent, and sent if its connection is
     /// still open; results for closed connections are dropped.
-    pub fn handle_fs_result(&mut self, _now: Instant, id: FsRequestId, reply: Nfs3Reply) {
+    pub fn handle_fs_result(&mut self, _now: Instant, id: FsRequestId, mut reply: Nfs3Reply) {
         let Some(p) = self.pending.remove(&id) else {
             return;
         };
+        if p.read_only_access {
+            if let Nfs3Reply::Access(Nfs3Result::Ok(ok)) = &mut reply {
+                ok.access &= !(ACCESS3_MODIFY | ACCESS3_EXTEND | ACCESS3_DELETE);
+            }
+        }
         let transport = self.release_slot(p.conn);
         // READ replies carry up to rtmax bytes: size the buffer once instead of doubling.
         let capacity = match &reply {
@@ -439,19 +452,53 @@ impl RpcServer {
     /// Sends the reply body of an external program's call (see [`Event::Call`]) as a
     /// SUCCESS accepted reply.
     pub fn send_accepted_reply(&mut self, conn: ConnId, peer: SocketAddr, xid: u32, body: Bytes) {
+        self.send_external_reply(conn, peer, xid, 64 + body.len(), |out| {
+            put_success_header(out, xid);
+            out.extend_from_slice(&body);
+        });
+    }
+
+    /// Refuses an external program's call (see [`Event::Call`]) at the RPC level, e.g.
+    /// [`status::Refusal::GarbageArgs`] when its arguments do not decode or
+    /// [`status::Refusal::ProcUnavail`] for a procedure the service does not implement.
+    pub fn send_refusal(
+        &mut self,
+        conn: ConnId,
+        peer: SocketAddr,
+        xid: u32,
+        refusal: status::Refusal,
+    ) {
+        self.stats.rpc_errors += 1;
+        let msg = RpcMessage {
+            xid,
+            body: MessageBody::Reply(refusal.reply_body()),
+        };
+        self.send_external_reply(conn, peer, xid, 64, |out| msg.encode(out));
+    }
+
+    /// An external program's call will not be answered (e.g. NLM `*_MSG` procedures, whose
+    /// answer is a separate `*_RES` call): forget its duplicate-cache entry, so that a
+    /// retransmission is handed over again instead of being dropped as in progress.
+    pub fn finish_without_reply(&mut self, conn: ConnId, xid: u32) {
+        if let Some(key) = self.external_pending.remove(&(conn, xid)) {
+            self.drc.abandon(&key);
+        }
+    }
+
+    fn send_external_reply(
+        &mut self,
+        conn: ConnId,
+        peer: SocketAddr,
+        xid: u32,
+        capacity: usize,
+        f: impl FnOnce(&mut BytesMut),
+    ) {
         let transport = self
             .conns
             .get(&conn)
             .filter(|c| !c.closing)
             .map(|c| c.transport);
-        let (wire, message) = encode_message(
-            transport.unwrap_or(Transport::Udp),
-            64 + body.len(),
-            |out| {
-                put_success_header(out, xid);
-                out.extend_from_slice(&body);
-            },
-        );
+        let (wire, message) = encode_message(transport.unwrap_or(Transport::Udp), capacity, f);
         if let Some(key) = self.external_pending.remove(&(conn, xid)) {
             self.drc.complete(key, message);
         }
@@ -480,7 +527,18 @@ impl RpcServer {
     /// outstanding file-system requests are still accepted and dropped (but cached).
     pub fn connection_closed(&mut self, conn: ConnId) {
         self.conns.remove(&conn);
-        self.external_pending.retain(|(c, _), _| *c != conn);
+        // External calls of this connection can no longer be answered on it: let their
+        // retransmissions (on a new connection) through instead of dropping them as in
+        // progress.
+        let drc = &mut self.drc;
+        self.external_pending.retain(|(c, _), key| {
+            if *c == conn {
+                drc.abandon(key);
+                false
+            } else {
+                true
+            }
+        });
         self.resumed.retain(|c| *c != conn);
     }
 
@@ -507,10 +565,9 @@ impl RpcServer {
         self.events.pop_front()
     }
 
-    /// Next connection whose back-pressure lifted. For TCP, call `handle_tcp_bytes` with its
-    /// buffer (complete records may be waiting in it, and an edge-triggered poller will not
-    /// report the socket again for bytes already read) and resume reading; for a UDP socket,
-    /// resume reading datagrams (some may be queued in the kernel).
+    /// Next connection whose back-pressure lifted (`wants_read` turned true again): resume
+    /// reading it. With an edge-triggered poller, try a read now: bytes or datagrams that
+    /// arrived while it was paused are not reported again.
     pub fn poll_resumed(&mut self) -> Option<ConnId> {
         self.resumed.pop_front()
     }

@@ -443,6 +443,7 @@ pub fn reply_snapshot<T: Debug>(wire: &[u8], decode: impl FnOnce(&[u8]) -> T) ->
         .expect("one whole record");
     assert!(buf.is_empty(), "exactly one record");
     let msg = RpcMessage::decode_bytes(&rec).expect("reply decodes");
+    assert_eq!(msg.to_bytes(), rec, "encode(decode(bytes)) != bytes");
     let mut s = String::from("wire:\n");
     s.push_str(&hexdump(wire));
     s.push_str(&format!("xid: {:#x}\n", msg.xid));
