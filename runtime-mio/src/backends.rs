@@ -1,10 +1,13 @@
 //! The production backends and executor of `janus serve`: the `memory` and `local` file
-//! systems (`crate::vfs`) under the NFSv3 executor (`crate::nfs3_exec`).
+//! systems (`crate::vfs`) under the NFSv3 executor ([`crate::nfs3_exec::Executor`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::{BackendKind, ShareConfig};
+use crate::nfs3_exec::Executor;
+use crate::service::{Nfs3Executor, ShareService};
+use crate::vfs::local::LocalFs;
 use crate::vfs::memory::{system_clock, MemoryFs, MemoryFsConfig};
 use crate::vfs::Vfs;
 use crate::workers::FsService;
@@ -21,26 +24,32 @@ pub fn open_share(kind: BackendKind, share: &ShareConfig) -> Result<Arc<dyn Vfs>
             };
             Ok(Arc::new(MemoryFs::new(config, system_clock())))
         }
-        // Wired when the local backend lands on main (issue 2, helper "vfs").
-        BackendKind::Local => {
-            Err("the local backend is not in this build yet; use --backend memory".into())
-        }
+        BackendKind::Local => match LocalFs::open(&share.path) {
+            Ok(fs) => Ok(Arc::new(fs)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err("no such directory; create it or fix the path".into())
+            }
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error()) => {
+                Err("not a directory".into())
+            }
+            Err(e) => Err(format!("cannot open the directory: {e}")),
+        },
     }
 }
 
 /// Builds the worker service: the NFSv3 executor over `shares`.
 pub fn make_service(verifier: [u8; 8], shares: HashMap<u32, Arc<dyn Vfs>>) -> Arc<dyn FsService> {
-    let _ = (verifier, shares);
-    // Until the executor lands on main (issue 2, helper "nfs3") every file-system call is
-    // answered NFS3ERR_NOTSUPP. Replaced by ShareService<nfs3_exec::Executor>.
-    Arc::new(NotYet)
+    Arc::new(ShareService::new(Executor::new(verifier), shares))
 }
 
-#[derive(Debug)]
-struct NotYet;
-
-impl FsService for NotYet {
-    fn execute(&self, req: &proto_nfs::server::FsRequest) -> proto_nfs::nfs3::Nfs3Reply {
-        proto_nfs::nfs3::Nfs3Reply::error_for(&req.call, proto_nfs::nfs3::Nfs3Status::NotSupp)
+impl Nfs3Executor for Executor {
+    fn execute(
+        &self,
+        vfs: &dyn Vfs,
+        share_id: u32,
+        creds: &proto_nfs::server::Creds,
+        call: &proto_nfs::nfs3::Nfs3Call,
+    ) -> proto_nfs::nfs3::Nfs3Reply {
+        Executor::execute(self, vfs, share_id, creds, call)
     }
 }

@@ -10,8 +10,9 @@
 //!    its write queue below the soft limit (back-pressure) — reads up to a budget and calls
 //!    [`RpcServer::handle_tcp_bytes`]; UDP sockets likewise with
 //!    [`RpcServer::handle_datagram`].
-//! 4. Drain [`RpcServer::poll_transmit`], [`RpcServer::poll_fs_request`] and
-//!    [`RpcServer::poll_event`] until all are empty.
+//! 4. Drain [`RpcServer::poll_transmit`], [`RpcServer::poll_fs_request`],
+//!    [`RpcServer::poll_event`] and [`RpcServer::poll_resumed`] until all are empty (a
+//!    resumed connection gets its buffered records handed over again and is read on).
 //! 5. Group commit: if anything was appended to the journal, one `fdatasync` — before any
 //!    reply of this pass reaches a socket.
 //! 6. Output: write queued replies; `WouldBlock` is handled in one place (`Conn::flush`).
@@ -293,6 +294,7 @@ pub struct EventLoop {
     addrs: BoundAddrs,
     rpc: RpcServer,
     conns: ConnTable,
+    /// Connections to look at in the next pass (readiness, new output, lifted limits).
     touched: Vec<usize>,
     workers: Option<WorkerPool>,
     backlog: VecDeque<FsRequest>,
@@ -461,6 +463,9 @@ impl EventLoop {
                 Err(e) => return Err(e),
             }
             let now = Instant::now();
+            // RPCBIND GETTIME answers from this; reading it every pass keeps up with a clock
+            // that was set (a vDSO call, cheap).
+            self.rpc.handle_wall_clock(now, unix_secs());
             for ev in events.iter() {
                 self.dispatch(
                     now,
@@ -621,10 +626,10 @@ impl EventLoop {
                     max = self.limits.max_connections,
                     "too many connections; closing the new one"
                 );
-                drop(stream);
                 self.metrics
                     .refused_connections
                     .fetch_add(1, Ordering::Relaxed);
+                drop(stream);
                 continue;
             }
             let _ = stream.set_nodelay(true);
@@ -666,6 +671,9 @@ impl EventLoop {
         let mut results = Vec::new();
         while let Some(r) = w.try_recv() {
             results.push(r);
+        }
+        if results.is_empty() {
+            return;
         }
         for r in results {
             self.in_flight -= 1;
@@ -869,10 +877,31 @@ impl EventLoop {
                 progress = true;
                 self.handle_event(now, ev);
             }
+            while let Some(id) = self.rpc.poll_resumed() {
+                progress = true;
+                self.resume(now, id);
+            }
             if !progress {
                 break;
             }
         }
+    }
+
+    /// The server's in-flight limit lifted for `id`: records may already wait in the
+    /// connection's buffer, and an edge-triggered poller will not report bytes already read,
+    /// so hand the buffer over again and revisit the connection (a UDP socket is read again
+    /// in the next pass: `read_udp` checks `wants_read`).
+    fn resume(&mut self, now: Instant, id: ConnId) {
+        let Some(slot) = self.conns.slot_of(id) else {
+            return;
+        };
+        if let Some(c) = self.conns.get_mut(slot) {
+            if !c.read_buf.is_empty() {
+                self.rpc
+                    .handle_tcp_bytes(now, c.id, c.peer, &mut c.read_buf);
+            }
+        }
+        self.touch(slot);
     }
 
     fn enqueue(&mut self, t: Transmit) {
@@ -1013,6 +1042,12 @@ impl EventLoop {
             }
         }
     }
+}
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 enum ReadOutcome {

@@ -16,8 +16,6 @@ use crate::journal::Journal;
 use crate::listen::{BoundAddrs, Listeners};
 use crate::serve::{self, Backends, StartError};
 use crate::workers::FsService;
-use proto_nfs::nfs3::Nfs3Reply;
-use proto_nfs::server::FsRequest;
 
 fn state_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("janus-loop-{tag}-{}", std::process::id()));
@@ -36,21 +34,12 @@ fn config(state: &std::path::Path) -> Config {
     Config::resolve(&args, None, None).unwrap()
 }
 
-/// Answers every request with NFS3ERR_NOTSUPP; the loop tests here send no request that
-/// reaches the file system.
-#[derive(Debug)]
-struct NoFsService;
-
-impl FsService for NoFsService {
-    fn execute(&self, req: &FsRequest) -> Nfs3Reply {
-        Nfs3Reply::error_for(&req.call, proto_nfs::nfs3::Nfs3Status::NotSupp)
-    }
-}
-
 fn backends() -> Backends<'static> {
     Backends {
         open_share: &crate::backends::open_share,
-        make_service: &|_, _| -> Arc<dyn FsService> { Arc::new(NoFsService) },
+        make_service: &|v, shares| -> Arc<dyn FsService> {
+            crate::backends::make_service(v, shares)
+        },
         external: Box::new(NoExternalPrograms),
     }
 }
@@ -139,7 +128,7 @@ fn connect(addr: SocketAddr) -> TcpStream {
 }
 
 #[test]
-#[ignore = "needs the RpcServer implementation (issue 2 helper rpc)"]
+
 fn null_and_getport_over_tcp_and_udp() {
     let dir = state_dir("null");
     let srv = start(config(&dir));
@@ -264,7 +253,7 @@ fn second_instance_on_the_same_port_fails_with_one_line() {
 /// its write queue passes the soft limit, instead of buffering replies without bound; when
 /// the client reads again every reply arrives, in order.
 #[test]
-#[ignore = "needs the RpcServer implementation (issue 2 helper rpc)"]
+
 fn a_client_that_does_not_read_is_paced_not_buffered() {
     const SOFT: usize = 256 * 1024;
     let dir = state_dir("pace");
@@ -330,5 +319,100 @@ fn a_client_that_does_not_read_is_paced_not_buffered() {
     s.write_all(&pending).unwrap();
     reader.join().unwrap();
     assert!(sent_bytes + pending.len() == total_calls as usize * call_len);
+    srv.stop();
+}
+
+/// An RPC call with an AUTH_SYS credential (RFC 5531 Appendix A) for uid/gid 1000.
+fn rpc_call_sys(xid: u32, prog: u32, vers: u32, proc_: u32, args: &[u8]) -> Vec<u8> {
+    let mut cred: Vec<u32> = vec![0]; // stamp
+    cred.push(4); // machine name "test"
+    let mut cred_bytes: Vec<u8> = cred.iter().flat_map(|w| w.to_be_bytes()).collect();
+    cred_bytes.extend_from_slice(b"test");
+    for w in [1000u32, 1000, 0] {
+        cred_bytes.extend_from_slice(&w.to_be_bytes()); // uid, gid, no extra gids
+    }
+    let mut m: Vec<u8> = [xid, 0, 2, prog, vers, proc_, 1, cred_bytes.len() as u32]
+        .iter()
+        .flat_map(|w| w.to_be_bytes())
+        .collect();
+    m.extend_from_slice(&cred_bytes);
+    m.extend_from_slice(&[0; 8]); // AUTH_NONE verifier
+    m.extend_from_slice(args);
+    m
+}
+
+fn xdr_opaque(data: &[u8]) -> Vec<u8> {
+    let mut v = (data.len() as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(data);
+    v.resize(4 + data.len().div_ceil(4) * 4, 0);
+    v
+}
+
+/// MOUNT, then NFS calls that go through the worker pool and come back through the waker:
+/// GETATTR of the root, CREATE, WRITE (FILE_SYNC), READ.
+#[test]
+
+fn file_operations_round_trip_through_the_workers() {
+    let dir = state_dir("fsops");
+    let srv = start(config(&dir));
+    let mut s = connect(srv.addrs.nfs);
+    let mut call = |xid: u32, prog: u32, proc_: u32, args: &[u8]| -> Vec<u8> {
+        s.write_all(&with_record_mark(&rpc_call_sys(xid, prog, 3, proc_, args)))
+            .unwrap();
+        let reply = read_record(&mut s);
+        let w = words(&reply);
+        assert_eq!(
+            &w[..6],
+            &[xid, 1, 0, 0, 0, 0],
+            "accepted SUCCESS reply to {xid}"
+        );
+        reply[24..].to_vec()
+    };
+
+    // MOUNT3 MNT "/mem" (RFC 1813 Appendix I): status 0, then the root handle.
+    let res = call(1, 100_005, 1, &xdr_opaque(b"/mem"));
+    assert_eq!(words(&res)[0], 0, "MNT3_OK");
+    let fh_len = words(&res)[1] as usize;
+    let root = res[8..8 + fh_len].to_vec();
+
+    // GETATTR (proc 1): NFS3_OK and a directory (NF3DIR = 2).
+    let res = call(2, 100_003, 1, &xdr_opaque(&root));
+    assert_eq!(&words(&res)[..2], &[0, 2]);
+    assert_eq!(srv.metrics.fs_in_flight.load(Ordering::Relaxed), 0);
+
+    // CREATE (proc 8) "f" UNCHECKED with no attributes set.
+    let mut args = xdr_opaque(&root);
+    args.extend(xdr_opaque(b"f"));
+    args.extend([0u8; 4]); // UNCHECKED
+    args.extend([0u8; 24]); // sattr3: six "don't set" discriminants
+    let res = call(3, 100_003, 8, &args);
+    let w = words(&res);
+    assert_eq!(w[0], 0, "NFS3_OK");
+    assert_eq!(w[1], 1, "handle follows");
+    let fh_len = w[2] as usize;
+    let file = res[12..12 + fh_len].to_vec();
+
+    // WRITE (proc 7) 5 bytes at 0, FILE_SYNC (2).
+    let mut args = xdr_opaque(&file);
+    args.extend(0u64.to_be_bytes());
+    args.extend(5u32.to_be_bytes());
+    args.extend(2u32.to_be_bytes());
+    args.extend(xdr_opaque(b"hello"));
+    let res = call(4, 100_003, 7, &args);
+    assert_eq!(words(&res)[0], 0, "WRITE NFS3_OK");
+
+    // READ (proc 6) it back: status, post_op_attr (present: 1 + 84 bytes), count, eof, data.
+    let mut args = xdr_opaque(&file);
+    args.extend(0u64.to_be_bytes());
+    args.extend(100u32.to_be_bytes());
+    let res = call(5, 100_003, 6, &args);
+    let w = words(&res);
+    assert_eq!(w[0], 0, "READ NFS3_OK");
+    assert_eq!(w[1], 1, "attributes follow");
+    let rest = &w[2 + 21..];
+    assert_eq!(rest[0], 5, "count");
+    assert_eq!(rest[1], 1, "eof");
+    let data_at = (2 + 21 + 3) * 4;
+    assert_eq!(&res[data_at..data_at + 5], b"hello");
     srv.stop();
 }

@@ -12,14 +12,7 @@ use std::time::Instant;
 
 use crate::wire::{FshAccess, FshMode, Nlm4Holder, Nlm4Stats};
 
-/// A file as the lock table knows it (the runtime assigns the same id whichever protocol
-/// names the file).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FileId(pub u64);
-
-/// A waiting lock request in the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WaitTicket(pub u64);
+pub use lockstate::{FileId, Ticket as WaitTicket};
 
 /// An NLM lock owner: (caller_name, svid, oh) (spec §3.5; XNFS `nlm_lock`). The
 /// caller_name is also the host whose reboot (SM_NOTIFY) or FREE_ALL frees the owner's state.

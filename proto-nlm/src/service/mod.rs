@@ -21,6 +21,34 @@
 //!   then start the outbound calls, then re-arm the timer from `poll_timeout`.
 //! - Time only moves forward: every `now` passed in must be `>=` the previous one.
 //!
+//! # Runtime wiring (what `runtime-mio` does)
+//! 1. Register [`NlmService::programs`] in `ServerConfig::external_programs`: the RPC server
+//!    then answers NLM versions other than 4 with PROG_MISMATCH 4–4 itself, and forwards the
+//!    rest as `Event::Call`.
+//! 2. At start: `LockTable::restore(table_records)`, `start_grace(now)`, then
+//!    [`NlmService::new`]`(config, now, nsm_state, nsm_records)` with `nsm_state` odd and
+//!    larger than in any earlier boot (e.g. `2 * boot_counter + 1`, and above any
+//!    [`NsmRecord::OwnState`]).
+//! 3. `Event::Call { program: 100021 | 100024, .. }` → [`IncomingCall`] →
+//!    [`NlmService::handle_call`]`(now, &mut table, &files, call)`: `Reply(body)` →
+//!    `RpcServer::send_accepted_reply`; `Error(e)` →
+//!    `RpcServer::send_refusal(conn, peer, xid, e.into())`; `NoReplyYet` → nothing now. `files` implements
+//!    [`FileHandles`] and must map a handle to the same `FileId` the NFS side uses.
+//! 4. After *every* input to the table (from any protocol) call
+//!    [`NlmService::handle_table_events`]: it handles the events about NLM's waiting
+//!    requests (via [`table::backend_event`] and [`NlmService::handle_backend_event`]) until
+//!    the table has none left and returns the rest (lease breaks, SMB completions) to route.
+//! 5. Drain [`NlmService::poll_record`] and `table.poll_record()` into the journal and make
+//!    it durable (group commit) before sending the replies of step 3 and 6.
+//! 6. [`NlmService::poll_reply`] → `send_accepted_reply`.
+//! 7. [`NlmService::poll_outbound`] → [`callback::CallbackClient::submit`]; send its
+//!    `poll_transmit` bytes to `dest` over `transport` (one UDP socket; a TCP connection per
+//!    destination, reporting refused/reset ones with `connection_failed`); hand every
+//!    reply message to `handle_reply`; feed each `poll_result` to
+//!    [`NlmService::handle_call_result`]. Its `poll_timeout` joins the timer of step 8.
+//! 8. Arm the timer at the minimum of [`NlmService::poll_timeout`] and the table's; call
+//!    [`NlmService::handle_timeout`]`(now, &mut table)` when it fires.
+//!
 //! # What it decides
 //! - Owners are (caller_name, svid, oh); the host is the caller_name, reached at the address
 //!   the call came from.
@@ -39,12 +67,29 @@
 //!   state, retried every `notify_retry` for `notify_give_up`; an incoming SM_NOTIFY with a
 //!   new state frees that host's locks, shares and blocks (deferred while in grace,
 //!   lessons #3) and calls back the SM_MON registrations for that name.
+//!
+//! # Deviations and limits (named, per house style)
+//! - SM_MON, SM_UNMON, SM_UNMON_ALL and SM_SIMU_CRASH are honoured only from loopback
+//!   callers (as Linux rpc.statd does); others get `stat_fail` / no effect.
+//! - A TEST or SHARE that must wait for an SMB lease break is not answered (O4: the client
+//!   retransmits); only LOCK requests are held and answered later.
+//! - Withdrawing a grant (CANCEL during the callback, GRANTED_RES refusal, no answer)
+//!   releases exactly the blocked request's range, which can cut into a range the same owner
+//!   held before and that POSIX merged with it. UNLOCK overlapping a lock being granted ends
+//!   the callbacks without releasing anything more.
+//! - Hosts are remembered (name, address, NSM state) until the process ends, bounded by
+//!   `max_hosts`; restored hosts are notified over UDP.
+//! - `caller_name`s are bytes here; the lock table keys owners by UTF-8 text, so invalid
+//!   UTF-8 is converted lossily there (see [`table`]).
 
 pub mod backend;
+pub mod callback;
 mod delivery;
 mod nlm;
 mod nsm;
 pub mod outbound;
+mod record;
+pub mod table;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -175,6 +220,30 @@ impl AcceptError {
             AcceptError::ProgMismatch { .. } => 2,
             AcceptError::ProcUnavail => 3,
             AcceptError::GarbageArgs => 4,
+        }
+    }
+}
+
+impl From<AcceptError> for proto_nfs::rpc::AcceptStat {
+    fn from(e: AcceptError) -> Self {
+        use proto_nfs::rpc::AcceptStat;
+        match e {
+            AcceptError::ProgUnavail => AcceptStat::ProgUnavail,
+            AcceptError::ProgMismatch { low, high } => AcceptStat::ProgMismatch { low, high },
+            AcceptError::ProcUnavail => AcceptStat::ProcUnavail,
+            AcceptError::GarbageArgs => AcceptStat::GarbageArgs,
+        }
+    }
+}
+
+impl From<AcceptError> for proto_nfs::server::status::Refusal {
+    fn from(e: AcceptError) -> Self {
+        use proto_nfs::server::status::Refusal;
+        match e {
+            AcceptError::ProgUnavail => Refusal::ProgUnavail,
+            AcceptError::ProgMismatch { low, high } => Refusal::ProgMismatch { low, high },
+            AcceptError::ProcUnavail => Refusal::ProcUnavail,
+            AcceptError::GarbageArgs => Refusal::GarbageArgs,
         }
     }
 }
@@ -357,6 +426,9 @@ pub struct NlmService {
     nsm_state: i32,
     hosts: HashMap<Bytes, Host>,
     blocks: BTreeMap<BlockId, Block>,
+    /// The blocks of each caller_name: every lookup by a client's request stays within
+    /// that client's blocks.
+    host_blocks: HashMap<Bytes, BTreeSet<BlockId>>,
     block_by_ticket: HashMap<WaitTicket, BlockId>,
     held: HashMap<WaitTicket, Held>,
     registrations: Vec<Registration>,
@@ -430,6 +502,7 @@ impl NlmService {
             nsm_state,
             hosts: HashMap::new(),
             blocks: BTreeMap::new(),
+            host_blocks: HashMap::new(),
             block_by_ticket: HashMap::new(),
             held: HashMap::new(),
             registrations: Vec::new(),

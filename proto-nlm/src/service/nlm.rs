@@ -12,6 +12,18 @@ use proto_nfs::xdr::XdrEncode;
 use super::*;
 
 impl NlmService {
+    /// The blocks of the host named `caller_name`.
+    pub(super) fn blocks_of<'a>(
+        &'a self,
+        caller_name: &Bytes,
+    ) -> impl Iterator<Item = (BlockId, &'a Block)> + 'a {
+        self.host_blocks
+            .get(caller_name)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.blocks.get(id).map(|b| (*id, b)))
+    }
+
     pub(super) fn nlm_call(
         &mut self,
         now: Instant,
@@ -219,10 +231,9 @@ impl NlmService {
         // A retransmission of a request we already know (Linux `nlmsvc_lock` finds the
         // block first).
         let known = self
-            .blocks
-            .iter()
+            .blocks_of(&name)
             .find(|(_, b)| b.exclusive == a.exclusive && same_lock(&b.alock, &a.alock))
-            .map(|(id, b)| (*id, b.state));
+            .map(|(id, b)| (id, b.state));
         if let Some((id, state)) = known {
             return match state {
                 BlockState::Waiting => self.answer_lock(now, &to, &a.cookie, Nlm4Stats::Blocked),
@@ -291,6 +302,10 @@ impl NlmService {
         transport: Transport,
     ) {
         let id = BlockId(self.next_id());
+        self.host_blocks
+            .entry(owner.caller_name.clone())
+            .or_default()
+            .insert(id);
         self.blocks.insert(
             id,
             Block {
@@ -309,6 +324,12 @@ impl NlmService {
 
     pub(super) fn remove_block(&mut self, id: BlockId) -> Option<Block> {
         let b = self.blocks.remove(&id)?;
+        if let Some(set) = self.host_blocks.get_mut(&b.owner.caller_name) {
+            set.remove(&id);
+            if set.is_empty() {
+                self.host_blocks.remove(&b.owner.caller_name);
+            }
+        }
         self.block_by_ticket.remove(&b.ticket);
         if let BlockState::Granting { deadline, .. } = b.state {
             self.timers.remove(&(deadline, Timer::Block(id)));
@@ -345,10 +366,9 @@ impl NlmService {
             return res(&a.cookie, s);
         }
         let ids: Vec<BlockId> = self
-            .blocks
-            .iter()
+            .blocks_of(a.alock.caller_name.bytes())
             .filter(|(_, b)| b.exclusive == a.exclusive && same_lock(&b.alock, &a.alock))
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
             .collect();
         for id in ids {
             self.withdraw_block(now, locks, id);
@@ -380,20 +400,29 @@ impl NlmService {
             Err(s) => return res(&a.cookie, s),
         };
         // "This implies a CANCEL call" (Linux `nlmsvc_unlock`): queued requests of this owner
-        // inside the unlocked range are withdrawn first.
+        // inside the unlocked range are withdrawn first. A lock being granted that the
+        // client now unlocks (any part of it) needs no more callbacks, and must not be
+        // "withdrawn" later: that would release whatever the owner locks there afterwards.
         let (lo, hi) = bounds(a.alock.l_offset, a.alock.l_len);
         let owner = owner_of(&a.alock);
-        let ids: Vec<BlockId> = self
-            .blocks
-            .iter()
-            .filter(|(_, b)| {
-                let (blo, bhi) = bounds(b.alock.l_offset, b.alock.l_len);
-                b.owner == owner && b.alock.fh == a.alock.fh && blo >= lo && bhi <= hi
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
+        let mut queued = Vec::new();
+        let mut granting = Vec::new();
+        for (id, b) in self.blocks_of(&owner.caller_name) {
+            if b.owner != owner || b.alock.fh != a.alock.fh {
+                continue;
+            }
+            let (blo, bhi) = bounds(b.alock.l_offset, b.alock.l_len);
+            match b.state {
+                BlockState::Waiting if blo >= lo && bhi <= hi => queued.push(id),
+                BlockState::Granting { .. } if blo <= hi && bhi >= lo => granting.push(id),
+                _ => {}
+            }
+        }
+        for id in queued {
             self.withdraw_block(now, locks, id);
+        }
+        for id in granting {
+            self.remove_block(id);
         }
         let stat = locks.unlock(now, file, &owner, a.alock.l_offset, a.alock.l_len);
         res(&a.cookie, stat)
@@ -481,12 +510,7 @@ impl NlmService {
     /// Releases everything of the host named `name` (FREE_ALL, client reboot).
     pub(super) fn free_host(&mut self, now: Instant, locks: &mut dyn LockBackend, name: &Bytes) {
         self.counters.hosts_freed += 1;
-        let ids: Vec<BlockId> = self
-            .blocks
-            .iter()
-            .filter(|(_, b)| b.owner.caller_name == name)
-            .map(|(id, _)| *id)
-            .collect();
+        let ids: Vec<BlockId> = self.blocks_of(name).map(|(id, _)| id).collect();
         for id in ids {
             // The table drops the host's waiters and locks itself in `free_host`.
             self.remove_block(id);

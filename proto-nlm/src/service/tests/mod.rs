@@ -3,6 +3,7 @@
 //! outbound calls, and routes the lock table's events back, as the runtime will.
 
 mod model;
+mod real;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -49,9 +50,24 @@ impl FileHandles for Files {
     }
 }
 
-struct Harness {
+/// A lock table the harness can drive: its events, and whether a host holds a lock.
+trait TestTable: LockBackend {
+    fn next_event(&mut self) -> Option<BackendEvent>;
+    fn holds(&self, caller: &[u8], file: FileId) -> bool;
+}
+
+impl TestTable for ModelLocks {
+    fn next_event(&mut self) -> Option<BackendEvent> {
+        self.events.pop_front()
+    }
+    fn holds(&self, caller: &[u8], file: FileId) -> bool {
+        ModelLocks::holds(self, caller, file)
+    }
+}
+
+struct Harness<B = ModelLocks> {
     svc: NlmService,
-    locks: ModelLocks,
+    locks: B,
     now: Instant,
     xid: u32,
     records: Vec<NsmRecord>,
@@ -87,12 +103,17 @@ fn lock_args(l: Nlm4Lock, exclusive: bool, block: bool) -> Nlm4LockArgs {
     }
 }
 
-impl Harness {
+impl Harness<ModelLocks> {
     fn new() -> Self {
-        let now = test_clock();
+        Harness::with(ModelLocks::default(), test_clock())
+    }
+}
+
+impl<B: TestTable> Harness<B> {
+    fn with(locks: B, now: Instant) -> Self {
         Harness {
             svc: NlmService::new(config(), now, 7, []),
-            locks: ModelLocks::default(),
+            locks,
             now,
             xid: 100,
             records: Vec::new(),
@@ -107,7 +128,7 @@ impl Harness {
 
     /// Routes the table's events to the service and collects durable records.
     fn pump(&mut self) {
-        while let Some(ev) = self.locks.events.pop_front() {
+        while let Some(ev) = self.locks.next_event() {
             assert!(self
                 .svc
                 .handle_backend_event(self.now, &mut self.locks, &ev));
