@@ -42,7 +42,7 @@ use crate::view::Proto;
 pub(crate) struct Grace {
     pub(crate) ends: Instant,
     pub(crate) files: FxMap<FileId, Unreclaimed>,
-    pub(crate) expected: Vec<String>,
+    pub(crate) expected: Vec<Vec<u8>>,
     pub(crate) had_state: bool,
 }
 
@@ -106,19 +106,19 @@ impl LockTable {
                     exclusive,
                 } => {
                     max_id = max_id.max(id.0);
-                    let Some(client) = t.opens.get(&open).map(|o| o.client) else {
+                    if !t.opens.contains_key(&open) {
                         return Err(RestoreError::Dangling {
                             seq,
                             what: "open of an SMB lock",
                         });
-                    };
+                    }
                     t.insert_lock(
                         file,
                         Lock {
                             id,
                             span,
                             exclusive,
-                            owner: LockOwner::Smb { open, client },
+                            owner: LockOwner::Smb { open },
                         },
                     );
                 }
@@ -321,7 +321,7 @@ impl LockTable {
                     continue;
                 };
                 if o.durable {
-                    g.expected.push(format!("smb:{}", o.client));
+                    g.expected.push(format!("smb:{}", o.client).into_bytes());
                     un.opens.push((id, o));
                 } else {
                     dropped_opens.push((id, f, o.cache));
@@ -376,7 +376,7 @@ impl LockTable {
     }
 
     /// The clients expected to reclaim (NLM hosts, `smb:<client>` for durable SMB opens).
-    pub fn grace_expected_clients(&self) -> Vec<String> {
+    pub fn grace_expected_clients(&self) -> Vec<Vec<u8>> {
         self.grace
             .as_ref()
             .map(|g| g.expected.clone())
@@ -633,19 +633,53 @@ impl LockTable {
         range: LockRange,
         now: Instant,
     ) {
-        let mut gone: Vec<LockId> = Vec::new();
+        // Only the reclaimed bytes stop being expected: the rest of a persisted lock stays
+        // unreclaimed (POSIX split), so a partial reclaim cannot free the remainder for
+        // another client.
+        let mut gone: Vec<(LockId, Vec<LockRange>, bool)> = Vec::new();
         if let Some(un) = self.grace.as_mut().and_then(|g| g.files.get_mut(&file)) {
             let r = Span::range(range);
             un.locks.retain(|l| match &l.owner {
                 LockOwner::Nlm(o) if Arc::ptr_eq(o, owner) && l.span.overlaps(&r) => {
-                    gone.push(l.id);
+                    let mut rest = Vec::new();
+                    if l.span.first < range.first {
+                        rest.push(LockRange {
+                            first: l.span.first,
+                            last: range.first - 1,
+                        });
+                    }
+                    if l.span.last > range.last {
+                        rest.push(LockRange {
+                            first: range.last + 1,
+                            last: l.span.last,
+                        });
+                    }
+                    gone.push((l.id, rest, l.exclusive));
                     false
                 }
                 _ => true,
             });
         }
-        for id in gone {
+        for (id, rest, exclusive) in gone {
             self.record(Change::LockReleased { id, file });
+            for piece in rest {
+                let nid = self.new_lock_id();
+                self.record(Change::NlmLock {
+                    id: nid,
+                    file,
+                    owner: owner.clone(),
+                    range: piece,
+                    exclusive,
+                });
+                if let Some(un) = self.grace.as_mut().and_then(|g| g.files.get_mut(&file)) {
+                    un.locks.push(Lock {
+                        id: nid,
+                        span: Span::range(piece),
+                        exclusive,
+                        owner: LockOwner::Nlm(owner.clone()),
+                    });
+                }
+            }
         }
         self.check_early_end(now);
         self.wake(file, now);

@@ -30,7 +30,8 @@
 //! * `Proceed` (or `Opened` for a CREATE) — go ahead, the state is already updated;
 //! * `Deny(d)` — refused; [`Deny`] says why and, for conflicts, names the [`Holder`]
 //!   protocol-neutrally ([`Holder::to_nlm`] gives the NLM4 holder: SMB holders become
-//!   `smb:<client>`, svid 0, clamped range, exclusive iff W or an exclusive lock);
+//!   `smb:<client>` in caller_name and in `oh` (nlm4_holder has no caller_name), svid 0,
+//!   clamped range, exclusive iff W or an exclusive lock);
 //! * `Wait(w)` — queued with a [`Ticket`]; the final outcome arrives later as
 //!   [`Event::Completed`]. NFS and NLM waits on a break carry a `hold_until` (`T_nfs` 1 s,
 //!   `T_nlm` 5 s): at that instant [`Event::HoldExpired`] tells NFS to answer JUKEBOX and
@@ -38,7 +39,10 @@
 //!
 //! **Byte ranges.** All locks of a file sit in one vector sorted by start offset, in a
 //! per-file entry of a hash map, so an operation costs O(locks on that file), independent of
-//! all other files. NLM owners get POSIX semantics among their own locks (merge, split,
+//! all other files. The map entry holds only the lock vector and two bounds (largest end,
+//! longest lock) inline — opens, shares, leases and waiters are boxed on first use — and
+//! scans start from the end of the vector, so the common append-and-release pattern touches
+//! one or two cache lines however many locks the file holds. NLM owners get POSIX semantics among their own locks (merge, split,
 //! upgrade, downgrade; `len 0` = to EOF; past 2^63-1 refused — [`LockRange::nlm`]); SMB
 //! opens get MS-FSA 2.1.4.10 semantics (stacking, exact-match unlock, zero-length ranges
 //! via [`Span`], an exclusive lock blocks even its owner's overlapping lock request, a shared
@@ -81,7 +85,7 @@
 //! use lockstate::*;
 //! let mut t = LockTable::new(Config::default());
 //! let now = Instant::now();
-//! let owner = NlmOwner::new("client1", 42, b"oh".to_vec());
+//! let owner = NlmOwner::new("client1", 42, b"oh".to_vec()); // caller_name, svid, oh
 //! let range = LockRange::nlm(0, 100).unwrap();
 //! let out = t.nlm_lock(NlmLockArgs { file: FileId(1), owner, range, exclusive: true,
 //!                                     block: false, reclaim: false }, now);

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use crate::outcome::{Deny, Outcome, WaitReason};
 use crate::table::{Access, BreakKind, Eval, LockTable, NfsKind, Op, Requester};
-use crate::types::{access, share, FileId, Span};
+use crate::types::{access, share, CacheKey, FileId, Span};
 use crate::view::{ConflictKind, Proto, Resolution};
 
 impl LockTable {
@@ -65,6 +65,29 @@ impl LockTable {
     /// has an entry point.
     pub fn nfs_create_guarded(&mut self, _file: FileId, _now: Instant) -> Outcome {
         Outcome::Proceed
+    }
+
+    /// A child of directory `dir` was created, removed, renamed, or changed size or times
+    /// (by either protocol): break the directory's leases R|W→NONE without waiting, except
+    /// the requester's own parent lease (MS-FSA PARENT_OBJECT, 2.1.4.12.2). NFS has no parent
+    /// lease key, so NFS callers pass `None` and always break (O12). Returns how many leases
+    /// were broken.
+    pub fn parent_changed(&mut self, dir: FileId, except: Option<CacheKey>, now: Instant) -> usize {
+        let keys: Vec<CacheKey> = self
+            .files
+            .get(&dir)
+            .map(|f| f.leases.clone())
+            .unwrap_or_default();
+        let mut n = 0;
+        for k in keys {
+            if Some(k) == except {
+                continue;
+            }
+            // The break is sent (RH still needs an ack) but nobody waits for it.
+            let (broke, _wait) = self.break_one(k, BreakKind::ToNone, now);
+            n += usize::from(broke);
+        }
+        n
     }
 
     fn nfs_op(
@@ -163,7 +186,7 @@ impl LockTable {
                         who: Requester::Nfs,
                     };
                     if let Some(l) = self.find_conflict(file, &a) {
-                        let h = l.holder();
+                        let h = self.lock_holder(l);
                         let ck = ConflictKind::of_lock(l);
                         if first {
                             self.counters.conflict(Proto::Nfs, ck, Resolution::Denied);

@@ -6,6 +6,24 @@
 //! replaces that part (upgrade/downgrade) and splits the rest, unlock of a sub-range splits,
 //! unlock of an unheld range succeeds. Across owners and protocols a conflict is an overlap
 //! where either side is exclusive.
+//!
+//! How the NLM service maps the answers to `nlm4_stats` (spec §3.1, §4.2, O4):
+//!
+//! | Call | Answer | nlm4_stats / action |
+//! |---|---|---|
+//! | LOCK | `Proceed` | GRANTED |
+//! | LOCK | `Deny(Conflict)` | DENIED |
+//! | LOCK | `Deny(Deadlock)` / `Deny(NoLocks)` / `Deny(GracePeriod)` | DEADLCK / DENIED_NOLOCKS / DENIED_GRACE_PERIOD |
+//! | LOCK | `Wait` with `WaitReason::Lock` (block only) | BLOCKED; `Event::Completed{Proceed}` later → NLM_GRANTED(_MSG) |
+//! | LOCK | `Wait` with `WaitReason::Break` | hold the reply; on `Completed` answer it; on `HoldExpired{still_waiting: true}` answer BLOCKED (GRANTED later), `{still_waiting: false}` drop the reply |
+//! | TEST | `Proceed` / `Deny(Conflict(h))` / `Deny(GracePeriod)` | GRANTED / DENIED with `h.to_nlm()` / DENIED_GRACE_PERIOD |
+//! | TEST, SHARE | `Wait` | not answerable yet: hold or drop (the client retransmits); [`LockTable::cancel`] the ticket if dropping |
+//! | SHARE | `Proceed` / `Deny(SharingViolation)` / `Deny(GracePeriod)` | GRANTED / DENIED / DENIED_GRACE_PERIOD |
+//! | UNLOCK, CANCEL, UNSHARE | `Proceed` | GRANTED (also during grace) |
+//! | any | [`LockRange::nlm`] error | FBIG |
+//!
+//! A GRANTED callback the client never acknowledges is withdrawn with
+//! [`LockTable::nlm_unlock`] (lessons-from-prior-art #13).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -48,6 +66,9 @@ pub struct NlmShareArgs {
     pub reclaim: bool,
 }
 
+/// Locks longer than this are "wide": removing the widest one recomputes the scan bounds.
+const WIDE: u64 = 1 << 20;
+
 impl LockTable {
     /// NLM LOCK (and NM_LOCK with `block = false`).
     ///
@@ -60,6 +81,20 @@ impl LockTable {
     ///   `NoLocks` → NLM4_DENIED_NOLOCKS, `GracePeriod` → NLM4_DENIED_GRACE_PERIOD.
     pub fn nlm_lock(&mut self, args: NlmLockArgs, now: Instant) -> Outcome {
         let owner = self.intern(&args.owner);
+        // A retransmitted LOCK of a request that is already queued gets the same ticket
+        // (Linux `nlmsvc_lookup_block`), not a second waiter and a second GRANTED.
+        if let Some(w) = self.files.get(&args.file).and_then(|fs| {
+            fs.waiters.iter().find(|w| {
+                matches!(&w.op, Op::NlmLock { owner: o, range, exclusive, .. }
+                    if Arc::ptr_eq(o, &owner) && *range == args.range && *exclusive == args.exclusive)
+            })
+        }) {
+            return Outcome::Wait(crate::outcome::Wait {
+                ticket: w.ticket,
+                reason: w.reason.clone(),
+                hold_until: w.hold_until,
+            });
+        }
         self.run(
             args.file,
             Op::NlmLock {
@@ -180,7 +215,7 @@ impl LockTable {
     /// NLM FREE_ALL / client reboot (SM_NOTIFY): releases every lock, share reservation and
     /// blocked request of `host` (`caller_name`) and wakes the files' waiters. Returns how
     /// many locks and shares were released.
-    pub fn nlm_free_all(&mut self, host: &str, now: Instant) -> usize {
+    pub fn nlm_free_all(&mut self, host: &[u8], now: Instant) -> usize {
         let mut touched = Vec::new();
         let mut released = Vec::new();
         let mut shares = Vec::new();
@@ -241,28 +276,28 @@ impl LockTable {
 
     /// Records that `host` is monitored (SM_MON) with its NSM state; persisted so that after
     /// a restart the runtime can send SM_NOTIFY and the grace period expects it.
-    pub fn nlm_monitor(&mut self, host: &str, nsm_state: u32) {
+    pub fn nlm_monitor(&mut self, host: &[u8], nsm_state: i32) {
         if self.monitored.get(host) != Some(&nsm_state) {
-            self.monitored.insert(host.to_string(), nsm_state);
+            self.monitored.insert(host.to_vec(), nsm_state);
             self.record(Change::Monitored {
-                host: host.to_string(),
+                host: host.to_vec(),
                 nsm_state,
             });
         }
     }
 
     /// Records that `host` is no longer monitored (SM_UNMON).
-    pub fn nlm_unmonitor(&mut self, host: &str) {
+    pub fn nlm_unmonitor(&mut self, host: &[u8]) {
         if self.monitored.remove(host).is_some() {
             self.record(Change::Unmonitored {
-                host: host.to_string(),
+                host: host.to_vec(),
             });
         }
     }
 
     /// Monitored hosts and their NSM states (sorted): the SM_NOTIFY list after a restart.
-    pub fn monitored_clients(&self) -> Vec<(String, u32)> {
-        let mut v: Vec<(String, u32)> = self
+    pub fn monitored_clients(&self) -> Vec<(Vec<u8>, i32)> {
+        let mut v: Vec<(Vec<u8>, i32)> = self
             .monitored
             .iter()
             .map(|(h, s)| (h.clone(), *s))
@@ -315,7 +350,7 @@ impl LockTable {
             return Eval::Block(WaitReason::Break);
         }
         if let Some(l) = self.find_conflict(file, &access) {
-            let holder = l.holder();
+            let holder = self.lock_holder(l);
             let kind = ConflictKind::of_lock(l);
             // A reclaim that conflicts is refused, never queued (spec §5 proposal 3).
             if !block || reclaim {
@@ -370,7 +405,7 @@ impl LockTable {
             return Eval::Block(WaitReason::Break);
         }
         match self.find_conflict(file, &access) {
-            Some(l) => Eval::Done(Outcome::Deny(Deny::Conflict(l.holder()))),
+            Some(l) => Eval::Done(Outcome::Deny(Deny::Conflict(self.lock_holder(l)))),
             None => Eval::Done(Outcome::Proceed),
         }
     }
@@ -445,10 +480,8 @@ impl LockTable {
         let adj_last = range.last.saturating_add(1);
         let mut touched: Vec<usize> = Vec::new();
         if let Some(fs) = self.files.get(&file) {
-            for (i, l) in fs.locks.iter().enumerate() {
-                if l.span.first > adj_last {
-                    break;
-                }
+            for i in fs.candidates(adj_first, adj_last) {
+                let l = &fs.locks[i];
                 if let LockOwner::Nlm(o) = &l.owner {
                     if Arc::ptr_eq(o, owner) && l.span.last >= adj_first {
                         touched.push(i);
@@ -495,6 +528,26 @@ impl LockTable {
         let mut removed: Vec<usize> = Vec::new();
         for &i in &touched {
             let l = &fs.locks[i];
+            let overlapping = l.span.first <= range.last && l.span.last >= range.first;
+            if l.exclusive == exclusive && !overlapping {
+                // Merging a merely adjacent lock joins the two at a seam. A foreign
+                // zero-length SMB lock at that seam conflicts with any range spanning it
+                // (MS-FSA 2.1.4.10), so there the two locks stay separate: the same bytes
+                // are held, and no conflicting grant is created by the merge.
+                let seam = if l.span.last.checked_add(1) == Some(range.first) {
+                    range.first
+                } else {
+                    l.span.first
+                };
+                let guarded = fs.locks.iter().any(|z| {
+                    z.span.zero
+                        && z.span.first == seam
+                        && !matches!(&z.owner, LockOwner::Nlm(o) if Arc::ptr_eq(o, owner))
+                });
+                if guarded {
+                    continue;
+                }
+            }
             if l.exclusive == exclusive {
                 new_first = new_first.min(l.span.first);
                 new_last = new_last.max(l.span.last);
@@ -549,10 +602,8 @@ impl LockTable {
         };
         let mut removed = Vec::new();
         let mut pieces = Vec::new();
-        for (i, l) in fs.locks.iter().enumerate() {
-            if l.span.first > range.last {
-                break;
-            }
+        for i in fs.candidates(range.first, range.last) {
+            let l = &fs.locks[i];
             let LockOwner::Nlm(o) = &l.owner else {
                 continue;
             };
@@ -598,8 +649,17 @@ impl LockTable {
         removed.sort_unstable();
         let mut gone = Vec::with_capacity(removed.len());
         if let Some(fs) = self.files.get_mut(&file) {
+            let mut wide = false;
             for &i in removed.iter().rev() {
-                gone.push(fs.locks.remove(i).id);
+                let l = fs.locks.remove(i);
+                let len = l.span.last.saturating_sub(l.span.first);
+                wide |= len >= fs.max_len && len > WIDE;
+                gone.push(l.id);
+            }
+            // A stale max_last costs nothing (scans start from the end); a stale max_len
+            // widens every scan, so recompute when a wide lock (often to-EOF) went away.
+            if wide || fs.locks.is_empty() {
+                fs.recompute_bounds();
             }
         }
         self.total_locks -= gone.len();

@@ -161,11 +161,13 @@ pub enum HolderKind {
 /// A holder as NLM4 `nlm4_holder` carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NlmHolder {
-    /// `caller_name` of the holder (`smb:<client guid hex>` for SMB holders).
-    pub caller_name: String,
+    /// `caller_name` of the holder (`smb:<client guid hex>` for SMB holders). `nlm4_holder`
+    /// has no caller_name on the wire; it is here for logs and the admin view.
+    pub caller_name: Vec<u8>,
     /// `svid` (0 for SMB holders, spec O8).
-    pub svid: u32,
-    /// `oh` (empty for SMB holders).
+    pub svid: i32,
+    /// `oh`: the NLM owner handle, or `smb:<client guid hex>` for SMB holders so the NLM
+    /// client can see who holds the range (phase-5 decision; spec O8 left it empty).
     pub oh: Vec<u8>,
     /// `l_offset`, clamped to 2^63-1.
     pub offset: u64,
@@ -185,7 +187,7 @@ impl Holder {
     }
 
     /// The holder translated for an NLM TEST reply (phase-5 decision, spec O8): an SMB
-    /// holder is reported as caller `smb:<client>`, svid 0, empty oh; the range is clamped
+    /// holder is reported as caller and oh `smb:<client>`, svid 0; the range is clamped
     /// to NLM limits (whole file for a lease or open); exclusive iff it holds W or an
     /// exclusive lock. A zero-length SMB lock at `o` guards the boundary between bytes
     /// `o-1` and `o`, so it is reported as `(o-1, 2)`.
@@ -193,9 +195,10 @@ impl Holder {
         let (caller_name, svid, oh) = match &self.who {
             HolderKind::Nlm(o) => (o.caller_name.clone(), o.svid, o.oh.clone()),
             HolderKind::Smb { client, .. } | HolderKind::Lease { client, .. } => {
-                (format!("smb:{client}"), 0, Vec::new())
+                let name = format!("smb:{client}").into_bytes();
+                (name.clone(), 0, name)
             }
-            HolderKind::Unreclaimed => ("grace:unreclaimed".to_string(), 0, Vec::new()),
+            HolderKind::Unreclaimed => (b"grace:unreclaimed".to_vec(), 0, Vec::new()),
         };
         let (offset, len) = if self.span.zero {
             let o = self.span.first.min(NLM_MAX_OFFSET);

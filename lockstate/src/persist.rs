@@ -123,14 +123,14 @@ pub enum Change {
     /// An NLM client host is monitored (SM_MON); its NSM state number.
     Monitored {
         /// Host (`caller_name`).
-        host: String,
+        host: Vec<u8>,
         /// NSM state.
-        nsm_state: u32,
+        nsm_state: i32,
     },
     /// An NLM client host is no longer monitored.
     Unmonitored {
         /// Host.
-        host: String,
+        host: Vec<u8>,
     },
 }
 

@@ -158,7 +158,8 @@ impl LockTable {
             return Outcome::Deny(Deny::RangeNotLocked);
         };
         let mut pick: Option<usize> = None;
-        for (i, l) in fs.locks.iter().enumerate() {
+        let start = fs.locks.partition_point(|l| l.span.first < span.first);
+        for (i, l) in fs.locks.iter().enumerate().skip(start) {
             if l.span.first > span.first {
                 break;
             }
@@ -613,7 +614,7 @@ impl LockTable {
         };
         let (open, span, exclusive, fail_immediately) =
             (*open, *span, *exclusive, *fail_immediately);
-        let Some((own_key, client)) = self.opens.get(&open).map(|o| (o.cache, o.client)) else {
+        let Some(own_key) = self.opens.get(&open).map(|o| o.cache) else {
             return Eval::Done(Outcome::Deny(Deny::UnknownOpen));
         };
         let access = Access {
@@ -638,7 +639,7 @@ impl LockTable {
             return Eval::Block(WaitReason::Break);
         }
         if let Some(l) = self.find_conflict(file, &access) {
-            let h = l.holder();
+            let h = self.lock_holder(l);
             let ck = ConflictKind::of_lock(l);
             if fail_immediately {
                 if first {
@@ -661,7 +662,7 @@ impl LockTable {
                 id,
                 span,
                 exclusive,
-                owner: LockOwner::Smb { open, client },
+                owner: LockOwner::Smb { open },
             },
         );
         self.record(Change::SmbLock {
@@ -699,7 +700,7 @@ impl LockTable {
         };
         match self.find_conflict(file, &a) {
             Some(l) => {
-                let h = l.holder();
+                let h = self.lock_holder(l);
                 let ck = ConflictKind::of_lock(l);
                 self.counters.conflict(Proto::Smb, ck, Resolution::Denied);
                 Eval::Done(Outcome::Deny(Deny::Conflict(h)))

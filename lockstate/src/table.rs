@@ -24,8 +24,8 @@ use crate::view::{ConflictKind, Counters, Proto, Resolution};
 pub(crate) enum LockOwner {
     /// An NLM owner (interned: equal owners share one `Arc`).
     Nlm(Arc<NlmOwner>),
-    /// An SMB open.
-    Smb { open: OpenId, client: ClientGuid },
+    /// An SMB open (its client is looked up in the open table when needed).
+    Smb { open: OpenId },
 }
 
 impl LockOwner {
@@ -33,15 +33,6 @@ impl LockOwner {
         match self {
             LockOwner::Nlm(o) => OwnerKey::Nlm(Arc::as_ptr(o) as usize),
             LockOwner::Smb { open, .. } => OwnerKey::Smb(*open),
-        }
-    }
-    pub(crate) fn holder_kind(&self) -> HolderKind {
-        match self {
-            LockOwner::Nlm(o) => HolderKind::Nlm(o.clone()),
-            LockOwner::Smb { open, client } => HolderKind::Smb {
-                client: *client,
-                open: *open,
-            },
         }
     }
 }
@@ -60,16 +51,6 @@ pub(crate) struct Lock {
     pub(crate) span: Span,
     pub(crate) exclusive: bool,
     pub(crate) owner: LockOwner,
-}
-
-impl Lock {
-    pub(crate) fn holder(&self) -> Holder {
-        Holder {
-            who: self.owner.holder_kind(),
-            exclusive: self.exclusive,
-            span: self.span,
-        }
-    }
 }
 
 /// An NLM SHARE reservation (O11: a virtual open with DOS share modes).
@@ -145,23 +126,104 @@ impl Lease {
 }
 
 /// Everything the table holds about one file.
+///
+/// Only the byte-range locks live inline: the hash-map bucket stays 32 bytes, so a table
+/// with 100 k files stays cache-friendly. Opens, shares, leases and waiters (rarer) live in
+/// a box created on first use; `fs.opens` etc. reach them through `Deref`.
 #[derive(Debug, Default)]
 pub(crate) struct FileState {
     /// Byte-range locks of every owner, sorted by `span.first`.
     pub(crate) locks: Vec<Lock>,
+    /// An upper bound of `last` over `locks` (exact after insertions; removals may leave it
+    /// too large, which only disables the early exit). A request starting after it
+    /// overlaps nothing, so appends past existing locks cost O(1) whatever the lock count.
+    pub(crate) max_last: u64,
+    /// An upper bound of `last - first` over `locks` (same staleness rule): a lock that
+    /// reaches offset `x` starts at or after `x - max_len`, so scans can start with a
+    /// binary search instead of at the first lock.
+    pub(crate) max_len: u64,
+    pub(crate) extra: Option<Box<FileExtra>>,
+}
+
+/// The less frequently used parts of a file's state.
+#[derive(Debug, Default)]
+pub(crate) struct FileExtra {
     pub(crate) opens: Vec<OpenId>,
     pub(crate) shares: Vec<NlmShare>,
     pub(crate) leases: Vec<CacheKey>,
     pub(crate) waiters: VecDeque<Waiter>,
 }
 
-impl FileState {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.locks.is_empty()
-            && self.opens.is_empty()
+impl FileExtra {
+    fn is_empty(&self) -> bool {
+        self.opens.is_empty()
             && self.shares.is_empty()
             && self.leases.is_empty()
             && self.waiters.is_empty()
+    }
+}
+
+static NO_EXTRA: FileExtra = FileExtra {
+    opens: Vec::new(),
+    shares: Vec::new(),
+    leases: Vec::new(),
+    waiters: VecDeque::new(),
+};
+
+impl std::ops::Deref for FileState {
+    type Target = FileExtra;
+    fn deref(&self) -> &FileExtra {
+        self.extra.as_deref().unwrap_or(&NO_EXTRA)
+    }
+}
+
+impl std::ops::DerefMut for FileState {
+    fn deref_mut(&mut self) -> &mut FileExtra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+}
+
+impl FileState {
+    /// The index range of locks that may overlap `first..=last`: those starting at or
+    /// before `last` and not before `first - max_len`. Found from the end of the vector,
+    /// so a request past the existing locks (appends, the common case) touches one or two
+    /// cache lines instead of binary-searching the whole vector.
+    #[inline]
+    pub(crate) fn candidates(&self, first: u64, last: u64) -> std::ops::Range<usize> {
+        let n = self.locks.len();
+        if n == 0 || first > self.max_last {
+            return n..n;
+        }
+        let end = if self.locks[n - 1].span.first <= last {
+            n
+        } else {
+            self.locks.partition_point(|l| l.span.first <= last)
+        };
+        let lo = first.saturating_sub(self.max_len);
+        let mut start = end;
+        if lo == 0 {
+            start = 0;
+        } else {
+            while start > 0 && self.locks[start - 1].span.first >= lo {
+                start -= 1;
+            }
+        }
+        start..end
+    }
+
+    /// Recomputes the bounds after removals.
+    pub(crate) fn recompute_bounds(&mut self) {
+        self.max_last = self.locks.iter().map(|l| l.span.last).max().unwrap_or(0);
+        self.max_len = self
+            .locks
+            .iter()
+            .map(|l| l.span.last.saturating_sub(l.span.first))
+            .max()
+            .unwrap_or(0);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.locks.is_empty() && self.extra.as_ref().is_none_or(|x| x.is_empty())
     }
 }
 
@@ -342,7 +404,7 @@ pub struct LockTable {
     /// Interned NLM owners: equal owners share one `Arc`, compared by pointer.
     pub(crate) owners: FxSet<Arc<NlmOwner>>,
     pub(crate) owners_gc_at: usize,
-    pub(crate) monitored: FxMap<String, u32>,
+    pub(crate) monitored: FxMap<Vec<u8>, i32>,
     /// Ticket → file, for cancel and the wait-for graph.
     pub(crate) tickets: FxMap<Ticket, FileId>,
     /// Owner → its waiting tickets (wait-for graph edges start here).
@@ -390,6 +452,22 @@ impl LockTable {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// A lock's holder, described protocol-neutrally.
+    pub(crate) fn lock_holder(&self, l: &Lock) -> Holder {
+        let who = match &l.owner {
+            LockOwner::Nlm(o) => HolderKind::Nlm(o.clone()),
+            LockOwner::Smb { open } => HolderKind::Smb {
+                client: self.opens.get(open).map(|o| o.client).unwrap_or_default(),
+                open: *open,
+            },
+        };
+        Holder {
+            who,
+            exclusive: l.exclusive,
+            span: l.span,
+        }
     }
 
     /// The next event to act on, in the order they happened.
@@ -519,12 +597,11 @@ impl LockTable {
     /// The first lock on `file` that conflicts with `a`.
     pub(crate) fn find_conflict(&self, file: FileId, a: &Access<'_>) -> Option<&Lock> {
         let fs = self.files.get(&file)?;
-        if a.span.is_null() {
+        if a.span.is_null() || fs.locks.is_empty() || a.span.first > fs.max_last {
             return None;
         }
-        fs.locks
+        fs.locks[fs.candidates(a.span.first, a.span.last)]
             .iter()
-            .take_while(|l| l.span.first <= a.span.last || a.span.zero && l.span.first == 0)
             .find(|l| self.lock_conflicts(l, a))
     }
 
@@ -549,10 +626,26 @@ impl LockTable {
 
     pub(crate) fn insert_lock(&mut self, file: FileId, lock: Lock) {
         let fs = self.files.entry(file).or_default();
-        let pos = fs
+        let len = lock.span.last.saturating_sub(lock.span.first);
+        if fs.locks.is_empty() {
+            fs.max_last = lock.span.last;
+            fs.max_len = len;
+        } else {
+            fs.max_last = fs.max_last.max(lock.span.last);
+            fs.max_len = fs.max_len.max(len);
+        }
+        if fs
             .locks
-            .partition_point(|l| l.span.first <= lock.span.first);
-        fs.locks.insert(pos, lock);
+            .last()
+            .is_none_or(|l| l.span.first <= lock.span.first)
+        {
+            fs.locks.push(lock);
+        } else {
+            let pos = fs
+                .locks
+                .partition_point(|l| l.span.first <= lock.span.first);
+            fs.locks.insert(pos, lock);
+        }
         self.total_locks += 1;
     }
 
@@ -1001,7 +1094,13 @@ impl LockTable {
 
     /// Drops a file's entry when nothing is left in it (keeps memory bounded by live state).
     pub(crate) fn gc_file(&mut self, file: FileId) {
-        if self.files.get(&file).is_some_and(FileState::is_empty) {
+        let Some(fs) = self.files.get_mut(&file) else {
+            return;
+        };
+        if fs.extra.as_ref().is_some_and(|x| x.is_empty()) {
+            fs.extra = None;
+        }
+        if fs.locks.is_empty() && fs.extra.is_none() {
             self.files.remove(&file);
         }
     }

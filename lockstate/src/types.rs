@@ -65,17 +65,18 @@ pub struct LockId(pub u64);
 /// NLM_FREE_ALL release everything of one host.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NlmOwner {
-    /// The client's `caller_name` (its host name as it tells us).
-    pub caller_name: String,
-    /// The client's process id (`svid`).
-    pub svid: u32,
+    /// The client's `caller_name` (its host name as it tells us; XDR string bytes, not
+    /// necessarily UTF-8).
+    pub caller_name: Vec<u8>,
+    /// The client's process id (`svid`, an XDR `int`).
+    pub svid: i32,
     /// The opaque owner handle (`oh`), at most 1024 bytes on the wire (the NLM codec checks).
     pub oh: Vec<u8>,
 }
 
 impl NlmOwner {
     /// Builds an owner.
-    pub fn new(caller_name: impl Into<String>, svid: u32, oh: impl Into<Vec<u8>>) -> Self {
+    pub fn new(caller_name: impl Into<Vec<u8>>, svid: i32, oh: impl Into<Vec<u8>>) -> Self {
         NlmOwner {
             caller_name: caller_name.into(),
             svid,

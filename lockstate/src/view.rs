@@ -223,7 +223,7 @@ impl LockTable {
                     .iter()
                     .map(|l| LockView {
                         id: l.id,
-                        holder: l.holder(),
+                        holder: self.lock_holder(l),
                     })
                     .collect()
             })

@@ -392,3 +392,33 @@ fn counters_track_conflicts_by_protocol_kind_resolution() {
         1
     );
 }
+
+#[test]
+fn parent_directory_lease_broken_without_waiting_o12() {
+    let mut h = Harness::new();
+    let dir = FileId(50);
+    let mut c = SmbCreate::new(dir, OpenId(1), guid(1), access::READ_DATA, share::ALL);
+    c.directory = true;
+    c.cache = CacheRequest::Lease {
+        key: lkey(1),
+        state: S::RH,
+        version: LeaseVersion::V2 { parent: None },
+    };
+    assert_eq!(granted_lease(&h.t.smb_create(c, h.now)), S::RH);
+    h.drain();
+    // The requester's own parent lease key is exempt.
+    assert_eq!(
+        h.t.parent_changed(dir, Some(CacheKey::Lease(guid(1), lkey(1))), h.now),
+        0
+    );
+    assert!(h.breaks().is_empty());
+    // NFS (no parent key) breaks it; nothing waits, the RH break still wants an ack.
+    assert_eq!(h.t.parent_changed(dir, None, h.now), 1);
+    let b = h.breaks();
+    assert_eq!(
+        (b[0].file, b[0].from, b[0].to, b[0].ack_required),
+        (dir, S::RH, S::NONE, true)
+    );
+    assert!(h.t.view(dir).waiters.is_empty());
+    assert_eq!(h.ack(1, 1, S::NONE), Ok(S::NONE));
+}

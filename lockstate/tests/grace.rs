@@ -29,12 +29,12 @@ fn restart_with_persisted_lock_refuses_new_lock_then_grants_reclaim() {
     let a = owner("a", 1);
     let b = owner("b", 1);
     let mut h = restart(Config::default(), |h| {
-        h.t.nlm_monitor("a", 3);
+        h.t.nlm_monitor(b"a", 3);
         assert!(h.nlm_lock(&a, 0, 10, true, false).is_success());
     });
     assert!(h.t.in_grace());
-    assert_eq!(h.t.grace_expected_clients(), vec!["a".to_string()]);
-    assert_eq!(h.t.monitored_clients(), vec![("a".to_string(), 3)]);
+    assert_eq!(h.t.grace_expected_clients(), vec![b"a".to_vec()]);
+    assert_eq!(h.t.monitored_clients(), vec![(b"a".to_vec(), 3)]);
     // Non-reclaim in grace on the unreclaimed range.
     assert_eq!(
         h.nlm_lock(&b, 5, 10, true, false),
@@ -222,7 +222,7 @@ fn smb_durable_reconnect_restores_open_lease_and_locks() {
     });
     assert_eq!(
         h.t.grace_expected_clients(),
-        vec![format!("smb:{}", guid(1))]
+        vec![format!("smb:{}", guid(1)).into_bytes()]
     );
     // NFS I/O on the file with unreclaimed SMB state: JUKEBOX.
     assert_eq!(
@@ -299,7 +299,7 @@ fn nlm_share_reclaim_and_grace() {
 fn records_replay_reproduces_state() {
     let mut h = Harness::new();
     let a = owner("a", 1);
-    h.t.nlm_monitor("a", 7);
+    h.t.nlm_monitor(b"a", 7);
     durable_rwh(&mut h);
     h.smb_lock(1, 0, 10, true, true); // stacked identical lock, distinct id
     h.smb_lock(1, 50, 0, false, true); // zero-length
@@ -325,11 +325,11 @@ fn records_replay_reproduces_state() {
             .collect::<Vec<_>>()
     };
     assert_eq!(strip(&before.leases), strip(&after.leases));
-    assert_eq!(restored.monitored_clients(), vec![("a".to_string(), 7)]);
+    assert_eq!(restored.monitored_clients(), vec![(b"a".to_vec(), 7)]);
     assert_eq!(restored.lock_count(), h.t.lock_count());
     // Sequence numbers continue.
     let mut r = restored;
-    r.nlm_monitor("b", 1);
+    r.nlm_monitor(b"b", 1);
     assert_eq!(
         r.poll_record().unwrap().seq,
         h.records.last().unwrap().seq + 1
@@ -375,4 +375,165 @@ fn journal_through_grace_restores_live_state() {
     let again = LockTable::restore(Config::default(), h.records.clone()).unwrap();
     assert_eq!(again.view(F).locks, h.t.view(F).locks);
     assert_eq!(again.view(F).locks.len(), 1);
+}
+
+mod random_grace {
+    //! Random NLM state, a restart, then random reclaims (honest and bogus), new requests
+    //! and unlocks during grace, checked against a model of what is still unreclaimed.
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct L {
+        who: u8,
+        file: u64,
+        first: u64,
+        last: u64,
+        excl: bool,
+    }
+
+    fn overlaps(a: &L, b: &L) -> bool {
+        a.file == b.file && a.first <= b.last && b.first <= a.last
+    }
+
+    fn conflicts(a: &L, b: &L) -> bool {
+        a.who != b.who && overlaps(a, b) && (a.excl || b.excl)
+    }
+
+    fn lock_of(who: u8, file: u8, first: u8, len: u8, excl: bool) -> L {
+        let first = u64::from(first % 32);
+        L {
+            who: who % 3,
+            file: u64::from(file % 2) + 1,
+            first,
+            last: first + u64::from(len % 6),
+            excl,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+        #[test]
+        fn grace_never_lets_a_newcomer_take_unreclaimed_state(
+            before in prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>(), any::<bool>()), 0..12),
+            during in prop::collection::vec((0u8..4, any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>(), any::<bool>()), 0..30),
+        ) {
+            let owners: Vec<NlmOwner> = (0..3).map(|i| owner("g", i)).collect();
+            let mut held: Vec<L> = Vec::new();
+            let mut h = restart_try(Config::default(), |h| {
+                for &(w, f, first, len, excl) in &before {
+                    let l = lock_of(w, f, first, len, excl);
+                    let out = h.nlm_lock_on(FileId(l.file), &owners[l.who as usize], l.first, l.last - l.first + 1, l.excl, false, false);
+                    prop_assert!(matches!(out, Outcome::Proceed | Outcome::Deny(_)));
+                }
+                // What is held after POSIX merges/replacements, as the table has it.
+                held = live_locks(h, &owners);
+                Ok(())
+            })?;
+            // What was held before the restart, per owner, as byte sets (POSIX merges).
+            let mut unreclaimed: Vec<L> = held.clone();
+            let had_state = !unreclaimed.is_empty();
+            let mut live: Vec<L> = Vec::new();
+            prop_assert_eq!(h.t.in_grace(), true);
+            for (kind, w, f, first, len, excl) in during {
+                let l = lock_of(w, f, first, len, excl);
+                let who = &owners[l.who as usize];
+                let n = l.last - l.first + 1;
+                match kind {
+                    0 | 1 => {
+                        let reclaim = kind == 0;
+                        let was_in_grace = h.t.in_grace();
+                        let out = h.nlm_lock_on(FileId(l.file), who, l.first, n, l.excl, false, reclaim);
+                        let against_unreclaimed = unreclaimed.iter().any(|u| conflicts(u, &l));
+                        let against_live = live.iter().any(|u| conflicts(u, &l));
+                        if !was_in_grace && reclaim {
+                            prop_assert_eq!(out, Outcome::Deny(Deny::GracePeriod));
+                            continue;
+                        }
+                        if against_unreclaimed {
+                            prop_assert!(out != Outcome::Proceed, "newcomer took unreclaimed state: {:?}", l);
+                        }
+                        if against_live {
+                            // A conflict with live state; in grace the newcomer may be told
+                            // GracePeriod first if it also meets unreclaimed state.
+                            prop_assert!(
+                                matches!(out, Outcome::Deny(Deny::Conflict(_)))
+                                    || (against_unreclaimed && out == Outcome::Deny(Deny::GracePeriod)),
+                                "{:?}", out
+                            );
+                        }
+                        if out == Outcome::Proceed {
+                            live.push(l);
+                            if reclaim {
+                                // The reclaimed bytes are no longer expected; the rest is.
+                                let mut rest = Vec::new();
+                                for u in unreclaimed.drain(..) {
+                                    if u.who == l.who && overlaps(&u, &l) {
+                                        if u.first < l.first {
+                                            rest.push(L { last: l.first - 1, ..u });
+                                        }
+                                        if u.last > l.last {
+                                            rest.push(L { first: l.last + 1, ..u });
+                                        }
+                                    } else {
+                                        rest.push(u);
+                                    }
+                                }
+                                unreclaimed = rest;
+                            }
+                        }
+                    }
+                    2 => {
+                        prop_assert_eq!(h.t.nlm_unlock(FileId(l.file), who, LockRange::nlm(l.first, n).unwrap(), h.now), Outcome::Proceed);
+                        // The live model is re-read from the table below (POSIX splits).
+                    }
+                    _ => h.advance(Duration::from_secs(u64::from(w % 40))),
+                }
+                if !h.t.in_grace() {
+                    unreclaimed.clear();
+                }
+                // Early end exactly when everything was reclaimed (if there was anything).
+                if had_state && unreclaimed.is_empty() {
+                    prop_assert!(!h.t.in_grace());
+                }
+                // Live locks never conflict with each other.
+                let now_live = live_locks(&h, &owners);
+                for (i, a) in now_live.iter().enumerate() {
+                    for b in &now_live[i + 1..] {
+                        prop_assert!(!conflicts(a, b), "{:?} / {:?}", a, b);
+                    }
+                }
+                live = now_live;
+            }
+        }
+    }
+
+    fn restart_try(
+        cfg: Config,
+        f: impl FnOnce(&mut Harness) -> Result<(), TestCaseError>,
+    ) -> Result<Harness, TestCaseError> {
+        let mut res = Ok(());
+        let h = restart(cfg, |h| res = f(h));
+        res.map(|_| h)
+    }
+
+    fn live_locks(h: &Harness, owners: &[NlmOwner]) -> Vec<L> {
+        let mut v = Vec::new();
+        for f in [1u64, 2] {
+            for l in h.t.view(FileId(f)).locks {
+                let HolderKind::Nlm(o) = &l.holder.who else {
+                    continue;
+                };
+                let who = owners.iter().position(|x| **o == *x).unwrap() as u8;
+                v.push(L {
+                    who,
+                    file: f,
+                    first: l.holder.span.first,
+                    last: l.holder.span.last,
+                    excl: l.holder.exclusive,
+                });
+            }
+        }
+        v
+    }
 }

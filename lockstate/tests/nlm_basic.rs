@@ -71,8 +71,8 @@ fn conflicting_nonblocking_denied_with_holder() {
         Outcome::Deny(Deny::Conflict(holder)) => {
             let n = holder.to_nlm();
             assert_eq!(
-                (n.caller_name.as_str(), n.svid, n.offset, n.len, n.exclusive),
-                ("a", 1, 0, 10, true)
+                (&n.caller_name[..], n.svid, n.offset, n.len, n.exclusive),
+                (&b"a"[..], 1, 0, 10, true)
             );
             assert_eq!(n.oh, b"a-1".to_vec());
         }
@@ -121,7 +121,7 @@ fn free_all_releases_host_and_wakes_waiters() {
     h.nlm_lock(&a1, 0, 10, true, false);
     h.nlm_lock(&a2, 20, 10, true, false);
     let tb = ticket(&h.nlm_lock(&b, 0, 30, true, true));
-    assert_eq!(h.t.nlm_free_all("a", h.now), 2);
+    assert_eq!(h.t.nlm_free_all(b"a", h.now), 2);
     assert_eq!(h.completion(tb), Some(Outcome::Proceed));
     assert_eq!(locks(&h), vec![(0, 29, true)]);
 }
@@ -206,11 +206,13 @@ fn smb_holder_translates_for_nlm() {
     match h.nlm_test(&owner("a", 1), 0, 0, true) {
         Outcome::Deny(Deny::Conflict(holder)) => {
             let n = holder.to_nlm();
-            assert_eq!(n.caller_name, format!("smb:{}", "ab".repeat(16)));
+            let name = format!("smb:{}", "ab".repeat(16)).into_bytes();
+            assert_eq!(n.caller_name, name);
             assert_eq!(
-                (n.svid, n.oh.len(), n.offset, n.len, n.exclusive),
-                (0, 0, 0, 10, false)
+                n.oh, name,
+                "nlm4_holder has no caller_name: oh carries smb:<client>"
             );
+            assert_eq!((n.svid, n.offset, n.len, n.exclusive), (0, 0, 10, false));
         }
         o => panic!("{o:?}"),
     }
@@ -264,4 +266,50 @@ fn nlm_break_hold_expires_blocking_stays_nonblocking_dropped() {
     assert_eq!(h.t.view(F).waiters.len(), 1);
     h.ack(1, 1, LeaseState::NONE).unwrap();
     assert_eq!(h.completion(t1), Some(Outcome::Proceed));
+}
+
+#[test]
+fn no_merge_across_a_foreign_zero_length_smb_lock() {
+    // Found by the simulation: merging adjacent [23,25] and [26,EOF] would create a lock
+    // spanning 25|26, which an SMB zero-length lock at 26 conflicts with (MS-FSA 2.1.4.10).
+    let mut h = Harness::new();
+    let a = owner("a", 1);
+    assert_eq!(h.nlm_lock(&a, 26, 0, true, false), Outcome::Proceed);
+    h.smb_open(1, 1, access::READ_DATA, share::ALL);
+    assert_eq!(h.smb_lock(1, 26, 0, false, true), Outcome::Proceed);
+    assert_eq!(h.nlm_lock(&a, 23, 3, true, false), Outcome::Proceed);
+    let nlm: Vec<_> = locks(&h)
+        .into_iter()
+        .filter(|l| l.0 != 26 || l.1 != 25)
+        .collect();
+    assert_eq!(nlm, vec![(23, 25, true), (26, u64::MAX, true)]);
+    // A single request spanning the seam is refused.
+    assert!(matches!(
+        h.nlm_lock(&owner("b", 1), 20, 10, false, false),
+        Outcome::Deny(_)
+    ));
+    assert!(matches!(
+        h.nlm_lock(&a, 20, 10, true, false),
+        Outcome::Deny(Deny::Conflict(_))
+    ));
+}
+
+#[test]
+fn retransmitted_blocking_lock_keeps_its_ticket() {
+    let mut h = Harness::new();
+    let a = owner("a", 1);
+    let b = owner("b", 1);
+    h.nlm_lock(&a, 0, 10, true, false);
+    let t1 = ticket(&h.nlm_lock(&b, 0, 10, true, true));
+    let t2 = ticket(&h.nlm_lock(&b, 0, 10, true, true));
+    assert_eq!(t1, t2);
+    assert_eq!(h.t.view(F).waiters.len(), 1);
+    h.nlm_unlock(&a, 0, 10);
+    h.drain();
+    let grants = h
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Completed { .. }))
+        .count();
+    assert_eq!(grants, 1, "one GRANTED callback");
 }

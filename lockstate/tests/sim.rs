@@ -50,7 +50,7 @@ fn file(n: u8) -> FileId {
 }
 
 fn nlm_owner(b: u8, c: u8) -> NlmOwner {
-    owner(&format!("h{}", b % 3), u32::from(c % 2))
+    owner(&format!("h{}", b % 3), i32::from(c % 2))
 }
 
 impl Sim {
@@ -110,7 +110,7 @@ impl Sim {
                     let out = self.h.t.nlm_lock(
                         NlmLockArgs {
                             file: file(a),
-                            owner: owner("fifo", u32::from(b % 3)),
+                            owner: owner("fifo", i32::from(b % 3)),
                             range: LockRange::whole_file(),
                             exclusive: true,
                             block: true,
@@ -135,7 +135,7 @@ impl Sim {
                 if self.fifo.get(&key) == Some(&Fifo::Holding) {
                     self.h.t.nlm_unlock(
                         file(a),
-                        &owner("fifo", u32::from(b % 3)),
+                        &owner("fifo", i32::from(b % 3)),
                         LockRange::whole_file(),
                         now,
                     );
@@ -213,8 +213,6 @@ impl Sim {
             }
             10 => {
                 if let Some(&o) = self.pick_open(a) {
-                    let f = self.h.t.view(FileId(1)).file; // any; find the open's file below
-                    let _ = f;
                     for fid in self.h.t.files() {
                         let v = self.h.t.view(fid);
                         let mine: Vec<_> = v
@@ -321,7 +319,7 @@ impl Sim {
                     );
                     self.note(&out);
                 } else {
-                    self.h.t.nlm_free_all(&format!("h{}", c % 3), now);
+                    self.h.t.nlm_free_all(format!("h{}", c % 3).as_bytes(), now);
                 }
             }
         }
@@ -480,7 +478,7 @@ impl Sim {
                 self.h.t.smb_close(o, now);
             }
             for hst in ["h0", "h1", "h2", "fifo"] {
-                self.h.t.nlm_free_all(hst, now);
+                self.h.t.nlm_free_all(hst.as_bytes(), now);
             }
             for f in self.h.t.files() {
                 self.h.t.nlm_unshare(f, &nlm_owner(0, 0), now);
@@ -516,7 +514,7 @@ fn overlap(a: &Span, b: &Span) -> bool {
 type Durable = (
     Vec<String>,
     Vec<OpenView>,
-    Vec<(String, u32, u32)>,
+    Vec<(Vec<u8>, u32, u32)>,
     Vec<(CacheKey, LeaseState, u16, Vec<OpenId>)>,
 );
 

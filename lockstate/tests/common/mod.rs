@@ -208,7 +208,7 @@ pub fn guid(n: u8) -> ClientGuid {
 pub fn lkey(n: u8) -> LeaseKey {
     LeaseKey([n; 16])
 }
-pub fn owner(host: &str, svid: u32) -> NlmOwner {
+pub fn owner(host: &str, svid: i32) -> NlmOwner {
     NlmOwner::new(host, svid, format!("{host}-{svid}").into_bytes())
 }
 pub fn granted_lease(o: &Outcome) -> LeaseState {
