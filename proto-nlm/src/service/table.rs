@@ -28,11 +28,7 @@ use super::backend::*;
 use crate::wire::{FshAccess, FshMode, Netobj, Nlm4Holder, Nlm4Stats};
 
 fn nlm_owner(o: &Owner) -> NlmOwner {
-    NlmOwner::new(
-        String::from_utf8_lossy(&o.caller_name).into_owned(),
-        o.svid as u32,
-        o.oh.to_vec(),
-    )
+    NlmOwner::new(o.caller_name.to_vec(), o.svid, o.oh.to_vec())
 }
 
 /// The NLM status for a table refusal.
@@ -49,16 +45,12 @@ pub fn deny_status(d: &Deny) -> Nlm4Stats {
 
 fn holder(h: &lockstate::Holder) -> Nlm4Holder {
     let n = h.to_nlm();
-    let oh = if n.oh.is_empty() {
-        n.caller_name.into_bytes()
-    } else {
-        n.oh
-    };
+    let oh = if n.oh.is_empty() { n.caller_name } else { n.oh };
     let mut oh = oh;
     oh.truncate(crate::wire::MAXNETOBJ_SZ as usize);
     Nlm4Holder {
         exclusive: n.exclusive,
-        svid: n.svid as i32,
+        svid: n.svid,
         oh: Netobj::new(oh).unwrap_or_default(),
         l_offset: n.offset,
         l_len: n.len,
@@ -209,15 +201,15 @@ impl LockBackend for LockTable {
     }
 
     fn free_host(&mut self, now: Instant, caller_name: &[u8]) {
-        self.nlm_free_all(&String::from_utf8_lossy(caller_name), now);
+        self.nlm_free_all(caller_name, now);
     }
 
     fn monitor(&mut self, caller_name: &[u8], state: i32) {
-        self.nlm_monitor(&String::from_utf8_lossy(caller_name), state as u32);
+        self.nlm_monitor(caller_name, state);
     }
 
     fn unmonitor(&mut self, caller_name: &[u8]) {
-        self.nlm_unmonitor(&String::from_utf8_lossy(caller_name));
+        self.nlm_unmonitor(caller_name);
     }
 
     fn in_grace(&self, _now: Instant) -> bool {

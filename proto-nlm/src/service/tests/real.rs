@@ -20,7 +20,7 @@ impl TestTable for LockTable {
 
     fn holds(&self, caller: &[u8], file: FileId) -> bool {
         self.view(file).locks.iter().any(|l| {
-            matches!(&l.holder.who, lockstate::HolderKind::Nlm(o) if o.caller_name.as_bytes() == caller)
+            matches!(&l.holder.who, lockstate::HolderKind::Nlm(o) if o.caller_name.as_slice() == caller)
         })
     }
 }
