@@ -87,8 +87,12 @@ fn listing_5000_entries_readdirplus_and_readdir() {
     // cookie/cookieverf continuation must neither lose nor repeat an entry.
     let driver = build_c_client("nfs3-driver");
     let out = run(
-        std::process::Command::new(&driver)
-            .args(["readdir", &server.url("export", ""), "many", "5000"]),
+        std::process::Command::new(&driver).args([
+            "readdir",
+            &server.url("export", ""),
+            "many",
+            "5000",
+        ]),
         Duration::from_secs(120),
     );
     println!("{}", out.stdout_str());
