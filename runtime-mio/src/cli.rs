@@ -25,6 +25,9 @@ pub struct Cli {
 pub enum Command {
     /// Serve directories over NFSv3 (with MOUNT, portmap/rpcbind).
     Serve(ServeArgs),
+    /// Decode a pcap/pcapng capture with Janus's codecs, optionally replaying the client
+    /// side against Janus's state machines (`--against memory`).
+    Replay(crate::replay::ReplayArgs),
 }
 
 /// Flags of `janus serve`.

@@ -33,6 +33,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use proto_nfs::rpc::record::RecordMarker;
+use proto_nfs::server::status::Refusal;
 use proto_nfs::server::{
     ConnId, Event, Export, FsRequest, RpcServer, ServerConfig, Transmit, Transport,
 };
@@ -61,6 +62,8 @@ const PMAP_UDP_ID: ConnId = ConnId(2);
 const READ_BUDGET: usize = 2 * 1024 * 1024;
 /// Smallest read: enough for many small records at once.
 const READ_MIN: usize = 64 * 1024;
+/// Read-buffer capacity an idle connection may keep.
+const IDLE_READ_CAPACITY: usize = 128 * 1024;
 /// Datagrams one UDP socket may read in one pass.
 const UDP_BUDGET: usize = 64;
 /// Largest UDP datagram (RFC 768 length field).
@@ -93,24 +96,48 @@ pub struct ExternalCall {
     pub args: Bytes,
 }
 
-/// The hook the NLM/NSM work plugs in: the programs it serves and what it answers.
+/// What an external program answers to a call.
+#[derive(Debug, Clone)]
+pub enum ExternalReply {
+    /// Send this body as a SUCCESS accepted reply.
+    Success(Bytes),
+    /// Refuse at the RPC level (GARBAGE_ARGS, PROC_UNAVAIL, SYSTEM_ERR, ...).
+    Refuse(Refusal),
+    /// Send nothing (one-way `_MSG` procedures, whose answer is a separate `_RES` call).
+    None,
+}
+
+/// The hook the NLM/NSM work plugs in: the programs it serves, what it answers, its timers,
+/// and its durable state. Everything runs on the event-loop thread.
 pub trait ExternalPrograms {
     /// `(program, lowest version, highest version)` of every program served here; the RPC
     /// server answers PROG_UNAVAIL / PROG_MISMATCH for the rest.
     fn programs(&self) -> Vec<(u32, u32, u32)>;
-    /// Handles a call on the event-loop thread. `Some(body)` is sent as a SUCCESS reply;
-    /// `None` sends nothing (one-way `_MSG` procedures). Records appended to `journal` are
-    /// durable before the reply is sent (group commit).
+
+    /// Called once before serving with every durable journal record (oldest first) and
+    /// whether the previous run shut down cleanly: rebuild state, start a grace period.
+    fn restore(&mut self, _now: Instant, _records: Vec<Vec<u8>>, _was_clean: bool) {}
+
+    /// Handles a call. Records appended to `journal` are durable before the reply (or any
+    /// other reply of the same pass) is sent: group commit.
     fn handle_call(
         &mut self,
         now: Instant,
         call: ExternalCall,
         journal: &mut Journal,
-    ) -> Option<Bytes>;
+    ) -> ExternalReply;
+
+    /// When [`ExternalPrograms::handle_timeout`] should next be called.
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Time passed (blocked-lock retries, the end of the grace period, ...).
+    fn handle_timeout(&mut self, _now: Instant, _journal: &mut Journal) {}
 }
 
-/// No external programs (until NLM/NSM land): every such call is the RPC server's
-/// PROG_UNAVAIL.
+/// No external programs (until NLM/NSM land): the RPC server answers their calls with
+/// PROG_UNAVAIL itself, as no program is registered.
 #[derive(Debug, Default)]
 pub struct NoExternalPrograms;
 
@@ -118,12 +145,9 @@ impl ExternalPrograms for NoExternalPrograms {
     fn programs(&self) -> Vec<(u32, u32, u32)> {
         Vec::new()
     }
-    fn handle_call(&mut self, _: Instant, call: ExternalCall, _: &mut Journal) -> Option<Bytes> {
-        tracing::debug!(
-            program = call.program,
-            "call to an unserved program dropped"
-        );
-        None
+    fn handle_call(&mut self, _: Instant, call: ExternalCall, _: &mut Journal) -> ExternalReply {
+        tracing::debug!(program = call.program, "call to an unserved program");
+        ExternalReply::Refuse(Refusal::ProgUnavail)
     }
 }
 
@@ -327,7 +351,15 @@ impl std::fmt::Debug for EventLoop {
 
 impl EventLoop {
     /// Registers the sockets, starts the workers and builds the RPC server.
-    pub fn new(parts: EventLoopParts) -> io::Result<EventLoop> {
+    pub fn new(mut parts: EventLoopParts) -> io::Result<EventLoop> {
+        // Durable state first: the external programs rebuild from the journal before any
+        // call can reach them.
+        let records = parts
+            .journal
+            .replay()
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let was_clean = parts.journal.was_clean();
+        parts.external.restore(Instant::now(), records, was_clean);
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let addrs = parts.listeners.addrs()?;
@@ -444,7 +476,8 @@ impl EventLoop {
         Ok(())
     }
 
-    /// Runs until shut down; then the journal is marked clean and returned.
+    /// Runs until shut down; then the journal is marked clean and returned. A second signal
+    /// during the shutdown changes nothing (the wait is bounded anyway).
     pub fn run(mut self) -> io::Result<Journal> {
         let mut events = Events::with_capacity(1024);
         loop {
@@ -483,6 +516,9 @@ impl EventLoop {
             }
             if self.rpc.poll_timeout().is_some_and(|t| t <= now) {
                 self.rpc.handle_timeout(now);
+            }
+            if self.external.poll_timeout().is_some_and(|t| t <= now) {
+                self.external.handle_timeout(now, &mut self.journal);
             }
             self.pass(now);
         }
@@ -529,6 +565,9 @@ impl EventLoop {
             return Some(Duration::ZERO);
         }
         let mut t = self.rpc.poll_timeout();
+        if let Some(x) = self.external.poll_timeout() {
+            t = Some(t.map_or(x, |y| y.min(x)));
+        }
         if let Some(d) = self.draining {
             t = Some(t.map_or(d, |x| x.min(d)));
         }
@@ -957,8 +996,12 @@ impl EventLoop {
                     cred_body,
                     args,
                 };
-                if let Some(body) = self.external.handle_call(now, call, &mut self.journal) {
-                    self.rpc.send_accepted_reply(conn, peer, xid, body);
+                match self.external.handle_call(now, call, &mut self.journal) {
+                    ExternalReply::Success(body) => {
+                        self.rpc.send_accepted_reply(conn, peer, xid, body)
+                    }
+                    ExternalReply::Refuse(r) => self.rpc.send_refusal(conn, peer, xid, r),
+                    ExternalReply::None => {}
                 }
             }
         }
@@ -1067,6 +1110,11 @@ fn hand_over(rpc: &mut RpcServer, now: Instant, c: &mut Conn) {
     let mut buf = BytesMut::from(Bytes::from(std::mem::take(&mut c.read_buf)));
     rpc.handle_tcp_bytes(now, c.id, c.peer, &mut buf);
     c.read_buf = Vec::from(buf);
+    // An idle connection should not keep the megabyte a large WRITE needed: with 1024
+    // connections that would be a gigabyte held for nothing.
+    if c.read_buf.is_empty() && c.read_buf.capacity() > IDLE_READ_CAPACITY {
+        c.read_buf = Vec::new();
+    }
 }
 
 fn unix_secs() -> u64 {

@@ -42,6 +42,7 @@ pub fn run_cli() -> i32 {
     };
     match cli.command {
         cli::Command::Serve(args) => serve_command(&args),
+        cli::Command::Replay(args) => replay::run(&args),
     }
 }
 
