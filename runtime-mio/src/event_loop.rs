@@ -23,7 +23,7 @@
 //! number of connections, the UDP send queue, and the job queue of the workers.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -32,10 +32,12 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use proto_nfs::rpc::record::RecordMarker;
 use proto_nfs::server::status::Refusal;
 use proto_nfs::server::{
     ConnId, Event, Export, FsRequest, RpcServer, ServerConfig, Transmit, Transport,
 };
+use rustix::io::Errno;
 
 use crate::config::Limits;
 use crate::journal::Journal;
@@ -55,8 +57,11 @@ const CONN_BASE: usize = 16;
 const NFS_UDP_ID: ConnId = ConnId(1);
 const PMAP_UDP_ID: ConnId = ConnId(2);
 
-/// Bytes one connection may read in one pass before others get their turn.
-const READ_BUDGET: usize = 1024 * 1024;
+/// Bytes one connection may read in one pass before others get their turn: a whole
+/// maximal WRITE (1 MiB of data and its headers) with room to spare.
+const READ_BUDGET: usize = 2 * 1024 * 1024;
+/// Smallest read: enough for many small records at once.
+const READ_MIN: usize = 64 * 1024;
 /// Read-buffer capacity an idle connection may keep.
 const IDLE_READ_CAPACITY: usize = 128 * 1024;
 /// Datagrams one UDP socket may read in one pass.
@@ -180,7 +185,9 @@ struct Conn {
     stream: TcpStream,
     peer: SocketAddr,
     id: ConnId,
-    read_buf: BytesMut,
+    /// Received bytes not yet consumed by the server (a `Vec` so that reads fill its
+    /// spare capacity without zeroing it first).
+    read_buf: Vec<u8>,
     out: VecDeque<Bytes>,
     out_bytes: usize,
     /// Readiness seen and not yet consumed to `WouldBlock`.
@@ -676,7 +683,7 @@ impl EventLoop {
                 stream,
                 peer,
                 id,
-                read_buf: BytesMut::new(),
+                read_buf: Vec::new(),
                 out: VecDeque::new(),
                 out_bytes: 0,
                 readable: false,
@@ -827,53 +834,40 @@ impl EventLoop {
                     c.read_buf.len()
                 ));
             }
-            let want = (max_buf - c.read_buf.len()).min(64 * 1024);
-            c.read_buf.reserve(want);
-            let start = c.read_buf.len();
-            // Read into the spare capacity without exposing uninitialised bytes.
-            c.read_buf.resize(start + want, 0);
-            let res = c.stream.read(&mut c.read_buf[start..]);
+            // Room for the rest of the record at the front (a 1 MiB WRITE lands in one
+            // allocation, read in a few large reads), at least READ_MIN for small records
+            // arriving back to back; read into spare capacity, so nothing is zero-filled.
+            let need = hand_over_at(&c.read_buf, self.limits.max_record);
+            let room = need
+                .saturating_sub(c.read_buf.len())
+                .max(READ_MIN)
+                .min(max_buf - c.read_buf.len());
+            c.read_buf.reserve_exact(room);
+            let res = rustix::io::read(&c.stream, rustix::buffer::spare_capacity(&mut c.read_buf));
             match res {
-                Ok(0) => {
-                    c.read_buf.truncate(start);
-                    return ReadOutcome::PeerClosed;
-                }
+                Ok(0) => return ReadOutcome::PeerClosed,
                 Ok(n) => {
-                    c.read_buf.truncate(start + n);
                     budget = budget.saturating_sub(n);
-                    let (id, peer) = (c.id, c.peer);
-                    self.rpc.handle_tcp_bytes(now, id, peer, &mut c.read_buf);
-                    // An idle connection should not keep the megabyte a large WRITE needed:
-                    // with 1024 connections that would be a gigabyte held for nothing.
-                    if c.read_buf.is_empty() && c.read_buf.capacity() > IDLE_READ_CAPACITY {
-                        c.read_buf = BytesMut::new();
+                    // Only a complete record (or a header the server must refuse) lets the
+                    // server make progress: wait for it instead of re-scanning per read.
+                    if c.read_buf.len() >= hand_over_at(&c.read_buf, self.limits.max_record) {
+                        hand_over(&mut self.rpc, now, c);
+                        // Outputs are drained once per pass; keep the server's queues short
+                        // for a fast sender too.
+                        self.drain(now);
                     }
-                    // Outputs are drained once per pass; keep the server's queues short
-                    // for a fast sender too.
-                    self.drain(now);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    c.read_buf.truncate(start);
+                Err(Errno::AGAIN) => {
                     c.readable = false;
                     return ReadOutcome::Idle;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    c.read_buf.truncate(start);
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
-                    ) =>
-                {
+                Err(Errno::INTR) => {}
+                Err(Errno::CONNRESET | Errno::CONNABORTED) => {
                     // A client that exits with unread replies resets the connection:
                     // ordinary, not worth a warning.
                     return ReadOutcome::PeerClosed;
                 }
-                Err(e) => {
-                    c.read_buf.truncate(start);
-                    return ReadOutcome::Closed(format!("read failed: {e}"));
-                }
+                Err(e) => return ReadOutcome::Closed(format!("read failed: {e}")),
             }
         }
     }
@@ -939,10 +933,10 @@ impl EventLoop {
         let Some(slot) = self.conns.slot_of(id) else {
             return;
         };
+        let max_record = self.limits.max_record;
         if let Some(c) = self.conns.get_mut(slot) {
-            if !c.read_buf.is_empty() {
-                self.rpc
-                    .handle_tcp_bytes(now, c.id, c.peer, &mut c.read_buf);
+            if c.read_buf.len() >= hand_over_at(&c.read_buf, max_record) {
+                hand_over(&mut self.rpc, now, c);
             }
         }
         self.touch(slot);
@@ -1092,6 +1086,37 @@ impl EventLoop {
     }
 }
 
+/// How many bytes the receive buffer must hold before the server can make progress
+/// (RFC 5531 §11 record marking): the whole record at its front when that is one fragment
+/// within `max_record` — what every client sends — else just the first header (the server
+/// joins fragments itself, and refuses an oversize claim at once without anything being
+/// allocated for it here).
+fn hand_over_at(buf: &[u8], max_record: usize) -> usize {
+    const HDR: usize = 4;
+    let Some(hdr) = buf.first_chunk::<HDR>() else {
+        return HDR;
+    };
+    let marker = RecordMarker::from_bytes(*hdr);
+    match usize::try_from(marker.len) {
+        Ok(len) if marker.last && len <= max_record => HDR + len,
+        _ => HDR,
+    }
+}
+
+/// Hands the complete records at the front of `c.read_buf` to the server, keeping the rest.
+/// Both conversions are O(1) while the buffer is not shared; what stays behind (the start
+/// of the next record) is copied when the records taken out still share the allocation.
+fn hand_over(rpc: &mut RpcServer, now: Instant, c: &mut Conn) {
+    let mut buf = BytesMut::from(Bytes::from(std::mem::take(&mut c.read_buf)));
+    rpc.handle_tcp_bytes(now, c.id, c.peer, &mut buf);
+    c.read_buf = Vec::from(buf);
+    // An idle connection should not keep the megabyte a large WRITE needed: with 1024
+    // connections that would be a gigabyte held for nothing.
+    if c.read_buf.is_empty() && c.read_buf.capacity() > IDLE_READ_CAPACITY {
+        c.read_buf = Vec::new();
+    }
+}
+
 fn unix_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -1107,4 +1132,40 @@ enum ReadOutcome {
     Closed(String),
     /// The peer closed or reset it.
     PeerClosed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hand_over_at;
+
+    fn hdr(last: bool, len: u32) -> Vec<u8> {
+        (len | if last { 1 << 31 } else { 0 })
+            .to_be_bytes()
+            .to_vec()
+    }
+
+    #[test]
+    fn hand_over_waits_for_the_whole_single_fragment_record() {
+        assert_eq!(hand_over_at(&[], 1000), 4);
+        assert_eq!(hand_over_at(&[0x80, 0], 1000), 4, "a partial header");
+        assert_eq!(hand_over_at(&hdr(true, 0), 1000), 4);
+        let mut buf = hdr(true, 1000);
+        assert_eq!(hand_over_at(&buf, 1000), 1004);
+        buf.extend_from_slice(&[7; 1000]);
+        assert_eq!(
+            hand_over_at(&buf, 1000),
+            1004,
+            "only the front record counts"
+        );
+    }
+
+    #[test]
+    fn hand_over_at_once_what_the_server_must_judge() {
+        // Over the limit: the header alone goes to the server, which closes the connection;
+        // nothing is reserved for the claim.
+        assert_eq!(hand_over_at(&hdr(true, 1001), 1000), 4);
+        assert_eq!(hand_over_at(&hdr(true, u32::MAX >> 1), 1000), 4);
+        // Not the last fragment: the server joins fragments.
+        assert_eq!(hand_over_at(&hdr(false, 10), 1000), 4);
+    }
 }
