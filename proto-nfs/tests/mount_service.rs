@@ -48,7 +48,15 @@ fn mnt_returns_the_root_handle_and_flavors() {
 #[test]
 fn mnt_unknown_path_is_noent_and_outside_client_is_acces() {
     let mut h = Harness::new();
-    for p in ["/nope", "export", "/", "/export/sub", ""] {
+    for p in [
+        "/nope",
+        "export",
+        "/",
+        "/exportx",
+        "/exportx/sub",
+        "//export",
+        "",
+    ] {
         assert_eq!(
             ask(&mut h, local(600), &MountCall::Mnt(path(p))),
             MountReply::Mnt(MntResult::Err(MountStat::Noent)),

@@ -25,6 +25,9 @@ pub struct Cli {
 pub enum Command {
     /// Serve directories over NFSv3 (with MOUNT, portmap/rpcbind).
     Serve(ServeArgs),
+    /// Decode a pcap/pcapng capture with Janus's codecs, optionally replaying the client
+    /// side against Janus's state machines (`--against memory`).
+    Replay(crate::replay::ReplayArgs),
 }
 
 /// Flags of `janus serve`.
@@ -95,7 +98,9 @@ mod tests {
             "10",
         ])
         .unwrap();
-        let Command::Serve(a) = cli.command;
+        let Command::Serve(a) = cli.command else {
+            panic!("expected serve")
+        };
         assert_eq!(a.shares, vec!["a=/x", "b=/y"]);
         assert_eq!(a.bind, Some("::1".parse().unwrap()));
         assert_eq!(a.nfs_port, Some(20490));

@@ -640,6 +640,7 @@ mod tests {
             .command
         {
             crate::cli::Command::Serve(a) => a,
+            other => panic!("expected serve, got {other:?}"),
         }
     }
 

@@ -23,7 +23,7 @@
 //! number of connections, the UDP send queue, and the job queue of the workers.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -32,10 +32,12 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use proto_nfs::rpc::record::RecordMarker;
 use proto_nfs::server::status::Refusal;
 use proto_nfs::server::{
     ConnId, Event, Export, FsRequest, RpcServer, ServerConfig, Transmit, Transport,
 };
+use rustix::io::Errno;
 
 use crate::config::Limits;
 use crate::journal::Journal;
@@ -55,8 +57,13 @@ const CONN_BASE: usize = 16;
 const NFS_UDP_ID: ConnId = ConnId(1);
 const PMAP_UDP_ID: ConnId = ConnId(2);
 
-/// Bytes one connection may read in one pass before others get their turn.
-const READ_BUDGET: usize = 1024 * 1024;
+/// Bytes one connection may read in one pass before others get their turn: a whole
+/// maximal WRITE (1 MiB of data and its headers) with room to spare.
+const READ_BUDGET: usize = 2 * 1024 * 1024;
+/// Smallest read: enough for many small records at once.
+const READ_MIN: usize = 64 * 1024;
+/// Read-buffer capacity an idle connection may keep.
+const IDLE_READ_CAPACITY: usize = 128 * 1024;
 /// Datagrams one UDP socket may read in one pass.
 const UDP_BUDGET: usize = 64;
 /// Largest UDP datagram (RFC 768 length field).
@@ -89,16 +96,16 @@ pub struct ExternalCall {
     pub args: Bytes,
 }
 
-/// What to answer an external call with now.
+/// What an external program answers to a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExternalOutcome {
-    /// A SUCCESS accepted reply with this body.
-    Reply(Bytes),
-    /// An accepted reply with another status (RFC 5531 §9), or a rejection.
+pub enum ExternalReply {
+    /// Send this body as a SUCCESS accepted reply.
+    Success(Bytes),
+    /// Refuse at the RPC level (GARBAGE_ARGS, PROC_UNAVAIL, SYSTEM_ERR, ...).
     Refuse(Refusal),
-    /// No reply now: it comes later from [`ExternalPrograms::poll_reply`], or never (the
-    /// client retransmits).
-    Hold,
+    /// No reply now (one-way `_MSG` procedures, a held NLM request): it comes later from
+    /// [`ExternalPrograms::poll_reply`], or never (the client retransmits).
+    None,
 }
 
 /// A reply an [`ExternalPrograms`] held back and now sends.
@@ -130,13 +137,19 @@ pub trait ExternalPrograms {
     /// `(program, lowest version, highest version)` of every program served here; the RPC
     /// server answers PROG_UNAVAIL / PROG_MISMATCH for the rest.
     fn programs(&self) -> Vec<(u32, u32, u32)>;
-    /// Handles a call on the event-loop thread.
+
+    /// Called once before serving with every durable journal record (oldest first) and
+    /// whether the previous run shut down cleanly: rebuild state, start a grace period.
+    fn restore(&mut self, _now: Instant, _records: Vec<Vec<u8>>, _was_clean: bool) {}
+
+    /// Handles a call. Records appended to `journal` are durable before the reply (or any
+    /// other reply of the same pass) is sent: group commit.
     fn handle_call(
         &mut self,
         now: Instant,
         call: ExternalCall,
         journal: &mut Journal,
-    ) -> ExternalOutcome;
+    ) -> ExternalReply;
     /// Called once before the loop is built, with the journal of the previous runs:
     /// restore durable state (`boot_count` is the state directory's boot counter). An
     /// error stops the start with that message.
@@ -188,12 +201,9 @@ impl ExternalPrograms for NoExternalPrograms {
     fn programs(&self) -> Vec<(u32, u32, u32)> {
         Vec::new()
     }
-    fn handle_call(&mut self, _: Instant, call: ExternalCall, _: &mut Journal) -> ExternalOutcome {
-        tracing::debug!(
-            program = call.program,
-            "call to an unserved program refused"
-        );
-        ExternalOutcome::Refuse(Refusal::ProgUnavail)
+    fn handle_call(&mut self, _: Instant, call: ExternalCall, _: &mut Journal) -> ExternalReply {
+        tracing::debug!(program = call.program, "call to an unserved program");
+        ExternalReply::Refuse(Refusal::ProgUnavail)
     }
 }
 
@@ -231,7 +241,9 @@ struct Conn {
     stream: TcpStream,
     peer: SocketAddr,
     id: ConnId,
-    read_buf: BytesMut,
+    /// Received bytes not yet consumed by the server (a `Vec` so that reads fill its
+    /// spare capacity without zeroing it first).
+    read_buf: Vec<u8>,
     out: VecDeque<Bytes>,
     out_bytes: usize,
     /// Readiness seen and not yet consumed to `WouldBlock`.
@@ -395,7 +407,15 @@ impl std::fmt::Debug for EventLoop {
 
 impl EventLoop {
     /// Registers the sockets, starts the workers and builds the RPC server.
-    pub fn new(parts: EventLoopParts) -> io::Result<EventLoop> {
+    pub fn new(mut parts: EventLoopParts) -> io::Result<EventLoop> {
+        // Durable state first: the external programs rebuild from the journal before any
+        // call can reach them.
+        let records = parts
+            .journal
+            .replay()
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let was_clean = parts.journal.was_clean();
+        parts.external.restore(Instant::now(), records, was_clean);
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let addrs = parts.listeners.addrs()?;
@@ -514,7 +534,8 @@ impl EventLoop {
         Ok(())
     }
 
-    /// Runs until shut down; then the journal is marked clean and returned.
+    /// Runs until shut down; then the journal is marked clean and returned. A second signal
+    /// during the shutdown changes nothing (the wait is bounded anyway).
     pub fn run(mut self) -> io::Result<Journal> {
         let mut events = Events::with_capacity(1024);
         loop {
@@ -727,7 +748,7 @@ impl EventLoop {
                 stream,
                 peer,
                 id,
-                read_buf: BytesMut::new(),
+                read_buf: Vec::new(),
                 out: VecDeque::new(),
                 out_bytes: 0,
                 readable: false,
@@ -880,48 +901,40 @@ impl EventLoop {
                     c.read_buf.len()
                 ));
             }
-            let want = (max_buf - c.read_buf.len()).min(64 * 1024);
-            c.read_buf.reserve(want);
-            let start = c.read_buf.len();
-            // Read into the spare capacity without exposing uninitialised bytes.
-            c.read_buf.resize(start + want, 0);
-            let res = c.stream.read(&mut c.read_buf[start..]);
+            // Room for the rest of the record at the front (a 1 MiB WRITE lands in one
+            // allocation, read in a few large reads), at least READ_MIN for small records
+            // arriving back to back; read into spare capacity, so nothing is zero-filled.
+            let need = hand_over_at(&c.read_buf, self.limits.max_record);
+            let room = need
+                .saturating_sub(c.read_buf.len())
+                .max(READ_MIN)
+                .min(max_buf - c.read_buf.len());
+            c.read_buf.reserve_exact(room);
+            let res = rustix::io::read(&c.stream, rustix::buffer::spare_capacity(&mut c.read_buf));
             match res {
-                Ok(0) => {
-                    c.read_buf.truncate(start);
-                    return ReadOutcome::PeerClosed;
-                }
+                Ok(0) => return ReadOutcome::PeerClosed,
                 Ok(n) => {
-                    c.read_buf.truncate(start + n);
                     budget = budget.saturating_sub(n);
-                    let (id, peer) = (c.id, c.peer);
-                    self.rpc.handle_tcp_bytes(now, id, peer, &mut c.read_buf);
-                    // Outputs are drained once per pass; keep the server's queues short
-                    // for a fast sender too.
-                    self.drain(now);
+                    // Only a complete record (or a header the server must refuse) lets the
+                    // server make progress: wait for it instead of re-scanning per read.
+                    if c.read_buf.len() >= hand_over_at(&c.read_buf, self.limits.max_record) {
+                        hand_over(&mut self.rpc, now, c);
+                        // Outputs are drained once per pass; keep the server's queues short
+                        // for a fast sender too.
+                        self.drain(now);
+                    }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    c.read_buf.truncate(start);
+                Err(Errno::AGAIN) => {
                     c.readable = false;
                     return ReadOutcome::Idle;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    c.read_buf.truncate(start);
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
-                    ) =>
-                {
+                Err(Errno::INTR) => {}
+                Err(Errno::CONNRESET | Errno::CONNABORTED) => {
                     // A client that exits with unread replies resets the connection:
                     // ordinary, not worth a warning.
                     return ReadOutcome::PeerClosed;
                 }
-                Err(e) => {
-                    c.read_buf.truncate(start);
-                    return ReadOutcome::Closed(format!("read failed: {e}"));
-                }
+                Err(e) => return ReadOutcome::Closed(format!("read failed: {e}")),
             }
         }
     }
@@ -991,10 +1004,10 @@ impl EventLoop {
         let Some(slot) = self.conns.slot_of(id) else {
             return;
         };
+        let max_record = self.limits.max_record;
         if let Some(c) = self.conns.get_mut(slot) {
-            if !c.read_buf.is_empty() {
-                self.rpc
-                    .handle_tcp_bytes(now, c.id, c.peer, &mut c.read_buf);
+            if c.read_buf.len() >= hand_over_at(&c.read_buf, max_record) {
+                hand_over(&mut self.rpc, now, c);
             }
         }
         self.touch(slot);
@@ -1055,13 +1068,13 @@ impl EventLoop {
                     args,
                 };
                 match self.external.handle_call(now, call, &mut self.journal) {
-                    ExternalOutcome::Reply(body) => {
+                    ExternalReply::Success(body) => {
                         self.rpc.send_accepted_reply(conn, peer, xid, body);
                     }
-                    ExternalOutcome::Refuse(r) => self.rpc.send_refusal(conn, peer, xid, r),
+                    ExternalReply::Refuse(r) => self.rpc.send_refusal(conn, peer, xid, r),
                     // Lets a retransmission through to the hook instead of being dropped as
                     // in progress; a later held reply is still sent on the connection.
-                    ExternalOutcome::Hold => self.rpc.finish_without_reply(conn, xid),
+                    ExternalReply::None => self.rpc.finish_without_reply(conn, xid),
                 }
             }
         }
@@ -1146,6 +1159,37 @@ impl EventLoop {
     }
 }
 
+/// How many bytes the receive buffer must hold before the server can make progress
+/// (RFC 5531 §11 record marking): the whole record at its front when that is one fragment
+/// within `max_record` — what every client sends — else just the first header (the server
+/// joins fragments itself, and refuses an oversize claim at once without anything being
+/// allocated for it here).
+fn hand_over_at(buf: &[u8], max_record: usize) -> usize {
+    const HDR: usize = 4;
+    let Some(hdr) = buf.first_chunk::<HDR>() else {
+        return HDR;
+    };
+    let marker = RecordMarker::from_bytes(*hdr);
+    match usize::try_from(marker.len) {
+        Ok(len) if marker.last && len <= max_record => HDR + len,
+        _ => HDR,
+    }
+}
+
+/// Hands the complete records at the front of `c.read_buf` to the server, keeping the rest.
+/// Both conversions are O(1) while the buffer is not shared; what stays behind (the start
+/// of the next record) is copied when the records taken out still share the allocation.
+fn hand_over(rpc: &mut RpcServer, now: Instant, c: &mut Conn) {
+    let mut buf = BytesMut::from(Bytes::from(std::mem::take(&mut c.read_buf)));
+    rpc.handle_tcp_bytes(now, c.id, c.peer, &mut buf);
+    c.read_buf = Vec::from(buf);
+    // An idle connection should not keep the megabyte a large WRITE needed: with 1024
+    // connections that would be a gigabyte held for nothing.
+    if c.read_buf.is_empty() && c.read_buf.capacity() > IDLE_READ_CAPACITY {
+        c.read_buf = Vec::new();
+    }
+}
+
 fn unix_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -1161,4 +1205,40 @@ enum ReadOutcome {
     Closed(String),
     /// The peer closed or reset it.
     PeerClosed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hand_over_at;
+
+    fn hdr(last: bool, len: u32) -> Vec<u8> {
+        (len | if last { 1 << 31 } else { 0 })
+            .to_be_bytes()
+            .to_vec()
+    }
+
+    #[test]
+    fn hand_over_waits_for_the_whole_single_fragment_record() {
+        assert_eq!(hand_over_at(&[], 1000), 4);
+        assert_eq!(hand_over_at(&[0x80, 0], 1000), 4, "a partial header");
+        assert_eq!(hand_over_at(&hdr(true, 0), 1000), 4);
+        let mut buf = hdr(true, 1000);
+        assert_eq!(hand_over_at(&buf, 1000), 1004);
+        buf.extend_from_slice(&[7; 1000]);
+        assert_eq!(
+            hand_over_at(&buf, 1000),
+            1004,
+            "only the front record counts"
+        );
+    }
+
+    #[test]
+    fn hand_over_at_once_what_the_server_must_judge() {
+        // Over the limit: the header alone goes to the server, which closes the connection;
+        // nothing is reserved for the claim.
+        assert_eq!(hand_over_at(&hdr(true, 1001), 1000), 4);
+        assert_eq!(hand_over_at(&hdr(true, u32::MAX >> 1), 1000), 4);
+        // Not the last fragment: the server joins fragments.
+        assert_eq!(hand_over_at(&hdr(false, 10), 1000), 4);
+    }
 }

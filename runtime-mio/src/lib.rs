@@ -45,6 +45,7 @@ pub fn run_cli() -> i32 {
     };
     match cli.command {
         cli::Command::Serve(args) => serve_command(&args),
+        cli::Command::Replay(args) => replay::run(&args),
     }
 }
 

@@ -416,3 +416,89 @@ fn file_operations_round_trip_through_the_workers() {
     assert_eq!(&res[data_at..data_at + 5], b"hello");
     srv.stop();
 }
+
+/// What [`Recorder::restore`] was given: the records and whether the last run was clean.
+type Restored = Arc<std::sync::Mutex<Option<(Vec<Vec<u8>>, bool)>>>;
+
+/// An external program (as NLM will be): restored from the journal at start, its records
+/// durable before its replies, refusals sent as RPC errors.
+#[derive(Debug, Default)]
+struct Recorder {
+    restored: Restored,
+}
+
+impl crate::event_loop::ExternalPrograms for Recorder {
+    fn programs(&self) -> Vec<(u32, u32, u32)> {
+        vec![(100_021, 4, 4)]
+    }
+    fn restore(&mut self, _: std::time::Instant, records: Vec<Vec<u8>>, was_clean: bool) {
+        *self.restored.lock().unwrap() = Some((records, was_clean));
+    }
+    fn handle_call(
+        &mut self,
+        _: std::time::Instant,
+        call: crate::event_loop::ExternalCall,
+        journal: &mut Journal,
+    ) -> crate::event_loop::ExternalReply {
+        match call.procedure {
+            0 => crate::event_loop::ExternalReply::Success(bytes::Bytes::new()),
+            1 => {
+                journal.append(&call.xid.to_be_bytes()).unwrap();
+                crate::event_loop::ExternalReply::Success(bytes::Bytes::from_static(&[0, 0, 0, 7]))
+            }
+            _ => crate::event_loop::ExternalReply::Refuse(
+                proto_nfs::server::status::Refusal::ProcUnavail,
+            ),
+        }
+    }
+}
+
+#[test]
+fn external_programs_are_routed_journaled_and_restored() {
+    let dir = state_dir("external");
+    let run = |restored: Restored| {
+        let (tx, rx) = mpsc::channel();
+        let cfg = config(&dir);
+        let thread = std::thread::spawn(move || {
+            let listeners = Listeners::bind(cfg.bind, 0, None).unwrap();
+            let mut b = backends();
+            b.external = Box::new(Recorder { restored });
+            let running = serve::start_with_listeners(&cfg, listeners, b).unwrap();
+            tx.send((running.addrs(), running.event_loop.shutdown_handle()))
+                .unwrap();
+            running.run()
+        });
+        let (addrs, stop) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        (addrs, stop, thread)
+    };
+    let restored = Arc::new(std::sync::Mutex::new(None));
+    let (addrs, stop, thread) = run(Arc::clone(&restored));
+    assert_eq!(
+        *restored.lock().unwrap(),
+        Some((vec![], true)),
+        "a new state directory: nothing to restore, clean"
+    );
+    let mut s = connect(addrs.nfs);
+    s.write_all(&with_record_mark(&rpc_call(70, 100_021, 4, 1, &[])))
+        .unwrap();
+    assert_eq!(assert_success(&read_record(&mut s), 70), vec![7]);
+    // By the time the reply arrived, the record was written (and synced) to the journal.
+    let on_disk = std::fs::read(dir.join(crate::journal::FILE_NAME)).unwrap();
+    assert!(on_disk.ends_with(&70u32.to_be_bytes()), "{on_disk:?}");
+    s.write_all(&with_record_mark(&rpc_call(71, 100_021, 4, 99, &[])))
+        .unwrap();
+    let w = words(&read_record(&mut s));
+    assert_eq!(&w[..], &[71, 1, 0, 0, 0, 3], "PROC_UNAVAIL");
+    stop.shutdown();
+    thread.join().unwrap().unwrap();
+
+    let restored = Arc::new(std::sync::Mutex::new(None));
+    let (_, stop, thread) = run(Arc::clone(&restored));
+    assert_eq!(
+        *restored.lock().unwrap(),
+        Some((vec![70u32.to_be_bytes().to_vec()], true)),
+        "the record of the first run, which ended cleanly"
+    );
+    stop.shutdown();
+    thread.join().unwrap().unwrap();
+}

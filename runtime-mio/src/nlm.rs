@@ -55,7 +55,7 @@ use proto_nlm::service::{
     CallOutcome, FileHandles, IncomingCall, NlmConfig, NlmService, NsmRecord, Resolved,
 };
 
-use crate::event_loop::{ExternalCall, ExternalOutcome, ExternalPrograms, HeldReply};
+use crate::event_loop::{ExternalCall, ExternalPrograms, ExternalReply, HeldReply};
 use crate::journal::Journal;
 use crate::nlm_callbacks::{CallbackIo, IoEvent};
 
@@ -394,9 +394,9 @@ impl ExternalPrograms for NlmHook {
         now: Instant,
         call: ExternalCall,
         journal: &mut Journal,
-    ) -> ExternalOutcome {
+    ) -> ExternalReply {
         let Some(s) = self.started.as_mut() else {
-            return ExternalOutcome::Refuse(proto_nfs::server::status::Refusal::ProgUnavail);
+            return ExternalReply::Refuse(proto_nfs::server::status::Refusal::ProgUnavail);
         };
         let incoming = IncomingCall {
             conn: call.conn,
@@ -411,9 +411,9 @@ impl ExternalPrograms for NlmHook {
         let out = s.svc.handle_call(now, &mut s.table, &self.shares, incoming);
         self.drive(now, journal);
         match out {
-            CallOutcome::Reply(body) => ExternalOutcome::Reply(body),
-            CallOutcome::Error(e) => ExternalOutcome::Refuse(e.into()),
-            CallOutcome::NoReplyYet => ExternalOutcome::Hold,
+            CallOutcome::Reply(body) => ExternalReply::Success(body),
+            CallOutcome::Error(e) => ExternalReply::Refuse(e.into()),
+            CallOutcome::NoReplyYet => ExternalReply::None,
         }
     }
 

@@ -1,14 +1,18 @@
 //! The file-system worker pool: a few std threads that execute the NFSv3 requests the
 //! server state machine emits ([`FsRequest`]) so the event loop never blocks on the disk.
 //!
-//! Jobs go in through a bounded channel ([`std::sync::mpsc::sync_channel`]);
-//! [`WorkerPool::try_submit`] never blocks and hands a job back when the channel is full
-//! (the event loop keeps it and retries when a result frees a slot). Results come back
-//! through an unbounded channel — bounded in practice by the jobs submitted — and each one
-//! wakes the event loop through a [`mio::Waker`].
+//! Jobs go in through a bounded queue (a mutex-protected `VecDeque` and a condition
+//! variable): [`WorkerPool::try_submit`] never blocks and hands a job back when the queue is
+//! full (the event loop keeps it and retries when a result frees a slot), and wakes exactly
+//! one idle worker. (A shared `mpsc::Receiver` behind a mutex, the obvious alternative, wakes
+//! a second worker for every job — the one queued on the mutex — which costs a context
+//! switch per request on a busy machine.) Results come back through an unbounded channel —
+//! bounded in practice by the jobs submitted — and each one wakes the event loop through a
+//! [`mio::Waker`].
 
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use proto_nfs::nfs3::{Nfs3Reply, Nfs3Status};
@@ -29,11 +33,54 @@ pub struct FsResult {
     pub reply: Nfs3Reply,
 }
 
-/// The pool. Dropping it (or [`WorkerPool::shutdown`]) closes the job channel; workers
+/// The job queue shared by the pool and its workers.
+#[derive(Debug)]
+struct Queue {
+    state: Mutex<QueueState>,
+    /// Signalled when a job is queued or the queue is closed.
+    ready: Condvar,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    jobs: VecDeque<FsRequest>,
+    /// No more jobs: workers finish what is queued and exit.
+    closed: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        // Only queue operations run under the lock (no user code): a poisoned lock still
+        // holds a consistent queue.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+
+    /// The next job; `None` once the queue is closed and empty.
+    fn take(&self) -> Option<FsRequest> {
+        let mut st = self.lock();
+        loop {
+            if let Some(job) = st.jobs.pop_front() {
+                return Some(job);
+            }
+            if st.closed {
+                return None;
+            }
+            st = self.ready.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// The pool. Dropping it (or [`WorkerPool::shutdown`]) closes the job queue; workers
 /// finish the jobs already queued and exit.
 #[derive(Debug)]
 pub struct WorkerPool {
-    jobs: Option<SyncSender<FsRequest>>,
+    queue: Arc<Queue>,
     results: Receiver<FsResult>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -47,37 +94,43 @@ impl WorkerPool {
         service: Arc<dyn FsService>,
         wake: Arc<dyn Fn() + Send + Sync>,
     ) -> std::io::Result<WorkerPool> {
-        let (job_tx, job_rx) = mpsc::sync_channel::<FsRequest>(queue.max(1));
+        let queue = Arc::new(Queue {
+            state: Mutex::default(),
+            ready: Condvar::new(),
+            capacity: queue.max(1),
+        });
         let (res_tx, res_rx) = mpsc::channel::<FsResult>();
-        let job_rx = Arc::new(Mutex::new(job_rx));
-        let mut threads = Vec::with_capacity(workers);
+        let mut pool = WorkerPool {
+            queue,
+            results: res_rx,
+            threads: Vec::with_capacity(workers.max(1)),
+        };
         for i in 0..workers.max(1) {
-            let job_rx = Arc::clone(&job_rx);
+            let queue = Arc::clone(&pool.queue);
             let res_tx: Sender<FsResult> = res_tx.clone();
             let service = Arc::clone(&service);
             let wake = Arc::clone(&wake);
-            threads.push(
+            // On a spawn error `pool` is dropped: the threads already started exit.
+            pool.threads.push(
                 std::thread::Builder::new()
                     .name(format!("janus-fs-{i}"))
-                    .spawn(move || worker(job_rx, res_tx, service, wake))?,
+                    .spawn(move || worker(&queue, &res_tx, &*service, &*wake))?,
             );
         }
-        Ok(WorkerPool {
-            jobs: Some(job_tx),
-            results: res_rx,
-            threads,
-        })
+        Ok(pool)
     }
 
     /// Queues a job without blocking; gives it back if the queue is full.
     pub fn try_submit(&self, req: FsRequest) -> Result<(), Box<FsRequest>> {
-        let Some(jobs) = &self.jobs else {
-            return Err(Box::new(req));
-        };
-        match jobs.try_send(req) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(r)) | Err(TrySendError::Disconnected(r)) => Err(Box::new(r)),
+        {
+            let mut st = self.queue.lock();
+            if st.closed || st.jobs.len() >= self.queue.capacity {
+                return Err(Box::new(req));
+            }
+            st.jobs.push_back(req);
         }
+        self.queue.ready.notify_one();
+        Ok(())
     }
 
     /// A finished result, if any.
@@ -87,29 +140,26 @@ impl WorkerPool {
 
     /// Closes the job queue and waits for the workers to finish what is queued.
     pub fn shutdown(mut self) {
-        self.jobs = None;
+        self.queue.close();
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
 }
 
+impl Drop for WorkerPool {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
+}
+
 fn worker(
-    jobs: Arc<Mutex<Receiver<FsRequest>>>,
-    results: Sender<FsResult>,
-    service: Arc<dyn FsService>,
-    wake: Arc<dyn Fn() + Send + Sync>,
+    queue: &Queue,
+    results: &Sender<FsResult>,
+    service: &dyn FsService,
+    wake: &(dyn Fn() + Send + Sync),
 ) {
-    loop {
-        // Hold the lock only while taking one job. A poisoned lock means another worker
-        // panicked while holding it, which `recv` cannot do; stop quietly.
-        let job = match jobs.lock() {
-            Ok(rx) => rx.recv(),
-            Err(_) => return,
-        };
-        let Ok(req) = job else {
-            return; // queue closed: shutting down
-        };
+    while let Some(req) = queue.take() {
         let reply = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             service.execute(&req)
         })) {

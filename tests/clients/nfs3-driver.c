@@ -17,6 +17,9 @@
  *   MODE  full          every procedure, in a fresh directory "drv-PID" that is removed at the end
  *         rofs FILE     the export is read-only: every modifying call must fail with EROFS
  *                       (NFS3ERR_ROFS); FILE is an existing regular file in the export
+ *         readdir DIR N page through DIR with plain READDIR (raw API, 4 KiB replies, cookie +
+ *                       cookieverf from the previous page) and require exactly N entries
+ *                       besides "." and "..", none twice
  *   Prints one line per step ("ok   step" / "FAIL step: reason"), exit 0 if all passed, 1 if any
  *   step failed, 2 on usage / mount errors.
  */
@@ -157,6 +160,80 @@ static void raw_steps(struct nfsfh *dirfh, int expect_entries, const char *must_
                "status=%d entries=%d (want %d) names=%s", x.nfsstat, x.count, expect_entries, x.names);
     else
         ASSERT("READDIR (raw)", x.nfsstat == NFS3_OK && x.count >= 1, "status=%d entries=%d", x.nfsstat, x.count);
+}
+
+/* ---- READDIR paging (RFC 1813 §3.3.16: cookie + cookieverf of the previous reply) ---- */
+
+struct page { int done; int status; int nfsstat; int eof; int n; uint64_t last_cookie;
+              char verf[NFS3_COOKIEVERFSIZE]; char **names; size_t len, cap; };
+
+static void cb_readdir_page(struct rpc_context *r, int s, void *d, void *p)
+{
+    struct page *x = p; (void)r; x->done = 1; x->status = s;
+    if (s != RPC_STATUS_SUCCESS) return;
+    READDIR3res *res = d;
+    x->nfsstat = res->status;
+    if (res->status != NFS3_OK) return;
+    memcpy(x->verf, res->READDIR3res_u.resok.cookieverf, NFS3_COOKIEVERFSIZE);
+    x->eof = res->READDIR3res_u.resok.reply.eof;
+    for (entry3 *e = res->READDIR3res_u.resok.reply.entries; e; e = e->nextentry) {
+        x->n++;
+        x->last_cookie = e->cookie;
+        if (!strcmp(e->name, ".") || !strcmp(e->name, "..")) continue;
+        if (x->len == x->cap) {
+            x->cap = x->cap ? 2 * x->cap : 1024;
+            x->names = realloc(x->names, x->cap * sizeof *x->names);
+            if (!x->names) { perror("realloc"); exit(2); }
+        }
+        x->names[x->len++] = strdup(e->name);
+    }
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int readdir_pages(const char *dir, long want)
+{
+    struct nfsfh *dfh = NULL;
+    char p[256];
+    snprintf(p, sizeof p, "/%s", dir);
+    CHECK("LOOKUP open dir", nfs_open(nfs, p, O_RDONLY, &dfh));
+    if (!dfh) return 1;
+    struct rpc_context *rpc = nfs_get_rpc_context(nfs);
+    struct nfs_fh *fh = nfs_get_fh(dfh);
+    struct page x; memset(&x, 0, sizeof x);
+    int pages = 0;
+    while (!x.eof) {
+        READDIR3args ra; memset(&ra, 0, sizeof ra);
+        ra.dir.data.data_len = (u_int)fh->len; ra.dir.data.data_val = fh->val;
+        ra.cookie = x.last_cookie;
+        memcpy(ra.cookieverf, x.verf, NFS3_COOKIEVERFSIZE);
+        ra.count = 4096;
+        x.done = 0; x.n = 0;
+        if (rpc_nfs3_readdir_async(rpc, cb_readdir_page, &ra, &x) != 0) { fail("READDIR send"); return 1; }
+        /* the same poll loop as wait_raw(), on this page's completion flag */
+        for (int waited = 0; !x.done; ) {
+            struct pollfd pfd = { .fd = rpc_get_fd(rpc), .events = rpc_which_events(rpc) };
+            int n = poll(&pfd, 1, 100);
+            if (n < 0 || rpc_service(rpc, n > 0 ? pfd.revents : 0) < 0) { fail("READDIR: %s", rpc_get_error(rpc)); return 1; }
+            if (n == 0 && (waited += 100) > 30000) { fail("READDIR: timeout"); return 1; }
+        }
+        if (x.status != RPC_STATUS_SUCCESS || x.nfsstat != NFS3_OK) {
+            fail("READDIR page %d: rpc status %d nfsstat %d", pages + 1, x.status, x.nfsstat);
+            return 1;
+        }
+        pages++;
+        if (x.n == 0 && !x.eof) { fail("READDIR page %d: no entries and no eof", pages); return 1; }
+        if (pages > 100000) { fail("READDIR: too many pages"); return 1; }
+    }
+    nfs_close(nfs, dfh);
+    qsort(x.names, x.len, sizeof *x.names, cmp_str);
+    size_t dups = 0;
+    for (size_t i = 1; i < x.len; i++)
+        if (!strcmp(x.names[i], x.names[i - 1])) { if (dups++ < 5) printf("     duplicate: %s\n", x.names[i]); }
+    ok("READDIR %d pages, %zu entries, %zu duplicates", pages, x.len, dups);
+    ASSERT("READDIR paging complete", (long)x.len == want && dups == 0,
+           "want %ld entries, got %zu with %zu duplicates", want, x.len, dups);
+    return 0;
 }
 
 /* ---- the full sequence ---- */
@@ -326,7 +403,7 @@ static int rofs(const char *file)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: nfs3-driver full URL | nfs3-driver rofs URL FILE\n");
+        fprintf(stderr, "usage: nfs3-driver full URL | rofs URL FILE | readdir URL DIR N\n");
         return 2;
     }
     const char *mode = argv[1];
@@ -343,6 +420,7 @@ int main(int argc, char **argv)
     ok("MNT + FSINFO mount %s", url->path);
     if (!strcmp(mode, "full")) full();
     else if (!strcmp(mode, "rofs") && argc > 3) rofs(argv[3]);
+    else if (!strcmp(mode, "readdir") && argc > 4) readdir_pages(argv[3], atol(argv[4]));
     else { fprintf(stderr, "unknown mode %s\n", mode); return 2; }
     nfs_destroy_url(url);
     nfs_destroy_context(nfs);

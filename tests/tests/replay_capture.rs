@@ -200,6 +200,32 @@ fn gap_acknowledged_by_peer_is_skipped_and_stream_resyncs() {
 }
 
 #[test]
+fn ack_captured_before_its_data_loses_nothing() {
+    // Capture points can record one flow's packets out of order: here the server's ACK of
+    // the whole call comes before the call's second half.
+    let (c, s) = (addr(CLIENT), addr(SERVER));
+    let one = record(&rpc_call(1, 100_003, 3, 6, &[0x11; 100]));
+    let mut b = CaptureBuilder::new(Link::Ethernet);
+    b.tcp(
+        c,
+        s,
+        0,
+        Flags {
+            syn: true,
+            ..Flags::default()
+        },
+        &[],
+    );
+    b.tcp(c, s, 1, ack(1), &one[..50]);
+    b.tcp(s, c, 1, ack(1 + one.len() as u32), &[]);
+    b.tcp(c, s, 51, ack(1), &one[50..]);
+    let r = replay(b.pcap());
+    assert_eq!(xids(&r), vec![(1, true)]);
+    assert_eq!(notes(&r), Vec::<String>::new());
+    assert_eq!(r.conversation.reassembly.gaps, 0);
+}
+
+#[test]
 fn gap_never_filled_is_skipped_at_end_of_capture() {
     let (c, s) = (addr(CLIENT), addr(SERVER));
     let one = record(&rpc_call(1, 100_003, 3, 6, &[0x11; 100]));
@@ -232,6 +258,44 @@ fn gap_never_filled_is_skipped_at_end_of_capture() {
         n.contains(&format!("skipped {} bytes", two.len() - 3)),
         "{n}"
     );
+}
+
+#[test]
+fn frames_cut_by_the_snap_length() {
+    // tcpdump -s 200: a 1 KB call is captured only in part; the server acknowledges all of
+    // it; the next call fits and is decoded.
+    let (c, s) = (addr(CLIENT), addr(SERVER));
+    let one = record(&rpc_call(1, 100_003, 3, 7, &[0x11; 1000]));
+    let two = record(&rpc_call(2, 100_003, 3, 1, &[0x22; 8]));
+    let mut b = CaptureBuilder::new(Link::Ethernet);
+    b.tcp(
+        c,
+        s,
+        0,
+        Flags {
+            syn: true,
+            ..Flags::default()
+        },
+        &[],
+    );
+    b.tcp(c, s, 1, ack(1), &one);
+    b.tcp(s, c, 1, ack(1 + one.len() as u32), &[]);
+    b.tcp(c, s, 1 + one.len() as u32, ack(1), &two);
+    let r = replay(b.pcap_with_snaplen(200));
+    assert_eq!(xids(&r), vec![(2, true)]);
+    let n = notes(&r).join("\n");
+    assert!(
+        n.contains("frame cut by the capture's snap length: 200 of"),
+        "{n}"
+    );
+    assert!(
+        n.contains(&format!("{} bytes missing", one.len() - (200 - 54))),
+        "{n}"
+    );
+    assert_eq!(r.conversation.skipped.truncated, 1);
+    assert!(r
+        .to_string()
+        .contains("1 frames cut by the capture's snap length"));
 }
 
 #[test]

@@ -10,7 +10,7 @@ pub mod msg;
 pub mod service;
 
 pub use msg::{ExportNode, MntResult, MountBody, MountCall, MountReply, MountStat};
-pub use service::MountService;
+pub use service::{MountAction, MountService};
 
 /// MOUNT program number (RFC 1813 Appendix I).
 pub const MOUNT_PROGRAM: u32 = 100_005;

@@ -10,12 +10,16 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
+use super::mount_resolve::MntCaller;
 use super::status::{HeaderAction, NfsRefusal, Refusal};
 use super::{
     encode_message, ConnId, Event, Export, FsRequest, FsRequestId, PendingCall, RpcServer,
     Transmit, Transport,
 };
-use crate::mount::{MountCall, MOUNT_PROGRAM, MOUNT_V3};
+use crate::mount::msg::{MNTPATHLEN, MOUNTPROC3_MNT};
+use crate::mount::{
+    MntResult, MountAction, MountCall, MountReply, MountStat, MOUNT_PROGRAM, MOUNT_V3,
+};
 use crate::nfs3::{Nfs3Call, Nfs3Reply, NFS_PROGRAM, NFS_V3};
 use crate::portmap::service::{handle_pmap, handle_rpcb, PortmapContext};
 use crate::portmap::{PmapCall, RpcbCall, PMAP_PROGRAM, PMAP_V2, RPCBIND_V4};
@@ -86,7 +90,7 @@ impl RpcServer {
         };
         match program {
             Program::Portmap => self.portmap_call(now, &ctx, &header, &args),
-            Program::Mount => self.mount_call(&ctx, &header, &args),
+            Program::Mount => self.mount_call(&ctx, &header, &cred, &args),
             Program::Nfs => self.nfs_call(&ctx, &header, &cred, args),
             Program::External => self.external_call(&ctx, header, args),
         }
@@ -149,13 +153,32 @@ impl RpcServer {
         }
     }
 
-    fn mount_call(&mut self, ctx: &Ctx, h: &CallHeader, args: &[u8]) {
-        match MountCall::decode_args(h.proc_, args) {
-            Ok(call) => {
-                let reply = self.mount.handle(&self.config.exports, ctx.peer.ip(), call);
-                self.reply_success(ctx, &encode_results(&reply));
+    fn mount_call(&mut self, ctx: &Ctx, h: &CallHeader, cred: &Credential, args: &[u8]) {
+        let call = match MountCall::decode_args(h.proc_, args) {
+            Ok(call) => call,
+            Err(_) if h.proc_ == MOUNTPROC3_MNT && is_overlong_dirpath(args) => {
+                let reply = MountReply::Mnt(MntResult::Err(MountStat::NameTooLong));
+                return self.reply_success(ctx, &encode_results(&reply));
             }
-            Err(e) => self.refuse(ctx, Refusal::from(e)),
+            Err(e) => return self.refuse(ctx, Refusal::from(e)),
+        };
+        match self.mount.handle(&self.config.exports, ctx.peer.ip(), call) {
+            MountAction::Reply(reply) => self.reply_success(ctx, &encode_results(&reply)),
+            MountAction::Resolve {
+                export,
+                path,
+                components,
+            } => {
+                let (share_id, root) = (export.share_id, export.root.clone());
+                let creds = export.effective_creds(cred);
+                let caller = MntCaller {
+                    conn: ctx.conn,
+                    peer: ctx.peer,
+                    transport: ctx.transport,
+                    xid: ctx.xid,
+                };
+                self.start_mount_resolution(caller, share_id, root, creds, path, components);
+            }
         }
     }
 
@@ -278,6 +301,18 @@ fn encode_results(reply: &impl ProcedureReply) -> BytesMut {
     let mut out = BytesMut::new();
     reply.encode_results(&mut out);
     out
+}
+
+/// Whether MNT arguments are one well-formed XDR string longer than MNTPATHLEN: answered
+/// MNT3ERR_NAMETOOLONG rather than GARBAGE_ARGS (RFC 1813 Appendix I bounds `dirpath` at
+/// MNTPATHLEN; a strict XDR decoder, like rpcgen's in knfsd's mountd, refuses it as
+/// garbage, but the MOUNT status says what is wrong). The record limit bounds the length.
+fn is_overlong_dirpath(args: &[u8]) -> bool {
+    let Some((len, rest)) = args.split_first_chunk::<4>() else {
+        return false;
+    };
+    let len = u32::from_be_bytes(*len);
+    len > MNTPATHLEN && rest.len() == (len as usize).next_multiple_of(4)
 }
 
 /// The checks an NFS call passes before the file system sees it; returns the export its

@@ -54,6 +54,7 @@
 
 mod dispatch;
 pub mod export;
+mod mount_resolve;
 pub mod status;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -273,6 +274,8 @@ pub struct RpcServer {
     config: ServerConfig,
     registry: Registry,
     mount: MountService,
+    /// MNT calls of paths below an export, waiting for their LOOKUPs.
+    mount_resolutions: mount_resolve::Resolutions,
     drc: DuplicateRequestCache,
     conns: HashMap<ConnId, ConnState>,
     pending: HashMap<FsRequestId, PendingCall>,
@@ -319,6 +322,7 @@ impl RpcServer {
             config,
             registry,
             mount: MountService::new(),
+            mount_resolutions: mount_resolve::Resolutions::default(),
             conns: HashMap::new(),
             pending: HashMap::new(),
             external_pending: HashMap::new(),
@@ -415,9 +419,12 @@ impl RpcServer {
     /// The runtime finished a file-system request.
     ///
     /// The reply is cached if the call was non-idempotent, and sent if its connection is
-    /// still open; results for closed connections are dropped.
+    /// still open; results for closed connections are dropped. A result of a LOOKUP the
+    /// server asked for itself to resolve a MNT path (see `mount_resolve`) takes that MNT
+    /// one step further instead; results for unknown ids are ignored.
     pub fn handle_fs_result(&mut self, _now: Instant, id: FsRequestId, mut reply: Nfs3Reply) {
         let Some(p) = self.pending.remove(&id) else {
+            self.handle_mount_fs_result(id, reply);
             return;
         };
         if p.read_only_access {
@@ -527,6 +534,8 @@ impl RpcServer {
     /// outstanding file-system requests are still accepted and dropped (but cached).
     pub fn connection_closed(&mut self, conn: ConnId) {
         self.conns.remove(&conn);
+        // MNT resolutions of this connection: their reply has nowhere to go.
+        self.mount_resolutions.connection_closed(conn);
         // External calls of this connection can no longer be answered on it: let their
         // retransmissions (on a new connection) through instead of dropping them as in
         // progress.

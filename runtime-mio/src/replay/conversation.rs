@@ -89,6 +89,8 @@ pub struct Skipped {
     pub tcp_connections: u64,
     /// UDP datagrams of other protocols.
     pub udp_datagrams: u64,
+    /// Frames cut by the capture's snap length (their payload is partly missing).
+    pub truncated: u64,
 }
 
 /// A capture turned into messages and notes.
@@ -169,6 +171,24 @@ pub fn build(capture: &Capture, ports: &PortMap) -> Conversation {
                 continue;
             }
         };
+        let truncated = match &seg {
+            Segment::Tcp { truncated, .. } | Segment::Udp { truncated, .. } => *truncated,
+        };
+        if truncated {
+            skipped.truncated += 1;
+            if skipped.truncated <= MAX_FRAME_NOTES {
+                items.push(Item::Note(Note {
+                    frame: Some(frame.number),
+                    ts: Some(frame.ts),
+                    conn: None,
+                    text: format!(
+                        "frame cut by the capture's snap length: {} of {} bytes captured",
+                        frame.data.len(),
+                        frame.orig_len
+                    ),
+                }));
+            }
+        }
         match seg {
             Segment::Tcp {
                 src,
@@ -177,6 +197,7 @@ pub fn build(capture: &Capture, ports: &PortMap) -> Conversation {
                 ack,
                 flags,
                 payload,
+                ..
             } => {
                 let seg = TcpSegment {
                     frame: frame.number,
@@ -191,7 +212,9 @@ pub fn build(capture: &Capture, ports: &PortMap) -> Conversation {
                 tcp.handle_segment(seg, &mut events);
                 process_events(&mut events, &mut conns, ports, &mut items, &mut skipped);
             }
-            Segment::Udp { src, dst, payload } => {
+            Segment::Udp {
+                src, dst, payload, ..
+            } => {
                 let conn = tcp.udp_flow(src, dst);
                 let proto = *udp_proto
                     .entry(conn)

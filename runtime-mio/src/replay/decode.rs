@@ -4,8 +4,8 @@
 //! results with the codec of the program: NFSv3 (`proto_nfs::nfs3`, RFC 1813), NLM v4 and
 //! NSM v1 (`proto_nlm::wire`, XNFS chapters 10-11). Replies are matched to their call by xid
 //! per connection (RFC 5531 §9: the xid only identifies a call together with its sender), so
-//! the procedure a result belongs to is known. MOUNT and PORTMAP/RPCBIND are named by
-//! procedure; their bodies are decoded once `proto-nfs` has codecs for them.
+//! the procedure a result belongs to is known. MOUNT v3 (RFC 1813 Appendix I), PORTMAP v2
+//! and RPCBIND v3/v4 (RFC 1833) bodies go through `proto_nfs::mount` and `proto_nfs::portmap`.
 //!
 //! Every decode also checks the round trip `encode(decode(bytes)) == bytes` of the RPC
 //! message and of the procedure body, so a capture is also a codec test.
@@ -14,8 +14,13 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use bytes::{Bytes, BytesMut};
+use proto_nfs::mount::{MntResult, MountCall, MountReply};
 use proto_nfs::nfs3::{self, Nfs3Call, Nfs3Reply, Nfs3Result, Nfs3Status};
-use proto_nfs::rpc::{AcceptStat, MessageBody, RejectedReply, ReplyBody, RpcMessage};
+use proto_nfs::portmap::{PmapCall, PmapReply, RpcbCall, RpcbReply};
+use proto_nfs::rpc::{
+    AcceptStat, ArgsError, MessageBody, ProcedureCall, ProcedureReply, RejectedReply, ReplyBody,
+    RpcMessage,
+};
 use proto_nfs::xdr::{XdrEncode, XdrErrorKind};
 use proto_nlm::wire::{
     Nlm4Call, Nlm4Proc, Nlm4Reply, Nlm4Stats, Nlm4TestRply, NsmCall, NsmProc, NsmReply,
@@ -103,6 +108,12 @@ pub fn fh_name(fh: &[u8]) -> String {
         h = h.wrapping_mul(0x0100_0193);
     }
     format!("fh:{h:08x}")
+}
+
+/// Short stable name of file data (FNV-1a, like [`fh_name`]), so READ results of two servers
+/// can be compared on one line.
+pub fn data_name(data: &[u8]) -> String {
+    fh_name(data).replacen("fh:", "data:", 1)
 }
 
 fn quoted(b: &[u8]) -> String {
@@ -306,11 +317,12 @@ pub fn nfs3_call_args(c: &Nfs3Call) -> String {
             a.count
         ),
         Nfs3Call::Write(a) => format!(
-            "{} offset={} count={} {:?}",
+            "{} offset={} count={} {:?} {}",
             fh_name(&a.file.0),
             a.offset,
             a.data.len(),
-            a.stable
+            a.stable,
+            data_name(&a.data)
         ),
         Nfs3Call::Create(a) => {
             let how = match &a.how {
@@ -365,13 +377,12 @@ pub fn nfs3_reply_details(r: &Nfs3Reply) -> String {
         }
         Nfs3Reply::Access(Nfs3Result::Ok(ok)) => format!(" access={:#x}", ok.access),
         Nfs3Reply::Readlink(Nfs3Result::Ok(ok)) => format!(" {}", quoted(&ok.data.0)),
-        Nfs3Reply::Read(Nfs3Result::Ok(ok)) => {
-            format!(
-                " count={}{}",
-                ok.data.len(),
-                if ok.eof { " eof" } else { "" }
-            )
-        }
+        Nfs3Reply::Read(Nfs3Result::Ok(ok)) => format!(
+            " count={}{} {}",
+            ok.data.len(),
+            if ok.eof { " eof" } else { "" },
+            data_name(&ok.data)
+        ),
         Nfs3Reply::Write(Nfs3Result::Ok(ok)) => format!(" count={} {:?}", ok.count, ok.committed),
         Nfs3Reply::Create(Nfs3Result::Ok(ok))
         | Nfs3Reply::Mkdir(Nfs3Result::Ok(ok))
@@ -513,6 +524,155 @@ pub fn nsm_reply_status(r: &NsmReply) -> String {
     }
 }
 
+fn args_why(e: &ArgsError) -> String {
+    match e {
+        ArgsError::NoSuchProcedure => "procedure not defined".into(),
+        ArgsError::Garbage(k) => xdr_why(k),
+    }
+}
+
+fn generic_call<C: ProcedureCall>(
+    p: Procedure,
+    args: &Bytes,
+    what: &str,
+    show: fn(&C) -> String,
+) -> Body {
+    match C::decode_args(p.proc_, args) {
+        Ok(c) => {
+            let mut out = BytesMut::new();
+            c.encode_args(&mut out);
+            Body::Text(show(&c), check(what, args, &out))
+        }
+        Err(e) => Body::Undecodable(format!("arguments: {}", args_why(&e))),
+    }
+}
+
+fn generic_reply<R: ProcedureReply>(
+    p: Procedure,
+    results: &Bytes,
+    what: &str,
+    show: fn(&R) -> (String, String),
+) -> (Option<String>, Body) {
+    match R::decode_results(p.proc_, results) {
+        Ok(r) => {
+            let mut out = BytesMut::new();
+            r.encode_results(&mut out);
+            let (status, text) = show(&r);
+            (Some(status), Body::Text(text, check(what, results, &out)))
+        }
+        Err(e) => (
+            None,
+            Body::Undecodable(format!("results: {}", args_why(&e))),
+        ),
+    }
+}
+
+fn mount_call_args(c: &MountCall) -> String {
+    match c {
+        MountCall::Mnt(path) | MountCall::Umnt(path) => quoted(path),
+        _ => String::new(),
+    }
+}
+
+/// `mountstat3` names (RFC 1813 Appendix I).
+fn mount_status_name(v: u32) -> &'static str {
+    match v {
+        0 => "MNT3_OK",
+        1 => "MNT3ERR_PERM",
+        2 => "MNT3ERR_NOENT",
+        5 => "MNT3ERR_IO",
+        13 => "MNT3ERR_ACCES",
+        20 => "MNT3ERR_NOTDIR",
+        22 => "MNT3ERR_INVAL",
+        63 => "MNT3ERR_NAMETOOLONG",
+        10004 => "MNT3ERR_NOTSUPP",
+        10006 => "MNT3ERR_SERVERFAULT",
+        _ => "MNT3ERR_?",
+    }
+}
+
+fn mount_reply_text(r: &MountReply) -> (String, String) {
+    match r {
+        MountReply::Mnt(MntResult::Ok {
+            fhandle,
+            auth_flavors,
+        }) => (
+            "MNT3_OK".into(),
+            format!(
+                "MNT3_OK {} auth_flavors={auth_flavors:?}",
+                fh_name(&fhandle.0)
+            ),
+        ),
+        MountReply::Mnt(MntResult::Err(s)) => {
+            let n = mount_status_name(*s as u32).to_string();
+            (n.clone(), n)
+        }
+        MountReply::Export(list) => {
+            let dirs: Vec<String> = list.iter().map(|e| quoted(&e.dir)).collect();
+            ("SUCCESS".into(), format!("exports [{}]", dirs.join(" ")))
+        }
+        MountReply::Dump(list) => ("SUCCESS".into(), format!("{} mounts", list.len())),
+        MountReply::Null | MountReply::Umnt | MountReply::Umntall => ("void".into(), "void".into()),
+    }
+}
+
+fn prot(p: u32) -> String {
+    match p {
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        other => format!("prot {other}"),
+    }
+}
+
+fn pmap_call_args(c: &PmapCall) -> String {
+    match c {
+        PmapCall::Set(m) | PmapCall::Unset(m) | PmapCall::Getport(m) => format!(
+            "{} {} port={}",
+            program_name(m.prog, m.vers),
+            prot(m.prot),
+            m.port
+        ),
+        PmapCall::Callit(c) => format!("{} proc {}", program_name(c.prog, c.vers), c.proc_),
+        PmapCall::Null | PmapCall::Dump => String::new(),
+    }
+}
+
+fn pmap_reply_text(r: &PmapReply) -> (String, String) {
+    let t = match r {
+        PmapReply::Null => "void".into(),
+        PmapReply::Set(b) | PmapReply::Unset(b) => format!("{b}"),
+        PmapReply::Getport(port) => format!("port={port}"),
+        PmapReply::Dump(list) => format!("{} mappings", list.len()),
+        PmapReply::Callit { port, .. } => format!("port={port}"),
+    };
+    ("SUCCESS".into(), t)
+}
+
+fn rpcb_call_args(c: &RpcbCall) -> String {
+    match c {
+        RpcbCall::Set(r)
+        | RpcbCall::Unset(r)
+        | RpcbCall::Getaddr(r)
+        | RpcbCall::Getversaddr(r)
+        | RpcbCall::Getaddrlist(r) => {
+            format!("{} netid={:?}", program_name(r.prog, r.vers), r.netid)
+        }
+        _ => String::new(),
+    }
+}
+
+fn rpcb_reply_text(r: &RpcbReply) -> (String, String) {
+    let t = match r {
+        RpcbReply::Null => "void".into(),
+        RpcbReply::Set(b) | RpcbReply::Unset(b) => format!("{b}"),
+        RpcbReply::Getaddr(a) | RpcbReply::Getversaddr(a) => format!("addr={a:?}"),
+        RpcbReply::Dump(list) => format!("{} entries", list.len()),
+        RpcbReply::Gettime(t) => format!("time={t}"),
+        RpcbReply::Getaddrlist(list) => format!("{} entries", list.len()),
+    };
+    ("SUCCESS".into(), t)
+}
+
 /// A decoded call body, or why it could not be decoded.
 enum Body {
     Text(String, RoundTrip),
@@ -545,14 +705,14 @@ fn call_body(p: Procedure, args: &Bytes) -> Body {
             ),
             Err(e) => Body::Undecodable(e.to_string()),
         },
-        (prog::MOUNT, _) | (prog::PORTMAP, _) if args.is_empty() => {
-            Body::Text(String::new(), RoundTrip::Equal)
+        (prog::MOUNT, 3) => generic_call::<MountCall>(p, args, "MOUNT3 arguments", mount_call_args),
+        (prog::PORTMAP, 2) => generic_call::<PmapCall>(p, args, "PMAP2 arguments", pmap_call_args),
+        (prog::PORTMAP, 3 | 4) => {
+            generic_call::<RpcbCall>(p, args, "RPCBIND arguments", rpcb_call_args)
         }
-        (prog::MOUNT, _) | (prog::PORTMAP, _) => Body::Unsupported(format!(
-            "{} bytes of arguments not decoded: proto-nfs has no {} codec yet",
-            args.len(),
-            program_name(p.prog, p.vers)
-        )),
+        (prog::MOUNT, v) => {
+            Body::Unsupported(format!("MOUNT version {v} is not decoded (only v3)"))
+        }
         (prog::NLM, v) => Body::Unsupported(format!("NLM version {v} is not decoded (only v4)")),
         _ => Body::Unsupported("program not known to Janus".into()),
     }
@@ -613,18 +773,15 @@ fn reply_body(p: Procedure, results: &Bytes) -> (Option<String>, Body) {
                 ),
             }
         }
-        (prog::MOUNT, _) | (prog::PORTMAP, _) if results.is_empty() => (
-            Some("SUCCESS".into()),
-            Body::Text("SUCCESS".into(), RoundTrip::Equal),
-        ),
-        (prog::MOUNT, _) | (prog::PORTMAP, _) => (
-            Some("SUCCESS".into()),
-            Body::Unsupported(format!(
-                "SUCCESS, {} bytes of results not decoded: proto-nfs has no {} codec yet",
-                results.len(),
-                program_name(p.prog, p.vers)
-            )),
-        ),
+        (prog::MOUNT, 3) => {
+            generic_reply::<MountReply>(p, results, "MOUNT3 results", mount_reply_text)
+        }
+        (prog::PORTMAP, 2) => {
+            generic_reply::<PmapReply>(p, results, "PMAP2 results", pmap_reply_text)
+        }
+        (prog::PORTMAP, 3 | 4) => {
+            generic_reply::<RpcbReply>(p, results, "RPCBIND results", rpcb_reply_text)
+        }
         _ => (
             Some("SUCCESS".into()),
             Body::Unsupported("program not known to Janus".into()),
@@ -632,7 +789,8 @@ fn reply_body(p: Procedure, results: &Bytes) -> (Option<String>, Body) {
     }
 }
 
-fn accept_stat_name(s: &AcceptStat) -> String {
+/// `accept_stat` name (RFC 5531 §9).
+pub fn accept_stat_name(s: &AcceptStat) -> String {
     match s {
         AcceptStat::Success(_) => "SUCCESS".into(),
         AcceptStat::ProgUnavail => "PROG_UNAVAIL".into(),
@@ -641,6 +799,18 @@ fn accept_stat_name(s: &AcceptStat) -> String {
         AcceptStat::GarbageArgs => "GARBAGE_ARGS".into(),
         AcceptStat::SystemErr => "SYSTEM_ERR".into(),
     }
+}
+
+/// The status (`NFS3_OK`, `NLM4_DENIED`, ...) and the readable form of the SUCCESS results of
+/// procedure `p`.
+pub fn reply_status_and_text(p: Procedure, results: &Bytes) -> (Option<String>, String) {
+    let (status, body) = reply_body(p, results);
+    let text = match body {
+        Body::Text(t, _) => t,
+        Body::Undecodable(why) => format!("SUCCESS, not decodable: {why}"),
+        Body::Unsupported(why) => why,
+    };
+    (status, text)
 }
 
 impl Decoder {

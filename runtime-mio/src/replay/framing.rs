@@ -13,6 +13,10 @@ use bytes::{Bytes, BytesMut};
 
 use super::detect::{find_boundary, AppProtocol, MAX_RECORD};
 
+/// Most bytes kept while out of step, waiting for a candidate record to be confirmed (a
+/// READ or WRITE record of up to 1 MiB data must fit).
+pub const RESYNC_WINDOW: usize = 2 << 20;
+
 /// A complete message cut from the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Framed {
@@ -53,6 +57,8 @@ pub struct Framer {
     /// Fragments of the RPC record being assembled.
     partial: Vec<Bytes>,
     partial_len: usize,
+    /// Bytes dropped while out of step, reported once the framer is in step again.
+    skipped: usize,
 }
 
 impl Framer {
@@ -64,6 +70,7 @@ impl Framer {
             synced: true,
             partial: Vec::new(),
             partial_len: 0,
+            skipped: 0,
         }
     }
 
@@ -77,6 +84,16 @@ impl Framer {
     }
 
     fn drop_partial(&mut self, frame: u64, why: &str, notes: &mut Vec<FrameNote>) {
+        let skipped = std::mem::take(&mut self.skipped);
+        if skipped > 0 {
+            notes.push(FrameNote {
+                frame,
+                text: format!(
+                    "skipped {skipped} bytes without finding a {} record",
+                    self.proto
+                ),
+            });
+        }
         let n = self.pending_bytes();
         if n > 0 {
             notes.push(FrameNote {
@@ -164,30 +181,25 @@ impl Framer {
             if !self.synced {
                 match self.resync_point() {
                     Resync::At(off) => {
-                        if off > 0 {
+                        let _ = self.buf.split_to(off);
+                        let skipped = std::mem::take(&mut self.skipped) + off;
+                        if skipped > 0 {
                             notes.push(FrameNote {
                                 frame,
                                 text: format!(
-                                    "skipped {off} bytes up to the next {} record",
+                                    "skipped {skipped} bytes up to the next {} record",
                                     self.proto
                                 ),
                             });
                         }
-                        let _ = self.buf.split_to(off);
                         self.synced = true;
                     }
                     Resync::Wait(keep_from) => {
-                        // Bytes before the first candidate can never start a record.
-                        if keep_from > 0 {
-                            notes.push(FrameNote {
-                                frame,
-                                text: format!(
-                                    "skipped {keep_from} bytes that start no {} record",
-                                    self.proto
-                                ),
-                            });
-                            let _ = self.buf.split_to(keep_from);
-                        }
+                        // Bytes before the first candidate can never start a record; and
+                        // at most RESYNC_WINDOW bytes wait for a candidate to be confirmed.
+                        let cut = keep_from.max(self.buf.len().saturating_sub(RESYNC_WINDOW));
+                        let _ = self.buf.split_to(cut);
+                        self.skipped += cut;
                         return;
                     }
                 }
@@ -313,6 +325,35 @@ mod tests {
         assert_eq!(notes.len(), 3, "{notes:?}");
         assert!(notes[1].text.contains("20 bytes"));
         assert!(notes[2].text.contains("skipped 10 bytes"));
+    }
+
+    #[test]
+    fn unsynced_stream_is_bounded_and_resyncs() {
+        let mut f = Framer::new(AppProtocol::Rpc);
+        let (mut out, mut notes) = (Vec::new(), Vec::new());
+        f.gap(1, None, &mut notes);
+        // A false candidate claiming 10 MiB (marker + CALL + rpcvers 2), then 8 MiB of data
+        // that starts no record: the buffer never holds more than the window.
+        let mut fake = vec![0x80, 0xa0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2];
+        fake.resize(64 << 10, 0x5a);
+        f.push(2, Duration::ZERO, &fake, &mut out, &mut notes);
+        for i in 0..128 {
+            f.push(
+                3 + i,
+                Duration::ZERO,
+                &[0x5a; 64 << 10],
+                &mut out,
+                &mut notes,
+            );
+            assert!(f.buf.len() <= RESYNC_WINDOW + (64 << 10));
+        }
+        let call = rpc_call(5);
+        f.push(200, Duration::ZERO, &call, &mut out, &mut notes);
+        assert_eq!(out.len(), 1);
+        assert!(
+            notes.last().is_some_and(|n| n.text.starts_with("skipped ")),
+            "{notes:?}"
+        );
     }
 
     #[test]

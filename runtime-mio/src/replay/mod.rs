@@ -8,10 +8,13 @@
 //! - [`detect`]: which protocol a flow carries (ports, `--port` overrides, content);
 //! - [`framing`]: RPC record marking and NBSS framing, with resynchronisation;
 //! - [`conversation`]: all of the above over a whole capture;
-//! - [`decode`]: each message decoded with Janus's codecs, replies matched to calls.
+//! - [`decode`]: each message decoded with Janus's codecs, replies matched to calls;
+//! - [`against`]: the client side replayed into Janus's state machines (`--against memory`).
 //!
-//! The entry point for the CLI is [`replay_command`]; tests use [`replay_bytes`].
+//! The CLI calls [`run`] with its [`ReplayArgs`]; [`replay_command`] returns the [`Report`]
+//! (whose `Display` is the printed text); tests use [`replay_bytes`].
 
+pub mod against;
 pub mod conversation;
 pub mod decode;
 pub mod detect;
@@ -30,20 +33,44 @@ pub use detect::{AppProtocol, PortMap, PortSpecError};
 pub use reader::{Capture, CaptureError};
 
 /// What to replay the client side of the capture against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Against {
     /// Janus's state machines over the in-memory backend.
     Memory,
 }
 
-impl std::str::FromStr for Against {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "memory" => Ok(Against::Memory),
-            other => Err(format!(
-                "unknown replay target `{other}` (supported: memory)"
-            )),
+/// Arguments of `janus replay` (add as `Command::Replay(replay::ReplayArgs)` and call
+/// [`run`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplayArgs {
+    /// The capture: pcap or pcapng, as tcpdump, tshark or Wireshark write it.
+    #[arg(value_name = "CAPTURE")]
+    pub capture: PathBuf,
+    /// Also treat PORT as PROTO (rpc, nfs, mount, nlm, nsm, portmap, smb); repeatable.
+    /// Standard ports (2049, 111, 20048, 445) need no flag; other flows are recognised by
+    /// content.
+    #[arg(long = "port", value_name = "PROTO=PORT")]
+    pub ports: Vec<String>,
+    /// Replay the client side against Janus and print its replies beside the captured ones.
+    #[arg(long, value_enum, value_name = "TARGET")]
+    pub against: Option<Against>,
+}
+
+/// `janus replay`: prints the report on stdout (an error on stderr) and returns the exit
+/// code ([`ReplayError::exit_code`], 0 on success).
+pub fn run(args: &ReplayArgs) -> i32 {
+    match replay_command(&args.capture, &args.ports, args.against) {
+        Ok(report) => {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            // A closed stdout (`janus replay x.pcap | head`) is not an error worth reporting.
+            let _ = write!(out, "{report}");
+            let _ = out.flush();
+            0
+        }
+        Err(e) => {
+            eprintln!("janus replay: {e}");
+            e.exit_code()
         }
     }
 }
@@ -72,6 +99,17 @@ pub enum ReplayError {
     Port(#[from] PortSpecError),
 }
 
+impl ReplayError {
+    /// Exit code for the CLI: 2 for a usage error (`--port`), 1 for a file that cannot be
+    /// read or is not a capture.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ReplayError::Port(_) => 2,
+            ReplayError::Io { .. } | ReplayError::Capture { .. } => 1,
+        }
+    }
+}
+
 /// The result of a replay: the decoded conversation (and, with `--against`, the comparison).
 /// Its `Display` is what `janus replay` prints.
 #[derive(Debug, Clone)]
@@ -80,6 +118,8 @@ pub struct Report {
     pub conversation: Conversation,
     /// The decoding of each item of the conversation (`None` for notes).
     pub decoded: Vec<Option<decode::Decoded>>,
+    /// With `--against memory`: Janus's replies beside the captured ones.
+    pub against: Option<against::AgainstReport>,
 }
 
 impl Report {
@@ -131,12 +171,12 @@ pub fn replay_command(
 pub fn replay_bytes(
     data: Bytes,
     ports: &PortMap,
-    _against: Option<Against>,
+    against: Option<Against>,
 ) -> Result<Report, CaptureError> {
     let capture = Capture::parse(data)?;
     let conversation = conversation::build(&capture, ports);
     let mut decoder = decode::Decoder::new();
-    let decoded = conversation
+    let decoded: Vec<Option<decode::Decoded>> = conversation
         .items
         .iter()
         .map(|i| match i {
@@ -144,9 +184,12 @@ pub fn replay_bytes(
             Item::Note(_) => None,
         })
         .collect();
+    let against = against
+        .map(|Against::Memory| against::run(&conversation.items, &decoded, conversation.first_ts));
     Ok(Report {
         conversation,
         decoded,
+        against,
     })
 }
 
@@ -216,7 +259,7 @@ impl fmt::Display for Report {
         let messages = c.messages().count();
         let s = &c.skipped;
         let r = &c.reassembly;
-        writeln!(
+        write!(
             f,
             "summary: {messages} messages; skipped {} non-IP frames, {} undecodable frames, {} \
              TCP connections and {} UDP datagrams of other protocols; TCP: {} retransmitted, {} \
@@ -228,13 +271,64 @@ impl fmt::Display for Report {
             r.retransmitted,
             r.out_of_order,
             r.gaps
-        )
+        )?;
+        if s.truncated > 0 {
+            write!(
+                f,
+                "; {} frames cut by the capture's snap length",
+                s.truncated
+            )?;
+        }
+        writeln!(f)?;
+        if let Some(a) = &self.against {
+            write!(f, "{a}")?;
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ReplayArgs,
+    }
+
+    #[test]
+    fn replay_args() {
+        let c = Cli::try_parse_from([
+            "janus",
+            "x.pcap",
+            "--port",
+            "rpc=20490",
+            "--port",
+            "smb=4450",
+            "--against",
+            "memory",
+        ])
+        .expect("parses");
+        assert_eq!(c.args.capture, PathBuf::from("x.pcap"));
+        assert_eq!(c.args.ports, ["rpc=20490", "smb=4450"]);
+        assert_eq!(c.args.against, Some(Against::Memory));
+        assert!(Cli::try_parse_from(["janus", "x.pcap", "--against", "disk"]).is_err());
+        // Errors and their exit codes.
+        let missing = run(&ReplayArgs {
+            capture: PathBuf::from("/nonexistent/x.pcap"),
+            ports: vec![],
+            against: None,
+        });
+        assert_eq!(missing, 1);
+        let bad_port = run(&ReplayArgs {
+            capture: PathBuf::from("/nonexistent/x.pcap"),
+            ports: vec!["http=80".into()],
+            against: None,
+        });
+        assert_eq!(bad_port, 2);
+    }
 
     #[test]
     fn utc_dates() {

@@ -20,7 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
-use etherparse::{EtherType, NetSlice, SlicedPacket, TransportSlice};
+use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, NetSlice, SlicedPacket, TransportSlice};
 use pcap_parser::nom;
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapNGPacketBlock;
@@ -378,6 +378,8 @@ pub enum Segment {
         flags: TcpFlags,
         /// Payload bytes.
         payload: Bytes,
+        /// The capture's snap length cut the frame: the payload is only its captured start.
+        truncated: bool,
     },
     /// A UDP datagram.
     Udp {
@@ -387,6 +389,8 @@ pub enum Segment {
         dst: SocketAddr,
         /// Payload bytes.
         payload: Bytes,
+        /// The capture's snap length cut the frame: the payload is only its captured start.
+        truncated: bool,
     },
 }
 
@@ -395,8 +399,8 @@ pub enum Segment {
 /// a frame could not be decoded.
 pub fn decode_frame(frame: &Frame) -> Result<Option<Segment>, String> {
     let d = &frame.data[..];
-    let sliced = match frame.linktype {
-        1 => SlicedPacket::from_ethernet(d).map_err(|e| e.to_string())?,
+    let l3 = match frame.linktype {
+        1 => L3::Ethernet(d),
         113 => {
             // LINUX_SLL: packet type, ARPHRD, address length, 8-byte address, protocol.
             if d.len() < 16 {
@@ -405,8 +409,7 @@ pub fn decode_frame(frame: &Frame) -> Result<Option<Segment>, String> {
                     d.len()
                 ));
             }
-            let proto = u16::from_be_bytes([d[14], d[15]]);
-            SlicedPacket::from_ether_type(EtherType(proto), &d[16..]).map_err(|e| e.to_string())?
+            L3::EtherType(u16::from_be_bytes([d[14], d[15]]), &d[16..])
         }
         276 => {
             // LINUX_SLL2: protocol first, then reserved, ifindex, ARPHRD, type, addr len, addr.
@@ -416,10 +419,9 @@ pub fn decode_frame(frame: &Frame) -> Result<Option<Segment>, String> {
                     d.len()
                 ));
             }
-            let proto = u16::from_be_bytes([d[0], d[1]]);
-            SlicedPacket::from_ether_type(EtherType(proto), &d[20..]).map_err(|e| e.to_string())?
+            L3::EtherType(u16::from_be_bytes([d[0], d[1]]), &d[20..])
         }
-        101 | 12 | 14 | 228 | 229 => SlicedPacket::from_ip(d).map_err(|e| e.to_string())?,
+        101 | 12 | 14 | 228 | 229 => L3::Ip(d),
         0 | 108 => {
             if d.len() < 4 {
                 return Err(format!(
@@ -439,33 +441,70 @@ pub fn decode_frame(frame: &Frame) -> Result<Option<Segment>, String> {
                 be
             };
             match family {
-                2 | 10 | 24 | 28 | 30 => {
-                    SlicedPacket::from_ip(&d[4..]).map_err(|e| e.to_string())?
-                }
+                2 | 10 | 24 | 28 | 30 => L3::Ip(&d[4..]),
                 other => return Err(format!("loopback frame of address family {other}, not IP")),
             }
         }
         other => return Err(format!("unsupported link type {other}")),
     };
-    let Some(net) = &sliced.net else {
-        return Ok(None);
+    let strict = match l3 {
+        L3::Ethernet(d) => SlicedPacket::from_ethernet(d),
+        L3::EtherType(t, d) => SlicedPacket::from_ether_type(EtherType(t), d),
+        L3::Ip(d) => SlicedPacket::from_ip(d),
     };
-    let (src_ip, dst_ip, fragmented): (IpAddr, IpAddr, bool) = match net {
-        NetSlice::Ipv4(v4) => (
-            v4.header().source_addr().into(),
-            v4.header().destination_addr().into(),
-            v4.is_payload_fragmented(),
-        ),
-        NetSlice::Ipv6(v6) => (
-            v6.header().source_addr().into(),
-            v6.header().destination_addr().into(),
-            v6.is_payload_fragmented(),
-        ),
+    let (addrs, transport, truncated) = match strict {
+        Ok(p) => {
+            let addrs = p.net.as_ref().map(|net| match net {
+                NetSlice::Ipv4(v4) => (
+                    IpAddr::from(v4.header().source_addr()),
+                    IpAddr::from(v4.header().destination_addr()),
+                    v4.is_payload_fragmented(),
+                ),
+                NetSlice::Ipv6(v6) => (
+                    IpAddr::from(v6.header().source_addr()),
+                    IpAddr::from(v6.header().destination_addr()),
+                    v6.is_payload_fragmented(),
+                ),
+            });
+            (addrs, p.transport, false)
+        }
+        // A frame cut by the capture's snap length: the headers are there, part of the
+        // payload is not. Keep what was captured; reassembly treats the rest as a gap.
+        Err(e) if frame.data.len() < frame.orig_len as usize => {
+            let lax = match l3 {
+                L3::Ethernet(d) => LaxSlicedPacket::from_ethernet(d).ok(),
+                L3::EtherType(t, d) => Some(LaxSlicedPacket::from_ether_type(EtherType(t), d)),
+                L3::Ip(d) => LaxSlicedPacket::from_ip(d).ok(),
+            };
+            let Some(p) = lax else {
+                return Err(e.to_string());
+            };
+            let addrs = p.net.as_ref().map(|net| match net {
+                LaxNetSlice::Ipv4(v4) => (
+                    IpAddr::from(v4.header().source_addr()),
+                    IpAddr::from(v4.header().destination_addr()),
+                    v4.is_payload_fragmented(),
+                ),
+                LaxNetSlice::Ipv6(v6) => (
+                    IpAddr::from(v6.header().source_addr()),
+                    IpAddr::from(v6.header().destination_addr()),
+                    v6.is_payload_fragmented(),
+                ),
+            });
+            if p.transport.is_none() {
+                return Err(format!("{e} (frame cut by the capture's snap length)"));
+            }
+            (addrs, p.transport, true)
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let Some((src_ip, dst_ip, fragmented)) = addrs else {
+        return Ok(None);
     };
     if fragmented {
         return Err("IP fragment: fragment reassembly is not supported, skipped".into());
     }
-    match &sliced.transport {
+    match &transport {
         Some(TransportSlice::Tcp(tcp)) => Ok(Some(Segment::Tcp {
             src: SocketAddr::new(src_ip, tcp.source_port()),
             dst: SocketAddr::new(dst_ip, tcp.destination_port()),
@@ -478,12 +517,25 @@ pub fn decode_frame(frame: &Frame) -> Result<Option<Segment>, String> {
                 rst: tcp.rst(),
             },
             payload: frame.data.slice_ref(tcp.payload()),
+            truncated,
         })),
         Some(TransportSlice::Udp(udp)) => Ok(Some(Segment::Udp {
             src: SocketAddr::new(src_ip, udp.source_port()),
             dst: SocketAddr::new(dst_ip, udp.destination_port()),
             payload: frame.data.slice_ref(udp.payload()),
+            truncated,
         })),
         _ => Ok(None),
     }
+}
+
+/// Where the network layer starts in a frame.
+#[derive(Debug, Clone, Copy)]
+enum L3<'a> {
+    /// An Ethernet II frame (VLAN tags are handled by etherparse).
+    Ethernet(&'a [u8]),
+    /// A payload of the given EtherType.
+    EtherType(u16, &'a [u8]),
+    /// A bare IPv4 or IPv6 packet.
+    Ip(&'a [u8]),
 }

@@ -8,8 +8,9 @@
 //! - retransmissions and overlaps are trimmed to the bytes not yet delivered (the first copy
 //!   wins; a retransmission with different content is not noticed);
 //! - a hole the capture will never fill is reported as a [`StreamEventKind::Gap`] and skipped:
-//!   when the peer acknowledges bytes the capture never saw (the capture dropped them), when
-//!   the connection ends, when the capture ends, or when too much is waiting behind it;
+//!   when the peer acknowledged bytes the capture never saw (the capture dropped them) and
+//!   later bytes were captured, when the connection ends, when the capture ends, or when too
+//!   much is waiting behind it;
 //! - a connection whose SYN is not in the capture starts at its first segment with a gap of
 //!   unknown size (the consumer must resynchronise on a message boundary);
 //! - FIN ends a direction once every byte before it is delivered; RST ends both at once.
@@ -96,6 +97,8 @@ struct HalfStream {
     pending_bytes: usize,
     /// Relative offset of the FIN, once seen.
     fin_at: Option<u64>,
+    /// Highest relative offset the peer acknowledged.
+    acked: u64,
     ended: bool,
 }
 
@@ -270,6 +273,7 @@ impl TcpReassembler {
                     None => stats.retransmitted += 1,
                 }
                 deliver(half, stats, &ev, h, out);
+                skip_acked_holes(half, stats, &ev, h, out);
                 if half.pending_bytes > Self::MAX_PENDING_BYTES {
                     skip_hole(half, stats, &ev, h, out);
                     deliver(half, stats, &ev, h, out);
@@ -280,7 +284,10 @@ impl TcpReassembler {
                 half.fin_at = Some(r + seg.payload.len() as u64);
             }
         }
-        // The peer's direction: an acknowledgment of bytes the capture never saw.
+        // The peer's direction: an acknowledgment of bytes the capture has not seen. It is
+        // only remembered: a capture can record an ACK before the data it acknowledges
+        // (packets of one flow captured out of order), so the hole is declared lost only once
+        // later data of that direction is captured beyond it, or at the end.
         if seg.flags.ack && !seg.flags.rst {
             let other = &mut conn.halves[1 - h];
             if let Some(base) = other.base {
@@ -288,26 +295,8 @@ impl TcpReassembler {
                     if let Some(f) = other.fin_at {
                         a = a.min(f);
                     }
-                    while a > other.delivered && !other.ended {
-                        match other.pending.keys().next().copied() {
-                            Some(first) if first < a => {
-                                skip_hole(other, stats, &ev, 1 - h, out);
-                                deliver(other, stats, &ev, 1 - h, out);
-                            }
-                            _ => {
-                                stats.gaps += 1;
-                                let missing = a - other.delivered;
-                                other.delivered = a;
-                                out.push(ev(
-                                    1 - h,
-                                    StreamEventKind::Gap {
-                                        missing: Some(missing),
-                                    },
-                                ));
-                                deliver(other, stats, &ev, 1 - h, out);
-                            }
-                        }
-                    }
+                    other.acked = other.acked.max(a);
+                    skip_acked_holes(other, stats, &ev, 1 - h, out);
                 }
             }
         }
@@ -431,6 +420,26 @@ fn skip_hole(
                 },
             ));
             half.delivered = first;
+        }
+    }
+}
+
+/// Skips holes the peer has acknowledged (so the bytes were sent, and the capture lost
+/// them) when data beyond them has been captured.
+fn skip_acked_holes(
+    half: &mut HalfStream,
+    stats: &mut ReassemblyStats,
+    ev: &impl Fn(usize, StreamEventKind) -> StreamEvent,
+    h: usize,
+    out: &mut Vec<StreamEvent>,
+) {
+    while !half.ended {
+        match half.pending.keys().next().copied() {
+            Some(first) if first > half.delivered && half.acked > half.delivered => {
+                skip_hole(half, stats, ev, h, out);
+                deliver(half, stats, ev, h, out);
+            }
+            _ => return,
         }
     }
 }

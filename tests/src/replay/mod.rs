@@ -193,6 +193,12 @@ impl CaptureBuilder {
 
     /// The capture in libpcap format (little-endian, microseconds).
     pub fn pcap(&self) -> Vec<u8> {
+        self.pcap_with_snaplen(usize::MAX)
+    }
+
+    /// The capture in libpcap format with every frame cut to `snaplen` bytes (as
+    /// `tcpdump -s SNAPLEN` writes it: captured length <= snaplen, original length kept).
+    pub fn pcap_with_snaplen(&self, snaplen: usize) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
         out.extend_from_slice(&2u16.to_le_bytes());
@@ -202,11 +208,12 @@ impl CaptureBuilder {
         out.extend_from_slice(&262_144u32.to_le_bytes());
         out.extend_from_slice(&u32::from(self.link.number()).to_le_bytes());
         for (us, data) in &self.frames {
+            let cap = data.len().min(snaplen);
             out.extend_from_slice(&((us / 1_000_000) as u32).to_le_bytes());
             out.extend_from_slice(&((us % 1_000_000) as u32).to_le_bytes());
+            out.extend_from_slice(&(cap as u32).to_le_bytes());
             out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-            out.extend_from_slice(data);
+            out.extend_from_slice(&data[..cap]);
         }
         out
     }
