@@ -509,6 +509,51 @@ mod tests {
     use super::*;
 
     #[test]
+    fn settings_come_from_file_and_flags() {
+        use crate::cli::ServeArgs;
+        use crate::config::{Config, FileConfig};
+        let file = FileConfig {
+            nlm_callback_portmap_port: Some(999),
+            nlm_wait_ms: Some(250),
+            nfs_wait_ms: Some(100),
+            break_timeout: Some(10),
+            grace_period: Some(7),
+            bind: Some("127.0.0.1".parse().unwrap()),
+            ..FileConfig::default()
+        };
+        let share = || ServeArgs {
+            shares: vec!["x=/tmp".into()],
+            ..ServeArgs::default()
+        };
+        let c = Config::resolve(&share(), Some(file), None).unwrap();
+        let n = c.nlm_settings();
+        assert_eq!(n.callback_portmap_port, 999);
+        assert_eq!(n.nlm_wait, Duration::from_millis(250));
+        assert_eq!(n.nfs_wait, Duration::from_millis(100));
+        assert_eq!(n.break_timeout, Duration::from_secs(10));
+        assert_eq!(n.grace_period, Duration::from_secs(7));
+        assert_eq!(n.server_name, "127.0.0.1");
+        // The flag beats the file; defaults otherwise.
+        let args = ServeArgs {
+            nlm_callback_portmap_port: Some(4242),
+            ..share()
+        };
+        let file = FileConfig {
+            nlm_callback_portmap_port: Some(999),
+            ..FileConfig::default()
+        };
+        let c = Config::resolve(&args, Some(file), None).unwrap();
+        assert_eq!(c.nlm_callback_portmap_port, 4242);
+        assert_eq!(c.nlm_wait, Duration::from_secs(5));
+        assert_eq!(c.break_timeout, Duration::from_secs(35));
+        let bad = FileConfig {
+            nlm_wait_ms: Some(0),
+            ..FileConfig::default()
+        };
+        assert!(Config::resolve(&share(), Some(bad), None).is_err());
+    }
+
+    #[test]
     fn file_ids_are_stable_and_distinct() {
         // FNV-1a 64 reference: empty input is the offset basis.
         let a = file_id(1, b"abc");

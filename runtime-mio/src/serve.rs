@@ -260,7 +260,7 @@ pub fn mount_hints(addrs: BoundAddrs, shares: &[ShareConfig], hostname: &str) ->
     let _ = writeln!(
         out,
         "locking: without \"nolock\" the client's lockd asks the portmapper on port 111 for NLM, \
-         so run with --portmap-port 111 (as root) once NLM is served"
+         so run with --portmap-port 111 (as root)"
     );
     out
 }
