@@ -36,14 +36,6 @@ enum Kind {
 /// Accepted differences: (capture, "PROGRAM PROC", kind, reason).
 const ACCEPTED: &[(&str, &str, Kind, &str)] = &[
     (
-        "ganesha-ls-portmap",
-        "MOUNT3 MNT",
-        Kind::Status,
-        "the client mounts /export/sub: Janus exports only share roots (MNT of a sub-directory \
-         is MNT3ERR_NOENT, proto-nfs mount service), ganesha with mount_path_pseudo allows it; \
-         the replay then maps the captured handle to Janus's handle of sub/ and goes on",
-    ),
-    (
         "ganesha-errors",
         "MOUNT3 MNT",
         Kind::Status,
