@@ -6,6 +6,7 @@
 #   bench/nfs-throughput.sh                       # janus only (started here, stopped at exit)
 #   bench/nfs-throughput.sh --ganesha-url 'nfs://127.0.0.1/export?version=3&nfsport=20490&mountport=20048' \
 #                           --ganesha-dir /path/to/ganesha/export          # + a ganesha you started
+#   bench/nfs-throughput.sh --ganesha                # + a ganesha started (and stopped) here
 #   bench/nfs-throughput.sh --only-ganesha --ganesha-url URL [--ganesha-dir DIR]
 #
 # Options / env:
@@ -15,6 +16,8 @@
 #                         ../shared/lab/ganesha-peer.sh start DIR  (export DIR/export)
 #   --ganesha-dir DIR     that export's directory on disk (GANESHA_DIR): the bench files are deleted
 #                         after each run (nfs-cp cannot overwrite; libnfs-utils has no nfs-rm)
+#   --ganesha             start nfs-ganesha with ../shared/lab/ganesha-peer.sh (GANESHA_PEER) on
+#                         GANESHA_PORTS (default "20590 20548 20521": NFS MOUNT NLM) and stop it at exit
 #   --only-ganesha        do not start janus
 #   JANUS_BIN             janus binary (default target/release/janus; built with cargo if missing)
 #   JANUS_PORT            NFS port for janus (default 20690; MOUNT is on the same port)
@@ -27,24 +30,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SIZE="${SIZE_MIB:-512}" RUNS="${RUNS:-3}"
-GURL="${GANESHA_URL:-}" GDIR="${GANESHA_DIR:-}" ONLY_G=""
+GURL="${GANESHA_URL:-}" GDIR="${GANESHA_DIR:-}" ONLY_G="" START_G=""
 while (($#)); do
   case "$1" in
     -s|--size) SIZE="$2"; shift 2;;
     -r|--runs) RUNS="$2"; shift 2;;
     --ganesha-url) GURL="$2"; shift 2;;
     --ganesha-dir) GDIR="$2"; shift 2;;
+    --ganesha) START_G=1; shift;;
     --only-ganesha) ONLY_G=1; shift;;
     -h|--help) sed -n '2,/^set -e/{/^#/p}' "$0"; exit 0;;
     *) echo "unknown argument $1" >&2; exit 2;;
   esac
 done
-[[ -n "$ONLY_G" && -z "$GURL" ]] && { echo "--only-ganesha needs --ganesha-url" >&2; exit 2; }
+[[ -n "$ONLY_G" && -z "$GURL$START_G" ]] && { echo "--only-ganesha needs --ganesha-url or --ganesha" >&2; exit 2; }
 command -v nfs-cp >/dev/null || { echo "nfs-cp missing: scripts/install-test-deps.sh" >&2; exit 1; }
 
 W="$(mktemp -d /tmp/janus-bench.XXXXXX)"
-JPID=""
+JPID="" GPEER="${GANESHA_PEER:-../shared/lab/ganesha-peer.sh}"
 cleanup() {
+  [[ -n "$START_G" ]] && "$GPEER" stop "$W/ganesha" >/dev/null 2>&1
+
   if [[ -n "$JPID" ]] && kill -0 "$JPID" 2>/dev/null; then
     kill -TERM "$JPID" 2>/dev/null || true
     for _ in $(seq 1 100); do kill -0 "$JPID" 2>/dev/null || break; sleep 0.1; done
@@ -81,6 +87,16 @@ if [[ -z "$ONLY_G" ]]; then
   URL[janus]="nfs://127.0.0.1/bench?version=3&nfsport=$JPORT&mountport=$JPORT"
   DIR[janus]="$W/janus-share"
 fi
+if [[ -n "$START_G" ]]; then
+  [[ -x "$GPEER" ]] || { echo "$GPEER not found (set GANESHA_PEER)" >&2; exit 1; }
+  read -r GNFS GMNT GNLM <<<"${GANESHA_PORTS:-20590 20548 20521}"
+  port_open "$GNFS" && { echo "port $GNFS is in use (set GANESHA_PORTS)" >&2; exit 1; }
+  "$GPEER" start "$W/ganesha" "$GNFS" "$GMNT" "$GNLM" >"$W/ganesha-start.log" 2>&1 ||
+    { echo "ganesha did not start:"; cat "$W/ganesha-start.log"; exit 1; }
+  grep -m1 'ganesha pid' "$W/ganesha-start.log" || true
+  GURL="nfs://127.0.0.1/export?version=3&nfsport=$GNFS&mountport=$GMNT"
+  GDIR="$W/ganesha/export"
+fi
 if [[ -n "$GURL" ]]; then
   servers+=(ganesha)
   URL[ganesha]="$GURL"
@@ -116,13 +132,15 @@ for run in $(seq 1 "$RUNS"); do
 done
 
 echo
-declare -A MED
+echo "medians of $RUNS runs, $SIZE MiB, MB/s (10^6 bytes/s):"
+printf '%-8s %20s %20s\n' server "in (WRITE)" "out (READ)"
+declare -A MED SEC
 for s in "${servers[@]}"; do
   for d in in out; do
-    m=$(median < "$W/times.$s-$d")
-    MED[$s-$d]=$(mbps "$m")
-    printf '%-8s nfs-cp-%-3s median of %d (%d MiB): %6.2fs = %7s MB/s\n' "$s" "$d" "$RUNS" "$SIZE" "$m" "${MED[$s-$d]}"
+    SEC[$s-$d]=$(median < "$W/times.$s-$d")
+    MED[$s-$d]=$(mbps "${SEC[$s-$d]}")
   done
+  printf '%-8s %9s (%6.2fs) %9s (%6.2fs)\n' "$s" "${MED[$s-in]}" "${SEC[$s-in]}" "${MED[$s-out]}" "${SEC[$s-out]}"
 done
 if [[ -n "${MED[janus-in]:-}" && -n "${MED[ganesha-in]:-}" ]]; then
   printf 'janus/ganesha: write (in) %.2fx, read (out) %.2fx\n' \
