@@ -438,6 +438,7 @@ impl ExternalPrograms for NlmHook {
             s.cb.poll_timeout(),
             self.kick,
             self.lazy_until,
+            self.io.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -449,6 +450,7 @@ impl ExternalPrograms for NlmHook {
         if self.lazy_until.is_some_and(|t| t <= now) {
             Self::flush_lazy(&mut self.lazy, &mut self.lazy_until, journal);
         }
+        self.io.handle_timeout(now);
         let Some(s) = self.started.as_mut() else {
             return;
         };

@@ -12,11 +12,13 @@
 //!
 //! Limits: at most [`MAX_TCP`] outbound connections (more → the call fails at once as
 //! unreachable), a per-connection queue of [`MAX_QUEUE`] bytes, replies of at most
-//! [`MAX_REPLY`] bytes (a larger record closes the connection).
+//! [`MAX_REPLY`] bytes (a larger record closes the connection). A connection idle for
+//! [`IDLE_CLOSE`] is closed (every call on it has timed out long before).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use mio::net::{TcpStream, UdpSocket};
@@ -32,6 +34,8 @@ pub const MAX_TCP: usize = 256;
 pub const MAX_QUEUE: usize = 1024 * 1024;
 /// Largest reply message accepted.
 pub const MAX_REPLY: usize = 64 * 1024;
+/// An outbound connection without traffic for this long is closed.
+pub const IDLE_CLOSE: Duration = Duration::from_secs(120);
 /// Most datagrams queued on the UDP socket while it would block.
 const MAX_UDP_QUEUE: usize = 1024;
 
@@ -53,6 +57,7 @@ struct Out {
     stream: TcpStream,
     dest: SocketAddr,
     connected: bool,
+    last_used: Instant,
     queue: VecDeque<Bytes>,
     queued: usize,
     read_buf: BytesMut,
@@ -167,6 +172,7 @@ impl CallbackIo {
                     return events;
                 }
                 c.queued += data.len();
+                c.last_used = Instant::now();
                 c.queue.push_back(data);
                 if c.connected && !Self::flush_tcp(c) {
                     self.close(token, &mut events);
@@ -194,6 +200,7 @@ impl CallbackIo {
                 stream,
                 dest,
                 connected: false,
+                last_used: Instant::now(),
                 queue: VecDeque::new(),
                 queued: 0,
                 read_buf: BytesMut::new(),
@@ -251,6 +258,29 @@ impl CallbackIo {
         }
     }
 
+    /// When the next idle connection should be closed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.tcp.values().map(|c| c.last_used + IDLE_CLOSE).min()
+    }
+
+    /// Closes the connections idle since `now - IDLE_CLOSE` (quietly: nothing is pending).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let idle: Vec<Token> = self
+            .tcp
+            .iter()
+            .filter(|(_, c)| c.last_used + IDLE_CLOSE <= now)
+            .map(|(t, _)| *t)
+            .collect();
+        for t in idle {
+            if let Some(mut c) = self.tcp.remove(&t) {
+                if let Some(r) = self.registry.as_ref() {
+                    let _ = r.deregister(&mut c.stream);
+                }
+                self.by_dest.remove(&c.dest);
+            }
+        }
+    }
+
     /// Readiness of one of our tokens: reads replies, finishes connects, writes queues.
     pub fn handle_ready(&mut self, token: Token, readable: bool, writable: bool) -> Vec<IoEvent> {
         let mut events = Vec::new();
@@ -281,6 +311,7 @@ impl CallbackIo {
         let Some(c) = self.tcp.get_mut(&token) else {
             return events;
         };
+        c.last_used = Instant::now();
         let mut failed = false;
         if !c.connected && (writable || readable) {
             match c.stream.take_error() {
@@ -337,7 +368,6 @@ impl CallbackIo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn tcp_connect_refused_is_reported_and_udp_round_trips() {
@@ -388,5 +418,28 @@ mod tests {
             }
         }
         assert_eq!(got, vec![IoEvent::Reply(Bytes::from_static(b"ping"))]);
+    }
+
+    #[test]
+    fn idle_connections_are_closed() {
+        let poll = mio::Poll::new().unwrap();
+        let mut io = CallbackIo::new();
+        io.register(poll.registry()).unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let dest = l.local_addr().unwrap();
+        assert!(io
+            .send(
+                dest,
+                Transport::Tcp,
+                Bytes::from_static(b"\x80\0\0\x04abcd")
+            )
+            .is_empty());
+        assert_eq!(io.tcp.len(), 1);
+        let due = io.poll_timeout().expect("an idle deadline");
+        io.handle_timeout(due - Duration::from_secs(1));
+        assert_eq!(io.tcp.len(), 1, "not idle yet");
+        io.handle_timeout(due);
+        assert!(io.tcp.is_empty() && io.by_dest.is_empty());
+        assert_eq!(io.poll_timeout(), None);
     }
 }
