@@ -58,6 +58,10 @@ impl Capture {
         loop {
             let text = std::fs::read_to_string(&cap.log).unwrap_or_default();
             if text.contains("Capturing on") {
+                // tshark prints this when dumpcap has opened the interface, a moment before
+                // the capture filter is applied and packets flow; traffic sent in that window
+                // is lost (seen on a loaded 2-core machine: an empty pcap).
+                std::thread::sleep(Duration::from_millis(1000));
                 return cap;
             }
             let exited = cap
