@@ -24,8 +24,8 @@
 //!   bounded at [`MAX_MOUNTS`] entries (the oldest is forgotten first); UMNT and UMNTALL
 //!   remove entries. RFC 1813 calls the list advisory; it is not used for access decisions.
 
+use core::net::IpAddr;
 use std::collections::VecDeque;
-use std::net::IpAddr;
 
 use bytes::Bytes;
 

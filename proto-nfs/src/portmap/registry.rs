@@ -5,7 +5,7 @@
 //! universal address, owner); the PORTMAP view of it is the `tcp`/`udp` entries with the port
 //! taken from the address.
 
-use std::net::IpAddr;
+use core::net::IpAddr;
 
 use super::pmap::{Mapping, IPPROTO_TCP, IPPROTO_UDP};
 use super::rpcbind::{Rpcb, RpcbEntry, NC_TPI_CLTS, NC_TPI_COTS_ORD};
@@ -224,7 +224,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{Ipv4Addr, Ipv6Addr};
+    use core::net::{Ipv4Addr, Ipv6Addr};
 
     #[test]
     fn uaddr_round_trip() {

@@ -11,7 +11,7 @@
 //! - GETTIME answers the wall clock the runtime gives the server; before it has given one,
 //!   the answer is SYSTEM_ERR.
 
-use std::net::{IpAddr, SocketAddr};
+use core::net::{IpAddr, SocketAddr};
 
 use super::pmap::{PmapCall, PmapReply};
 use super::registry::Registry;

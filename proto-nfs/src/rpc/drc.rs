@@ -14,8 +14,8 @@
 //!   coming.
 //! - The cache is a bounded LRU: it never holds more than `capacity` entries.
 
+use core::net::IpAddr;
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
 
 use bytes::Bytes;
 
@@ -231,7 +231,7 @@ impl DuplicateRequestCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+    use core::net::Ipv4Addr;
 
     fn key(xid: u32, args: &[u8]) -> DrcKey {
         DrcKey::new(IpAddr::V4(Ipv4Addr::LOCALHOST), xid, 100_003, 3, 8, args)

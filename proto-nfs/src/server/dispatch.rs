@@ -5,7 +5,7 @@
 //! The order follows RFC 5531 and Linux's sunrpc: RPC version, then authentication, then
 //! program, version, procedure, arguments.
 
-use std::net::SocketAddr;
+use core::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};

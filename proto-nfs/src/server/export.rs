@@ -1,8 +1,8 @@
 //! Export rules: which clients may use an export (CIDR lists), and the credentials a call
 //! runs with after root/all squashing (the `exports(5)` semantics NFS servers share).
 
+use core::net::IpAddr;
 use std::fmt;
-use std::net::IpAddr;
 use std::str::FromStr;
 
 use super::{Cidr, Creds, Export};

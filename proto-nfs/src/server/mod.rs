@@ -57,8 +57,8 @@ pub mod export;
 mod mount_resolve;
 pub mod status;
 
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -92,7 +92,7 @@ pub enum Transport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cidr {
     /// Network address.
-    pub addr: std::net::IpAddr,
+    pub addr: core::net::IpAddr,
     /// Prefix length in bits.
     pub prefix: u8,
 }
@@ -127,7 +127,7 @@ pub struct ServerConfig {
     pub exports: Vec<Export>,
     /// Address the services are bound to (RPCBIND GETADDR answers with it; an unspecified
     /// address is answered as the loopback address of the same family).
-    pub bind_addr: std::net::IpAddr,
+    pub bind_addr: core::net::IpAddr,
     /// Port the NFS, MOUNT, NLM and NSM services listen on (what GETPORT answers).
     pub nfs_port: u16,
     /// Port of the stand-alone portmapper, if one runs (0 = none).

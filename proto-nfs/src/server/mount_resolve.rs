@@ -16,8 +16,8 @@
 //! dropped. A resolution holds one of its connection's in-flight slots (back-pressure) from
 //! the first lookup to the reply. Closing the connection forgets its resolutions.
 
+use core::net::SocketAddr;
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 
 use bytes::Bytes;
 

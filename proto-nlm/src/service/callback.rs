@@ -16,8 +16,8 @@
 //! The runtime keeps one UDP socket and at most one TCP connection per destination for
 //! these calls; a reply arriving on either is handed to `handle_reply`.
 
+use core::net::SocketAddr;
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -198,7 +198,7 @@ impl CallbackClient {
 
 #[cfg(test)]
 mod tests {
-    use std::net::{IpAddr, Ipv4Addr};
+    use core::net::{IpAddr, Ipv4Addr};
 
     use bytes::BytesMut;
     use proto_nfs::rpc::message::put_success_header;

@@ -3,7 +3,7 @@
 //! host's portmapper (RFC 1833 §3.2) and cached for `port_cache_ttl`; a failed call forgets
 //! the port so the next attempt asks again.
 
-use std::net::{IpAddr, SocketAddr};
+use core::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use bytes::Bytes;

@@ -2,7 +2,7 @@
 //! CANCEL, UNLOCK, NM_LOCK, SHARE/UNSHARE, FREE_ALL, the `_MSG`/`_RES` forms, blocked locks
 //! and their GRANTED_MSG callbacks, and the held replies of requests waiting on a break.
 
-use std::net::IpAddr;
+use core::net::IpAddr;
 use std::time::Instant;
 
 use bytes::Bytes;

@@ -3,7 +3,7 @@
 //! reboot: free its state, call back the SM_MON registrants) and our own SM_NOTIFY after a
 //! restart.
 
-use std::net::IpAddr;
+use core::net::IpAddr;
 use std::time::Instant;
 
 use bytes::Bytes;

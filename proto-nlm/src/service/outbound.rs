@@ -9,7 +9,7 @@
 //! once with [`NlmService::handle_call_result`](super::NlmService::handle_call_result).
 //! Protocol-level retries (GRANTED every 10 s, SM_NOTIFY for a while) are the service's.
 
-use std::net::SocketAddr;
+use core::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};

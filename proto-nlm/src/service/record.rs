@@ -12,7 +12,7 @@
 //!
 //! An address is `unsigned` family (4 or 6) then 4 or 16 bytes of fixed opaque data.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bytes::BytesMut;
 use proto_nfs::xdr::{self, XResult, XdrDecode, XdrEncode, XdrError, XdrErrorKind};
