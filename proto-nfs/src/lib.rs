@@ -18,11 +18,3 @@ pub mod portmap;
 pub mod rpc;
 pub mod server;
 pub mod xdr;
-
-/// The one real clock reading a unit test takes; tests then advance it by adding
-/// `Duration`s (virtual time).
-#[cfg(test)]
-#[allow(clippy::disallowed_methods)]
-pub(crate) fn test_clock() -> std::time::Instant {
-    std::time::Instant::now()
-}
