@@ -20,6 +20,7 @@ pub mod nfs3_exec;
 pub mod nlm;
 pub mod nlm_callbacks;
 pub mod nlm_compact;
+pub mod nlm_journal;
 pub mod replay;
 pub mod serve;
 pub mod service;

@@ -34,22 +34,19 @@
 //! calls, so a GRANTED reply or a GRANTED_MSG never reaches a client before the lock and
 //! the monitor entry are on disk.
 //!
-//! Releases (`LockReleased`, `NlmShareReleased`) are the exception: no reply depends on
-//! them being durable, so they wait in memory (in order) until the next other record, at
-//! most [`RELEASE_FLUSH`], or shutdown, and an UNLOCK is answered without an `fdatasync`.
-//! A crash in that window only makes a released lock look held after the restart: it is
-//! then unreclaimed state that gates conflicting newcomers until the grace period ends and
-//! drops it (spec §5), which is the conservative direction.
+//! Releases wait in memory and a lock re-taken while its release waits reuses the
+//! journalled grant, so a lock/unlock loop costs no `fdatasync` after its first grant: see
+//! [`crate::nlm_journal`] for the rules and why no reply's promise is weakened.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use lockstate::{Change, FileId, LockTable, Record};
+use lockstate::{FileId, LockTable, Record};
 use mio::{Registry, Token};
 use proto_nfs::nfs3::FileHandle;
-use proto_nfs::xdr::{XdrDecode, XdrEncode};
+use proto_nfs::xdr::XdrDecode;
 use proto_nlm::service::callback::CallbackClient;
 use proto_nlm::service::{
     CallOutcome, FileHandles, IncomingCall, NlmConfig, NlmService, NsmRecord, Resolved,
@@ -58,13 +55,9 @@ use proto_nlm::service::{
 use crate::event_loop::{ExternalCall, ExternalPrograms, ExternalReply, HeldReply};
 use crate::journal::Journal;
 use crate::nlm_callbacks::{CallbackIo, IoEvent};
+use crate::nlm_journal::RecordSink;
 
-/// Journal tag of a `lockstate::Record`.
-pub const TAG_LOCK: u8 = 1;
-/// Journal tag of an `NsmRecord`.
-pub const TAG_NSM: u8 = 2;
-/// Longest time a release record waits in memory before it is journalled.
-pub const RELEASE_FLUSH: Duration = Duration::from_secs(1);
+pub use crate::nlm_journal::{RELEASE_FLUSH, TAG_LOCK, TAG_NSM};
 
 /// Settings of the NLM/NSM service (from the config file and flags).
 #[derive(Debug, Clone)]
@@ -156,9 +149,8 @@ pub struct NlmHook {
     replies: VecDeque<HeldReply>,
     /// Work is queued that the next pass must commit and send.
     kick: Option<Instant>,
-    /// Release records not yet appended (see "Durability"), and when they must be.
-    lazy: Vec<Vec<u8>>,
-    lazy_until: Option<Instant>,
+    /// Where records go (see "Durability").
+    sink: RecordSink,
 }
 
 impl NlmHook {
@@ -176,8 +168,7 @@ impl NlmHook {
             io: CallbackIo::new(),
             replies: VecDeque::new(),
             kick: None,
-            lazy: Vec::new(),
-            lazy_until: None,
+            sink: RecordSink::new(),
         }
     }
 
@@ -285,32 +276,6 @@ impl NlmHook {
         })
     }
 
-    fn tagged(tag: u8, body: &[u8]) -> Vec<u8> {
-        let mut v = Vec::with_capacity(body.len() + 1);
-        v.push(tag);
-        v.extend_from_slice(body);
-        v
-    }
-
-    fn append(journal: &mut Journal, record: &[u8]) {
-        if let Err(e) = journal.append(record) {
-            tracing::error!("cannot journal a lock record: {e}");
-        }
-    }
-
-    /// Appends the buffered release records (before any later record: journal order is
-    /// the tables' order).
-    fn flush_lazy(
-        lazy: &mut Vec<Vec<u8>>,
-        lazy_until: &mut Option<Instant>,
-        journal: &mut Journal,
-    ) {
-        for r in lazy.drain(..) {
-            Self::append(journal, &r);
-        }
-        *lazy_until = None;
-    }
-
     /// Steps 4–7 of the wiring: table events, records to the journal, held replies,
     /// outbound calls and their results, until nothing moves.
     fn drive(&mut self, now: Instant, journal: &mut Journal) {
@@ -324,21 +289,10 @@ impl NlmHook {
                 tracing::debug!(?ev, "lock-table event with no NLM request");
             }
             while let Some(r) = s.svc.poll_record() {
-                Self::flush_lazy(&mut self.lazy, &mut self.lazy_until, journal);
-                Self::append(journal, &Self::tagged(TAG_NSM, &r.to_bytes()));
+                self.sink.nsm(journal, &r);
             }
             while let Some(r) = s.table.poll_record() {
-                let bytes = Self::tagged(TAG_LOCK, &r.to_bytes());
-                match r.change {
-                    Change::LockReleased { .. } | Change::NlmShareReleased { .. } => {
-                        self.lazy.push(bytes);
-                        self.lazy_until.get_or_insert(now + RELEASE_FLUSH);
-                    }
-                    _ => {
-                        Self::flush_lazy(&mut self.lazy, &mut self.lazy_until, journal);
-                        Self::append(journal, &bytes);
-                    }
-                }
+                self.sink.lock(now, journal, r);
             }
             while let Some(r) = s.svc.poll_reply() {
                 self.replies.push_back(HeldReply {
@@ -437,7 +391,7 @@ impl ExternalPrograms for NlmHook {
             s.table.poll_timeout(),
             s.cb.poll_timeout(),
             self.kick,
-            self.lazy_until,
+            self.sink.deadline(),
             self.io.poll_timeout(),
         ]
         .into_iter()
@@ -447,9 +401,7 @@ impl ExternalPrograms for NlmHook {
 
     fn handle_timeout(&mut self, now: Instant, journal: &mut Journal) {
         self.kick = None;
-        if self.lazy_until.is_some_and(|t| t <= now) {
-            Self::flush_lazy(&mut self.lazy, &mut self.lazy_until, journal);
-        }
+        self.sink.handle_timeout(now, journal);
         self.io.handle_timeout(now);
         let Some(s) = self.started.as_mut() else {
             return;
@@ -461,7 +413,7 @@ impl ExternalPrograms for NlmHook {
     }
 
     fn shutdown(&mut self, journal: &mut Journal) {
-        Self::flush_lazy(&mut self.lazy, &mut self.lazy_until, journal);
+        self.sink.flush(journal);
     }
 
     fn register_io(&mut self, registry: &Registry) -> std::io::Result<()> {
