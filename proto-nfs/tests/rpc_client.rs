@@ -20,7 +20,7 @@ fn roundtrip(h: &mut Harness, message: &[u8]) -> bytes::Bytes {
     h.tcp(1, local(700), &record_bytes(message));
     let t = h.transmits();
     assert_eq!(t.len(), 1);
-    let mut buf = BytesMut::from(&t[0].data[..]);
+    let mut buf = BytesMut::from(&t[0].data.to_bytes()[..]);
     take_record(&mut buf, 1 << 20)
         .expect("framing")
         .expect("whole record")

@@ -331,7 +331,7 @@ fn udp_replies_have_no_record_marker_and_go_to_the_peer() {
     let t = h.transmits();
     assert_eq!(t.len(), 1);
     assert_eq!(t[0].peer, peer);
-    assert_eq!(&t[0].data[..4], &0x99u32.to_be_bytes());
+    assert_eq!(&t[0].data.to_bytes()[..4], &0x99u32.to_be_bytes());
 }
 
 #[test]
@@ -354,7 +354,11 @@ fn any_split_of_a_stream_gives_the_same_replies_as_one_read() {
     let stream: Vec<u8> = calls.iter().flat_map(|c| c.iter().copied()).collect();
     let mut whole = Harness::new();
     whole.tcp(1, local(900), &stream);
-    let expected: Vec<bytes::Bytes> = whole.transmits().into_iter().map(|t| t.data).collect();
+    let expected: Vec<bytes::Bytes> = whole
+        .transmits()
+        .into_iter()
+        .map(|t| t.data.to_bytes())
+        .collect();
     assert_eq!(expected.len(), calls.len());
 
     let mut seeds = support::Seeds::new(7);
@@ -368,7 +372,11 @@ fn any_split_of_a_stream_gives_the_same_replies_as_one_read() {
             h.advance(Duration::from_micros(10));
             pos = end;
         }
-        let got: Vec<bytes::Bytes> = h.transmits().into_iter().map(|t| t.data).collect();
+        let got: Vec<bytes::Bytes> = h
+            .transmits()
+            .into_iter()
+            .map(|t| t.data.to_bytes())
+            .collect();
         assert_eq!(got, expected);
         assert_eq!(h.buffered(1), 0);
         assert!(h.events().is_empty());

@@ -1036,7 +1036,9 @@ impl EventLoop {
             if u.out.len() >= self.limits.udp_queue {
                 tracing::debug!(peer = %t.peer, "udp send queue full; reply dropped (the client retransmits)");
             } else {
-                u.out.push_back((t.peer, t.data));
+                // A datagram is one buffer: join the segments (a copy only for READ
+                // replies, which the client's rsize keeps within a datagram).
+                u.out.push_back((t.peer, t.data.to_bytes()));
             }
             return;
         }
@@ -1045,8 +1047,10 @@ impl EventLoop {
             return;
         };
         if let Some(c) = self.conns.get_mut(slot) {
+            // Each segment is queued as it is (a READ's data is the buffer the file system
+            // filled); `flush` hands them to one gather write.
             c.out_bytes += t.data.len();
-            c.out.push_back(t.data);
+            c.out.extend(t.data.into_parts());
             self.metrics
                 .write_queue_high_water
                 .fetch_max(c.out_bytes, Ordering::Relaxed);

@@ -9,12 +9,15 @@
 //! - [`drc`]: the duplicate-request cache (a server-side mechanism RFC 5531 leaves to
 //!   implementations; see RFC 1813 §4.1 "Idempotent operations").
 //! - [`client`]: encoding calls and matching replies for the callbacks NLM and NSM make.
+//! - [`segments`]: an outgoing message as a few segments for gather writes, so READ data
+//!   is sent from the buffer the file system filled.
 
 pub mod auth;
 pub mod client;
 pub mod drc;
 pub mod message;
 pub mod record;
+pub mod segments;
 
 pub use auth::{AuthFlavor, AuthStat, AuthSysParms, Credential, OpaqueAuth};
 pub use message::{
@@ -22,6 +25,7 @@ pub use message::{
     ReplyBody, RpcMessage, RPC_VERSION,
 };
 pub use record::{RecordError, RecordMarker};
+pub use segments::Segments;
 
 use crate::xdr::XdrErrorKind;
 

@@ -25,6 +25,7 @@ use crate::portmap::service::{handle_pmap, handle_rpcb, PortmapContext};
 use crate::portmap::{PmapCall, RpcbCall, PMAP_PROGRAM, PMAP_V2, RPCBIND_V4};
 use crate::rpc::drc::{DrcKey, DrcLookup};
 use crate::rpc::message::{put_success_header, CallHeader, RpcMessage};
+use crate::rpc::segments::Segments;
 use crate::rpc::{Credential, ProcedureCall, ProcedureReply};
 use crate::xdr::XdrEncode;
 
@@ -265,6 +266,7 @@ impl RpcServer {
         let (wire, _) = encode_message(ctx.transport, 64 + body.len(), |out| {
             put_success_header(out, ctx.xid);
             out.extend_from_slice(body);
+            None
         });
         self.push_transmit(ctx, wire);
     }
@@ -275,7 +277,10 @@ impl RpcServer {
             xid: ctx.xid,
             body: crate::rpc::MessageBody::Reply(refusal.reply_body()),
         };
-        let (wire, _) = encode_message(ctx.transport, 64, |out| msg.encode(out));
+        let (wire, _) = encode_message(ctx.transport, 64, |out| {
+            msg.encode(out);
+            None
+        });
         self.push_transmit(ctx, wire);
     }
 
@@ -285,10 +290,10 @@ impl RpcServer {
             Transport::Udp => message.clone(),
             Transport::Tcp => crate::rpc::record::record_bytes(message),
         };
-        self.push_transmit(ctx, wire);
+        self.push_transmit(ctx, Segments::single(wire));
     }
 
-    fn push_transmit(&mut self, ctx: &Ctx, data: Bytes) {
+    fn push_transmit(&mut self, ctx: &Ctx, data: Segments) {
         self.transmits.push_back(Transmit {
             conn: ctx.conn,
             peer: ctx.peer,

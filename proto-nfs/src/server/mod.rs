@@ -36,6 +36,11 @@
 //! Replies over UDP are sent whole; keeping them under the datagram limit is the client's
 //! business (it chooses rsize), as on every NFS server.
 //!
+//! READ data is not copied: the reply leaves as [`Segments`] (head, the data buffer of the
+//! file-system result, XDR padding) for one gather write. READ is idempotent (RFC 1813
+//! §4.1), so its replies never enter the duplicate-request cache: a retransmitted READ is
+//! executed again, and the cache holds only small replies.
+//!
 //! What is refused how (RFC 5531 §9), mapped in [`status`]:
 //! - a record over the limit, or a message without a readable xid/CALL: TCP connection
 //!   closed ([`Event::Close`]), UDP datagram dropped; no reply;
@@ -72,6 +77,7 @@ use crate::portmap::{Registry, PMAP_PROGRAM, PMAP_V2, RPCBIND_V4};
 use crate::rpc::drc::{DrcKey, DuplicateRequestCache};
 use crate::rpc::message::{put_success_header, MessageBody, RpcMessage};
 use crate::rpc::record::{self, take_record, MAX_FRAGMENT_LEN};
+use crate::rpc::segments::Segments;
 use crate::xdr::XdrEncode;
 
 /// Identifies one transport endpoint as the runtime sees it: a TCP connection, or a UDP
@@ -180,8 +186,10 @@ pub struct Transmit {
     pub conn: ConnId,
     /// The peer (needed for UDP; informational for TCP).
     pub peer: SocketAddr,
-    /// The bytes, record marker included for TCP.
-    pub data: Bytes,
+    /// The bytes, record marker included for TCP, as segments to send back to back: a
+    /// successful READ reply is its head, the data buffer the file system filled and the
+    /// XDR padding (see [`Segments`]); a UDP datagram is their concatenation.
+    pub data: Segments,
 }
 
 /// Something the runtime must act on besides sending bytes.
@@ -433,18 +441,15 @@ impl RpcServer {
             }
         }
         let transport = self.release_slot(p.conn);
-        // READ replies carry up to rtmax bytes: size the buffer once instead of doubling.
-        let capacity = match &reply {
-            Nfs3Reply::Read(Nfs3Result::Ok(ok)) => ok.data.len() + 256,
-            _ => 512,
-        };
-        let (wire, message) =
-            encode_message(transport.unwrap_or(Transport::Udp), capacity, |out| {
-                put_success_header(out, p.xid);
-                reply.encode(out);
-            });
+        // READ data (up to rtmax) stays in the result's buffer: only the head is encoded.
+        let (wire, message) = encode_message(transport.unwrap_or(Transport::Udp), 512, |out| {
+            put_success_header(out, p.xid);
+            reply.encode_head(out)
+        });
         if let Some(key) = p.drc_key {
-            self.drc.complete(key, message);
+            // Only non-idempotent calls are cached; none of them has a READ data tail, so
+            // this is the head buffer itself, not a copy.
+            self.drc.complete(key, message.to_bytes());
         }
         match transport {
             Some(_) => self.transmits.push_back(Transmit {
@@ -462,6 +467,7 @@ impl RpcServer {
         self.send_external_reply(conn, peer, xid, 64 + body.len(), |out| {
             put_success_header(out, xid);
             out.extend_from_slice(&body);
+            None
         });
     }
 
@@ -480,7 +486,10 @@ impl RpcServer {
             xid,
             body: MessageBody::Reply(refusal.reply_body()),
         };
-        self.send_external_reply(conn, peer, xid, 64, |out| msg.encode(out));
+        self.send_external_reply(conn, peer, xid, 64, |out| {
+            msg.encode(out);
+            None
+        });
     }
 
     /// An external program's call will not be answered (e.g. NLM `*_MSG` procedures, whose
@@ -498,7 +507,7 @@ impl RpcServer {
         peer: SocketAddr,
         xid: u32,
         capacity: usize,
-        f: impl FnOnce(&mut BytesMut),
+        f: impl FnOnce(&mut BytesMut) -> Option<Bytes>,
     ) {
         let transport = self
             .conns
@@ -507,7 +516,7 @@ impl RpcServer {
             .map(|c| c.transport);
         let (wire, message) = encode_message(transport.unwrap_or(Transport::Udp), capacity, f);
         if let Some(key) = self.external_pending.remove(&(conn, xid)) {
-            self.drc.complete(key, message);
+            self.drc.complete(key, message.to_bytes());
         }
         match transport {
             Some(_) => self.transmits.push_back(Transmit {
@@ -627,36 +636,49 @@ impl RpcServer {
 }
 
 /// Encodes a message: for TCP with its record marker (written in place, no copy), for UDP
-/// bare. Returns the bytes to send and the bare message (for the duplicate-request cache).
+/// bare. `f` writes the message, except that it may return bulk data to follow it as the
+/// body of the XDR opaque whose length word it wrote last (a READ's data, see
+/// [`Nfs3Reply::encode_head`]): that data is sent as its own segment, not copied. Returns
+/// the segments to send and the bare message (for the duplicate-request cache).
 fn encode_message(
     transport: Transport,
     capacity: usize,
-    f: impl FnOnce(&mut BytesMut),
-) -> (Bytes, Bytes) {
+    f: impl FnOnce(&mut BytesMut) -> Option<Bytes>,
+) -> (Segments, Segments) {
+    let segments = |head: Bytes, tail: &Option<Bytes>| match tail {
+        Some(data) => Segments::with_opaque_tail(head, data.clone()),
+        None => Segments::single(head),
+    };
     match transport {
         Transport::Udp => {
             let mut out = BytesMut::with_capacity(capacity);
-            f(&mut out);
-            let m = out.freeze();
+            let tail = f(&mut out);
+            let m = segments(out.freeze(), &tail);
             (m.clone(), m)
         }
         Transport::Tcp => {
             let mut out = BytesMut::with_capacity(capacity);
             out.extend_from_slice(&[0; 4]);
-            f(&mut out);
-            let len = out.len() - 4;
+            let tail = f(&mut out);
+            let tail_len = tail
+                .as_ref()
+                .map_or(0, |d| d.len() + crate::xdr::pad_len(d.len()));
+            let len = out.len() - 4 + tail_len;
             if len <= MAX_FRAGMENT_LEN {
                 let marker = record::RecordMarker {
                     last: true,
                     len: len as u32,
                 };
                 out[..4].copy_from_slice(&marker.to_bytes());
-                let wire = out.freeze();
-                let message = wire.slice(4..);
-                (wire, message)
+                let head = out.freeze();
+                let message = segments(head.slice(4..), &tail);
+                (segments(head, &tail), message)
             } else {
-                let message = out.freeze().slice(4..);
-                (record::record_bytes(&message), message)
+                // More than one fragment can carry (never for replies bounded by rtmax):
+                // fragment a contiguous copy.
+                let message = segments(out.freeze().slice(4..), &tail);
+                let wire = Segments::single(record::record_bytes(&message.to_bytes()));
+                (wire, message)
             }
         }
     }

@@ -211,6 +211,7 @@ impl RpcServer {
         let (wire, _) = encode_message(caller.transport, 128, |out| {
             put_success_header(out, caller.xid);
             reply.encode_results(out);
+            None
         });
         self.transmits.push_back(Transmit {
             conn: caller.conn,

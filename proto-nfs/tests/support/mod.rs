@@ -332,7 +332,7 @@ impl Harness {
     pub fn tcp_replies(&mut self) -> Vec<RpcMessage> {
         let mut out = Vec::new();
         for t in self.transmits() {
-            let mut buf = BytesMut::from(&t.data[..]);
+            let mut buf = BytesMut::from(&t.data.to_bytes()[..]);
             while let Some(rec) = take_record(&mut buf, 1 << 24).expect("framing") {
                 out.push(RpcMessage::decode_bytes(&rec).expect("reply decodes"));
             }
@@ -345,7 +345,7 @@ impl Harness {
     pub fn udp_replies(&mut self) -> Vec<RpcMessage> {
         self.transmits()
             .into_iter()
-            .map(|t| RpcMessage::decode_bytes(&t.data).expect("reply decodes"))
+            .map(|t| RpcMessage::decode_bytes(&t.data.to_bytes()).expect("reply decodes"))
             .collect()
     }
 }
@@ -467,5 +467,5 @@ pub fn one_tcp_reply(h: &mut Harness, c: &CallBuilder) -> Bytes {
     h.tcp(1000, local(700), &c.record());
     let t = h.transmits();
     assert_eq!(t.len(), 1, "exactly one reply");
-    t[0].data.clone()
+    t[0].data.to_bytes()
 }

@@ -763,7 +763,8 @@ pub fn run(
             }
             while let Some(t) = server.poll_transmit() {
                 progressed = true;
-                replies.push(t.data);
+                // Only decoded and compared: one contiguous buffer is simplest.
+                replies.push(t.data.to_bytes());
             }
             while let Some(ev) = server.poll_event() {
                 progressed = true;
