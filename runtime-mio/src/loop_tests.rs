@@ -414,6 +414,50 @@ fn file_operations_round_trip_through_the_workers() {
     assert_eq!(rest[1], 1, "eof");
     let data_at = (2 + 21 + 3) * 4;
     assert_eq!(&res[data_at..data_at + 5], b"hello");
+    // The data goes out as its own segment of the gather write, then three bytes of XDR
+    // padding (RFC 4506 §4.10), and the record ends there.
+    assert_eq!(res.len(), data_at + 8, "data padded to a multiple of four");
+    assert_eq!(&res[data_at + 5..], &[0, 0, 0]);
+
+    // Two READs in one write (2 bytes at 1, 3 at 2): each reply is one whole record whose
+    // segments were not interleaved with the other's.
+    let read = |xid: u32, offset: u64, count: u32| {
+        let mut args = xdr_opaque(&file);
+        args.extend(offset.to_be_bytes());
+        args.extend(count.to_be_bytes());
+        rpc_call_sys(xid, 100_003, 3, 6, &args)
+    };
+    let mut two = with_record_mark(&read(6, 1, 2));
+    two.extend(with_record_mark(&read(7, 2, 3)));
+    s.write_all(&two).unwrap();
+    let mut got: Vec<(u32, Vec<u8>)> = (0..2)
+        .map(|_| {
+            let rec = read_record(&mut s);
+            let count = words(&rec)[6 + 2 + 21] as usize;
+            let at = 24 + data_at;
+            assert_eq!(rec.len(), at + count.div_ceil(4) * 4, "one whole reply");
+            (words(&rec)[0], rec[at..at + count].to_vec())
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, vec![(6, b"el".to_vec()), (7, b"llo".to_vec())]);
+
+    // Over UDP the segments are joined into one datagram: the same results as over TCP
+    // (but for the access time in the attributes, which the first READ moved).
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    u.send_to(&read(5, 0, 100), srv.addrs.nfs).unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, _) = u.recv_from(&mut buf).unwrap();
+    let udp = assert_success(&buf[..n], 5);
+    assert_eq!(n - 24, res.len(), "UDP READ reply length");
+    assert_eq!(&udp[..2], &[0, 1], "READ NFS3_OK, attributes follow");
+    let tail = data_at - 12;
+    assert_eq!(
+        &buf[24 + tail..n],
+        &res[tail..],
+        "count, eof, data, padding"
+    );
     srv.stop();
 }
 
