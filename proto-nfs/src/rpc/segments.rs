@@ -68,18 +68,18 @@ impl Segments {
     /// The message in one contiguous buffer: shared without copying when it is a single
     /// segment, copied otherwise (for a datagram, a cache entry or a test).
     pub fn to_bytes(&self) -> Bytes {
-        let mut it = self.iter();
-        let (Some(first), None) = (it.next(), it.next()) else {
-            if self.is_empty() {
-                return Bytes::new();
+        let mut parts = self.iter();
+        match (parts.next(), parts.next()) {
+            (None, _) => Bytes::new(),
+            (Some(only), None) => only.clone(),
+            (Some(_), Some(_)) => {
+                let mut out = BytesMut::with_capacity(self.len());
+                for part in self.iter() {
+                    out.extend_from_slice(part);
+                }
+                out.freeze()
             }
-            let mut out = BytesMut::with_capacity(self.len());
-            for part in self.iter() {
-                out.extend_from_slice(part);
-            }
-            return out.freeze();
-        };
-        first.clone()
+        }
     }
 
     /// Whether the message holds exactly `bytes`.
