@@ -13,8 +13,11 @@
 #        Janus fsyncs the journal before the GRANTED reply of a new grant (group commit);
 #        unlocks and re-taking a lock whose release is still buffered cost no fsync, so
 #        after each owner's first LOCK the loop runs without touching the disk.
+#      NULL_SERVER=yes|no (default yes): also measure bench/nlm-null-server.c, a server that
+#        does no work (canned GRANTED replies, a blocking thread per connection): the
+#        ceiling the client, libnfs and the kernel leave for any server on this machine.
 # Output: one line per run, then a summary
-#   nlm-bench summary: janus_1=X janus_16=Y ganesha_1=A ganesha_16=B
+#   nlm-bench summary: janus_1=X janus_16=Y ganesha_1=A ganesha_16=B null_1=C null_16=D
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-5}"
@@ -33,6 +36,7 @@ wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev
 bin="$work/nlm-bench"
 # shellcheck disable=SC2046
 gcc -O2 -Wall -Wextra -o "$bin" bench/nlm-bench.c $(pkg-config --cflags --libs libnfs) -lpthread
+gcc -O2 -Wall -Wextra -o "$work/nlm-null-server" bench/nlm-null-server.c -lpthread
 
 janus="${JANUS_BIN:-target/release/janus}"
 [[ -x "$janus" ]] || cargo build --release -p runtime-mio --bin janus
@@ -65,4 +69,18 @@ if [[ "$want_ganesha" == yes ]]; then
     echo "ganesha did not start:"; cat "$work/ganesha-start.log"
   fi
 fi
-echo "nlm-bench summary: janus_1=$(val "$j1") janus_16=$(val "$j16") ganesha_1=$g1 ganesha_16=$g16"
+n1=n/a; n16=n/a
+if [[ "${NULL_SERVER:-yes}" == yes ]]; then
+  # The NFS URL still names janus (the client mounts and opens the file there); only the
+  # NLM port points at the null server.
+  np="$(free_port)"
+  "$work/nlm-null-server" "$np" &
+  pids+=($!)
+  wait_port "$np"
+  o1="$("$bin" -p "$np" -o 1 -t "$secs" "$url")" && { echo "null    $o1"; n1="$(val "$o1")"; }
+  o16="$("$bin" -p "$np" -o 16 -t "$secs" "$url")" && { echo "null    $o16"; n16="$(val "$o16")"; }
+fi
+echo "nlm-bench summary: janus_1=$(val "$j1") janus_16=$(val "$j16") ganesha_1=$g1 ganesha_16=$g16 null_1=$n1 null_16=$n16"
+ratio() { [[ "$1" =~ ^[0-9]+$ && "$2" =~ ^[0-9]+$ && "$2" -gt 0 ]] && awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2fx", a/b}' || echo n/a; }
+echo "janus/ganesha: 1 owner $(ratio "$(val "$j1")" "$g1"), 16 owners $(ratio "$(val "$j16")" "$g16");" \
+  "null/ganesha (the ceiling): $(ratio "$n1" "$g1"), $(ratio "$n16" "$g16")"

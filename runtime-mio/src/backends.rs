@@ -11,6 +11,7 @@ use crate::vfs::local::LocalFs;
 use crate::vfs::memory::{system_clock, MemoryFs, MemoryFsConfig};
 use crate::vfs::Vfs;
 use crate::workers::FsService;
+use crate::write_behind::{WriteBehind, MAX_PENDING_BYTES};
 
 /// Opens one share's backend.
 pub fn open_share(kind: BackendKind, share: &ShareConfig) -> Result<Arc<dyn Vfs>, String> {
@@ -37,9 +38,15 @@ pub fn open_share(kind: BackendKind, share: &ShareConfig) -> Result<Arc<dyn Vfs>
     }
 }
 
-/// Builds the worker service: the NFSv3 executor over `shares`.
+/// Builds the worker service: the NFSv3 executor over `shares`, with UNSTABLE WRITEs
+/// written behind their replies on backends that support it ([`crate::write_behind`]).
 pub fn make_service(verifier: [u8; 8], shares: HashMap<u32, Arc<dyn Vfs>>) -> Arc<dyn FsService> {
-    Arc::new(ShareService::new(Executor::new(verifier), shares))
+    let executor = Executor::new(verifier);
+    let wb = Arc::new(WriteBehind::new(
+        Arc::clone(executor.verifier()),
+        MAX_PENDING_BYTES,
+    ));
+    Arc::new(ShareService::new(executor, shares).with_write_behind(wb))
 }
 
 impl Nfs3Executor for Executor {
@@ -51,5 +58,15 @@ impl Nfs3Executor for Executor {
         call: &proto_nfs::nfs3::Nfs3Call,
     ) -> proto_nfs::nfs3::Nfs3Reply {
         Executor::execute(self, vfs, share_id, creds, call)
+    }
+
+    fn write_behind(
+        &self,
+        vfs: &dyn Vfs,
+        share_id: u32,
+        creds: &proto_nfs::server::Creds,
+        args: &proto_nfs::nfs3::WriteArgs,
+    ) -> Option<Result<crate::nfs3_exec::DeferredWrite, proto_nfs::nfs3::Nfs3Reply>> {
+        Executor::write_behind(self, vfs, share_id, creds, args)
     }
 }

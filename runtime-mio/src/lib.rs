@@ -27,6 +27,7 @@ pub mod service;
 pub mod state;
 pub mod vfs;
 pub mod workers;
+pub mod write_behind;
 
 use std::sync::Arc;
 

@@ -27,6 +27,8 @@
 //!   server-time: owner or write permission.
 //! - ACCESS reports the mode-based answer without owner override (as knfsd does).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use proto_nfs::nfs3::*;
 use proto_nfs::server::Creds;
@@ -35,6 +37,7 @@ use crate::vfs::{
     Caller, CreateHow, FileAttr, FileKind, Handle, SetAttrs, SetTime, Stability, Timestamp, Vfs,
     VfsError,
 };
+use crate::write_behind::WriteVerifier;
 
 /// Largest READ and WRITE (FSINFO `rtmax`/`wtmax`, RFC 1813 §3.3.19): 1 MiB.
 pub const RTMAX: u32 = 1 << 20;
@@ -46,6 +49,8 @@ pub const DTPREF: u32 = 64 << 10;
 pub const MAX_DIR_REPLY: u32 = 1 << 20;
 /// PATHCONF `linkmax` (what ext4 allows).
 pub const LINK_MAX: u32 = 65_000;
+/// Largest file size (FSINFO `maxfilesize`): 2^63-1, the largest `off_t`.
+pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 /// READDIR cookie of the entry after `.` (cookies 1 and 2 are the executor's own).
 const COOKIE_DOT: u64 = 1;
 /// READDIR cookie of the entry after `..`.
@@ -353,21 +358,45 @@ impl Ctx<'_> {
 
 /// Executes NFSv3 calls on a backend. Holds the write verifier (RFC 1813 §3.3.7: it must
 /// change when the server restarts so clients resend uncommitted data; the runtime derives
-/// it from a per-boot value).
+/// it from a per-boot value, and write-behind changes it when a deferred write fails).
 #[derive(Debug, Clone)]
 pub struct Executor {
-    write_verifier: [u8; 8],
+    verifier: Arc<WriteVerifier>,
+}
+
+/// An UNSTABLE WRITE that passed every check and may be written after its reply
+/// ([`Executor::write_behind`]).
+#[derive(Debug)]
+pub struct DeferredWrite {
+    /// The backend handle.
+    pub handle: Handle,
+    /// Where.
+    pub offset: u64,
+    /// How many bytes of the call's data (at most `wtmax`).
+    pub len: usize,
+    /// The reply to send now.
+    pub reply: Nfs3Reply,
 }
 
 impl Executor {
     /// An executor whose WRITE and COMMIT replies carry `write_verifier`.
     pub fn new(write_verifier: [u8; 8]) -> Self {
-        Executor { write_verifier }
+        Self::with_verifier(Arc::new(WriteVerifier::new(write_verifier)))
     }
 
-    /// The write verifier.
+    /// An executor whose WRITE and COMMIT replies carry the current value of `verifier`.
+    pub fn with_verifier(verifier: Arc<WriteVerifier>) -> Self {
+        Executor { verifier }
+    }
+
+    /// The current write verifier.
     pub fn write_verifier(&self) -> [u8; 8] {
-        self.write_verifier
+        self.verifier.get()
+    }
+
+    /// The shared verifier.
+    pub fn verifier(&self) -> &Arc<WriteVerifier> {
+        &self.verifier
     }
 
     /// Executes `call` on share `share_id` (backend `vfs`) as `creds` and returns the reply.
@@ -409,25 +438,41 @@ impl Executor {
         }
     }
 
-    /// WRITE (RFC 1813 §3.3.7): at most `wtmax` bytes are written (the reply's `count` says
-    /// how many); `committed` is the durability the backend achieved.
-    fn write(&self, cx: &Ctx<'_>, a: &WriteArgs) -> WriteRes {
-        let no_wcc = WccData::default();
-        let h = tri!(cx.handle(&a.file), no_wcc);
-        let pre = tri!(cx.getattr(&h), no_wcc);
+    /// The checks of WRITE before any data moves: the handle, the pre-operation attributes,
+    /// the file type and the `w` permission (owners may write their files whatever the mode,
+    /// as knfsd allows). Returns the handle, those attributes and how many bytes to write.
+    fn write_checks(
+        &self,
+        cx: &Ctx<'_>,
+        a: &WriteArgs,
+    ) -> Result<(Handle, FileAttr, usize), Box<WriteRes>> {
+        let fail = |s, wcc| Box::new(Nfs3Result::Err(s, wcc));
+        let h = cx
+            .handle(&a.file)
+            .map_err(|s| fail(s, WccData::default()))?;
+        let pre = cx.getattr(&h).map_err(|s| fail(s, WccData::default()))?;
         let pre_wcc = WccData {
             before: Some(wcc_attr(&pre)),
             after: Some(fattr3(&pre)),
         };
         match pre.kind {
             FileKind::Regular => {}
-            FileKind::Directory => return Nfs3Result::Err(Nfs3Status::IsDir, pre_wcc),
-            _ => return Nfs3Result::Err(Nfs3Status::Inval, pre_wcc),
+            FileKind::Directory => return Err(fail(Nfs3Status::IsDir, pre_wcc)),
+            _ => return Err(fail(Nfs3Status::Inval, pre_wcc)),
         }
         if cx.creds.uid != pre.uid {
-            tri!(require(&pre, cx.creds, W), pre_wcc);
+            require(&pre, cx.creds, W).map_err(|s| fail(s, pre_wcc))?;
         }
-        let len = a.data.len().min(WTMAX as usize);
+        Ok((h, pre, a.data.len().min(WTMAX as usize)))
+    }
+
+    /// WRITE (RFC 1813 §3.3.7): at most `wtmax` bytes are written (the reply's `count` says
+    /// how many); `committed` is the durability the backend achieved.
+    fn write(&self, cx: &Ctx<'_>, a: &WriteArgs) -> WriteRes {
+        let (h, pre, len) = match self.write_checks(cx, a) {
+            Ok(x) => x,
+            Err(res) => return *res,
+        };
         let stable = match a.stable {
             StableHow::Unstable => Stability::Unstable,
             StableHow::DataSync => Stability::DataSync,
@@ -445,10 +490,65 @@ impl Executor {
                     Stability::DataSync => StableHow::DataSync,
                     Stability::FileSync => StableHow::FileSync,
                 },
-                verf: self.write_verifier,
+                verf: self.verifier.get(),
             }),
             Err(e) => Nfs3Result::Err(nfs_status(e), cx.wcc(&h, Some(&pre))),
         }
+    }
+
+    /// The first half of a write-behind WRITE (see [`crate::write_behind`]): for an
+    /// UNSTABLE WRITE to a backend that supports it, make every check [`Executor::execute`]
+    /// would make and build the reply to send before the data is written: the pre-operation
+    /// attributes, no post-operation attributes (the mtime the write will set is not known
+    /// yet; RFC 1813 §2.6 makes them optional), UNSTABLE, the current verifier. `None`:
+    /// run the call with `execute` instead. `Some(Err(reply))`: a check failed; send that.
+    pub fn write_behind(
+        &self,
+        vfs: &dyn Vfs,
+        share_id: u32,
+        creds: &Creds,
+        a: &WriteArgs,
+    ) -> Option<Result<DeferredWrite, Nfs3Reply>> {
+        if a.stable != StableHow::Unstable || !vfs.write_behind() {
+            return None;
+        }
+        let cx = Ctx {
+            vfs,
+            share_id,
+            creds,
+        };
+        let (handle, pre, len) = match self.write_checks(&cx, a) {
+            Ok(x) => x,
+            Err(res) => return Some(Err(Nfs3Reply::Write(*res))),
+        };
+        // The range check the backend would make (FSINFO maxfilesize, NFS3ERR_FBIG).
+        if a.offset
+            .checked_add(len as u64)
+            .is_none_or(|end| end > MAX_FILE_SIZE)
+        {
+            let wcc = WccData {
+                before: Some(wcc_attr(&pre)),
+                after: Some(fattr3(&pre)),
+            };
+            return Some(Err(Nfs3Reply::Write(Nfs3Result::Err(
+                Nfs3Status::FBig,
+                wcc,
+            ))));
+        }
+        Some(Ok(DeferredWrite {
+            handle,
+            offset: a.offset,
+            len,
+            reply: Nfs3Reply::Write(Nfs3Result::Ok(WriteOk {
+                file_wcc: WccData {
+                    before: Some(wcc_attr(&pre)),
+                    after: None,
+                },
+                count: len as u32,
+                committed: StableHow::Unstable,
+                verf: self.verifier.get(),
+            })),
+        }))
     }
 
     /// COMMIT (RFC 1813 §3.3.21): the whole file is flushed whatever the range.
@@ -474,7 +574,7 @@ impl Executor {
                     before: Some(wcc_attr(&pre)),
                     after: Some(fattr3(&post)),
                 },
-                verf: self.write_verifier,
+                verf: self.verifier.get(),
             }),
             Err(e) => Nfs3Result::Err(nfs_status(e), cx.wcc(&h, Some(&pre))),
         }
@@ -1068,7 +1168,7 @@ fn fsinfo(cx: &Ctx<'_>, a: &FsrootArgs) -> FsinfoRes {
         wtpref: WTMAX,
         wtmult: 4096,
         dtpref: DTPREF,
-        maxfilesize: i64::MAX as u64,
+        maxfilesize: MAX_FILE_SIZE,
         time_delta: NfsTime3 {
             seconds: 0,
             nseconds: 1,

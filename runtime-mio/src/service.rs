@@ -8,20 +8,35 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
-use proto_nfs::nfs3::{Nfs3Call, Nfs3Reply};
+use proto_nfs::nfs3::{Nfs3Call, Nfs3Reply, WriteArgs};
 use proto_nfs::server::{Creds, FsRequest};
 
+use crate::nfs3_exec::DeferredWrite;
 use crate::vfs::{
     Caller, CreateHow, DirPage, FileAttr, FileKind, FsStat, Handle, SetAttrs, Stability, Vfs,
     VfsError, VfsResult,
 };
-use crate::workers::FsService;
+use crate::workers::{Executed, FsService};
+use crate::write_behind::{barrier, WriteBehind};
 
 /// An NFSv3 executor: runs one call against one backend (`nfs3_exec::Executor`).
 pub trait Nfs3Executor: Send + Sync + 'static {
     /// Executes `call` on `vfs` (the backend of share `share_id`) as `creds`.
     fn execute(&self, vfs: &dyn Vfs, share_id: u32, creds: &Creds, call: &Nfs3Call) -> Nfs3Reply;
+
+    /// The checks and early reply of a write-behind WRITE (`nfs3_exec::Executor::
+    /// write_behind`); `None` (the default): run it with `execute`.
+    fn write_behind(
+        &self,
+        _vfs: &dyn Vfs,
+        _share_id: u32,
+        _creds: &Creds,
+        _args: &WriteArgs,
+    ) -> Option<Result<DeferredWrite, Nfs3Reply>> {
+        None
+    }
 }
 
 /// The shares and the executor: the [`FsService`] of `janus serve`.
@@ -29,7 +44,8 @@ pub trait Nfs3Executor: Send + Sync + 'static {
 pub struct ShareService<E> {
     executor: E,
     shares: HashMap<u32, Arc<dyn Vfs>>,
-    unknown: UnknownShare,
+    unknown: Arc<dyn Vfs>,
+    write_behind: Option<Arc<WriteBehind>>,
 }
 
 impl<E: Nfs3Executor> ShareService<E> {
@@ -38,19 +54,77 @@ impl<E: Nfs3Executor> ShareService<E> {
         ShareService {
             executor,
             shares,
-            unknown: UnknownShare,
+            unknown: Arc::new(UnknownShare),
+            write_behind: None,
         }
+    }
+
+    /// The same, writing UNSTABLE WRITEs behind their replies.
+    pub fn with_write_behind(mut self, wb: Arc<WriteBehind>) -> Self {
+        self.write_behind = Some(wb);
+        self
+    }
+
+    /// Answers an UNSTABLE WRITE now and writes it after the reply, when the executor and
+    /// the backend allow and write-behind has room; else `None`.
+    fn try_write_behind(
+        &self,
+        wb: &Arc<WriteBehind>,
+        vfs: &Arc<dyn Vfs>,
+        req: &FsRequest,
+        a: &WriteArgs,
+    ) -> Option<Executed> {
+        let d = match self
+            .executor
+            .write_behind(vfs.as_ref(), req.share_id, &req.creds, a)?
+        {
+            Ok(d) => d,
+            Err(reply) => return Some(reply.into()),
+        };
+        // Taken before the reply leaves, so every later request waits for the data.
+        let ticket = wb.begin(a.file.0.clone(), d.len, Instant::now())?;
+        let DeferredWrite {
+            handle,
+            offset,
+            len,
+            reply,
+        } = d;
+        let data = a.data.slice(..len);
+        let vfs = Arc::clone(vfs);
+        let work = move || {
+            if let Err(e) = vfs.write(&handle, offset, &data, Stability::Unstable) {
+                let verf = ticket.failed(Instant::now());
+                tracing::error!(
+                    offset,
+                    len,
+                    error = ?e,
+                    new_verifier = ?verf,
+                    "a write acknowledged as UNSTABLE failed; clients will resend at COMMIT"
+                );
+            }
+            drop(ticket);
+        };
+        Some(Executed {
+            reply,
+            after_reply: Some(Box::new(work)),
+        })
     }
 }
 
 impl<E: Nfs3Executor> FsService for ShareService<E> {
-    fn execute(&self, req: &FsRequest) -> Nfs3Reply {
-        let vfs: &dyn Vfs = match self.shares.get(&req.share_id) {
-            Some(v) => v.as_ref(),
-            None => &self.unknown,
-        };
+    fn execute(&self, req: &FsRequest) -> Executed {
+        let vfs = self.shares.get(&req.share_id).unwrap_or(&self.unknown);
+        if let Some(wb) = &self.write_behind {
+            wb.wait(barrier(&req.call));
+            if let Nfs3Call::Write(a) = &req.call {
+                if let Some(done) = self.try_write_behind(wb, vfs, req, a) {
+                    return done;
+                }
+            }
+        }
         self.executor
-            .execute(vfs, req.share_id, &req.creds, &req.call)
+            .execute(vfs.as_ref(), req.share_id, &req.creds, &req.call)
+            .into()
     }
 }
 
@@ -184,7 +258,7 @@ mod tests {
             },
             call: Nfs3Call::Null,
         };
-        svc.execute(&req);
+        let _ = svc.execute(&req);
         assert_eq!(
             *probe.seen.lock().unwrap(),
             vec![(42, Err(VfsError::Stale))]

@@ -8,7 +8,9 @@
 //! a second worker for every job — the one queued on the mutex — which costs a context
 //! switch per request on a busy machine.) Results come back through an unbounded channel —
 //! bounded in practice by the jobs submitted — and each one wakes the event loop through a
-//! [`mio::Waker`].
+//! [`mio::Waker`]. A job may leave work to run after its reply has been handed back
+//! ([`Executed::after_reply`], write-behind): the worker runs it before taking its next
+//! job, so each worker holds at most one such piece of work.
 
 use std::collections::VecDeque;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -21,7 +23,36 @@ use proto_nfs::server::{FsRequest, FsRequestId};
 /// What the workers run: the NFSv3 executor over the share backends.
 pub trait FsService: Send + Sync + 'static {
     /// Executes one request (on a worker thread).
-    fn execute(&self, req: &FsRequest) -> Nfs3Reply;
+    fn execute(&self, req: &FsRequest) -> Executed;
+}
+
+/// Work to run after a reply was handed back.
+pub type AfterReply = Box<dyn FnOnce() + Send>;
+
+/// What executing one request produced.
+pub struct Executed {
+    /// The reply.
+    pub reply: Nfs3Reply,
+    /// Work to run on the same worker once the reply is on its way.
+    pub after_reply: Option<AfterReply>,
+}
+
+impl From<Nfs3Reply> for Executed {
+    fn from(reply: Nfs3Reply) -> Self {
+        Executed {
+            reply,
+            after_reply: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Executed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executed")
+            .field("reply", &self.reply)
+            .field("after_reply", &self.after_reply.is_some())
+            .finish()
+    }
 }
 
 /// A finished request.
@@ -160,9 +191,9 @@ fn worker(
     wake: &(dyn Fn() + Send + Sync),
 ) {
     while let Some(req) = queue.take() {
-        let reply = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            service.execute(&req)
-        })) {
+        let Executed { reply, after_reply } = match std::panic::catch_unwind(
+            std::panic::AssertUnwindSafe(|| service.execute(&req)),
+        ) {
             Ok(r) => r,
             Err(_) => {
                 tracing::error!(
@@ -172,13 +203,23 @@ fn worker(
                 );
                 // The client still gets an answer and the connection's in-flight count is
                 // released: NFS3ERR_SERVERFAULT (RFC 1813 §2.6).
-                Nfs3Reply::error_for(&req.call, Nfs3Status::ServerFault)
+                Nfs3Reply::error_for(&req.call, Nfs3Status::ServerFault).into()
             }
         };
-        if results.send(FsResult { id: req.id, reply }).is_err() {
-            return; // event loop gone
+        let gone = results.send(FsResult { id: req.id, reply }).is_err();
+        if !gone {
+            wake();
         }
-        wake();
+        // Even with the event loop gone the deferred work runs: it is data a client was
+        // told is written.
+        if let Some(work) = after_reply {
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).is_err() {
+                tracing::error!(id = req.id.0, "work after a reply panicked");
+            }
+        }
+        if gone {
+            return;
+        }
     }
 }
 
@@ -195,12 +236,12 @@ mod tests {
         gate: Mutex<()>,
     }
     impl FsService for Svc {
-        fn execute(&self, req: &FsRequest) -> Nfs3Reply {
+        fn execute(&self, req: &FsRequest) -> Executed {
             if req.share_id == 666 {
                 panic!("boom (expected by the test)");
             }
             let _g = self.gate.lock().unwrap();
-            Nfs3Reply::Null
+            Nfs3Reply::Null.into()
         }
     }
 

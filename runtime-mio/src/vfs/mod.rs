@@ -289,6 +289,12 @@ pub trait Vfs: Send + Sync + fmt::Debug {
         data: &[u8],
         stable: Stability,
     ) -> VfsResult<(Stability, FileAttr)>;
+    /// Whether an UNSTABLE write may be acknowledged before its data is copied
+    /// ([`crate::write_behind`]): the backend must be able to take the write later and
+    /// fail only for reasons a COMMIT may report (space, I/O). Off by default.
+    fn write_behind(&self) -> bool {
+        false
+    }
     /// Makes earlier unstable writes durable (fsync).
     fn commit(&self, h: &Handle) -> VfsResult<FileAttr>;
     /// Creates (or, for `Unchecked`, opens) a regular file.

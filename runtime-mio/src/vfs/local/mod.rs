@@ -888,6 +888,12 @@ impl Vfs for LocalFs {
         Ok((stable, attr_of(&statx_fd(fd.as_fd())?)))
     }
 
+    fn write_behind(&self) -> bool {
+        // pwrite into the page cache: what it copies after the reply is what it would have
+        // copied before, and its errors (ENOSPC, EIO) are the kind COMMIT reports.
+        true
+    }
+
     fn commit(&self, h: &Handle) -> VfsResult<FileAttr> {
         let (n, st) = self.resolve(h)?;
         let fd = match n.access {
