@@ -24,7 +24,8 @@
 #
 # Methodology (same as the interop lab's perf.sh): one random source file in the page cache,
 # `nfs-cp SRC nfs://.../bench-N.bin` timed as "in", `nfs-cp nfs://.../bench-N.bin DST` as "out",
-# every copy checked with cmp; server files live on the same local file system. Janus runs with
+# every copy checked with cmp; server files live on the same local file system; `sync`
+# (untimed) before every copy so no run pays for an earlier run's dirty pages. Janus runs with
 # --log warn. Starts and stops only its own janus (by PID).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -109,6 +110,9 @@ head -c "$((SIZE * 1048576))" /dev/urandom > "$W/src.bin"
 timeit() { # LABEL CMD...: append seconds to $W/times.LABEL
   local label="$1"; shift
   local t0 t1 d
+  # Every copy starts with no dirty pages left from the one before (not timed): otherwise a
+  # run pays for the previous run's writeback, whichever server that was.
+  sync
   t0=$(now)
   "$@" >/dev/null 2>"$W/err" || { echo "$label FAILED:"; cat "$W/err"; exit 1; }
   t1=$(now)
