@@ -873,7 +873,14 @@ impl EventLoop {
                 );
                 continue;
             }
-            self.touch(slot);
+            // Input that back-pressure held back may be read now: go around again at once.
+            // Otherwise only the interest can have changed; update it here rather than
+            // with another (empty) pass, which cost an extra epoll_wait per reply.
+            if c.readable {
+                self.touch(slot);
+            } else {
+                self.update_interest(slot);
+            }
         }
         self.flush_udp();
         for slot in work.iter().chain(again.iter()).copied() {
