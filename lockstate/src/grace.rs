@@ -641,20 +641,7 @@ impl LockTable {
             let r = Span::range(range);
             un.locks.retain(|l| match &l.owner {
                 LockOwner::Nlm(o) if Arc::ptr_eq(o, owner) && l.span.overlaps(&r) => {
-                    let mut rest = Vec::new();
-                    if l.span.first < range.first {
-                        rest.push(LockRange {
-                            first: l.span.first,
-                            last: range.first - 1,
-                        });
-                    }
-                    if l.span.last > range.last {
-                        rest.push(LockRange {
-                            first: range.last + 1,
-                            last: l.span.last,
-                        });
-                    }
-                    gone.push((l.id, rest, l.exclusive));
+                    gone.push((l.id, l.span.outside(range).collect(), l.exclusive));
                     false
                 }
                 _ => true,

@@ -337,16 +337,7 @@ impl LockTable {
             return e;
         }
         // Matrix B rows 1–2: R|W break; wait only when W must go (O6: cached SMB locks).
-        let (broke, wait) = self.break_leases(file, None, BreakKind::ToNone, None, now);
-        if broke && first {
-            let r = if wait {
-                Resolution::Waited
-            } else {
-                Resolution::Broke
-            };
-            self.counters.conflict(Proto::Nlm, ConflictKind::Lease, r);
-        }
-        if wait {
+        if self.break_for_lock(file, None, Proto::Nlm, now, first) {
             return Eval::Block(WaitReason::Break);
         }
         if let Some(l) = self.find_conflict(file, &access) {
@@ -554,24 +545,7 @@ impl LockTable {
                 removed.push(i);
             } else if l.span.first <= range.last && l.span.last >= range.first {
                 removed.push(i);
-                if l.span.first < range.first {
-                    pieces.push((
-                        LockRange {
-                            first: l.span.first,
-                            last: range.first - 1,
-                        },
-                        l.exclusive,
-                    ));
-                }
-                if l.span.last > range.last {
-                    pieces.push((
-                        LockRange {
-                            first: range.last + 1,
-                            last: l.span.last,
-                        },
-                        l.exclusive,
-                    ));
-                }
+                pieces.extend(l.span.outside(range).map(|r| (r, l.exclusive)));
             }
         }
         let added = pieces.len() + 1;
@@ -611,24 +585,7 @@ impl LockTable {
                 continue;
             }
             removed.push(i);
-            if l.span.first < range.first {
-                pieces.push((
-                    LockRange {
-                        first: l.span.first,
-                        last: range.first - 1,
-                    },
-                    l.exclusive,
-                ));
-            }
-            if l.span.last > range.last {
-                pieces.push((
-                    LockRange {
-                        first: range.last + 1,
-                        last: l.span.last,
-                    },
-                    l.exclusive,
-                ));
-            }
+            pieces.extend(l.span.outside(range).map(|r| (r, l.exclusive)));
         }
         if removed.is_empty() {
             return false;
