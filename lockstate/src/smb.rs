@@ -626,16 +626,7 @@ impl LockTable {
         if self.in_grace() && self.unreclaimed_lock_conflict(file, &access).is_some() {
             return Eval::Block(WaitReason::Grace);
         }
-        let (b, wait) = self.break_leases(file, own_key, BreakKind::ToNone, None, now);
-        if b && first {
-            let r = if wait {
-                Resolution::Waited
-            } else {
-                Resolution::Broke
-            };
-            self.counters.conflict(Proto::Smb, ConflictKind::Lease, r);
-        }
-        if wait {
+        if self.break_for_lock(file, own_key, Proto::Smb, now, first) {
             return Eval::Block(WaitReason::Break);
         }
         if let Some(l) = self.find_conflict(file, &access) {

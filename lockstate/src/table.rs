@@ -687,6 +687,30 @@ impl LockTable {
         (broke, wait)
     }
 
+    /// Breaks, before a byte-range lock is granted, every lease on `file` but `except`
+    /// to none (matrix B rows 1–2, MS-FSA 2.1.4.12: a lock needs R and W gone), and counts
+    /// the lease conflict for `proto` on the `first` evaluation only. Returns true when
+    /// the caller must wait for the break.
+    pub(crate) fn break_for_lock(
+        &mut self,
+        file: FileId,
+        except: Option<CacheKey>,
+        proto: Proto,
+        now: Instant,
+        first: bool,
+    ) -> bool {
+        let (broke, wait) = self.break_leases(file, except, BreakKind::ToNone, None, now);
+        if broke && first {
+            let r = if wait {
+                Resolution::Waited
+            } else {
+                Resolution::Broke
+            };
+            self.counters.conflict(proto, ConflictKind::Lease, r);
+        }
+        wait
+    }
+
     /// Breaks one lease as `kind` demands; narrows the target of a break in progress
     /// without a second notification (spec §2.5).
     pub(crate) fn break_one(&mut self, k: CacheKey, kind: BreakKind, now: Instant) -> (bool, bool) {
