@@ -29,8 +29,8 @@ use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
-    Caller, CreateHow, DirEntry, DirPage, FileAttr, FileKind, FsStat, Handle, SetAttrs, SetTime,
-    Stability, Timestamp, Vfs, VfsError, VfsResult,
+    check_name, Caller, CreateHow, DirEntry, DirPage, FileAttr, FileKind, FsStat, Handle, SetAttrs,
+    SetTime, Stability, Timestamp, Vfs, VfsError, VfsResult,
 };
 
 /// First byte of every MemoryFs handle (distinguishes it from garbage and other backends).
@@ -39,8 +39,6 @@ const HANDLE_MAGIC: u8 = 0x4d;
 const HANDLE_LEN: usize = 1 + 8 + 4;
 /// Inode number of the root directory.
 const ROOT_INO: u64 = 1;
-/// Longest name component (NAME_MAX on Linux).
-pub const NAME_MAX: usize = 255;
 /// Longest symbolic-link target (PATH_MAX on Linux).
 pub const PATH_MAX: usize = 4096;
 /// Most hard links to one file (ext4's EXT4_LINK_MAX).
@@ -253,20 +251,6 @@ impl Inode {
 
 fn blocks(bytes: u64) -> u64 {
     bytes.div_ceil(BLOCK) * BLOCK
-}
-
-/// Checks a single name component. `creating` also refuses `.` and `..`.
-fn check_name(name: &[u8], creating: bool) -> VfsResult<()> {
-    if name.is_empty() || name.contains(&b'/') || name.contains(&0) {
-        return Err(VfsError::Invalid);
-    }
-    if creating && (name == b"." || name == b"..") {
-        return Err(VfsError::Invalid);
-    }
-    if name.len() > NAME_MAX {
-        return Err(VfsError::NameTooLong);
-    }
-    Ok(())
 }
 
 #[derive(Debug)]
