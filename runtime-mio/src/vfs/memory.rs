@@ -657,6 +657,30 @@ impl MemoryFs {
         Ok(dino)
     }
 
+    /// The steps shared by MKDIR, SYMLINK and MKNOD: the directory and name checks, then
+    /// `node`'s own error if it has one (so a bad directory or name is reported first), the
+    /// new inode, `init` on it, and `attrs` without a size.
+    fn make_node(
+        &self,
+        dir: &Handle,
+        name: &[u8],
+        node: VfsResult<(FileKind, Content)>,
+        init: impl FnOnce(&mut Inode),
+        attrs: &SetAttrs,
+        caller: &Caller,
+    ) -> VfsResult<(Handle, FileAttr)> {
+        let now = (self.clock)();
+        let mut st = self.lock();
+        let dino = self.prepare_create(&st, dir, name)?;
+        let ino = self.new_node(&mut st, dino, name, node?, caller, now)?;
+        init(st.get_mut(ino)?);
+        let attrs = SetAttrs {
+            size: None,
+            ..*attrs
+        };
+        self.finish_create(&mut st, ino, &attrs, now)
+    }
+
     fn finish_create(
         &self,
         st: &mut State,
@@ -862,22 +886,8 @@ impl Vfs for MemoryFs {
         attrs: &SetAttrs,
         caller: &Caller,
     ) -> VfsResult<(Handle, FileAttr)> {
-        let now = (self.clock)();
-        let mut st = self.lock();
-        let dino = self.prepare_create(&st, dir, name)?;
-        let ino = self.new_node(
-            &mut st,
-            dino,
-            name,
-            (FileKind::Directory, Content::Dir(Dir::default())),
-            caller,
-            now,
-        )?;
-        let attrs = SetAttrs {
-            size: None,
-            ..*attrs
-        };
-        self.finish_create(&mut st, ino, &attrs, now)
+        let node = Ok((FileKind::Directory, Content::Dir(Dir::default())));
+        self.make_node(dir, name, node, |_| {}, attrs, caller)
     }
 
     fn symlink(
@@ -888,30 +898,18 @@ impl Vfs for MemoryFs {
         attrs: &SetAttrs,
         caller: &Caller,
     ) -> VfsResult<(Handle, FileAttr)> {
-        let now = (self.clock)();
-        let mut st = self.lock();
-        let dino = self.prepare_create(&st, dir, name)?;
-        if target.is_empty() || target.contains(&0) {
-            return Err(VfsError::Invalid);
-        }
-        if target.len() > PATH_MAX {
-            return Err(VfsError::NameTooLong);
-        }
-        let ino = self.new_node(
-            &mut st,
-            dino,
-            name,
-            (FileKind::Symlink, Content::Symlink(target.to_vec())),
-            caller,
-            now,
-        )?;
-        st.get_mut(ino)?.mode = 0o777;
+        let node = if target.is_empty() || target.contains(&0) {
+            Err(VfsError::Invalid)
+        } else if target.len() > PATH_MAX {
+            Err(VfsError::NameTooLong)
+        } else {
+            Ok((FileKind::Symlink, Content::Symlink(target.to_vec())))
+        };
         let attrs = SetAttrs {
-            size: None,
             mode: None,
             ..*attrs
         };
-        self.finish_create(&mut st, ino, &attrs, now)
+        self.make_node(dir, name, node, |i| i.mode = 0o777, &attrs, caller)
     }
 
     fn mknod(
@@ -923,21 +921,12 @@ impl Vfs for MemoryFs {
         attrs: &SetAttrs,
         caller: &Caller,
     ) -> VfsResult<(Handle, FileAttr)> {
-        let now = (self.clock)();
-        let mut st = self.lock();
-        let dino = self.prepare_create(&st, dir, name)?;
-        let rdev = match kind {
-            FileKind::BlockDevice | FileKind::CharDevice => rdev,
-            FileKind::Fifo | FileKind::Socket => (0, 0),
-            _ => return Err(VfsError::Invalid),
+        let (node, rdev) = match kind {
+            FileKind::BlockDevice | FileKind::CharDevice => (Ok((kind, Content::Special)), rdev),
+            FileKind::Fifo | FileKind::Socket => (Ok((kind, Content::Special)), (0, 0)),
+            _ => (Err(VfsError::Invalid), (0, 0)),
         };
-        let ino = self.new_node(&mut st, dino, name, (kind, Content::Special), caller, now)?;
-        st.get_mut(ino)?.rdev = rdev;
-        let attrs = SetAttrs {
-            size: None,
-            ..*attrs
-        };
-        self.finish_create(&mut st, ino, &attrs, now)
+        self.make_node(dir, name, node, |i| i.rdev = rdev, attrs, caller)
     }
 
     fn remove(&self, dir: &Handle, name: &[u8]) -> VfsResult<()> {
