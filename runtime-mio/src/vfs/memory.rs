@@ -693,6 +693,34 @@ impl MemoryFs {
         Ok((st.handle(ino), self.attr(ino, i)))
     }
 
+    /// REMOVE (`rmdir` false: IsDir for a directory) and RMDIR (`rmdir` true: NotDir for
+    /// anything but a directory, NotEmpty for a directory with entries): the same lookup,
+    /// unlink and directory times; an RMDIR also drops the parent link the removed
+    /// directory's `..` held.
+    fn remove_entry(&self, dir: &Handle, name: &[u8], rmdir: bool) -> VfsResult<()> {
+        let now = (self.clock)();
+        let mut st = self.lock();
+        let dino = st.ino(dir)?;
+        let d = st.get(dino)?.dir()?;
+        check_name(name, true)?;
+        let ino = d.get(name).ok_or(VfsError::NotFound)?;
+        if rmdir {
+            if !st.get(ino)?.dir()?.entries.is_empty() {
+                return Err(VfsError::NotEmpty);
+            }
+        } else if st.get(ino)?.kind == FileKind::Directory {
+            return Err(VfsError::IsDir);
+        }
+        st.get_mut(dino)?.dir_mut()?.remove(name);
+        if rmdir {
+            let p = st.get_mut(dino)?;
+            p.nlink = p.nlink.saturating_sub(1);
+        }
+        st.touch_dir(dino, now);
+        st.unlink(ino, now);
+        Ok(())
+    }
+
     /// Whether `ancestor` is `ino` or one of its ancestors.
     fn is_ancestor(st: &State, ancestor: u64, mut ino: u64) -> bool {
         // Bounded by the number of inodes: the parent chain cannot be longer.
@@ -930,37 +958,11 @@ impl Vfs for MemoryFs {
     }
 
     fn remove(&self, dir: &Handle, name: &[u8]) -> VfsResult<()> {
-        let now = (self.clock)();
-        let mut st = self.lock();
-        let dino = st.ino(dir)?;
-        let d = st.get(dino)?.dir()?;
-        check_name(name, true)?;
-        let ino = d.get(name).ok_or(VfsError::NotFound)?;
-        if st.get(ino)?.kind == FileKind::Directory {
-            return Err(VfsError::IsDir);
-        }
-        st.get_mut(dino)?.dir_mut()?.remove(name);
-        st.touch_dir(dino, now);
-        st.unlink(ino, now);
-        Ok(())
+        self.remove_entry(dir, name, false)
     }
 
     fn rmdir(&self, dir: &Handle, name: &[u8]) -> VfsResult<()> {
-        let now = (self.clock)();
-        let mut st = self.lock();
-        let dino = st.ino(dir)?;
-        let d = st.get(dino)?.dir()?;
-        check_name(name, true)?;
-        let ino = d.get(name).ok_or(VfsError::NotFound)?;
-        if !st.get(ino)?.dir()?.entries.is_empty() {
-            return Err(VfsError::NotEmpty);
-        }
-        st.get_mut(dino)?.dir_mut()?.remove(name);
-        let p = st.get_mut(dino)?;
-        p.nlink = p.nlink.saturating_sub(1);
-        st.touch_dir(dino, now);
-        st.unlink(ino, now);
-        Ok(())
+        self.remove_entry(dir, name, true)
     }
 
     fn rename(
