@@ -484,23 +484,7 @@ impl LockTable {
             if self.over_bounds(file, 1) {
                 return Err(Deny::NoLocks);
             }
-            let id = self.new_lock_id();
-            self.insert_lock(
-                file,
-                Lock {
-                    id,
-                    span: Span::range(range),
-                    exclusive,
-                    owner: LockOwner::Nlm(owner.clone()),
-                },
-            );
-            self.record(Change::NlmLock {
-                id,
-                file,
-                owner: owner.clone(),
-                range,
-                exclusive,
-            });
+            self.add_nlm_lock(file, owner, range, exclusive);
             return Ok(());
         }
         let Some(fs) = self.files.get(&file) else {
@@ -624,24 +608,37 @@ impl LockTable {
             self.record(Change::LockReleased { id, file });
         }
         for (range, exclusive) in pieces {
-            let id = self.new_lock_id();
-            self.insert_lock(
-                file,
-                Lock {
-                    id,
-                    span: Span::range(range),
-                    exclusive,
-                    owner: LockOwner::Nlm(owner.clone()),
-                },
-            );
-            self.record(Change::NlmLock {
-                id,
-                file,
-                owner: owner.clone(),
-                range,
-                exclusive,
-            });
+            self.add_nlm_lock(file, owner, range, exclusive);
         }
+    }
+
+    /// Inserts one NLM lock with a fresh id and records it for the journal: a lock granted
+    /// where the owner held nothing, or one piece of a merge/split (bounds are the
+    /// caller's check).
+    fn add_nlm_lock(
+        &mut self,
+        file: FileId,
+        owner: &Arc<NlmOwner>,
+        range: LockRange,
+        exclusive: bool,
+    ) {
+        let id = self.new_lock_id();
+        self.insert_lock(
+            file,
+            Lock {
+                id,
+                span: Span::range(range),
+                exclusive,
+                owner: LockOwner::Nlm(owner.clone()),
+            },
+        );
+        self.record(Change::NlmLock {
+            id,
+            file,
+            owner: owner.clone(),
+            range,
+            exclusive,
+        });
     }
 
     /// Removes the owner's waiting LOCKs on `file` (for `range`/`exclusive` if given).
