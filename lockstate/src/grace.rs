@@ -208,24 +208,8 @@ impl LockTable {
                                     .collect()
                             })
                             .unwrap_or_default();
-                        t.leases.insert(
-                            key,
-                            Lease {
-                                file,
-                                client,
-                                state,
-                                breaking: false,
-                                break_to: state,
-                                required: state,
-                                origin: state,
-                                epoch,
-                                version,
-                                opens,
-                                deadline: None,
-                                break_started: None,
-                                timed_out: false,
-                            },
-                        );
+                        let lease = Lease::held(file, client, state, epoch, version, opens);
+                        t.leases.insert(key, lease);
                         t.files.entry(file).or_default().leases.push(key);
                     }
                 }

@@ -528,24 +528,8 @@ impl LockTable {
         epoch: u16,
         version: Option<LeaseVersion>,
     ) {
-        self.leases.insert(
-            k,
-            Lease {
-                file: req.file,
-                client: req.client,
-                state,
-                breaking: false,
-                break_to: state,
-                required: state,
-                origin: state,
-                epoch,
-                version,
-                opens: vec![req.open],
-                deadline: None,
-                break_started: None,
-                timed_out: false,
-            },
-        );
+        let lease = Lease::held(req.file, req.client, state, epoch, version, vec![req.open]);
+        self.leases.insert(k, lease);
         self.files.entry(req.file).or_default().leases.push(k);
     }
 

@@ -120,6 +120,33 @@ pub(crate) struct Lease {
 }
 
 impl Lease {
+    /// A lease (or oplock, `version` None) newly held in `state`, with no break in
+    /// progress or remembered: what a grant creates and what a restore rebuilds.
+    pub(crate) fn held(
+        file: FileId,
+        client: ClientGuid,
+        state: LeaseState,
+        epoch: u16,
+        version: Option<LeaseVersion>,
+        opens: Vec<OpenId>,
+    ) -> Self {
+        Lease {
+            file,
+            client,
+            state,
+            breaking: false,
+            break_to: state,
+            required: state,
+            origin: state,
+            epoch,
+            version,
+            opens,
+            deadline: None,
+            break_started: None,
+            timed_out: false,
+        }
+    }
+
     pub(crate) fn is_oplock(&self) -> bool {
         self.version.is_none()
     }
