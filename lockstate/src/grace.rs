@@ -123,13 +123,12 @@ impl LockTable {
                     );
                 }
                 Change::LockReleased { id, file } => {
-                    let Some(fs) = t.files.get_mut(&file) else {
-                        return Err(RestoreError::Dangling {
-                            seq,
-                            what: "released lock",
-                        });
-                    };
-                    let Some(pos) = fs.locks.iter().position(|l| l.id == id) else {
+                    // The file and the lock on it must both be known.
+                    let found = t.files.get_mut(&file).and_then(|fs| {
+                        let pos = fs.locks.iter().position(|l| l.id == id)?;
+                        Some((fs, pos))
+                    });
+                    let Some((fs, pos)) = found else {
                         return Err(RestoreError::Dangling {
                             seq,
                             what: "released lock",
