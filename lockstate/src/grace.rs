@@ -123,13 +123,12 @@ impl LockTable {
                     );
                 }
                 Change::LockReleased { id, file } => {
-                    let Some(fs) = t.files.get_mut(&file) else {
-                        return Err(RestoreError::Dangling {
-                            seq,
-                            what: "released lock",
-                        });
-                    };
-                    let Some(pos) = fs.locks.iter().position(|l| l.id == id) else {
+                    // The file and the lock on it must both be known.
+                    let found = t.files.get_mut(&file).and_then(|fs| {
+                        let pos = fs.locks.iter().position(|l| l.id == id)?;
+                        Some((fs, pos))
+                    });
+                    let Some((fs, pos)) = found else {
                         return Err(RestoreError::Dangling {
                             seq,
                             what: "released lock",
@@ -208,24 +207,8 @@ impl LockTable {
                                     .collect()
                             })
                             .unwrap_or_default();
-                        t.leases.insert(
-                            key,
-                            Lease {
-                                file,
-                                client,
-                                state,
-                                breaking: false,
-                                break_to: state,
-                                required: state,
-                                origin: state,
-                                epoch,
-                                version,
-                                opens,
-                                deadline: None,
-                                break_started: None,
-                                timed_out: false,
-                            },
-                        );
+                        let lease = Lease::held(file, client, state, epoch, version, opens);
+                        t.leases.insert(key, lease);
                         t.files.entry(file).or_default().leases.push(key);
                     }
                 }
@@ -641,20 +624,7 @@ impl LockTable {
             let r = Span::range(range);
             un.locks.retain(|l| match &l.owner {
                 LockOwner::Nlm(o) if Arc::ptr_eq(o, owner) && l.span.overlaps(&r) => {
-                    let mut rest = Vec::new();
-                    if l.span.first < range.first {
-                        rest.push(LockRange {
-                            first: l.span.first,
-                            last: range.first - 1,
-                        });
-                    }
-                    if l.span.last > range.last {
-                        rest.push(LockRange {
-                            first: range.last + 1,
-                            last: l.span.last,
-                        });
-                    }
-                    gone.push((l.id, rest, l.exclusive));
+                    gone.push((l.id, l.span.outside(range).collect(), l.exclusive));
                     false
                 }
                 _ => true,

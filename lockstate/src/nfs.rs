@@ -123,6 +123,31 @@ impl LockTable {
         )
     }
 
+    /// Breaks every lease on `file` as an NFS operation of `kind` needs and counts a Lease
+    /// conflict on the `first` evaluation: Waited when the caller must wait (whether or not
+    /// this call broke anything), else Broke when a lease was broken. Returns
+    /// `break_leases`' (broke, wait).
+    fn break_for_nfs(
+        &mut self,
+        file: FileId,
+        kind: BreakKind,
+        now: Instant,
+        first: bool,
+    ) -> (bool, bool) {
+        let (broke, wait) = self.break_leases(file, None, kind, None, now);
+        let counted = if wait {
+            Some(Resolution::Waited)
+        } else if broke {
+            Some(Resolution::Broke)
+        } else {
+            None
+        };
+        if let Some(r) = counted.filter(|_| first) {
+            self.counters.conflict(Proto::Nfs, ConflictKind::Lease, r);
+        }
+        (broke, wait)
+    }
+
     pub(crate) fn eval_nfs(
         &mut self,
         file: FileId,
@@ -141,11 +166,6 @@ impl LockTable {
             }
             return Eval::Done(Outcome::Deny(Deny::RetryLater));
         }
-        let note = |t: &mut LockTable, r: Resolution| {
-            if first {
-                t.counters.conflict(Proto::Nfs, ConflictKind::Lease, r);
-            }
-        };
         match kind {
             NfsKind::Read | NfsKind::Write | NfsKind::SetSize | NfsKind::CreateTruncate => {
                 let acc = if kind == NfsKind::Read {
@@ -170,13 +190,8 @@ impl LockTable {
                 } else {
                     BreakKind::ToNone
                 };
-                let (b, wait) = self.break_leases(file, None, bk, None, now);
-                if wait {
-                    note(self, Resolution::Waited);
+                if self.break_for_nfs(file, bk, now, first).1 {
                     return Eval::Block(WaitReason::Break);
-                }
-                if b {
-                    note(self, Resolution::Broke);
                 }
                 if matches!(kind, NfsKind::Read | NfsKind::Write) {
                     let a = Access {
@@ -197,13 +212,8 @@ impl LockTable {
                 Eval::Done(Outcome::Proceed)
             }
             NfsKind::Remove | NfsKind::RenameSource => {
-                let (b, wait) = self.break_leases(file, None, BreakKind::H, None, now);
-                if wait {
-                    note(self, Resolution::Waited);
+                if self.break_for_nfs(file, BreakKind::H, now, first).1 {
                     return Eval::Block(WaitReason::Break);
-                }
-                if b {
-                    note(self, Resolution::Broke);
                 }
                 if !self.cfg.unix_semantics {
                     if let Some(e) = self.share_check_h_star(
@@ -222,16 +232,12 @@ impl LockTable {
                 Eval::Done(Outcome::Proceed)
             }
             NfsKind::RenameTarget => {
-                let (b, wait) = self.break_leases(file, None, BreakKind::ToNone, None, now);
+                let (b, wait) = self.break_for_nfs(file, BreakKind::ToNone, now, first);
                 if b {
                     *broke = true;
                 }
                 if wait {
-                    note(self, Resolution::Waited);
                     return Eval::Block(WaitReason::Break);
-                }
-                if b {
-                    note(self, Resolution::Broke);
                 }
                 let has_opens = self
                     .files

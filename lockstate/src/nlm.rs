@@ -337,16 +337,7 @@ impl LockTable {
             return e;
         }
         // Matrix B rows 1–2: R|W break; wait only when W must go (O6: cached SMB locks).
-        let (broke, wait) = self.break_leases(file, None, BreakKind::ToNone, None, now);
-        if broke && first {
-            let r = if wait {
-                Resolution::Waited
-            } else {
-                Resolution::Broke
-            };
-            self.counters.conflict(Proto::Nlm, ConflictKind::Lease, r);
-        }
-        if wait {
+        if self.break_for_lock(file, None, Proto::Nlm, now, first) {
             return Eval::Block(WaitReason::Break);
         }
         if let Some(l) = self.find_conflict(file, &access) {
@@ -493,23 +484,7 @@ impl LockTable {
             if self.over_bounds(file, 1) {
                 return Err(Deny::NoLocks);
             }
-            let id = self.new_lock_id();
-            self.insert_lock(
-                file,
-                Lock {
-                    id,
-                    span: Span::range(range),
-                    exclusive,
-                    owner: LockOwner::Nlm(owner.clone()),
-                },
-            );
-            self.record(Change::NlmLock {
-                id,
-                file,
-                owner: owner.clone(),
-                range,
-                exclusive,
-            });
+            self.add_nlm_lock(file, owner, range, exclusive);
             return Ok(());
         }
         let Some(fs) = self.files.get(&file) else {
@@ -554,24 +529,7 @@ impl LockTable {
                 removed.push(i);
             } else if l.span.first <= range.last && l.span.last >= range.first {
                 removed.push(i);
-                if l.span.first < range.first {
-                    pieces.push((
-                        LockRange {
-                            first: l.span.first,
-                            last: range.first - 1,
-                        },
-                        l.exclusive,
-                    ));
-                }
-                if l.span.last > range.last {
-                    pieces.push((
-                        LockRange {
-                            first: range.last + 1,
-                            last: l.span.last,
-                        },
-                        l.exclusive,
-                    ));
-                }
+                pieces.extend(l.span.outside(range).map(|r| (r, l.exclusive)));
             }
         }
         let added = pieces.len() + 1;
@@ -611,24 +569,7 @@ impl LockTable {
                 continue;
             }
             removed.push(i);
-            if l.span.first < range.first {
-                pieces.push((
-                    LockRange {
-                        first: l.span.first,
-                        last: range.first - 1,
-                    },
-                    l.exclusive,
-                ));
-            }
-            if l.span.last > range.last {
-                pieces.push((
-                    LockRange {
-                        first: range.last + 1,
-                        last: l.span.last,
-                    },
-                    l.exclusive,
-                ));
-            }
+            pieces.extend(l.span.outside(range).map(|r| (r, l.exclusive)));
         }
         if removed.is_empty() {
             return false;
@@ -667,24 +608,37 @@ impl LockTable {
             self.record(Change::LockReleased { id, file });
         }
         for (range, exclusive) in pieces {
-            let id = self.new_lock_id();
-            self.insert_lock(
-                file,
-                Lock {
-                    id,
-                    span: Span::range(range),
-                    exclusive,
-                    owner: LockOwner::Nlm(owner.clone()),
-                },
-            );
-            self.record(Change::NlmLock {
-                id,
-                file,
-                owner: owner.clone(),
-                range,
-                exclusive,
-            });
+            self.add_nlm_lock(file, owner, range, exclusive);
         }
+    }
+
+    /// Inserts one NLM lock with a fresh id and records it for the journal: a lock granted
+    /// where the owner held nothing, or one piece of a merge/split (bounds are the
+    /// caller's check).
+    fn add_nlm_lock(
+        &mut self,
+        file: FileId,
+        owner: &Arc<NlmOwner>,
+        range: LockRange,
+        exclusive: bool,
+    ) {
+        let id = self.new_lock_id();
+        self.insert_lock(
+            file,
+            Lock {
+                id,
+                span: Span::range(range),
+                exclusive,
+                owner: LockOwner::Nlm(owner.clone()),
+            },
+        );
+        self.record(Change::NlmLock {
+            id,
+            file,
+            owner: owner.clone(),
+            range,
+            exclusive,
+        });
     }
 
     /// Removes the owner's waiting LOCKs on `file` (for `range`/`exclusive` if given).

@@ -528,24 +528,8 @@ impl LockTable {
         epoch: u16,
         version: Option<LeaseVersion>,
     ) {
-        self.leases.insert(
-            k,
-            Lease {
-                file: req.file,
-                client: req.client,
-                state,
-                breaking: false,
-                break_to: state,
-                required: state,
-                origin: state,
-                epoch,
-                version,
-                opens: vec![req.open],
-                deadline: None,
-                break_started: None,
-                timed_out: false,
-            },
-        );
+        let lease = Lease::held(req.file, req.client, state, epoch, version, vec![req.open]);
+        self.leases.insert(k, lease);
         self.files.entry(req.file).or_default().leases.push(k);
     }
 
@@ -626,16 +610,7 @@ impl LockTable {
         if self.in_grace() && self.unreclaimed_lock_conflict(file, &access).is_some() {
             return Eval::Block(WaitReason::Grace);
         }
-        let (b, wait) = self.break_leases(file, own_key, BreakKind::ToNone, None, now);
-        if b && first {
-            let r = if wait {
-                Resolution::Waited
-            } else {
-                Resolution::Broke
-            };
-            self.counters.conflict(Proto::Smb, ConflictKind::Lease, r);
-        }
-        if wait {
+        if self.break_for_lock(file, own_key, Proto::Smb, now, first) {
             return Eval::Block(WaitReason::Break);
         }
         if let Some(l) = self.find_conflict(file, &access) {

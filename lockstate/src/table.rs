@@ -120,6 +120,33 @@ pub(crate) struct Lease {
 }
 
 impl Lease {
+    /// A lease (or oplock, `version` None) newly held in `state`, with no break in
+    /// progress or remembered: what a grant creates and what a restore rebuilds.
+    pub(crate) fn held(
+        file: FileId,
+        client: ClientGuid,
+        state: LeaseState,
+        epoch: u16,
+        version: Option<LeaseVersion>,
+        opens: Vec<OpenId>,
+    ) -> Self {
+        Lease {
+            file,
+            client,
+            state,
+            breaking: false,
+            break_to: state,
+            required: state,
+            origin: state,
+            epoch,
+            version,
+            opens,
+            deadline: None,
+            break_started: None,
+            timed_out: false,
+        }
+    }
+
     pub(crate) fn is_oplock(&self) -> bool {
         self.version.is_none()
     }
@@ -685,6 +712,30 @@ impl LockTable {
             wait |= w;
         }
         (broke, wait)
+    }
+
+    /// Breaks, before a byte-range lock is granted, every lease on `file` but `except`
+    /// to none (matrix B rows 1–2, MS-FSA 2.1.4.12: a lock needs R and W gone), and counts
+    /// the lease conflict for `proto` on the `first` evaluation only. Returns true when
+    /// the caller must wait for the break.
+    pub(crate) fn break_for_lock(
+        &mut self,
+        file: FileId,
+        except: Option<CacheKey>,
+        proto: Proto,
+        now: Instant,
+        first: bool,
+    ) -> bool {
+        let (broke, wait) = self.break_leases(file, except, BreakKind::ToNone, None, now);
+        if broke && first {
+            let r = if wait {
+                Resolution::Waited
+            } else {
+                Resolution::Broke
+            };
+            self.counters.conflict(proto, ConflictKind::Lease, r);
+        }
+        wait
     }
 
     /// Breaks one lease as `kind` demands; narrows the target of a break in progress

@@ -194,6 +194,22 @@ impl Span {
         })
     }
 
+    /// The parts of this (POSIX) span outside `cut`, lower part first: what stays locked
+    /// when `cut` is unlocked from it or taken over by a lock of another mode (the POSIX
+    /// split, Linux `posix_lock_inode`, spec §3.5). At most two pieces; none when `cut`
+    /// covers the span.
+    pub(crate) fn outside(&self, cut: LockRange) -> impl Iterator<Item = LockRange> {
+        let below = (self.first < cut.first).then(|| LockRange {
+            first: self.first,
+            last: cut.first - 1,
+        });
+        let above = (self.last > cut.last).then(|| LockRange {
+            first: cut.last + 1,
+            last: self.last,
+        });
+        below.into_iter().chain(above)
+    }
+
     /// The SMB length of this span (0 for zero-length; saturates at u64::MAX for the whole
     /// 2^64 range, which SMB cannot name anyway).
     pub fn smb_length(&self) -> u64 {

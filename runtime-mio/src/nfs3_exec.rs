@@ -356,6 +356,37 @@ impl Ctx<'_> {
     }
 }
 
+/// wcc data (RFC 1813 §2.6) of an object a call failed to change: the attributes before
+/// are the ones after (none when they could not be read).
+fn wcc_unchanged(pre: Option<&FileAttr>) -> WccData {
+    WccData {
+        before: pre.map(wcc_attr),
+        after: pre.map(fattr3),
+    }
+}
+
+/// The start shared by CREATE, MKDIR, SYMLINK, MKNOD, REMOVE and RMDIR (RFC 1813
+/// §3.3.8-§3.3.13): the directory's handle and its pre-op attributes, checked by
+/// [`Ctx::dir_for_change`]; on failure the status with the directory's attributes if they
+/// could be read.
+fn dir_to_change(
+    cx: &Ctx<'_>,
+    dir: &FileHandle,
+) -> Result<(Handle, FileAttr), (Nfs3Status, Option<FileAttr>)> {
+    let dh = cx.handle(dir).map_err(|s| (s, None))?;
+    let pre = cx.dir_for_change(&dh)?;
+    Ok((dh, pre))
+}
+
+/// The reply of a change that returns only wcc data (REMOVE, RMDIR, RENAME, LINK): the
+/// same `wcc`, taken after the backend call, whether the call succeeded or not.
+fn wcc_reply<T>(r: Result<(), VfsError>, wcc: T) -> Nfs3Result<T, T> {
+    match r {
+        Ok(()) => Nfs3Result::Ok(wcc),
+        Err(e) => Nfs3Result::Err(nfs_status(e), wcc),
+    }
+}
+
 /// Executes NFSv3 calls on a backend. Holds the write verifier (RFC 1813 §3.3.7: it must
 /// change when the server restarts so clients resend uncommitted data; the runtime derives
 /// it from a per-boot value, and write-behind changes it when a deferred write fails).
@@ -596,10 +627,7 @@ fn setattr(cx: &Ctx<'_>, a: &SetattrArgs) -> SetattrRes {
     let no_wcc = WccData::default();
     let h = tri!(cx.handle(&a.object), no_wcc);
     let pre = tri!(cx.getattr(&h), no_wcc);
-    let unchanged = WccData {
-        before: Some(wcc_attr(&pre)),
-        after: Some(fattr3(&pre)),
-    };
+    let unchanged = wcc_unchanged(Some(&pre));
     if let Some(guard) = a.guard {
         if nfstime(pre.ctime) != guard {
             return Nfs3Result::Err(Nfs3Status::NotSync, unchanged);
@@ -726,25 +754,14 @@ fn create_in(
     where_: &DirOpArgs3,
     op: impl FnOnce(&Handle, &[u8], &Caller) -> Result<(Handle, FileAttr), Nfs3Status>,
 ) -> CreateRes {
-    let no_wcc = WccData::default();
-    let dh = tri!(cx.handle(&where_.dir), no_wcc);
-    let pre = match cx.dir_for_change(&dh) {
-        Ok(a) => a,
-        Err((s, a)) => {
-            return Nfs3Result::Err(
-                s,
-                WccData {
-                    before: a.as_ref().map(wcc_attr),
-                    after: a.as_ref().map(fattr3),
-                },
-            )
-        }
+    let (dh, pre) = match dir_to_change(cx, &where_.dir) {
+        Ok(v) => v,
+        Err((s, a)) => return Nfs3Result::Err(s, wcc_unchanged(a.as_ref())),
     };
-    let unchanged = WccData {
-        before: Some(wcc_attr(&pre)),
-        after: Some(fattr3(&pre)),
-    };
-    tri!(check_name(&where_.name.0, NameUse::Create), unchanged);
+    tri!(
+        check_name(&where_.name.0, NameUse::Create),
+        wcc_unchanged(Some(&pre))
+    );
     match op(&dh, &where_.name.0, &cx.caller()) {
         Ok((h, attr)) => {
             let dir_wcc = cx.wcc(&dh, Some(&pre));
@@ -824,37 +841,19 @@ fn mknod(cx: &Ctx<'_>, a: &MknodArgs) -> CreateRes {
 
 /// REMOVE and RMDIR (RFC 1813 §3.3.12-§3.3.13).
 fn remove(cx: &Ctx<'_>, a: &RemoveArgs, is_rmdir: bool) -> RemoveRes {
-    let no_wcc = WccData::default();
-    let dh = tri!(cx.handle(&a.object.dir), no_wcc);
-    let pre = match cx.dir_for_change(&dh) {
-        Ok(a) => a,
-        Err((s, a)) => {
-            return Nfs3Result::Err(
-                s,
-                WccData {
-                    before: a.as_ref().map(wcc_attr),
-                    after: a.as_ref().map(fattr3),
-                },
-            )
-        }
-    };
-    let unchanged = WccData {
-        before: Some(wcc_attr(&pre)),
-        after: Some(fattr3(&pre)),
+    let (dh, pre) = match dir_to_change(cx, &a.object.dir) {
+        Ok(v) => v,
+        Err((s, a)) => return Nfs3Result::Err(s, wcc_unchanged(a.as_ref())),
     };
     let name = &a.object.name.0;
-    tri!(check_name(name, NameUse::Change), unchanged);
-    tri!(cx.sticky_ok(&dh, &pre, name), unchanged);
+    tri!(check_name(name, NameUse::Change), wcc_unchanged(Some(&pre)));
+    tri!(cx.sticky_ok(&dh, &pre, name), wcc_unchanged(Some(&pre)));
     let r = if is_rmdir {
         cx.vfs.rmdir(&dh, name)
     } else {
         cx.vfs.remove(&dh, name)
     };
-    let wcc = cx.wcc(&dh, Some(&pre));
-    match r {
-        Ok(()) => Nfs3Result::Ok(wcc),
-        Err(e) => Nfs3Result::Err(nfs_status(e), wcc),
-    }
+    wcc_reply(r, cx.wcc(&dh, Some(&pre)))
 }
 
 /// RENAME (RFC 1813 §3.3.14): both directories need `wx`; a target directory on another
@@ -866,14 +865,8 @@ fn rename(cx: &Ctx<'_>, a: &RenameArgs) -> RenameRes {
     let from_pre = tri!(cx.dir_for_change(&fh).map_err(|(s, _)| s), none);
     let to_pre = tri!(cx.dir_for_change(&th).map_err(|(s, _)| s), none);
     let unchanged = RenameWcc {
-        fromdir_wcc: WccData {
-            before: Some(wcc_attr(&from_pre)),
-            after: Some(fattr3(&from_pre)),
-        },
-        todir_wcc: WccData {
-            before: Some(wcc_attr(&to_pre)),
-            after: Some(fattr3(&to_pre)),
-        },
+        fromdir_wcc: wcc_unchanged(Some(&from_pre)),
+        todir_wcc: wcc_unchanged(Some(&to_pre)),
     };
     tri!(check_name(&a.from.name.0, NameUse::Change), unchanged);
     tri!(check_name(&a.to.name.0, NameUse::Change), unchanged);
@@ -884,10 +877,7 @@ fn rename(cx: &Ctx<'_>, a: &RenameArgs) -> RenameRes {
         fromdir_wcc: cx.wcc(&fh, Some(&from_pre)),
         todir_wcc: cx.wcc(&th, Some(&to_pre)),
     };
-    match r {
-        Ok(()) => Nfs3Result::Ok(wcc),
-        Err(e) => Nfs3Result::Err(nfs_status(e), wcc),
-    }
+    wcc_reply(r, wcc)
 }
 
 /// LINK (RFC 1813 §3.3.15): a directory on another share is NFS3ERR_XDEV.
@@ -904,10 +894,7 @@ fn link(cx: &Ctx<'_>, a: &LinkArgs) -> LinkRes {
     let pre = tri!(cx.dir_for_change(&dh).map_err(|(s, _)| s), with_file);
     let unchanged = LinkWcc {
         file_attributes: file_attrs,
-        linkdir_wcc: WccData {
-            before: Some(wcc_attr(&pre)),
-            after: Some(fattr3(&pre)),
-        },
+        linkdir_wcc: wcc_unchanged(Some(&pre)),
     };
     tri!(check_name(&a.link.name.0, NameUse::Create), unchanged);
     let r = cx.vfs.link(&fh, &dh, &a.link.name.0);
@@ -915,10 +902,7 @@ fn link(cx: &Ctx<'_>, a: &LinkArgs) -> LinkRes {
         file_attributes: cx.post_op(&fh),
         linkdir_wcc: cx.wcc(&dh, Some(&pre)),
     };
-    match r {
-        Ok(()) => Nfs3Result::Ok(wcc),
-        Err(e) => Nfs3Result::Err(nfs_status(e), wcc),
-    }
+    wcc_reply(r, wcc)
 }
 
 /// One entry of a listing before it is sized into a reply.

@@ -213,20 +213,22 @@ impl Entry3 {
     }
 }
 
-/// READDIR3resok (RFC 1813 §3.3.16), with `dirlist3` flattened.
+/// READDIR3resok and READDIRPLUS3resok (RFC 1813 §3.3.16, §3.3.17), with `dirlist3` /
+/// `dirlistplus3` flattened: the two replies differ only in the entry type `E`
+/// ([`Entry3`] or [`EntryPlus3`]), so one codec serves both.
 #[derive(Debug, Clone, PartialEq, Eq, Arbitrary)]
-pub struct ReaddirOk {
+pub struct DirListOk<E> {
     /// The directory's attributes.
     pub dir_attributes: PostOpAttr,
     /// Verifier to send back with any cookie of this reply.
     pub cookieverf: [u8; 8],
     /// The entries.
-    pub entries: Vec<Entry3>,
+    pub entries: Vec<E>,
     /// Whether the listing reached the end.
     pub eof: bool,
 }
 
-impl Wire for ReaddirOk {
+impl<E: Wire> Wire for DirListOk<E> {
     fn put(&self, out: &mut BytesMut) {
         self.dir_attributes.put(out);
         self.cookieverf.put(out);
@@ -236,11 +238,11 @@ impl Wire for ReaddirOk {
     fn get(input: &[u8]) -> XResult<'_, Self> {
         let (rest, dir_attributes) = PostOpAttr::get(input)?;
         let (rest, cookieverf) = <[u8; 8]>::get(rest)?;
-        let (rest, entries) = xdr::list(rest, MAX_DIR_ENTRIES, Entry3::get)?;
+        let (rest, entries) = xdr::list(rest, MAX_DIR_ENTRIES, E::get)?;
         let (rest, eof) = bool::get(rest)?;
         Ok((
             rest,
-            ReaddirOk {
+            DirListOk {
                 dir_attributes,
                 cookieverf,
                 entries,
@@ -249,6 +251,9 @@ impl Wire for ReaddirOk {
         ))
     }
 }
+
+/// READDIR3resok (RFC 1813 §3.3.16), with `dirlist3` flattened.
+pub type ReaddirOk = DirListOk<Entry3>;
 /// READDIR3res.
 pub type ReaddirRes = Nfs3Result<ReaddirOk, PostOpAttr>;
 
@@ -287,41 +292,7 @@ impl EntryPlus3 {
 }
 
 /// READDIRPLUS3resok (RFC 1813 §3.3.17), with `dirlistplus3` flattened.
-#[derive(Debug, Clone, PartialEq, Eq, Arbitrary)]
-pub struct ReaddirplusOk {
-    /// The directory's attributes.
-    pub dir_attributes: PostOpAttr,
-    /// Verifier to send back with any cookie of this reply.
-    pub cookieverf: [u8; 8],
-    /// The entries.
-    pub entries: Vec<EntryPlus3>,
-    /// Whether the listing reached the end.
-    pub eof: bool,
-}
-
-impl Wire for ReaddirplusOk {
-    fn put(&self, out: &mut BytesMut) {
-        self.dir_attributes.put(out);
-        self.cookieverf.put(out);
-        xdr::put_list(out, &self.entries, |o, e| e.put(o));
-        self.eof.put(out);
-    }
-    fn get(input: &[u8]) -> XResult<'_, Self> {
-        let (rest, dir_attributes) = PostOpAttr::get(input)?;
-        let (rest, cookieverf) = <[u8; 8]>::get(rest)?;
-        let (rest, entries) = xdr::list(rest, MAX_DIR_ENTRIES, EntryPlus3::get)?;
-        let (rest, eof) = bool::get(rest)?;
-        Ok((
-            rest,
-            ReaddirplusOk {
-                dir_attributes,
-                cookieverf,
-                entries,
-                eof,
-            },
-        ))
-    }
-}
+pub type ReaddirplusOk = DirListOk<EntryPlus3>;
 /// READDIRPLUS3res.
 pub type ReaddirplusRes = Nfs3Result<ReaddirplusOk, PostOpAttr>;
 

@@ -521,15 +521,7 @@ impl NlmService {
         }
         // The restored hosts are known by name and address only: whatever they held is in
         // the lock table's persisted state, and they reclaim it after our notification.
-        let monitored: Vec<(Bytes, IpAddr)> = s
-            .hosts
-            .iter()
-            .filter(|(_, h)| h.monitored)
-            .map(|(n, h)| (n.clone(), h.addr))
-            .collect();
-        for (name, addr) in monitored {
-            s.start_notify(now, name, addr);
-        }
+        s.notify_monitored(now);
         s
     }
 

@@ -88,15 +88,7 @@ impl NlmService {
                     // every monitored client is told, as after a real restart.
                     self.nsm_state = self.nsm_state.wrapping_add(2);
                     self.records.push_back(NsmRecord::OwnState(self.nsm_state));
-                    let monitored: Vec<(Bytes, IpAddr)> = self
-                        .hosts
-                        .iter()
-                        .filter(|(_, h)| h.monitored)
-                        .map(|(n, h)| (n.clone(), h.addr))
-                        .collect();
-                    for (name, addr) in monitored {
-                        self.start_notify(now, name, addr);
-                    }
+                    self.notify_monitored(now);
                 }
                 reply(NsmReply::Void)
             }
@@ -155,6 +147,20 @@ impl NlmService {
                 status.to_bytes(),
                 Purpose::StatusCallback,
             );
+        }
+    }
+
+    /// Starts SM_NOTIFY to every monitored host (XNFS chapter 11: what a reboot owes
+    /// them): after a restart from the journal and after SM_SIMU_CRASH.
+    pub(super) fn notify_monitored(&mut self, now: Instant) {
+        let monitored: Vec<(Bytes, IpAddr)> = self
+            .hosts
+            .iter()
+            .filter(|(_, h)| h.monitored)
+            .map(|(n, h)| (n.clone(), h.addr))
+            .collect();
+        for (name, addr) in monitored {
+            self.start_notify(now, name, addr);
         }
     }
 

@@ -159,15 +159,9 @@ pub fn build(capture: &Capture, ports: &PortMap) -> Conversation {
                 continue;
             }
             Err(why) => {
-                skipped.undecodable += 1;
-                if skipped.undecodable <= MAX_FRAME_NOTES {
-                    items.push(Item::Note(Note {
-                        frame: Some(frame.number),
-                        ts: Some(frame.ts),
-                        conn: None,
-                        text: format!("frame not decoded: {why}"),
-                    }));
-                }
+                frame_note(&mut items, &mut skipped.undecodable, frame, || {
+                    format!("frame not decoded: {why}")
+                });
                 continue;
             }
         };
@@ -175,19 +169,13 @@ pub fn build(capture: &Capture, ports: &PortMap) -> Conversation {
             Segment::Tcp { truncated, .. } | Segment::Udp { truncated, .. } => *truncated,
         };
         if truncated {
-            skipped.truncated += 1;
-            if skipped.truncated <= MAX_FRAME_NOTES {
-                items.push(Item::Note(Note {
-                    frame: Some(frame.number),
-                    ts: Some(frame.ts),
-                    conn: None,
-                    text: format!(
-                        "frame cut by the capture's snap length: {} of {} bytes captured",
-                        frame.data.len(),
-                        frame.orig_len
-                    ),
-                }));
-            }
+            frame_note(&mut items, &mut skipped.truncated, frame, || {
+                format!(
+                    "frame cut by the capture's snap length: {} of {} bytes captured",
+                    frame.data.len(),
+                    frame.orig_len
+                )
+            });
         }
         match seg {
             Segment::Tcp {
@@ -257,6 +245,25 @@ pub fn build(capture: &Capture, ports: &PortMap) -> Conversation {
         items,
         skipped,
         reassembly: tcp.stats(),
+    }
+}
+
+/// Counts one more frame of a kind that is skipped or only partly used, and notes it
+/// with `text` while fewer than [`MAX_FRAME_NOTES`] of that kind were noted.
+fn frame_note(
+    items: &mut Vec<Item>,
+    count: &mut u64,
+    frame: &super::reader::Frame,
+    text: impl FnOnce() -> String,
+) {
+    *count += 1;
+    if *count <= MAX_FRAME_NOTES {
+        items.push(Item::Note(Note {
+            frame: Some(frame.number),
+            ts: Some(frame.ts),
+            conn: None,
+            text: text(),
+        }));
     }
 }
 

@@ -122,6 +122,26 @@ struct TcpConn {
     closed: bool,
 }
 
+impl TcpConn {
+    /// Builds this connection's events of one frame by half: half `h` is sent by
+    /// `ends[h]` to the other end. A copy of what it needs, so the halves stay borrowable.
+    fn event_maker(
+        &self,
+        frame: u64,
+        ts: Duration,
+    ) -> impl Fn(usize, StreamEventKind) -> StreamEvent {
+        let (id, ends) = (self.id, self.ends);
+        move |half, kind| StreamEvent {
+            conn: id,
+            from: ends[half],
+            to: ends[1 - half],
+            frame,
+            ts,
+            kind,
+        }
+    }
+}
+
 /// TCP reassembly over all connections of a capture; see the module documentation.
 #[derive(Debug, Default)]
 pub struct TcpReassembler {
@@ -236,16 +256,7 @@ impl TcpReassembler {
         let h = usize::from(self.conns[idx].ends[0] != seg.src);
         let stats = &mut self.stats;
         let conn = &mut self.conns[idx];
-        let id = conn.id;
-        let ends = conn.ends;
-        let ev = |half: usize, kind: StreamEventKind| StreamEvent {
-            conn: id,
-            from: ends[half],
-            to: ends[1 - half],
-            frame: seg.frame,
-            ts: seg.ts,
-            kind,
-        };
+        let ev = conn.event_maker(seg.frame, seg.ts);
 
         // This direction's bytes.
         {
@@ -328,16 +339,7 @@ impl TcpReassembler {
     pub fn finish(&mut self, frame: u64, ts: Duration, out: &mut Vec<StreamEvent>) {
         let stats = &mut self.stats;
         for conn in &mut self.conns {
-            let id = conn.id;
-            let ends = conn.ends;
-            let ev = |half: usize, kind: StreamEventKind| StreamEvent {
-                conn: id,
-                from: ends[half],
-                to: ends[1 - half],
-                frame,
-                ts,
-                kind,
-            };
+            let ev = conn.event_maker(frame, ts);
             for h in 0..2 {
                 flush(&mut conn.halves[h], stats, &ev, h, out);
             }

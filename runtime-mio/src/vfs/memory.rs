@@ -29,8 +29,8 @@ use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
-    Caller, CreateHow, DirEntry, DirPage, FileAttr, FileKind, FsStat, Handle, SetAttrs, SetTime,
-    Stability, Timestamp, Vfs, VfsError, VfsResult,
+    check_name, Caller, CreateHow, DirEntry, DirPage, FileAttr, FileKind, FsStat, Handle, SetAttrs,
+    SetTime, Stability, Timestamp, Vfs, VfsError, VfsResult,
 };
 
 /// First byte of every MemoryFs handle (distinguishes it from garbage and other backends).
@@ -39,8 +39,6 @@ const HANDLE_MAGIC: u8 = 0x4d;
 const HANDLE_LEN: usize = 1 + 8 + 4;
 /// Inode number of the root directory.
 const ROOT_INO: u64 = 1;
-/// Longest name component (NAME_MAX on Linux).
-pub const NAME_MAX: usize = 255;
 /// Longest symbolic-link target (PATH_MAX on Linux).
 pub const PATH_MAX: usize = 4096;
 /// Most hard links to one file (ext4's EXT4_LINK_MAX).
@@ -253,20 +251,6 @@ impl Inode {
 
 fn blocks(bytes: u64) -> u64 {
     bytes.div_ceil(BLOCK) * BLOCK
-}
-
-/// Checks a single name component. `creating` also refuses `.` and `..`.
-fn check_name(name: &[u8], creating: bool) -> VfsResult<()> {
-    if name.is_empty() || name.contains(&b'/') || name.contains(&0) {
-        return Err(VfsError::Invalid);
-    }
-    if creating && (name == b"." || name == b"..") {
-        return Err(VfsError::Invalid);
-    }
-    if name.len() > NAME_MAX {
-        return Err(VfsError::NameTooLong);
-    }
-    Ok(())
 }
 
 #[derive(Debug)]
@@ -673,6 +657,30 @@ impl MemoryFs {
         Ok(dino)
     }
 
+    /// The steps shared by MKDIR, SYMLINK and MKNOD: the directory and name checks, then
+    /// `node`'s own error if it has one (so a bad directory or name is reported first), the
+    /// new inode, `init` on it, and `attrs` without a size.
+    fn make_node(
+        &self,
+        dir: &Handle,
+        name: &[u8],
+        node: VfsResult<(FileKind, Content)>,
+        init: impl FnOnce(&mut Inode),
+        attrs: &SetAttrs,
+        caller: &Caller,
+    ) -> VfsResult<(Handle, FileAttr)> {
+        let now = (self.clock)();
+        let mut st = self.lock();
+        let dino = self.prepare_create(&st, dir, name)?;
+        let ino = self.new_node(&mut st, dino, name, node?, caller, now)?;
+        init(st.get_mut(ino)?);
+        let attrs = SetAttrs {
+            size: None,
+            ..*attrs
+        };
+        self.finish_create(&mut st, ino, &attrs, now)
+    }
+
     fn finish_create(
         &self,
         st: &mut State,
@@ -683,6 +691,34 @@ impl MemoryFs {
         self.apply(st, ino, attrs, now)?;
         let i = st.get(ino)?;
         Ok((st.handle(ino), self.attr(ino, i)))
+    }
+
+    /// REMOVE (`rmdir` false: IsDir for a directory) and RMDIR (`rmdir` true: NotDir for
+    /// anything but a directory, NotEmpty for a directory with entries): the same lookup,
+    /// unlink and directory times; an RMDIR also drops the parent link the removed
+    /// directory's `..` held.
+    fn remove_entry(&self, dir: &Handle, name: &[u8], rmdir: bool) -> VfsResult<()> {
+        let now = (self.clock)();
+        let mut st = self.lock();
+        let dino = st.ino(dir)?;
+        let d = st.get(dino)?.dir()?;
+        check_name(name, true)?;
+        let ino = d.get(name).ok_or(VfsError::NotFound)?;
+        if rmdir {
+            if !st.get(ino)?.dir()?.entries.is_empty() {
+                return Err(VfsError::NotEmpty);
+            }
+        } else if st.get(ino)?.kind == FileKind::Directory {
+            return Err(VfsError::IsDir);
+        }
+        st.get_mut(dino)?.dir_mut()?.remove(name);
+        if rmdir {
+            let p = st.get_mut(dino)?;
+            p.nlink = p.nlink.saturating_sub(1);
+        }
+        st.touch_dir(dino, now);
+        st.unlink(ino, now);
+        Ok(())
     }
 
     /// Whether `ancestor` is `ino` or one of its ancestors.
@@ -878,22 +914,8 @@ impl Vfs for MemoryFs {
         attrs: &SetAttrs,
         caller: &Caller,
     ) -> VfsResult<(Handle, FileAttr)> {
-        let now = (self.clock)();
-        let mut st = self.lock();
-        let dino = self.prepare_create(&st, dir, name)?;
-        let ino = self.new_node(
-            &mut st,
-            dino,
-            name,
-            (FileKind::Directory, Content::Dir(Dir::default())),
-            caller,
-            now,
-        )?;
-        let attrs = SetAttrs {
-            size: None,
-            ..*attrs
-        };
-        self.finish_create(&mut st, ino, &attrs, now)
+        let node = Ok((FileKind::Directory, Content::Dir(Dir::default())));
+        self.make_node(dir, name, node, |_| {}, attrs, caller)
     }
 
     fn symlink(
@@ -904,30 +926,18 @@ impl Vfs for MemoryFs {
         attrs: &SetAttrs,
         caller: &Caller,
     ) -> VfsResult<(Handle, FileAttr)> {
-        let now = (self.clock)();
-        let mut st = self.lock();
-        let dino = self.prepare_create(&st, dir, name)?;
-        if target.is_empty() || target.contains(&0) {
-            return Err(VfsError::Invalid);
-        }
-        if target.len() > PATH_MAX {
-            return Err(VfsError::NameTooLong);
-        }
-        let ino = self.new_node(
-            &mut st,
-            dino,
-            name,
-            (FileKind::Symlink, Content::Symlink(target.to_vec())),
-            caller,
-            now,
-        )?;
-        st.get_mut(ino)?.mode = 0o777;
+        let node = if target.is_empty() || target.contains(&0) {
+            Err(VfsError::Invalid)
+        } else if target.len() > PATH_MAX {
+            Err(VfsError::NameTooLong)
+        } else {
+            Ok((FileKind::Symlink, Content::Symlink(target.to_vec())))
+        };
         let attrs = SetAttrs {
-            size: None,
             mode: None,
             ..*attrs
         };
-        self.finish_create(&mut st, ino, &attrs, now)
+        self.make_node(dir, name, node, |i| i.mode = 0o777, &attrs, caller)
     }
 
     fn mknod(
@@ -939,55 +949,20 @@ impl Vfs for MemoryFs {
         attrs: &SetAttrs,
         caller: &Caller,
     ) -> VfsResult<(Handle, FileAttr)> {
-        let now = (self.clock)();
-        let mut st = self.lock();
-        let dino = self.prepare_create(&st, dir, name)?;
-        let rdev = match kind {
-            FileKind::BlockDevice | FileKind::CharDevice => rdev,
-            FileKind::Fifo | FileKind::Socket => (0, 0),
-            _ => return Err(VfsError::Invalid),
+        let (node, rdev) = match kind {
+            FileKind::BlockDevice | FileKind::CharDevice => (Ok((kind, Content::Special)), rdev),
+            FileKind::Fifo | FileKind::Socket => (Ok((kind, Content::Special)), (0, 0)),
+            _ => (Err(VfsError::Invalid), (0, 0)),
         };
-        let ino = self.new_node(&mut st, dino, name, (kind, Content::Special), caller, now)?;
-        st.get_mut(ino)?.rdev = rdev;
-        let attrs = SetAttrs {
-            size: None,
-            ..*attrs
-        };
-        self.finish_create(&mut st, ino, &attrs, now)
+        self.make_node(dir, name, node, |i| i.rdev = rdev, attrs, caller)
     }
 
     fn remove(&self, dir: &Handle, name: &[u8]) -> VfsResult<()> {
-        let now = (self.clock)();
-        let mut st = self.lock();
-        let dino = st.ino(dir)?;
-        let d = st.get(dino)?.dir()?;
-        check_name(name, true)?;
-        let ino = d.get(name).ok_or(VfsError::NotFound)?;
-        if st.get(ino)?.kind == FileKind::Directory {
-            return Err(VfsError::IsDir);
-        }
-        st.get_mut(dino)?.dir_mut()?.remove(name);
-        st.touch_dir(dino, now);
-        st.unlink(ino, now);
-        Ok(())
+        self.remove_entry(dir, name, false)
     }
 
     fn rmdir(&self, dir: &Handle, name: &[u8]) -> VfsResult<()> {
-        let now = (self.clock)();
-        let mut st = self.lock();
-        let dino = st.ino(dir)?;
-        let d = st.get(dino)?.dir()?;
-        check_name(name, true)?;
-        let ino = d.get(name).ok_or(VfsError::NotFound)?;
-        if !st.get(ino)?.dir()?.entries.is_empty() {
-            return Err(VfsError::NotEmpty);
-        }
-        st.get_mut(dino)?.dir_mut()?.remove(name);
-        let p = st.get_mut(dino)?;
-        p.nlink = p.nlink.saturating_sub(1);
-        st.touch_dir(dino, now);
-        st.unlink(ino, now);
-        Ok(())
+        self.remove_entry(dir, name, true)
     }
 
     fn rename(

@@ -104,6 +104,27 @@ pub enum VfsError {
 /// Result of a backend operation.
 pub type VfsResult<T> = Result<T, VfsError>;
 
+/// Longest name component a backend accepts (NAME_MAX on Linux).
+pub const NAME_MAX: usize = 255;
+
+/// The name rule every backend applies to a directory entry's name, whatever the
+/// protocol above already checked: one non-empty component without `/` or NUL
+/// ([`VfsError::Invalid`]) of at most [`NAME_MAX`] bytes ([`VfsError::NameTooLong`]);
+/// `creating` (or removing, renaming: a real entry is meant) also refuses `.` and `..`
+/// (EINVAL, as POSIX `mkdir`/`rmdir`/`rename` give for them).
+pub fn check_name(name: &[u8], creating: bool) -> VfsResult<()> {
+    if name.is_empty() || name.contains(&b'/') || name.contains(&0) {
+        return Err(VfsError::Invalid);
+    }
+    if creating && (name == b"." || name == b"..") {
+        return Err(VfsError::Invalid);
+    }
+    if name.len() > NAME_MAX {
+        return Err(VfsError::NameTooLong);
+    }
+    Ok(())
+}
+
 /// File type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FileKind {

@@ -78,11 +78,11 @@ use rustix::io::Errno;
 use self::cache::{Access, NameMap, Node, NodeCache, StaleSet};
 use self::handle::Ident;
 use self::sys::{
-    attr_of, check_name, dev_of, kind_of, op_err, open_beneath, start_writeback, statx_at, statx_fd,
+    attr_of, dev_of, kind_of, op_err, open_beneath, start_writeback, statx_at, statx_fd,
 };
 use super::{
-    Caller, CreateHow, DirEntry, DirPage, FileAttr, FileKind, FsStat, Handle, SetAttrs, SetTime,
-    Stability, Vfs, VfsError, VfsResult,
+    check_name, Caller, CreateHow, DirEntry, DirPage, FileAttr, FileKind, FsStat, Handle, SetAttrs,
+    SetTime, Stability, Vfs, VfsError, VfsResult,
 };
 
 /// Largest READ the backend performs in one call (the executor advertises 1 MiB).

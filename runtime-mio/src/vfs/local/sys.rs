@@ -18,8 +18,6 @@ use rustix::io::Errno;
 
 use crate::vfs::{FileAttr, FileKind, Timestamp, VfsError};
 
-/// Longest name component (NAME_MAX).
-pub const NAME_MAX: usize = 255;
 /// Longest symbolic-link target the kernel accepts (PATH_MAX minus the NUL).
 pub const SYMLINK_MAX: usize = 4095;
 
@@ -72,20 +70,6 @@ pub fn map_errno(e: Errno, ctx: Ctx) -> VfsError {
 /// Maps an operation's errno.
 pub fn op_err(e: Errno) -> VfsError {
     map_errno(e, Ctx::Op)
-}
-
-/// Checks a single name component. `creating` also refuses `.` and `..`.
-pub fn check_name(name: &[u8], creating: bool) -> Result<(), VfsError> {
-    if name.is_empty() || name.contains(&b'/') || name.contains(&0) {
-        return Err(VfsError::Invalid);
-    }
-    if creating && (name == b"." || name == b"..") {
-        return Err(VfsError::Invalid);
-    }
-    if name.len() > NAME_MAX {
-        return Err(VfsError::NameTooLong);
-    }
-    Ok(())
 }
 
 /// `openat2(dir, path, flags | O_CLOEXEC, mode, RESOLVE_BENEATH | ...)`.
