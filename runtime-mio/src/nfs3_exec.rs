@@ -37,7 +37,7 @@ use crate::vfs::{
     Caller, CreateHow, FileAttr, FileKind, Handle, SetAttrs, SetTime, Stability, Timestamp, Vfs,
     VfsError,
 };
-use crate::write_behind::WriteVerifier;
+use crate::write_behind::{WriteVerifier, FLUSH_BEHIND_MIN};
 
 /// Largest READ and WRITE (FSINFO `rtmax`/`wtmax`, RFC 1813 §3.3.19): 1 MiB.
 pub const RTMAX: u32 = 1 << 20;
@@ -510,19 +510,25 @@ impl Executor {
             StableHow::FileSync => Stability::FileSync,
         };
         match cx.vfs.write(&h, a.offset, &a.data[..len], stable) {
-            Ok((achieved, post)) => Nfs3Result::Ok(WriteOk {
-                file_wcc: WccData {
-                    before: Some(wcc_attr(&pre)),
-                    after: Some(fattr3(&post)),
-                },
-                count: len as u32,
-                committed: match achieved {
-                    Stability::Unstable => StableHow::Unstable,
-                    Stability::DataSync => StableHow::DataSync,
-                    Stability::FileSync => StableHow::FileSync,
-                },
-                verf: self.verifier.get(),
-            }),
+            Ok((achieved, post)) => {
+                if achieved == Stability::Unstable && len >= FLUSH_BEHIND_MIN {
+                    // Flush-behind (crate::write_behind); advisory, COMMIT still syncs.
+                    let _ = cx.vfs.start_writeback(&h, a.offset, len as u64);
+                }
+                Nfs3Result::Ok(WriteOk {
+                    file_wcc: WccData {
+                        before: Some(wcc_attr(&pre)),
+                        after: Some(fattr3(&post)),
+                    },
+                    count: len as u32,
+                    committed: match achieved {
+                        Stability::Unstable => StableHow::Unstable,
+                        Stability::DataSync => StableHow::DataSync,
+                        Stability::FileSync => StableHow::FileSync,
+                    },
+                    verf: self.verifier.get(),
+                })
+            }
             Err(e) => Nfs3Result::Err(nfs_status(e), cx.wcc(&h, Some(&pre))),
         }
     }

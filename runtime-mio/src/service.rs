@@ -19,7 +19,7 @@ use crate::vfs::{
     VfsError, VfsResult,
 };
 use crate::workers::{Executed, FsService};
-use crate::write_behind::{barrier, WriteBehind};
+use crate::write_behind::{barrier, WriteBehind, FLUSH_BEHIND_MIN};
 
 /// An NFSv3 executor: runs one call against one backend (`nfs3_exec::Executor`).
 pub trait Nfs3Executor: Send + Sync + 'static {
@@ -102,7 +102,14 @@ impl<E: Nfs3Executor> ShareService<E> {
                     "a write acknowledged as UNSTABLE failed; clients will resend at COMMIT"
                 );
             }
+            // The data is in the page cache: later requests may go on while it is sent
+            // to disk.
             drop(ticket);
+            if len >= FLUSH_BEHIND_MIN {
+                if let Err(e) = vfs.start_writeback(&handle, offset, len as u64) {
+                    tracing::debug!(error = ?e, "flush-behind");
+                }
+            }
         };
         Some(Executed {
             reply,

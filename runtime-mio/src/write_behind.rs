@@ -33,6 +33,14 @@
 //!   restart, so clients resend what they had not committed.
 //!
 //! Only UNSTABLE writes are deferred; DATA_SYNC and FILE_SYNC reply after `fdatasync`/`fsync`.
+//!
+//! **Flush-behind.** After an UNSTABLE write of [`FLUSH_BEHIND_MIN`] bytes or more its
+//! range is sent to disk at once ([`crate::vfs::Vfs::start_writeback`]), so the COMMIT that
+//! ends a sequential stream waits for little and dirty pages do not pile up until the kernel
+//! throttles every writer; small writes stay in the page cache, where rewrites of the same
+//! block are absorbed (PostgreSQL's `*_flush_after` and RocksDB's `bytes_per_sync` do the
+//! same). A deferred write ends its ticket before that, so the next request on the file
+//! waits for the data to be in the page cache, not for the disk.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -43,6 +51,9 @@ use proto_nfs::nfs3::Nfs3Call;
 
 /// How long WRITEs run synchronously after a deferred write failed.
 pub const DEGRADED_FOR: Duration = Duration::from_secs(60);
+
+/// Smallest UNSTABLE write whose range is sent to disk at once (flush-behind).
+pub const FLUSH_BEHIND_MIN: usize = 256 * 1024;
 
 /// Most bytes of deferred writes waiting at once.
 pub const MAX_PENDING_BYTES: usize = 16 * 1024 * 1024;

@@ -490,7 +490,7 @@ fn large_unstable_writes_start_writeback_and_read_back_exactly() {
     // Flush-behind (writes of FLUSH_BEHIND_MIN bytes or more) must not change what is
     // written: unstable, unaligned and overlapping large writes read back byte for byte,
     // and COMMIT still succeeds afterwards.
-    use runtime_mio::vfs::local::FLUSH_BEHIND_MIN;
+    use runtime_mio::write_behind::FLUSH_BEHIND_MIN;
     let share = TempDir::new("flush-behind");
     let fs = LocalFs::open(share.path()).expect("open");
     let (h, _) = fs

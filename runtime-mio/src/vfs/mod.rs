@@ -310,6 +310,12 @@ pub trait Vfs: Send + Sync + fmt::Debug {
         data: &[u8],
         stable: Stability,
     ) -> VfsResult<(Stability, FileAttr)>;
+    /// Starts writing `offset..offset + len` of a file to disk without waiting for it
+    /// (flush-behind, after large UNSTABLE writes). It makes nothing durable: COMMIT still
+    /// syncs. Backends without a disk do nothing (the default).
+    fn start_writeback(&self, _h: &Handle, _offset: u64, _len: u64) -> VfsResult<()> {
+        Ok(())
+    }
     /// Whether an UNSTABLE write may be acknowledged before its data is copied
     /// ([`crate::write_behind`]): the backend must be able to take the write later and
     /// fail only for reasons a COMMIT may report (space, I/O). Off by default.

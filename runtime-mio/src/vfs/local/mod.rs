@@ -89,8 +89,6 @@ use super::{
 pub const MAX_IO: u32 = 4 << 20;
 /// Largest file offset Linux accepts (`off_t` is a signed 64-bit integer).
 const MAX_OFFSET: u64 = i64::MAX as u64;
-/// Smallest UNSTABLE write whose range is sent to disk at once (flush-behind, see `write`).
-pub const FLUSH_BEHIND_MIN: usize = 256 * 1024;
 /// Most entries one READDIR call returns.
 pub const MAX_DIR_ENTRIES: usize = 1 << 16;
 /// Deepest directory the scan descends into.
@@ -885,20 +883,17 @@ impl Vfs for LocalFs {
             }
         }
         match stable {
-            Stability::Unstable if data.len() >= FLUSH_BEHIND_MIN => {
-                // Flush-behind: start writing a large unstable write to disk now, so the
-                // COMMIT that follows a sequential stream waits for little, and dirty pages
-                // do not pile up until the kernel throttles every writer. Small writes stay
-                // in the page cache, where rewrites of the same block are absorbed.
-                if let Err(e) = start_writeback(fd.as_fd(), offset, data.len() as u64) {
-                    tracing::debug!("sync_file_range: {e}");
-                }
-            }
             Stability::Unstable => {}
             Stability::DataSync => rustix::fs::fdatasync(fd).map_err(op_err)?,
             Stability::FileSync => rustix::fs::fsync(fd).map_err(op_err)?,
         }
         Ok((stable, attr_of(&statx_fd(fd.as_fd())?)))
+    }
+
+    fn start_writeback(&self, h: &Handle, offset: u64, len: u64) -> VfsResult<()> {
+        let (n, _) = self.resolve(h)?;
+        let fd = self.rw_fd(&n)?;
+        start_writeback(fd.as_fd(), offset, len).map_err(op_err)
     }
 
     fn write_behind(&self) -> bool {
