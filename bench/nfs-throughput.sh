@@ -19,6 +19,11 @@
 #   --ganesha             start nfs-ganesha with ../shared/lab/ganesha-peer.sh (GANESHA_PEER) on
 #                         GANESHA_PORTS (default "20590 20548 20521": NFS MOUNT NLM) and stop it at exit
 #   --only-ganesha        do not start janus
+#   --local-dir DIR       where the client's source and copied-back files live (LOCAL_DIR;
+#                         default: the bench's temp dir on /tmp, as ../shared/lab/perf.sh does).
+#                         `--local-dir /dev/shm` takes the client's own disk out of the figures:
+#                         with a disk-backed destination, "out" swings 0.3-2 s per copy with
+#                         ext4 allocation after the previous copy's delete, for either server.
 #   JANUS_BIN             janus binary (default target/release/janus; built with cargo if missing)
 #   JANUS_PORT            NFS port for janus (default 20690; MOUNT is on the same port)
 #
@@ -40,6 +45,7 @@ while (($#)); do
     --ganesha-dir) GDIR="$2"; shift 2;;
     --ganesha) START_G=1; shift;;
     --only-ganesha) ONLY_G=1; shift;;
+    --local-dir) LOCAL_DIR="$2"; shift 2;;
     -h|--help) sed -n '2,/^set -e/{/^#/p}' "$0"; exit 0;;
     *) echo "unknown argument $1" >&2; exit 2;;
   esac
@@ -48,6 +54,11 @@ done
 command -v nfs-cp >/dev/null || { echo "nfs-cp missing: scripts/install-test-deps.sh" >&2; exit 1; }
 
 W="$(mktemp -d /tmp/janus-bench.XXXXXX)"
+if [[ -n "${LOCAL_DIR:-}" ]]; then
+  L="$(mktemp -d "$LOCAL_DIR/janus-bench-local.XXXXXX")"
+else
+  L="$W"
+fi
 JPID="" GPEER="${GANESHA_PEER:-../shared/lab/ganesha-peer.sh}"
 cleanup() {
   [[ -n "$START_G" ]] && "$GPEER" stop "$W/ganesha" >/dev/null 2>&1
@@ -58,6 +69,7 @@ cleanup() {
     kill -KILL "$JPID" 2>/dev/null || true
   fi
   rm -rf "$W"
+  [[ "$L" != "$W" ]] && rm -rf "$L"
 }
 trap cleanup EXIT
 
@@ -105,7 +117,7 @@ if [[ -n "$GURL" ]]; then
 fi
 
 echo "source: $SIZE MiB random, runs: $RUNS"
-head -c "$((SIZE * 1048576))" /dev/urandom > "$W/src.bin"
+head -c "$((SIZE * 1048576))" /dev/urandom > "$L/src.bin"
 
 timeit() { # LABEL CMD...: append seconds to $W/times.LABEL
   local label="$1"; shift
@@ -126,11 +138,11 @@ for run in $(seq 1 "$RUNS"); do
   for s in "${servers[@]}"; do
     base="${URL[$s]%%\?*}" q="?${URL[$s]#*\?}"
     f="$tag-$run.bin"
-    timeit "$s-in" nfs-cp "$W/src.bin" "$base/$f$q"
-    rm -f "$W/back.bin"
-    timeit "$s-out" nfs-cp "$base/$f$q" "$W/back.bin"
-    cmp -s "$W/src.bin" "$W/back.bin" || { echo "$s: copy-out differs from the source"; exit 1; }
-    rm -f "$W/back.bin"
+    timeit "$s-in" nfs-cp "$L/src.bin" "$base/$f$q"
+    rm -f "$L/back.bin"
+    timeit "$s-out" nfs-cp "$base/$f$q" "$L/back.bin"
+    cmp -s "$L/src.bin" "$L/back.bin" || { echo "$s: copy-out differs from the source"; exit 1; }
+    rm -f "$L/back.bin"
     [[ -n "${DIR[$s]}" ]] && rm -f "${DIR[$s]}/$f"
   done
 done
