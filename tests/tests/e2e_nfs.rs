@@ -192,3 +192,42 @@ fn handles_survive_restart() {
         ls.describe()
     );
 }
+
+/// Read-after-write across clients with write-behind (runtime-mio/src/write_behind.rs): a
+/// second libnfs client reads each UNSTABLE write, and its overwrite, right after the
+/// writer's reply (tests/clients/wb-driver.c), then the file on disk is checked.
+#[test]
+fn a_second_client_reads_unstable_writes_right_after_their_replies() {
+    const ROUNDS: usize = 48;
+    let driver = build_c_client("wb-driver");
+    let server = ServerBuilder::new("wb").share("export").start();
+    let out = run(
+        std::process::Command::new(&driver)
+            .arg(server.url("export", ""))
+            .arg("wb.bin")
+            .arg(ROUNDS.to_string()),
+        Duration::from_secs(120),
+    );
+    println!("{}", out.stdout_str());
+    let out = out.ok();
+    assert!(out.stdout_str().contains("wb: 0 failure(s)"));
+    // The same formulas as the driver: round i wrote len(i) bytes at offset(i), the second
+    // version last.
+    let offset = |i: usize| i * 300_007 + 13;
+    let len = |i: usize| match i % 3 {
+        0 => 1_048_576 - 5,
+        1 => 262_151,
+        _ => 777,
+    };
+    let fill = |i: usize, v: usize, k: usize| ((i * 31 + v * 101 + k * 7) % 251) as u8;
+    let size = (0..ROUNDS).map(|i| offset(i) + len(i)).max().unwrap();
+    let mut want = vec![0u8; size];
+    for i in 0..ROUNDS {
+        for k in 0..len(i) {
+            want[offset(i) + k] = fill(i, 1, k);
+        }
+    }
+    let on_disk = std::fs::read(server.share_dir("export").join("wb.bin")).unwrap();
+    assert_eq!(on_disk.len(), want.len());
+    assert!(on_disk == want, "file content differs from the writes");
+}
