@@ -80,17 +80,18 @@
 //! else after 90 s, and what is left is dropped.
 //!
 //! ## Example
+//! The runtime owns the clock: it passes `now` in with every call.
 //! ```
 //! use std::time::Instant;
 //! use lockstate::*;
-//! let mut t = LockTable::new(Config::default());
-//! let now = Instant::now();
-//! let owner = NlmOwner::new("client1", 42, b"oh".to_vec()); // caller_name, svid, oh
-//! let range = LockRange::nlm(0, 100).unwrap();
-//! let out = t.nlm_lock(NlmLockArgs { file: FileId(1), owner, range, exclusive: true,
-//!                                     block: false, reclaim: false }, now);
-//! assert_eq!(out, Outcome::Proceed);
-//! while let Some(_rec) = t.poll_record() { /* journal it */ }
+//! fn on_nlm_lock(t: &mut LockTable, now: Instant) {
+//!     let owner = NlmOwner::new("client1", 42, b"oh".to_vec()); // caller_name, svid, oh
+//!     let range = LockRange::nlm(0, 100).unwrap();
+//!     let out = t.nlm_lock(NlmLockArgs { file: FileId(1), owner, range, exclusive: true,
+//!                                         block: false, reclaim: false }, now);
+//!     assert_eq!(out, Outcome::Proceed);
+//!     while let Some(_rec) = t.poll_record() { /* journal it, then reply */ }
+//! }
 //! ```
 
 mod codec;

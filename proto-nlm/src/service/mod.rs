@@ -343,6 +343,21 @@ struct Block {
     state: BlockState,
 }
 
+/// A blocked lock as the service sees it ([`NlmService::blocks`]: tests, metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockView<'a> {
+    /// The lock table's ticket of the waiting request.
+    pub ticket: WaitTicket,
+    /// The file.
+    pub file: FileId,
+    /// Who asked.
+    pub owner: &'a Owner,
+    /// The lock as the client sent it.
+    pub alock: &'a Nlm4Lock,
+    /// The table granted it and the client is being told (GRANTED_MSG); else it is queued.
+    pub granting: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BlockState {
     /// Queued in the table.
@@ -564,6 +579,27 @@ impl NlmService {
         self.blocks.len()
     }
 
+    /// The blocked locks, queued or being granted.
+    pub fn blocks(&self) -> impl Iterator<Item = BlockView<'_>> {
+        self.blocks.values().map(|b| BlockView {
+            ticket: b.ticket,
+            file: b.file,
+            owner: &b.owner,
+            alock: &b.alock,
+            granting: matches!(b.state, BlockState::Granting { .. }),
+        })
+    }
+
+    /// The configuration the service runs with.
+    pub fn config(&self) -> &NlmConfig {
+        &self.config
+    }
+
+    /// Outbound calls queued and not yet taken with [`NlmService::poll_outbound`].
+    pub fn outbound_pending(&self) -> usize {
+        self.outbound.len()
+    }
+
     /// Whether the host named `caller_name` is in the notify list.
     pub fn is_monitored(&self, caller_name: &[u8]) -> bool {
         self.hosts.get(caller_name).is_some_and(|h| h.monitored)
@@ -695,6 +731,3 @@ impl NlmService {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,4 +1,5 @@
-//! Service tests on virtual time: a harness drives one [`NlmService`] with calls built from
+//! Service tests on virtual time (an integration test, so the library's sources read no
+//! clock): a harness drives one [`NlmService`] with calls built from
 //! the wire types, plays the client's portmapper and NLM/NSM services by answering the
 //! outbound calls, and routes the lock table's events back, as the runtime will.
 
@@ -12,11 +13,14 @@ use bytes::Bytes;
 use proto_nfs::server::{ConnId, Transport};
 use proto_nfs::xdr::{XdrDecode, XdrEncode};
 
-use self::model::{ModelLocks, LEASE_FILE};
-use super::outbound::{PMAPPROC_GETPORT, PMAP_PROGRAM};
-use super::*;
-use crate::wire::*;
+use proto_nlm::service::outbound::{PMAPPROC_GETPORT, PMAP_PROGRAM};
+use proto_nlm::service::*;
+use proto_nlm::wire::*;
 
+use self::model::{ModelLocks, LEASE_FILE};
+
+/// The one real clock reading, outside the library: the start of virtual time, which the
+/// tests then move forward by adding `Duration`s.
 #[allow(clippy::disallowed_methods)]
 fn test_clock() -> Instant {
     Instant::now()
@@ -294,7 +298,7 @@ fn callback_is_retried_while_the_client_is_silent_then_withdrawn() {
     let call = h.answer_getport(CLIENT_B, NLM_PROGRAM, 4, CLIENT_NLM_PORT);
     granted_msg_args(&call);
     h.result(call.id, CallResult::Failed(CallFailure::TimedOut));
-    let attempts = h.svc.config.granted_attempts;
+    let attempts = h.svc.config().granted_attempts;
     for attempt in 2..=attempts {
         let due = h.svc.poll_timeout().expect("a retry is armed");
         assert_eq!(

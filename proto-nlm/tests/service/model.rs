@@ -7,8 +7,8 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::service::backend::*;
-use crate::wire::{FshAccess, FshMode, Netobj, Nlm4Holder, Nlm4Stats};
+use proto_nlm::service::backend::*;
+use proto_nlm::wire::{FshAccess, FshMode, Netobj, Nlm4Holder, Nlm4Stats};
 
 /// Requests on this file wait on a (simulated) SMB lease break: `Held`.
 pub const LEASE_FILE: FileId = FileId(999);

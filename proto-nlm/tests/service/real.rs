@@ -5,7 +5,7 @@
 use lockstate::{Config, LockTable};
 
 use super::*;
-use crate::service::table::backend_event;
+use proto_nlm::service::table::backend_event;
 
 impl TestTable for LockTable {
     fn next_event(&mut self) -> Option<BackendEvent> {
@@ -74,7 +74,7 @@ fn real_table_withdrawn_grant_goes_to_the_next_waiter() {
     assert_eq!(h.lock(REMOTE, c.clone(), true, true), Nlm4Stats::Blocked);
     h.unlock(CLIENT_A, a);
     let mut call = h.answer_getport(CLIENT_B, NLM_PROGRAM, 4, CLIENT_NLM_PORT);
-    for _ in 1..h.svc.config.granted_attempts {
+    for _ in 1..h.svc.config().granted_attempts {
         h.result(call.id, CallResult::Failed(CallFailure::TimedOut));
         h.advance(Duration::from_secs(10));
         call = h.answer_getport(CLIENT_B, NLM_PROGRAM, 4, CLIENT_NLM_PORT);
@@ -326,22 +326,21 @@ impl Harness<LockTable> {
     /// block (no NLM request waits in the table unknown to the service, or vice versa).
     fn check_consistent(&self) {
         let mut waiting = std::collections::BTreeSet::new();
-        for b in self.svc.blocks.values() {
+        for b in self.svc.blocks() {
             let v = self.locks.view(b.file);
-            match b.state {
-                BlockState::Waiting => {
-                    assert!(
-                        v.waiters.iter().any(|w| w.ticket == b.ticket),
-                        "queued block {:?} is not waiting in the table",
-                        b.alock
-                    );
-                    waiting.insert(b.ticket);
-                }
-                BlockState::Granting { .. } => assert!(
+            if b.granting {
+                assert!(
                     self.locks.holds(&b.owner.caller_name, b.file),
                     "block being granted {:?} holds no lock",
                     b.alock
-                ),
+                );
+            } else {
+                assert!(
+                    v.waiters.iter().any(|w| w.ticket == b.ticket),
+                    "queued block {:?} is not waiting in the table",
+                    b.alock
+                );
+                waiting.insert(b.ticket);
             }
         }
         for f in [FileId(1), FileId(2)] {
@@ -481,7 +480,7 @@ proptest::proptest! {
                     h.unlock(*ip, alock(n, host as i32, fh, 0, 0));
                 }
             }
-            if h.svc.blocked_count() == 0 && h.svc.outbound.is_empty() {
+            if h.svc.blocked_count() == 0 && h.svc.outbound_pending() == 0 {
                 break;
             }
             h.advance(Duration::from_secs(61));
@@ -506,7 +505,7 @@ fn callback_path_at_the_byte_level() {
     use proto_nfs::rpc::message::put_success_header;
     use proto_nfs::rpc::{MessageBody, RpcMessage};
 
-    use crate::service::callback::CallbackClient;
+    use proto_nlm::service::callback::CallbackClient;
 
     let mut h = real();
     let mut cb = CallbackClient::new(
