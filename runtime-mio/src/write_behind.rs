@@ -280,12 +280,42 @@ mod tests {
 
     #[test]
     fn barriers_of_calls() {
-        use proto_nfs::nfs3::{FileHandle, GetattrArgs};
-        let fh = FileHandle(Bytes::from_static(b"\x01abc"));
+        use proto_nfs::nfs3::{
+            CommitArgs, DirOpArgs3, FileHandle, Filename3, FsrootArgs, GetattrArgs, LookupArgs,
+            ReadArgs,
+        };
+        let fh = || FileHandle(Bytes::from_static(b"\x01abc"));
         assert_eq!(barrier(&Nfs3Call::Null), Barrier::None);
         assert_eq!(
-            barrier(&Nfs3Call::Getattr(GetattrArgs { object: fh })),
-            Barrier::File(b"\x01abc")
+            barrier(&Nfs3Call::Fsinfo(FsrootArgs { fsroot: fh() })),
+            Barrier::None
+        );
+        // Calls on a file handle wait for that file's deferred writes...
+        let file = Barrier::File(b"\x01abc");
+        assert_eq!(
+            barrier(&Nfs3Call::Getattr(GetattrArgs { object: fh() })),
+            file
+        );
+        let read = ReadArgs {
+            file: fh(),
+            offset: 0,
+            count: 1,
+        };
+        assert_eq!(barrier(&Nfs3Call::Read(read)), file);
+        let commit = CommitArgs {
+            file: fh(),
+            offset: 0,
+            count: 0,
+        };
+        assert_eq!(barrier(&Nfs3Call::Commit(commit)), file);
+        // ...and a LOOKUP, which returns a file's attributes by name, waits for all of them.
+        let what = DirOpArgs3 {
+            dir: fh(),
+            name: Filename3(Bytes::from_static(b"f")),
+        };
+        assert_eq!(
+            barrier(&Nfs3Call::Lookup(LookupArgs { what })),
+            Barrier::All
         );
     }
 
