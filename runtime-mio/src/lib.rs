@@ -25,7 +25,7 @@ pub mod replay;
 pub mod serve;
 pub mod service;
 pub mod state;
-pub mod vfs;
+pub use vfs;
 pub mod workers;
 pub mod write_behind;
 

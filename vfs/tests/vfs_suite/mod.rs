@@ -5,7 +5,7 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
-use runtime_mio::vfs::{
+use vfs::{
     Caller, CreateHow, FileKind, Handle, SetAttrs, SetTime, Stability, Timestamp, Vfs, VfsError,
 };
 use std::collections::HashSet;

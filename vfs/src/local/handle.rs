@@ -21,7 +21,7 @@
 //! time alone decides. On a file system with neither (rare: e.g. some FUSE file systems),
 //! inode reuse cannot be detected; that is a documented limitation.
 
-use crate::vfs::{Handle, Timestamp, VfsError};
+use crate::{Handle, Timestamp, VfsError};
 
 const MAGIC: u8 = 0x4c;
 const LEN: usize = 30;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use super::handle::Ident;
-use crate::vfs::FileKind;
+use crate::FileKind;
 
 /// How a node's main descriptor was opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,8 +5,8 @@ mod vfs_suite;
 
 use std::os::unix::fs::{symlink, MetadataExt};
 
-use runtime_mio::vfs::local::LocalFs;
-use runtime_mio::vfs::{CreateHow, FileKind, Handle, SetAttrs, Stability, Vfs, VfsError};
+use vfs::local::LocalFs;
+use vfs::{CreateHow, FileKind, Handle, SetAttrs, Stability, Vfs, VfsError};
 use vfs_suite::{caller, TempDir};
 
 fn mode(m: u32) -> SetAttrs {
@@ -334,7 +334,7 @@ fn new_files_belong_to_the_caller_when_running_as_root() {
     let share = TempDir::new("share-owner");
     let fs = LocalFs::open(share.path()).expect("open");
     let root = fs.root();
-    let c = runtime_mio::vfs::Caller {
+    let c = vfs::Caller {
         uid: 4242,
         gid: 4343,
         gids: vec![],
@@ -381,7 +381,7 @@ fn scan_limit_bounds_the_search_for_unknown_handles() {
         fs.lookup(&dir, b"deep").expect("lookup deep").0
     };
     // A fresh instance that may read only 10 entries per scan cannot find it...
-    let opts = runtime_mio::vfs::local::LocalFsOptions {
+    let opts = vfs::local::LocalFsOptions {
         scan_limit: 10,
         ..Default::default()
     };
@@ -490,7 +490,7 @@ fn large_unstable_writes_start_writeback_and_read_back_exactly() {
     // Flush-behind (writes of FLUSH_BEHIND_MIN bytes or more) must not change what is
     // written: unstable, unaligned and overlapping large writes read back byte for byte,
     // and COMMIT still succeeds afterwards.
-    use runtime_mio::write_behind::FLUSH_BEHIND_MIN;
+    const FLUSH_BEHIND_MIN: usize = 256 * 1024; // the write-behind threshold of the NFS executor
     let share = TempDir::new("flush-behind");
     let fs = LocalFs::open(share.path()).expect("open");
     let (h, _) = fs

@@ -1,11 +1,11 @@
 //! Runs the shared backend conformance suite (`vfs_suite`) against every [`Vfs`] backend.
 //!
-//! [`Vfs`]: runtime_mio::vfs::Vfs
+//! [`Vfs`]: vfs::Vfs
 
 mod vfs_suite;
 
-use runtime_mio::vfs::memory::{MemoryFs, MemoryFsConfig, VirtualClock};
-use runtime_mio::vfs::Timestamp;
+use vfs::memory::{MemoryFs, MemoryFsConfig, VirtualClock};
+use vfs::Timestamp;
 
 #[test]
 fn memory_fs_conforms() {
@@ -22,7 +22,7 @@ fn memory_fs_conforms() {
 #[test]
 fn local_fs_conforms() {
     let dir = vfs_suite::TempDir::new("conformance");
-    let fs = runtime_mio::vfs::local::LocalFs::open(dir.path()).expect("open share");
+    let fs = vfs::local::LocalFs::open(dir.path()).expect("open share");
     vfs_suite::run_all(&fs);
 }
 
@@ -31,10 +31,10 @@ fn local_fs_conforms_with_a_tiny_fd_cache() {
     // Every node is evicted almost at once: handles must be re-resolved through the name
     // map (and scans) all the time, and still behave the same.
     let dir = vfs_suite::TempDir::new("conformance-tiny");
-    let opts = runtime_mio::vfs::local::LocalFsOptions {
+    let opts = vfs::local::LocalFsOptions {
         open_files: 2,
         ..Default::default()
     };
-    let fs = runtime_mio::vfs::local::LocalFs::with_options(dir.path(), opts).expect("open share");
+    let fs = vfs::local::LocalFs::with_options(dir.path(), opts).expect("open share");
     vfs_suite::run_all(&fs);
 }

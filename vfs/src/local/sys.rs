@@ -16,7 +16,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{FileType, Mode, OFlags, ResolveFlags, Statx, StatxFlags};
 use rustix::io::Errno;
 
-use crate::vfs::{FileAttr, FileKind, Timestamp, VfsError};
+use crate::{FileAttr, FileKind, Timestamp, VfsError};
 
 /// Longest symbolic-link target the kernel accepts (PATH_MAX minus the NUL).
 pub const SYMLINK_MAX: usize = 4095;

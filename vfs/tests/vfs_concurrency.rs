@@ -7,9 +7,9 @@ mod vfs_suite;
 use std::sync::Arc;
 use std::thread;
 
-use runtime_mio::vfs::local::{LocalFs, LocalFsOptions};
-use runtime_mio::vfs::memory::MemoryFs;
-use runtime_mio::vfs::{CreateHow, SetAttrs, Stability, Vfs};
+use vfs::local::{LocalFs, LocalFsOptions};
+use vfs::memory::MemoryFs;
+use vfs::{CreateHow, SetAttrs, Stability, Vfs};
 use vfs_suite::{caller, TempDir};
 
 const THREADS: usize = 4;

@@ -7,9 +7,9 @@
 mod vfs_suite;
 
 use proptest::prelude::*;
-use runtime_mio::vfs::local::LocalFs;
-use runtime_mio::vfs::memory::{MemoryFs, MemoryFsConfig, VirtualClock};
-use runtime_mio::vfs::{
+use vfs::local::LocalFs;
+use vfs::memory::{MemoryFs, MemoryFsConfig, VirtualClock};
+use vfs::{
     CreateHow, FileAttr, FileKind, Handle, SetAttrs, Stability, Vfs, VfsResult,
 };
 use vfs_suite::{caller, TempDir};
