@@ -33,7 +33,7 @@ use bytes::Bytes;
 use proto_nfs::nfs3::*;
 use proto_nfs::server::Creds;
 
-use crate::vfs::{
+use vfs::{
     Caller, CreateHow, FileAttr, FileKind, Handle, SetAttrs, SetTime, Stability, Timestamp, Vfs,
     VfsError,
 };

@@ -1,8 +1,9 @@
-//! NLM v4 (100021) and NSM v1 (100024) in the event loop: the [`ExternalPrograms`] hook
-//! that drives `proto_nlm::service::NlmService` with the shared `lockstate::LockTable`, the
-//! journal records that make locks and the monitor list durable, and the outbound calls
-//! (through [`crate::nlm_callbacks`]). It follows the wiring steps of proto-nlm's service
-//! module documentation; the semantics are in `cross-protocol-semantics.md` §3 and §5.
+//! NLM v4 (100021) and NSM v1 (100024) in the core: [`Nlm`] drives
+//! `proto_nlm::service::NlmService` with the core's one `lockstate::LockTable`, hands the
+//! records that make locks and the monitor list durable to the journal policy
+//! ([`crate::nlm_journal`]), and makes its outbound calls through the callback client
+//! ([`crate::callbacks`]). It follows the wiring steps of proto-nlm's service module
+//! documentation; the semantics are in docs/cross-protocol.md.
 //!
 //! # Start (after a restart)
 //! 1. Replay the journal: records tagged [`TAG_LOCK`] are `lockstate::Record`s (their byte
@@ -15,8 +16,9 @@
 //!    `OwnState` an SM_SIMU_CRASH journalled) and the monitor records: every monitored
 //!    client is sent SM_NOTIFY through its portmapper at `--nlm-callback-portmap-port`.
 //!
-//! Before replaying, a journal that is mostly dead records (released locks, replaced
-//! monitor entries) is rewritten with the live ones only ([`crate::nlm_compact`]).
+//! Before the core starts, the runtime may rewrite a journal that is mostly dead records
+//! (released locks, replaced monitor entries) with the live ones only
+//! ([`crate::nlm_compact`] decides which).
 //!
 //! # Files
 //! An NLM call names a file by its NFS file handle. [`file_id`] maps a Janus handle to the
@@ -28,34 +30,30 @@
 //! unknown shares only). Exclusive locks on read-only shares get NLM4_ROFS.
 //!
 //! # Durability
-//! Records that grant or monitor something are appended to the journal in the same call
-//! that produced them; the event loop commits (one `fdatasync` for the pass) before it
-//! writes the pass's replies and before [`ExternalPrograms::flush_io`] sends outbound
-//! calls, so a GRANTED reply or a GRANTED_MSG never reaches a client before the lock and
-//! the monitor entry are on disk.
+//! Records that grant or monitor something are appended in the same call that produced
+//! them; the core holds the call's reply and every outbound call made meanwhile until the
+//! runtime reports those records durable (`Core::handle_journal_durable`), so a GRANTED
+//! reply or a GRANTED_MSG never reaches a client before the lock and the monitor entry are
+//! on disk.
 //!
 //! Releases wait in memory and a lock re-taken while its release waits reuses the
 //! journalled grant, so a lock/unlock loop costs no `fdatasync` after its first grant: see
 //! [`crate::nlm_journal`] for the rules and why no reply's promise is weakened.
 
-use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use lockstate::{FileId, LockTable, Record};
-use mio::{Registry, Token};
 use proto_nfs::nfs3::FileHandle;
 use proto_nfs::xdr::XdrDecode;
 use proto_nlm::service::callback::CallbackClient;
 use proto_nlm::service::{
-    CallOutcome, FileHandles, IncomingCall, NlmConfig, NlmService, NsmRecord, Resolved,
+    CallOutcome, DeferredReply, FileHandles, IncomingCall, NlmConfig, NlmService, NsmRecord,
+    Resolved,
 };
 
-use crate::event_loop::{ExternalCall, ExternalPrograms, ExternalReply, HeldReply};
-use crate::journal::Journal;
-use crate::nlm_callbacks::{CallbackIo, IoEvent};
-use crate::nlm_journal::RecordSink;
+use crate::nlm_journal::{Appends, RecordSink};
 
 pub use crate::nlm_journal::{RELEASE_FLUSH, TAG_LOCK, TAG_NSM};
 
@@ -76,13 +74,17 @@ pub struct NlmSettings {
     pub server_name: String,
 }
 
-/// One exported share, as NLM needs it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NlmShare {
-    /// The share id in file handles.
-    pub share_id: u32,
-    /// Exported read-only (exclusive locks → NLM4_ROFS).
-    pub read_only: bool,
+impl Default for NlmSettings {
+    fn default() -> Self {
+        NlmSettings {
+            grace_period: Duration::from_secs(90),
+            nfs_wait: Duration::from_secs(1),
+            nlm_wait: Duration::from_secs(5),
+            break_timeout: Duration::from_secs(35),
+            callback_portmap_port: 111,
+            server_name: "janus".into(),
+        }
+    }
 }
 
 /// The lock table's id of the file a Janus handle `(share_id, backend)` names: 64-bit
@@ -97,8 +99,9 @@ pub fn file_id(share_id: u32, backend: &[u8]) -> FileId {
     FileId(h)
 }
 
-#[derive(Debug)]
-struct Shares(HashMap<u32, bool>);
+/// The configured shares as NLM sees them: share id → read-only.
+#[derive(Debug, Default)]
+pub(crate) struct Shares(pub(crate) BTreeMap<u32, bool>);
 
 impl FileHandles for Shares {
     fn resolve(&self, fh: &[u8]) -> Resolved {
@@ -119,14 +122,7 @@ impl FileHandles for Shares {
     }
 }
 
-#[derive(Debug)]
-struct Started {
-    svc: NlmService,
-    table: LockTable,
-    cb: CallbackClient,
-}
-
-/// What [`NlmHook::start`] found in the journal.
+/// What [`Nlm::restore`] found in the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StartReport {
     /// Lock-table records replayed.
@@ -139,63 +135,35 @@ pub struct StartReport {
     pub nsm_state: i32,
 }
 
-/// The NLM/NSM hook of the event loop. See the module documentation.
+/// NLM and NSM with the lock table and the callback client. See the module documentation.
 #[derive(Debug)]
-pub struct NlmHook {
-    settings: NlmSettings,
+pub struct Nlm {
+    pub(crate) svc: NlmService,
+    pub(crate) table: LockTable,
+    pub(crate) cb: CallbackClient,
     shares: Shares,
-    started: Option<Started>,
-    io: CallbackIo,
-    replies: VecDeque<HeldReply>,
-    /// Work is queued that the next pass must commit and send.
-    kick: Option<Instant>,
-    /// Where records go (see "Durability").
     sink: RecordSink,
+    report: StartReport,
 }
 
-impl NlmHook {
-    /// A hook for these shares; [`NlmHook::start`] must run before it serves.
-    pub fn new(settings: NlmSettings, shares: impl IntoIterator<Item = NlmShare>) -> Self {
-        NlmHook {
-            settings,
-            shares: Shares(
-                shares
-                    .into_iter()
-                    .map(|s| (s.share_id, s.read_only))
-                    .collect(),
-            ),
-            started: None,
-            io: CallbackIo::new(),
-            replies: VecDeque::new(),
-            kick: None,
-            sink: RecordSink::new(),
-        }
-    }
-
-    /// Restores the lock table and the monitor list from `journal`, starts the grace period
-    /// when needed and queues SM_NOTIFY to every monitored client. `boot_count` is the state
-    /// directory's boot counter.
-    pub fn start(
-        &mut self,
-        now: Instant,
-        journal: &mut Journal,
+impl Nlm {
+    /// Restores the lock table and the monitor list from the journal's `records` (oldest
+    /// first), starts the grace period when needed and queues SM_NOTIFY to every monitored
+    /// client. `boot_count` is the state directory's boot counter, `first_xid` the first
+    /// xid of the callback client (an input: random in production, fixed in tests).
+    #[allow(clippy::too_many_arguments)]
+    pub fn restore(
+        settings: &NlmSettings,
+        shares: impl IntoIterator<Item = (u32, bool)>,
+        records: &[Vec<u8>],
+        was_clean: bool,
         boot_count: u64,
-    ) -> Result<StartReport, String> {
-        let mut raw = journal.replay().map_err(|e| e.to_string())?;
-        let live = crate::nlm_compact::live_indices(&raw);
-        if crate::nlm_compact::worth_it(raw.len(), live.len()) {
-            let kept: Vec<Vec<u8>> = live.iter().map(|&i| raw[i].clone()).collect();
-            match journal.rewrite(&kept) {
-                Ok(()) => {
-                    tracing::info!(before = raw.len(), after = kept.len(), "journal compacted");
-                    raw = kept;
-                }
-                Err(e) => tracing::warn!("journal not compacted: {e}"),
-            }
-        }
+        first_xid: u32,
+        now: Instant,
+    ) -> Result<Nlm, String> {
         let mut lock_records = Vec::new();
         let mut nsm_records = Vec::new();
-        for (i, r) in raw.iter().enumerate() {
+        for (i, r) in records.iter().enumerate() {
             match r.split_first() {
                 Some((&TAG_LOCK, rest)) => {
                     lock_records.push(Record::from_bytes(rest).map_err(|e| {
@@ -213,23 +181,22 @@ impl NlmHook {
         }
         let (n_lock, n_nsm) = (lock_records.len(), nsm_records.len());
         let cfg = lockstate::Config {
-            break_timeout: self.settings.break_timeout,
-            grace_period: self.settings.grace_period,
-            nfs_wait: self.settings.nfs_wait,
-            nlm_wait: self.settings.nlm_wait,
+            break_timeout: settings.break_timeout,
+            grace_period: settings.grace_period,
+            nfs_wait: settings.nfs_wait,
+            nlm_wait: settings.nlm_wait,
             ..lockstate::Config::default()
         };
         let mut table = LockTable::restore(cfg, lock_records).map_err(|e| {
             format!(
-                "journal {}: lock state does not replay ({e}); move the file away to start \
-                 without locks",
-                journal.path().display()
+                "the journal's lock state does not replay ({e}); move the journal away to \
+                 start without locks"
             )
         })?;
         table.start_grace(now);
         // Lessons #3: an unclean stop always gets a grace period; a clean one only if
         // something is left to reclaim.
-        if journal.was_clean() && table.grace_unreclaimed() == 0 {
+        if was_clean && table.grace_unreclaimed() == 0 {
             table.end_grace(now);
         }
         let grace = table.in_grace();
@@ -243,72 +210,99 @@ impl NlmHook {
             }
         }
         let config = NlmConfig {
-            server_name: Bytes::from(self.settings.server_name.clone().into_bytes()),
-            client_portmap_port: self.settings.callback_portmap_port,
+            server_name: Bytes::from(settings.server_name.clone().into_bytes()),
+            client_portmap_port: settings.callback_portmap_port,
             ..NlmConfig::default()
         };
         let call_timeout = config.call_timeout;
         let svc = NlmService::new(config, now, nsm_state, nsm_records);
-        let first_xid = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos())
-            ^ ((boot_count as u32) << 20);
         let cb = CallbackClient::new(
             first_xid,
-            Bytes::from(self.settings.server_name.clone().into_bytes()),
+            Bytes::from(settings.server_name.clone().into_bytes()),
             call_timeout,
         );
-        self.started = Some(Started { svc, table, cb });
-        self.drive(now, journal);
-        self.kick = Some(now);
-        tracing::info!(
-            lock_records = n_lock,
-            monitor_records = n_nsm,
-            grace,
-            nsm_state,
-            "NLM/NSM state restored"
-        );
-        Ok(StartReport {
+        let report = StartReport {
             lock_records: n_lock,
             nsm_records: n_nsm,
             grace,
             nsm_state,
+        };
+        Ok(Nlm {
+            svc,
+            table,
+            cb,
+            shares: Shares(shares.into_iter().collect()),
+            sink: RecordSink::new(),
+            report,
         })
+    }
+
+    /// What the restore found.
+    pub fn start_report(&self) -> StartReport {
+        self.report
+    }
+
+    /// Whether the grace period runs.
+    pub fn in_grace(&self) -> bool {
+        self.table.in_grace()
+    }
+
+    /// The lock table (read-only: tests, metrics).
+    pub fn table(&self) -> &LockTable {
+        &self.table
+    }
+
+    /// The NLM/NSM service (read-only: tests, metrics).
+    pub fn service(&self) -> &NlmService {
+        &self.svc
+    }
+
+    /// Journal-policy counters.
+    pub fn sink_stats(&self) -> crate::nlm_journal::SinkStats {
+        self.sink.stats()
+    }
+
+    /// Handles a call to NLM or NSM; records go to `journal`, replies held back earlier
+    /// and now due to `replies`.
+    pub fn handle_call(
+        &mut self,
+        now: Instant,
+        call: IncomingCall,
+        journal: &mut Appends,
+        replies: &mut Vec<DeferredReply>,
+    ) -> CallOutcome {
+        let out = self
+            .svc
+            .handle_call(now, &mut self.table, &self.shares, call);
+        self.drive(now, journal, replies);
+        out
     }
 
     /// Steps 4–7 of the wiring: table events, records to the journal, held replies,
     /// outbound calls and their results, until nothing moves.
-    fn drive(&mut self, now: Instant, journal: &mut Journal) {
-        let Some(s) = self.started.as_mut() else {
-            return;
-        };
+    pub fn drive(&mut self, now: Instant, journal: &mut Appends, replies: &mut Vec<DeferredReply>) {
         loop {
             let mut progress = false;
-            for ev in s.svc.handle_table_events(now, &mut s.table) {
+            for ev in self.svc.handle_table_events(now, &mut self.table) {
                 // Lease breaks and SMB completions belong to SMB, which is not served yet.
                 tracing::debug!(?ev, "lock-table event with no NLM request");
             }
-            while let Some(r) = s.svc.poll_record() {
+            while let Some(r) = self.svc.poll_record() {
                 self.sink.nsm(journal, &r);
             }
-            while let Some(r) = s.table.poll_record() {
+            while let Some(r) = self.table.poll_record() {
                 self.sink.lock(now, journal, r);
             }
-            while let Some(r) = s.svc.poll_reply() {
-                self.replies.push_back(HeldReply {
-                    conn: r.conn,
-                    peer: r.peer,
-                    xid: r.xid,
-                    body: r.body,
-                });
+            while let Some(r) = self.svc.poll_reply() {
+                replies.push(r);
             }
-            while let Some(c) = s.svc.poll_outbound() {
+            while let Some(c) = self.svc.poll_outbound() {
                 progress = true;
-                s.cb.submit(now, c);
+                self.cb.submit(now, c);
             }
-            while let Some((id, result)) = s.cb.poll_result() {
+            while let Some((id, result)) = self.cb.poll_result() {
                 progress = true;
-                s.svc.handle_call_result(now, &mut s.table, id, result);
+                self.svc.handle_call_result(now, &mut self.table, id, result);
             }
             if !progress {
                 break;
@@ -316,141 +310,41 @@ impl NlmHook {
         }
     }
 
-    fn io_events(&mut self, now: Instant, events: Vec<IoEvent>) {
-        let Some(s) = self.started.as_mut() else {
-            return;
-        };
-        for ev in events {
-            match ev {
-                IoEvent::Reply(m) => {
-                    if !s.cb.handle_reply(now, &m) {
-                        tracing::debug!("NLM callback reply matched nothing");
-                    }
-                }
-                IoEvent::Failed(dest, transport) => s.cb.connection_failed(dest, transport),
-            }
-        }
-    }
-
-    /// Whether the grace period runs (tests).
-    pub fn in_grace(&self) -> bool {
-        self.started.as_ref().is_some_and(|s| s.table.in_grace())
-    }
-}
-
-impl ExternalPrograms for NlmHook {
-    fn programs(&self) -> Vec<(u32, u32, u32)> {
-        NlmService::programs().to_vec()
-    }
-
-    fn handle_call(
-        &mut self,
-        now: Instant,
-        call: ExternalCall,
-        journal: &mut Journal,
-    ) -> ExternalReply {
-        let Some(s) = self.started.as_mut() else {
-            return ExternalReply::Refuse(proto_nfs::server::status::Refusal::ProgUnavail);
-        };
-        let incoming = IncomingCall {
-            conn: call.conn,
-            peer: call.peer,
-            transport: call.transport,
-            xid: call.xid,
-            program: call.program,
-            version: call.version,
-            procedure: call.procedure,
-            args: call.args,
-        };
-        let out = s.svc.handle_call(now, &mut s.table, &self.shares, incoming);
-        self.drive(now, journal);
-        match out {
-            CallOutcome::Reply(body) => ExternalReply::Success(body),
-            CallOutcome::Error(e) => ExternalReply::Refuse(e.into()),
-            CallOutcome::NoReplyYet => ExternalReply::None,
-        }
-    }
-
-    fn start(
-        &mut self,
-        now: Instant,
-        journal: &mut Journal,
-        boot_count: u64,
-    ) -> Result<(), String> {
-        NlmHook::start(self, now, journal, boot_count).map(|_| ())
-    }
-
-    fn poll_reply(&mut self) -> Option<HeldReply> {
-        self.replies.pop_front()
-    }
-
-    fn poll_timeout(&mut self) -> Option<Instant> {
-        let s = self.started.as_mut()?;
+    /// When [`Nlm::handle_timeout`] should next be called.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
         [
-            s.svc.poll_timeout(),
-            s.table.poll_timeout(),
-            s.cb.poll_timeout(),
-            self.kick,
+            self.svc.poll_timeout(),
+            self.table.poll_timeout(),
+            self.cb.poll_timeout(),
             self.sink.deadline(),
-            self.io.poll_timeout(),
         ]
         .into_iter()
         .flatten()
         .min()
     }
 
-    fn handle_timeout(&mut self, now: Instant, journal: &mut Journal) {
-        self.kick = None;
-        self.sink.handle_timeout(now, journal);
-        self.io.handle_timeout(now);
-        let Some(s) = self.started.as_mut() else {
-            return;
-        };
-        s.table.handle_timeout(now);
-        s.cb.handle_timeout(now);
-        s.svc.handle_timeout(now, &mut s.table);
-        self.drive(now, journal);
-    }
-
-    fn shutdown(&mut self, journal: &mut Journal) {
-        self.sink.flush(journal);
-    }
-
-    fn register_io(&mut self, registry: &Registry) -> std::io::Result<()> {
-        self.io.register(registry)
-    }
-
-    fn handle_io(
+    /// Time passed.
+    pub fn handle_timeout(
         &mut self,
         now: Instant,
-        token: Token,
-        readable: bool,
-        writable: bool,
-        journal: &mut Journal,
+        journal: &mut Appends,
+        replies: &mut Vec<DeferredReply>,
     ) {
-        let events = self.io.handle_ready(token, readable, writable);
-        self.io_events(now, events);
-        self.drive(now, journal);
+        self.sink.handle_timeout(now, journal);
+        self.table.handle_timeout(now);
+        self.cb.handle_timeout(now);
+        self.svc.handle_timeout(now, &mut self.table);
+        self.drive(now, journal, replies);
     }
 
-    fn flush_io(&mut self, now: Instant) {
-        let Some(s) = self.started.as_mut() else {
-            return;
-        };
-        let mut failures = Vec::new();
-        while let Some(t) = s.cb.poll_transmit() {
-            failures.extend(self.io.send(t.dest, t.transport, t.data));
-        }
-        if !failures.is_empty() {
-            // Their consequences (records, retries) go through the next pass's commit.
-            self.io_events(now, failures);
-            self.kick = Some(now);
-        }
+    /// Shutting down: append every waiting release.
+    pub fn flush(&mut self, journal: &mut Appends) {
+        self.sink.flush(journal);
     }
 }
 
 /// Our name for SM_NOTIFY: the bound address, or the host name when bound to all.
-pub fn server_name(bind: IpAddr, hostname: &str) -> String {
+pub fn server_name(bind: core::net::IpAddr, hostname: &str) -> String {
     if bind.is_unspecified() {
         hostname.to_string()
     } else {
@@ -463,53 +357,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn settings_come_from_file_and_flags() {
-        use crate::cli::ServeArgs;
-        use crate::config::{Config, FileConfig};
-        let file = FileConfig {
-            nlm_callback_portmap_port: Some(999),
-            nlm_wait_ms: Some(250),
-            nfs_wait_ms: Some(100),
-            break_timeout: Some(10),
-            grace_period: Some(7),
-            bind: Some("127.0.0.1".parse().unwrap()),
-            ..FileConfig::default()
-        };
-        let share = || ServeArgs {
-            shares: vec!["x=/tmp".into()],
-            ..ServeArgs::default()
-        };
-        let c = Config::resolve(&share(), Some(file), None).unwrap();
-        let n = c.nlm_settings();
-        assert_eq!(n.callback_portmap_port, 999);
-        assert_eq!(n.nlm_wait, Duration::from_millis(250));
-        assert_eq!(n.nfs_wait, Duration::from_millis(100));
-        assert_eq!(n.break_timeout, Duration::from_secs(10));
-        assert_eq!(n.grace_period, Duration::from_secs(7));
-        assert_eq!(n.server_name, "127.0.0.1");
-        // The flag beats the file; defaults otherwise.
-        let args = ServeArgs {
-            nlm_callback_portmap_port: Some(4242),
-            ..share()
-        };
-        let file = FileConfig {
-            nlm_callback_portmap_port: Some(999),
-            ..FileConfig::default()
-        };
-        let c = Config::resolve(&args, Some(file), None).unwrap();
-        assert_eq!(c.nlm_callback_portmap_port, 4242);
-        assert_eq!(c.nlm_wait, Duration::from_secs(5));
-        assert_eq!(c.break_timeout, Duration::from_secs(35));
-        let bad = FileConfig {
-            nlm_wait_ms: Some(0),
-            ..FileConfig::default()
-        };
-        assert!(Config::resolve(&share(), Some(bad), None).is_err());
-    }
-
-    #[test]
     fn file_ids_are_stable_and_distinct() {
-        // FNV-1a 64 reference: empty input is the offset basis.
+        // FNV-1a 64 of four zero bytes (share 0, empty backend): the basis times the prime 4x.
+        assert_eq!(file_id(0, b"").0, {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for _ in 0..4 {
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            h
+        });
         let a = file_id(1, b"abc");
         assert_eq!(a, file_id(1, b"abc"));
         assert_ne!(a, file_id(2, b"abc"));

@@ -23,11 +23,12 @@
 //!    (the usual fcntl pattern) then costs no journal write and no `fdatasync` after the
 //!    first grant.
 //!
-//! Grants whose journalled record is still only buffered are covered too: the event loop
-//! commits everything buffered before the pass's replies, so a reply that relies on a
-//! reused grant never overtakes it.
+//! Grants whose journalled record is not durable yet are covered too: the core holds every
+//! reply of an NLM call until all records appended before it are durable (the durability
+//! barrier, crate documentation), so a reply that relies on a reused grant never overtakes
+//! it.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,7 +36,7 @@ use lockstate::{Change, FileId, LockId, LockRange, NlmOwner, Record};
 use proto_nfs::xdr::XdrEncode;
 use proto_nlm::service::NsmRecord;
 
-use crate::journal::Journal;
+use crate::RecordSeq;
 
 /// Journal tag of a `lockstate::Record`.
 pub const TAG_LOCK: u8 = 1;
@@ -76,6 +77,33 @@ impl Lazy {
     }
 }
 
+/// The records the core hands to the runtime's journal, numbered in append order
+/// ([`crate::Core::poll_journal_append`]).
+#[derive(Debug, Default)]
+pub struct Appends {
+    last: u64,
+    queue: std::collections::VecDeque<(RecordSeq, Vec<u8>)>,
+}
+
+impl Appends {
+    /// Appends `record`; returns its number.
+    pub fn push(&mut self, record: Vec<u8>) -> RecordSeq {
+        self.last += 1;
+        self.queue.push_back((RecordSeq(self.last), record));
+        RecordSeq(self.last)
+    }
+
+    /// The number of the last record appended (`RecordSeq(0)`: none yet).
+    pub fn last(&self) -> RecordSeq {
+        RecordSeq(self.last)
+    }
+
+    /// The oldest record not yet handed out.
+    pub fn pop(&mut self) -> Option<(RecordSeq, Vec<u8>)> {
+        self.queue.pop_front()
+    }
+}
+
 /// Counters for tests and logs.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SinkStats {
@@ -91,9 +119,9 @@ pub struct RecordSink {
     lazy: Vec<Lazy>,
     lazy_until: Option<Instant>,
     /// Live NLM grants whose record is in the journal: journal lock id → key.
-    granted: HashMap<LockId, GrantKey>,
+    granted: BTreeMap<LockId, GrantKey>,
     /// Table lock id → the journalled lock id it reuses (only when they differ).
-    alias: HashMap<LockId, LockId>,
+    alias: BTreeMap<LockId, LockId>,
     /// Sequence number of the last lock record appended.
     last_seq: u64,
     stats: SinkStats,
@@ -122,27 +150,25 @@ impl RecordSink {
         self.lazy_until
     }
 
-    fn append(&mut self, journal: &mut Journal, record: &[u8]) {
+    fn append(&mut self, journal: &mut Appends, record: &[u8]) {
         self.stats.appended += 1;
-        if let Err(e) = journal.append(record) {
-            tracing::error!("cannot journal a lock record: {e}");
-        }
+        journal.push(record.to_vec());
     }
 
     /// Appends a lock-table record, numbered after the last one.
-    fn append_lock(&mut self, journal: &mut Journal, mut r: Record) {
+    fn append_lock(&mut self, journal: &mut Appends, mut r: Record) {
         r.seq = r.seq.max(self.last_seq + 1);
         self.last_seq = r.seq;
         self.append(journal, &tagged(TAG_LOCK, &r.to_bytes()));
     }
 
     /// Appends every waiting release.
-    pub fn flush(&mut self, journal: &mut Journal) {
+    pub fn flush(&mut self, journal: &mut Appends) {
         self.flush_where(journal, |_| true);
     }
 
     /// Appends the waiting releases `pick` selects, in order; the others keep waiting.
-    fn flush_where(&mut self, journal: &mut Journal, pick: impl Fn(&Lazy) -> bool) {
+    fn flush_where(&mut self, journal: &mut Appends, pick: impl Fn(&Lazy) -> bool) {
         let (now, later): (Vec<Lazy>, Vec<Lazy>) =
             std::mem::take(&mut self.lazy).into_iter().partition(pick);
         self.lazy = later;
@@ -155,7 +181,7 @@ impl RecordSink {
     }
 
     /// Appends the waiting releases if their time has come.
-    pub fn handle_timeout(&mut self, now: Instant, journal: &mut Journal) {
+    pub fn handle_timeout(&mut self, now: Instant, journal: &mut Appends) {
         if self.lazy_until.is_some_and(|t| t <= now) {
             self.flush(journal);
         }
@@ -163,12 +189,12 @@ impl RecordSink {
 
     /// A monitor-list record: appended now (a reply may depend on it). Monitor records
     /// replay separately from lock records, so waiting releases need not precede it.
-    pub fn nsm(&mut self, journal: &mut Journal, r: &NsmRecord) {
+    pub fn nsm(&mut self, journal: &mut Appends, r: &NsmRecord) {
         self.append(journal, &tagged(TAG_NSM, &r.to_bytes()));
     }
 
     /// A lock-table record.
-    pub fn lock(&mut self, now: Instant, journal: &mut Journal, r: Record) {
+    pub fn lock(&mut self, now: Instant, journal: &mut Appends, r: Record) {
         match r.change {
             Change::NlmLock {
                 id,
@@ -232,7 +258,7 @@ impl RecordSink {
     fn wait(
         &mut self,
         now: Instant,
-        journal: &mut Journal,
+        journal: &mut Appends,
         record: Record,
         file: FileId,
         grant: Option<(LockId, GrantKey)>,
@@ -255,25 +281,20 @@ mod tests {
 
     use super::*;
 
-    /// A table, a sink and a journal in a fresh directory.
+    /// A table, a sink and the journal a restart would read (every record appended).
     struct Rig {
-        dir: std::path::PathBuf,
-        journal: Journal,
+        journal: Appends,
+        disk: Vec<Vec<u8>>,
         table: LockTable,
         sink: RecordSink,
         now: Instant,
     }
 
     impl Rig {
-        fn new(tag: &str) -> Rig {
-            let dir = std::env::temp_dir()
-                .join(format!("janus-nlm-journal-{tag}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            let journal = Journal::open(&dir).unwrap();
+        fn new(_tag: &str) -> Rig {
             Rig {
-                dir,
-                journal,
+                journal: Appends::default(),
+                disk: Vec::new(),
                 table: LockTable::new(Config::default()),
                 sink: RecordSink::new(),
                 now: Instant::now(),
@@ -312,23 +333,22 @@ mod tests {
             self.pump();
         }
 
-        /// Commits, then rebuilds a table from what a restart would read.
+        /// Whether records wait to be written.
+        fn needs_commit(&self) -> bool {
+            !self.journal.queue.is_empty()
+        }
+
+        /// "Commits" what was appended, then rebuilds a table from what a restart would read.
         fn restored(&mut self) -> LockTable {
-            self.journal.commit().unwrap();
+            while let Some((_, r)) = self.journal.pop() {
+                self.disk.push(r);
+            }
             let records = self
-                .journal
-                .replay()
-                .unwrap()
+                .disk
                 .iter()
                 .map(|b| Record::from_bytes(&b[1..]).unwrap())
                 .collect::<Vec<_>>();
             LockTable::restore(Config::default(), records).unwrap()
-        }
-    }
-
-    impl Drop for Rig {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 
@@ -356,7 +376,7 @@ mod tests {
         let mut rig = Rig::new("lock_unlock_");
         rig.lock(1, 0, 9, true);
         assert_eq!(rig.sink.stats().appended, 1);
-        rig.journal.commit().unwrap();
+        rig.restored();
         for _ in 0..100 {
             rig.unlock(1, 0, 9);
             rig.lock(1, 0, 9, true);
@@ -367,7 +387,7 @@ mod tests {
             "no record for a re-taken grant"
         );
         assert_eq!(rig.sink.stats().reused, 100);
-        assert!(!rig.journal.needs_commit(), "nothing to fsync");
+        assert!(!rig.needs_commit(), "nothing to fsync");
         // What a crash now would rebuild: the lock, held.
         let t = rig.restored();
         assert_eq!(locks(&t), vec![(1, 0, 9, true)]);

@@ -1,137 +1,314 @@
-//! What the workers execute: an NFSv3 executor over the share backends, routed by the
-//! share id the RPC server found in the call's file handle.
+//! What the workers execute: file-system [`Job`]s the core emits, each carrying the backend
+//! (`Arc<dyn Vfs>`) and the executor, so the runtime only calls [`Job::run`] on a worker and
+//! hands the [`JobDone`] back (`Core::handle_job_done`). `run` is the only place that touches
+//! the file system.
 //!
-//! A share id that names no share (a handle from another server, or from a share since
-//! removed from the configuration) reaches [`UnknownShare`], a backend that answers
-//! [`VfsError::Stale`] to everything, so the client sees NFS3ERR_STALE (RFC 1813 §2.6: the
-//! handle no longer refers to a file) through the same executor path as any other error.
+//! Jobs are routed by the share id the RPC server found in the call's file handle. A share
+//! id that names no share (a handle from another server, or from a share since removed from
+//! the configuration) reaches [`UnknownShare`], a backend that answers [`VfsError::Stale`] to
+//! everything, so the client sees NFS3ERR_STALE (RFC 1813 §2.6: the handle no longer refers
+//! to a file) through the same executor path as any other error.
+//!
+//! A write-behind WRITE (`crate::write_behind`) is a job whose result carries a follow-up
+//! job ([`JobDone::take_follow_up`]): the data write, and after it the flush-behind. The
+//! runtime hands the result back first and then runs the follow-up on the same worker before
+//! it takes another job.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::Instant;
 
-use proto_nfs::nfs3::{Nfs3Call, Nfs3Reply, WriteArgs};
-use proto_nfs::server::{Creds, FsRequest};
-
-use crate::nfs3_exec::DeferredWrite;
-use crate::vfs::{
+use bytes::Bytes;
+use proto_nfs::nfs3::{Nfs3Call, Nfs3Reply, Nfs3Status};
+use proto_nfs::server::{Creds, FsRequestId};
+use vfs::{
     Caller, CreateHow, DirPage, FileAttr, FileKind, FsStat, Handle, SetAttrs, Stability, Vfs,
     VfsError, VfsResult,
 };
-use crate::workers::{Executed, FsService};
-use crate::write_behind::{barrier, WriteBehind, FLUSH_BEHIND_MIN};
 
-/// An NFSv3 executor: runs one call against one backend (`nfs3_exec::Executor`).
-pub trait Nfs3Executor: Send + Sync + 'static {
-    /// Executes `call` on `vfs` (the backend of share `share_id`) as `creds`.
-    fn execute(&self, vfs: &dyn Vfs, share_id: u32, creds: &Creds, call: &Nfs3Call) -> Nfs3Reply;
+use crate::nfs3_exec::{DeferredWrite, Executor};
+use crate::write_behind::{WriteSeq, FLUSH_BEHIND_MIN};
 
-    /// The checks and early reply of a write-behind WRITE (`nfs3_exec::Executor::
-    /// write_behind`); `None` (the default): run it with `execute`.
-    fn write_behind(
-        &self,
-        _vfs: &dyn Vfs,
-        _share_id: u32,
-        _creds: &Creds,
-        _args: &WriteArgs,
-    ) -> Option<Result<DeferredWrite, Nfs3Reply>> {
-        None
-    }
-}
-
-/// The shares and the executor: the [`FsService`] of `janus serve`.
+/// The backends by share id.
 #[derive(Debug)]
-pub struct ShareService<E> {
-    executor: E,
-    shares: HashMap<u32, Arc<dyn Vfs>>,
+pub struct ShareTable {
+    shares: BTreeMap<u32, Arc<dyn Vfs>>,
     unknown: Arc<dyn Vfs>,
-    write_behind: Option<Arc<WriteBehind>>,
 }
 
-impl<E: Nfs3Executor> ShareService<E> {
-    /// Serves `shares` (share id → backend) with `executor`.
-    pub fn new(executor: E, shares: HashMap<u32, Arc<dyn Vfs>>) -> Self {
-        ShareService {
-            executor,
-            shares,
+impl ShareTable {
+    /// The table of `shares` (share id → backend).
+    pub fn new(shares: impl IntoIterator<Item = (u32, Arc<dyn Vfs>)>) -> Self {
+        ShareTable {
+            shares: shares.into_iter().collect(),
             unknown: Arc::new(UnknownShare),
-            write_behind: None,
         }
     }
 
-    /// The same, writing UNSTABLE WRITEs behind their replies.
-    pub fn with_write_behind(mut self, wb: Arc<WriteBehind>) -> Self {
-        self.write_behind = Some(wb);
-        self
+    /// The backend of `share_id` ([`UnknownShare`] for an unknown id).
+    pub fn get(&self, share_id: u32) -> &Arc<dyn Vfs> {
+        self.shares.get(&share_id).unwrap_or(&self.unknown)
+    }
+}
+
+/// One piece of file-system work. See the module documentation.
+pub struct Job {
+    kind: JobKind,
+}
+
+enum JobKind {
+    /// An NFSv3 call; `defer`: the write-behind reservation of an UNSTABLE WRITE.
+    Nfs {
+        id: FsRequestId,
+        vfs: Arc<dyn Vfs>,
+        exec: Executor,
+        share_id: u32,
+        creds: Creds,
+        call: Nfs3Call,
+        defer: Option<WriteSeq>,
+    },
+    /// The data of a write-behind WRITE, after its reply.
+    Deferred {
+        seq: WriteSeq,
+        vfs: Arc<dyn Vfs>,
+        handle: Handle,
+        offset: u64,
+        data: Bytes,
+    },
+    /// Flush-behind: start sending a written range to disk.
+    Writeback {
+        vfs: Arc<dyn Vfs>,
+        handle: Handle,
+        offset: u64,
+        len: u64,
+    },
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            JobKind::Nfs {
+                id, share_id, call, ..
+            } => f
+                .debug_struct("Job::Nfs")
+                .field("id", id)
+                .field("share_id", share_id)
+                .field("procedure", &call.procedure())
+                .finish_non_exhaustive(),
+            JobKind::Deferred { seq, offset, data, .. } => f
+                .debug_struct("Job::Deferred")
+                .field("seq", seq)
+                .field("offset", offset)
+                .field("len", &data.len())
+                .finish_non_exhaustive(),
+            JobKind::Writeback { offset, len, .. } => f
+                .debug_struct("Job::Writeback")
+                .field("offset", offset)
+                .field("len", len)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// What a [`Job`] produced, for `Core::handle_job_done`.
+#[derive(Debug)]
+pub struct JobDone {
+    pub(crate) result: JobResult,
+    follow_up: Option<Job>,
+}
+
+#[derive(Debug)]
+pub(crate) enum JobResult {
+    /// The reply of an NFSv3 call; `deferred`: the reservation it had, and whether its data
+    /// write follows (true) or it ran synchronously (false).
+    Nfs {
+        id: FsRequestId,
+        reply: Nfs3Reply,
+        defer: Option<(WriteSeq, bool)>,
+    },
+    /// A deferred data write ended (`failed`: the client was told UNSTABLE success for data
+    /// that is not written).
+    Deferred { seq: WriteSeq, failed: bool },
+    /// Nothing to report (flush-behind).
+    Nothing,
+}
+
+impl JobDone {
+    /// Work to run on the same worker after this result was handed back (write-behind), and
+    /// before that worker takes another job.
+    pub fn take_follow_up(&mut self) -> Option<Job> {
+        self.follow_up.take()
     }
 
-    /// Answers an UNSTABLE WRITE now and writes it after the reply, when the executor and
-    /// the backend allow and write-behind has room; else `None`.
-    fn try_write_behind(
-        &self,
-        wb: &Arc<WriteBehind>,
-        vfs: &Arc<dyn Vfs>,
-        req: &FsRequest,
-        a: &WriteArgs,
-    ) -> Option<Executed> {
-        let d = match self
-            .executor
-            .write_behind(vfs.as_ref(), req.share_id, &req.creds, a)?
-        {
-            Ok(d) => d,
-            Err(reply) => return Some(reply.into()),
-        };
-        // Taken before the reply leaves, so every later request waits for the data.
-        let ticket = wb.begin(a.file.0.clone(), d.len, Instant::now())?;
-        let DeferredWrite {
-            handle,
-            offset,
-            len,
-            reply,
-        } = d;
-        let data = a.data.slice(..len);
-        let vfs = Arc::clone(vfs);
-        let work = move || {
-            if let Err(e) = vfs.write(&handle, offset, &data, Stability::Unstable) {
-                let verf = ticket.failed(Instant::now());
-                tracing::error!(
-                    offset,
-                    len,
-                    error = ?e,
-                    new_verifier = ?verf,
-                    "a write acknowledged as UNSTABLE failed; clients will resend at COMMIT"
-                );
+    /// Whether this result is the reply to a client's request (not the end of background
+    /// work the client does not wait for).
+    pub fn is_reply(&self) -> bool {
+        matches!(self.result, JobResult::Nfs { .. })
+    }
+}
+
+impl Job {
+    pub(crate) fn nfs(
+        id: FsRequestId,
+        vfs: Arc<dyn Vfs>,
+        exec: Executor,
+        share_id: u32,
+        creds: Creds,
+        call: Nfs3Call,
+        defer: Option<WriteSeq>,
+    ) -> Job {
+        Job {
+            kind: JobKind::Nfs {
+                id,
+                vfs,
+                exec,
+                share_id,
+                creds,
+                call,
+                defer,
+            },
+        }
+    }
+
+    /// Runs the job (on a worker thread: it may block on the file system). A panic in the
+    /// backend or executor still produces a result: NFS3ERR_SERVERFAULT for a call
+    /// (RFC 1813 §2.6), a failed write for deferred data.
+    pub fn run(self) -> JobDone {
+        match self.kind {
+            JobKind::Nfs {
+                id,
+                vfs,
+                exec,
+                share_id,
+                creds,
+                call,
+                defer,
+            } => {
+                let run = || {
+                    if let (Some(seq), Nfs3Call::Write(a)) = (defer, &call) {
+                        match exec.write_behind(vfs.as_ref(), share_id, &creds, a) {
+                            Some(Ok(d)) => return deferred(id, seq, &vfs, a.data.clone(), d),
+                            Some(Err(reply)) => {
+                                return done(JobResult::Nfs {
+                                    id,
+                                    reply,
+                                    defer: Some((seq, false)),
+                                })
+                            }
+                            None => {}
+                        }
+                    }
+                    let reply = exec.execute(vfs.as_ref(), share_id, &creds, &call);
+                    done(JobResult::Nfs {
+                        id,
+                        reply,
+                        defer: defer.map(|s| (s, false)),
+                    })
+                };
+                catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|_| {
+                    tracing::error!(id = id.0, share = share_id, "file-system request panicked");
+                    done(JobResult::Nfs {
+                        id,
+                        reply: Nfs3Reply::error_for(&call, Nfs3Status::ServerFault),
+                        defer: defer.map(|s| (s, false)),
+                    })
+                })
             }
-            // The data is in the page cache: later requests may go on while it is sent
-            // to disk.
-            drop(ticket);
-            if len >= FLUSH_BEHIND_MIN {
-                if let Err(e) = vfs.start_writeback(&handle, offset, len as u64) {
+            JobKind::Deferred {
+                seq,
+                vfs,
+                handle,
+                offset,
+                data,
+            } => {
+                let res = catch_unwind(AssertUnwindSafe(|| {
+                    vfs.write(&handle, offset, &data, Stability::Unstable)
+                }));
+                let failed = match res {
+                    Ok(Ok(_)) => false,
+                    Ok(Err(e)) => {
+                        tracing::error!(
+                            offset,
+                            len = data.len(),
+                            error = ?e,
+                            "a write acknowledged as UNSTABLE failed; clients will resend at COMMIT"
+                        );
+                        true
+                    }
+                    Err(_) => {
+                        tracing::error!(offset, "a deferred write panicked");
+                        true
+                    }
+                };
+                // The data is in the page cache: the core may let later requests go on
+                // while the range is sent to disk.
+                let follow_up = (!failed && data.len() >= FLUSH_BEHIND_MIN).then(|| Job {
+                    kind: JobKind::Writeback {
+                        vfs,
+                        handle,
+                        offset,
+                        len: data.len() as u64,
+                    },
+                });
+                JobDone {
+                    result: JobResult::Deferred { seq, failed },
+                    follow_up,
+                }
+            }
+            JobKind::Writeback {
+                vfs,
+                handle,
+                offset,
+                len,
+            } => {
+                let res = catch_unwind(AssertUnwindSafe(|| {
+                    vfs.start_writeback(&handle, offset, len)
+                }));
+                if let Ok(Err(e)) = res {
                     tracing::debug!(error = ?e, "flush-behind");
                 }
+                done(JobResult::Nothing)
             }
-        };
-        Some(Executed {
-            reply,
-            after_reply: Some(Box::new(work)),
-        })
+        }
     }
 }
 
-impl<E: Nfs3Executor> FsService for ShareService<E> {
-    fn execute(&self, req: &FsRequest) -> Executed {
-        let vfs = self.shares.get(&req.share_id).unwrap_or(&self.unknown);
-        if let Some(wb) = &self.write_behind {
-            wb.wait(barrier(&req.call));
-            if let Nfs3Call::Write(a) = &req.call {
-                if let Some(done) = self.try_write_behind(wb, vfs, req, a) {
-                    return done;
-                }
-            }
-        }
-        self.executor
-            .execute(vfs.as_ref(), req.share_id, &req.creds, &req.call)
-            .into()
+fn done(result: JobResult) -> JobDone {
+    JobDone {
+        result,
+        follow_up: None,
+    }
+}
+
+/// The reply of a write-behind WRITE now, its data write as the follow-up.
+fn deferred(
+    id: FsRequestId,
+    seq: WriteSeq,
+    vfs: &Arc<dyn Vfs>,
+    data: Bytes,
+    d: DeferredWrite,
+) -> JobDone {
+    let DeferredWrite {
+        handle,
+        offset,
+        len,
+        reply,
+    } = d;
+    JobDone {
+        result: JobResult::Nfs {
+            id,
+            reply,
+            defer: Some((seq, true)),
+        },
+        follow_up: Some(Job {
+            kind: JobKind::Deferred {
+                seq,
+                vfs: Arc::clone(vfs),
+                handle,
+                offset,
+                data: data.slice(..len.min(data.len())),
+            },
+        }),
     }
 }
 
@@ -236,39 +413,36 @@ impl Vfs for UnknownShare {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
-
-    /// Records which backend the service routed to.
-    #[derive(Debug, Default)]
-    struct Probe {
-        seen: Mutex<Vec<(u32, Result<(), VfsError>)>>,
-    }
-    impl Nfs3Executor for Arc<Probe> {
-        fn execute(&self, vfs: &dyn Vfs, share_id: u32, _: &Creds, _: &Nfs3Call) -> Nfs3Reply {
-            let r = vfs.getattr(&vfs.root()).map(|_| ());
-            self.seen.lock().unwrap().push((share_id, r));
-            Nfs3Reply::Null
-        }
-    }
 
     #[test]
     fn unknown_share_is_stale() {
-        let probe = Arc::new(Probe::default());
-        let svc = ShareService::new(Arc::clone(&probe), HashMap::new());
-        let req = FsRequest {
-            id: proto_nfs::server::FsRequestId(1),
-            share_id: 42,
-            creds: Creds {
-                uid: 1,
-                gid: 1,
-                gids: vec![],
-            },
-            call: Nfs3Call::Null,
+        let shares = ShareTable::new([]);
+        let vfs = Arc::clone(shares.get(42));
+        assert_eq!(vfs.getattr(&vfs.root()), Err(VfsError::Stale));
+        let creds = Creds {
+            uid: 1,
+            gid: 1,
+            gids: vec![],
         };
-        let _ = svc.execute(&req);
-        assert_eq!(
-            *probe.seen.lock().unwrap(),
-            vec![(42, Err(VfsError::Stale))]
+        let call = Nfs3Call::Getattr(proto_nfs::nfs3::GetattrArgs {
+            object: proto_nfs::nfs3::FileHandle::new(42, b"x").unwrap(),
+        });
+        let job = Job::nfs(
+            FsRequestId(1),
+            vfs,
+            Executor::new(*b"verifier"),
+            42,
+            creds,
+            call,
+            None,
         );
+        let mut d = job.run();
+        assert!(d.take_follow_up().is_none());
+        match d.result {
+            JobResult::Nfs { reply, .. } => {
+                assert_eq!(reply.status(), Nfs3Status::Stale, "{reply:?}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

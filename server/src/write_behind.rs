@@ -10,13 +10,16 @@
 //! reply, and then copies the data while the client prepares its next request.
 //!
 //! What keeps that correct:
-//! * **Visibility.** Every request first passes [`WriteBehind::wait`] with its
-//!   [`barrier`]: a request on a file handle waits for the deferred writes to that file
-//!   that began before it; a request that names files through a directory (LOOKUP,
-//!   READDIRPLUS, CREATE, REMOVE, RENAME, ...) waits for every deferred write that began
-//!   before it. A deferred write begins before its reply is handed to the event loop, so
-//!   anything a client sends after seeing the reply waits for it. Waiting only for writes
-//!   that began earlier (a ticket horizon) means a stream of new writes cannot starve it.
+//! * **Visibility.** The core holds every file-system job until the deferred writes it must
+//!   see are done ([`WriteOrder::admit`], by its [`barrier`]): a request on a file waits for
+//!   the deferred writes to that file that began before it arrived; a request that names
+//!   files through a directory (LOOKUP, READDIRPLUS, CREATE, REMOVE, RENAME, ...) waits for
+//!   every deferred write that began before it. A deferred write begins when the core emits
+//!   its WRITE job (before the reply can exist), so anything a client sends after seeing the
+//!   reply waits for it. Waiting only for writes that began earlier (a ticket horizon) means
+//!   a stream of new writes cannot starve it. The ordering is decided by WHEN the core emits
+//!   jobs, on the core's thread: no lock or condition variable between workers, and the
+//!   same order whatever runtime (threads, a simulation) runs the jobs.
 //! * **Errors.** A deferred write that fails (ENOSPC, EIO) changes the server's write
 //!   verifier ([`WriteVerifier::change`]): the client's COMMIT then returns a verifier
 //!   different from its WRITEs', and RFC 1813 §3.3.7 has it send the data again. For
@@ -26,8 +29,8 @@
 //! * **Attributes.** The reply carries the pre-operation attributes and no
 //!   post-operation attributes (`post_op_attr` is optional, RFC 1813 §2.6): the server
 //!   cannot know the mtime the kernel will set. Clients revalidate with GETATTR, which waits.
-//! * **Memory.** A worker runs its deferred write before it takes its next job, and at most
-//!   [`MAX_PENDING_BYTES`] wait at once (beyond that a WRITE runs synchronously).
+//! * **Memory.** A worker runs a job's deferred write before it takes its next job, and at
+//!   most [`MAX_PENDING_BYTES`] wait at once (beyond that a WRITE runs synchronously).
 //! * **Shutdown and crash.** Workers finish their deferred writes before they exit; a crash
 //!   loses them exactly as it loses dirty page cache, and the verifier is new after the
 //!   restart, so clients resend what they had not committed.
@@ -35,19 +38,22 @@
 //! Only UNSTABLE writes are deferred; DATA_SYNC and FILE_SYNC reply after `fdatasync`/`fsync`.
 //!
 //! **Flush-behind.** After an UNSTABLE write of [`FLUSH_BEHIND_MIN`] bytes or more its
-//! range is sent to disk at once ([`crate::vfs::Vfs::start_writeback`]), so the COMMIT that
+//! range is sent to disk at once (`vfs::Vfs::start_writeback`), so the COMMIT that
 //! ends a sequential stream waits for little and dirty pages do not pile up until the kernel
 //! throttles every writer; small writes stay in the page cache, where rewrites of the same
 //! block are absorbed (PostgreSQL's `*_flush_after` and RocksDB's `bytes_per_sync` do the
-//! same). A deferred write ends its ticket before that, so the next request on the file
-//! waits for the data to be in the page cache, not for the disk.
+//! same). The deferred write reports its end before that (the write-back is a job of its
+//! own that follows), so the next request on the file waits for the data to be in the page
+//! cache, not for the disk.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use proto_nfs::nfs3::Nfs3Call;
+use lockstate::FileId;
+use proto_nfs::nfs3::{FileHandle, Nfs3Call};
+
+use crate::nlm::file_id;
 
 /// How long WRITEs run synchronously after a deferred write failed.
 pub const DEGRADED_FOR: Duration = Duration::from_secs(60);
@@ -85,191 +91,190 @@ impl WriteVerifier {
 
 /// What a request must wait for before it runs (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Barrier<'a> {
+pub enum Barrier {
     /// Nothing: the request reads no file data or attributes.
     None,
-    /// Deferred writes to this file (the NFS file handle bytes).
-    File(&'a [u8]),
+    /// Deferred writes to this file.
+    File(FileId),
     /// Every deferred write.
     All,
 }
 
-/// The barrier of an NFSv3 call.
-pub fn barrier(call: &Nfs3Call) -> Barrier<'_> {
+/// The lock table's id of the file an NFS handle names (the same [`file_id`] every
+/// protocol uses); `None` for a handle that is not a well-formed Janus handle.
+pub fn handle_file_id(fh: &FileHandle) -> Option<FileId> {
+    match (fh.share_id(), fh.backend()) {
+        (Some(share), Some(backend)) => Some(file_id(share, backend)),
+        _ => None,
+    }
+}
+
+/// The barrier of an NFSv3 call. A malformed handle names no file the executor will
+/// touch (it answers NFS3ERR_BADHANDLE), so it waits for nothing.
+pub fn barrier(call: &Nfs3Call) -> Barrier {
+    let file = |fh: &FileHandle| handle_file_id(fh).map_or(Barrier::None, Barrier::File);
     match call {
         Nfs3Call::Null | Nfs3Call::Fsinfo(_) | Nfs3Call::Pathconf(_) | Nfs3Call::Fsstat(_) => {
             Barrier::None
         }
-        Nfs3Call::Getattr(a) => Barrier::File(&a.object.0),
-        Nfs3Call::Setattr(a) => Barrier::File(&a.object.0),
-        Nfs3Call::Access(a) => Barrier::File(&a.object.0),
-        Nfs3Call::Readlink(a) => Barrier::File(&a.symlink.0),
-        Nfs3Call::Read(a) => Barrier::File(&a.file.0),
-        Nfs3Call::Write(a) => Barrier::File(&a.file.0),
-        Nfs3Call::Commit(a) => Barrier::File(&a.file.0),
+        Nfs3Call::Getattr(a) => file(&a.object),
+        Nfs3Call::Setattr(a) => file(&a.object),
+        Nfs3Call::Access(a) => file(&a.object),
+        Nfs3Call::Readlink(a) => file(&a.symlink),
+        Nfs3Call::Read(a) => file(&a.file),
+        Nfs3Call::Write(a) => file(&a.file),
+        Nfs3Call::Commit(a) => file(&a.file),
         // Directory operations return or change attributes of the files they name.
         _ => Barrier::All,
     }
 }
 
-#[derive(Debug)]
-struct PendingWrite {
-    seq: u64,
-    file: Bytes,
-    bytes: usize,
-}
+/// Identifies one (possible) deferred write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WriteSeq(pub u64);
 
-#[derive(Debug, Default)]
-struct State {
-    next_seq: u64,
-    writes: Vec<PendingWrite>,
-    bytes: usize,
-    degraded_until: Option<Instant>,
-    failures: u64,
-    deferred: u64,
-}
-
-/// The shared state of write-behind: the deferred writes in progress and the verifier.
 #[derive(Debug)]
-pub struct WriteBehind {
-    state: Mutex<State>,
-    done: Condvar,
-    verifier: Arc<WriteVerifier>,
-    max_bytes: usize,
+struct Held<T> {
+    horizon: u64,
+    barrier: Barrier,
+    job: T,
 }
 
 /// Counters (tests, logs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteBehindStats {
     /// Writes deferred so far.
     pub deferred: u64,
     /// Deferred writes that failed.
     pub failures: u64,
-    /// Deferred writes in progress.
+    /// Deferred writes (or reservations for them) in progress.
     pub pending: usize,
+    /// Jobs held behind a deferred write right now.
+    pub held: usize,
 }
 
-impl WriteBehind {
-    /// Write-behind that changes `verifier` on failure, with at most `max_bytes` waiting.
-    pub fn new(verifier: Arc<WriteVerifier>, max_bytes: usize) -> Self {
-        WriteBehind {
-            state: Mutex::default(),
-            done: Condvar::new(),
-            verifier,
-            max_bytes,
-        }
-    }
+/// Write ordering on the core: the deferred writes in progress and the jobs held behind
+/// them. `T` is what is held (the core's file-system job). See the module documentation.
+#[derive(Debug)]
+pub struct WriteOrder<T> {
+    next_seq: u64,
+    /// Deferred writes in progress (or reserved for a WRITE job that may defer): seq →
+    /// (file, bytes).
+    pending: BTreeMap<u64, (FileId, usize)>,
+    bytes: usize,
+    max_bytes: usize,
+    degraded_until: Option<Instant>,
+    held: VecDeque<Held<T>>,
+    ready: VecDeque<T>,
+    stats: WriteBehindStats,
+}
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // Only bookkeeping runs under the lock: a poisoned lock still holds consistent state.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+impl<T> WriteOrder<T> {
+    /// Ordering with at most `max_bytes` of deferred writes waiting at once.
+    pub fn new(max_bytes: usize) -> Self {
+        WriteOrder {
+            next_seq: 0,
+            pending: BTreeMap::new(),
+            bytes: 0,
+            max_bytes,
+            degraded_until: None,
+            held: VecDeque::new(),
+            ready: VecDeque::new(),
+            stats: WriteBehindStats::default(),
+        }
     }
 
     /// Counters so far.
     pub fn stats(&self) -> WriteBehindStats {
-        let st = self.lock();
         WriteBehindStats {
-            deferred: st.deferred,
-            failures: st.failures,
-            pending: st.writes.len(),
+            pending: self.pending.len(),
+            held: self.held.len(),
+            ..self.stats
         }
     }
 
-    /// Blocks until the deferred writes `b` names that began before this call are done.
-    pub fn wait(&self, b: Barrier<'_>) {
-        let mut st = self.lock();
-        let horizon = st.next_seq;
-        let blocks = |st: &State| {
-            st.writes.iter().any(|w| {
-                w.seq < horizon
-                    && match b {
-                        Barrier::None => false,
-                        Barrier::File(f) => w.file == f,
-                        Barrier::All => true,
-                    }
-            })
-        };
-        while blocks(&st) {
-            st = self.done.wait(st).unwrap_or_else(|e| e.into_inner());
+    fn blocks(&self, horizon: u64, b: Barrier) -> bool {
+        match b {
+            Barrier::None => false,
+            Barrier::All => self.pending.range(..horizon).next().is_some(),
+            Barrier::File(f) => self.pending.range(..horizon).any(|(_, (g, _))| *g == f),
         }
     }
 
-    /// Reserves a deferred write of `bytes` to `file`, or `None` when the WRITE must run
-    /// synchronously (a recent failure, or too many bytes waiting). The reservation must be
-    /// taken before the reply is sent; dropping the ticket ends it.
-    pub fn begin(self: &Arc<Self>, file: Bytes, bytes: usize, now: Instant) -> Option<Ticket> {
-        let mut st = self.lock();
-        if st.degraded_until.is_some_and(|t| now < t) {
+    /// A job arrived: it becomes ready at once ([`WriteOrder::poll_ready`]) unless a
+    /// deferred write that began before it and that `barrier` names is still running.
+    pub fn admit(&mut self, barrier: Barrier, job: T) {
+        let horizon = self.next_seq;
+        if self.blocks(horizon, barrier) {
+            self.held.push_back(Held {
+                horizon,
+                barrier,
+                job,
+            });
+        } else {
+            self.ready.push_back(job);
+        }
+    }
+
+    /// The next job that may run now.
+    pub fn poll_ready(&mut self) -> Option<T> {
+        self.ready.pop_front()
+    }
+
+    /// Reserves a deferred write of at most `bytes` to `file`, or `None` when the WRITE must
+    /// run synchronously (a recent failure, or too many bytes waiting). Taken when the
+    /// WRITE's job is emitted, so every request that arrives later waits for it; ended with
+    /// [`WriteOrder::end`].
+    pub fn begin(&mut self, file: FileId, bytes: usize, now: Instant) -> Option<WriteSeq> {
+        if self.degraded_until.is_some_and(|t| now < t) {
             return None;
         }
-        if st.bytes + bytes > self.max_bytes {
+        if self.bytes + bytes > self.max_bytes {
             return None;
         }
-        let seq = st.next_seq;
-        st.next_seq += 1;
-        st.bytes += bytes;
-        st.deferred += 1;
-        st.writes.push(PendingWrite { seq, file, bytes });
-        Some(Ticket {
-            wb: Arc::clone(self),
-            seq,
-        })
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.bytes += bytes;
+        self.pending.insert(seq, (file, bytes));
+        Some(WriteSeq(seq))
     }
 
-    fn end(&self, seq: u64) {
-        let mut st = self.lock();
-        if let Some(i) = st.writes.iter().position(|w| w.seq == seq) {
-            let w = st.writes.swap_remove(i);
-            st.bytes -= w.bytes;
+    /// The WRITE of a reservation was deferred: its data is being written.
+    pub fn deferred(&mut self) {
+        self.stats.deferred += 1;
+    }
+
+    /// The reservation `seq` ended: its data is written (`failed`: the write failed, so
+    /// WRITEs run synchronously for [`DEGRADED_FOR`]), or the WRITE ran synchronously after
+    /// all. Jobs that waited only for it become ready, in arrival order.
+    pub fn end(&mut self, seq: WriteSeq, failed: bool, now: Instant) {
+        if let Some((_, bytes)) = self.pending.remove(&seq.0) {
+            self.bytes -= bytes;
         }
-        drop(st);
-        self.done.notify_all();
-    }
-}
-
-/// One deferred write in progress; dropping it (also on unwind) ends it and wakes waiters.
-#[derive(Debug)]
-pub struct Ticket {
-    wb: Arc<WriteBehind>,
-    seq: u64,
-}
-
-impl Ticket {
-    /// The deferred write failed: change the verifier so clients resend at COMMIT, and
-    /// write synchronously for [`DEGRADED_FOR`].
-    pub fn failed(&self, now: Instant) -> [u8; 8] {
-        let mut st = self.wb.lock();
-        st.failures += 1;
-        st.degraded_until = Some(now + DEGRADED_FOR);
-        drop(st);
-        self.wb.verifier.change()
-    }
-}
-
-impl Drop for Ticket {
-    fn drop(&mut self) {
-        self.wb.end(self.seq);
+        if failed {
+            self.stats.failures += 1;
+            self.degraded_until = Some(now + DEGRADED_FOR);
+        }
+        let held = std::mem::take(&mut self.held);
+        for h in held {
+            if self.blocks(h.horizon, h.barrier) {
+                self.held.push_back(h);
+            } else {
+                self.ready.push_back(h.job);
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicBool;
-
     use super::*;
-
-    fn wb(max: usize) -> Arc<WriteBehind> {
-        Arc::new(WriteBehind::new(
-            Arc::new(WriteVerifier::new(*b"verifier")),
-            max,
-        ))
-    }
 
     #[test]
     fn verifier_changes_and_never_repeats_soon() {
         let v = WriteVerifier::new(*b"verifier");
         assert_eq!(v.get(), *b"verifier");
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = std::collections::BTreeSet::new();
         seen.insert(v.get());
         for _ in 0..1000 {
             let n = v.change();
@@ -280,18 +285,20 @@ mod tests {
 
     #[test]
     fn barriers_of_calls() {
+        use bytes::Bytes;
         use proto_nfs::nfs3::{
-            CommitArgs, DirOpArgs3, FileHandle, Filename3, FsrootArgs, GetattrArgs, LookupArgs,
-            ReadArgs,
+            CommitArgs, DirOpArgs3, Filename3, FsrootArgs, GetattrArgs, LookupArgs, ReadArgs,
         };
-        let fh = || FileHandle(Bytes::from_static(b"\x01abc"));
+        let fh = || FileHandle::new(7, b"abc").unwrap();
+        let id = file_id(7, b"abc");
         assert_eq!(barrier(&Nfs3Call::Null), Barrier::None);
         assert_eq!(
             barrier(&Nfs3Call::Fsinfo(FsrootArgs { fsroot: fh() })),
             Barrier::None
         );
-        // Calls on a file handle wait for that file's deferred writes...
-        let file = Barrier::File(b"\x01abc");
+        // Calls on a file handle wait for that file's deferred writes, keyed by the file
+        // id every protocol shares...
+        let file = Barrier::File(id);
         assert_eq!(
             barrier(&Nfs3Call::Getattr(GetattrArgs { object: fh() })),
             file
@@ -308,6 +315,11 @@ mod tests {
             count: 0,
         };
         assert_eq!(barrier(&Nfs3Call::Commit(commit)), file);
+        // ...a malformed handle waits for nothing...
+        let bad = GetattrArgs {
+            object: FileHandle(Bytes::from_static(b"\x09")),
+        };
+        assert_eq!(barrier(&Nfs3Call::Getattr(bad)), Barrier::None);
         // ...and a LOOKUP, which returns a file's attributes by name, waits for all of them.
         let what = DirOpArgs3 {
             dir: fh(),
@@ -320,85 +332,50 @@ mod tests {
     }
 
     #[test]
-    fn a_waiter_blocks_until_earlier_writes_to_its_file_end() {
-        let wb = wb(1 << 20);
+    fn a_job_is_held_until_earlier_writes_to_its_file_end() {
         let now = Instant::now();
-        let t = wb.begin(Bytes::from_static(b"f1"), 10, now).unwrap();
-        // Other files and barrier-free calls do not wait.
-        wb.wait(Barrier::File(b"f2"));
-        wb.wait(Barrier::None);
-        let released = Arc::new(AtomicBool::new(false));
-        let (w2, r2) = (Arc::clone(&wb), Arc::clone(&released));
-        let file_waiter = std::thread::spawn(move || {
-            w2.wait(Barrier::File(b"f1"));
-            assert!(r2.load(Ordering::SeqCst), "returned before the write ended");
-        });
-        let (w3, r3) = (Arc::clone(&wb), Arc::clone(&released));
-        let all_waiter = std::thread::spawn(move || {
-            w3.wait(Barrier::All);
-            assert!(r3.load(Ordering::SeqCst), "returned before the write ended");
-        });
-        std::thread::sleep(Duration::from_millis(20));
-        released.store(true, Ordering::SeqCst);
-        drop(t);
-        file_waiter.join().unwrap();
-        all_waiter.join().unwrap();
-        assert_eq!(wb.stats().pending, 0);
+        let mut o = WriteOrder::new(1 << 20);
+        let (f1, f2) = (FileId(1), FileId(2));
+        let w = o.begin(f1, 10, now).unwrap();
+        o.admit(Barrier::File(f2), "other file");
+        o.admit(Barrier::None, "no barrier");
+        o.admit(Barrier::File(f1), "same file");
+        o.admit(Barrier::All, "directory op");
+        assert_eq!(o.poll_ready(), Some("other file"));
+        assert_eq!(o.poll_ready(), Some("no barrier"));
+        assert_eq!(o.poll_ready(), None);
+        assert_eq!(o.stats().held, 2);
+        o.end(w, false, now);
+        assert_eq!(o.poll_ready(), Some("same file"));
+        assert_eq!(o.poll_ready(), Some("directory op"));
+        assert_eq!(o.stats().pending, 0);
     }
 
     #[test]
     fn later_writes_do_not_starve_an_earlier_waiter() {
-        let wb = wb(1 << 20);
         let now = Instant::now();
-        let first = wb.begin(Bytes::from_static(b"f"), 1, now).unwrap();
-        let w2 = Arc::clone(&wb);
-        let waiter = std::thread::spawn(move || w2.wait(Barrier::File(b"f")));
-        std::thread::sleep(Duration::from_millis(20));
-        // A write that begins after the waiter arrived does not hold it.
-        let _later = wb.begin(Bytes::from_static(b"f"), 1, now).unwrap();
-        drop(first);
-        waiter.join().unwrap();
-        assert_eq!(wb.stats().pending, 1);
+        let mut o = WriteOrder::new(1 << 20);
+        let f = FileId(1);
+        let first = o.begin(f, 1, now).unwrap();
+        o.admit(Barrier::File(f), "reader");
+        // A write that begins after the reader arrived does not hold it.
+        let _later = o.begin(f, 1, now).unwrap();
+        o.end(first, false, now);
+        assert_eq!(o.poll_ready(), Some("reader"));
+        assert_eq!(o.stats().pending, 1);
     }
 
     #[test]
-    fn bytes_are_bounded_and_a_failure_degrades_and_changes_the_verifier() {
-        let v = Arc::new(WriteVerifier::new(*b"verifier"));
-        let wb = Arc::new(WriteBehind::new(Arc::clone(&v), 100));
+    fn bytes_are_bounded_and_a_failure_degrades() {
         let now = Instant::now();
-        let a = wb.begin(Bytes::from_static(b"f"), 60, now).unwrap();
-        assert!(
-            wb.begin(Bytes::from_static(b"g"), 60, now).is_none(),
-            "over the bound"
-        );
-        let before = v.get();
-        let new = a.failed(now);
-        assert_ne!(new, before);
-        assert_eq!(v.get(), new);
-        drop(a);
-        assert!(
-            wb.begin(Bytes::from_static(b"f"), 1, now).is_none(),
-            "degraded"
-        );
-        assert!(wb
-            .begin(Bytes::from_static(b"f"), 1, now + DEGRADED_FOR)
-            .is_some());
-        let s = wb.stats();
-        assert_eq!((s.deferred, s.failures), (2, 1));
-    }
-
-    #[test]
-    fn a_panicking_deferred_write_still_ends_its_ticket() {
-        let wb = wb(1 << 20);
-        let t = wb
-            .begin(Bytes::from_static(b"f"), 1, Instant::now())
-            .unwrap();
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-            let _t = t;
-            panic!("boom (expected by the test)");
-        }));
-        assert!(r.is_err());
-        assert_eq!(wb.stats().pending, 0);
-        wb.wait(Barrier::All);
+        let mut o: WriteOrder<()> = WriteOrder::new(100);
+        let a = o.begin(FileId(1), 60, now).unwrap();
+        assert!(o.begin(FileId(2), 60, now).is_none(), "over the bound");
+        o.deferred();
+        o.end(a, true, now);
+        assert!(o.begin(FileId(1), 1, now).is_none(), "degraded");
+        assert!(o.begin(FileId(1), 1, now + DEGRADED_FOR).is_some());
+        let s = o.stats();
+        assert_eq!((s.deferred, s.failures), (1, 1));
     }
 }

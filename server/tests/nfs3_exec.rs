@@ -6,9 +6,9 @@ use std::collections::HashSet;
 use bytes::{Bytes, BytesMut};
 use proto_nfs::nfs3::*;
 use proto_nfs::server::Creds;
-use runtime_mio::nfs3_exec::Executor;
-use runtime_mio::vfs::memory::{MemoryFs, MemoryFsConfig, VirtualClock};
-use runtime_mio::vfs::{Caller, CreateHow, SetAttrs, Timestamp, Vfs};
+use server::nfs3_exec::Executor;
+use vfs::memory::{MemoryFs, MemoryFsConfig, VirtualClock};
+use vfs::{Caller, CreateHow, SetAttrs, Timestamp, Vfs};
 
 const SHARE: u32 = 7;
 const VERF: [u8; 8] = *b"bootverf";
@@ -149,7 +149,7 @@ impl T {
     /// A directory with `n` files created directly on the backend (fast set-up).
     fn big_dir(&self, n: usize) -> (FileHandle, HashSet<Vec<u8>>) {
         let dir = self.mkdir(&alice(), &self.root(), "big", 0o755);
-        let dh = runtime_mio::vfs::Handle(dir.backend().expect("ours").to_vec());
+        let dh = vfs::Handle(dir.backend().expect("ours").to_vec());
         let caller = Caller {
             uid: 1000,
             gid: 100,
