@@ -4,7 +4,6 @@
 
 mod support;
 
-
 use lockstate::FileId;
 use proto_nfs::nfs3::{FileHandle, Nfs3Call};
 use server::file_id;
