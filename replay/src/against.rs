@@ -847,7 +847,7 @@ impl CoreDriver {
             CallbackCommand::Connect { id, addr, .. } => {
                 self.channels.insert(id, addr);
             }
-            CallbackCommand::Send { id, data } => {
+            CallbackCommand::Send { id, bytes: data } => {
                 let dest = self
                     .channels
                     .get(&id)

@@ -136,7 +136,7 @@ impl CallbackIo {
                     }
                 }
             },
-            CallbackCommand::Send { id, data } => match self.chans.get(&id).copied() {
+            CallbackCommand::Send { id, bytes: data } => match self.chans.get(&id).copied() {
                 Some(Chan::Udp(dest)) => {
                     let want = if dest.is_ipv4() { UDP_V4 } else { UDP_V6 };
                     match self.udp.iter_mut().find(|u| u.token == want) {
@@ -383,7 +383,7 @@ mod tests {
         });
         failed.extend(io.apply(CallbackCommand::Send {
             id,
-            data: Bytes::from_static(b"\x80\0\0\x04abcd"),
+            bytes: Bytes::from_static(b"\x80\0\0\x04abcd"),
         }));
         if failed.is_empty() {
             failed = pump(&mut poll, &mut io, |g| !g.is_empty());
@@ -404,7 +404,7 @@ mod tests {
         assert!(io
             .apply(CallbackCommand::Send {
                 id: u,
-                data: Bytes::from_static(b"ping")
+                bytes: Bytes::from_static(b"ping")
             })
             .is_empty());
         let mut b = [0u8; 16];
@@ -431,7 +431,7 @@ mod tests {
         });
         io.apply(CallbackCommand::Send {
             id,
-            data: Bytes::from_static(b"hello"),
+            bytes: Bytes::from_static(b"hello"),
         });
         let (mut s, _) = l.accept().unwrap();
         let got = pump(&mut poll, &mut io, |g| {

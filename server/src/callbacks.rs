@@ -48,13 +48,13 @@ pub enum CallbackCommand {
         /// Transport.
         transport: Transport,
     },
-    /// Send `data` on the channel (TCP: queued until connected; the record marker is
+    /// Send `bytes` on the channel (TCP: queued until connected; the record marker is
     /// included; UDP: one datagram).
     Send {
         /// The channel.
         id: CallbackId,
         /// The bytes.
-        data: Bytes,
+        bytes: Bytes,
     },
     /// Close the channel; nothing more is sent or reported for it.
     Close {
@@ -139,7 +139,8 @@ impl Callbacks {
             if let Some(c) = self.channels.get_mut(&id) {
                 c.last_used = now;
             }
-            self.commands.push(CallbackCommand::Send { id, data });
+            self.commands
+                .push(CallbackCommand::Send { id, bytes: data });
         }
     }
 

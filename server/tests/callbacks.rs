@@ -70,7 +70,7 @@ fn tcp_replies_are_framed_across_chunks_and_channels_are_reused() {
     let xids: Vec<u32> = cmds[1..]
         .iter()
         .map(|c| match c {
-            CallbackCommand::Send { id: i, data } if *i == id => xid_of(data, true),
+            CallbackCommand::Send { id: i, bytes: data } if *i == id => xid_of(data, true),
             other => panic!("{other:?}"),
         })
         .collect();
@@ -144,7 +144,7 @@ fn failures_close_the_channel_and_idle_channels_are_closed() {
     cb.submit(now, call(2, dest, Transport::Udp));
     chans.send_all(now, &mut cb);
     let cmds = chans.take_commands();
-    let (CallbackCommand::Connect { id: u, .. }, CallbackCommand::Send { data, .. }) =
+    let (CallbackCommand::Connect { id: u, .. }, CallbackCommand::Send { bytes: data, .. }) =
         (cmds[0].clone(), cmds[1].clone())
     else {
         panic!("{cmds:?}")
