@@ -266,6 +266,9 @@ struct ConnInfo {
     peer: SocketAddr,
     /// Bytes given with [`Core::handle_tcp_bytes`] that do not make a record yet.
     buf: BytesMut,
+    /// The runtime keeps the read buffer ([`Core::handle_tcp_buf`]): it hears of lifted
+    /// limits through [`Core::poll_resumed`].
+    runtime_buffer: bool,
 }
 
 /// Outputs held until the journal records they depend on are durable.
@@ -493,6 +496,7 @@ impl Core {
                 listener,
                 peer,
                 buf: BytesMut::new(),
+                runtime_buffer: false,
             },
         );
     }
@@ -519,6 +523,9 @@ impl Core {
     pub fn handle_tcp_buf(&mut self, conn: ConnId, buf: &mut BytesMut, now: Instant) {
         self.now = now;
         let peer = self.peer_of(conn);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.runtime_buffer = true;
+        }
         self.rpc.handle_tcp_bytes(now, conn, peer, buf);
         self.pump(now);
     }
@@ -835,18 +842,23 @@ impl Core {
 
     /// A connection's in-flight limit lifted: bytes the core buffered are handed over
     /// again; a runtime with its own buffers hears of it through `poll_resumed`.
+    /// (A UDP socket needs nothing: the runtime reads it while [`Core::wants_read`] says so,
+    /// and only connections whose runtime keeps the buffer are queued, so a runtime that
+    /// never calls `poll_resumed` leaves nothing to pile up.)
     fn resume(&mut self, now: Instant, conn: ConnId) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            if !c.buf.is_empty() {
-                let mut buf = std::mem::take(&mut c.buf);
-                let peer = c.peer;
-                self.rpc.handle_tcp_bytes(now, conn, peer, &mut buf);
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.buf = buf;
-                }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.runtime_buffer {
+            self.resumed.push_back(conn);
+        } else if !c.buf.is_empty() {
+            let mut buf = std::mem::take(&mut c.buf);
+            let peer = c.peer;
+            self.rpc.handle_tcp_bytes(now, conn, peer, &mut buf);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.buf = buf;
             }
         }
-        self.resumed.push_back(conn);
     }
 
     /// Emits the job of a request the write ordering let through. An UNSTABLE WRITE takes

@@ -101,6 +101,7 @@ pub fn live_indices(records: &[Vec<u8>]) -> Vec<usize> {
             _ => l.other.push(i),
         }
     }
+    // The maps' iteration order does not reach the output: the indices are sorted.
     let mut keep: Vec<usize> = l
         .locks
         .into_values()
