@@ -33,7 +33,7 @@
 //! # Set-user-ID and set-group-ID bits
 //! The backends act as the server (root, with `CAP_FSETID`), so the kernel never removes
 //! these bits for our callers; the executor removes them as Linux does for a local caller
-//! ([`privs_dropped_by_write`], [`with_privs_dropped`]):
+//! (`privs_dropped_by_write`, `with_privs_dropped`):
 //! - WRITE and SETATTR size by anyone but root, on a regular file: S_ISUID, and S_ISGID when
 //!   the group may execute or the writer is not in the file's group (`file_remove_privs`,
 //!   `do_truncate`). Otherwise rewriting a setuid program would keep it setuid.
