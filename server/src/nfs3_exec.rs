@@ -22,10 +22,25 @@
 //!   `w`; the file's owner may always READ and WRITE it, because NFS is stateless and a
 //!   client may legitimately write to a file it created with mode 0444 and still has open
 //!   (knfsd's `NFSD_MAY_OWNER_OVERRIDE`).
-//! - SETATTR: mode, client-set times: owner only (NFS3ERR_PERM); uid: root only; gid: owner
-//!   and member of the new group; size: write permission (owner override applies);
-//!   server-time: owner or write permission.
+//! - SETATTR: mode, client-set times: owner only (NFS3ERR_PERM); uid: root, or the owner
+//!   keeping it; gid: root, or the owner choosing the current group or one it is in (Linux
+//!   `chown_ok`/`chgrp_ok`); size: write permission (owner override applies); server-time:
+//!   owner or write permission.
+//! - Moving a directory to another parent also needs `w` on the directory itself (its `..`
+//!   changes; Linux `vfs_rename`).
 //! - ACCESS reports the mode-based answer without owner override (as knfsd does).
+//!
+//! # Set-user-ID and set-group-ID bits
+//! The backends act as the server (root, with `CAP_FSETID`), so the kernel never removes
+//! these bits for our callers; the executor removes them as Linux does for a local caller
+//! (`privs_dropped_by_write`, `with_privs_dropped`):
+//! - WRITE and SETATTR size by anyone but root, on a regular file: S_ISUID, and S_ISGID when
+//!   the group may execute or the writer is not in the file's group (`file_remove_privs`,
+//!   `do_truncate`). Otherwise rewriting a setuid program would keep it setuid.
+//! - chown/chgrp of anything but a directory, by anyone: S_ISUID, and S_ISGID when the group
+//!   may execute (`chown_common`; knfsd `nfsd_sanitize_attrs`).
+//! - chmod by anyone but root who is not in the file's group: S_ISGID of the new mode
+//!   (`setattr_prepare`; POSIX `chmod`).
 
 use std::sync::Arc;
 
@@ -175,6 +190,55 @@ fn class_bits(a: &FileAttr, c: &Creds) -> u32 {
 
 fn in_group(c: &Creds, gid: u32) -> bool {
     c.gid == gid || c.gids.contains(&gid)
+}
+
+const S_ISUID: u32 = 0o4000;
+const S_ISGID: u32 = 0o2000;
+const S_IXGRP: u32 = 0o010;
+
+/// The set-id bits a change of `a`'s data (WRITE, truncation) by `c` removes (Linux
+/// `setattr_should_drop_suidgid`, used by `file_remove_privs` and `do_truncate`): none for
+/// root (`CAP_FSETID`) or anything but a regular file; S_ISUID always; S_ISGID when the
+/// group may execute (a real set-group-ID program) or `c` is not in the file's group.
+fn privs_dropped_by_write(c: &Creds, a: &FileAttr) -> u32 {
+    if c.uid == 0 || a.kind != FileKind::Regular {
+        return 0;
+    }
+    let mut kill = a.mode & S_ISUID;
+    if a.mode & S_ISGID != 0 && (a.mode & S_IXGRP != 0 || !in_group(c, a.gid)) {
+        kill |= S_ISGID;
+    }
+    kill
+}
+
+/// What a permitted SETATTR of `a` by `c` sets, with the set-id bits Linux removes on the
+/// way (see the module documentation):
+/// - a mode from a caller other than root who is not in the file's (new) group loses
+///   S_ISGID (`setattr_prepare`);
+/// - a new owner or group of anything but a directory removes S_ISUID, and S_ISGID when the
+///   group may execute, whoever asks (`chown_common`, knfsd `nfsd_sanitize_attrs`);
+/// - a new size removes what a WRITE by `c` would ([`privs_dropped_by_write`]).
+fn with_privs_dropped(c: &Creds, a: &FileAttr, mut set: SetAttrs) -> SetAttrs {
+    if let Some(mode) = set.mode.as_mut() {
+        if c.uid != 0 && !in_group(c, set.gid.unwrap_or(a.gid)) {
+            *mode &= !S_ISGID;
+        }
+    }
+    let mode = set.mode.unwrap_or(a.mode & 0o7777);
+    let mut kill = 0;
+    if (set.uid.is_some() || set.gid.is_some()) && a.kind != FileKind::Directory {
+        kill |= S_ISUID;
+        if mode & S_IXGRP != 0 {
+            kill |= S_ISGID;
+        }
+    }
+    if set.size.is_some() {
+        kill |= privs_dropped_by_write(c, a);
+    }
+    if mode & kill != 0 {
+        set.mode = Some(mode & !kill);
+    }
+    set
 }
 
 /// Whether `c` has all of `want` (R|W|X) on `a` by its mode; uid 0 has everything except
@@ -354,6 +418,35 @@ impl Ctx<'_> {
             Err(_) => Ok(()),
         }
     }
+
+    /// Moving a directory to another parent rewrites its `..` entry, so anyone but root
+    /// needs `w` on the directory itself (Linux `vfs_rename`: `inode_permission(source,
+    /// MAY_WRITE)` when `new_dir != old_dir`; EACCES).
+    fn may_reparent(&self, dir: &Handle, name: &[u8]) -> Result<(), Nfs3Status> {
+        if self.creds.uid == 0 {
+            return Ok(());
+        }
+        match self.vfs.lookup(dir, name) {
+            Ok((_, a)) if a.kind == FileKind::Directory => require(&a, self.creds, W),
+            // Files keep no link to their parent; a missing entry is the rename's to report.
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes from the file `h` (attributes `a`) the set-id bits a WRITE by this caller
+    /// removes ([`privs_dropped_by_write`]), before the data changes, as the kernel's
+    /// `file_remove_privs` does for a local write.
+    fn drop_privs_for_write(&self, h: &Handle, a: &FileAttr) -> Result<(), Nfs3Status> {
+        let kill = privs_dropped_by_write(self.creds, a);
+        if kill == 0 {
+            return Ok(());
+        }
+        let set = SetAttrs {
+            mode: Some(a.mode & 0o7777 & !kill),
+            ..SetAttrs::default()
+        };
+        self.vfs.setattr(h, &set).map(|_| ()).map_err(nfs_status)
+    }
 }
 
 /// wcc data (RFC 1813 §2.6) of an object a call failed to change: the attributes before
@@ -494,6 +587,8 @@ impl Executor {
         if cx.creds.uid != pre.uid {
             require(&pre, cx.creds, W).map_err(|s| fail(s, pre_wcc))?;
         }
+        cx.drop_privs_for_write(&h, &pre)
+            .map_err(|s| fail(s, pre_wcc))?;
         Ok((h, pre, a.data.len().min(WTMAX as usize)))
     }
 
@@ -641,6 +736,7 @@ fn setattr(cx: &Ctx<'_>, a: &SetattrArgs) -> SetattrRes {
     }
     let set = tri!(set_attrs(&a.new_attributes), unchanged);
     tri!(setattr_allowed(cx.creds, &pre, &set), unchanged);
+    let set = with_privs_dropped(cx.creds, &pre, set);
     match cx.vfs.setattr(&h, &set) {
         Ok(post) => Nfs3Result::Ok(WccData {
             before: Some(wcc_attr(&pre)),
@@ -658,15 +754,16 @@ fn setattr_allowed(c: &Creds, a: &FileAttr, set: &SetAttrs) -> Result<(), Nfs3St
     if set.mode.is_some() && !owner {
         return Err(Nfs3Status::Perm);
     }
-    if let Some(uid) = set.uid {
-        if uid != a.uid {
-            return Err(Nfs3Status::Perm);
-        }
+    // Linux `chown_ok`: only the owner may "change" the owner, and only to itself.
+    if set.uid.is_some_and(|uid| !(owner && uid == a.uid)) {
+        return Err(Nfs3Status::Perm);
     }
-    if let Some(gid) = set.gid {
-        if gid != a.gid && !(owner && in_group(c, gid)) {
-            return Err(Nfs3Status::Perm);
-        }
+    // Linux `chgrp_ok`: the owner, to the current group or one it is in.
+    if set
+        .gid
+        .is_some_and(|gid| !(owner && (gid == a.gid || in_group(c, gid))))
+    {
+        return Err(Nfs3Status::Perm);
     }
     if set.size.is_some() && !owner {
         require(a, c, W)?;
@@ -878,6 +975,9 @@ fn rename(cx: &Ctx<'_>, a: &RenameArgs) -> RenameRes {
     tri!(check_name(&a.to.name.0, NameUse::Change), unchanged);
     tri!(cx.sticky_ok(&fh, &from_pre, &a.from.name.0), unchanged);
     tri!(cx.sticky_ok(&th, &to_pre, &a.to.name.0), unchanged);
+    if from_pre.fileid != to_pre.fileid {
+        tri!(cx.may_reparent(&fh, &a.from.name.0), unchanged);
+    }
     let r = cx.vfs.rename(&fh, &a.from.name.0, &th, &a.to.name.0);
     let wcc = RenameWcc {
         fromdir_wcc: cx.wcc(&fh, Some(&from_pre)),

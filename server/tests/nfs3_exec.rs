@@ -1249,3 +1249,559 @@ fn arbitrary_calls_on_a_live_tree_never_panic() {
     }
     assert!(answered.iter().all(|&n| n > 0), "{answered:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// POSIX ownership and set-id rules (what pjdfstest checks through the Linux kernel client:
+// chmod/00.t, chmod/12.t, chown/00.t, chown/07.t, rename/09.t), on every backend: the
+// in-memory one and LocalFs on a temporary directory (LocalFs acts as root, so the kernel
+// under it never applies these rules for our callers).
+
+/// A share on one backend.
+struct On {
+    vfs: Box<dyn Vfs>,
+    exec: Executor,
+    what: &'static str,
+    _dir: Option<TempDir>,
+}
+
+/// A unique empty directory (mode 0777) under the system temp dir, removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "janus-exec-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `check` on MemoryFs, then on LocalFs when running as root (only root can give
+/// files to other users; otherwise there is nothing LocalFs-specific to check).
+fn on_each_backend(tag: &str, check: impl Fn(&On)) {
+    let clock = VirtualClock::new(Timestamp {
+        secs: 1_700_000_000,
+        nsecs: 0,
+    });
+    let config = MemoryFsConfig {
+        root_mode: 0o777,
+        ..MemoryFsConfig::default()
+    };
+    let memory = MemoryFs::with_virtual_clock(config, clock);
+    check(&On {
+        vfs: Box::new(memory),
+        exec: Executor::new(VERF),
+        what: "memory",
+        _dir: None,
+    });
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("not root: LocalFs cannot give files to other users; checked MemoryFs only");
+        return;
+    }
+    let dir = TempDir::new(tag);
+    let local = runtime_mio::vfs::local::LocalFs::open(&dir.0).expect("open LocalFs");
+    check(&On {
+        vfs: Box::new(local),
+        exec: Executor::new(VERF),
+        what: "local",
+        _dir: Some(dir),
+    });
+}
+
+fn root_user() -> Creds {
+    user(0, 0)
+}
+
+/// `uid` with primary group `gid` and supplementary groups `gids`.
+fn member(uid: u32, gid: u32, gids: &[u32]) -> Creds {
+    Creds {
+        uid,
+        gid,
+        gids: gids.to_vec(),
+    }
+}
+
+fn sattr_owner(uid: Option<u32>, gid: Option<u32>) -> Sattr3 {
+    Sattr3 {
+        uid,
+        gid,
+        ..Sattr3::default()
+    }
+}
+
+impl On {
+    fn root(&self) -> FileHandle {
+        FileHandle::new(SHARE, &self.vfs.root().0).expect("fits")
+    }
+
+    fn call(&self, creds: &Creds, call: Nfs3Call) -> Nfs3Reply {
+        self.exec.execute(self.vfs.as_ref(), SHARE, creds, &call)
+    }
+
+    fn make(&self, creds: &Creds, dir: &FileHandle, n: &str, call: Nfs3Call) -> FileHandle {
+        match self.call(creds, call) {
+            Nfs3Reply::Create(Nfs3Result::Ok(ok))
+            | Nfs3Reply::Mkdir(Nfs3Result::Ok(ok))
+            | Nfs3Reply::Mknod(Nfs3Result::Ok(ok)) => ok.obj.expect("handle"),
+            other => panic!("{}: make {n} in {dir:?}: {other:?}", self.what),
+        }
+    }
+
+    fn create(&self, creds: &Creds, dir: &FileHandle, n: &str, mode: u32) -> FileHandle {
+        let where_ = DirOpArgs3 {
+            dir: dir.clone(),
+            name: name(n),
+        };
+        let how = CreateHow3::Guarded(sattr_mode(mode));
+        self.make(creds, dir, n, Nfs3Call::Create(CreateArgs { where_, how }))
+    }
+
+    fn mkdir(&self, creds: &Creds, dir: &FileHandle, n: &str, mode: u32) -> FileHandle {
+        let where_ = DirOpArgs3 {
+            dir: dir.clone(),
+            name: name(n),
+        };
+        let attributes = sattr_mode(mode);
+        self.make(
+            creds,
+            dir,
+            n,
+            Nfs3Call::Mkdir(MkdirArgs { where_, attributes }),
+        )
+    }
+
+    fn mkfifo(&self, creds: &Creds, dir: &FileHandle, n: &str, mode: u32) -> FileHandle {
+        let where_ = DirOpArgs3 {
+            dir: dir.clone(),
+            name: name(n),
+        };
+        let what = MknodData3::Fifo(sattr_mode(mode));
+        self.make(creds, dir, n, Nfs3Call::Mknod(MknodArgs { where_, what }))
+    }
+
+    fn setattr(&self, creds: &Creds, fh: &FileHandle, s: Sattr3) -> Nfs3Status {
+        status(&self.call(
+            creds,
+            Nfs3Call::Setattr(SetattrArgs {
+                object: fh.clone(),
+                new_attributes: s,
+                guard: None,
+            }),
+        ))
+    }
+
+    /// Creates `n` in `dir` as root with exactly `mode`, owned by `uid`/`gid`.
+    fn file_of(&self, dir: &FileHandle, n: &str, mode: u32, uid: u32, gid: u32) -> FileHandle {
+        let fh = self.create(&root_user(), dir, n, 0o600);
+        self.give(&fh, mode, uid, gid);
+        fh
+    }
+
+    /// chown then chmod as root (chown may drop set-id bits, so the mode comes last).
+    fn give(&self, fh: &FileHandle, mode: u32, uid: u32, gid: u32) {
+        let r = self.setattr(&root_user(), fh, sattr_owner(Some(uid), Some(gid)));
+        assert_eq!(r, Nfs3Status::Ok, "{}: chown", self.what);
+        let r = self.setattr(&root_user(), fh, sattr_mode(mode));
+        assert_eq!(r, Nfs3Status::Ok, "{}: chmod", self.what);
+        assert_eq!(self.owner_mode(fh), (mode, uid, gid), "{}: give", self.what);
+    }
+
+    /// (mode, uid, gid) as GETATTR reports them.
+    fn owner_mode(&self, fh: &FileHandle) -> (u32, u32, u32) {
+        match self.call(
+            &root_user(),
+            Nfs3Call::Getattr(GetattrArgs { object: fh.clone() }),
+        ) {
+            Nfs3Reply::Getattr(Nfs3Result::Ok(ok)) => {
+                let a = ok.obj_attributes;
+                (a.mode, a.uid, a.gid)
+            }
+            other => panic!("{}: getattr: {other:?}", self.what),
+        }
+    }
+
+    fn mode(&self, fh: &FileHandle) -> u32 {
+        self.owner_mode(fh).0
+    }
+
+    /// A FILE_SYNC WRITE of one byte; the mode in its post-op attributes.
+    fn write(&self, creds: &Creds, fh: &FileHandle) -> u32 {
+        match self.call(
+            creds,
+            Nfs3Call::Write(WriteArgs {
+                file: fh.clone(),
+                offset: 0,
+                stable: StableHow::FileSync,
+                data: Bytes::from_static(b"x"),
+            }),
+        ) {
+            Nfs3Reply::Write(Nfs3Result::Ok(ok)) => ok.file_wcc.after.expect("post-op").mode,
+            other => panic!("{}: write: {other:?}", self.what),
+        }
+    }
+
+    fn rename(
+        &self,
+        creds: &Creds,
+        from: (&FileHandle, &str),
+        to: (&FileHandle, &str),
+    ) -> Nfs3Status {
+        status(&self.call(
+            creds,
+            Nfs3Call::Rename(RenameArgs {
+                from: DirOpArgs3 {
+                    dir: from.0.clone(),
+                    name: name(from.1),
+                },
+                to: DirOpArgs3 {
+                    dir: to.0.clone(),
+                    name: name(to.1),
+                },
+            }),
+        ))
+    }
+
+    fn exists(&self, dir: &FileHandle, n: &str) -> bool {
+        let r = self.call(
+            &root_user(),
+            Nfs3Call::Lookup(LookupArgs {
+                what: DirOpArgs3 {
+                    dir: dir.clone(),
+                    name: name(n),
+                },
+            }),
+        );
+        match status(&r) {
+            Nfs3Status::Ok => true,
+            Nfs3Status::NoEnt => false,
+            s => panic!("{}: lookup {n}: {s:?}", self.what),
+        }
+    }
+}
+
+/// chmod/12.t: a WRITE by anyone but root removes S_ISUID, and S_ISGID when the group may
+/// execute or the writer is not in the group (Linux `file_remove_privs`); so does SETATTR
+/// size; root keeps them. The WRITE reply already shows the new mode.
+#[test]
+fn writes_by_non_root_drop_set_id_bits() {
+    on_each_backend("write-setid", |t| {
+        let nobody = user(65534, 65534);
+        let d = t.mkdir(&root_user(), &t.root(), "d", 0o755);
+        for (i, mode) in [0o4777, 0o2777, 0o6777].into_iter().enumerate() {
+            let f = t.file_of(&d, &format!("f{i}"), mode, 0, 0);
+            assert_eq!(t.write(&nobody, &f), 0o777, "{}: {mode:o}", t.what);
+            assert_eq!(t.mode(&f), 0o777, "{}: {mode:o}", t.what);
+        }
+        // The owner is no exception.
+        let own = t.file_of(&d, "own", 0o4755, 65534, 65534);
+        assert_eq!(t.write(&nobody, &own), 0o755, "{}", t.what);
+        // Root (CAP_FSETID) keeps them.
+        let rootw = t.file_of(&d, "rootw", 0o6777, 65534, 65534);
+        assert_eq!(t.write(&root_user(), &rootw), 0o6777, "{}", t.what);
+        // S_ISGID without group execute stays for a writer in the group, not for others.
+        let lock = t.file_of(&d, "lock", 0o2666, 0, 4000);
+        assert_eq!(
+            t.write(&member(65534, 1, &[4000]), &lock),
+            0o2666,
+            "{}",
+            t.what
+        );
+        assert_eq!(t.write(&nobody, &lock), 0o666, "{}", t.what);
+        // A WRITE refused for lack of permission changes nothing.
+        let closed = t.file_of(&d, "closed", 0o4755, 0, 0);
+        let r = t.call(
+            &nobody,
+            Nfs3Call::Write(WriteArgs {
+                file: closed.clone(),
+                offset: 0,
+                stable: StableHow::FileSync,
+                data: Bytes::from_static(b"x"),
+            }),
+        );
+        assert_eq!(status(&r), Nfs3Status::Acces, "{}", t.what);
+        assert_eq!(t.mode(&closed), 0o4755, "{}", t.what);
+        // Write-behind makes the same change before it answers.
+        let wb = t.file_of(&d, "wb", 0o6777, 0, 0);
+        let args = WriteArgs {
+            file: wb.clone(),
+            offset: 0,
+            stable: StableHow::Unstable,
+            data: Bytes::from_static(b"x"),
+        };
+        if let Some(r) = t.exec.write_behind(t.vfs.as_ref(), SHARE, &nobody, &args) {
+            assert!(r.is_ok(), "{}: write-behind refused", t.what);
+            assert_eq!(t.mode(&wb), 0o777, "{}: write-behind", t.what);
+        }
+        // Truncation (SETATTR size) by a non-root writer, and by root.
+        let trunc = Sattr3 {
+            size: Some(0),
+            ..Sattr3::default()
+        };
+        let tf = t.file_of(&d, "trunc", 0o6777, 0, 0);
+        assert_eq!(t.setattr(&nobody, &tf, trunc), Nfs3Status::Ok, "{}", t.what);
+        assert_eq!(t.mode(&tf), 0o777, "{}: truncate", t.what);
+        let tr = t.file_of(&d, "trunc-root", 0o6777, 0, 0);
+        assert_eq!(
+            t.setattr(&root_user(), &tr, trunc),
+            Nfs3Status::Ok,
+            "{}",
+            t.what
+        );
+        assert_eq!(t.mode(&tr), 0o6777, "{}: truncate by root", t.what);
+    });
+}
+
+/// chmod/00.t: chmod by an owner who is not in the file's group drops S_ISGID (POSIX
+/// chmod, Linux `setattr_prepare`); an owner in the group, or root, keeps it.
+#[test]
+fn chmod_by_owner_outside_the_group_drops_sgid() {
+    on_each_backend("chmod-sgid", |t| {
+        let d = t.mkdir(&root_user(), &t.root(), "d", 0o755);
+        let f = t.file_of(&d, "f", 0o755, 65534, 65534);
+        let in_group = user(65534, 65534);
+        assert_eq!(t.setattr(&in_group, &f, sattr_mode(0o2755)), Nfs3Status::Ok);
+        assert_eq!(t.mode(&f), 0o2755, "{}", t.what);
+        let supplementary = member(65534, 1, &[65534]);
+        assert_eq!(
+            t.setattr(&supplementary, &f, sattr_mode(0o6755)),
+            Nfs3Status::Ok
+        );
+        assert_eq!(t.mode(&f), 0o6755, "{}", t.what);
+        let outside = user(65534, 65533);
+        assert_eq!(t.setattr(&outside, &f, sattr_mode(0o2755)), Nfs3Status::Ok);
+        assert_eq!(t.mode(&f), 0o755, "{}", t.what);
+        assert_eq!(t.setattr(&outside, &f, sattr_mode(0o4755)), Nfs3Status::Ok);
+        assert_eq!(t.mode(&f), 0o4755, "{}: S_ISUID is not concerned", t.what);
+        // Directories too (setattr_prepare looks at no file type).
+        let sub = t.mkdir(&root_user(), &d, "sub", 0o755);
+        t.give(&sub, 0o755, 65534, 65534);
+        assert_eq!(
+            t.setattr(&outside, &sub, sattr_mode(0o2755)),
+            Nfs3Status::Ok
+        );
+        assert_eq!(t.mode(&sub), 0o755, "{}: dir", t.what);
+        assert_eq!(
+            t.setattr(&root_user(), &f, sattr_mode(0o2755)),
+            Nfs3Status::Ok
+        );
+        assert_eq!(t.mode(&f), 0o2755, "{}: root", t.what);
+    });
+}
+
+/// chown/07.t: only root changes the owner; a non-owner may not even "change" it to the
+/// current values (Linux `chown_ok`/`chgrp_ok`); the owner may keep its uid and pick the
+/// current group or one it is in.
+#[test]
+fn chown_rules_of_linux() {
+    on_each_backend("chown-rules", |t| {
+        let d = t.mkdir(&root_user(), &t.root(), "d", 0o755);
+        let f = t.file_of(&d, "f", 0o644, 65534, 65534);
+        let owner = member(65534, 65534, &[65532]);
+        let other = user(65533, 65533);
+        for (who, uid, gid) in [
+            (&other, Some(65534), Some(65534)),
+            (&other, Some(65534), None),
+            (&other, None, Some(65534)),
+            (&other, Some(65533), Some(65533)),
+            (&owner, Some(65533), Some(65533)),
+            (&owner, Some(65533), None),
+            (&owner, None, Some(65533)),
+        ] {
+            assert_eq!(
+                t.setattr(who, &f, sattr_owner(uid, gid)),
+                Nfs3Status::Perm,
+                "{}: uid {} chown {uid:?} {gid:?}",
+                t.what,
+                who.uid
+            );
+            assert_eq!(t.owner_mode(&f), (0o644, 65534, 65534), "{}", t.what);
+        }
+        for (uid, gid) in [
+            (Some(65534), Some(65534)),
+            (Some(65534), None),
+            (None, Some(65532)),
+            (Some(65534), Some(65534)),
+        ] {
+            assert_eq!(t.setattr(&owner, &f, sattr_owner(uid, gid)), Nfs3Status::Ok);
+        }
+        assert_eq!(t.owner_mode(&f), (0o644, 65534, 65534), "{}", t.what);
+        assert_eq!(
+            t.setattr(&root_user(), &f, sattr_owner(Some(1), Some(2))),
+            Nfs3Status::Ok
+        );
+        assert_eq!(t.owner_mode(&f), (0o644, 1, 2), "{}", t.what);
+    });
+}
+
+/// chown/00.t: a new owner or group removes S_ISUID, and S_ISGID when the group may
+/// execute, from anything but a directory, whoever asks (Linux `chown_common`).
+#[test]
+fn chown_drops_set_id_bits_of_non_directories() {
+    on_each_backend("chown-setid", |t| {
+        let d = t.mkdir(&root_user(), &t.root(), "d", 0o755);
+        let owner = member(65534, 65533, &[65532]);
+        let file = t.file_of(&d, "f", 0o6555, 65534, 65533);
+        assert_eq!(
+            t.setattr(&owner, &file, sattr_owner(Some(65534), Some(65532))),
+            Nfs3Status::Ok
+        );
+        assert_eq!(t.owner_mode(&file), (0o555, 65534, 65532), "{}", t.what);
+        t.give(&file, 0o6555, 65534, 65532);
+        assert_eq!(
+            t.setattr(&owner, &file, sattr_owner(None, Some(65533))),
+            Nfs3Status::Ok
+        );
+        assert_eq!(t.owner_mode(&file), (0o555, 65534, 65533), "{}", t.what);
+        // Root too.
+        t.give(&file, 0o6555, 65534, 65533);
+        assert_eq!(
+            t.setattr(&root_user(), &file, sattr_owner(Some(65532), Some(65531))),
+            Nfs3Status::Ok
+        );
+        assert_eq!(t.owner_mode(&file), (0o555, 65532, 65531), "{}", t.what);
+        // S_ISGID without group execute (a locking mark) stays.
+        t.give(&file, 0o6545, 65534, 65533);
+        assert_eq!(
+            t.setattr(&owner, &file, sattr_owner(Some(65534), None)),
+            Nfs3Status::Ok
+        );
+        assert_eq!(t.mode(&file), 0o2545, "{}", t.what);
+        // Other non-directories too.
+        let fifo = t.mkfifo(&root_user(), &d, "p", 0o644);
+        t.give(&fifo, 0o6555, 65534, 65533);
+        assert_eq!(
+            t.setattr(&owner, &fifo, sattr_owner(None, Some(65532))),
+            Nfs3Status::Ok
+        );
+        assert_eq!(
+            t.owner_mode(&fifo),
+            (0o555, 65534, 65532),
+            "{}: fifo",
+            t.what
+        );
+        // Directories keep them (what Linux does; pjdfstest marks it TODO).
+        let sub = t.mkdir(&root_user(), &d, "sub", 0o755);
+        t.give(&sub, 0o6555, 65534, 65533);
+        assert_eq!(
+            t.setattr(&owner, &sub, sattr_owner(Some(65534), Some(65532))),
+            Nfs3Status::Ok
+        );
+        assert_eq!(
+            t.owner_mode(&sub),
+            (0o6555, 65534, 65532),
+            "{}: dir",
+            t.what
+        );
+    });
+}
+
+/// rename/09.t: in a sticky directory only root, the directory's owner or the entry's
+/// owner may rename the entry away or replace it; moving a directory to another parent
+/// also needs `w` on it (its `..` changes), which renaming it in place does not.
+#[test]
+fn rename_in_sticky_directories_and_moving_directories() {
+    on_each_backend("rename-sticky", |t| {
+        let me = user(65534, 65534);
+        let top = t.mkdir(&root_user(), &t.root(), "top", 0o755);
+        let sticky = t.mkdir(&root_user(), &top, "sticky", 0o755);
+        t.give(&sticky, 0o1777, 65534, 65534);
+        let plain = t.mkdir(&root_user(), &top, "plain", 0o755);
+        t.give(&plain, 0o755, 65534, 65534);
+
+        // I own the sticky directory but not the directory in it: in place yes, away no.
+        for id in [0, 65533] {
+            let sub = t.mkdir(&root_user(), &sticky, "sub", 0o755);
+            t.give(&sub, 0o755, id, id);
+            assert_eq!(
+                t.rename(&me, (&sticky, "sub"), (&plain, "x")),
+                Nfs3Status::Acces
+            );
+            assert!(
+                t.exists(&sticky, "sub") && !t.exists(&plain, "x"),
+                "{}",
+                t.what
+            );
+            assert_eq!(
+                t.rename(&me, (&sticky, "sub"), (&sticky, "y")),
+                Nfs3Status::Ok
+            );
+            assert_eq!(
+                t.rename(&root_user(), (&sticky, "y"), (&sticky, "sub")),
+                Nfs3Status::Ok
+            );
+            // Onto an empty directory of mine elsewhere: still no.
+            t.mkdir(&me, &plain, "x", 0o755);
+            assert_eq!(
+                t.rename(&me, (&sticky, "sub"), (&plain, "x")),
+                Nfs3Status::Acces
+            );
+            assert!(
+                t.exists(&sticky, "sub") && t.exists(&plain, "x"),
+                "{}",
+                t.what
+            );
+            let rm = |dir: &FileHandle, n: &str| {
+                let r = t.call(
+                    &root_user(),
+                    Nfs3Call::Rmdir(RemoveArgs {
+                        object: DirOpArgs3 {
+                            dir: dir.clone(),
+                            name: name(n),
+                        },
+                    }),
+                );
+                assert_eq!(status(&r), Nfs3Status::Ok, "{}: rmdir {n}", t.what);
+            };
+            rm(&plain, "x");
+            rm(&sticky, "sub");
+        }
+        // My own directory moves anywhere.
+        t.mkdir(&me, &sticky, "mine", 0o755);
+        assert_eq!(
+            t.rename(&me, (&sticky, "mine"), (&plain, "mine")),
+            Nfs3Status::Ok
+        );
+
+        // Neither the sticky directory nor the entry is mine: PERM, nothing moves.
+        t.give(&sticky, 0o1777, 65533, 65533);
+        let f = t.file_of(&sticky, "theirs", 0o666, 0, 0);
+        t.file_of(&plain, "target", 0o644, 65534, 65534);
+        assert_eq!(
+            t.rename(&me, (&sticky, "theirs"), (&plain, "target")),
+            Nfs3Status::Perm
+        );
+        assert_eq!(t.owner_mode(&f), (0o666, 0, 0), "{}", t.what);
+        assert!(t.exists(&plain, "target"), "{}", t.what);
+        // Replacing someone else's entry in a sticky target directory: PERM too.
+        let mine = t.file_of(&plain, "mine-file", 0o644, 65534, 65534);
+        assert_eq!(
+            t.rename(&me, (&plain, "mine-file"), (&sticky, "theirs")),
+            Nfs3Status::Perm
+        );
+        assert_eq!(t.owner_mode(&mine), (0o644, 65534, 65534), "{}", t.what);
+        // ... and my own entry there: yes.
+        t.file_of(&sticky, "my-entry", 0o644, 65534, 65534);
+        assert_eq!(
+            t.rename(&me, (&plain, "mine-file"), (&sticky, "my-entry")),
+            Nfs3Status::Ok
+        );
+        // Root may do all of it.
+        assert_eq!(
+            t.rename(&root_user(), (&sticky, "theirs"), (&plain, "target")),
+            Nfs3Status::Ok
+        );
+    });
+}
