@@ -36,9 +36,12 @@ use proto_nlm::service::outbound::decode_getport_result;
 use proto_nlm::service::NsmRecord;
 use proto_nlm::wire::{Nlm4Call, Nlm4Proc, Nlm4Reply, NsmCall, NsmProc, NsmReply};
 
+/// A target's body: the raw fuzzer input in, a panic when an oracle fails.
+pub type TargetFn = fn(&[u8]);
+
 /// Every target: its name (the directory under `fuzz/corpus/` and the `fuzz_targets/` file)
 /// and its body.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, TargetFn)] = &[
     ("rpc_record", rpc_record),
     ("rpc_message", rpc_message),
     ("rpc_auth", rpc_auth),
