@@ -272,7 +272,10 @@ impl LockTable {
             expected: self.monitored.keys().cloned().collect(),
             had_state: false,
         };
-        let file_ids: Vec<FileId> = self.files.keys().copied().collect();
+        // Sorted: the records below follow this order, and it must not depend on the hash
+        // map's layout (issue 9 §5: no output depends on a hash seed or insertion history).
+        let mut file_ids: Vec<FileId> = self.files.keys().copied().collect();
+        file_ids.sort_unstable();
         let mut dropped_locks = Vec::new();
         let mut dropped_opens = Vec::new();
         for f in file_ids {
@@ -381,7 +384,10 @@ impl LockTable {
     pub fn end_grace(&mut self, now: Instant) {
         let Some(g) = self.grace.take() else { return };
         let mut files: Vec<FileId> = Vec::new();
-        for (f, un) in g.files {
+        // In file order, so the records do not depend on the hash map's layout.
+        let mut unreclaimed: Vec<(FileId, Unreclaimed)> = g.files.into_iter().collect();
+        unreclaimed.sort_unstable_by_key(|(f, _)| *f);
+        for (f, un) in unreclaimed {
             files.push(f);
             for l in un.locks {
                 self.record(Change::LockReleased { id: l.id, file: f });

@@ -2,6 +2,11 @@
 //! Ticket). The default SipHash costs more than the rest of a lock operation; the keys are
 //! server-assigned, so flooding resistance is not needed here. Deterministic hashing also
 //! keeps the table free of OS randomness (sans-IO rule).
+//!
+//! A fixed seed makes the iteration order a function of the inserted keys and their
+//! history, not of a random seed; it is still not a meaningful order. Where iteration
+//! reaches an output (records, events), the table sorts first (issue 9 §5). Outside this
+//! module std's `HashMap`/`HashSet` are disallowed in the pure crates (`.clippy-pure.toml`).
 
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -66,6 +71,8 @@ impl Hasher for FxHasher {
 /// Builder for [`FxHasher`].
 pub type FxBuild = BuildHasherDefault<FxHasher>;
 /// HashMap with [`FxHasher`].
+#[allow(clippy::disallowed_types)] // the one sanctioned std map: fixed seed, see above
 pub type FxMap<K, V> = std::collections::HashMap<K, V, FxBuild>;
 /// HashSet with [`FxHasher`].
+#[allow(clippy::disallowed_types)] // the one sanctioned std set: fixed seed, see above
 pub type FxSet<K> = std::collections::HashSet<K, FxBuild>;

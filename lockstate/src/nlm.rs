@@ -253,6 +253,11 @@ impl LockTable {
         }
         let n = released.len() + shares.len();
         self.total_locks -= released.len();
+        // Records in file order, not in the hash map's order (issue 9 §5). Sorts are stable,
+        // so a file's own locks and shares keep their order.
+        released.sort_by_key(|(_, f)| *f);
+        shares.sort_by_key(|(f, _)| *f);
+        dropped_waiters.sort_unstable();
         for (id, file) in released {
             self.record(Change::LockReleased { id, file });
         }

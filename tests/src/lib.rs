@@ -2,4 +2,5 @@
 //! binary with third-party clients, the simulation runtime, and pcap replay).
 
 pub mod e2e;
+pub mod fuzz_targets;
 pub mod replay;

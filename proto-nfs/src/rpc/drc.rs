@@ -15,12 +15,12 @@
 //! - The cache is a bounded LRU: it never holds more than `capacity` entries.
 
 use core::net::IpAddr;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
 /// Identifies one call for the cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DrcKey {
     /// Client address, without the port.
     pub client: IpAddr,
@@ -115,7 +115,7 @@ struct Entry {
 #[derive(Debug, Clone)]
 pub struct DuplicateRequestCache {
     capacity: usize,
-    entries: HashMap<DrcKey, Entry>,
+    entries: BTreeMap<DrcKey, Entry>,
     /// Recency order: smallest sequence number = least recently used.
     order: BTreeMap<u64, DrcKey>,
     next_seq: u64,
@@ -128,7 +128,7 @@ impl DuplicateRequestCache {
     pub fn new(capacity: usize) -> Self {
         DuplicateRequestCache {
             capacity,
-            entries: HashMap::new(),
+            entries: BTreeMap::new(),
             order: BTreeMap::new(),
             next_seq: 0,
             hits: 0,

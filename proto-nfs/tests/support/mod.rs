@@ -55,7 +55,7 @@ where
         .bytes()
         .fold(0x004a_616e_7573_u64, |h, b| h.rotate_left(5) ^ u64::from(b));
     let mut seeds = Seeds::new(seed);
-    let mut distinct = std::collections::HashSet::new();
+    let mut distinct = std::collections::BTreeSet::new();
     for i in 0..iterations {
         let len = 16 + (seeds.next_u64() % 2048) as usize;
         let buf = seeds.buffer(len);
@@ -214,7 +214,7 @@ impl CallBuilder {
 // ---------------------------------------------------------------------------------------
 // Server harness: one RpcServer on virtual time, per-connection buffers like the runtime's.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -260,7 +260,7 @@ pub struct Harness {
     /// Virtual now.
     pub now: Instant,
     /// Per-connection receive buffers.
-    pub bufs: HashMap<ConnId, BytesMut>,
+    pub bufs: BTreeMap<ConnId, BytesMut>,
 }
 
 /// A loopback peer on `port`.
@@ -279,7 +279,7 @@ impl Harness {
         Harness {
             server: RpcServer::new(config),
             now: t0(),
-            bufs: HashMap::new(),
+            bufs: BTreeMap::new(),
         }
     }
 
@@ -404,7 +404,7 @@ pub fn round_trip_calls<T>(name: &str, iterations: usize) -> usize
 where
     T: for<'a> Arbitrary<'a> + ProcedureCall + PartialEq + Debug,
 {
-    let mut procs = std::collections::HashSet::new();
+    let mut procs = std::collections::BTreeSet::new();
     for v in arbitrary_values::<T>(name, iterations) {
         let mut out = BytesMut::new();
         v.encode_args(&mut out);
@@ -422,7 +422,7 @@ pub fn round_trip_replies<T>(name: &str, iterations: usize) -> usize
 where
     T: for<'a> Arbitrary<'a> + ProcedureReply + PartialEq + Debug,
 {
-    let mut procs = std::collections::HashSet::new();
+    let mut procs = std::collections::BTreeSet::new();
     for v in arbitrary_values::<T>(name, iterations) {
         let mut out = BytesMut::new();
         v.encode_results(&mut out);

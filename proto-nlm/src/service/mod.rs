@@ -92,7 +92,7 @@ mod record;
 pub mod table;
 
 use core::net::{IpAddr, SocketAddr};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -439,17 +439,17 @@ type PortKey = (IpAddr, u32, u32, Transport);
 pub struct NlmService {
     config: NlmConfig,
     nsm_state: i32,
-    hosts: HashMap<Bytes, Host>,
+    hosts: BTreeMap<Bytes, Host>,
     blocks: BTreeMap<BlockId, Block>,
     /// The blocks of each caller_name: every lookup by a client's request stays within
     /// that client's blocks.
-    host_blocks: HashMap<Bytes, BTreeSet<BlockId>>,
-    block_by_ticket: HashMap<WaitTicket, BlockId>,
-    held: HashMap<WaitTicket, Held>,
+    host_blocks: BTreeMap<Bytes, BTreeSet<BlockId>>,
+    block_by_ticket: BTreeMap<WaitTicket, BlockId>,
+    held: BTreeMap<WaitTicket, Held>,
     registrations: Vec<Registration>,
     notifies: BTreeMap<Bytes, Notify>,
-    deliveries: HashMap<OutboundId, Delivery>,
-    ports: HashMap<PortKey, (u16, Instant)>,
+    deliveries: BTreeMap<OutboundId, Delivery>,
+    ports: BTreeMap<PortKey, (u16, Instant)>,
     timers: BTreeSet<(Instant, Timer)>,
     outbound: VecDeque<OutboundCall>,
     replies: VecDeque<DeferredReply>,
@@ -515,15 +515,15 @@ impl NlmService {
         let mut s = NlmService {
             config,
             nsm_state,
-            hosts: HashMap::new(),
+            hosts: BTreeMap::new(),
             blocks: BTreeMap::new(),
-            host_blocks: HashMap::new(),
-            block_by_ticket: HashMap::new(),
-            held: HashMap::new(),
+            host_blocks: BTreeMap::new(),
+            block_by_ticket: BTreeMap::new(),
+            held: BTreeMap::new(),
             registrations: Vec::new(),
             notifies: BTreeMap::new(),
-            deliveries: HashMap::new(),
-            ports: HashMap::new(),
+            deliveries: BTreeMap::new(),
+            ports: BTreeMap::new(),
             timers: BTreeSet::new(),
             outbound: VecDeque::new(),
             replies: VecDeque::new(),

@@ -563,6 +563,83 @@ fn restart_notifies_every_monitored_client_with_retries() {
     assert_eq!(h.svc.counters().notifies_sent, 2);
 }
 
+/// Everything the service sends after a restart with `records`: each GETPORT answered,
+/// then each SM_NOTIFY, as (destination, program, procedure, arguments) in emission order.
+fn restart_traffic(now: Instant, records: Vec<NsmRecord>) -> Vec<(SocketAddr, u32, u32, Bytes)> {
+    let mut h = Harness::new();
+    h.now = now;
+    h.svc = NlmService::new(config(), now, 11, records);
+    let mut sent = Vec::new();
+    let mut getports = Vec::new();
+    while let Some(call) = h.outbound() {
+        sent.push((call.dest, call.program, call.procedure, call.args.clone()));
+        getports.push(call.id);
+    }
+    for id in getports {
+        h.result(
+            id,
+            CallResult::Success(Bytes::from_static(&[0, 0, 0x9c, 0x58])),
+        );
+        while let Some(call) = h.outbound() {
+            sent.push((call.dest, call.program, call.procedure, call.args.clone()));
+        }
+    }
+    sent
+}
+
+/// Issue 9 §5: the order of SM_NOTIFY (and of the GETPORTs before them) after a restart
+/// depends only on the monitor list, not on a hash seed or on the order the journal holds
+/// the hosts in. With std `HashMap` (seeded per map) this differed from one service to
+/// the next.
+#[test]
+fn restart_notifications_are_sent_in_the_same_order_every_time() {
+    let now = test_clock();
+    let hosts: Vec<NsmRecord> = (0u8..24)
+        .map(|i| NsmRecord::Monitored {
+            name: Bytes::from(format!("host{:02}", (i * 7) % 24)),
+            addr: IpAddr::V4(Ipv4Addr::new(127, 0, 1, i + 1)),
+            state: 1,
+        })
+        .collect();
+    let forward = restart_traffic(now, hosts.clone());
+    let reversed = restart_traffic(now, hosts.iter().rev().cloned().collect());
+    // Interleaved: odd positions first, then even ones.
+    let interleaved = restart_traffic(
+        now,
+        hosts
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .chain(hosts.iter().step_by(2))
+            .cloned()
+            .collect(),
+    );
+    assert_eq!(forward.len(), 48, "one GETPORT and one SM_NOTIFY per host");
+    assert_eq!(forward, reversed);
+    assert_eq!(forward, interleaved);
+    assert_eq!(
+        forward,
+        restart_traffic(now, hosts.clone()),
+        "same input, same run"
+    );
+    // The order is the hosts' names: host00 (127.0.1.1), host01 (127.0.1.8), ...
+    let first: Vec<IpAddr> = forward[..3].iter().map(|c| c.0.ip()).collect();
+    assert_eq!(
+        first,
+        [1, 8, 15].map(|d| IpAddr::V4(Ipv4Addr::new(127, 0, 1, d)))
+    );
+    let notifies: Vec<_> = forward[24..].iter().map(|c| c.0).collect();
+    let getports: Vec<_> = forward[..24].iter().map(|c| c.0.ip()).collect();
+    assert_eq!(
+        notifies.iter().map(|d| d.ip()).collect::<Vec<_>>(),
+        getports,
+        "each SM_NOTIFY follows its host's GETPORT answer, in the same order"
+    );
+    assert!(forward[24..]
+        .iter()
+        .all(|c| (c.1, c.2) == (NSM_PROGRAM, 6) && c.0.port() == 40024));
+}
+
 #[test]
 fn restart_notification_gives_up_after_the_configured_time() {
     let now = test_clock();

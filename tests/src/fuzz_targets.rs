@@ -1,0 +1,604 @@
+//! The bodies of the fuzz targets in `fuzz/` (cargo-fuzz layout, outside the workspace),
+//! shared with `tests/tests/fuzz_corpus.rs`, which replays every committed corpus file
+//! through the same function on stable `cargo test`. See `fuzz/README.md`.
+//!
+//! Each body takes the raw fuzzer input, must never panic, hang or allocate without bound
+//! on any input, and panics only when an oracle fails: a value that decodes must encode and
+//! decode back to itself, a stream framed in one piece or in two must give the same
+//! records, every reply the server sends must be a well-formed RPC reply.
+//!
+//! Input layouts (what the seed writer in `fuzz_corpus.rs` produces):
+//! - `rpc_record`: two bytes (big-endian split point) then a record-marked byte stream.
+//! - `rpc_message`: one RPC message (call or reply), as a UDP datagram carries it.
+//! - `rpc_auth`: a credential and a verifier (`opaque_auth` twice), as in a call header.
+//! - `portmap`, `mount`, `nfs3`, `nlm`, `nsm`: a selector byte (arguments, results, ...),
+//!   a procedure byte, then the XDR arguments or results.
+//! - `replay`: a pcap or pcapng capture.
+//! - `server`: a script of [`ServerOp`]s (see [`server`]).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use arbitrary::{Arbitrary, Unstructured};
+use bytes::{Bytes, BytesMut};
+
+use proto_nfs::mount::{MountCall, MountReply};
+use proto_nfs::nfs3::{FileHandle, Nfs3Call, Nfs3Reply};
+use proto_nfs::portmap::{PmapCall, PmapReply, RpcbCall, RpcbReply};
+use proto_nfs::rpc::message::{MessageBody, RpcMessage};
+use proto_nfs::rpc::record::{put_record, take_record};
+use proto_nfs::rpc::{AuthSysParms, CallHeader, Credential, OpaqueAuth};
+use proto_nfs::rpc::{ProcedureCall, ProcedureReply};
+use proto_nfs::server::status::Refusal;
+use proto_nfs::server::{ConnId, Event, Export, FsRequest, RpcServer, ServerConfig, Transport};
+use proto_nfs::xdr::{XdrDecode, XdrEncode};
+use proto_nlm::service::outbound::decode_getport_result;
+use proto_nlm::service::NsmRecord;
+use proto_nlm::wire::{Nlm4Call, Nlm4Proc, Nlm4Reply, NsmCall, NsmProc, NsmReply};
+
+/// A target's body: the raw fuzzer input in, a panic when an oracle fails.
+pub type TargetFn = fn(&[u8]);
+
+/// Every target: its name (the directory under `fuzz/corpus/` and the `fuzz_targets/` file)
+/// and its body.
+pub const TARGETS: &[(&str, TargetFn)] = &[
+    ("rpc_record", rpc_record),
+    ("rpc_message", rpc_message),
+    ("rpc_auth", rpc_auth),
+    ("portmap", portmap),
+    ("mount", mount),
+    ("nfs3", nfs3),
+    ("nlm", nlm),
+    ("nsm", nsm),
+    ("replay", replay),
+    ("server", server),
+];
+
+/// Largest record the framer target accepts (small, so the limit is reached often).
+const FRAMER_MAX_RECORD: usize = 4096;
+
+/// Record marking (RFC 5531 §11): the stream after the first two bytes is framed twice,
+/// once in one piece and once split at the point the two bytes give. Both must yield the
+/// same records and the same error; every record must survive `put_record`/`take_record`.
+pub fn rpc_record(data: &[u8]) {
+    let Some((split, stream)) = data.split_first_chunk::<2>() else {
+        return;
+    };
+    let split = usize::from(u16::from_be_bytes(*split)).min(stream.len());
+
+    let whole = frame_all(&mut BytesMut::from(stream));
+
+    let mut buf = BytesMut::from(&stream[..split]);
+    let mut pieces = frame_all(&mut buf);
+    if pieces.last().is_none_or(|r| r.is_ok()) {
+        buf.extend_from_slice(&stream[split..]);
+        pieces.extend(frame_all(&mut buf));
+    }
+    assert_eq!(whole, pieces, "framing depends on how the stream was cut");
+
+    for rec in whole.into_iter().flatten() {
+        assert!(rec.len() <= FRAMER_MAX_RECORD);
+        let mut again = BytesMut::new();
+        put_record(&mut again, &rec);
+        assert_eq!(take_record(&mut again, FRAMER_MAX_RECORD), Ok(Some(rec)));
+        assert!(again.is_empty());
+    }
+}
+
+/// Takes records until one is incomplete or an error stops the stream (the error is the
+/// last element).
+fn frame_all(buf: &mut BytesMut) -> Vec<Result<Bytes, String>> {
+    let mut out = Vec::new();
+    loop {
+        match take_record(buf, FRAMER_MAX_RECORD) {
+            Ok(Some(r)) => out.push(Ok(r)),
+            Ok(None) => return out,
+            Err(e) => {
+                out.push(Err(e.to_string()));
+                return out;
+            }
+        }
+    }
+}
+
+/// ONC RPC messages (RFC 5531 §9): the full decoder and the server's staged call-header
+/// decoder. A decoded message encodes and decodes back to itself.
+pub fn rpc_message(data: &[u8]) {
+    let record = Bytes::copy_from_slice(data);
+    let full = RpcMessage::decode_bytes(&record);
+    if let Ok(msg) = &full {
+        let again = RpcMessage::decode_bytes(&msg.to_bytes());
+        assert_eq!(again.as_ref(), Ok(msg), "RpcMessage round trip");
+    }
+    if let Ok((hdr, args)) = CallHeader::decode(&record) {
+        // The staged decoder accepts exactly the calls the full decoder accepts, with the
+        // same header and arguments.
+        match full {
+            Ok(RpcMessage {
+                xid,
+                body: MessageBody::Call(call),
+            }) => {
+                assert_eq!(
+                    (xid, call.prog, call.vers, call.proc_),
+                    (hdr.xid, hdr.prog, hdr.vers, hdr.proc_)
+                );
+                assert_eq!((&call.cred, &call.verf), (&hdr.cred, &hdr.verf));
+                assert_eq!(call.args, args);
+            }
+            other => panic!("CallHeader decoded a call RpcMessage did not: {other:?}"),
+        }
+    }
+}
+
+/// `opaque_auth` and AUTH_SYS (RFC 5531 §8.2, Appendix A), as the server reads a call's
+/// credential and verifier.
+pub fn rpc_auth(data: &[u8]) {
+    let Ok((rest, cred)) = OpaqueAuth::decode(data) else {
+        return;
+    };
+    assert_eq!(
+        OpaqueAuth::decode_exact(&cred.to_bytes()).as_ref(),
+        Ok(&cred)
+    );
+    if let Ok(parms) = AuthSysParms::decode_exact(&cred.body) {
+        assert_eq!(
+            AuthSysParms::decode_exact(&parms.to_bytes()).as_ref(),
+            Ok(&parms)
+        );
+    }
+    let Ok((_, verf)) = OpaqueAuth::decode(rest) else {
+        return;
+    };
+    let _ = Credential::from_call(&cred, &verf);
+}
+
+/// The selector byte, the procedure byte and the body.
+fn split_sel(data: &[u8]) -> Option<(u8, u32, &[u8])> {
+    let (&sel, rest) = data.split_first()?;
+    let (&procedure, body) = rest.split_first()?;
+    Some((sel, u32::from(procedure), body))
+}
+
+fn call_round_trip<C: ProcedureCall + PartialEq + std::fmt::Debug>(procedure: u32, body: &[u8]) {
+    if let Ok(call) = C::decode_args(procedure, body) {
+        assert_eq!(call.procedure(), procedure);
+        let mut out = BytesMut::new();
+        call.encode_args(&mut out);
+        assert_eq!(C::decode_args(procedure, &out).as_ref(), Ok(&call));
+    }
+}
+
+fn reply_round_trip<R: ProcedureReply + PartialEq + std::fmt::Debug>(procedure: u32, body: &[u8]) {
+    if let Ok(reply) = R::decode_results(procedure, body) {
+        assert_eq!(reply.procedure(), procedure);
+        let mut out = BytesMut::new();
+        reply.encode_results(&mut out);
+        assert_eq!(R::decode_results(procedure, &out).as_ref(), Ok(&reply));
+    }
+}
+
+/// PORTMAP v2 (RFC 1833 §3) and RPCBIND v3/v4 (RFC 1833 §2) arguments and results.
+pub fn portmap(data: &[u8]) {
+    let Some((sel, procedure, body)) = split_sel(data) else {
+        return;
+    };
+    match sel % 4 {
+        0 => call_round_trip::<PmapCall>(procedure, body),
+        1 => reply_round_trip::<PmapReply>(procedure, body),
+        2 => call_round_trip::<RpcbCall>(procedure, body),
+        _ => reply_round_trip::<RpcbReply>(procedure, body),
+    }
+}
+
+/// MOUNT v3 (RFC 1813 Appendix I) arguments and results.
+pub fn mount(data: &[u8]) {
+    let Some((sel, procedure, body)) = split_sel(data) else {
+        return;
+    };
+    if sel % 2 == 0 {
+        call_round_trip::<MountCall>(procedure, body);
+    } else {
+        reply_round_trip::<MountReply>(procedure, body);
+    }
+}
+
+/// NFSv3 (RFC 1813): the arguments of every procedure (both decoders the server has) and,
+/// for replay, every result.
+pub fn nfs3(data: &[u8]) {
+    let Some((sel, procedure, body)) = split_sel(data) else {
+        return;
+    };
+    if sel % 2 == 0 {
+        let call = Nfs3Call::decode(procedure, body);
+        let shared = Nfs3Call::decode_shared(procedure, &Bytes::copy_from_slice(body));
+        assert_eq!(call, shared, "decode and decode_shared disagree");
+        if let Ok(call) = call {
+            assert_eq!(call.procedure(), procedure);
+            let mut out = BytesMut::new();
+            call.encode(&mut out);
+            assert_eq!(Nfs3Call::decode(procedure, &out).as_ref(), Ok(&call));
+        }
+    } else if let Ok(reply) = Nfs3Reply::decode(procedure, body) {
+        assert_eq!(reply.procedure(), procedure);
+        let mut out = BytesMut::new();
+        reply.encode(&mut out);
+        assert_eq!(Nfs3Reply::decode(procedure, &out).as_ref(), Ok(&reply));
+    }
+}
+
+/// NLM v4 (XNFS chapter 10, Linux `fs/lockd/xdr4.c`) arguments and results.
+pub fn nlm(data: &[u8]) {
+    let Some((sel, procedure, body)) = split_sel(data) else {
+        return;
+    };
+    if sel % 2 == 0 {
+        if let Ok(call) = Nlm4Call::decode(procedure, body) {
+            assert_eq!(call.procedure().to_u32(), procedure);
+            assert_eq!(
+                Nlm4Call::decode(procedure, &call.args_bytes()).as_ref(),
+                Ok(&call)
+            );
+        }
+    } else if let Some(p) = Nlm4Proc::from_u32(procedure) {
+        if let Ok(reply) = Nlm4Reply::decode(p, body) {
+            assert_eq!(Nlm4Reply::decode(p, &reply.to_bytes()).as_ref(), Ok(&reply));
+        }
+    }
+}
+
+/// NSM v1 (XNFS chapter 11) arguments and results, the journalled monitor records and the
+/// GETPORT result the NLM callbacks read.
+pub fn nsm(data: &[u8]) {
+    let Some((sel, procedure, body)) = split_sel(data) else {
+        return;
+    };
+    match sel % 4 {
+        0 => {
+            if let Ok(call) = NsmCall::decode(procedure, body) {
+                assert_eq!(call.procedure().to_u32(), procedure);
+                assert_eq!(
+                    NsmCall::decode(procedure, &call.args_bytes()).as_ref(),
+                    Ok(&call)
+                );
+            }
+        }
+        1 => {
+            if let Some(p) = NsmProc::from_u32(procedure) {
+                if let Ok(reply) = NsmReply::decode(p, body) {
+                    assert_eq!(NsmReply::decode(p, &reply.to_bytes()).as_ref(), Ok(&reply));
+                }
+            }
+        }
+        2 => {
+            if let Ok(rec) = NsmRecord::decode_exact(body) {
+                assert_eq!(NsmRecord::decode_exact(&rec.to_bytes()).as_ref(), Ok(&rec));
+            }
+        }
+        _ => {
+            let _ = decode_getport_result(body);
+        }
+    }
+}
+
+/// `janus replay`'s whole pipeline on a capture: the pcap/pcapng reader, link/IP/TCP/UDP
+/// decoding, TCP reassembly, framing, decoding, `--against memory`, and the report text.
+///
+/// The replay code lives in `runtime_mio::replay` today; issue 9 moves it to the `server`
+/// crate, and this path follows it.
+pub fn replay(data: &[u8]) {
+    use runtime_mio::replay::{replay_bytes, Against, PortMap};
+    let ports = PortMap::standard();
+    if let Ok(report) = replay_bytes(Bytes::copy_from_slice(data), &ports, Some(Against::Memory)) {
+        let _ = report.to_string();
+    }
+}
+
+/// Operations of the `server` target's script. Each starts with one byte (`op % 7`); byte
+/// payloads are a big-endian `u16` length and that many bytes (cut short at the end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerOp {
+    /// 0, conn byte, payload: bytes arrive on TCP connection `1 + conn % 3`.
+    Tcp = 0,
+    /// 1, peer byte, payload: one UDP datagram from peer `peer % 3`.
+    Udp = 1,
+    /// 2, conn byte: the runtime closes TCP connection `1 + conn % 3`.
+    Close = 2,
+    /// 3, payload: the oldest file-system request completes with the `Nfs3Reply` that
+    /// `arbitrary` builds from the payload.
+    FsResult = 3,
+    /// 4, how byte, payload: the oldest external (NLM/NSM) call is answered: `how % 4` =
+    /// the payload as the reply body, a refusal, no reply, or left waiting.
+    External = 4,
+    /// 5: the runtime re-offers the buffers of resumed connections.
+    Resume = 5,
+    /// 6: the wall clock is set and time passes.
+    Tick = 6,
+}
+
+/// The peers the script can send from: a privileged loopback port, a remote address, IPv6
+/// loopback.
+pub const SERVER_PEERS: [SocketAddr; 3] = [
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 700),
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)), 40_000),
+    SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 801),
+];
+
+/// The server the `server` target drives: the shares and limits of the proto-nfs tests
+/// (a read-write share, a read-only one, one for 10.0.0.0/8), with NLM and NSM external.
+pub fn server_config() -> ServerConfig {
+    let export = |name: &str, id: u32, read_only: bool, clients: Vec<_>| Export {
+        name: name.into(),
+        share_id: id,
+        root: FileHandle::new(id, b"root").expect("a short handle"),
+        read_only,
+        clients,
+        root_squash: true,
+        all_squash: false,
+        anon_uid: 65534,
+        anon_gid: 65534,
+    };
+    ServerConfig {
+        exports: vec![
+            export("export", 1, false, vec![]),
+            export("ro", 2, true, vec![]),
+            export("lan", 3, false, vec!["10.0.0.0/8".parse().expect("cidr")]),
+        ],
+        bind_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        nfs_port: 2049,
+        portmap_port: 111,
+        max_record: 64 * 1024,
+        max_in_flight_per_conn: 4,
+        drc_entries: 64,
+        external_programs: vec![(100_021, 4, 4), (100_024, 1, 1)],
+    }
+}
+
+/// Reads a `u16`-length-prefixed payload from the front of `data`.
+fn payload<'a>(data: &mut &'a [u8]) -> &'a [u8] {
+    let len = match data {
+        [a, b, ..] => usize::from(u16::from_be_bytes([*a, *b])),
+        _ => 0,
+    };
+    *data = data.get(2..).unwrap_or_default();
+    let (p, rest) = data.split_at(len.min(data.len()));
+    *data = rest;
+    p
+}
+
+fn byte(data: &mut &[u8]) -> u8 {
+    match data.split_first() {
+        Some((&b, rest)) => {
+            *data = rest;
+            b
+        }
+        None => 0,
+    }
+}
+
+/// Appends one op to a `server` script (for seed corpora and regression inputs).
+pub fn push_server_op(out: &mut Vec<u8>, op: ServerOp, arg: u8, data: &[u8]) {
+    out.push(op as u8);
+    if matches!(
+        op,
+        ServerOp::Tcp | ServerOp::Udp | ServerOp::Close | ServerOp::External
+    ) {
+        out.push(arg);
+    }
+    if matches!(
+        op,
+        ServerOp::Tcp | ServerOp::Udp | ServerOp::FsResult | ServerOp::External
+    ) {
+        let len = data.len().min(usize::from(u16::MAX));
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+        out.extend_from_slice(&data[..len]);
+    }
+}
+
+/// A pending external call: (conn, peer, xid).
+type ExternalCall = (ConnId, SocketAddr, u32);
+
+/// Arbitrary byte streams and datagrams into the RPC server, which serves every program
+/// on every port it is given (NFS, MOUNT, PORTMAP/RPCBIND; NLM and NSM come out as
+/// external calls), with the runtime's side played by the script: file-system results,
+/// answers to external calls, closes, resumes, time. Every byte the server sends must be
+/// a well-formed RPC reply; every TCP transmit exactly one record.
+///
+/// Today the machine is `proto_nfs::server::RpcServer`; when issue 9's `server::Core`
+/// replaces it, [`ServerUnderTest`] is the one place to change.
+pub fn server(mut data: &[u8]) {
+    let mut sut = ServerUnderTest::new();
+    let mut ops = 0;
+    while !data.is_empty() && ops < 256 {
+        ops += 1;
+        match byte(&mut data) % 7 {
+            0 => {
+                let conn = ConnId(1 + u64::from(byte(&mut data) % 3));
+                let bytes = payload(&mut data);
+                sut.tcp(conn, bytes);
+            }
+            1 => {
+                let peer = SERVER_PEERS[usize::from(byte(&mut data) % 3)];
+                let bytes = payload(&mut data);
+                sut.udp(peer, bytes);
+            }
+            2 => {
+                let conn = ConnId(1 + u64::from(byte(&mut data) % 3));
+                sut.close(conn);
+            }
+            3 => {
+                let bytes = payload(&mut data);
+                sut.fs_result(bytes);
+            }
+            4 => {
+                let how = byte(&mut data);
+                let bytes = payload(&mut data);
+                sut.external(how, bytes);
+            }
+            5 => sut.resume(),
+            _ => sut.tick(),
+        }
+        sut.drain();
+    }
+}
+
+/// The server machine and the runtime's side of it, as the `server` target plays it.
+pub struct ServerUnderTest {
+    server: RpcServer,
+    now: Instant,
+    unix_secs: u64,
+    /// Receive buffers of the open TCP connections.
+    bufs: std::collections::BTreeMap<ConnId, BytesMut>,
+    fs: std::collections::VecDeque<FsRequest>,
+    external: std::collections::VecDeque<ExternalCall>,
+}
+
+impl Default for ServerUnderTest {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ServerUnderTest {
+    /// A fresh server over [`server_config`].
+    pub fn new() -> Self {
+        ServerUnderTest {
+            server: RpcServer::new(server_config()),
+            now: Instant::now(),
+            unix_secs: 1_700_000_000,
+            bufs: Default::default(),
+            fs: Default::default(),
+            external: Default::default(),
+        }
+    }
+
+    fn peer_of(conn: ConnId) -> SocketAddr {
+        SERVER_PEERS[(conn.0 as usize) % SERVER_PEERS.len()]
+    }
+
+    /// Bytes arrive on TCP connection `conn`.
+    pub fn tcp(&mut self, conn: ConnId, bytes: &[u8]) {
+        let buf = self.bufs.entry(conn).or_default();
+        buf.extend_from_slice(bytes);
+        self.server
+            .handle_tcp_bytes(self.now, conn, Self::peer_of(conn), buf);
+    }
+
+    /// One datagram on the UDP socket.
+    pub fn udp(&mut self, peer: SocketAddr, bytes: &[u8]) {
+        self.server
+            .handle_datagram(self.now, ConnId(0), peer, bytes);
+    }
+
+    /// The runtime closes `conn`.
+    pub fn close(&mut self, conn: ConnId) {
+        if self.bufs.remove(&conn).is_some() {
+            self.server.connection_closed(conn);
+        }
+    }
+
+    /// The oldest file-system request completes.
+    pub fn fs_result(&mut self, bytes: &[u8]) {
+        let Some(req) = self.fs.pop_front() else {
+            return;
+        };
+        let mut u = Unstructured::new(bytes);
+        let reply = Nfs3Reply::arbitrary(&mut u).unwrap_or(Nfs3Reply::Null);
+        self.server.handle_fs_result(self.now, req.id, reply);
+    }
+
+    /// The oldest external call is answered (or not).
+    pub fn external(&mut self, how: u8, bytes: &[u8]) {
+        let Some(&(conn, peer, xid)) = self.external.front() else {
+            return;
+        };
+        match how % 4 {
+            0 => self
+                .server
+                .send_accepted_reply(conn, peer, xid, Bytes::copy_from_slice(bytes)),
+            1 => {
+                let refusal = match bytes.first().copied().unwrap_or(0) % 3 {
+                    0 => Refusal::GarbageArgs,
+                    1 => Refusal::ProcUnavail,
+                    _ => Refusal::SystemErr,
+                };
+                self.server.send_refusal(conn, peer, xid, refusal);
+            }
+            2 => self.server.finish_without_reply(conn, xid),
+            _ => return,
+        }
+        self.external.pop_front();
+    }
+
+    /// Buffers of resumed connections are offered again.
+    pub fn resume(&mut self) {
+        while let Some(conn) = self.server.poll_resumed() {
+            if self.bufs.contains_key(&conn) {
+                self.tcp(conn, &[]);
+            }
+        }
+    }
+
+    /// Time passes; the wall clock is set.
+    pub fn tick(&mut self) {
+        self.now += Duration::from_secs(1);
+        self.unix_secs += 1;
+        self.server.handle_wall_clock(self.now, self.unix_secs);
+        self.server.handle_timeout(self.now);
+    }
+
+    /// Collects what the server asks of the runtime and checks every transmit.
+    pub fn drain(&mut self) {
+        while let Some(t) = self.server.poll_transmit() {
+            let bytes = t.data.to_bytes();
+            let message = if t.conn == ConnId(0) {
+                bytes
+            } else {
+                let mut buf = BytesMut::from(&bytes[..]);
+                let rec = take_record(&mut buf, usize::MAX)
+                    .ok()
+                    .flatten()
+                    .expect("a TCP transmit is one whole record");
+                assert!(buf.is_empty(), "a TCP transmit is exactly one record");
+                rec
+            };
+            match RpcMessage::decode_bytes(&message) {
+                Ok(RpcMessage {
+                    body: MessageBody::Reply(_),
+                    ..
+                }) => {}
+                other => panic!("the server sent something that is not a reply: {other:?}"),
+            }
+        }
+        while let Some(ev) = self.server.poll_event() {
+            match ev {
+                Event::Close { conn, .. } => self.close(conn),
+                Event::Call {
+                    conn,
+                    peer,
+                    transport,
+                    xid,
+                    program,
+                    procedure,
+                    args,
+                    ..
+                } => {
+                    assert_eq!(transport == Transport::Udp, conn == ConnId(0));
+                    // What the NLM/NSM service would do first.
+                    match program {
+                        100_021 => {
+                            let _ = Nlm4Call::decode(procedure, &args);
+                        }
+                        100_024 => {
+                            let _ = NsmCall::decode(procedure, &args);
+                        }
+                        _ => panic!("call to program {program} handed out as external"),
+                    }
+                    self.external.push_back((conn, peer, xid));
+                }
+            }
+        }
+        while let Some(req) = self.server.poll_fs_request() {
+            self.fs.push_back(req);
+        }
+    }
+}
