@@ -1,5 +1,5 @@
 //! The event loop: one mio thread that owns the sockets and drives the sans-IO
-//! [`RpcServer`] (architecture.md, "How a request flows").
+//! [`RpcServer`] (docs/architecture.md, "How a request flows").
 //!
 //! # One pass of the loop
 //! 1. `poll` with a timeout from [`RpcServer::poll_timeout`] (zero while some connection

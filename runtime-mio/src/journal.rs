@@ -1,7 +1,7 @@
 //! The state journal: an append-only file of opaque records in the state directory, made
 //! durable by group commit, with a clean-shutdown marker.
 //!
-//! The NLM/NSM work writes lock and monitor records through it (architecture.md,
+//! The NLM/NSM work writes lock and monitor records through it (docs/architecture.md,
 //! "Persistence and restart"); the journal does not interpret them.
 //!
 //! # Group commit

@@ -2,13 +2,13 @@
 //! that drives `proto_nlm::service::NlmService` with the shared `lockstate::LockTable`, the
 //! journal records that make locks and the monitor list durable, and the outbound calls
 //! (through [`crate::nlm_callbacks`]). It follows the wiring steps of proto-nlm's service
-//! module documentation; the semantics are in `cross-protocol-semantics.md` §3 and §5.
+//! module documentation; the semantics are in `docs/cross-protocol.md` §3 and §5.
 //!
 //! # Start (after a restart)
 //! 1. Replay the journal: records tagged [`TAG_LOCK`] are `lockstate::Record`s (their byte
 //!    form is `lockstate`'s codec), records tagged [`TAG_NSM`] are `NsmRecord`s (XDR).
 //! 2. `LockTable::restore`, then the grace period (`--grace-period`): always after an
-//!    unclean shutdown, even with no lock records (lessons-from-prior-art #3: a crash may
+//!    unclean shutdown, even with no lock records (docs/architecture.md lesson 3: a crash may
 //!    have lost the tail of what clients held); after a clean shutdown only when locks or
 //!    shares were held.
 //! 3. `NlmService::new` with our NSM state `2 * boot + 1` (odd, larger every boot; above any

@@ -1,6 +1,6 @@
 //! Journal compaction for the NLM/NSM records: at start, keep only the records that still
 //! describe live state, in their original order, so the journal does not grow with every
-//! LOCK/UNLOCK ever served (architecture.md, "Persistence and restart").
+//! LOCK/UNLOCK ever served (docs/architecture.md, "Persistence and restart").
 //!
 //! A record is live when no later record cancels it:
 //! - lock table (`lockstate::Change`): a grant (`NlmLock`, `SmbLock`) until its

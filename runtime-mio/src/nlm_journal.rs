@@ -9,7 +9,7 @@
 //!    on the same file whose range meets the released one. No reply depends on a release
 //!    being durable: a crash in that window leaves a released lock looking held after the
 //!    restart, where it is unreclaimed state that gates conflicting newcomers until the
-//!    grace period drops it (spec §5) — the conservative direction. A grant that meets a
+//!    grace period drops it (docs/cross-protocol.md §5) — the conservative direction. A grant that meets a
 //!    waiting release is appended after it, so a restart never finds a lock held twice.
 //!    Releases that overtake nothing they touch may land after unrelated grants, so the
 //!    sink numbers the lock records it appends itself (the table's sequence, raised where
