@@ -460,18 +460,18 @@ pub fn squash_warning(share: &ShareConfig, mode: u32, uid: u32, gid: u32) -> Opt
     }
     let (who, off) = if share.all_squash {
         (
-            "every client",
+            "every client writes",
             "--all-squash off (all_squash = false in the config file)",
         )
     } else {
         (
-            "clients running as root",
+            "clients running as root write",
             "--root-squash off (root_squash = false in the config file)",
         )
     };
     let dir = shell_quote(&share.path.display().to_string());
     Some(format!(
-        "share {:?}: {who} write as {}:{}, who cannot create files in {} (owner {uid}:{gid}, mode {:04o}), so their writes get NFS3ERR_ACCES; fix: chown {}:{} {dir} (or chmod 1777 {dir}), or serve with {off}",
+        "share {:?}: {who} as {}:{}, who cannot create files in {} (owner {uid}:{gid}, mode {:04o}), so their writes get NFS3ERR_ACCES; fix: chown {}:{} {dir} (or chmod 1777 {dir}), or serve with {off}",
         share.name,
         share.anon_uid,
         share.anon_gid,
@@ -1028,7 +1028,7 @@ mod tests {
         s.all_squash = true;
         let w = squash_warning(&s, 0o40755, 0, 0).expect("all_squash");
         assert!(
-            w.contains("every client") && w.contains("--all-squash off"),
+            w.contains("every client writes as 65534:65534") && w.contains("--all-squash off"),
             "{w}"
         );
         assert_eq!(shell_quote("./data"), "./data");
