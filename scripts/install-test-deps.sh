@@ -4,8 +4,10 @@
 # Usage: scripts/install-test-deps.sh          (scripts/test.sh runs it first)
 #
 # Every package is checked with dpkg-query first; apt-get update runs only when something is
-# missing and the package lists are empty; no service is started (policy-rc.d exits 101 while
-# apt runs). Nothing else is downloaded at test time.
+# missing and either the package lists are empty or the install fails on them (stale lists:
+# apt then refuses with "held broken packages" when a dependency was pinned to an older point
+# release), in which case the lists are refreshed and the install retried once. No service is
+# started (policy-rc.d exits 101 while apt runs). Nothing else is downloaded at test time.
 #
 #   libnfs-utils          nfs-cp, nfs-ls, nfs-cat       (third-party NFSv3 clients of the e2e tests)
 #   libnfs-dev gcc make pkg-config  build tests/clients/nfs3-driver.c against libnfs
@@ -45,8 +47,20 @@ fi
 cleanup() { [[ -n "$tmp_policy" ]] && rm -f /usr/sbin/policy-rc.d; return 0; }
 trap cleanup EXIT
 
+install() { apt-get install -y --no-install-recommends "${missing[@]}"; }
+
+refreshed=""
 if [[ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -print -quit 2>/dev/null)" ]]; then
   apt-get update
+  refreshed=1
 fi
 echo "install-test-deps: installing ${missing[*]}"
-apt-get install -y --no-install-recommends "${missing[@]}"
+if ! install; then
+  if [[ -n "$refreshed" ]]; then
+    echo "install-test-deps: apt-get install failed on freshly updated package lists" >&2
+    exit 1
+  fi
+  echo "install-test-deps: apt-get install failed; the package lists may be stale: running apt-get update and retrying once" >&2
+  apt-get update
+  install
+fi

@@ -1,5 +1,5 @@
-//! The byte form of a persistence [`Record`], for the runtime's journal (spec §5 proposal 1:
-//! the journal stores the records the table emits and hands them back to
+//! The byte form of a persistence [`Record`], for the runtime's journal (docs/cross-protocol.md §5
+//! rule 1: the journal stores the records the table emits and hands them back to
 //! [`LockTable::restore`](crate::LockTable::restore) after a restart).
 //!
 //! Layout (all integers big-endian, like XDR, RFC 4506 §4.1): `seq: u64`, a one-byte tag,

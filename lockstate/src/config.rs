@@ -1,5 +1,5 @@
-//! Configuration: timers (spec §6) and bounds. Every value here is read by the table and has
-//! a test that shows its effect (lessons-from-prior-art #5).
+//! Configuration: timers (docs/cross-protocol.md §6) and bounds. Every value here is read by the
+//! table and has a test that shows its effect (docs/architecture.md lesson 5).
 
 use std::time::Duration;
 
@@ -9,7 +9,8 @@ pub struct Config {
     /// How long an SMB client has to acknowledge a lease/oplock break before it is treated
     /// as acknowledged to NONE (MS-SMB2 3.3.6.5, <247>: 35 s; Samba `OPLOCK_BREAK_TIMEOUT`).
     pub break_timeout: Duration,
-    /// The shared NLM + SMB grace period after a restart (spec §5; our choice: 90 s).
+    /// The shared NLM + SMB grace period after a restart (docs/cross-protocol.md §5; our
+    /// choice: 90 s).
     pub grace_period: Duration,
     /// `T_nfs` (O3): how long an NFS operation waits for a break before the NFS layer answers
     /// NFS3ERR_JUKEBOX (the waiter is then dropped).

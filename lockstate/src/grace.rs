@@ -1,4 +1,5 @@
-//! The shared NLM + SMB grace period and restore from persistence records (spec §5).
+//! The shared NLM + SMB grace period and restore from persistence records
+//! (docs/cross-protocol.md §5).
 //!
 //! After a restart the runtime calls [`LockTable::restore`] with the journal, then
 //! [`LockTable::start_grace`]. Everything reclaimable (NLM locks and shares, durable SMB
@@ -9,7 +10,8 @@
 //!   and other clients' unreclaimed state, else `Deny(Conflict)`; reclaim outside grace →
 //!   `Deny(GracePeriod)`.
 //! * NLM LOCK/TEST/SHARE without reclaim that meet unreclaimed state → `Deny(GracePeriod)`.
-//! * NLM UNLOCK/CANCEL/UNSHARE → accepted (deviation from Linux/ganesha, spec §5).
+//! * NLM UNLOCK/CANCEL/UNSHARE → accepted (deviation from Linux/ganesha,
+//!   docs/cross-protocol.md §5).
 //! * SMB durable reconnect → [`LockTable::smb_reconnect`]; new SMB CREATE/LOCK meeting
 //!   unreclaimed state → `Wait(Grace)` (STATUS_PENDING).
 //! * NFS I/O and namespace operations meeting unreclaimed SMB state → `Deny(RetryLater)`
@@ -17,7 +19,7 @@
 //!
 //! Grace ends early when everything expected was reclaimed (only if there was something to
 //! reclaim; after an unclean shutdown with an empty journal it runs its full length,
-//! lessons-from-prior-art #3), else after `Config::grace_period` (90 s); unreclaimed state is
+//! docs/architecture.md lesson 3), else after `Config::grace_period` (90 s); unreclaimed state is
 //! then dropped and waiters are woken.
 
 use std::sync::Arc;

@@ -1,11 +1,11 @@
 //! # lockstate — one lock table for NLM, NFS and SMB
 //!
 //! Every cross-protocol promise Janus makes is decided here: NLM byte-range locks and share
-//! reservations, SMB byte-range locks, SMB leases and oplocks with their break state machine,
-//! SMB share modes, the waiters of all of them, deadlock detection, the shared grace period,
-//! and the persistence records that let all of it survive a restart. The semantics come from
-//! `shared/spec/cross-protocol-semantics.md` (§2 MS-SMB2/MS-FSA, §3 NLM, §4 the matrices and
-//! our choices O1–O12, §5 grace, §6 timers); comments cite the section they follow.
+//! reservations, SMB byte-range locks, SMB leases and oplocks with their break state machine, SMB
+//! share modes, the waiters of all of them, deadlock detection, the shared grace period, and the
+//! persistence records that let all of it survive a restart. The semantics come from
+//! `docs/cross-protocol.md` (§2 MS-SMB2/MS-FSA, §3 NLM, §4 the matrices, every cell with its test,
+//! and our choices O1–O12, §5 grace, §6 timers); comments cite the section they follow.
 //!
 //! ## The model in one page
 //!
@@ -21,7 +21,7 @@
 //! host that FREE_ALL and reboots release), an SMB open ([`OpenId`], registered by
 //! [`LockTable::smb_create`] with its client GUID, access and share masks and lease key), or
 //! the transient *virtual open* of an NFS operation, which never has a lease key and so
-//! conflicts with every lease (spec §4.1 rule 1).
+//! conflicts with every lease (docs/cross-protocol.md §4.1 rule 1).
 //!
 //! **Operations.** One method per row of matrices A and B: `nlm_lock/test/unlock/cancel/
 //! share/unshare/free_all`, `nfs_read/write/set_size/remove/rename_source/rename_target/

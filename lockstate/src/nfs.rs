@@ -1,13 +1,12 @@
 //! NFSv3 operations as seen by the lock table (matrix A/B rows 4–10).
 //!
-//! Spec §4.1 rule 1: every NFS operation is evaluated as the MS-FSA operation it resembles,
-//! done through a transient "virtual open" with no lease key: READ = open(FILE_READ_DATA,
-//! share RWD) + READ; WRITE = open(FILE_WRITE_DATA) + WRITE; SETATTR(size) =
-//! open(FILE_WRITE_DATA) + SET_INFO(EndOfFile); REMOVE/RENAME = open(DELETE) + SET_INFO.
-//! Order: share modes (with the O5 H break), then lease breaks (waits bounded by `T_nfs`,
-//! then NFS3ERR_JUKEBOX), then SMB byte-range locks (O9). NLM locks are advisory to NFS
-//! I/O (rule 3). NFS CREATE GUARDED/EXCLUSIVE over an existing name consults no state
-//! (row 10a, RFC 1813 §3.3.8).
+//! docs/cross-protocol.md §4.1 rule 1: every NFS operation is evaluated as the MS-FSA operation it
+//! resembles, done through a transient "virtual open" with no lease key: READ =
+//! open(FILE_READ_DATA, share RWD) + READ; WRITE = open(FILE_WRITE_DATA) + WRITE; SETATTR(size) =
+//! open(FILE_WRITE_DATA) + SET_INFO(EndOfFile); REMOVE/RENAME = open(DELETE) + SET_INFO. Order:
+//! share modes (with the O5 H break), then lease breaks (waits bounded by `T_nfs`, then
+//! NFS3ERR_JUKEBOX), then SMB byte-range locks (O9). NLM locks are advisory to NFS I/O (rule 3).
+//! NFS CREATE GUARDED/EXCLUSIVE over an existing name consults no state (row 10a, RFC 1813 §3.3.8).
 
 use std::time::Instant;
 

@@ -1,13 +1,13 @@
 //! NLM v4 operations (matrix A rows 1–3 and 21, matrix B rows 1–3 and 21): LOCK, TEST,
 //! UNLOCK, CANCEL, SHARE, UNSHARE, FREE_ALL, and the monitored-client list.
 //!
-//! Among one owner's locks POSIX semantics apply (Linux `posix_lock_inode`, spec §3.5):
-//! same-type overlapping or adjacent ranges merge, a different type over part of a range
-//! replaces that part (upgrade/downgrade) and splits the rest, unlock of a sub-range splits,
-//! unlock of an unheld range succeeds. Across owners and protocols a conflict is an overlap
-//! where either side is exclusive.
+//! Among one owner's locks POSIX semantics apply (Linux `posix_lock_inode`, docs/cross-protocol.md
+//! §3.5): same-type overlapping or adjacent ranges merge, a different type over part of a range
+//! replaces that part (upgrade/downgrade) and splits the rest, unlock of a sub-range splits, unlock
+//! of an unheld range succeeds. Across owners and protocols a conflict is an overlap where either
+//! side is exclusive.
 //!
-//! How the NLM service maps the answers to `nlm4_stats` (spec §3.1, §4.2, O4):
+//! How the NLM service maps the answers to `nlm4_stats` (docs/cross-protocol.md §3.1, §4.2, O4):
 //!
 //! | Call | Answer | nlm4_stats / action |
 //! |---|---|---|
@@ -23,7 +23,7 @@
 //! | any | [`LockRange::nlm`] error | FBIG |
 //!
 //! A GRANTED callback the client never acknowledges is withdrawn with
-//! [`LockTable::nlm_unlock`] (lessons-from-prior-art #13).
+//! [`LockTable::nlm_unlock`] (docs/architecture.md lesson 13).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -133,8 +133,8 @@ impl LockTable {
 
     /// NLM UNLOCK: removes the owner's locks in `range` (splitting as needed) and any blocked
     /// request of the owner for exactly that range ("this implies a CANCEL", Linux); always
-    /// `Proceed`, also during grace (spec §5 deviation: removing state cannot conflict with
-    /// reclaims). Wakes the file's waiters.
+    /// `Proceed`, also during grace (docs/cross-protocol.md §5 rule 3: removing state cannot
+    /// conflict with reclaims). Wakes the file's waiters.
     pub fn nlm_unlock(
         &mut self,
         file: FileId,
@@ -348,7 +348,7 @@ impl LockTable {
         if let Some(l) = self.find_conflict(file, &access) {
             let holder = self.lock_holder(l);
             let kind = ConflictKind::of_lock(l);
-            // A reclaim that conflicts is refused, never queued (spec §5 proposal 3).
+            // A reclaim that conflicts is refused, never queued (docs/cross-protocol.md §5 rule 3).
             if !block || reclaim {
                 if first {
                     self.counters.conflict(Proto::Nlm, kind, Resolution::Denied);

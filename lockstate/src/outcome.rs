@@ -2,7 +2,7 @@
 //! holder is described to each protocol.
 //!
 //! The outcomes are protocol-neutral; each protocol maps them to its own status codes
-//! (spec §4.2/§4.3 cells): e.g. [`Deny::Conflict`] is NLM4_DENIED to NLM,
+//! (docs/cross-protocol.md §4.2/§4.3 cells): e.g. [`Deny::Conflict`] is NLM4_DENIED to NLM,
 //! STATUS_LOCK_NOT_GRANTED to SMB LOCK, STATUS_FILE_LOCK_CONFLICT to SMB READ/WRITE and
 //! NFS3ERR_ACCES to NFS I/O (O9).
 
@@ -108,7 +108,7 @@ pub struct Wait {
     /// What it waits for.
     pub reason: WaitReason,
     /// For NFS and NLM waits on a break: when the protocol stops holding the reply
-    /// (`T_nfs`/`T_nlm`, spec §6). [`Event::HoldExpired`] fires then.
+    /// (`T_nfs`/`T_nlm`, docs/cross-protocol.md §6). [`Event::HoldExpired`] fires then.
     pub hold_until: Option<Instant>,
 }
 
@@ -164,10 +164,10 @@ pub struct NlmHolder {
     /// `caller_name` of the holder (`smb:<client guid hex>` for SMB holders). `nlm4_holder`
     /// has no caller_name on the wire; it is here for logs and the admin view.
     pub caller_name: Vec<u8>,
-    /// `svid` (0 for SMB holders, spec O8).
+    /// `svid` (0 for SMB holders, docs/cross-protocol.md §4.4 O8).
     pub svid: i32,
     /// `oh`: the NLM owner handle, or `smb:<client guid hex>` for SMB holders so the NLM
-    /// client can see who holds the range (phase-5 decision; spec O8 left it empty).
+    /// client can see who holds the range (docs/cross-protocol.md §4.4 O8).
     pub oh: Vec<u8>,
     /// `l_offset`, clamped to 2^63-1.
     pub offset: u64,
@@ -186,7 +186,7 @@ impl Holder {
         }
     }
 
-    /// The holder translated for an NLM TEST reply (phase-5 decision, spec O8): an SMB
+    /// The holder translated for an NLM TEST reply (docs/cross-protocol.md §4.4 O8): an SMB
     /// holder is reported as caller and oh `smb:<client>`, svid 0; the range is clamped
     /// to NLM limits (whole file for a lease or open); exclusive iff it holds W or an
     /// exclusive lock. A zero-length SMB lock at `o` guards the boundary between bytes
@@ -279,7 +279,7 @@ pub enum AckError {
     #[error("not breaking")]
     NotBreaking,
     /// The break already timed out and was treated as acknowledged to NONE; the late ack is
-    /// answered like [`AckError::NotBreaking`] (lessons-from-prior-art #10).
+    /// answered like [`AckError::NotBreaking`] (docs/architecture.md lesson 10).
     #[error("break timed out and was revoked to NONE")]
     TimedOut,
     /// The acknowledged state has bits outside the break-to state:

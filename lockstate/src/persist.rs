@@ -1,7 +1,7 @@
 //! Persistence records: every durable change the table makes comes out as a [`Record`] with
-//! a sequence number, in mutation order (lessons-from-prior-art #2). The runtime appends them
+//! a sequence number, in mutation order (docs/architecture.md lesson 2). The runtime appends them
 //! to its journal; [`LockTable::restore`](crate::LockTable::restore) replays them into a
-//! fresh table (spec §5 proposal 1).
+//! fresh table (docs/cross-protocol.md §5 rule 1).
 //!
 //! Breaks in progress and waiters are not durable (MS-SMB2 3.3.3 starts with an empty open
 //! table; clients retry); everything a client can reclaim is.

@@ -594,8 +594,8 @@ impl LockTable {
 
     // ----- lock conflicts ----------------------------------------------------------
 
-    /// Does lock `l` conflict with access `a`? MS-FSA 2.1.4.10 for SMB pairs, POSIX for
-    /// NLM pairs (same owner never conflicts), NLM locks advisory to NFS I/O (spec §4.1
+    /// Does lock `l` conflict with access `a`? MS-FSA 2.1.4.10 for SMB pairs, POSIX for NLM pairs
+    /// (same owner never conflicts), NLM locks advisory to NFS I/O (docs/cross-protocol.md §4.1
     /// rule 3) and, if configured (O2), to SMB I/O.
     #[inline]
     pub(crate) fn lock_conflicts(&self, l: &Lock, a: &Access<'_>) -> bool {
@@ -739,7 +739,7 @@ impl LockTable {
     }
 
     /// Breaks one lease as `kind` demands; narrows the target of a break in progress
-    /// without a second notification (spec §2.5).
+    /// without a second notification (docs/cross-protocol.md §2.5).
     pub(crate) fn break_one(&mut self, k: CacheKey, kind: BreakKind, now: Instant) -> (bool, bool) {
         let timeout = self.cfg.break_timeout;
         let Some(l) = self.leases.get_mut(&k) else {
@@ -1156,9 +1156,9 @@ impl LockTable {
         }
     }
 
-    /// Would `requester` waiting on `blockers` close a cycle in the wait-for graph? Edges go
-    /// from a waiting owner to the owners of the locks it waits on, across protocols (spec
-    /// §4.5 "Cross-protocol deadlock").
+    /// Would `requester` waiting on `blockers` close a cycle in the wait-for graph? Edges go from a
+    /// waiting owner to the owners of the locks it waits on, across protocols
+    /// (docs/cross-protocol.md §4.5 "Cross-protocol deadlock").
     pub(crate) fn would_deadlock(&self, requester: OwnerKey, blockers: Vec<OwnerKey>) -> bool {
         let mut stack = blockers;
         let mut seen: FxSet<OwnerKey> = FxSet::default();
@@ -1235,7 +1235,8 @@ impl LockTable {
     }
 }
 
-/// Oplocks break only to Level II or None (spec §2.1): RH/R → R, anything else → NONE.
+/// Oplocks break only to Level II or None (docs/cross-protocol.md §2.1): RH/R → R, anything
+/// else → NONE.
 pub(crate) fn oplock_target(target: LeaseState, oplock: bool) -> LeaseState {
     if !oplock {
         return target.normalized();

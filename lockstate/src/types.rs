@@ -1,7 +1,7 @@
 //! Identifiers and value types shared by every part of the table: files, owners, ranges,
 //! lease states and access masks.
 //!
-//! Follows the data model of `cross-protocol-semantics.md` §4.5: an NLM owner is
+//! Follows the data model of `docs/cross-protocol.md` §4.5: an NLM owner is
 //! (caller_name, svid, oh) [XNFS NLM_LOCK, nfs-ganesha `compare_nlm_owner`], an SMB owner is
 //! an Open (LockKey 0, MS-SMB2 <372>), a lease is keyed by (ClientGuid, LeaseKey)
 //! (MS-SMB2 3.3.1.12). Lease bit values are the wire values of MS-SMB2 2.2.13.2.8.
@@ -139,7 +139,7 @@ impl LockRange {
 
     /// The range back as NLM `(l_offset, l_len)`, clamped to what NLM4 can carry: a range
     /// reaching 2^63-1 or beyond becomes `l_len = 0` (to end of file), an offset past
-    /// 2^63-1 is clamped to 2^63-1 (spec §4.4 O8).
+    /// 2^63-1 is clamped to 2^63-1 (docs/cross-protocol.md §4.4 O8).
     pub fn to_nlm(self) -> (u64, u64) {
         let offset = self.first.min(NLM_MAX_OFFSET);
         if self.last >= NLM_MAX_OFFSET {
@@ -155,7 +155,7 @@ impl LockRange {
 /// MS-FSA 2.1.4.10 evaluates `Last = Offset + Length - 1`, so a zero-length range at
 /// offset `o > 0` has `last = o - 1` and overlaps only ranges that contain both `o - 1`
 /// and `o`; the `{0, 0}` range overlaps nothing. Storing `last` that way lets one overlap
-/// formula serve POSIX and MS-FSA pairs alike (spec §4.5).
+/// formula serve POSIX and MS-FSA pairs alike (docs/cross-protocol.md §4.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Span {
     /// First byte (the SMB offset).
@@ -194,10 +194,10 @@ impl Span {
         })
     }
 
-    /// The parts of this (POSIX) span outside `cut`, lower part first: what stays locked
-    /// when `cut` is unlocked from it or taken over by a lock of another mode (the POSIX
-    /// split, Linux `posix_lock_inode`, spec §3.5). At most two pieces; none when `cut`
-    /// covers the span.
+    /// The parts of this (POSIX) span outside `cut`, lower part first: what stays locked when `cut`
+    /// is unlocked from it or taken over by a lock of another mode (the POSIX split, Linux
+    /// `posix_lock_inode`, docs/cross-protocol.md §3.5). At most two pieces; none when `cut` covers
+    /// the span.
     pub(crate) fn outside(&self, cut: LockRange) -> impl Iterator<Item = LockRange> {
         let below = (self.first < cut.first).then(|| LockRange {
             first: self.first,
@@ -287,7 +287,7 @@ impl LeaseState {
         LeaseState(self.0 & !other.0)
     }
     /// True for the states MS-SMB2 3.3.1.4 lets a file hold: NONE, R, RH, RW, RWH. H or W
-    /// without R is not a state ("losing R loses everything", spec §2.1).
+    /// without R is not a state ("losing R loses everything", docs/cross-protocol.md §2.1).
     pub const fn is_valid(self) -> bool {
         matches!(self.0, 0 | 1 | 3 | 5 | 7)
     }
@@ -317,8 +317,8 @@ impl LeaseState {
         push(LeaseState::NONE);
         v.into_iter().take(n)
     }
-    /// The next step of a stepped break (spec §2.5, Samba `downgrade_lease`): W goes first,
-    /// then H, then R.
+    /// The next step of a stepped break (docs/cross-protocol.md §2.5, Samba `downgrade_lease`): W
+    /// goes first, then H, then R.
     pub const fn step_down(self) -> LeaseState {
         if self.0 & 4 != 0 {
             LeaseState(self.0 & !4)

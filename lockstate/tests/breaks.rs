@@ -29,7 +29,7 @@ fn lease_create(open: u64, client: u8, key: u8, state: LeaseState) -> SmbCreate 
     c
 }
 
-/// smbtorture `smb2.lease.breaking3` (spec §2.5), step by step.
+/// smbtorture `smb2.lease.breaking3` (docs/cross-protocol.md §2.5), step by step.
 #[test]
 fn breaking3_trace() {
     let mut h = Harness::new();
@@ -357,7 +357,7 @@ fn smb_pending_lock_cancelled_and_close_cancels() {
 
 #[test]
 fn nlm_waiter_granted_when_smb_holder_closes() {
-    // lessons-from-prior-art #14: NLM waiters wake when the SMB side releases.
+    // docs/architecture.md lesson 14: NLM waiters wake when the SMB side releases.
     let mut h = Harness::new();
     h.smb_open(1, 1, access::READ_DATA, share::ALL);
     h.smb_lock(1, 0, 10, true, true);
@@ -421,4 +421,31 @@ fn parent_directory_lease_broken_without_waiting_o12() {
     );
     assert!(h.t.view(dir).waiters.is_empty());
     assert_eq!(h.ack(1, 1, S::NONE), Ok(S::NONE));
+}
+
+/// Parent-directory leases, R: the break to NONE needs no ack and takes effect at once (an R
+/// lease has nothing to flush), and nothing waits.
+#[test]
+fn parent_directory_r_lease_broken_to_none_without_ack() {
+    let mut h = Harness::new();
+    let dir = FileId(50);
+    let mut c = SmbCreate::new(dir, OpenId(1), guid(1), access::READ_DATA, share::ALL);
+    c.directory = true;
+    c.cache = CacheRequest::Lease {
+        key: lkey(1),
+        state: S::R,
+        version: LeaseVersion::V2 { parent: None },
+    };
+    assert_eq!(granted_lease(&h.t.smb_create(c, h.now)), S::R);
+    h.drain();
+    assert_eq!(h.t.parent_changed(dir, None, h.now), 1);
+    let b = h.breaks();
+    assert_eq!(
+        (b.len(), b[0].from, b[0].to, b[0].ack_required),
+        (1, S::R, S::NONE, false)
+    );
+    assert_eq!(h.lease(1, 1).state, S::NONE);
+    assert!(h.t.view(dir).waiters.is_empty());
+    // A second change finds nothing left to break.
+    assert_eq!(h.t.parent_changed(dir, None, h.now), 0);
 }

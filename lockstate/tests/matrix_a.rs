@@ -1,7 +1,7 @@
-//! Matrix A (spec §4.2): every incoming operation × existing NLM-S, NLM-X, SMB-S, SMB-X
-//! lock and a conflicting share mode, one named test per cell (lock cells with a blocking
-//! variant get a second test). The existing state always overlaps the request and belongs
-//! to another owner.
+//! Matrix A (docs/cross-protocol.md §4.2): every incoming operation × existing NLM-S, NLM-X, SMB-S,
+//! SMB-X lock and a conflicting share mode, one named test per cell (lock cells with a blocking
+//! variant get a second test). The existing state always overlaps the request and belongs to
+//! another owner.
 
 mod common;
 use common::*;
@@ -915,4 +915,112 @@ fn a_r21_nlm_share_vs_nlm_share_deny_semantics() {
     assert_eq!(h.t.view(F).shares.len(), 1);
     // NFS WRITE sees the NLM deny-write reservation of b? b denies nothing.
     assert_eq!(h.t.nfs_write(F, 0, 1, h.now), Outcome::Proceed);
+}
+
+// Cells added with docs/cross-protocol.md so that every cell of Matrix A names its test.
+
+// Row 3, the exclusive TEST against the exclusive columns.
+cell!(
+    a_r3_nlm_test_x_vs_nlm_x_denied,
+    Col::NlmX,
+    Exp::Conflict,
+    |h| h.nlm_test(&owner("req", 7), 50, 10, true)
+);
+cell!(
+    a_r3_nlm_test_x_vs_smb_x_denied_synth_holder,
+    Col::SmbX,
+    Exp::Conflict,
+    |h| h.nlm_test(&owner("req", 7), 50, 10, true)
+);
+
+// Rows 16–19, Share column "n/a (checked at CREATE)": share modes are checked when an open
+// is created, never at LOCK, READ or WRITE. An attribute-only open takes no part in sharing,
+// so it exists beside an open that denies everything, and its locks and I/O are judged by
+// locks alone.
+#[test]
+fn a_r16_r19_smb_lock_and_io_vs_share_not_checked_after_create() {
+    let mut h = setup(Col::Share);
+    attr_open(&mut h);
+    assert!(h.t.view(F).opens.len() == 2, "both opens exist");
+    assert_eq!(h.t.smb_read(OpenId(1), 50, 10, h.now), Outcome::Proceed);
+    assert_eq!(h.t.smb_write(OpenId(1), 50, 10, h.now), Outcome::Proceed);
+    assert!(h.smb_lock(1, 50, 10, false, true).is_success());
+    assert!(h.smb_lock(1, 70, 10, true, true).is_success());
+}
+
+// Row 20 is "rename / delete": the cells above test one of the two per column, these
+// the other.
+cell!(
+    a_r20_smb_delete_vs_nlm_s_granted_o10,
+    Col::NlmS,
+    Exp::G,
+    |h| smb_ns(&mut h, true)
+);
+cell!(
+    a_r20_smb_delete_vs_nlm_x_granted_o10,
+    Col::NlmX,
+    Exp::G,
+    |h| smb_ns(&mut h, true)
+);
+cell!(a_r20_smb_rename_vs_smb_s_granted, Col::SmbS, Exp::G, |h| {
+    smb_ns(&mut h, false)
+});
+cell!(a_r20_smb_rename_vs_smb_x_granted, Col::SmbX, Exp::G, |h| {
+    smb_ns(&mut h, false)
+});
+
+/// Share column of rows 4–8 and 10b, "H* then NFS3ERR_ACCES" (rule 5, O5): when the open whose
+/// share mode conflicts holds an RH lease, the table first breaks H (RH → R, ack required)
+/// and holds the NFS operation; after the ack the share check runs again and, the open still
+/// being there, refuses with the sharing violation (NFS3ERR_ACCES on the wire).
+fn share_with_h_lease_breaks_h_then_refuses(op: impl FnOnce(&mut Harness) -> Outcome) {
+    let mut h = Harness::new();
+    let mut c = SmbCreate::new(F, OpenId(100), guid(9), RW_DATA | access::DELETE, 0);
+    c.cache = CacheRequest::Lease {
+        key: lkey(9),
+        state: LeaseState::RH,
+        version: LeaseVersion::V2 { parent: None },
+    };
+    assert_eq!(granted_lease(&h.t.smb_create(c, h.now)), LeaseState::RH);
+    h.drain();
+    let out = op(&mut h);
+    let t = match &out {
+        Outcome::Wait(w) => {
+            assert_eq!(w.reason, WaitReason::Break, "{out:?}");
+            w.ticket
+        }
+        o => panic!("expected a wait for the H break, got {o:?}"),
+    };
+    let b = h.breaks();
+    assert_eq!(
+        (b.len(), b[0].from, b[0].to, b[0].ack_required),
+        (1, LeaseState::RH, LeaseState::R, true),
+        "{b:?}"
+    );
+    assert_eq!(h.ack(9, 9, LeaseState::R), Ok(LeaseState::R));
+    match h.completion(t) {
+        Some(Outcome::Deny(Deny::SharingViolation(_))) => {}
+        o => panic!("expected the sharing violation after the ack, got {o:?}"),
+    }
+}
+
+#[test]
+fn a_r4_nfs_read_vs_share_with_h_lease_breaks_h_then_acces_o5() {
+    share_with_h_lease_breaks_h_then_refuses(|h| h.t.nfs_read(F, 50, 10, h.now));
+}
+#[test]
+fn a_r5_nfs_write_vs_share_with_h_lease_breaks_h_then_acces_o5() {
+    share_with_h_lease_breaks_h_then_refuses(|h| h.t.nfs_write(F, 50, 10, h.now));
+}
+#[test]
+fn a_r6_nfs_set_size_vs_share_with_h_lease_breaks_h_then_acces_o5() {
+    share_with_h_lease_breaks_h_then_refuses(|h| h.t.nfs_set_size(F, h.now));
+}
+#[test]
+fn a_r8_nfs_rename_source_vs_share_with_h_lease_breaks_h_then_acces_o5() {
+    share_with_h_lease_breaks_h_then_refuses(|h| h.t.nfs_rename_source(F, h.now));
+}
+#[test]
+fn a_r10b_nfs_create_truncate_vs_share_with_h_lease_breaks_h_then_acces_o5() {
+    share_with_h_lease_breaks_h_then_refuses(|h| h.t.nfs_create_truncate(F, h.now));
 }

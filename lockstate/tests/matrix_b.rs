@@ -1,6 +1,6 @@
-//! Matrix B (spec §4.3): every incoming operation × an existing SMB lease (R, RH, RW, RWH)
-//! held by another client, one named test per cell. Each test asserts the outcome, the exact
-//! break notification (from, to, ack required) and, for waiting cells, that the operation
+//! Matrix B (docs/cross-protocol.md §4.3): every incoming operation × an existing SMB lease (R, RH,
+//! RW, RWH) held by another client, one named test per cell. Each test asserts the outcome, the
+//! exact break notification (from, to, ack required) and, for waiting cells, that the operation
 //! completes after the acknowledgment with the cell's final result.
 
 mod common;
@@ -901,4 +901,65 @@ fn b_oplock_exclusive_not_granted_with_other_open() {
             oplock: Some(OplockLevel::LevelII)
         })
     );
+}
+
+// Cells added with docs/cross-protocol.md: row 20 is "rename / delete"; the cells above test
+// one of the two per column, these the other.
+cell!(b_r20_smb_delete_vs_r_no_break, S::R, Exp::G, |h| {
+    attr_open(&mut h);
+    h.t.smb_delete(OpenId(1), h.now)
+});
+cell!(
+    b_r20_smb_delete_vs_rh_breaks_to_r_and_waits,
+    S::RH,
+    Exp::W(S::R),
+    |h| {
+        attr_open(&mut h);
+        h.t.smb_delete(OpenId(1), h.now)
+    }
+);
+cell!(b_r20_smb_rename_vs_rw_no_break, S::RW, Exp::G, |h| {
+    attr_open(&mut h);
+    h.t.smb_rename(OpenId(1), h.now)
+});
+cell!(
+    b_r20_smb_rename_vs_rwh_breaks_to_rw_and_waits,
+    S::RWH,
+    Exp::W(S::RW),
+    |h| {
+        attr_open(&mut h);
+        h.t.smb_rename(OpenId(1), h.now)
+    }
+);
+
+/// Rows 8 and 20, note "(Batch oplock → None)": a rename of the file breaks a Batch oplock
+/// to None (MS-FSA 2.1.5.15.12), where an RWH lease only loses H.
+fn batch_then(op: impl FnOnce(&mut Harness) -> Outcome) {
+    let mut h = Harness::new();
+    h.smb_open_oplock(100, 9, OplockLevel::Batch);
+    h.drain();
+    let t = ticket(&op(&mut h));
+    let b = h.breaks();
+    assert_eq!(
+        (b.len(), b[0].from, b[0].to, b[0].ack_required),
+        (1, S::RWH, S::NONE, true)
+    );
+    h.t.smb_oplock_break_ack(OpenId(100), OplockLevel::None, h.now)
+        .unwrap();
+    assert_eq!(h.completion(t), Some(Outcome::Proceed));
+}
+
+#[test]
+fn b_oplock_batch_vs_nfs_rename_source_breaks_to_none() {
+    batch_then(|h| h.t.nfs_rename_source(F, h.now));
+}
+
+#[test]
+fn b_oplock_batch_vs_smb_rename_breaks_to_none() {
+    batch_then(|h| {
+        let c = SmbCreate::new(F, OpenId(1), guid(1), access::READ_ATTRIBUTES, share::ALL);
+        assert!(h.t.smb_create(c, h.now).is_success());
+        h.drain();
+        h.t.smb_rename(OpenId(1), h.now)
+    });
 }

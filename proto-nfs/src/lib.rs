@@ -10,7 +10,7 @@
 //! - [`server`]: the server state machine that ties them together: bytes and file-system
 //!   results in, replies and file-system requests out.
 //!
-//! Nothing here does I/O or reads a clock: see `design/architecture.md`, "The sans-IO rule".
+//! Nothing here does I/O or reads a clock: see `docs/architecture.md`, "The sans-IO rule".
 
 pub mod mount;
 pub mod nfs3;

@@ -7,7 +7,7 @@
 //!   callbacks, `_MSG`/`_RES`, the NSM monitor list, SM_NOTIFY and client-reboot cleanup;
 //!   lock decisions go to the lock table through [`service::LockBackend`].
 //!
-//! Nothing here does I/O or reads a clock: see `design/architecture.md`, "The sans-IO rule".
+//! Nothing here does I/O or reads a clock: see `docs/architecture.md`, "The sans-IO rule".
 
 pub mod service;
 pub mod wire;

@@ -4,4 +4,4 @@
 //! credits, signing and encryption, SPNEGO/NTLMv2, the connection/session/tree/open state
 //! machines, async replies (STATUS_PENDING, CANCEL) and oplock/lease break notifications.
 //! Like the other protocol crates it is sans-IO and takes every lock decision from
-//! `lockstate` (see `design/architecture.md`).
+//! `lockstate` (see `docs/architecture.md`, "The sans-IO rule").

@@ -65,6 +65,30 @@ pub struct ServeArgs {
     /// callback or SM_NOTIFY (tests point it at their own listener) [default: 111].
     #[arg(long, value_name = "P")]
     pub nlm_callback_portmap_port: Option<u16>,
+    /// Map a client's uid/gid 0 to the anonymous ids on the shares given with --share; the
+    /// flag overrides their `root_squash` key in the config file [default: on].
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub root_squash: Option<Switch>,
+    /// Map every client's uid/gid to the anonymous ids on the shares given with --share;
+    /// the flag overrides their `all_squash` key in the config file [default: off].
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub all_squash: Option<Switch>,
+}
+
+/// The value of an on/off flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+impl Switch {
+    /// `true` for [`Switch::On`].
+    pub fn is_on(self) -> bool {
+        self == Switch::On
+    }
 }
 
 #[cfg(test)]
@@ -96,6 +120,10 @@ mod tests {
             "memory",
             "--grace-period",
             "10",
+            "--root-squash",
+            "off",
+            "--all-squash",
+            "on",
         ])
         .unwrap();
         let Command::Serve(a) = cli.command else {
@@ -110,6 +138,24 @@ mod tests {
         assert_eq!(a.log.as_deref(), Some("debug"));
         assert_eq!(a.backend, Some(BackendKind::Memory));
         assert_eq!(a.grace_period, Some(10));
+        assert_eq!(a.root_squash, Some(Switch::Off));
+        assert_eq!(a.all_squash, Some(Switch::On));
+    }
+
+    #[test]
+    fn squash_flags_are_optional_and_take_on_or_off() {
+        let Command::Serve(a) = Cli::try_parse_from(["janus", "serve"]).unwrap().command else {
+            panic!("expected serve")
+        };
+        assert_eq!((a.root_squash, a.all_squash), (None, None));
+        let Command::Serve(a) = Cli::try_parse_from(["janus", "serve", "--root-squash", "on"])
+            .unwrap()
+            .command
+        else {
+            panic!("expected serve")
+        };
+        assert_eq!(a.root_squash, Some(Switch::On));
+        assert!(Switch::On.is_on() && !Switch::Off.is_on());
     }
 
     #[test]
@@ -119,6 +165,9 @@ mod tests {
             &["janus", "serve", "--bind", "localhost"],
             &["janus", "serve", "--backend", "zfs"],
             &["janus", "serve", "--smb-port", "445"],
+            &["janus", "serve", "--root-squash"],
+            &["janus", "serve", "--root-squash", "yes"],
+            &["janus", "serve", "--all-squash", "1"],
         ] {
             let e = Cli::try_parse_from(argv).unwrap_err();
             // clap exits with 2 for usage errors, like our config errors.

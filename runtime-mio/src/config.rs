@@ -7,8 +7,14 @@
 //! without editing the file.
 //!
 //! Per-share options (`read_only`, `clients`, `root_squash`, `all_squash`, `anon_uid`,
-//! `anon_gid`, `share_id`) exist only in the file. A `--share NAME=DIR` flag for a name that
-//! the file also declares replaces that share's directory and keeps its options.
+//! `anon_gid`, `share_id`) live in the file. A `--share NAME=DIR` flag for a name that the
+//! file also declares replaces that share's directory and keeps its options, except that
+//! `--root-squash on|off` and `--all-squash on|off` override `root_squash` / `all_squash` of
+//! every share given with `--share`.
+//!
+//! [`squash_warnings`] is the start-up check that a writable share's directory is writable
+//! for the anonymous ids its squashed clients run as (otherwise they get NFS3ERR_ACCES with
+//! nothing in the server's log saying why).
 //!
 //! Share ids are carried in every NFS file handle (`proto_nfs::nfs3::FileHandle`), so they
 //! must be stable across restarts: a share's id is the 32-bit FNV-1a hash of its name unless
@@ -424,6 +430,87 @@ fn positive(what: &'static str, v: usize, max: usize) -> Result<usize, ConfigErr
     Ok(v)
 }
 
+/// Whether a directory with this `mode` (permission bits), owner `uid` and group `gid` lets
+/// the anonymous ids create and remove entries: write and search permission of the one
+/// class that applies (owner, else group, else other), the rule the NFS executor applies to
+/// squashed credentials (which carry no supplementary groups). uid 0 may do everything.
+pub fn anon_can_write_dir(mode: u32, uid: u32, gid: u32, anon_uid: u32, anon_gid: u32) -> bool {
+    if anon_uid == 0 {
+        return true;
+    }
+    let class = if uid == anon_uid {
+        mode >> 6
+    } else if gid == anon_gid {
+        mode >> 3
+    } else {
+        mode
+    };
+    class & 0o3 == 0o3
+}
+
+/// The one-line warning for `share` when its directory (`mode`, owner `uid`:`gid`) is not
+/// writable for the anonymous ids that squashed clients run as; `None` when nothing is
+/// squashed to them, the share is read-only, or they may write.
+pub fn squash_warning(share: &ShareConfig, mode: u32, uid: u32, gid: u32) -> Option<String> {
+    if share.read_only || !(share.root_squash || share.all_squash) {
+        return None;
+    }
+    if anon_can_write_dir(mode, uid, gid, share.anon_uid, share.anon_gid) {
+        return None;
+    }
+    let (who, off) = if share.all_squash {
+        (
+            "every client writes",
+            "--all-squash off (all_squash = false in the config file)",
+        )
+    } else {
+        (
+            "clients running as root write",
+            "--root-squash off (root_squash = false in the config file)",
+        )
+    };
+    let dir = shell_quote(&share.path.display().to_string());
+    Some(format!(
+        "share {:?}: {who} as {}:{}, who cannot create files in {} (owner {uid}:{gid}, mode {:04o}), so their writes get NFS3ERR_ACCES; fix: chown {}:{} {dir} (or chmod 1777 {dir}), or serve with {off}",
+        share.name,
+        share.anon_uid,
+        share.anon_gid,
+        share.path.display(),
+        mode & 0o7777,
+        share.anon_uid,
+        share.anon_gid,
+    ))
+}
+
+/// The string as one shell word: unchanged when it is plainly safe, else single-quoted.
+fn shell_quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+,:=@%".contains(c));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// The start-up warnings of [`squash_warning`] for every share of the local backend whose
+/// directory can be examined (a missing directory is reported by the start itself).
+pub fn squash_warnings(config: &Config) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    if config.backend != BackendKind::Local {
+        return Vec::new();
+    }
+    config
+        .shares
+        .iter()
+        .filter_map(|s| {
+            let m = std::fs::metadata(&s.path).ok()?;
+            squash_warning(s, m.mode(), m.uid(), m.gid())
+        })
+        .collect()
+}
+
 impl Config {
     /// Resolves the configuration: `args` override `file`, which overrides the defaults.
     /// `rust_log` is the `RUST_LOG` environment variable, if set.
@@ -478,22 +565,35 @@ impl Config {
         // Flags: replace the directory of a share the file declares, or add a new share.
         for spec in &args.shares {
             let (name, dir) = parse_share_flag(spec)?;
-            if let Some(i) = shares.iter().position(|s| s.name == name) {
-                shares[i].path = dir;
-                has_path[i] = true;
-            } else {
-                has_path.push(true);
-                shares.push(ShareConfig {
-                    share_id: share_id_for(&name),
-                    name,
-                    path: dir,
-                    read_only: false,
-                    clients: Vec::new(),
-                    root_squash: true,
-                    all_squash: false,
-                    anon_uid: DEFAULT_ANON_ID,
-                    anon_gid: DEFAULT_ANON_ID,
-                });
+            let i = match shares.iter().position(|s| s.name == name) {
+                Some(i) => {
+                    shares[i].path = dir;
+                    has_path[i] = true;
+                    i
+                }
+                None => {
+                    has_path.push(true);
+                    shares.push(ShareConfig {
+                        share_id: share_id_for(&name),
+                        name,
+                        path: dir,
+                        read_only: false,
+                        clients: Vec::new(),
+                        root_squash: true,
+                        all_squash: false,
+                        anon_uid: DEFAULT_ANON_ID,
+                        anon_gid: DEFAULT_ANON_ID,
+                    });
+                    shares.len() - 1
+                }
+            };
+            // `--root-squash` / `--all-squash` override the file's keys of the shares given
+            // with `--share` (and only those).
+            if let Some(v) = args.root_squash {
+                shares[i].root_squash = v.is_on();
+            }
+            if let Some(v) = args.all_squash {
+                shares[i].all_squash = v.is_on();
             }
         }
         if shares.is_empty() {
@@ -824,6 +924,145 @@ mod tests {
         assert_eq!(c.shares[0].path, PathBuf::new());
         let e = Config::resolve(&args(&["--share", "m="]), None, None).unwrap_err();
         assert!(matches!(e, ConfigError::SharePath(_)));
+    }
+
+    #[test]
+    fn squash_flags_override_the_file_for_share_flags_only() {
+        let f = || {
+            Some(file(
+                "[[share]]\nname=\"a\"\npath=\"/a\"\nroot_squash=true\nall_squash=false\n[[share]]\nname=\"b\"\npath=\"/b\"\nroot_squash=true\n",
+            ))
+        };
+        let c = Config::resolve(
+            &args(&[
+                "--share",
+                "a=/a2",
+                "--share",
+                "n=/n",
+                "--root-squash",
+                "off",
+                "--all-squash",
+                "on",
+            ]),
+            f(),
+            None,
+        )
+        .unwrap();
+        let by = |n: &str| c.shares.iter().find(|s| s.name == n).unwrap().clone();
+        assert!(
+            !by("a").root_squash && by("a").all_squash,
+            "file share named by --share"
+        );
+        assert!(
+            !by("n").root_squash && by("n").all_squash,
+            "new --share share"
+        );
+        assert!(
+            by("b").root_squash && !by("b").all_squash,
+            "file-only share untouched"
+        );
+        // Without the flags the file and the defaults decide.
+        let c = Config::resolve(&args(&["--share", "n=/n"]), f(), None).unwrap();
+        assert!(c.shares.iter().all(|s| s.root_squash && !s.all_squash));
+        let c = Config::resolve(
+            &args(&["--share", "n=/n", "--root-squash", "on"]),
+            None,
+            None,
+        )
+        .unwrap();
+        assert!(c.shares[0].root_squash);
+    }
+
+    #[test]
+    fn anon_write_permission_follows_the_class_that_applies() {
+        const A: u32 = 65534;
+        // Owner class.
+        assert!(anon_can_write_dir(0o700, A, 0, A, A));
+        assert!(
+            !anon_can_write_dir(0o577, A, 0, A, A),
+            "owner bits decide, not other"
+        );
+        assert!(!anon_can_write_dir(0o500, A, A, A, A));
+        // Group class.
+        assert!(anon_can_write_dir(0o070, 0, A, A, A));
+        assert!(!anon_can_write_dir(0o757, 0, A, A, A), "group bits decide");
+        // Other class.
+        assert!(anon_can_write_dir(0o1777, 0, 0, A, A));
+        assert!(anon_can_write_dir(0o003, 0, 0, A, A));
+        assert!(!anon_can_write_dir(0o755, 0, 0, A, A));
+        assert!(!anon_can_write_dir(0o775, 0, 0, A, A));
+        // Write without search is not enough to create entries.
+        assert!(!anon_can_write_dir(0o002, 0, 0, A, A));
+        // Squashing to root squashes nothing away.
+        assert!(anon_can_write_dir(0o000, 5, 5, 0, 0));
+    }
+
+    #[test]
+    fn squash_warning_is_one_line_with_the_fix() {
+        let mut s = ShareConfig {
+            name: "export".into(),
+            path: PathBuf::from("./my data"),
+            share_id: 1,
+            read_only: false,
+            clients: Vec::new(),
+            root_squash: true,
+            all_squash: false,
+            anon_uid: 65534,
+            anon_gid: 65534,
+        };
+        let w = squash_warning(&s, 0o40755, 0, 0).expect("root's directory, mode 0755");
+        assert!(!w.contains('\n'), "{w}");
+        assert!(w.contains("65534:65534"), "{w}");
+        assert!(w.contains("mode 0755"), "{w}");
+        assert!(w.contains("chown 65534:65534 './my data'"), "{w}");
+        assert!(w.contains("--root-squash off"), "{w}");
+        assert!(w.contains("NFS3ERR_ACCES"), "{w}");
+        // Writable for the anonymous ids, read-only, or no squashing: no warning.
+        assert_eq!(squash_warning(&s, 0o40755, 65534, 0), None);
+        assert_eq!(squash_warning(&s, 0o41777, 0, 0), None);
+        s.read_only = true;
+        assert_eq!(squash_warning(&s, 0o40755, 0, 0), None);
+        s.read_only = false;
+        s.root_squash = false;
+        assert_eq!(squash_warning(&s, 0o40755, 0, 0), None);
+        s.all_squash = true;
+        let w = squash_warning(&s, 0o40755, 0, 0).expect("all_squash");
+        assert!(
+            w.contains("every client writes as 65534:65534") && w.contains("--all-squash off"),
+            "{w}"
+        );
+        assert_eq!(shell_quote("./data"), "./data");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn squash_warnings_examine_local_directories_only() {
+        let dir = std::env::temp_dir().join(format!("janus-squash-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut c = Config::resolve(
+            &args(&[
+                "--share",
+                &format!("x={}", dir.display()),
+                "--all-squash",
+                "on",
+            ]),
+            None,
+            None,
+        )
+        .unwrap();
+        c.shares[0].anon_uid = 4242;
+        c.shares[0].anon_gid = 4242;
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let w = squash_warnings(&c);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("4242:4242"), "{w:?}");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(squash_warnings(&c).is_empty());
+        c.backend = BackendKind::Memory;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(squash_warnings(&c).is_empty());
+        let _ = std::fs::remove_dir(&dir);
     }
 
     #[test]

@@ -60,6 +60,9 @@ fn serve_command(args: &cli::ServeArgs) -> i32 {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+    for warning in config::squash_warnings(&config) {
+        tracing::warn!("{warning}");
+    }
 
     let backends = serve::Backends {
         open_share: &backends::open_share,

@@ -170,3 +170,67 @@ fn config_errors_exit_2_with_one_line() {
         "a failed start leaves no state behind"
     );
 }
+
+/// Starts `janus serve` on a local directory with `squash` flags, waits until it serves,
+/// stops it, and returns the log lines that warn about the share's directory.
+fn squash_warnings(tag: &str, flags: &[&str]) -> Vec<String> {
+    let dir = temp(tag);
+    let share = dir.join("data");
+    std::fs::create_dir_all(&share).unwrap();
+    std::fs::set_permissions(&share, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut child = janus()
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1",
+            "--nfs-port",
+            "0",
+            "--portmap-port",
+            "0",
+        ])
+        .arg("--share")
+        .arg(format!("data={}", share.display()))
+        .arg("--state")
+        .arg(dir.join("state"))
+        .args(flags)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The mount hints are printed once the server serves; the check runs before that.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    loop {
+        let mut l = String::new();
+        if out.read_line(&mut l).unwrap() == 0 || l.starts_with("locking:") {
+            break;
+        }
+    }
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    assert_eq!(wait(&mut child, Duration::from_secs(10)).code(), Some(0));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    err.lines()
+        .filter(|l| l.contains("cannot create files in"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn warns_once_when_squashed_clients_cannot_write_the_share() {
+    // A 0755 directory owned by the test's user: uid 65534 may not create files in it.
+    let w = squash_warnings("sq-on", &[]);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("share \"data\""), "{w:?}");
+    assert!(w[0].contains("chown 65534:65534"), "{w:?}");
+    assert!(w[0].contains("--root-squash off"), "{w:?}");
+    let w = squash_warnings("sq-all", &["--root-squash", "off", "--all-squash", "on"]);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("--all-squash off"), "{w:?}");
+    // Root squashing off: nothing to warn about.
+    assert!(squash_warnings("sq-off", &["--root-squash", "off"]).is_empty());
+}

@@ -3,7 +3,7 @@
 //! plays the client host's portmapper and NLM/NSM services (so Janus's callbacks —
 //! GRANTED_MSG, SM_NOTIFY — have somewhere to go: `--nlm-callback-portmap-port`).
 //!
-//! Covered (issue 4, spec `cross-protocol-semantics.md` §3 and §5): conflicts between owners,
+//! Covered (issue 4, `docs/cross-protocol.md` §3 and §5): conflicts between owners,
 //! TEST with the holder, POSIX split/merge/upgrade/downgrade by one owner, unlock of an
 //! unheld range, FBIG; a blocking LOCK answered BLOCKED then granted by GRANTED_MSG; kill -9
 //! and restart: SM_NOTIFY with a new odd state, reclaim in grace, DENIED_GRACE_PERIOD for a
@@ -530,7 +530,7 @@ fn nlm_locks_are_advisory_to_nfs_io() {
         &["lock:0:0:x:1=DENIED", "lock:0:0:s:2=DENIED"],
     );
     // NFS READ (nfs-cp out of the locked file) and NFS WRITE of the same file ignore NLM
-    // locks (spec §4: NLM locks are advisory to NFS I/O).
+    // locks (docs/cross-protocol.md §4.1 rule 3: NLM locks are advisory to NFS I/O).
     let local = server.scratch().join("copied");
     nfs_cp(server.url("export", "data"), &local).ok();
     assert_eq!(std::fs::read(&local).unwrap(), b"before");

@@ -1,12 +1,12 @@
 //! What the NLM service needs from the lock table, in NLM terms.
 //!
-//! The lock decisions themselves (POSIX ranges, conflicts across protocols, waiters,
-//! deadlock detection, grace and reclaim checks) belong to `lockstate`, which is shared with
-//! SMB and owned by the runtime's event loop. The service borrows it for each input through
-//! [`LockBackend`]; the adapter that implements it for `lockstate::LockTable` is the one
-//! place where the table's protocol-neutral outcomes become `nlm4_stats` (spec §3.1, §4.2
-//! cells, §5). Handles are resolved through [`FileHandles`], which the runtime implements
-//! over its file-system backend.
+//! The lock decisions themselves (POSIX ranges, conflicts across protocols, waiters, deadlock
+//! detection, grace and reclaim checks) belong to `lockstate`, which is shared with SMB and owned
+//! by the runtime's event loop. The service borrows it for each input through [`LockBackend`]; the
+//! adapter that implements it for `lockstate::LockTable` is the one place where the table's
+//! protocol-neutral outcomes become `nlm4_stats` (docs/cross-protocol.md §3.1, §4.2 cells, §5).
+//! Handles are resolved through [`FileHandles`], which the runtime implements over its
+//! file-system backend.
 
 use std::time::Instant;
 
@@ -14,7 +14,7 @@ use crate::wire::{FshAccess, FshMode, Nlm4Holder, Nlm4Stats};
 
 pub use lockstate::{FileId, Ticket as WaitTicket};
 
-/// An NLM lock owner: (caller_name, svid, oh) (spec §3.5; XNFS `nlm_lock`). The
+/// An NLM lock owner: (caller_name, svid, oh) (docs/cross-protocol.md §3.5; XNFS `nlm_lock`). The
 /// caller_name is also the host whose reboot (SM_NOTIFY) or FREE_ALL frees the owner's state.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Owner {
@@ -56,7 +56,7 @@ pub enum LockDecision {
     /// comes later as [`BackendEvent::Granted`].
     Blocked(WaitTicket),
     /// Waiting on something short (an SMB lease break): hold the reply until an event for
-    /// this ticket arrives (spec O4, lessons #9 and #12).
+    /// this ticket arrives (docs/cross-protocol.md §4.4 O4).
     Held(WaitTicket),
 }
 
@@ -70,7 +70,7 @@ pub enum TestDecision {
     /// Refused for another reason (DENIED_GRACE_PERIOD, FBIG, ...).
     Refused(Nlm4Stats),
     /// Not answerable yet (an SMB W lease is being broken so its cached locks become
-    /// visible, spec O6/O8): no reply; the client retransmits (O4).
+    /// visible, docs/cross-protocol.md §4.4 O6/O8): no reply; the client retransmits (O4).
     NotYet,
 }
 
@@ -120,7 +120,7 @@ pub trait LockBackend {
     ) -> Nlm4Stats;
     /// Withdraws a waiting request (CANCEL, UNLOCK of the range, client gone).
     fn cancel(&mut self, now: Instant, ticket: WaitTicket);
-    /// SHARE: a DOS share reservation kept as an open (spec O11).
+    /// SHARE: a DOS share reservation kept as an open (docs/cross-protocol.md §4.4 O11).
     fn share(
         &mut self,
         now: Instant,
@@ -141,7 +141,7 @@ pub trait LockBackend {
     /// The host is no longer monitored (its state was freed).
     fn unmonitor(&mut self, caller_name: &[u8]);
     /// Whether the shared grace period is on (SM_NOTIFY cleanup is deferred during it,
-    /// lessons #3).
+    /// docs/architecture.md lesson 3).
     fn in_grace(&self, now: Instant) -> bool;
 }
 

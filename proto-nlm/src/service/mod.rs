@@ -1,7 +1,7 @@
 //! The NLM v4 / NSM v1 service state machine (sans-IO): owners and client hosts, blocked
 //! locks and their GRANTED callbacks, `_MSG`/`_RES` calls, the monitor list, SM_NOTIFY after
 //! a restart and client-reboot cleanup. Lock decisions are delegated to the lock table through
-//! [`LockBackend`] (spec `cross-protocol-semantics.md` §3 and §5; XNFS chapters 10 and 11).
+//! [`LockBackend`] (`docs/cross-protocol.md` §3 and §5; XNFS chapters 10 and 11).
 //!
 //! # Shape (quinn-proto style)
 //! - Getters: [`NlmService::nsm_state`], [`NlmService::blocked_count`],
@@ -52,21 +52,21 @@
 //! # What it decides
 //! - Owners are (caller_name, svid, oh); the host is the caller_name, reached at the address
 //!   the call came from.
-//! - Blocking locks: NLM4_BLOCKED, then GRANTED_MSG (Linux's choice, spec §3.2) to the
-//!   client's NLM port found by PMAP GETPORT at the client's portmapper; an unanswered
-//!   callback is sent again every `granted_retry` (10 s), a sent one waits
-//!   `granted_res_wait` (60 s) for GRANTED_RES, and after `granted_attempts` the grant is
-//!   withdrawn (the lock released) so no lock is held by nobody (lessons #13). A GRANTED_RES
-//!   of DENIED_GRACE_PERIOD retries; any other refusal releases the lock. CANCEL and UNLOCK
-//!   remove a pending block; "a cancel request always overrides any grant that may currently
-//!   be in progress" (Linux `svclock.c`), so CANCEL of a block being granted releases it.
-//!   A retransmitted LOCK of a queued block answers BLOCKED; of a granted one, GRANTED.
+//! - Blocking locks: NLM4_BLOCKED, then GRANTED_MSG (Linux's choice, docs/cross-protocol.md §3.2)
+//!   to the client's NLM port found by PMAP GETPORT at the client's portmapper; an unanswered
+//!   callback is sent again every `granted_retry` (10 s), a sent one waits `granted_res_wait`
+//!   (60 s) for GRANTED_RES, and after `granted_attempts` the grant is withdrawn (the lock
+//!   released) so no lock is held by nobody (docs/architecture.md lesson 13). A GRANTED_RES of
+//!   DENIED_GRACE_PERIOD retries; any other refusal releases the lock. CANCEL and UNLOCK remove a
+//!   pending block; "a cancel request always overrides any grant that may currently be in progress"
+//!   (Linux `svclock.c`), so CANCEL of a block being granted releases it. A retransmitted LOCK of a
+//!   queued block answers BLOCKED; of a granted one, GRANTED.
 //! - `_MSG` calls are answered by a `_RES` call to the client (void RPC reply).
 //! - NSM: Janus is its own status monitor. A client that sends LOCK is monitored (a durable
 //!   [`NsmRecord`]); on construction every monitored client is sent SM_NOTIFY with our new
 //!   state, retried every `notify_retry` for `notify_give_up`; an incoming SM_NOTIFY with a
 //!   new state frees that host's locks, shares and blocks (deferred while in grace,
-//!   lessons #3) and calls back the SM_MON registrations for that name.
+//!   docs/architecture.md lesson 3) and calls back the SM_MON registrations for that name.
 //!
 //! # Deviations and limits (named, per house style)
 //! - SM_MON, SM_UNMON, SM_UNMON_ALL and SM_SIMU_CRASH are honoured only from loopback
@@ -111,7 +111,8 @@ pub use backend::{
 };
 pub use outbound::{CallFailure, CallResult, OutboundCall, OutboundId};
 
-/// Configuration of the service. Every value is read by the service (lessons #5).
+/// Configuration of the service. Every value is read by the service
+/// (docs/architecture.md lesson 5).
 #[derive(Debug, Clone)]
 pub struct NlmConfig {
     /// Our host name as sent in SM_NOTIFY `mon_name` (clients match it against the server

@@ -1,6 +1,6 @@
-//! NLM v4 procedures of the service (XNFS chapter 10; spec §3.1–§3.2, §3.5): TEST, LOCK,
-//! CANCEL, UNLOCK, NM_LOCK, SHARE/UNSHARE, FREE_ALL, the `_MSG`/`_RES` forms, blocked locks
-//! and their GRANTED_MSG callbacks, and the held replies of requests waiting on a break.
+//! NLM v4 procedures of the service (XNFS chapter 10; docs/cross-protocol.md §3.1, §3.2, §3.5):
+//! TEST, LOCK, CANCEL, UNLOCK, NM_LOCK, SHARE/UNSHARE, FREE_ALL, the `_MSG`/`_RES` forms, blocked
+//! locks and their GRANTED_MSG callbacks, and the held replies of requests waiting on a break.
 
 use core::net::IpAddr;
 use std::time::Instant;
@@ -383,7 +383,7 @@ impl NlmService {
             self.held.remove(&t);
             locks.cancel(now, t);
         }
-        // Linux answers GRANTED also when nothing was pending (spec §3.1 CANCEL); spec §5
+        // Linux answers GRANTED also when nothing was pending (cross-protocol.md §3.1 CANCEL); §5
         // accepts CANCEL during grace (removing state cannot conflict with reclaims).
         res(&a.cookie, Nlm4Stats::Granted)
     }

@@ -1,6 +1,6 @@
-//! NSM v1 procedures of the service (XNFS chapter 11; spec §3.4): Janus is its own status
-//! monitor. SM_STAT/SM_MON/SM_UNMON/SM_UNMON_ALL/SM_SIMU_CRASH, incoming SM_NOTIFY (client
-//! reboot: free its state, call back the SM_MON registrants) and our own SM_NOTIFY after a
+//! NSM v1 procedures of the service (XNFS chapter 11; docs/cross-protocol.md §3.4): Janus is its
+//! own status monitor. SM_STAT/SM_MON/SM_UNMON/SM_UNMON_ALL/SM_SIMU_CRASH, incoming SM_NOTIFY
+//! (client reboot: free its state, call back the SM_MON registrants) and our own SM_NOTIFY after a
 //! restart.
 
 use core::net::IpAddr;

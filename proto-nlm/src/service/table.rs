@@ -1,5 +1,5 @@
-//! [`LockBackend`] for `lockstate::LockTable`: the one place where the table's
-//! protocol-neutral outcomes become `nlm4_stats` (spec §3.1, matrix A/B NLM rows, §5).
+//! [`LockBackend`] for `lockstate::LockTable`: the one place where the table's protocol-neutral
+//! outcomes become `nlm4_stats` (docs/cross-protocol.md §3.1, §4.2/§4.3 NLM rows, §5).
 //!
 //! | table outcome | NLM |
 //! |---|---|
@@ -13,9 +13,9 @@
 //! | `Deny(InvalidRange)`, a range past 2^63-1 | NLM4_FBIG (Linux `svc4proc.c`) |
 //! | anything else | NLM4_FAILED |
 //!
-//! Owners: `caller_name` bytes that are not UTF-8 are converted lossily (two such names that
-//! differ only in invalid bytes would share state: a documented limitation); `svid` keeps
-//! its 32 bits. A conflicting holder is reported with `Holder::to_nlm` (spec O8); an SMB
+//! Owners: `caller_name` bytes that are not UTF-8 are converted lossily (two such names that differ
+//! only in invalid bytes would share state: a documented limitation); `svid` keeps its 32 bits. A
+//! conflicting holder is reported with `Holder::to_nlm` (docs/cross-protocol.md §4.4 O8); an SMB
 //! holder has no owner handle, so its `smb:<client>` name is sent as the `oh`.
 
 use std::time::Instant;
