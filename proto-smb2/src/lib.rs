@@ -1,7 +1,37 @@
-//! SMB 2/3 for Janus — not built yet.
+//! SMB 2/3 for Janus, sans-IO: the foundation the SMB server is built on.
 //!
-//! This crate will hold NBSS framing, the SMB2/3 header and command codecs, compounds,
-//! credits, signing and encryption, SPNEGO/NTLMv2, the connection/session/tree/open state
-//! machines, async replies (STATUS_PENDING, CANCEL) and oplock/lease break notifications.
-//! Like the other protocol crates it is sans-IO and takes every lock decision from
-//! `lockstate` (see `design/architecture.md`).
+//! What is here (each module cites the MS-SMB2 / MS-NLMP / RFC sections it follows):
+//! - [`nbss`]: NBSS framing over direct TCP with a caller-chosen size limit.
+//! - [`header`]: the SMB2 header, sync and async forms; [`status`]: NTSTATUS values.
+//! - [`compound`]: splitting and building compound chains.
+//! - [`cmd`]: command codecs for NEGOTIATE (with negotiate contexts), SESSION_SETUP,
+//!   LOGOFF, TREE_CONNECT (with the 3.1.1 extension), TREE_DISCONNECT, ECHO, CANCEL and the
+//!   ERROR response.
+//! - [`crypto`]: the SP800-108 KDF and session keys for 3.0/3.0.2/3.1.1, the 3.1.1 preauth
+//!   hash chain, signing (HMAC-SHA256, AES-CMAC, AES-GMAC), encryption with the transform
+//!   header (AES-128/256-CCM/GCM).
+//! - [`auth`]: the server side of NTLMSSP with NTLMv2 only, and minimal SPNEGO.
+//! - [`error`]: the decode error every decoder returns and its one NTSTATUS mapping.
+//!
+//! What is not here yet: the file commands (CREATE with its contexts, CLOSE, FLUSH, READ,
+//! WRITE, LOCK, IOCTL, QUERY_DIRECTORY, CHANGE_NOTIFY, QUERY_INFO, SET_INFO, OPLOCK_BREAK),
+//! the compression transform, credits and message-id windows, and the connection, session,
+//! tree and open state machines with async replies. Those belong to the SMB server work on
+//! top of this crate.
+//!
+//! Nothing here does I/O, reads a clock or draws random bytes: challenges, nonces, GUIDs
+//! and times are inputs (see `design/architecture.md`, "The sans-IO rule").
+
+pub mod auth;
+pub mod cmd;
+pub mod compound;
+pub mod crypto;
+pub mod error;
+pub mod header;
+pub mod nbss;
+pub mod status;
+pub mod wire;
+
+pub use error::{DecodeError, DecodeResult};
+pub use header::{Command, Header, HeaderId, HEADER_LEN};
+pub use status::NtStatus;
