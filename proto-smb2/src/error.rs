@@ -16,6 +16,9 @@ pub enum DecodeError {
         /// The structure being decoded.
         what: &'static str,
     },
+    /// The message is shorter than an SMB2 header (or a transform header).
+    #[error("message shorter than an SMB2 header")]
+    TruncatedHeader,
     /// The first four bytes are not 0xFE 'S' 'M' 'B' (or 0xFD 'S' 'M' 'B' for a transform
     /// header): the peer does not speak SMB2.
     #[error("not an SMB2 message (protocol id {0:02x?})")]
@@ -68,8 +71,7 @@ impl DecodeError {
     /// malformed fields with STATUS_INVALID_PARAMETER.
     pub fn status(&self) -> Option<NtStatus> {
         match self {
-            DecodeError::BadProtocolId(_) => None,
-            DecodeError::Truncated { what } if *what == crate::header::HEADER_WHAT => None,
+            DecodeError::BadProtocolId(_) | DecodeError::TruncatedHeader => None,
             _ => Some(NtStatus::INVALID_PARAMETER),
         }
     }

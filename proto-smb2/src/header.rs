@@ -9,7 +9,7 @@ use bytes::BufMut;
 pub const HEADER_LEN: usize = 64;
 /// ProtocolId of an SMB2 message.
 pub const PROTOCOL_ID: [u8; 4] = [0xFE, b'S', b'M', b'B'];
-pub(crate) const HEADER_WHAT: &str = "SMB2 header";
+const HEADER_WHAT: &str = "SMB2 header";
 
 /// Header flags (MS-SMB2 §2.2.1.1/§2.2.1.2).
 pub mod flags {
@@ -101,7 +101,8 @@ pub struct Header {
 impl Header {
     /// Decodes the header at the start of `msg`. The body follows at [`HEADER_LEN`].
     pub fn decode(msg: &[u8]) -> DecodeResult<Header> {
-        let (_, h) = crate::wire::run(HEADER_WHAT, msg, nom::bytes::complete::take(HEADER_LEN))?;
+        let (_, h) = crate::wire::run(HEADER_WHAT, msg, nom::bytes::complete::take(HEADER_LEN))
+            .map_err(|_| DecodeError::TruncatedHeader)?;
         if h[..4] != PROTOCOL_ID {
             return Err(DecodeError::BadProtocolId([h[0], h[1], h[2], h[3]]));
         }

@@ -56,6 +56,9 @@ pub fn session_key_16(full: &[u8]) -> [u8; 16] {
     k
 }
 
+/// A KDF label and context.
+type LabelContext<'a> = [&'a [u8]; 2];
+
 /// Derives a server's session keys.
 ///
 /// - `full_session_key`: the authentication's key (NTLM: the 16-byte exported session key);
@@ -79,21 +82,25 @@ pub fn derive_server_keys(
             decryption: Vec::new(),
         };
     }
-    let (sign, app, enc, dec): ([&[u8]; 2], [&[u8]; 2], [&[u8]; 2], [&[u8]; 2]) =
-        match (dialect_revision, preauth_hash) {
-            (dialect::SMB311, Some(h)) => (
-                [b"SMBSigningKey\0", h],
-                [b"SMBAppKey\0", h],
-                [b"SMBS2CCipherKey\0", h],
-                [b"SMBC2SCipherKey\0", h],
-            ),
-            _ => (
-                [b"SMB2AESCMAC\0", b"SmbSign\0"],
-                [b"SMB2APP\0", b"SmbRpc\0"],
-                [b"SMB2AESCCM\0", b"ServerOut\0"],
-                [b"SMB2AESCCM\0", b"ServerIn \0"],
-            ),
-        };
+    let (sign, app, enc, dec): (
+        LabelContext<'_>,
+        LabelContext<'_>,
+        LabelContext<'_>,
+        LabelContext<'_>,
+    ) = match (dialect_revision, preauth_hash) {
+        (dialect::SMB311, Some(h)) => (
+            [b"SMBSigningKey\0", h],
+            [b"SMBAppKey\0", h],
+            [b"SMBS2CCipherKey\0", h],
+            [b"SMBC2SCipherKey\0", h],
+        ),
+        _ => (
+            [b"SMB2AESCMAC\0", b"SmbSign\0"],
+            [b"SMB2APP\0", b"SmbRpc\0"],
+            [b"SMB2AESCCM\0", b"ServerOut\0"],
+            [b"SMB2AESCCM\0", b"ServerIn \0"],
+        ),
+    };
     let mut keys = SessionKeys {
         signing: [0; 16],
         application: [0; 16],

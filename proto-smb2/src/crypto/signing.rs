@@ -76,9 +76,7 @@ pub fn signature(
 ) -> Result<[u8; 16], CryptoError> {
     if msg.len() < HEADER_LEN {
         return Err(CryptoError::Malformed(
-            crate::error::DecodeError::Truncated {
-                what: crate::header::HEADER_WHAT,
-            },
+            crate::error::DecodeError::TruncatedHeader,
         ));
     }
     let mut sig = [0u8; 16];
@@ -126,9 +124,7 @@ pub fn signature(
 pub fn sign(alg: SigningAlgorithm, key: &[u8; 16], msg: &mut [u8]) -> Result<(), CryptoError> {
     if msg.len() < HEADER_LEN {
         return Err(CryptoError::Malformed(
-            crate::error::DecodeError::Truncated {
-                what: crate::header::HEADER_WHAT,
-            },
+            crate::error::DecodeError::TruncatedHeader,
         ));
     }
     let f = le32(msg, 16) | flags::SIGNED;

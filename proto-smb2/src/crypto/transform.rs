@@ -174,7 +174,8 @@ pub struct TransformHeader {
 impl TransformHeader {
     /// Decodes the header at the start of `msg`.
     pub fn decode(msg: &[u8]) -> DecodeResult<Self> {
-        let (_, h) = run(WHAT, msg, nom::bytes::complete::take(TRANSFORM_HEADER_LEN))?;
+        let (_, h) = run(WHAT, msg, nom::bytes::complete::take(TRANSFORM_HEADER_LEN))
+            .map_err(|_| DecodeError::TruncatedHeader)?;
         if h[..4] != TRANSFORM_PROTOCOL_ID {
             return Err(DecodeError::BadProtocolId([h[0], h[1], h[2], h[3]]));
         }
