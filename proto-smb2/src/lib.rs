@@ -5,19 +5,20 @@
 //! - [`header`]: the SMB2 header, sync and async forms; [`status`]: NTSTATUS values.
 //! - [`compound`]: splitting and building compound chains.
 //! - [`cmd`]: command codecs for NEGOTIATE (with negotiate contexts), SESSION_SETUP,
-//!   LOGOFF, TREE_CONNECT (with the 3.1.1 extension), TREE_DISCONNECT, ECHO, CANCEL and the
-//!   ERROR response.
+//!   LOGOFF, TREE_CONNECT (with the 3.1.1 extension), TREE_DISCONNECT, ECHO, CANCEL, the
+//!   ERROR response, CREATE (with the create context list), CLOSE, FLUSH, READ and WRITE.
 //! - [`crypto`]: the SP800-108 KDF and session keys for 3.0/3.0.2/3.1.1, the 3.1.1 preauth
 //!   hash chain, signing (HMAC-SHA256, AES-CMAC, AES-GMAC), encryption with the transform
 //!   header (AES-128/256-CCM/GCM).
 //! - [`auth`]: the server side of NTLMSSP with NTLMv2 only, and minimal SPNEGO.
 //! - [`error`]: the decode error every decoder returns and its one NTSTATUS mapping.
 //!
-//! What is not here yet: the file commands (CREATE with its contexts, CLOSE, FLUSH, READ,
-//! WRITE, LOCK, IOCTL, QUERY_DIRECTORY, CHANGE_NOTIFY, QUERY_INFO, SET_INFO, OPLOCK_BREAK),
-//! the compression transform, credits and message-id windows, and the connection, session,
-//! tree and open state machines with async replies. Those belong to the SMB server work on
-//! top of this crate.
+//! What is not here yet: the commands LOCK, IOCTL (with FSCTL_VALIDATE_NEGOTIATE_INFO),
+//! QUERY_DIRECTORY, CHANGE_NOTIFY, QUERY_INFO, SET_INFO and OPLOCK_BREAK; typed decoding of
+//! individual create contexts (they are kept as name/data pairs); the compression
+//! transform; credits and message-id windows; and the connection, session, tree and open
+//! state machines with async replies (STATUS_PENDING, CANCEL). Those belong to the SMB
+//! server work on top of this crate.
 //!
 //! Nothing here does I/O, reads a clock or draws random bytes: challenges, nonces, GUIDs
 //! and times are inputs (see `design/architecture.md`, "The sans-IO rule").

@@ -201,8 +201,95 @@ fn octets() -> impl Strategy<Value = Vec<u8>> {
     vec(any::<u8>(), 0..300)
 }
 
+fn file_id() -> impl Strategy<Value = FileId> {
+    (any::<u64>(), any::<u64>()).prop_map(|(persistent, volatile)| FileId {
+        persistent,
+        volatile,
+    })
+}
+
+fn times() -> impl Strategy<Value = FileTimesAndSizes> {
+    any::<[u64; 6]>().prop_map(|v| FileTimesAndSizes {
+        creation_time: v[0],
+        last_access_time: v[1],
+        last_write_time: v[2],
+        change_time: v[3],
+        allocation_size: v[4],
+        end_of_file: v[5],
+    })
+}
+
+fn create_contexts() -> impl Strategy<Value = Vec<CreateContext>> {
+    vec(
+        (vec(any::<u8>(), 1..17), vec(any::<u8>(), 0..40))
+            .prop_map(|(name, data)| CreateContext { name, data }),
+        0..4,
+    )
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn create_roundtrips(
+        h in header(), a in any::<(u8, u8, u32, u64)>(), b in any::<(u32, u32, u32, u32, u32)>(),
+        name in vec(any::<u16>(), 0..40), ctx in create_contexts(),
+        r in any::<(u8, u8, u32, u32)>(), info in times(), fid in file_id(), rctx in create_contexts(),
+    ) {
+        let req = CreateRequest {
+            security_flags: a.0, requested_oplock_level: a.1, impersonation_level: a.2,
+            smb_create_flags: a.3, desired_access: b.0, file_attributes: b.1, share_access: b.2,
+            create_disposition: b.3, create_options: b.4, name, contexts: ctx,
+        };
+        let m = message(&h, |o| req.encode(o));
+        prop_assert_eq!(CreateRequest::decode(&m).unwrap(), req);
+        let resp = CreateResponse {
+            oplock_level: r.0, flags: r.1, create_action: r.2, info, file_attributes: r.3,
+            file_id: fid, contexts: rctx,
+        };
+        let m = message(&h, |o| resp.encode(o));
+        prop_assert_eq!(CreateResponse::decode(&m).unwrap(), resp);
+    }
+
+    #[test]
+    fn close_flush_roundtrip(h in header(), f in any::<u16>(), fid in file_id(), info in times(), attrs in any::<u32>()) {
+        let req = CloseRequest { flags: f, file_id: fid };
+        let m = message(&h, |o| req.encode(o));
+        prop_assert_eq!(CloseRequest::decode(&m).unwrap(), req);
+        let resp = CloseResponse { flags: f, info, file_attributes: attrs };
+        let m = message(&h, |o| resp.encode(o));
+        prop_assert_eq!(CloseResponse::decode(&m).unwrap(), resp);
+        let fl = FlushRequest { file_id: fid };
+        let m = message(&h, |o| fl.encode(o));
+        prop_assert_eq!(FlushRequest::decode(&m).unwrap(), fl);
+        let m = message(&h, |o| FlushResponse.encode(o));
+        prop_assert_eq!(FlushResponse::decode(&m).unwrap(), FlushResponse);
+    }
+
+    #[test]
+    fn read_write_roundtrip(
+        h in header(), a in any::<(u8, u8, u32, u64, u32, u32, u32)>(), fid in file_id(),
+        ci in vec(any::<u8>(), 0..32), data in vec(any::<u8>(), 0..600), f in any::<u32>(),
+    ) {
+        let req = ReadRequest {
+            padding: a.0, flags: a.1, length: a.2, offset: a.3, file_id: fid,
+            minimum_count: a.4, channel: a.5, remaining_bytes: a.6, channel_info: ci.clone(),
+        };
+        let m = message(&h, |o| req.encode(o));
+        prop_assert_eq!(ReadRequest::decode(&m).unwrap(), req);
+        let resp = ReadResponse { data_remaining: a.4, flags: f, data: bytes::Bytes::from(data.clone()) };
+        let m = bytes::Bytes::from(message(&h, |o| resp.encode(o)));
+        prop_assert_eq!(ReadResponse::decode(&m).unwrap(), resp);
+        let w = WriteRequest {
+            offset: a.3, file_id: fid, channel: a.5, remaining_bytes: a.6, channel_info: ci,
+            flags: f, data: bytes::Bytes::from(data),
+        };
+        let m = bytes::Bytes::from(message(&h, |o| w.encode(o)));
+        prop_assert_eq!(WriteRequest::decode(&m).unwrap(), w);
+        let wr = WriteResponse { count: a.2, remaining: a.4 };
+        let m = message(&h, |o| wr.encode(o));
+        prop_assert_eq!(WriteResponse::decode(&m).unwrap(), wr);
+    }
 
     #[test]
     fn header_roundtrips(h in header()) {
@@ -361,6 +448,15 @@ proptest! {
         let _ = TreeConnectResponse::decode(&m);
         let _ = ErrorResponse::decode(&m).map(|e| e.contexts());
         let _ = EchoRequest::decode(&m);
+        let _ = CreateRequest::decode(&m);
+        let _ = CreateResponse::decode(&m);
+        let _ = proto_smb2::cmd::create::decode_create_contexts(&body);
+        let _ = CloseRequest::decode(&m);
+        let _ = CloseResponse::decode(&m);
+        let _ = ReadRequest::decode(&m);
+        let mb = bytes::Bytes::from(m.clone());
+        let _ = ReadResponse::decode(&mb);
+        let _ = WriteRequest::decode(&mb);
         let _ = spnego::decode_token(&body);
         let _ = NegotiateMessage::decode(&body);
         let _ = ChallengeMessage::decode(&body);

@@ -3,18 +3,27 @@
 //! SMB2 header; offsets in the body count from there, MS-SMB2 §2.2) and every encoder writes
 //! the body that follows a header.
 //!
-//! Done: NEGOTIATE, SESSION_SETUP, LOGOFF, TREE_CONNECT, TREE_DISCONNECT, ECHO, CANCEL and the
-//! ERROR response. The file commands (CREATE, CLOSE, FLUSH, READ, WRITE, LOCK, IOCTL,
-//! QUERY_DIRECTORY, CHANGE_NOTIFY, QUERY_INFO, SET_INFO, OPLOCK_BREAK) are not here yet.
+//! Done: NEGOTIATE, SESSION_SETUP, LOGOFF, TREE_CONNECT, TREE_DISCONNECT, ECHO, CANCEL, the
+//! ERROR response, CREATE (with the create context list, contexts kept raw), CLOSE, FLUSH,
+//! READ and WRITE. Not here yet: LOCK, IOCTL, QUERY_DIRECTORY, CHANGE_NOTIFY, QUERY_INFO,
+//! SET_INFO, OPLOCK_BREAK, and the typed decoding of individual create contexts.
 
+pub mod close;
+pub mod create;
 pub mod error_response;
+pub mod file_id;
 pub mod negotiate;
+pub mod read_write;
 pub mod session_setup;
 pub mod simple;
 pub mod tree_connect;
 
+pub use close::{CloseRequest, CloseResponse, FlushRequest, FlushResponse};
+pub use create::{CreateContext, CreateRequest, CreateResponse, FileTimesAndSizes};
 pub use error_response::{ErrorContext, ErrorResponse};
+pub use file_id::FileId;
 pub use negotiate::{NegotiateContext, NegotiateRequest, NegotiateResponse};
+pub use read_write::{ReadRequest, ReadResponse, WriteRequest, WriteResponse};
 pub use session_setup::{SessionSetupRequest, SessionSetupResponse};
 pub use simple::{
     CancelRequest, EchoRequest, EchoResponse, LogoffRequest, LogoffResponse, TreeDisconnectRequest,
