@@ -96,6 +96,7 @@ pub const fn frame_header(len: usize) -> [u8; 4] {
 
 /// Appends `payload` as one session message.
 pub fn put_frame(out: &mut impl BufMut, payload: &[u8]) {
+    debug_assert!(payload.len() <= MAX_FRAME_LEN, "NBSS payload over 24 bits");
     out.put_slice(&frame_header(payload.len()));
     out.put_slice(payload);
 }

@@ -769,6 +769,20 @@ impl SessionSecurity {
         crate::crypto::ct_eq(&expected, signature)
     }
 
+    /// GSS_GetMIC by the client over `msg` (advances the client sequence). For tests and
+    /// clients; a server uses [`SessionSecurity::verify_client_mic`].
+    pub fn client_mic(&mut self, msg: &[u8]) -> [u8; 16] {
+        let sig = Self::mac(
+            &self.client_sign,
+            &mut self.client_seal,
+            self.key_exch,
+            self.client_seq,
+            msg,
+        );
+        self.client_seq = self.client_seq.wrapping_add(1);
+        sig
+    }
+
     /// GSS_GetMIC by the server over `msg` (advances the server sequence).
     pub fn server_mic(&mut self, msg: &[u8]) -> [u8; 16] {
         let sig = Self::mac(
