@@ -252,6 +252,32 @@ proptest! {
     }
 
     #[test]
+    fn ioctl_roundtrips(
+        h in header(), code in any::<u32>(), fid in file_id(), a in any::<(u32, u32, u32)>(),
+        input in vec(any::<u8>(), 0..100), output in vec(any::<u8>(), 0..100),
+        caps in any::<u32>(), guid in any::<[u8; 16]>(), sm in any::<u16>(), ds in vec(any::<u16>(), 0..8),
+    ) {
+        let req = IoctlRequest {
+            ctl_code: code, file_id: fid, max_input_response: a.0, max_output_response: a.1,
+            flags: a.2, input: input.clone(), output: output.clone(),
+        };
+        let m = message(&h, |o| req.encode(o));
+        prop_assert_eq!(IoctlRequest::decode(&m).unwrap(), req);
+        let resp = IoctlResponse { ctl_code: code, file_id: fid, flags: a.2, input, output };
+        let m = message(&h, |o| resp.encode(o));
+        prop_assert_eq!(IoctlResponse::decode(&m).unwrap(), resp);
+        let v = ValidateNegotiateInfoRequest { capabilities: caps, guid, security_mode: sm, dialects: ds };
+        let mut b = Vec::new();
+        v.encode(&mut b);
+        prop_assert_eq!(ValidateNegotiateInfoRequest::decode(&b).unwrap(), v);
+        let v = ValidateNegotiateInfoResponse { capabilities: caps, guid, security_mode: sm, dialect: a.0 as u16 };
+        let mut b = Vec::new();
+        v.encode(&mut b);
+        prop_assert_eq!(b.len(), 24);
+        prop_assert_eq!(ValidateNegotiateInfoResponse::decode(&b).unwrap(), v);
+    }
+
+    #[test]
     fn close_flush_roundtrip(h in header(), f in any::<u16>(), fid in file_id(), info in times(), attrs in any::<u32>()) {
         let req = CloseRequest { flags: f, file_id: fid };
         let m = message(&h, |o| req.encode(o));
@@ -452,6 +478,9 @@ proptest! {
         let _ = CreateResponse::decode(&m);
         let _ = proto_smb2::cmd::create::decode_create_contexts(&body);
         let _ = CloseRequest::decode(&m);
+        let _ = IoctlRequest::decode(&m);
+        let _ = IoctlResponse::decode(&m);
+        let _ = ValidateNegotiateInfoRequest::decode(&body);
         let _ = CloseResponse::decode(&m);
         let _ = ReadRequest::decode(&m);
         let mb = bytes::Bytes::from(m.clone());

@@ -408,3 +408,60 @@ fn smb311_gcm_encryption_of_samba_and_smbclient_decrypts() {
 fn smb300_ccm_encryption_of_samba_and_smbclient_decrypts() {
     check_encrypted(&encrypted300(), dialect::SMB300, cipher::AES128_CCM);
 }
+
+#[test]
+fn smb300_validate_negotiate_info_matches_the_negotiate() {
+    let s = encrypted300();
+    let a = authenticate(&s);
+    let keys = derive_server_keys(&a.esk, dialect::SMB300, None, cipher::AES128_CCM);
+    let neg_req = NegotiateRequest::decode(&unframe(s.neg_req)).unwrap();
+    let neg_resp = NegotiateResponse::decode(&unframe(s.neg_resp)).unwrap();
+
+    let (_, req) = transform::decrypt(
+        Cipher::Aes128Ccm,
+        &keys.decryption,
+        &unframe(frame!("smb300-encrypted-14-ioctl-req")),
+    )
+    .unwrap();
+    let ioctl = IoctlRequest::decode(&req).unwrap();
+    assert_eq!(ioctl.ctl_code, ioctl::ctl_code::VALIDATE_NEGOTIATE_INFO);
+    assert_eq!(ioctl.flags, ioctl::IOCTL_IS_FSCTL);
+    reencode(&req, |o| ioctl.encode(o));
+    // §3.3.5.15.12: what the server compares with its record of the NEGOTIATE.
+    let vni = ValidateNegotiateInfoRequest::decode(&ioctl.input).unwrap();
+    assert_eq!(vni.dialects, neg_req.dialects);
+    assert_eq!(vni.guid, neg_req.client_guid);
+    assert_eq!(vni.security_mode, neg_req.security_mode);
+    assert_eq!(vni.capabilities, neg_req.capabilities);
+    let mut again = Vec::new();
+    vni.encode(&mut again);
+    assert_eq!(again, ioctl.input);
+
+    let (_, resp) = transform::decrypt(
+        Cipher::Aes128Ccm,
+        &keys.encryption,
+        &unframe(frame!("smb300-encrypted-15-ioctl-resp")),
+    )
+    .unwrap();
+    let out = IoctlResponse::decode(&resp).unwrap();
+    reencode(&resp, |o| out.encode(o));
+    let v = ValidateNegotiateInfoResponse::decode(&out.output).unwrap();
+    assert_eq!(
+        v,
+        ValidateNegotiateInfoResponse {
+            capabilities: neg_resp.capabilities,
+            guid: neg_resp.server_guid,
+            security_mode: neg_resp.security_mode,
+            dialect: neg_resp.dialect,
+        }
+    );
+}
+
+#[test]
+fn dfs_referral_ioctl_decodes_and_reencodes() {
+    let m = unframe(frame!("smb311-signed-14-ioctl-req"));
+    let ioctl = IoctlRequest::decode(&m).unwrap();
+    assert_eq!(ioctl.ctl_code, ioctl::ctl_code::DFS_GET_REFERRALS);
+    assert_eq!(ioctl.file_id, FileId::RELATED);
+    reencode(&m, |o| ioctl.encode(o));
+}

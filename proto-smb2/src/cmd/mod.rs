@@ -5,13 +5,15 @@
 //!
 //! Done: NEGOTIATE, SESSION_SETUP, LOGOFF, TREE_CONNECT, TREE_DISCONNECT, ECHO, CANCEL, the
 //! ERROR response, CREATE (with the create context list, contexts kept raw), CLOSE, FLUSH,
-//! READ and WRITE. Not here yet: LOCK, IOCTL, QUERY_DIRECTORY, CHANGE_NOTIFY, QUERY_INFO,
+//! READ, WRITE and IOCTL (with FSCTL_VALIDATE_NEGOTIATE_INFO). Not here yet: LOCK,
+//! QUERY_DIRECTORY, CHANGE_NOTIFY, QUERY_INFO,
 //! SET_INFO, OPLOCK_BREAK, and the typed decoding of individual create contexts.
 
 pub mod close;
 pub mod create;
 pub mod error_response;
 pub mod file_id;
+pub mod ioctl;
 pub mod negotiate;
 pub mod read_write;
 pub mod session_setup;
@@ -22,6 +24,9 @@ pub use close::{CloseRequest, CloseResponse, FlushRequest, FlushResponse};
 pub use create::{CreateContext, CreateRequest, CreateResponse, FileTimesAndSizes};
 pub use error_response::{ErrorContext, ErrorResponse};
 pub use file_id::FileId;
+pub use ioctl::{
+    IoctlRequest, IoctlResponse, ValidateNegotiateInfoRequest, ValidateNegotiateInfoResponse,
+};
 pub use negotiate::{NegotiateContext, NegotiateRequest, NegotiateResponse};
 pub use read_write::{ReadRequest, ReadResponse, WriteRequest, WriteResponse};
 pub use session_setup::{SessionSetupRequest, SessionSetupResponse};
