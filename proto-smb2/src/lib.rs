@@ -6,19 +6,21 @@
 //! - [`compound`]: splitting and building compound chains.
 //! - [`cmd`]: command codecs for NEGOTIATE (with negotiate contexts), SESSION_SETUP,
 //!   LOGOFF, TREE_CONNECT (with the 3.1.1 extension), TREE_DISCONNECT, ECHO, CANCEL, the
-//!   ERROR response, CREATE (with the create context list), CLOSE, FLUSH, READ, WRITE and
-//!   IOCTL (with FSCTL_VALIDATE_NEGOTIATE_INFO).
+//!   ERROR response, CREATE (with the create context list), CLOSE, FLUSH, READ, WRITE,
+//!   LOCK, IOCTL (with FSCTL_VALIDATE_NEGOTIATE_INFO), QUERY_DIRECTORY, CHANGE_NOTIFY,
+//!   QUERY_INFO, SET_INFO and OPLOCK_BREAK (oplock and lease forms): every SMB2 command.
 //! - [`crypto`]: the SP800-108 KDF and session keys for 3.0/3.0.2/3.1.1, the 3.1.1 preauth
 //!   hash chain, signing (HMAC-SHA256, AES-CMAC, AES-GMAC), encryption with the transform
 //!   header (AES-128/256-CCM/GCM).
 //! - [`auth`]: the server side of NTLMSSP with NTLMv2 only, and minimal SPNEGO.
 //! - [`error`]: the decode error every decoder returns and its one NTSTATUS mapping.
 //!
-//! What is not here yet: the commands LOCK, QUERY_DIRECTORY, CHANGE_NOTIFY, QUERY_INFO, SET_INFO and OPLOCK_BREAK; typed decoding of
-//! individual create contexts (they are kept as name/data pairs); the compression
-//! transform; credits and message-id windows; and the connection, session, tree and open
-//! state machines with async replies (STATUS_PENDING, CANCEL). Those belong to the SMB
-//! server work on top of this crate.
+//! What is not here yet: the MS-FSCC information classes carried in QUERY_DIRECTORY,
+//! QUERY_INFO and SET_INFO buffers; typed decoding of individual create contexts (they are
+//! kept as name/data pairs); FSCTL payloads other than VALIDATE_NEGOTIATE_INFO; the
+//! compression transform; SMB1 multi-protocol negotiate; credits and message-id windows;
+//! and the connection, session, tree and open state machines with async replies
+//! (STATUS_PENDING, CANCEL). Those belong to the SMB server work on top of this crate.
 //!
 //! Nothing here does I/O, reads a clock or draws random bytes: challenges, nonces, GUIDs
 //! and times are inputs (see `design/architecture.md`, "The sans-IO rule").

@@ -278,6 +278,62 @@ proptest! {
     }
 
     #[test]
+    fn query_set_info_notify_roundtrip(
+        h in header(), a in any::<(u8, u8, u32, u32, u32)>(), fid in file_id(),
+        pattern in vec(any::<u16>(), 0..30), data in vec(any::<u8>(), 0..200), f in any::<u16>(),
+    ) {
+        let q = QueryDirectoryRequest {
+            file_information_class: a.0, flags: a.1, file_index: a.2, file_id: fid,
+            output_buffer_length: a.3, pattern,
+        };
+        let m = message(&h, |o| q.encode(o));
+        prop_assert_eq!(QueryDirectoryRequest::decode(&m).unwrap(), q);
+        let r = OutputBufferResponse { data: data.clone() };
+        let m = message(&h, |o| r.encode(o));
+        prop_assert_eq!(OutputBufferResponse::decode(&m).unwrap(), r);
+        let qi = QueryInfoRequest {
+            info_type: a.0, file_info_class: a.1, output_buffer_length: a.2,
+            additional_information: a.3, flags: a.4, file_id: fid, input: data.clone(),
+        };
+        let m = message(&h, |o| qi.encode(o));
+        prop_assert_eq!(QueryInfoRequest::decode(&m).unwrap(), qi);
+        let si = SetInfoRequest {
+            info_type: a.0, file_info_class: a.1, additional_information: a.3, file_id: fid, buffer: data,
+        };
+        let m = message(&h, |o| si.encode(o));
+        prop_assert_eq!(SetInfoRequest::decode(&m).unwrap(), si);
+        let m = message(&h, |o| SetInfoResponse.encode(o));
+        prop_assert_eq!(SetInfoResponse::decode(&m).unwrap(), SetInfoResponse);
+        let cn = ChangeNotifyRequest { flags: f, output_buffer_length: a.2, file_id: fid, completion_filter: a.4 };
+        let m = message(&h, |o| cn.encode(o));
+        prop_assert_eq!(ChangeNotifyRequest::decode(&m).unwrap(), cn);
+    }
+
+    #[test]
+    fn lock_and_oplock_break_roundtrip(
+        h in header(), seq in any::<u32>(), fid in file_id(),
+        locks in vec(any::<(u64, u64, u32)>(), 1..6), level in any::<u8>(),
+        key in any::<[u8; 16]>(), b in any::<(u16, u32, u32, u32, u64)>(),
+    ) {
+        let l = LockRequest {
+            lock_sequence: seq, file_id: fid,
+            locks: locks.into_iter().map(|(offset, length, flags)| LockElement { offset, length, flags }).collect(),
+        };
+        let m = message(&h, |o| l.encode(o));
+        prop_assert_eq!(LockRequest::decode(&m).unwrap(), l);
+        let m = message(&h, |o| LockResponse.encode(o));
+        prop_assert_eq!(LockResponse::decode(&m).unwrap(), LockResponse);
+        for ob in [
+            OplockBreak::Oplock { oplock_level: level, file_id: fid },
+            OplockBreak::LeaseNotification { new_epoch: b.0, flags: b.1, lease_key: key, current_lease_state: b.2, new_lease_state: b.3 },
+            OplockBreak::LeaseAck { flags: b.1, lease_key: key, lease_state: b.2, lease_duration: b.4 },
+        ] {
+            let m = message(&h, |o| ob.encode(o));
+            prop_assert_eq!(OplockBreak::decode(&m).unwrap(), ob);
+        }
+    }
+
+    #[test]
     fn close_flush_roundtrip(h in header(), f in any::<u16>(), fid in file_id(), info in times(), attrs in any::<u32>()) {
         let req = CloseRequest { flags: f, file_id: fid };
         let m = message(&h, |o| req.encode(o));
@@ -479,6 +535,13 @@ proptest! {
         let _ = proto_smb2::cmd::create::decode_create_contexts(&body);
         let _ = CloseRequest::decode(&m);
         let _ = IoctlRequest::decode(&m);
+        let _ = QueryDirectoryRequest::decode(&m);
+        let _ = OutputBufferResponse::decode(&m);
+        let _ = QueryInfoRequest::decode(&m);
+        let _ = SetInfoRequest::decode(&m);
+        let _ = ChangeNotifyRequest::decode(&m);
+        let _ = LockRequest::decode(&m);
+        let _ = OplockBreak::decode(&m);
         let _ = IoctlResponse::decode(&m);
         let _ = ValidateNegotiateInfoRequest::decode(&body);
         let _ = CloseResponse::decode(&m);

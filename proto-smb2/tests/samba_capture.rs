@@ -465,3 +465,32 @@ fn dfs_referral_ioctl_decodes_and_reencodes() {
     assert_eq!(ioctl.file_id, FileId::RELATED);
     reencode(&m, |o| ioctl.encode(o));
 }
+
+#[test]
+fn directory_listing_and_query_info_decode_and_reencode() {
+    let m = unframe(frame!("smb311-signed-22-find-req"));
+    let q = QueryDirectoryRequest::decode(&m).unwrap();
+    assert_eq!(q.pattern_string(), "*");
+    assert_eq!(
+        q.file_information_class, 37,
+        "FileIdBothDirectoryInformation"
+    );
+    reencode(&m, |o| q.encode(o));
+    let m = unframe(frame!("smb311-signed-23-find-resp"));
+    let r = QueryDirectoryResponse::decode(&m).unwrap();
+    assert!(!r.data.is_empty());
+    reencode(&m, |o| r.encode(o));
+    let m = unframe(frame!("smb311-signed-25-find-resp-nomore"));
+    assert_eq!(Header::decode(&m).unwrap().status, NtStatus::NO_MORE_FILES);
+    let e = ErrorResponse::decode(&m).unwrap();
+    reencode(&m, |o| e.encode(o));
+
+    let m = unframe(frame!("smb311-signed-30-getinfo-req"));
+    let q = QueryInfoRequest::decode(&m).unwrap();
+    assert_eq!(q.info_type, query::info_type::FILESYSTEM);
+    reencode(&m, |o| q.encode(o));
+    let m = unframe(frame!("smb311-signed-31-getinfo-resp"));
+    let r = QueryInfoResponse::decode(&m).unwrap();
+    assert_eq!(r.data.len(), 24, "FileFsSizeInformation");
+    reencode(&m, |o| r.encode(o));
+}

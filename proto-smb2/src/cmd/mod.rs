@@ -3,18 +3,22 @@
 //! SMB2 header; offsets in the body count from there, MS-SMB2 §2.2) and every encoder writes
 //! the body that follows a header.
 //!
-//! Done: NEGOTIATE, SESSION_SETUP, LOGOFF, TREE_CONNECT, TREE_DISCONNECT, ECHO, CANCEL, the
-//! ERROR response, CREATE (with the create context list, contexts kept raw), CLOSE, FLUSH,
-//! READ, WRITE and IOCTL (with FSCTL_VALIDATE_NEGOTIATE_INFO). Not here yet: LOCK,
-//! QUERY_DIRECTORY, CHANGE_NOTIFY, QUERY_INFO,
-//! SET_INFO, OPLOCK_BREAK, and the typed decoding of individual create contexts.
+//! Done: every SMB2 command. NEGOTIATE, SESSION_SETUP, LOGOFF, TREE_CONNECT,
+//! TREE_DISCONNECT, ECHO, CANCEL, the ERROR response, CREATE (with the create context list,
+//! contexts kept raw), CLOSE, FLUSH, READ, WRITE, LOCK, IOCTL (with
+//! FSCTL_VALIDATE_NEGOTIATE_INFO), QUERY_DIRECTORY, CHANGE_NOTIFY, QUERY_INFO, SET_INFO and
+//! OPLOCK_BREAK (oplock and lease forms). Not here: the MS-FSCC information classes inside
+//! QUERY_DIRECTORY/QUERY_INFO/SET_INFO buffers, the typed decoding of individual create
+//! contexts, FSCTL payloads other than VALIDATE_NEGOTIATE_INFO.
 
 pub mod close;
 pub mod create;
 pub mod error_response;
 pub mod file_id;
 pub mod ioctl;
+pub mod lock;
 pub mod negotiate;
+pub mod query;
 pub mod read_write;
 pub mod session_setup;
 pub mod simple;
@@ -27,7 +31,12 @@ pub use file_id::FileId;
 pub use ioctl::{
     IoctlRequest, IoctlResponse, ValidateNegotiateInfoRequest, ValidateNegotiateInfoResponse,
 };
+pub use lock::{LockElement, LockRequest, LockResponse, OplockBreak};
 pub use negotiate::{NegotiateContext, NegotiateRequest, NegotiateResponse};
+pub use query::{
+    ChangeNotifyRequest, ChangeNotifyResponse, OutputBufferResponse, QueryDirectoryRequest,
+    QueryDirectoryResponse, QueryInfoRequest, QueryInfoResponse, SetInfoRequest, SetInfoResponse,
+};
 pub use read_write::{ReadRequest, ReadResponse, WriteRequest, WriteResponse};
 pub use session_setup::{SessionSetupRequest, SessionSetupResponse};
 pub use simple::{
