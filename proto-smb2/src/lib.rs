@@ -4,6 +4,7 @@
 //! - [`nbss`]: NBSS framing over direct TCP with a caller-chosen size limit.
 //! - [`header`]: the SMB2 header, sync and async forms; [`status`]: NTSTATUS values.
 //! - [`compound`]: splitting and building compound chains.
+//! - [`credits`]: the message-id sequence window and credit grants, with bounded memory.
 //! - [`cmd`]: command codecs for NEGOTIATE (with negotiate contexts), SESSION_SETUP,
 //!   LOGOFF, TREE_CONNECT (with the 3.1.1 extension), TREE_DISCONNECT, ECHO, CANCEL, the
 //!   ERROR response, CREATE (with the create context list), CLOSE, FLUSH, READ, WRITE,
@@ -18,9 +19,9 @@
 //! What is not here yet: the MS-FSCC information classes carried in QUERY_DIRECTORY,
 //! QUERY_INFO and SET_INFO buffers; typed decoding of individual create contexts (they are
 //! kept as name/data pairs); FSCTL payloads other than VALIDATE_NEGOTIATE_INFO; the
-//! compression transform; SMB1 multi-protocol negotiate; credits and message-id windows;
-//! and the connection, session, tree and open state machines with async replies
-//! (STATUS_PENDING, CANCEL). Those belong to the SMB server work on top of this crate.
+//! compression transform; SMB1 multi-protocol negotiate; and the connection, session,
+//! tree and open state machines with async replies (STATUS_PENDING, CANCEL). Those belong
+//! to the SMB server work on top of this crate.
 //!
 //! Nothing here does I/O, reads a clock or draws random bytes: challenges, nonces, GUIDs
 //! and times are inputs (see `design/architecture.md`, "The sans-IO rule").
@@ -28,6 +29,7 @@
 pub mod auth;
 pub mod cmd;
 pub mod compound;
+pub mod credits;
 pub mod crypto;
 pub mod error;
 pub mod header;

@@ -97,3 +97,43 @@ fn error_response_and_tree_disconnect() {
     let t = TreeDisconnectResponse::decode(&m).unwrap();
     reencode(&m, |o| t.encode(o));
 }
+
+type Check = fn(&Request) -> bool;
+
+#[test]
+fn requests_dispatch_on_their_command() {
+    let cases: [(Bytes, Check); 6] = [
+        (frame!("20-create-req"), |r| matches!(r, Request::Create(_))),
+        (
+            frame!("22-write-req"),
+            |r| matches!(r, Request::Write(w) if w.data.len() == 3000),
+        ),
+        (frame!("24-close-req"), |r| matches!(r, Request::Close(_))),
+        (frame!("30-read-req"), |r| matches!(r, Request::Read(_))),
+        (frame!("16-tdis-req"), |r| {
+            matches!(r, Request::TreeDisconnect(_))
+        }),
+        (
+            frame!("20-create-req"),
+            |r| matches!(r, Request::Create(c) if c.name_string() == "small.bin"),
+        ),
+    ];
+    for (m, is) in cases {
+        let h = Header::decode(&m).unwrap();
+        assert!(is(&Request::decode(h.command, &m, true).unwrap()));
+    }
+    // A command code MS-SMB2 does not define.
+    let m = frame!("16-tdis-req");
+    let e = Request::decode(proto_smb2::Command(0x0013), &m, true).unwrap_err();
+    assert_eq!(e.status(), Some(NtStatus::INVALID_PARAMETER));
+    // The right command with another command's body is refused by StructureSize.
+    let e = Request::decode(proto_smb2::Command::ECHO, &frame!("24-close-req"), true).unwrap_err();
+    assert!(matches!(
+        e,
+        proto_smb2::DecodeError::BadStructureSize {
+            got: 24,
+            expected: 4,
+            ..
+        }
+    ));
+}

@@ -20,6 +20,7 @@ pub mod lock;
 pub mod negotiate;
 pub mod query;
 pub mod read_write;
+pub mod request;
 pub mod session_setup;
 pub mod simple;
 pub mod tree_connect;
@@ -38,6 +39,7 @@ pub use query::{
     QueryDirectoryResponse, QueryInfoRequest, QueryInfoResponse, SetInfoRequest, SetInfoResponse,
 };
 pub use read_write::{ReadRequest, ReadResponse, WriteRequest, WriteResponse};
+pub use request::Request;
 pub use session_setup::{SessionSetupRequest, SessionSetupResponse};
 pub use simple::{
     CancelRequest, EchoRequest, EchoResponse, LogoffRequest, LogoffResponse, TreeDisconnectRequest,
