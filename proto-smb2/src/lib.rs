@@ -2,6 +2,7 @@
 //!
 //! What is here (each module cites the MS-SMB2 / MS-NLMP / RFC sections it follows):
 //! - [`nbss`]: NBSS framing over direct TCP with a caller-chosen size limit.
+//! - [`smb1`]: the SMB1 NEGOTIATE that older clients open with, and its SMB2 answer.
 //! - [`header`]: the SMB2 header, sync and async forms; [`status`]: NTSTATUS values.
 //! - [`compound`]: splitting and building compound chains.
 //! - [`credits`]: the message-id sequence window and credit grants, with bounded memory.
@@ -19,9 +20,9 @@
 //! What is not here yet: the MS-FSCC information classes carried in QUERY_DIRECTORY,
 //! QUERY_INFO and SET_INFO buffers; typed decoding of individual create contexts (they are
 //! kept as name/data pairs); FSCTL payloads other than VALIDATE_NEGOTIATE_INFO; the
-//! compression transform; SMB1 multi-protocol negotiate; and the connection, session,
-//! tree and open state machines with async replies (STATUS_PENDING, CANCEL). Those belong
-//! to the SMB server work on top of this crate.
+//! compression transform; and the connection, session, tree and open state machines with
+//! async replies (STATUS_PENDING, CANCEL). Those belong to the SMB server work on top of
+//! this crate.
 //!
 //! Nothing here does I/O, reads a clock or draws random bytes: challenges, nonces, GUIDs
 //! and times are inputs (see `design/architecture.md`, "The sans-IO rule").
@@ -34,6 +35,7 @@ pub mod crypto;
 pub mod error;
 pub mod header;
 pub mod nbss;
+pub mod smb1;
 pub mod status;
 pub mod wire;
 

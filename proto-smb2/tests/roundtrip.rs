@@ -555,6 +555,7 @@ proptest! {
         let _ = AuthenticateMessage::decode(&body);
         let _ = ntlm::decode_av_pairs(&body);
         let _ = TransformHeader::decode(&body);
+        let _ = proto_smb2::smb1::Smb1Negotiate::decode(&body);
         let _ = proto_smb2::compound::split_compound(&bytes::Bytes::from(m), 16);
     }
 

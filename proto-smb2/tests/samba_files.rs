@@ -1,5 +1,6 @@
-//! Real file traffic: smbclient `put` then `get` of a 3000-byte file against the lab's Samba
-//! 4.17 (dialect 3.1.1, unsigned after the tree connect). Each message decodes and
+//! Real traffic from smbclient against the lab's Samba 4.17, beyond session setup (which
+//! `samba_capture.rs` covers): an SMB1-first negotiate (`nt1-*`), and (`smb311-rw-*`)
+//! smbclient `put` then `get` of a 3000-byte file (dialect 3.1.1, unsigned after the tree connect). Each message decodes and
 //! re-encodes to the captured bytes (the formats are canonical: fixed offsets, no slack),
 //! except for up to 7 trailing zero bytes that belong to no field (smbclient ends the CREATE
 //! name with a UTF-16 NUL that NameLength does not count).
@@ -136,4 +137,37 @@ fn requests_dispatch_on_their_command() {
             ..
         }
     ));
+}
+
+/// smbclient with `client min protocol = NT1` opens with an SMB1 NEGOTIATE; Samba (server
+/// min protocol SMB2_02) answers with an SMB2 NEGOTIATE response, DialectRevision 0x02FF.
+#[test]
+fn smb1_negotiate_gets_the_smb2_wildcard_answer() {
+    use proto_smb2::smb1::{is_smb1, Smb1Negotiate};
+    let m = unframe(include_bytes!("data/nt1-04-smb1-negotiate-req.nbss"));
+    assert!(is_smb1(&m));
+    let n = Smb1Negotiate::decode(&m).unwrap();
+    assert!(n.dialects.iter().any(|d| d == b"NT LM 0.12"));
+    assert!(n.dialects.iter().any(|d| d == b"SMB 2.002"));
+    assert_eq!(
+        n.smb2_answer(),
+        Some(proto_smb2::cmd::negotiate::dialect::SMB2_WILDCARD)
+    );
+    let resp = unframe(include_bytes!("data/nt1-06-smb1-negotiate-smb2-resp.nbss"));
+    let r = NegotiateResponse::decode(&resp).unwrap();
+    assert_eq!(Some(r.dialect), n.smb2_answer());
+    reencode(&resp, |o| r.encode(o));
+    // Without SMB2 dialects there is nothing to answer.
+    let only_nt1 = Smb1Negotiate {
+        dialects: vec![b"NT LM 0.12".to_vec()],
+    };
+    assert_eq!(only_nt1.smb2_answer(), None);
+    let only_2002 = Smb1Negotiate {
+        dialects: vec![b"NT LM 0.12".to_vec(), b"SMB 2.002".to_vec()],
+    };
+    assert_eq!(only_2002.smb2_answer(), Some(0x0202));
+    // Truncations are errors, not panics.
+    for cut in 0..m.len() {
+        let _ = Smb1Negotiate::decode(&m[..cut]);
+    }
 }
