@@ -1,7 +1,7 @@
 //! Real traffic from smbclient against the lab's Samba 4.17, beyond session setup (which
 //! `samba_capture.rs` covers): an SMB1-first negotiate (`nt1-*`), and (`smb311-rw-*`)
-//! smbclient `put` then `get` of a 3000-byte file (dialect 3.1.1, unsigned after the tree connect). Each message decodes and
-//! re-encodes to the captured bytes (the formats are canonical: fixed offsets, no slack),
+//! smbclient `put` then `get` of a 3000-byte file (dialect 3.1.1, unsigned after the tree
+//! connect). Each message decodes and re-encodes to the captured bytes (the formats are canonical: fixed offsets, no slack),
 //! except for up to 7 trailing zero bytes that belong to no field (smbclient ends the CREATE
 //! name with a UTF-16 NUL that NameLength does not count).
 
