@@ -176,6 +176,10 @@ fn anonymous_and_ntlmv1_are_refused_with_their_own_errors() {
     let lm_only = nlmp_authenticate("User", Vec::new(), vec![0x22; 24], false);
     let r = ntlm::verify_authenticate(b"", b"", &SERVER_CHALLENGE, &lm_only, |_, _| Some(nt));
     assert_eq!(r.unwrap_err(), NtlmError::NotNtlmV2 { nt_response_len: 0 });
+    assert_eq!(
+        NtlmError::Anonymous.status(),
+        proto_smb2::NtStatus::LOGON_FAILURE
+    );
     // Neither reaches the user lookup.
     let r = ntlm::verify_authenticate(b"", b"", &SERVER_CHALLENGE, &v1, |_, _| panic!("looked up"));
     assert!(r.is_err());

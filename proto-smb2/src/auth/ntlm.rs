@@ -107,6 +107,18 @@ pub enum NtlmError {
     MicMismatch,
 }
 
+impl NtlmError {
+    /// The status of the SESSION_SETUP response: a malformed token is
+    /// STATUS_INVALID_PARAMETER; every refusal is STATUS_LOGON_FAILURE, which tells a client
+    /// nothing about which check failed (MS-SMB2 §3.3.5.5.3).
+    pub fn status(&self) -> crate::status::NtStatus {
+        match self {
+            NtlmError::Malformed(_) => crate::status::NtStatus::INVALID_PARAMETER,
+            _ => crate::status::NtStatus::LOGON_FAILURE,
+        }
+    }
+}
+
 /// One AV pair (§2.2.2.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AvPair {
