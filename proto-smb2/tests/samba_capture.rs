@@ -3,7 +3,8 @@
 //!
 //! - `smb311-signed-*`: dialect 3.1.1, AES-GMAC signing, no encryption;
 //! - `smb311-encrypted-*`: 3.1.1 with AES-128-GCM encryption (`--client-protection=encrypt`);
-//! - `smb300-encrypted-*`: 3.0 with AES-128-CCM encryption (max protocol SMB3_00).
+//! - `smb300-encrypted-*`: 3.0 with AES-128-CCM encryption (max protocol SMB3_00);
+//! - `smb210-signed-*`: 2.1 with signing required (HMAC-SHA256 with the session key).
 //!
 //! Files hold one NBSS frame each (numbered by capture frame): 04 NEGOTIATE request,
 //! 06 response, 08/09 first SESSION_SETUP round trip, 10/11 second, 12/13 the TREE_CONNECT
@@ -87,6 +88,19 @@ fn encrypted300() -> Session {
         ss2_resp: frame!("smb300-encrypted-11-sess2-resp"),
         tc_req: frame!("smb300-encrypted-12-msg12-req"),
         tc_resp: frame!("smb300-encrypted-13-msg13-resp"),
+    }
+}
+
+fn signed210() -> Session {
+    Session {
+        neg_req: frame!("smb210-signed-04-negotiate-req"),
+        neg_resp: frame!("smb210-signed-06-negotiate-resp"),
+        ss1_req: frame!("smb210-signed-08-sess1-req"),
+        ss1_resp: frame!("smb210-signed-09-sess1-resp"),
+        ss2_req: frame!("smb210-signed-10-sess2-req"),
+        ss2_resp: frame!("smb210-signed-11-sess2-resp"),
+        tc_req: frame!("smb210-signed-12-msg12-req"),
+        tc_resp: frame!("smb210-signed-13-msg13-resp"),
     }
 }
 
@@ -493,4 +507,30 @@ fn directory_listing_and_query_info_decode_and_reencode() {
     let r = QueryInfoResponse::decode(&m).unwrap();
     assert_eq!(r.data.len(), 24, "FileFsSizeInformation");
     reencode(&m, |o| r.encode(o));
+}
+
+#[test]
+fn smb210_hmac_sha256_signatures_of_samba_and_smbclient_verify() {
+    let s = signed210();
+    let resp = NegotiateResponse::decode(&unframe(s.neg_resp)).unwrap();
+    assert_eq!(resp.dialect, dialect::SMB210);
+    let a = authenticate(&s);
+    // 2.x: the session key signs directly (§3.3.5.5.3); no preauth, no KDF.
+    let keys = derive_server_keys(&a.esk, dialect::SMB210, None, 0);
+    assert_eq!(keys.signing, a.esk);
+    let alg = SigningAlgorithm::for_dialect(dialect::SMB210);
+    assert_eq!(alg, SigningAlgorithm::HmacSha256);
+    for m in [s.ss2_resp, s.tc_req, s.tc_resp] {
+        let m = unframe(m);
+        assert!(Header::decode(&m).unwrap().is_signed());
+        assert!(signing::verify(alg, &keys.signing, &m));
+        assert!(!signing::verify(
+            SigningAlgorithm::AesCmac,
+            &keys.signing,
+            &m
+        ));
+    }
+    let tc = unframe(s.tc_req);
+    let req = TreeConnectRequest::decode(&tc, false).unwrap();
+    assert_eq!(req.path_string(), "\\\\127.0.0.1\\IPC$");
 }
