@@ -4,7 +4,9 @@
 //! - `smb311-signed-*`: dialect 3.1.1, AES-GMAC signing, no encryption;
 //! - `smb311-encrypted-*`: 3.1.1 with AES-128-GCM encryption (`--client-protection=encrypt`);
 //! - `smb300-encrypted-*`: 3.0 with AES-128-CCM encryption (max protocol SMB3_00);
-//! - `smb210-signed-*`: 2.1 with signing required (HMAC-SHA256 with the session key).
+//! - `smb210-signed-*`: 2.1 with signing required (HMAC-SHA256 with the session key);
+//! - `smbprotocol-*`: Python smbprotocol 1.x (3.1.1, AES-GMAC signing) sending a related
+//!   CREATE + WRITE + CLOSE compound, and Samba's compound answer.
 //!
 //! Files hold one NBSS frame each (numbered by capture frame): 04 NEGOTIATE request,
 //! 06 response, 08/09 first SESSION_SETUP round trip, 10/11 second, 12/13 the TREE_CONNECT
@@ -130,6 +132,10 @@ struct Authenticated {
 /// Decodes and re-encodes the SESSION_SETUP exchange, and verifies the client's
 /// AUTHENTICATE with the password.
 fn authenticate(s: &Session) -> Authenticated {
+    authenticate_in(s, "WORKGROUP")
+}
+
+fn authenticate_in(s: &Session, expected_domain: &str) -> Authenticated {
     let ss1_req = unframe(s.ss1_req);
     let req = SessionSetupRequest::decode(&ss1_req).unwrap();
     reencode(&ss1_req, |o| req.encode(o));
@@ -174,7 +180,7 @@ fn authenticate(s: &Session) -> Authenticated {
         &chal.server_challenge,
         &authenticate,
         |user, domain| {
-            assert_eq!((user, domain), ("labuser", "WORKGROUP"));
+            assert_eq!((user, domain), ("labuser", expected_domain));
             Some(ntlm::nt_hash("labpass"))
         },
     )
@@ -533,4 +539,66 @@ fn smb210_hmac_sha256_signatures_of_samba_and_smbclient_verify() {
     let tc = unframe(s.tc_req);
     let req = TreeConnectRequest::decode(&tc, false).unwrap();
     assert_eq!(req.path_string(), "\\\\127.0.0.1\\IPC$");
+}
+
+#[test]
+fn smbprotocol_related_compound_splits_verifies_and_decodes() {
+    let s = Session {
+        neg_req: frame!("smbprotocol-04-negotiate-req"),
+        neg_resp: frame!("smbprotocol-06-negotiate-resp"),
+        ss1_req: frame!("smbprotocol-08-sess1-req"),
+        ss1_resp: frame!("smbprotocol-09-sess1-resp"),
+        ss2_req: frame!("smbprotocol-10-sess2-req"),
+        ss2_resp: frame!("smbprotocol-11-sess2-resp"),
+        tc_req: frame!("smbprotocol-14-compound-req"),
+        tc_resp: frame!("smbprotocol-15-compound-resp"),
+    };
+    // smbprotocol sends no domain.
+    let a = authenticate_in(&s, "");
+    let keys = derive_server_keys(
+        &a.esk,
+        dialect::SMB311,
+        Some(preauth(&s).value()),
+        cipher::AES128_GCM,
+    );
+    let req = bytes::Bytes::from(unframe(s.tc_req));
+    let parts = proto_smb2::compound::split_compound(&req, 8).unwrap();
+    let commands: Vec<Command> = parts.iter().map(|p| p.header.command).collect();
+    assert_eq!(commands, [Command::CREATE, Command::WRITE, Command::CLOSE]);
+    assert!(!parts[0].header.is_related());
+    assert!(parts[1].header.is_related() && parts[2].header.is_related());
+    for p in &parts {
+        // Each message is signed on its own, padding included.
+        assert!(signing::verify(
+            SigningAlgorithm::AesGmac,
+            &keys.signing,
+            &p.msg
+        ));
+        assert!(Request::decode(p.header.command, &p.msg, true).is_ok());
+    }
+    let Request::Write(w) = Request::decode(Command::WRITE, &parts[1].msg, true).unwrap() else {
+        panic!("not a WRITE");
+    };
+    // A related operation names the file the CREATE before it opened.
+    assert_eq!(w.file_id, FileId::RELATED);
+    assert_eq!(&w.data[..], b"compound");
+
+    let resp = bytes::Bytes::from(unframe(s.tc_resp));
+    let parts = proto_smb2::compound::split_compound(&resp, 8).unwrap();
+    assert_eq!(parts.len(), 3);
+    let created = CreateResponse::decode(&parts[0].msg).unwrap();
+    assert_eq!(WriteResponse::decode(&parts[1].msg).unwrap().count, 8);
+    CloseResponse::decode(&parts[2].msg).unwrap();
+    assert_ne!(created.file_id, FileId::RELATED);
+    // Rebuilding the chain from its messages gives Samba's frame: same padding, same links.
+    let mut w = proto_smb2::compound::CompoundWriter::new();
+    for p in &parts {
+        assert!(signing::verify(
+            SigningAlgorithm::AesGmac,
+            &keys.signing,
+            &p.msg
+        ));
+        w.push(&p.msg);
+    }
+    assert_eq!(w.finish(), resp);
 }
