@@ -65,6 +65,24 @@ impl Smb1Negotiate {
         Ok(Smb1Negotiate { dialects })
     }
 
+    /// Encodes the request (a zeroed SMB1 header with Command NEGOTIATE, WordCount 0, the
+    /// dialect strings). For tests and clients.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&SMB1_PROTOCOL_ID);
+        v.push(SMB_COM_NEGOTIATE);
+        v.resize(SMB1_HEADER_LEN, 0);
+        v.push(0);
+        let len: usize = self.dialects.iter().map(|d| d.len() + 2).sum();
+        v.extend_from_slice(&(len as u16).to_le_bytes());
+        for d in &self.dialects {
+            v.push(0x02);
+            v.extend_from_slice(d);
+            v.push(0);
+        }
+        v
+    }
+
     /// The DialectRevision of the SMB2 NEGOTIATE response that answers it (§3.3.5.3.1), or
     /// `None` when it offers no SMB2 dialect.
     pub fn smb2_answer(&self) -> Option<u16> {

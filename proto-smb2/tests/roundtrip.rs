@@ -451,6 +451,12 @@ proptest! {
     }
 
     #[test]
+    fn smb1_negotiate_roundtrips(ds in vec(vec(1u8..=255, 0..12), 0..8)) {
+        let n = proto_smb2::smb1::Smb1Negotiate { dialects: ds };
+        prop_assert_eq!(proto_smb2::smb1::Smb1Negotiate::decode(&n.encode()).unwrap(), n);
+    }
+
+    #[test]
     fn transform_header_roundtrips(
         sig in any::<[u8; 16]>(), nonce in any::<[u8; 16]>(), size in any::<u32>(),
         f in any::<u16>(), sid in any::<u64>(),
