@@ -8,7 +8,7 @@
 //! - [`credits`]: the message-id sequence window and credit grants, with bounded memory.
 //! - [`cmd`]: command codecs for NEGOTIATE (with negotiate contexts), SESSION_SETUP,
 //!   LOGOFF, TREE_CONNECT (with the 3.1.1 extension), TREE_DISCONNECT, ECHO, CANCEL, the
-//!   ERROR response, CREATE (with the create context list), CLOSE, FLUSH, READ, WRITE,
+//!   ERROR response, CREATE (with typed create contexts), CLOSE, FLUSH, READ, WRITE,
 //!   LOCK, IOCTL (with FSCTL_VALIDATE_NEGOTIATE_INFO), QUERY_DIRECTORY, CHANGE_NOTIFY,
 //!   QUERY_INFO, SET_INFO and OPLOCK_BREAK (oplock and lease forms): every SMB2 command.
 //! - [`crypto`]: the SP800-108 KDF and session keys for 3.0/3.0.2/3.1.1, the 3.1.1 preauth
@@ -18,8 +18,8 @@
 //! - [`error`]: the decode error every decoder returns and its one NTSTATUS mapping.
 //!
 //! What is not here yet: the MS-FSCC information classes carried in QUERY_DIRECTORY,
-//! QUERY_INFO and SET_INFO buffers; typed decoding of individual create contexts (they are
-//! kept as name/data pairs); FSCTL payloads other than VALIDATE_NEGOTIATE_INFO; the
+//! QUERY_INFO and SET_INFO buffers; the lease and durable-handle response contexts; FSCTL
+//! payloads other than VALIDATE_NEGOTIATE_INFO; the
 //! compression transform; and the connection, session, tree and open state machines with
 //! async replies (STATUS_PENDING, CANCEL). Those belong to the SMB server work on top of
 //! this crate.

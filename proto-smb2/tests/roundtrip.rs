@@ -585,3 +585,102 @@ proptest! {
         }
     }
 }
+
+fn request_context() -> impl Strategy<Value = RequestContext> {
+    use proto_smb2::cmd::create_context::LeaseRequest;
+    let guid = any::<[u8; 16]>();
+    prop_oneof![
+        proptest::option::of(any::<u64>())
+            .prop_map(|timestamp| RequestContext::QueryMaximalAccess { timestamp }),
+        Just(RequestContext::QueryOnDiskId),
+        any::<u64>().prop_map(RequestContext::AllocationSize),
+        any::<u64>().prop_map(RequestContext::TimewarpToken),
+        Just(RequestContext::DurableHandleRequest),
+        file_id().prop_map(RequestContext::DurableHandleReconnect),
+        (any::<u32>(), any::<u32>(), guid).prop_map(|(timeout, flags, create_guid)| {
+            RequestContext::DurableHandleRequestV2 {
+                timeout,
+                flags,
+                create_guid,
+            }
+        }),
+        (file_id(), guid, any::<u32>()).prop_map(|(file_id, create_guid, flags)| {
+            RequestContext::DurableHandleReconnectV2 {
+                file_id,
+                create_guid,
+                flags,
+            }
+        }),
+        (
+            guid,
+            any::<u32>(),
+            any::<u32>(),
+            proptest::option::of((guid, any::<u16>()))
+        )
+            .prop_map(|(lease_key, lease_state, flags, v2)| {
+                RequestContext::Lease(LeaseRequest {
+                    lease_key,
+                    lease_state,
+                    flags,
+                    v2,
+                })
+            }),
+        vec(any::<u8>(), 0..40).prop_map(RequestContext::ExtendedAttributes),
+        vec(any::<u8>(), 0..40).prop_map(RequestContext::SecurityDescriptor),
+        (vec(any::<u8>(), 1..17), vec(any::<u8>(), 0..20))
+            .prop_filter("not a known name", |(n, _)| {
+                ![
+                    &b"MxAc"[..],
+                    b"QFid",
+                    b"AlSi",
+                    b"TWrp",
+                    b"DHnQ",
+                    b"DHnC",
+                    b"DH2Q",
+                    b"DH2C",
+                    b"RqLs",
+                    b"ExtA",
+                    b"SecD",
+                ]
+                .contains(&n.as_slice())
+            })
+            .prop_map(|(name, data)| RequestContext::Unknown(CreateContext { name, data })),
+    ]
+}
+
+proptest! {
+    /// Typed create contexts survive the whole CREATE request encoding.
+    #[test]
+    fn typed_create_contexts_roundtrip(h in header(), ctx in vec(request_context(), 0..5), mx in any::<(u32, u32, u64, u64)>()) {
+        let req = CreateRequest {
+            security_flags: 0, requested_oplock_level: 0, impersonation_level: 2,
+            smb_create_flags: 0, desired_access: 0x12019f, file_attributes: 0, share_access: 7,
+            create_disposition: 1, create_options: 0, name: "a\\b".encode_utf16().collect(),
+            contexts: ctx.iter().map(RequestContext::to_context).collect(),
+        };
+        let m = message(&h, |o| req.encode(o));
+        let back = CreateRequest::decode(&m).unwrap();
+        let parsed: Vec<RequestContext> = back.contexts.iter().map(|c| RequestContext::parse(c).unwrap()).collect();
+        prop_assert_eq!(parsed, ctx);
+        for r in [
+            ResponseContext::MaximalAccess { query_status: mx.0, maximal_access: mx.1 },
+            ResponseContext::OnDiskId { disk_file_id: mx.2, volume_id: mx.3 },
+        ] {
+            let c = r.to_context();
+            prop_assert_eq!(c.data.len(), if c.name == b"MxAc" { 8 } else { 32 });
+            prop_assert_eq!(ResponseContext::parse(&c).unwrap(), Some(r));
+        }
+    }
+
+    /// A known context name with data of the wrong size is malformed, never a panic.
+    #[test]
+    fn wrong_sized_known_contexts_are_errors(
+        name in prop::sample::select(vec![&b"MxAc"[..], b"AlSi", b"TWrp", b"DHnQ", b"DHnC", b"DH2Q", b"DH2C", b"RqLs"]),
+        data in vec(any::<u8>(), 0..60),
+    ) {
+        let c = CreateContext { name: name.to_vec(), data };
+        if let Err(e) = RequestContext::parse(&c) {
+            prop_assert_eq!(e.status(), Some(NtStatus::INVALID_PARAMETER));
+        }
+    }
+}

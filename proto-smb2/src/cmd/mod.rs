@@ -7,12 +7,14 @@
 //! TREE_DISCONNECT, ECHO, CANCEL, the ERROR response, CREATE (with the create context list,
 //! contexts kept raw), CLOSE, FLUSH, READ, WRITE, LOCK, IOCTL (with
 //! FSCTL_VALIDATE_NEGOTIATE_INFO), QUERY_DIRECTORY, CHANGE_NOTIFY, QUERY_INFO, SET_INFO and
-//! OPLOCK_BREAK (oplock and lease forms). Not here: the MS-FSCC information classes inside
-//! QUERY_DIRECTORY/QUERY_INFO/SET_INFO buffers, the typed decoding of individual create
+//! OPLOCK_BREAK (oplock and lease forms); typed create contexts (MxAc, QFid, AlSi, TWrp,
+//! durable handle v1/v2, lease v1/v2; ExtA and SecD raw). Not here: the MS-FSCC information
+//! classes inside QUERY_DIRECTORY/QUERY_INFO/SET_INFO buffers, lease and durable response
 //! contexts, FSCTL payloads other than VALIDATE_NEGOTIATE_INFO.
 
 pub mod close;
 pub mod create;
+pub mod create_context;
 pub mod error_response;
 pub mod file_id;
 pub mod ioctl;
@@ -27,6 +29,7 @@ pub mod tree_connect;
 
 pub use close::{CloseRequest, CloseResponse, FlushRequest, FlushResponse};
 pub use create::{CreateContext, CreateRequest, CreateResponse, FileTimesAndSizes};
+pub use create_context::{LeaseRequest, RequestContext, ResponseContext};
 pub use error_response::{ErrorContext, ErrorResponse};
 pub use file_id::FileId;
 pub use ioctl::{
