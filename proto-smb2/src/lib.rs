@@ -19,10 +19,9 @@
 //!
 //! What is not here yet: the MS-FSCC information classes carried in QUERY_DIRECTORY,
 //! QUERY_INFO and SET_INFO buffers; the lease and durable-handle response contexts; FSCTL
-//! payloads other than VALIDATE_NEGOTIATE_INFO; the
-//! compression transform; and the connection, session, tree and open state machines with
-//! async replies (STATUS_PENDING, CANCEL). Those belong to the SMB server work on top of
-//! this crate.
+//! payloads other than VALIDATE_NEGOTIATE_INFO; the compression transform; and the
+//! connection, session, tree and open state machines with async replies (STATUS_PENDING,
+//! CANCEL). Those belong to the SMB server work on top of this crate.
 //!
 //! Nothing here does I/O, reads a clock or draws random bytes: challenges, nonces, GUIDs
 //! and times are inputs (see `design/architecture.md`, "The sans-IO rule").

@@ -4,8 +4,8 @@
 //! the body that follows a header.
 //!
 //! Done: every SMB2 command. NEGOTIATE, SESSION_SETUP, LOGOFF, TREE_CONNECT,
-//! TREE_DISCONNECT, ECHO, CANCEL, the ERROR response, CREATE (with the create context list,
-//! contexts kept raw), CLOSE, FLUSH, READ, WRITE, LOCK, IOCTL (with
+//! TREE_DISCONNECT, ECHO, CANCEL, the ERROR response, CREATE (with the create context
+//! list), CLOSE, FLUSH, READ, WRITE, LOCK, IOCTL (with
 //! FSCTL_VALIDATE_NEGOTIATE_INFO), QUERY_DIRECTORY, CHANGE_NOTIFY, QUERY_INFO, SET_INFO and
 //! OPLOCK_BREAK (oplock and lease forms); typed create contexts (MxAc, QFid, AlSi, TWrp,
 //! durable handle v1/v2, lease v1/v2; ExtA and SecD raw). Not here: the MS-FSCC information
