@@ -21,6 +21,11 @@ pub const SESSION_KEEP_ALIVE: u8 = 0x85;
 pub const MAX_FRAME_LEN: usize = 0x00ff_ffff;
 /// Length of the NBSS header.
 pub const NBSS_HEADER_LEN: usize = 4;
+/// A limit for frames before a session is authenticated: the largest legitimate
+/// unauthenticated message is a SESSION_SETUP request whose SecurityBufferLength (16 bits,
+/// MS-SMB2 §2.2.5) is at its maximum, after the 64-byte header and 24-byte fixed part, inside
+/// a transform header's worth of slack. NEGOTIATE requests are far smaller.
+pub const MAX_FRAME_BEFORE_AUTH: usize = 64 + 24 + u16::MAX as usize + 52;
 
 /// Why the byte stream cannot be framed: each is a reason to close the connection, since
 /// the stream has lost its framing.

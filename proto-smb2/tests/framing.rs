@@ -216,3 +216,28 @@ fn each_message_of_a_chain_is_signed_with_its_padding() {
     assert!(!verify(SigningAlgorithm::AesCmac, &key, &parts[0].msg));
     assert!(verify(SigningAlgorithm::AesCmac, &key, &parts[1].msg));
 }
+
+#[test]
+fn the_largest_session_setup_fits_the_pre_authentication_limit() {
+    use proto_smb2::cmd::SessionSetupRequest;
+    use proto_smb2::nbss::MAX_FRAME_BEFORE_AUTH;
+    let req = SessionSetupRequest {
+        flags: 0,
+        security_mode: 1,
+        capabilities: 0,
+        channel: 0,
+        previous_session_id: 0,
+        security_buffer: vec![0x60; u16::MAX as usize],
+    };
+    let mut m = msg(Command::SESSION_SETUP, 1, 0, false);
+    req.encode(&mut m);
+    let mut wire = BytesMut::new();
+    put_frame(&mut wire, &m);
+    let f = take_frame(&mut wire, MAX_FRAME_BEFORE_AUTH)
+        .unwrap()
+        .unwrap();
+    assert_eq!(SessionSetupRequest::decode(&f.payload).unwrap(), req);
+    // One byte more than the limit is refused from the header alone.
+    let mut big = BytesMut::from(&frame_header(MAX_FRAME_BEFORE_AUTH + 1)[..]);
+    assert!(take_frame(&mut big, MAX_FRAME_BEFORE_AUTH).is_err());
+}
