@@ -1,7 +1,43 @@
-//! SMB 2/3 for Janus — not built yet.
+//! SMB 2/3 for Janus, sans-IO: the foundation the SMB server is built on.
 //!
-//! This crate will hold NBSS framing, the SMB2/3 header and command codecs, compounds,
-//! credits, signing and encryption, SPNEGO/NTLMv2, the connection/session/tree/open state
-//! machines, async replies (STATUS_PENDING, CANCEL) and oplock/lease break notifications.
-//! Like the other protocol crates it is sans-IO and takes every lock decision from
-//! `lockstate` (see `docs/architecture.md`, "The sans-IO rule").
+//! What is here (each module cites the MS-SMB2 / MS-NLMP / RFC sections it follows):
+//! - [`nbss`]: NBSS framing over direct TCP with a caller-chosen size limit.
+//! - [`smb1`]: the SMB1 NEGOTIATE that older clients open with, and its SMB2 answer.
+//! - [`header`]: the SMB2 header, sync and async forms; [`status`]: NTSTATUS values.
+//! - [`compound`]: splitting and building compound chains.
+//! - [`credits`]: the message-id sequence window and credit grants, with bounded memory.
+//! - [`cmd`]: command codecs for NEGOTIATE (with negotiate contexts), SESSION_SETUP,
+//!   LOGOFF, TREE_CONNECT (with the 3.1.1 extension), TREE_DISCONNECT, ECHO, CANCEL, the
+//!   ERROR response, CREATE (with typed create contexts), CLOSE, FLUSH, READ, WRITE,
+//!   LOCK, IOCTL (with FSCTL_VALIDATE_NEGOTIATE_INFO), QUERY_DIRECTORY, CHANGE_NOTIFY,
+//!   QUERY_INFO, SET_INFO and OPLOCK_BREAK (oplock and lease forms): every SMB2 command.
+//! - [`crypto`]: the SP800-108 KDF and session keys for 3.0/3.0.2/3.1.1, the 3.1.1 preauth
+//!   hash chain, signing (HMAC-SHA256, AES-CMAC, AES-GMAC), encryption with the transform
+//!   header (AES-128/256-CCM/GCM).
+//! - [`auth`]: the server side of NTLMSSP with NTLMv2 only, and minimal SPNEGO.
+//! - [`error`]: the decode error every decoder returns and its one NTSTATUS mapping.
+//!
+//! What is not here yet: the MS-FSCC information classes carried in QUERY_DIRECTORY,
+//! QUERY_INFO and SET_INFO buffers; the lease and durable-handle response contexts; FSCTL
+//! payloads other than VALIDATE_NEGOTIATE_INFO; the compression transform; and the
+//! connection, session, tree and open state machines with async replies (STATUS_PENDING,
+//! CANCEL). Those belong to the SMB server work on top of this crate.
+//!
+//! Nothing here does I/O, reads a clock or draws random bytes: challenges, nonces, GUIDs
+//! and times are inputs (see `docs/architecture.md`, "The sans-IO rule").
+
+pub mod auth;
+pub mod cmd;
+pub mod compound;
+pub mod credits;
+pub mod crypto;
+pub mod error;
+pub mod header;
+pub mod nbss;
+pub mod smb1;
+pub mod status;
+pub mod wire;
+
+pub use error::{DecodeError, DecodeResult};
+pub use header::{Command, Header, HeaderId, HEADER_LEN};
+pub use status::NtStatus;
