@@ -1,0 +1,91 @@
+//! The deterministic simulation as a test: many seeds, one seed on demand, and the
+//! determinism of a run.
+
+use std::time::Instant;
+
+use sim::{rerun_command, run_seed, FULL_TRACE};
+
+/// Seeds `cargo test` runs (override with `SIM_SEEDS=<n>`; `SIM_FIRST=<seed>` to start
+/// elsewhere).
+const SEEDS: u64 = 1000;
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn many_seeds() {
+    let n = env_u64("SIM_SEEDS").unwrap_or(SEEDS);
+    let first = env_u64("SIM_FIRST").unwrap_or(0);
+    let start = Instant::now();
+    let mut failed = Vec::new();
+    for seed in first..first + n {
+        let out = run_seed(seed, 0);
+        if !out.violations.is_empty() {
+            eprintln!("seed {seed} FAILED: {}", out.summary);
+            for v in out.violations.iter().take(5) {
+                eprintln!("    {v}");
+            }
+            eprintln!("  rerun: {}", rerun_command(seed));
+            failed.push(seed);
+        }
+    }
+    eprintln!(
+        "{n} seeds from {first} in {:.1} s, {} failed",
+        start.elapsed().as_secs_f64(),
+        failed.len()
+    );
+    assert!(failed.is_empty(), "failing seeds: {failed:?}");
+}
+
+#[test]
+fn one_seed() {
+    let Some(seed) = env_u64("SIM_SEED") else {
+        return;
+    };
+    let out = run_seed(seed, FULL_TRACE);
+    println!("{}", out.trace);
+    println!("{}", out.summary);
+    for v in &out.violations {
+        println!("VIOLATION {v}");
+    }
+    assert!(
+        out.violations.is_empty(),
+        "seed {seed} failed; rerun: {}",
+        rerun_command(seed)
+    );
+}
+
+#[test]
+fn same_seed_same_trace() {
+    for seed in [3, 17, 4242] {
+        let a = run_seed(seed, FULL_TRACE);
+        let b = run_seed(seed, FULL_TRACE);
+        assert_eq!(a.trace_hash, b.trace_hash, "seed {seed}: traces differ");
+        assert_eq!(a.trace, b.trace, "seed {seed}: traces differ");
+        assert!(
+            a.trace.lines().count() > 100,
+            "seed {seed}: a trace this short tests nothing"
+        );
+    }
+}
+
+#[test]
+#[ignore]
+fn first_divergence() {
+    let seed = env_u64("SIM_SEED").unwrap_or(3);
+    let a = run_seed(seed, FULL_TRACE);
+    let b = run_seed(seed, FULL_TRACE);
+    for (i, (x, y)) in a.trace.lines().zip(b.trace.lines()).enumerate() {
+        if x != y {
+            let al: Vec<&str> = a.trace.lines().collect();
+            let bl: Vec<&str> = b.trace.lines().collect();
+            println!(
+                "line {i}:\n{}\n---\n{}",
+                al[i.saturating_sub(5)..(i + 3).min(al.len())].join("\n"),
+                bl[i.saturating_sub(5)..(i + 3).min(bl.len())].join("\n")
+            );
+            return;
+        }
+    }
+}
