@@ -90,8 +90,8 @@ pub struct Checker {
     pub last_fault: Micros,
     /// Whether any network fault happened since the last server start.
     pub faults_since_start: bool,
-    /// End of the current grace period (virtual time), if the server restarted.
-    pub grace_until: Option<Micros>,
+    /// Whether the server is in its grace period (as the core says).
+    pub grace: bool,
     /// Whether the server is running.
     pub server_up: bool,
     /// UNLOCKs sent and not answered yet.
@@ -116,7 +116,7 @@ impl Checker {
             violations: Vec::new(),
             last_fault: 0,
             faults_since_start: false,
-            grace_until: None,
+            grace: false,
             server_up: true,
             pending_unlocks: Vec::new(),
             ghosts: Vec::new(),
@@ -140,7 +140,7 @@ impl Checker {
 
     /// Whether the server is in its grace period.
     pub fn in_grace(&self) -> bool {
-        self.grace_until.is_some_and(|g| self.now < g)
+        self.grace
     }
 
     /// A client was told `owner` holds `range` on `file` (rules 1 and 3).
@@ -224,6 +224,13 @@ impl Checker {
         }
     }
 
+    /// A LOCK is sent (see [`Beliefs::weaken`]).
+    pub fn lock_sent(&mut self, owner: Owner, file: usize, range: Range, excl: bool) {
+        if !excl {
+            self.beliefs.weaken(owner, file, range);
+        }
+    }
+
     /// An UNLOCK is sent: the client stops relying on the range.
     pub fn unlocking(&mut self, owner: Owner, file: usize, range: Range) {
         self.beliefs.release(owner, file, range);
@@ -263,6 +270,7 @@ impl Checker {
                     excl: true,
                     since: self.now,
                     needs_reclaim: false,
+                    reclaiming: false,
                 });
             } else {
                 self.pending_unlocks.push((o, f, r));
@@ -278,10 +286,11 @@ impl Checker {
 
     /// Time passed: grace may end (rule 4), waiters may starve (rule 5), and the global form
     /// of rule 1 holds.
-    pub fn step(&mut self, notified: &dyn Fn(usize) -> bool) {
-        if let Some(g) = self.grace_until {
-            if self.now >= g {
-                self.grace_until = None;
+    pub fn step(&mut self, server_in_grace: bool, notified: &dyn Fn(usize) -> bool) {
+        let was = self.grace;
+        self.grace = server_in_grace;
+        if was && !server_in_grace {
+            {
                 let lost = self.beliefs.drop_unreclaimed();
                 for h in lost {
                     self.stats.lost += 1;

@@ -88,6 +88,8 @@ pub struct Held {
     pub since: Micros,
     /// The server restarted since the grant and the client has not reclaimed it yet.
     pub needs_reclaim: bool,
+    /// A reclaim of it is on its way (its answer decides; the end of grace does not).
+    pub reclaiming: bool,
 }
 
 /// What clients believe they hold. See the module documentation.
@@ -122,6 +124,7 @@ impl Beliefs {
             excl,
             since: now,
             needs_reclaim: false,
+            reclaiming: false,
         });
     }
 
@@ -155,6 +158,31 @@ impl Beliefs {
         self.held = out;
     }
 
+    /// `owner` asked for a shared lock on `range`: the server may turn the owner's exclusive
+    /// pieces there into shared ones (POSIX replacement) before the client hears of it, so
+    /// from now on the belief is the weaker one (a denied request leaves the client
+    /// believing less than it holds, which only makes the checks weaker, never wrong).
+    pub fn weaken(&mut self, owner: Owner, file: usize, range: Range) {
+        let affected: Vec<Held> = self
+            .held
+            .iter()
+            .filter(|h| h.owner == owner && h.file == file && h.excl && h.range.overlaps(&range))
+            .cloned()
+            .collect();
+        for h in affected {
+            let part = Range {
+                first: h.range.first.max(range.first),
+                last: h.range.last.min(range.last),
+            };
+            self.release(owner, file, part);
+            self.held.push(Held {
+                range: part,
+                excl: false,
+                ..h
+            });
+        }
+    }
+
     /// Forgets every lock of `host` (it rebooted); returns how many there were.
     pub fn drop_host(&mut self, host: usize) -> usize {
         let before = self.held.len();
@@ -166,6 +194,7 @@ impl Beliefs {
     pub fn server_restarted(&mut self) {
         for h in &mut self.held {
             h.needs_reclaim = true;
+            h.reclaiming = false;
         }
     }
 
@@ -174,13 +203,27 @@ impl Beliefs {
         for h in &mut self.held {
             if h.owner == owner && h.file == file && h.range.overlaps(&range) {
                 h.needs_reclaim = false;
+                h.reclaiming = false;
             }
         }
     }
 
-    /// Beliefs not reclaimed yet, removed (their grace ended: the client lost them).
+    /// A reclaim of `owner`'s pieces on `file` within `range` is sent.
+    pub fn reclaim_sent(&mut self, owner: Owner, file: usize, range: Range) {
+        for h in &mut self.held {
+            if h.owner == owner && h.file == file && h.range.overlaps(&range) {
+                h.reclaiming = true;
+            }
+        }
+    }
+
+    /// Beliefs not reclaimed yet and with no reclaim on its way, removed (their grace
+    /// ended: the client lost them).
     pub fn drop_unreclaimed(&mut self) -> Vec<Held> {
-        let (lost, kept) = self.held.drain(..).partition(|h| h.needs_reclaim);
+        let (lost, kept) = self
+            .held
+            .drain(..)
+            .partition(|h| h.needs_reclaim && !h.reclaiming);
         self.held = kept;
         lost
     }
@@ -293,6 +336,42 @@ impl Durable {
                 self.monitored.remove(&host);
             }
             _ => {}
+        }
+    }
+
+    /// A short description of a journal record, for the trace.
+    pub fn describe(record: &[u8]) -> String {
+        match record.split_first() {
+            Some((&TAG_LOCK, body)) => match lockstate::Record::from_bytes(body) {
+                Ok(r) => match r.change {
+                    Change::NlmLock {
+                        id,
+                        owner,
+                        range,
+                        exclusive,
+                        ..
+                    } => format!(
+                        "lock #{} {} {}..{} {}",
+                        id.0,
+                        String::from_utf8_lossy(&owner.oh),
+                        range.first,
+                        if range.last == u64::MAX {
+                            "EOF".to_string()
+                        } else {
+                            range.last.to_string()
+                        },
+                        if exclusive { "excl" } else { "shared" }
+                    ),
+                    Change::LockReleased { id, .. } => format!("release #{}", id.0),
+                    other => format!("{other:?}"),
+                },
+                Err(e) => format!("undecodable lock record: {e:?}"),
+            },
+            Some((&TAG_NSM, body)) => match NsmRecord::decode_exact(body) {
+                Ok(r) => format!("{r:?}"),
+                Err(e) => format!("undecodable NSM record: {e:?}"),
+            },
+            _ => "unknown record".into(),
         }
     }
 

@@ -242,6 +242,7 @@ pub struct World {
     /// Records reported durable (a prefix of `journal`).
     durable_len: usize,
     fsync_in_flight: bool,
+    last_unreclaimed: usize,
     ck: Checker,
 }
 
@@ -303,6 +304,7 @@ impl World {
             run_base: 0,
             durable_len: 0,
             fsync_in_flight: false,
+            last_unreclaimed: 0,
             ck: Checker::new(trace_bytes),
         };
         trace!(w.ck.trace, 0, "seed {} params {:?}", w.p.seed, w.p);
@@ -387,6 +389,14 @@ impl World {
         match Core::new(self.config(), shares, records, first, now) {
             Ok(mut core) => {
                 core.handle_wall_clock(EPOCH_UNIX + self.now / 1_000_000);
+                trace!(
+                    self.ck.trace,
+                    self.now,
+                    "core restored {} locks, {} to reclaim, grace {}",
+                    core.nlm().table().lock_count(),
+                    core.nlm().table().grace_unreclaimed(),
+                    core.in_grace()
+                );
                 self.core = Some(core);
                 self.ck.server_up = true;
                 trace!(
@@ -398,7 +408,6 @@ impl World {
                     if first { "" } else { ", grace" }
                 );
                 if !first {
-                    self.ck.grace_until = Some(self.now + GRACE);
                     self.ck.faults_since_start = false;
                     self.ck.beliefs.server_restarted();
                     for h in &mut self.hosts {
@@ -535,7 +544,28 @@ impl World {
             }
             self.drain();
             let hosts = &self.hosts;
-            self.ck.step(&|h| hosts[h - 1].notified);
+            let grace = self.core.as_ref().is_some_and(|c| c.in_grace());
+            let unrec = self
+                .core
+                .as_ref()
+                .map_or(0, |c| c.nlm().table().grace_unreclaimed());
+            if unrec != self.last_unreclaimed {
+                trace!(
+                    self.ck.trace,
+                    self.now,
+                    "core: {unrec} locks left to reclaim"
+                );
+                self.last_unreclaimed = unrec;
+            }
+            if grace != self.ck.grace && self.ck.server_up {
+                trace!(
+                    self.ck.trace,
+                    self.now,
+                    "core: grace {}",
+                    if grace { "runs" } else { "ended" }
+                );
+            }
+            self.ck.step(grace, &|h| hosts[h - 1].notified);
         }
         let s = self.ck.stats;
         let summary = format!(
@@ -630,11 +660,23 @@ impl World {
                 data,
             } => {
                 let peer = self.peer(host, src_port);
+                trace!(
+                    self.ck.trace,
+                    self.now,
+                    "srv <- c{host}:{src_port} udp xid={:#x}",
+                    xid_of(&data)
+                );
                 if let Some(core) = self.core() {
                     core.handle_datagram(listener, peer, &data, now_i);
                 }
             }
             Ev::CliDgram { host, port, data } => {
+                trace!(
+                    self.ck.trace,
+                    self.now,
+                    "c{host}:{port} <- srv udp xid={:#x}",
+                    xid_of(&data)
+                );
                 if matches!(
                     port,
                     CLIENT_NLM_SRC_PORT | CLIENT_NSM_SRC_PORT | CLIENT_PMAP_SRC_PORT
@@ -995,6 +1037,13 @@ impl World {
                         seq.0, expect
                     ));
                 }
+                trace!(
+                    self.ck.trace,
+                    self.now,
+                    "journal +{}: {}",
+                    self.journal.len() + 1,
+                    Durable::describe(&rec)
+                );
                 self.journal.push(rec);
                 self.schedule_fsync();
                 continue;
@@ -1127,6 +1176,12 @@ impl World {
             }
         }
     }
+}
+
+/// The xid of an RPC message (0 if too short).
+fn xid_of(m: &[u8]) -> u32 {
+    m.get(..4)
+        .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 fn conn_id(c: usize) -> ConnId {
