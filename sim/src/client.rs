@@ -228,6 +228,10 @@ pub struct Host {
     /// changed.
     unknown: Vec<bool>,
     server_state: Option<i32>,
+    /// Reclaims to send once their owner has no lock call in flight (POSIX requests of one
+    /// owner must not race each other).
+    pending_reclaims: Vec<crate::model::Held>,
+    reclaim_poll: Micros,
     notify_pending: bool,
     cred: OpaqueAuth,
 }
@@ -263,6 +267,8 @@ impl Host {
             content: Vec::new(),
             unknown: Vec::new(),
             server_state: None,
+            pending_reclaims: Vec::new(),
+            reclaim_poll: 0,
             notify_pending: false,
             cred,
         };
@@ -369,6 +375,9 @@ impl Host {
         if let NfsState::Idle(at) = self.nfs {
             take(at);
         }
+        if !self.pending_reclaims.is_empty() {
+            take(self.reclaim_poll);
+        }
         for p in &self.procs {
             match p {
                 PState::Idle { at, .. } => take(*at),
@@ -433,12 +442,16 @@ impl Host {
                 self.nfs_next(now, ck);
             }
         }
+        if !self.pending_reclaims.is_empty() && self.reclaim_poll <= now {
+            self.send_reclaims(now, ck);
+        }
         // Processes wait while the host reclaims (Linux blocks new requests of a host in
         // reclaim, `nlmclnt_recovery`).
-        let reclaiming = self
-            .calls
-            .values()
-            .any(|c| matches!(c.purpose, Purpose::Reclaim { .. }));
+        let reclaiming = !self.pending_reclaims.is_empty()
+            || self
+                .calls
+                .values()
+                .any(|c| matches!(c.purpose, Purpose::Reclaim { .. }));
         for p in 0..self.procs.len() {
             match self.procs[p].clone() {
                 PState::Idle { at, retry } if at <= now => {
@@ -1270,7 +1283,35 @@ impl Host {
             self.idx,
             mine.len()
         );
-        for h in mine {
+        self.pending_reclaims = mine;
+        self.send_reclaims(now, ck);
+    }
+
+    /// Sends the pending reclaims whose owner has no lock call in flight.
+    fn send_reclaims(&mut self, now: Micros, ck: &mut Checker) {
+        self.reclaim_poll = now + 100_000;
+        let pending = std::mem::take(&mut self.pending_reclaims);
+        for h in pending {
+            let p = h.owner.proc_ as usize;
+            let busy = h.owner.boot == self.boot
+                && self.calls.values().any(|c| match &c.purpose {
+                    Purpose::Lock { p: q, .. }
+                    | Purpose::Repoll { p: q, .. }
+                    | Purpose::Unlock { p: q, .. }
+                    | Purpose::Cancel { p: q } => *q == p,
+                    _ => false,
+                });
+            if busy {
+                self.pending_reclaims.push(h);
+                continue;
+            }
+            // The belief may have changed (released, replaced) while it waited.
+            let still = ck.beliefs.all().iter().any(|b| {
+                b.owner == h.owner && b.file == h.file && b.range == h.range && b.needs_reclaim
+            });
+            if !still {
+                continue;
+            }
             let (offset, len) = if h.range.last == u64::MAX {
                 (h.range.first, 0)
             } else {
@@ -1283,7 +1324,7 @@ impl Host {
                 excl: h.excl,
                 block: false,
             };
-            let Some(args) = self.lock_args(h.owner.proc_ as usize, req, true) else {
+            let Some(args) = self.lock_args(p, req, true) else {
                 continue;
             };
             ck.beliefs.reclaim_sent(h.owner, h.file, h.range);
@@ -1366,6 +1407,7 @@ impl Host {
         }
         self.up = false;
         self.calls.clear();
+        self.pending_reclaims.clear();
         self.out.clear();
         self.boot += 1;
         self.nsm_state += 2;
