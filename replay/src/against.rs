@@ -1,10 +1,13 @@
-//! `janus replay --against memory`: the client side of a capture is fed into Janus's own
-//! server state machine ([`RpcServer`]) with the NFSv3 [`Executor`] over a [`MemoryFs`], and
+//! `janus replay --against memory`: the client side of a capture is fed into the same
+//! server core `janus serve` runs ([`Core`]: RPC server, NFSv3 executor, NLM/NSM with the
+//! lock table, the same timeouts, journal records and file ids) over a [`MemoryFs`], and
 //! every reply Janus produces is set beside the reply the captured server sent.
 //!
 //! - Time: each call is fed with its capture timestamp as `now` (as an offset from one base
-//!   `Instant`), and the memory file system's clock reads the capture's wall time, so file
-//!   times follow the capture.
+//!   `Instant`; the core's timers run when their time comes), and the memory file system's
+//!   clock reads the capture's wall time, so file times follow the capture.
+//! - Jobs run at once on the replay's thread (and a write-behind follow-up right after its
+//!   reply); journal records are durable as soon as they are appended.
 //! - Randomness: the write verifier is fixed (`JANUS\0\0\1`); nothing else in the path is
 //!   random.
 //! - The backend is pre-populated as the capture implies (`infer_seed`): every object the
@@ -15,15 +18,15 @@
 //!   Janus's as the replay goes: the MNT root to Janus's root, and every handle a reply
 //!   returns (LOOKUP, CREATE/MKDIR/SYMLINK/MKNOD, READDIRPLUS entries by name) to the handle
 //!   Janus returned for the same request. Calls are re-encoded with mapped handles.
-//! - NLM v4 calls go through Janus's `NlmService` over a `lockstate::LockTable` (file
-//!   handles mapped like NFS ones, lock-table ids from the memory backend's inode numbers);
-//!   what Janus's NLM would send on its own (GRANTED callbacks) is listed as a note, not
-//!   delivered.
+//! - NLM v4 calls go through the core's NLM service and lock table (file handles mapped
+//!   like NFS ones, lock-table ids by `server::file_id` as in production); what Janus's NLM
+//!   would send on its own (GRANTED callbacks and the portmapper queries before them) is
+//!   listed as a note, not delivered.
 //! - What is not replayed, with the reason on its line: calls the captured *server* made
 //!   (ganesha's SM_MON to its statd).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,19 +38,18 @@ use proto_nfs::nfs3::{
 use proto_nfs::rpc::{
     AcceptStat, CallBody, MessageBody, ProcedureCall, ProcedureReply, ReplyBody, RpcMessage,
 };
-use proto_nfs::server::{ConnId as ServerConnId, Event, Export, RpcServer, ServerConfig};
 use proto_nfs::xdr::XdrEncode;
-use proto_nlm::service::{
-    CallOutcome, FileHandles, FileId, IncomingCall, NlmConfig, NlmService, Resolved,
-};
 use proto_nlm::wire::{Netobj, Nlm4Call};
+use server::{
+    CallbackCommand, ConnId as ServerConnId, Core, CoreConfig, CoreLimits, Listener,
+    ShareBackend, ShareConfig,
+};
+use vfs::memory::{MemoryFs, MemoryFsConfig, SeedEntry, VirtualClock};
+use vfs::{Timestamp, Vfs};
 
-use super::conversation::{Item, Message, Transport};
-use super::decode::{self, prog, Decoded, Direction, Procedure};
-use super::reassembly::ConnId;
-use crate::nfs3_exec::Executor;
-use crate::vfs::memory::{MemoryFs, MemoryFsConfig, SeedEntry, VirtualClock};
-use crate::vfs::{Handle, Timestamp, Vfs};
+use crate::conversation::{Item, Message, Transport};
+use crate::decode::{self, prog, Decoded, Direction, Procedure};
+use crate::reassembly::ConnId;
 
 /// The write verifier of the replay executor ("JANUS", 0, 0, 1).
 pub const REPLAY_WRITE_VERIFIER: [u8; 8] = *b"JANUS\0\0\x01";
@@ -489,28 +491,6 @@ fn reply_handles(call: &Nfs3Call, reply: &Nfs3Reply) -> Vec<(Bytes, FileHandle)>
     }
 }
 
-/// NLM file handles resolved against the replay's memory backend: a Janus NFS handle names
-/// the file whose inode number is its lock-table id.
-struct ReplayFiles<'a> {
-    fs: &'a MemoryFs,
-}
-
-impl FileHandles for ReplayFiles<'_> {
-    fn resolve(&self, fh: &[u8]) -> Resolved {
-        let handle = FileHandle(Bytes::copy_from_slice(fh));
-        match handle
-            .backend()
-            .map(|b| self.fs.getattr(&Handle(b.to_vec())))
-        {
-            Some(Ok(attr)) => Resolved::File {
-                id: FileId(attr.fileid),
-                read_only: false,
-            },
-            _ => Resolved::Stale,
-        }
-    }
-}
-
 /// The file handles (netobj) inside an NLM call.
 fn nlm_handles_mut(call: &mut Nlm4Call) -> Vec<&mut Netobj> {
     match call {
@@ -598,20 +578,14 @@ pub fn run(
             return report;
         }
     };
+    let fs = Arc::new(fs);
     let share_id = 1;
-    let Some(root) = FileHandle::new(share_id, &fs.root().0) else {
-        report
-            .notes
-            .push("memory backend root handle too long".into());
-        return report;
-    };
     // The export is named after what the client mounted (MNT "/export" -> "export").
     let name = tree.export.clone().unwrap_or_else(|| "export".into());
-    let mut server = RpcServer::new(ServerConfig {
-        exports: vec![Export {
-            name,
+    let config = CoreConfig {
+        shares: vec![ShareConfig {
             share_id,
-            root: root.clone(),
+            name,
             read_only: false,
             clients: Vec::new(),
             // The captured servers here export without root squashing (ganesha-peer.sh:
@@ -624,20 +598,43 @@ pub fn run(
         bind_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
         nfs_port: 2049,
         portmap_port: 111,
-        max_record: 4 << 20,
-        max_in_flight_per_conn: 64,
-        drc_entries: 1024,
-        // What `janus serve` registers besides NFS and MOUNT: NLM v4 and NSM v1 on the NFS
-        // port, answered by the NLM service below.
-        external_programs: vec![(prog::NLM, 4, 4), (prog::NSM, 1, 1)],
-    });
-    let executor = Executor::new(REPLAY_WRITE_VERIFIER);
+        limits: CoreLimits {
+            max_record: 4 << 20,
+            max_in_flight_per_conn: 64,
+            drc_entries: 1024,
+            ..CoreLimits::default()
+        },
+        nlm: server::NlmSettings {
+            server_name: "127.0.0.1".into(),
+            ..server::NlmSettings::default()
+        },
+        // NSM state 1 (2 * 0 + 1): a first boot.
+        boot_count: 0,
+        write_verifier: REPLAY_WRITE_VERIFIER,
+        callback_xid: 1,
+        write_behind: true,
+    };
     let base = Instant::now();
-    // NLM and NSM as `janus serve` runs them: the NLM service over one lock table, no grace
-    // period (the replay starts a fresh server), no state restored.
-    let mut nlm = NlmService::new(NlmConfig::default(), base, 1, Vec::new());
-    let mut table = lockstate::LockTable::new(lockstate::Config::default());
-    let files = ReplayFiles { fs: &fs };
+    // A fresh server: no journal, a clean start (no grace period).
+    let backend: Arc<dyn Vfs> = fs.clone();
+    let mut core = match Core::new(
+        config,
+        vec![ShareBackend {
+            share_id,
+            vfs: backend,
+        }],
+        Vec::new(),
+        true,
+        base,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            report.notes.push(format!("could not start the core: {e}"));
+            return report;
+        }
+    };
+    let mut replay = CoreDriver::default();
+    replay.settle(&mut core, base, 0, &mut report.notes);
 
     // Captured handle -> Janus handle.
     // Every captured handle of a pre-existing object maps to Janus's handle of the same path
@@ -648,7 +645,7 @@ pub fn run(
             map.insert(fh.clone(), j);
         }
     }
-    let mut bufs: HashMap<ConnId, BytesMut> = HashMap::new();
+    let mut opened: HashSet<ConnId> = HashSet::new();
 
     for r in &records {
         let p = r.procedure;
@@ -741,91 +738,35 @@ pub fn run(
         };
         let now = base + r.msg.ts.saturating_sub(first);
         clock.set(ts_to_timestamp(r.msg.ts));
-        let conn = ServerConnId(u64::from(r.msg.conn.0));
+        // The core's timers that came due before this call, as in production.
+        if core.poll_timeout().is_some_and(|t| t <= now) {
+            core.handle_timeout(now);
+            replay.settle(&mut core, now, r.msg.frame, &mut report.notes);
+            replay.replies.clear();
+        }
         let body = msg.to_bytes();
+        let listener = if r.msg.to.port() == 111 {
+            Listener::Portmap
+        } else {
+            Listener::Nfs
+        };
         match r.msg.transport {
             Transport::Tcp => {
-                let buf = bufs.entry(r.msg.conn).or_default();
-                buf.extend_from_slice(&(0x8000_0000u32 | body.len() as u32).to_be_bytes());
-                buf.extend_from_slice(&body);
-                server.handle_tcp_bytes(now, conn, r.msg.from, buf);
-            }
-            Transport::Udp => server.handle_datagram(now, conn, r.msg.from, &body),
-        }
-        // Drive the machine until it has nothing more to say.
-        let mut replies = Vec::new();
-        loop {
-            let mut progressed = false;
-            while let Some(req) = server.poll_fs_request() {
-                progressed = true;
-                let reply = executor.execute(&fs, req.share_id, &req.creds, &req.call);
-                server.handle_fs_result(now, req.id, reply);
-            }
-            while let Some(t) = server.poll_transmit() {
-                progressed = true;
-                // Only decoded and compared: one contiguous buffer is simplest.
-                replies.push(t.data.to_bytes());
-            }
-            while let Some(ev) = server.poll_event() {
-                progressed = true;
-                match ev {
-                    Event::Close { reason, .. } => report.notes.push(format!(
-                        "frame {}: Janus closed the connection: {reason}",
-                        r.msg.frame
-                    )),
-                    Event::Call {
-                        conn,
-                        peer,
-                        transport,
-                        xid,
-                        program,
-                        version,
-                        procedure,
-                        args,
-                        ..
-                    } => {
-                        let call = IncomingCall {
-                            conn,
-                            peer,
-                            transport,
-                            xid,
-                            program,
-                            version,
-                            procedure,
-                            args,
-                        };
-                        match nlm.handle_call(now, &mut table, &files, call) {
-                            CallOutcome::Reply(body) => {
-                                server.send_accepted_reply(conn, peer, xid, body)
-                            }
-                            CallOutcome::Error(e) => server.send_refusal(conn, peer, xid, e.into()),
-                            CallOutcome::NoReplyYet => {}
-                        }
-                        let _ = nlm.handle_table_events(now, &mut table);
-                        while nlm.poll_record().is_some() {}
-                        while let Some(d) = nlm.poll_reply() {
-                            server.send_accepted_reply(d.conn, d.peer, d.xid, d.body);
-                        }
-                        while let Some(out) = nlm.poll_outbound() {
-                            report.notes.push(format!(
-                                "frame {}: Janus's NLM would call {} {} to {} (not delivered in the replay)",
-                                r.msg.frame,
-                                decode::program_name(out.program, out.version),
-                                decode::procedure_name(Procedure {
-                                    prog: out.program,
-                                    vers: out.version,
-                                    proc_: out.procedure
-                                }),
-                                out.dest
-                            ));
-                        }
-                    }
+                // Capture connection ids start at 0; the core's UDP sockets are 1 and 2.
+                let conn = ServerConnId(1 << 32 | u64::from(r.msg.conn.0));
+                if opened.insert(r.msg.conn) {
+                    core.handle_conn_open(conn, listener, r.msg.from, now);
                 }
+                let mut framed = Vec::with_capacity(body.len() + 4);
+                framed.extend_from_slice(&(0x8000_0000u32 | body.len() as u32).to_be_bytes());
+                framed.extend_from_slice(&body);
+                core.handle_tcp_bytes(conn, &framed, now);
             }
-            if !progressed {
-                break;
-            }
+            Transport::Udp => core.handle_datagram(listener, r.msg.from, &body, now),
         }
+        // Drive the core until it has nothing more to say.
+        replay.settle(&mut core, now, r.msg.frame, &mut report.notes);
+        let replies = std::mem::take(&mut replay.replies);
         let Some(reply) = replies.into_iter().next() else {
             cmp.detail = "Janus sent no reply".into();
             report.comparisons.push(cmp);
@@ -847,6 +788,94 @@ pub fn run(
         report.comparisons.push(cmp);
     }
     report
+}
+
+/// Runs what the core asks for, at once: jobs (and their follow-ups) on this thread,
+/// journal records durable as appended, outbound calls noted and not delivered.
+#[derive(Debug, Default)]
+struct CoreDriver {
+    /// Destinations of the outbound channels.
+    channels: HashMap<server::CallbackId, SocketAddr>,
+    /// Transmits collected since the last call was fed.
+    replies: Vec<Bytes>,
+}
+
+impl CoreDriver {
+    fn settle(&mut self, core: &mut Core, now: Instant, frame: u64, notes: &mut Vec<String>) {
+        loop {
+            let mut progressed = false;
+            while let Some(job) = core.poll_job() {
+                progressed = true;
+                let mut next = Some(job);
+                while let Some(job) = next.take() {
+                    let mut done = job.run();
+                    next = done.take_follow_up();
+                    core.handle_job_done(done, now);
+                }
+            }
+            let mut last = None;
+            while let Some((seq, _)) = core.poll_journal_append() {
+                last = Some(seq);
+            }
+            if let Some(seq) = last {
+                progressed = true;
+                core.handle_journal_durable(seq, now);
+            }
+            while let Some(t) = core.poll_transmit() {
+                progressed = true;
+                // Only decoded and compared: one contiguous buffer is simplest.
+                self.replies.push(t.data.to_bytes());
+            }
+            while let Some(conn) = core.poll_close() {
+                progressed = true;
+                notes.push(format!("frame {frame}: Janus closed the connection"));
+                core.handle_conn_closed(conn, now);
+            }
+            while core.poll_resumed().is_some() {}
+            while let Some(cmd) = core.poll_callback() {
+                progressed = true;
+                self.note_callback(cmd, frame, notes);
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn note_callback(&mut self, cmd: CallbackCommand, frame: u64, notes: &mut Vec<String>) {
+        match cmd {
+            CallbackCommand::Connect { id, addr, .. } => {
+                self.channels.insert(id, addr);
+            }
+            CallbackCommand::Send { id, data } => {
+                let dest = self
+                    .channels
+                    .get(&id)
+                    .map_or_else(|| "?".to_string(), |a| a.to_string());
+                // A TCP message starts with its record marker.
+                let call = RpcMessage::decode_bytes(&data)
+                    .or_else(|_| RpcMessage::decode_bytes(&data.slice(4.min(data.len())..)));
+                if let Ok(RpcMessage {
+                    body: MessageBody::Call(c),
+                    ..
+                }) = call
+                {
+                    notes.push(format!(
+                        "frame {frame}: Janus's NLM would call {} {} to {dest} (not delivered in the replay)",
+                        decode::program_name(c.prog, c.vers),
+                        decode::procedure_name(Procedure {
+                            prog: c.prog,
+                            vers: c.vers,
+                            proc_: c.proc_
+                        }),
+                    ));
+                }
+            }
+            CallbackCommand::Close { id } => {
+                self.channels.remove(&id);
+            }
+        }
+    }
 }
 
 fn is_client_program(p: u32) -> bool {

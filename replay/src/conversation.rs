@@ -1,8 +1,8 @@
 //! From frames to a conversation: every frame is decoded to TCP/UDP, TCP is reassembled
-//! ([`super::reassembly`]), each flow's protocol is decided ([`super::detect`]), streams are cut
-//! into messages ([`super::framing`]), and everything that had to be skipped becomes a note in
+//! ([`crate::reassembly`]), each flow's protocol is decided ([`crate::detect`]), streams are cut
+//! into messages ([`crate::framing`]), and everything that had to be skipped becomes a note in
 //! the conversation at the place it happened. Nothing here decodes RPC or SMB bodies: that is
-//! [`super::decode`], which uses the codecs of the protocol crates.
+//! [`crate::decode`], which uses the codecs of the protocol crates.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::detect::{detect_datagram, detect_stream, find_boundary, AppProtocol, PortMap};
-use super::framing::{FrameNote, Framer};
-use super::reader::{decode_frame, Capture, CaptureFormat, Segment};
-use super::reassembly::{ConnId, ReassemblyStats, StreamEventKind, TcpReassembler, TcpSegment};
+use crate::detect::{detect_datagram, detect_stream, find_boundary, AppProtocol, PortMap};
+use crate::framing::{FrameNote, Framer};
+use crate::reader::{decode_frame, Capture, CaptureFormat, Segment};
+use crate::reassembly::{ConnId, ReassemblyStats, StreamEventKind, TcpReassembler, TcpSegment};
 
 /// Transport a message came over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -253,7 +253,7 @@ pub fn build(capture: &Capture, ports: &PortMap) -> Conversation {
 fn frame_note(
     items: &mut Vec<Item>,
     count: &mut u64,
-    frame: &super::reader::Frame,
+    frame: &crate::reader::Frame,
     text: impl FnOnce() -> String,
 ) {
     *count += 1;
@@ -268,7 +268,7 @@ fn frame_note(
 }
 
 fn process_events(
-    events: &mut Vec<super::reassembly::StreamEvent>,
+    events: &mut Vec<crate::reassembly::StreamEvent>,
     conns: &mut HashMap<ConnId, ConnState>,
     ports: &PortMap,
     items: &mut Vec<Item>,

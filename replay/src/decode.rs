@@ -26,9 +26,9 @@ use proto_nlm::wire::{
     Nlm4Call, Nlm4Proc, Nlm4Reply, Nlm4Stats, Nlm4TestRply, NsmCall, NsmProc, NsmReply,
 };
 
-use super::conversation::Message;
-use super::detect::AppProtocol;
-use super::reassembly::ConnId;
+use crate::conversation::Message;
+use crate::detect::AppProtocol;
+use crate::reassembly::ConnId;
 
 /// Program numbers (RFC 1833 §3, RFC 1813 §2.2 and Appendix I, XNFS).
 pub mod prog {

@@ -5,13 +5,13 @@
 //!
 //! After a gap, or when a connection was captured mid-stream, the framer is out of step: it
 //! drops bytes up to the next position where a record plausibly starts
-//! ([`super::detect::find_boundary`]) and says how many it dropped.
+//! ([`crate::detect::find_boundary`]) and says how many it dropped.
 
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use super::detect::{find_boundary, AppProtocol, MAX_RECORD};
+use crate::detect::{find_boundary, AppProtocol, MAX_RECORD};
 
 /// Most bytes kept while out of step, waiting for a candidate record to be confirmed (a
 /// READ or WRITE record of up to 1 MiB data must fit).
@@ -274,7 +274,7 @@ impl Framer {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::*;
 
     fn rpc_call(xid: u32) -> Vec<u8> {
         let mut v = vec![0x80, 0, 0, 40];

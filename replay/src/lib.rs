@@ -1,4 +1,5 @@
-//! Replaying captured traffic (`janus replay`): read a pcap/pcapng capture, reassemble its
+//! Replaying captured traffic (`janus replay`, its own crate so the pcap and command-line
+//! code stays out of the pure server core): read a pcap/pcapng capture, reassemble its
 //! TCP streams, find the RPC (and SMB) messages in it, decode them with Janus's codecs and
 //! print the conversation one line per message.
 //!
@@ -9,7 +10,8 @@
 //! - [`framing`]: RPC record marking and NBSS framing, with resynchronisation;
 //! - [`conversation`]: all of the above over a whole capture;
 //! - [`decode`]: each message decoded with Janus's codecs, replies matched to calls;
-//! - [`against`]: the client side replayed into Janus's state machines (`--against memory`).
+//! - [`against`]: the client side replayed into the server core `janus serve` runs
+//!   (`server::Core`, `--against memory`).
 //!
 //! The CLI calls [`run`] with its [`ReplayArgs`]; [`replay_command`] returns the [`Report`]
 //! (whose `Display` is the printed text); tests use [`replay_bytes`].
@@ -289,7 +291,7 @@ impl fmt::Display for Report {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::*;
     use clap::Parser;
 
     #[derive(Parser)]

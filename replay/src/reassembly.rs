@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::reader::TcpFlags;
+use crate::reader::TcpFlags;
 
 /// Replay-local number of a TCP connection or UDP flow, in order of first appearance
 /// (printed as `c1`, `c2`, ...).

@@ -27,7 +27,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Decode a pcap/pcapng capture with Janus's codecs, optionally replaying the client
     /// side against Janus's state machines (`--against memory`).
-    Replay(crate::replay::ReplayArgs),
+    Replay(replay::ReplayArgs),
 }
 
 /// Flags of `janus serve`.

@@ -606,14 +606,14 @@ impl Config {
     }
 
     /// The NLM/NSM service's settings.
-    pub fn nlm_settings(&self) -> crate::nlm::NlmSettings {
-        crate::nlm::NlmSettings {
+    pub fn nlm_settings(&self) -> server::NlmSettings {
+        server::NlmSettings {
             grace_period: self.grace_period,
             nfs_wait: self.nfs_wait,
             nlm_wait: self.nlm_wait,
             break_timeout: self.break_timeout,
             callback_portmap_port: self.nlm_callback_portmap_port,
-            server_name: crate::nlm::server_name(self.bind, &crate::serve::host_name()),
+            server_name: server::nlm::server_name(self.bind, &crate::serve::host_name()),
         }
     }
 

@@ -1,20 +1,22 @@
-//! The event loop: one mio thread that owns the sockets and drives the sans-IO
-//! [`RpcServer`] (architecture.md, "How a request flows").
+//! The event loop: one mio thread that owns the sockets and drives the sans-IO server core
+//! ([`Core`]; docs/architecture.md, "How a request flows").
 //!
 //! # One pass of the loop
-//! 1. `poll` with a timeout from [`RpcServer::poll_timeout`] (zero while some connection
+//! 1. `poll` with a timeout from [`Core::poll_timeout`] (zero while some connection
 //!    still has bytes to read that its per-pass budget left behind).
 //! 2. Events only record readiness: a connection becomes *readable*/*writable*, a listener
-//!    accepts, the waker collects worker results, the signal pipe starts the shutdown.
-//! 3. Input: every connection that is readable and may read — [`RpcServer::wants_read`] and
+//!    accepts, the waker collects worker results, the signal pipe starts the shutdown,
+//!    callback sockets hand what happened on them to [`Core::handle_callback`].
+//! 3. Input: every connection that is readable and may read — [`Core::wants_read`] and
 //!    its write queue below the soft limit (back-pressure) — reads up to a budget and calls
-//!    [`RpcServer::handle_tcp_bytes`]; UDP sockets likewise with
-//!    [`RpcServer::handle_datagram`].
-//! 4. Drain [`RpcServer::poll_transmit`], [`RpcServer::poll_fs_request`],
-//!    [`RpcServer::poll_event`] and [`RpcServer::poll_resumed`] until all are empty (a
-//!    resumed connection gets its buffered records handed over again and is read on).
-//! 5. Group commit: if anything was appended to the journal, one `fdatasync` — before any
-//!    reply of this pass reaches a socket.
+//!    [`Core::handle_tcp_buf`]; UDP sockets likewise with [`Core::handle_datagram`].
+//! 4. Drain the core's outputs until all are empty: transmits, jobs (to the workers),
+//!    closes, resumed connections (their buffered records are handed over again), callback
+//!    commands.
+//! 5. Group commit: the records of [`Core::poll_journal_append`] are appended and made
+//!    durable with ONE `fdatasync`, then [`Core::handle_journal_durable`] lets the replies
+//!    that waited for them out (the core holds them until then). If the journal cannot be
+//!    written or synced, [`Core::handle_journal_failed`]: those replies are never sent.
 //! 6. Output: write queued replies; `WouldBlock` is handled in one place (`Conn::flush`).
 //! 7. Interest is recomputed for every connection that was touched.
 //!
@@ -33,16 +35,14 @@ use bytes::{Buf, Bytes, BytesMut};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use proto_nfs::rpc::record::RecordMarker;
-use proto_nfs::server::status::Refusal;
-use proto_nfs::server::{
-    ConnId, Event, Export, FsRequest, RpcServer, ServerConfig, Transmit, Transport,
-};
 use rustix::io::Errno;
+use server::{ConnId, Core, Job, Listener, Transmit};
 
 use crate::config::Limits;
 use crate::journal::Journal;
 use crate::listen::{BoundAddrs, Listeners};
-use crate::workers::{FsService, WorkerPool};
+use crate::nlm_callbacks::{CallbackIo, CALLBACK_TOKEN_BASE};
+use crate::workers::WorkerPool;
 
 const WAKER: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -53,9 +53,10 @@ const PMAP_UDP: Token = Token(5);
 /// Connection tokens are `CONN_BASE + slot`.
 const CONN_BASE: usize = 16;
 
-/// ConnIds of the two UDP sockets; TCP connections have ids `>= 1 << 32`.
-const NFS_UDP_ID: ConnId = ConnId(1);
-const PMAP_UDP_ID: ConnId = ConnId(2);
+/// The UDP sockets have the core's fixed ids ([`NFS_UDP`], [`PORTMAP_UDP`]); TCP
+/// connections have ids `>= 1 << 32`.
+const NFS_UDP_ID: ConnId = server::NFS_UDP;
+const PMAP_UDP_ID: ConnId = server::PORTMAP_UDP;
 
 /// Bytes one connection may read in one pass before others get their turn: a whole
 /// maximal WRITE (1 MiB of data and its headers) with room to spare.
@@ -70,142 +71,6 @@ const UDP_BUDGET: usize = 64;
 const UDP_MAX: usize = 65_535;
 /// How long a shutdown waits for in-flight replies.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// A call to a program served outside `proto-nfs` (NLM, NSM), from [`Event::Call`].
-#[derive(Debug, Clone)]
-pub struct ExternalCall {
-    /// Connection it came on.
-    pub conn: ConnId,
-    /// Peer address.
-    pub peer: SocketAddr,
-    /// Transport.
-    pub transport: Transport,
-    /// Transaction id.
-    pub xid: u32,
-    /// Program.
-    pub program: u32,
-    /// Version.
-    pub version: u32,
-    /// Procedure.
-    pub procedure: u32,
-    /// Credential flavor as received.
-    pub cred_flavor: u32,
-    /// Credential body as received.
-    pub cred_body: Bytes,
-    /// Undecoded arguments.
-    pub args: Bytes,
-}
-
-/// What an external program answers to a call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExternalReply {
-    /// Send this body as a SUCCESS accepted reply.
-    Success(Bytes),
-    /// Refuse at the RPC level (GARBAGE_ARGS, PROC_UNAVAIL, SYSTEM_ERR, ...).
-    Refuse(Refusal),
-    /// No reply now (one-way `_MSG` procedures, a held NLM request): it comes later from
-    /// [`ExternalPrograms::poll_reply`], or never (the client retransmits).
-    None,
-}
-
-/// A reply an [`ExternalPrograms`] held back and now sends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeldReply {
-    /// Connection of the call.
-    pub conn: ConnId,
-    /// Caller.
-    pub peer: SocketAddr,
-    /// The call's xid.
-    pub xid: u32,
-    /// SUCCESS reply body.
-    pub body: Bytes,
-}
-
-/// Tokens at or above this value belong to the [`ExternalPrograms`] hook's own sockets
-/// (outbound calls); the loop hands their readiness to [`ExternalPrograms::handle_io`].
-pub const EXTERNAL_TOKEN_BASE: usize = 1 << 40;
-
-/// The hook the NLM/NSM work plugs in: the programs it serves, what it answers, and the
-/// outbound calls it makes on sockets of its own (registered with tokens from
-/// [`EXTERNAL_TOKEN_BASE`] up).
-///
-/// Durability: records appended to the journal in any of these methods are committed (one
-/// group `fdatasync`) before any reply of the same loop pass is written and before
-/// [`ExternalPrograms::flush_io`] is called, so outbound calls that depend on them too go
-/// out after they are durable.
-pub trait ExternalPrograms {
-    /// `(program, lowest version, highest version)` of every program served here; the RPC
-    /// server answers PROG_UNAVAIL / PROG_MISMATCH for the rest.
-    fn programs(&self) -> Vec<(u32, u32, u32)>;
-
-    /// Called once before serving with every durable journal record (oldest first) and
-    /// whether the previous run shut down cleanly: rebuild state, start a grace period.
-    fn restore(&mut self, _now: Instant, _records: Vec<Vec<u8>>, _was_clean: bool) {}
-
-    /// Handles a call. Records appended to `journal` are durable before the reply (or any
-    /// other reply of the same pass) is sent: group commit.
-    fn handle_call(
-        &mut self,
-        now: Instant,
-        call: ExternalCall,
-        journal: &mut Journal,
-    ) -> ExternalReply;
-    /// Called once before the loop is built, with the journal of the previous runs:
-    /// restore durable state (`boot_count` is the state directory's boot counter). An
-    /// error stops the start with that message.
-    fn start(
-        &mut self,
-        _now: Instant,
-        _journal: &mut Journal,
-        _boot_count: u64,
-    ) -> Result<(), String> {
-        Ok(())
-    }
-    /// Next reply that was held back.
-    fn poll_reply(&mut self) -> Option<HeldReply> {
-        None
-    }
-    /// When [`ExternalPrograms::handle_timeout`] should next be called.
-    fn poll_timeout(&mut self) -> Option<Instant> {
-        None
-    }
-    /// Time passed.
-    fn handle_timeout(&mut self, _now: Instant, _journal: &mut Journal) {}
-    /// Called once by [`EventLoop::new`]: register the hook's sockets (tokens from
-    /// [`EXTERNAL_TOKEN_BASE`]); keep a clone of the registry for connections made later.
-    fn register_io(&mut self, _registry: &Registry) -> io::Result<()> {
-        Ok(())
-    }
-    /// Readiness of one of the hook's sockets.
-    fn handle_io(
-        &mut self,
-        _now: Instant,
-        _token: Token,
-        _readable: bool,
-        _writable: bool,
-        _journal: &mut Journal,
-    ) {
-    }
-    /// After the pass's journal commit: send queued outbound bytes.
-    fn flush_io(&mut self, _now: Instant) {}
-    /// The loop is stopping: append whatever is still buffered (it is committed with the
-    /// clean-shutdown marker).
-    fn shutdown(&mut self, _journal: &mut Journal) {}
-}
-
-/// No external programs: every such call is the RPC server's PROG_UNAVAIL.
-#[derive(Debug, Default)]
-pub struct NoExternalPrograms;
-
-impl ExternalPrograms for NoExternalPrograms {
-    fn programs(&self) -> Vec<(u32, u32, u32)> {
-        Vec::new()
-    }
-    fn handle_call(&mut self, _: Instant, call: ExternalCall, _: &mut Journal) -> ExternalReply {
-        tracing::debug!(program = call.program, "call to an unserved program");
-        ExternalReply::Refuse(Refusal::ProgUnavail)
-    }
-}
 
 /// Counters the loop publishes for other threads (tests now, a metrics endpoint later).
 #[derive(Debug, Default)]
@@ -358,18 +223,14 @@ impl ConnTable {
 pub struct EventLoopParts {
     /// The bound sockets.
     pub listeners: Listeners,
-    /// The exports the RPC server serves.
-    pub exports: Vec<Export>,
+    /// The server core (built over the journal's records).
+    pub core: Core,
     /// Limits.
     pub limits: Limits,
     /// Number of worker threads.
     pub workers: usize,
-    /// The file-system executor the workers run.
-    pub service: Arc<dyn FsService>,
     /// The journal (committed before dependent replies; marked clean at shutdown).
     pub journal: Journal,
-    /// NLM/NSM hook.
-    pub external: Box<dyn ExternalPrograms>,
 }
 
 /// The runtime. Build with [`EventLoop::new`], then [`EventLoop::run`].
@@ -382,16 +243,18 @@ pub struct EventLoop {
     pmap_tcp: Option<TcpListener>,
     udp: Vec<UdpEndpoint>,
     addrs: BoundAddrs,
-    rpc: RpcServer,
+    core: Core,
     conns: ConnTable,
     /// Connections to look at in the next pass (readiness, new output, lifted limits).
     touched: Vec<usize>,
     workers: Option<WorkerPool>,
-    backlog: VecDeque<FsRequest>,
+    backlog: VecDeque<Job>,
     in_flight: usize,
     journal: Journal,
-    external: Box<dyn ExternalPrograms>,
+    callbacks: CallbackIo,
     limits: Limits,
+    /// The `now` of the current pass.
+    now: Instant,
     /// Set once shutting down: the deadline for in-flight replies.
     draining: Option<Instant>,
     udp_buf: Vec<u8>,
@@ -410,15 +273,7 @@ impl std::fmt::Debug for EventLoop {
 
 impl EventLoop {
     /// Registers the sockets, starts the workers and builds the RPC server.
-    pub fn new(mut parts: EventLoopParts) -> io::Result<EventLoop> {
-        // Durable state first: the external programs rebuild from the journal before any
-        // call can reach them.
-        let records = parts
-            .journal
-            .replay()
-            .map_err(|e| io::Error::other(e.to_string()))?;
-        let was_clean = parts.journal.was_clean();
-        parts.external.restore(Instant::now(), records, was_clean);
+    pub fn new(parts: EventLoopParts) -> io::Result<EventLoop> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let addrs = parts.listeners.addrs()?;
@@ -459,25 +314,13 @@ impl EventLoop {
             });
         }
 
-        let mut external = parts.external;
-        external.register_io(registry)?;
+        let mut callbacks = CallbackIo::new();
+        callbacks.register(registry)?;
         let limits = parts.limits;
-        let config = ServerConfig {
-            exports: parts.exports,
-            // The server answers an unspecified address as loopback (ServerConfig docs).
-            bind_addr: addrs.nfs.ip(),
-            nfs_port: addrs.nfs.port(),
-            portmap_port: addrs.portmap.map_or(0, |a| a.port()),
-            max_record: limits.max_record,
-            max_in_flight_per_conn: limits.max_in_flight_per_conn,
-            drc_entries: limits.drc_entries,
-            external_programs: external.programs(),
-        };
         let wake_for_workers = Arc::clone(&waker);
         let workers = WorkerPool::new(
             parts.workers,
             limits.job_queue,
-            parts.service,
             Arc::new(move || {
                 let _ = wake_for_workers.wake();
             }),
@@ -491,15 +334,16 @@ impl EventLoop {
             pmap_tcp,
             udp,
             addrs,
-            rpc: RpcServer::new(config),
+            core: parts.core,
             conns: ConnTable::default(),
             touched: Vec::new(),
             workers: Some(workers),
             backlog: VecDeque::new(),
             in_flight: 0,
             journal: parts.journal,
-            external,
+            callbacks,
             limits,
+            now: Instant::now(),
             draining: None,
             udp_buf: vec![0; UDP_MAX],
             metrics: Arc::default(),
@@ -509,6 +353,12 @@ impl EventLoop {
     /// Where the listeners are bound.
     pub fn local_addrs(&self) -> BoundAddrs {
         self.addrs
+    }
+
+    /// A switch that makes the journal's commits fail from now on (tests of the durability
+    /// barrier; see `Journal::failure_switch`).
+    pub fn journal_failure_switch(&mut self) -> Arc<AtomicBool> {
+        self.journal.failure_switch()
     }
 
     /// The loop's counters.
@@ -564,9 +414,10 @@ impl EventLoop {
                 Err(e) => return Err(e),
             }
             let now = Instant::now();
+            self.now = now;
             // RPCBIND GETTIME answers from this; reading it every pass keeps up with a clock
             // that was set (a vDSO call, cheap).
-            self.rpc.handle_wall_clock(now, unix_secs());
+            self.core.handle_wall_clock(unix_secs());
             for ev in events.iter() {
                 self.dispatch(
                     now,
@@ -576,11 +427,8 @@ impl EventLoop {
                     ev.is_read_closed() || ev.is_error(),
                 );
             }
-            if self.rpc.poll_timeout().is_some_and(|t| t <= now) {
-                self.rpc.handle_timeout(now);
-            }
-            if self.draining.is_none() && self.external.poll_timeout().is_some_and(|t| t <= now) {
-                self.external.handle_timeout(now, &mut self.journal);
+            if self.core.poll_timeout().is_some_and(|t| t <= now) {
+                self.core.handle_timeout(now);
             }
             self.pass(now);
         }
@@ -602,7 +450,15 @@ impl EventLoop {
                 drop(w);
             }
         }
-        self.external.shutdown(&mut self.journal);
+        // Records the shutdown appended (waiting releases) go in before the clean marker.
+        let now = Instant::now();
+        self.core.begin_shutdown(now);
+        self.commit_journal(now);
+        if self.core.journal_failed() {
+            // The journal does not hold what the clients were told: the next start must
+            // treat this run as a crash (grace period for everyone).
+            return Err(io::Error::other("the journal failed; not marked clean"));
+        }
         if let Err(e) = self.journal.mark_clean() {
             tracing::error!("cannot mark the journal clean: {e}");
             return Err(io::Error::other(e.to_string()));
@@ -623,16 +479,11 @@ impl EventLoop {
             && self
                 .udp
                 .iter()
-                .any(|u| u.readable && self.rpc.wants_read(u.id));
+                .any(|u| u.readable && self.core.wants_read(u.id));
         if !self.touched.is_empty() || udp_pending {
             return Some(Duration::ZERO);
         }
-        let mut t = self.rpc.poll_timeout();
-        if self.draining.is_none() {
-            if let Some(e) = self.external.poll_timeout() {
-                t = Some(t.map_or(e, |x| x.min(e)));
-            }
-        }
+        let mut t = self.core.poll_timeout();
         if let Some(d) = self.draining {
             t = Some(t.map_or(d, |x| x.min(d)));
         }
@@ -655,6 +506,7 @@ impl EventLoop {
             let _ = self.poll.registry().deregister(&mut l);
         }
         self.draining = Some(now + SHUTDOWN_GRACE);
+        self.core.begin_shutdown(now);
         // Connections stop reading (see `may_read`); touch them so interest is recomputed.
         for slot in self.conns.slots() {
             self.touch(slot);
@@ -687,7 +539,7 @@ impl EventLoop {
                     self.begin_shutdown(now, "signal received");
                 }
             }
-            NFS_TCP | PMAP_TCP => self.accept(token),
+            NFS_TCP | PMAP_TCP => self.accept(now, token),
             NFS_UDP | PMAP_UDP => {
                 if let Some(u) = self.udp.iter_mut().find(|u| u.token == token) {
                     if readable {
@@ -698,9 +550,10 @@ impl EventLoop {
                     self.flush_udp();
                 }
             }
-            Token(t) if t >= EXTERNAL_TOKEN_BASE => {
-                self.external
-                    .handle_io(now, token, readable, writable, &mut self.journal);
+            Token(t) if t >= CALLBACK_TOKEN_BASE => {
+                for ev in self.callbacks.handle_ready(token, readable, writable) {
+                    self.core.handle_callback(ev, now);
+                }
             }
             Token(t) if t >= CONN_BASE => {
                 let slot = t - CONN_BASE;
@@ -719,7 +572,12 @@ impl EventLoop {
         }
     }
 
-    fn accept(&mut self, token: Token) {
+    fn accept(&mut self, now: Instant, token: Token) {
+        let port = if token == NFS_TCP {
+            Listener::Nfs
+        } else {
+            Listener::Portmap
+        };
         loop {
             let listener = match token {
                 NFS_TCP => self.nfs_tcp.as_ref(),
@@ -772,6 +630,8 @@ impl EventLoop {
                     c.interest = Some(Interest::READABLE);
                     self.metrics.connections.store(open, Ordering::Relaxed);
                     tracing::debug!(%peer, conn = c.id.0, "connection accepted");
+                    let id = c.id;
+                    self.core.handle_conn_open(id, port, peer, now);
                 }
                 Err(e) => {
                     tracing::warn!(%peer, "cannot register connection: {e}");
@@ -793,9 +653,12 @@ impl EventLoop {
             return;
         }
         for r in results {
-            self.in_flight -= 1;
-            self.metrics.fs_in_flight.fetch_sub(1, Ordering::Relaxed);
-            self.rpc.handle_fs_result(now, r.id, r.reply);
+            // Follow-ups (write-behind data) report too; a submitted job ends with its reply.
+            if r.is_reply() {
+                self.in_flight -= 1;
+                self.metrics.fs_in_flight.fetch_sub(1, Ordering::Relaxed);
+            }
+            self.core.handle_job_done(r, now);
         }
         self.submit_backlog();
     }
@@ -804,14 +667,14 @@ impl EventLoop {
         let Some(w) = self.workers.as_ref() else {
             return;
         };
-        while let Some(req) = self.backlog.pop_front() {
-            match w.try_submit(req) {
+        while let Some(job) = self.backlog.pop_front() {
+            match w.try_submit(job) {
                 Ok(()) => {
                     self.in_flight += 1;
                     self.metrics.fs_in_flight.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(req) => {
-                    self.backlog.push_front(*req);
+                Err(job) => {
+                    self.backlog.push_front(*job);
                     break;
                 }
             }
@@ -822,7 +685,7 @@ impl EventLoop {
     fn may_read(&self, c: &Conn) -> bool {
         self.draining.is_none()
             && c.out_bytes < self.limits.write_queue_soft
-            && self.rpc.wants_read(c.id)
+            && self.core.wants_read(c.id)
     }
 
     /// One pass: input, drain, commit, output, interest.
@@ -842,13 +705,7 @@ impl EventLoop {
         }
         self.read_udp(now);
         self.drain(now);
-        if let Err(e) = self.journal.commit() {
-            // Replies that depend on these records must not go out as if they were durable;
-            // keep them queued in the journal and retry on the next pass.
-            tracing::error!("journal commit failed: {e}");
-        } else {
-            self.external.flush_io(now);
-        }
+        self.commit_journal(now);
         // Output for every connection with queued bytes, then interest for those touched.
         for slot in self.conns.slots() {
             let Some(c) = self.conns.get_mut(slot) else {
@@ -937,7 +794,7 @@ impl EventLoop {
                     // Only a complete record (or a header the server must refuse) lets the
                     // server make progress: wait for it instead of re-scanning per read.
                     if c.read_buf.len() >= hand_over_at(&c.read_buf, self.limits.max_record) {
-                        hand_over(&mut self.rpc, now, c);
+                        hand_over(&mut self.core, now, c);
                         // Outputs are drained once per pass; keep the server's queues short
                         // for a fast sender too.
                         self.drain(now);
@@ -970,13 +827,14 @@ impl EventLoop {
         }
         for i in 0..self.udp.len() {
             let mut n_read = 0;
-            while self.udp[i].readable && n_read < UDP_BUDGET && self.rpc.wants_read(self.udp[i].id)
+            while self.udp[i].readable && n_read < UDP_BUDGET && self.core.wants_read(self.udp[i].id)
             {
                 match self.udp[i].socket.recv_from(&mut self.udp_buf) {
                     Ok((n, peer)) => {
                         n_read += 1;
-                        let id = self.udp[i].id;
-                        self.rpc.handle_datagram(now, id, peer, &self.udp_buf[..n]);
+                        let listener = Listener::of_udp_conn(self.udp[i].id).unwrap_or(Listener::Nfs);
+                        self.core
+                            .handle_datagram(listener, peer, &self.udp_buf[..n], now);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.udp[i].readable = false,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -990,34 +848,76 @@ impl EventLoop {
         }
     }
 
-    /// Drains the RPC server's outputs until all are empty.
+    /// Drains the core's outputs until all are empty.
     fn drain(&mut self, now: Instant) {
         loop {
             let mut progress = false;
-            while let Some(t) = self.rpc.poll_transmit() {
+            while let Some(t) = self.core.poll_transmit() {
                 progress = true;
                 self.enqueue(t);
             }
-            while let Some(req) = self.rpc.poll_fs_request() {
+            while let Some(job) = self.core.poll_job() {
                 progress = true;
-                self.backlog.push_back(req);
+                self.backlog.push_back(job);
             }
             self.submit_backlog();
-            while let Some(ev) = self.rpc.poll_event() {
+            while let Some(id) = self.core.poll_close() {
                 progress = true;
-                self.handle_event(now, ev);
+                if let Some(slot) = self.conns.slot_of(id) {
+                    // The core logged why.
+                    if let Some(c) = self.remove_conn(slot) {
+                        tracing::debug!(peer = %c.peer, "connection closed by the core");
+                    }
+                }
             }
-            while let Some(id) = self.rpc.poll_resumed() {
+            while let Some(id) = self.core.poll_resumed() {
                 progress = true;
                 self.resume(now, id);
             }
-            while let Some(r) = self.external.poll_reply() {
+            while let Some(cmd) = self.core.poll_callback() {
                 progress = true;
-                self.rpc.send_accepted_reply(r.conn, r.peer, r.xid, r.body);
+                for ev in self.callbacks.apply(cmd) {
+                    self.core.handle_callback(ev, now);
+                }
             }
             if !progress {
                 break;
             }
+        }
+    }
+
+    /// Group commit: appends the records the core produced, one `fdatasync`, then lets the
+    /// replies that waited for them out. Replies released here are queued before the pass
+    /// writes to the sockets. A failure is final: the core withholds those replies and stops
+    /// granting; the error is logged once.
+    fn commit_journal(&mut self, now: Instant) {
+        // Releasing replies can start callbacks whose failures append records: go round a
+        // few times (what is left waits for the next pass, which the core's timers bring).
+        for _ in 0..4 {
+            let mut last = None;
+            while let Some((seq, record)) = self.core.poll_journal_append() {
+                if self.core.journal_failed() {
+                    continue;
+                }
+                match self.journal.append(&record) {
+                    Ok(_) => last = Some(seq),
+                    Err(e) => {
+                        tracing::error!("cannot append to the journal: {e}; no longer granting locks");
+                        self.core.handle_journal_failed(now);
+                    }
+                }
+            }
+            let Some(seq) = last else {
+                break;
+            };
+            match self.journal.commit() {
+                Ok(()) => self.core.handle_journal_durable(seq, now),
+                Err(e) => {
+                    tracing::error!("journal commit failed: {e}; no longer granting locks");
+                    self.core.handle_journal_failed(now);
+                }
+            }
+            self.drain(now);
         }
     }
 
@@ -1032,7 +932,7 @@ impl EventLoop {
         let max_record = self.limits.max_record;
         if let Some(c) = self.conns.get_mut(slot) {
             if c.read_buf.len() >= hand_over_at(&c.read_buf, max_record) {
-                hand_over(&mut self.rpc, now, c);
+                hand_over(&mut self.core, now, c);
             }
         }
         self.touch(slot);
@@ -1040,12 +940,15 @@ impl EventLoop {
 
     fn enqueue(&mut self, t: Transmit) {
         if let Some(u) = self.udp.iter_mut().find(|u| u.id == t.conn) {
+            let Some(peer) = t.dest else {
+                return;
+            };
             if u.out.len() >= self.limits.udp_queue {
-                tracing::debug!(peer = %t.peer, "udp send queue full; reply dropped (the client retransmits)");
+                tracing::debug!(%peer, "udp send queue full; reply dropped (the client retransmits)");
             } else {
                 // A datagram is one buffer: join the segments (a copy only for READ
                 // replies, which the client's rsize keeps within a datagram).
-                u.out.push_back((t.peer, t.data.to_bytes()));
+                u.out.push_back((peer, t.data.to_bytes()));
             }
             return;
         }
@@ -1061,51 +964,6 @@ impl EventLoop {
             self.metrics
                 .write_queue_high_water
                 .fetch_max(c.out_bytes, Ordering::Relaxed);
-        }
-    }
-
-    fn handle_event(&mut self, now: Instant, ev: Event) {
-        match ev {
-            Event::Close { conn, reason } => match self.conns.slot_of(conn) {
-                Some(slot) => self.close(slot, &reason),
-                None => {
-                    tracing::debug!(conn = conn.0, %reason, "close for a connection already gone")
-                }
-            },
-            Event::Call {
-                conn,
-                peer,
-                transport,
-                xid,
-                program,
-                version,
-                procedure,
-                cred_flavor,
-                cred_body,
-                args,
-            } => {
-                let call = ExternalCall {
-                    conn,
-                    peer,
-                    transport,
-                    xid,
-                    program,
-                    version,
-                    procedure,
-                    cred_flavor,
-                    cred_body,
-                    args,
-                };
-                match self.external.handle_call(now, call, &mut self.journal) {
-                    ExternalReply::Success(body) => {
-                        self.rpc.send_accepted_reply(conn, peer, xid, body);
-                    }
-                    ExternalReply::Refuse(r) => self.rpc.send_refusal(conn, peer, xid, r),
-                    // Lets a retransmission through to the hook instead of being dropped as
-                    // in progress; a later held reply is still sent on the connection.
-                    ExternalReply::None => self.rpc.finish_without_reply(conn, xid),
-                }
-            }
         }
     }
 
@@ -1127,7 +985,7 @@ impl EventLoop {
     fn remove_conn(&mut self, slot: usize) -> Option<Conn> {
         let mut c = self.conns.remove(slot)?;
         let _ = self.poll.registry().deregister(&mut c.stream);
-        self.rpc.connection_closed(c.id);
+        self.core.handle_conn_closed(c.id, self.now);
         self.touched.retain(|&s| s != slot);
         self.metrics
             .connections
@@ -1208,9 +1066,9 @@ fn hand_over_at(buf: &[u8], max_record: usize) -> usize {
 /// Hands the complete records at the front of `c.read_buf` to the server, keeping the rest.
 /// Both conversions are O(1) while the buffer is not shared; what stays behind (the start
 /// of the next record) is copied when the records taken out still share the allocation.
-fn hand_over(rpc: &mut RpcServer, now: Instant, c: &mut Conn) {
+fn hand_over(core: &mut Core, now: Instant, c: &mut Conn) {
     let mut buf = BytesMut::from(Bytes::from(std::mem::take(&mut c.read_buf)));
-    rpc.handle_tcp_bytes(now, c.id, c.peer, &mut buf);
+    core.handle_tcp_buf(c.id, &mut buf, now);
     c.read_buf = Vec::from(buf);
     // An idle connection should not keep the megabyte a large WRITE needed: with 1024
     // connections that would be a gigabyte held for nothing.

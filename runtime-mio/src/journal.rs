@@ -29,6 +29,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// File name of the journal inside the state directory.
 pub const FILE_NAME: &str = "journal";
@@ -78,6 +80,8 @@ pub struct Journal {
     /// File length up to the last good frame written.
     end: u64,
     was_clean: bool,
+    /// When set, commits fail as on a dead disk ([`Journal::failure_switch`]).
+    fail: Option<Arc<AtomicBool>>,
 }
 
 /// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320) lookup table.
@@ -215,6 +219,7 @@ impl Journal {
             appended: 0,
             committed: 0,
             was_clean,
+            fail: None,
         })
     }
 
@@ -244,6 +249,12 @@ impl Journal {
     pub fn commit(&mut self) -> Result<(), JournalError> {
         if self.pending.is_empty() {
             return Ok(());
+        }
+        if self.fail.as_ref().is_some_and(|f| f.load(Ordering::SeqCst)) {
+            return Err(JournalError::Io {
+                path: self.path.clone(),
+                source: io::Error::other("failure injected by a test"),
+            });
         }
         let res = self
             .file
@@ -313,6 +324,12 @@ impl Journal {
         self.end = file.seek(SeekFrom::End(0)).map_err(io)?;
         self.file = file;
         Ok(())
+    }
+
+    /// A switch that makes every later commit fail while it is set, as a disk that went
+    /// away would (tests of the durability barrier).
+    pub fn failure_switch(&mut self) -> Arc<AtomicBool> {
+        Arc::clone(self.fail.get_or_insert_with(Arc::default))
     }
 
     /// Commits, then appends the clean-shutdown marker and syncs it.

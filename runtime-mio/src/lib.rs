@@ -1,14 +1,17 @@
-//! The Janus runtime: a small mio event loop that drives the sans-IO protocol machines, the
-//! file-system backends they act on, the state journal, configuration, and the `janus`
-//! binary.
+//! The Janus runtime: only what touches the operating system. A small mio event loop
+//! drives the sans-IO server core (`server::Core`), worker threads run the file-system jobs
+//! the core emits, and the rest is sockets, files and start-up.
 //!
 //! - [`cli`] and [`config`]: the command line, the TOML file and their resolution.
 //! - [`listen`]: binding the ports, and the one-line bind errors.
-//! - [`state`] and [`journal`]: the state directory, boot counter and record journal.
-//! - [`event_loop`]: the mio loop around `proto_nfs::server::RpcServer`.
-//! - [`workers`] and [`service`]: the file-system worker pool and what it executes.
-//! - [`serve`]: start-up of `janus serve`; [`run_cli`] is the whole binary.
-//! - [`vfs`]: the file-system backends.
+//! - [`state`] and [`journal`]: the state directory, boot counter and the journal file with
+//!   its group-committed `fdatasync` (what goes in it is the core's decision).
+//! - [`event_loop`]: the mio loop and connection table around `server::Core`.
+//! - [`workers`]: the threads that run `server::Job`s.
+//! - [`nlm_callbacks`]: the sockets of the core's outbound calls (NLM/NSM callbacks).
+//! - [`serve`]: start-up of `janus serve`; [`run_cli`] is the whole binary (`janus replay`
+//!   is the `replay` crate).
+//! - [`backends`]: opening the `vfs` backend of each share.
 
 pub mod backends;
 pub mod cli;
@@ -16,20 +19,11 @@ pub mod config;
 pub mod event_loop;
 pub mod journal;
 pub mod listen;
-pub mod nfs3_exec;
-pub mod nlm;
 pub mod nlm_callbacks;
-pub mod nlm_compact;
-pub mod nlm_journal;
-pub mod replay;
 pub mod serve;
-pub mod service;
 pub mod state;
 pub use vfs;
 pub mod workers;
-pub mod write_behind;
-
-use std::sync::Arc;
 
 use clap::Parser;
 
@@ -69,16 +63,6 @@ fn serve_command(args: &cli::ServeArgs) -> i32 {
 
     let backends = serve::Backends {
         open_share: &backends::open_share,
-        make_service: &|verifier, shares| -> Arc<dyn workers::FsService> {
-            backends::make_service(verifier, shares)
-        },
-        external: Box::new(nlm::NlmHook::new(
-            config.nlm_settings(),
-            config.shares.iter().map(|s| nlm::NlmShare {
-                share_id: s.share_id,
-                read_only: s.read_only,
-            }),
-        )),
     };
     let mut running = match serve::start(&config, backends) {
         Ok(r) => r,

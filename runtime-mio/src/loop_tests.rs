@@ -11,11 +11,10 @@ use std::time::Duration;
 
 use crate::cli::ServeArgs;
 use crate::config::{BackendKind, Config};
-use crate::event_loop::{Metrics, NoExternalPrograms, ShutdownHandle};
+use crate::event_loop::{Metrics, ShutdownHandle};
 use crate::journal::Journal;
 use crate::listen::{BoundAddrs, Listeners};
 use crate::serve::{self, Backends, StartError};
-use crate::workers::FsService;
 
 fn state_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("janus-loop-{tag}-{}", std::process::id()));
@@ -37,10 +36,6 @@ fn config(state: &std::path::Path) -> Config {
 fn backends() -> Backends<'static> {
     Backends {
         open_share: &crate::backends::open_share,
-        make_service: &|v, shares| -> Arc<dyn FsService> {
-            crate::backends::make_service(v, shares)
-        },
-        external: Box::new(NoExternalPrograms),
     }
 }
 
@@ -461,88 +456,126 @@ fn file_operations_round_trip_through_the_workers() {
     srv.stop();
 }
 
-/// What [`Recorder::restore`] was given: the records and whether the last run was clean.
-type Restored = Arc<std::sync::Mutex<Option<(Vec<Vec<u8>>, bool)>>>;
-
-/// An external program (as NLM will be): restored from the journal at start, its records
-/// durable before its replies, refusals sent as RPC errors.
-#[derive(Debug, Default)]
-struct Recorder {
-    restored: Restored,
+/// NLM4 LOCK arguments (RFC 1813 / XNFS NLM v4 `nlm4_lockargs`): cookie, block, exclusive,
+/// the lock (caller "test", file handle `fh`, owner handle, svid, offset, length), reclaim,
+/// state.
+fn nlm_lock_args(fh: &[u8], svid: u32, offset: u64) -> Vec<u8> {
+    let mut a = xdr_opaque(b"c1");
+    a.extend(0u32.to_be_bytes()); // block: no
+    a.extend(1u32.to_be_bytes()); // exclusive
+    a.extend(xdr_opaque(b"test"));
+    a.extend(xdr_opaque(fh));
+    a.extend(xdr_opaque(format!("oh{svid}").as_bytes()));
+    a.extend(svid.to_be_bytes());
+    a.extend(offset.to_be_bytes());
+    a.extend(10u64.to_be_bytes());
+    a.extend(0u32.to_be_bytes()); // reclaim: no
+    a.extend(0u32.to_be_bytes()); // state
+    a
 }
 
-impl crate::event_loop::ExternalPrograms for Recorder {
-    fn programs(&self) -> Vec<(u32, u32, u32)> {
-        vec![(100_021, 4, 4)]
-    }
-    fn restore(&mut self, _: std::time::Instant, records: Vec<Vec<u8>>, was_clean: bool) {
-        *self.restored.lock().unwrap() = Some((records, was_clean));
-    }
-    fn handle_call(
-        &mut self,
-        _: std::time::Instant,
-        call: crate::event_loop::ExternalCall,
-        journal: &mut Journal,
-    ) -> crate::event_loop::ExternalReply {
-        match call.procedure {
-            0 => crate::event_loop::ExternalReply::Success(bytes::Bytes::new()),
-            1 => {
-                journal.append(&call.xid.to_be_bytes()).unwrap();
-                crate::event_loop::ExternalReply::Success(bytes::Bytes::from_static(&[0, 0, 0, 7]))
-            }
-            _ => crate::event_loop::ExternalReply::Refuse(
-                proto_nfs::server::status::Refusal::ProcUnavail,
-            ),
-        }
-    }
+/// The durability barrier through the real runtime: an NLM LOCK's GRANTED reply arrives
+/// only after its record is in the journal file; once the journal cannot be synced, the
+/// next GRANTED is never sent, NLM calls are refused with SYSTEM_ERR, NFS goes on, and the
+/// journal is not marked clean at shutdown.
+#[test]
+fn granted_replies_wait_for_the_journal_and_never_leave_when_it_fails() {
+    let dir = state_dir("durability");
+    let cfg = config(&dir);
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let listeners = Listeners::bind(cfg.bind, 0, None).unwrap();
+        let mut running = serve::start_with_listeners(&cfg, listeners, backends()).unwrap();
+        let fail = running.event_loop.journal_failure_switch();
+        tx.send((
+            running.addrs(),
+            running.event_loop.shutdown_handle(),
+            fail,
+        ))
+        .unwrap();
+        running.run()
+    });
+    let (addrs, stop, fail) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let mut s = connect(addrs.nfs);
+    let send = |s: &mut TcpStream, xid: u32, prog: u32, vers: u32, proc_: u32, args: &[u8]| {
+        s.write_all(&with_record_mark(&rpc_call_sys(xid, prog, vers, proc_, args)))
+            .unwrap();
+    };
+    send(&mut s, 1, 100_005, 3, 1, &xdr_opaque(b"/mem"));
+    let res = read_record(&mut s);
+    let fh_len = words(&res[24..])[1] as usize;
+    let root = res[24 + 8..24 + 8 + fh_len].to_vec();
+    let journal_len = || {
+        std::fs::metadata(dir.join(crate::journal::FILE_NAME))
+            .unwrap()
+            .len()
+    };
+    let before = journal_len();
+
+    // LOCK (proc 2): GRANTED (0) after the cookie; the record is on disk by then.
+    send(&mut s, 2, 100_021, 4, 2, &nlm_lock_args(&root, 1, 0));
+    let r = assert_success(&read_record(&mut s), 2);
+    assert_eq!(r[2], 0, "NLM4_GRANTED: {r:?}");
+    assert!(journal_len() > before, "the grant is in the journal file");
+
+    // The disk goes away: a second grant is never reported, and the server stops granting.
+    fail.store(true, Ordering::SeqCst);
+    send(&mut s, 3, 100_021, 4, 2, &nlm_lock_args(&root, 2, 100));
+    send(&mut s, 4, 100_021, 4, 0, &[]);
+    let w = words(&read_record(&mut s));
+    assert_eq!(&w[..6], &[4, 1, 0, 0, 0, 5], "SYSTEM_ERR for xid 4, nothing for xid 3");
+    // NFS depends on no record and goes on: GETATTR of the root.
+    send(&mut s, 5, 100_003, 3, 1, &xdr_opaque(&root));
+    let w = words(&read_record(&mut s));
+    assert_eq!(w[0], 5, "the GRANTED of xid 3 never came");
+    assert_eq!(&w[1..6], &[1, 0, 0, 0, 0]);
+    stop.shutdown();
+    assert!(
+        thread.join().unwrap().is_err(),
+        "a failed journal is not marked clean"
+    );
 }
 
 #[test]
-fn external_programs_are_routed_journaled_and_restored() {
-    let dir = state_dir("external");
-    let run = |restored: Restored| {
-        let (tx, rx) = mpsc::channel();
-        let cfg = config(&dir);
-        let thread = std::thread::spawn(move || {
-            let listeners = Listeners::bind(cfg.bind, 0, None).unwrap();
-            let mut b = backends();
-            b.external = Box::new(Recorder { restored });
-            let running = serve::start_with_listeners(&cfg, listeners, b).unwrap();
-            tx.send((running.addrs(), running.event_loop.shutdown_handle()))
-                .unwrap();
-            running.run()
-        });
-        let (addrs, stop) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        (addrs, stop, thread)
+fn nlm_settings_come_from_file_and_flags() {
+    use crate::config::FileConfig;
+    let file = FileConfig {
+        nlm_callback_portmap_port: Some(999),
+        nlm_wait_ms: Some(250),
+        nfs_wait_ms: Some(100),
+        break_timeout: Some(10),
+        grace_period: Some(7),
+        bind: Some("127.0.0.1".parse().unwrap()),
+        ..FileConfig::default()
     };
-    let restored = Arc::new(std::sync::Mutex::new(None));
-    let (addrs, stop, thread) = run(Arc::clone(&restored));
-    assert_eq!(
-        *restored.lock().unwrap(),
-        Some((vec![], true)),
-        "a new state directory: nothing to restore, clean"
-    );
-    let mut s = connect(addrs.nfs);
-    s.write_all(&with_record_mark(&rpc_call(70, 100_021, 4, 1, &[])))
-        .unwrap();
-    assert_eq!(assert_success(&read_record(&mut s), 70), vec![7]);
-    // By the time the reply arrived, the record was written (and synced) to the journal.
-    let on_disk = std::fs::read(dir.join(crate::journal::FILE_NAME)).unwrap();
-    assert!(on_disk.ends_with(&70u32.to_be_bytes()), "{on_disk:?}");
-    s.write_all(&with_record_mark(&rpc_call(71, 100_021, 4, 99, &[])))
-        .unwrap();
-    let w = words(&read_record(&mut s));
-    assert_eq!(&w[..], &[71, 1, 0, 0, 0, 3], "PROC_UNAVAIL");
-    stop.shutdown();
-    thread.join().unwrap().unwrap();
-
-    let restored = Arc::new(std::sync::Mutex::new(None));
-    let (_, stop, thread) = run(Arc::clone(&restored));
-    assert_eq!(
-        *restored.lock().unwrap(),
-        Some((vec![70u32.to_be_bytes().to_vec()], true)),
-        "the record of the first run, which ended cleanly"
-    );
-    stop.shutdown();
-    thread.join().unwrap().unwrap();
+    let share = || ServeArgs {
+        shares: vec!["x=/tmp".into()],
+        ..ServeArgs::default()
+    };
+    let c = Config::resolve(&share(), Some(file), None).unwrap();
+    let n = c.nlm_settings();
+    assert_eq!(n.callback_portmap_port, 999);
+    assert_eq!(n.nlm_wait, Duration::from_millis(250));
+    assert_eq!(n.nfs_wait, Duration::from_millis(100));
+    assert_eq!(n.break_timeout, Duration::from_secs(10));
+    assert_eq!(n.grace_period, Duration::from_secs(7));
+    assert_eq!(n.server_name, "127.0.0.1");
+    // The flag beats the file; defaults otherwise.
+    let args = ServeArgs {
+        nlm_callback_portmap_port: Some(4242),
+        ..share()
+    };
+    let file = FileConfig {
+        nlm_callback_portmap_port: Some(999),
+        ..FileConfig::default()
+    };
+    let c = Config::resolve(&args, Some(file), None).unwrap();
+    assert_eq!(c.nlm_callback_portmap_port, 4242);
+    assert_eq!(c.nlm_wait, Duration::from_secs(5));
+    assert_eq!(c.break_timeout, Duration::from_secs(35));
+    let bad = FileConfig {
+        nlm_wait_ms: Some(0),
+        ..FileConfig::default()
+    };
+    assert!(Config::resolve(&share(), Some(bad), None).is_err());
 }

@@ -1,66 +1,41 @@
-//! Sockets for NLM/NSM's outbound RPC calls (GRANTED_MSG, the `_RES` calls, SM_NOTIFY, the
-//! PMAP GETPORT that finds a client's NLM or NSM port): one non-blocking UDP socket and at
-//! most one TCP connection per destination, all registered in the event loop's poll with
-//! tokens from [`EXTERNAL_TOKEN_BASE`] up.
+//! Sockets for the core's outbound channels (NLM/NSM callbacks: GRANTED_MSG, the `_RES`
+//! calls, SM_NOTIFY, PMAP GETPORT): one non-blocking UDP socket per address family shared
+//! by every UDP channel, and one TCP connection per TCP channel, all registered in the event
+//! loop's poll with tokens from [`CALLBACK_TOKEN_BASE`] up.
 //!
-//! This module only moves bytes: `proto_nlm::service::callback::CallbackClient` builds,
-//! retransmits and matches the calls. Bytes come from its `poll_transmit` (TCP data already
-//! carries the record marker, RFC 5531 §11); every reply message that arrives (a datagram, or
-//! a TCP record without its marker) is returned by [`CallbackIo::handle_ready`] for
-//! `CallbackClient::handle_reply`; a refused or reset connection is returned as a failure for
-//! `CallbackClient::connection_failed`.
-//!
-//! Limits: at most [`MAX_TCP`] outbound connections (more → the call fails at once as
-//! unreachable), a per-connection queue of [`MAX_QUEUE`] bytes, replies of at most
-//! [`MAX_REPLY`] bytes (a larger record closes the connection). A connection idle for
-//! [`IDLE_CLOSE`] is closed (every call on it has timed out long before).
+//! This module only moves bytes. The core (`server::callbacks`) decides which channels
+//! exist ([`CallbackCommand`]), frames the replies and matches them to calls; everything
+//! that happens here goes back to it as a [`CallbackEvent`]: bytes read (a datagram from a
+//! UDP channel's destination, or a chunk of a TCP stream), a connection established, a
+//! failure (refused, reset, write error, queue over [`MAX_QUEUE`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use mio::net::{TcpStream, UdpSocket};
 use mio::{Interest, Registry, Token};
-use proto_nfs::rpc::record::take_record;
-use proto_nfs::server::Transport;
+use server::{CallbackCommand, CallbackEvent, CallbackId, Transport};
 
-use crate::event_loop::EXTERNAL_TOKEN_BASE;
-
-/// Most outbound TCP connections at once.
-pub const MAX_TCP: usize = 256;
+/// Tokens at or above this value belong to the callback sockets.
+pub const CALLBACK_TOKEN_BASE: usize = 1 << 40;
 /// Most bytes queued on one outbound connection.
 pub const MAX_QUEUE: usize = 1024 * 1024;
-/// Largest reply message accepted.
-pub const MAX_REPLY: usize = 64 * 1024;
-/// An outbound connection without traffic for this long is closed.
-pub const IDLE_CLOSE: Duration = Duration::from_secs(120);
 /// Most datagrams queued on the UDP socket while it would block.
 const MAX_UDP_QUEUE: usize = 1024;
 
-const UDP_V4: Token = Token(EXTERNAL_TOKEN_BASE);
-const UDP_V6: Token = Token(EXTERNAL_TOKEN_BASE + 1);
-const TCP_BASE: usize = EXTERNAL_TOKEN_BASE + 16;
-
-/// Something that happened on the sockets, for the callback client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IoEvent {
-    /// A reply message (for `CallbackClient::handle_reply`).
-    Reply(Bytes),
-    /// `dest` cannot be reached over `transport` (for `CallbackClient::connection_failed`).
-    Failed(SocketAddr, Transport),
-}
+const UDP_V4: Token = Token(CALLBACK_TOKEN_BASE);
+const UDP_V6: Token = Token(CALLBACK_TOKEN_BASE + 1);
+const TCP_BASE: usize = CALLBACK_TOKEN_BASE + 16;
 
 #[derive(Debug)]
 struct Out {
+    id: CallbackId,
     stream: TcpStream,
-    dest: SocketAddr,
     connected: bool,
-    last_used: Instant,
     queue: VecDeque<Bytes>,
     queued: usize,
-    read_buf: BytesMut,
 }
 
 struct Udp {
@@ -69,12 +44,20 @@ struct Udp {
     queue: VecDeque<(SocketAddr, Bytes)>,
 }
 
+#[derive(Debug, Clone, Copy)]
+enum Chan {
+    Tcp(Token),
+    Udp(SocketAddr),
+}
+
 /// The outbound sockets. See the module documentation.
 pub struct CallbackIo {
     registry: Option<Registry>,
     udp: Vec<Udp>,
-    tcp: HashMap<Token, Out>,
-    by_dest: HashMap<SocketAddr, Token>,
+    tcp: BTreeMap<Token, Out>,
+    chans: BTreeMap<CallbackId, Chan>,
+    /// UDP channel of each destination (datagrams that come back from it).
+    udp_dest: BTreeMap<SocketAddr, CallbackId>,
     next_token: usize,
     buf: Vec<u8>,
 }
@@ -83,6 +66,7 @@ impl std::fmt::Debug for CallbackIo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CallbackIo")
             .field("tcp", &self.tcp.len())
+            .field("channels", &self.chans.len())
             .finish_non_exhaustive()
     }
 }
@@ -99,8 +83,9 @@ impl CallbackIo {
         CallbackIo {
             registry: None,
             udp: Vec::new(),
-            tcp: HashMap::new(),
-            by_dest: HashMap::new(),
+            tcp: BTreeMap::new(),
+            chans: BTreeMap::new(),
+            udp_dest: BTreeMap::new(),
             next_token: TCP_BASE,
             buf: vec![0; 65_536],
         }
@@ -131,61 +116,71 @@ impl CallbackIo {
         Ok(())
     }
 
-    /// Sends `data` to `dest`: at once over UDP (queued while the socket would block), or
-    /// queued on the destination's TCP connection, connecting first if needed. Failures
-    /// that are known now are returned.
-    pub fn send(&mut self, dest: SocketAddr, transport: Transport, data: Bytes) -> Vec<IoEvent> {
+    /// Carries out one command of the core; failures known now are returned.
+    pub fn apply(&mut self, cmd: CallbackCommand) -> Vec<CallbackEvent> {
         let mut events = Vec::new();
-        match transport {
-            Transport::Udp => {
-                let Some(u) = self
-                    .udp
-                    .iter_mut()
-                    .find(|u| u.token == if dest.is_ipv4() { UDP_V4 } else { UDP_V6 })
-                else {
-                    events.push(IoEvent::Failed(dest, transport));
-                    return events;
-                };
-                if u.queue.len() < MAX_UDP_QUEUE {
-                    u.queue.push_back((dest, data));
+        match cmd {
+            CallbackCommand::Connect { id, addr, transport } => match transport {
+                Transport::Udp => {
+                    self.chans.insert(id, Chan::Udp(addr));
+                    self.udp_dest.insert(addr, id);
                 }
-                Self::flush_udp(u);
-            }
-            Transport::Tcp => {
-                let token = match self.by_dest.get(&dest) {
-                    Some(t) => *t,
-                    None => match self.connect(dest) {
-                        Ok(t) => t,
-                        Err(e) => {
-                            tracing::debug!(%dest, "NLM callback connection failed: {e}");
-                            events.push(IoEvent::Failed(dest, transport));
-                            return events;
+                Transport::Tcp => {
+                    if let Err(e) = self.connect(id, addr) {
+                        tracing::debug!(%addr, "NLM callback connection failed: {e}");
+                        events.push(CallbackEvent::Failed(id));
+                    }
+                }
+            },
+            CallbackCommand::Send { id, data } => match self.chans.get(&id).copied() {
+                Some(Chan::Udp(dest)) => {
+                    let want = if dest.is_ipv4() { UDP_V4 } else { UDP_V6 };
+                    match self.udp.iter_mut().find(|u| u.token == want) {
+                        Some(u) => {
+                            if u.queue.len() < MAX_UDP_QUEUE {
+                                u.queue.push_back((dest, data));
+                            }
+                            Self::flush_udp(u);
                         }
-                    },
-                };
-                let Some(c) = self.tcp.get_mut(&token) else {
-                    return events;
-                };
-                if c.queued + data.len() > MAX_QUEUE {
-                    tracing::debug!(%dest, "NLM callback queue full");
-                    self.close(token, &mut events);
-                    return events;
+                        None => events.push(CallbackEvent::Failed(id)),
+                    }
                 }
-                c.queued += data.len();
-                c.last_used = Instant::now();
-                c.queue.push_back(data);
-                if c.connected && !Self::flush_tcp(c) {
-                    self.close(token, &mut events);
+                Some(Chan::Tcp(token)) => {
+                    let Some(c) = self.tcp.get_mut(&token) else {
+                        return events;
+                    };
+                    if c.queued + data.len() > MAX_QUEUE {
+                        tracing::debug!("NLM callback queue full");
+                        self.close(token, &mut events);
+                        return events;
+                    }
+                    c.queued += data.len();
+                    c.queue.push_back(data);
+                    if c.connected && !Self::flush_tcp(c) {
+                        self.close(token, &mut events);
+                    }
                 }
-            }
+                // Closed meanwhile (the core hears of it through the failure it got).
+                None => {}
+            },
+            CallbackCommand::Close { id } => match self.chans.remove(&id) {
+                Some(Chan::Tcp(token)) => {
+                    if let Some(mut c) = self.tcp.remove(&token) {
+                        if let Some(r) = self.registry.as_ref() {
+                            let _ = r.deregister(&mut c.stream);
+                        }
+                    }
+                }
+                Some(Chan::Udp(dest)) => {
+                    self.udp_dest.remove(&dest);
+                }
+                None => {}
+            },
         }
         events
     }
 
-    fn connect(&mut self, dest: SocketAddr) -> io::Result<Token> {
-        if self.tcp.len() >= MAX_TCP {
-            return Err(io::Error::other("too many outbound connections"));
-        }
+    fn connect(&mut self, id: CallbackId, dest: SocketAddr) -> io::Result<()> {
         let Some(registry) = self.registry.as_ref() else {
             return Err(io::Error::other("not registered"));
         };
@@ -197,17 +192,15 @@ impl CallbackIo {
         self.tcp.insert(
             token,
             Out {
+                id,
                 stream,
-                dest,
                 connected: false,
-                last_used: Instant::now(),
                 queue: VecDeque::new(),
                 queued: 0,
-                read_buf: BytesMut::new(),
             },
         );
-        self.by_dest.insert(dest, token);
-        Ok(token)
+        self.chans.insert(id, Chan::Tcp(token));
+        Ok(())
     }
 
     fn flush_udp(u: &mut Udp) {
@@ -248,41 +241,23 @@ impl CallbackIo {
         true
     }
 
-    fn close(&mut self, token: Token, events: &mut Vec<IoEvent>) {
+    fn close(&mut self, token: Token, events: &mut Vec<CallbackEvent>) {
         if let Some(mut c) = self.tcp.remove(&token) {
             if let Some(r) = self.registry.as_ref() {
                 let _ = r.deregister(&mut c.stream);
             }
-            self.by_dest.remove(&c.dest);
-            events.push(IoEvent::Failed(c.dest, Transport::Tcp));
-        }
-    }
-
-    /// When the next idle connection should be closed.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.tcp.values().map(|c| c.last_used + IDLE_CLOSE).min()
-    }
-
-    /// Closes the connections idle since `now - IDLE_CLOSE` (quietly: nothing is pending).
-    pub fn handle_timeout(&mut self, now: Instant) {
-        let idle: Vec<Token> = self
-            .tcp
-            .iter()
-            .filter(|(_, c)| c.last_used + IDLE_CLOSE <= now)
-            .map(|(t, _)| *t)
-            .collect();
-        for t in idle {
-            if let Some(mut c) = self.tcp.remove(&t) {
-                if let Some(r) = self.registry.as_ref() {
-                    let _ = r.deregister(&mut c.stream);
-                }
-                self.by_dest.remove(&c.dest);
-            }
+            self.chans.remove(&c.id);
+            events.push(CallbackEvent::Failed(c.id));
         }
     }
 
     /// Readiness of one of our tokens: reads replies, finishes connects, writes queues.
-    pub fn handle_ready(&mut self, token: Token, readable: bool, writable: bool) -> Vec<IoEvent> {
+    pub fn handle_ready(
+        &mut self,
+        token: Token,
+        readable: bool,
+        writable: bool,
+    ) -> Vec<CallbackEvent> {
         let mut events = Vec::new();
         if token == UDP_V4 || token == UDP_V6 {
             let Some(i) = self.udp.iter().position(|u| u.token == token) else {
@@ -294,8 +269,15 @@ impl CallbackIo {
             if readable {
                 loop {
                     match self.udp[i].socket.recv_from(&mut self.buf) {
-                        Ok((n, _)) => {
-                            events.push(IoEvent::Reply(Bytes::copy_from_slice(&self.buf[..n])))
+                        Ok((n, from)) => {
+                            // A reply comes from the port the call went to; others match no
+                            // channel.
+                            if let Some(id) = self.udp_dest.get(&from) {
+                                events.push(CallbackEvent::Bytes(
+                                    *id,
+                                    Bytes::copy_from_slice(&self.buf[..n]),
+                                ));
+                            }
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -311,13 +293,15 @@ impl CallbackIo {
         let Some(c) = self.tcp.get_mut(&token) else {
             return events;
         };
-        c.last_used = Instant::now();
         let mut failed = false;
         if !c.connected && (writable || readable) {
             match c.stream.take_error() {
                 Ok(Some(_)) | Err(_) => failed = true,
                 Ok(None) => match c.stream.peer_addr() {
-                    Ok(_) => c.connected = true,
+                    Ok(_) => {
+                        c.connected = true;
+                        events.push(CallbackEvent::Connected(c.id));
+                    }
                     Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
                     Err(_) => failed = true,
                 },
@@ -333,22 +317,10 @@ impl CallbackIo {
                         failed = true;
                         break;
                     }
-                    Ok(n) => {
-                        c.read_buf.extend_from_slice(&self.buf[..n]);
-                        loop {
-                            match take_record(&mut c.read_buf, MAX_REPLY) {
-                                Ok(Some(m)) => events.push(IoEvent::Reply(m)),
-                                Ok(None) => break,
-                                Err(_) => {
-                                    failed = true;
-                                    break;
-                                }
-                            }
-                        }
-                        if failed {
-                            break;
-                        }
-                    }
+                    Ok(n) => events.push(CallbackEvent::Bytes(
+                        c.id,
+                        Bytes::copy_from_slice(&self.buf[..n]),
+                    )),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => {
@@ -368,6 +340,23 @@ impl CallbackIo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn pump(poll: &mut mio::Poll, io: &mut CallbackIo, until: impl Fn(&[CallbackEvent]) -> bool) -> Vec<CallbackEvent> {
+        let mut got = Vec::new();
+        let mut events = mio::Events::with_capacity(16);
+        for _ in 0..100 {
+            if until(&got) {
+                break;
+            }
+            poll.poll(&mut events, Some(Duration::from_millis(20)))
+                .unwrap();
+            for ev in events.iter() {
+                got.extend(io.handle_ready(ev.token(), ev.is_readable(), ev.is_writable()));
+            }
+        }
+        got
+    }
 
     #[test]
     fn tcp_connect_refused_is_reported_and_udp_round_trips() {
@@ -378,68 +367,74 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let dead = l.local_addr().unwrap();
         drop(l);
-        let mut failed = io.send(
-            dead,
-            Transport::Tcp,
-            Bytes::from_static(b"\x80\0\0\x04abcd"),
-        );
-        let mut events = mio::Events::with_capacity(16);
-        for _ in 0..50 {
-            if !failed.is_empty() {
-                break;
-            }
-            poll.poll(&mut events, Some(Duration::from_millis(20)))
-                .unwrap();
-            for ev in events.iter() {
-                failed.extend(io.handle_ready(ev.token(), ev.is_readable(), ev.is_writable()));
-            }
+        let id = CallbackId(1);
+        let mut failed = io.apply(CallbackCommand::Connect {
+            id,
+            addr: dead,
+            transport: Transport::Tcp,
+        });
+        failed.extend(io.apply(CallbackCommand::Send {
+            id,
+            data: Bytes::from_static(b"\x80\0\0\x04abcd"),
+        }));
+        if failed.is_empty() {
+            failed = pump(&mut poll, &mut io, |g| !g.is_empty());
         }
-        assert_eq!(failed, vec![IoEvent::Failed(dead, Transport::Tcp)]);
+        assert_eq!(failed, vec![CallbackEvent::Failed(id)]);
 
-        // UDP: a peer echoes; the echo comes back as a reply.
+        // UDP: a peer echoes; the echo comes back as bytes of the channel.
         let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let dest = peer.local_addr().unwrap();
+        let u = CallbackId(2);
         assert!(io
-            .send(dest, Transport::Udp, Bytes::from_static(b"ping"))
+            .apply(CallbackCommand::Connect {
+                id: u,
+                addr: dest,
+                transport: Transport::Udp
+            })
+            .is_empty());
+        assert!(io
+            .apply(CallbackCommand::Send {
+                id: u,
+                data: Bytes::from_static(b"ping")
+            })
             .is_empty());
         let mut b = [0u8; 16];
         let (n, from) = peer.recv_from(&mut b).unwrap();
-        peer.send_to(&b[..n], SocketAddr::new(dest.ip(), from.port()))
-            .unwrap();
-        let mut got = Vec::new();
-        for _ in 0..50 {
-            if !got.is_empty() {
-                break;
-            }
-            poll.poll(&mut events, Some(Duration::from_millis(20)))
-                .unwrap();
-            for ev in events.iter() {
-                got.extend(io.handle_ready(ev.token(), ev.is_readable(), ev.is_writable()));
-            }
-        }
-        assert_eq!(got, vec![IoEvent::Reply(Bytes::from_static(b"ping"))]);
+        peer.send_to(&b[..n], from).unwrap();
+        let got = pump(&mut poll, &mut io, |g| !g.is_empty());
+        assert_eq!(
+            got,
+            vec![CallbackEvent::Bytes(u, Bytes::from_static(b"ping"))]
+        );
     }
 
     #[test]
-    fn idle_connections_are_closed() {
-        let poll = mio::Poll::new().unwrap();
+    fn tcp_channel_connects_sends_and_reads() {
+        let mut poll = mio::Poll::new().unwrap();
         let mut io = CallbackIo::new();
         io.register(poll.registry()).unwrap();
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let dest = l.local_addr().unwrap();
-        assert!(io
-            .send(
-                dest,
-                Transport::Tcp,
-                Bytes::from_static(b"\x80\0\0\x04abcd")
-            )
-            .is_empty());
-        assert_eq!(io.tcp.len(), 1);
-        let due = io.poll_timeout().expect("an idle deadline");
-        io.handle_timeout(due - Duration::from_secs(1));
-        assert_eq!(io.tcp.len(), 1, "not idle yet");
-        io.handle_timeout(due);
-        assert!(io.tcp.is_empty() && io.by_dest.is_empty());
-        assert_eq!(io.poll_timeout(), None);
+        let id = CallbackId(7);
+        io.apply(CallbackCommand::Connect {
+            id,
+            addr: l.local_addr().unwrap(),
+            transport: Transport::Tcp,
+        });
+        io.apply(CallbackCommand::Send {
+            id,
+            data: Bytes::from_static(b"hello"),
+        });
+        let (mut s, _) = l.accept().unwrap();
+        let got = pump(&mut poll, &mut io, |g| g.contains(&CallbackEvent::Connected(id)));
+        assert!(got.contains(&CallbackEvent::Connected(id)), "{got:?}");
+        let mut b = [0u8; 5];
+        s.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"hello");
+        s.write_all(b"back").unwrap();
+        let got = pump(&mut poll, &mut io, |g| !g.is_empty());
+        assert_eq!(got, vec![CallbackEvent::Bytes(id, Bytes::from_static(b"back"))]);
+        io.apply(CallbackCommand::Close { id });
+        assert!(io.tcp.is_empty() && io.chans.is_empty());
     }
 }

@@ -5,24 +5,23 @@
 //! 2. open every share's backend and build the exports;
 //! 3. open and lock the state directory, bump the boot counter, open the journal (only a
 //!    start that can serve counts as a boot);
-//! 4. derive the NFS write verifier from the boot counter, start the workers and the loop.
+//! 4. compact the journal if it is mostly dead records, build the server core over its
+//!    records (lock table, monitor list, grace period), derive the NFS write verifier from
+//!    the boot counter, start the workers and the loop.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use proto_nfs::nfs3::FileHandle;
-use proto_nfs::server::Export;
+use server::{Core, CoreConfig, CoreLimits, ShareBackend};
+use vfs::Vfs;
 
 use crate::config::{BackendKind, Config, ShareConfig};
-use crate::event_loop::{EventLoop, EventLoopParts, ExternalPrograms};
+use crate::event_loop::{EventLoop, EventLoopParts};
 use crate::journal::Journal;
 use crate::listen::{BindError, BoundAddrs, Listeners};
 use crate::state::{StateDir, StateError};
-use crate::vfs::Vfs;
-use crate::workers::FsService;
 
 /// Why `janus serve` could not start. [`StartError::exit_code`] says how the process ends.
 #[derive(Debug, thiserror::Error)]
@@ -66,18 +65,11 @@ impl StartError {
 
 /// Opens one share's backend (the error is the reason, for the one-line message).
 pub type OpenShareFn = dyn Fn(BackendKind, &ShareConfig) -> Result<Arc<dyn Vfs>, String>;
-/// Builds the worker service from the NFS write verifier and the shares by id.
-pub type MakeServiceFn = dyn Fn([u8; 8], HashMap<u32, Arc<dyn Vfs>>) -> Arc<dyn FsService>;
 
-/// How shares and the executor are made (the binary passes the real backends; tests may
-/// pass their own).
+/// How shares are made (the binary passes the real backends; tests may pass their own).
 pub struct Backends<'a> {
     /// Opens one share's backend.
     pub open_share: &'a OpenShareFn,
-    /// Builds the worker service from the write verifier and the shares by id.
-    pub make_service: &'a MakeServiceFn,
-    /// The NLM/NSM hook.
-    pub external: Box<dyn ExternalPrograms>,
 }
 
 /// A started server: sockets bound, state open; [`Running::run`] serves until shut down.
@@ -113,28 +105,17 @@ pub fn start_with_listeners(
 ) -> Result<Running, StartError> {
     let addrs = listeners.addrs()?;
 
-    let mut exports = Vec::new();
-    let mut by_id: HashMap<u32, Arc<dyn Vfs>> = HashMap::new();
+    let mut backends_by_id = Vec::new();
     for s in &config.shares {
         let vfs = (backends.open_share)(config.backend, s).map_err(|reason| StartError::Share {
             name: s.name.clone(),
             path: s.path.display().to_string(),
             reason,
         })?;
-        let root = FileHandle::new(s.share_id, &vfs.root().0)
-            .ok_or_else(|| StartError::RootHandle(s.name.clone()))?;
-        exports.push(Export {
-            name: s.name.clone(),
+        backends_by_id.push(ShareBackend {
             share_id: s.share_id,
-            root,
-            read_only: s.read_only,
-            clients: s.clients.clone(),
-            root_squash: s.root_squash,
-            all_squash: s.all_squash,
-            anon_uid: s.anon_uid,
-            anon_gid: s.anon_gid,
+            vfs,
         });
-        by_id.insert(s.share_id, vfs);
     }
 
     let state = StateDir::open(&config.state_dir)?;
@@ -148,24 +129,72 @@ pub fn start_with_listeners(
     if !journal.was_clean() {
         tracing::warn!("the previous run did not shut down cleanly");
     }
+    let records = compacted(&mut journal).map_err(StartError::Locks)?;
 
     let unix_secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let verifier = state.write_verifier(unix_secs);
-    let service = (backends.make_service)(verifier, by_id);
-    let mut external = backends.external;
-    external
-        .start(std::time::Instant::now(), &mut journal, state.boot_count())
-        .map_err(StartError::Locks)?;
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let core_config = CoreConfig {
+        shares: config
+            .shares
+            .iter()
+            .map(|s| server::ShareConfig {
+                share_id: s.share_id,
+                name: s.name.clone(),
+                read_only: s.read_only,
+                clients: s.clients.clone(),
+                root_squash: s.root_squash,
+                all_squash: s.all_squash,
+                anon_uid: s.anon_uid,
+                anon_gid: s.anon_gid,
+            })
+            .collect(),
+        // The server answers an unspecified address as loopback (ServerConfig docs).
+        bind_addr: addrs.nfs.ip(),
+        nfs_port: addrs.nfs.port(),
+        portmap_port: addrs.portmap.map_or(0, |a| a.port()),
+        limits: CoreLimits {
+            max_record: config.limits.max_record,
+            max_in_flight_per_conn: config.limits.max_in_flight_per_conn,
+            drc_entries: config.limits.drc_entries,
+            ..CoreLimits::default()
+        },
+        nlm: config.nlm_settings(),
+        boot_count: state.boot_count(),
+        write_verifier: verifier,
+        // Outbound xids must not repeat those of an earlier boot.
+        callback_xid: nanos ^ ((state.boot_count() as u32) << 20),
+        write_behind: true,
+    };
+    let core = Core::new(
+        core_config,
+        backends_by_id,
+        records,
+        journal.was_clean(),
+        Instant::now(),
+    )
+    .map_err(|e| match e {
+        server::StartError::RootHandle(name) => StartError::RootHandle(name),
+        other => StartError::Locks(format!("journal {}: {other}", journal.path().display())),
+    })?;
+    let report = core.start_report();
+    tracing::info!(
+        lock_records = report.lock_records,
+        monitor_records = report.nsm_records,
+        grace = report.grace,
+        nsm_state = report.nsm_state,
+        "NLM/NSM state restored"
+    );
     let event_loop = EventLoop::new(EventLoopParts {
         listeners,
-        exports,
+        core,
         limits: config.limits.clone(),
         workers: config.workers,
-        service,
         journal,
-        external,
     })?;
     Ok(Running {
         event_loop,
@@ -200,6 +229,27 @@ impl Running {
         event_loop.run()?;
         drop(state); // releases the state-directory lock last
         Ok(())
+    }
+}
+
+/// The journal's records, after rewriting the journal with the live ones only when it is
+/// mostly dead records (`server::nlm_compact` decides).
+fn compacted(journal: &mut Journal) -> Result<Vec<Vec<u8>>, String> {
+    let raw = journal.replay().map_err(|e| e.to_string())?;
+    let live = server::nlm_compact::live_indices(&raw);
+    if !server::nlm_compact::worth_it(raw.len(), live.len()) {
+        return Ok(raw);
+    }
+    let kept: Vec<Vec<u8>> = live.iter().map(|&i| raw[i].clone()).collect();
+    match journal.rewrite(&kept) {
+        Ok(()) => {
+            tracing::info!(before = raw.len(), after = kept.len(), "journal compacted");
+            Ok(kept)
+        }
+        Err(e) => {
+            tracing::warn!("journal not compacted: {e}");
+            Ok(raw)
+        }
     }
 }
 

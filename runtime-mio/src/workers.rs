@@ -1,5 +1,5 @@
-//! The file-system worker pool: a few std threads that execute the NFSv3 requests the
-//! server state machine emits ([`FsRequest`]) so the event loop never blocks on the disk.
+//! The file-system worker pool: a few std threads that run the jobs the server core emits
+//! ([`server::Job`]) so the event loop never blocks on the disk.
 //!
 //! Jobs go in through a bounded queue (a mutex-protected `VecDeque` and a condition
 //! variable): [`WorkerPool::try_submit`] never blocks and hands a job back when the queue is
@@ -8,61 +8,17 @@
 //! a second worker for every job — the one queued on the mutex — which costs a context
 //! switch per request on a busy machine.) Results come back through an unbounded channel —
 //! bounded in practice by the jobs submitted — and each one wakes the event loop through a
-//! [`mio::Waker`]. A job may leave work to run after its reply has been handed back
-//! ([`Executed::after_reply`], write-behind): the worker runs it before taking its next
-//! job, so each worker holds at most one such piece of work.
+//! [`mio::Waker`]. A result may carry a follow-up job (write-behind: the data write after the
+//! reply, [`JobDone::take_follow_up`]): the worker hands the result back first and runs the
+//! follow-up before it takes its next job, so each worker holds at most one such piece of
+//! work. No ordering between jobs is decided here: the core emits a job only once it may run.
 
 use std::collections::VecDeque;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use proto_nfs::nfs3::{Nfs3Reply, Nfs3Status};
-use proto_nfs::server::{FsRequest, FsRequestId};
-
-/// What the workers run: the NFSv3 executor over the share backends.
-pub trait FsService: Send + Sync + 'static {
-    /// Executes one request (on a worker thread).
-    fn execute(&self, req: &FsRequest) -> Executed;
-}
-
-/// Work to run after a reply was handed back.
-pub type AfterReply = Box<dyn FnOnce() + Send>;
-
-/// What executing one request produced.
-pub struct Executed {
-    /// The reply.
-    pub reply: Nfs3Reply,
-    /// Work to run on the same worker once the reply is on its way.
-    pub after_reply: Option<AfterReply>,
-}
-
-impl From<Nfs3Reply> for Executed {
-    fn from(reply: Nfs3Reply) -> Self {
-        Executed {
-            reply,
-            after_reply: None,
-        }
-    }
-}
-
-impl std::fmt::Debug for Executed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Executed")
-            .field("reply", &self.reply)
-            .field("after_reply", &self.after_reply.is_some())
-            .finish()
-    }
-}
-
-/// A finished request.
-#[derive(Debug)]
-pub struct FsResult {
-    /// The request's id.
-    pub id: FsRequestId,
-    /// Its reply.
-    pub reply: Nfs3Reply,
-}
+use server::{Job, JobDone};
 
 /// The job queue shared by the pool and its workers.
 #[derive(Debug)]
@@ -75,7 +31,7 @@ struct Queue {
 
 #[derive(Debug, Default)]
 struct QueueState {
-    jobs: VecDeque<FsRequest>,
+    jobs: VecDeque<Job>,
     /// No more jobs: workers finish what is queued and exit.
     closed: bool,
 }
@@ -93,7 +49,7 @@ impl Queue {
     }
 
     /// The next job; `None` once the queue is closed and empty.
-    fn take(&self) -> Option<FsRequest> {
+    fn take(&self) -> Option<Job> {
         let mut st = self.lock();
         loop {
             if let Some(job) = st.jobs.pop_front() {
@@ -112,7 +68,7 @@ impl Queue {
 #[derive(Debug)]
 pub struct WorkerPool {
     queue: Arc<Queue>,
-    results: Receiver<FsResult>,
+    results: Receiver<JobDone>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -122,7 +78,6 @@ impl WorkerPool {
     pub fn new(
         workers: usize,
         queue: usize,
-        service: Arc<dyn FsService>,
         wake: Arc<dyn Fn() + Send + Sync>,
     ) -> std::io::Result<WorkerPool> {
         let queue = Arc::new(Queue {
@@ -130,7 +85,7 @@ impl WorkerPool {
             ready: Condvar::new(),
             capacity: queue.max(1),
         });
-        let (res_tx, res_rx) = mpsc::channel::<FsResult>();
+        let (res_tx, res_rx) = mpsc::channel::<JobDone>();
         let mut pool = WorkerPool {
             queue,
             results: res_rx,
@@ -138,34 +93,33 @@ impl WorkerPool {
         };
         for i in 0..workers.max(1) {
             let queue = Arc::clone(&pool.queue);
-            let res_tx: Sender<FsResult> = res_tx.clone();
-            let service = Arc::clone(&service);
+            let res_tx: Sender<JobDone> = res_tx.clone();
             let wake = Arc::clone(&wake);
             // On a spawn error `pool` is dropped: the threads already started exit.
             pool.threads.push(
                 std::thread::Builder::new()
                     .name(format!("janus-fs-{i}"))
-                    .spawn(move || worker(&queue, &res_tx, &*service, &*wake))?,
+                    .spawn(move || worker(&queue, &res_tx, &*wake))?,
             );
         }
         Ok(pool)
     }
 
     /// Queues a job without blocking; gives it back if the queue is full.
-    pub fn try_submit(&self, req: FsRequest) -> Result<(), Box<FsRequest>> {
+    pub fn try_submit(&self, job: Job) -> Result<(), Box<Job>> {
         {
             let mut st = self.queue.lock();
             if st.closed || st.jobs.len() >= self.queue.capacity {
-                return Err(Box::new(req));
+                return Err(Box::new(job));
             }
-            st.jobs.push_back(req);
+            st.jobs.push_back(job);
         }
         self.queue.ready.notify_one();
         Ok(())
     }
 
     /// A finished result, if any.
-    pub fn try_recv(&self) -> Option<FsResult> {
+    pub fn try_recv(&self) -> Option<JobDone> {
         self.results.try_recv().ok()
     }
 
@@ -184,41 +138,18 @@ impl Drop for WorkerPool {
     }
 }
 
-fn worker(
-    queue: &Queue,
-    results: &Sender<FsResult>,
-    service: &dyn FsService,
-    wake: &(dyn Fn() + Send + Sync),
-) {
-    while let Some(req) = queue.take() {
-        let Executed { reply, after_reply } = match std::panic::catch_unwind(
-            std::panic::AssertUnwindSafe(|| service.execute(&req)),
-        ) {
-            Ok(r) => r,
-            Err(_) => {
-                tracing::error!(
-                    id = req.id.0,
-                    share = req.share_id,
-                    "file-system request panicked"
-                );
-                // The client still gets an answer and the connection's in-flight count is
-                // released: NFS3ERR_SERVERFAULT (RFC 1813 §2.6).
-                Nfs3Reply::error_for(&req.call, Nfs3Status::ServerFault).into()
+fn worker(queue: &Queue, results: &Sender<JobDone>, wake: &(dyn Fn() + Send + Sync)) {
+    while let Some(job) = queue.take() {
+        // `Job::run` turns a panic of the backend into a result itself.
+        let mut next = Some(job);
+        while let Some(job) = next.take() {
+            let mut done = job.run();
+            next = done.take_follow_up();
+            // Even with the event loop gone a follow-up runs: it is data a client was told
+            // is written.
+            if results.send(done).is_ok() {
+                wake();
             }
-        };
-        let gone = results.send(FsResult { id: req.id, reply }).is_err();
-        if !gone {
-            wake();
-        }
-        // Even with the event loop gone the deferred work runs: it is data a client was
-        // told is written.
-        if let Some(work) = after_reply {
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).is_err() {
-                tracing::error!(id = req.id.0, "work after a reply panicked");
-            }
-        }
-        if gone {
-            return;
         }
     }
 }
@@ -226,82 +157,105 @@ fn worker(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proto_nfs::nfs3::Nfs3Call;
-    use proto_nfs::server::Creds;
+    use server::{Core, CoreConfig, ShareBackend, ShareConfig};
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use proto_nfs::xdr::XdrEncode as _;
     use std::time::{Duration, Instant};
-
-    #[derive(Debug)]
-    struct Svc {
-        gate: Mutex<()>,
-    }
-    impl FsService for Svc {
-        fn execute(&self, req: &FsRequest) -> Executed {
-            if req.share_id == 666 {
-                panic!("boom (expected by the test)");
-            }
-            let _g = self.gate.lock().unwrap();
-            Nfs3Reply::Null.into()
-        }
-    }
-
-    fn req(id: u64, share_id: u32) -> FsRequest {
-        FsRequest {
-            id: FsRequestId(id),
-            share_id,
-            creds: Creds {
-                uid: 0,
-                gid: 0,
-                gids: vec![],
-            },
-            call: Nfs3Call::Null,
-        }
-    }
 
     #[test]
     fn runs_jobs_wakes_and_refuses_when_full() {
-        let svc = Arc::new(Svc {
-            gate: Mutex::new(()),
-        });
+        // Jobs come from a core: GETATTRs of a memory share's root over UDP.
+        let fs: Arc<dyn vfs::Vfs> = Arc::new(vfs::memory::MemoryFs::new(
+            vfs::memory::MemoryFsConfig::default(),
+            vfs::memory::system_clock(),
+        ));
+        let config = CoreConfig {
+            shares: vec![ShareConfig {
+                share_id: 1,
+                name: "x".into(),
+                read_only: false,
+                clients: vec![],
+                root_squash: false,
+                all_squash: false,
+                anon_uid: 65534,
+                anon_gid: 65534,
+            }],
+            ..CoreConfig::default()
+        };
+        let now = Instant::now();
+        let mut core = Core::new(
+            config,
+            vec![ShareBackend {
+                share_id: 1,
+                vfs: Arc::clone(&fs),
+            }],
+            vec![],
+            true,
+            now,
+        )
+        .unwrap();
+        let root = proto_nfs::nfs3::FileHandle::new(1, &fs.root().0).unwrap();
+        let mut jobs = Vec::new();
+        for xid in 0..10u32 {
+            let call = proto_nfs::nfs3::Nfs3Call::Getattr(proto_nfs::nfs3::GetattrArgs {
+                object: root.clone(),
+            });
+            let mut args = bytes::BytesMut::new();
+            call.encode(&mut args);
+            let msg = proto_nfs::rpc::RpcMessage {
+                xid,
+                body: proto_nfs::rpc::MessageBody::Call(proto_nfs::rpc::CallBody {
+                    rpcvers: 2,
+                    prog: 100_003,
+                    vers: 3,
+                    proc_: 1,
+                    cred: proto_nfs::rpc::OpaqueAuth::none(),
+                    verf: proto_nfs::rpc::OpaqueAuth::none(),
+                    args: args.freeze(),
+                }),
+            };
+            let peer = "127.0.0.1:900".parse().unwrap();
+            core.handle_datagram(server::Listener::Nfs, peer, &msg.to_bytes(), now);
+            while let Some(j) = core.poll_job() {
+                jobs.push(j);
+            }
+        }
+        assert_eq!(jobs.len(), 10);
         let wakes = Arc::new(AtomicUsize::new(0));
         let w = Arc::clone(&wakes);
-        let gate = svc.gate.lock().unwrap();
         let pool = WorkerPool::new(
             1,
             2,
-            svc.clone(),
             Arc::new(move || {
                 w.fetch_add(1, Ordering::SeqCst);
             }),
         )
         .unwrap();
-        // One job held by the blocked worker, two queued, the rest refused.
         let mut accepted = 0;
-        let mut refused = 0;
-        for i in 0..10 {
-            match pool.try_submit(req(i, if i == 1 { 666 } else { 1 })) {
-                Ok(()) => accepted += 1,
-                Err(r) => {
-                    assert_eq!(r.id, FsRequestId(i), "the job comes back");
-                    refused += 1;
-                }
+        for j in jobs {
+            if pool.try_submit(j).is_ok() {
+                accepted += 1;
             }
-            std::thread::sleep(Duration::from_millis(5));
         }
-        assert!((2..=3).contains(&accepted), "{accepted}");
-        assert_eq!(accepted + refused, 10);
-        drop(gate);
+        assert!((2..=10).contains(&accepted), "{accepted}");
         let deadline = Instant::now() + Duration::from_secs(5);
-        let mut got = Vec::new();
-        while got.len() < accepted && Instant::now() < deadline {
-            if let Some(r) = pool.try_recv() {
-                got.push(r.id);
+        let mut got = 0;
+        while got < accepted && Instant::now() < deadline {
+            if let Some(mut d) = pool.try_recv() {
+                assert!(d.take_follow_up().is_none());
+                assert!(d.is_reply());
+                core.handle_job_done(d, now);
+                got += 1;
             } else {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
-        assert_eq!(got.len(), accepted, "the panicking job still gets a reply");
-        assert!(got.contains(&FsRequestId(1)));
+        assert_eq!(got, accepted);
+        let mut replies = 0;
+        while core.poll_transmit().is_some() {
+            replies += 1;
+        }
+        assert_eq!(replies, accepted);
         assert_eq!(wakes.load(Ordering::SeqCst), accepted);
         pool.shutdown();
     }

@@ -283,8 +283,11 @@ impl<T> Default for Barrier<T> {
 }
 
 impl<T> Barrier<T> {
+    /// Queues `item`, held while `needs` is not durable. Tags only grow (they are the last
+    /// record appended when the item was made), so what is released keeps its order among
+    /// the held items; an item that needs nothing (an NFS reply) does not wait behind them.
     fn push(&mut self, needs: RecordSeq, durable: RecordSeq, failed: bool, item: T) {
-        if needs <= durable && self.held.is_empty() {
+        if needs <= durable {
             self.ready.push_back(item);
         } else if !failed {
             self.held.push_back((needs, item));

@@ -1,28 +1,23 @@
-//! Write-behind through the worker service (`runtime_mio::write_behind`): an UNSTABLE WRITE
-//! is answered before its data is written, later requests on the file wait for the data,
-//! and a deferred write that fails changes the write verifier so a COMMIT tells the client
-//! to resend, whose resend then fails in its own reply.
+//! Write-behind through the core (`server::write_behind`): an UNSTABLE WRITE is answered
+//! before its data is written, a later request on the file is not even emitted as a job
+//! until the data is written (ordering by WHEN the core emits jobs), and a deferred write
+//! that fails changes the write verifier so a COMMIT tells the client to resend, whose
+//! resend then fails in its own reply.
 
-use std::collections::HashMap;
+mod support;
+
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 
 use bytes::Bytes;
 use proto_nfs::nfs3::*;
-use proto_nfs::server::{Creds, FsRequest, FsRequestId};
-use runtime_mio::nfs3_exec::Executor;
-use runtime_mio::service::ShareService;
-use runtime_mio::vfs::memory::{MemoryFs, MemoryFsConfig, VirtualClock};
-use runtime_mio::vfs::{
+use support::*;
+use vfs::memory::{MemoryFs, MemoryFsConfig, VirtualClock};
+use vfs::{
     Caller, CreateHow, DirPage, FileAttr, FileKind, FsStat, Handle, SetAttrs, Stability, Timestamp,
     Vfs, VfsError, VfsResult,
 };
-use runtime_mio::workers::{Executed, FsService};
-use runtime_mio::write_behind::{WriteBehind, MAX_PENDING_BYTES};
-
-const SHARE: u32 = 3;
 
 /// MemoryFs that takes write-behind and whose writes can be made to fail (ENOSPC).
 #[derive(Debug)]
@@ -138,19 +133,11 @@ impl Vfs for Flaky {
 }
 
 struct Rig {
-    svc: Arc<ShareService<Executor>>,
-    wb: Arc<WriteBehind>,
+    core: server::Core,
     vfs: Arc<Flaky>,
     file: FileHandle,
-    next_id: u64,
-}
-
-fn creds() -> Creds {
-    Creds {
-        uid: 1000,
-        gid: 1000,
-        gids: vec![],
-    }
+    next_xid: u32,
+    now: Instant,
 }
 
 impl Rig {
@@ -181,68 +168,60 @@ impl Rig {
                 &caller,
             )
             .unwrap();
-        let executor = Executor::new(*b"bootverf");
-        let wb = Arc::new(WriteBehind::new(
-            Arc::clone(executor.verifier()),
-            MAX_PENDING_BYTES,
-        ));
-        let shares: HashMap<u32, Arc<dyn Vfs>> =
-            HashMap::from([(SHARE, Arc::clone(&vfs) as Arc<dyn Vfs>)]);
-        let svc = Arc::new(ShareService::new(executor, shares).with_write_behind(Arc::clone(&wb)));
+        let now = Instant::now();
+        let core = core_over(Arc::clone(&vfs) as Arc<dyn Vfs>, vec![], now);
         Rig {
-            svc,
-            wb,
+            core,
             vfs,
             file: FileHandle::new(SHARE, &h.0).unwrap(),
-            next_id: 1,
+            next_xid: 1,
+            now,
         }
     }
 
-    fn req(&mut self, call: Nfs3Call) -> FsRequest {
-        self.next_id += 1;
-        FsRequest {
-            id: FsRequestId(self.next_id),
-            share_id: SHARE,
-            creds: creds(),
-            call,
-        }
+    fn send(&mut self, c: &Nfs3Call) -> u32 {
+        self.next_xid += 1;
+        send_nfs(&mut self.core, self.next_xid, c, self.now);
+        self.next_xid
     }
 
-    fn write(&mut self, offset: u64, data: &'static [u8], stable: StableHow) -> Executed {
+    /// Sends a WRITE and runs its job; returns the reply and the deferred data write.
+    fn write(&mut self, offset: u64, data: &'static [u8], stable: StableHow) -> (WriteRes, Option<server::Job>) {
         let call = Nfs3Call::Write(WriteArgs {
             file: self.file.clone(),
             offset,
             stable,
             data: Bytes::from_static(data),
         });
-        let r = self.req(call);
-        self.svc.execute(&r)
-    }
-
-    fn read_call(&mut self) -> FsRequest {
-        self.req(Nfs3Call::Read(ReadArgs {
-            file: self.file.clone(),
-            offset: 0,
-            count: 100,
-        }))
+        self.send(&call);
+        let mut js = jobs(&mut self.core);
+        assert_eq!(js.len(), 1, "the WRITE runs at once");
+        let follow = run(&mut self.core, js.remove(0), self.now);
+        let r = replies(&mut self.core);
+        assert_eq!(r.len(), 1);
+        match nfs_reply(&r[0], 7) {
+            Nfs3Reply::Write(w) => (w, follow),
+            other => panic!("WRITE: {other:?}"),
+        }
     }
 
     fn commit(&mut self) -> [u8; 8] {
-        let r = self.req(Nfs3Call::Commit(CommitArgs {
+        self.send(&Nfs3Call::Commit(CommitArgs {
             file: self.file.clone(),
             offset: 0,
             count: 0,
         }));
-        match self.svc.execute(&r).reply {
+        run_all(&mut self.core, self.now);
+        match nfs_reply(&replies(&mut self.core)[0], 21) {
             Nfs3Reply::Commit(Nfs3Result::Ok(ok)) => ok.verf,
             other => panic!("COMMIT: {other:?}"),
         }
     }
 }
 
-fn write_ok(e: &Executed) -> &WriteOk {
-    match &e.reply {
-        Nfs3Reply::Write(Nfs3Result::Ok(ok)) => ok,
+fn ok(w: &WriteRes) -> &WriteOk {
+    match w {
+        Nfs3Result::Ok(ok) => ok,
         other => panic!("WRITE: {other:?}"),
     }
 }
@@ -250,8 +229,8 @@ fn write_ok(e: &Executed) -> &WriteOk {
 #[test]
 fn unstable_write_is_answered_first_and_a_later_read_waits_for_the_data() {
     let mut rig = Rig::new();
-    let done = rig.write(0, b"hello write-behind", StableHow::Unstable);
-    let ok = write_ok(&done);
+    let (w, data) = rig.write(0, b"hello write-behind", StableHow::Unstable);
+    let ok = ok(&w);
     assert_eq!(ok.count, 18);
     assert_eq!(ok.committed, StableHow::Unstable);
     assert!(ok.file_wcc.before.is_some(), "pre-op attributes are known");
@@ -259,76 +238,88 @@ fn unstable_write_is_answered_first_and_a_later_read_waits_for_the_data() {
         ok.file_wcc.after.is_none(),
         "post-op attributes are not (yet)"
     );
-    assert_eq!(rig.wb.stats().pending, 1);
+    let data = data.expect("the data write follows the reply");
+    assert_eq!(rig.core.write_behind_stats().pending, 1);
     // Nothing written yet: the backend still has an empty file.
-    let root_lookup = rig.vfs.lookup(&rig.vfs.root(), b"f").unwrap();
-    assert_eq!(root_lookup.1.size, 0);
+    assert_eq!(rig.vfs.lookup(&rig.vfs.root(), b"f").unwrap().1.size, 0);
 
-    // A READ sent after the reply must see the data: it waits for the deferred write.
-    let read = rig.read_call();
-    let svc = Arc::clone(&rig.svc);
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || tx.send(svc.execute(&read).reply).unwrap());
-    assert!(
-        rx.recv_timeout(Duration::from_millis(100)).is_err(),
-        "READ ran before the deferred write"
-    );
-    (done.after_reply.expect("deferred work"))();
-    let reply = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("READ finished");
-    reader.join().unwrap();
-    match reply {
+    // A READ sent after the reply must see the data: the core holds it back, and a GETATTR
+    // of another object (the root) is not held.
+    let read = Nfs3Call::Read(ReadArgs {
+        file: rig.file.clone(),
+        offset: 0,
+        count: 100,
+    });
+    rig.send(&read);
+    assert!(jobs(&mut rig.core).is_empty(), "READ emitted before the data was written");
+    assert_eq!(rig.core.write_behind_stats().held, 1);
+    let root = FileHandle::new(SHARE, &rig.vfs.root().0).unwrap();
+    rig.send(&Nfs3Call::Getattr(GetattrArgs { object: root }));
+    let js = jobs(&mut rig.core);
+    assert_eq!(js.len(), 1, "another file's request runs");
+    for j in js {
+        assert!(run(&mut rig.core, j, rig.now).is_none());
+    }
+    // The data write ends (flush-behind does not apply to 18 bytes); the READ is emitted.
+    assert!(run(&mut rig.core, data, rig.now).is_none());
+    run_all(&mut rig.core, rig.now);
+    let r = replies(&mut rig.core);
+    let read_reply = r.iter().find(|r| r.xid == 3).expect("READ answered");
+    match nfs_reply(read_reply, 6) {
         Nfs3Reply::Read(Nfs3Result::Ok(ok)) => assert_eq!(&ok.data[..], b"hello write-behind"),
         other => panic!("READ: {other:?}"),
     }
-    assert_eq!(rig.wb.stats().pending, 0);
+    let s = rig.core.write_behind_stats();
+    assert_eq!((s.pending, s.held, s.deferred), (0, 0, 1));
 }
 
 #[test]
 fn stable_writes_and_failed_checks_are_not_deferred() {
     let mut rig = Rig::new();
-    let sync = rig.write(0, b"sync", StableHow::FileSync);
-    assert!(sync.after_reply.is_none());
-    assert_eq!(write_ok(&sync).committed, StableHow::FileSync);
-    assert!(write_ok(&sync).file_wcc.after.is_some());
+    let (sync, follow) = rig.write(0, b"sync", StableHow::FileSync);
+    assert!(follow.is_none());
+    assert_eq!(ok(&sync).committed, StableHow::FileSync);
+    assert!(ok(&sync).file_wcc.after.is_some());
     // A WRITE past the largest file size fails its checks before anything is deferred.
-    let call = Nfs3Call::Write(WriteArgs {
-        file: rig.file.clone(),
-        offset: i64::MAX as u64,
-        stable: StableHow::Unstable,
-        data: Bytes::from_static(b"xx"),
-    });
-    let r = rig.req(call);
-    let e = rig.svc.execute(&r);
-    assert!(e.after_reply.is_none());
-    assert!(matches!(
-        e.reply,
-        Nfs3Reply::Write(Nfs3Result::Err(Nfs3Status::FBig, _))
-    ));
-    assert_eq!(rig.wb.stats().deferred, 0);
+    let (w, follow) = rig.write(i64::MAX as u64, b"xx", StableHow::Unstable);
+    assert!(follow.is_none());
+    assert!(matches!(w, Nfs3Result::Err(Nfs3Status::FBig, _)));
+    let s = rig.core.write_behind_stats();
+    assert_eq!((s.deferred, s.pending), (0, 0), "the reservation ended with the reply");
 }
 
 #[test]
 fn a_failed_deferred_write_changes_the_verifier_and_the_resend_fails_in_its_reply() {
     let mut rig = Rig::new();
-    let first = rig.write(0, b"data", StableHow::Unstable);
-    let verf_at_write = write_ok(&first).verf;
+    let (first, data) = rig.write(0, b"data", StableHow::Unstable);
+    let verf_at_write = ok(&first).verf;
     rig.vfs.fail.store(true, Ordering::SeqCst);
-    (first.after_reply.expect("deferred work"))();
-    assert_eq!(rig.wb.stats().failures, 1);
+    assert!(run(&mut rig.core, data.expect("deferred"), rig.now).is_none());
+    assert_eq!(rig.core.write_behind_stats().failures, 1);
     // RFC 1813 §3.3.7: a COMMIT verifier different from the WRITE's makes the client resend.
     let verf_at_commit = rig.commit();
     assert_ne!(verf_at_commit, verf_at_write);
+    assert_eq!(rig.core.write_verifier(), verf_at_commit);
     // The resend runs synchronously now and reports the error itself.
-    let resend = rig.write(0, b"data", StableHow::Unstable);
-    assert!(resend.after_reply.is_none());
+    let (resend, follow) = rig.write(0, b"data", StableHow::Unstable);
+    assert!(follow.is_none());
     assert!(
-        matches!(
-            resend.reply,
-            Nfs3Reply::Write(Nfs3Result::Err(Nfs3Status::NoSpc, _))
-        ),
-        "{:?}",
-        resend.reply
+        matches!(resend, Nfs3Result::Err(Nfs3Status::NoSpc, _)),
+        "{resend:?}"
     );
+}
+
+#[test]
+fn a_large_deferred_write_is_flushed_behind_after_it_reports_its_end() {
+    let mut rig = Rig::new();
+    static BIG: [u8; 300 * 1024] = [7; 300 * 1024];
+    let (_, data) = rig.write(0, &BIG, StableHow::Unstable);
+    let writeback = run(&mut rig.core, data.expect("deferred"), rig.now);
+    // The data write reported its end: a request on the file runs before the write-back.
+    assert_eq!(rig.core.write_behind_stats().pending, 0);
+    rig.send(&Nfs3Call::Getattr(GetattrArgs {
+        object: rig.file.clone(),
+    }));
+    assert_eq!(jobs(&mut rig.core).len(), 1);
+    assert!(run(&mut rig.core, writeback.expect("flush-behind"), rig.now).is_none());
 }

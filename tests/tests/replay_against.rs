@@ -9,9 +9,9 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use runtime_mio::replay::against::AgainstReport;
-use runtime_mio::replay::decode::{procedure_name, program_name};
-use runtime_mio::replay::{replay_command, Against};
+use replay::against::AgainstReport;
+use replay::decode::{procedure_name, program_name};
+use replay::{replay_command, Against};
 
 const CAPTURES: [&str; 8] = [
     "ganesha-ls",

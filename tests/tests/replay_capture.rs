@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use janus_tests::replay::{record, rpc_call, rpc_reply, CaptureBuilder, Flags, Link};
-use runtime_mio::replay::conversation::Item;
-use runtime_mio::replay::reader::CaptureError;
-use runtime_mio::replay::{replay_bytes, AppProtocol, Capture, PortMap, Report};
+use replay::conversation::Item;
+use replay::reader::CaptureError;
+use replay::{replay_bytes, AppProtocol, Capture, PortMap, Report};
 
 const CLIENT: &str = "127.0.0.1:700";
 const SERVER: &str = "127.0.0.1:2049";

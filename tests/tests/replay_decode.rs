@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use runtime_mio::replay::decode::{Direction, RoundTrip};
-use runtime_mio::replay::{replay_command, Report};
+use replay::decode::{Direction, RoundTrip};
+use replay::{replay_command, Report};
 
 fn pcaps() -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps");

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use runtime_mio::replay::{replay_bytes, Against, PortMap};
+use replay::{replay_bytes, Against, PortMap};
 
 fn capture(name: &str) -> Vec<u8> {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
