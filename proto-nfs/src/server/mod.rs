@@ -63,7 +63,7 @@ mod mount_resolve;
 pub mod status;
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -285,10 +285,10 @@ pub struct RpcServer {
     /// MNT calls of paths below an export, waiting for their LOOKUPs.
     mount_resolutions: mount_resolve::Resolutions,
     drc: DuplicateRequestCache,
-    conns: HashMap<ConnId, ConnState>,
-    pending: HashMap<FsRequestId, PendingCall>,
-    external_pending: HashMap<(ConnId, u32), DrcKey>,
-    external_non_idempotent: HashSet<(u32, u32)>,
+    conns: BTreeMap<ConnId, ConnState>,
+    pending: BTreeMap<FsRequestId, PendingCall>,
+    external_pending: BTreeMap<(ConnId, u32), DrcKey>,
+    external_non_idempotent: BTreeSet<(u32, u32)>,
     next_fs_id: u64,
     transmits: VecDeque<Transmit>,
     fs_requests: VecDeque<FsRequest>,
@@ -331,10 +331,10 @@ impl RpcServer {
             registry,
             mount: MountService::new(),
             mount_resolutions: mount_resolve::Resolutions::default(),
-            conns: HashMap::new(),
-            pending: HashMap::new(),
-            external_pending: HashMap::new(),
-            external_non_idempotent: HashSet::new(),
+            conns: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            external_pending: BTreeMap::new(),
+            external_non_idempotent: BTreeSet::new(),
             next_fs_id: 0,
             transmits: VecDeque::new(),
             fs_requests: VecDeque::new(),

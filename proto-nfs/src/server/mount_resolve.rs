@@ -17,7 +17,7 @@
 //! the first lookup to the reply. Closing the connection forgets its resolutions.
 
 use core::net::SocketAddr;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 
@@ -64,7 +64,7 @@ struct Resolution {
 /// The resolutions under way, by the id of their outstanding file-system request.
 #[derive(Debug, Default)]
 pub(super) struct Resolutions {
-    by_id: HashMap<FsRequestId, Resolution>,
+    by_id: BTreeMap<FsRequestId, Resolution>,
 }
 
 impl Resolutions {

@@ -17,7 +17,7 @@
 //! these calls; a reply arriving on either is handed to `handle_reply`.
 
 use core::net::SocketAddr;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -51,7 +51,7 @@ struct Pending {
 pub struct CallbackClient {
     rpc: RpcClient,
     cred: OpaqueAuth,
-    pending: HashMap<u32, Pending>,
+    pending: BTreeMap<u32, Pending>,
     transmits: VecDeque<CallbackTransmit>,
     results: VecDeque<(OutboundId, CallResult)>,
 }
@@ -78,7 +78,7 @@ impl CallbackClient {
         CallbackClient {
             rpc: RpcClient::new(first_xid, policy),
             cred,
-            pending: HashMap::new(),
+            pending: BTreeMap::new(),
             transmits: VecDeque::new(),
             results: VecDeque::new(),
         }
