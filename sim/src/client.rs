@@ -1082,6 +1082,20 @@ impl Host {
                 let w = self.wire_owner(owner, file);
                 match stat {
                     Some(Nlm4Stats::Granted) => ck.reclaimed(owner, &w, file, range, excl),
+                    // Not executed (SYSTEM_ERR while the server's journal is failing): ask
+                    // again later, as Linux retries a reclaim that got no answer.
+                    None => {
+                        if let Some(h) = ck
+                            .beliefs
+                            .all()
+                            .iter()
+                            .find(|b| b.owner == owner && b.file == file && b.range == range)
+                            .cloned()
+                        {
+                            self.pending_reclaims.push(h);
+                            self.reclaim_poll = now + 1_000_000;
+                        }
+                    }
                     // DENIED_GRACE_PERIOD: the server is out of grace (lockstate answers it
                     // to reclaims only then). Anything else refuses a lock the client holds.
                     other if other != Some(Nlm4Stats::DeniedGracePeriod) => ck.violation(format!(

@@ -28,6 +28,13 @@ pub fn run_seed(seed: u64, trace_bytes: usize) -> world::Outcome {
     world::World::new(world::Params::from_seed(seed), trace_bytes).run()
 }
 
+/// Runs `seed` with deliberate runtime bugs switched on (to test the checker).
+pub fn run_seed_with(seed: u64, knobs: world::Knobs, trace_bytes: usize) -> world::Outcome {
+    let mut p = world::Params::from_seed(seed);
+    p.knobs = knobs;
+    world::World::new(p, trace_bytes).run()
+}
+
 /// The command that reruns `seed` with its trace printed.
 pub fn rerun_command(seed: u64) -> String {
     format!("SIM_SEED={seed} cargo test -p sim --test seeds -- --nocapture one_seed")

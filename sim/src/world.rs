@@ -66,6 +66,15 @@ pub struct Faults {
     pub crashes: u32,
     /// Client reboots in the run.
     pub reboots: u32,
+    /// The journal's disk fails once (writes and syncs fail until the next restart).
+    pub journal_fails: bool,
+}
+
+/// Deliberate runtime bugs, to show that the checker catches them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Knobs {
+    /// Report every journal record durable as soon as it is appended (before its fsync).
+    pub lie_about_durability: bool,
 }
 
 /// The shape of one run, all drawn from the seed.
@@ -85,6 +94,8 @@ pub struct Params {
     pub duration: Micros,
     /// Faults.
     pub faults: Faults,
+    /// Deliberate runtime bugs (none in a normal run).
+    pub knobs: Knobs,
 }
 
 impl Params {
@@ -102,6 +113,7 @@ impl Params {
                 cut: 0,
                 crashes: r.below(3) as u32,
                 reboots: r.below(2) as u32,
+                journal_fails: false,
             },
             1 => Faults {
                 drop: r.range(5, 60) as u32,
@@ -111,6 +123,7 @@ impl Params {
                 cut: r.range(0, 10) as u32,
                 crashes: r.below(3) as u32,
                 reboots: r.below(3) as u32,
+                journal_fails: r.chance(150),
             },
             _ => Faults {
                 drop: r.range(50, 200) as u32,
@@ -120,6 +133,7 @@ impl Params {
                 cut: r.range(5, 40) as u32,
                 crashes: r.range(1, 4) as u32,
                 reboots: r.range(0, 3) as u32,
+                journal_fails: r.chance(150),
             },
         };
         Params {
@@ -130,6 +144,7 @@ impl Params {
             span: r.range(8, 64),
             duration: r.range(120, 300) * 1_000_000,
             faults,
+            knobs: Knobs::default(),
         }
     }
 }
@@ -157,6 +172,7 @@ enum Ev {
     Job(usize),
     Fsync(usize),
     Crash,
+    JournalFail,
     Restart,
     Reboot(usize),
     Boot(usize),
@@ -214,6 +230,8 @@ pub struct Outcome {
     pub violations: Vec<String>,
     /// One-line summary.
     pub summary: String,
+    /// Counters.
+    pub stats: crate::check::Stats,
 }
 
 /// The simulated world. See the module documentation.
@@ -242,6 +260,7 @@ pub struct World {
     /// Records reported durable (a prefix of `journal`).
     durable_len: usize,
     fsync_in_flight: bool,
+    journal_failed: bool,
     last_unreclaimed: usize,
     ck: Checker,
 }
@@ -304,6 +323,7 @@ impl World {
             run_base: 0,
             durable_len: 0,
             fsync_in_flight: false,
+            journal_failed: false,
             last_unreclaimed: 0,
             ck: Checker::new(trace_bytes),
         };
@@ -325,6 +345,10 @@ impl World {
                 w.p.duration.saturating_sub(10_000_000).max(6_000_000),
             );
             w.schedule_at(t, Ev::Crash);
+        }
+        if f.journal_fails {
+            let t = w.rng.range(5_000_000, w.p.duration.max(6_000_000));
+            w.schedule_at(t, Ev::JournalFail);
         }
         for _ in 0..f.reboots {
             let t = w.rng.range(
@@ -598,6 +622,7 @@ impl World {
             trace_hash: self.ck.trace.hash(),
             violations: self.ck.violations,
             summary,
+            stats: s,
         }
     }
 
@@ -724,6 +749,9 @@ impl World {
             }
             Ev::Fsync(upto) => {
                 self.fsync_in_flight = false;
+                if self.journal_failed {
+                    return;
+                }
                 let upto = upto.min(self.journal.len());
                 if upto > self.durable_len {
                     for r in &self.journal[self.durable_len..upto] {
@@ -745,6 +773,22 @@ impl World {
                 self.schedule_fsync();
             }
             Ev::Crash => self.crash(),
+            Ev::JournalFail => {
+                if !self.journal_failed {
+                    if let Some(core) = self.core.as_mut() {
+                        trace!(
+                            self.ck.trace,
+                            self.now,
+                            "JOURNAL FAILS: {} records, {} durable",
+                            self.journal.len(),
+                            self.durable_len
+                        );
+                        self.journal_failed = true;
+                        self.ck.fault();
+                        core.handle_journal_failed(now_i);
+                    }
+                }
+            }
             Ev::Restart => {
                 if self.core.is_none() {
                     self.start_server(false);
@@ -936,7 +980,11 @@ impl World {
     }
 
     fn schedule_fsync(&mut self) {
-        if !self.fsync_in_flight && self.journal.len() > self.durable_len && self.core.is_some() {
+        if !self.fsync_in_flight
+            && !self.journal_failed
+            && self.journal.len() > self.durable_len
+            && self.core.is_some()
+        {
             self.fsync_in_flight = true;
             let t = self.now + self.rng.range(100, 30_000);
             let upto = self.journal.len();
@@ -1046,6 +1094,12 @@ impl World {
                 );
                 self.journal.push(rec);
                 self.schedule_fsync();
+                if self.p.knobs.lie_about_durability {
+                    let now_i = self.instant(self.now);
+                    if let Some(core) = self.core.as_mut() {
+                        core.handle_journal_durable(seq, now_i);
+                    }
+                }
                 continue;
             }
             if let Some(t) = core.poll_transmit() {
