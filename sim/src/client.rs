@@ -326,9 +326,7 @@ impl Host {
         &mut self,
         now: Micros,
         chan: Chan,
-        prog: u32,
-        vers: u32,
-        proc_: u32,
+        (prog, vers, proc_): (u32, u32, u32),
         args: &[u8],
         purpose: Purpose,
     ) -> u32 {
@@ -485,9 +483,7 @@ impl Host {
                             let xid = self.call(
                                 now,
                                 Chan::Nlm,
-                                NLM_PROGRAM,
-                                4,
-                                NLM_LOCK,
+                                (NLM_PROGRAM, 4, NLM_LOCK),
                                 &args,
                                 Purpose::Repoll { p, req },
                             );
@@ -587,9 +583,7 @@ impl Host {
             let xid = self.call(
                 now,
                 Chan::Nlm,
-                NLM_PROGRAM,
-                4,
-                NLM_TEST,
+                (NLM_PROGRAM, 4, NLM_TEST),
                 &out,
                 Purpose::Test { p, req },
             );
@@ -627,9 +621,7 @@ impl Host {
         let xid = self.call(
             now,
             Chan::Nlm,
-            NLM_PROGRAM,
-            4,
-            NLM_LOCK,
+            (NLM_PROGRAM, 4, NLM_LOCK),
             &args,
             Purpose::Lock { p, req },
         );
@@ -661,9 +653,7 @@ impl Host {
         let xid = self.call(
             now,
             Chan::Nlm,
-            NLM_PROGRAM,
-            4,
-            NLM_UNLOCK,
+            (NLM_PROGRAM, 4, NLM_UNLOCK),
             &out,
             Purpose::Unlock { p, file, range },
         );
@@ -694,9 +684,7 @@ impl Host {
         let xid = self.call(
             now,
             Chan::Nlm,
-            NLM_PROGRAM,
-            4,
-            NLM_CANCEL,
+            (NLM_PROGRAM, 4, NLM_CANCEL),
             &out,
             Purpose::Cancel { p },
         );
@@ -708,7 +696,7 @@ impl Host {
         let Some(root) = self.root.clone() else {
             MountCall::Mnt(Bytes::from_static(b"/export")).encode_args(&mut out);
             trace!(ck.trace, now, "c{} MNT /export", self.idx);
-            self.call(now, Chan::Nfs, MOUNT_PROGRAM, 3, 1, &out, Purpose::Mount);
+            self.call(now, Chan::Nfs, (MOUNT_PROGRAM, 3, 1), &out, Purpose::Mount);
             self.nfs = NfsState::InCall;
             return;
         };
@@ -720,7 +708,13 @@ impl Host {
                 },
             })
             .encode(&mut out);
-            self.call(now, Chan::Nfs, NFS_PROGRAM, 3, 3, &out, Purpose::Lookup(i));
+            self.call(
+                now,
+                Chan::Nfs,
+                (NFS_PROGRAM, 3, 3),
+                &out,
+                Purpose::Lookup(i),
+            );
             self.nfs = NfsState::InCall;
             return;
         }
@@ -740,7 +734,13 @@ impl Host {
                 }),
             })
             .encode(&mut out);
-            self.call(now, Chan::Nfs, NFS_PROGRAM, 3, 8, &out, Purpose::CreateData);
+            self.call(
+                now,
+                Chan::Nfs,
+                (NFS_PROGRAM, 3, 8),
+                &out,
+                Purpose::CreateData,
+            );
             self.nfs = NfsState::InCall;
             return;
         };
@@ -766,9 +766,7 @@ impl Host {
             self.call(
                 now,
                 Chan::Nfs,
-                NFS_PROGRAM,
-                3,
-                7,
+                (NFS_PROGRAM, 3, 7),
                 &out,
                 Purpose::Write { offset, data },
             );
@@ -785,9 +783,7 @@ impl Host {
             self.call(
                 now,
                 Chan::Nfs,
-                NFS_PROGRAM,
-                3,
-                6,
+                (NFS_PROGRAM, 3, 6),
                 &out,
                 Purpose::Read { offset, count },
             );
@@ -1172,9 +1168,7 @@ impl Host {
                     self.call(
                         now,
                         Chan::Nlm,
-                        NLM_PROGRAM,
-                        4,
-                        NLM_GRANTED_RES,
+                        (NLM_PROGRAM, 4, NLM_GRANTED_RES),
                         &body,
                         Purpose::GrantedRes,
                     );
@@ -1345,9 +1339,7 @@ impl Host {
             self.call(
                 now,
                 Chan::Nlm,
-                NLM_PROGRAM,
-                4,
-                NLM_LOCK,
+                (NLM_PROGRAM, 4, NLM_LOCK),
                 &args,
                 Purpose::Reclaim {
                     owner: h.owner,
@@ -1377,9 +1369,7 @@ impl Host {
         self.call(
             now,
             Chan::Nsm,
-            NSM_PROGRAM,
-            1,
-            SM_NOTIFY,
+            (NSM_PROGRAM, 1, SM_NOTIFY),
             &out,
             Purpose::NotifyServer,
         );

@@ -35,7 +35,7 @@ impl Trace {
     /// Appends one line at time `t`.
     pub fn line(&mut self, t: Micros, what: std::fmt::Arguments<'_>) {
         let mut l = String::with_capacity(64);
-        let _ = write!(l, "{} {}\n", fmt_time(t), what);
+        let _ = writeln!(l, "{} {}", fmt_time(t), what);
         for b in l.bytes() {
             // FNV-1a, 64-bit.
             self.hash ^= u64::from(b);

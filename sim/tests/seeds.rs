@@ -94,6 +94,8 @@ fn same_seed_same_trace() {
     }
 }
 
+/// Debugging aid: where two runs of `SIM_SEED` first differ (`cargo test -p sim --test seeds
+/// -- --ignored --nocapture first_divergence`).
 #[test]
 #[ignore]
 fn first_divergence() {
