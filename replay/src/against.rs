@@ -41,8 +41,8 @@ use proto_nfs::rpc::{
 use proto_nfs::xdr::XdrEncode;
 use proto_nlm::wire::{Netobj, Nlm4Call};
 use server::{
-    CallbackCommand, ConnId as ServerConnId, Core, CoreConfig, CoreLimits, Listener,
-    ShareBackend, ShareConfig,
+    CallbackCommand, ConnId as ServerConnId, Core, CoreConfig, CoreLimits, Listener, ShareBackend,
+    ShareConfig,
 };
 use vfs::memory::{MemoryFs, MemoryFsConfig, SeedEntry, VirtualClock};
 use vfs::{Timestamp, Vfs};

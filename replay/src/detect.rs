@@ -191,7 +191,7 @@ pub fn find_boundary(proto: AppProtocol, stream: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use crate::*;
+    use super::*;
 
     #[test]
     fn port_specs() {

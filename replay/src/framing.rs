@@ -274,7 +274,7 @@ impl Framer {
 
 #[cfg(test)]
 mod tests {
-    use crate::*;
+    use super::*;
 
     fn rpc_call(xid: u32) -> Vec<u8> {
         let mut v = vec![0x80, 0, 0, 40];

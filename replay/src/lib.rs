@@ -291,7 +291,7 @@ impl fmt::Display for Report {
 
 #[cfg(test)]
 mod tests {
-    use crate::*;
+    use super::*;
     use clap::Parser;
 
     #[derive(Parser)]

@@ -827,12 +827,15 @@ impl EventLoop {
         }
         for i in 0..self.udp.len() {
             let mut n_read = 0;
-            while self.udp[i].readable && n_read < UDP_BUDGET && self.core.wants_read(self.udp[i].id)
+            while self.udp[i].readable
+                && n_read < UDP_BUDGET
+                && self.core.wants_read(self.udp[i].id)
             {
                 match self.udp[i].socket.recv_from(&mut self.udp_buf) {
                     Ok((n, peer)) => {
                         n_read += 1;
-                        let listener = Listener::of_udp_conn(self.udp[i].id).unwrap_or(Listener::Nfs);
+                        let listener =
+                            Listener::of_udp_conn(self.udp[i].id).unwrap_or(Listener::Nfs);
                         self.core
                             .handle_datagram(listener, peer, &self.udp_buf[..n], now);
                     }
@@ -902,7 +905,9 @@ impl EventLoop {
                 match self.journal.append(&record) {
                     Ok(_) => last = Some(seq),
                     Err(e) => {
-                        tracing::error!("cannot append to the journal: {e}; no longer granting locks");
+                        tracing::error!(
+                            "cannot append to the journal: {e}; no longer granting locks"
+                        );
                         self.core.handle_journal_failed(now);
                     }
                 }

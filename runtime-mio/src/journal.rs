@@ -1,15 +1,16 @@
 //! The state journal: an append-only file of opaque records in the state directory, made
 //! durable by group commit, with a clean-shutdown marker.
 //!
-//! The NLM/NSM work writes lock and monitor records through it (architecture.md,
-//! "Persistence and restart"); the journal does not interpret them.
+//! The server core decides which lock and monitor records to write (`server::nlm_journal`,
+//! docs/architecture.md, "Persistence and restart"); the journal does not interpret them.
 //!
 //! # Group commit
 //! [`Journal::append`] only buffers a record in memory and returns its [`Seq`].
 //! [`Journal::commit`] writes everything buffered and issues ONE `fdatasync`, so the records
 //! appended while handling a batch of requests become durable together. The event loop
-//! commits before it sends any reply of that batch, which is the rule "a reply that depends
-//! on durable state is sent after that state is on disk".
+//! commits once per pass and only then tells the core the records are durable; the core
+//! holds every reply that depends on them until then, which is the rule "a reply that
+//! depends on durable state is sent after that state is on disk".
 //!
 //! # File format
 //! An 8-byte magic `JANUSJ01`, then frames:

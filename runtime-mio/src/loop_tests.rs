@@ -487,19 +487,17 @@ fn granted_replies_wait_for_the_journal_and_never_leave_when_it_fails() {
         let listeners = Listeners::bind(cfg.bind, 0, None).unwrap();
         let mut running = serve::start_with_listeners(&cfg, listeners, backends()).unwrap();
         let fail = running.event_loop.journal_failure_switch();
-        tx.send((
-            running.addrs(),
-            running.event_loop.shutdown_handle(),
-            fail,
-        ))
-        .unwrap();
+        tx.send((running.addrs(), running.event_loop.shutdown_handle(), fail))
+            .unwrap();
         running.run()
     });
     let (addrs, stop, fail) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
     let mut s = connect(addrs.nfs);
     let send = |s: &mut TcpStream, xid: u32, prog: u32, vers: u32, proc_: u32, args: &[u8]| {
-        s.write_all(&with_record_mark(&rpc_call_sys(xid, prog, vers, proc_, args)))
-            .unwrap();
+        s.write_all(&with_record_mark(&rpc_call_sys(
+            xid, prog, vers, proc_, args,
+        )))
+        .unwrap();
     };
     send(&mut s, 1, 100_005, 3, 1, &xdr_opaque(b"/mem"));
     let res = read_record(&mut s);
@@ -523,7 +521,11 @@ fn granted_replies_wait_for_the_journal_and_never_leave_when_it_fails() {
     send(&mut s, 3, 100_021, 4, 2, &nlm_lock_args(&root, 2, 100));
     send(&mut s, 4, 100_021, 4, 0, &[]);
     let w = words(&read_record(&mut s));
-    assert_eq!(&w[..6], &[4, 1, 0, 0, 0, 5], "SYSTEM_ERR for xid 4, nothing for xid 3");
+    assert_eq!(
+        &w[..6],
+        &[4, 1, 0, 0, 0, 5],
+        "SYSTEM_ERR for xid 4, nothing for xid 3"
+    );
     // NFS depends on no record and goes on: GETATTR of the root.
     send(&mut s, 5, 100_003, 3, 1, &xdr_opaque(&root));
     let w = words(&read_record(&mut s));

@@ -120,7 +120,11 @@ impl CallbackIo {
     pub fn apply(&mut self, cmd: CallbackCommand) -> Vec<CallbackEvent> {
         let mut events = Vec::new();
         match cmd {
-            CallbackCommand::Connect { id, addr, transport } => match transport {
+            CallbackCommand::Connect {
+                id,
+                addr,
+                transport,
+            } => match transport {
                 Transport::Udp => {
                     self.chans.insert(id, Chan::Udp(addr));
                     self.udp_dest.insert(addr, id);
@@ -342,7 +346,11 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn pump(poll: &mut mio::Poll, io: &mut CallbackIo, until: impl Fn(&[CallbackEvent]) -> bool) -> Vec<CallbackEvent> {
+    fn pump(
+        poll: &mut mio::Poll,
+        io: &mut CallbackIo,
+        until: impl Fn(&[CallbackEvent]) -> bool,
+    ) -> Vec<CallbackEvent> {
         let mut got = Vec::new();
         let mut events = mio::Events::with_capacity(16);
         for _ in 0..100 {
@@ -426,14 +434,19 @@ mod tests {
             data: Bytes::from_static(b"hello"),
         });
         let (mut s, _) = l.accept().unwrap();
-        let got = pump(&mut poll, &mut io, |g| g.contains(&CallbackEvent::Connected(id)));
+        let got = pump(&mut poll, &mut io, |g| {
+            g.contains(&CallbackEvent::Connected(id))
+        });
         assert!(got.contains(&CallbackEvent::Connected(id)), "{got:?}");
         let mut b = [0u8; 5];
         s.read_exact(&mut b).unwrap();
         assert_eq!(&b, b"hello");
         s.write_all(b"back").unwrap();
         let got = pump(&mut poll, &mut io, |g| !g.is_empty());
-        assert_eq!(got, vec![CallbackEvent::Bytes(id, Bytes::from_static(b"back"))]);
+        assert_eq!(
+            got,
+            vec![CallbackEvent::Bytes(id, Bytes::from_static(b"back"))]
+        );
         io.apply(CallbackCommand::Close { id });
         assert!(io.tcp.is_empty() && io.chans.is_empty());
     }

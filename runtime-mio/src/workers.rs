@@ -157,9 +157,9 @@ fn worker(queue: &Queue, results: &Sender<JobDone>, wake: &(dyn Fn() + Send + Sy
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proto_nfs::xdr::XdrEncode as _;
     use server::{Core, CoreConfig, ShareBackend, ShareConfig};
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use proto_nfs::xdr::XdrEncode as _;
     use std::time::{Duration, Instant};
 
     #[test]

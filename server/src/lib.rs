@@ -236,7 +236,10 @@ impl std::fmt::Display for StartError {
         match self {
             StartError::Journal(m) => write!(f, "locking state: {m}"),
             StartError::RootHandle(s) => {
-                write!(f, "share {s:?}: the backend's root handle is longer than 59 bytes")
+                write!(
+                    f,
+                    "share {s:?}: the backend's root handle is longer than 59 bytes"
+                )
             }
             StartError::NoBackend(s) => write!(f, "share {s:?} has no backend"),
         }
@@ -521,10 +524,11 @@ impl Core {
     }
 
     fn peer_of(&self, conn: ConnId) -> SocketAddr {
-        self.conns.get(&conn).map_or(
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-            |c| c.peer,
-        )
+        self.conns
+            .get(&conn)
+            .map_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0), |c| {
+                c.peer
+            })
     }
 
     /// The runtime closed a TCP connection (the peer went away, or after
@@ -702,8 +706,7 @@ impl Core {
     /// Runs the NLM side until it rests and moves its outbound calls to channels.
     fn drive_nlm(&mut self, now: Instant) {
         let mut replies = Vec::new();
-        self.nlm
-            .drive(now, &mut self.journal.appends, &mut replies);
+        self.nlm.drive(now, &mut self.journal.appends, &mut replies);
         self.send_deferred(replies);
     }
 

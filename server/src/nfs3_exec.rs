@@ -33,11 +33,11 @@ use bytes::Bytes;
 use proto_nfs::nfs3::*;
 use proto_nfs::server::Creds;
 
+use crate::write_behind::{WriteVerifier, FLUSH_BEHIND_MIN};
 use vfs::{
     Caller, CreateHow, FileAttr, FileKind, Handle, SetAttrs, SetTime, Stability, Timestamp, Vfs,
     VfsError,
 };
-use crate::write_behind::{WriteVerifier, FLUSH_BEHIND_MIN};
 
 /// Largest READ and WRITE (FSINFO `rtmax`/`wtmax`, RFC 1813 §3.3.19): 1 MiB.
 pub const RTMAX: u32 = 1 << 20;

@@ -302,7 +302,8 @@ impl Nlm {
             }
             while let Some((id, result)) = self.cb.poll_result() {
                 progress = true;
-                self.svc.handle_call_result(now, &mut self.table, id, result);
+                self.svc
+                    .handle_call_result(now, &mut self.table, id, result);
             }
             if !progress {
                 break;

@@ -95,7 +95,9 @@ impl std::fmt::Debug for Job {
                 .field("share_id", share_id)
                 .field("procedure", &call.procedure())
                 .finish_non_exhaustive(),
-            JobKind::Deferred { seq, offset, data, .. } => f
+            JobKind::Deferred {
+                seq, offset, data, ..
+            } => f
                 .debug_struct("Job::Deferred")
                 .field("seq", seq)
                 .field("offset", offset)

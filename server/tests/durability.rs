@@ -99,7 +99,8 @@ fn a_granted_reply_waits_for_its_record_to_be_durable() {
     );
     // Durable up to an earlier record only: still held.
     let (last, _) = *records.last().unwrap();
-    rig.core.handle_journal_durable(RecordSeq(last.0 - 1), rig.now);
+    rig.core
+        .handle_journal_durable(RecordSeq(last.0 - 1), rig.now);
     assert!(replies(&mut rig.core).is_empty());
     rig.core.handle_journal_durable(last, rig.now);
     let r = replies(&mut rig.core);
@@ -115,7 +116,10 @@ fn a_granted_reply_waits_for_its_record_to_be_durable() {
         rig.now + Duration::from_secs(1),
     );
     assert!(core.start_report().lock_records >= 1);
-    assert!(core.in_grace(), "a held lock to reclaim keeps the grace period open");
+    assert!(
+        core.in_grace(),
+        "a held lock to reclaim keeps the grace period open"
+    );
 }
 
 #[test]
@@ -128,15 +132,23 @@ fn after_a_journal_failure_held_replies_never_leave_and_granting_stops() {
     assert!(rig.core.journal_failed());
     assert!(replies(&mut rig.core).is_empty());
     // A late "durable" report changes nothing: the failure is final.
-    rig.core.handle_journal_durable(RecordSeq(u64::MAX), rig.now);
-    assert!(replies(&mut rig.core).is_empty(), "a withheld GRANTED leaked");
+    rig.core
+        .handle_journal_durable(RecordSeq(u64::MAX), rig.now);
+    assert!(
+        replies(&mut rig.core).is_empty(),
+        "a withheld GRANTED leaked"
+    );
 
     // NLM calls are refused from now on: SYSTEM_ERR, which claims nothing.
     rig.lock(2, 2, 100);
     let r = replies(&mut rig.core);
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].xid, 2);
-    assert!(matches!(r[0].stat, AcceptStat::SystemErr), "{:?}", r[0].stat);
+    assert!(
+        matches!(r[0].stat, AcceptStat::SystemErr),
+        "{:?}",
+        r[0].stat
+    );
 
     // NFS goes on: a GETATTR of the root is answered.
     let root = rig.root.clone();

@@ -186,7 +186,12 @@ impl Rig {
     }
 
     /// Sends a WRITE and runs its job; returns the reply and the deferred data write.
-    fn write(&mut self, offset: u64, data: &'static [u8], stable: StableHow) -> (WriteRes, Option<server::Job>) {
+    fn write(
+        &mut self,
+        offset: u64,
+        data: &'static [u8],
+        stable: StableHow,
+    ) -> (WriteRes, Option<server::Job>) {
         let call = Nfs3Call::Write(WriteArgs {
             file: self.file.clone(),
             offset,
@@ -251,7 +256,10 @@ fn unstable_write_is_answered_first_and_a_later_read_waits_for_the_data() {
         count: 100,
     });
     rig.send(&read);
-    assert!(jobs(&mut rig.core).is_empty(), "READ emitted before the data was written");
+    assert!(
+        jobs(&mut rig.core).is_empty(),
+        "READ emitted before the data was written"
+    );
     assert_eq!(rig.core.write_behind_stats().held, 1);
     let root = FileHandle::new(SHARE, &rig.vfs.root().0).unwrap();
     rig.send(&Nfs3Call::Getattr(GetattrArgs { object: root }));
@@ -285,7 +293,11 @@ fn stable_writes_and_failed_checks_are_not_deferred() {
     assert!(follow.is_none());
     assert!(matches!(w, Nfs3Result::Err(Nfs3Status::FBig, _)));
     let s = rig.core.write_behind_stats();
-    assert_eq!((s.deferred, s.pending), (0, 0), "the reservation ended with the reply");
+    assert_eq!(
+        (s.deferred, s.pending),
+        (0, 0),
+        "the reservation ended with the reply"
+    );
 }
 
 #[test]

@@ -125,7 +125,11 @@ pub fn replies(core: &mut Core) -> Vec<Reply> {
         .map(|t| {
             let bytes = t.data.to_bytes();
             // UDP datagrams carry no record marker; TCP ones do.
-            let body = if t.dest.is_some() { bytes } else { bytes.slice(4..) };
+            let body = if t.dest.is_some() {
+                bytes
+            } else {
+                bytes.slice(4..)
+            };
             let msg = RpcMessage::decode_bytes(&body).unwrap();
             match msg.body {
                 MessageBody::Reply(ReplyBody::Accepted(a)) => Reply {
