@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, VecDeque};
 use bytes::{Bytes, BytesMut};
 use proto_nfs::mount::{MntResult, MountCall, MountReply};
 use proto_nfs::nfs3::{
-    CreateArgs, CreateHow3, DirOpArgs3, FileHandle, Filename3, LookupArgs, Nfs3Call, Nfs3Reply,
-    Nfs3Result, ReadArgs, Sattr3, SetTime3, StableHow, WriteArgs,
+    CommitArgs, CreateArgs, CreateHow3, DirOpArgs3, FileHandle, Filename3, LookupArgs, Nfs3Call,
+    Nfs3Reply, Nfs3Result, ReadArgs, Sattr3, SetTime3, StableHow, WriteArgs,
 };
 use proto_nfs::portmap::{Mapping, PmapCall, PmapReply};
 use proto_nfs::rpc::message::put_success_header;
@@ -118,7 +118,9 @@ enum Purpose {
     Write {
         offset: u64,
         data: Bytes,
+        stable: bool,
     },
+    Commit,
     Read {
         offset: u64,
         count: u32,
@@ -227,6 +229,8 @@ pub struct Host {
     /// Bytes of the data file a WRITE in flight when the host crashed may or may not have
     /// changed.
     unknown: Vec<bool>,
+    /// UNSTABLE writes not committed yet: (offset, length, verifier of the reply).
+    uncommitted: Vec<(u64, usize, [u8; 8])>,
     server_state: Option<i32>,
     /// Reclaims to send once their owner has no lock call in flight (POSIX requests of one
     /// owner must not race each other).
@@ -266,6 +270,7 @@ impl Host {
             data_fh: None,
             content: Vec::new(),
             unknown: Vec::new(),
+            uncommitted: Vec::new(),
             server_state: None,
             pending_reclaims: Vec::new(),
             reclaim_poll: 0,
@@ -744,7 +749,18 @@ impl Host {
             self.nfs = NfsState::InCall;
             return;
         };
-        if self.rng.chance(500) {
+        if !self.uncommitted.is_empty() && self.rng.chance(250) {
+            trace!(ck.trace, now, "c{} COMMIT d{}", self.idx, self.idx);
+            Nfs3Call::Commit(CommitArgs {
+                file: fh,
+                offset: 0,
+                count: 0,
+            })
+            .encode(&mut out);
+            self.call(now, Chan::Nfs, (NFS_PROGRAM, 3, 21), &out, Purpose::Commit);
+            self.nfs = NfsState::InCall;
+        } else if self.rng.chance(500) {
+            let stable = self.rng.chance(500);
             let offset = self.rng.below(DATA_SPAN);
             let len = self.rng.range(1, 64) as usize;
             let data: Vec<u8> = (0..len).map(|_| self.rng.below(256) as u8).collect();
@@ -768,7 +784,11 @@ impl Host {
                 Chan::Nfs,
                 (NFS_PROGRAM, 3, 7),
                 &out,
-                Purpose::Write { offset, data },
+                Purpose::Write {
+                    offset,
+                    data,
+                    stable,
+                },
             );
             self.nfs = NfsState::InCall;
         } else {
@@ -897,23 +917,56 @@ impl Host {
                 }
                 self.nfs_idle(now);
             }
-            Purpose::Write { offset, data } => {
+            Purpose::Write {
+                offset,
+                data,
+                stable,
+            } => {
                 match results.and_then(|r| Nfs3Reply::decode(7, &r).ok()) {
                     Some(Nfs3Reply::Write(Nfs3Result::Ok(ok))) => {
-                        if ok.count as usize != data.len() || ok.committed != StableHow::FileSync {
+                        // RFC 1813 §3.3.7: `committed` is at least what was asked for.
+                        if ok.count as usize != data.len()
+                            || (stable && ok.committed != StableHow::FileSync)
+                        {
                             ck.violation(format!(
-                                "c{idx}: FILE_SYNC WRITE of {} answered count {} {:?}",
+                                "c{idx}: WRITE of {} ({}) answered count {} {:?}",
                                 data.len(),
+                                if stable { "FILE_SYNC" } else { "UNSTABLE" },
                                 ok.count,
                                 ok.committed
                             ));
                         }
                         self.apply_write(offset, &data, false);
+                        self.verifier_seen(ok.verf);
+                        if ok.committed == StableHow::Unstable {
+                            self.uncommitted.push((offset, data.len(), ok.verf));
+                        }
                     }
                     Some(Nfs3Reply::Write(Nfs3Result::Err(s, _))) => {
                         trace!(ck.trace, now, "c{idx} WRITE: {s:?}")
                     }
                     other => ck.violation(format!("c{idx}: WRITE: {other:?}")),
+                }
+                self.nfs_idle(now);
+            }
+            Purpose::Commit => {
+                match results.and_then(|r| Nfs3Reply::decode(21, &r).ok()) {
+                    Some(Nfs3Reply::Commit(Nfs3Result::Ok(ok))) => {
+                        // Writes answered with this verifier are on stable storage now;
+                        // others were lost in a restart (the client would re-send them).
+                        self.verifier_seen(ok.verf);
+                        trace!(
+                            ck.trace,
+                            now,
+                            "c{idx} COMMIT: {} writes committed",
+                            self.uncommitted.len()
+                        );
+                        self.uncommitted.clear();
+                    }
+                    Some(Nfs3Reply::Commit(Nfs3Result::Err(s, _))) => {
+                        trace!(ck.trace, now, "c{idx} COMMIT: {s:?}")
+                    }
+                    other => ck.violation(format!("c{idx}: COMMIT: {other:?}")),
                 }
                 self.nfs_idle(now);
             }
@@ -1131,9 +1184,17 @@ impl Host {
         if !self.up {
             return None;
         }
-        let Ok((h, args)) = CallHeader::decode(msg) else {
-            ck.violation(format!("c{}: undecodable callback call", self.idx));
-            return None;
+        let (h, args) = match CallHeader::decode(msg) {
+            Ok(x) => x,
+            Err(e) => {
+                ck.violation(format!(
+                    "c{}: undecodable call on port {port} ({} bytes: {e}; starts {:02x?})",
+                    self.idx,
+                    msg.len(),
+                    &msg[..msg.len().min(16)]
+                ));
+                return None;
+            }
         };
         let mut out = BytesMut::new();
         put_success_header(&mut out, h.xid);
@@ -1375,6 +1436,33 @@ impl Host {
         );
     }
 
+    /// A reply carried write verifier `verf`: uncommitted writes answered with another one
+    /// were lost by a server restart (RFC 1813 §3.3.7); their bytes are unknown now.
+    fn verifier_seen(&mut self, verf: [u8; 8]) {
+        let lost: Vec<(u64, usize)> = self
+            .uncommitted
+            .iter()
+            .filter(|(_, _, v)| *v != verf)
+            .map(|(o, l, _)| (*o, *l))
+            .collect();
+        for (o, l) in lost {
+            for u in &mut self.unknown[o as usize..o as usize + l] {
+                *u = true;
+            }
+        }
+        self.uncommitted.retain(|(_, _, v)| *v == verf);
+    }
+
+    /// The server crashed: uncommitted writes may be lost (the host learns it from the
+    /// verifier later; the checker marks the bytes unknown now).
+    pub fn server_crashed(&mut self) {
+        for (o, l, _) in &self.uncommitted {
+            for u in &mut self.unknown[*o as usize..*o as usize + *l] {
+                *u = true;
+            }
+        }
+    }
+
     fn apply_write(&mut self, offset: u64, data: &[u8], maybe: bool) {
         let end = offset as usize + data.len();
         if self.content.len() < end {
@@ -1402,7 +1490,7 @@ impl Host {
             .calls
             .values()
             .filter_map(|c| match &c.purpose {
-                Purpose::Write { offset, data } => Some((*offset, data.clone())),
+                Purpose::Write { offset, data, .. } => Some((*offset, data.clone())),
                 _ => None,
             })
             .collect();

@@ -179,9 +179,10 @@ enum Ev {
 }
 
 impl Ev {
-    /// Whether the event is an input to the server (dropped if the server restarted since
-    /// it was scheduled).
-    fn to_server(&self) -> bool {
+    /// Whether the event belongs to one boot of the server (dropped if the server restarted
+    /// since it was scheduled): its inputs, and bytes on its callback channels, whose ids
+    /// start again at every boot (the channels died with the process).
+    fn of_one_boot(&self) -> bool {
         matches!(
             self,
             Ev::SrvConnOpen(_)
@@ -189,6 +190,7 @@ impl Ev {
                 | Ev::SrvDgram { .. }
                 | Ev::CbConnect(..)
                 | Ev::CbToServer(..)
+                | Ev::CbToClient(..)
                 | Ev::Job(_)
                 | Ev::Fsync(_)
         )
@@ -395,6 +397,12 @@ impl World {
                 ..NlmSettings::default()
             },
             boot_count: self.boot_count,
+            // A new verifier every boot, as runtime-mio derives it from the boot counter.
+            write_verifier: {
+                let mut v = *b"SIM\0\0\0\0\0";
+                v[4..].copy_from_slice(&(self.boot_count as u32).to_be_bytes());
+                v
+            },
             callback_xid: 0x5000_0000 + (self.boot_count as u32) * 0x0100_0000,
             ..CoreConfig::default()
         }
@@ -542,7 +550,7 @@ impl World {
             if next_ev == Some(t) {
                 let Reverse((_, seq)) = self.queue.pop().expect("peeked");
                 let (epoch, ev) = self.events.remove(&seq).expect("scheduled");
-                if ev.to_server() && epoch != self.epoch {
+                if ev.of_one_boot() && epoch != self.epoch {
                     continue;
                 }
                 self.handle_event(ev);
@@ -966,6 +974,9 @@ impl World {
         }
         self.core = None;
         self.ck.server_up = false;
+        for h in &mut self.hosts {
+            h.server_crashed();
+        }
         for c in 0..self.conns.len() {
             if self.conns[c].open {
                 self.conns[c].open = false;
@@ -1213,8 +1224,22 @@ impl World {
             }
             CallbackCommand::Send { id, data } => {
                 let Some(cb) = self.cbs.get(&id.0) else {
+                    trace!(
+                        self.ck.trace,
+                        self.now,
+                        "server sends on callback channel {} that is gone",
+                        id.0
+                    );
                     return;
                 };
+                trace!(
+                    self.ck.trace,
+                    self.now,
+                    "server sends {} bytes on callback channel {} ({})",
+                    data.len(),
+                    id.0,
+                    if cb.tcp { "tcp" } else { "udp" }
+                );
                 if cb.tcp {
                     let lat = self.latency();
                     let cb = self.cbs.get_mut(&id.0).expect("present");
@@ -1226,6 +1251,12 @@ impl World {
                 }
             }
             CallbackCommand::Close { id } => {
+                trace!(
+                    self.ck.trace,
+                    self.now,
+                    "server closes callback channel {}",
+                    id.0
+                );
                 self.cbs.remove(&id.0);
             }
         }
