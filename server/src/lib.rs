@@ -852,13 +852,15 @@ impl Core {
     /// Emits the job of a request the write ordering let through. An UNSTABLE WRITE takes
     /// its write-behind reservation here, before its reply can exist.
     fn emit(&mut self, req: FsRequest, now: Instant) {
+        let vfs = Arc::clone(self.shares.get(req.share_id));
         let defer = match &req.call {
-            Nfs3Call::Write(a) if self.write_behind && a.stable == StableHow::Unstable => {
+            Nfs3Call::Write(a)
+                if self.write_behind && a.stable == StableHow::Unstable && vfs.write_behind() =>
+            {
                 handle_file_id(&a.file).and_then(|f| self.order.begin(f, a.data.len(), now))
             }
             _ => None,
         };
-        let vfs = Arc::clone(self.shares.get(req.share_id));
         self.jobs.push_back(Job::nfs(
             req.id,
             vfs,

@@ -102,6 +102,11 @@ impl Appends {
     pub fn pop(&mut self) -> Option<(RecordSeq, Vec<u8>)> {
         self.queue.pop_front()
     }
+
+    /// Whether records wait to be handed out.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
 }
 
 /// Counters for tests and logs.
@@ -143,6 +148,11 @@ impl RecordSink {
     /// Counters so far.
     pub fn stats(&self) -> SinkStats {
         self.stats
+    }
+
+    /// Releases waiting to be appended (at most [`MAX_LAZY`]).
+    pub fn waiting(&self) -> usize {
+        self.lazy.len()
     }
 
     /// When the waiting releases must be appended.
@@ -272,243 +282,5 @@ impl RecordSink {
         if self.lazy.len() >= MAX_LAZY {
             self.flush(journal);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use lockstate::{Config, HolderKind, LockTable, NlmLockArgs};
-
-    use super::*;
-
-    /// A table, a sink and the journal a restart would read (every record appended).
-    struct Rig {
-        journal: Appends,
-        disk: Vec<Vec<u8>>,
-        table: LockTable,
-        sink: RecordSink,
-        now: Instant,
-    }
-
-    impl Rig {
-        fn new(_tag: &str) -> Rig {
-            Rig {
-                journal: Appends::default(),
-                disk: Vec::new(),
-                table: LockTable::new(Config::default()),
-                sink: RecordSink::new(),
-                now: Instant::now(),
-            }
-        }
-
-        fn pump(&mut self) {
-            while let Some(r) = self.table.poll_record() {
-                self.sink.lock(self.now, &mut self.journal, r);
-            }
-        }
-
-        fn lock(&mut self, svid: i32, first: u64, last: u64, exclusive: bool) {
-            let owner = NlmOwner::new(&b"client"[..], svid, format!("oh{svid}").into_bytes());
-            let out = self.table.nlm_lock(
-                NlmLockArgs {
-                    file: FileId(7),
-                    owner,
-                    range: LockRange { first, last },
-                    exclusive,
-                    block: false,
-                    reclaim: false,
-                },
-                self.now,
-            );
-            assert!(out.is_success(), "{out:?}");
-            self.pump();
-        }
-
-        fn unlock(&mut self, svid: i32, first: u64, last: u64) {
-            let owner = NlmOwner::new(&b"client"[..], svid, format!("oh{svid}").into_bytes());
-            let out = self
-                .table
-                .nlm_unlock(FileId(7), &owner, LockRange { first, last }, self.now);
-            assert!(out.is_success(), "{out:?}");
-            self.pump();
-        }
-
-        /// Whether records wait to be written.
-        fn needs_commit(&self) -> bool {
-            !self.journal.queue.is_empty()
-        }
-
-        /// "Commits" what was appended, then rebuilds a table from what a restart would read.
-        fn restored(&mut self) -> LockTable {
-            while let Some((_, r)) = self.journal.pop() {
-                self.disk.push(r);
-            }
-            let records = self
-                .disk
-                .iter()
-                .map(|b| Record::from_bytes(&b[1..]).unwrap())
-                .collect::<Vec<_>>();
-            LockTable::restore(Config::default(), records).unwrap()
-        }
-    }
-
-    fn locks(t: &LockTable) -> Vec<(i32, u64, u64, bool)> {
-        let mut v: Vec<_> = t
-            .view(FileId(7))
-            .locks
-            .iter()
-            .map(|l| match &l.holder.who {
-                HolderKind::Nlm(o) => (
-                    o.svid,
-                    l.holder.span.first,
-                    l.holder.span.last,
-                    l.holder.exclusive,
-                ),
-                other => panic!("not an NLM lock: {other:?}"),
-            })
-            .collect();
-        v.sort();
-        v
-    }
-
-    #[test]
-    fn lock_unlock_cycle_appends_once_and_restores_exactly() {
-        let mut rig = Rig::new("lock_unlock_");
-        rig.lock(1, 0, 9, true);
-        assert_eq!(rig.sink.stats().appended, 1);
-        rig.restored();
-        for _ in 0..100 {
-            rig.unlock(1, 0, 9);
-            rig.lock(1, 0, 9, true);
-        }
-        assert_eq!(
-            rig.sink.stats().appended,
-            1,
-            "no record for a re-taken grant"
-        );
-        assert_eq!(rig.sink.stats().reused, 100);
-        assert!(!rig.needs_commit(), "nothing to fsync");
-        // What a crash now would rebuild: the lock, held.
-        let t = rig.restored();
-        assert_eq!(locks(&t), vec![(1, 0, 9, true)]);
-        // The last release names the journalled id, so it replays without dangling.
-        rig.unlock(1, 0, 9);
-        rig.sink.flush(&mut rig.journal);
-        assert!(locks(&rig.restored()).is_empty());
-    }
-
-    #[test]
-    fn a_different_grant_is_journalled_and_flushes_waiting_releases_first() {
-        let mut rig = Rig::new("a_different_");
-        rig.lock(1, 0, 9, true);
-        rig.unlock(1, 0, 9);
-        // Shared instead of exclusive: not the journalled grant.
-        rig.lock(1, 0, 9, false);
-        assert_eq!(rig.sink.stats().reused, 0);
-        assert_eq!(
-            rig.sink.stats().appended,
-            3,
-            "grant, release, then the new grant"
-        );
-        assert_eq!(locks(&rig.restored()), vec![(1, 0, 9, false)]);
-        // Another owner's identical range is not ours to reuse either.
-        rig.unlock(1, 0, 9);
-        rig.lock(2, 0, 9, false);
-        assert_eq!(rig.sink.stats().reused, 0);
-        assert_eq!(locks(&rig.restored()), vec![(2, 0, 9, false)]);
-    }
-
-    #[test]
-    fn interleaved_owners_all_reuse_their_grants() {
-        let mut rig = Rig::new("interleaved");
-        for svid in 1..=16 {
-            rig.lock(svid, svid as u64 * 100, svid as u64 * 100 + 9, true);
-        }
-        let first = rig.sink.stats().appended;
-        for round in 0..50 {
-            for svid in 1..=16 {
-                rig.unlock(svid, svid as u64 * 100, svid as u64 * 100 + 9);
-                // A newcomer on another file or range does not force the releases out.
-                if round == 10 && svid == 5 {
-                    rig.lock(99, 5000, 5009, true);
-                }
-            }
-            for svid in 1..=16 {
-                rig.lock(svid, svid as u64 * 100, svid as u64 * 100 + 9, true);
-            }
-        }
-        assert_eq!(
-            rig.sink.stats().appended,
-            first + 1,
-            "{:?}",
-            rig.sink.stats()
-        );
-        rig.unlock(3, 300, 309);
-        // A conflicting newcomer must come after the release it overtakes in the table.
-        rig.lock(42, 305, 305, true);
-        let crashed = locks(&rig.restored());
-        assert!(crashed.contains(&(42, 305, 305, true)), "{crashed:?}");
-        assert!(!crashed.contains(&(3, 300, 309, true)), "{crashed:?}");
-        rig.sink.flush(&mut rig.journal);
-        assert_eq!(locks(&rig.restored()), locks(&rig.table));
-    }
-
-    #[test]
-    fn a_crash_while_a_release_waits_looks_held_which_is_the_safe_side() {
-        let mut rig = Rig::new("a_crash_whil");
-        rig.lock(1, 0, 9, true);
-        rig.lock(1, 20, 29, true);
-        rig.unlock(1, 0, 9);
-        assert!(rig.sink.deadline().is_some());
-        assert_eq!(
-            locks(&rig.restored()),
-            vec![(1, 0, 9, true), (1, 20, 29, true)]
-        );
-        let later = rig.now + RELEASE_FLUSH;
-        rig.sink.handle_timeout(later, &mut rig.journal);
-        assert!(rig.sink.deadline().is_none());
-        assert_eq!(locks(&rig.restored()), vec![(1, 20, 29, true)]);
-    }
-
-    #[test]
-    fn posix_split_and_merge_replay_exactly_with_reuse() {
-        let mut rig = Rig::new("posix_split_");
-        for _ in 0..3 {
-            rig.lock(1, 0, 99, true);
-            // Split: the middle goes, two pieces stay.
-            rig.unlock(1, 40, 59);
-            rig.lock(1, 200, 209, false);
-            // Merge back.
-            rig.lock(1, 40, 59, true);
-            rig.unlock(1, 200, 209);
-            // A crash now rebuilds at least what is held (releases may still wait)...
-            let want = locks(&rig.table);
-            let crashed = locks(&rig.restored());
-            assert!(
-                want.iter().all(|l| crashed.contains(l)),
-                "{want:?} {crashed:?}"
-            );
-            // ...and exactly that once they are appended.
-            rig.sink.flush(&mut rig.journal);
-            assert_eq!(locks(&rig.restored()), want);
-            rig.unlock(1, 0, 99);
-        }
-        rig.sink.flush(&mut rig.journal);
-        assert!(locks(&rig.restored()).is_empty());
-        assert!(rig.sink.stats().reused > 0, "{:?}", rig.sink.stats());
-    }
-
-    #[test]
-    fn the_waiting_buffer_is_bounded() {
-        let mut rig = Rig::new("the_waiting_");
-        for i in 0..(MAX_LAZY as u64 + 10) {
-            rig.lock(1, i * 10, i * 10 + 1, true);
-        }
-        for i in 0..(MAX_LAZY as u64 + 10) {
-            rig.unlock(1, i * 10, i * 10 + 1);
-        }
-        assert!(rig.sink.lazy.len() < MAX_LAZY);
-        rig.sink.flush(&mut rig.journal);
-        assert!(locks(&rig.restored()).is_empty());
     }
 }

@@ -5,7 +5,6 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use proto_nfs::nfs3::{FileHandle, GetattrArgs, Nfs3Call};
 use proto_nfs::rpc::AcceptStat;
@@ -30,7 +29,7 @@ fn split_records_are_buffered_and_bad_framing_closes() {
         MemoryFsConfig::default(),
         vfs::memory::system_clock(),
     ));
-    let now = Instant::now();
+    let now = support::start_of_time();
     let mut core = core_over(Arc::clone(&fs), vec![], now);
     let root = FileHandle::new(SHARE, &fs.root().0).unwrap();
     let conn = ConnId(1 << 32);

@@ -54,7 +54,7 @@ impl Rig {
             MemoryFsConfig::default(),
             vfs::memory::system_clock(),
         ));
-        let now = Instant::now();
+        let now = support::start_of_time();
         let core = core_over(Arc::clone(&fs) as Arc<dyn Vfs>, journal, now);
         let root = FileHandle::new(SHARE, &fs.root().0).unwrap();
         Rig {

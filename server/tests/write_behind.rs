@@ -168,7 +168,7 @@ impl Rig {
                 &caller,
             )
             .unwrap();
-        let now = Instant::now();
+        let now = support::start_of_time();
         let core = core_over(Arc::clone(&vfs) as Arc<dyn Vfs>, vec![], now);
         Rig {
             core,

@@ -149,3 +149,10 @@ pub fn nfs_reply(r: &Reply, proc_: u32) -> Nfs3Reply {
         other => panic!("xid {}: {other:?}", r.xid),
     }
 }
+
+/// The one real clock reading of a test: the start of virtual time, which the tests then
+/// move forward by adding `Duration`s.
+#[allow(clippy::disallowed_methods)]
+pub fn start_of_time() -> Instant {
+    Instant::now()
+}
