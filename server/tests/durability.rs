@@ -27,10 +27,14 @@ fn xdr_opaque(data: &[u8]) -> Vec<u8> {
 /// NLM4 LOCK arguments: cookie, block, exclusive, the lock (caller, fh, owner handle, svid,
 /// offset, length), reclaim, state.
 fn lock_args(fh: &[u8], svid: u32, offset: u64) -> Bytes {
+    lock_args_blocking(fh, svid, offset, false, b"test")
+}
+
+fn lock_args_blocking(fh: &[u8], svid: u32, offset: u64, block: bool, caller: &[u8]) -> Bytes {
     let mut a = xdr_opaque(b"c1");
-    a.extend(0u32.to_be_bytes());
+    a.extend(u32::from(block).to_be_bytes());
     a.extend(1u32.to_be_bytes());
-    a.extend(xdr_opaque(b"test"));
+    a.extend(xdr_opaque(caller));
     a.extend(xdr_opaque(fh));
     a.extend(xdr_opaque(format!("oh{svid}").as_bytes()));
     a.extend(svid.to_be_bytes());
@@ -179,4 +183,64 @@ fn nfs_replies_do_not_wait_for_records() {
     run_all(&mut rig.core, rig.now);
     let r = replies(&mut rig.core);
     assert_eq!(r.iter().map(|r| r.xid).collect::<Vec<_>>(), vec![2]);
+}
+
+/// NLM4 UNLOCK arguments: cookie, the lock.
+fn unlock_args(fh: &[u8], svid: u32, offset: u64) -> Bytes {
+    let mut a = xdr_opaque(b"c2");
+    a.extend(xdr_opaque(b"test"));
+    a.extend(xdr_opaque(fh));
+    a.extend(xdr_opaque(format!("oh{svid}").as_bytes()));
+    a.extend(svid.to_be_bytes());
+    a.extend(offset.to_be_bytes());
+    a.extend(10u64.to_be_bytes());
+    Bytes::from(a)
+}
+
+#[test]
+fn a_granted_callback_waits_for_the_grant_record() {
+    let mut rig = Rig::new(vec![]);
+    let durable = |rig: &mut Rig| {
+        if let Some((last, _)) = rig.appended().pop() {
+            rig.core.handle_journal_durable(last, rig.now);
+        }
+    };
+    rig.lock(1, 1, 0);
+    durable(&mut rig);
+    assert_eq!(nlm_stat(&replies(&mut rig.core)[0]), 0, "GRANTED");
+    // Another host blocks on the same range: NLM4_BLOCKED (3).
+    let other = std::net::SocketAddr::from(([127, 0, 0, 9], 700));
+    let msg = call(
+        2,
+        100_021,
+        4,
+        2,
+        lock_args_blocking(&rig.root.0, 7, 0, true, b"other"),
+    );
+    rig.core
+        .handle_datagram(Listener::Nfs, other, &msg, rig.now);
+    durable(&mut rig);
+    let r = replies(&mut rig.core);
+    assert_eq!(nlm_stat(&r[0]), 3, "BLOCKED");
+    // The holder unlocks: the waiter is granted in the table, and the callback that tells
+    // it so (through its portmapper first) waits for the grant's record.
+    let msg = call(3, 100_021, 4, 4, unlock_args(&rig.root.0, 1, 0));
+    rig.core
+        .handle_datagram(Listener::Nfs, peer(), &msg, rig.now);
+    let appended = rig.appended();
+    assert!(!appended.is_empty(), "the waiter's grant is journalled");
+    assert!(
+        rig.core.poll_callback().is_none(),
+        "no callback before the grant is durable"
+    );
+    let (last, _) = *appended.last().unwrap();
+    rig.core.handle_journal_durable(last, rig.now);
+    let cmds: Vec<_> = std::iter::from_fn(|| rig.core.poll_callback()).collect();
+    assert!(
+        matches!(cmds.first(), Some(server::CallbackCommand::Connect { addr, .. }) if addr.ip() == other.ip()),
+        "{cmds:?}"
+    );
+    assert!(cmds
+        .iter()
+        .any(|c| matches!(c, server::CallbackCommand::Send { .. })));
 }
