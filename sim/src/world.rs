@@ -1241,6 +1241,25 @@ impl World {
                     if cb.tcp { "tcp" } else { "udp" }
                 );
                 if cb.tcp {
+                    let f = self.p.faults;
+                    if f.cut > 0 && self.rng.chance(f.cut) {
+                        // The callback connection breaks: the bytes are lost, the core hears
+                        // of a reset.
+                        self.ck.stats.cuts += 1;
+                        self.ck.fault();
+                        trace!(
+                            self.ck.trace,
+                            self.now,
+                            "net: callback channel {} cut",
+                            id.0
+                        );
+                        self.cbs.remove(&id.0);
+                        let now_i = self.instant(self.now);
+                        if let Some(core) = self.core() {
+                            core.handle_callback(CallbackEvent::Failed(id), now_i);
+                        }
+                        return;
+                    }
                     let lat = self.latency();
                     let cb = self.cbs.get_mut(&id.0).expect("present");
                     let t = (self.now + lat).max(cb.last_to_cli);
