@@ -5,11 +5,13 @@
 //! - [`cli`] and [`config`]: the command line, the TOML file and their resolution.
 //! - [`listen`]: binding the ports, and the one-line bind errors.
 //! - [`state`] and [`journal`]: the state directory, boot counter and record journal.
-//! - [`event_loop`]: the mio loop around `proto_nfs::server::RpcServer`.
+//! - [`event_loop`]: the mio loop around `proto_nfs::server::RpcServer`; [`admission`]:
+//!   which connection gives way under hostile load, and record deadlines.
 //! - [`workers`] and [`service`]: the file-system worker pool and what it executes.
 //! - [`serve`]: start-up of `janus serve`; [`run_cli`] is the whole binary.
 //! - [`vfs`]: the file-system backends.
 
+pub mod admission;
 pub mod backends;
 pub mod cli;
 pub mod config;
