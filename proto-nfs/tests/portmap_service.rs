@@ -292,7 +292,11 @@ fn dump_over_udp_is_answered_only_to_loopback_callers() {
     let (nfs_udp, pmap_udp) = (ConnId(1), ConnId(2));
     for call in &dumps {
         let msg = call.message();
-        assert_eq!(msg.len(), 40, "DUMP has no arguments: the smallest possible call");
+        assert_eq!(
+            msg.len(),
+            40,
+            "DUMP has no arguments: the smallest possible call"
+        );
         for peer in [remote, remote_v6, mapped] {
             for sock in [nfs_udp, pmap_udp] {
                 h.server.handle_datagram(h.now, sock, peer, &msg);

@@ -91,7 +91,9 @@ pub struct AdmissionStats {
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     client: IpAddr,
-    last_active: Instant,
+    /// When it was last active, as a tick of [`Admission::tick`]: a total order, where
+    /// `Instant`s of one loop pass would tie.
+    last_active: u64,
     /// Set while a partial record is buffered.
     record_deadline: Option<Instant>,
 }
@@ -103,8 +105,21 @@ pub struct Admission {
     conns: BTreeMap<usize, Entry>,
     per_client: BTreeMap<IpAddr, usize>,
     deadlines: BTreeSet<(Instant, usize)>,
+    /// Counts accepts, reads and replies: orders connections by their last activity.
+    tick: u64,
     stats: AdmissionStats,
-    last_warning: Option<Instant>,
+    /// When a warning of each [`Warning`] kind was last due.
+    last_warning: [Option<Instant>; 2],
+}
+
+/// What a rate-limited warning is about: each kind has its own budget, so a flood of one
+/// does not hide the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Warning {
+    /// A connection evicted or refused.
+    Admission = 0,
+    /// A connection closed at its record deadline.
+    RecordTimeout = 1,
 }
 
 /// A flood of evictions must not become a flood of log lines: one warning per this long.
@@ -127,8 +142,9 @@ impl Admission {
             conns: BTreeMap::new(),
             per_client: BTreeMap::new(),
             deadlines: BTreeSet::new(),
+            tick: 0,
             stats: AdmissionStats::default(),
-            last_warning: None,
+            last_warning: [None; 2],
         }
     }
 
@@ -136,12 +152,11 @@ impl Admission {
     /// time-out at `now`: the first time, then at most once per [`WARN_EVERY`] (the line
     /// carries the [`AdmissionStats`], which count what happened between; the rest goes to
     /// the debug log).
-    pub fn warn_due(&mut self, now: Instant) -> bool {
-        let due = self
-            .last_warning
-            .is_none_or(|at| now.saturating_duration_since(at) >= WARN_EVERY);
+    pub fn warn_due(&mut self, now: Instant, kind: Warning) -> bool {
+        let last = &mut self.last_warning[kind as usize];
+        let due = last.is_none_or(|at| now.saturating_duration_since(at) >= WARN_EVERY);
         if due {
-            self.last_warning = Some(now);
+            *last = Some(now);
         }
         due
     }
@@ -176,14 +191,14 @@ impl Admission {
                 return Admit::Accept;
             };
         // Idle connections first, the one idle longest first; then those with a partial
-        // record, the one whose record started first first. Ties go to the lower slot.
+        // record, the one whose record started first first (then the one idle longest).
         let victim = self
             .conns
             .iter()
             .filter(|(slot, e)| only_client.is_none_or(|c| e.client == c) && !busy(**slot))
-            .min_by_key(|(slot, e)| match e.record_deadline {
-                None => (false, e.last_active, **slot),
-                Some(d) => (true, d, **slot),
+            .min_by_key(|(_, e)| match e.record_deadline {
+                None => (false, None, e.last_active),
+                Some(d) => (true, Some(d), e.last_active),
             })
             .map(|(slot, _)| *slot);
         match victim {
@@ -198,16 +213,22 @@ impl Admission {
         }
     }
 
-    /// A connection from `peer` was admitted into `slot` at `now`.
-    pub fn insert(&mut self, slot: usize, peer: IpAddr, now: Instant) {
+    fn next_tick(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
+    }
+
+    /// A connection from `peer` was admitted into `slot`.
+    pub fn insert(&mut self, slot: usize, peer: IpAddr) {
         self.remove(slot);
+        let last_active = self.next_tick();
         let client = client_of(peer);
         *self.per_client.entry(client).or_insert(0) += 1;
         self.conns.insert(
             slot,
             Entry {
                 client,
-                last_active: now,
+                last_active,
                 record_deadline: None,
             },
         );
@@ -234,10 +255,11 @@ impl Admission {
     /// left in the buffer.
     pub fn input(&mut self, slot: usize, now: Instant, completed: bool, partial: bool) {
         let timeout = self.limits.record_timeout;
+        let tick = self.next_tick();
         let Some(e) = self.conns.get_mut(&slot) else {
             return;
         };
-        e.last_active = now;
+        e.last_active = tick;
         let deadline = match (partial, e.record_deadline) {
             (false, _) => None,
             // The same record, still arriving: its deadline stands.
@@ -256,11 +278,12 @@ impl Admission {
         }
     }
 
-    /// A reply was queued on `slot` at `now`: the connection is not idle (its record
-    /// deadline is unchanged).
-    pub fn output(&mut self, slot: usize, now: Instant) {
+    /// A reply was queued on `slot`: the connection is not idle (its record deadline is
+    /// unchanged).
+    pub fn output(&mut self, slot: usize) {
+        let tick = self.next_tick();
         if let Some(e) = self.conns.get_mut(&slot) {
-            e.last_active = now;
+            e.last_active = tick;
         }
     }
 
@@ -326,7 +349,7 @@ mod tests {
         let mut a = table(2, 2);
         let now = t0();
         assert_eq!(a.admit(ip("10.0.0.1"), |_| false), Admit::Accept);
-        a.insert(0, ip("10.0.0.1"), now);
+        a.insert(0, ip("10.0.0.1"));
         assert_eq!(a.admit(ip("10.0.0.2"), |_| false), Admit::Accept);
         assert_eq!(a.stats(), AdmissionStats::default());
     }
@@ -336,12 +359,13 @@ mod tests {
         let mut a = table(3, 10);
         let t = t0();
         for slot in 0..3 {
-            a.insert(slot, ip(&format!("10.0.0.{slot}")), t);
+            a.insert(slot, ip(&format!("10.0.0.{slot}")));
         }
-        // Slot 1 spoke last at t+1, slot 2 at t+5, slot 0 at t+9: slot 1 idled longest.
-        a.input(0, secs(t, 9), true, false);
+        // Slot 1 spoke first, then slot 2 was answered, then slot 0 spoke: slot 1 idled
+        // longest.
         a.input(1, secs(t, 1), true, false);
-        a.output(2, secs(t, 5));
+        a.output(2);
+        a.input(0, secs(t, 9), true, false);
         assert_eq!(
             a.admit(ip("10.9.9.9"), |_| false),
             Admit::Evict {
@@ -357,7 +381,10 @@ mod tests {
                 limit: Limit::Table
             }
         );
-        assert_eq!(a.admit(ip("10.9.9.9"), |_| true), Admit::Refuse(Limit::Table));
+        assert_eq!(
+            a.admit(ip("10.9.9.9"), |_| true),
+            Admit::Refuse(Limit::Table)
+        );
         assert_eq!(
             a.stats(),
             AdmissionStats {
@@ -373,7 +400,7 @@ mod tests {
         let mut a = table(3, 10);
         let t = t0();
         for slot in 0..3 {
-            a.insert(slot, ip("10.0.0.1"), t);
+            a.insert(slot, ip("10.0.0.1"));
         }
         // Slots 0 and 1 hold partial records (0 started later), slot 2 is idle and spoke
         // most recently.
@@ -387,17 +414,21 @@ mod tests {
         assert_eq!(a.admit(ip("10.0.0.2"), |_| false), evict(2));
         assert_eq!(a.admit(ip("10.0.0.2"), |s| s == 2), evict(1));
         a.remove(1);
-        a.insert(1, ip("10.0.0.3"), secs(t, 5));
-        assert_eq!(a.admit(ip("10.0.0.2"), |s| s == 2), evict(1), "idle beats partial");
+        a.insert(1, ip("10.0.0.3"));
+        assert_eq!(
+            a.admit(ip("10.0.0.2"), |s| s == 2),
+            evict(1),
+            "idle beats partial"
+        );
     }
 
     #[test]
     fn a_client_at_its_cap_gives_way_among_its_own_connections() {
         let mut a = table(100, 2);
         let t = t0();
-        a.insert(0, ip("10.0.0.1"), t);
-        a.insert(1, ip("10.0.0.2"), secs(t, 1));
-        a.insert(2, ip("10.0.0.2"), secs(t, 2));
+        a.insert(0, ip("10.0.0.1"));
+        a.insert(1, ip("10.0.0.2"));
+        a.insert(2, ip("10.0.0.2"));
         // 10.0.0.1 is the idlest, but 10.0.0.2 reached its cap: its own oldest goes.
         assert_eq!(
             a.admit(ip("10.0.0.2"), |_| false),
@@ -406,7 +437,10 @@ mod tests {
                 limit: Limit::Client
             }
         );
-        assert_eq!(a.admit(ip("10.0.0.2"), |s| s != 0), Admit::Refuse(Limit::Client));
+        assert_eq!(
+            a.admit(ip("10.0.0.2"), |s| s != 0),
+            Admit::Refuse(Limit::Client)
+        );
         assert_eq!(a.admit(ip("10.0.0.3"), |_| true), Admit::Accept);
         // Counts follow removals.
         a.remove(1);
@@ -414,7 +448,31 @@ mod tests {
         a.remove(2);
         a.remove(2);
         assert_eq!(a.len(), 1);
-        assert_eq!(a.per_client.len(), 1, "no counter left for a client that has gone");
+        assert_eq!(
+            a.per_client.len(),
+            1,
+            "no counter left for a client that has gone"
+        );
+    }
+
+    /// Accepts of one loop pass share their `now`; a newcomer put into the slot its
+    /// victim freed must still not be the next victim.
+    #[test]
+    fn the_oldest_goes_first_also_among_connections_of_one_instant() {
+        let mut a = table(100, 8);
+        for slot in 0..8 {
+            a.insert(slot, ip("10.0.0.9"));
+        }
+        let mut oldest = (0..8).collect::<std::collections::VecDeque<usize>>();
+        for _ in 0..20 {
+            let Admit::Evict { slot, .. } = a.admit(ip("10.0.0.9"), |_| false) else {
+                panic!("expected an eviction");
+            };
+            assert_eq!(Some(slot), oldest.pop_front());
+            a.remove(slot);
+            a.insert(slot, ip("10.0.0.9"));
+            oldest.push_back(slot);
+        }
     }
 
     #[test]
@@ -429,7 +487,7 @@ mod tests {
         );
         assert_eq!(client_of(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
         let mut a = table(100, 1);
-        a.insert(0, ip("2001:db8::1"), t0());
+        a.insert(0, ip("2001:db8::1"));
         assert!(matches!(
             a.admit(ip("2001:db8::ffff"), |_| false),
             Admit::Evict {
@@ -443,8 +501,8 @@ mod tests {
     fn a_record_must_be_complete_within_the_timeout_of_its_first_byte() {
         let mut a = table(10, 10);
         let t = t0();
-        a.insert(0, ip("10.0.0.1"), t);
-        a.insert(1, ip("10.0.0.1"), t);
+        a.insert(0, ip("10.0.0.1"));
+        a.insert(1, ip("10.0.0.1"));
         assert_eq!(a.next_deadline(), None);
         // Slot 0 drips bytes into one record; slot 1 streams records, each started anew.
         a.input(0, secs(t, 1), false, true);
@@ -467,7 +525,7 @@ mod tests {
     fn back_pressure_restarts_the_deadline_instead_of_closing() {
         let mut a = table(10, 10);
         let t = t0();
-        a.insert(3, ip("10.0.0.1"), t);
+        a.insert(3, ip("10.0.0.1"));
         a.input(3, t, false, true);
         assert!(a.take_expired(secs(t, 30), |_| false).is_empty());
         assert_eq!(a.next_deadline(), Some(secs(t, 60)));
@@ -483,19 +541,21 @@ mod tests {
     fn warnings_are_rate_limited() {
         let mut a = table(1, 1);
         let t = t0();
-        assert!(a.warn_due(t));
-        assert!(!a.warn_due(secs(t, 9)));
-        assert!(a.warn_due(secs(t, 10)));
-        assert!(!a.warn_due(secs(t, 10)));
+        assert!(a.warn_due(t, Warning::Admission));
+        assert!(!a.warn_due(secs(t, 9), Warning::Admission));
+        assert!(a.warn_due(secs(t, 9), Warning::RecordTimeout));
+        assert!(a.warn_due(secs(t, 10), Warning::Admission));
+        assert!(!a.warn_due(secs(t, 10), Warning::Admission));
+        assert!(!a.warn_due(secs(t, 18), Warning::RecordTimeout));
     }
 
     #[test]
     fn reinserting_a_slot_forgets_the_old_connection() {
         let mut a = table(10, 10);
         let t = t0();
-        a.insert(0, ip("10.0.0.1"), t);
+        a.insert(0, ip("10.0.0.1"));
         a.input(0, t, false, true);
-        a.insert(0, ip("10.0.0.2"), t);
+        a.insert(0, ip("10.0.0.2"));
         assert_eq!(a.next_deadline(), None);
         assert_eq!(a.per_client.get(&ip("10.0.0.1")), None);
         assert_eq!(a.per_client.get(&ip("10.0.0.2")), Some(&1));

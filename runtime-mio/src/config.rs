@@ -593,16 +593,14 @@ impl Config {
                     .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_CLIENT),
                 1 << 20,
             )?,
-            record_timeout: Duration::from_secs(
-                positive(
-                    "record_timeout",
-                    file.record_timeout
-                        .map_or(DEFAULT_RECORD_TIMEOUT.as_secs() as usize, |s| {
-                            usize::try_from(s).unwrap_or(usize::MAX)
-                        }),
-                    3600,
-                )? as u64,
-            ),
+            record_timeout: Duration::from_secs(positive(
+                "record_timeout",
+                file.record_timeout
+                    .map_or(DEFAULT_RECORD_TIMEOUT.as_secs() as usize, |s| {
+                        usize::try_from(s).unwrap_or(usize::MAX)
+                    }),
+                3600,
+            )? as u64),
             max_record: {
                 let v = file.max_record.unwrap_or(DEFAULT_MAX_RECORD);
                 if !(8 * 1024..=64 * 1024 * 1024).contains(&v) {

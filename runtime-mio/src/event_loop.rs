@@ -43,7 +43,7 @@ use proto_nfs::server::{
 };
 use rustix::io::Errno;
 
-use crate::admission::{Admission, AdmissionLimits, Admit};
+use crate::admission::{Admission, AdmissionLimits, Admit, Warning};
 use crate::config::Limits;
 use crate::journal::Journal;
 use crate::listen::{BoundAddrs, Listeners};
@@ -784,7 +784,7 @@ impl EventLoop {
             match registry.register(&mut c.stream, Token(CONN_BASE + slot), Interest::READABLE) {
                 Ok(()) => {
                     c.interest = Some(Interest::READABLE);
-                    self.admission.insert(slot, peer.ip(), now);
+                    self.admission.insert(slot, peer.ip());
                     self.metrics.connections.store(open, Ordering::Relaxed);
                     tracing::debug!(%peer, conn = c.id.0, "connection accepted");
                 }
@@ -816,7 +816,7 @@ impl EventLoop {
         self.metrics
             .refused_connections
             .store(stats.refused as usize, Ordering::Relaxed);
-        let warn = decision != Admit::Accept && self.admission.warn_due(now);
+        let warn = decision != Admit::Accept && self.admission.warn_due(now, Warning::Admission);
         match decision {
             Admit::Accept => true,
             Admit::Evict { slot, limit } => {
@@ -849,13 +849,15 @@ impl EventLoop {
             return;
         }
         let (conns, rpc, soft) = (&self.conns, &self.rpc, self.limits.write_queue_soft);
-        // As `may_read` (a draining loop closes everything soon anyway).
+        let draining = self.draining.is_some();
+        // As `may_read`.
         let reading = |slot: usize| {
-            conns
-                .slots
-                .get(slot)
-                .and_then(Option::as_ref)
-                .is_some_and(|c| c.out_bytes < soft && rpc.wants_read(c.id))
+            !draining
+                && conns
+                    .slots
+                    .get(slot)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|c| c.out_bytes < soft && rpc.wants_read(c.id))
         };
         let expired = self.admission.take_expired(now, reading);
         let stats = self.admission.stats();
@@ -863,7 +865,7 @@ impl EventLoop {
             .record_timeouts
             .store(stats.record_timeouts as usize, Ordering::Relaxed);
         for slot in expired {
-            let warn = self.admission.warn_due(now);
+            let warn = self.admission.warn_due(now, Warning::RecordTimeout);
             if let Some(c) = self.remove_conn(slot) {
                 let timeout = self.limits.record_timeout;
                 if warn {
@@ -1100,7 +1102,7 @@ impl EventLoop {
             let mut progress = false;
             while let Some(t) = self.rpc.poll_transmit() {
                 progress = true;
-                self.enqueue(now, t);
+                self.enqueue(t);
             }
             while let Some(req) = self.rpc.poll_fs_request() {
                 progress = true;
@@ -1145,7 +1147,7 @@ impl EventLoop {
         self.touch(slot);
     }
 
-    fn enqueue(&mut self, now: Instant, t: Transmit) {
+    fn enqueue(&mut self, t: Transmit) {
         if let Some(u) = self.udp.iter_mut().find(|u| u.id == t.conn) {
             if u.out.len() >= self.limits.udp_queue {
                 tracing::debug!(peer = %t.peer, "udp send queue full; reply dropped (the client retransmits)");
@@ -1161,7 +1163,7 @@ impl EventLoop {
             return;
         };
         // admission: a reply is activity.
-        self.admission.output(slot, now);
+        self.admission.output(slot);
         if let Some(c) = self.conns.get_mut(slot) {
             // Each segment is queued as it is (a READ's data is the buffer the file system
             // filled); `flush` hands them to one gather write.
