@@ -347,7 +347,6 @@ mod tests {
     #[test]
     fn room_means_accept() {
         let mut a = table(2, 2);
-        let now = t0();
         assert_eq!(a.admit(ip("10.0.0.1"), |_| false), Admit::Accept);
         a.insert(0, ip("10.0.0.1"));
         assert_eq!(a.admit(ip("10.0.0.2"), |_| false), Admit::Accept);
@@ -425,7 +424,6 @@ mod tests {
     #[test]
     fn a_client_at_its_cap_gives_way_among_its_own_connections() {
         let mut a = table(100, 2);
-        let t = t0();
         a.insert(0, ip("10.0.0.1"));
         a.insert(1, ip("10.0.0.2"));
         a.insert(2, ip("10.0.0.2"));
