@@ -100,10 +100,13 @@ fn server_sockets(server: &Server) -> usize {
         .count()
 }
 
-fn cat_works(server: &Server, content: &[u8], what: &str) {
+/// `nfs-cat` of the test file must succeed with its content; returns how long it ran (for
+/// the log line, not asserted).
+fn cat_works(server: &Server, content: &[u8], what: &str) -> Duration {
     let out = nfs_cat(&server.url("export", "f"));
     assert!(out.success(), "nfs-cat {what}: {}", out.describe());
     assert!(out.stdout == content, "nfs-cat {what}: wrong content");
+    out.elapsed
 }
 
 /// The issue's measurement: 1,000 idle connections and 200 half-sent records (1 KiB of a
@@ -147,7 +150,7 @@ fn a_full_table_of_idle_and_slow_connections_does_not_lock_out_a_client() {
         slow.push(s);
     }
     // The attacker holds all of them; the client is served now, not after they go.
-    cat_works(&server, &content, "during the flood");
+    let cat_time = cat_works(&server, &content, "during the flood");
     let ls = nfs_ls(&server.url("export", ""));
     assert!(ls.success(), "nfs-ls during the flood: {}", ls.describe());
     let (rss_flood, _) = server_memory_kib(&server);
@@ -180,7 +183,7 @@ fn a_full_table_of_idle_and_slow_connections_does_not_lock_out_a_client() {
     eprintln!(
         "flood: RSS before {rss_before} KiB, during {rss_flood} KiB, after {rss_after} KiB, \
          peak {hwm} KiB; {sockets} sockets during the flood; {evicted_idle} of {IDLE} idle \
-         connections closed"
+         connections closed; nfs-cat during the flood took {cat_time:?}"
     );
     // What was sent is about 1.2 MiB in all; a server that reserved what the records
     // claimed (200 MiB) and touched it, or kept a buffer per connection, would be far above.
