@@ -73,8 +73,8 @@ fn wait_closed(s: &TcpStream, limit: Duration) -> bool {
     }
 }
 
-/// `(VmRSS, VmHWM)` of the server process in KiB.
-fn server_memory_kib(server: &Server) -> (u64, u64) {
+/// `(VmRSS, VmHWM, VmSize)` of the server process in KiB.
+fn server_memory_kib(server: &Server) -> (u64, u64, u64) {
     let pid = server.pid().expect("server runs");
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
     let field = |name: &str| -> u64 {
@@ -85,7 +85,7 @@ fn server_memory_kib(server: &Server) -> (u64, u64) {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("{name} in /proc/{pid}/status"))
     };
-    (field("VmRSS:"), field("VmHWM:"))
+    (field("VmRSS:"), field("VmHWM:"), field("VmSize:"))
 }
 
 /// Open sockets of the server process (its listeners and connections).
@@ -131,7 +131,7 @@ fn a_full_table_of_idle_and_slow_connections_does_not_lock_out_a_client() {
     let content = pseudo_random_bytes(0xf100d, 256 * 1024);
     std::fs::write(server.share_dir("export").join("f"), &content).unwrap();
     cat_works(&server, &content, "before the flood");
-    let (rss_before, _) = server_memory_kib(&server);
+    let (rss_before, _, vm_before) = server_memory_kib(&server);
     // Listeners, the signal pipe, NLM's sockets (and perhaps the closing connection of the
     // nfs-cat above): everything but the connection table.
     let base_sockets = server_sockets(&server);
@@ -153,7 +153,7 @@ fn a_full_table_of_idle_and_slow_connections_does_not_lock_out_a_client() {
     let cat_time = cat_works(&server, &content, "during the flood");
     let ls = nfs_ls(&server.url("export", ""));
     assert!(ls.success(), "nfs-ls during the flood: {}", ls.describe());
-    let (rss_flood, _) = server_memory_kib(&server);
+    let (rss_flood, _, vm_flood) = server_memory_kib(&server);
     let sockets = server_sockets(&server);
     assert!(
         sockets <= base_sockets + 1024,
@@ -179,10 +179,10 @@ fn a_full_table_of_idle_and_slow_connections_does_not_lock_out_a_client() {
         "the oldest idle connection goes first, the newest stays"
     );
     cat_works(&server, &content, "after the deadlines");
-    let (rss_after, hwm) = server_memory_kib(&server);
+    let (rss_after, hwm, _) = server_memory_kib(&server);
     eprintln!(
         "flood: RSS before {rss_before} KiB, during {rss_flood} KiB, after {rss_after} KiB, \
-         peak {hwm} KiB; {sockets} sockets during the flood; {evicted_idle} of {IDLE} idle \
+         peak {hwm} KiB (virtual {vm_before} KiB before, {vm_flood} KiB during); {sockets} sockets during the flood; {evicted_idle} of {IDLE} idle \
          connections closed; nfs-cat during the flood took {cat_time:?}"
     );
     // What was sent is about 1.2 MiB in all; a server that reserved what the records

@@ -166,7 +166,8 @@ impl RpcServer {
         // DUMP lists every recorded mount (up to MAX_MOUNTS entries of up to MNTPATHLEN
         // bytes): over UDP, where the source address can be forged, only loopback callers
         // get it, others PROC_UNAVAIL, as for the portmapper's DUMP (see
-        // `portmap::service` for the reasoning). `showmount -a` asks over TCP.
+        // `portmap::service` for the reasoning). `showmount -a` asks over TCP first
+        // (nfs-utils, `nfs_get_mount_client`).
         if matches!(call, MountCall::Dump)
             && ctx.transport == Transport::Udp
             && !ctx.peer.ip().to_canonical().is_loopback()
