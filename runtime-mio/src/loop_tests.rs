@@ -267,6 +267,52 @@ fn one_client_beyond_its_cap_closes_its_own_idle_longest() {
     srv.stop();
 }
 
+/// A connection with replies it has not read yet has a request in progress: a newcomer
+/// that would need its slot is refused instead (closing it would throw the replies away).
+#[test]
+fn a_full_table_of_busy_connections_refuses_the_newcomer() {
+    let dir = state_dir("busy");
+    let mut cfg = config(&dir);
+    cfg.limits.max_connections = 1;
+    cfg.limits.write_queue_soft = 64 * 1024;
+    let srv = start(cfg);
+    let mut a = connect(srv.addrs.nfs);
+    a.set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    // NULL calls, never reading a reply, until the server stops reading (the kernel's
+    // buffers and the server's soft limit are full): replies are queued at the server.
+    let mut batch = Vec::new();
+    for xid in 0..1000 {
+        batch.extend(with_record_mark(&rpc_call(xid, 100_003, 3, 0, &[])));
+    }
+    let mut sent = 0usize;
+    loop {
+        match a.write(&batch) {
+            Ok(n) => sent += n,
+            Err(e) => {
+                assert!(
+                    matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ),
+                    "write: {e}"
+                );
+                break;
+            }
+        }
+        assert!(sent < 200 * 1024 * 1024, "the server kept reading");
+    }
+    let mut b = connect(srv.addrs.nfs);
+    assert_closed_by_server(&mut b, "newcomer while the table is busy");
+    assert_eq!(srv.metrics.refused_connections.load(Ordering::Relaxed), 1);
+    assert_eq!(srv.metrics.evicted_connections.load(Ordering::Relaxed), 0);
+    // The busy connection was kept: its replies arrive, in order.
+    a.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    assert_success(&read_record(&mut a), 0);
+    assert_success(&read_record(&mut a), 1);
+    srv.stop();
+}
+
 /// Slowloris: a record begun and not finished within `record_timeout` closes its
 /// connection; an idle connection (no record begun) is left alone.
 #[test]
