@@ -6,8 +6,8 @@
 //! # The policy
 //! - **Table full** (`max_connections`): the new connection is admitted and the connection
 //!   that has been idle longest *and has no request in progress* is closed, as Linux's knfsd
-//!   does (`svc_check_conn_limits` in `net/sunrpc/svc_xprt.c` closes the oldest temporary
-//!   transport, preferring one whose peer has not proven itself yet). "In progress" is the
+//!   does (`svc_check_conn_limits` in Linux's `net/sunrpc/svc_xprt.c` closes the oldest
+//!   temporary transport when `sv_maxconn` is exceeded). "In progress" is the
 //!   runtime's judgement, passed in as `busy`: calls at the file system, replies not yet
 //!   written. Its client loses nothing but the connection, which RPC clients re-open and
 //!   retransmit on (RFC 5531 §3 leaves retransmission to the client). A connection holding
