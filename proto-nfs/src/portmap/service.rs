@@ -13,9 +13,9 @@
 //! - DUMP (PORTMAP v2 procedure 4, RPCBIND v3/v4 procedure 4) over UDP is answered only to
 //!   loopback callers; others get PROC_UNAVAIL. A DUMP call is 40 bytes and its reply lists
 //!   every registration (812 to 836 bytes for RPCBIND v3/v4 with Janus's own programs,
-//!   x20; PORTMAP 308 bytes, x7.7), and a UDP source address can be forged: the portmapper is a listed
-//!   amplification vector (US-CERT TA14-017A, "UDP-Based Amplification Attacks": Portmap,
-//!   factor 7 to 28). PROC_UNAVAIL is 24 bytes (RFC 5531 §9: xid, REPLY, MSG_ACCEPTED, an
+//!   x20; PORTMAP 308 bytes, x7.7), and a UDP source address can be forged: the
+//!   portmapper is a listed amplification vector (US-CERT TA14-017A, "UDP-Based
+//!   Amplification Attacks": Portmap, factor 7 to 28). PROC_UNAVAIL is 24 bytes (RFC 5531 §9: xid, REPLY, MSG_ACCEPTED, an
 //!   empty AUTH_NONE verifier, `accept_stat`), less than the smallest possible call (40
 //!   bytes: the call header with two empty AUTH_NONE fields), so it amplifies nothing — no
 //!   more than the NULL procedure does — while a remote caller learns at once that it must
