@@ -109,6 +109,7 @@ mod view;
 
 pub use codec::DecodeError as RecordDecodeError;
 pub use config::Config;
+pub use hash::{FxBuild, FxMap, FxSet};
 pub use nlm::{NlmLockArgs, NlmShareArgs};
 pub use outcome::{
     AckError, BreakNotice, Deny, Event, Holder, HolderKind, LeaseGrant, NlmHolder, OpenGrant,

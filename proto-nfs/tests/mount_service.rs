@@ -89,7 +89,7 @@ fn mount_list_follows_mnt_umnt_umntall() {
         directory: path(dir),
     };
     assert_eq!(
-        ask(&mut h, b, &MountCall::Dump),
+        ask(&mut h, local(700), &MountCall::Dump),
         MountReply::Dump(vec![
             entry("10.0.0.1", "/export"),
             entry("10.0.0.1", "/ro"),
@@ -102,7 +102,7 @@ fn mount_list_follows_mnt_umnt_umntall() {
     );
     assert_eq!(ask(&mut h, b, &MountCall::Umntall), MountReply::Umntall);
     assert_eq!(
-        ask(&mut h, b, &MountCall::Dump),
+        ask(&mut h, local(700), &MountCall::Dump),
         MountReply::Dump(vec![entry("10.0.0.1", "/export")])
     );
 }
@@ -133,4 +133,44 @@ fn snapshot_export() {
     let mut h = Harness::new();
     let wire = one_tcp_reply(&mut h, &mnt(0x2004, &MountCall::Export));
     insta::assert_snapshot!(reply_snapshot(&wire, |r| MountReply::decode_results(5, r)));
+}
+
+/// DUMP over UDP from a caller that is not on a loopback address: PROC_UNAVAIL, smaller
+/// than the call, however many mounts the list holds; the list itself over TCP or to a
+/// loopback caller. Peers are data for the state machine: nothing is sent anywhere.
+#[test]
+fn dump_over_udp_is_answered_only_to_loopback_callers() {
+    let mut h = Harness::new();
+    for i in 0..50u8 {
+        let client: SocketAddr = format!("10.0.1.{i}:700").parse().expect("addr");
+        ask(&mut h, client, &MountCall::Mnt(path("/export")));
+    }
+    let dump = mnt(0x3001, &MountCall::Dump);
+    let msg = dump.message();
+    let remote: SocketAddr = "192.0.2.1:700".parse().expect("addr");
+    h.udp(remote, &msg);
+    let t = h.transmits();
+    assert_eq!(t.len(), 1);
+    let wire = t[0].data.to_bytes();
+    assert!(
+        wire.len() < msg.len(),
+        "{} bytes for a {}-byte call",
+        wire.len(),
+        msg.len()
+    );
+    let reply = proto_nfs::rpc::message::RpcMessage::decode_bytes(&wire).expect("decodes");
+    assert_eq!(
+        support::accept_stat(&reply),
+        &proto_nfs::rpc::message::AcceptStat::ProcUnavail
+    );
+    let MountReply::Dump(list) = ask(&mut h, local(700), &MountCall::Dump) else {
+        panic!("dump")
+    };
+    assert_eq!(list.len(), 50, "a loopback caller gets the list");
+    h.tcp(9, remote, &dump.record());
+    let r = h.tcp_replies();
+    assert!(
+        results(&r[0]).len() > 50 * 20,
+        "a remote caller over TCP gets the list"
+    );
 }

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use proto_nfs::portmap::pmap::{IPPROTO_TCP, IPPROTO_UDP};
 use proto_nfs::portmap::{Mapping, PmapCall, PmapReply, Rpcb, RpcbCall, RpcbReply};
-use proto_nfs::rpc::message::AcceptStat;
+use proto_nfs::rpc::message::{AcceptStat, RpcMessage};
 use proto_nfs::rpc::{ProcedureCall, ProcedureReply};
+use proto_nfs::server::ConnId;
 use support::{accept_stat, call, local, one_tcp_reply, reply_snapshot, results, Harness};
 
 fn pmap(xid: u32, c: &PmapCall) -> support::CallBuilder {
@@ -268,4 +269,73 @@ fn snapshot_rpcbind_getaddr() {
         &rpcb(0x1003, 4, &RpcbCall::Getaddr(query(100_003, 3, "tcp"))),
     );
     insta::assert_snapshot!(reply_snapshot(&wire, |r| RpcbReply::decode_results(3, r)));
+}
+
+/// UDP reflection: DUMP over UDP answers a forged 40-byte call with every registration
+/// (x7.7 for PORTMAP, x20.9 for RPCBIND v4 with Janus's programs), so a caller that is not
+/// on a loopback address gets PROC_UNAVAIL, which is smaller than its call; loopback
+/// callers over UDP and everyone over TCP still get the list. The peer addresses are data
+/// handed to the state machine: nothing is sent anywhere.
+#[test]
+fn dump_over_udp_is_answered_only_to_loopback_callers() {
+    let mut h = Harness::new();
+    let dumps = [
+        pmap(0x0d01, &PmapCall::Dump),
+        rpcb(0x0d02, 3, &RpcbCall::Dump),
+        rpcb(0x0d03, 4, &RpcbCall::Dump),
+    ];
+    let remote: std::net::SocketAddr = "192.0.2.1:700".parse().expect("addr");
+    let remote_v6: std::net::SocketAddr = "[2001:db8::1]:700".parse().expect("addr");
+    let mapped: std::net::SocketAddr = "[::ffff:192.0.2.1]:700".parse().expect("addr");
+    // The NFS port's UDP socket and the stand-alone portmapper's are separate connections
+    // of the server; both answer the portmapper program.
+    let (nfs_udp, pmap_udp) = (ConnId(1), ConnId(2));
+    for call in &dumps {
+        let msg = call.message();
+        assert_eq!(
+            msg.len(),
+            40,
+            "DUMP has no arguments: the smallest possible call"
+        );
+        for peer in [remote, remote_v6, mapped] {
+            for sock in [nfs_udp, pmap_udp] {
+                h.server.handle_datagram(h.now, sock, peer, &msg);
+                let t = h.transmits();
+                assert_eq!(t.len(), 1, "{peer}: one reply");
+                assert_eq!(t[0].peer, peer);
+                let wire = t[0].data.to_bytes();
+                assert!(
+                    wire.len() <= msg.len(),
+                    "{peer}: {} reply bytes for a {}-byte call",
+                    wire.len(),
+                    msg.len()
+                );
+                let reply = RpcMessage::decode_bytes(&wire).expect("reply decodes");
+                assert_eq!(accept_stat(&reply), &AcceptStat::ProcUnavail, "{peer}");
+                assert_eq!(wire.len(), 24, "PROC_UNAVAIL with an AUTH_NONE verifier");
+            }
+        }
+        // Loopback over UDP (v4, v6, v4-mapped): the list, as before.
+        for peer in [
+            local(600),
+            "[::1]:600".parse().expect("addr"),
+            "[::ffff:127.0.0.1]:600".parse().expect("addr"),
+        ] {
+            h.server.handle_datagram(h.now, nfs_udp, peer, &msg);
+            let r = h.udp_replies();
+            assert!(
+                results(&r[0]).len() > 200,
+                "{peer}: a loopback caller gets the whole list"
+            );
+        }
+        // The same remote caller over TCP: answered (the handshake proved its address).
+        h.tcp(7, remote, &call.record());
+        let r = h.tcp_replies();
+        assert!(results(&r[0]).len() > 200, "TCP DUMP from a remote caller");
+    }
+    // Other UDP procedures from the remote caller are still answered.
+    assert_eq!(
+        pmap_reply(&mut h, remote, &getport(100_003, 3, IPPROTO_UDP)),
+        PmapReply::Getport(2049)
+    );
 }

@@ -464,3 +464,49 @@ fn access_on_a_read_only_export_never_grants_modify_extend_or_delete() {
         assert_eq!(access, expected, "share {share}");
     }
 }
+
+/// What a runtime asks before closing a connection to admit another: a connection whose
+/// call is at the file system, or whose external call waits in the duplicate-request cache,
+/// has work in progress; one whose calls were all answered has none.
+#[test]
+fn calls_in_progress_are_visible_per_connection() {
+    let mut h = Harness::new();
+    assert!(
+        !h.server.has_calls_in_progress(ConnId(1)),
+        "unknown connection"
+    );
+    let c = getattr(fh(1));
+    h.tcp(1, local(800), &nfs(0x60, &c).record());
+    h.tcp(2, local(801), &call(0x61).record());
+    let reqs = h.fs_requests();
+    assert!(
+        h.server.has_calls_in_progress(ConnId(1)),
+        "GETATTR at the file system"
+    );
+    assert!(
+        !h.server.has_calls_in_progress(ConnId(2)),
+        "NULL answered at once"
+    );
+    h.server
+        .handle_fs_result(h.now, reqs[0].id, Nfs3Reply::error_for(&c, Nfs3Status::Io));
+    assert!(!h.server.has_calls_in_progress(ConnId(1)), "answered");
+
+    h.server.set_external_non_idempotent(100_021, &[2]);
+    let lock = call(0x62)
+        .prog(100_021, 4)
+        .proc_(2)
+        .auth_sys(0, 0)
+        .args(b"lockargs");
+    h.tcp(3, local(802), &lock.record());
+    assert_eq!(h.events().len(), 1);
+    assert!(
+        h.server.has_calls_in_progress(ConnId(3)),
+        "NLM call not yet answered"
+    );
+    h.server
+        .send_accepted_reply(ConnId(3), local(802), 0x62, Bytes::from_static(b"\0\0\0\0"));
+    assert!(
+        !h.server.has_calls_in_progress(ConnId(3)),
+        "NLM call answered"
+    );
+}

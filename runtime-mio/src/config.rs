@@ -39,6 +39,8 @@
 //! break_timeout = 35
 //! workers = 4
 //! max_connections = 1024
+//! max_connections_per_client = 64
+//! record_timeout = 30
 //!
 //! [[share]]
 //! name = "export"
@@ -77,6 +79,14 @@ pub const DEFAULT_GRACE_PERIOD_SECS: u64 = 90;
 pub const DEFAULT_WORKERS: usize = 4;
 /// Default maximum number of simultaneous TCP connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default maximum of simultaneous TCP connections from one client (IPv4 address or IPv6
+/// /64): 64 single-connection clients behind one NAT address, 1/16 of the default table
+/// (see `admission` for the reasoning).
+pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 64;
+/// Default time a record may take from its first byte to its last (slowloris): a 1 MiB
+/// WRITE at 36 KB/s still makes it; a Linux client gives up on a reply after 60 s anyway
+/// (`timeo=600`, nfs(5)).
+pub const DEFAULT_RECORD_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default anonymous uid and gid (`nobody`/`nogroup`).
 pub const DEFAULT_ANON_ID: u32 = 65534;
 /// Largest RPC record accepted by default: a 1 MiB WRITE (FSINFO wtmax) plus headers.
@@ -96,8 +106,15 @@ pub enum BackendKind {
 /// queues).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Maximum simultaneous TCP connections; more are accepted and closed at once.
+    /// Maximum simultaneous TCP connections. A new one beyond it closes the connection
+    /// idle longest without a request in progress, or is closed at once if there is none
+    /// (`crate::admission`).
     pub max_connections: usize,
+    /// Maximum simultaneous TCP connections from one client (IPv4 address, IPv6 /64);
+    /// beyond it the client's own idle-longest connection gives way.
+    pub max_connections_per_client: usize,
+    /// A record not complete this long after its first byte closes its connection.
+    pub record_timeout: Duration,
     /// Largest RPC record, all fragments together (RFC 5531 §11).
     pub max_record: usize,
     /// Reply bytes queued for one connection above which its requests are not read.
@@ -120,6 +137,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+            record_timeout: DEFAULT_RECORD_TIMEOUT,
             max_record: DEFAULT_MAX_RECORD,
             write_queue_soft: 4 * 1024 * 1024,
             write_queue_hard: 64 * 1024 * 1024,
@@ -290,6 +309,10 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
     /// `max_record` (bytes).
     pub max_record: Option<usize>,
+    /// `max_connections_per_client`.
+    pub max_connections_per_client: Option<usize>,
+    /// `record_timeout` (seconds).
+    pub record_timeout: Option<u64>,
     /// `[[share]]` tables.
     #[serde(default)]
     pub share: Vec<FileShare>,
@@ -664,6 +687,20 @@ impl Config {
                 file.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
                 1 << 20,
             )?,
+            max_connections_per_client: positive(
+                "max_connections_per_client",
+                file.max_connections_per_client
+                    .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_CLIENT),
+                1 << 20,
+            )?,
+            record_timeout: Duration::from_secs(positive(
+                "record_timeout",
+                file.record_timeout
+                    .map_or(DEFAULT_RECORD_TIMEOUT.as_secs() as usize, |s| {
+                        usize::try_from(s).unwrap_or(usize::MAX)
+                    }),
+                3600,
+            )? as u64),
             max_record: {
                 let v = file.max_record.unwrap_or(DEFAULT_MAX_RECORD);
                 if !(8 * 1024..=64 * 1024 * 1024).contains(&v) {
@@ -760,6 +797,8 @@ mod tests {
         assert_eq!(c.grace_period, Duration::from_secs(90));
         assert_eq!(c.workers, 4);
         assert_eq!(c.limits.max_connections, 1024);
+        assert_eq!(c.limits.max_connections_per_client, 64);
+        assert_eq!(c.limits.record_timeout, Duration::from_secs(30));
         assert_eq!(c.shares.len(), 1);
         let s = &c.shares[0];
         assert_eq!(s.name, "export");
@@ -782,6 +821,8 @@ mod tests {
             grace_period = 30
             workers = 8
             max_connections = 10
+            max_connections_per_client = 3
+            record_timeout = 7
             [[share]]
             name = "a"
             path = "/from/file"
@@ -824,6 +865,8 @@ mod tests {
         // File-only options survive.
         assert_eq!(c.workers, 8);
         assert_eq!(c.limits.max_connections, 10);
+        assert_eq!(c.limits.max_connections_per_client, 3);
+        assert_eq!(c.limits.record_timeout, Duration::from_secs(7));
         assert_eq!(c.shares.len(), 2);
         let s = &c.shares[0];
         assert_eq!(
@@ -896,6 +939,16 @@ mod tests {
                 args(&["--share", "a=/a"]),
                 Some(file("workers = 0")),
                 "workers: 0 is out of range",
+            ),
+            (
+                args(&["--share", "a=/a"]),
+                Some(file("max_connections_per_client = 0")),
+                "max_connections_per_client: 0 is out of range",
+            ),
+            (
+                args(&["--share", "a=/a"]),
+                Some(file("record_timeout = 3601")),
+                "record_timeout: 3601 is out of range",
             ),
         ];
         for (a, f, want) in cases {

@@ -23,6 +23,10 @@
 //! Memory is bounded everywhere: the read buffer of a connection (twice the largest record),
 //! its write queue (a soft limit that stops reading and a hard limit that closes), the
 //! number of connections, the UDP send queue, and the job queue of the workers.
+//!
+//! Hostile load: which connection gives way when the table or one client is full, and the
+//! deadline of a partial record, are decided by [`crate::admission`]; the loop reports
+//! accepts, input, output and closes to it (the lines marked `admission:`).
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
@@ -38,6 +42,7 @@ use proto_nfs::rpc::record::RecordMarker;
 use rustix::io::Errno;
 use server::{ConnId, Core, Job, Listener, Transmit};
 
+use crate::admission::{Admission, AdmissionLimits, Admit, Warning};
 use crate::config::Limits;
 use crate::journal::Journal;
 use crate::listen::{BoundAddrs, Listeners};
@@ -77,8 +82,13 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct Metrics {
     /// Open TCP connections.
     pub connections: AtomicUsize,
-    /// Connections accepted and closed at once because of `max_connections`.
+    /// Connections accepted and closed at once: the table (or the client's share of it)
+    /// was full of connections with requests in progress.
     pub refused_connections: AtomicUsize,
+    /// Connections closed to admit a new one (idle longest, no request in progress).
+    pub evicted_connections: AtomicUsize,
+    /// Connections closed because a record was not complete within `record_timeout`.
+    pub record_timeouts: AtomicUsize,
     /// File-system requests at the workers.
     pub fs_in_flight: AtomicUsize,
     /// The most reply bytes ever queued on one connection (shows back-pressure works).
@@ -245,6 +255,8 @@ pub struct EventLoop {
     addrs: BoundAddrs,
     core: Core,
     conns: ConnTable,
+    /// Which connection gives way under load; record deadlines.
+    admission: Admission,
     /// Connections to look at in the next pass (readiness, new output, lifted limits).
     touched: Vec<usize>,
     workers: Option<WorkerPool>,
@@ -336,6 +348,11 @@ impl EventLoop {
             addrs,
             core: parts.core,
             conns: ConnTable::default(),
+            admission: Admission::new(AdmissionLimits {
+                max_connections: limits.max_connections,
+                max_per_client: limits.max_connections_per_client,
+                record_timeout: limits.record_timeout,
+            }),
             touched: Vec::new(),
             workers: Some(workers),
             backlog: VecDeque::new(),
@@ -430,6 +447,8 @@ impl EventLoop {
             if self.core.poll_timeout().is_some_and(|t| t <= now) {
                 self.core.handle_timeout(now);
             }
+            // admission: close connections whose record missed its deadline.
+            self.close_expired_records(now);
             self.pass(now);
         }
         self.finish()
@@ -484,6 +503,10 @@ impl EventLoop {
             return Some(Duration::ZERO);
         }
         let mut t = self.core.poll_timeout();
+        // admission: the earliest record deadline.
+        if let Some(d) = self.admission.next_deadline() {
+            t = Some(t.map_or(d, |x| x.min(d)));
+        }
         if let Some(d) = self.draining {
             t = Some(t.map_or(d, |x| x.min(d)));
         }
@@ -594,15 +617,7 @@ impl EventLoop {
                     return;
                 }
             };
-            if self.conns.len >= self.limits.max_connections {
-                tracing::warn!(
-                    %peer,
-                    max = self.limits.max_connections,
-                    "too many connections; closing the new one"
-                );
-                self.metrics
-                    .refused_connections
-                    .fetch_add(1, Ordering::Relaxed);
+            if !self.admit(now, peer) {
                 drop(stream);
                 continue;
             }
@@ -628,6 +643,7 @@ impl EventLoop {
             match registry.register(&mut c.stream, Token(CONN_BASE + slot), Interest::READABLE) {
                 Ok(()) => {
                     c.interest = Some(Interest::READABLE);
+                    self.admission.insert(slot, peer.ip());
                     self.metrics.connections.store(open, Ordering::Relaxed);
                     tracing::debug!(%peer, conn = c.id.0, "connection accepted");
                     let id = c.id;
@@ -636,6 +652,88 @@ impl EventLoop {
                 Err(e) => {
                     tracing::warn!(%peer, "cannot register connection: {e}");
                     self.conns.remove(slot);
+                }
+            }
+        }
+    }
+
+    /// admission: decides about a connection from `peer` just accepted, closing the one
+    /// that gives way for it. False: close the new one.
+    fn admit(&mut self, now: Instant, peer: SocketAddr) -> bool {
+        let (conns, rpc) = (&self.conns, &self.core);
+        // A request in progress: calls at the file system, or replies not yet written.
+        let busy = |slot: usize| {
+            conns
+                .slots
+                .get(slot)
+                .and_then(Option::as_ref)
+                .is_none_or(|c| !c.out.is_empty() || rpc.has_calls_in_progress(c.id))
+        };
+        let decision = self.admission.admit(peer.ip(), busy);
+        let stats = self.admission.stats();
+        self.metrics
+            .evicted_connections
+            .store(stats.evicted as usize, Ordering::Relaxed);
+        self.metrics
+            .refused_connections
+            .store(stats.refused as usize, Ordering::Relaxed);
+        let warn = decision != Admit::Accept && self.admission.warn_due(now, Warning::Admission);
+        match decision {
+            Admit::Accept => true,
+            Admit::Evict { slot, limit } => {
+                if let Some(old) = self.remove_conn(slot) {
+                    if warn {
+                        tracing::warn!(%peer, evicted = %old.peer, ?limit, ?stats,
+                            "connection limit reached; closed the connection idle longest to admit a new one");
+                    } else {
+                        tracing::debug!(%peer, evicted = %old.peer, ?limit, "evicted an idle connection");
+                    }
+                }
+                true
+            }
+            Admit::Refuse(limit) => {
+                if warn {
+                    tracing::warn!(%peer, ?limit, ?stats,
+                        "connection limit reached and every connection is busy; closing the new one");
+                } else {
+                    tracing::debug!(%peer, ?limit, "refused a connection");
+                }
+                false
+            }
+        }
+    }
+
+    /// admission: closes connections whose partial record is past its deadline (one the
+    /// loop is not reading because of back-pressure gets a fresh deadline instead).
+    fn close_expired_records(&mut self, now: Instant) {
+        if self.admission.next_deadline().is_none_or(|d| d > now) {
+            return;
+        }
+        let (conns, rpc, soft) = (&self.conns, &self.core, self.limits.write_queue_soft);
+        let draining = self.draining.is_some();
+        // As `may_read`.
+        let reading = |slot: usize| {
+            !draining
+                && conns
+                    .slots
+                    .get(slot)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|c| c.out_bytes < soft && rpc.wants_read(c.id))
+        };
+        let expired = self.admission.take_expired(now, reading);
+        let stats = self.admission.stats();
+        self.metrics
+            .record_timeouts
+            .store(stats.record_timeouts as usize, Ordering::Relaxed);
+        for slot in expired {
+            let warn = self.admission.warn_due(now, Warning::RecordTimeout);
+            if let Some(c) = self.remove_conn(slot) {
+                let timeout = self.limits.record_timeout;
+                if warn {
+                    tracing::warn!(peer = %c.peer, ?timeout, ?stats,
+                        "record not complete in time; closing connection");
+                } else {
+                    tracing::debug!(peer = %c.peer, "record not complete in time; closing connection");
                 }
             }
         }
@@ -793,8 +891,17 @@ impl EventLoop {
                     let drained = n < asked && !c.hup;
                     // Only a complete record (or a header the server must refuse) lets the
                     // server make progress: wait for it instead of re-scanning per read.
-                    if c.read_buf.len() >= hand_over_at(&c.read_buf, self.limits.max_record) {
+                    let complete =
+                        c.read_buf.len() >= hand_over_at(&c.read_buf, self.limits.max_record);
+                    let partial = if complete {
                         hand_over(&mut self.core, now, c);
+                        !c.read_buf.is_empty()
+                    } else {
+                        true
+                    };
+                    // admission: activity, and the deadline of a record left partial.
+                    self.admission.input(slot, now, complete, partial);
+                    if complete {
                         // Outputs are drained once per pass; keep the server's queues short
                         // for a fast sender too.
                         self.drain(now);
@@ -938,6 +1045,9 @@ impl EventLoop {
         if let Some(c) = self.conns.get_mut(slot) {
             if c.read_buf.len() >= hand_over_at(&c.read_buf, max_record) {
                 hand_over(&mut self.core, now, c);
+                // admission: reading resumes; a partial record left gets a fresh deadline.
+                self.admission
+                    .input(slot, now, true, !c.read_buf.is_empty());
             }
         }
         self.touch(slot);
@@ -961,6 +1071,8 @@ impl EventLoop {
             // The connection closed while its request was at the file system.
             return;
         };
+        // admission: a reply is activity.
+        self.admission.output(slot);
         if let Some(c) = self.conns.get_mut(slot) {
             // Each segment is queued as it is (a READ's data is the buffer the file system
             // filled); `flush` hands them to one gather write.
@@ -990,6 +1102,7 @@ impl EventLoop {
     fn remove_conn(&mut self, slot: usize) -> Option<Conn> {
         let mut c = self.conns.remove(slot)?;
         let _ = self.poll.registry().deregister(&mut c.stream);
+        self.admission.remove(slot);
         self.core.handle_conn_closed(c.id, self.now);
         self.touched.retain(|&s| s != slot);
         self.metrics

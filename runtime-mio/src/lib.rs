@@ -6,13 +6,15 @@
 //! - [`listen`]: binding the ports, and the one-line bind errors.
 //! - [`state`] and [`journal`]: the state directory, boot counter and the journal file with
 //!   its group-committed `fdatasync` (what goes in it is the core's decision).
-//! - [`event_loop`]: the mio loop and connection table around `server::Core`.
+//! - [`event_loop`]: the mio loop and connection table around `server::Core`; [`admission`]:
+//!   which connection gives way under hostile load, and record deadlines.
 //! - [`workers`]: the threads that run `server::Job`s.
 //! - [`nlm_callbacks`]: the sockets of the core's outbound calls (NLM/NSM callbacks).
 //! - [`serve`]: start-up of `janus serve`; [`run_cli`] is the whole binary (`janus replay`
 //!   is the `replay` crate).
 //! - [`backends`]: opening the `vfs` backend of each share.
 
+pub mod admission;
 pub mod backends;
 pub mod cli;
 pub mod config;

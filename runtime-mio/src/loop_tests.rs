@@ -199,25 +199,131 @@ fn shutdown_flushes_and_marks_the_journal_clean() {
     );
 }
 
+/// NFS NULL on `s`, answered.
+fn null(s: &mut TcpStream, xid: u32) {
+    s.write_all(&with_record_mark(&rpc_call(xid, 100_003, 3, 0, &[])))
+        .unwrap();
+    assert_success(&read_record(s), xid);
+}
+
+/// The server closed `s`: EOF or a reset, within a generous bound (not a timing assertion:
+/// only a hang fails).
+fn assert_closed_by_server(s: &mut TcpStream, what: &str) {
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut buf = [0u8; 64];
+    match s.read(&mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("{what}: read {n} bytes instead of a close"),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{what}"),
+    }
+}
+
+/// A full table admits a newcomer by closing the connection idle longest (knfsd closes its
+/// oldest temporary socket); the others keep working.
 #[test]
-fn connections_beyond_the_limit_are_closed() {
+fn a_full_table_closes_the_connection_idle_longest() {
     let dir = state_dir("maxconn");
     let mut cfg = config(&dir);
     cfg.limits.max_connections = 2;
     let srv = start(cfg);
-    let _a = connect(srv.addrs.nfs);
-    let _b = connect(srv.addrs.nfs);
-    std::thread::sleep(Duration::from_millis(100));
+    let mut a = connect(srv.addrs.nfs);
+    null(&mut a, 1);
+    let mut b = connect(srv.addrs.nfs);
+    null(&mut b, 2);
     let mut c = connect(srv.addrs.nfs);
-    let mut buf = [0u8; 1];
-    // The server accepts and closes at once: EOF (or a reset).
-    match c.read(&mut buf) {
-        Ok(0) => {}
-        Ok(n) => panic!("read {n} bytes from a connection over the limit"),
-        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset),
-    }
-    assert_eq!(srv.metrics.refused_connections.load(Ordering::Relaxed), 1);
+    null(&mut c, 3);
+    assert_closed_by_server(&mut a, "the connection idle longest");
+    null(&mut b, 4);
+    null(&mut c, 5);
+    assert_eq!(srv.metrics.evicted_connections.load(Ordering::Relaxed), 1);
+    assert_eq!(srv.metrics.refused_connections.load(Ordering::Relaxed), 0);
     assert_eq!(srv.metrics.connections.load(Ordering::Relaxed), 2);
+    srv.stop();
+}
+
+/// One client address may hold `max_connections_per_client` connections; beyond that its
+/// own idle-longest connection gives way, however empty the table is.
+#[test]
+fn one_client_beyond_its_cap_closes_its_own_idle_longest() {
+    let dir = state_dir("perclient");
+    let mut cfg = config(&dir);
+    cfg.limits.max_connections_per_client = 2;
+    let srv = start(cfg);
+    let mut conns: Vec<TcpStream> = (0..4).map(|_| connect(srv.addrs.nfs)).collect();
+    for (i, c) in conns.iter_mut().enumerate().skip(2) {
+        // The third and fourth connection are admitted (and served) by closing the first
+        // and second.
+        null(c, i as u32);
+    }
+    assert_closed_by_server(&mut conns[0], "first connection");
+    assert_closed_by_server(&mut conns[1], "second connection");
+    assert_eq!(srv.metrics.evicted_connections.load(Ordering::Relaxed), 2);
+    assert_eq!(srv.metrics.connections.load(Ordering::Relaxed), 2);
+    srv.stop();
+}
+
+/// A connection with replies it has not read yet has a request in progress: a newcomer
+/// that would need its slot is refused instead (closing it would throw the replies away).
+#[test]
+fn a_full_table_of_busy_connections_refuses_the_newcomer() {
+    let dir = state_dir("busy");
+    let mut cfg = config(&dir);
+    cfg.limits.max_connections = 1;
+    cfg.limits.write_queue_soft = 64 * 1024;
+    let srv = start(cfg);
+    let mut a = connect(srv.addrs.nfs);
+    a.set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    // NULL calls, never reading a reply, until the server stops reading (the kernel's
+    // buffers and the server's soft limit are full): replies are queued at the server.
+    let mut batch = Vec::new();
+    for xid in 0..1000 {
+        batch.extend(with_record_mark(&rpc_call(xid, 100_003, 3, 0, &[])));
+    }
+    let mut sent = 0usize;
+    loop {
+        match a.write(&batch) {
+            Ok(n) => sent += n,
+            Err(e) => {
+                assert!(
+                    matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ),
+                    "write: {e}"
+                );
+                break;
+            }
+        }
+        assert!(sent < 200 * 1024 * 1024, "the server kept reading");
+    }
+    let mut b = connect(srv.addrs.nfs);
+    assert_closed_by_server(&mut b, "newcomer while the table is busy");
+    assert_eq!(srv.metrics.refused_connections.load(Ordering::Relaxed), 1);
+    assert_eq!(srv.metrics.evicted_connections.load(Ordering::Relaxed), 0);
+    // The busy connection was kept: its replies arrive, in order.
+    a.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    assert_success(&read_record(&mut a), 0);
+    assert_success(&read_record(&mut a), 1);
+    srv.stop();
+}
+
+/// Slowloris: a record begun and not finished within `record_timeout` closes its
+/// connection; an idle connection (no record begun) is left alone.
+#[test]
+fn a_record_not_finished_in_time_closes_its_connection() {
+    let dir = state_dir("slowloris");
+    let mut cfg = config(&dir);
+    cfg.limits.record_timeout = Duration::from_secs(1);
+    let srv = start(cfg);
+    let mut idle = connect(srv.addrs.nfs);
+    let mut slow = connect(srv.addrs.nfs);
+    let rec = with_record_mark(&rpc_call(7, 100_003, 3, 0, &[]));
+    slow.write_all(&rec[..24]).unwrap();
+    assert_closed_by_server(&mut slow, "half a record");
+    assert_eq!(srv.metrics.record_timeouts.load(Ordering::Relaxed), 1);
+    null(&mut idle, 8);
+    assert_eq!(srv.metrics.evicted_connections.load(Ordering::Relaxed), 0);
     srv.stop();
 }
 

@@ -479,6 +479,12 @@ impl Core {
         self.rpc.wants_read(conn)
     }
 
+    /// Whether `conn` has calls at the file system whose replies are still to come (the
+    /// runtime's connection admission does not evict such a connection).
+    pub fn has_calls_in_progress(&self, conn: ConnId) -> bool {
+        self.rpc.has_calls_in_progress(conn)
+    }
+
     // ---- inputs ----
 
     /// A TCP connection was accepted on `listener`.

@@ -14,7 +14,7 @@
 //! (every record is an insert-or-replace of its key, every cancelling record a removal), and
 //! their sequence numbers still increase. Records with other tags are kept as they are.
 
-use std::collections::HashMap;
+use lockstate::FxMap as HashMap;
 use std::sync::Arc;
 
 use lockstate::{CacheKey, Change, FileId, LockId, NlmOwner, OpenId, Record};

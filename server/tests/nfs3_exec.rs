@@ -1,7 +1,7 @@
 //! The NFSv3 executor on the in-memory backend: behaviour a client sees, with the exact
 //! `nfsstat3` codes of RFC 1813 §3.3.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
 use bytes::{Bytes, BytesMut};
 use proto_nfs::nfs3::*;
@@ -147,7 +147,7 @@ impl T {
     }
 
     /// A directory with `n` files created directly on the backend (fast set-up).
-    fn big_dir(&self, n: usize) -> (FileHandle, HashSet<Vec<u8>>) {
+    fn big_dir(&self, n: usize) -> (FileHandle, BTreeSet<Vec<u8>>) {
         let dir = self.mkdir(&alice(), &self.root(), "big", 0o755);
         let dh = vfs::Handle(dir.backend().expect("ours").to_vec());
         let caller = Caller {
@@ -155,7 +155,7 @@ impl T {
             gid: 100,
             gids: vec![],
         };
-        let mut names = HashSet::new();
+        let mut names = BTreeSet::new();
         for i in 0..n {
             // Names of varying length so page boundaries fall everywhere.
             let nm = format!("file-{i:05}-{}", "x".repeat(i % 37));
@@ -216,7 +216,7 @@ fn readdir_pages_5000_entries_each_name_exactly_once_within_budget() {
         assert!(pages < 10_000, "no progress");
     }
     assert!(pages > 100, "small budget gives many pages, got {pages}");
-    let unique: HashSet<Vec<u8>> = seen.iter().cloned().collect();
+    let unique: BTreeSet<Vec<u8>> = seen.iter().cloned().collect();
     assert_eq!(unique.len(), seen.len(), "no entry listed twice");
     let mut expected = names.clone();
     expected.insert(b".".to_vec());
@@ -270,7 +270,7 @@ fn readdirplus_pages_5000_entries_with_handles_and_attrs() {
         cookie = ok.entries.last().expect("non-empty").cookie;
         verf = ok.cookieverf;
     }
-    let unique: HashSet<Vec<u8>> = seen.iter().cloned().collect();
+    let unique: BTreeSet<Vec<u8>> = seen.iter().cloned().collect();
     assert_eq!(unique.len(), seen.len(), "no entry listed twice");
     let mut expected = names;
     expected.insert(b".".to_vec());
@@ -285,7 +285,7 @@ fn readdir_across_concurrent_changes_loses_and_repeats_nothing_that_stayed() {
     let mut seen = Vec::new();
     let mut cookie = 0;
     let mut verf = [0u8; 8];
-    let mut removed = HashSet::new();
+    let mut removed = BTreeSet::new();
     let mut round = 0;
     loop {
         let Nfs3Reply::Readdir(Nfs3Result::Ok(ok)) = t.call(
@@ -321,7 +321,7 @@ fn readdir_across_concurrent_changes_loses_and_repeats_nothing_that_stayed() {
         removed.insert(victim.into_bytes());
         t.create(&alice(), &dir, &format!("new-{round}"), 0o644);
     }
-    let unique: HashSet<Vec<u8>> = seen.iter().cloned().collect();
+    let unique: BTreeSet<Vec<u8>> = seen.iter().cloned().collect();
     assert_eq!(unique.len(), seen.len(), "no entry listed twice");
     for n in names.difference(&removed) {
         assert!(unique.contains(n), "lost {}", String::from_utf8_lossy(n));
@@ -1138,7 +1138,7 @@ fn paging_is_exact_for_many_budgets() {
     expected.insert(b".".to_vec());
     expected.insert(b"..".to_vec());
     let check = |seen: Vec<Vec<u8>>, what: &str| {
-        let unique: HashSet<Vec<u8>> = seen.iter().cloned().collect();
+        let unique: BTreeSet<Vec<u8>> = seen.iter().cloned().collect();
         assert_eq!(unique.len(), seen.len(), "{what}: an entry twice");
         assert_eq!(unique, expected, "{what}: entries lost");
     };
@@ -1267,6 +1267,8 @@ struct On {
 /// A unique empty directory (mode 0777) under the system temp dir, removed on drop.
 struct TempDir(std::path::PathBuf);
 
+// A test fixture of the LocalFs runs: real directories are the point here.
+#[allow(clippy::disallowed_methods)]
 impl TempDir {
     fn new(tag: &str) -> Self {
         use std::os::unix::fs::PermissionsExt;
@@ -1283,6 +1285,7 @@ impl TempDir {
     }
 }
 
+#[allow(clippy::disallowed_methods)]
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
@@ -1312,7 +1315,7 @@ fn on_each_backend(tag: &str, check: impl Fn(&On)) {
         return;
     }
     let dir = TempDir::new(tag);
-    let local = runtime_mio::vfs::local::LocalFs::open(&dir.0).expect("open LocalFs");
+    let local = vfs::local::LocalFs::open(&dir.0).expect("open LocalFs");
     check(&On {
         vfs: Box::new(local),
         exec: Executor::new(VERF),

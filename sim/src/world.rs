@@ -1222,7 +1222,7 @@ impl World {
                     self.schedule_at(t, Ev::CbConnect(id.0, listening));
                 }
             }
-            CallbackCommand::Send { id, data } => {
+            CallbackCommand::Send { id, bytes: data } => {
                 let Some(cb) = self.cbs.get(&id.0) else {
                     trace!(
                         self.ck.trace,

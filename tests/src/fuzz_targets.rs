@@ -283,10 +283,10 @@ pub fn nsm(data: &[u8]) {
 /// `janus replay`'s whole pipeline on a capture: the pcap/pcapng reader, link/IP/TCP/UDP
 /// decoding, TCP reassembly, framing, decoding, `--against memory`, and the report text.
 ///
-/// The replay code lives in `runtime_mio::replay` today; issue 9 moves it to the `server`
+/// The replay code lives in `replay` today; issue 9 moves it to the `server`
 /// crate, and this path follows it.
 pub fn replay(data: &[u8]) {
-    use runtime_mio::replay::{replay_bytes, Against, PortMap};
+    use replay::{replay_bytes, Against, PortMap};
     let ports = PortMap::standard();
     if let Ok(report) = replay_bytes(Bytes::copy_from_slice(data), &ports, Some(Against::Memory)) {
         let _ = report.to_string();

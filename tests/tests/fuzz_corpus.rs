@@ -19,8 +19,8 @@ use proto_nfs::rpc::CallHeader;
 use proto_nfs::xdr::XdrEncode;
 use proto_nlm::service::NsmRecord;
 use proto_nlm::wire::{Mon, MonId, MyId, SmString};
-use runtime_mio::replay::conversation::{self, Transport};
-use runtime_mio::replay::{Capture, PortMap};
+use replay::conversation::{self, Transport};
+use replay::{Capture, PortMap};
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")

@@ -9,9 +9,7 @@ mod vfs_suite;
 use proptest::prelude::*;
 use vfs::local::LocalFs;
 use vfs::memory::{MemoryFs, MemoryFsConfig, VirtualClock};
-use vfs::{
-    CreateHow, FileAttr, FileKind, Handle, SetAttrs, Stability, Vfs, VfsResult,
-};
+use vfs::{CreateHow, FileAttr, FileKind, Handle, SetAttrs, Stability, Vfs, VfsResult};
 use vfs_suite::{caller, TempDir};
 
 const NAMES: [&str; 3] = ["a", "b", "c"];

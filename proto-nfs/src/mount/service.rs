@@ -23,6 +23,9 @@
 //! - The mount list (DUMP) records (client address, path as sent) for each successful MNT,
 //!   bounded at [`MAX_MOUNTS`] entries (the oldest is forgotten first); UMNT and UMNTALL
 //!   remove entries. RFC 1813 calls the list advisory; it is not used for access decisions.
+//!   Over UDP the server answers DUMP only to loopback callers (PROC_UNAVAIL for others,
+//!   before this service sees the call): the list is a reflection amplifier, as the
+//!   portmapper's DUMP is (`crate::portmap::service`).
 
 use core::net::IpAddr;
 use std::collections::VecDeque;

@@ -10,6 +10,19 @@
 //!   served by an immediate PROC_UNAVAIL (24 bytes, no amplification) than by a time-out.
 //! - GETTIME answers the wall clock the runtime gives the server; before it has given one,
 //!   the answer is SYSTEM_ERR.
+//! - DUMP (PORTMAP v2 procedure 4, RPCBIND v3/v4 procedure 4) over UDP is answered only to
+//!   loopback callers; others get PROC_UNAVAIL. A DUMP call is 40 bytes and its reply lists
+//!   every registration (812 to 836 bytes for RPCBIND v3/v4 with Janus's own programs,
+//!   x20; PORTMAP 308 bytes, x7.7), and a UDP source address can be forged: the
+//!   portmapper is a listed amplification vector (US-CERT TA14-017A, "UDP-Based
+//!   Amplification Attacks": Portmap, factor 7 to 28). PROC_UNAVAIL is 24 bytes (RFC 5531 §9: xid, REPLY, MSG_ACCEPTED, an
+//!   empty AUTH_NONE verifier, `accept_stat`), less than the smallest possible call (40
+//!   bytes: the call header with two empty AUTH_NONE fields), so it amplifies nothing — no
+//!   more than the NULL procedure does — while a remote caller learns at once that it must
+//!   ask over TCP instead of retrying until it times out, as it would if the call were
+//!   dropped. Over TCP (the three-way handshake proves the source address) DUMP is answered
+//!   to everyone: `rpcinfo -p HOST` asks over TCP. Clients find services with GETPORT /
+//!   GETADDR, whose replies are small, so nothing but DUMP is restricted.
 
 use core::net::{IpAddr, SocketAddr};
 
@@ -27,6 +40,10 @@ pub enum PortmapRefusal {
     /// The server cannot answer now (SYSTEM_ERR): GETTIME without a wall clock.
     #[error("no wall clock yet")]
     NoClock,
+    /// DUMP over UDP from a caller that is not on a loopback address (PROC_UNAVAIL): the
+    /// reply would amplify a forged-source request (see the module documentation).
+    #[error("DUMP over UDP is answered only to loopback callers")]
+    RemoteUdpDump,
 }
 
 /// What a portmapper call needs to know about its context.
@@ -46,6 +63,16 @@ impl PortmapContext {
     fn local_caller(&self) -> bool {
         self.peer.ip().to_canonical().is_loopback()
     }
+
+    /// DUMP is answered over TCP, and over UDP only to loopback callers (see the module
+    /// documentation: UDP reflection).
+    fn may_dump(&self) -> Result<(), PortmapRefusal> {
+        if self.tcp || self.local_caller() {
+            Ok(())
+        } else {
+            Err(PortmapRefusal::RemoteUdpDump)
+        }
+    }
 }
 
 /// Answers a PORTMAP v2 call.
@@ -61,7 +88,10 @@ pub fn handle_pmap(
             PmapReply::Unset(ctx.local_caller() && reg.pmap_unset(m.prog, m.vers))
         }
         PmapCall::Getport(m) => PmapReply::Getport(reg.getport(m.prog, m.vers, m.prot)),
-        PmapCall::Dump => PmapReply::Dump(reg.pmap_dump()),
+        PmapCall::Dump => {
+            ctx.may_dump()?;
+            PmapReply::Dump(reg.pmap_dump())
+        }
         PmapCall::Callit(_) => return Err(PortmapRefusal::ProcUnavail),
     })
 }
@@ -97,7 +127,10 @@ pub fn handle_rpcb(
             false,
             ctx.host,
         )),
-        RpcbCall::Dump => RpcbReply::Dump(reg.entries().to_vec()),
+        RpcbCall::Dump => {
+            ctx.may_dump()?;
+            RpcbReply::Dump(reg.entries().to_vec())
+        }
         RpcbCall::Gettime => {
             let t = ctx.unix_time.ok_or(PortmapRefusal::NoClock)?;
             // time_t in RFC 1833 is 32 bits; saturate rather than wrap after 2106.

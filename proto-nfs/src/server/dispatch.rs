@@ -163,6 +163,17 @@ impl RpcServer {
             }
             Err(e) => return self.refuse(ctx, Refusal::from(e)),
         };
+        // DUMP lists every recorded mount (up to MAX_MOUNTS entries of up to MNTPATHLEN
+        // bytes): over UDP, where the source address can be forged, only loopback callers
+        // get it, others PROC_UNAVAIL, as for the portmapper's DUMP (see
+        // `portmap::service` for the reasoning). `showmount -a` asks over TCP first
+        // (nfs-utils, `nfs_get_mount_client`).
+        if matches!(call, MountCall::Dump)
+            && ctx.transport == Transport::Udp
+            && !ctx.peer.ip().to_canonical().is_loopback()
+        {
+            return self.refuse(ctx, Refusal::ProcUnavail);
+        }
         match self.mount.handle(&self.config.exports, ctx.peer.ip(), call) {
             MountAction::Reply(reply) => self.reply_success(ctx, &encode_results(&reply)),
             MountAction::Resolve {

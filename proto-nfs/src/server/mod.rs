@@ -270,8 +270,8 @@ struct PendingCall {
 /// The server state machine. See the module documentation for the drive order.
 ///
 /// Methods by role (quinn-proto's grouping):
-/// - getters: [`RpcServer::wants_read`], [`RpcServer::stats`], [`RpcServer::registry`],
-///   [`RpcServer::config`];
+/// - getters: [`RpcServer::wants_read`], [`RpcServer::has_calls_in_progress`],
+///   [`RpcServer::stats`], [`RpcServer::registry`], [`RpcServer::config`];
 /// - inputs: `handle_tcp_bytes`, `handle_datagram`, `handle_fs_result`,
 ///   `send_accepted_reply`, `handle_timeout`, `handle_wall_clock`, `connection_closed`;
 /// - mutators: [`RpcServer::set_external_non_idempotent`];
@@ -566,6 +566,17 @@ impl RpcServer {
         self.conns
             .get(&conn)
             .is_none_or(|c| !c.closing && c.in_flight < self.max_in_flight())
+    }
+
+    /// Whether `conn` has calls the server is still working on: file-system requests
+    /// (also those of a MNT path resolution) or external calls waiting in the
+    /// duplicate-request cache for their reply. A runtime that must close a connection
+    /// to admit another prefers one without (its client loses nothing but the
+    /// connection, which it re-opens). External calls answered later through
+    /// [`RpcServer::finish_without_reply`] are not seen here: their service holds them.
+    pub fn has_calls_in_progress(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| c.in_flight > 0)
+            || self.external_pending.keys().any(|(c, _)| *c == conn)
     }
 
     /// Next bytes to send.

@@ -73,7 +73,7 @@ impl From<ArgsError> for Refusal {
 impl From<PortmapRefusal> for Refusal {
     fn from(e: PortmapRefusal) -> Self {
         match e {
-            PortmapRefusal::ProcUnavail => Refusal::ProcUnavail,
+            PortmapRefusal::ProcUnavail | PortmapRefusal::RemoteUdpDump => Refusal::ProcUnavail,
             PortmapRefusal::NoClock => Refusal::SystemErr,
         }
     }

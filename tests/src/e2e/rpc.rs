@@ -241,6 +241,12 @@ impl RpcClient {
             &SocketAddr::from(([127, 0, 0, 1], port)),
             Duration::from_secs(5),
         )?;
+        RpcClient::from_stream(stream)
+    }
+
+    /// A client on a connection made elsewhere (e.g. from another loopback source address),
+    /// with the same settings as [`RpcClient::connect`].
+    pub fn from_stream(stream: TcpStream) -> io::Result<RpcClient> {
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         stream.set_nodelay(true)?;
         Ok(RpcClient {

@@ -52,6 +52,7 @@ pub struct ServerBuilder {
     shares: Vec<ShareSpec>,
     target: Target,
     extra_args: Vec<String>,
+    config_lines: Vec<String>,
 }
 
 impl ServerBuilder {
@@ -62,7 +63,15 @@ impl ServerBuilder {
             shares: Vec::new(),
             target: Target::from_env(),
             extra_args: Vec::new(),
+            config_lines: Vec::new(),
         }
+    }
+
+    /// A top-level line of Janus's TOML config file (`max_connections_per_client = 8`), for
+    /// options that have no flag; ignored for ganesha.
+    pub fn config(mut self, line: impl Into<String>) -> ServerBuilder {
+        self.config_lines.push(line.into());
+        self
     }
 
     /// An extra `janus serve` argument (e.g. `--grace-period`); ignored for ganesha.
@@ -111,6 +120,7 @@ impl ServerBuilder {
             starts: 0,
             root,
             extra_args: self.extra_args,
+            config_lines: self.config_lines,
         };
         server.mount_port = match server.target {
             Target::Janus => server.nfs_port,
@@ -133,9 +143,15 @@ pub struct Server {
     starts: u32,
     root: TempDir,
     extra_args: Vec<String>,
+    config_lines: Vec<String>,
 }
 
 impl Server {
+    /// The server process's id while it runs (to read `/proc/PID/status` and `/proc/PID/fd`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Which implementation this is.
     pub fn target(&self) -> Target {
         self.target
@@ -303,7 +319,11 @@ impl Server {
             .args(&self.extra_args);
         // Plain shares go on the command line (what the README shows); shares with options
         // are described in the TOML config file.
+        // Top-level keys first: TOML puts everything after a `[[share]]` header into it.
         let mut config = String::new();
+        for line in &self.config_lines {
+            let _ = writeln!(config, "{line}");
+        }
         for s in &self.shares {
             let dir = root.join("shares").join(&s.name);
             if s.read_only {

@@ -5,10 +5,10 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+use std::collections::HashSet;
 use vfs::{
     Caller, CreateHow, FileKind, Handle, SetAttrs, SetTime, Stability, Timestamp, Vfs, VfsError,
 };
-use std::collections::HashSet;
 
 /// A unique empty directory under the system temp dir, removed on drop.
 pub struct TempDir(std::path::PathBuf);
