@@ -9,7 +9,7 @@
 //! 1. Replay the journal: records tagged [`TAG_LOCK`] are `lockstate::Record`s (their byte
 //!    form is `lockstate`'s codec), records tagged [`TAG_NSM`] are `NsmRecord`s (XDR).
 //! 2. `LockTable::restore`, then the grace period (`--grace-period`): always after an
-//!    unclean shutdown, even with no lock records (lessons-from-prior-art #3: a crash may
+//!    unclean shutdown, even with no lock records (docs/architecture.md lesson 3: a crash may
 //!    have lost the tail of what clients held); after a clean shutdown only when locks or
 //!    shares were held.
 //! 3. `NlmService::new` with our NSM state `2 * boot + 1` (odd, larger every boot; above any

@@ -13,12 +13,12 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
 
-/// Ignored in CI until the four server::Core bugs it finds are fixed (sim/README.md,
+/// Ignored in CI until the four server::Core bugs it finds are fixed (README.md, "Deterministic simulation",
 /// "Open findings": a split journalled release-first, NLM replays outside the DRC, a
 /// withdrawn grant releasing merged ranges, SM_NOTIFY during grace). Run it with
 /// `cargo test -p sim --release -- --ignored many_seeds`.
 #[test]
-#[ignore = "finds open server::Core bugs, see sim/README.md"]
+#[ignore = "finds open server::Core bugs, see README.md, Deterministic simulation"]
 fn many_seeds() {
     let n = env_u64("SIM_SEEDS").unwrap_or(SEEDS);
     let first = env_u64("SIM_FIRST").unwrap_or(0);
