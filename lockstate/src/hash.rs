@@ -68,11 +68,11 @@ impl Hasher for FxHasher {
     }
 }
 
-/// Builder for [`FxHasher`].
+/// Builder for the fixed-seed `FxHasher` of this module.
 pub type FxBuild = BuildHasherDefault<FxHasher>;
-/// HashMap with [`FxHasher`].
+/// HashMap with the fixed-seed `FxHasher`: no process seed, so iteration is the same in every run.
 #[allow(clippy::disallowed_types)] // the one sanctioned std map: fixed seed, see above
 pub type FxMap<K, V> = std::collections::HashMap<K, V, FxBuild>;
-/// HashSet with [`FxHasher`].
+/// HashSet with the fixed-seed `FxHasher`.
 #[allow(clippy::disallowed_types)] // the one sanctioned std set: fixed seed, see above
 pub type FxSet<K> = std::collections::HashSet<K, FxBuild>;

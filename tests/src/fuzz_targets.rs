@@ -14,7 +14,7 @@
 //! - `portmap`, `mount`, `nfs3`, `nlm`, `nsm`: a selector byte (arguments, results, ...),
 //!   a procedure byte, then the XDR arguments or results.
 //! - `replay`: a pcap or pcapng capture.
-//! - `server`: a script of [`ServerOp`]s (see [`server`]).
+//! - `server`: a script of [`ServerOp`]s (see [`server()`]).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};

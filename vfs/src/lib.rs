@@ -317,7 +317,7 @@ pub trait Vfs: Send + Sync + fmt::Debug {
         Ok(())
     }
     /// Whether an UNSTABLE write may be acknowledged before its data is copied
-    /// ([`crate::write_behind`]): the backend must be able to take the write later and
+    /// (`server::write_behind`): the backend must be able to take the write later and
     /// fail only for reasons a COMMIT may report (space, I/O). Off by default.
     fn write_behind(&self) -> bool {
         false
