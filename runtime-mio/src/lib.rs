@@ -24,7 +24,6 @@ pub mod listen;
 pub mod nlm_callbacks;
 pub mod serve;
 pub mod state;
-pub use vfs;
 pub mod workers;
 
 use clap::Parser;

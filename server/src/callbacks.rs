@@ -13,8 +13,8 @@
 //! replies of at most [`MAX_REPLY`] bytes (a larger record closes the channel). A channel
 //! idle for [`IDLE_CLOSE`] is closed (every call on it has timed out long before).
 
+use core::net::SocketAddr;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};

@@ -61,8 +61,8 @@ pub mod nlm_journal;
 pub mod service;
 pub mod write_behind;
 
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::collections::{BTreeMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 

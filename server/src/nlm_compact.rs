@@ -126,9 +126,9 @@ pub fn worth_it(total: usize, live: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::net::{IpAddr, Ipv4Addr};
     use lockstate::LockRange;
     use proto_nfs::xdr::XdrEncode;
-    use std::net::{IpAddr, Ipv4Addr};
 
     fn lock(seq: u64, change: Change) -> Vec<u8> {
         let mut v = vec![TAG_LOCK];
