@@ -34,6 +34,7 @@ pub mod crypto;
 pub mod error;
 pub mod header;
 pub mod nbss;
+pub mod server;
 pub mod smb1;
 pub mod status;
 pub mod wire;

@@ -4,3 +4,4 @@
 pub mod e2e;
 pub mod fuzz_targets;
 pub mod replay;
+pub mod smb_harness;

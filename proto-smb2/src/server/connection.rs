@@ -1,0 +1,1051 @@
+//! The connection machine: framing, the receive pipeline of MS-SMB2 §3.3.5.2 (decryption,
+//! compound splitting, message-id window, signature, credit charge, session and tree
+//! checks), dispatch, and the send path of §3.3.4 (credits, signing, encryption, compound
+//! assembly). The commands the machine answers itself are in `setup.rs`.
+
+use super::config::{ServerConfig, Share};
+use super::rng::Rng;
+use super::{
+    AsyncError, Call, CallId, CloseReason, CompoundPosition, Event, FileTime, Identity, Reply,
+    ReplyError,
+};
+use crate::cmd::negotiate::dialect;
+use crate::cmd::{ErrorResponse, FileId, Request};
+use crate::compound::{split_compound, CompoundPart, CompoundWriter};
+use crate::credits::{check_charge, CreditWindow};
+use crate::crypto::kdf::SessionKeys;
+use crate::crypto::preauth::PreauthHash;
+use crate::crypto::signing::{self, SigningAlgorithm};
+use crate::crypto::transform::{self, Cipher};
+use crate::header::{flags, Command, Header, HeaderId, HEADER_LEN};
+use crate::nbss;
+use crate::status::NtStatus;
+use bytes::{Bytes, BytesMut};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+/// The negotiated state of a connection (MS-SMB2 §3.3.1.7).
+#[derive(Debug, Clone)]
+pub(super) struct Negotiated {
+    pub dialect: u16,
+    pub client_guid: [u8; 16],
+    pub client_security_mode: u16,
+    pub client_capabilities: u32,
+    pub client_dialects: Vec<u16>,
+    pub server_capabilities: u32,
+    pub server_security_mode: u16,
+    pub cipher: Option<Cipher>,
+    pub signing: SigningAlgorithm,
+}
+
+impl Negotiated {
+    /// Multi-credit requests (SMB2_GLOBAL_CAP_LARGE_MTU, 2.1 and later).
+    pub fn large_mtu(&self) -> bool {
+        self.dialect >= dialect::SMB210
+    }
+}
+
+/// Where the NEGOTIATE exchange stands (Connection.NegotiateDialect, §3.3.1.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NegState {
+    /// Nothing yet (0xFFFF).
+    Initial,
+    /// An SMB1 negotiate was answered with 2.??? (0x02FF): an SMB2 NEGOTIATE must follow.
+    Wildcard,
+    /// A dialect is chosen.
+    Done,
+}
+
+/// An authentication in progress on a session.
+#[derive(Debug, Clone)]
+pub(super) enum AuthStage {
+    /// Waiting for the NTLMSSP NEGOTIATE_MESSAGE.
+    AwaitNegotiate,
+    /// CHALLENGE sent, waiting for the AUTHENTICATE_MESSAGE.
+    AwaitAuthenticate {
+        negotiate: Vec<u8>,
+        challenge: Vec<u8>,
+        server_challenge: [u8; 8],
+    },
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Auth {
+    pub stage: AuthStage,
+    /// The client wraps NTLMSSP in SPNEGO (else raw NTLMSSP tokens).
+    pub spnego: bool,
+    /// The client's DER MechTypeList, what a mechListMIC covers.
+    pub mech_list: Option<Vec<u8>>,
+}
+
+/// A tree connect (§3.3.1.10).
+#[derive(Debug, Clone)]
+pub(super) struct Tree {
+    pub share: Arc<Share>,
+    pub encrypt: bool,
+    pub signing_required: bool,
+}
+
+/// A session (§3.3.1.8).
+#[derive(Debug)]
+pub(super) struct Session {
+    /// Authenticated (Session.State Valid).
+    pub valid: bool,
+    pub auth: Option<Auth>,
+    pub preauth: PreauthHash,
+    /// None for guest sessions and before the first authentication completes.
+    pub keys: Option<SessionKeys>,
+    pub identity: Option<Arc<Identity>>,
+    pub signing_required: bool,
+    pub encrypt_data: bool,
+    pub trees: BTreeMap<u32, Tree>,
+    pub next_tree_id: u32,
+    /// Nonce prefix and counter for the transform headers this server sends.
+    pub nonce_high: [u8; 8],
+    pub nonce_counter: u64,
+}
+
+impl Session {
+    pub fn new(preauth: PreauthHash, nonce_high: [u8; 8]) -> Self {
+        Session {
+            valid: false,
+            auth: None,
+            preauth,
+            keys: None,
+            identity: None,
+            signing_required: false,
+            encrypt_data: false,
+            trees: BTreeMap::new(),
+            next_tree_id: 1,
+            nonce_high,
+            nonce_counter: 0,
+        }
+    }
+}
+
+/// What one message of a chain is processed with: its header and the ids in force.
+#[derive(Debug, Clone)]
+pub(super) struct Ctx {
+    pub header: Header,
+    pub session_id: u64,
+    pub tree_id: u32,
+    /// The signature was present and verified.
+    pub signed: bool,
+    /// The response must not be signed (a failed signature check).
+    pub no_sign: bool,
+    pub encrypted: bool,
+}
+
+/// How a response is signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SignHow {
+    /// By the rules of §3.3.4.1.1.
+    Auto,
+    /// Never (NEGOTIATE, interim responses, unauthenticated legs).
+    Never,
+    /// With the session's key whatever the rules say (a final SESSION_SETUP response).
+    Always,
+}
+
+struct OutMsg {
+    msg: Vec<u8>,
+    sign: Option<(SigningAlgorithm, [u8; 16])>,
+}
+
+/// What the previous message of a chain left for a related one (§3.3.5.2.7.2).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Prev {
+    pub session_id: u64,
+    pub tree_id: u32,
+    pub file_id: Option<FileId>,
+    pub status: NtStatus,
+}
+
+/// A frame being answered: one compound chain (a lone request is a chain of one).
+pub(super) struct Chain {
+    pub parts: Vec<CompoundPart>,
+    next: usize,
+    out: Vec<OutMsg>,
+    pub encrypted: bool,
+    /// The session whose keys encrypt the answer, once a message requires it.
+    encrypt_with: Option<u64>,
+    prev: Prev,
+}
+
+/// A call handed to the upper layer.
+struct CallState {
+    chain: u64,
+    index: usize,
+    ctx: Ctx,
+    file_id: Option<FileId>,
+    async_id: Option<u64>,
+    cancelled: bool,
+}
+
+/// The result of processing one message.
+pub(super) enum Step {
+    /// A response was queued; the next message of the chain may follow.
+    Done(Prev),
+    /// No response (CANCEL).
+    Silent,
+    /// Handed to the upper layer.
+    Wait,
+    /// The connection is closing.
+    Close,
+}
+
+/// One SMB2/3 server connection. See the [module documentation](super) for how it is
+/// driven.
+pub struct Connection {
+    pub(super) config: Arc<ServerConfig>,
+    pub(super) rng: Rng,
+    pub(super) now: FileTime,
+    inbuf: BytesMut,
+    pub(super) state: NegState,
+    pub(super) neg: Option<Negotiated>,
+    /// Connection.PreauthIntegrityHashValue (3.1.1).
+    pub(super) preauth: PreauthHash,
+    pub(super) credits: CreditWindow,
+    pub(super) sessions: BTreeMap<u64, Session>,
+    chains: BTreeMap<u64, Chain>,
+    next_chain: u64,
+    calls: BTreeMap<CallId, CallState>,
+    next_call: u64,
+    next_async: u64,
+    async_count: usize,
+    pub(super) events: VecDeque<Event>,
+    transmits: VecDeque<Bytes>,
+    queued_bytes: usize,
+    close: Option<CloseReason>,
+    close_reported: bool,
+}
+
+impl core::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("state", &self.state)
+            .field("dialect", &self.dialect())
+            .field("sessions", &self.sessions.len())
+            .field("calls", &self.calls.len())
+            .field("close", &self.close)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// A new connection. `seed` must be unpredictable to peers (the runtime draws it from
+    /// the OS); the machine expands it into challenges, session ids, salts and nonces.
+    pub fn new(config: Arc<ServerConfig>, seed: [u8; 32]) -> Self {
+        let max_credits = u32::from(config.limits.max_credits);
+        Connection {
+            config,
+            rng: Rng::new(seed),
+            now: 0,
+            inbuf: BytesMut::new(),
+            state: NegState::Initial,
+            neg: None,
+            preauth: PreauthHash::new(),
+            credits: CreditWindow::new(max_credits),
+            sessions: BTreeMap::new(),
+            chains: BTreeMap::new(),
+            next_chain: 0,
+            calls: BTreeMap::new(),
+            next_call: 1,
+            next_async: 1,
+            async_count: 0,
+            events: VecDeque::new(),
+            transmits: VecDeque::new(),
+            queued_bytes: 0,
+            close: None,
+            close_reported: false,
+        }
+    }
+
+    // ---- getters ----
+
+    /// The negotiated dialect, once NEGOTIATE completed.
+    pub fn dialect(&self) -> Option<u16> {
+        self.neg.as_ref().map(|n| n.dialect)
+    }
+
+    /// Sessions on the connection, authenticated or not.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether the runtime should read more bytes: false while the upper layer or the
+    /// runtime has too much outstanding, and once the connection is closing.
+    pub fn wants_read(&self) -> bool {
+        self.close.is_none() && self.has_capacity()
+    }
+
+    /// Whether the machine decided to close.
+    pub fn is_closed(&self) -> bool {
+        self.close.is_some()
+    }
+
+    fn has_capacity(&self) -> bool {
+        let l = &self.config.limits;
+        self.calls.len() - self.async_count < l.max_calls && self.queued_bytes < l.max_queued_bytes
+    }
+
+    /// The frame limit in force: smaller until a session is authenticated.
+    fn frame_limit(&self) -> usize {
+        let l = &self.config.limits;
+        if self.sessions.values().any(|s| s.valid) {
+            l.max_frame
+        } else {
+            l.max_frame_before_auth
+        }
+    }
+
+    // ---- inputs ----
+
+    /// Bytes from the TCP stream, with the wall time.
+    pub fn handle_bytes(&mut self, data: &[u8], now: FileTime) {
+        if self.close.is_some() {
+            return;
+        }
+        self.now = now;
+        self.inbuf.extend_from_slice(data);
+        self.pump();
+        // A peer that ignores back-pressure cannot make the buffer grow past one frame.
+        if self.close.is_none() && self.inbuf.len() > self.frame_limit() + 2 * nbss::NBSS_HEADER_LEN
+        {
+            self.close_with(CloseReason::InputOverLimit);
+        }
+    }
+
+    /// The upper layer's answer to a call.
+    pub fn handle_reply(&mut self, id: CallId, reply: Reply) -> Result<(), ReplyError> {
+        let cs = self.calls.remove(&id).ok_or(ReplyError::UnknownCall(id))?;
+        if self.close.is_some() {
+            return Ok(());
+        }
+        if let Some(async_id) = cs.async_id {
+            self.async_count -= 1;
+            self.send_async_final(&cs.ctx, async_id, &reply);
+        } else if let Some(mut ch) = self.chains.remove(&cs.chain) {
+            let status = reply.status();
+            let file_id = match (&reply, cs.ctx.header.command) {
+                (Reply::Body { body, .. }, Command::CREATE) if !status.is_error() => {
+                    body.get(64..80).map(FileId::from_slice)
+                }
+                _ => cs.file_id,
+            };
+            let (st, body) = reply_parts(&reply);
+            self.respond(&mut ch, &cs.ctx, st, &body, SignHow::Auto);
+            ch.prev = Prev {
+                session_id: cs.ctx.session_id,
+                tree_id: cs.ctx.tree_id,
+                file_id,
+                status,
+            };
+            ch.next = cs.index + 1;
+            self.run_chain(cs.chain, ch);
+        }
+        self.pump();
+        Ok(())
+    }
+
+    /// Turns a call async (MS-SMB2 §3.3.4.2): the machine sends the interim response
+    /// (STATUS_PENDING with the AsyncId, granting credits) now, and the final response
+    /// when the upper layer answers. Returns the AsyncId.
+    pub fn go_async(&mut self, id: CallId) -> Result<u64, AsyncError> {
+        let cs = self.calls.get(&id).ok_or(AsyncError::UnknownCall(id))?;
+        if cs.async_id.is_some() {
+            return Err(AsyncError::AlreadyAsync);
+        }
+        let chain_id = cs.chain;
+        let index = cs.index;
+        let ctx = cs.ctx.clone();
+        let Some(mut ch) = self.chains.remove(&chain_id) else {
+            return Err(AsyncError::UnknownCall(id));
+        };
+        if index + 1 != ch.parts.len() {
+            self.chains.insert(chain_id, ch);
+            return Err(AsyncError::NotLastInChain);
+        }
+        if self.async_count >= self.config.limits.max_async {
+            self.chains.insert(chain_id, ch);
+            return Err(AsyncError::TooMany);
+        }
+        let async_id = self.next_async;
+        self.next_async += 1;
+        self.async_count += 1;
+        if let Some(cs) = self.calls.get_mut(&id) {
+            cs.async_id = Some(async_id);
+        }
+        // §3.3.4.2: the interim response grants credits; §3.3.4.1.1: it is never signed.
+        let granted = self.credits.grant(ctx.header.credits);
+        let h = response_header(&ctx, NtStatus::PENDING, granted, Some(async_id));
+        let mut msg = Vec::with_capacity(HEADER_LEN + 9);
+        h.encode(&mut msg);
+        ErrorResponse::empty().encode(&mut msg);
+        self.note_encryption(&mut ch, &ctx);
+        ch.out.push(OutMsg { msg, sign: None });
+        self.finish_chain(ch);
+        Ok(async_id)
+    }
+
+    // ---- outputs ----
+
+    /// The next event for the upper layer.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The next bytes to write to the TCP stream (whole NBSS frames).
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        let b = self.transmits.pop_front()?;
+        self.queued_bytes -= b.len();
+        if self.transmits.is_empty() {
+            self.pump();
+        }
+        Some(b)
+    }
+
+    /// Once: the connection must be closed (after writing what `poll_transmit` gave).
+    pub fn poll_close(&mut self) -> Option<CloseReason> {
+        if self.close_reported {
+            return None;
+        }
+        let r = self.close.clone()?;
+        self.close_reported = true;
+        Some(r)
+    }
+
+    // ---- the receive pipeline ----
+
+    pub(super) fn close_with(&mut self, reason: CloseReason) {
+        if self.close.is_none() {
+            self.close = Some(reason);
+            self.calls.clear();
+            self.chains.clear();
+            self.inbuf.clear();
+        }
+    }
+
+    fn pump(&mut self) {
+        while self.close.is_none() && self.has_capacity() {
+            let limit = self.frame_limit();
+            match nbss::take_frame(&mut self.inbuf, limit) {
+                Ok(Some(f)) => self.handle_frame(f.payload),
+                Ok(None) => break,
+                Err(e) => self.close_with(e.into()),
+            }
+        }
+    }
+
+    fn handle_frame(&mut self, frame: Bytes) {
+        if crate::smb1::is_smb1(&frame) {
+            self.smb1_negotiate(&frame);
+            return;
+        }
+        let (frame, encrypted, transform_session) = if transform::is_transform(&frame) {
+            match self.decrypt(&frame) {
+                Ok((sid, plain)) => (plain, true, sid),
+                Err(r) => return self.close_with(r),
+            }
+        } else {
+            (frame, false, 0)
+        };
+        let parts = match split_compound(&frame, self.config.limits.max_compound) {
+            Ok(p) => p,
+            Err(e) if e.status().is_none() => return self.close_with(CloseReason::NotSmb2(e)),
+            Err(e) => return self.close_with(CloseReason::Compound(e)),
+        };
+        let large_mtu = self.neg.as_ref().is_some_and(Negotiated::large_mtu);
+        for p in &parts {
+            let h = &p.header;
+            if h.is_response() {
+                return self.close_with(CloseReason::ResponseFlag);
+            }
+            // §3.3.5.2.1.1: every message of a decrypted frame belongs to the transform's
+            // session (related ones inherit it).
+            if encrypted && !h.is_related() && h.session_id != transform_session {
+                return self.close_with(CloseReason::Decrypt(
+                    "SessionId differs from the transform's",
+                ));
+            }
+            // §3.3.5.2.3: all ids of the chain are consumed on arrival, so a message
+            // waiting behind an upper-layer call cannot be replayed meanwhile. CANCEL
+            // consumes nothing (§3.3.5.16).
+            if h.command == Command::CANCEL {
+                continue;
+            }
+            let charge = if large_mtu { h.credit_charge.max(1) } else { 1 };
+            if self.credits.consume(h.message_id, charge).is_err() {
+                return self.close_with(CloseReason::MessageId(h.message_id));
+            }
+        }
+        let chain = Chain {
+            parts,
+            next: 0,
+            out: Vec::new(),
+            encrypted,
+            encrypt_with: None,
+            prev: Prev {
+                session_id: 0,
+                tree_id: 0,
+                file_id: None,
+                status: NtStatus::SUCCESS,
+            },
+        };
+        let id = self.next_chain;
+        self.next_chain += 1;
+        self.run_chain(id, chain);
+    }
+
+    /// §3.3.5.2.1.1: the transform names the session whose decryption key opens it; an
+    /// unknown session or a failed decryption is a disconnect.
+    fn decrypt(&mut self, frame: &[u8]) -> Result<(u64, Bytes), CloseReason> {
+        let neg = self
+            .neg
+            .as_ref()
+            .ok_or(CloseReason::Decrypt("before NEGOTIATE"))?;
+        let cipher = neg
+            .cipher
+            .ok_or(CloseReason::Decrypt("no cipher negotiated"))?;
+        let th = transform::TransformHeader::decode(frame)
+            .map_err(|_| CloseReason::Decrypt("malformed transform header"))?;
+        let keys = self
+            .sessions
+            .get(&th.session_id)
+            .and_then(|s| s.keys.as_ref())
+            .ok_or(CloseReason::Decrypt("unknown session"))?;
+        let (_, plain) = transform::decrypt(cipher, &keys.decryption, frame)
+            .map_err(|_| CloseReason::Decrypt("not authentic"))?;
+        if transform::is_transform(&plain) || crate::smb1::is_smb1(&plain) {
+            return Err(CloseReason::Decrypt("nested transform"));
+        }
+        Ok((th.session_id, Bytes::from(plain)))
+    }
+
+    fn run_chain(&mut self, id: u64, mut ch: Chain) {
+        while ch.next < ch.parts.len() {
+            if self.close.is_some() {
+                return;
+            }
+            let i = ch.next;
+            match self.process(&mut ch, id, i) {
+                Step::Done(prev) => {
+                    ch.prev = prev;
+                    ch.next += 1;
+                }
+                Step::Silent => ch.next += 1,
+                Step::Wait => {
+                    self.chains.insert(id, ch);
+                    return;
+                }
+                Step::Close => return,
+            }
+        }
+        self.finish_chain(ch);
+    }
+
+    /// One message of a chain, through the checks of §3.3.5.2 in order.
+    fn process(&mut self, ch: &mut Chain, chain_id: u64, i: usize) -> Step {
+        let part = ch.parts[i].clone();
+        let h = part.header;
+        let related = h.is_related() && i > 0;
+        let (session_id, tree_id) = if related {
+            // §3.3.5.2.7.2: a related operation uses the previous one's session and tree.
+            (ch.prev.session_id, ch.prev.tree_id)
+        } else {
+            (h.session_id, h.tree_id().unwrap_or(0))
+        };
+        let mut ctx = Ctx {
+            header: h,
+            session_id,
+            tree_id,
+            signed: false,
+            no_sign: false,
+            encrypted: ch.encrypted,
+        };
+        // §3.3.5.2: before a dialect is chosen only NEGOTIATE is allowed.
+        if self.state != NegState::Done && h.command != Command::NEGOTIATE {
+            self.close_with(CloseReason::NegotiationState("a request before NEGOTIATE"));
+            return Step::Close;
+        }
+        if h.command == Command::CANCEL {
+            self.cancel(&ctx, &part);
+            return Step::Silent;
+        }
+        // §3.3.5.2.7.2: the first message of a chain cannot be related.
+        if h.is_related() && i == 0 {
+            return self.fail(ch, &ctx, NtStatus::INVALID_PARAMETER);
+        }
+        if h.command == Command::NEGOTIATE {
+            return self.negotiate(ch, &ctx, &part);
+        }
+        // §3.3.5.2.4: verify the signature of a signed, unencrypted request.
+        if h.is_signed() && !ch.encrypted {
+            let Some(s) = self.sessions.get(&session_id) else {
+                return self.fail(ch, &ctx, NtStatus::USER_SESSION_DELETED);
+            };
+            let alg = self
+                .neg
+                .as_ref()
+                .map_or(SigningAlgorithm::AesCmac, |n| n.signing);
+            let ok = s
+                .keys
+                .as_ref()
+                .is_some_and(|k| signing::verify(alg, &k.signing, &part.msg));
+            if !ok {
+                ctx.no_sign = true;
+                return self.fail(ch, &ctx, NtStatus::ACCESS_DENIED);
+            }
+            ctx.signed = true;
+        }
+        if h.command == Command::SESSION_SETUP {
+            return self.session_setup(ch, &ctx, &part);
+        }
+        if h.command == Command::ECHO && session_id == 0 {
+            // ECHO needs no session (Windows and Samba answer it on any negotiated
+            // connection).
+            return self.echo(ch, &ctx, &part);
+        }
+        // §3.3.5.2.9: the session.
+        let Some(s) = self.sessions.get(&session_id) else {
+            return self.fail(ch, &ctx, NtStatus::USER_SESSION_DELETED);
+        };
+        if !s.valid {
+            return self.fail(ch, &ctx, NtStatus::ACCESS_DENIED);
+        }
+        // §3.3.5.2.4: a session that requires signing refuses unsigned requests.
+        if s.signing_required && !ctx.signed && !ch.encrypted {
+            ctx.no_sign = true;
+            return self.fail(ch, &ctx, NtStatus::ACCESS_DENIED);
+        }
+        // §3.3.5.2.9: Session.EncryptData refuses unencrypted requests.
+        if s.encrypt_data && !ch.encrypted {
+            return self.fail(ch, &ctx, NtStatus::ACCESS_DENIED);
+        }
+        let identity = s.identity.clone();
+        let is_311 = self.dialect() == Some(dialect::SMB311);
+        let mut req = match Request::decode(h.command, &part.msg, is_311) {
+            Ok(r) => r,
+            Err(e) => {
+                return self.fail(ch, &ctx, e.status().unwrap_or(NtStatus::INVALID_PARAMETER))
+            }
+        };
+        if let Err(st) = self.check_sizes(&h, &req) {
+            return self.fail(ch, &ctx, st);
+        }
+        match h.command {
+            Command::LOGOFF => return self.logoff(ch, &ctx, &part),
+            Command::ECHO => return self.echo(ch, &ctx, &part),
+            Command::TREE_CONNECT => {
+                let Request::TreeConnect(tc) = req else {
+                    return self.fail(ch, &ctx, NtStatus::INVALID_PARAMETER);
+                };
+                return self.tree_connect(ch, &ctx, &tc);
+            }
+            _ => {}
+        }
+        // §3.3.5.2.11: the tree connect.
+        let Some(tree) = self
+            .sessions
+            .get(&session_id)
+            .and_then(|s| s.trees.get(&tree_id))
+            .cloned()
+        else {
+            return self.fail(ch, &ctx, NtStatus::NETWORK_NAME_DELETED);
+        };
+        if tree.encrypt && !ch.encrypted {
+            return self.fail(ch, &ctx, NtStatus::ACCESS_DENIED);
+        }
+        if tree.signing_required && !ctx.signed && !ch.encrypted {
+            ctx.no_sign = true;
+            return self.fail(ch, &ctx, NtStatus::ACCESS_DENIED);
+        }
+        if h.command == Command::TREE_DISCONNECT {
+            return self.tree_disconnect(ch, &ctx);
+        }
+        if let Request::Ioctl(io) = &req {
+            if io.ctl_code == crate::cmd::ioctl::ctl_code::VALIDATE_NEGOTIATE_INFO {
+                return self.validate_negotiate(ch, &ctx, io);
+            }
+        }
+        // §3.3.5.2.7.2: a related operation's all-ones FileId is the previous one's; if
+        // the previous operation failed, this one fails with the same status.
+        let mut file_id = file_id_of(&req);
+        if related && file_id == Some(FileId::RELATED) {
+            if ch.prev.status.is_error() {
+                let st = ch.prev.status;
+                return self.fail(ch, &ctx, st);
+            }
+            let Some(prev) = ch.prev.file_id else {
+                return self.fail(ch, &ctx, NtStatus::FILE_CLOSED);
+            };
+            set_file_id(&mut req, prev);
+            file_id = Some(prev);
+        }
+        let Some(identity) = identity else {
+            return self.fail(ch, &ctx, NtStatus::ACCESS_DENIED);
+        };
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        let call = Call {
+            id,
+            request: req,
+            header: h,
+            session_id,
+            identity,
+            tree_id,
+            share: tree.share.clone(),
+            dialect: self.dialect().unwrap_or(0),
+            credit_charge: h.credit_charge,
+            signed: ctx.signed,
+            encrypted: ch.encrypted,
+            compound: CompoundPosition {
+                index: i,
+                count: ch.parts.len(),
+                related,
+            },
+        };
+        self.calls.insert(
+            id,
+            CallState {
+                chain: chain_id,
+                index: i,
+                ctx,
+                file_id,
+                async_id: None,
+                cancelled: false,
+            },
+        );
+        self.events.push_back(Event::Call(Box::new(call)));
+        Step::Wait
+    }
+
+    /// §3.3.5.2.5 and the size rules of READ (§3.3.5.12), WRITE (§3.3.5.13) and the
+    /// QUERY/IOCTL commands: the CreditCharge covers the payload (multi-credit
+    /// connections) and no request asks for more than the negotiated maximum.
+    fn check_sizes(&self, h: &Header, req: &Request) -> Result<(), NtStatus> {
+        let Some(neg) = self.neg.as_ref() else {
+            return Ok(());
+        };
+        let c = &self.config;
+        let (payload, max) = match req {
+            Request::Read(r) => (r.length as usize, c.max_read_size),
+            Request::Write(w) => (w.data.len(), c.max_write_size),
+            Request::QueryDirectory(q) => (q.output_buffer_length as usize, c.max_transact_size),
+            Request::ChangeNotify(n) => (n.output_buffer_length as usize, c.max_transact_size),
+            Request::QueryInfo(q) => (
+                (q.output_buffer_length as usize).max(q.input.len()),
+                c.max_transact_size,
+            ),
+            Request::SetInfo(s) => (s.buffer.len(), c.max_transact_size),
+            Request::Ioctl(io) => (
+                (io.max_output_response as usize).max(io.input.len()),
+                c.max_transact_size,
+            ),
+            _ => (0, u32::MAX),
+        };
+        let max = if neg.large_mtu() { max } else { max.min(65536) };
+        if payload > max as usize {
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+        if neg.large_mtu() && check_charge(h.credit_charge, payload).is_err() {
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+        Ok(())
+    }
+
+    /// CANCEL (§3.3.5.16): find the request by AsyncId or MessageId and tell the upper
+    /// layer; CANCEL itself gets no response. A CANCEL whose signature does not verify is
+    /// dropped.
+    fn cancel(&mut self, ctx: &Ctx, part: &CompoundPart) {
+        let h = &ctx.header;
+        if h.is_signed() && !ctx.encrypted {
+            let alg = self
+                .neg
+                .as_ref()
+                .map_or(SigningAlgorithm::AesCmac, |n| n.signing);
+            let ok = self
+                .sessions
+                .get(&h.session_id)
+                .and_then(|s| s.keys.as_ref())
+                .is_some_and(|k| signing::verify(alg, &k.signing, &part.msg));
+            if !ok {
+                return;
+            }
+        }
+        let target = match h.id {
+            HeaderId::Async { async_id } => self
+                .calls
+                .iter_mut()
+                .find(|(_, c)| c.async_id == Some(async_id) && c.ctx.session_id == h.session_id),
+            HeaderId::Sync { .. } => self.calls.iter_mut().find(|(_, c)| {
+                c.async_id.is_none()
+                    && c.ctx.header.message_id == h.message_id
+                    && c.ctx.header.session_id == h.session_id
+            }),
+        };
+        if let Some((id, c)) = target {
+            if !c.cancelled {
+                c.cancelled = true;
+                self.events.push_back(Event::Cancel(*id));
+            }
+        }
+    }
+
+    // ---- the send path ----
+
+    /// Queues an ERROR response and ends the message.
+    pub(super) fn fail(&mut self, ch: &mut Chain, ctx: &Ctx, status: NtStatus) -> Step {
+        let mut body = Vec::with_capacity(9);
+        ErrorResponse::empty().encode(&mut body);
+        self.respond(ch, ctx, status, &body, SignHow::Auto);
+        Step::Done(Prev {
+            session_id: ctx.session_id,
+            tree_id: ctx.tree_id,
+            file_id: None,
+            status,
+        })
+    }
+
+    /// Builds a response to `ctx`'s request with `body`, granting credits, and queues it
+    /// in the chain with its signing decision (§3.3.4.1.1). Returns the message bytes
+    /// (unsigned), which the 3.1.1 preauth chain needs.
+    pub(super) fn respond(
+        &mut self,
+        ch: &mut Chain,
+        ctx: &Ctx,
+        status: NtStatus,
+        body: &[u8],
+        how: SignHow,
+    ) -> Vec<u8> {
+        let granted = self.credits.grant(ctx.header.credits);
+        let h = response_header(ctx, status, granted, None);
+        let mut msg = Vec::with_capacity(HEADER_LEN + body.len());
+        h.encode(&mut msg);
+        msg.extend_from_slice(body);
+        let sign = self.sign_key(ctx, how);
+        if ctx.header.command != Command::SESSION_SETUP && ctx.header.command != Command::NEGOTIATE
+        {
+            self.note_encryption(ch, ctx);
+        }
+        ch.out.push(OutMsg {
+            msg: msg.clone(),
+            sign,
+        });
+        msg
+    }
+
+    /// The key a response is signed with, if it is signed (§3.3.4.1.1): the request was
+    /// signed and verified, or the session requires signing; never for guest sessions
+    /// (no key), NEGOTIATE, interim responses or answers to a bad signature.
+    fn sign_key(&self, ctx: &Ctx, how: SignHow) -> Option<(SigningAlgorithm, [u8; 16])> {
+        if how == SignHow::Never || ctx.no_sign || ctx.session_id == 0 {
+            return None;
+        }
+        let s = self.sessions.get(&ctx.session_id)?;
+        let keys = s.keys.as_ref()?;
+        let alg = self.neg.as_ref()?.signing;
+        let tree_requires = s
+            .trees
+            .get(&ctx.tree_id)
+            .is_some_and(|t| t.signing_required);
+        let sign = match how {
+            SignHow::Always => true,
+            _ => s.valid && (ctx.signed || s.signing_required || tree_requires),
+        };
+        sign.then_some((alg, keys.signing))
+    }
+
+    /// Whether the response must be encrypted (§3.3.4.1.4): the request was, or the
+    /// session or tree requires it. Records the session whose key encrypts the chain.
+    fn note_encryption(&self, ch: &mut Chain, ctx: &Ctx) {
+        if ch.encrypt_with.is_some() {
+            return;
+        }
+        if let Some(sid) = self.encrypting_session(ctx) {
+            ch.encrypt_with = Some(sid);
+        }
+    }
+
+    fn encrypting_session(&self, ctx: &Ctx) -> Option<u64> {
+        self.neg.as_ref()?.cipher?;
+        let s = self.sessions.get(&ctx.session_id)?;
+        s.keys.as_ref()?;
+        let tree = s.trees.get(&ctx.tree_id).is_some_and(|t| t.encrypt);
+        (ctx.encrypted || (s.valid && s.encrypt_data) || tree).then_some(ctx.session_id)
+    }
+
+    /// Assembles the chain's responses into one frame: each message padded to 8 bytes
+    /// and linked by NextCommand (§3.3.4.1.3), each signed over its padded range, the
+    /// whole encrypted when a message required it (§3.3.4.1.4).
+    fn finish_chain(&mut self, ch: Chain) {
+        if ch.out.is_empty() {
+            return;
+        }
+        let mut w = CompoundWriter::new();
+        for m in &ch.out {
+            w.push(&m.msg);
+        }
+        let ranges = w.ranges().to_vec();
+        if ch.encrypt_with.is_none() {
+            for (m, r) in ch.out.iter().zip(ranges) {
+                if let Some((alg, key)) = &m.sign {
+                    // The message is at least a header long, so signing cannot fail.
+                    let _ = signing::sign(*alg, key, &mut w.bytes_mut()[r]);
+                }
+            }
+        }
+        let payload = w.finish();
+        self.send_payload(payload, ch.encrypt_with);
+    }
+
+    fn send_payload(&mut self, payload: Bytes, encrypt_with: Option<u64>) {
+        let payload = match encrypt_with {
+            None => payload,
+            Some(sid) => match self.encrypt(sid, &payload) {
+                Ok(b) => b,
+                Err(r) => return self.close_with(r),
+            },
+        };
+        let mut frame = Vec::with_capacity(nbss::NBSS_HEADER_LEN + payload.len());
+        nbss::put_frame(&mut frame, &payload);
+        self.queued_bytes += frame.len();
+        self.transmits.push_back(Bytes::from(frame));
+    }
+
+    fn encrypt(&mut self, sid: u64, plain: &[u8]) -> Result<Bytes, CloseReason> {
+        let cipher = self
+            .neg
+            .as_ref()
+            .and_then(|n| n.cipher)
+            .ok_or(CloseReason::Decrypt("no cipher"))?;
+        let s = self
+            .sessions
+            .get_mut(&sid)
+            .ok_or(CloseReason::Decrypt("session gone"))?;
+        let keys = s.keys.as_ref().ok_or(CloseReason::Decrypt("no keys"))?;
+        // Nonce: an 8-byte counter then the session's random prefix (§3.1.4.3: a nonce
+        // never repeats under one key).
+        s.nonce_counter = s
+            .nonce_counter
+            .checked_add(1)
+            .ok_or(CloseReason::NonceExhausted)?;
+        let mut nonce = [0u8; 16];
+        nonce[..8].copy_from_slice(&s.nonce_counter.to_le_bytes());
+        nonce[8..].copy_from_slice(&s.nonce_high);
+        transform::encrypt(cipher, &keys.encryption, &nonce, sid, plain)
+            .map(Bytes::from)
+            .map_err(|_| CloseReason::Decrypt("encryption failed"))
+    }
+
+    /// The final response of an async call: the async header form, no credits (they
+    /// were granted with the interim response, §3.3.4.2), signed and encrypted as any
+    /// response.
+    fn send_async_final(&mut self, ctx: &Ctx, async_id: u64, reply: &Reply) {
+        let (status, body) = reply_parts(reply);
+        let h = response_header(ctx, status, 0, Some(async_id));
+        let mut msg = Vec::with_capacity(HEADER_LEN + body.len());
+        h.encode(&mut msg);
+        msg.extend_from_slice(&body);
+        let enc = self.encrypting_session(ctx);
+        if enc.is_none() {
+            if let Some((alg, key)) = self.sign_key(ctx, SignHow::Auto) {
+                let _ = signing::sign(alg, &key, &mut msg);
+            }
+        }
+        self.send_payload(Bytes::from(msg), enc);
+    }
+
+    /// Sends a message outside any chain (the SMB1 negotiate answer).
+    pub(super) fn send_plain(&mut self, msg: Vec<u8>) {
+        self.send_payload(Bytes::from(msg), None);
+    }
+
+    /// Closes the trees of a session and the session itself, telling the upper layer.
+    pub(super) fn drop_session(&mut self, sid: u64) {
+        if let Some(s) = self.sessions.remove(&sid) {
+            for tid in s.trees.keys() {
+                self.events.push_back(Event::TreeClosed {
+                    session_id: sid,
+                    tree_id: *tid,
+                });
+            }
+            if s.valid {
+                self.events
+                    .push_back(Event::SessionClosed { session_id: sid });
+            }
+        }
+    }
+}
+
+fn reply_parts(reply: &Reply) -> (NtStatus, Vec<u8>) {
+    match reply {
+        Reply::Body { status, body } => (*status, body.clone()),
+        Reply::Error { status, error } => {
+            let mut b = Vec::new();
+            error.encode(&mut b);
+            (*status, b)
+        }
+    }
+}
+
+/// The header of a response to `ctx`'s request (§3.3.4.1): the request's MessageId,
+/// CreditCharge and related flag, the session and tree in force.
+fn response_header(ctx: &Ctx, status: NtStatus, granted: u16, async_id: Option<u64>) -> Header {
+    let h = &ctx.header;
+    let id = match async_id {
+        Some(async_id) => HeaderId::Async { async_id },
+        None => HeaderId::Sync {
+            process_id: match h.id {
+                HeaderId::Sync { process_id, .. } => process_id,
+                HeaderId::Async { .. } => 0,
+            },
+            tree_id: ctx.tree_id,
+        },
+    };
+    Header {
+        credit_charge: h.credit_charge,
+        status,
+        command: h.command,
+        credits: granted,
+        flags: flags::SERVER_TO_REDIR | (h.flags & flags::RELATED_OPERATIONS),
+        next_command: 0,
+        message_id: h.message_id,
+        id,
+        session_id: ctx.session_id,
+        signature: [0; 16],
+    }
+}
+
+/// The FileId a request names, if its command has one.
+fn file_id_of(req: &Request) -> Option<FileId> {
+    Some(match req {
+        Request::Close(r) => r.file_id,
+        Request::Flush(r) => r.file_id,
+        Request::Read(r) => r.file_id,
+        Request::Write(r) => r.file_id,
+        Request::Lock(r) => r.file_id,
+        Request::Ioctl(r) => r.file_id,
+        Request::QueryDirectory(r) => r.file_id,
+        Request::ChangeNotify(r) => r.file_id,
+        Request::QueryInfo(r) => r.file_id,
+        Request::SetInfo(r) => r.file_id,
+        _ => return None,
+    })
+}
+
+fn set_file_id(req: &mut Request, f: FileId) {
+    match req {
+        Request::Close(r) => r.file_id = f,
+        Request::Flush(r) => r.file_id = f,
+        Request::Read(r) => r.file_id = f,
+        Request::Write(r) => r.file_id = f,
+        Request::Lock(r) => r.file_id = f,
+        Request::Ioctl(r) => r.file_id = f,
+        Request::QueryDirectory(r) => r.file_id = f,
+        Request::ChangeNotify(r) => r.file_id = f,
+        Request::QueryInfo(r) => r.file_id = f,
+        Request::SetInfo(r) => r.file_id = f,
+        _ => {}
+    }
+}
