@@ -14,10 +14,12 @@
 #   tshark                capture + Wireshark dissectors for the malformed-packet check
 #   procps iproute2       ps/kill, ss (diagnostics)
 #   bc                    arithmetic in bench/nfs-throughput.sh
+#   smbclient             Samba's SMB2/3 client (tests/tests/e2e_smb_conn.rs)
+#   python3 python3-venv  the venv of Python SMB clients (scripts/py-test-deps.sh, run last)
 # Add packages to PKGS below (e.g. smbclient for the SMB tests).
 set -euo pipefail
 
-PKGS=(libnfs-utils libnfs-dev tshark gcc make pkg-config procps iproute2 bc)
+PKGS=(libnfs-utils libnfs-dev tshark gcc make pkg-config procps iproute2 bc smbclient python3 python3-venv)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -25,7 +27,7 @@ for p in "${PKGS[@]}"; do
 done
 if ((${#missing[@]} == 0)); then
   echo "install-test-deps: all ${#PKGS[@]} packages present"
-  exit 0
+  exec "$(dirname "$0")/py-test-deps.sh"
 fi
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -64,3 +66,5 @@ if ! install; then
   apt-get update
   install
 fi
+
+"$(dirname "$0")/py-test-deps.sh"

@@ -52,6 +52,8 @@ pub enum LogEntry {
     Closed(String),
     /// The peer closed the connection.
     PeerClosed,
+    /// NEGOTIATE completed: dialect and cipher id (0: none).
+    Negotiated(u16, u16),
 }
 
 /// A running harness; stops (and joins its threads) on drop.
@@ -143,6 +145,7 @@ fn serve(
     let _ = s.set_read_timeout(Some(Duration::from_millis(50)));
     let mut conn = Connection::new(config, seed);
     let mut buf = vec![0u8; 256 * 1024];
+    let mut negotiated = false;
     while !stop.load(Ordering::Relaxed) {
         let n = if conn.wants_read() {
             match s.read(&mut buf) {
@@ -159,6 +162,12 @@ fn serve(
         };
         if n > 0 {
             conn.handle_bytes(&buf[..n], filetime_now());
+            if !negotiated {
+                if let Some(d) = conn.dialect().filter(|d| *d != 0x02FF) {
+                    negotiated = true;
+                    push(LogEntry::Negotiated(d, conn.cipher_id().unwrap_or(0)));
+                }
+            }
         }
         loop {
             let mut progressed = false;

@@ -39,8 +39,9 @@ fn assert_reached_file_ops(out: &CmdOutput, h: &SmbHarness) {
     let text = all(out);
     assert!(
         text.contains("NT_STATUS_NOT_SUPPORTED"),
-        "smbclient did not reach a file operation: {}",
-        out.describe()
+        "smbclient did not reach a file operation: {}\nserver log: {:?}",
+        out.describe(),
+        h.log()
     );
     assert!(
         !text.contains("NT_STATUS_LOGON_FAILURE"),
@@ -59,20 +60,316 @@ fn assert_reached_file_ops(out: &CmdOutput, h: &SmbHarness) {
     );
 }
 
+fn negotiated(h: &SmbHarness) -> Vec<(u16, u16)> {
+    h.log()
+        .iter()
+        .filter_map(|e| match e {
+            LogEntry::Negotiated(d, c) => Some((*d, *c)),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
-fn smbclient_smb3_ntlmv2_tree_connect() {
+fn smbclient_each_dialect_ntlmv2_tree_connect() {
     let h = SmbHarness::start(config());
-    let out = smbclient(h.port, "export", PASSWORD, &["-m", "SMB3"], "ls");
+    for (proto, dialect) in [
+        ("SMB2_02", 0x0202),
+        ("SMB2_10", 0x0210),
+        ("SMB3_00", 0x0300),
+        ("SMB3_02", 0x0302),
+        ("SMB3_11", 0x0311),
+    ] {
+        let min = format!("--option=client min protocol={proto}");
+        let out = smbclient(h.port, "export", PASSWORD, &["-m", proto, &min], "ls");
+        assert_reached_file_ops(&out, &h);
+        assert_eq!(
+            negotiated(&h).last().map(|n| n.0),
+            Some(dialect),
+            "{proto}: {:?}",
+            h.log()
+        );
+    }
+}
+
+#[test]
+fn smbclient_smb1_negotiate_upgrades_to_smb2() {
+    // Samba's client opens with an SMB1 NEGOTIATE when NT1 is allowed; the machine
+    // answers 2.??? and the SMB2 NEGOTIATE follows (MS-SMB2 3.3.5.3.1).
+    let h = SmbHarness::start(config());
+    let out = smbclient(
+        h.port,
+        "export",
+        PASSWORD,
+        &["--option=client min protocol=NT1", "-m", "SMB3"],
+        "ls",
+    );
+    assert_reached_file_ops(&out, &h);
+    assert_eq!(negotiated(&h).last().map(|n| n.0), Some(0x0311));
+}
+
+#[test]
+fn smbclient_wrong_password_is_logon_failure() {
+    let h = SmbHarness::start(config());
+    for proto in ["SMB2_10", "SMB3"] {
+        let out = smbclient(h.port, "export", "wrong", &["-m", proto], "ls");
+        assert!(!out.success());
+        assert!(
+            all(&out).contains("NT_STATUS_LOGON_FAILURE"),
+            "{}",
+            out.describe()
+        );
+    }
+    assert!(!h.log().iter().any(|e| matches!(e, LogEntry::Call(_))));
+}
+
+#[test]
+fn smbclient_unknown_share_is_bad_network_name() {
+    let h = SmbHarness::start(config());
+    let out = smbclient(h.port, "nosuch", PASSWORD, &["-m", "SMB3"], "ls");
+    assert!(
+        all(&out).contains("NT_STATUS_BAD_NETWORK_NAME"),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn smbclient_signing_required() {
+    let mut c = config();
+    c.signing_required = true;
+    let h = SmbHarness::start(c);
+    for proto in ["SMB2_10", "SMB3_00", "SMB3"] {
+        let out = smbclient(
+            h.port,
+            "export",
+            PASSWORD,
+            &["-m", proto, "--client-protection=sign"],
+            "ls",
+        );
+        assert_reached_file_ops(&out, &h);
+    }
+}
+
+#[test]
+fn smbclient_encryption_each_cipher() {
+    for (id, name) in [
+        (cipher::AES128_CCM, "aes-128-ccm"),
+        (cipher::AES128_GCM, "aes-128-gcm"),
+        (cipher::AES256_CCM, "aes-256-ccm"),
+        (cipher::AES256_GCM, "aes-256-gcm"),
+    ] {
+        let mut c = config();
+        c.encrypt = EncryptPolicy::Required;
+        c.ciphers = vec![id];
+        let h = SmbHarness::start(c);
+        let out = smbclient(
+            h.port,
+            "export",
+            PASSWORD,
+            &["-m", "SMB3", "--client-protection=encrypt"],
+            "ls",
+        );
+        assert_reached_file_ops(&out, &h);
+        assert_eq!(negotiated(&h), vec![(0x0311, id)], "{name}");
+    }
+    // 3.0 encrypts with AES-128-CCM, announced by SMB2_GLOBAL_CAP_ENCRYPTION.
+    let mut c = config();
+    c.encrypt = EncryptPolicy::Required;
+    let h = SmbHarness::start(c);
+    let out = smbclient(
+        h.port,
+        "export",
+        PASSWORD,
+        &["-m", "SMB3_00", "--client-protection=encrypt"],
+        "ls",
+    );
+    assert_reached_file_ops(&out, &h);
+    assert_eq!(negotiated(&h), vec![(0x0300, cipher::AES128_CCM)]);
+}
+
+#[test]
+fn smbclient_share_encryption_required_refuses_smb2() {
+    let mut c = config();
+    let mut share = janus_tests::smb_harness::disk_share("secret");
+    share.encrypt = EncryptPolicy::Required;
+    c.shares.push(std::sync::Arc::new(share));
+    let h = SmbHarness::start(c);
+    // 2.1 cannot encrypt: TREE_CONNECT is refused (MS-SMB2 3.3.5.7).
+    let out = smbclient(h.port, "secret", PASSWORD, &["-m", "SMB2_10"], "ls");
+    assert!(
+        all(&out).contains("NT_STATUS_ACCESS_DENIED"),
+        "{}",
+        out.describe()
+    );
+    // 3.1.1 gets an encrypted tree and its requests arrive encrypted.
+    let out = smbclient(h.port, "secret", PASSWORD, &["-m", "SMB3"], "ls");
     assert_reached_file_ops(&out, &h);
 }
 
 #[test]
-#[ignore]
-fn dev_print() {
+fn smbclient_lists_shares_through_ipc() {
+    // -L connects to IPC$ and opens the srvsvc pipe: the CREATE is the first call the
+    // harness refuses.
     let h = SmbHarness::start(config());
-    for extra in [&["-m", "SMB3"][..], &["-m", "SMB2_02", "-d", "5"][..]] {
-        let out = smbclient(h.port, "export", PASSWORD, extra, "ls");
-        eprintln!("{}", out.describe());
+    let mut c = Command::new("smbclient");
+    c.arg("-L")
+        .arg("127.0.0.1")
+        .arg("-p")
+        .arg(h.port.to_string())
+        .arg("-U")
+        .arg(format!("{USER}%{PASSWORD}"))
+        .arg("-m")
+        .arg("SMB3");
+    let out = run(&mut c, TIMEOUT);
+    assert!(
+        h.log().contains(&LogEntry::Call(0x0005)),
+        "{:?}\n{}",
+        h.log(),
+        out.describe()
+    );
+}
+
+fn python() -> Option<std::path::PathBuf> {
+    let venv = std::env::var_os("JANUS_VENV")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache/janus-venv"))
+        })?;
+    let py = venv.join("bin/python");
+    py.exists().then_some(py)
+}
+
+fn smbprotocol(port: u16, args: &[&str]) -> CmdOutput {
+    let py = python()
+        .expect("the Python venv of scripts/py-test-deps.sh (run scripts/install-test-deps.sh)");
+    let script = janus_tests::e2e::workspace_root().join("tests/clients/smb_conn.py");
+    let mut c = Command::new(py);
+    c.arg(script).arg("--port").arg(port.to_string()).args(args);
+    run(&mut c, TIMEOUT)
+}
+
+fn field<'a>(out: &'a str, key: &str) -> Option<&'a str> {
+    out.split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}
+
+#[test]
+fn smbprotocol_each_dialect_with_echo_compound_and_logoff() {
+    let h = SmbHarness::start(config());
+    for (d, auth) in [
+        ("202", "negotiate"),
+        ("210", "negotiate"),
+        ("300", "negotiate"),
+        ("302", "ntlm"),
+        ("311", "negotiate"),
+        ("311", "ntlm"),
+    ] {
+        let out = smbprotocol(h.port, &["--dialect", d, "--auth", auth]).ok();
+        let text = out.stdout_str();
+        assert_eq!(
+            field(&text, "dialect"),
+            Some(format!("0x0{d}").as_str()),
+            "{text}"
+        );
+        for step in [
+            "session_setup",
+            "tree_connect",
+            "tree_connect_ipc",
+            "echo",
+            "logoff",
+            "done",
+        ] {
+            assert_eq!(field(&text, step), Some("ok"), "{step}: {text}");
+        }
+        assert!(text.contains("create=status 0xc00000bb"), "{text}");
+        // The CLOSE of the related chain inherits the CREATE's failure.
+        assert_eq!(
+            field(&text, "compound"),
+            Some("0xc00000bb,0xc00000bb"),
+            "{text}"
+        );
     }
-    eprintln!("{:?}", h.log());
+    let log = h.log();
+    assert!(log.contains(&LogEntry::SessionClosed), "{log:?}");
+    assert!(log.contains(&LogEntry::TreeClosed), "{log:?}");
+    assert!(
+        !log.iter().any(|e| matches!(e, LogEntry::Closed(_))),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn smbprotocol_wrong_password_is_logon_failure() {
+    let h = SmbHarness::start(config());
+    for d in ["210", "311"] {
+        let out = smbprotocol(
+            h.port,
+            &[
+                "--dialect",
+                d,
+                "--password",
+                "nope",
+                "--expect-logon-failure",
+            ],
+        )
+        .ok();
+        let text = out.stdout_str();
+        assert_eq!(field(&text, "session_setup"), Some("failed"), "{text}");
+        assert!(
+            text.contains("3221225581")
+                || text.to_uppercase().contains("LOGON_FAILURE")
+                || text.contains("0xc000006d"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn smbprotocol_signing_required() {
+    let mut c = config();
+    c.signing_required = true;
+    let h = SmbHarness::start(c);
+    for d in ["210", "300", "311"] {
+        let out = smbprotocol(h.port, &["--dialect", d, "--require-signing"]).ok();
+        let text = out.stdout_str();
+        assert_eq!(field(&text, "signing"), Some("True"), "{text}");
+        assert_eq!(
+            field(&text, "server_signing_required"),
+            Some("True"),
+            "{text}"
+        );
+        assert_eq!(field(&text, "done"), Some("ok"), "{text}");
+    }
+}
+
+#[test]
+fn smbprotocol_encryption_ccm_and_gcm() {
+    for (d, id) in [
+        ("300", cipher::AES128_CCM),
+        ("302", cipher::AES128_CCM),
+        ("311", cipher::AES128_CCM),
+        ("311", cipher::AES128_GCM),
+        ("311", cipher::AES256_GCM),
+        ("311", cipher::AES256_CCM),
+    ] {
+        let mut c = config();
+        c.encrypt = EncryptPolicy::Required;
+        c.ciphers = vec![id];
+        let h = SmbHarness::start(c);
+        let out = smbprotocol(h.port, &["--dialect", d, "--encrypt"]).ok();
+        let text = out.stdout_str();
+        if d == "311" {
+            // smbprotocol reports the cipher of the 3.1.1 encryption context only.
+            assert_eq!(
+                field(&text, "cipher"),
+                Some(id.to_string().as_str()),
+                "{text}"
+            );
+        }
+        assert_eq!(negotiated(&h).last().map(|n| n.1), Some(id), "{text}");
+        assert_eq!(field(&text, "encrypt"), Some("True"), "{text}");
+        assert_eq!(field(&text, "done"), Some("ok"), "{text}");
+        assert!(text.contains("create=status 0xc00000bb"), "{text}");
+    }
 }

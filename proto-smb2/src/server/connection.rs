@@ -167,9 +167,17 @@ pub(super) struct Chain {
     next: usize,
     out: Vec<OutMsg>,
     pub encrypted: bool,
-    /// The session whose keys encrypt the answer, once a message requires it.
-    encrypt_with: Option<u64>,
+    /// The key and nonce that encrypt the answer, once a message requires it.
+    encrypt_with: Option<Sealer>,
     prev: Prev,
+}
+
+/// What encrypts one outgoing frame.
+struct Sealer {
+    cipher: Cipher,
+    key: Vec<u8>,
+    nonce: [u8; 16],
+    session_id: u64,
 }
 
 /// A call handed to the upper layer.
@@ -266,6 +274,11 @@ impl Connection {
     /// The negotiated dialect, once NEGOTIATE completed.
     pub fn dialect(&self) -> Option<u16> {
         self.neg.as_ref().map(|n| n.dialect)
+    }
+
+    /// The negotiated cipher id (3.x), if any.
+    pub fn cipher_id(&self) -> Option<u16> {
+        self.neg.as_ref().and_then(|n| n.cipher).map(Cipher::id)
     }
 
     /// Sessions on the connection, authenticated or not.
@@ -857,22 +870,50 @@ impl Connection {
     }
 
     /// Whether the response must be encrypted (§3.3.4.1.4): the request was, or the
-    /// session or tree requires it. Records the session whose key encrypts the chain.
-    fn note_encryption(&self, ch: &mut Chain, ctx: &Ctx) {
+    /// session or tree requires it. The key and a fresh nonce are taken now, so a
+    /// LOGOFF that removes the session still gets its answer encrypted.
+    fn note_encryption(&mut self, ch: &mut Chain, ctx: &Ctx) {
         if ch.encrypt_with.is_some() {
             return;
         }
-        if let Some(sid) = self.encrypting_session(ctx) {
-            ch.encrypt_with = Some(sid);
+        match self.encryption_for(ctx) {
+            Ok(e) => ch.encrypt_with = e,
+            Err(r) => self.close_with(r),
         }
     }
 
-    fn encrypting_session(&self, ctx: &Ctx) -> Option<u64> {
-        self.neg.as_ref()?.cipher?;
-        let s = self.sessions.get(&ctx.session_id)?;
-        s.keys.as_ref()?;
-        let tree = s.trees.get(&ctx.tree_id).is_some_and(|t| t.encrypt);
-        (ctx.encrypted || (s.valid && s.encrypt_data) || tree).then_some(ctx.session_id)
+    fn encryption_for(&mut self, ctx: &Ctx) -> Result<Option<Sealer>, CloseReason> {
+        let Some(cipher) = self.neg.as_ref().and_then(|n| n.cipher) else {
+            return Ok(None);
+        };
+        let Some(s) = self.sessions.get_mut(&ctx.session_id) else {
+            return Ok(None);
+        };
+        let Some(keys) = s.keys.as_ref() else {
+            return Ok(None);
+        };
+        // A TREE_CONNECT's answer is encrypted as its request was: the tree it creates
+        // governs the requests that follow (§3.3.5.7).
+        let tree = ctx.header.command != Command::TREE_CONNECT
+            && s.trees.get(&ctx.tree_id).is_some_and(|t| t.encrypt);
+        if !(ctx.encrypted || (s.valid && s.encrypt_data) || tree) {
+            return Ok(None);
+        }
+        // Nonce: an 8-byte counter then the session's random prefix (§3.1.4.3: a nonce
+        // never repeats under one key).
+        s.nonce_counter = s
+            .nonce_counter
+            .checked_add(1)
+            .ok_or(CloseReason::NonceExhausted)?;
+        let mut nonce = [0u8; 16];
+        nonce[..8].copy_from_slice(&s.nonce_counter.to_le_bytes());
+        nonce[8..].copy_from_slice(&s.nonce_high);
+        Ok(Some(Sealer {
+            cipher,
+            key: keys.encryption.clone(),
+            nonce,
+            session_id: ctx.session_id,
+        }))
     }
 
     /// Assembles the chain's responses into one frame: each message padded to 8 bytes
@@ -899,43 +940,20 @@ impl Connection {
         self.send_payload(payload, ch.encrypt_with);
     }
 
-    fn send_payload(&mut self, payload: Bytes, encrypt_with: Option<u64>) {
-        let payload = match encrypt_with {
+    fn send_payload(&mut self, payload: Bytes, seal: Option<Sealer>) {
+        let payload = match seal {
             None => payload,
-            Some(sid) => match self.encrypt(sid, &payload) {
-                Ok(b) => b,
-                Err(r) => return self.close_with(r),
-            },
+            Some(e) => {
+                match transform::encrypt(e.cipher, &e.key, &e.nonce, e.session_id, &payload) {
+                    Ok(b) => Bytes::from(b),
+                    Err(_) => return self.close_with(CloseReason::Decrypt("encryption failed")),
+                }
+            }
         };
         let mut frame = Vec::with_capacity(nbss::NBSS_HEADER_LEN + payload.len());
         nbss::put_frame(&mut frame, &payload);
         self.queued_bytes += frame.len();
         self.transmits.push_back(Bytes::from(frame));
-    }
-
-    fn encrypt(&mut self, sid: u64, plain: &[u8]) -> Result<Bytes, CloseReason> {
-        let cipher = self
-            .neg
-            .as_ref()
-            .and_then(|n| n.cipher)
-            .ok_or(CloseReason::Decrypt("no cipher"))?;
-        let s = self
-            .sessions
-            .get_mut(&sid)
-            .ok_or(CloseReason::Decrypt("session gone"))?;
-        let keys = s.keys.as_ref().ok_or(CloseReason::Decrypt("no keys"))?;
-        // Nonce: an 8-byte counter then the session's random prefix (§3.1.4.3: a nonce
-        // never repeats under one key).
-        s.nonce_counter = s
-            .nonce_counter
-            .checked_add(1)
-            .ok_or(CloseReason::NonceExhausted)?;
-        let mut nonce = [0u8; 16];
-        nonce[..8].copy_from_slice(&s.nonce_counter.to_le_bytes());
-        nonce[8..].copy_from_slice(&s.nonce_high);
-        transform::encrypt(cipher, &keys.encryption, &nonce, sid, plain)
-            .map(Bytes::from)
-            .map_err(|_| CloseReason::Decrypt("encryption failed"))
     }
 
     /// The final response of an async call: the async header form, no credits (they
@@ -947,7 +965,10 @@ impl Connection {
         let mut msg = Vec::with_capacity(HEADER_LEN + body.len());
         h.encode(&mut msg);
         msg.extend_from_slice(&body);
-        let enc = self.encrypting_session(ctx);
+        let enc = match self.encryption_for(ctx) {
+            Ok(e) => e,
+            Err(r) => return self.close_with(r),
+        };
         if enc.is_none() {
             if let Some((alg, key)) = self.sign_key(ctx, SignHow::Auto) {
                 let _ = signing::sign(alg, &key, &mut msg);
