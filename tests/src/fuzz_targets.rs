@@ -15,6 +15,8 @@
 //!   a procedure byte, then the XDR arguments or results.
 //! - `replay`: a pcap or pcapng capture.
 //! - `server`: a script of [`ServerOp`]s (see [`server()`]).
+//! - `smb_conn`: flags, chunk size and a client byte stream for the SMB2/3 connection
+//!   machine (see [`crate::smb_fuzz`]).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -52,6 +54,7 @@ pub const TARGETS: &[(&str, TargetFn)] = &[
     ("nsm", nsm),
     ("replay", replay),
     ("server", server),
+    ("smb_conn", crate::smb_fuzz::smb_conn),
 ];
 
 /// Largest record the framer target accepts (small, so the limit is reached often).

@@ -4,4 +4,5 @@
 pub mod e2e;
 pub mod fuzz_targets;
 pub mod replay;
+pub mod smb_fuzz;
 pub mod smb_harness;

@@ -794,7 +794,7 @@ impl Connection {
             HeaderId::Sync { .. } => self.calls.iter_mut().find(|(_, c)| {
                 c.async_id.is_none()
                     && c.ctx.header.message_id == h.message_id
-                    && c.ctx.header.session_id == h.session_id
+                    && c.ctx.session_id == h.session_id
             }),
         };
         if let Some((id, c)) = target {
@@ -836,6 +836,9 @@ impl Connection {
         let mut msg = Vec::with_capacity(HEADER_LEN + body.len());
         h.encode(&mut msg);
         msg.extend_from_slice(body);
+        if self.lost_encryption(ctx) {
+            return msg;
+        }
         let sign = self.sign_key(ctx, how);
         if ctx.header.command != Command::SESSION_SETUP && ctx.header.command != Command::NEGOTIATE
         {
@@ -846,6 +849,12 @@ impl Connection {
             sign,
         });
         msg
+    }
+
+    /// An encrypted request whose session ended (LOGOFF) before its answer: the answer
+    /// cannot be encrypted any more and is dropped rather than sent in the clear.
+    fn lost_encryption(&self, ctx: &Ctx) -> bool {
+        ctx.encrypted && !self.sessions.contains_key(&ctx.session_id)
     }
 
     /// The key a response is signed with, if it is signed (§3.3.4.1.1): the request was
@@ -960,6 +969,9 @@ impl Connection {
     /// were granted with the interim response, §3.3.4.2), signed and encrypted as any
     /// response.
     fn send_async_final(&mut self, ctx: &Ctx, async_id: u64, reply: &Reply) {
+        if self.lost_encryption(ctx) {
+            return;
+        }
         let (status, body) = reply_parts(reply);
         let h = response_header(ctx, status, 0, Some(async_id));
         let mut msg = Vec::with_capacity(HEADER_LEN + body.len());

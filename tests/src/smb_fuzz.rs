@@ -1,0 +1,402 @@
+//! The fuzz target `smb_conn` (body shared with `cargo test`, see [`crate::fuzz_targets`])
+//! and the transcripts its seed corpus starts from.
+//!
+//! Input layout: a flags byte (bit 0 signing required, bit 1 encryption required, bit 2
+//! guest logons allowed), a chunk byte (the stream is fed in pieces of `4·b + 1` bytes),
+//! then the client's byte stream. The upper layer answers calls by their id: errors,
+//! bodies, CREATE-like bodies with a FileId, async with a later answer, all deterministic.
+//!
+//! Oracles: nothing panics; every transmit is one NBSS frame holding an SMB2 response
+//! chain (every message flagged as a response) or a transform for a known session; the
+//! machine's queued output stays under its limit; once it closes, it sends nothing more.
+
+use bytes::BytesMut;
+use proto_smb2::auth::ntlm::{
+    self, AuthenticateMessage, AvPair, ChallengeMessage, NegotiateMessage,
+};
+use proto_smb2::auth::spnego::{self, NegToken, NegTokenInit, NegTokenResp, OID_NTLMSSP};
+use proto_smb2::cmd::negotiate::{cipher, dialect, HASH_SHA512};
+use proto_smb2::cmd::*;
+use proto_smb2::compound::{split_compound, CompoundWriter};
+use proto_smb2::crypto::transform;
+use proto_smb2::header::flags;
+use proto_smb2::nbss;
+use proto_smb2::server::{
+    Connection, EncryptPolicy, Event, Reply, ServerConfig, Share, ShareKind, UserMap,
+};
+use proto_smb2::{Command, Header, HeaderId, NtStatus};
+use std::sync::Arc;
+
+/// The fixed wall time of the target.
+pub const NOW: u64 = 133_500_000_000_000_000;
+/// The fixed seed of the target's connection.
+pub const SEED: [u8; 32] = [7; 32];
+const PASSWORD: &str = "fuzz-pw";
+
+/// The target's configuration for a flags byte.
+pub fn config(flags: u8) -> ServerConfig {
+    let users = UserMap::default().with_password("alice", PASSWORD, 1000, 1000);
+    let share = Share {
+        name: "export".into(),
+        id: 1,
+        kind: ShareKind::Disk,
+        read_only: false,
+        guest_ok: true,
+        encrypt: EncryptPolicy::Off,
+        signing_required: false,
+    };
+    let mut c = ServerConfig::new([0x42; 16], vec![share], Arc::new(users));
+    c.signing_required = flags & 1 != 0;
+    c.encrypt = if flags & 2 != 0 {
+        EncryptPolicy::Required
+    } else {
+        EncryptPolicy::Off
+    };
+    c.guest = (flags & 4 != 0).then_some((65534, 65534));
+    c.limits.max_frame = 1 << 20;
+    c.limits.max_queued_bytes = 4 << 20;
+    c
+}
+
+/// The fuzz target body.
+pub fn smb_conn(data: &[u8]) {
+    let Some((&[flags, chunk], stream)) = data.split_first_chunk::<2>() else {
+        return;
+    };
+    let config = config(flags);
+    let max_queued = config.limits.max_queued_bytes;
+    let mut conn = Connection::new(Arc::new(config), SEED);
+    let chunk = usize::from(chunk) * 4 + 1;
+    let mut pending = Vec::new();
+    let mut closed = false;
+    for piece in stream.chunks(chunk) {
+        conn.handle_bytes(piece, NOW);
+        drive(&mut conn, &mut pending, &mut closed, max_queued);
+    }
+    for id in std::mem::take(&mut pending) {
+        let _ = conn.handle_reply(id, Reply::error(NtStatus::CANCELLED));
+    }
+    drive(&mut conn, &mut pending, &mut closed, max_queued);
+}
+
+fn drive(
+    conn: &mut Connection,
+    pending: &mut Vec<proto_smb2::server::CallId>,
+    closed: &mut bool,
+    max_queued: usize,
+) {
+    for _ in 0..1000 {
+        let mut progress = false;
+        while let Some(ev) = conn.poll_event() {
+            progress = true;
+            match ev {
+                Event::Call(c) => match c.id.0 % 4 {
+                    0 => {
+                        let _ = conn.handle_reply(c.id, Reply::error(NtStatus::NOT_SUPPORTED));
+                    }
+                    1 => {
+                        let _ = conn.handle_reply(c.id, Reply::ok(vec![0x11; 17]));
+                    }
+                    2 => {
+                        // A CREATE-shaped body: its FileId at offset 64 feeds related ops.
+                        let mut b = vec![0u8; 89];
+                        b[0] = 89;
+                        b[64..80].copy_from_slice(&[0x5a; 16]);
+                        let _ = conn.handle_reply(c.id, Reply::ok(b));
+                    }
+                    _ => {
+                        if conn.go_async(c.id).is_ok() {
+                            pending.push(c.id);
+                        } else {
+                            let _ = conn.handle_reply(c.id, Reply::error(NtStatus::END_OF_FILE));
+                        }
+                    }
+                },
+                Event::Cancel(id) => {
+                    if let Some(i) = pending.iter().position(|p| *p == id) {
+                        pending.remove(i);
+                        let _ = conn.handle_reply(id, Reply::error(NtStatus::CANCELLED));
+                    }
+                }
+                Event::SessionClosed { .. } | Event::TreeClosed { .. } => {}
+            }
+        }
+        while let Some(out) = conn.poll_transmit() {
+            progress = true;
+            assert!(!*closed, "output after the close");
+            assert!(out.len() <= max_queued + nbss::MAX_FRAME_LEN);
+            check_frame(&out);
+        }
+        if conn.poll_close().is_some() {
+            *closed = true;
+        }
+        if !progress {
+            return;
+        }
+    }
+    panic!("the machine keeps producing output without input");
+}
+
+fn check_frame(out: &[u8]) {
+    let mut buf = BytesMut::from(out);
+    let f = nbss::take_frame(&mut buf, nbss::MAX_FRAME_LEN)
+        .expect("a well-formed NBSS frame")
+        .expect("a whole frame");
+    assert!(buf.is_empty(), "one frame per transmit");
+    if transform::is_transform(&f.payload) {
+        let th = transform::TransformHeader::decode(&f.payload).expect("transform header");
+        assert_ne!(th.session_id, 0);
+        return;
+    }
+    let parts = split_compound(&f.payload, 1024).expect("a response chain");
+    for p in parts {
+        assert!(p.header.is_response(), "a response");
+    }
+}
+
+/// A client that records the bytes it sends, for seed corpora: it drives a machine of the
+/// target's configuration (flags 0) through NEGOTIATE, NTLMv2 SESSION_SETUP, TREE_CONNECT
+/// and a few requests, answering its challenge for real (the seed is fixed, so the
+/// transcript replays).
+pub fn transcript(dialect_: u16) -> Vec<u8> {
+    let mut t = Transcript {
+        conn: Connection::new(Arc::new(config(0)), SEED),
+        sent: vec![0, 15],
+        mid: 0,
+        sid: 0,
+        tid: 0,
+    };
+    let neg = NegotiateRequest {
+        security_mode: 1,
+        capabilities: 0x04,
+        client_guid: [3; 16],
+        dialects: vec![dialect_],
+        client_start_time: 0,
+        contexts: if dialect_ == dialect::SMB311 {
+            vec![
+                NegotiateContext::PreauthIntegrity {
+                    hash_algorithms: vec![HASH_SHA512],
+                    salt: vec![1; 32],
+                },
+                NegotiateContext::Encryption {
+                    ciphers: vec![cipher::AES128_GCM],
+                },
+            ]
+        } else {
+            Vec::new()
+        },
+    };
+    t.call(Command::NEGOTIATE, |o| neg.encode(o));
+    let ntlm_neg = NegotiateMessage {
+        flags: ntlm::flags::UNICODE
+            | ntlm::flags::NTLM
+            | ntlm::flags::SIGN
+            | ntlm::flags::EXTENDED_SESSIONSECURITY
+            | ntlm::flags::KEY_EXCH
+            | ntlm::flags::NEGOTIATE_128,
+        domain: Vec::new(),
+        workstation: Vec::new(),
+        version: None,
+    }
+    .encode();
+    let init = NegTokenInit {
+        mech_types: vec![OID_NTLMSSP.to_vec()],
+        mech_token: Some(ntlm_neg),
+        mech_list_mic: None,
+    };
+    let ss = SessionSetupRequest {
+        flags: 0,
+        security_mode: 1,
+        capabilities: 0,
+        channel: 0,
+        previous_session_id: 0,
+        security_buffer: init.encode(),
+    };
+    let r = t.call(Command::SESSION_SETUP, |o| ss.encode(o));
+    t.sid = Header::decode(&r).map(|h| h.session_id).unwrap_or(0);
+    let Ok(NegToken::Resp(tok)) = SessionSetupResponse::decode(&r)
+        .map_err(|_| ())
+        .and_then(|s| spnego::decode_token(&s.security_buffer).map_err(|_| ()))
+    else {
+        return t.sent;
+    };
+    let Some(chal) = tok
+        .response_token
+        .and_then(|c| ChallengeMessage::decode(&c).ok())
+    else {
+        return t.sent;
+    };
+    let key = ntlm::ntowf_v2(&ntlm::nt_hash(PASSWORD), "alice", "");
+    let mut pairs = chal.target_info.clone();
+    pairs.push(AvPair {
+        id: ntlm::av_id::FLAGS,
+        value: 0u32.to_le_bytes().to_vec(),
+    });
+    let blob = ntlm::ntlmv2_blob(NOW, &[9; 8], &pairs);
+    let (nt_response, sbk) = ntlm::ntlmv2_response(&key, &chal.server_challenge, &blob);
+    let auth = AuthenticateMessage {
+        lm_response: vec![0; 24],
+        nt_response,
+        domain: Vec::new(),
+        user: proto_smb2::wire::utf16le("alice"),
+        workstation: Vec::new(),
+        encrypted_random_session_key: ntlm::encrypt_session_key(&sbk, &[0x33; 16]).to_vec(),
+        flags: chal.flags,
+        version: None,
+        mic: None,
+    }
+    .encode();
+    let ss2 = SessionSetupRequest {
+        security_buffer: NegTokenResp {
+            neg_state: None,
+            supported_mech: None,
+            response_token: Some(auth),
+            mech_list_mic: None,
+        }
+        .encode(),
+        ..ss
+    };
+    t.call(Command::SESSION_SETUP, |o| ss2.encode(o));
+    let tc = TreeConnectRequest {
+        flags: 0,
+        path: "\\\\h\\export".encode_utf16().collect(),
+        extension: None,
+    };
+    let r = t.call(Command::TREE_CONNECT, |o| tc.encode(o));
+    t.tid = Header::decode(&r)
+        .ok()
+        .and_then(|h| h.tree_id())
+        .unwrap_or(0);
+    t.call(Command::ECHO, |o| EchoRequest.encode(o));
+    let fid = FileId {
+        persistent: 1,
+        volatile: 2,
+    };
+    t.call(Command::READ, |o| {
+        ReadRequest {
+            padding: 0x50,
+            flags: 0,
+            length: 4096,
+            offset: 0,
+            file_id: fid,
+            minimum_count: 0,
+            channel: 0,
+            remaining_bytes: 0,
+            channel_info: Vec::new(),
+        }
+        .encode(o)
+    });
+    // A related chain: CREATE, QUERY_INFO, CLOSE on the CREATE's FileId.
+    let mut w = CompoundWriter::new();
+    let create = t.message(Command::CREATE, 0, |o| {
+        CreateRequest {
+            security_flags: 0,
+            requested_oplock_level: 0,
+            impersonation_level: 2,
+            smb_create_flags: 0,
+            desired_access: 0x0012_0089,
+            file_attributes: 0,
+            share_access: 7,
+            create_disposition: 1,
+            create_options: 0,
+            name: "f".encode_utf16().collect(),
+            contexts: Vec::new(),
+        }
+        .encode(o)
+    });
+    w.push(&create);
+    let qi = t.message(Command::QUERY_INFO, flags::RELATED_OPERATIONS, |o| {
+        QueryInfoRequest {
+            info_type: 1,
+            file_info_class: 5,
+            output_buffer_length: 1024,
+            additional_information: 0,
+            flags: 0,
+            file_id: FileId::RELATED,
+            input: Vec::new(),
+        }
+        .encode(o)
+    });
+    w.push(&qi);
+    let close = t.message(Command::CLOSE, flags::RELATED_OPERATIONS, |o| {
+        CloseRequest {
+            flags: 0,
+            file_id: FileId::RELATED,
+        }
+        .encode(o)
+    });
+    w.push(&close);
+    t.send(&w.finish());
+    t.call(Command::TREE_DISCONNECT, |o| {
+        TreeDisconnectRequest.encode(o)
+    });
+    t.call(Command::LOGOFF, |o| LogoffRequest.encode(o));
+    t.sent
+}
+
+struct Transcript {
+    conn: Connection,
+    sent: Vec<u8>,
+    mid: u64,
+    sid: u64,
+    tid: u32,
+}
+
+impl Transcript {
+    fn message(
+        &mut self,
+        command: Command,
+        extra_flags: u32,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Vec<u8> {
+        let h = Header {
+            credit_charge: 1,
+            status: NtStatus::SUCCESS,
+            command,
+            credits: 8,
+            flags: extra_flags,
+            next_command: 0,
+            message_id: self.mid,
+            id: HeaderId::Sync {
+                process_id: 0xfeff,
+                tree_id: self.tid,
+            },
+            session_id: self.sid,
+            signature: [0; 16],
+        };
+        self.mid += 1;
+        let mut m = Vec::new();
+        h.encode(&mut m);
+        body(&mut m);
+        m
+    }
+
+    fn send(&mut self, payload: &[u8]) -> Vec<u8> {
+        let mut f = Vec::new();
+        nbss::put_frame(&mut f, payload);
+        self.sent.extend_from_slice(&f);
+        self.conn.handle_bytes(&f, NOW);
+        let mut last = Vec::new();
+        // Calls are refused; the target answers differently, which changes no state the
+        // authentication depends on (challenge, session id and salt are drawn before).
+        while let Some(ev) = self.conn.poll_event() {
+            if let Event::Call(c) = ev {
+                let _ = self
+                    .conn
+                    .handle_reply(c.id, Reply::error(NtStatus::NOT_SUPPORTED));
+            }
+        }
+        while let Some(out) = self.conn.poll_transmit() {
+            let mut b = BytesMut::from(&out[..]);
+            if let Ok(Some(fr)) = nbss::take_frame(&mut b, nbss::MAX_FRAME_LEN) {
+                last = fr.payload.to_vec();
+            }
+        }
+        last
+    }
+
+    fn call(&mut self, command: Command, body: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let m = self.message(command, 0, body);
+        self.send(&m)
+    }
+}
