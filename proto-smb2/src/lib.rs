@@ -16,12 +16,14 @@
 //!   header (AES-128/256-CCM/GCM).
 //! - [`auth`]: the server side of NTLMSSP with NTLMv2 only, and minimal SPNEGO.
 //! - [`error`]: the decode error every decoder returns and its one NTSTATUS mapping.
+//! - [`server`]: the per-connection server machine that ties the above together
+//!   (negotiate, sessions, signing, encryption, credits, compounds, trees, async and
+//!   CANCEL), handing every file operation to the upper layer as a decoded call.
 //!
 //! What is not here yet: the MS-FSCC information classes carried in QUERY_DIRECTORY,
 //! QUERY_INFO and SET_INFO buffers; the lease and durable-handle response contexts; FSCTL
-//! payloads other than VALIDATE_NEGOTIATE_INFO; the compression transform; and the
-//! connection, session, tree and open state machines with async replies (STATUS_PENDING,
-//! CANCEL). Those belong to the SMB server work on top of this crate.
+//! payloads other than VALIDATE_NEGOTIATE_INFO; the compression transform; multichannel;
+//! and the open table (the upper layer's, next to the lock table).
 //!
 //! Nothing here does I/O, reads a clock or draws random bytes: challenges, nonces, GUIDs
 //! and times are inputs (see `docs/architecture.md`, "The sans-IO rule").

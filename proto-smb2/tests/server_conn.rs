@@ -1201,7 +1201,10 @@ fn related_compound_inherits_file_id_and_errors() {
             &c.keys.as_ref().unwrap().signing,
             &r.msg
         ));
-        assert!(r.msg.len() % 8 == 0 || r.header.next_command == 0, "8-byte aligned");
+        assert!(
+            r.msg.len() % 8 == 0 || r.header.next_command == 0,
+            "8-byte aligned"
+        );
     }
     assert!(rs[1].header.is_related());
 
