@@ -8,7 +8,8 @@
 //!
 //! Oracles: nothing panics; every transmit is one NBSS frame holding an SMB2 response
 //! chain (every message flagged as a response) or a transform for a known session; the
-//! machine's queued output stays under its limit; once it closes, it sends nothing more.
+//! machine's queued output stays under its limit; once it closes, it sends nothing more;
+//! the stream fed whole or in pieces gives the same output.
 
 use bytes::BytesMut;
 use proto_smb2::auth::ntlm::{
@@ -63,20 +64,59 @@ pub fn smb_conn(data: &[u8]) {
     let Some((&[flags, chunk], stream)) = data.split_first_chunk::<2>() else {
         return;
     };
+    let chunked = run(flags, usize::from(chunk) * 4 + 1, stream);
+    // Every request is answered however the stream was cut: fed in one piece, the machine
+    // answers the same requests and closes (or not) alike. Statuses and order may differ,
+    // since calls then wait while later frames (a LOGOFF, say) are processed. Bounded to
+    // inputs that cannot fill the call limit in one piece, where back-pressure
+    // legitimately changes what happens.
+    if stream.len() <= 8192 {
+        let whole = run(flags, stream.len().max(1), stream);
+        assert_eq!(
+            chunked.1, whole.1,
+            "closing depends on how the input was cut"
+        );
+        if !chunked.1 {
+            assert_eq!(
+                answered(&chunked.0),
+                answered(&whole.0),
+                "the requests answered depend on how the input was cut"
+            );
+        }
+    }
+}
+
+/// The requests answered: (MessageId, command), an interim and a final answer once.
+fn answered(a: &[Answer]) -> Vec<(u64, u16)> {
+    let mut v: Vec<(u64, u16)> = a.iter().map(|x| (x.0, x.1)).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// One answer as the oracle compares it: MessageId, command, status, async; an encrypted
+/// frame is its session id.
+type Answer = (u64, u16, u32, bool);
+
+/// Runs the machine over `stream` fed in pieces of `chunk` bytes; returns its answers,
+/// sorted, and whether it closed.
+fn run(flags: u8, chunk: usize, stream: &[u8]) -> (Vec<Answer>, bool) {
     let config = config(flags);
     let max_queued = config.limits.max_queued_bytes;
     let mut conn = Connection::new(Arc::new(config), SEED);
-    let chunk = usize::from(chunk) * 4 + 1;
     let mut pending = Vec::new();
     let mut closed = false;
+    let mut sent = Vec::new();
     for piece in stream.chunks(chunk) {
         conn.handle_bytes(piece, NOW);
-        drive(&mut conn, &mut pending, &mut closed, max_queued);
+        drive(&mut conn, &mut pending, &mut closed, max_queued, &mut sent);
     }
     for id in std::mem::take(&mut pending) {
         let _ = conn.handle_reply(id, Reply::error(NtStatus::CANCELLED));
     }
-    drive(&mut conn, &mut pending, &mut closed, max_queued);
+    drive(&mut conn, &mut pending, &mut closed, max_queued, &mut sent);
+    sent.sort_unstable();
+    (sent, closed)
 }
 
 fn drive(
@@ -84,6 +124,7 @@ fn drive(
     pending: &mut Vec<proto_smb2::server::CallId>,
     closed: &mut bool,
     max_queued: usize,
+    sent: &mut Vec<Answer>,
 ) {
     for _ in 0..1000 {
         let mut progress = false;
@@ -125,7 +166,7 @@ fn drive(
             progress = true;
             assert!(!*closed, "output after the close");
             assert!(out.len() <= max_queued + nbss::MAX_FRAME_LEN);
-            check_frame(&out);
+            sent.extend(check_frame(&out));
         }
         if conn.poll_close().is_some() {
             *closed = true;
@@ -137,7 +178,7 @@ fn drive(
     panic!("the machine keeps producing output without input");
 }
 
-fn check_frame(out: &[u8]) {
+fn check_frame(out: &[u8]) -> Vec<Answer> {
     let mut buf = BytesMut::from(out);
     let f = nbss::take_frame(&mut buf, nbss::MAX_FRAME_LEN)
         .expect("a well-formed NBSS frame")
@@ -146,12 +187,18 @@ fn check_frame(out: &[u8]) {
     if transform::is_transform(&f.payload) {
         let th = transform::TransformHeader::decode(&f.payload).expect("transform header");
         assert_ne!(th.session_id, 0);
-        return;
+        return vec![(th.session_id, u16::MAX, 0, false)];
     }
     let parts = split_compound(&f.payload, 1024).expect("a response chain");
-    for p in parts {
-        assert!(p.header.is_response(), "a response");
-    }
+    parts
+        .iter()
+        .map(|p| {
+            let h = &p.header;
+            assert!(h.is_response(), "a response");
+            let is_async = matches!(h.id, HeaderId::Async { .. });
+            (h.message_id, h.command.0, h.status.0, is_async)
+        })
+        .collect()
 }
 
 /// A client that records the bytes it sends, for seed corpora: it drives a machine of the
