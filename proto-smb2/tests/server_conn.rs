@@ -1364,3 +1364,24 @@ fn same_seed_same_bytes() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn connection_lost_reports_every_session_and_tree() {
+    let mut c = Client::ready(config(), dialect::SMB311);
+    c.sign = true;
+    let m = c.build(Command::READ, 1, read_body(FID, 1));
+    c.send(m);
+    let call = c.calls().remove(0);
+    c.conn.handle_connection_lost();
+    let ev = c.events();
+    assert!(ev.iter().any(|e| matches!(e, Event::TreeClosed { .. })));
+    assert!(ev.iter().any(|e| matches!(e, Event::SessionClosed { .. })));
+    assert_eq!(
+        c.conn
+            .handle_reply(call.id, Reply::error(NtStatus::END_OF_FILE)),
+        Err(ReplyError::UnknownCall(call.id))
+    );
+    assert!(c.recv().is_empty());
+    assert_eq!(c.conn.poll_close(), None);
+    assert!(!c.conn.wants_read());
+}

@@ -299,7 +299,7 @@ impl Connection {
 
     fn has_capacity(&self) -> bool {
         let l = &self.config.limits;
-        self.calls.len() - self.async_count < l.max_calls && self.queued_bytes < l.max_queued_bytes
+        self.calls.len().saturating_sub(self.async_count) < l.max_calls && self.queued_bytes < l.max_queued_bytes
     }
 
     /// The frame limit in force: smaller until a session is authenticated.
@@ -401,6 +401,21 @@ impl Connection {
         Ok(async_id)
     }
 
+    /// The transport is gone (peer closed, reset, idle timeout): every session and tree
+    /// ends, reported as events so the upper layer closes their opens; pending calls are
+    /// forgotten (their answers are refused with [`ReplyError::UnknownCall`]).
+    pub fn handle_connection_lost(&mut self) {
+        let sids: Vec<u64> = self.sessions.keys().copied().collect();
+        for sid in sids {
+            self.drop_session(sid);
+        }
+        self.close_with(CloseReason::ConnectionLost);
+        // The runtime already knows; nothing is to be reported back.
+        self.close_reported = true;
+        self.transmits.clear();
+        self.queued_bytes = 0;
+    }
+
     // ---- outputs ----
 
     /// The next event for the upper layer.
@@ -434,6 +449,7 @@ impl Connection {
         if self.close.is_none() {
             self.close = Some(reason);
             self.calls.clear();
+            self.async_count = 0;
             self.chains.clear();
             self.inbuf.clear();
         }

@@ -25,6 +25,33 @@
 //!   order they happened), [`Connection::poll_transmit`] (NBSS-framed bytes to write, in
 //!   order), [`Connection::poll_close`] (the connection must be closed, and why).
 //!
+//! - Mutators: [`Connection::handle_connection_lost`] (the transport is gone: every session
+//!   and tree is reported closed).
+//!
+//! ```
+//! use proto_smb2::server::{Connection, Event, Reply, ServerConfig, Share, ShareKind, UserMap};
+//! use proto_smb2::NtStatus;
+//! use std::sync::Arc;
+//!
+//! let users = UserMap::default().with_password("alice", "secret", 1000, 1000);
+//! let share = Share { name: "export".into(), id: 1, kind: ShareKind::Disk, read_only: false,
+//!     guest_ok: false, encrypt: Default::default(), signing_required: false };
+//! let config = Arc::new(ServerConfig::new([1; 16], vec![share], Arc::new(users)));
+//! let mut conn = Connection::new(config, [0x42; 32]); // the seed comes from the OS
+//! # let bytes_from_socket: &[u8] = &[];
+//! # let wall_time_filetime = 0;
+//! conn.handle_bytes(bytes_from_socket, wall_time_filetime);
+//! while let Some(ev) = conn.poll_event() {
+//!     if let Event::Call(call) = ev {
+//!         // The core runs the file operation (possibly later, possibly after
+//!         // `go_async`) and answers:
+//!         conn.handle_reply(call.id, Reply::error(NtStatus::NOT_SUPPORTED)).unwrap();
+//!     }
+//! }
+//! while let Some(bytes) = conn.poll_transmit() { /* write to the socket */ }
+//! if let Some(reason) = conn.poll_close() { /* log `reason`, close the socket */ }
+//! ```
+//!
 //! The machine reads no clock and draws no randomness of its own: the runtime hands it a
 //! 32-byte seed at creation ([`Rng`]) and the wall time with each input. It has no timers:
 //! idle connections and sessions that never finish authenticating are bounded by count
@@ -230,6 +257,9 @@ pub enum CloseReason {
     /// the buffered input passed its bound.
     #[error("input buffer over its limit")]
     InputOverLimit,
+    /// The runtime reported the transport gone ([`Connection::handle_connection_lost`]).
+    #[error("connection lost")]
+    ConnectionLost,
     /// A session ran out of encryption nonces (2^64 messages).
     #[error("nonce space exhausted")]
     NonceExhausted,
