@@ -433,3 +433,36 @@ fn tshark_finds_no_malformed_smb2() {
         assert!(!ok.is_empty(), "no successful response to command {cmd}");
     }
 }
+
+fn impacket(port: u16, args: &[&str]) -> CmdOutput {
+    let py = python().expect("the Python venv of scripts/py-test-deps.sh");
+    let script = janus_tests::e2e::workspace_root().join("tests/clients/smb_impacket.py");
+    let mut c = Command::new(py);
+    c.arg(script).arg("--port").arg(port.to_string()).args(args);
+    run(&mut c, TIMEOUT)
+}
+
+#[test]
+fn impacket_each_dialect_login_tree_logoff() {
+    let h = SmbHarness::start(config());
+    // impacket 0.13 can ask for 2.0.2, 2.1, 3.0 and 3.1.1 (not 3.0.2).
+    for d in ["202", "210", "300", "311"] {
+        let out = impacket(h.port, &["--dialect", d]).ok();
+        let text = out.stdout_str();
+        assert_eq!(
+            field(&text, "dialect"),
+            Some(format!("0x0{d}").as_str()),
+            "{text}"
+        );
+        for step in ["login", "tree_connect", "tree_disconnect", "logoff"] {
+            assert_eq!(field(&text, step), Some("ok"), "{step}: {text}");
+        }
+        assert!(text.contains("list=status 0xc00000bb"), "{text}");
+        let out = impacket(h.port, &["--dialect", d, "--password", "bad"]).ok();
+        assert!(
+            out.stdout_str().contains("login=failed status=0xc000006d"),
+            "{}",
+            out.describe()
+        );
+    }
+}

@@ -299,7 +299,8 @@ impl Connection {
 
     fn has_capacity(&self) -> bool {
         let l = &self.config.limits;
-        self.calls.len().saturating_sub(self.async_count) < l.max_calls && self.queued_bytes < l.max_queued_bytes
+        self.calls.len().saturating_sub(self.async_count) < l.max_calls
+            && self.queued_bytes < l.max_queued_bytes
     }
 
     /// The frame limit in force: smaller until a session is authenticated.
