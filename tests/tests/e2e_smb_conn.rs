@@ -466,3 +466,50 @@ fn impacket_each_dialect_login_tree_logoff() {
         );
     }
 }
+
+#[test]
+fn smbclient_anonymous_refused_guest_where_allowed() {
+    let mut c = config();
+    c.guest = Some((65534, 65534));
+    let mut public = janus_tests::smb_harness::disk_share("public");
+    public.guest_ok = true;
+    c.shares.push(std::sync::Arc::new(public));
+    let h = SmbHarness::start(c);
+    // Anonymous (NTLMSSP with empty user and responses) is refused.
+    let mut cmd = Command::new("smbclient");
+    cmd.arg("//127.0.0.1/public")
+        .arg("-p")
+        .arg(h.port.to_string())
+        .args(["-N", "-m", "SMB3", "-c", "ls"]);
+    let out = run(&mut cmd, TIMEOUT);
+    assert!(!out.success());
+    assert!(
+        all(&out).contains("NT_STATUS_LOGON_FAILURE"),
+        "{}",
+        out.describe()
+    );
+    // An unknown user becomes a guest: the guest_ok share connects, the other does not.
+    let mut cmd = Command::new("smbclient");
+    cmd.arg("//127.0.0.1/public")
+        .arg("-p")
+        .arg(h.port.to_string())
+        .args(["-U", "visitor%whatever", "-m", "SMB3", "-c", "ls"]);
+    let out = run(&mut cmd, TIMEOUT);
+    assert!(
+        all(&out).contains("NT_STATUS_NOT_SUPPORTED"),
+        "{}\nserver log: {:?}",
+        out.describe(),
+        h.log()
+    );
+    let mut cmd = Command::new("smbclient");
+    cmd.arg("//127.0.0.1/export")
+        .arg("-p")
+        .arg(h.port.to_string())
+        .args(["-U", "visitor%whatever", "-m", "SMB3", "-c", "ls"]);
+    let out = run(&mut cmd, TIMEOUT);
+    assert!(
+        all(&out).contains("NT_STATUS_ACCESS_DENIED"),
+        "{}",
+        out.describe()
+    );
+}
