@@ -1385,3 +1385,30 @@ fn connection_lost_reports_every_session_and_tree() {
     assert_eq!(c.conn.poll_close(), None);
     assert!(!c.conn.wants_read());
 }
+
+#[test]
+fn session_established_carries_identity_and_previous_session() {
+    let mut c = Client::new(config());
+    c.negotiate(&[dialect::SMB311], &[cipher::AES128_GCM]);
+    assert_eq!(c.login("alice", PASSWORD).status(), NtStatus::SUCCESS);
+    let ev = c.events();
+    let [Event::SessionEstablished {
+        session_id,
+        identity,
+        previous_session_id,
+    }] = &ev[..]
+    else {
+        panic!("{ev:?}");
+    };
+    assert_eq!(*session_id, c.sid);
+    assert_eq!(
+        (identity.user.as_str(), identity.uid, identity.gid),
+        ("alice", 1000, 100)
+    );
+    assert!(!identity.guest);
+    assert_eq!(*previous_session_id, 0);
+    // Reauthentication establishes nothing new.
+    c.sign = true;
+    assert_eq!(c.login("alice", PASSWORD).status(), NtStatus::SUCCESS);
+    assert!(c.events().is_empty());
+}

@@ -159,7 +159,9 @@ fn drive(
                         let _ = conn.handle_reply(id, Reply::error(NtStatus::CANCELLED));
                     }
                 }
-                Event::SessionClosed { .. } | Event::TreeClosed { .. } => {}
+                Event::SessionEstablished { .. }
+                | Event::SessionClosed { .. }
+                | Event::TreeClosed { .. } => {}
             }
         }
         while let Some(out) = conn.poll_transmit() {

@@ -178,7 +178,7 @@ fn serve(
                         push(LogEntry::Call(c.command().0));
                         let _ = conn.handle_reply(c.id, Reply::error(NtStatus::NOT_SUPPORTED));
                     }
-                    Event::Cancel(_) => {}
+                    Event::Cancel(_) | Event::SessionEstablished { .. } => {}
                     Event::SessionClosed { .. } => push(LogEntry::SessionClosed),
                     Event::TreeClosed { .. } => push(LogEntry::TreeClosed),
                 }

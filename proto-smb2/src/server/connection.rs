@@ -338,7 +338,7 @@ impl Connection {
         }
         if let Some(async_id) = cs.async_id {
             self.async_count -= 1;
-            self.send_async_final(&cs.ctx, async_id, &reply);
+            self.send_async_final(&cs.ctx, async_id, reply);
         } else if let Some(mut ch) = self.chains.remove(&cs.chain) {
             let status = reply.status();
             let file_id = match (&reply, cs.ctx.header.command) {
@@ -347,7 +347,7 @@ impl Connection {
                 }
                 _ => cs.file_id,
             };
-            let (st, body) = reply_parts(&reply);
+            let (st, body) = reply_parts(reply);
             self.respond(&mut ch, &cs.ctx, st, &body, SignHow::Auto);
             ch.prev = Prev {
                 session_id: cs.ctx.session_id,
@@ -838,34 +838,31 @@ impl Connection {
     }
 
     /// Builds a response to `ctx`'s request with `body`, granting credits, and queues it
-    /// in the chain with its signing decision (§3.3.4.1.1). Returns the message bytes
+    /// in the chain with its signing decision (§3.3.4.1.1). Returns the message as queued
     /// (unsigned), which the 3.1.1 preauth chain needs.
-    pub(super) fn respond(
+    pub(super) fn respond<'c>(
         &mut self,
-        ch: &mut Chain,
+        ch: &'c mut Chain,
         ctx: &Ctx,
         status: NtStatus,
         body: &[u8],
         how: SignHow,
-    ) -> Vec<u8> {
+    ) -> &'c [u8] {
         let granted = self.credits.grant(ctx.header.credits);
         let h = response_header(ctx, status, granted, None);
         let mut msg = Vec::with_capacity(HEADER_LEN + body.len());
         h.encode(&mut msg);
         msg.extend_from_slice(body);
         if self.lost_encryption(ctx) {
-            return msg;
+            return &[];
         }
         let sign = self.sign_key(ctx, how);
         if ctx.header.command != Command::SESSION_SETUP && ctx.header.command != Command::NEGOTIATE
         {
             self.note_encryption(ch, ctx);
         }
-        ch.out.push(OutMsg {
-            msg: msg.clone(),
-            sign,
-        });
-        msg
+        ch.out.push(OutMsg { msg, sign });
+        ch.out.last().map_or(&[], |m| m.msg.as_slice())
     }
 
     /// An encrypted request whose session ended (LOGOFF) before its answer: the answer
@@ -949,6 +946,17 @@ impl Connection {
         if ch.out.is_empty() {
             return;
         }
+        if ch.out.len() == 1 {
+            // A lone response: signed in place, no chain to build.
+            let mut out = ch.out;
+            let mut m = out.remove(0);
+            if ch.encrypt_with.is_none() {
+                if let Some((alg, key)) = &m.sign {
+                    let _ = signing::sign(*alg, key, &mut m.msg);
+                }
+            }
+            return self.send_payload(Bytes::from(m.msg), ch.encrypt_with);
+        }
         let mut w = CompoundWriter::new();
         for m in &ch.out {
             w.push(&m.msg);
@@ -985,7 +993,7 @@ impl Connection {
     /// The final response of an async call: the async header form, no credits (they
     /// were granted with the interim response, §3.3.4.2), signed and encrypted as any
     /// response.
-    fn send_async_final(&mut self, ctx: &Ctx, async_id: u64, reply: &Reply) {
+    fn send_async_final(&mut self, ctx: &Ctx, async_id: u64, reply: Reply) {
         if self.lost_encryption(ctx) {
             return;
         }
@@ -1028,13 +1036,13 @@ impl Connection {
     }
 }
 
-fn reply_parts(reply: &Reply) -> (NtStatus, Vec<u8>) {
+fn reply_parts(reply: Reply) -> (NtStatus, Vec<u8>) {
     match reply {
-        Reply::Body { status, body } => (*status, body.clone()),
+        Reply::Body { status, body } => (status, body),
         Reply::Error { status, error } => {
             let mut b = Vec::new();
             error.encode(&mut b);
-            (*status, b)
+            (status, b)
         }
     }
 }

@@ -208,6 +208,17 @@ pub enum Event {
     /// The client cancelled this call (MS-SMB2 §3.3.5.16): answer it soon, with
     /// STATUS_CANCELLED unless it already completed.
     Cancel(CallId),
+    /// A session finished its first authentication. `previous_session_id` is the
+    /// client's PreviousSessionId: MS-SMB2 §3.3.5.5.3 has the server end that session
+    /// (of the same user, on any connection), which only the upper layer can find.
+    SessionEstablished {
+        /// The new session.
+        session_id: u64,
+        /// Its user.
+        identity: Arc<Identity>,
+        /// PreviousSessionId of the SESSION_SETUP request (0: none).
+        previous_session_id: u64,
+    },
     /// A session ended (LOGOFF, failed reauthentication): close its opens.
     SessionClosed {
         /// The session.

@@ -252,7 +252,9 @@ impl Connection {
         }
         let mut body = Vec::new();
         resp.encode(&mut body);
-        let sent = self.respond(ch, ctx, NtStatus::SUCCESS, &body, SignHow::Never);
+        let sent = self
+            .respond(ch, ctx, NtStatus::SUCCESS, &body, SignHow::Never)
+            .to_vec();
         if chosen == dialect::SMB311 {
             // §3.3.5.4: the connection's preauth hash covers this request and response.
             self.preauth.update(&part.msg);
@@ -432,7 +434,9 @@ impl Connection {
         } else {
             SignHow::Never
         };
-        let sent = self.respond(ch, ctx, NtStatus::MORE_PROCESSING_REQUIRED, &body, how);
+        let sent = self
+            .respond(ch, ctx, NtStatus::MORE_PROCESSING_REQUIRED, &body, how)
+            .to_vec();
         if self.dialect() == Some(dialect::SMB311) && !reauth {
             if let Some(s) = self.sessions.get_mut(&sid) {
                 s.preauth.update(&sent);
@@ -575,10 +579,19 @@ impl Connection {
                 s.signing_required = server_signing
                     || req.security_mode & security_mode::SIGNING_REQUIRED as u8 != 0;
             }
-            s.identity = Some(Arc::new(identity));
+            let identity = Arc::new(identity);
+            s.identity = Some(identity.clone());
             s.valid = true;
             s.auth = None;
+            self.events.push_back(super::Event::SessionEstablished {
+                session_id: sid,
+                identity,
+                previous_session_id: req.previous_session_id,
+            });
         }
+        let Some(s) = self.sessions.get(&sid) else {
+            return self.fail(ch, ctx, NtStatus::USER_SESSION_DELETED);
+        };
         let mut sflags = 0;
         if s.encrypt_data {
             sflags |= session_flags::ENCRYPT_DATA;
