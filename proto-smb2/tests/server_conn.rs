@@ -720,6 +720,10 @@ fn request_on_unauthenticated_session_is_denied() {
     };
     let r = c.call(Command::TREE_CONNECT, 1, |o| tc.encode(o));
     assert_eq!(r.status(), NtStatus::ACCESS_DENIED);
+    // LOGOFF is what such a session may do (§3.3.5.2.9).
+    let r = c.call(Command::LOGOFF, 1, |o| LogoffRequest.encode(o));
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    assert_eq!(c.conn.session_count(), 0);
 }
 
 #[test]

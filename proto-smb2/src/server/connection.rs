@@ -641,6 +641,12 @@ impl Connection {
             return self.fail(ch, &ctx, NtStatus::USER_SESSION_DELETED);
         };
         if !s.valid {
+            // §3.3.5.2.9: a session still authenticating may only be logged off (CLOSE
+            // and LOCK need opens, which it cannot have); anything else gets an
+            // implementation-specific error, ACCESS_DENIED as in Samba.
+            if h.command == Command::LOGOFF {
+                return self.logoff(ch, &ctx, &part);
+            }
             return self.fail(ch, &ctx, NtStatus::ACCESS_DENIED);
         }
         // §3.3.5.2.4: a session that requires signing refuses unsigned requests.
