@@ -645,7 +645,7 @@ impl Connection {
             // and LOCK need opens, which it cannot have); anything else gets an
             // implementation-specific error, ACCESS_DENIED as in Samba.
             if h.command == Command::LOGOFF {
-                return self.logoff(ch, &ctx, &part);
+                return self.logoff(ch, &ctx);
             }
             return self.fail(ch, &ctx, NtStatus::ACCESS_DENIED);
         }
@@ -670,7 +670,7 @@ impl Connection {
             return self.fail(ch, &ctx, st);
         }
         match h.command {
-            Command::LOGOFF => return self.logoff(ch, &ctx, &part),
+            Command::LOGOFF => return self.logoff(ch, &ctx),
             Command::ECHO => return self.echo(ch, &ctx, &part),
             Command::TREE_CONNECT => {
                 let Request::TreeConnect(tc) = req else {

@@ -331,7 +331,7 @@ impl Connection {
             match spnego::decode_token(token) {
                 Ok(NegToken::Init(init)) => {
                     if !init.mech_types.iter().any(|m| m == OID_NTLMSSP) {
-                        return self.auth_failed(ch, &ctx, NtStatus::LOGON_FAILURE, reauth);
+                        return self.auth_failed(ch, &ctx, NtStatus::LOGON_FAILURE);
                     }
                     auth.mech_list = Some(init.mech_type_list_der());
                     if init.mech_types.first().map(Vec::as_slice) == Some(OID_NTLMSSP) {
@@ -348,14 +348,13 @@ impl Connection {
                         ch,
                         &ctx,
                         e.status().unwrap_or(NtStatus::INVALID_PARAMETER),
-                        reauth,
                     )
                 }
             }
         };
         let Some(ntlm_token) = ntlm_token else {
             if !matches!(auth.stage, AuthStage::AwaitNegotiate) {
-                return self.auth_failed(ch, &ctx, NtStatus::INVALID_PARAMETER, reauth);
+                return self.auth_failed(ch, &ctx, NtStatus::INVALID_PARAMETER);
             }
             let answer = NegTokenResp {
                 neg_state: Some(SpnegoState::AcceptIncomplete),
@@ -363,12 +362,12 @@ impl Connection {
                 response_token: None,
                 mech_list_mic: None,
             };
-            return self.more_processing(ch, &ctx, auth, answer.encode(), reauth, part);
+            return self.more_processing(ch, &ctx, auth, answer.encode(), reauth);
         };
         match auth.stage.clone() {
             AuthStage::AwaitNegotiate => {
                 let Ok(neg) = NegotiateMessage::decode(&ntlm_token) else {
-                    return self.auth_failed(ch, &ctx, NtStatus::INVALID_PARAMETER, reauth);
+                    return self.auth_failed(ch, &ctx, NtStatus::INVALID_PARAMETER);
                 };
                 let server_challenge = self.rng.bytes::<8>();
                 let params = ChallengeParams {
@@ -390,7 +389,7 @@ impl Connection {
                     challenge,
                     server_challenge,
                 };
-                self.more_processing(ch, &ctx, auth, answer, reauth, part)
+                self.more_processing(ch, &ctx, auth, answer, reauth)
             }
             AuthStage::AwaitAuthenticate {
                 negotiate,
@@ -417,7 +416,6 @@ impl Connection {
         auth: Auth,
         token: Vec<u8>,
         reauth: bool,
-        _part: &CompoundPart,
     ) -> Step {
         let sid = ctx.session_id;
         if let Some(s) = self.sessions.get_mut(&sid) {
@@ -447,7 +445,7 @@ impl Connection {
 
     /// A failed authentication: the session is removed (§3.3.5.5.3) and the client told
     /// the status, unsigned.
-    fn auth_failed(&mut self, ch: &mut Chain, ctx: &Ctx, status: NtStatus, _reauth: bool) -> Step {
+    fn auth_failed(&mut self, ch: &mut Chain, ctx: &Ctx, status: NtStatus) -> Step {
         self.drop_session(ctx.session_id);
         let mut ctx = ctx.clone();
         ctx.no_sign = true;
@@ -482,7 +480,7 @@ impl Connection {
         let (identity, ntlm_auth) = match result {
             Ok(a) => {
                 let Some(e) = entry else {
-                    return self.auth_failed(ch, ctx, NtStatus::LOGON_FAILURE, reauth);
+                    return self.auth_failed(ch, ctx, NtStatus::LOGON_FAILURE);
                 };
                 let id = Identity {
                     user: a.user.clone(),
@@ -515,17 +513,17 @@ impl Connection {
                 };
                 (id, None)
             }
-            Err(e) => return self.auth_failed(ch, ctx, e.status(), reauth),
+            Err(e) => return self.auth_failed(ch, ctx, e.status()),
         };
         // The SPNEGO mechListMIC (RFC 4178 §5) under NTLM session security.
         let mut server_mic = None;
         if let (Some(a), true, Some(mic)) = (&ntlm_auth, auth.spnego, client_mic) {
             let (Some(mut sec), Some(list)) = (SessionSecurity::new(a), auth.mech_list.as_ref())
             else {
-                return self.auth_failed(ch, ctx, NtStatus::LOGON_FAILURE, reauth);
+                return self.auth_failed(ch, ctx, NtStatus::LOGON_FAILURE);
             };
             if !sec.verify_client_mic(list, &mic) {
-                return self.auth_failed(ch, ctx, NtStatus::LOGON_FAILURE, reauth);
+                return self.auth_failed(ch, ctx, NtStatus::LOGON_FAILURE);
             }
             server_mic = Some(sec.server_mic(list).to_vec());
         }
@@ -553,7 +551,7 @@ impl Connection {
                 .as_ref()
                 .is_some_and(|old| old.user.eq_ignore_ascii_case(&identity.user));
             if !same {
-                return self.auth_failed(ch, ctx, NtStatus::ACCESS_DENIED, reauth);
+                return self.auth_failed(ch, ctx, NtStatus::ACCESS_DENIED);
             }
             s.auth = None;
         } else {
@@ -568,7 +566,7 @@ impl Connection {
                 s.encrypt_data = match global_encrypt {
                     EncryptPolicy::Required => {
                         if !can_encrypt {
-                            return self.auth_failed(ch, ctx, NtStatus::ACCESS_DENIED, reauth);
+                            return self.auth_failed(ch, ctx, NtStatus::ACCESS_DENIED);
                         }
                         true
                     }
@@ -620,7 +618,7 @@ impl Connection {
 
     /// LOGOFF (§3.3.5.6): the response is signed with the session's key, then the session
     /// and its trees are gone.
-    pub(super) fn logoff(&mut self, ch: &mut Chain, ctx: &Ctx, _part: &CompoundPart) -> Step {
+    pub(super) fn logoff(&mut self, ch: &mut Chain, ctx: &Ctx) -> Step {
         let mut body = Vec::new();
         LogoffResponse.encode(&mut body);
         self.respond(ch, ctx, NtStatus::SUCCESS, &body, SignHow::Auto);
