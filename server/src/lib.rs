@@ -59,6 +59,7 @@ pub mod nlm;
 pub mod nlm_compact;
 pub mod nlm_journal;
 pub mod service;
+pub mod users;
 pub mod write_behind;
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
