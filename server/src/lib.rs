@@ -58,7 +58,9 @@ pub mod nfs3_exec;
 pub mod nlm;
 pub mod nlm_compact;
 pub mod nlm_journal;
+pub mod perm;
 pub mod service;
+pub mod smb_access;
 pub mod users;
 pub mod write_behind;
 

@@ -249,7 +249,9 @@ impl Users {
                 return Err(match line.strip_prefix(HEADER_PREFIX) {
                     Some(v) => err(
                         1,
-                        format!("users file version {v:?} is not supported by this janus (it reads v1)"),
+                        format!(
+                            "users file version {v:?} is not supported by this janus (it reads v1)"
+                        ),
                     ),
                     None => err(
                         1,
@@ -328,9 +330,7 @@ impl Users {
         let mut s = String::with_capacity(80 + self.users.len() * 64);
         s.push_str(HEADER_V1);
         s.push('\n');
-        s.push_str(
-            "# name:uid:gid:nthash -- written by `janus user add|del`; keep it mode 0600\n",
-        );
+        s.push_str("# name:uid:gid:nthash -- written by `janus user add|del`; keep it mode 0600\n");
         let id = |v: Option<u32>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
         for u in &self.users {
             let _ = write!(s, "{}:{}:{}:", u.name, id(u.uid), id(u.gid));
@@ -445,8 +445,8 @@ mod tests {
         assert_eq!(
             nt_hash("Password"),
             [
-                0xa4, 0xf4, 0x9c, 0x40, 0x65, 0x10, 0xbd, 0xca, 0xb6, 0x82, 0x4e, 0xe7, 0xc3,
-                0x0f, 0xd8, 0x52
+                0xa4, 0xf4, 0x9c, 0x40, 0x65, 0x10, 0xbd, 0xca, 0xb6, 0x82, 0x4e, 0xe7, 0xc3, 0x0f,
+                0xd8, 0x52
             ]
         );
     }
@@ -491,7 +491,10 @@ mod tests {
         assert_eq!(t.lookup("ALICE").unwrap().name, "Alice");
         assert_eq!(t.lookup("alice").unwrap().uid, Some(1));
         assert_eq!(t.lookup("STRAßE").unwrap().uid, Some(3));
-        assert!(t.lookup("STRASSE").is_none(), "ß is not SS (per-character upcase)");
+        assert!(
+            t.lookup("STRASSE").is_none(),
+            "ß is not SS (per-character upcase)"
+        );
         assert_eq!(t.lookup("ÉLAN").unwrap().uid, Some(5));
         assert!(t.lookup("alic").is_none());
         assert!(t.lookup("").is_none());
@@ -535,7 +538,14 @@ mod tests {
 
     #[test]
     fn names() {
-        for ok in ["alice", "Alice Smith", "a.b-c_d", "ü", "x@example", &"n".repeat(64)] {
+        for ok in [
+            "alice",
+            "Alice Smith",
+            "a.b-c_d",
+            "ü",
+            "x@example",
+            &"n".repeat(64),
+        ] {
             assert_eq!(check_name(ok), Ok(()), "{ok:?}");
         }
         assert_eq!(check_name(""), Err(NameError::Empty));
@@ -549,7 +559,11 @@ mod tests {
         assert_eq!(check_name(" alice"), Err(NameError::Edge));
         assert_eq!(check_name("alice\t"), Err(NameError::Char('\t')));
         assert_eq!(check_name("#alice"), Err(NameError::Edge));
-        for e in [NameError::Char('\u{1}'), NameError::Char(':'), NameError::Edge] {
+        for e in [
+            NameError::Char('\u{1}'),
+            NameError::Char(':'),
+            NameError::Edge,
+        ] {
             assert!(!e.to_string().contains('\n'));
         }
     }
@@ -560,18 +574,38 @@ mod tests {
         let hash = "31d6cfe0d16ae931b73c59d7e0c089c0";
         let cases = [
             ("alice:1:1:".to_string() + hash, 1, "first line must be"),
-            ("# janus users v2\n".to_string(), 1, "version \"2\" is not supported"),
+            (
+                "# janus users v2\n".to_string(),
+                1,
+                "version \"2\" is not supported",
+            ),
             (format!("{h}alice:1:1\n"), 2, "found 3 fields"),
             (format!("{h}\nalice:1:1:{hash}:x\n"), 3, "found 5 fields"),
             (format!("{h}alice:x:1:{hash}\n"), 2, "uid \"x\""),
             (format!("{h}alice:1:+1:{hash}\n"), 2, "gid \"+1\""),
-            (format!("{h}alice:1:4294967296:{hash}\n"), 2, "gid \"4294967296\""),
+            (
+                format!("{h}alice:1:4294967296:{hash}\n"),
+                2,
+                "gid \"4294967296\"",
+            ),
             (format!("{h}alice:1::{hash}\n"), 2, "gid \"\""),
-            (format!("{h}alice:1:1:{}\n", &hash[1..]), 2, "32 hexadecimal"),
-            (format!("{h}alice:1:1:{}g\n", &hash[1..]), 2, "32 hexadecimal"),
+            (
+                format!("{h}alice:1:1:{}\n", &hash[1..]),
+                2,
+                "32 hexadecimal",
+            ),
+            (
+                format!("{h}alice:1:1:{}g\n", &hash[1..]),
+                2,
+                "32 hexadecimal",
+            ),
             (format!("{h}:1:1:{hash}\n"), 2, "is empty"),
             (format!("{h} al:1:1:{hash}\n"), 2, "whitespace"),
-            (format!("{h}a\u{1}:1:1:{hash}\n"), 2, "control character U+0001"),
+            (
+                format!("{h}a\u{1}:1:1:{hash}\n"),
+                2,
+                "control character U+0001",
+            ),
             (
                 format!("{h}alice:1:1:{hash}\n# c\nALICE:2:2:{hash}\n"),
                 4,
@@ -600,11 +634,14 @@ mod tests {
     #[test]
     fn debug_never_shows_the_hash() {
         let u = user("alice", None, None, "password");
-        let d = format!("{u:?} {:?}", Users::parse(&{
-            let mut t = Users::new();
-            t.insert(u.clone()).unwrap();
-            t.to_text()
-        }));
+        let d = format!(
+            "{u:?} {:?}",
+            Users::parse(&{
+                let mut t = Users::new();
+                t.insert(u.clone()).unwrap();
+                t.to_text()
+            })
+        );
         assert!(d.contains("<redacted>"), "{d}");
         assert!(!d.contains("136"), "{d}"); // 0x88 = 136, the hash's first byte
         assert!(!d.contains("8846"), "{d}");
@@ -623,7 +660,11 @@ mod tests {
         assert_eq!(passwd_ids(p, "alice"), Some((1000, 100)));
         assert_eq!(passwd_ids(p, "Alice"), Some((1001, 1001)));
         assert_eq!(passwd_ids(p, "root"), Some((0, 0)));
-        assert_eq!(passwd_ids(p, "ALICE"), None, "Unix names are case-sensitive");
+        assert_eq!(
+            passwd_ids(p, "ALICE"),
+            None,
+            "Unix names are case-sensitive"
+        );
         assert_eq!(passwd_ids(p, "num"), None);
         assert_eq!(passwd_ids(p, "bob"), None);
     }
