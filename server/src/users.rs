@@ -391,6 +391,128 @@ impl Users {
     }
 }
 
+/// Where the ids of a user added by `janus user add` came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdSource {
+    /// `--uid` / `--gid`.
+    Flag,
+    /// The local account of the same name (`/etc/passwd`).
+    Passwd,
+    /// Kept from the user being replaced.
+    Kept,
+    /// None: the share's `anon_uid` / `anon_gid` apply.
+    Anonymous,
+}
+
+/// What [`Users::add_or_replace`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddOutcome {
+    /// Whether a user of that name (ignoring case) was replaced.
+    pub replaced: bool,
+    /// The user as stored.
+    pub user: User,
+    /// Where its uid came from.
+    pub uid_from: IdSource,
+    /// Where its gid came from.
+    pub gid_from: IdSource,
+}
+
+impl fmt::Display for AddOutcome {
+    /// The one line `janus user add` prints.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let u = &self.user;
+        let id = |v: Option<u32>, from: IdSource, anon: &str| match (v, from) {
+            (Some(v), IdSource::Passwd) => format!("{v} (local account)"),
+            (Some(v), IdSource::Kept) => format!("{v} (kept)"),
+            (Some(v), _) => v.to_string(),
+            (None, _) => format!("the share's {anon}"),
+        };
+        if self.replaced {
+            write!(f, "replaced the password of user {:?}", u.name)?;
+        } else {
+            write!(f, "added user {:?}", u.name)?;
+        }
+        write!(
+            f,
+            "; file operations run as uid {}, gid {}",
+            id(u.uid, self.uid_from, "anon_uid"),
+            id(u.gid, self.gid_from, "anon_gid")
+        )
+    }
+}
+
+impl Users {
+    /// `janus user add`: stores `name` with `nt_hash`. The ids are, in order of precedence,
+    /// `uid`/`gid` (the `--uid`/`--gid` flags), those of the user being replaced, those of
+    /// the local account of the same name in `passwd` (the text of `/etc/passwd`, if it
+    /// could be read), else none (the share's anonymous ids).
+    pub fn add_or_replace(
+        &mut self,
+        name: &str,
+        nt_hash: [u8; 16],
+        uid: Option<u32>,
+        gid: Option<u32>,
+        passwd: Option<&str>,
+    ) -> Result<AddOutcome, InsertError> {
+        check_name(name).map_err(InsertError::Name)?;
+        let old = self.lookup(name).cloned();
+        let local = passwd.and_then(|p| passwd_ids(p, name));
+        let pick = |flag: Option<u32>, kept: Option<Option<u32>>, local: Option<u32>| match (
+            flag, kept, local,
+        ) {
+            (Some(v), _, _) => (Some(v), IdSource::Flag),
+            (None, Some(k), _) => (
+                k,
+                if k.is_some() {
+                    IdSource::Kept
+                } else {
+                    IdSource::Anonymous
+                },
+            ),
+            (None, None, Some(v)) => (Some(v), IdSource::Passwd),
+            (None, None, None) => (None, IdSource::Anonymous),
+        };
+        let (uid, uid_from) = pick(uid, old.as_ref().map(|o| o.uid), local.map(|l| l.0));
+        let (gid, gid_from) = pick(gid, old.as_ref().map(|o| o.gid), local.map(|l| l.1));
+        let user = User {
+            name: name.to_string(),
+            uid,
+            gid,
+            nt_hash,
+        };
+        let replaced = self.insert(user.clone())?.is_some();
+        Ok(AddOutcome {
+            replaced,
+            user,
+            uid_from,
+            gid_from,
+        })
+    }
+
+    /// `janus user list`: a header and one line per user with its name, uid and gid
+    /// (`anon` for the share's anonymous id); never the hash.
+    pub fn list_text(&self) -> String {
+        let width = self
+            .users
+            .iter()
+            .map(|u| u.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(4);
+        let id = |v: Option<u32>| v.map_or_else(|| "anon".to_string(), |v| v.to_string());
+        let mut s = format!("{:<width$}  {:>10}  {:>10}\n", "NAME", "UID", "GID");
+        for u in &self.users {
+            s.push_str(&format!(
+                "{:<width$}  {:>10}  {:>10}\n",
+                u.name,
+                id(u.uid),
+                id(u.gid)
+            ));
+        }
+        s
+    }
+}
+
 fn parse_hash(s: &str) -> Option<[u8; 16]> {
     let b = s.as_bytes();
     if b.len() != 32 {
@@ -652,6 +774,74 @@ mod tests {
         assert_eq!(user("a", None, None, "").ids(65534, 65533), (65534, 65533));
         assert_eq!(user("a", Some(5), None, "").ids(65534, 65533), (5, 65533));
         assert_eq!(user("a", Some(5), Some(6), "").ids(1, 1), (5, 6));
+    }
+
+    #[test]
+    fn add_or_replace_picks_ids_and_says_what_it_did() {
+        let passwd = "alice:x:1000:100::/home/alice:/bin/sh\n";
+        let mut t = Users::new();
+        let o = t
+            .add_or_replace("alice", nt_hash("a"), None, None, Some(passwd))
+            .unwrap();
+        assert!(!o.replaced);
+        assert_eq!((o.user.uid, o.user.gid), (Some(1000), Some(100)));
+        assert_eq!(
+            o.to_string(),
+            "added user \"alice\"; file operations run as uid 1000 (local account), gid 100 (local account)"
+        );
+        // No local account: the share's anonymous ids.
+        let o = t
+            .add_or_replace("bob", nt_hash("b"), None, None, Some(passwd))
+            .unwrap();
+        assert_eq!((o.user.uid, o.user.gid), (None, None));
+        assert!(
+            o.to_string()
+                .contains("uid the share's anon_uid, gid the share's anon_gid"),
+            "{o}"
+        );
+        // Flags win; a replacement keeps the ids it is not given and says it replaced.
+        let o = t
+            .add_or_replace("ALICE", nt_hash("new"), None, Some(7), Some(passwd))
+            .unwrap();
+        assert!(o.replaced);
+        assert_eq!((o.user.uid, o.user.gid), (Some(1000), Some(7)));
+        assert!(
+            o.to_string()
+                .starts_with("replaced the password of user \"ALICE\""),
+            "{o}"
+        );
+        assert!(o.to_string().contains("uid 1000 (kept), gid 7"), "{o}");
+        assert_eq!(t.lookup("alice").unwrap().nt_hash, nt_hash("new"));
+        let o = t
+            .add_or_replace("carol", nt_hash("c"), Some(5), None, None)
+            .unwrap();
+        assert_eq!(
+            (o.uid_from, o.gid_from),
+            (IdSource::Flag, IdSource::Anonymous)
+        );
+        assert!(t
+            .add_or_replace("a:b", nt_hash("c"), None, None, None)
+            .is_err());
+        assert_eq!(t.len(), 3);
+    }
+
+    #[test]
+    fn list_shows_names_and_ids_never_hashes() {
+        let mut t = Users::new();
+        t.insert(user("alice", Some(1000), Some(100), "password"))
+            .unwrap();
+        t.insert(user("a much longer name", None, Some(5), "x"))
+            .unwrap();
+        let l = t.list_text();
+        let lines: Vec<&str> = l.lines().collect();
+        assert_eq!(lines.len(), 3, "{l}");
+        assert!(lines[0].starts_with("NAME "), "{l}");
+        let f: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(f, ["alice", "1000", "100"]);
+        assert!(lines[2].starts_with("a much longer name"), "{l}");
+        assert!(lines[2].ends_with(" anon           5"), "{l}");
+        assert!(!l.contains("8846"), "{l}");
+        assert_eq!(Users::new().list_text().lines().count(), 1);
     }
 
     #[test]
