@@ -14,10 +14,20 @@
 #   tshark                capture + Wireshark dissectors for the malformed-packet check
 #   procps iproute2       ps/kill, ss (diagnostics)
 #   bc                    arithmetic in bench/nfs-throughput.sh
-# Add packages to PKGS below (e.g. smbclient for the SMB tests).
+#   --- SMB (issue 10) ---
+#   smbclient             smbclient: put/get, ls, -L, -m SMB2/SMB3, -e
+#   samba-testsuite       smbtorture (smb2.* suites)
+#   python3-venv          the venv of scripts/install-test-venv.sh (smbprotocol from PyPI, pinned)
+#   python3-impacket      impacket's SMB client (Debian's, used through that venv)
+# Then scripts/install-test-venv.sh creates the tests' Python venv (target/janus-venv), on
+# every run: it is a no-op when the venv is up to date.
+# Add packages to PKGS below.
 set -euo pipefail
 
 PKGS=(libnfs-utils libnfs-dev tshark gcc make pkg-config procps iproute2 bc)
+# SMB tests (issue 10).
+PKGS+=(smbclient samba-testsuite python3-venv python3-impacket)
+venv_step() { "$(dirname "$0")/install-test-venv.sh"; }
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -25,6 +35,7 @@ for p in "${PKGS[@]}"; do
 done
 if ((${#missing[@]} == 0)); then
   echo "install-test-deps: all ${#PKGS[@]} packages present"
+  venv_step
   exit 0
 fi
 
@@ -64,3 +75,4 @@ if ! install; then
   apt-get update
   install
 fi
+venv_step
