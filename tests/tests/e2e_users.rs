@@ -3,7 +3,7 @@
 //! someone else's, malformed), and concurrent adds that must all land.
 
 use std::io::Write as _;
-use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -79,6 +79,25 @@ fn strays(dir: &Path, keep: &str) -> Vec<String> {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n != keep)
         .collect()
+}
+
+/// `s` without ANSI escape sequences (the server log is coloured).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ parameters final-byte
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn users_dir(label: &str) -> (TempDir, PathBuf) {
@@ -277,7 +296,7 @@ fn serve_loads_the_users_file_at_start_and_refuses_a_bad_one() {
         .arg("--users")
         .arg(file.to_str().unwrap())
         .start();
-    let log = server.log();
+    let log = strip_ansi(&server.log());
     assert!(log.contains("SMB users loaded"), "{log}");
     assert!(log.contains("users=2"), "{log}");
     assert!(
