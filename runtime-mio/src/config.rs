@@ -433,36 +433,19 @@ fn key_of_line(line: &str) -> Option<&str> {
     bare.then_some(key)
 }
 
-/// The SMB settings of a `[[share]]` table, defaults filled in; an enumerated key with
-/// another value is an error naming the share and the key.
+/// The SMB settings of a `[[share]]` table (`server::SmbShareConfig::from_keys`).
 fn smb_share(s: &FileShare) -> Result<server::SmbShareConfig, ConfigError> {
-    let d = server::SmbShareConfig::default();
-    let bad = |key: &'static str, value: &str, reason: &'static str| ConfigError::ShareKey {
+    server::SmbShareConfig::from_keys(
+        s.guest_ok,
+        s.smb_encrypt.as_deref(),
+        s.smb_signing.as_deref(),
+        s.case_insensitive,
+    )
+    .map_err(|e| ConfigError::ShareKey {
         share: s.name.clone(),
-        key,
-        value: value.to_string(),
-        reason,
-    };
-    let encrypt = match s.smb_encrypt.as_deref() {
-        None => d.encrypt,
-        Some(v) => server::SmbEncrypt::parse(v).ok_or_else(|| {
-            bad(
-                "smb_encrypt",
-                v,
-                "expected \"off\", \"desired\" or \"required\"",
-            )
-        })?,
-    };
-    let signing = match s.smb_signing.as_deref() {
-        None => d.signing,
-        Some(v) => server::SmbSigning::parse(v)
-            .ok_or_else(|| bad("smb_signing", v, "expected \"enabled\" or \"required\""))?,
-    };
-    Ok(server::SmbShareConfig {
-        guest_ok: s.guest_ok.unwrap_or(d.guest_ok),
-        encrypt,
-        signing,
-        case_insensitive: s.case_insensitive.unwrap_or(d.case_insensitive),
+        key: e.key,
+        value: e.value,
+        reason: e.expected,
     })
 }
 

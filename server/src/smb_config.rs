@@ -91,6 +91,54 @@ impl Default for SmbShareConfig {
     }
 }
 
+/// A share key with a value it does not take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyError {
+    /// The key (`smb_encrypt`, `smb_signing`).
+    pub key: &'static str,
+    /// The value given.
+    pub value: String,
+    /// What the key takes.
+    pub expected: &'static str,
+}
+
+impl SmbShareConfig {
+    /// The settings from a share's config keys as written (`None`: not given, the
+    /// default).
+    pub fn from_keys(
+        guest_ok: Option<bool>,
+        smb_encrypt: Option<&str>,
+        smb_signing: Option<&str>,
+        case_insensitive: Option<bool>,
+    ) -> Result<SmbShareConfig, KeyError> {
+        let d = SmbShareConfig::default();
+        let bad = |key, value: &str, expected| KeyError {
+            key,
+            value: value.to_string(),
+            expected,
+        };
+        Ok(SmbShareConfig {
+            guest_ok: guest_ok.unwrap_or(d.guest_ok),
+            encrypt: match smb_encrypt {
+                None => d.encrypt,
+                Some(v) => SmbEncrypt::parse(v).ok_or_else(|| {
+                    bad(
+                        "smb_encrypt",
+                        v,
+                        "expected \"off\", \"desired\" or \"required\"",
+                    )
+                })?,
+            },
+            signing: match smb_signing {
+                None => d.signing,
+                Some(v) => SmbSigning::parse(v)
+                    .ok_or_else(|| bad("smb_signing", v, "expected \"enabled\" or \"required\""))?,
+            },
+            case_insensitive: case_insensitive.unwrap_or(d.case_insensitive),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +159,26 @@ mod tests {
             (d.encrypt, d.signing),
             (SmbEncrypt::Desired, SmbSigning::Enabled)
         );
+    }
+
+    #[test]
+    fn from_keys_fills_defaults_and_names_the_bad_key() {
+        assert_eq!(
+            SmbShareConfig::from_keys(None, None, None, None),
+            Ok(SmbShareConfig::default())
+        );
+        assert_eq!(
+            SmbShareConfig::from_keys(Some(true), Some("off"), Some("required"), Some(false)),
+            Ok(SmbShareConfig {
+                guest_ok: true,
+                encrypt: SmbEncrypt::Off,
+                signing: SmbSigning::Required,
+                case_insensitive: false,
+            })
+        );
+        let e = SmbShareConfig::from_keys(None, Some("yes"), None, None).unwrap_err();
+        assert_eq!((e.key, e.value.as_str()), ("smb_encrypt", "yes"));
+        let e = SmbShareConfig::from_keys(None, None, Some("off"), None).unwrap_err();
+        assert_eq!((e.key, e.value.as_str()), ("smb_signing", "off"));
     }
 }
