@@ -113,7 +113,13 @@ fn add_list_replace_and_delete() {
     let (_tmp, file) = users_dir("users-cycle");
     let dir = file.parent().unwrap().to_path_buf();
 
-    let out = add(&file, "alice", "s3cret pass", &["--uid", "1234", "--gid", "5678"]).ok();
+    let out = add(
+        &file,
+        "alice",
+        "s3cret pass",
+        &["--uid", "1234", "--gid", "5678"],
+    )
+    .ok();
     assert_eq!(
         out.stdout_str(),
         "added user \"alice\"; file operations run as uid 1234, gid 5678\n"
@@ -122,14 +128,19 @@ fn add_list_replace_and_delete() {
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.starts_with("# janus users v1\n"), "{text}");
     assert!(
-        text.contains(&format!("\nalice:1234:5678:{}\n", hex(nt_hash("s3cret pass")))),
+        text.contains(&format!(
+            "\nalice:1234:5678:{}\n",
+            hex(nt_hash("s3cret pass"))
+        )),
         "{text}"
     );
     assert!(!text.contains("s3cret"), "the password is never stored");
 
     // No local account of that name: the share's anonymous ids.
     let out = add(&file, "janus-e2e-no-such-account", "pw2", &[]).ok();
-    assert!(out.stdout_str().contains("uid the share's anon_uid, gid the share's anon_gid"));
+    assert!(out
+        .stdout_str()
+        .contains("uid the share's anon_uid, gid the share's anon_gid"));
     // A local account of that name: its ids (root is in every /etc/passwd).
     let out = add(&file, "root", "pw3", &[]).ok();
     assert!(
@@ -154,7 +165,10 @@ fn add_list_replace_and_delete() {
         ],
         "{list}"
     );
-    assert!(!list.contains(&hex(nt_hash("s3cret pass"))), "list never shows hashes");
+    assert!(
+        !list.contains(&hex(nt_hash("s3cret pass"))),
+        "list never shows hashes"
+    );
 
     // Adding an existing user (any case) replaces its hash and says so; ids are kept.
     let out = add(&file, "ALICE", "new pass", &[]).ok();
@@ -175,9 +189,15 @@ fn add_list_replace_and_delete() {
         "removed user \"janus-e2e-no-such-account\"\n"
     );
     let out = user_cmd(&file, "del", Some("janus-e2e-no-such-account"));
-    assert_eq!(out.status.and_then(|s| s.code()), Some(1), "{}", out.describe());
+    assert_eq!(
+        out.status.and_then(|s| s.code()),
+        Some(1),
+        "{}",
+        out.describe()
+    );
     assert!(
-        out.stderr_str().contains("no user \"janus-e2e-no-such-account\""),
+        out.stderr_str()
+            .contains("no user \"janus-e2e-no-such-account\""),
         "{}",
         out.describe()
     );
@@ -185,7 +205,10 @@ fn add_list_replace_and_delete() {
     let names: Vec<&str> = table.iter().map(|u| u.name.as_str()).collect();
     assert_eq!(names, ["ALICE", "root"]);
     assert_eq!(mode(&file), 0o600);
-    assert!(strays(&dir, "janus-users").is_empty(), "no temporary file left");
+    assert!(
+        strays(&dir, "janus-users").is_empty(),
+        "no temporary file left"
+    );
 }
 
 #[test]
@@ -200,7 +223,12 @@ fn refuses_a_file_others_may_read_or_that_is_not_ours() {
         add(&file, "bob", "pw", &[]),
         user_cmd(&file, "del", Some("alice")),
     ] {
-        assert_eq!(out.status.and_then(|s| s.code()), Some(1), "{}", out.describe());
+        assert_eq!(
+            out.status.and_then(|s| s.code()),
+            Some(1),
+            "{}",
+            out.describe()
+        );
         let e = out.stderr_str();
         assert!(e.contains("mode 0644") && e.contains("chmod 600"), "{e}");
         assert_eq!(e.lines().count(), 1, "{e}");
@@ -219,7 +247,8 @@ fn refuses_a_file_others_may_read_or_that_is_not_ours() {
         let out = user_cmd(&file, "list", None);
         assert!(!out.success());
         assert!(
-            out.stderr_str().contains("owned by uid 65534, not by the user running janus"),
+            out.stderr_str()
+                .contains("owned by uid 65534, not by the user running janus"),
             "{}",
             out.describe()
         );
@@ -231,7 +260,11 @@ fn errors_name_the_line_and_the_file() {
     let (_tmp, file) = users_dir("users-bad");
     let out = user_cmd(&file, "list", None);
     assert!(!out.success());
-    assert!(out.stderr_str().contains("no such file"), "{}", out.describe());
+    assert!(
+        out.stderr_str().contains("no such file"),
+        "{}",
+        out.describe()
+    );
 
     std::fs::write(
         &file,
@@ -243,7 +276,10 @@ fn errors_name_the_line_and_the_file() {
     let e = out.stderr_str();
     assert!(!out.success());
     assert!(e.contains(&file.display().to_string()), "{e}");
-    assert!(e.contains("line 3: user \"bob\": the NT hash must be 32 hexadecimal digits"), "{e}");
+    assert!(
+        e.contains("line 3: user \"bob\": the NT hash must be 32 hexadecimal digits"),
+        "{e}"
+    );
 
     // Bad names and passwords are refused before anything is written.
     for (name, pw, want) in [
@@ -255,7 +291,10 @@ fn errors_name_the_line_and_the_file() {
         let out = add(&file, name, pw, &[]);
         assert!(!out.success(), "{}", out.describe());
         assert!(out.stderr_str().contains(want), "{}", out.describe());
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), "# janus users v1\n");
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "# janus users v1\n"
+        );
     }
 }
 
@@ -300,7 +339,9 @@ fn serve_loads_the_users_file_at_start_and_refuses_a_bad_one() {
     assert!(log.contains("SMB users loaded"), "{log}");
     assert!(log.contains("users=2"), "{log}");
     assert!(
-        log.contains("SMB: not yet served by this build (issue 10 in progress); set --smb-port 0 to silence"),
+        log.contains(
+            "SMB: not yet served by this build (issue 10 in progress); set --smb-port 0 to silence"
+        ),
         "{log}"
     );
     drop(server);
@@ -328,13 +369,26 @@ fn serve_loads_the_users_file_at_start_and_refuses_a_bad_one() {
     };
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o604)).unwrap();
     let out = serve(&["--smb-port", "0", "--users", file.to_str().unwrap()]);
-    assert_eq!(out.status.and_then(|s| s.code()), Some(2), "{}", out.describe());
+    assert_eq!(
+        out.status.and_then(|s| s.code()),
+        Some(2),
+        "{}",
+        out.describe()
+    );
     let e = out.stderr_str();
-    assert!(e.contains(&format!("users file {}: mode 0604", file.display())), "{e}");
+    assert!(
+        e.contains(&format!("users file {}: mode 0604", file.display())),
+        "{e}"
+    );
 
     // SMB asked for explicitly: refused, not silently left unserved.
     let out = serve(&["--smb-port", "4450"]);
-    assert_eq!(out.status.and_then(|s| s.code()), Some(2), "{}", out.describe());
+    assert_eq!(
+        out.status.and_then(|s| s.code()),
+        Some(2),
+        "{}",
+        out.describe()
+    );
     assert!(
         out.stderr_str()
             .contains("--smb-port 4450: SMB is not served by this build yet"),
