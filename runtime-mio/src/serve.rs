@@ -106,17 +106,12 @@ pub fn start(config: &Config, backends: Backends<'_>) -> Result<Running, StartEr
 
 /// The SMB service is wired into the core in a later step of issue 10. Until then `serve`
 /// does not pretend: an SMB port the user asked for (flag or file) is refused, so nobody
-/// waits for connections that never come; the default port only gets one log line.
+/// waits for connections that never come; the default port only gets one log line once the
+/// server is up ([`start_with_listeners`]), so a failed start still prints one line.
 fn smb_not_served(config: &Config) -> Result<(), StartError> {
     match (config.smb_port, config.smb_port_given) {
-        (0, _) => Ok(()),
-        (port, true) => Err(StartError::SmbNotServed(port)),
-        (_, false) => {
-            tracing::info!(
-                "SMB: not yet served by this build (issue 10 in progress); set --smb-port 0 to silence"
-            );
-            Ok(())
-        }
+        (port, true) if port != 0 => Err(StartError::SmbNotServed(port)),
+        _ => Ok(()),
     }
 }
 
@@ -230,6 +225,11 @@ pub fn start_with_listeners(
         workers: config.workers,
         journal,
     })?;
+    if config.smb_port != 0 {
+        tracing::info!(
+            "SMB: not yet served by this build (issue 10 in progress); set --smb-port 0 to silence"
+        );
+    }
     Ok(Running {
         event_loop,
         state,
