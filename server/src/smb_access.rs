@@ -125,6 +125,30 @@ pub const RESERVED_BITS: u32 = 0x0CE0_FE00;
 /// SeSecurityPrivilege, which no Janus user holds.
 pub const STATUS_PRIVILEGE_NOT_HELD: NtStatus = NtStatus(0xC000_0061);
 
+/// CreateDisposition FILE_SUPERSEDE (MS-SMB2 §2.2.13): replace an existing file.
+pub const FILE_SUPERSEDE: u32 = 0;
+/// CreateDisposition FILE_OVERWRITE: truncate an existing file, fail if none.
+pub const FILE_OVERWRITE: u32 = 4;
+/// CreateDisposition FILE_OVERWRITE_IF: truncate an existing file, or create it.
+pub const FILE_OVERWRITE_IF: u32 = 5;
+
+/// The rights a CREATE disposition needs on an EXISTING file beyond what the client asked
+/// for, to be added to DesiredAccess before [`check_open`]: superseding replaces the file
+/// (DELETE), overwriting truncates it (FILE_WRITE_DATA), and both rewrite its attributes
+/// and extended attributes (FILE_WRITE_ATTRIBUTES, FILE_WRITE_EA), as a Windows file
+/// system checks these destructive dispositions ("Checking for other special cases on
+/// IRP_MJ_CREATE" in the Windows driver documentation). Other dispositions need nothing
+/// more.
+pub fn implied_by_disposition(disposition: u32) -> u32 {
+    match disposition {
+        FILE_SUPERSEDE => DELETE | FILE_WRITE_ATTRIBUTES | FILE_WRITE_EA,
+        FILE_OVERWRITE | FILE_OVERWRITE_IF => {
+            FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES | FILE_WRITE_EA
+        }
+        _ => 0,
+    }
+}
+
 /// Replaces the generic bits of `mask` by the file-specific rights they stand for (the
 /// file object's GENERIC_MAPPING, MS-DTYP §2.4.3); other bits are kept.
 pub fn map_generic(mask: u32) -> u32 {
@@ -272,5 +296,19 @@ mod tests {
             | GENERIC_READ;
         assert_eq!(defined & RESERVED_BITS, 0);
         assert_eq!(defined | RESERVED_BITS, u32::MAX);
+    }
+
+    #[test]
+    fn destructive_dispositions_imply_rights() {
+        assert_eq!(implied_by_disposition(FILE_SUPERSEDE) & DELETE, DELETE);
+        assert_eq!(implied_by_disposition(FILE_SUPERSEDE) & FILE_WRITE_DATA, 0);
+        for d in [FILE_OVERWRITE, FILE_OVERWRITE_IF] {
+            assert_eq!(implied_by_disposition(d) & FILE_WRITE_DATA, FILE_WRITE_DATA);
+            assert_eq!(implied_by_disposition(d) & DELETE, 0);
+        }
+        // FILE_OPEN, FILE_CREATE, FILE_OPEN_IF, and anything else.
+        for d in [1, 2, 3, 6, u32::MAX] {
+            assert_eq!(implied_by_disposition(d), 0);
+        }
     }
 }

@@ -465,3 +465,28 @@ fn agrees_with_nfs_access_for_every_mode_class() {
         }
     }
 }
+
+#[test]
+fn overwrite_of_a_read_only_file_needs_write_even_when_only_read_was_asked() {
+    let t = T::new();
+    let (top, top_a) = t.root_dir();
+    let (_, ro) = t.file(&top, "ro", 0o444, 1000, 100);
+    let (_, rw) = t.file(&top, "rw", 0o644, 1000, 100);
+    let c = alice();
+    let want = GENERIC_READ | implied_by_disposition(FILE_OVERWRITE_IF);
+    assert_eq!(
+        check_open(want, &ro, Some(&top_a), &c, false),
+        Err(NtStatus::ACCESS_DENIED)
+    );
+    let granted = check_open(want, &rw, Some(&top_a), &c, false).unwrap();
+    assert_eq!(granted & FILE_WRITE_DATA, FILE_WRITE_DATA);
+    // Superseding needs DELETE: not in a directory only root may write to.
+    let (d, d_a) = t.dir(&top, "rootonly", 0o755, 0, 0);
+    let (_, f) = t.file(&d, "f", 0o666, 1000, 100);
+    let want = GENERIC_WRITE | implied_by_disposition(FILE_SUPERSEDE);
+    assert_eq!(
+        check_open(want, &f, Some(&d_a), &c, false),
+        Err(NtStatus::ACCESS_DENIED)
+    );
+    assert!(check_open(GENERIC_WRITE, &f, Some(&d_a), &c, false).is_ok());
+}
