@@ -67,6 +67,18 @@ impl User {
     pub fn ids(&self, anon_uid: u32, anon_gid: u32) -> (u32, u32) {
         (self.uid.unwrap_or(anon_uid), self.gid.unwrap_or(anon_gid))
     }
+
+    /// The credentials the user's file operations run with on such a share, for the access
+    /// checks ([`crate::smb_access`]) and the `vfs` caller: its uid and gid, no
+    /// supplementary groups (the users file records none).
+    pub fn creds(&self, anon_uid: u32, anon_gid: u32) -> proto_nfs::server::Creds {
+        let (uid, gid) = self.ids(anon_uid, anon_gid);
+        proto_nfs::server::Creds {
+            uid,
+            gid,
+            gids: Vec::new(),
+        }
+    }
 }
 
 /// The hash is a password equivalent: it never reaches a log through `{:?}`.
@@ -774,6 +786,8 @@ mod tests {
         assert_eq!(user("a", None, None, "").ids(65534, 65533), (65534, 65533));
         assert_eq!(user("a", Some(5), None, "").ids(65534, 65533), (5, 65533));
         assert_eq!(user("a", Some(5), Some(6), "").ids(1, 1), (5, 6));
+        let c = user("a", None, Some(6), "").creds(7, 8);
+        assert_eq!((c.uid, c.gid, c.gids.len()), (7, 6, 0));
     }
 
     #[test]
