@@ -2,7 +2,7 @@
 //! the users file's content and mode after every write, the refusals (group/world-readable,
 //! someone else's, malformed), and concurrent adds that must all land.
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -395,4 +395,69 @@ fn serve_loads_the_users_file_at_start_and_refuses_a_bad_one() {
         "{}",
         out.describe()
     );
+}
+
+/// A pseudo-terminal session: `script` (util-linux, in every Debian) runs `janus user add`
+/// on a pty whose input is our pipe and whose output (the terminal's screen, echo included)
+/// is our pipe. The password is typed only after its prompt appeared, and the prompt is
+/// printed after echo was turned off, so nothing here depends on timing.
+#[test]
+fn add_asks_on_the_terminal_without_echo() {
+    let (_tmp, file) = users_dir("users-tty");
+    let cmdline = format!(
+        "{} user add --users {} carol",
+        janus_bin().display(),
+        file.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmdline, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start script (util-linux)");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut screen = String::new();
+    let mut wait_for = |what: &str, screen: &mut String| {
+        let deadline = Instant::now() + TIMEOUT;
+        while !screen.contains(what) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(b) => screen.push_str(&String::from_utf8_lossy(&b)),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("no {what:?} on the terminal; it shows: {screen:?}");
+                }
+            }
+        }
+    };
+    wait_for("Password for carol: ", &mut screen);
+    stdin.write_all(b"tty secret\n").unwrap();
+    wait_for("Retype the password: ", &mut screen);
+    stdin.write_all(b"tty secret\n").unwrap();
+    wait_for("added user \"carol\"", &mut screen);
+    drop(stdin);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    assert!(status.success(), "{screen:?}");
+    assert!(
+        !screen.contains("tty secret"),
+        "the password was echoed: {screen:?}"
+    );
+    let table = Users::parse(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(
+        table.lookup("carol").unwrap().nt_hash,
+        nt_hash("tty secret")
+    );
+    assert_eq!(mode(&file), 0o600);
 }

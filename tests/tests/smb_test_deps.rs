@@ -40,3 +40,23 @@ fn the_venv_has_the_pinned_smb_clients() {
     );
     assert_eq!(out.stdout_str().trim(), want);
 }
+
+/// The NT hash of a password with non-ASCII and astral characters (UTF-16 surrogate pairs)
+/// is the same in server::users and in pyspnego, an independent MS-NLMP implementation.
+#[test]
+fn nt_hash_matches_pyspnego_beyond_ascii() {
+    let password = "p\u{e4}ss w\u{f6}rd \u{20ac} \u{1d11e}";
+    let script = "import sys\n\
+                  from spnego._ntlm_raw.crypto import ntowfv1\n\
+                  print(ntowfv1(sys.argv[1]).hex())";
+    let out = run(
+        Command::new(smb_python()).args(["-c", script, password]),
+        Duration::from_secs(60),
+    );
+    assert!(out.success(), "{}", out.describe());
+    let ours: String = server::users::nt_hash(password)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(out.stdout_str().trim(), ours);
+}
