@@ -60,7 +60,8 @@ pub enum StartError {
 }
 
 impl StartError {
-    /// 2 for configuration problems (a share's directory), 1 for the rest.
+    /// 2 for configuration problems (a share's directory, the users file, an SMB port this
+    /// build cannot serve), 1 for the rest.
     pub fn exit_code(&self) -> i32 {
         match self {
             StartError::Share { .. } | StartError::Users(_) | StartError::SmbNotServed(_) => 2,

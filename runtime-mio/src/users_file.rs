@@ -23,9 +23,6 @@ use server::users::{self, Users};
 
 use crate::cli::{UserAddArgs, UserCommand, UserDelArgs, UsersFileArg};
 
-/// Longest password accepted, in characters (Windows' limit is 256).
-const MAX_PASSWORD_CHARS: usize = 256;
-
 /// A users file that cannot be used; `Display` is one line naming the file.
 #[derive(Debug, thiserror::Error)]
 #[error("users file {}: {reason}", path.display())]
@@ -71,24 +68,9 @@ fn read(path: &Path) -> Result<Option<Users>, UsersFileError> {
         return Err(error(path, "not a regular file"));
     }
     let me = rustix::process::geteuid().as_raw();
-    if meta.uid() != me {
-        return Err(error(
-            path,
-            format!(
-                "owned by uid {}, not by the user running janus (uid {me}): it holds password hashes",
-                meta.uid()
-            ),
-        ));
-    }
-    let mode = meta.mode() & 0o7777;
-    if mode & 0o077 != 0 {
-        return Err(error(
-            path,
-            format!(
-                "mode {mode:04o} lets group or others at the password hashes; fix: chmod 600 {}",
-                path.display()
-            ),
-        ));
+    let shown = path.display().to_string();
+    if let Some(problem) = users::file_permission_problem(meta.mode(), meta.uid(), me, &shown) {
+        return Err(error(path, problem));
     }
     let limit = users::MAX_FILE_BYTES as u64;
     let mut text = String::new();
@@ -209,34 +191,15 @@ fn list(a: &UsersFileArg) -> Result<String, UsersFileError> {
     Ok(load(&a.users)?.list_text())
 }
 
-/// Checks a password as read and drops its line ending.
-fn password_line(mut line: String) -> Result<String, String> {
-    if line.ends_with('\n') {
-        line.pop();
-        if line.ends_with('\r') {
-            line.pop();
-        }
-    }
-    if line.is_empty() {
-        return Err("empty password refused".into());
-    }
-    if line.chars().count() > MAX_PASSWORD_CHARS {
-        return Err(format!(
-            "password longer than {MAX_PASSWORD_CHARS} characters"
-        ));
-    }
-    Ok(line)
-}
-
 /// The first line of standard input (`--password-stdin`).
 fn password_from_stdin() -> Result<String, String> {
     let mut line = String::new();
     std::io::stdin()
         .lock()
-        .take(4 * MAX_PASSWORD_CHARS as u64 + 2)
+        .take(4 * users::MAX_PASSWORD_CHARS as u64 + 2)
         .read_line(&mut line)
         .map_err(|e| format!("reading the password from standard input: {e}"))?;
-    password_line(line)
+    users::password_from_line(line).map_err(str::to_string)
 }
 
 /// Asks for the password twice on the controlling terminal with echo off.
@@ -279,27 +242,15 @@ fn ask(tty: &File, prompt: &str) -> Result<String, String> {
         .and_then(|()| w.flush())
         .map_err(|e| format!("terminal: {e}"))?;
     let mut line = String::new();
-    std::io::BufReader::new(tty.take(4 * MAX_PASSWORD_CHARS as u64 + 2))
+    std::io::BufReader::new(tty.take(4 * users::MAX_PASSWORD_CHARS as u64 + 2))
         .read_line(&mut line)
         .map_err(|e| format!("terminal: {e}"))?;
-    password_line(line)
+    users::password_from_line(line).map_err(str::to_string)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn password_lines() {
-        assert_eq!(password_line("pw\n".into()).unwrap(), "pw");
-        assert_eq!(password_line("pw\r\n".into()).unwrap(), "pw");
-        assert_eq!(password_line("pw".into()).unwrap(), "pw");
-        assert_eq!(password_line(" sp ace \n".into()).unwrap(), " sp ace ");
-        assert!(password_line("\n".into()).is_err());
-        assert!(password_line(String::new()).is_err());
-        assert!(password_line("x".repeat(257)).is_err());
-        assert!(password_line("é".repeat(256)).is_ok());
-    }
 
     #[test]
     fn dir_of_a_bare_name_is_the_working_directory() {

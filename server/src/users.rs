@@ -525,6 +525,44 @@ impl Users {
     }
 }
 
+/// Longest password accepted, in characters (Windows' limit is 256).
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+/// A password as typed (one line, its line ending dropped), or why it is refused: empty,
+/// or longer than [`MAX_PASSWORD_CHARS`].
+pub fn password_from_line(mut line: String) -> Result<String, &'static str> {
+    if line.ends_with('\n') {
+        line.pop();
+        if line.ends_with('\r') {
+            line.pop();
+        }
+    }
+    if line.is_empty() {
+        return Err("empty password refused");
+    }
+    if line.chars().count() > MAX_PASSWORD_CHARS {
+        return Err("password longer than 256 characters");
+    }
+    Ok(line)
+}
+
+/// Why a users file with permission bits `mode`, owned by `owner`, must not be used by the
+/// user `me` (the file holds password equivalents): someone else's file, or any
+/// permission for group or others; `None` when it is fine. `path` is for the fix named.
+pub fn file_permission_problem(mode: u32, owner: u32, me: u32, path: &str) -> Option<String> {
+    if owner != me {
+        return Some(format!(
+            "owned by uid {owner}, not by the user running janus (uid {me}): it holds password hashes"
+        ));
+    }
+    let mode = mode & 0o7777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "mode {mode:04o} lets group or others at the password hashes; fix: chmod 600 {path}"
+        )
+    })
+}
+
 fn parse_hash(s: &str) -> Option<[u8; 16]> {
     let b = s.as_bytes();
     if b.len() != 32 {
@@ -856,6 +894,36 @@ mod tests {
         assert!(lines[2].ends_with(" anon           5"), "{l}");
         assert!(!l.contains("8846"), "{l}");
         assert_eq!(Users::new().list_text().lines().count(), 1);
+    }
+
+    #[test]
+    fn password_lines() {
+        assert_eq!(password_from_line("pw\n".into()).unwrap(), "pw");
+        assert_eq!(password_from_line("pw\r\n".into()).unwrap(), "pw");
+        assert_eq!(password_from_line("pw".into()).unwrap(), "pw");
+        assert_eq!(password_from_line(" sp ace \n".into()).unwrap(), " sp ace ");
+        assert!(password_from_line("\n".into()).is_err());
+        assert!(password_from_line(String::new()).is_err());
+        assert!(password_from_line("x".repeat(257)).is_err());
+        assert!(password_from_line("\u{e9}".repeat(256)).is_ok());
+    }
+
+    #[test]
+    fn file_permissions() {
+        assert_eq!(file_permission_problem(0o100600, 5, 5, "f"), None);
+        assert_eq!(file_permission_problem(0o400, 5, 5, "f"), None);
+        let e = file_permission_problem(0o100644, 5, 5, "/x/f").unwrap();
+        assert_eq!(
+            e,
+            "mode 0644 lets group or others at the password hashes; fix: chmod 600 /x/f"
+        );
+        assert!(file_permission_problem(0o601, 5, 5, "f").is_some());
+        assert!(file_permission_problem(0o610, 5, 5, "f").is_some());
+        let e = file_permission_problem(0o600, 0, 5, "f").unwrap();
+        assert!(
+            e.starts_with("owned by uid 0, not by the user running janus (uid 5)"),
+            "{e}"
+        );
     }
 
     #[test]
