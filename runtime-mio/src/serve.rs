@@ -126,7 +126,9 @@ pub fn start_with_listeners(
     // Loaded now, so a bad users file is reported at start rather than at the first logon.
     let users = match &config.users {
         Some(path) => {
-            let users = crate::users_file::load(path)?;
+            let mut users = crate::users_file::load(path)?;
+            let read = |f: &str| std::fs::read_to_string(f).unwrap_or_default();
+            users.resolve_groups(&read("/etc/passwd"), &read("/etc/group"));
             tracing::info!(users = users.len(), file = %path.display(), "SMB users loaded");
             users
         }

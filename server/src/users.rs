@@ -59,6 +59,10 @@ pub struct User {
     pub gid: Option<u32>,
     /// MD4 of the UTF-16LE password (MS-NLMP §3.3.1).
     pub nt_hash: [u8; 16],
+    /// Supplementary gids of the local account with the user's uid, as `/etc/group` lists
+    /// them when the server starts ([`Users::resolve_groups`]); not stored in the file, so
+    /// a change of group membership takes effect at the next start, as a login's does.
+    pub groups: Vec<u32>,
 }
 
 impl User {
@@ -69,14 +73,19 @@ impl User {
     }
 
     /// The credentials the user's file operations run with on such a share, for the access
-    /// checks ([`crate::smb_access`]) and the `vfs` caller: its uid and gid, no
-    /// supplementary groups (the users file records none).
+    /// checks ([`crate::smb_access`]) and the `vfs` caller: its uid and gid, and the
+    /// supplementary groups of its account ([`Users::resolve_groups`]).
     pub fn creds(&self, anon_uid: u32, anon_gid: u32) -> proto_nfs::server::Creds {
         let (uid, gid) = self.ids(anon_uid, anon_gid);
         proto_nfs::server::Creds {
             uid,
             gid,
-            gids: Vec::new(),
+            // Only a user with its own uid has its account's groups.
+            gids: if self.uid.is_some() {
+                self.groups.clone()
+            } else {
+                Vec::new()
+            },
         }
     }
 }
@@ -89,6 +98,7 @@ impl fmt::Debug for User {
             .field("uid", &self.uid)
             .field("gid", &self.gid)
             .field("nt_hash", &"<redacted>")
+            .field("groups", &self.groups)
             .finish()
     }
 }
@@ -329,6 +339,7 @@ impl Users {
                 uid,
                 gid,
                 nt_hash,
+                groups: Vec::new(),
             });
             line_of.push(n);
         }
@@ -491,6 +502,7 @@ impl Users {
             uid,
             gid,
             nt_hash,
+            groups: Vec::new(),
         };
         let replaced = self.insert(user.clone())?.is_some();
         Ok(AddOutcome {
@@ -522,6 +534,54 @@ impl Users {
             ));
         }
         s
+    }
+}
+
+/// Most supplementary groups kept per user (Linux's NGROUPS_MAX is 65536; a bound so a
+/// huge `/etc/group` cannot make the table large).
+pub const MAX_GROUPS: usize = 1024;
+
+/// The gids of the groups that list `member` in the text of an `/etc/group` file
+/// (`name:password:gid:member,member,...`, group(5)), sorted, without duplicates, at most
+/// [`MAX_GROUPS`]. Malformed lines are skipped.
+pub fn group_ids(group: &str, member: &str) -> Vec<u32> {
+    let mut gids: Vec<u32> = group
+        .lines()
+        .filter_map(|line| {
+            let mut f = line.split(':');
+            let (_name, _password) = (f.next()?, f.next()?);
+            let gid = f.next()?.parse().ok()?;
+            f.next()?.split(',').any(|m| m == member).then_some(gid)
+        })
+        .collect();
+    gids.sort_unstable();
+    gids.dedup();
+    gids.truncate(MAX_GROUPS);
+    gids
+}
+
+/// The name of the first local account with `uid` in the text of an `/etc/passwd` file.
+pub fn passwd_name(passwd: &str, uid: u32) -> Option<&str> {
+    passwd.lines().find_map(|line| {
+        let mut f = line.split(':');
+        let name = f.next()?;
+        let _password = f.next()?;
+        (f.next()?.parse::<u32>().ok()? == uid).then_some(name)
+    })
+}
+
+impl Users {
+    /// Gives every user with a uid the supplementary groups of the local account with that
+    /// uid (`passwd`, `group`: the texts of `/etc/passwd` and `/etc/group`), as a login
+    /// (`initgroups`) would: the SMB user then has the same group permissions as the Unix
+    /// account over NFS or locally. Users without an account keep none.
+    pub fn resolve_groups(&mut self, passwd: &str, group: &str) {
+        for u in &mut self.users {
+            u.groups = match u.uid.and_then(|uid| passwd_name(passwd, uid)) {
+                Some(account) => group_ids(group, account),
+                None => Vec::new(),
+            };
+        }
     }
 }
 
@@ -608,6 +668,7 @@ mod tests {
             uid,
             gid,
             nt_hash: nt_hash(pw),
+            groups: Vec::new(),
         }
     }
 
@@ -924,6 +985,32 @@ mod tests {
             e.starts_with("owned by uid 0, not by the user running janus (uid 5)"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn groups_come_from_the_account_with_the_users_uid() {
+        let passwd = "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/h:/bin/sh\n";
+        let group = "root:x:0:\nstaff:x:50:alice,bob\nwheel:x:10:root,alice\nbad line\nnogid:x:zz:alice\nbig:x:70:bob\nstaff2:x:50:alice\n";
+        assert_eq!(group_ids(group, "alice"), vec![10, 50]);
+        assert_eq!(group_ids(group, "ali"), Vec::<u32>::new());
+        assert_eq!(passwd_name(passwd, 1000), Some("alice"));
+        assert_eq!(passwd_name(passwd, 7), None);
+        let mut t = Users::new();
+        // The SMB name differs from the account: the uid decides.
+        t.insert(user("Alice Smith", Some(1000), Some(1000), "a"))
+            .unwrap();
+        t.insert(user("guesty", None, None, "g")).unwrap();
+        t.insert(user("ghost", Some(4242), None, "h")).unwrap();
+        t.resolve_groups(passwd, group);
+        let a = t.lookup("alice smith").unwrap();
+        assert_eq!(a.groups, vec![10, 50]);
+        assert_eq!(a.creds(65534, 65534).gids, vec![10, 50]);
+        assert!(t.lookup("guesty").unwrap().groups.is_empty());
+        assert!(t.lookup("ghost").unwrap().groups.is_empty());
+        // Not written to the file.
+        let back = Users::parse(&t.to_text()).unwrap();
+        assert!(back.lookup("alice smith").unwrap().groups.is_empty());
+        assert_eq!(back.to_text(), t.to_text());
     }
 
     #[test]
