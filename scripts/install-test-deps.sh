@@ -14,12 +14,19 @@
 #   tshark                capture + Wireshark dissectors for the malformed-packet check
 #   procps iproute2       ps/kill, ss (diagnostics)
 #   bc                    arithmetic in bench/nfs-throughput.sh
-#   smbclient             Samba's SMB2/3 client (tests/tests/e2e_smb_conn.rs)
-#   python3 python3-venv  the venv of Python SMB clients (scripts/py-test-deps.sh, run last)
-# Add packages to PKGS below (e.g. smbclient for the SMB tests).
+#   --- SMB (issue 10) ---
+#   smbclient             smbclient: put/get, ls, -L, -m SMB2/SMB3, -e
+#   samba-testsuite       smbtorture (smb2.* suites)
+#   python3-venv          the venv of scripts/install-test-venv.sh (smbprotocol, impacket: PyPI, pinned)
+# Then scripts/install-test-venv.sh creates the tests' Python venv (target/janus-venv), on
+# every run: it is a no-op when the venv is up to date.
+# Add packages to PKGS below.
 set -euo pipefail
 
-PKGS=(libnfs-utils libnfs-dev tshark gcc make pkg-config procps iproute2 bc smbclient python3 python3-venv)
+PKGS=(libnfs-utils libnfs-dev tshark gcc make pkg-config procps iproute2 bc)
+# SMB tests (issue 10).
+PKGS+=(smbclient samba-testsuite python3 python3-venv)
+venv_step() { "$(dirname "$0")/install-test-venv.sh"; }
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -27,7 +34,8 @@ for p in "${PKGS[@]}"; do
 done
 if ((${#missing[@]} == 0)); then
   echo "install-test-deps: all ${#PKGS[@]} packages present"
-  exec "$(dirname "$0")/py-test-deps.sh"
+  venv_step
+  exit 0
 fi
 
 if [[ $(id -u) -ne 0 ]]; then
@@ -66,5 +74,4 @@ if ! install; then
   apt-get update
   install
 fi
-
-"$(dirname "$0")/py-test-deps.sh"
+venv_step

@@ -594,6 +594,7 @@ pub fn run(
             all_squash: false,
             anon_uid: 65534,
             anon_gid: 65534,
+            smb: Default::default(),
         }],
         bind_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
         nfs_port: 2049,
@@ -613,6 +614,7 @@ pub fn run(
         write_verifier: REPLAY_WRITE_VERIFIER,
         callback_xid: 1,
         write_behind: true,
+        users: server::users::Users::new(),
     };
     let base = Instant::now();
     // A fresh server: no journal, a clean start (no grace period).

@@ -28,6 +28,67 @@ pub enum Command {
     /// Decode a pcap/pcapng capture with Janus's codecs, optionally replaying the client
     /// side against Janus's state machines (`--against memory`).
     Replay(replay::ReplayArgs),
+    /// Manage the SMB users file (names, NT hashes, the uid/gid each user runs as).
+    User(UserArgs),
+}
+
+/// `janus user add|del|list`.
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: UserCommand,
+}
+
+/// The subcommands of `janus user`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user, or replace the password of an existing one (asks for the password on
+    /// the terminal, without echo, unless --password-stdin).
+    Add(UserAddArgs),
+    /// Remove a user.
+    Del(UserDelArgs),
+    /// List the users: name, uid, gid (never the hash).
+    List(UsersFileArg),
+}
+
+/// The `--users FILE` every `janus user` subcommand takes.
+#[derive(Debug, Clone, Args)]
+pub struct UsersFileArg {
+    /// The users file (created by `add` with mode 0600 if missing).
+    #[arg(long, value_name = "FILE")]
+    pub users: PathBuf,
+}
+
+/// Flags of `janus user add`.
+#[derive(Debug, Clone, Args)]
+pub struct UserAddArgs {
+    /// The users file.
+    #[command(flatten)]
+    pub file: UsersFileArg,
+    /// The user's name (compared without regard to case, as Windows does).
+    pub name: String,
+    /// Read the password from the first line of standard input instead of the terminal.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Unix uid of the user's file operations [default: the local account of the same
+    /// name's, else the share's anon_uid].
+    #[arg(long, value_name = "UID")]
+    pub uid: Option<u32>,
+    /// Unix gid of the user's file operations [default: the local account of the same
+    /// name's, else the share's anon_gid].
+    #[arg(long, value_name = "GID")]
+    pub gid: Option<u32>,
+}
+
+/// Flags of `janus user del`.
+#[derive(Debug, Clone, Args)]
+pub struct UserDelArgs {
+    /// The users file.
+    #[command(flatten)]
+    pub file: UsersFileArg,
+    /// The user to remove.
+    pub name: String,
 }
 
 /// Flags of `janus serve`.
@@ -45,7 +106,12 @@ pub struct ServeArgs {
     /// Port of the portmapper, 0 = off (it is answered on the NFS port too) [default: 111].
     #[arg(long, value_name = "P")]
     pub portmap_port: Option<u16>,
-    // `--smb-port` goes here with the SMB work.
+    /// Port of SMB 2/3, 0 = off [default: 445].
+    #[arg(long, value_name = "P")]
+    pub smb_port: Option<u16>,
+    /// The SMB users file written by `janus user add` (config key `users`).
+    #[arg(long, value_name = "FILE")]
+    pub users: Option<PathBuf>,
     /// State directory (boot counter, journal) [default: ./janus-state].
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
@@ -94,6 +160,7 @@ impl Switch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn parses_every_flag() {
@@ -124,6 +191,10 @@ mod tests {
             "off",
             "--all-squash",
             "on",
+            "--smb-port",
+            "4450",
+            "--users",
+            "u.txt",
         ])
         .unwrap();
         let Command::Serve(a) = cli.command else {
@@ -140,6 +211,63 @@ mod tests {
         assert_eq!(a.grace_period, Some(10));
         assert_eq!(a.root_squash, Some(Switch::Off));
         assert_eq!(a.all_squash, Some(Switch::On));
+        assert_eq!(a.smb_port, Some(4450));
+        assert_eq!(a.users, Some(PathBuf::from("u.txt")));
+    }
+
+    #[test]
+    fn user_subcommands() {
+        let Command::User(u) = Cli::try_parse_from([
+            "janus",
+            "user",
+            "add",
+            "--users",
+            "f",
+            "alice",
+            "--password-stdin",
+            "--uid",
+            "5",
+            "--gid",
+            "6",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("expected user")
+        };
+        let UserCommand::Add(a) = u.command else {
+            panic!("expected add")
+        };
+        assert_eq!(a.file.users, PathBuf::from("f"));
+        assert_eq!((a.name.as_str(), a.password_stdin), ("alice", true));
+        assert_eq!((a.uid, a.gid), (Some(5), Some(6)));
+        let Command::User(u) = Cli::try_parse_from(["janus", "user", "del", "--users", "f", "bob"])
+            .unwrap()
+            .command
+        else {
+            panic!("expected user")
+        };
+        assert!(matches!(u.command, UserCommand::Del(d) if d.name == "bob"));
+        let Command::User(u) = Cli::try_parse_from(["janus", "user", "list", "--users", "f"])
+            .unwrap()
+            .command
+        else {
+            panic!("expected user")
+        };
+        assert!(matches!(u.command, UserCommand::List(f) if f.users == Path::new("f")));
+        for argv in [
+            &["janus", "user", "add", "alice"][..],
+            &["janus", "user", "add", "--users", "f"],
+            &["janus", "user", "del", "--users", "f"],
+            &["janus", "user", "list"],
+            &["janus", "user", "add", "--users", "f", "a", "--uid", "-1"],
+        ] {
+            assert_eq!(
+                Cli::try_parse_from(argv).unwrap_err().exit_code(),
+                2,
+                "{argv:?}"
+            );
+        }
     }
 
     #[test]
@@ -164,7 +292,7 @@ mod tests {
             &["janus", "serve", "--nfs-port", "70000"][..],
             &["janus", "serve", "--bind", "localhost"],
             &["janus", "serve", "--backend", "zfs"],
-            &["janus", "serve", "--smb-port", "445"],
+            &["janus", "serve", "--smb-port", "70000"],
             &["janus", "serve", "--root-squash"],
             &["janus", "serve", "--root-squash", "yes"],
             &["janus", "serve", "--all-squash", "1"],

@@ -7,7 +7,8 @@
 //! without editing the file.
 //!
 //! Per-share options (`read_only`, `clients`, `root_squash`, `all_squash`, `anon_uid`,
-//! `anon_gid`, `share_id`) live in the file. A `--share NAME=DIR` flag for a name that the
+//! `anon_gid`, `share_id`, and for SMB `guest_ok`, `smb_encrypt`, `smb_signing`,
+//! `case_insensitive`) live in the file; `read_only` and `clients` apply to both protocols. A `--share NAME=DIR` flag for a name that the
 //! file also declares replaces that share's directory and keeps its options, except that
 //! `--root-squash on|off` and `--all-squash on|off` override `root_squash` / `all_squash` of
 //! every share given with `--share`.
@@ -29,6 +30,8 @@
 //! bind = "127.0.0.1"
 //! nfs_port = 20490
 //! portmap_port = 0
+//! smb_port = 0
+//! users = "./janus-users"
 //! state = "./janus-state"
 //! log = "info"
 //! backend = "local"
@@ -51,6 +54,10 @@
 //! all_squash = false
 //! anon_uid = 65534
 //! anon_gid = 65534
+//! guest_ok = false
+//! smb_encrypt = "desired"
+//! smb_signing = "enabled"
+//! case_insensitive = true
 //! ```
 
 use std::collections::HashMap;
@@ -69,6 +76,8 @@ pub const DEFAULT_BIND: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 pub const DEFAULT_NFS_PORT: u16 = 2049;
 /// Default `--portmap-port` (RFC 1833 §3: the portmapper listens on 111).
 pub const DEFAULT_PORTMAP_PORT: u16 = 111;
+/// Default `--smb-port` (MS-SMB2 §1.9: SMB 2 over direct TCP uses port 445).
+pub const DEFAULT_SMB_PORT: u16 = 445;
 /// Default `--state`.
 pub const DEFAULT_STATE_DIR: &str = "./janus-state";
 /// Default `--log`.
@@ -171,6 +180,8 @@ pub struct ShareConfig {
     pub anon_uid: u32,
     /// Anonymous gid.
     pub anon_gid: u32,
+    /// SMB settings (`guest_ok`, `smb_encrypt`, `smb_signing`, `case_insensitive`).
+    pub smb: server::SmbShareConfig,
 }
 
 /// Everything `janus serve` needs, resolved from flags, file and defaults.
@@ -182,7 +193,12 @@ pub struct Config {
     pub nfs_port: u16,
     /// Port of the stand-alone portmapper; 0 = none.
     pub portmap_port: u16,
-    // The SMB work adds `smb_port: u16` here, beside the other listeners.
+    /// Port of SMB 2/3; 0 = off.
+    pub smb_port: u16,
+    /// Whether `smb_port` was asked for (flag or file) rather than the default.
+    pub smb_port_given: bool,
+    /// The SMB users file (`--users`, `users =`).
+    pub users: Option<PathBuf>,
     /// State directory (boot counter, journal).
     pub state_dir: PathBuf,
     /// tracing `EnvFilter` directive.
@@ -267,6 +283,18 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+    /// A share key has a value it does not take.
+    #[error("share {share:?}: {key} = {value:?}: {reason}")]
+    ShareKey {
+        /// Share.
+        share: String,
+        /// The key.
+        key: &'static str,
+        /// The value given.
+        value: String,
+        /// What it takes.
+        reason: &'static str,
+    },
     /// A numeric option is out of range.
     #[error("{what}: {reason}")]
     Value {
@@ -287,6 +315,10 @@ pub struct FileConfig {
     pub nfs_port: Option<u16>,
     /// `portmap_port`.
     pub portmap_port: Option<u16>,
+    /// `smb_port`.
+    pub smb_port: Option<u16>,
+    /// `users` (the SMB users file).
+    pub users: Option<PathBuf>,
     /// `state`.
     pub state: Option<PathBuf>,
     /// `log`.
@@ -343,6 +375,14 @@ pub struct FileShare {
     pub anon_uid: Option<u32>,
     /// `anon_gid`.
     pub anon_gid: Option<u32>,
+    /// `guest_ok`.
+    pub guest_ok: Option<bool>,
+    /// `smb_encrypt` (`off`, `desired`, `required`).
+    pub smb_encrypt: Option<String>,
+    /// `smb_signing` (`enabled`, `required`).
+    pub smb_signing: Option<String>,
+    /// `case_insensitive`.
+    pub case_insensitive: Option<bool>,
 }
 
 impl FileConfig {
@@ -360,19 +400,53 @@ impl FileConfig {
         Ok(file)
     }
 
-    /// Parses config text; the error is one line with the line number.
+    /// Parses config text; the error is one line with the line number, and the key
+    /// written on that line when the message does not name it.
     pub fn parse(text: &str) -> Result<Self, String> {
         toml::from_str(text).map_err(|e| {
             let message = e.message().replace('\n', " ");
             match e.span() {
                 Some(span) => {
-                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-                    format!("line {line}: {message}")
+                    let start = span.start.min(text.len());
+                    let line = text[..start].matches('\n').count() + 1;
+                    let line_text = text.lines().nth(line - 1).unwrap_or("");
+                    match key_of_line(line_text) {
+                        Some(key) if !message.contains(key) => {
+                            format!("line {line}: {key}: {message}")
+                        }
+                        _ => format!("line {line}: {message}"),
+                    }
                 }
                 None => message,
             }
         })
     }
+}
+
+/// The bare key a TOML `key = value` line sets, if it is one.
+fn key_of_line(line: &str) -> Option<&str> {
+    let key = line.split_once('=')?.0.trim();
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    bare.then_some(key)
+}
+
+/// The SMB settings of a `[[share]]` table (`server::SmbShareConfig::from_keys`).
+fn smb_share(s: &FileShare) -> Result<server::SmbShareConfig, ConfigError> {
+    server::SmbShareConfig::from_keys(
+        s.guest_ok,
+        s.smb_encrypt.as_deref(),
+        s.smb_signing.as_deref(),
+        s.case_insensitive,
+    )
+    .map_err(|e| ConfigError::ShareKey {
+        share: s.name.clone(),
+        key: e.key,
+        value: e.value,
+        reason: e.expected,
+    })
 }
 
 /// The 32-bit FNV-1a hash of a share name: the default share id, stable across restarts
@@ -583,6 +657,7 @@ impl Config {
                 all_squash: s.all_squash.unwrap_or(false),
                 anon_uid: s.anon_uid.unwrap_or(DEFAULT_ANON_ID),
                 anon_gid: s.anon_gid.unwrap_or(DEFAULT_ANON_ID),
+                smb: smb_share(s)?,
             });
         }
         // Flags: replace the directory of a share the file declares, or add a new share.
@@ -606,6 +681,7 @@ impl Config {
                         all_squash: false,
                         anon_uid: DEFAULT_ANON_ID,
                         anon_gid: DEFAULT_ANON_ID,
+                        smb: server::SmbShareConfig::default(),
                     });
                     shares.len() - 1
                 }
@@ -721,6 +797,12 @@ impl Config {
                 .portmap_port
                 .or(file.portmap_port)
                 .unwrap_or(DEFAULT_PORTMAP_PORT),
+            smb_port: args.smb_port.or(file.smb_port).unwrap_or(DEFAULT_SMB_PORT),
+            smb_port_given: args.smb_port.or(file.smb_port).is_some(),
+            users: args
+                .users
+                .clone()
+                .or_else(|| file.users.as_deref().map(in_file)),
             state_dir: args
                 .state
                 .clone()
@@ -1062,6 +1144,7 @@ mod tests {
             all_squash: false,
             anon_uid: 65534,
             anon_gid: 65534,
+            smb: server::SmbShareConfig::default(),
         };
         let w = squash_warning(&s, 0o40755, 0, 0).expect("root's directory, mode 0755");
         assert!(!w.contains('\n'), "{w}");
@@ -1139,6 +1222,109 @@ mod tests {
         assert!(parse_cidr("10.0.0.0/x").is_err());
         assert!(parse_cidr("host.example/8").is_err());
         assert!(parse_cidr("").is_err());
+    }
+
+    #[test]
+    fn smb_port_and_users_follow_the_precedence_rules() {
+        let c = Config::resolve(&args(&["--share", "a=/a"]), None, None).unwrap();
+        assert_eq!(
+            (c.smb_port, c.smb_port_given, c.users.clone()),
+            (445, false, None)
+        );
+        let f = || {
+            let mut f =
+                file("smb_port = 4450\nusers = \"u.txt\"\n[[share]]\nname=\"a\"\npath=\"/a\"");
+            f.base_dir = PathBuf::from("/etc/janus");
+            Some(f)
+        };
+        let c = Config::resolve(&args(&[]), f(), None).unwrap();
+        assert_eq!(c.smb_port, 4450);
+        assert!(c.smb_port_given);
+        assert_eq!(
+            c.users,
+            Some(PathBuf::from("/etc/janus/u.txt")),
+            "relative to the file"
+        );
+        let c = Config::resolve(&args(&["--smb-port", "0", "--users", "mine"]), f(), None).unwrap();
+        assert_eq!((c.smb_port, c.smb_port_given), (0, true));
+        assert_eq!(
+            c.users,
+            Some(PathBuf::from("mine")),
+            "flag beats file, relative to cwd"
+        );
+        let e = FileConfig::parse("smb_port = 70000\n").unwrap_err();
+        assert!(e.starts_with("line 1: smb_port: "), "{e}");
+        let e = FileConfig::parse("users = 5\n").unwrap_err();
+        assert!(e.starts_with("line 1: users: "), "{e}");
+    }
+
+    #[test]
+    fn smb_share_keys_defaults_values_and_errors() {
+        let c = Config::resolve(
+            &args(&["--share", "flag=/f"]),
+            Some(file(
+                "[[share]]\nname=\"d\"\npath=\"/d\"\n[[share]]\nname=\"s\"\npath=\"/s\"\nguest_ok = true\nsmb_encrypt = \"required\"\nsmb_signing = \"required\"\ncase_insensitive = false\n[[share]]\nname=\"o\"\npath=\"/o\"\nsmb_encrypt = \"off\"\nsmb_signing = \"enabled\"\n",
+            )),
+            None,
+        )
+        .unwrap();
+        let by = |n: &str| c.shares.iter().find(|s| s.name == n).unwrap().smb;
+        assert_eq!(by("d"), server::SmbShareConfig::default());
+        assert_eq!(
+            by("flag"),
+            server::SmbShareConfig::default(),
+            "--share shares too"
+        );
+        let d = server::SmbShareConfig::default();
+        assert!(!d.guest_ok && d.case_insensitive);
+        assert_eq!(d.encrypt, server::SmbEncrypt::Desired);
+        assert_eq!(d.signing, server::SmbSigning::Enabled);
+        assert_eq!(
+            by("s"),
+            server::SmbShareConfig {
+                guest_ok: true,
+                encrypt: server::SmbEncrypt::Required,
+                signing: server::SmbSigning::Required,
+                case_insensitive: false,
+            }
+        );
+        assert_eq!(by("o").encrypt, server::SmbEncrypt::Off);
+        assert_eq!(by("o").signing, server::SmbSigning::Enabled);
+
+        let share = "[[share]]\nname=\"x\"\npath=\"/x\"\n";
+        for (key_line, want) in [
+            (
+                "smb_encrypt = \"yes\"",
+                "share \"x\": smb_encrypt = \"yes\": expected \"off\", \"desired\" or \"required\"",
+            ),
+            ("smb_encrypt = \"Required\"", "smb_encrypt = \"Required\""),
+            (
+                "smb_signing = \"disabled\"",
+                "share \"x\": smb_signing = \"disabled\": expected \"enabled\" or \"required\"",
+            ),
+        ] {
+            let e = Config::resolve(
+                &args(&[]),
+                Some(file(&format!("{share}{key_line}\n"))),
+                None,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains(want), "{e:?} should contain {want:?}");
+            assert!(!e.contains('\n'));
+        }
+        for (key_line, key) in [
+            ("guest_ok = \"yes\"", "guest_ok"),
+            ("case_insensitive = 1", "case_insensitive"),
+            ("smb_encrypt = true", "smb_encrypt"),
+            ("smb_signing = 2", "smb_signing"),
+            ("smb_sign = \"required\"", "smb_sign"),
+        ] {
+            let e = FileConfig::parse(&format!("{share}{key_line}\n")).unwrap_err();
+            assert!(e.starts_with("line 4: "), "{e}");
+            assert!(e.contains(key), "{e:?} should name {key}");
+            assert!(!e.contains('\n'));
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! - [`serve`]: start-up of `janus serve`; [`run_cli`] is the whole binary (`janus replay`
 //!   is the `replay` crate).
 //! - [`backends`]: opening the `vfs` backend of each share.
+//! - [`users_file`]: the SMB users file on disk and `janus user add|del|list`.
 
 pub mod admission;
 pub mod backends;
@@ -24,6 +25,7 @@ pub mod listen;
 pub mod nlm_callbacks;
 pub mod serve;
 pub mod state;
+pub mod users_file;
 pub mod workers;
 
 use clap::Parser;
@@ -43,6 +45,7 @@ pub fn run_cli() -> i32 {
     match cli.command {
         cli::Command::Serve(args) => serve_command(&args),
         cli::Command::Replay(args) => replay::run(&args),
+        cli::Command::User(args) => users_file::run(&args.command),
     }
 }
 

@@ -179,6 +179,7 @@ mod tests {
                 all_squash: false,
                 anon_uid: 65534,
                 anon_gid: 65534,
+                smb: Default::default(),
             }],
             ..CoreConfig::default()
         };

@@ -58,7 +58,11 @@ pub mod nfs3_exec;
 pub mod nlm;
 pub mod nlm_compact;
 pub mod nlm_journal;
+pub mod perm;
 pub mod service;
+pub mod smb_access;
+pub mod smb_config;
+pub mod users;
 pub mod write_behind;
 
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -77,6 +81,7 @@ pub use callbacks::{CallbackCommand, CallbackEvent, CallbackId};
 pub use nlm::{file_id, NlmSettings, StartReport};
 pub use proto_nfs::server::{Cidr, ConnId, Transport};
 pub use service::{Job, JobDone};
+pub use smb_config::{SmbEncrypt, SmbShareConfig, SmbSigning};
 pub use write_behind::{WriteBehindStats, WriteVerifier};
 
 use crate::nfs3_exec::Executor;
@@ -141,6 +146,8 @@ pub struct ShareConfig {
     pub anon_uid: u32,
     /// Anonymous gid.
     pub anon_gid: u32,
+    /// SMB settings (guest access, encryption, signing, case-insensitive names).
+    pub smb: SmbShareConfig,
 }
 
 /// A share's backend.
@@ -201,6 +208,8 @@ pub struct CoreConfig {
     pub callback_xid: u32,
     /// Answer UNSTABLE WRITEs before their data is written (backends that allow it).
     pub write_behind: bool,
+    /// The SMB users (`janus user add`): who may log on over SMB, as which uid/gid.
+    pub users: users::Users,
 }
 
 impl Default for CoreConfig {
@@ -216,6 +225,7 @@ impl Default for CoreConfig {
             write_verifier: *b"JANUS\0\0\x01",
             callback_xid: 1,
             write_behind: true,
+            users: users::Users::new(),
         }
     }
 }

@@ -11,7 +11,7 @@
 //! NFS3ERR_ROFS for read-only shares is decided by the server state machine before a call
 //! reaches the executor (it knows the export; see `Nfs3Call::is_modifying`).
 //!
-//! # Permission model (what knfsd does, kept simple)
+//! # Permission model (what knfsd does, kept simple; the shared rules are in [`crate::perm`])
 //! - uid 0 may do everything, except EXECUTE on a non-directory without any `x` bit.
 //! - Otherwise the owner, group (primary or supplementary gid) or other `rwx` class applies.
 //! - Creating, removing, renaming and linking need `w` and `x` on the directory; in a
@@ -48,6 +48,7 @@ use bytes::Bytes;
 use proto_nfs::nfs3::*;
 use proto_nfs::server::Creds;
 
+use crate::perm::{in_group, may, sticky_allows, R, W, X};
 use crate::write_behind::{WriteVerifier, FLUSH_BEHIND_MIN};
 use vfs::{
     Caller, CreateHow, FileAttr, FileKind, Handle, SetAttrs, SetTime, Stability, Timestamp, Vfs,
@@ -173,25 +174,6 @@ fn set_attrs(s: &Sattr3) -> Result<SetAttrs, Nfs3Status> {
     })
 }
 
-const R: u32 = 4;
-const W: u32 = 2;
-const X: u32 = 1;
-
-/// The `rwx` bits of `a` that apply to `c` (owner, group or other class).
-fn class_bits(a: &FileAttr, c: &Creds) -> u32 {
-    if c.uid == a.uid {
-        (a.mode >> 6) & 7
-    } else if in_group(c, a.gid) {
-        (a.mode >> 3) & 7
-    } else {
-        a.mode & 7
-    }
-}
-
-fn in_group(c: &Creds, gid: u32) -> bool {
-    c.gid == gid || c.gids.contains(&gid)
-}
-
 const S_ISUID: u32 = 0o4000;
 const S_ISGID: u32 = 0o2000;
 const S_IXGRP: u32 = 0o010;
@@ -239,15 +221,6 @@ fn with_privs_dropped(c: &Creds, a: &FileAttr, mut set: SetAttrs) -> SetAttrs {
         set.mode = Some(mode & !kill);
     }
     set
-}
-
-/// Whether `c` has all of `want` (R|W|X) on `a` by its mode; uid 0 has everything except
-/// X on a non-directory with no `x` bit at all (Linux `generic_permission`).
-fn may(a: &FileAttr, c: &Creds, want: u32) -> bool {
-    if c.uid == 0 {
-        return want & X == 0 || a.kind == FileKind::Directory || a.mode & 0o111 != 0;
-    }
-    class_bits(a, c) & want == want
 }
 
 fn require(a: &FileAttr, c: &Creds, want: u32) -> Result<(), Nfs3Status> {
@@ -412,7 +385,7 @@ impl Ctx<'_> {
             return Ok(());
         }
         match self.vfs.lookup(dir, name) {
-            Ok((_, a)) if a.uid == self.creds.uid => Ok(()),
+            Ok((_, a)) if sticky_allows(dir_attr, &a, self.creds) => Ok(()),
             Ok(_) => Err(Nfs3Status::Perm),
             // Let the operation itself report a missing entry.
             Err(_) => Ok(()),

@@ -386,6 +386,7 @@ impl World {
                 all_squash: false,
                 anon_uid: 65534,
                 anon_gid: 65534,
+                smb: Default::default(),
             }],
             bind_addr: IpAddr::V4(SERVER_IP),
             nfs_port: NFS_PORT,

@@ -230,19 +230,8 @@ fn smbclient_lists_shares_through_ipc() {
     );
 }
 
-fn python() -> Option<std::path::PathBuf> {
-    let venv = std::env::var_os("JANUS_VENV")
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache/janus-venv"))
-        })?;
-    let py = venv.join("bin/python");
-    py.exists().then_some(py)
-}
-
 fn smbprotocol(port: u16, args: &[&str]) -> CmdOutput {
-    let py = python()
-        .expect("the Python venv of scripts/py-test-deps.sh (run scripts/install-test-deps.sh)");
+    let py = janus_tests::e2e::smb_python();
     let script = janus_tests::e2e::workspace_root().join("tests/clients/smb_conn.py");
     let mut c = Command::new(py);
     c.arg(script).arg("--port").arg(port.to_string()).args(args);
@@ -435,7 +424,7 @@ fn tshark_finds_no_malformed_smb2() {
 }
 
 fn impacket(port: u16, args: &[&str]) -> CmdOutput {
-    let py = python().expect("the Python venv of scripts/py-test-deps.sh");
+    let py = janus_tests::e2e::smb_python();
     let script = janus_tests::e2e::workspace_root().join("tests/clients/smb_impacket.py");
     let mut c = Command::new(py);
     c.arg(script).arg("--port").arg(port.to_string()).args(args);

@@ -35,6 +35,7 @@ pub fn core_over(vfs: Arc<dyn vfs::Vfs>, journal: Vec<Vec<u8>>, now: Instant) ->
             all_squash: false,
             anon_uid: 65534,
             anon_gid: 65534,
+            smb: Default::default(),
         }],
         write_verifier: *b"bootverf",
         ..CoreConfig::default()

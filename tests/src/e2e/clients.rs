@@ -109,3 +109,19 @@ fn is_newer(out: &Path, src: &Path) -> bool {
     let m = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     matches!((m(out), m(src)), (Some(o), Some(s)) if o >= s)
 }
+
+/// The Python of the SMB tests' venv (smbprotocol, pyspnego, impacket from PyPI, pinned): `$JANUS_VENV/bin/python`, by default
+/// `target/janus-venv/bin/python`, made by `scripts/install-test-venv.sh` (which
+/// `scripts/install-test-deps.sh` runs). Tests never download anything.
+pub fn smb_python() -> PathBuf {
+    let venv = std::env::var_os("JANUS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| super::target_dir().join("janus-venv"));
+    let python = venv.join("bin").join("python");
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/install-test-deps.sh (or scripts/install-test-venv.sh)",
+        python.display()
+    );
+    python
+}

@@ -12,6 +12,7 @@
 //! | `JANUS_E2E_TARGET` | `janus` (default) or `ganesha`: run the same tests against nfs-ganesha 4.x |
 //! | `JANUS_E2E_KEEP` | `1`: keep the temporary directories (logs, pcaps) for inspection |
 //! | `JANUS_E2E_LOG` | log filter handed to `janus serve --log` (default `info`) |
+//! | `JANUS_VENV` | the SMB tests' Python venv (default `target/janus-venv`, see [`smb_python`]) |
 
 pub mod capture;
 pub mod clients;
@@ -21,7 +22,7 @@ pub mod server;
 pub mod tmp;
 
 pub use capture::Capture;
-pub use clients::{build_c_client, nfs_cat, nfs_cp, nfs_ls};
+pub use clients::{build_c_client, nfs_cat, nfs_cp, nfs_ls, smb_python};
 pub use process::{run, CmdOutput};
 pub use server::{Server, ServerBuilder, Target};
 pub use tmp::TempDir;
