@@ -447,6 +447,9 @@ pub struct LockTable {
     pub(crate) counters: Counters,
     pub(crate) waking: bool,
     pub(crate) wake_pending: Vec<FileId>,
+    /// An NLM share reservation was made or restored at some point (see
+    /// [`LockTable::nfs_namespace_unconstrained`]).
+    pub(crate) nlm_shares_seen: bool,
 }
 
 impl LockTable {
@@ -473,6 +476,7 @@ impl LockTable {
             counters: Counters::default(),
             waking: false,
             wake_pending: Vec::new(),
+            nlm_shares_seen: false,
         }
     }
 
