@@ -795,10 +795,15 @@ impl Core {
     pub(crate) fn route_lock_events(&mut self, now: Instant) -> bool {
         let mut any = false;
         loop {
+            // NFS replies made so far depend on no journal record: move them out before NLM's
+            // held replies, which do, are sent.
+            self.take_rpc_transmits(false);
             // Table events are taken out by the NLM side (its waiters first).
             let mut replies = Vec::new();
             self.nlm.drive(now, &mut self.journal.appends, &mut replies);
-            self.send_deferred(replies);
+            if !replies.is_empty() {
+                self.send_deferred(replies);
+            }
             let evs = std::mem::take(&mut self.nlm.others);
             if evs.is_empty() {
                 return any;
