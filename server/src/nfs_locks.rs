@@ -79,7 +79,7 @@ use lockstate::{
     OplockLevel, Outcome, SmbCreate, SmbLockArgs, Ticket,
 };
 use proto_nfs::nfs3::{
-    CreateHow3, DirOpArgs3, FileHandle, FType3, LookupArgs, Nfs3Call, Nfs3Reply, Nfs3Result,
+    CreateHow3, DirOpArgs3, FType3, FileHandle, LookupArgs, Nfs3Call, Nfs3Reply, Nfs3Result,
     Nfs3Status,
 };
 use proto_nfs::server::{ConnId, FsRequest, FsRequestId};
@@ -567,8 +567,7 @@ impl Core {
                 self.run_checks(p, now);
             }
             Plan::Names { dirs, lookups } => {
-                let quiet =
-                    lookups.is_empty() || self.nlm.table.nfs_namespace_unconstrained();
+                let quiet = lookups.is_empty() || self.nlm.table.nfs_namespace_unconstrained();
                 let mut token = GateToken::NONE;
                 for d in dirs.iter().flatten() {
                     token.add(*d, !quiet);
@@ -588,7 +587,7 @@ impl Core {
                 if quiet {
                     self.launch(p, now);
                 } else {
-                    self.locks.gate.take(&token.clone_exclusive());
+                    self.locks.gate.take(&token.exclusive_only());
                     self.resolve(p, lookups);
                 }
             }
@@ -963,9 +962,5 @@ impl GateToken {
             }
         }
         t
-    }
-
-    fn clone_exclusive(&self) -> GateToken {
-        self.exclusive_only()
     }
 }

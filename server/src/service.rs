@@ -163,6 +163,7 @@ impl JobDone {
 }
 
 impl Job {
+    #[allow(clippy::too_many_arguments)] // the crate-internal constructor: one argument per field
     pub(crate) fn nfs(
         id: FsRequestId,
         vfs: Arc<dyn Vfs>,
@@ -205,9 +206,7 @@ impl Job {
                 let run = || {
                     if let (Some(seq), Nfs3Call::Write(a)) = (defer, &call) {
                         match exec.write_behind(vfs.as_ref(), share_id, &creds, a) {
-                            Some(Ok(d)) => {
-                                return deferred(id, seq, &vfs, a.data.clone(), d, gate)
-                            }
+                            Some(Ok(d)) => return deferred(id, seq, &vfs, a.data.clone(), d, gate),
                             Some(Err(reply)) => {
                                 return done(JobResult::Nfs {
                                     id,

@@ -116,7 +116,10 @@ impl Rig {
         };
         // After a clean start with nothing to reclaim, grace is over at once.
         r.collect();
-        assert_eq!(r.events.drain(..).collect::<Vec<_>>(), vec![LockEvent::GraceEnded]);
+        assert_eq!(
+            r.events.drain(..).collect::<Vec<_>>(),
+            vec![LockEvent::GraceEnded]
+        );
         r
     }
 
@@ -145,12 +148,7 @@ impl Rig {
     fn dir(&self, name: &str) -> Handle {
         let (h, _) = self
             .vfs
-            .mkdir(
-                &self.root,
-                name.as_bytes(),
-                &SetAttrs::default(),
-                &caller(),
-            )
+            .mkdir(&self.root, name.as_bytes(), &SetAttrs::default(), &caller())
             .unwrap();
         h
     }
@@ -247,7 +245,14 @@ impl Rig {
 
     /// Client `client` holds a lease in `state` on `file` (through open `client`).
     fn lease(&mut self, file: FileId, client: u8, state: LeaseState) {
-        let o = self.smb_open(file, u64::from(client), client, RW_DATA, share::ALL, Some(state));
+        let o = self.smb_open(
+            file,
+            u64::from(client),
+            client,
+            RW_DATA,
+            share::ALL,
+            Some(state),
+        );
         match o {
             Outcome::Opened(g) => assert_eq!(g.lease.map(|l| l.state), Some(state)),
             o => panic!("{o:?}"),
@@ -404,12 +409,8 @@ fn core_nfs_io_vs_smb_byte_range_locks() {
     let root = r.root.clone();
     let id = fid(&f);
     // Open 1 holds a shared lock on 0..10, open 2 an exclusive lock on 20..30.
-    assert!(r
-        .smb_open(id, 1, 1, RW_DATA, share::ALL, None)
-        .is_success());
-    assert!(r
-        .smb_open(id, 2, 2, RW_DATA, share::ALL, None)
-        .is_success());
+    assert!(r.smb_open(id, 1, 1, RW_DATA, share::ALL, None).is_success());
+    assert!(r.smb_open(id, 2, 2, RW_DATA, share::ALL, None).is_success());
     r.smb_lock(id, 1, 0, 10, false);
     r.smb_lock(id, 2, 20, 10, true);
     // A4.SMB-S: a shared lock allows reads. A4.SMB-X: NFS3ERR_ACCES (O9).
@@ -587,7 +588,11 @@ fn lease_row(
                 assert!(r.core.has_calls_in_progress(server::NFS_UDP));
                 r.ack(9, to);
                 r.run();
-                assert_eq!(r.status(x), Some(Nfs3Status::Ok), "{held:?}: served after the ack");
+                assert_eq!(
+                    r.status(x),
+                    Some(Nfs3Status::Ok),
+                    "{held:?}: served after the ack"
+                );
                 assert_eq!(r.waiters(fid(leased)), 0);
             }
         }
@@ -719,13 +724,18 @@ fn core_b10a_nfs_create_guarded_vs_leases_no_break() {
 fn core_nfs_hold_expires_after_nfs_wait_with_jukebox_and_the_ticket_is_dropped() {
     // Every waiting cell of rows 4–10 answers NFS3ERR_JUKEBOX when the ack does not come
     // within T_nfs (O3), with its procedure's reply shape.
-    let calls: [(&str, fn(&Rig, &Handle) -> Nfs3Call, bool); 6] = [
+    type MakeCall = fn(&Rig, &Handle) -> Nfs3Call;
+    let calls: [(&str, MakeCall, bool); 6] = [
         ("read", |_, f| read(f, 0, 1), false),
         ("write", |_, f| write(f, 0, b"x"), false),
         ("setattr", |_, f| set_size(f, 1), false),
         ("truncate", |r, _| truncate(&r.root, "f"), false),
         ("remove", |r, _| remove(&r.root, "f"), false),
-        ("rename target", |r, _| rename(&r.root, "src", &r.root, "t"), true),
+        (
+            "rename target",
+            |r, _| rename(&r.root, "src", &r.root, "t"),
+            true,
+        ),
     ];
     for (what, op, on_target) in calls {
         let mut r = Rig::new();
@@ -852,11 +862,7 @@ fn core_parent_directory_leases_break_on_child_create_remove_rename() {
         attributes: Sattr3::default(),
     });
     assert_eq!(r.call(&mkdir).1, Some(Nfs3Status::Ok));
-    let mut b: Vec<_> = r
-        .breaks()
-        .iter()
-        .map(|b| (b.file, b.from, b.to))
-        .collect();
+    let mut b: Vec<_> = r.breaks().iter().map(|b| (b.file, b.from, b.to)).collect();
     b.sort();
     let mut want = vec![(fid(&e), L::RH, L::NONE), (fid(&d), L::R, L::NONE)];
     want.sort();
@@ -958,10 +964,13 @@ fn core_smb_lock_waits_for_a_held_then_released_nfs_write() {
     r.collect();
     assert_eq!(r.status(w), Some(Nfs3Status::Ok));
     assert_eq!(&r.vfs.read(&f, 0, 3).unwrap().0, b"abc");
-    assert!(r
-        .events
-        .iter()
-        .any(|e| matches!(e, LockEvent::SmbParkedDone { outcome: Outcome::Proceed, .. })));
+    assert!(r.events.iter().any(|e| matches!(
+        e,
+        LockEvent::SmbParkedDone {
+            outcome: Outcome::Proceed,
+            ..
+        }
+    )));
     // Now the lock is there and the next WRITE is refused.
     assert_eq!(r.call(&write(&f, 0, b"z")).1, Some(Nfs3Status::Acces));
 }
@@ -972,7 +981,7 @@ fn core_namespace_decisions_serialize_per_directory() {
     let root = r.root.clone();
     let d = r.dir("d");
     let a = r.file_in(&d, "a");
-    r.file_in(&d, "b");
+    let b = r.file_in(&d, "b");
     // Some SMB state elsewhere: names must now be resolved before deciding.
     let other = r.file("other");
     r.lease(fid(&other), 5, L::R);
@@ -998,12 +1007,18 @@ fn core_namespace_decisions_serialize_per_directory() {
     assert_eq!(r.status(rd), Some(Nfs3Status::Ok));
     assert_eq!(r.status(rm), Some(Nfs3Status::Ok));
     assert_eq!(r.status(mv), Some(Nfs3Status::Ok));
-    assert!(r.vfs.getattr(&a).is_err(), "the file the decision was about was removed");
-    assert_eq!(r.vfs.lookup(&d, b"a").map(|(h, _)| h).ok().is_some(), true);
-    assert!(r
-        .events
-        .iter()
-        .any(|e| matches!(e, LockEvent::SmbParkedDone { outcome: Outcome::Opened(_), .. })));
+    assert!(
+        r.vfs.getattr(&a).is_err(),
+        "the file the decision was about was removed"
+    );
+    assert_eq!(r.vfs.lookup(&d, b"a").unwrap().0, b, "then the rename");
+    assert!(r.events.iter().any(|e| matches!(
+        e,
+        LockEvent::SmbParkedDone {
+            outcome: Outcome::Opened(_),
+            ..
+        }
+    )));
     assert_eq!(r.core.nfs_lock_stats().parked, 0);
     let _ = root;
 }
@@ -1140,7 +1155,11 @@ fn core_deferred_write_keeps_the_gate_until_its_data_is_written() {
     send_nfs(&mut core, 9, &call, now);
     let job = core.poll_job().unwrap();
     let data = run(&mut core, job, now).expect("the deferred data write");
-    assert_eq!(replies(&mut core).len(), 1, "answered before the data is written");
+    assert_eq!(
+        replies(&mut core).len(),
+        1,
+        "answered before the data is written"
+    );
     let sub = core.smb_request(
         SmbRequest::Create {
             create: SmbCreate::new(fid(&h), OpenId(1), guid(1), RW_DATA, share::ALL),
@@ -1183,7 +1202,10 @@ fn core_held_requests_vanish_when_their_connection_closes() {
     r.collect();
     assert_eq!(r.breaks().len(), 1);
     assert_eq!(r.core.nfs_lock_stats().held, 1);
-    assert!(r.core.has_calls_in_progress(conn), "a held request is in progress");
+    assert!(
+        r.core.has_calls_in_progress(conn),
+        "a held request is in progress"
+    );
     assert_eq!(r.waiters(id), 1);
     r.core.handle_conn_closed(conn, r.now);
     assert_eq!(r.core.nfs_lock_stats().held, 0);
@@ -1213,7 +1235,11 @@ fn core_held_requests_are_bounded_by_max_held_nfs() {
     let b = r.send(&read(&f, 1, 1));
     assert_eq!((r.status(a), r.status(b)), (None, None));
     let c = r.send(&read(&f, 2, 1));
-    assert_eq!(r.status(c), Some(Nfs3Status::Jukebox), "over the bound: at once");
+    assert_eq!(
+        r.status(c),
+        Some(Nfs3Status::Jukebox),
+        "over the bound: at once"
+    );
     assert_eq!(r.core.nfs_lock_stats().held, 2);
     assert_eq!(r.waiters(fid(&f)), 2, "its ticket was cancelled");
     r.ack(9, L::RH);
@@ -1271,3 +1297,68 @@ fn core_nfs_io_on_unreclaimed_smb_state_gets_jukebox() {
     assert_eq!(got[&2], Nfs3Status::Ok);
 }
 
+// ---- NLM locks are advisory to NFS (§4.1 rule 3, O10) ----
+
+/// Sends an NLM4 LOCK (non-blocking, whole file) for `h` by owner `svid` into the core.
+fn nlm_lock(r: &mut Rig, h: &Handle, svid: i32, exclusive: bool) {
+    use proto_nfs::xdr::XdrEncode;
+    use proto_nlm::wire::{LmString, Netobj, Nlm4Lock, Nlm4LockArgs};
+    let mut out = bytes::BytesMut::new();
+    Nlm4LockArgs {
+        cookie: Netobj::from_static(b"k"),
+        block: false,
+        exclusive,
+        alock: Nlm4Lock {
+            caller_name: LmString::new(Bytes::from_static(b"nlmclient")).unwrap(),
+            fh: Netobj::new(fh(h).0.clone()).unwrap(),
+            oh: Netobj::from_static(b"oh"),
+            svid,
+            l_offset: 0,
+            l_len: 0,
+        },
+        reclaim: false,
+        state: 1,
+    }
+    .encode(&mut out);
+    r.xid += 1;
+    let msg = call(r.xid, 100_021, 4, 2, out.freeze());
+    r.core
+        .handle_datagram(server::Listener::Nfs, peer(), &msg, r.now);
+    assert_eq!(r.core.lock_table().view(fid(h)).locks.len(), 1, "locked");
+}
+
+#[test]
+fn core_nfs_ops_ignore_nlm_locks_advisory() {
+    for exclusive in [false, true] {
+        let mut r = Rig::new();
+        let root = r.root.clone();
+        let f = r.file("f");
+        let g = r.file("g");
+        let t = r.file("t");
+        r.file("src");
+        for (h, svid) in [(&f, 1), (&g, 2), (&t, 3)] {
+            nlm_lock(&mut r, h, svid, exclusive);
+        }
+        // A4–A6, A10b (NLM-S / NLM-X): I/O and size changes are served.
+        assert_eq!(r.call(&read(&f, 0, 10)).1, Some(Nfs3Status::Ok));
+        assert_eq!(r.call(&write(&f, 0, b"abc")).1, Some(Nfs3Status::Ok));
+        assert_eq!(r.call(&set_size(&f, 50)).1, Some(Nfs3Status::Ok));
+        assert_eq!(r.call(&truncate(&root, "f")).1, Some(Nfs3Status::Ok));
+        // A7–A9 (O10): remove, rename source and rename over a locked target are served,
+        // and the locks stay with the orphaned files.
+        assert_eq!(r.call(&remove(&root, "f")).1, Some(Nfs3Status::Ok));
+        assert_eq!(
+            r.call(&rename(&root, "g", &root, "g2")).1,
+            Some(Nfs3Status::Ok)
+        );
+        assert_eq!(
+            r.call(&rename(&root, "src", &root, "t")).1,
+            Some(Nfs3Status::Ok)
+        );
+        for h in [&f, &g, &t] {
+            assert_eq!(r.core.lock_table().view(fid(h)).locks.len(), 1);
+        }
+        assert_eq!(r.core.nfs_lock_stats().denied, 0);
+        assert!(r.breaks().is_empty());
+    }
+}
