@@ -220,7 +220,10 @@ pub enum SmbSubmit {
 }
 
 /// Lock-table output for the SMB side (the SMB machine of the next issue consumes these;
-/// until then tests do). Drained with `Core::poll_lock_event`.
+/// until then tests do). Drained with `Core::poll_lock_event`. Every event here follows from
+/// an SMB request made through the core ([`Core::smb_request`] and the acknowledgments), so a
+/// runtime that serves no SMB never sees one and need not drain them. (The end of grace is
+/// not one: `Core::in_grace` tells.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LockEvent {
     /// Send a lease or oplock break notification.
@@ -241,8 +244,6 @@ pub enum LockEvent {
         /// The table's answer.
         outcome: Outcome,
     },
-    /// The shared grace period ended.
-    GraceEnded,
 }
 
 /// Counters of the NFS side of the lock table (tests, logs).
@@ -835,7 +836,7 @@ impl Core {
                         }
                     }
                     Event::Break(b) => self.locks.events.push_back(LockEvent::Break(b)),
-                    Event::GraceEnded => self.locks.events.push_back(LockEvent::GraceEnded),
+                    Event::GraceEnded => tracing::debug!("lock table: the grace period ended"),
                 }
             }
         }
