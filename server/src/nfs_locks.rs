@@ -19,7 +19,7 @@
 //! (O9), a sharing violation or a rename over an open target (§4.2 "table decision" mapping),
 //! NFS3ERR_JUKEBOX for `RetryLater` (grace, §5) and for `NoLocks` (the table's waiter bound: the
 //! client should retry, RFC 1813 §2.6). `Wait(ticket)` holds the request, not a thread: the
-//! request waits in [`NfsLocks`] until the table completes the ticket (then the next check, or
+//! request waits in the core until the table completes the ticket (then the next check, or
 //! the job) or its hold expires after `T_nfs` (`nfs_wait_ms`, O3): the table drops the waiter
 //! and the client gets NFS3ERR_JUKEBOX (RFC 1813 §2.6: "the server initiated the request, but
 //! was not able to complete it in a timely fashion"), with the procedure's reply shape and no
@@ -36,7 +36,7 @@
 //! CREATE, lease or lock granted between the decision and the job), and, for requests that
 //! name files by (directory, name), the name coming to denote another file between the lookup
 //! that found the file and the job that changes it. The core closes both with an **in-flight
-//! gate** ([`Gate`]), keyed by file id (hashed to [`GATE_SLOTS`] slots: a collision only makes
+//! gate**, keyed by file id (hashed to [`GATE_SLOTS`] slots: a collision only makes
 //! something wait, never lets it through):
 //!
 //! 1. Every job that a decision admitted holds the slots of the files it was decided on (and of
