@@ -1366,3 +1366,39 @@ fn core_nfs_ops_ignore_nlm_locks_advisory() {
         assert!(r.breaks().is_empty());
     }
 }
+
+#[test]
+fn core_nfs_rename_waits_for_the_source_then_the_target_break() {
+    // B8.RWH then B9.RW in one RENAME: the source's H breaks first, then the target's lease
+    // breaks to NONE; the job runs after both acks, and the directory stays held for it.
+    let mut r = Rig::new();
+    let root = r.root.clone();
+    let src = r.file("src");
+    let t = r.file("t");
+    r.lease(fid(&src), 1, L::RWH);
+    r.lease(fid(&t), 2, L::RW);
+    let (x, st) = r.call(&rename(&root, "src", &root, "t"));
+    assert_eq!(st, None);
+    let b = r.breaks();
+    assert_eq!(
+        b.iter().map(|b| (b.file, b.from, b.to)).collect::<Vec<_>>(),
+        vec![(fid(&src), L::RWH, L::RW)]
+    );
+    // Another namespace change in the directory waits for the rename's decision and job.
+    let (y, st) = r.call(&remove(&root, "other"));
+    assert_eq!(st, None, "the directory is held");
+    r.ack(1, L::RW);
+    r.run();
+    assert_eq!(r.status(x), None, "now waiting for the target");
+    let b = r.breaks();
+    assert_eq!(
+        b.iter().map(|b| (b.file, b.from, b.to)).collect::<Vec<_>>(),
+        vec![(fid(&t), L::RW, L::NONE)]
+    );
+    r.ack(2, L::NONE);
+    r.run();
+    assert_eq!(r.status(x), Some(Nfs3Status::Ok));
+    assert_eq!(r.vfs.lookup(&root, b"t").unwrap().0, src);
+    assert_eq!(r.status(y), Some(Nfs3Status::NoEnt), "then the remove ran");
+    assert_eq!(r.core.nfs_lock_stats().holds, 2);
+}
