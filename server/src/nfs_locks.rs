@@ -145,7 +145,8 @@ impl GateToken {
 }
 
 /// An SMB request the lock table must see (the SMB machine, next issue, makes these calls;
-/// tests make them directly). Only requests that can grant state pass the in-flight gate.
+/// tests make them directly). Requests that can grant state, or change a directory, pass the
+/// in-flight gate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SmbRequest {
     /// SMB2 CREATE (`LockTable::smb_create`); `parent`: the directory it is in (a create
@@ -177,6 +178,18 @@ pub enum SmbRequest {
         /// The open.
         open: OpenId,
     },
+    /// SET_INFO FileRenameInformation (`LockTable::smb_rename`) or FileDispositionInformation
+    /// (`LockTable::smb_delete`): a namespace change in `dirs` (the source directory, and the
+    /// target directory of a rename), so it waits for NFS namespace jobs there (module
+    /// documentation, point 3).
+    Namespace {
+        /// The open.
+        open: OpenId,
+        /// True for a rename, false for a delete.
+        rename: bool,
+        /// The directories changed.
+        dirs: [Option<FileId>; 2],
+    },
 }
 
 impl SmbRequest {
@@ -184,7 +197,9 @@ impl SmbRequest {
         match self {
             SmbRequest::Create { create, .. } => create.open,
             SmbRequest::Lock { args, .. } => args.open,
-            SmbRequest::Unlock { open, .. } | SmbRequest::Close { open } => *open,
+            SmbRequest::Unlock { open, .. }
+            | SmbRequest::Close { open }
+            | SmbRequest::Namespace { open, .. } => *open,
         }
     }
 
@@ -199,6 +214,11 @@ impl SmbRequest {
                 }
             }
             SmbRequest::Lock { file, .. } => t.add(*file, true),
+            SmbRequest::Namespace { dirs, .. } => {
+                for d in dirs.iter().flatten() {
+                    t.add(*d, true);
+                }
+            }
             SmbRequest::Unlock { .. } | SmbRequest::Close { .. } => {}
         }
         t
@@ -872,6 +892,10 @@ impl Core {
                 length,
             } => t.smb_unlock(open, offset, length, now),
             SmbRequest::Close { open } => t.smb_close(open, now),
+            SmbRequest::Namespace {
+                open, rename: true, ..
+            } => t.smb_rename(open, now),
+            SmbRequest::Namespace { open, .. } => t.smb_delete(open, now),
         }
     }
 

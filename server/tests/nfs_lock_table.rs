@@ -1001,6 +1001,16 @@ fn core_namespace_decisions_serialize_per_directory() {
         parent: Some(fid(&d)),
     });
     assert!(matches!(sub, SmbSubmit::Parked(_)));
+    // And an SMB rename of another file in d (its open is on "other").
+    assert!(r
+        .smb_open(fid(&other), 6, 6, access::READ_DATA, share::ALL, None)
+        .is_success());
+    let ren = r.smb(SmbRequest::Namespace {
+        open: OpenId(6),
+        rename: true,
+        dirs: [Some(fid(&d)), None],
+    });
+    assert!(matches!(ren, SmbSubmit::Parked(_)));
     // A READ elsewhere is not affected.
     let rd = r.send(&read(&other, 0, 1));
     // The lookup comes back; the REMOVE is decided on the file it found and runs; then the
@@ -1019,6 +1029,13 @@ fn core_namespace_decisions_serialize_per_directory() {
         e,
         LockEvent::SmbParkedDone {
             outcome: Outcome::Opened(_),
+            ..
+        }
+    )));
+    assert!(r.events.iter().any(|e| matches!(
+        e,
+        LockEvent::SmbParkedDone {
+            outcome: Outcome::Proceed,
             ..
         }
     )));
