@@ -501,6 +501,12 @@ impl LockTable {
         }
     }
 
+    /// Whether [`poll_event`](Self::poll_event) or [`poll_record`](Self::poll_record) has
+    /// something (lets a caller skip draining on its hot path).
+    pub fn has_output(&self) -> bool {
+        !self.events.is_empty() || !self.records.is_empty()
+    }
+
     /// The next event to act on, in the order they happened.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
