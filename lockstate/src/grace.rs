@@ -229,6 +229,7 @@ impl LockTable {
                     deny,
                 } => {
                     let owner = t.intern(&owner);
+                    t.nlm_shares_seen = true;
                     let fs = t.files.entry(file).or_default();
                     if let Some(s) = fs
                         .shares

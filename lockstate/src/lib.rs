@@ -5,7 +5,7 @@
 //! share modes, the waiters of all of them, deadlock detection, the shared grace period, and the
 //! persistence records that let all of it survive a restart. The semantics come from
 //! `docs/cross-protocol.md` (§2 MS-SMB2/MS-FSA, §3 NLM, §4 the matrices, every cell with its test,
-//! and our choices O1–O12, §5 grace, §6 timers); comments cite the section they follow.
+//! and our choices O1–O14, §5 grace, §6 timers); comments cite the section they follow.
 //!
 //! ## The model in one page
 //!

@@ -449,6 +449,7 @@ impl LockTable {
         } else {
             fs.shares.push(share);
         }
+        self.nlm_shares_seen = true;
         self.record(Change::NlmShare {
             file,
             owner: owner.clone(),

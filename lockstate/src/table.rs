@@ -447,6 +447,9 @@ pub struct LockTable {
     pub(crate) counters: Counters,
     pub(crate) waking: bool,
     pub(crate) wake_pending: Vec<FileId>,
+    /// An NLM share reservation was made or restored at some point (see
+    /// [`LockTable::nfs_namespace_unconstrained`]).
+    pub(crate) nlm_shares_seen: bool,
 }
 
 impl LockTable {
@@ -473,6 +476,7 @@ impl LockTable {
             counters: Counters::default(),
             waking: false,
             wake_pending: Vec::new(),
+            nlm_shares_seen: false,
         }
     }
 
@@ -495,6 +499,12 @@ impl LockTable {
             exclusive: l.exclusive,
             span: l.span,
         }
+    }
+
+    /// Whether [`poll_event`](Self::poll_event) or [`poll_record`](Self::poll_record) has
+    /// something (lets a caller skip draining on its hot path).
+    pub fn has_output(&self) -> bool {
+        !self.events.is_empty() || !self.records.is_empty()
     }
 
     /// The next event to act on, in the order they happened.

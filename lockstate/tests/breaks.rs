@@ -449,3 +449,33 @@ fn parent_directory_r_lease_broken_to_none_without_ack() {
     // A second change finds nothing left to break.
     assert_eq!(h.t.parent_changed(dir, None, h.now), 0);
 }
+
+#[test]
+fn nfs_namespace_unconstrained_tracks_smb_state_nlm_shares_and_grace() {
+    let mut h = Harness::new();
+    assert!(h.t.nfs_namespace_unconstrained());
+    // NLM byte-range locks never constrain namespace operations (O10).
+    let o = owner("h", 1);
+    assert_eq!(h.nlm_lock(&o, 0, 10, true, false), Outcome::Proceed);
+    assert!(h.t.nfs_namespace_unconstrained());
+    // An SMB open (and a lease) does, until it is closed.
+    assert!(h.smb_open(1, 1, access::READ_DATA, share::ALL).is_success());
+    assert!(!h.t.nfs_namespace_unconstrained());
+    assert_eq!(h.t.smb_close(OpenId(1), h.now), Outcome::Proceed);
+    assert!(h.t.nfs_namespace_unconstrained());
+    assert!(h.smb_open_lease(2, 2, 2, LeaseState::R).is_success());
+    assert!(!h.t.nfs_namespace_unconstrained());
+    assert_eq!(h.t.smb_close(OpenId(2), h.now), Outcome::Proceed);
+    assert!(h.t.nfs_namespace_unconstrained());
+    // An NLM share reservation, even released, keeps the answer conservative.
+    assert_eq!(h.nlm_share(&o, 1, 2), Outcome::Proceed);
+    assert_eq!(h.t.nlm_unshare(F, &o, h.now), Outcome::Proceed);
+    assert!(!h.t.nfs_namespace_unconstrained());
+    // And a grace period.
+    let mut g = Harness::new();
+    g.t.start_grace(g.now);
+    assert!(!g.t.nfs_namespace_unconstrained());
+    // The NFS I/O fast path: a file without state proceeds, with no state created.
+    assert_eq!(h.t.nfs_write(FileId(99), 0, 10, h.now), Outcome::Proceed);
+    assert!(!h.t.files().contains(&FileId(99)));
+}

@@ -55,6 +55,7 @@
 
 pub mod callbacks;
 pub mod nfs3_exec;
+pub mod nfs_locks;
 pub mod nlm;
 pub mod nlm_compact;
 pub mod nlm_journal;
@@ -78,6 +79,7 @@ use proto_nfs::server::{Event, Export, FsRequest, RpcServer, ServerConfig, Serve
 use proto_nlm::service::{CallOutcome, DeferredReply, IncomingCall, NlmService};
 
 pub use callbacks::{CallbackCommand, CallbackEvent, CallbackId};
+pub use nfs_locks::{GateToken, LockEvent, NfsLockStats, SmbRequest, SmbRequestId, SmbSubmit};
 pub use nlm::{file_id, NlmSettings, StartReport};
 pub use proto_nfs::server::{Cidr, ConnId, Transport};
 pub use service::{Job, JobDone};
@@ -85,6 +87,7 @@ pub use smb_config::{SmbEncrypt, SmbShareConfig, SmbSigning};
 pub use write_behind::{WriteBehindStats, WriteVerifier};
 
 use crate::nfs3_exec::Executor;
+use crate::nfs_locks::NfsLocks;
 use crate::nlm::Nlm;
 use crate::nlm_journal::Appends;
 use crate::service::{JobResult, ShareTable};
@@ -171,6 +174,9 @@ pub struct CoreLimits {
     pub drc_entries: usize,
     /// Most bytes of write-behind data waiting at once.
     pub max_deferred_bytes: usize,
+    /// Most NFS requests held at once on a lock-table break (`T_nfs`); more get
+    /// NFS3ERR_JUKEBOX at once ([`nfs_locks`]).
+    pub max_held_nfs: usize,
 }
 
 impl Default for CoreLimits {
@@ -180,6 +186,7 @@ impl Default for CoreLimits {
             max_in_flight_per_conn: 16,
             drc_entries: 1024,
             max_deferred_bytes: write_behind::MAX_PENDING_BYTES,
+            max_held_nfs: 1024,
         }
     }
 }
@@ -342,6 +349,7 @@ pub struct Core {
     write_behind: bool,
     order: WriteOrder<FsRequest>,
     nlm: Nlm,
+    locks: NfsLocks,
     callbacks: callbacks::Callbacks,
     journal: JournalState,
     transmits: Barrier<Transmit>,
@@ -417,6 +425,7 @@ impl Core {
             write_behind: config.write_behind,
             order: WriteOrder::new(config.limits.max_deferred_bytes),
             nlm,
+            locks: NfsLocks::new(config.limits.max_held_nfs),
             callbacks: callbacks::Callbacks::default(),
             journal: JournalState::default(),
             transmits: Barrier::default(),
@@ -560,6 +569,7 @@ impl Core {
         self.now = now;
         self.conns.remove(&conn);
         self.rpc.connection_closed(conn);
+        self.drop_held_of(conn, now);
         self.pump(now);
     }
 
@@ -582,15 +592,29 @@ impl Core {
     pub fn handle_job_done(&mut self, done: JobDone, now: Instant) {
         self.now = now;
         match done.result {
-            JobResult::Nfs { id, reply, defer } => {
-                match defer {
-                    Some((_, true)) => self.order.deferred(),
-                    Some((seq, false)) => self.order.end(seq, false, now),
-                    None => {}
+            JobResult::Nfs {
+                id,
+                reply,
+                defer,
+                gate,
+            } => {
+                if self.locks.is_lookup(id) {
+                    self.lookup_done(id, reply, now);
+                } else {
+                    match defer {
+                        Some((_, true)) => self.order.deferred(),
+                        Some((seq, false)) => self.order.end(seq, false, now),
+                        None => {}
+                    }
+                    self.rpc.handle_fs_result(now, id, reply);
+                    // A deferred write keeps its slots until its data is written.
+                    if !matches!(defer, Some((_, true))) {
+                        self.release_gate(&gate, now);
+                    }
                 }
-                self.rpc.handle_fs_result(now, id, reply);
             }
-            JobResult::Deferred { seq, failed } => {
+            JobResult::Deferred { seq, failed, gate } => {
+                self.release_gate(&gate, now);
                 if failed {
                     let verf = self.exec.verifier().change();
                     tracing::warn!(
@@ -777,8 +801,9 @@ impl Core {
             }
             while let Some(req) = self.order.poll_ready() {
                 progress = true;
-                self.emit(req, now);
+                self.admit_checked(req, now);
             }
+            progress |= self.route_lock_events(now);
             while let Some(ev) = self.rpc.poll_event() {
                 progress = true;
                 match ev {
@@ -877,9 +902,10 @@ impl Core {
         }
     }
 
-    /// Emits the job of a request the write ordering let through. An UNSTABLE WRITE takes
-    /// its write-behind reservation here, before its reply can exist.
-    fn emit(&mut self, req: FsRequest, now: Instant) {
+    /// Emits the job of a request the write ordering and the lock table let through
+    /// ([`nfs_locks`]), holding the gate slots `gate`. An UNSTABLE WRITE takes its
+    /// write-behind reservation here, before its reply can exist.
+    fn emit(&mut self, req: FsRequest, gate: GateToken, now: Instant) {
         let vfs = Arc::clone(self.shares.get(req.share_id));
         let defer = match &req.call {
             Nfs3Call::Write(a)
@@ -897,6 +923,7 @@ impl Core {
             req.creds,
             req.call,
             defer,
+            gate,
         ));
     }
 }

@@ -144,6 +144,8 @@ pub struct Nlm {
     shares: Shares,
     sink: RecordSink,
     report: StartReport,
+    /// Table events that are not NLM's, in order, for the core to route.
+    pub(crate) others: Vec<lockstate::Event>,
 }
 
 impl Nlm {
@@ -234,6 +236,7 @@ impl Nlm {
             shares: Shares(shares.into_iter().collect()),
             sink: RecordSink::new(),
             report,
+            others: Vec::new(),
         })
     }
 
@@ -283,10 +286,10 @@ impl Nlm {
     pub fn drive(&mut self, now: Instant, journal: &mut Appends, replies: &mut Vec<DeferredReply>) {
         loop {
             let mut progress = false;
-            for ev in self.svc.handle_table_events(now, &mut self.table) {
-                // Lease breaks and SMB completions belong to SMB, which is not served yet.
-                tracing::debug!(?ev, "lock-table event with no NLM request");
-            }
+            // Events about NFS requests held on a break, lease breaks and SMB completions
+            // are routed by the core (`crate::nfs_locks`).
+            let others = self.svc.handle_table_events(now, &mut self.table);
+            self.others.extend(others);
             while let Some(r) = self.svc.poll_record() {
                 self.sink.nsm(journal, &r);
             }

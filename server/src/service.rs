@@ -27,6 +27,7 @@ use vfs::{
 };
 
 use crate::nfs3_exec::{DeferredWrite, Executor};
+use crate::nfs_locks::GateToken;
 use crate::write_behind::{WriteSeq, FLUSH_BEHIND_MIN};
 
 /// The backends by share id.
@@ -66,10 +67,12 @@ enum JobKind {
         creds: Creds,
         call: Nfs3Call,
         defer: Option<WriteSeq>,
+        gate: GateToken,
     },
     /// The data of a write-behind WRITE, after its reply.
     Deferred {
         seq: WriteSeq,
+        gate: GateToken,
         vfs: Arc<dyn Vfs>,
         handle: Handle,
         offset: u64,
@@ -130,10 +133,17 @@ pub(crate) enum JobResult {
         id: FsRequestId,
         reply: Nfs3Reply,
         defer: Option<(WriteSeq, bool)>,
+        /// The in-flight gate slots the job held (released when its file-system work ended:
+        /// here, or with `Deferred` when its data write follows).
+        gate: GateToken,
     },
     /// A deferred data write ended (`failed`: the client was told UNSTABLE success for data
     /// that is not written).
-    Deferred { seq: WriteSeq, failed: bool },
+    Deferred {
+        seq: WriteSeq,
+        failed: bool,
+        gate: GateToken,
+    },
     /// Nothing to report (flush-behind).
     Nothing,
 }
@@ -153,6 +163,7 @@ impl JobDone {
 }
 
 impl Job {
+    #[allow(clippy::too_many_arguments)] // the crate-internal constructor: one argument per field
     pub(crate) fn nfs(
         id: FsRequestId,
         vfs: Arc<dyn Vfs>,
@@ -161,6 +172,7 @@ impl Job {
         creds: Creds,
         call: Nfs3Call,
         defer: Option<WriteSeq>,
+        gate: GateToken,
     ) -> Job {
         Job {
             kind: JobKind::Nfs {
@@ -171,6 +183,7 @@ impl Job {
                 creds,
                 call,
                 defer,
+                gate,
             },
         }
     }
@@ -188,16 +201,18 @@ impl Job {
                 creds,
                 call,
                 defer,
+                gate,
             } => {
                 let run = || {
                     if let (Some(seq), Nfs3Call::Write(a)) = (defer, &call) {
                         match exec.write_behind(vfs.as_ref(), share_id, &creds, a) {
-                            Some(Ok(d)) => return deferred(id, seq, &vfs, a.data.clone(), d),
+                            Some(Ok(d)) => return deferred(id, seq, &vfs, a.data.clone(), d, gate),
                             Some(Err(reply)) => {
                                 return done(JobResult::Nfs {
                                     id,
                                     reply,
                                     defer: Some((seq, false)),
+                                    gate,
                                 })
                             }
                             None => {}
@@ -208,6 +223,7 @@ impl Job {
                         id,
                         reply,
                         defer: defer.map(|s| (s, false)),
+                        gate,
                     })
                 };
                 catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|_| {
@@ -216,11 +232,13 @@ impl Job {
                         id,
                         reply: Nfs3Reply::error_for(&call, Nfs3Status::ServerFault),
                         defer: defer.map(|s| (s, false)),
+                        gate,
                     })
                 })
             }
             JobKind::Deferred {
                 seq,
+                gate,
                 vfs,
                 handle,
                 offset,
@@ -256,7 +274,7 @@ impl Job {
                     },
                 });
                 JobDone {
-                    result: JobResult::Deferred { seq, failed },
+                    result: JobResult::Deferred { seq, failed, gate },
                     follow_up,
                 }
             }
@@ -292,6 +310,7 @@ fn deferred(
     vfs: &Arc<dyn Vfs>,
     data: Bytes,
     d: DeferredWrite,
+    gate: GateToken,
 ) -> JobDone {
     let DeferredWrite {
         handle,
@@ -304,10 +323,12 @@ fn deferred(
             id,
             reply,
             defer: Some((seq, true)),
+            gate: GateToken::NONE,
         },
         follow_up: Some(Job {
             kind: JobKind::Deferred {
                 seq,
+                gate,
                 vfs: Arc::clone(vfs),
                 handle,
                 offset,
@@ -440,6 +461,7 @@ mod tests {
             creds,
             call,
             None,
+            GateToken::NONE,
         );
         let mut d = job.run();
         assert!(d.take_follow_up().is_none());

@@ -461,6 +461,25 @@ impl RpcServer {
         }
     }
 
+    /// The connection a file-system request came in on, while its result is outstanding.
+    pub fn fs_request_conn(&self, id: FsRequestId) -> Option<ConnId> {
+        self.pending.get(&id).map(|p| p.conn)
+    }
+
+    /// Forgets a file-system request that will not be executed (the core held it, and its
+    /// connection closed): its slot is freed and its duplicate-request cache entry is
+    /// dropped, so a retransmission (on a new connection) is executed instead of being
+    /// dropped as in progress. No reply is sent. Unknown ids are ignored.
+    pub fn abandon_fs_request(&mut self, id: FsRequestId) {
+        let Some(p) = self.pending.remove(&id) else {
+            return;
+        };
+        self.release_slot(p.conn);
+        if let Some(key) = p.drc_key {
+            self.drc.abandon(&key);
+        }
+    }
+
     /// Sends the reply body of an external program's call (see [`Event::Call`]) as a
     /// SUCCESS accepted reply.
     pub fn send_accepted_reply(&mut self, conn: ConnId, peer: SocketAddr, xid: u32, body: Bytes) {
