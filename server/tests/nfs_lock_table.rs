@@ -65,6 +65,7 @@ fn config(max_held: usize) -> CoreConfig {
             all_squash: false,
             anon_uid: 65534,
             anon_gid: 65534,
+            smb: Default::default(),
         }],
         write_verifier: *b"bootverf",
         ..CoreConfig::default()
