@@ -32,6 +32,7 @@ pub mod compound;
 pub mod credits;
 pub mod crypto;
 pub mod error;
+pub mod fscc;
 pub mod header;
 pub mod nbss;
 pub mod smb1;
