@@ -34,6 +34,7 @@ pub mod crypto;
 pub mod error;
 pub mod fscc;
 pub mod header;
+pub mod names;
 pub mod nbss;
 pub mod smb1;
 pub mod status;
