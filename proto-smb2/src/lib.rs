@@ -36,6 +36,7 @@ pub mod fscc;
 pub mod header;
 pub mod names;
 pub mod nbss;
+pub mod security;
 pub mod smb1;
 pub mod status;
 pub mod wire;
