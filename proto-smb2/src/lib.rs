@@ -31,6 +31,7 @@ pub mod cmd;
 pub mod compound;
 pub mod credits;
 pub mod crypto;
+pub mod dcerpc;
 pub mod error;
 pub mod fscc;
 pub mod header;

@@ -84,6 +84,10 @@ impl NtStatus {
     pub const OBJECT_PATH_SYNTAX_BAD: NtStatus = NtStatus(0xC000_003B);
     /// Extended attributes are not supported by this file system.
     pub const EAS_NOT_SUPPORTED: NtStatus = NtStatus(0xC000_004F);
+    /// The pipe is busy: its buffers are full.
+    pub const PIPE_BUSY: NtStatus = NtStatus(0xC000_00AE);
+    /// The pipe is being closed: its framing broke.
+    pub const PIPE_BROKEN: NtStatus = NtStatus(0xC000_014B);
     /// A name or path is too long.
     pub const NAME_TOO_LONG: NtStatus = NtStatus(0xC000_0106);
 
