@@ -645,6 +645,25 @@ impl SecurityDescriptor {
     /// always all three even with no rights, as Samba answers. SACL is answered as absent
     /// (Janus keeps no audit ACEs; the server checks ACCESS_SYSTEM_SECURITY before asking).
     pub fn from_unix(u: &UnixOwnership, additional_information: u32) -> SecurityDescriptor {
+        Self::from_mode(
+            Sid::unix_user(u.uid),
+            Sid::unix_group(u.gid),
+            u.mode,
+            u.directory,
+            additional_information,
+        )
+    }
+
+    /// [`SecurityDescriptor::from_unix`] with explicit owner and group SIDs (Samba maps a
+    /// uid with a passdb account to that account's SID instead of S-1-22-1-uid; the tests
+    /// use this to rebuild Samba's answer byte for byte).
+    pub fn from_mode(
+        owner: Sid,
+        group: Sid,
+        mode: u32,
+        directory: bool,
+        additional_information: u32,
+    ) -> SecurityDescriptor {
         use security_information as si;
         let mut sd = SecurityDescriptor {
             control: control::SELF_RELATIVE,
@@ -653,20 +672,15 @@ impl SecurityDescriptor {
             sacl: None,
             dacl: None,
         };
-        if additional_information & si::OWNER != 0 {
-            sd.owner = Some(Sid::unix_user(u.uid));
-        }
-        if additional_information & si::GROUP != 0 {
-            sd.group = Some(Sid::unix_group(u.gid));
-        }
         if additional_information & si::DACL != 0 {
             sd.control |= control::DACL_PRESENT | control::DACL_PROTECTED;
-            sd.dacl = Some(mode_dacl(
-                Sid::unix_user(u.uid),
-                Sid::unix_group(u.gid),
-                u.mode,
-                u.directory,
-            ));
+            sd.dacl = Some(mode_dacl(owner.clone(), group.clone(), mode, directory));
+        }
+        if additional_information & si::OWNER != 0 {
+            sd.owner = Some(owner);
+        }
+        if additional_information & si::GROUP != 0 {
+            sd.group = Some(group);
         }
         sd
     }

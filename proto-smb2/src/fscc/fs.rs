@@ -39,13 +39,13 @@ pub mod fs_attributes {
     /// FILE_SUPPORTS_EXTENDED_ATTRIBUTES.
     pub const SUPPORTS_EXTENDED_ATTRIBUTES: u32 = 0x0080_0000;
 
-    /// What Janus claims for a share: the flags Samba 4.17 reports for a POSIX file system
-    /// (`vfswrap_fs_capabilities` plus the ones `smbd_do_qfsinfo` adds; Samba's answer in
-    /// `tests/fscc_capture.rs` is 0x0001_004F with streams_xattr's NAMED_STREAMS removed),
-    /// which is case sensitive search + case preserved + Unicode + persistent ACLs (the
-    /// security descriptors derived from the mode) + sparse files + object ids. Named
-    /// streams and extended attributes are not claimed: Janus has neither. A read-only
-    /// share adds [`READ_ONLY_VOLUME`].
+    /// What Janus claims for a share: what Samba 4.17 reports for a POSIX file system
+    /// (0x0005_006F in `tests/fscc_capture.rs`: case-sensitive search, case-preserved names,
+    /// Unicode on disk, persistent ACLs, volume quotas, sparse files, object ids, named
+    /// streams) without the two Janus does not have: named streams (no streams are stored)
+    /// and volume quotas (no quota support). Persistent ACLs stays: the descriptors derived
+    /// from the mode are real and persistent, and clients only offer the security UI with
+    /// it. A read-only share adds [`READ_ONLY_VOLUME`].
     ///
     /// FILE_CASE_SENSITIVE_SEARCH is claimed even for a case-insensitive share, as Samba
     /// does: it says the file system *can* search case-sensitively, and clients do not
