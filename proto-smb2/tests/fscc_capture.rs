@@ -24,7 +24,7 @@ use proto_smb2::fscc::file::*;
 use proto_smb2::fscc::fs::*;
 use proto_smb2::fscc::{attributes, FileTime, InfoClass};
 use proto_smb2::names::{wildcard_match, wildcard_match_str};
-use proto_smb2::security::{Sid, SecurityDescriptor};
+use proto_smb2::security::{SecurityDescriptor, Sid};
 use proto_smb2::NtStatus;
 
 macro_rules! frame {
@@ -57,14 +57,19 @@ const HELLO_INODE: u64 = 10_084_710;
 const SUB_INODE: u64 = 10_084_715;
 
 fn samba_owner() -> Sid {
-    "S-1-5-21-3553247562-3211422669-2500877402-1000".parse().unwrap()
+    "S-1-5-21-3553247562-3211422669-2500877402-1000"
+        .parse()
+        .unwrap()
 }
 
 #[test]
 fn file_query_classes() {
     let t = hello_time();
     let basic: FileBasicInformation = exact(&out(frame!("fscc-17-basic-resp")));
-    assert_eq!(basic, FileBasicInformation::from_times([t; 4], attributes::NORMAL));
+    assert_eq!(
+        basic,
+        FileBasicInformation::from_times([t; 4], attributes::NORMAL)
+    );
     let std: FileStandardInformation = exact(&out(frame!("fscc-19-standard-resp")));
     assert_eq!(
         std,
@@ -92,11 +97,17 @@ fn file_query_classes() {
     assert_eq!(all.basic, basic);
     assert_eq!(all.standard, std);
     assert_eq!(all.internal, internal);
-    assert_eq!(String::from_utf16(&all.name.file_name).unwrap(), "\\hello.txt");
+    assert_eq!(
+        String::from_utf16(&all.name.file_name).unwrap(),
+        "\\hello.txt"
+    );
     let streams: FileStreamInformation = exact(&out(frame!("fscc-35-stream-resp")));
     assert_eq!(streams, FileStreamInformation::data_stream(12, 4096));
     let comp: FileCompressionInformation = exact(&out(frame!("fscc-37-compression-resp")));
-    assert_eq!((comp.compressed_file_size, comp.compression_format), (12, 0));
+    assert_eq!(
+        (comp.compressed_file_size, comp.compression_format),
+        (12, 0)
+    );
     let net: FileNetworkOpenInformation = exact(&out(frame!("fscc-39-network-open-resp")));
     assert_eq!(
         net,
@@ -111,18 +122,27 @@ fn file_query_classes() {
         }
     );
     let tag: FileAttributeTagInformation = exact(&out(frame!("fscc-41-attribute-tag-resp")));
-    assert_eq!((tag.file_attributes, tag.reparse_tag), (attributes::NORMAL, 0));
+    assert_eq!(
+        (tag.file_attributes, tag.reparse_tag),
+        (attributes::NORMAL, 0)
+    );
     let norm: FileNormalizedNameInformation = exact(&out(frame!("fscc-43-normalized-name-resp")));
     assert_eq!(norm, FileNormalizedNameInformation::new("hello.txt"));
     // The request side: QUERY_INFO of FileAllInformation with a 100-byte buffer.
     let q = QueryInfoRequest::decode(frame!("fscc-46-all-100-req")).unwrap();
-    assert_eq!((q.info_type, q.file_info_class, q.output_buffer_length), (1, 18, 100));
+    assert_eq!(
+        (q.info_type, q.file_info_class, q.output_buffer_length),
+        (1, 18, 100)
+    );
 }
 
 #[test]
 fn output_buffer_rules_against_samba() {
     // A buffer below the fixed part: STATUS_INFO_LENGTH_MISMATCH, as Samba answers.
-    assert_eq!(status(frame!("fscc-45-basic-8-resp")), NtStatus::INFO_LENGTH_MISMATCH);
+    assert_eq!(
+        status(frame!("fscc-45-basic-8-resp")),
+        NtStatus::INFO_LENGTH_MISMATCH
+    );
     let basic = FileBasicInformation::decode(&out(frame!("fscc-17-basic-resp"))).unwrap();
     assert_eq!(
         proto_smb2::fscc::fit_query_output(&basic, 8),
@@ -140,16 +160,29 @@ fn output_buffer_rules_against_samba() {
     }
     let all = FileAllInformation::decode(&out(frame!("fscc-33-all-resp"))).unwrap();
     let part = proto_smb2::fscc::fit_query_output(&all, 100).unwrap();
-    assert_eq!((part.status, part.data.len()), (NtStatus::BUFFER_OVERFLOW, 100));
+    assert_eq!(
+        (part.status, part.data.len()),
+        (NtStatus::BUFFER_OVERFLOW, 100)
+    );
     let streams = FileStreamInformation::decode(&out(frame!("fscc-35-stream-resp"))).unwrap();
     let part = proto_smb2::fscc::fit_query_output(&streams, 30).unwrap();
-    assert_eq!((part.status, part.data.len()), (NtStatus::BUFFER_OVERFLOW, 0));
-    let attr = FileFsAttributeInformation::decode(&out(frame!("fscc-59-fs-attribute-resp"))).unwrap();
+    assert_eq!(
+        (part.status, part.data.len()),
+        (NtStatus::BUFFER_OVERFLOW, 0)
+    );
+    let attr =
+        FileFsAttributeInformation::decode(&out(frame!("fscc-59-fs-attribute-resp"))).unwrap();
     let part = proto_smb2::fscc::fit_query_output(&attr, 14).unwrap();
-    assert_eq!((part.status, part.data.len()), (NtStatus::BUFFER_OVERFLOW, 14));
+    assert_eq!(
+        (part.status, part.data.len()),
+        (NtStatus::BUFFER_OVERFLOW, 14)
+    );
     // QUERY_DIRECTORY with an 8-byte buffer: Samba says INVALID_PARAMETER, MS-FSA
     // 2.1.5.6.3 INFO_LENGTH_MISMATCH.
-    assert_eq!(status(frame!("fscc-99-dir-8-resp")), NtStatus::INVALID_PARAMETER);
+    assert_eq!(
+        status(frame!("fscc-99-dir-8-resp")),
+        NtStatus::INVALID_PARAMETER
+    );
     assert_eq!(
         DirPacker::new(DirClass::IdBothDirectory, 8).err(),
         Some(NtStatus::INFO_LENGTH_MISMATCH)
@@ -162,7 +195,10 @@ fn file_system_classes() {
     assert_eq!(String::from_utf16(&vol.volume_label).unwrap(), "share");
     assert!(!vol.supports_objects);
     let size: FileFsSizeInformation = exact(&out(frame!("fscc-55-fs-size-resp")));
-    assert_eq!((size.sectors_per_allocation_unit, size.bytes_per_sector), (2, 512));
+    assert_eq!(
+        (size.sectors_per_allocation_unit, size.bytes_per_sector),
+        (2, 512)
+    );
     let dev: FileFsDeviceInformation = exact(&out(frame!("fscc-57-fs-device-resp")));
     assert_eq!(
         (dev.device_type, dev.characteristics),
@@ -172,16 +208,21 @@ fn file_system_classes() {
     assert_eq!(attr.file_system_attributes, 0x0005_006F);
     let janus = FileFsAttributeInformation::janus(false);
     assert_eq!(
-        attr.file_system_attributes & !(fs_attributes::NAMED_STREAMS | fs_attributes::VOLUME_QUOTAS),
+        attr.file_system_attributes
+            & !(fs_attributes::NAMED_STREAMS | fs_attributes::VOLUME_QUOTAS),
         janus.file_system_attributes
     );
     assert_eq!(janus.file_system_name, attr.file_system_name);
-    assert_eq!(janus.maximum_component_name_length, attr.maximum_component_name_length);
+    assert_eq!(
+        janus.maximum_component_name_length,
+        attr.maximum_component_name_length
+    );
     let full: FileFsFullSizeInformation = exact(&out(frame!("fscc-61-fs-full-size-resp")));
     assert_eq!(full.total_allocation_units, size.total_allocation_units);
     assert_eq!(full.size().sectors_per_allocation_unit, 2);
     assert_eq!(
-        FileFsFullSizeInformation::from_blocks(1024, full.total_allocation_units, 7, 9).sectors_per_allocation_unit,
+        FileFsFullSizeInformation::from_blocks(1024, full.total_allocation_units, 7, 9)
+            .sectors_per_allocation_unit,
         2
     );
     let _oid: FileFsObjectIdInformation = exact(&out(frame!("fscc-63-fs-object-id-resp")));
@@ -201,7 +242,10 @@ fn set_info_requests() {
         panic!("not basic")
     };
     use proto_smb2::fscc::TimeUpdate::*;
-    assert_eq!(b.time_updates().unwrap(), [Unchanged, Unchanged, Freeze, Unchanged]);
+    assert_eq!(
+        b.time_updates().unwrap(),
+        [Unchanged, Unchanged, Freeze, Unchanged]
+    );
     assert_eq!(b.file_attributes, 0);
     assert_eq!(
         set(frame!("fscc-74-set-eof-req")),
@@ -231,12 +275,27 @@ fn set_info_requests() {
 fn directory_classes_repack_to_samba_bytes() {
     let cases: [(&[u8], DirClass); 7] = [
         (frame!("fscc-83-dir-directory-resp"), DirClass::Directory),
-        (frame!("fscc-85-dir-full-directory-resp"), DirClass::FullDirectory),
-        (frame!("fscc-87-dir-both-directory-resp"), DirClass::BothDirectory),
+        (
+            frame!("fscc-85-dir-full-directory-resp"),
+            DirClass::FullDirectory,
+        ),
+        (
+            frame!("fscc-87-dir-both-directory-resp"),
+            DirClass::BothDirectory,
+        ),
         (frame!("fscc-89-dir-names-resp"), DirClass::Names),
-        (frame!("fscc-91-dir-id-both-directory-resp"), DirClass::IdBothDirectory),
-        (frame!("fscc-93-dir-id-full-directory-resp"), DirClass::IdFullDirectory),
-        (frame!("smbclient-54-dir-id-both-resp"), DirClass::IdBothDirectory),
+        (
+            frame!("fscc-91-dir-id-both-directory-resp"),
+            DirClass::IdBothDirectory,
+        ),
+        (
+            frame!("fscc-93-dir-id-full-directory-resp"),
+            DirClass::IdFullDirectory,
+        ),
+        (
+            frame!("smbclient-54-dir-id-both-resp"),
+            DirClass::IdBothDirectory,
+        ),
     ];
     for (msg, class) in cases {
         let buf = out(msg);
@@ -257,7 +316,10 @@ fn directory_classes_repack_to_samba_bytes() {
             assert_eq!(entries[3].file_attributes, attributes::DIRECTORY);
         }
         if matches!(class, DirClass::IdBothDirectory | DirClass::IdFullDirectory) {
-            assert_eq!((entries[2].file_id, entries[3].file_id), (HELLO_INODE, SUB_INODE));
+            assert_eq!(
+                (entries[2].file_id, entries[3].file_id),
+                (HELLO_INODE, SUB_INODE)
+            );
         }
         // Packing the decoded entries again gives Samba's buffer byte for byte.
         let mut p = DirPacker::new(class, 65536).unwrap();
@@ -283,8 +345,14 @@ fn directory_classes_repack_to_samba_bytes() {
 fn search_patterns_select_what_samba_selected() {
     let names = [".", "..", "hello.txt", "sub"];
     for (req, resp) in [
-        (frame!("fscc-94-dir-pattern-upper-req"), frame!("fscc-95-dir-id-both-pattern-upper-resp")),
-        (frame!("fscc-96-dir-pattern-dos-req"), frame!("fscc-97-dir-id-both-pattern-dos-resp")),
+        (
+            frame!("fscc-94-dir-pattern-upper-req"),
+            frame!("fscc-95-dir-id-both-pattern-upper-resp"),
+        ),
+        (
+            frame!("fscc-96-dir-pattern-dos-req"),
+            frame!("fscc-97-dir-id-both-pattern-dos-resp"),
+        ),
     ] {
         let q = QueryDirectoryRequest::decode(req).unwrap();
         let pattern = proto_smb2::names::parse_pattern(&q.pattern).unwrap();
@@ -323,7 +391,8 @@ fn security_descriptors_byte_for_byte() {
         assert_eq!(ours.to_vec(), bytes, "mode {mode:o}");
     }
     // The same descriptor with Janus's own owner SID maps back to the mode.
-    let ours = SecurityDescriptor::from_mode(Sid::unix_user(0), Sid::unix_group(0), 0o640, false, 0x7);
+    let ours =
+        SecurityDescriptor::from_mode(Sid::unix_user(0), Sid::unix_group(0), 0o640, false, 0x7);
     let u = proto_smb2::security::UnixOwnership {
         uid: 0,
         gid: 0,
@@ -388,35 +457,63 @@ fn srvsvc_bind_and_share_enum() {
     };
     assert_eq!(ours.results, sa.results);
     assert_eq!(ours.results[0].result, result::ACCEPTANCE);
-    assert_eq!((ours.max_xmit_frag, ours.max_recv_frag), (sa.max_xmit_frag, sa.max_recv_frag));
-    assert!(ours.secondary_address.eq_ignore_ascii_case(&sa.secondary_address));
+    assert_eq!(
+        (ours.max_xmit_frag, ours.max_recv_frag),
+        (sa.max_xmit_frag, sa.max_recv_frag)
+    );
+    assert!(ours
+        .secondary_address
+        .eq_ignore_ascii_case(&sa.secondary_address));
     assert_eq!(r.data.len(), samba_ack.len());
 
     // NetrShareEnum level 1: smbclient's request, Samba's answer, ours.
     let req = ioctl_in(frame!("srvsvc-23-share-enum-req"));
     let q = ShareEnumRequest::decode(&stub(&req)).unwrap();
     assert_eq!(q.server_name.as_deref(), Some("127.0.0.1"));
-    assert_eq!((q.level, q.prefered_maximum_length, q.resume_handle), (1, u32::MAX, Some(0)));
+    assert_eq!(
+        (q.level, q.prefered_maximum_length, q.resume_handle),
+        (1, u32::MAX, Some(0))
+    );
     assert_eq!(q.encode(), stub(&req));
-    let samba = ShareEnumResponse::decode(&stub(&ioctl_out(frame!("srvsvc-24-share-enum-resp")))).unwrap();
+    let samba =
+        ShareEnumResponse::decode(&stub(&ioctl_out(frame!("srvsvc-24-share-enum-resp")))).unwrap();
     assert_eq!(samba.status, werror::SUCCESS);
-    let names: Vec<_> = samba.entries.iter().map(|e| e.netname.clone().unwrap()).collect();
+    let names: Vec<_> = samba
+        .entries
+        .iter()
+        .map(|e| e.netname.clone().unwrap())
+        .collect();
     assert_eq!(names, ["share", "guest", "IPC$"]);
-    assert_eq!(samba.entries[2].share_type, share_type::IPC | share_type::SPECIAL);
+    assert_eq!(
+        samba.entries[2].share_type,
+        share_type::IPC | share_type::SPECIAL
+    );
     let r = pipe.transceive(&req, 4280).unwrap();
     let ours = ShareEnumResponse::decode(&stub(&r.data)).unwrap();
     assert_eq!(ours, samba);
     // Same length as Samba's stub: only the referent ids may differ.
-    assert_eq!(stub(&r.data).len(), stub(&ioctl_out(frame!("srvsvc-24-share-enum-resp"))).len());
+    assert_eq!(
+        stub(&r.data).len(),
+        stub(&ioctl_out(frame!("srvsvc-24-share-enum-resp"))).len()
+    );
 }
 
 #[test]
 fn srvsvc_get_info_levels() {
     let mut pipe = SrvsvcPipe::new(lab_shares(), 1);
-    pipe.transceive(&ioctl_in(frame!("rpcclient-153-req")), 4280).unwrap();
+    pipe.transceive(&ioctl_in(frame!("rpcclient-153-req")), 4280)
+        .unwrap();
     let cases: [(&[u8], &[u8], u32); 3] = [
-        (frame!("rpcclient-155-req"), frame!("rpcclient-156-resp"), 1005),
-        (frame!("rpcclient-157-req"), frame!("rpcclient-158-resp"), 501),
+        (
+            frame!("rpcclient-155-req"),
+            frame!("rpcclient-156-resp"),
+            1005,
+        ),
+        (
+            frame!("rpcclient-157-req"),
+            frame!("rpcclient-158-resp"),
+            501,
+        ),
         (frame!("rpcclient-159-req"), frame!("rpcclient-160-resp"), 2),
     ];
     for (req, resp, level) in cases {
@@ -439,15 +536,25 @@ fn srvsvc_get_info_levels() {
         }
     }
     // An unknown share: Samba says ERROR_INVALID_NAME (123), MS-SRVS NERR_NetNameNotFound.
-    let samba = ShareGetInfoResponse::decode(&stub(&ioctl_out(frame!("rpcclient-173-resp")))).unwrap();
+    let samba =
+        ShareGetInfoResponse::decode(&stub(&ioctl_out(frame!("rpcclient-173-resp")))).unwrap();
     assert_eq!((samba.info.is_none(), samba.status), (true, 123));
-    let r = pipe.transceive(&ioctl_in(frame!("rpcclient-172-req")), 4280).unwrap();
+    let r = pipe
+        .transceive(&ioctl_in(frame!("rpcclient-172-req")), 4280)
+        .unwrap();
     let ours = ShareGetInfoResponse::decode(&stub(&r.data)).unwrap();
     assert_eq!((ours.info, ours.status), (None, werror::NET_NAME_NOT_FOUND));
     // netshareenumall level 0.
     let req = ioctl_in(frame!("rpcclient-168-req"));
     let samba = ShareEnumResponse::decode(&stub(&ioctl_out(frame!("rpcclient-170-resp")))).unwrap();
-    let ours = ShareEnumResponse::decode(&stub(&pipe.transceive(&req, 4280).unwrap().data)).unwrap();
+    let ours =
+        ShareEnumResponse::decode(&stub(&pipe.transceive(&req, 4280).unwrap().data)).unwrap();
     assert_eq!(samba.level, 0);
-    assert_eq!(ours, ShareEnumResponse { resume_handle: samba.resume_handle, ..samba });
+    assert_eq!(
+        ours,
+        ShareEnumResponse {
+            resume_handle: samba.resume_handle,
+            ..samba
+        }
+    );
 }
