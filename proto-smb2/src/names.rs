@@ -106,8 +106,7 @@ fn strip_data_stream(units: &[u16]) -> Result<&[u16], NtStatus> {
 ///
 /// - a leading `\` (which also covers `\\?\` and `\??\` forms) is STATUS_INVALID_PARAMETER
 ///   (MS-SMB2 §3.3.5.9: "If the first character is a path separator");
-/// - more than [`MAX_PATH_UNITS`] units: STATUS_OBJECT_NAME_INVALID... see
-///   [`parse_path_units`] for the per-component rules.
+/// - everything else as [`parse_path_units`] says.
 pub fn parse_create_path(units: &[u16]) -> Result<SharePath, NtStatus> {
     if units.first() == Some(&BACKSLASH) {
         return Err(NtStatus::INVALID_PARAMETER);

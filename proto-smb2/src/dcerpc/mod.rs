@@ -72,11 +72,11 @@ pub mod fault {
     pub const UNK_IF: u32 = 0x1C01_0003;
     /// nca_proto_error: the PDU breaks the protocol.
     pub const PROTO_ERROR: u32 = 0x1C01_000B;
-    /// RPC_S_INVALID_TAG... the stub data could not be unmarshalled (nca_s_fault_ndr as
-    /// Windows and Samba send it: 0x000006F7, RPC_X_BAD_STUB_DATA).
+    /// The stub data could not be unmarshalled: RPC_X_BAD_STUB_DATA (0x000006F7), the
+    /// nca_s_fault_ndr value Windows and Samba send.
     pub const NDR: u32 = 0x0000_06F7;
-    /// nca_s_fault_remote_no_memory-like refusal of an oversized request: RPC_S_SERVER_OUT_OF_MEMORY...
-    /// (Samba sends DCERPC_FAULT_OTHER = 1 for resource limits).
+    /// A resource limit refused the call (an oversized request): DCERPC_FAULT_OTHER, as
+    /// Samba sends it.
     pub const OTHER: u32 = 0x0000_0001;
 }
 

@@ -531,7 +531,7 @@ pub struct PipeRead {
 pub const MAX_FRAG: u16 = 4280;
 /// Most bytes of one reassembled request stub.
 pub const MAX_REQUEST_STUB: usize = 64 * 1024;
-/// Most unprocessed input bytes buffered (one fragment at most is ever incomplete).
+/// Most unprocessed input bytes buffered: one incomplete fragment at most.
 pub const MAX_INPUT: usize = u16::MAX as usize;
 /// Most unread output bytes; writes are refused beyond it.
 pub const MAX_OUTPUT: usize = 1 << 20;
@@ -590,19 +590,35 @@ impl SrvsvcPipe {
         self.output_bytes
     }
 
-    /// Feeds bytes written to the pipe; every complete PDU is answered at once.
-    pub fn write(&mut self, data: &[u8]) -> Result<(), PipeError> {
+    /// Feeds bytes written to the pipe; every complete PDU is answered at once. At most one
+    /// incomplete PDU (under 64 KiB, frag_length is 16 bits) is buffered, whatever the size
+    /// of the write. Refused with [`PipeError::Busy`] while [`MAX_OUTPUT`] bytes are unread;
+    /// a write that fills the output half-way through closes the pipe (the client sent
+    /// more than it reads).
+    pub fn write(&mut self, mut data: &[u8]) -> Result<(), PipeError> {
         if self.broken {
             return Err(PipeError::Broken);
         }
-        if self.output_bytes >= MAX_OUTPUT || self.input.len() + data.len() > MAX_INPUT + HEADER_LEN
-        {
+        if self.output_bytes >= MAX_OUTPUT {
             return Err(PipeError::Busy);
         }
-        self.input.extend_from_slice(data);
-        loop {
+        while !data.is_empty() {
+            if self.output_bytes >= MAX_OUTPUT {
+                self.broken = true;
+                self.input.clear();
+                return Err(PipeError::Busy);
+            }
+            let want = if self.input.len() < HEADER_LEN {
+                HEADER_LEN
+            } else {
+                // The header is complete and was checked when it completed.
+                usize::from(u16::from_le_bytes([self.input[8], self.input[9]]))
+            };
+            let take = (want - self.input.len()).min(data.len());
+            self.input.extend_from_slice(&data[..take]);
+            data = &data[take..];
             if self.input.len() < HEADER_LEN {
-                return Ok(());
+                continue;
             }
             let header = match PduHeader::decode(&self.input) {
                 Ok(h) => h,
@@ -612,13 +628,12 @@ impl SrvsvcPipe {
                     return Err(PipeError::Broken);
                 }
             };
-            let len = header.frag_length as usize;
-            if self.input.len() < len {
-                return Ok(());
+            if self.input.len() == usize::from(header.frag_length) {
+                let pdu = std::mem::take(&mut self.input);
+                self.handle_pdu(header, &pdu);
             }
-            let pdu: Vec<u8> = self.input.drain(..len).collect();
-            self.handle_pdu(header, &pdu);
         }
+        Ok(())
     }
 
     /// Reads at most `max` bytes of the next message.
