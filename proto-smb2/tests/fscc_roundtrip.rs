@@ -392,10 +392,9 @@ proptest! {
         rt(&FileFsSectorSizeInformation { logical_bytes_per_sector: d[0], physical_bytes_per_sector_for_atomicity: d[1],
             physical_bytes_per_sector_for_performance: d[2], effective_physical_bytes_per_sector_for_atomicity: d[3],
             flags: d[4], byte_offset_for_sector_alignment: d[5], byte_offset_for_partition_alignment: d[6] });
-        let mut o = FileFsObjectIdInformation::default();
-        o.object_id = oid;
-        o.extended_info[..16].copy_from_slice(&oid);
-        rt(&o);
+        let mut extended_info = [0u8; 48];
+        extended_info[..16].copy_from_slice(&oid);
+        rt(&FileFsObjectIdInformation { object_id: oid, extended_info });
     }
 
     #[test]

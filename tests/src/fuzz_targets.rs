@@ -626,7 +626,10 @@ fn fscc_round_trip<T: InfoClass + PartialEq + std::fmt::Debug>(b: &[u8], obl: u3
         }
         Ok(o) => {
             assert!(o.data.len() <= obl as usize);
-            assert_eq!(o.status == proto_smb2::NtStatus::SUCCESS, enc.len() <= obl as usize);
+            assert_eq!(
+                o.status == proto_smb2::NtStatus::SUCCESS,
+                enc.len() <= obl as usize
+            );
         }
     }
 }
@@ -639,7 +642,9 @@ pub fn smb2_fscc(data: &[u8]) {
     use fscc::dir::{DirClass, DirPacker, Push};
     use fscc::file::*;
     use fscc::fs::*;
-    let [sel, class, o1, o2, ref b @ ..] = *data else { return };
+    let [sel, class, o1, o2, ref b @ ..] = *data else {
+        return;
+    };
     let obl = u32::from(u16::from_le_bytes([o1, o2]));
     match sel % 4 {
         0 => match class {
@@ -668,7 +673,10 @@ pub fn smb2_fscc(data: &[u8]) {
                 if let SetFileInfo::Rename(r) = &v {
                     // Whatever the name, a parsed target stays inside the share.
                     if let Ok(p) = proto_smb2::names::parse_rename_target(&r.file_name) {
-                        assert!(p.components.iter().all(|c| c != ".." && !c.contains(['\\', '/'])));
+                        assert!(p
+                            .components
+                            .iter()
+                            .all(|c| c != ".." && !c.contains(['\\', '/'])));
                     }
                 }
             }
@@ -683,8 +691,12 @@ pub fn smb2_fscc(data: &[u8]) {
             _ => fscc_round_trip::<FileFsSectorSizeInformation>(b, obl),
         },
         _ => {
-            let Some(dc) = DirClass::from_class(class) else { return };
-            let Ok(entries) = dc.decode_entries(b) else { return };
+            let Some(dc) = DirClass::from_class(class) else {
+                return;
+            };
+            let Ok(entries) = dc.decode_entries(b) else {
+                return;
+            };
             let Ok(mut p) = DirPacker::new(dc, obl) else {
                 assert!((obl as usize) < dc.fixed_len());
                 return;
@@ -717,7 +729,9 @@ pub fn smb2_security(data: &[u8]) {
         assert_eq!(Sid::decode(&e).map(|x| x.0).as_ref(), Ok(&sid));
         assert_eq!(sid.to_string().parse::<Sid>().as_ref(), Ok(&sid));
     }
-    let Ok(sd) = SecurityDescriptor::decode(b) else { return };
+    let Ok(sd) = SecurityDescriptor::decode(b) else {
+        return;
+    };
     let enc = sd.to_vec();
     assert_eq!(enc.len(), sd.len());
     let back = SecurityDescriptor::decode(&enc).expect("re-decode");
@@ -725,7 +739,12 @@ pub fn smb2_security(data: &[u8]) {
     assert_eq!(back.group, sd.group);
     assert_eq!(back.dacl, sd.dacl);
     assert_eq!(back.sacl, sd.sacl);
-    let current = UnixOwnership { uid: 1000, gid: 100, mode: 0o644, directory: addl & 0x80 != 0 };
+    let current = UnixOwnership {
+        uid: 1000,
+        gid: 100,
+        mode: 0o644,
+        directory: addl & 0x80 != 0,
+    };
     if let Ok(change) = sd.to_unix(u32::from(addl & 0x07), &current) {
         if let Some(mode) = change.mode {
             assert!(mode <= 0o777);
@@ -779,12 +798,16 @@ pub fn smb2_dcerpc(data: &[u8]) {
         4 => {
             if let Ok(v) = ShareGetInfoResponse::decode(b) {
                 if matches!(v.level, 0 | 1 | 2 | 501 | 1005) || v.info.is_none() {
-                    assert_eq!(ShareGetInfoResponse::decode(&v.encode()).map(|x| x.info), Ok(v.info));
+                    assert_eq!(
+                        ShareGetInfoResponse::decode(&v.encode()).map(|x| x.info),
+                        Ok(v.info)
+                    );
                 }
             }
         }
         _ => {
-            let mut pipe = SrvsvcPipe::new(vec![Share::disk("export", "data"), Share::ipc("IPC")], 7);
+            let mut pipe =
+                SrvsvcPipe::new(vec![Share::disk("export", "data"), Share::ipc("IPC")], 7);
             let mut rest = b;
             while let [n, ref tail @ ..] = *rest {
                 let n = usize::from(n).min(tail.len());
@@ -797,7 +820,8 @@ pub fn smb2_dcerpc(data: &[u8]) {
                         break;
                     }
                     assert!(!r.more, "a fragment larger than max_xmit_frag");
-                    let p = Packet::decode(&r.data).expect("the pipe wrote a PDU that does not decode");
+                    let p =
+                        Packet::decode(&r.data).expect("the pipe wrote a PDU that does not decode");
                     assert_eq!(usize::from(p.header.frag_length), r.data.len());
                 }
             }
@@ -811,8 +835,13 @@ pub fn smb2_dcerpc(data: &[u8]) {
 /// wildcard characters matches itself and its upper-cased form.
 pub fn smb2_names(data: &[u8]) {
     use proto_smb2::names::*;
-    let [sel, split, ref b @ ..] = *data else { return };
-    let units: Vec<u16> = b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    let [sel, split, ref b @ ..] = *data else {
+        return;
+    };
+    let units: Vec<u16> = b
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
     let check = |p: &SharePath| {
         for c in &p.components {
             assert!(!c.is_empty() && c != "." && c != "..");

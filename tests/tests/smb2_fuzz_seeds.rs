@@ -147,7 +147,11 @@ fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
         if let Pdu::Response(r) = Packet::decode(&pdu).unwrap().pdu {
             // NetrShareEnum answers start with the level twice; GetInfo with it once.
             let st = &r.stub;
-            let sel = if st.len() >= 8 && st[0..4] == st[4..8] { 3 } else { 4 };
+            let sel = if st.len() >= 8 && st[0..4] == st[4..8] {
+                3
+            } else {
+                4
+            };
             let mut v = vec![sel];
             v.extend_from_slice(st);
             s.entry("smb2_dcerpc").or_default().push(v);
