@@ -3,7 +3,7 @@
 //! FILE_ATTRIBUTE_* building blocks (§2.1.1, §2.6) and the output-buffer size rules of
 //! MS-SMB2 §3.3.5.20.1 / MS-FSA §2.1.5.12 ([`fit_query_output`]).
 //!
-//! - [`file`]: file query and set classes (basic, standard, ..., all, stream, rename, ...).
+//! - [`file`](mod@file): file query and set classes (basic, standard, ..., all, stream, rename, ...).
 //! - [`fs`]: file-system classes (volume, size, full-size, device, attribute, sector-size).
 //! - [`dir`]: directory enumeration classes and the entry packer for QUERY_DIRECTORY.
 //!
@@ -256,7 +256,7 @@ pub const MAX_NAME_UNITS: usize = 32 * 1024;
 pub const MAX_ENTRIES: usize = 65_536;
 
 /// An information class: its number and how to read and write it. Implemented by every
-/// structure of [`file`], [`fs`] and [`dir`] (directory entries use [`dir::DirEntry`]).
+/// structure of [`file`](mod@file), [`fs`] and [`dir`] (directory entries use [`dir::DirEntry`]).
 pub trait InfoClass: Sized {
     /// InfoType of QUERY_INFO/SET_INFO ([`info_type`]).
     const INFO_TYPE: u8;
