@@ -148,27 +148,44 @@ fn output_buffer_rules_against_samba() {
         proto_smb2::fscc::fit_query_output(&basic, 8),
         Err(NtStatus::INFO_LENGTH_MISMATCH)
     );
-    // Buffers holding the fixed part but not the name: Samba answers INFO_LENGTH_MISMATCH
-    // too; MS-FSA 2.1.5.12 (and Windows) give the fixed part with STATUS_BUFFER_OVERFLOW,
-    // which is what Janus does. Named here so the deviation stays visible.
-    for f in [
-        frame!("fscc-47-all-100-resp"),
-        frame!("fscc-49-stream-30-resp"),
-        frame!("fscc-67-fs-attribute-14-resp"),
-    ] {
-        assert_eq!(status(f), NtStatus::INFO_LENGTH_MISMATCH);
-    }
-    let all = FileAllInformation::decode(&out(frame!("fscc-33-all-resp"))).unwrap();
-    let part = proto_smb2::fscc::fit_query_output(&all, 100).unwrap();
+    // FileAllInformation in 100 bytes and FileStreamInformation in 30 are below the MS-FSA
+    // minimums (104 and 32): INFO_LENGTH_MISMATCH from Samba and from Janus.
     assert_eq!(
-        (part.status, part.data.len()),
-        (NtStatus::BUFFER_OVERFLOW, 100)
+        status(frame!("fscc-47-all-100-resp")),
+        NtStatus::INFO_LENGTH_MISMATCH
+    );
+    assert_eq!(
+        status(frame!("fscc-49-stream-30-resp")),
+        NtStatus::INFO_LENGTH_MISMATCH
+    );
+    let all = FileAllInformation::decode(&out(frame!("fscc-33-all-resp"))).unwrap();
+    assert_eq!(
+        proto_smb2::fscc::fit_query_output(&all, 100),
+        Err(NtStatus::INFO_LENGTH_MISMATCH)
     );
     let streams = FileStreamInformation::decode(&out(frame!("fscc-35-stream-resp"))).unwrap();
-    let part = proto_smb2::fscc::fit_query_output(&streams, 30).unwrap();
+    assert_eq!(
+        proto_smb2::fscc::fit_query_output(&streams, 30),
+        Err(NtStatus::INFO_LENGTH_MISMATCH)
+    );
+    // With room for the fixed part, MS-FSA answers the part that fits with
+    // BUFFER_OVERFLOW: the name cut (FileAllInformation), or whole entries only (streams).
+    let part = proto_smb2::fscc::fit_query_output(&all, 110).unwrap();
+    assert_eq!(
+        (part.status, part.data.len()),
+        (NtStatus::BUFFER_OVERFLOW, 110)
+    );
+    let part = proto_smb2::fscc::fit_query_output(&streams, 32).unwrap();
     assert_eq!(
         (part.status, part.data.len()),
         (NtStatus::BUFFER_OVERFLOW, 0)
+    );
+    // FileFsAttributeInformation in 14 bytes: MS-FSA 2.1.5.13.5 gives 12 + 2 bytes of
+    // "NTFS" with BUFFER_OVERFLOW; Samba answers INFO_LENGTH_MISMATCH. Janus follows the
+    // spec; named here so the deviation stays visible.
+    assert_eq!(
+        status(frame!("fscc-67-fs-attribute-14-resp")),
+        NtStatus::INFO_LENGTH_MISMATCH
     );
     let attr =
         FileFsAttributeInformation::decode(&out(frame!("fscc-59-fs-attribute-resp"))).unwrap();

@@ -271,7 +271,10 @@ macro_rules! name_class {
         impl InfoClass for $name {
             const INFO_TYPE: u8 = info_type::FILE;
             const CLASS: u8 = $class;
-            const MIN_LEN: usize = 4;
+            /// FieldOffset(FileName) and one character at the structure's 4-byte
+            /// alignment, the rule MS-FSA 2.1.5.12.3 applies to the name inside
+            /// FileAllInformation.
+            const MIN_LEN: usize = 8;
 
             fn encode(&self, out: &mut impl BufMut) {
                 out.put_u32_le(units_len(&self.file_name));
@@ -341,9 +344,9 @@ pub struct FileAllInformation {
 impl InfoClass for FileAllInformation {
     const INFO_TYPE: u8 = info_type::FILE;
     const CLASS: u8 = file_class::ALL;
-    /// FieldOffset(FILE_ALL_INFORMATION.NameInformation) + the 4-byte FileNameLength
-    /// (MS-FSA 2.1.5.12.x FileAllInformation).
-    const MIN_LEN: usize = 100;
+    /// BlockAlign(FieldOffset(FILE_ALL_INFORMATION.NameInformation.FileName) + 2, 8): the
+    /// fixed part and one name character (MS-FSA 2.1.5.12.3 FileAllInformation).
+    const MIN_LEN: usize = 104;
 
     fn encode(&self, out: &mut impl BufMut) {
         self.basic.encode(out);
@@ -359,7 +362,7 @@ impl InfoClass for FileAllInformation {
 
     fn decode(b: &[u8]) -> DecodeResult<Self> {
         let what = "FileAllInformation";
-        if b.len() < Self::MIN_LEN {
+        if b.len() < 100 {
             return Err(DecodeError::Truncated { what });
         }
         Ok(FileAllInformation {
@@ -566,8 +569,9 @@ impl FileStreamInformation {
 impl InfoClass for FileStreamInformation {
     const INFO_TYPE: u8 = info_type::FILE;
     const CLASS: u8 = file_class::STREAM;
-    /// sizeof(FILE_STREAM_INFORMATION) without the name (MS-FSA 2.1.5.12.x).
-    const MIN_LEN: usize = STREAM_FIXED;
+    /// sizeof(FILE_STREAM_INFORMATION) (MS-FSA 2.1.5.12.29): the 24 fixed bytes and the
+    /// one-character StreamName, padded to the structure's 8-byte alignment.
+    const MIN_LEN: usize = 32;
 
     fn encode(&self, out: &mut impl BufMut) {
         out.put_slice(&self.encode_entries(usize::MAX).0);

@@ -90,8 +90,8 @@ pub struct FileFsVolumeInformation {
 impl InfoClass for FileFsVolumeInformation {
     const INFO_TYPE: u8 = info_type::FILESYSTEM;
     const CLASS: u8 = fs_class::VOLUME;
-    /// FieldOffset(VolumeLabel) (MS-FSA 2.1.5.13.x).
-    const MIN_LEN: usize = 18;
+    /// BlockAlign(FieldOffset(VolumeLabel), 8) (MS-FSA 2.1.5.13.1).
+    const MIN_LEN: usize = 24;
 
     fn encode(&self, out: &mut impl BufMut) {
         out.put_u64_le(self.volume_creation_time.0);
@@ -285,7 +285,7 @@ impl FileFsAttributeInformation {
 impl InfoClass for FileFsAttributeInformation {
     const INFO_TYPE: u8 = info_type::FILESYSTEM;
     const CLASS: u8 = fs_class::ATTRIBUTE;
-    /// FieldOffset(FileSystemName) (MS-FSA 2.1.5.13.x).
+    /// BlockAlign(FieldOffset(FileSystemName), 4) (MS-FSA 2.1.5.13.5).
     const MIN_LEN: usize = 12;
 
     fn encode(&self, out: &mut impl BufMut) {

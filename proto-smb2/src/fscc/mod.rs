@@ -305,8 +305,10 @@ pub struct QueryOutput {
 /// the whole answer gets what fits with STATUS_BUFFER_OVERFLOW (only variable-length classes
 /// can get there); otherwise STATUS_SUCCESS and the whole answer.
 ///
-/// Samba 4.17 deviates: it answers INFO_LENGTH_MISMATCH to any buffer shorter than the
-/// whole answer (see `tests/fscc_capture.rs`); this follows the spec, as Windows does.
+/// Samba 4.17 agrees where the buffer is below the minimum (FileAllInformation in 100 bytes,
+/// FileStreamInformation in 30) but also answers INFO_LENGTH_MISMATCH where MS-FSA gives a
+/// partial name with BUFFER_OVERFLOW (FileFsAttributeInformation in 14 bytes); this follows
+/// MS-FSA, as Windows does (see `tests/fscc_capture.rs`).
 pub fn fit_query_output<T: InfoClass>(
     value: &T,
     output_buffer_length: u32,
