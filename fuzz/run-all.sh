@@ -6,7 +6,7 @@ set -u
 cd "$(dirname "$0")"
 secs=${1:-300}
 [ $# -gt 0 ] && shift
-targets=${*:-"rpc_record rpc_message rpc_auth portmap mount nfs3 nlm nsm replay server smb_conn"}
+targets=${*:-"rpc_record rpc_message rpc_auth portmap mount nfs3 nlm nsm replay server smb_conn smb2_fscc smb2_security smb2_dcerpc smb2_names"}
 mkdir -p logs
 for t in $targets; do
     echo "== $t ($secs s) $(date -u +%H:%M:%S)"

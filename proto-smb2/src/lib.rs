@@ -20,10 +20,18 @@
 //!   (negotiate, sessions, signing, encryption, credits, compounds, trees, async and
 //!   CANCEL), handing every file operation to the upper layer as a decoded call.
 //!
-//! What is not here yet: the MS-FSCC information classes carried in QUERY_DIRECTORY,
-//! QUERY_INFO and SET_INFO buffers; the lease and durable-handle response contexts; FSCTL
-//! payloads other than VALIDATE_NEGOTIATE_INFO; the compression transform; multichannel;
-//! and the open table (the upper layer's, next to the lock table).
+//! - [`fscc`]: the MS-FSCC information classes QUERY_INFO, SET_INFO and QUERY_DIRECTORY
+//!   carry, with the output-buffer size rules (MS-FSA 2.1.5.x).
+//! - [`security`]: MS-DTYP SIDs, ACLs and self-relative security descriptors derived from
+//!   a Unix mode, and the reverse mapping for SET_INFO.
+//! - [`dcerpc`]: connection-oriented DCE/RPC with NDR20 and the srvsvc pipe, so clients
+//!   can list shares.
+//! - [`names`]: share-relative CREATE paths, rename targets and MS-FSA wildcards; no name
+//!   parsed here can leave the share.
+//!
+//! What is not here yet: the lease and durable-handle response contexts; FSCTL payloads
+//! other than VALIDATE_NEGOTIATE_INFO and the pipe transceive; the compression transform;
+//! multichannel; and the open table (the server core's, next to the lock table).
 //!
 //! Nothing here does I/O, reads a clock or draws random bytes: challenges, nonces, GUIDs
 //! and times are inputs (see `docs/architecture.md`, "The sans-IO rule").
@@ -33,10 +41,14 @@ pub mod cmd;
 pub mod compound;
 pub mod credits;
 pub mod crypto;
+pub mod dcerpc;
 pub mod error;
+pub mod fscc;
 pub mod header;
+pub mod names;
 pub mod nbss;
 pub mod server;
+pub mod security;
 pub mod smb1;
 pub mod status;
 pub mod wire;

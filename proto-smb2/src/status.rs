@@ -62,6 +62,35 @@ impl NtStatus {
     /// The session's authentication expired.
     pub const NETWORK_SESSION_EXPIRED: NtStatus = NtStatus(0xC000_035C);
 
+    /// The information class is not valid for this request (MS-FSA 2.1.5.12).
+    pub const INVALID_INFO_CLASS: NtStatus = NtStatus(0xC000_0003);
+    /// The buffer is too small for the fixed part of the information class (MS-FSA 2.1.5.12).
+    pub const INFO_LENGTH_MISMATCH: NtStatus = NtStatus(0xC000_0004);
+    /// The ACL is malformed.
+    pub const INVALID_ACL: NtStatus = NtStatus(0xC000_0077);
+    /// The SID is malformed.
+    pub const INVALID_SID: NtStatus = NtStatus(0xC000_0078);
+    /// The security descriptor is malformed.
+    pub const INVALID_SECURITY_DESCR: NtStatus = NtStatus(0xC000_0079);
+    /// The owner SID cannot be the owner of this object.
+    pub const INVALID_OWNER: NtStatus = NtStatus(0xC000_005A);
+    /// The group SID cannot be the primary group of this object.
+    pub const INVALID_PRIMARY_GROUP: NtStatus = NtStatus(0xC000_005B);
+    /// A name holds a character or form the file system does not allow (MS-FSCC 2.1.5).
+    pub const OBJECT_NAME_INVALID: NtStatus = NtStatus(0xC000_0033);
+    /// A directory on the path does not exist.
+    pub const OBJECT_PATH_NOT_FOUND: NtStatus = NtStatus(0xC000_003A);
+    /// The path is syntactically wrong (MS-SMB2 3.3.5.9: a leading backslash).
+    pub const OBJECT_PATH_SYNTAX_BAD: NtStatus = NtStatus(0xC000_003B);
+    /// Extended attributes are not supported by this file system.
+    pub const EAS_NOT_SUPPORTED: NtStatus = NtStatus(0xC000_004F);
+    /// The pipe is busy: its buffers are full.
+    pub const PIPE_BUSY: NtStatus = NtStatus(0xC000_00AE);
+    /// The pipe is being closed: its framing broke.
+    pub const PIPE_BROKEN: NtStatus = NtStatus(0xC000_014B);
+    /// A name or path is too long.
+    pub const NAME_TOO_LONG: NtStatus = NtStatus(0xC000_0106);
+
     /// True for error codes (severity 3), for which MS-SMB2 §3.3.4.4 sends an ERROR response.
     pub const fn is_error(self) -> bool {
         self.0 >> 30 == 3

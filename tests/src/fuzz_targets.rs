@@ -17,6 +17,8 @@
 //! - `server`: a script of [`ServerOp`]s (see [`server()`]).
 //! - `smb_conn`: flags, chunk size and a client byte stream for the SMB2/3 connection
 //!   machine (see [`crate::smb_fuzz`]).
+//! - `smb2_fscc`, `smb2_security`, `smb2_dcerpc`, `smb2_names`: see each body's
+//!   documentation (a selector byte, then a buffer as the SMB2 message carries it).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -55,6 +57,10 @@ pub const TARGETS: &[(&str, TargetFn)] = &[
     ("replay", replay),
     ("server", server),
     ("smb_conn", crate::smb_fuzz::smb_conn),
+    ("smb2_fscc", smb2_fscc),
+    ("smb2_security", smb2_security),
+    ("smb2_dcerpc", smb2_dcerpc),
+    ("smb2_names", smb2_names),
 ];
 
 /// Largest record the framer target accepts (small, so the limit is reached often).
@@ -602,6 +608,276 @@ impl ServerUnderTest {
         }
         while let Some(req) = self.server.poll_fs_request() {
             self.fs.push_back(req);
+        }
+    }
+}
+
+// --- SMB2 codecs of proto-smb2 (MS-FSCC classes, security descriptors, DCE/RPC, names) ---
+
+use proto_smb2::fscc::{self as fscc, InfoClass};
+
+/// Decodes `b` as `T`; a value that decodes must encode and decode back to itself, and the
+/// OutputBufferLength rules must hold for it.
+fn fscc_round_trip<T: InfoClass + PartialEq + std::fmt::Debug>(b: &[u8], obl: u32) {
+    let Ok(v) = T::decode(b) else { return };
+    let enc = v.to_vec();
+    assert_eq!(T::decode(&enc).as_ref(), Ok(&v), "{v:?}");
+    match fscc::fit_query_output(&v, obl) {
+        Err(s) => {
+            assert_eq!(s, proto_smb2::NtStatus::INFO_LENGTH_MISMATCH);
+            assert!((obl as usize) < T::MIN_LEN);
+        }
+        Ok(o) => {
+            assert!(o.data.len() <= obl as usize);
+            assert_eq!(
+                o.status == proto_smb2::NtStatus::SUCCESS,
+                enc.len() <= obl as usize
+            );
+        }
+    }
+}
+
+/// `smb2_fscc`: a selector byte (0 file query class, 1 SET_INFO file class, 2 file-system
+/// class, 3 directory class), the class byte, an OutputBufferLength (u16 LE), then the
+/// buffer. Oracles: round trips, the size rules, and for directories that entries packed
+/// again into the buffer length decode back as the class normalises them, 8-aligned.
+pub fn smb2_fscc(data: &[u8]) {
+    use fscc::dir::{DirClass, DirPacker, Push};
+    use fscc::file::*;
+    use fscc::fs::*;
+    let [sel, class, o1, o2, ref b @ ..] = *data else {
+        return;
+    };
+    let obl = u32::from(u16::from_le_bytes([o1, o2]));
+    match sel % 4 {
+        0 => match class {
+            4 => fscc_round_trip::<FileBasicInformation>(b, obl),
+            5 => fscc_round_trip::<FileStandardInformation>(b, obl),
+            6 => fscc_round_trip::<FileInternalInformation>(b, obl),
+            7 => fscc_round_trip::<FileEaInformation>(b, obl),
+            8 => fscc_round_trip::<FileAccessInformation>(b, obl),
+            9 => fscc_round_trip::<FileNameInformation>(b, obl),
+            14 => fscc_round_trip::<FilePositionInformation>(b, obl),
+            16 => fscc_round_trip::<FileModeInformation>(b, obl),
+            17 => fscc_round_trip::<FileAlignmentInformation>(b, obl),
+            18 => fscc_round_trip::<FileAllInformation>(b, obl),
+            21 => fscc_round_trip::<FileAlternateNameInformation>(b, obl),
+            22 => fscc_round_trip::<FileStreamInformation>(b, obl),
+            28 => fscc_round_trip::<FileCompressionInformation>(b, obl),
+            34 => fscc_round_trip::<FileNetworkOpenInformation>(b, obl),
+            35 => fscc_round_trip::<FileAttributeTagInformation>(b, obl),
+            _ => fscc_round_trip::<FileNormalizedNameInformation>(b, obl),
+        },
+        1 => {
+            if let Ok(v) = SetFileInfo::decode(class, b) {
+                let (c, enc) = v.encode();
+                assert_eq!(c, class);
+                assert_eq!(SetFileInfo::decode(c, &enc).as_ref(), Ok(&v));
+                if let SetFileInfo::Rename(r) = &v {
+                    // Whatever the name, a parsed target stays inside the share.
+                    if let Ok(p) = proto_smb2::names::parse_rename_target(&r.file_name) {
+                        assert!(p
+                            .components
+                            .iter()
+                            .all(|c| c != ".." && !c.contains(['\\', '/'])));
+                    }
+                }
+            }
+        }
+        2 => match class {
+            1 => fscc_round_trip::<FileFsVolumeInformation>(b, obl),
+            3 => fscc_round_trip::<FileFsSizeInformation>(b, obl),
+            4 => fscc_round_trip::<FileFsDeviceInformation>(b, obl),
+            5 => fscc_round_trip::<FileFsAttributeInformation>(b, obl),
+            7 => fscc_round_trip::<FileFsFullSizeInformation>(b, obl),
+            8 => fscc_round_trip::<FileFsObjectIdInformation>(b, obl),
+            _ => fscc_round_trip::<FileFsSectorSizeInformation>(b, obl),
+        },
+        _ => {
+            let Some(dc) = DirClass::from_class(class) else {
+                return;
+            };
+            let Ok(entries) = dc.decode_entries(b) else {
+                return;
+            };
+            let Ok(mut p) = DirPacker::new(dc, obl) else {
+                assert!((obl as usize) < dc.fixed_len());
+                return;
+            };
+            let mut added = Vec::new();
+            for e in &entries {
+                match p.push(e) {
+                    Push::Added => added.push(dc.normalize(e)),
+                    Push::Full | Push::Overflow => break,
+                }
+            }
+            let (status, buf) = p.finish();
+            assert!(buf.len() <= obl as usize);
+            if status == proto_smb2::NtStatus::SUCCESS {
+                assert_eq!(dc.decode_entries(&buf).as_ref(), Ok(&added));
+            }
+        }
+    }
+}
+
+/// `smb2_security`: an AdditionalInformation byte, then a self-relative security
+/// descriptor. Oracles: round trip, `len()` equals the encoding, and a descriptor that maps
+/// to a mode maps back from the descriptor Janus would answer for that mode.
+pub fn smb2_security(data: &[u8]) {
+    use proto_smb2::security::{SecurityDescriptor, Sid, UnixOwnership};
+    let [addl, ref b @ ..] = *data else { return };
+    if let Ok((sid, _)) = Sid::decode(b) {
+        let mut e = Vec::new();
+        sid.encode(&mut e);
+        assert_eq!(Sid::decode(&e).map(|x| x.0).as_ref(), Ok(&sid));
+        assert_eq!(sid.to_string().parse::<Sid>().as_ref(), Ok(&sid));
+    }
+    let Ok(sd) = SecurityDescriptor::decode(b) else {
+        return;
+    };
+    let enc = sd.to_vec();
+    assert_eq!(enc.len(), sd.len());
+    let back = SecurityDescriptor::decode(&enc).expect("re-decode");
+    assert_eq!(back.owner, sd.owner);
+    assert_eq!(back.group, sd.group);
+    assert_eq!(back.dacl, sd.dacl);
+    assert_eq!(back.sacl, sd.sacl);
+    let current = UnixOwnership {
+        uid: 1000,
+        gid: 100,
+        mode: 0o644,
+        directory: addl & 0x80 != 0,
+    };
+    if let Ok(change) = sd.to_unix(u32::from(addl & 0x07), &current) {
+        if let Some(mode) = change.mode {
+            assert!(mode <= 0o777);
+            let u = UnixOwnership {
+                uid: change.uid.unwrap_or(current.uid),
+                gid: change.gid.unwrap_or(current.gid),
+                mode,
+                directory: current.directory,
+            };
+            let ours = SecurityDescriptor::from_unix(&u, 0x7);
+            assert_eq!(ours.to_unix(0x7, &u).map(|c| c.mode), Ok(Some(mode)));
+        }
+    }
+}
+
+/// `smb2_dcerpc`: a selector byte. 0: one PDU (round trip). 1-4: a srvsvc stub for
+/// NetrShareEnum/NetrShareGetInfo requests and responses (round trip). 5 and above: bytes
+/// written to a srvsvc pipe in chunks (each chunk a length byte then the bytes); every
+/// message read back must be one whole, decodable PDU no larger than the negotiated
+/// fragment, and the pipe's output stays bounded.
+pub fn smb2_dcerpc(data: &[u8]) {
+    use proto_smb2::dcerpc::srvsvc::*;
+    use proto_smb2::dcerpc::Packet;
+    let [sel, ref b @ ..] = *data else { return };
+    match sel {
+        0 => {
+            if let Ok(p) = Packet::decode(b) {
+                let enc = p.encode();
+                let again = Packet::decode(&enc).expect("re-decode");
+                assert_eq!(again.pdu, p.pdu);
+            }
+        }
+        1 => {
+            if let Ok(v) = ShareEnumRequest::decode(b) {
+                assert_eq!(ShareEnumRequest::decode(&v.encode()).as_ref(), Ok(&v));
+            }
+        }
+        2 => {
+            if let Ok(v) = ShareGetInfoRequest::decode(b) {
+                assert_eq!(ShareGetInfoRequest::decode(&v.encode()).as_ref(), Ok(&v));
+            }
+        }
+        3 => {
+            if let Ok(v) = ShareEnumResponse::decode(b) {
+                if matches!(v.level, 0 | 1 | 2 | 501) || v.entries.is_empty() {
+                    let again = ShareEnumResponse::decode(&v.encode()).expect("re-decode");
+                    assert_eq!(again.entries, v.entries);
+                }
+            }
+        }
+        4 => {
+            if let Ok(v) = ShareGetInfoResponse::decode(b) {
+                if matches!(v.level, 0 | 1 | 2 | 501 | 1005) || v.info.is_none() {
+                    assert_eq!(
+                        ShareGetInfoResponse::decode(&v.encode()).map(|x| x.info),
+                        Ok(v.info)
+                    );
+                }
+            }
+        }
+        _ => {
+            let mut pipe =
+                SrvsvcPipe::new(vec![Share::disk("export", "data"), Share::ipc("IPC")], 7);
+            let mut rest = b;
+            while let [n, ref tail @ ..] = *rest {
+                let n = usize::from(n).min(tail.len());
+                let _ = pipe.write(&tail[..n]);
+                rest = &tail[n..];
+                assert!(pipe.pending_output() <= MAX_OUTPUT + usize::from(MAX_FRAG));
+                loop {
+                    let r = pipe.read(usize::from(MAX_FRAG));
+                    if r.data.is_empty() {
+                        break;
+                    }
+                    assert!(!r.more, "a fragment larger than max_xmit_frag");
+                    let p =
+                        Packet::decode(&r.data).expect("the pipe wrote a PDU that does not decode");
+                    assert_eq!(usize::from(p.header.frag_length), r.data.len());
+                }
+            }
+        }
+    }
+}
+
+/// `smb2_names`: a selector byte (0 CREATE path, 1 rename target, 2 search pattern and
+/// name), a split byte for 2, then UTF-16LE units. Oracles: a path that parses has only
+/// components that stay inside the share; `*` matches every name; a name without
+/// wildcard characters matches itself and its upper-cased form.
+pub fn smb2_names(data: &[u8]) {
+    use proto_smb2::names::*;
+    let [sel, split, ref b @ ..] = *data else {
+        return;
+    };
+    let units: Vec<u16> = b
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    let check = |p: &SharePath| {
+        for c in &p.components {
+            assert!(!c.is_empty() && c != "." && c != "..");
+            assert!(!c.contains(['\\', '/', ':', '\0', '*', '?', '"', '<', '>', '|']));
+            assert!(c.chars().all(|ch| ch >= ' '));
+            assert!(c.encode_utf16().count() <= MAX_COMPONENT_UNITS);
+        }
+    };
+    match sel % 3 {
+        0 => {
+            if let Ok(p) = parse_create_path(&units) {
+                check(&p);
+            }
+        }
+        1 => {
+            if let Ok(p) = parse_rename_target(&units) {
+                check(&p);
+                assert!(!p.components.is_empty());
+            }
+        }
+        _ => {
+            let at = usize::from(split).min(units.len());
+            let (pattern, name) = units.split_at(at);
+            let name = &name[..name.len().min(MAX_COMPONENT_UNITS)];
+            let m = wildcard_match(pattern, name, true);
+            if !has_wildcards(pattern) && pattern == name {
+                assert!(m);
+            }
+            assert!(wildcard_match(&[u16::from(b'*')], name, false));
+            if !has_wildcards(name) {
+                assert!(wildcard_match(name, name, false));
+                assert!(wildcard_match(&upcase_units(name), name, true));
+            }
         }
     }
 }

@@ -1,0 +1,5 @@
+//! Fuzz target `smb2_dcerpc`: the body is `janus_tests::fuzz_targets::smb2_dcerpc` (see its documentation
+//! for the input layout), which `cargo test` also runs on every file of `corpus/smb2_dcerpc`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| janus_tests::fuzz_targets::smb2_dcerpc(data));
