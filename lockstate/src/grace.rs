@@ -638,8 +638,9 @@ impl LockTable {
                 _ => true,
             });
         }
+        // As in `replace_locks`: the rest of a persisted lock is recorded before that
+        // lock's release, so no journal prefix loses the part still to be reclaimed.
         for (id, rest, exclusive) in gone {
-            self.record(Change::LockReleased { id, file });
             for piece in rest {
                 let nid = self.new_lock_id();
                 self.record(Change::NlmLock {
@@ -658,6 +659,7 @@ impl LockTable {
                     });
                 }
             }
+            self.record(Change::LockReleased { id, file });
         }
         self.check_early_end(now);
         self.wake(file, now);

@@ -609,11 +609,20 @@ impl LockTable {
             }
         }
         self.total_locks -= gone.len();
-        for id in gone.into_iter().rev() {
-            self.record(Change::LockReleased { id, file });
-        }
+        // The new pieces are recorded before the releases of the locks they replace: the
+        // journal may be cut after any record (a crash), and every prefix must still hold
+        // every byte the owner holds before and after this change. Release-first would
+        // leave a prefix in which a range the client keeps holding (the rest of a split,
+        // a merged or upgraded range) is held by nobody, free for another client after the
+        // restart. Grant-first leaves, at worst, the owner's old and new locks overlapping
+        // in the prefix: `restore` keeps both, `start_grace` makes them unreclaimed state,
+        // reclaims take them apart (`reclaimed_nlm_lock`) and the end of grace drops the
+        // rest — the conservative direction (docs/cross-protocol.md §5 rule 1).
         for (range, exclusive) in pieces {
             self.add_nlm_lock(file, owner, range, exclusive);
+        }
+        for id in gone.into_iter().rev() {
+            self.record(Change::LockReleased { id, file });
         }
     }
 

@@ -377,6 +377,119 @@ fn journal_through_grace_restores_live_state() {
     assert_eq!(again.view(F).locks.len(), 1);
 }
 
+/// Regression (sim seed 1201): a POSIX split, merge, upgrade or downgrade must leave every
+/// prefix of its records — the journal can be cut after any record by a crash — holding
+/// every byte the owner holds both before and after the change, at the weaker of the two
+/// modes. Recording the releases first left a prefix where the rest of a split lock was
+/// held by nobody, so after a restart another client could take a range still held.
+#[test]
+fn every_journal_prefix_of_a_posix_change_keeps_what_the_owner_keeps() {
+    const N: usize = 300;
+    let a = owner("a", 1);
+    let probe = owner("p", 9);
+    // (lock or unlock, first, len, exclusive)
+    let ops: [(bool, u64, u64, bool); 9] = [
+        (true, 0, 100, true),   // grant
+        (false, 40, 20, false), // unlock splits
+        (true, 40, 20, true),   // merges back
+        (true, 20, 10, false),  // downgrade of a middle part: three pieces
+        (true, 20, 10, true),   // upgrade: merges again
+        (true, 90, 110, false), // other type over the end: split and replace
+        (true, 200, 50, false), // adjacent same type: merge
+        (true, 95, 10, true),   // upgrade inside the shared piece
+        (false, 0, 300, false), // everything released
+    ];
+    let mut h = Harness::new();
+    let mut held: [Option<bool>; N] = [None; N];
+    for (lock, first, len, excl) in ops {
+        h.drain();
+        let start = h.records.len();
+        let before = held;
+        let range = first as usize..(first + len) as usize;
+        if lock {
+            assert_eq!(h.nlm_lock(&a, first, len, excl, false), Outcome::Proceed);
+            held[range].fill(Some(excl));
+        } else {
+            assert_eq!(h.nlm_unlock(&a, first, len), Outcome::Proceed);
+            held[range].fill(None);
+        }
+        h.drain();
+        for cut in start..=h.records.len() {
+            let t = LockTable::restore(Config::default(), h.records[..cut].to_vec())
+                .expect("every prefix restores");
+            let mut t = t;
+            for b in 0..N {
+                let (Some(x), Some(y)) = (before[b], held[b]) else {
+                    continue;
+                };
+                let r = LockRange::nlm(b as u64, 1).unwrap();
+                // Held in any mode: an exclusive probe conflicts.
+                let out = t.nlm_test(F, &probe, r, true, h.now);
+                assert!(
+                    matches!(out, Outcome::Deny(Deny::Conflict(_))),
+                    "op {lock} {first}+{len}: prefix of {} of {} records frees byte {b}",
+                    cut - start,
+                    h.records.len() - start
+                );
+                if x && y {
+                    let out = t.nlm_test(F, &probe, r, false, h.now);
+                    assert!(
+                        matches!(out, Outcome::Deny(Deny::Conflict(_))),
+                        "op {lock} {first}+{len}: prefix of {} records weakens byte {b}",
+                        cut - start
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The journal cut between a split's new pieces and the release of the lock they replace:
+/// restore keeps the owner's old and new locks overlapping, grace makes them unreclaimed,
+/// the owner's reclaims of what it holds are granted, and the range it gave up stays gated
+/// (never handed out while grace runs) until grace ends, then it is free.
+#[test]
+fn overlapping_locks_of_one_owner_from_a_cut_journal_reclaim_and_expire() {
+    let a = owner("a", 1);
+    let b = owner("b", 1);
+    let mut h = Harness::new();
+    assert!(h.nlm_lock(&a, 0, 100, true, false).is_success());
+    assert!(h.nlm_unlock(&a, 40, 20).is_success());
+    h.drain();
+    // Grant 0..=99, then the pieces 0..=39 and 60..=99, then the release of 0..=99.
+    let last = h.records.last().unwrap().clone();
+    assert!(
+        matches!(last.change, Change::LockReleased { .. }),
+        "{last:?}"
+    );
+    let cut = h.records[..h.records.len() - 1].to_vec();
+    let mut r = Harness::new();
+    r.now = h.now + Duration::from_secs(1);
+    r.t = LockTable::restore(Config::default(), cut).expect("overlapping same-owner locks restore");
+    r.t.start_grace(r.now);
+    assert_eq!(r.t.grace_unreclaimed(), 3);
+    assert_eq!(reclaim(&mut r, &a, 0, 40, true), Outcome::Proceed);
+    assert_eq!(reclaim(&mut r, &a, 60, 40, true), Outcome::Proceed);
+    // Only the released middle is left unreclaimed: it gates newcomers, the reclaimed
+    // pieces conflict normally, nothing else is held.
+    assert_eq!(r.t.grace_unreclaimed(), 1);
+    assert_eq!(
+        r.nlm_lock(&b, 45, 5, true, false),
+        Outcome::Deny(Deny::GracePeriod)
+    );
+    assert!(matches!(
+        r.nlm_lock(&b, 39, 1, false, false),
+        Outcome::Deny(Deny::Conflict(_))
+    ));
+    r.advance(Duration::from_secs(90));
+    assert!(!r.t.in_grace());
+    assert_eq!(r.nlm_lock(&b, 40, 20, true, false), Outcome::Proceed);
+    assert!(matches!(
+        r.nlm_lock(&b, 60, 1, false, false),
+        Outcome::Deny(Deny::Conflict(_))
+    ));
+}
+
 mod random_grace {
     //! Random NLM state, a restart, then random reclaims (honest and bogus), new requests
     //! and unlocks during grace, checked against a model of what is still unreclaimed.
