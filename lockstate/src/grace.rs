@@ -330,6 +330,9 @@ impl LockTable {
             }
         }
         self.owner_waits.clear();
+        // Grants of waiters are held state no more: nothing is left to withdraw.
+        self.grant_undo.clear();
+        self.grant_prior = None;
         for (id, file) in dropped_locks {
             self.record(Change::LockReleased { id, file });
         }

@@ -74,9 +74,9 @@
 //! - A TEST or SHARE that must wait for an SMB lease break is not answered (O4: the client
 //!   retransmits); only LOCK requests are held and answered later.
 //! - Withdrawing a grant (CANCEL during the callback, GRANTED_RES refusal, no answer)
-//!   releases exactly the blocked request's range, which can cut into a range the same owner
-//!   held before and that POSIX merged with it. UNLOCK overlapping a lock being granted ends
-//!   the callbacks without releasing anything more.
+//!   undoes only what the grant changed ([`LockBackend::withdraw_grant`]): a range the same
+//!   owner held before, also where POSIX merged it with the granted one, stays held. UNLOCK
+//!   overlapping a lock being granted ends the callbacks without releasing anything more.
 //! - Hosts are remembered (name, address, NSM state) until the process ends, bounded by
 //!   `max_hosts`; restored hosts are notified over UDP.
 //! - `caller_name`s are bytes here; the lock table keys owners by UTF-8 text, so invalid
