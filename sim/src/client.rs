@@ -162,6 +162,9 @@ struct Call {
     purpose: Purpose,
     first_sent: Micros,
     next_retx: Micros,
+    /// The server's NSM state the client knew when it sent the call (Linux `nlmclnt_lock`
+    /// keeps it as "reboot protection").
+    server_state: Option<i32>,
 }
 
 #[derive(Debug, Clone)]
@@ -355,6 +358,7 @@ impl Host {
                 purpose,
                 first_sent: now,
                 next_retx: now + retx,
+                server_state: self.server_state,
             },
         );
         xid
@@ -1014,6 +1018,19 @@ impl Host {
                     req.range()
                 );
                 match stat {
+                    // Reboot protection (Linux `nlmclnt_lock`): a grant answered to a LOCK
+                    // sent before the client learned of a server restart may come from
+                    // the server's previous life (a delayed reply) and was not reclaimed:
+                    // the client does not rely on it and sends the LOCK again.
+                    Some(Nlm4Stats::Granted) if call.server_state != self.server_state => {
+                        trace!(
+                            ck.trace,
+                            now,
+                            "{owner} LOCK granted across a server restart: sent again"
+                        );
+                        ck.waiters.remove(&owner);
+                        self.proc_idle(now, p, Some(req));
+                    }
                     Some(Nlm4Stats::Granted) => {
                         let w = self.wire_owner(owner, req.file);
                         ck.granted(owner, &w, req.file, req.range(), req.excl, "LOCK reply");
