@@ -419,7 +419,7 @@ impl LockTable {
         }
     }
 
-    fn check_early_end(&mut self, now: Instant) {
+    pub(crate) fn check_early_end(&mut self, now: Instant) {
         let done = self.grace.as_mut().is_some_and(|g| {
             g.files.retain(|_, u| !u.is_empty());
             g.had_state && g.files.is_empty()

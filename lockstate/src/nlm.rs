@@ -394,13 +394,43 @@ impl LockTable {
     }
 
     /// NLM FREE_ALL / client reboot (SM_NOTIFY): releases every lock, share reservation and
-    /// blocked request of `host` (`caller_name`) and wakes the files' waiters. Returns how
-    /// many locks and shares were released.
+    /// blocked request of `host` (`caller_name`) and wakes the files' waiters. During grace
+    /// this includes what the host reclaimed (it belongs to the life that ended) and what it
+    /// had still to reclaim (its new life will not: XNFS chapter 11, docs/architecture.md
+    /// lesson 3); the grace period may end early then. Returns how many locks and shares
+    /// were released.
     pub fn nlm_free_all(&mut self, host: &[u8], now: Instant) -> usize {
         let mut touched = Vec::new();
         let mut released = Vec::new();
         let mut shares = Vec::new();
         let mut dropped_waiters = Vec::new();
+        let mut unreclaimed = 0;
+        if let Some(g) = self.grace.as_mut() {
+            for (fid, un) in g.files.iter_mut() {
+                let before = un.locks.len() + un.shares.len();
+                un.locks.retain(|l| match &l.owner {
+                    LockOwner::Nlm(o) if o.caller_name == host => {
+                        released.push((l.id, *fid));
+                        false
+                    }
+                    _ => true,
+                });
+                un.shares.retain(|s| {
+                    if s.owner.caller_name == host {
+                        shares.push((*fid, s.owner.clone()));
+                        false
+                    } else {
+                        true
+                    }
+                });
+                if before != un.locks.len() + un.shares.len() {
+                    unreclaimed += before - un.locks.len() - un.shares.len();
+                    touched.push(*fid);
+                }
+            }
+            g.expected.retain(|h| h != host);
+        }
+        let unreclaimed_locks = released.len();
         for (fid, fs) in self.files.iter_mut() {
             let before = fs.locks.len() + fs.shares.len();
             fs.locks.retain(|l| match &l.owner {
@@ -434,7 +464,8 @@ impl LockTable {
         }
         self.grant_undo.retain(|_, u| u.owner.caller_name != host);
         let n = released.len() + shares.len();
-        self.total_locks -= released.len();
+        // Unreclaimed locks are not counted among the held ones.
+        self.total_locks -= released.len() - unreclaimed_locks;
         // Records in file order, not in the hash map's order (issue 9 §5). Sorts are stable,
         // so a file's own locks and shares keep their order.
         released.sort_by_key(|(_, f)| *f);
@@ -457,6 +488,9 @@ impl LockTable {
         for f in touched {
             self.wake(f, now);
             self.gc_file(f);
+        }
+        if unreclaimed > 0 {
+            self.check_early_end(now);
         }
         n
     }

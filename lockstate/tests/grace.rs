@@ -490,6 +490,46 @@ fn overlapping_locks_of_one_owner_from_a_cut_journal_reclaim_and_expire() {
     ));
 }
 
+/// FREE_ALL / a client's reboot during grace frees its reclaimed locks (waking their
+/// waiters) and the state it had still to reclaim, with records, so the journal follows;
+/// other clients' unreclaimed state stays gated, and grace ends early once they reclaim.
+#[test]
+fn free_all_in_grace_frees_reclaimed_and_unreclaimed_state() {
+    let a = owner("a", 1);
+    let b = owner("b", 1);
+    let c = owner("c", 1);
+    let mut h = restart(Config::default(), |h| {
+        h.nlm_lock(&a, 0, 10, true, false);
+        h.nlm_lock(&a, 20, 10, true, false);
+        h.nlm_lock(&b, 40, 10, true, false);
+    });
+    assert_eq!(reclaim(&mut h, &a, 0, 10, true), Outcome::Proceed);
+    let w = ticket(&h.nlm_lock(&c, 0, 10, true, true));
+    h.drain();
+    let before = h.records.len();
+    assert_eq!(h.t.nlm_free_all(b"a", h.now), 2);
+    assert_eq!(h.completion(w), Some(Outcome::Proceed));
+    assert_eq!(h.t.grace_unreclaimed(), 1);
+    assert!(h.t.in_grace());
+    assert_eq!(h.t.grace_expected_clients(), vec![b"b".to_vec()]);
+    assert_eq!(h.nlm_lock(&c, 20, 10, true, false), Outcome::Proceed);
+    assert_eq!(
+        h.nlm_lock(&c, 40, 10, true, false),
+        Outcome::Deny(Deny::GracePeriod)
+    );
+    let released = h.records[before..]
+        .iter()
+        .filter(|r| matches!(r.change, Change::LockReleased { .. }))
+        .count();
+    assert_eq!(released, 2, "the reclaimed and the unreclaimed lock");
+    assert_eq!(reclaim(&mut h, &b, 40, 10, true), Outcome::Proceed);
+    assert!(!h.t.in_grace());
+    // What the records say is what the table holds.
+    h.drain();
+    let again = LockTable::restore(Config::default(), h.records.clone()).unwrap();
+    assert_eq!(again.view(F).locks, h.t.view(F).locks);
+}
+
 mod random_grace {
     //! Random NLM state, a restart, then random reclaims (honest and bogus), new requests
     //! and unlocks during grace, checked against a model of what is still unreclaimed.

@@ -164,15 +164,15 @@ pub trait LockBackend {
     /// UNSHARE (succeeds when nothing was held, X/Open).
     fn unshare(&mut self, now: Instant, file: FileId, owner: &Owner) -> Nlm4Stats;
     /// Releases every lock, share and waiter of the host named `caller_name` (FREE_ALL,
-    /// client reboot); waiters behind them are woken.
+    /// client reboot), and during grace also what it had still to reclaim; waiters behind
+    /// them are woken.
     fn free_host(&mut self, now: Instant, caller_name: &[u8]);
     /// The host is monitored with this NSM state: the table keeps the list durable so the
     /// grace period after a restart knows which clients to expect.
     fn monitor(&mut self, caller_name: &[u8], state: i32);
     /// The host is no longer monitored (its state was freed).
     fn unmonitor(&mut self, caller_name: &[u8]);
-    /// Whether the shared grace period is on (SM_NOTIFY cleanup is deferred during it,
-    /// docs/architecture.md lesson 3).
+    /// Whether the shared grace period is on.
     fn in_grace(&self, now: Instant) -> bool;
 }
 

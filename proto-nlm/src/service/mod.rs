@@ -67,8 +67,10 @@
 //! - NSM: Janus is its own status monitor. A client that sends LOCK is monitored (a durable
 //!   [`NsmRecord`]); on construction every monitored client is sent SM_NOTIFY with our new
 //!   state, retried every `notify_retry` for `notify_give_up`; an incoming SM_NOTIFY with a
-//!   new state frees that host's locks, shares and blocks (deferred while in grace,
-//!   docs/architecture.md lesson 3) and calls back the SM_MON registrations for that name.
+//!   newer state frees that host's locks, shares and blocks, in grace too (its reclaimed and
+//!   still unreclaimed state, docs/architecture.md lesson 3), and calls back the SM_MON
+//!   registrations for that name; one with an older state (a delayed notification of an
+//!   earlier reboot) frees nothing.
 //!
 //! # Deviations and limits (named, per house style)
 //! - SM_MON, SM_UNMON, SM_UNMON_ALL and SM_SIMU_CRASH are honoured only from loopback

@@ -315,6 +315,86 @@ fn real_table_grace_after_restart() {
     );
 }
 
+/// Regression (sim seed 139): a client that reboots during our grace period (SM_NOTIFY
+/// with a newer state) loses what its earlier life reclaimed and what it had still to
+/// reclaim, at once; the waiter blocked behind its reclaimed lock is woken, and grace ends
+/// when nothing else is expected. Before, nothing was freed, then or at the end of grace:
+/// the reclaimed lock was held by nobody for ever. A delayed notification of an earlier
+/// reboot (an older state) frees nothing.
+#[test]
+fn real_table_sm_notify_in_grace_frees_the_rebooted_client() {
+    let t0 = test_clock();
+    let mut first = LockTable::new(Config::default());
+    let mut svc = NlmService::new(config(), t0, 7, []);
+    for (xid, off) in [(1, 0), (2, 20)] {
+        let out = svc.handle_call(
+            t0,
+            &mut first,
+            &Files,
+            IncomingCall {
+                conn: ConnId(1),
+                peer: SocketAddr::new(CLIENT_A, 800),
+                transport: Transport::Tcp,
+                xid,
+                program: NLM_PROGRAM,
+                version: 4,
+                procedure: 2,
+                args: Nlm4Call::Lock(lock_args(alock("hostA", 1, b"f\x01", off, 10), true, false))
+                    .args_bytes(),
+            },
+        );
+        assert!(matches!(out, CallOutcome::Reply(_)));
+    }
+    let table_records: Vec<_> = std::iter::from_fn(|| first.poll_record()).collect();
+    let nsm_records: Vec<_> = std::iter::from_fn(|| svc.poll_record()).collect();
+    drop((first, svc)); // kill -9
+
+    let t1 = t0 + Duration::from_secs(5);
+    let mut table = LockTable::restore(Config::default(), table_records).expect("restores");
+    table.start_grace(t1);
+    let mut h = Harness::with(table, t1);
+    h.svc = NlmService::new(config(), t1, 9, nsm_records);
+    let mut reclaim = lock_args(alock("hostA", 1, b"f\x01", 0, 10), true, false);
+    reclaim.reclaim = true;
+    assert_eq!(
+        h.stat(CLIENT_A, Nlm4Call::Lock(reclaim)),
+        Nlm4Stats::Granted
+    );
+    assert!(h.locks.in_grace(), "20..=29 is still to be reclaimed");
+    let b = |off| alock("hostB", 2, b"f\x01", off, 10);
+    assert_eq!(h.lock(CLIENT_B, b(0), true, true), Nlm4Stats::Blocked);
+    assert_eq!(
+        h.lock(CLIENT_B, b(20), true, false),
+        Nlm4Stats::DeniedGracePeriod
+    );
+    let notify = |state| {
+        NsmCall::Notify(StatChge {
+            mon_name: SmString::from_static(b"hostA"),
+            state,
+        })
+    };
+    // hostA rebooted (its LOCKs said state 3).
+    h.nsm(CLIENT_A, notify(5));
+    assert!(!h.locks.holds(b"hostA", FileId(1)));
+    assert_eq!(h.locks.grace_unreclaimed(), 0);
+    assert!(
+        !h.locks.in_grace(),
+        "nothing else was expected: grace ended early"
+    );
+    assert!(h.locks.holds(b"hostB", FileId(1)), "the waiter was woken");
+    assert_eq!(h.lock(CLIENT_B, b(20), true, false), Nlm4Stats::Granted);
+    // hostA's new life locks again; its first notification, delayed, arrives late.
+    let a2 = alock("hostA", 1, b"f\x01", 40, 10);
+    let mut args = lock_args(a2, true, false);
+    args.state = 5;
+    assert_eq!(h.stat(CLIENT_A, Nlm4Call::Lock(args)), Nlm4Stats::Granted);
+    h.nsm(CLIENT_A, notify(3));
+    assert!(
+        h.locks.holds(b"hostA", FileId(1)),
+        "a stale notification freed a live lock"
+    );
+}
+
 /// One step of a random session.
 #[derive(Debug, Clone)]
 enum Step {
