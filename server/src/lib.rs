@@ -30,7 +30,8 @@
 //! lock state go through the RPC duplicate-request cache, and a reply it sends again for a
 //! retransmission waits the same way (it may answer a call whose original reply is still
 //! held). After
-//! [`Core::handle_journal_failed`] those replies are never sent, and the core stops granting:
+//! [`Core::handle_journal_failed`] those replies are never sent, no more records are handed
+//! out, and the core stops granting:
 //! NLM and NSM calls are refused with SYSTEM_ERR (RFC 5531 §9: the call was not executed),
 //! so clients see no success they could lose. NFS replies depend on no record and flow on.
 //! Group commit is the runtime's business: append everything one pass produced, sync once,
@@ -682,7 +683,16 @@ impl Core {
 
     /// A record to append to the journal, in order; report durability with
     /// [`Core::handle_journal_durable`] (or failure with [`Core::handle_journal_failed`]).
+    /// After a failure nothing more is handed out: what the core records then (releases,
+    /// the end of a grace period) could reach the disk in part, and a release that lands
+    /// while the reclaims it overrides were refused for the failure would let the next boot
+    /// give away a lock a client still holds. A restart finds the state as of the failure,
+    /// the safe side (released locks come back as unreclaimed state).
     pub fn poll_journal_append(&mut self) -> Option<(RecordSeq, Vec<u8>)> {
+        if self.journal.failed {
+            while self.journal.appends.pop().is_some() {}
+            return None;
+        }
         self.journal.appends.pop()
     }
 

@@ -332,3 +332,28 @@ fn a_cached_nlm_reply_waits_for_the_records_of_its_original() {
         "a withheld GRANTED leaked through the cache"
     );
 }
+
+/// Found by the simulation (seed 381): after a journal failure the core hands out no more
+/// records. The client's reclaims were refused for the failure (SYSTEM_ERR), the end of
+/// grace then dropped its lock, and that release could reach the disk in part: the next
+/// boot would have given the lock away while the client still held it.
+#[test]
+fn after_a_journal_failure_no_record_is_handed_out() {
+    let mut rig = Rig::new(vec![]);
+    rig.lock(1, 1, 0);
+    let journal: Vec<Vec<u8>> = rig.appended().into_iter().map(|(_, r)| r).collect();
+    let now = rig.now + Duration::from_secs(1);
+    let mut core = core_over(Arc::clone(&rig.fs) as Arc<dyn Vfs>, journal, now);
+    assert!(core.in_grace());
+    while core.poll_journal_append().is_some() {}
+    core.handle_journal_failed(now);
+    // The owner never reclaims (its reclaims would be refused); grace ends.
+    let later = now + Duration::from_secs(120);
+    core.handle_timeout(later);
+    assert!(!core.in_grace());
+    core.handle_timeout(later + Duration::from_secs(2)); // the release would be flushed
+    assert!(
+        core.poll_journal_append().is_none(),
+        "a release appended after the failure"
+    );
+}

@@ -1355,6 +1355,7 @@ impl Host {
             return;
         }
         self.server_state = Some(state);
+        ck.beliefs.notified(self.idx);
         let mine: Vec<_> = ck
             .beliefs
             .all()

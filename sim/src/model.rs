@@ -198,6 +198,19 @@ impl Beliefs {
         }
     }
 
+    /// `host` heard of a server restart (SM_NOTIFY): it reclaims every lock it holds, as
+    /// Linux's reclaimer does (`reclaimer` in `fs/lockd/clntlock.c` walks all the host's
+    /// locks). That includes a grant it received after the restart but before the
+    /// notification, which may be a delayed reply of the server's previous life.
+    pub fn notified(&mut self, host: usize) {
+        for h in &mut self.held {
+            if h.owner.host == host {
+                h.needs_reclaim = true;
+                h.reclaiming = false;
+            }
+        }
+    }
+
     /// Marks the pieces of `owner` on `file` within `range` reclaimed.
     pub fn reclaimed(&mut self, owner: Owner, file: usize, range: Range) {
         for h in &mut self.held {
