@@ -586,7 +586,22 @@ impl LockTable {
         // A waiter granted now (not on its first evaluation): remember what the grant
         // changes, so that a withdrawal can undo exactly that (`wake` files it by ticket).
         let prior = (!first).then(|| self.owner_pieces(file, &owner, range));
-        if let Err(d) = self.posix_lock(file, &owner, range, exclusive, true) {
+        if reclaim && !exclusive {
+            // A reclaim re-establishes what the owner held before the restart; it is not a
+            // new fcntl() of the process. Bytes the owner holds again since (a blocked
+            // exclusive LOCK granted in grace) keep their mode: a shared reclaim only adds
+            // the bytes it does not hold, never downgrades (which would take exclusivity
+            // from a grant already on its way to the client).
+            let mut rest = vec![range];
+            for (r, _) in self.owner_pieces(file, &owner, range) {
+                subtract(&mut rest, r);
+            }
+            for r in rest {
+                if let Err(d) = self.posix_lock(file, &owner, r, false, true) {
+                    return Eval::Done(Outcome::Deny(d));
+                }
+            }
+        } else if let Err(d) = self.posix_lock(file, &owner, range, exclusive, true) {
             return Eval::Done(Outcome::Deny(d));
         }
         self.grant_prior = prior;

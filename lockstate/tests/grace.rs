@@ -690,3 +690,31 @@ mod random_grace {
         v
     }
 }
+
+/// Found by the simulation (seed 5206): an owner's blocked exclusive LOCK is granted in
+/// grace over a range it had held shared before the restart; its shared reclaim of that
+/// range, arriving next, must not downgrade the grant (whose GRANTED callback is on its way):
+/// a reclaim only re-establishes bytes the owner does not hold.
+#[test]
+fn a_shared_reclaim_does_not_downgrade_what_the_owner_holds_since() {
+    let a = owner("a", 1);
+    let mut h = restart(Config::default(), |h| {
+        h.nlm_lock(&a, 32, 2, false, false);
+        h.nlm_lock(&a, 40, 2, false, false);
+    });
+    assert_eq!(h.nlm_lock(&a, 24, 11, true, false), Outcome::Proceed);
+    assert_eq!(reclaim(&mut h, &a, 32, 2, false), Outcome::Proceed);
+    let b = owner("b", 1);
+    assert!(matches!(
+        h.nlm_test(&b, 32, 2, false),
+        Outcome::Deny(Deny::Conflict(_))
+    ));
+    // Bytes it does not hold are re-established shared.
+    assert_eq!(reclaim(&mut h, &a, 40, 2, false), Outcome::Proceed);
+    assert!(!h.t.in_grace());
+    assert_eq!(h.nlm_test(&b, 40, 2, false), Outcome::Proceed);
+    assert!(matches!(
+        h.nlm_test(&b, 40, 2, true),
+        Outcome::Deny(Deny::Conflict(_))
+    ));
+}
