@@ -1539,4 +1539,18 @@ impl Host {
     pub fn server_restarted(&mut self) {
         self.notified = false;
     }
+
+    /// The reclaims this host has on the wire (retransmitted until answered): after a
+    /// server restart they reach the new server, which judges them as reclaims.
+    pub fn reclaims_in_flight(&self) -> Vec<(Owner, usize, Range)> {
+        self.calls
+            .values()
+            .filter_map(|c| match &c.purpose {
+                Purpose::Reclaim {
+                    owner, file, range, ..
+                } => Some((*owner, *file, *range)),
+                _ => None,
+            })
+            .collect()
+    }
 }

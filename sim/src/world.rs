@@ -444,6 +444,11 @@ impl World {
                     self.ck.beliefs.server_restarted();
                     for h in &mut self.hosts {
                         h.server_restarted();
+                        // A reclaim still being retransmitted is on its way to the new
+                        // server: its answer decides, not the end of grace.
+                        for (owner, file, range) in h.reclaims_in_flight() {
+                            self.ck.beliefs.reclaim_sent(owner, file, range);
+                        }
                     }
                     self.check_restored();
                 }
