@@ -1322,12 +1322,24 @@ impl Host {
                 let w = self.wire_owner(owner, f);
                 if w.oh == l.oh.as_bytes() && w.svid == l.svid {
                     let r = Range::nlm(l.l_offset, l.l_len);
-                    let held = ck.beliefs.all().iter().any(|h| {
-                        h.owner == owner
-                            && h.file == f
-                            && h.range.first <= r.first
-                            && h.range.last >= r.last
-                    });
+                    // The union of its pieces counts: a later LOCK of part of the range
+                    // splits the belief without changing what is held.
+                    let mut pieces: Vec<(u64, u64)> = ck
+                        .beliefs
+                        .all()
+                        .iter()
+                        .filter(|h| h.owner == owner && h.file == f)
+                        .map(|h| (h.range.first, h.range.last))
+                        .collect();
+                    pieces.sort_unstable();
+                    let mut next = Some(r.first);
+                    for (first, last) in pieces {
+                        match next {
+                            Some(n) if first <= n && last >= n => next = last.checked_add(1),
+                            _ => {}
+                        }
+                    }
+                    let held = next.is_none_or(|n| n > r.last);
                     if held {
                         trace!(
                             ck.trace,
