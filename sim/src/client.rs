@@ -1146,11 +1146,17 @@ impl Host {
                     .map(|r| r.stat);
                 trace!(ck.trace, now, "{owner} reclaim f{file} {range} -> {stat:?}");
                 let w = self.wire_owner(owner, file);
+                // Reboot protection, as for LOCK: an answer to a reclaim sent before the
+                // latest SM_NOTIFY comes from the server's previous life (a delayed reply)
+                // and settles nothing; the reclaim is asked again of the current server.
+                let stale = call.server_state != self.server_state;
                 match stat {
-                    Some(Nlm4Stats::Granted) => ck.reclaimed(owner, &w, file, range, excl),
+                    Some(Nlm4Stats::Granted) if !stale => {
+                        ck.reclaimed(owner, &w, file, range, excl)
+                    }
                     // Not executed (SYSTEM_ERR while the server's journal is failing): ask
                     // again later, as Linux retries a reclaim that got no answer.
-                    None => {
+                    _ if stale || stat.is_none() => {
                         if let Some(h) = ck
                             .beliefs
                             .all()
