@@ -331,6 +331,9 @@ impl LockTable {
             }
         }
         self.owner_waits.clear();
+        // Grants of waiters are held state no more: nothing is left to withdraw.
+        self.grant_undo.clear();
+        self.grant_prior = None;
         for (id, file) in dropped_locks {
             self.record(Change::LockReleased { id, file });
         }
@@ -417,7 +420,7 @@ impl LockTable {
         }
     }
 
-    fn check_early_end(&mut self, now: Instant) {
+    pub(crate) fn check_early_end(&mut self, now: Instant) {
         let done = self.grace.as_mut().is_some_and(|g| {
             g.files.retain(|_, u| !u.is_empty());
             g.had_state && g.files.is_empty()
@@ -639,8 +642,9 @@ impl LockTable {
                 _ => true,
             });
         }
+        // As in `replace_locks`: the rest of a persisted lock is recorded before that
+        // lock's release, so no journal prefix loses the part still to be reclaimed.
         for (id, rest, exclusive) in gone {
-            self.record(Change::LockReleased { id, file });
             for piece in rest {
                 let nid = self.new_lock_id();
                 self.record(Change::NlmLock {
@@ -659,6 +663,7 @@ impl LockTable {
                     });
                 }
             }
+            self.record(Change::LockReleased { id, file });
         }
         self.check_early_end(now);
         self.wake(file, now);

@@ -22,8 +22,11 @@
 //! | UNLOCK, CANCEL, UNSHARE | `Proceed` | GRANTED (also during grace) |
 //! | any | [`LockRange::nlm`] error | FBIG |
 //!
-//! A GRANTED callback the client never acknowledges is withdrawn with
-//! [`LockTable::nlm_unlock`] (docs/architecture.md lesson 13).
+//! A GRANTED callback the client never acknowledges, refuses, or races with a CANCEL is
+//! withdrawn with [`LockTable::nlm_withdraw_grant`] (docs/architecture.md lesson 13): only
+//! what the grant changed is undone, so a range the owner held before and that POSIX merged
+//! with the granted one survives. A grant the client took is settled with
+//! [`LockTable::nlm_grant_settled`].
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,7 +34,7 @@ use std::time::Instant;
 use crate::outcome::{Deny, Outcome, WaitReason};
 use crate::persist::Change;
 use crate::table::{Access, BreakKind, Eval, Lock, LockOwner, LockTable, NlmShare, Op, Requester};
-use crate::types::{FileId, LockRange, NlmOwner, Span};
+use crate::types::{FileId, LockRange, NlmOwner, Span, Ticket};
 use crate::view::{ConflictKind, Proto, Resolution};
 
 /// Arguments of NLM LOCK / NM_LOCK (XNFS NLM_LOCK `nlm4_lockargs`).
@@ -69,6 +72,50 @@ pub struct NlmShareArgs {
 /// Locks longer than this are "wide": removing the widest one recomputes the scan bounds.
 const WIDE: u64 = 1 << 20;
 
+/// Most grants of waiting LOCKs remembered for a withdrawal at once (the NLM service settles
+/// each; past this the oldest is forgotten and its withdrawal releases the granted range).
+const MAX_GRANT_UNDO: usize = 4096;
+
+/// What the grant of a waiting NLM LOCK changed for its owner: the bytes a withdrawal gives
+/// back. Bytes the owner sets itself afterwards (LOCK, UNLOCK) leave it: the client knows
+/// their state, so no withdrawal may touch them.
+#[derive(Debug, Clone)]
+pub(crate) struct GrantUndo {
+    file: FileId,
+    owner: Arc<NlmOwner>,
+    /// Bytes of the granted range the owner did not hold before.
+    added: Vec<LockRange>,
+    /// Bytes the owner held shared before an exclusive grant: shared again on withdrawal.
+    upgraded: Vec<LockRange>,
+}
+
+/// `v` minus `r`.
+fn subtract(v: &mut Vec<LockRange>, r: LockRange) {
+    if !v.iter().any(|x| x.first <= r.last && r.first <= x.last) {
+        return;
+    }
+    let mut out = Vec::with_capacity(v.len() + 1);
+    for x in v.drain(..) {
+        if x.last < r.first || x.first > r.last {
+            out.push(x);
+            continue;
+        }
+        if x.first < r.first {
+            out.push(LockRange {
+                first: x.first,
+                last: r.first - 1,
+            });
+        }
+        if x.last > r.last {
+            out.push(LockRange {
+                first: r.last + 1,
+                last: x.last,
+            });
+        }
+    }
+    *v = out;
+}
+
 impl LockTable {
     /// NLM LOCK (and NM_LOCK with `block = false`).
     ///
@@ -95,17 +142,27 @@ impl LockTable {
                 hold_until: w.hold_until,
             });
         }
-        self.run(
+        let out = self.run(
             args.file,
             Op::NlmLock {
-                owner,
+                owner: owner.clone(),
                 range: args.range,
                 exclusive: args.exclusive,
                 block: args.block,
                 reclaim: args.reclaim,
             },
             now,
-        )
+        );
+        if out == Outcome::Proceed {
+            self.owner_set_bytes(args.file, &owner, args.range);
+            if !args.exclusive {
+                // A shared lock may have replaced the owner's exclusive one (a downgrade):
+                // waiters for shared locks there can go now. (`wake` does nothing on a
+                // file without waiters.)
+                self.wake(args.file, now);
+            }
+        }
+        out
     }
 
     /// NLM TEST: `Proceed` = NLM4_GRANTED; `Deny(Conflict(holder))` = NLM4_DENIED with
@@ -146,11 +203,135 @@ impl LockTable {
             return Outcome::Proceed;
         };
         self.cancel_nlm_waiters(file, &owner, Some(range), None);
+        self.owner_set_bytes(file, &owner, range);
         if self.posix_unlock(file, &owner, range) {
             self.wake(file, now);
         }
         self.gc_file(file);
         Outcome::Proceed
+    }
+
+    /// Withdraws the grant of the waiting LOCK `ticket` (its [`Event::Completed`] said
+    /// `Proceed`): the GRANTED callback went unanswered, the client refused it, or a CANCEL
+    /// overrode it (Linux `nlmsvc_cancel_blocked`). Only what the grant changed is undone:
+    /// bytes the owner did not hold before are released, bytes it held shared before an
+    /// exclusive grant are shared again, and whatever the owner held before — also where
+    /// POSIX merged it with the granted range — stays held. Bytes the owner locked or
+    /// unlocked itself since the grant are left as they are. Wakes the file's waiters.
+    /// Returns false when the grant is not known (settled, withdrawn, its owner's host
+    /// freed, or forgotten past the bound); nothing changes then.
+    ///
+    /// [`Event::Completed`]: crate::Event::Completed
+    pub fn nlm_withdraw_grant(&mut self, ticket: Ticket, now: Instant) -> bool {
+        let Some(u) = self.grant_undo.remove(&ticket) else {
+            return false;
+        };
+        let mut changed = false;
+        for r in &u.added {
+            changed |= self.posix_unlock(u.file, &u.owner, *r);
+        }
+        for r in &u.upgraded {
+            // A downgrade never conflicts, and must not fail on bounds: it only gives back.
+            let _ = self.posix_lock(u.file, &u.owner, *r, false, false);
+            changed = true;
+        }
+        if changed {
+            self.wake(u.file, now);
+        }
+        self.gc_file(u.file);
+        true
+    }
+
+    /// The client took the grant of `ticket` (GRANTED_RES, a retransmitted LOCK answered
+    /// GRANTED, its own UNLOCK of the range): it can no longer be withdrawn.
+    pub fn nlm_grant_settled(&mut self, ticket: Ticket) {
+        self.grant_undo.remove(&ticket);
+    }
+
+    /// Grants of waiting LOCKs not settled or withdrawn yet (tests, metrics).
+    pub fn nlm_grants_unsettled(&self) -> usize {
+        self.grant_undo.len()
+    }
+
+    /// Remembers what the grant of waiting LOCK `ticket` changed (`prior`: the owner's
+    /// pieces inside `range` just before it).
+    pub(crate) fn note_grant(
+        &mut self,
+        ticket: Ticket,
+        file: FileId,
+        owner: Arc<NlmOwner>,
+        range: LockRange,
+        exclusive: bool,
+        prior: Vec<(LockRange, bool)>,
+    ) {
+        let mut added = vec![range];
+        for (r, _) in &prior {
+            subtract(&mut added, *r);
+        }
+        let upgraded = if exclusive {
+            prior.iter().filter(|(_, x)| !x).map(|(r, _)| *r).collect()
+        } else {
+            Vec::new()
+        };
+        if self.grant_undo.len() >= MAX_GRANT_UNDO {
+            self.grant_undo.pop_first();
+        }
+        self.grant_undo.insert(
+            ticket,
+            GrantUndo {
+                file,
+                owner,
+                added,
+                upgraded,
+            },
+        );
+    }
+
+    /// The owner set `range` itself (a LOCK granted now, an UNLOCK): no withdrawal of an
+    /// earlier grant may change those bytes.
+    fn owner_set_bytes(&mut self, file: FileId, owner: &Arc<NlmOwner>, range: LockRange) {
+        if self.grant_undo.is_empty() {
+            return;
+        }
+        for u in self.grant_undo.values_mut() {
+            if u.file == file && Arc::ptr_eq(&u.owner, owner) {
+                subtract(&mut u.added, range);
+                subtract(&mut u.upgraded, range);
+            }
+        }
+    }
+
+    /// `owner`'s locks on `file` clipped to `range`.
+    fn owner_pieces(
+        &self,
+        file: FileId,
+        owner: &Arc<NlmOwner>,
+        range: LockRange,
+    ) -> Vec<(LockRange, bool)> {
+        let Some(fs) = self.files.get(&file) else {
+            return Vec::new();
+        };
+        fs.candidates(range.first, range.last)
+            .filter_map(|i| {
+                let l = &fs.locks[i];
+                match &l.owner {
+                    LockOwner::Nlm(o)
+                        if Arc::ptr_eq(o, owner)
+                            && l.span.first <= range.last
+                            && l.span.last >= range.first =>
+                    {
+                        Some((
+                            LockRange {
+                                first: l.span.first.max(range.first),
+                                last: l.span.last.min(range.last),
+                            },
+                            l.exclusive,
+                        ))
+                    }
+                    _ => None,
+                }
+            })
+            .collect()
     }
 
     /// NLM CANCEL: withdraws the owner's blocked LOCK for this range and mode. Always
@@ -213,13 +394,43 @@ impl LockTable {
     }
 
     /// NLM FREE_ALL / client reboot (SM_NOTIFY): releases every lock, share reservation and
-    /// blocked request of `host` (`caller_name`) and wakes the files' waiters. Returns how
-    /// many locks and shares were released.
+    /// blocked request of `host` (`caller_name`) and wakes the files' waiters. During grace
+    /// this includes what the host reclaimed (it belongs to the life that ended) and what it
+    /// had still to reclaim (its new life will not: XNFS chapter 11, docs/architecture.md
+    /// lesson 3); the grace period may end early then. Returns how many locks and shares
+    /// were released.
     pub fn nlm_free_all(&mut self, host: &[u8], now: Instant) -> usize {
         let mut touched = Vec::new();
         let mut released = Vec::new();
         let mut shares = Vec::new();
         let mut dropped_waiters = Vec::new();
+        let mut unreclaimed = 0;
+        if let Some(g) = self.grace.as_mut() {
+            for (fid, un) in g.files.iter_mut() {
+                let before = un.locks.len() + un.shares.len();
+                un.locks.retain(|l| match &l.owner {
+                    LockOwner::Nlm(o) if o.caller_name == host => {
+                        released.push((l.id, *fid));
+                        false
+                    }
+                    _ => true,
+                });
+                un.shares.retain(|s| {
+                    if s.owner.caller_name == host {
+                        shares.push((*fid, s.owner.clone()));
+                        false
+                    } else {
+                        true
+                    }
+                });
+                if before != un.locks.len() + un.shares.len() {
+                    unreclaimed += before - un.locks.len() - un.shares.len();
+                    touched.push(*fid);
+                }
+            }
+            g.expected.retain(|h| h != host);
+        }
+        let unreclaimed_locks = released.len();
         for (fid, fs) in self.files.iter_mut() {
             let before = fs.locks.len() + fs.shares.len();
             fs.locks.retain(|l| match &l.owner {
@@ -251,8 +462,10 @@ impl LockTable {
                 touched.push(*fid);
             }
         }
+        self.grant_undo.retain(|_, u| u.owner.caller_name != host);
         let n = released.len() + shares.len();
-        self.total_locks -= released.len();
+        // Unreclaimed locks are not counted among the held ones.
+        self.total_locks -= released.len() - unreclaimed_locks;
         // Records in file order, not in the hash map's order (issue 9 §5). Sorts are stable,
         // so a file's own locks and shares keep their order.
         released.sort_by_key(|(_, f)| *f);
@@ -275,6 +488,9 @@ impl LockTable {
         for f in touched {
             self.wake(f, now);
             self.gc_file(f);
+        }
+        if unreclaimed > 0 {
+            self.check_early_end(now);
         }
         n
     }
@@ -367,9 +583,28 @@ impl LockTable {
             }
             return Eval::Block(WaitReason::Lock(holder));
         }
-        if let Err(d) = self.posix_lock(file, &owner, range, exclusive) {
+        // A waiter granted now (not on its first evaluation): remember what the grant
+        // changes, so that a withdrawal can undo exactly that (`wake` files it by ticket).
+        let prior = (!first).then(|| self.owner_pieces(file, &owner, range));
+        if reclaim && !exclusive {
+            // A reclaim re-establishes what the owner held before the restart; it is not a
+            // new fcntl() of the process. Bytes the owner holds again since (a blocked
+            // exclusive LOCK granted in grace) keep their mode: a shared reclaim only adds
+            // the bytes it does not hold, never downgrades (which would take exclusivity
+            // from a grant already on its way to the client).
+            let mut rest = vec![range];
+            for (r, _) in self.owner_pieces(file, &owner, range) {
+                subtract(&mut rest, r);
+            }
+            for r in rest {
+                if let Err(d) = self.posix_lock(file, &owner, r, false, true) {
+                    return Eval::Done(Outcome::Deny(d));
+                }
+            }
+        } else if let Err(d) = self.posix_lock(file, &owner, range, exclusive, true) {
             return Eval::Done(Outcome::Deny(d));
         }
+        self.grant_prior = prior;
         if reclaim {
             self.reclaimed_nlm_lock(file, &owner, range, now);
         }
@@ -465,13 +700,15 @@ impl LockTable {
     // ----- POSIX range algebra ---------------------------------------------------------
 
     /// Grants `range` to `owner` with POSIX merge/split/upgrade/downgrade among its own
-    /// locks. Emits release/grant records for every lock removed/added.
+    /// locks. Emits release/grant records for every lock removed/added. `bounded`: refuse
+    /// with `NoLocks` past the table's bounds (a withdrawal's downgrade is not bounded).
     pub(crate) fn posix_lock(
         &mut self,
         file: FileId,
         owner: &Arc<NlmOwner>,
         range: LockRange,
         exclusive: bool,
+        bounded: bool,
     ) -> Result<(), Deny> {
         let adj_first = range.first.saturating_sub(1);
         let adj_last = range.last.saturating_add(1);
@@ -487,7 +724,7 @@ impl LockTable {
             }
         }
         if touched.is_empty() {
-            if self.over_bounds(file, 1) {
+            if bounded && self.over_bounds(file, 1) {
                 return Err(Deny::NoLocks);
             }
             self.add_nlm_lock(file, owner, range, exclusive);
@@ -539,7 +776,7 @@ impl LockTable {
             }
         }
         let added = pieces.len() + 1;
-        if added > removed.len() && self.over_bounds(file, added - removed.len()) {
+        if bounded && added > removed.len() && self.over_bounds(file, added - removed.len()) {
             return Err(Deny::NoLocks);
         }
         pieces.push((
@@ -610,11 +847,20 @@ impl LockTable {
             }
         }
         self.total_locks -= gone.len();
-        for id in gone.into_iter().rev() {
-            self.record(Change::LockReleased { id, file });
-        }
+        // The new pieces are recorded before the releases of the locks they replace: the
+        // journal may be cut after any record (a crash), and every prefix must still hold
+        // every byte the owner holds before and after this change. Release-first would
+        // leave a prefix in which a range the client keeps holding (the rest of a split,
+        // a merged or upgraded range) is held by nobody, free for another client after the
+        // restart. Grant-first leaves, at worst, the owner's old and new locks overlapping
+        // in the prefix: `restore` keeps both, `start_grace` makes them unreclaimed state,
+        // reclaims take them apart (`reclaimed_nlm_lock`) and the end of grace drops the
+        // rest — the conservative direction (docs/cross-protocol.md §5 rule 1).
         for (range, exclusive) in pieces {
             self.add_nlm_lock(file, owner, range, exclusive);
+        }
+        for id in gone.into_iter().rev() {
+            self.record(Change::LockReleased { id, file });
         }
     }
 

@@ -450,6 +450,12 @@ pub struct LockTable {
     /// An NLM share reservation was made or restored at some point (see
     /// [`LockTable::nfs_namespace_unconstrained`]).
     pub(crate) nlm_shares_seen: bool,
+    /// What the grants of waiting NLM LOCKs changed, by ticket, until the NLM service
+    /// settles or withdraws them ([`LockTable::nlm_withdraw_grant`]).
+    pub(crate) grant_undo: std::collections::BTreeMap<Ticket, crate::nlm::GrantUndo>,
+    /// The owner's pieces in a waiter's range just before `eval_nlm_lock` granted it
+    /// (taken by `wake`, which knows the ticket).
+    pub(crate) grant_prior: Option<Vec<(LockRange, bool)>>,
 }
 
 impl LockTable {
@@ -477,6 +483,8 @@ impl LockTable {
             waking: false,
             wake_pending: Vec::new(),
             nlm_shares_seen: false,
+            grant_undo: std::collections::BTreeMap::new(),
+            grant_prior: None,
         }
     }
 
@@ -1065,6 +1073,27 @@ impl LockTable {
         found
     }
 
+    /// Cancels several waiting operations together: all leave their queues before any file
+    /// is woken, so the removal of one cannot grant another of them (which nobody would
+    /// then hold). Returns how many were waiting. No completion event is emitted for them.
+    pub fn cancel_many(&mut self, tickets: &[Ticket], now: Instant) -> usize {
+        let mut files = Vec::new();
+        let mut n = 0;
+        for t in tickets {
+            let file = self.tickets.get(t).copied();
+            if self.remove_waiter(*t).is_some() {
+                n += 1;
+                files.extend(file);
+            }
+        }
+        files.sort_unstable();
+        files.dedup();
+        for f in files {
+            self.wake(f, now);
+        }
+        n
+    }
+
     fn hold_expired(&mut self, ticket: Ticket) {
         let Some(&file) = self.tickets.get(&ticket) else {
             return;
@@ -1116,6 +1145,21 @@ impl LockTable {
                     match self.eval(f, &mut w.op, now, false) {
                         Eval::Done(outcome) => {
                             progressed = true;
+                            let prior = self.grant_prior.take();
+                            if let (
+                                Outcome::Proceed,
+                                Some(prior),
+                                Op::NlmLock {
+                                    owner,
+                                    range,
+                                    exclusive,
+                                    ..
+                                },
+                            ) = (&outcome, prior, &w.op)
+                            {
+                                let (owner, range, exclusive) = (owner.clone(), *range, *exclusive);
+                                self.note_grant(w.ticket, f, owner, range, exclusive, prior);
+                            }
                             self.tickets.remove(&w.ticket);
                             if let Some(k) = w.op.owner_key() {
                                 if let Some(v) = self.owner_waits.get_mut(&k) {

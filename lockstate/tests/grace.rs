@@ -377,6 +377,159 @@ fn journal_through_grace_restores_live_state() {
     assert_eq!(again.view(F).locks.len(), 1);
 }
 
+/// Regression (sim seed 1201): a POSIX split, merge, upgrade or downgrade must leave every
+/// prefix of its records — the journal can be cut after any record by a crash — holding
+/// every byte the owner holds both before and after the change, at the weaker of the two
+/// modes. Recording the releases first left a prefix where the rest of a split lock was
+/// held by nobody, so after a restart another client could take a range still held.
+#[test]
+fn every_journal_prefix_of_a_posix_change_keeps_what_the_owner_keeps() {
+    const N: usize = 300;
+    let a = owner("a", 1);
+    let probe = owner("p", 9);
+    // (lock or unlock, first, len, exclusive)
+    let ops: [(bool, u64, u64, bool); 9] = [
+        (true, 0, 100, true),   // grant
+        (false, 40, 20, false), // unlock splits
+        (true, 40, 20, true),   // merges back
+        (true, 20, 10, false),  // downgrade of a middle part: three pieces
+        (true, 20, 10, true),   // upgrade: merges again
+        (true, 90, 110, false), // other type over the end: split and replace
+        (true, 200, 50, false), // adjacent same type: merge
+        (true, 95, 10, true),   // upgrade inside the shared piece
+        (false, 0, 300, false), // everything released
+    ];
+    let mut h = Harness::new();
+    let mut held: [Option<bool>; N] = [None; N];
+    for (lock, first, len, excl) in ops {
+        h.drain();
+        let start = h.records.len();
+        let before = held;
+        let range = first as usize..(first + len) as usize;
+        if lock {
+            assert_eq!(h.nlm_lock(&a, first, len, excl, false), Outcome::Proceed);
+            held[range].fill(Some(excl));
+        } else {
+            assert_eq!(h.nlm_unlock(&a, first, len), Outcome::Proceed);
+            held[range].fill(None);
+        }
+        h.drain();
+        for cut in start..=h.records.len() {
+            let t = LockTable::restore(Config::default(), h.records[..cut].to_vec())
+                .expect("every prefix restores");
+            let mut t = t;
+            for b in 0..N {
+                let (Some(x), Some(y)) = (before[b], held[b]) else {
+                    continue;
+                };
+                let r = LockRange::nlm(b as u64, 1).unwrap();
+                // Held in any mode: an exclusive probe conflicts.
+                let out = t.nlm_test(F, &probe, r, true, h.now);
+                assert!(
+                    matches!(out, Outcome::Deny(Deny::Conflict(_))),
+                    "op {lock} {first}+{len}: prefix of {} of {} records frees byte {b}",
+                    cut - start,
+                    h.records.len() - start
+                );
+                if x && y {
+                    let out = t.nlm_test(F, &probe, r, false, h.now);
+                    assert!(
+                        matches!(out, Outcome::Deny(Deny::Conflict(_))),
+                        "op {lock} {first}+{len}: prefix of {} records weakens byte {b}",
+                        cut - start
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The journal cut between a split's new pieces and the release of the lock they replace:
+/// restore keeps the owner's old and new locks overlapping, grace makes them unreclaimed,
+/// the owner's reclaims of what it holds are granted, and the range it gave up stays gated
+/// (never handed out while grace runs) until grace ends, then it is free.
+#[test]
+fn overlapping_locks_of_one_owner_from_a_cut_journal_reclaim_and_expire() {
+    let a = owner("a", 1);
+    let b = owner("b", 1);
+    let mut h = Harness::new();
+    assert!(h.nlm_lock(&a, 0, 100, true, false).is_success());
+    assert!(h.nlm_unlock(&a, 40, 20).is_success());
+    h.drain();
+    // Grant 0..=99, then the pieces 0..=39 and 60..=99, then the release of 0..=99.
+    let last = h.records.last().unwrap().clone();
+    assert!(
+        matches!(last.change, Change::LockReleased { .. }),
+        "{last:?}"
+    );
+    let cut = h.records[..h.records.len() - 1].to_vec();
+    let mut r = Harness::new();
+    r.now = h.now + Duration::from_secs(1);
+    r.t = LockTable::restore(Config::default(), cut).expect("overlapping same-owner locks restore");
+    r.t.start_grace(r.now);
+    assert_eq!(r.t.grace_unreclaimed(), 3);
+    assert_eq!(reclaim(&mut r, &a, 0, 40, true), Outcome::Proceed);
+    assert_eq!(reclaim(&mut r, &a, 60, 40, true), Outcome::Proceed);
+    // Only the released middle is left unreclaimed: it gates newcomers, the reclaimed
+    // pieces conflict normally, nothing else is held.
+    assert_eq!(r.t.grace_unreclaimed(), 1);
+    assert_eq!(
+        r.nlm_lock(&b, 45, 5, true, false),
+        Outcome::Deny(Deny::GracePeriod)
+    );
+    assert!(matches!(
+        r.nlm_lock(&b, 39, 1, false, false),
+        Outcome::Deny(Deny::Conflict(_))
+    ));
+    r.advance(Duration::from_secs(90));
+    assert!(!r.t.in_grace());
+    assert_eq!(r.nlm_lock(&b, 40, 20, true, false), Outcome::Proceed);
+    assert!(matches!(
+        r.nlm_lock(&b, 60, 1, false, false),
+        Outcome::Deny(Deny::Conflict(_))
+    ));
+}
+
+/// FREE_ALL / a client's reboot during grace frees its reclaimed locks (waking their
+/// waiters) and the state it had still to reclaim, with records, so the journal follows;
+/// other clients' unreclaimed state stays gated, and grace ends early once they reclaim.
+#[test]
+fn free_all_in_grace_frees_reclaimed_and_unreclaimed_state() {
+    let a = owner("a", 1);
+    let b = owner("b", 1);
+    let c = owner("c", 1);
+    let mut h = restart(Config::default(), |h| {
+        h.nlm_lock(&a, 0, 10, true, false);
+        h.nlm_lock(&a, 20, 10, true, false);
+        h.nlm_lock(&b, 40, 10, true, false);
+    });
+    assert_eq!(reclaim(&mut h, &a, 0, 10, true), Outcome::Proceed);
+    let w = ticket(&h.nlm_lock(&c, 0, 10, true, true));
+    h.drain();
+    let before = h.records.len();
+    assert_eq!(h.t.nlm_free_all(b"a", h.now), 2);
+    assert_eq!(h.completion(w), Some(Outcome::Proceed));
+    assert_eq!(h.t.grace_unreclaimed(), 1);
+    assert!(h.t.in_grace());
+    assert_eq!(h.t.grace_expected_clients(), vec![b"b".to_vec()]);
+    assert_eq!(h.nlm_lock(&c, 20, 10, true, false), Outcome::Proceed);
+    assert_eq!(
+        h.nlm_lock(&c, 40, 10, true, false),
+        Outcome::Deny(Deny::GracePeriod)
+    );
+    let released = h.records[before..]
+        .iter()
+        .filter(|r| matches!(r.change, Change::LockReleased { .. }))
+        .count();
+    assert_eq!(released, 2, "the reclaimed and the unreclaimed lock");
+    assert_eq!(reclaim(&mut h, &b, 40, 10, true), Outcome::Proceed);
+    assert!(!h.t.in_grace());
+    // What the records say is what the table holds.
+    h.drain();
+    let again = LockTable::restore(Config::default(), h.records.clone()).unwrap();
+    assert_eq!(again.view(F).locks, h.t.view(F).locks);
+}
+
 mod random_grace {
     //! Random NLM state, a restart, then random reclaims (honest and bogus), new requests
     //! and unlocks during grace, checked against a model of what is still unreclaimed.
@@ -536,4 +689,32 @@ mod random_grace {
         }
         v
     }
+}
+
+/// Found by the simulation (seed 5206): an owner's blocked exclusive LOCK is granted in
+/// grace over a range it had held shared before the restart; its shared reclaim of that
+/// range, arriving next, must not downgrade the grant (whose GRANTED callback is on its way):
+/// a reclaim only re-establishes bytes the owner does not hold.
+#[test]
+fn a_shared_reclaim_does_not_downgrade_what_the_owner_holds_since() {
+    let a = owner("a", 1);
+    let mut h = restart(Config::default(), |h| {
+        h.nlm_lock(&a, 32, 2, false, false);
+        h.nlm_lock(&a, 40, 2, false, false);
+    });
+    assert_eq!(h.nlm_lock(&a, 24, 11, true, false), Outcome::Proceed);
+    assert_eq!(reclaim(&mut h, &a, 32, 2, false), Outcome::Proceed);
+    let b = owner("b", 1);
+    assert!(matches!(
+        h.nlm_test(&b, 32, 2, false),
+        Outcome::Deny(Deny::Conflict(_))
+    ));
+    // Bytes it does not hold are re-established shared.
+    assert_eq!(reclaim(&mut h, &a, 40, 2, false), Outcome::Proceed);
+    assert!(!h.t.in_grace());
+    assert_eq!(h.nlm_test(&b, 40, 2, false), Outcome::Proceed);
+    assert!(matches!(
+        h.nlm_test(&b, 40, 2, true),
+        Outcome::Deny(Deny::Conflict(_))
+    ));
 }

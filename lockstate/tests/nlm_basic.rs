@@ -313,3 +313,132 @@ fn retransmitted_blocking_lock_keeps_its_ticket() {
         .count();
     assert_eq!(grants, 1, "one GRANTED callback");
 }
+
+/// Blocks `a`'s LOCK of `first+len` behind `b`'s exclusive `block_first+block_len`, then lets
+/// `b` go: the waiter is granted (its ticket returned).
+fn granted_after_wait(
+    h: &mut Harness,
+    a: &NlmOwner,
+    (first, len, excl): (u64, u64, bool),
+    (block_first, block_len): (u64, u64),
+) -> Ticket {
+    let b = owner("b", 2);
+    assert_eq!(
+        h.nlm_lock(&b, block_first, block_len, true, false),
+        Outcome::Proceed
+    );
+    let t = ticket(&h.nlm_lock(a, first, len, excl, true));
+    assert_eq!(h.nlm_unlock(&b, block_first, block_len), Outcome::Proceed);
+    assert_eq!(h.completion(t), Some(Outcome::Proceed));
+    t
+}
+
+/// Regression (sim seed 541): withdrawing a grant (an unanswered or refused GRANTED, a
+/// CANCEL racing it) undoes only what the grant changed. The range the owner held before
+/// and that POSIX merged with the granted one stays held; the bytes only the grant gave are
+/// free again.
+#[test]
+fn withdrawing_a_grant_keeps_what_the_owner_held_before() {
+    let mut h = Harness::new();
+    let a = owner("a", 1);
+    assert_eq!(h.nlm_lock(&a, 0, 10, true, false), Outcome::Proceed);
+    let t = granted_after_wait(&mut h, &a, (5, 15, true), (15, 5));
+    assert_eq!(locks(&h), vec![(0, 19, true)]);
+    assert_eq!(h.t.nlm_grants_unsettled(), 1);
+    assert!(h.t.nlm_withdraw_grant(t, h.now));
+    assert_eq!(locks(&h), vec![(0, 9, true)]);
+    assert_eq!(h.t.nlm_grants_unsettled(), 0);
+    // A second withdrawal (a late duplicate) changes nothing.
+    assert!(!h.t.nlm_withdraw_grant(t, h.now));
+    assert_eq!(locks(&h), vec![(0, 9, true)]);
+    let c = owner("c", 3);
+    assert!(matches!(
+        h.nlm_test(&c, 9, 1, false),
+        Outcome::Deny(Deny::Conflict(_))
+    ));
+    assert_eq!(h.nlm_test(&c, 10, 10, true), Outcome::Proceed);
+}
+
+/// An exclusive grant over a range the owner held shared is withdrawn back to shared, not
+/// to nothing and not to exclusive.
+#[test]
+fn withdrawing_an_upgrade_leaves_the_shared_lock() {
+    let mut h = Harness::new();
+    let a = owner("a", 1);
+    assert_eq!(h.nlm_lock(&a, 0, 10, false, false), Outcome::Proceed);
+    let t = granted_after_wait(&mut h, &a, (0, 15, true), (12, 3));
+    assert_eq!(locks(&h), vec![(0, 14, true)]);
+    assert!(h.t.nlm_withdraw_grant(t, h.now));
+    assert_eq!(locks(&h), vec![(0, 9, false)]);
+}
+
+/// A shared grant over a range the owner held exclusively stays shared when withdrawn:
+/// others may hold shared locks there by then, and the client never asked for it back.
+#[test]
+fn withdrawing_a_downgrade_does_not_regain_exclusive() {
+    let mut h = Harness::new();
+    let a = owner("a", 1);
+    let c = owner("c", 3);
+    assert_eq!(h.nlm_lock(&a, 0, 10, true, false), Outcome::Proceed);
+    let t = granted_after_wait(&mut h, &a, (0, 20, false), (15, 5));
+    assert_eq!(locks(&h), vec![(0, 19, false)]);
+    assert_eq!(h.nlm_lock(&c, 5, 1, false, false), Outcome::Proceed);
+    assert!(h.t.nlm_withdraw_grant(t, h.now));
+    assert_eq!(locks(&h), vec![(0, 9, false), (5, 5, false)]);
+}
+
+/// Bytes the owner locked or unlocked itself after the grant are its own: a withdrawal
+/// leaves them; a settled grant is not withdrawn at all; freeing the host forgets grants.
+#[test]
+fn a_withdrawal_leaves_what_the_owner_set_since_and_settled_grants() {
+    let mut h = Harness::new();
+    let a = owner("a", 1);
+    assert_eq!(h.nlm_lock(&a, 0, 10, true, false), Outcome::Proceed);
+    let t = granted_after_wait(&mut h, &a, (5, 15, true), (15, 5));
+    assert_eq!(h.nlm_unlock(&a, 0, 3), Outcome::Proceed);
+    assert_eq!(h.nlm_lock(&a, 16, 2, true, false), Outcome::Proceed);
+    assert!(h.t.nlm_withdraw_grant(t, h.now));
+    assert_eq!(locks(&h), vec![(3, 9, true), (16, 17, true)]);
+
+    let mut h = Harness::new();
+    assert_eq!(h.nlm_lock(&a, 0, 10, true, false), Outcome::Proceed);
+    let t = granted_after_wait(&mut h, &a, (5, 15, true), (15, 5));
+    h.t.nlm_grant_settled(t);
+    assert!(!h.t.nlm_withdraw_grant(t, h.now));
+    assert_eq!(locks(&h), vec![(0, 19, true)]);
+
+    let mut h = Harness::new();
+    let _ = granted_after_wait(&mut h, &a, (5, 15, true), (15, 5));
+    assert_eq!(h.t.nlm_grants_unsettled(), 1);
+    h.t.nlm_free_all(b"a", h.now);
+    assert_eq!(h.t.nlm_grants_unsettled(), 0);
+}
+
+/// A withdrawal wakes the waiters the withdrawn bytes blocked.
+#[test]
+fn a_withdrawal_wakes_waiters() {
+    let mut h = Harness::new();
+    let a = owner("a", 1);
+    let c = owner("c", 3);
+    assert_eq!(h.nlm_lock(&a, 0, 10, true, false), Outcome::Proceed);
+    let t = granted_after_wait(&mut h, &a, (5, 15, true), (15, 5));
+    let w = ticket(&h.nlm_lock(&c, 12, 2, true, true));
+    assert!(h.t.nlm_withdraw_grant(t, h.now));
+    assert_eq!(h.completion(w), Some(Outcome::Proceed));
+}
+
+/// A downgrade (a shared LOCK over the owner's exclusive range) wakes the waiters for
+/// shared locks there; they starved before.
+#[test]
+fn a_downgrade_wakes_shared_waiters() {
+    let mut h = Harness::new();
+    let a = owner("a", 1);
+    let b = owner("b", 2);
+    assert_eq!(h.nlm_lock(&b, 0, 17, true, false), Outcome::Proceed);
+    let t = ticket(&h.nlm_lock(&a, 10, 0, false, true));
+    let w = ticket(&h.nlm_lock(&a, 0, 1, true, true));
+    assert_eq!(h.nlm_lock(&b, 0, 17, false, false), Outcome::Proceed);
+    assert_eq!(h.completion(t), Some(Outcome::Proceed));
+    assert_eq!(h.completion(w), None, "an exclusive waiter still conflicts");
+    assert_eq!(h.t.cancel_many(&[w, t], h.now), 1);
+}

@@ -188,6 +188,7 @@ fn retransmitted_create_is_answered_from_the_cache_without_a_second_fs_request()
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].conn, ConnId(2));
     assert_eq!(again[0].data, first[0].data, "cached reply differs");
+    assert!(!again[0].external_replay, "an NFS reply waits for nothing");
     assert_eq!(h.server.stats().drc_hits, 1);
 
     // Over UDP the cached reply goes out without the record marker.
@@ -371,9 +372,14 @@ fn external_programs_come_out_as_events_and_can_use_the_drc() {
         Bytes::from_static(b"\0\0\0\x01"),
     );
     let first = h.transmits();
+    assert!(!first[0].external_replay, "the original reply");
     h.tcp(1, local(800), &wire);
     assert!(h.events().is_empty());
-    assert_eq!(h.transmits()[0].data, first[0].data);
+    let replay = h.transmits();
+    assert_eq!(replay[0].data, first[0].data);
+    // Marked, so a core that holds the original (NLM replies wait for the journal) holds
+    // the replay as long.
+    assert!(replay[0].external_replay);
 }
 
 #[test]

@@ -26,8 +26,12 @@
 //! [`Core::poll_journal_append`], numbered ([`RecordSeq`]). A reply of an NLM/NSM call, and
 //! every outbound call (GRANTED_MSG, SM_NOTIFY, ...) made while records are outstanding, is
 //! held in the core until [`Core::handle_journal_durable`] covers every record appended
-//! before it, so a client is never told of a lock a crash could lose. After
-//! [`Core::handle_journal_failed`] those replies are never sent, and the core stops granting:
+//! before it, so a client is never told of a lock a crash could lose. NLM calls that change
+//! lock state go through the RPC duplicate-request cache, and a reply it sends again for a
+//! retransmission waits the same way (it may answer a call whose original reply is still
+//! held). After
+//! [`Core::handle_journal_failed`] those replies are never sent, no more records are handed
+//! out, and the core stops granting:
 //! NLM and NSM calls are refused with SYSTEM_ERR (RFC 5531 §9: the call was not executed),
 //! so clients see no success they could lose. NFS replies depend on no record and flow on.
 //! Group commit is the runtime's business: append everything one pass produced, sync once,
@@ -408,7 +412,7 @@ impl Core {
             now,
         )
         .map_err(StartError::Journal)?;
-        let rpc = RpcServer::new(ServerConfig {
+        let mut rpc = RpcServer::new(ServerConfig {
             exports,
             bind_addr: config.bind_addr,
             nfs_port: config.nfs_port,
@@ -418,6 +422,9 @@ impl Core {
             drc_entries: config.limits.drc_entries,
             external_programs: NlmService::programs().to_vec(),
         });
+        // Duplicate LOCK/UNLOCK/... calls are answered from the cache, not run again.
+        let (nlm_program, procedures) = NlmService::non_idempotent();
+        rpc.set_external_non_idempotent(nlm_program, &procedures);
         let mut core = Core {
             rpc,
             shares: ShareTable::new(backends),
@@ -710,7 +717,16 @@ impl Core {
 
     /// A record to append to the journal, in order; report durability with
     /// [`Core::handle_journal_durable`] (or failure with [`Core::handle_journal_failed`]).
+    /// After a failure nothing more is handed out: what the core records then (releases,
+    /// the end of a grace period) could reach the disk in part, and a release that lands
+    /// while the reclaims it overrides were refused for the failure would let the next boot
+    /// give away a lock a client still holds. A restart finds the state as of the failure,
+    /// the safe side (released locks come back as unreclaimed state).
     pub fn poll_journal_append(&mut self) -> Option<(RecordSeq, Vec<u8>)> {
+        if self.journal.failed {
+            while self.journal.appends.pop().is_some() {}
+            return None;
+        }
         self.journal.appends.pop()
     }
 
@@ -765,16 +781,19 @@ impl Core {
     }
 
     /// Moves the RPC server's transmits out; `journalled`: they answer NLM/NSM and wait for
-    /// every record appended so far.
+    /// every record appended so far. So does an NLM reply the duplicate-request cache sends
+    /// again (`external_replay`): its original may still be held here, and the replay must
+    /// not overtake it (every record it could depend on was appended by now); after
+    /// [`Core::handle_journal_failed`] it is never sent unless those records are durable.
     fn take_rpc_transmits(&mut self, journalled: bool) -> bool {
-        let needs = if journalled {
-            self.journal.appends.last()
-        } else {
-            RecordSeq(0)
-        };
         let mut any = false;
         while let Some(t) = self.rpc.poll_transmit() {
             any = true;
+            let needs = if journalled || t.external_replay {
+                self.journal.appends.last()
+            } else {
+                RecordSeq(0)
+            };
             let dest = Listener::of_udp_conn(t.conn).map(|_| t.peer);
             self.transmits.push(
                 needs,

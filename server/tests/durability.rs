@@ -244,3 +244,116 @@ fn a_granted_callback_waits_for_the_grant_record() {
         .iter()
         .any(|c| matches!(c, server::CallbackCommand::Send { .. })));
 }
+
+/// Regression (sim seeds 43, 50): NLM LOCK/UNLOCK/... go through the duplicate-request
+/// cache. A delayed duplicate of an UNLOCK that arrives after the client locked the range
+/// again is answered with the cached reply, not executed: the new lock stays held and
+/// nothing is journalled.
+#[test]
+fn a_delayed_duplicate_unlock_is_answered_from_the_cache_not_run_again() {
+    let mut rig = Rig::new(vec![]);
+    let durable = |rig: &mut Rig| {
+        if let Some((last, _)) = rig.appended().pop() {
+            rig.core.handle_journal_durable(last, rig.now);
+        }
+    };
+    rig.lock(1, 1, 0);
+    durable(&mut rig);
+    assert_eq!(nlm_stat(&replies(&mut rig.core)[0]), 0, "GRANTED");
+    let unlock = call(2, 100_021, 4, 4, unlock_args(&rig.root.0, 1, 0));
+    rig.core
+        .handle_datagram(Listener::Nfs, peer(), &unlock, rig.now);
+    let first = replies(&mut rig.core);
+    assert_eq!((first[0].xid, nlm_stat(&first[0])), (2, 0));
+    rig.now += Duration::from_secs(2);
+    rig.core.handle_timeout(rig.now); // the release record is appended
+    durable(&mut rig);
+    rig.lock(3, 1, 0);
+    durable(&mut rig);
+    assert_eq!(nlm_stat(&replies(&mut rig.core)[0]), 0, "GRANTED again");
+    // The first UNLOCK's datagram, delayed in the network, arrives now.
+    rig.core
+        .handle_datagram(Listener::Nfs, peer(), &unlock, rig.now);
+    let again = replies(&mut rig.core);
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].xid, nlm_stat(&again[0])),
+        (2, 0),
+        "the cached reply"
+    );
+    rig.now += Duration::from_secs(2);
+    rig.core.handle_timeout(rig.now);
+    assert!(rig.appended().is_empty(), "nothing released");
+    // Another host's lock of the range is still refused: NLM4_DENIED (1).
+    let other = std::net::SocketAddr::from(([127, 0, 0, 9], 700));
+    let msg = call(
+        4,
+        100_021,
+        4,
+        2,
+        lock_args_blocking(&rig.root.0, 7, 0, false, b"other"),
+    );
+    rig.core
+        .handle_datagram(Listener::Nfs, other, &msg, rig.now);
+    durable(&mut rig); // its host's monitor record
+    assert_eq!(nlm_stat(&replies(&mut rig.core)[0]), 1, "DENIED");
+}
+
+/// A reply the duplicate-request cache sends again for a retransmitted NLM call waits
+/// behind the durability barrier like its original: it must not tell the client of a lock
+/// a crash could still lose. After a journal failure it is never sent.
+#[test]
+fn a_cached_nlm_reply_waits_for_the_records_of_its_original() {
+    let mut rig = Rig::new(vec![]);
+    rig.lock(1, 1, 0);
+    let records = rig.appended();
+    assert!(!records.is_empty());
+    rig.lock(1, 1, 0); // the client's retransmission
+    assert!(
+        replies(&mut rig.core).is_empty(),
+        "a replayed GRANTED left before its record was durable"
+    );
+    assert!(rig.appended().is_empty(), "the LOCK ran only once");
+    let (last, _) = *records.last().unwrap();
+    rig.core.handle_journal_durable(last, rig.now);
+    let r = replies(&mut rig.core);
+    assert_eq!(r.len(), 2, "the original and the replay");
+    assert!(r.iter().all(|r| r.xid == 1 && nlm_stat(r) == 0));
+
+    let mut rig = Rig::new(vec![]);
+    rig.lock(1, 1, 0);
+    assert!(!rig.appended().is_empty());
+    rig.core.handle_journal_failed(rig.now);
+    rig.lock(1, 1, 0);
+    rig.core
+        .handle_journal_durable(RecordSeq(u64::MAX), rig.now);
+    assert!(
+        replies(&mut rig.core).is_empty(),
+        "a withheld GRANTED leaked through the cache"
+    );
+}
+
+/// Found by the simulation (seed 381): after a journal failure the core hands out no more
+/// records. The client's reclaims were refused for the failure (SYSTEM_ERR), the end of
+/// grace then dropped its lock, and that release could reach the disk in part: the next
+/// boot would have given the lock away while the client still held it.
+#[test]
+fn after_a_journal_failure_no_record_is_handed_out() {
+    let mut rig = Rig::new(vec![]);
+    rig.lock(1, 1, 0);
+    let journal: Vec<Vec<u8>> = rig.appended().into_iter().map(|(_, r)| r).collect();
+    let now = rig.now + Duration::from_secs(1);
+    let mut core = core_over(Arc::clone(&rig.fs) as Arc<dyn Vfs>, journal, now);
+    assert!(core.in_grace());
+    while core.poll_journal_append().is_some() {}
+    core.handle_journal_failed(now);
+    // The owner never reclaims (its reclaims would be refused); grace ends.
+    let later = now + Duration::from_secs(120);
+    core.handle_timeout(later);
+    assert!(!core.in_grace());
+    core.handle_timeout(later + Duration::from_secs(2)); // the release would be flushed
+    assert!(
+        core.poll_journal_append().is_none(),
+        "a release appended after the failure"
+    );
+}

@@ -15,7 +15,8 @@
 //!    (rule 1 covers it: unreclaimed beliefs stay until grace ends), and a monitored client
 //!    holding locks must be sent SM_NOTIFY (checked when grace ends on a run without
 //!    network faults).
-//! 5. **No starvation**: a blocked waiter that nothing blocks (no conflicting belief, no
+//! 5. **No starvation**: a blocked waiter that nothing blocks (no conflicting belief nor one
+//!    weakened to shared by a request the server may not have applied, no
 //!    UNLOCK in flight, no rebooted host's locks still held, no grace, no fault) for
 //!    [`STARVE`] must have been granted.
 
@@ -271,6 +272,7 @@ impl Checker {
                     since: self.now,
                     needs_reclaim: false,
                     reclaiming: false,
+                    maybe_excl: false,
                 });
             } else {
                 self.pending_unlocks.push((o, f, r));
@@ -338,7 +340,7 @@ impl Checker {
         for o in owners {
             let w = self.waiters[&o].clone();
             let blocked = grace_or_down
-                || self.beliefs.conflict(o, w.file, w.range, w.excl).is_some()
+                || self.beliefs.may_block(o, w.file, w.range, w.excl)
                 || self
                     .pending_unlocks
                     .iter()

@@ -162,6 +162,9 @@ struct Call {
     purpose: Purpose,
     first_sent: Micros,
     next_retx: Micros,
+    /// The server's NSM state the client knew when it sent the call (Linux `nlmclnt_lock`
+    /// keeps it as "reboot protection").
+    server_state: Option<i32>,
 }
 
 #[derive(Debug, Clone)]
@@ -355,6 +358,7 @@ impl Host {
                 purpose,
                 first_sent: now,
                 next_retx: now + retx,
+                server_state: self.server_state,
             },
         );
         xid
@@ -1014,6 +1018,19 @@ impl Host {
                     req.range()
                 );
                 match stat {
+                    // Reboot protection (Linux `nlmclnt_lock`): a grant answered to a LOCK
+                    // sent before the client learned of a server restart may come from
+                    // the server's previous life (a delayed reply) and was not reclaimed:
+                    // the client does not rely on it and sends the LOCK again.
+                    Some(Nlm4Stats::Granted) if call.server_state != self.server_state => {
+                        trace!(
+                            ck.trace,
+                            now,
+                            "{owner} LOCK granted across a server restart: sent again"
+                        );
+                        ck.waiters.remove(&owner);
+                        self.proc_idle(now, p, Some(req));
+                    }
                     Some(Nlm4Stats::Granted) => {
                         let w = self.wire_owner(owner, req.file);
                         ck.granted(owner, &w, req.file, req.range(), req.excl, "LOCK reply");
@@ -1129,11 +1146,17 @@ impl Host {
                     .map(|r| r.stat);
                 trace!(ck.trace, now, "{owner} reclaim f{file} {range} -> {stat:?}");
                 let w = self.wire_owner(owner, file);
+                // Reboot protection, as for LOCK: an answer to a reclaim sent before the
+                // latest SM_NOTIFY comes from the server's previous life (a delayed reply)
+                // and settles nothing; the reclaim is asked again of the current server.
+                let stale = call.server_state != self.server_state;
                 match stat {
-                    Some(Nlm4Stats::Granted) => ck.reclaimed(owner, &w, file, range, excl),
+                    Some(Nlm4Stats::Granted) if !stale => {
+                        ck.reclaimed(owner, &w, file, range, excl)
+                    }
                     // Not executed (SYSTEM_ERR while the server's journal is failing): ask
                     // again later, as Linux retries a reclaim that got no answer.
-                    None => {
+                    _ if stale || stat.is_none() => {
                         if let Some(h) = ck
                             .beliefs
                             .all()
@@ -1305,12 +1328,24 @@ impl Host {
                 let w = self.wire_owner(owner, f);
                 if w.oh == l.oh.as_bytes() && w.svid == l.svid {
                     let r = Range::nlm(l.l_offset, l.l_len);
-                    let held = ck.beliefs.all().iter().any(|h| {
-                        h.owner == owner
-                            && h.file == f
-                            && h.range.first <= r.first
-                            && h.range.last >= r.last
-                    });
+                    // The union of its pieces counts: a later LOCK of part of the range
+                    // splits the belief without changing what is held.
+                    let mut pieces: Vec<(u64, u64)> = ck
+                        .beliefs
+                        .all()
+                        .iter()
+                        .filter(|h| h.owner == owner && h.file == f)
+                        .map(|h| (h.range.first, h.range.last))
+                        .collect();
+                    pieces.sort_unstable();
+                    let mut next = Some(r.first);
+                    for (first, last) in pieces {
+                        match next {
+                            Some(n) if first <= n && last >= n => next = last.checked_add(1),
+                            _ => {}
+                        }
+                    }
+                    let held = next.is_none_or(|n| n > r.last);
                     if held {
                         trace!(
                             ck.trace,
@@ -1338,6 +1373,7 @@ impl Host {
             return;
         }
         self.server_state = Some(state);
+        ck.beliefs.notified(self.idx);
         let mine: Vec<_> = ck
             .beliefs
             .all()
@@ -1520,5 +1556,19 @@ impl Host {
     /// The server restarted (for [`Host::notified`]).
     pub fn server_restarted(&mut self) {
         self.notified = false;
+    }
+
+    /// The reclaims this host has on the wire (retransmitted until answered): after a
+    /// server restart they reach the new server, which judges them as reclaims.
+    pub fn reclaims_in_flight(&self) -> Vec<(Owner, usize, Range)> {
+        self.calls
+            .values()
+            .filter_map(|c| match &c.purpose {
+                Purpose::Reclaim {
+                    owner, file, range, ..
+                } => Some((*owner, *file, *range)),
+                _ => None,
+            })
+            .collect()
     }
 }

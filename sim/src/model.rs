@@ -90,6 +90,10 @@ pub struct Held {
     pub needs_reclaim: bool,
     /// A reclaim of it is on its way (its answer decides; the end of grace does not).
     pub reclaiming: bool,
+    /// Weakened to shared by a shared request that may not have been applied (see
+    /// [`Beliefs::weaken`]): the server may still hold it exclusive, so it may still block
+    /// others' shared requests (rule 5), though the client no longer relies on it.
+    pub maybe_excl: bool,
 }
 
 /// What clients believe they hold. See the module documentation.
@@ -125,6 +129,7 @@ impl Beliefs {
             since: now,
             needs_reclaim: false,
             reclaiming: false,
+            maybe_excl: false,
         });
     }
 
@@ -178,9 +183,22 @@ impl Beliefs {
             self.held.push(Held {
                 range: part,
                 excl: false,
+                maybe_excl: true,
                 ..h
             });
         }
+    }
+
+    /// Whether a lock of another owner may make the server refuse or queue a request of
+    /// `owner` for `range` (`excl`): a conflicting belief, or a piece weakened to shared
+    /// that the server may still hold exclusive.
+    pub fn may_block(&self, owner: Owner, file: usize, range: Range, excl: bool) -> bool {
+        self.held.iter().any(|h| {
+            h.file == file
+                && h.owner != owner
+                && h.range.overlaps(&range)
+                && (excl || h.excl || h.maybe_excl)
+        })
     }
 
     /// Forgets every lock of `host` (it rebooted); returns how many there were.
@@ -195,6 +213,19 @@ impl Beliefs {
         for h in &mut self.held {
             h.needs_reclaim = true;
             h.reclaiming = false;
+        }
+    }
+
+    /// `host` heard of a server restart (SM_NOTIFY): it reclaims every lock it holds, as
+    /// Linux's reclaimer does (`reclaimer` in `fs/lockd/clntlock.c` walks all the host's
+    /// locks). That includes a grant it received after the restart but before the
+    /// notification, which may be a delayed reply of the server's previous life.
+    pub fn notified(&mut self, host: usize) {
+        for h in &mut self.held {
+            if h.owner.host == host {
+                h.needs_reclaim = true;
+                h.reclaiming = false;
+            }
         }
     }
 

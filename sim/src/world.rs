@@ -445,6 +445,11 @@ impl World {
                     self.ck.beliefs.server_restarted();
                     for h in &mut self.hosts {
                         h.server_restarted();
+                        // A reclaim still being retransmitted is on its way to the new
+                        // server: its answer decides, not the end of grace.
+                        for (owner, file, range) in h.reclaims_in_flight() {
+                            self.ck.beliefs.reclaim_sent(owner, file, range);
+                        }
                     }
                     self.check_restored();
                 }
@@ -955,6 +960,13 @@ impl World {
         self.journal.truncate(keep);
         self.durable_len = keep;
         self.fsync_in_flight = false;
+        // A failed journal stays failed for the rest of this boot only: the core refuses
+        // NLM/NSM calls "until the server is restarted" (server crate documentation), so
+        // the restart is the operator's repair and the next boot's journal syncs again.
+        // (Before, the next core was never told of the failure nor given durability: a
+        // runtime that reports neither breaks the core's contract, and every reply and
+        // SM_NOTIFY of that boot waited forever.)
+        self.journal_failed = false;
         let mut d = Durable::default();
         for r in &self.journal {
             d.apply(r);

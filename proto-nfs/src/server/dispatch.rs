@@ -222,7 +222,7 @@ impl RpcServer {
             match self.drc.check(key) {
                 DrcLookup::New => Some(key),
                 DrcLookup::InProgress => return,
-                DrcLookup::Done(message) => return self.send_message(ctx, &message),
+                DrcLookup::Done(message) => return self.send_message(ctx, &message, false),
             }
         };
         let id = FsRequestId(self.next_fs_id);
@@ -256,7 +256,7 @@ impl RpcServer {
                     self.external_pending.insert((ctx.conn, ctx.xid), key);
                 }
                 DrcLookup::InProgress => return,
-                DrcLookup::Done(message) => return self.send_message(ctx, &message),
+                DrcLookup::Done(message) => return self.send_message(ctx, &message, true),
             }
         }
         self.events.push_back(Event::Call {
@@ -295,13 +295,19 @@ impl RpcServer {
         self.push_transmit(ctx, wire);
     }
 
-    /// Sends a cached message (no record marker) again.
-    fn send_message(&mut self, ctx: &Ctx, message: &Bytes) {
+    /// Sends a cached message (no record marker) again; `external`: it answers an external
+    /// program's call ([`Transmit::external_replay`]).
+    fn send_message(&mut self, ctx: &Ctx, message: &Bytes, external: bool) {
         let wire = match ctx.transport {
             Transport::Udp => message.clone(),
             Transport::Tcp => crate::rpc::record::record_bytes(message),
         };
-        self.push_transmit(ctx, Segments::single(wire));
+        self.transmits.push_back(Transmit {
+            conn: ctx.conn,
+            peer: ctx.peer,
+            data: Segments::single(wire),
+            external_replay: external,
+        });
     }
 
     fn push_transmit(&mut self, ctx: &Ctx, data: Segments) {
@@ -309,6 +315,7 @@ impl RpcServer {
             conn: ctx.conn,
             peer: ctx.peer,
             data,
+            external_replay: false,
         });
     }
 }

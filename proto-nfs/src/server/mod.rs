@@ -31,7 +31,9 @@
 //! [`RpcServer::set_external_non_idempotent`]) go through the
 //! [`crate::rpc::drc::DuplicateRequestCache`]: a retransmission of a finished call gets the
 //! cached reply bytes (also on a new connection from the same client address), one of a call
-//! still executing is dropped. Results of closed connections are still cached.
+//! still executing is dropped. Results of closed connections are still cached. A cached
+//! reply to an external call is marked [`Transmit::external_replay`]: its service may hold
+//! the original (a durability barrier), and the replay must wait as long.
 //!
 //! Replies over UDP are sent whole; keeping them under the datagram limit is the client's
 //! business (it chooses rsize), as on every NFS server.
@@ -190,6 +192,12 @@ pub struct Transmit {
     /// successful READ reply is its head, the data buffer the file system filled and the
     /// XDR padding (see [`Segments`]); a UDP datagram is their concatenation.
     pub data: Segments,
+    /// The bytes are a reply to an external program's call (see
+    /// [`RpcServer::set_external_non_idempotent`]) sent again from the duplicate-request
+    /// cache for a retransmission. The caller may still be holding the original reply
+    /// (the server core holds NLM replies until the journal records they promise are
+    /// durable): such a replay must not leave before the original could.
+    pub external_replay: bool,
 }
 
 /// Something the runtime must act on besides sending bytes.
@@ -456,6 +464,7 @@ impl RpcServer {
                 conn: p.conn,
                 peer: p.peer,
                 data: wire,
+                external_replay: false,
             }),
             None => self.stats.orphaned_replies += 1,
         }
@@ -542,6 +551,7 @@ impl RpcServer {
                 conn,
                 peer,
                 data: wire,
+                external_replay: false,
             }),
             None => self.stats.orphaned_replies += 1,
         }

@@ -217,6 +217,7 @@ impl RpcServer {
             conn: caller.conn,
             peer: caller.peer,
             data: wire,
+            external_replay: false,
         });
     }
 }

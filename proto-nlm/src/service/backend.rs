@@ -120,6 +120,37 @@ pub trait LockBackend {
     ) -> Nlm4Stats;
     /// Withdraws a waiting request (CANCEL, UNLOCK of the range, client gone).
     fn cancel(&mut self, now: Instant, ticket: WaitTicket);
+    /// Withdraws several waiting requests at once: none of them may be granted by the
+    /// wake-up another's removal causes. The default cancels them in turn, which is right
+    /// for a backend whose `cancel` wakes nothing.
+    fn cancel_many(&mut self, now: Instant, tickets: &[WaitTicket]) {
+        for t in tickets {
+            self.cancel(now, *t);
+        }
+    }
+    /// Withdraws the grant of the blocked LOCK `ticket` ([`BackendEvent::Granted`]) that the
+    /// client never took: its GRANTED callback went unanswered, was refused, or a CANCEL
+    /// overrode it (docs/architecture.md lesson 13). Only what the grant changed may be
+    /// undone: a range the owner held before, also where POSIX merged it with the granted
+    /// one, stays held. The default (for backends without POSIX merging) unlocks the
+    /// request's range.
+    fn withdraw_grant(
+        &mut self,
+        now: Instant,
+        ticket: WaitTicket,
+        file: FileId,
+        owner: &Owner,
+        offset: u64,
+        len: u64,
+    ) {
+        let _ = ticket;
+        self.unlock(now, file, owner, offset, len);
+    }
+    /// The client took the grant of `ticket` (or no longer needs it withdrawn): it can no
+    /// longer be withdrawn, and the backend may forget what it kept for that.
+    fn grant_settled(&mut self, ticket: WaitTicket) {
+        let _ = ticket;
+    }
     /// SHARE: a DOS share reservation kept as an open (docs/cross-protocol.md §4.4 O11).
     fn share(
         &mut self,
@@ -133,15 +164,15 @@ pub trait LockBackend {
     /// UNSHARE (succeeds when nothing was held, X/Open).
     fn unshare(&mut self, now: Instant, file: FileId, owner: &Owner) -> Nlm4Stats;
     /// Releases every lock, share and waiter of the host named `caller_name` (FREE_ALL,
-    /// client reboot); waiters behind them are woken.
+    /// client reboot), and during grace also what it had still to reclaim; waiters behind
+    /// them are woken.
     fn free_host(&mut self, now: Instant, caller_name: &[u8]);
     /// The host is monitored with this NSM state: the table keeps the list durable so the
     /// grace period after a restart knows which clients to expect.
     fn monitor(&mut self, caller_name: &[u8], state: i32);
     /// The host is no longer monitored (its state was freed).
     fn unmonitor(&mut self, caller_name: &[u8]);
-    /// Whether the shared grace period is on (SM_NOTIFY cleanup is deferred during it,
-    /// docs/architecture.md lesson 3).
+    /// Whether the shared grace period is on.
     fn in_grace(&self, now: Instant) -> bool;
 }
 

@@ -24,7 +24,9 @@
 //! # Runtime wiring (what `runtime-mio` does)
 //! 1. Register [`NlmService::programs`] in `ServerConfig::external_programs`: the RPC server
 //!    then answers NLM versions other than 4 with PROG_MISMATCH 4–4 itself, and forwards the
-//!    rest as `Event::Call`.
+//!    rest as `Event::Call`. Mark [`NlmService::non_idempotent`] with
+//!    `RpcServer::set_external_non_idempotent`, and hold a reply the cache replays
+//!    (`Transmit::external_replay`) as long as the original would be held (step 5).
 //! 2. At start: `LockTable::restore(table_records)`, `start_grace(now)`, then
 //!    [`NlmService::new`]`(config, now, nsm_state, nsm_records)` with `nsm_state` odd and
 //!    larger than in any earlier boot (e.g. `2 * boot_counter + 1`, and above any
@@ -65,8 +67,10 @@
 //! - NSM: Janus is its own status monitor. A client that sends LOCK is monitored (a durable
 //!   [`NsmRecord`]); on construction every monitored client is sent SM_NOTIFY with our new
 //!   state, retried every `notify_retry` for `notify_give_up`; an incoming SM_NOTIFY with a
-//!   new state frees that host's locks, shares and blocks (deferred while in grace,
-//!   docs/architecture.md lesson 3) and calls back the SM_MON registrations for that name.
+//!   newer state frees that host's locks, shares and blocks, in grace too (its reclaimed and
+//!   still unreclaimed state, docs/architecture.md lesson 3), and calls back the SM_MON
+//!   registrations for that name; one with an older state (a delayed notification of an
+//!   earlier reboot) frees nothing.
 //!
 //! # Deviations and limits (named, per house style)
 //! - SM_MON, SM_UNMON, SM_UNMON_ALL and SM_SIMU_CRASH are honoured only from loopback
@@ -74,9 +78,9 @@
 //! - A TEST or SHARE that must wait for an SMB lease break is not answered (O4: the client
 //!   retransmits); only LOCK requests are held and answered later.
 //! - Withdrawing a grant (CANCEL during the callback, GRANTED_RES refusal, no answer)
-//!   releases exactly the blocked request's range, which can cut into a range the same owner
-//!   held before and that POSIX merged with it. UNLOCK overlapping a lock being granted ends
-//!   the callbacks without releasing anything more.
+//!   undoes only what the grant changed ([`LockBackend::withdraw_grant`]): a range the same
+//!   owner held before, also where POSIX merged it with the granted one, stays held. UNLOCK
+//!   overlapping a lock being granted ends the callbacks without releasing anything more.
 //! - Hosts are remembered (name, address, NSM state) until the process ends, bounded by
 //!   `max_hosts`; restored hosts are notified over UDP.
 //! - `caller_name`s are bytes here; the lock table keys owners by UTF-8 text, so invalid
@@ -618,6 +622,31 @@ impl NlmService {
             (NLM_PROGRAM, NLM_VERSION_4, NLM_VERSION_4),
             (NSM_PROGRAM, NSM_VERSION_1, NSM_VERSION_1),
         ]
+    }
+
+    /// The NLM procedures whose calls change lock state, to mark with
+    /// `RpcServer::set_external_non_idempotent` (program, procedures): a retransmitted or
+    /// delayed duplicate LOCK, CANCEL, UNLOCK, SHARE, UNSHARE, NM_LOCK or FREE_ALL is then
+    /// answered from the duplicate-request cache (RFC 5531 §8.1 xid semantics; RFC 1813
+    /// §4.4) instead of being executed again: a duplicate UNLOCK arriving after the client
+    /// locked the range anew would release the new lock, a duplicate LOCK re-take a range
+    /// already unlocked. TEST and GRANTED_RES change nothing twice. The `_MSG` forms are
+    /// left out: their answer is a separate `_RES` call the cache cannot repeat, and a
+    /// client retransmits a `_MSG` exactly when that answer was lost.
+    pub fn non_idempotent() -> (u32, [u32; 7]) {
+        (
+            NLM_PROGRAM,
+            [
+                Nlm4Proc::Lock,
+                Nlm4Proc::Cancel,
+                Nlm4Proc::Unlock,
+                Nlm4Proc::Share,
+                Nlm4Proc::Unshare,
+                Nlm4Proc::NmLock,
+                Nlm4Proc::FreeAll,
+            ]
+            .map(Nlm4Proc::to_u32),
+        )
     }
 
     // ----- outputs -----

@@ -239,7 +239,7 @@ impl NlmService {
                 BlockState::Waiting => self.answer_lock(now, &to, &a.cookie, Nlm4Stats::Blocked),
                 BlockState::Granting { .. } => {
                     // The client asks again for a lock it now holds: it has its answer.
-                    self.remove_block(id);
+                    self.settle_block(locks, id);
                     self.answer_lock(now, &to, &a.cookie, Nlm4Stats::Granted)
                 }
             };
@@ -337,21 +337,61 @@ impl NlmService {
         Some(b)
     }
 
-    /// Withdraws a block: a queued one leaves the table's queue, a granted one is released
-    /// ("a cancel request always overrides any grant", Linux `nlmsvc_cancel_blocked`).
+    /// Removes a block whose grant, if it was being granted, the client took (or no
+    /// longer needs withdrawn): the backend forgets how to undo it.
+    pub(super) fn settle_block(&mut self, locks: &mut dyn LockBackend, id: BlockId) {
+        if let Some(b) = self.remove_block(id) {
+            if matches!(b.state, BlockState::Granting { .. }) {
+                locks.grant_settled(b.ticket);
+            }
+        }
+    }
+
+    /// Withdraws a block: a queued one leaves the table's queue, a granted one is undone
+    /// ("a cancel request always overrides any grant", Linux `nlmsvc_cancel_blocked`):
+    /// only what the grant changed, so what the owner held before stays held.
     pub(super) fn withdraw_block(
         &mut self,
         now: Instant,
         locks: &mut dyn LockBackend,
         id: BlockId,
     ) {
-        if let Some(b) = self.remove_block(id) {
-            match b.state {
-                BlockState::Waiting => locks.cancel(now, b.ticket),
-                BlockState::Granting { .. } => {
-                    locks.unlock(now, b.file, &b.owner, b.alock.l_offset, b.alock.l_len);
+        self.withdraw_blocks(now, locks, &[id], Vec::new());
+    }
+
+    /// Withdraws several blocks and held requests (`held`: their tickets, already taken out
+    /// of `self.held`) at once. The queued ones leave the table's queue together, before
+    /// anything is woken: cancelling them one by one would let the first cancellation wake
+    /// and grant the next one about to be withdrawn, a lock then held by nobody. Grants are
+    /// withdrawn after that.
+    pub(super) fn withdraw_blocks(
+        &mut self,
+        now: Instant,
+        locks: &mut dyn LockBackend,
+        ids: &[BlockId],
+        mut queued: Vec<WaitTicket>,
+    ) {
+        let mut granted = Vec::new();
+        for id in ids {
+            if let Some(b) = self.remove_block(*id) {
+                match b.state {
+                    BlockState::Waiting => queued.push(b.ticket),
+                    BlockState::Granting { .. } => granted.push(b),
                 }
             }
+        }
+        if !queued.is_empty() {
+            locks.cancel_many(now, &queued);
+        }
+        for b in granted {
+            locks.withdraw_grant(
+                now,
+                b.ticket,
+                b.file,
+                &b.owner,
+                b.alock.l_offset,
+                b.alock.l_len,
+            );
         }
     }
 
@@ -370,19 +410,16 @@ impl NlmService {
             .filter(|(_, b)| b.exclusive == a.exclusive && same_lock(&b.alock, &a.alock))
             .map(|(id, _)| id)
             .collect();
-        for id in ids {
-            self.withdraw_block(now, locks, id);
-        }
         let held: Vec<WaitTicket> = self
             .held
             .iter()
             .filter(|(_, h)| h.args.exclusive == a.exclusive && same_lock(&h.args.alock, &a.alock))
             .map(|(t, _)| *t)
             .collect();
-        for t in held {
-            self.held.remove(&t);
-            locks.cancel(now, t);
+        for t in &held {
+            self.held.remove(t);
         }
+        self.withdraw_blocks(now, locks, &ids, held);
         // Linux answers GRANTED also when nothing was pending (cross-protocol.md §3.1 CANCEL); §5
         // accepts CANCEL during grace (removing state cannot conflict with reclaims).
         res(&a.cookie, Nlm4Stats::Granted)
@@ -418,11 +455,9 @@ impl NlmService {
                 _ => {}
             }
         }
-        for id in queued {
-            self.withdraw_block(now, locks, id);
-        }
+        self.withdraw_blocks(now, locks, &queued, Vec::new());
         for id in granting {
-            self.remove_block(id);
+            self.settle_block(locks, id);
         }
         let stat = locks.unlock(now, file, &owner, a.alock.l_offset, a.alock.l_len);
         res(&a.cookie, stat)
@@ -486,7 +521,7 @@ impl NlmService {
                 self.rearm_block(id, now + self.config.granted_retry);
             }
             Nlm4Stats::Granted => {
-                self.remove_block(id);
+                self.settle_block(locks, id);
             }
             // The client does not want the lock (its waiter is gone): release it so it is
             // not held by nobody.
@@ -513,7 +548,7 @@ impl NlmService {
         let ids: Vec<BlockId> = self.blocks_of(name).map(|(id, _)| id).collect();
         for id in ids {
             // The table drops the host's waiters and locks itself in `free_host`.
-            self.remove_block(id);
+            self.settle_block(locks, id);
         }
         self.held.retain(|_, h| h.owner.caller_name != name);
         locks.free_host(now, name);
@@ -612,7 +647,11 @@ impl NlmService {
             return false;
         };
         match event {
-            BackendEvent::Granted(_) => self.finish_held(now, &h, Nlm4Stats::Granted),
+            BackendEvent::Granted(t) => {
+                // A held reply carries the grant itself: nothing to withdraw later.
+                locks.grant_settled(*t);
+                self.finish_held(now, &h, Nlm4Stats::Granted);
+            }
             BackendEvent::Refused(_, s) => self.finish_held(now, &h, *s),
             BackendEvent::HoldExpired {
                 still_waiting: true,

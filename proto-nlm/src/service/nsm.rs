@@ -101,6 +101,15 @@ impl NlmService {
 
     /// A client announced a new NSM state (it rebooted): free what its previous life held
     /// and tell the SM_MON registrants for that name.
+    ///
+    /// XNFS chapter 11: the notification means the host's earlier state is gone, so it is
+    /// freed in our grace period too (docs/architecture.md lesson 3): locks and shares it
+    /// reclaimed since our restart (they belong to the life that ended), what it had still
+    /// to reclaim (its new life will not), and its blocks; waiters behind them are woken.
+    /// What it locks or reclaims after the notification is judged as usual. A state older
+    /// than the one we know is a delayed notification of an earlier reboot, already
+    /// superseded (NSM states only grow, by two per reboot; compared as serial numbers, RFC
+    /// 1982): it frees nothing, or it would free the locks of the host's current life.
     pub(super) fn peer_rebooted(
         &mut self,
         now: Instant,
@@ -110,21 +119,16 @@ impl NlmService {
     ) {
         let name = chge.mon_name.bytes().clone();
         let known = self.hosts.get(&name).map(|h| h.client_state);
-        if let Some(old) = known {
-            if old != Some(chge.state) {
-                if locks.in_grace(now) {
-                    // Lessons #3: no client-reboot cleanup while in grace; its unreclaimed
-                    // state ends with the grace period. Remember the state.
-                    if let Some(h) = self.hosts.get_mut(&name) {
-                        h.client_state = Some(chge.state);
-                    }
-                } else {
-                    self.free_host(now, locks, &name);
-                    if let Some(h) = self.hosts.get_mut(&name) {
-                        h.client_state = Some(chge.state);
-                        h.addr = from;
-                    }
-                }
+        let rebooted = match known {
+            None => false,
+            Some(None) => true,
+            Some(Some(old)) => chge.state.wrapping_sub(old) > 0,
+        };
+        if rebooted {
+            self.free_host(now, locks, &name);
+            if let Some(h) = self.hosts.get_mut(&name) {
+                h.client_state = Some(chge.state);
+                h.addr = from;
             }
         }
         let callbacks: Vec<(IpAddr, MyId, [u8; SM_PRIV_SIZE])> = self

@@ -164,6 +164,31 @@ impl LockBackend for LockTable {
         LockTable::cancel(self, ticket, now);
     }
 
+    fn cancel_many(&mut self, now: Instant, tickets: &[WaitTicket]) {
+        LockTable::cancel_many(self, tickets, now);
+    }
+
+    fn withdraw_grant(
+        &mut self,
+        now: Instant,
+        ticket: WaitTicket,
+        file: FileId,
+        owner: &Owner,
+        offset: u64,
+        len: u64,
+    ) {
+        // The table undoes exactly what the grant changed. It forgets a grant only when it
+        // was settled, its host freed, or past its bound: then the range is released, so
+        // the lock is not held by nobody (lesson 13).
+        if !self.nlm_withdraw_grant(ticket, now) {
+            self.unlock(now, file, owner, offset, len);
+        }
+    }
+
+    fn grant_settled(&mut self, ticket: WaitTicket) {
+        self.nlm_grant_settled(ticket);
+    }
+
     fn share(
         &mut self,
         now: Instant,

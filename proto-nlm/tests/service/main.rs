@@ -479,6 +479,14 @@ fn sm_notify_with_a_new_state_frees_the_rebooted_client() {
     assert!(h.locks.holds(b"hostB", FileId(1)), "waiter woken");
     assert!(h.outbound().is_some(), "hostB is being told");
     assert_eq!(h.svc.counters().hosts_freed, 1);
+    // An older state is a delayed notification of an earlier reboot: nothing is freed.
+    let a2 = alock("hostA", 1, b"f\x02", 0, 0);
+    let mut args = lock_args(a2, true, false);
+    args.state = 5;
+    assert_eq!(h.stat(CLIENT_A, Nlm4Call::Lock(args)), Nlm4Stats::Granted);
+    h.nsm(CLIENT_A, notify(3));
+    assert!(h.locks.holds(b"hostA", FileId(2)));
+    assert_eq!(h.svc.counters().hosts_freed, 1);
     // An unknown host's notification frees nothing and is still answered.
     assert_eq!(
         h.nsm(
@@ -493,7 +501,7 @@ fn sm_notify_with_a_new_state_frees_the_rebooted_client() {
 }
 
 #[test]
-fn grace_refuses_new_locks_accepts_reclaims_and_defers_reboot_cleanup() {
+fn grace_refuses_new_locks_accepts_reclaims_and_frees_a_rebooted_client() {
     let mut h = Harness::new();
     h.locks.grace = true;
     let a = alock("hostA", 1, b"f\x01", 0, 0);
@@ -507,7 +515,8 @@ fn grace_refuses_new_locks_accepts_reclaims_and_defers_reboot_cleanup() {
         h.stat(CLIENT_A, Nlm4Call::Lock(reclaim.clone())),
         Nlm4Stats::Granted
     );
-    // A client that reboots during our grace keeps its reclaimed state until grace ends.
+    // A client that reboots during our grace loses what it reclaimed (XNFS ch. 11: its
+    // earlier state is gone); what it asks for afterwards is judged as usual.
     h.nsm(
         CLIENT_A,
         NsmCall::Notify(StatChge {
@@ -515,7 +524,11 @@ fn grace_refuses_new_locks_accepts_reclaims_and_defers_reboot_cleanup() {
             state: 11,
         }),
     );
-    assert!(h.locks.holds(b"hostA", FileId(1)));
+    assert!(!h.locks.holds(b"hostA", FileId(1)));
+    assert_eq!(
+        h.stat(CLIENT_A, Nlm4Call::Lock(reclaim.clone())),
+        Nlm4Stats::Granted
+    );
     h.locks.grace = false;
     assert_eq!(
         h.stat(CLIENT_A, Nlm4Call::Lock(reclaim)),

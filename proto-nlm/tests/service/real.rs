@@ -109,6 +109,63 @@ fn real_table_cancel_racing_a_grant() {
     assert_eq!(h.lock(CLIENT_A, a, true, false), Nlm4Stats::Granted);
 }
 
+/// Regression (sim seed 541): a CANCEL racing the GRANTED callback, and a client refusing
+/// GRANTED_RES, withdraw only what the grant added. The owner's earlier lock, which POSIX
+/// merged with the granted range, stays held; the bytes only the grant gave go to the next
+/// waiter.
+#[test]
+fn real_table_withdrawn_grant_keeps_the_owners_merged_lock() {
+    for refuse in [false, true] {
+        let mut h = real();
+        let a = |off, len| alock("hostA", 1, b"f\x03", off, len);
+        let b = |off, len| alock("hostB", 2, b"f\x03", off, len);
+        let c = |off, len| alock("hostC", 3, b"f\x03", off, len);
+        assert_eq!(h.lock(CLIENT_B, b(0, 10), true, false), Nlm4Stats::Granted);
+        assert_eq!(h.lock(CLIENT_A, a(10, 10), true, false), Nlm4Stats::Granted);
+        assert_eq!(h.lock(CLIENT_B, b(5, 10), true, true), Nlm4Stats::Blocked);
+        assert_eq!(h.lock(REMOTE, c(12, 3), true, true), Nlm4Stats::Blocked);
+        h.unlock(CLIENT_A, a(10, 10));
+        // hostB now holds 0..=14 (its 0..=9 merged with the grant of 5..=14).
+        let call = h.answer_getport(CLIENT_B, NLM_PROGRAM, 4, CLIENT_NLM_PORT);
+        let args = granted_msg_args(&call);
+        if refuse {
+            h.result(call.id, CallResult::Success(Bytes::new()));
+            h.nlm(
+                CLIENT_B,
+                Nlm4Call::GrantedRes(Nlm4Res {
+                    cookie: args.cookie,
+                    stat: Nlm4Stats::Denied,
+                }),
+            );
+        } else {
+            let cancel = Nlm4Call::Cancel(Nlm4CancArgs {
+                cookie: Netobj::from_static(b"c"),
+                block: true,
+                exclusive: true,
+                alock: b(5, 10),
+            });
+            assert_eq!(h.stat(CLIENT_B, cancel), Nlm4Stats::Granted);
+            h.result(call.id, CallResult::Success(Bytes::new()));
+        }
+        assert_eq!(h.svc.blocked_count(), 1, "only hostC's block is left");
+        // hostB keeps 0..=9: hostC's TEST of byte 9 conflicts with it.
+        match h.nlm(REMOTE, test_call(c(9, 1), false)) {
+            CallOutcome::Reply(body) => {
+                let r = Nlm4TestRes::decode_exact(&body).expect("decodes");
+                assert!(
+                    matches!(r.stat, Nlm4TestRply::Denied(ref x) if x.l_offset == 0 && x.l_len == 10),
+                    "refuse={refuse}: {r:?}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // The withdrawn bytes woke hostC, which is being granted 12..=14.
+        assert!(h.locks.holds(b"hostC", FileId(3)), "refuse={refuse}");
+        let call = h.answer_getport(REMOTE, NLM_PROGRAM, 4, CLIENT_NLM_PORT);
+        assert_eq!(granted_msg_args(&call).alock, c(12, 3));
+    }
+}
+
 #[test]
 fn real_table_posix_split_merge_and_test_holder() {
     let mut h = real();
@@ -255,6 +312,86 @@ fn real_table_grace_after_restart() {
     assert_eq!(
         h.stat(CLIENT_A, Nlm4Call::Lock(reclaim)),
         Nlm4Stats::DeniedGracePeriod
+    );
+}
+
+/// Regression (sim seed 139): a client that reboots during our grace period (SM_NOTIFY
+/// with a newer state) loses what its earlier life reclaimed and what it had still to
+/// reclaim, at once; the waiter blocked behind its reclaimed lock is woken, and grace ends
+/// when nothing else is expected. Before, nothing was freed, then or at the end of grace:
+/// the reclaimed lock was held by nobody for ever. A delayed notification of an earlier
+/// reboot (an older state) frees nothing.
+#[test]
+fn real_table_sm_notify_in_grace_frees_the_rebooted_client() {
+    let t0 = test_clock();
+    let mut first = LockTable::new(Config::default());
+    let mut svc = NlmService::new(config(), t0, 7, []);
+    for (xid, off) in [(1, 0), (2, 20)] {
+        let out = svc.handle_call(
+            t0,
+            &mut first,
+            &Files,
+            IncomingCall {
+                conn: ConnId(1),
+                peer: SocketAddr::new(CLIENT_A, 800),
+                transport: Transport::Tcp,
+                xid,
+                program: NLM_PROGRAM,
+                version: 4,
+                procedure: 2,
+                args: Nlm4Call::Lock(lock_args(alock("hostA", 1, b"f\x01", off, 10), true, false))
+                    .args_bytes(),
+            },
+        );
+        assert!(matches!(out, CallOutcome::Reply(_)));
+    }
+    let table_records: Vec<_> = std::iter::from_fn(|| first.poll_record()).collect();
+    let nsm_records: Vec<_> = std::iter::from_fn(|| svc.poll_record()).collect();
+    drop((first, svc)); // kill -9
+
+    let t1 = t0 + Duration::from_secs(5);
+    let mut table = LockTable::restore(Config::default(), table_records).expect("restores");
+    table.start_grace(t1);
+    let mut h = Harness::with(table, t1);
+    h.svc = NlmService::new(config(), t1, 9, nsm_records);
+    let mut reclaim = lock_args(alock("hostA", 1, b"f\x01", 0, 10), true, false);
+    reclaim.reclaim = true;
+    assert_eq!(
+        h.stat(CLIENT_A, Nlm4Call::Lock(reclaim)),
+        Nlm4Stats::Granted
+    );
+    assert!(h.locks.in_grace(), "20..=29 is still to be reclaimed");
+    let b = |off| alock("hostB", 2, b"f\x01", off, 10);
+    assert_eq!(h.lock(CLIENT_B, b(0), true, true), Nlm4Stats::Blocked);
+    assert_eq!(
+        h.lock(CLIENT_B, b(20), true, false),
+        Nlm4Stats::DeniedGracePeriod
+    );
+    let notify = |state| {
+        NsmCall::Notify(StatChge {
+            mon_name: SmString::from_static(b"hostA"),
+            state,
+        })
+    };
+    // hostA rebooted (its LOCKs said state 3).
+    h.nsm(CLIENT_A, notify(5));
+    assert!(!h.locks.holds(b"hostA", FileId(1)));
+    assert_eq!(h.locks.grace_unreclaimed(), 0);
+    assert!(
+        !h.locks.in_grace(),
+        "nothing else was expected: grace ended early"
+    );
+    assert!(h.locks.holds(b"hostB", FileId(1)), "the waiter was woken");
+    assert_eq!(h.lock(CLIENT_B, b(20), true, false), Nlm4Stats::Granted);
+    // hostA's new life locks again; its first notification, delayed, arrives late.
+    let a2 = alock("hostA", 1, b"f\x01", 40, 10);
+    let mut args = lock_args(a2, true, false);
+    args.state = 5;
+    assert_eq!(h.stat(CLIENT_A, Nlm4Call::Lock(args)), Nlm4Stats::Granted);
+    h.nsm(CLIENT_A, notify(3));
+    assert!(
+        h.locks.holds(b"hostA", FileId(1)),
+        "a stale notification freed a live lock"
     );
 }
 
@@ -625,4 +762,33 @@ proptest::proptest! {
         }
         proptest::prop_assert_eq!(h.nlm(CLIENT_A, Nlm4Call::Null), CallOutcome::Reply(Bytes::new()));
     }
+}
+
+/// Found by `random_sessions_leave_nothing_blocked`: hostB downgrades its exclusive lock,
+/// which must wake hostA's shared waiters. It did not: they starved, and hostA's later
+/// UNLOCK, cancelling its two blocks one by one, let the first cancellation's wake-up grant
+/// the second block just before it was withdrawn (a lock held by nobody, a completion the
+/// service no longer knew). Both blocks are now granted at the downgrade, and blocks are
+/// withdrawn together (`LockTable::cancel_many`).
+#[test]
+fn real_table_downgrade_wakes_and_unlock_withdraws_queued_blocks_together() {
+    let mut h = real();
+    let a = |off, len| alock("hostA", 1, b"f\x04", off, len);
+    let b = |off, len| alock("hostB", 2, b"f\x04", off, len);
+    assert_eq!(h.lock(CLIENT_B, b(0, 17), true, false), Nlm4Stats::Granted);
+    assert_eq!(h.lock(CLIENT_A, a(0, 0), false, true), Nlm4Stats::Blocked);
+    assert_eq!(h.lock(CLIENT_A, a(10, 0), false, true), Nlm4Stats::Blocked);
+    assert_eq!(h.lock(CLIENT_B, b(0, 17), false, false), Nlm4Stats::Granted);
+    assert!(
+        h.locks.holds(b"hostA", FileId(4)),
+        "the downgrade woke hostA"
+    );
+    // hostA never answered the GRANTED callbacks; its UNLOCK of everything ends them.
+    h.unlock(CLIENT_A, a(0, 0));
+    assert_eq!(h.svc.blocked_count(), 0);
+    assert!(
+        !h.locks.holds(b"hostA", FileId(4)),
+        "no lock held by nobody"
+    );
+    assert!(h.locks.view(FileId(4)).waiters.is_empty());
 }
