@@ -179,13 +179,25 @@ const X: u32 = 1;
 
 /// The `rwx` bits of `a` that apply to `c` (owner, group or other class).
 fn class_bits(a: &FileAttr, c: &Creds) -> u32 {
-    if c.uid == a.uid {
-        (a.mode >> 6) & 7
-    } else if in_group(c, a.gid) {
-        (a.mode >> 3) & 7
+    mode_class_bits(a.mode, a.uid, a.gid, c)
+}
+
+fn mode_class_bits(mode: u32, uid: u32, gid: u32, c: &Creds) -> u32 {
+    if c.uid == uid {
+        (mode >> 6) & 7
+    } else if in_group(c, gid) {
+        (mode >> 3) & 7
     } else {
-        a.mode & 7
+        mode & 7
     }
+}
+
+/// Whether `c` may create and remove entries in a directory of permission bits `mode`,
+/// owner `uid` and group `gid`: the `wx` check of CREATE, REMOVE, RENAME and the others
+/// (root may). For a runtime's start-up check of a share's directory, with no
+/// [`FileAttr`] at hand.
+pub fn may_change_dir(mode: u32, uid: u32, gid: u32, c: &Creds) -> bool {
+    c.uid == 0 || mode_class_bits(mode, uid, gid, c) & (W | X) == W | X
 }
 
 fn in_group(c: &Creds, gid: u32) -> bool {

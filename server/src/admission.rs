@@ -1,7 +1,9 @@
 //! Connection admission under hostile load: which TCP connection gives way when the table
 //! or one client's share of it is full, and by when a record that has started arriving must
 //! be complete (slowloris). Plain data: no sockets, no clock (`now` is an argument), so the
-//! policy is tested here on its own and any runtime can hold one.
+//! policy is tested here on its own and any runtime can hold one, keyed by whatever names
+//! its connections (`runtime-mio` uses its connection-table slot; the runtime keeps the
+//! sockets and closes what this module picks).
 //!
 //! # The policy
 //! - **Table full** (`max_connections`): the new connection is admitted and the connection
@@ -36,11 +38,11 @@
 //! a connection to close scans the table (O(n), n ≤ `max_connections`), only when the
 //! table or a client is full; everything on the per-read path is O(log n).
 
+use core::net::IpAddr;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-/// The limits the policy enforces (from [`crate::config::Limits`]).
+/// The limits the policy enforces (the runtime's configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdmissionLimits {
     /// Most connections open at once.
@@ -53,14 +55,14 @@ pub struct AdmissionLimits {
 
 /// What to do with a connection just accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admit {
+pub enum Admit<K> {
     /// Room for it.
     Accept,
-    /// Admit it after closing this connection (a slot the runtime gave to
+    /// Admit it after closing this connection (a key the runtime gave to
     /// [`Admission::insert`]).
     Evict {
         /// The connection to close.
-        slot: usize,
+        slot: K,
         /// Which limit was reached.
         limit: Limit,
     },
@@ -98,13 +100,14 @@ struct Entry {
     record_deadline: Option<Instant>,
 }
 
-/// The admission state of every open connection, keyed by the runtime's slot number.
+/// The admission state of every open connection, keyed by the runtime's connection key
+/// `K` (a slot number, a [`crate::ConnId`], ...).
 #[derive(Debug)]
-pub struct Admission {
+pub struct Admission<K> {
     limits: AdmissionLimits,
-    conns: BTreeMap<usize, Entry>,
+    conns: BTreeMap<K, Entry>,
     per_client: BTreeMap<IpAddr, usize>,
-    deadlines: BTreeSet<(Instant, usize)>,
+    deadlines: BTreeSet<(Instant, K)>,
     /// Counts accepts, reads and replies: orders connections by their last activity.
     tick: u64,
     stats: AdmissionStats,
@@ -134,7 +137,7 @@ pub fn client_of(ip: IpAddr) -> IpAddr {
     }
 }
 
-impl Admission {
+impl<K: Copy + Ord> Admission<K> {
     /// An empty table.
     pub fn new(limits: AdmissionLimits) -> Self {
         Admission {
@@ -180,7 +183,7 @@ impl Admission {
     /// connection has a request in progress (it is never closed for a newcomer). The caller
     /// closes the evicted slot ([`Admission::remove`]) and then [`Admission::insert`]s the
     /// new one, or closes the new one on [`Admit::Refuse`].
-    pub fn admit(&mut self, peer: IpAddr, busy: impl Fn(usize) -> bool) -> Admit {
+    pub fn admit(&mut self, peer: IpAddr, busy: impl Fn(K) -> bool) -> Admit<K> {
         let client = client_of(peer);
         let (limit, only_client) =
             if self.per_client.get(&client).copied().unwrap_or(0) >= self.limits.max_per_client {
@@ -219,7 +222,7 @@ impl Admission {
     }
 
     /// A connection from `peer` was admitted into `slot`.
-    pub fn insert(&mut self, slot: usize, peer: IpAddr) {
+    pub fn insert(&mut self, slot: K, peer: IpAddr) {
         self.remove(slot);
         let last_active = self.next_tick();
         let client = client_of(peer);
@@ -235,7 +238,7 @@ impl Admission {
     }
 
     /// The connection in `slot` is gone.
-    pub fn remove(&mut self, slot: usize) {
+    pub fn remove(&mut self, slot: K) {
         let Some(e) = self.conns.remove(&slot) else {
             return;
         };
@@ -253,7 +256,7 @@ impl Admission {
     /// Bytes were read on `slot` at `now`, or buffered bytes handed over again:
     /// `completed` if at least one record was finished, `partial` if part of a record is
     /// left in the buffer.
-    pub fn input(&mut self, slot: usize, now: Instant, completed: bool, partial: bool) {
+    pub fn input(&mut self, slot: K, now: Instant, completed: bool, partial: bool) {
         let timeout = self.limits.record_timeout;
         let tick = self.next_tick();
         let Some(e) = self.conns.get_mut(&slot) else {
@@ -280,7 +283,7 @@ impl Admission {
 
     /// A reply was queued on `slot`: the connection is not idle (its record deadline is
     /// unchanged).
-    pub fn output(&mut self, slot: usize) {
+    pub fn output(&mut self, slot: K) {
         let tick = self.next_tick();
         if let Some(e) = self.conns.get_mut(&slot) {
             e.last_active = tick;
@@ -294,7 +297,7 @@ impl Admission {
 
     /// Connections whose record deadline has passed at `now`, to be closed. One the runtime
     /// is not reading (`reading(slot)` false: back-pressure) gets a fresh deadline instead.
-    pub fn take_expired(&mut self, now: Instant, reading: impl Fn(usize) -> bool) -> Vec<usize> {
+    pub fn take_expired(&mut self, now: Instant, reading: impl Fn(K) -> bool) -> Vec<K> {
         let mut expired = Vec::new();
         while let Some(&(d, slot)) = self.deadlines.first() {
             if d > now {
@@ -328,7 +331,7 @@ mod tests {
         Instant::now()
     }
 
-    fn table(max: usize, per_client: usize) -> Admission {
+    fn table(max: usize, per_client: usize) -> Admission<usize> {
         Admission::new(AdmissionLimits {
             max_connections: max,
             max_per_client: per_client,
