@@ -44,7 +44,7 @@ pub fn run_cli() -> i32 {
 }
 
 fn serve_command(args: &cli::ServeArgs) -> i32 {
-    let config = match config::Config::from_args(args, std::env::var("RUST_LOG").ok()) {
+    let mut config = match config::Config::from_args(args, std::env::var("RUST_LOG").ok()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("janus: {e}");
@@ -61,6 +61,11 @@ fn serve_command(args: &cli::ServeArgs) -> i32 {
     for warning in config::squash_warnings(&config) {
         tracing::warn!("{warning}");
     }
+    let (max_connections, warning) = serve::connections_within(serve::raise_nofile(), &config);
+    if let Some(warning) = warning {
+        tracing::warn!("{warning}");
+    }
+    config.limits.max_connections = max_connections;
 
     let backends = serve::Backends {
         open_share: &config::BackendKind::open_share,
