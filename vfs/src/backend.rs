@@ -61,13 +61,15 @@ mod tests {
         assert_eq!(fsid(&a), memory_fsid(1));
         assert_ne!(fsid(&a), fsid(&b));
         let missing = std::env::temp_dir().join(format!("janus-no-such-{}", std::process::id()));
-        let e = open_share(Backend::Local, 1, &missing)
-            .err()
-            .expect("missing");
+        let reason = |dir: &Path| match open_share(Backend::Local, 1, dir) {
+            Ok(_) => panic!("{} opened", dir.display()),
+            Err(e) => e,
+        };
+        let e = reason(&missing);
         assert!(e.contains("no such directory"), "{e}");
         let file = std::env::temp_dir().join(format!("janus-a-file-{}", std::process::id()));
         std::fs::write(&file, b"x").expect("temp file");
-        let e = open_share(Backend::Local, 1, &file).err().expect("a file");
+        let e = reason(&file);
         let _ = std::fs::remove_file(&file);
         assert_eq!(e, "not a directory");
         assert!(open_share(Backend::Local, 1, &std::env::temp_dir()).is_ok());
