@@ -61,11 +61,12 @@
 //! ```
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use proto_nfs::server::Cidr;
+use proto_nfs::server::{Cidr, Creds};
 use serde::Deserialize;
 
 use crate::cli::ServeArgs;
@@ -90,7 +91,7 @@ pub const DEFAULT_WORKERS: usize = 4;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Default maximum of simultaneous TCP connections from one client (IPv4 address or IPv6
 /// /64): 64 single-connection clients behind one NAT address, 1/16 of the default table
-/// (see `admission` for the reasoning).
+/// (see `server::admission` for the reasoning).
 pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 64;
 /// Default time a record may take from its first byte to its last (slowloris): a 1 MiB
 /// WRITE at 36 KB/s still makes it; a Linux client gives up on a reply after 60 s anyway
@@ -111,13 +112,24 @@ pub enum BackendKind {
     Memory,
 }
 
+impl BackendKind {
+    /// Opens `share`'s backend (`vfs::backend`); the error is the reason.
+    pub fn open_share(self, share: &ShareConfig) -> Result<Arc<dyn vfs::Vfs>, String> {
+        let backend = match self {
+            BackendKind::Local => vfs::backend::Backend::Local,
+            BackendKind::Memory => vfs::backend::Backend::Memory,
+        };
+        vfs::backend::open_share(backend, share.share_id, &share.path)
+    }
+}
+
 /// Limits that bound memory per connection and overall (back-pressure, never unbounded
 /// queues).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Maximum simultaneous TCP connections. A new one beyond it closes the connection
     /// idle longest without a request in progress, or is closed at once if there is none
-    /// (`crate::admission`).
+    /// (`server::admission`).
     pub max_connections: usize,
     /// Maximum simultaneous TCP connections from one client (IPv4 address, IPv6 /64);
     /// beyond it the client's own idle-longest connection gives way.
@@ -449,59 +461,8 @@ fn smb_share(s: &FileShare) -> Result<server::SmbShareConfig, ConfigError> {
     })
 }
 
-/// The 32-bit FNV-1a hash of a share name: the default share id, stable across restarts
-/// and builds (unlike `std`'s randomly keyed hasher).
-pub fn share_id_for(name: &str) -> u32 {
-    const OFFSET: u32 = 0x811c_9dc5;
-    const PRIME: u32 = 0x0100_0193;
-    name.bytes()
-        .fold(OFFSET, |h, b| (h ^ u32::from(b)).wrapping_mul(PRIME))
-}
-
-/// Parses `ADDR/PREFIX` (or a bare address, meaning one host). Host bits below the prefix
-/// are cleared, as exportfs does, so `10.1.2.3/8` means `10.0.0.0/8`.
-pub fn parse_cidr(s: &str) -> Result<Cidr, String> {
-    let s = s.trim();
-    let (addr_s, prefix_s) = match s.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (s, None),
-    };
-    let addr: IpAddr = addr_s
-        .parse()
-        .map_err(|_| format!("{addr_s:?} is not an IPv4 or IPv6 address"))?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let prefix = match prefix_s {
-        None => max,
-        Some(p) => {
-            let n: u8 = p
-                .parse()
-                .map_err(|_| format!("prefix {p:?} is not a number"))?;
-            if n > max {
-                return Err(format!("prefix /{n} is longer than {max} bits"));
-            }
-            n
-        }
-    };
-    let addr = match addr {
-        IpAddr::V4(a) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-            IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask))
-        }
-        IpAddr::V6(a) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
-            IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
-        }
-    };
-    Ok(Cidr { addr, prefix })
-}
-
 fn check_share_name(name: &str) -> Result<(), ConfigError> {
-    let ok = !name.is_empty()
-        && name.len() <= 255
-        && !name
-            .chars()
-            .any(|c| c == '/' || c.is_whitespace() || c.is_control());
-    if ok {
+    if server::ShareConfig::valid_name(name) {
         Ok(())
     } else {
         Err(ConfigError::ShareName(name.to_string()))
@@ -527,24 +488,6 @@ fn positive(what: &'static str, v: usize, max: usize) -> Result<usize, ConfigErr
     Ok(v)
 }
 
-/// Whether a directory with this `mode` (permission bits), owner `uid` and group `gid` lets
-/// the anonymous ids create and remove entries: write and search permission of the one
-/// class that applies (owner, else group, else other), the rule the NFS executor applies to
-/// squashed credentials (which carry no supplementary groups). uid 0 may do everything.
-pub fn anon_can_write_dir(mode: u32, uid: u32, gid: u32, anon_uid: u32, anon_gid: u32) -> bool {
-    if anon_uid == 0 {
-        return true;
-    }
-    let class = if uid == anon_uid {
-        mode >> 6
-    } else if gid == anon_gid {
-        mode >> 3
-    } else {
-        mode
-    };
-    class & 0o3 == 0o3
-}
-
 /// The one-line warning for `share` when its directory (`mode`, owner `uid`:`gid`) is not
 /// writable for the anonymous ids that squashed clients run as; `None` when nothing is
 /// squashed to them, the share is read-only, or they may write.
@@ -552,7 +495,13 @@ pub fn squash_warning(share: &ShareConfig, mode: u32, uid: u32, gid: u32) -> Opt
     if share.read_only || !(share.root_squash || share.all_squash) {
         return None;
     }
-    if anon_can_write_dir(mode, uid, gid, share.anon_uid, share.anon_gid) {
+    let anon = Creds {
+        uid: share.anon_uid,
+        gid: share.anon_gid,
+        gids: Vec::new(),
+    };
+    // The executor's own rule, for squashed credentials (no supplementary groups).
+    if server::perm::may_change_dir(mode, uid, gid, &anon) {
         return None;
     }
     let (who, off) = if share.all_squash {
@@ -639,10 +588,10 @@ impl Config {
                 .iter()
                 .flatten()
                 .map(|c| {
-                    parse_cidr(c).map_err(|reason| ConfigError::Cidr {
+                    c.parse::<Cidr>().map_err(|e| ConfigError::Cidr {
                         share: s.name.clone(),
                         value: c.clone(),
-                        reason,
+                        reason: e.to_string(),
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -650,7 +599,9 @@ impl Config {
             shares.push(ShareConfig {
                 name: s.name.clone(),
                 path: s.path.as_deref().map(in_file).unwrap_or_default(),
-                share_id: s.share_id.unwrap_or_else(|| share_id_for(&s.name)),
+                share_id: s
+                    .share_id
+                    .unwrap_or_else(|| server::ShareConfig::default_id(&s.name)),
                 read_only: s.read_only.unwrap_or(false),
                 clients,
                 root_squash: s.root_squash.unwrap_or(true),
@@ -672,7 +623,7 @@ impl Config {
                 None => {
                     has_path.push(true);
                     shares.push(ShareConfig {
-                        share_id: share_id_for(&name),
+                        share_id: server::ShareConfig::default_id(&name),
                         name,
                         path: dir,
                         read_only: false,
@@ -887,7 +838,7 @@ mod tests {
         assert_eq!(s.path, PathBuf::from("/srv/x"));
         assert!(!s.read_only && s.root_squash && !s.all_squash && s.clients.is_empty());
         assert_eq!((s.anon_uid, s.anon_gid), (65534, 65534));
-        assert_eq!(s.share_id, share_id_for("export"));
+        assert_eq!(s.share_id, server::ShareConfig::default_id("export"));
     }
 
     #[test]
@@ -958,7 +909,7 @@ mod tests {
         );
         assert!(s.read_only && !s.root_squash && s.all_squash);
         assert_eq!((s.anon_uid, s.anon_gid), (1000, 1001));
-        assert_eq!(s.clients, vec![parse_cidr("192.168.1.0/24").unwrap()]);
+        assert_eq!(s.clients, vec!["192.168.1.0/24".parse::<Cidr>().unwrap()]);
         assert_eq!(c.shares[1].name, "b");
         assert!(!c.shares[1].read_only);
     }
@@ -1109,30 +1060,6 @@ mod tests {
     }
 
     #[test]
-    fn anon_write_permission_follows_the_class_that_applies() {
-        const A: u32 = 65534;
-        // Owner class.
-        assert!(anon_can_write_dir(0o700, A, 0, A, A));
-        assert!(
-            !anon_can_write_dir(0o577, A, 0, A, A),
-            "owner bits decide, not other"
-        );
-        assert!(!anon_can_write_dir(0o500, A, A, A, A));
-        // Group class.
-        assert!(anon_can_write_dir(0o070, 0, A, A, A));
-        assert!(!anon_can_write_dir(0o757, 0, A, A, A), "group bits decide");
-        // Other class.
-        assert!(anon_can_write_dir(0o1777, 0, 0, A, A));
-        assert!(anon_can_write_dir(0o003, 0, 0, A, A));
-        assert!(!anon_can_write_dir(0o755, 0, 0, A, A));
-        assert!(!anon_can_write_dir(0o775, 0, 0, A, A));
-        // Write without search is not enough to create entries.
-        assert!(!anon_can_write_dir(0o002, 0, 0, A, A));
-        // Squashing to root squashes nothing away.
-        assert!(anon_can_write_dir(0o000, 5, 5, 0, 0));
-    }
-
-    #[test]
     fn squash_warning_is_one_line_with_the_fix() {
         let mut s = ShareConfig {
             name: "export".into(),
@@ -1199,29 +1126,6 @@ mod tests {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         assert!(squash_warnings(&c).is_empty());
         let _ = std::fs::remove_dir(&dir);
-    }
-
-    #[test]
-    fn cidr_parsing() {
-        let c = parse_cidr("10.1.2.3/8").unwrap();
-        assert_eq!(c.addr, "10.0.0.0".parse::<IpAddr>().unwrap());
-        assert_eq!(c.prefix, 8);
-        let c = parse_cidr("192.168.7.9").unwrap();
-        assert_eq!((c.addr, c.prefix), ("192.168.7.9".parse().unwrap(), 32));
-        let c = parse_cidr("0.0.0.0/0").unwrap();
-        assert_eq!((c.addr, c.prefix), ("0.0.0.0".parse().unwrap(), 0));
-        let c = parse_cidr("fd00:1:2:3::5/48").unwrap();
-        assert_eq!((c.addr, c.prefix), ("fd00:1:2::".parse().unwrap(), 48));
-        let c = parse_cidr("::1").unwrap();
-        assert_eq!(c.prefix, 128);
-        let c = parse_cidr("::/0").unwrap();
-        assert_eq!((c.addr, c.prefix), ("::".parse().unwrap(), 0));
-        assert!(parse_cidr("10.0.0.0/33").is_err());
-        assert!(parse_cidr("::/129").is_err());
-        assert!(parse_cidr("10.0.0/8").is_err());
-        assert!(parse_cidr("10.0.0.0/x").is_err());
-        assert!(parse_cidr("host.example/8").is_err());
-        assert!(parse_cidr("").is_err());
     }
 
     #[test]
@@ -1325,16 +1229,5 @@ mod tests {
             assert!(e.contains(key), "{e:?} should name {key}");
             assert!(!e.contains('\n'));
         }
-    }
-
-    #[test]
-    fn share_ids_are_stable() {
-        // FNV-1a 32 reference values: these are what existing file handles carry, so they
-        // must never change.
-        assert_eq!(share_id_for(""), 0x811c_9dc5);
-        assert_eq!(share_id_for("a"), 0xe40c_292c);
-        assert_eq!(share_id_for("foobar"), 0xbf9c_f968);
-        assert_eq!(share_id_for("export"), share_id_for("export"));
-        assert_ne!(share_id_for("export"), share_id_for("export2"));
     }
 }

@@ -25,7 +25,7 @@
 //! number of connections, the UDP send queue, and the job queue of the workers.
 //!
 //! Hostile load: which connection gives way when the table or one client is full, and the
-//! deadline of a partial record, are decided by [`crate::admission`]; the loop reports
+//! deadline of a partial record, are decided by `server::admission`; the loop reports
 //! accepts, input, output and closes to it (the lines marked `admission:`).
 
 use std::collections::VecDeque;
@@ -40,9 +40,9 @@ use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use proto_nfs::rpc::record::RecordMarker;
 use rustix::io::Errno;
+use server::admission::{Admission, AdmissionLimits, Admit, Warning};
 use server::{ConnId, Core, Job, Listener, Transmit};
 
-use crate::admission::{Admission, AdmissionLimits, Admit, Warning};
 use crate::config::Limits;
 use crate::journal::Journal;
 use crate::listen::{BoundAddrs, Listeners};
@@ -256,7 +256,7 @@ pub struct EventLoop {
     core: Core,
     conns: ConnTable,
     /// Which connection gives way under load; record deadlines.
-    admission: Admission,
+    admission: Admission<usize>,
     /// Connections to look at in the next pass (readiness, new output, lifted limits).
     touched: Vec<usize>,
     workers: Option<WorkerPool>,

@@ -13,16 +13,9 @@
 //! depends on durable state is sent after that state is on disk".
 //!
 //! # File format
-//! An 8-byte magic `JANUSJ01`, then frames:
-//!
-//! ```text
-//! [payload length: u32 LE][kind: u8][CRC-32 (IEEE) of kind and payload: u32 LE][payload]
-//! ```
-//!
-//! `kind` 1 is a record, 2 the clean-shutdown marker (empty payload). A frame whose length
-//! exceeds [`MAX_RECORD`], whose bytes end early, or whose CRC does not match ends the valid
-//! journal: it is a torn write from a crash, and [`Journal::open`] truncates the file there
-//! so later appends follow the last good frame.
+//! `server::journal_format`: magic, CRC-checked frames, and the scan that finds where a
+//! torn write begins; [`Journal::open`] truncates the file there so later appends follow
+//! the last good frame.
 //!
 //! [`Journal::was_clean`] is true when the last valid frame at open was a clean marker, i.e.
 //! the previous run ended with [`Journal::mark_clean`].
@@ -35,14 +28,8 @@ use std::sync::Arc;
 
 /// File name of the journal inside the state directory.
 pub const FILE_NAME: &str = "journal";
-/// Magic bytes at the start of the file (format version 1).
-pub const MAGIC: &[u8; 8] = b"JANUSJ01";
-/// Largest record payload accepted (and believed when reading a length).
-pub const MAX_RECORD: usize = 1024 * 1024;
-
-const KIND_RECORD: u8 = 1;
-const KIND_CLEAN: u8 = 2;
-const HEADER: usize = 9;
+use server::journal_format::{encode_clean, encode_record, scan};
+use server::journal_format::{MAGIC, MAX_RECORD};
 
 /// Sequence number of an appended record, counting from 0 over the records of this run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -85,87 +72,6 @@ pub struct Journal {
     fail: Option<Arc<AtomicBool>>,
 }
 
-/// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320) lookup table.
-const CRC_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        table[i] = c;
-        i += 1;
-    }
-    table
-};
-
-/// CRC-32 (IEEE) of the concatenation of `parts`.
-pub fn crc32(parts: &[&[u8]]) -> u32 {
-    let mut c = !0u32;
-    for part in parts {
-        for &b in *part {
-            c = CRC_TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
-        }
-    }
-    !c
-}
-
-fn encode_frame(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
-    // Length fits: callers check MAX_RECORD (< u32::MAX).
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.push(kind);
-    out.extend_from_slice(&crc32(&[&[kind], payload]).to_le_bytes());
-    out.extend_from_slice(payload);
-}
-
-/// Result of scanning a journal's bytes.
-struct Scan {
-    records: Vec<Vec<u8>>,
-    /// Offset just after the last valid frame.
-    valid_end: usize,
-    last_was_clean: bool,
-}
-
-fn scan(bytes: &[u8]) -> Scan {
-    let mut pos = MAGIC.len();
-    let mut records = Vec::new();
-    let mut last_was_clean = false;
-    while bytes.len() - pos >= HEADER {
-        let h = &bytes[pos..pos + HEADER];
-        let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
-        let kind = h[4];
-        let crc = u32::from_le_bytes([h[5], h[6], h[7], h[8]]);
-        if len > MAX_RECORD || bytes.len() - pos - HEADER < len {
-            break;
-        }
-        let payload = &bytes[pos + HEADER..pos + HEADER + len];
-        if crc32(&[&[kind], payload]) != crc {
-            break;
-        }
-        match kind {
-            KIND_RECORD => {
-                records.push(payload.to_vec());
-                last_was_clean = false;
-            }
-            KIND_CLEAN if len == 0 => last_was_clean = true,
-            _ => break,
-        }
-        pos += HEADER + len;
-    }
-    Scan {
-        records,
-        valid_end: pos,
-        last_was_clean,
-    }
-}
-
 impl Journal {
     /// Opens (or creates) the journal in `dir`, truncating a torn tail.
     pub fn open(dir: &Path) -> Result<Journal, JournalError> {
@@ -196,10 +102,9 @@ impl Journal {
             File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
             true
         } else {
-            if &bytes[..MAGIC.len()] != MAGIC {
+            let Some(s) = scan(&bytes) else {
                 return Err(JournalError::BadMagic(path));
-            }
-            let s = scan(&bytes);
+            };
             if s.valid_end < bytes.len() {
                 tracing::warn!(
                     journal = %path.display(),
@@ -226,10 +131,9 @@ impl Journal {
 
     /// Buffers a record; it is durable after the next [`Journal::commit`].
     pub fn append(&mut self, record: &[u8]) -> Result<Seq, JournalError> {
-        if record.len() > MAX_RECORD {
+        if !encode_record(&mut self.pending, record) {
             return Err(JournalError::TooLarge(record.len()));
         }
-        encode_frame(&mut self.pending, KIND_RECORD, record);
         let seq = Seq(self.appended);
         self.appended += 1;
         Ok(seq)
@@ -283,10 +187,9 @@ impl Journal {
             path: self.path.clone(),
             source,
         })?;
-        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(JournalError::BadMagic(self.path.clone()));
-        }
-        Ok(scan(&bytes).records)
+        scan(&bytes)
+            .map(|s| s.records)
+            .ok_or_else(|| JournalError::BadMagic(self.path.clone()))
     }
 
     /// Replaces the whole journal with `records` (compaction): written to a temporary file,
@@ -305,11 +208,8 @@ impl Journal {
             source,
         };
         let mut bytes = MAGIC.to_vec();
-        for r in records {
-            if r.len() > MAX_RECORD {
-                return Err(JournalError::TooLarge(r.len()));
-            }
-            encode_frame(&mut bytes, KIND_RECORD, r);
+        if let Some(r) = records.iter().find(|r| !encode_record(&mut bytes, r)) {
+            return Err(JournalError::TooLarge(r.len()));
         }
         let mut f = File::create(&tmp).map_err(io)?;
         f.write_all(&bytes).map_err(io)?;
@@ -335,7 +235,7 @@ impl Journal {
 
     /// Commits, then appends the clean-shutdown marker and syncs it.
     pub fn mark_clean(&mut self) -> Result<(), JournalError> {
-        encode_frame(&mut self.pending, KIND_CLEAN, &[]);
+        encode_clean(&mut self.pending);
         self.commit()
     }
 
@@ -363,14 +263,6 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
-    }
-
-    #[test]
-    fn crc32_reference() {
-        // The standard check value of CRC-32/ISO-HDLC.
-        assert_eq!(crc32(&[b"123456789"]), 0xCBF4_3926);
-        assert_eq!(crc32(&[b"1234", b"56789"]), 0xCBF4_3926);
-        assert_eq!(crc32(&[]), 0);
     }
 
     #[test]
@@ -436,7 +328,7 @@ mod tests {
 
         // A frame cut short in its payload.
         let mut frame = Vec::new();
-        encode_frame(&mut frame, KIND_RECORD, b"torn-record");
+        assert!(encode_record(&mut frame, b"torn-record"));
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(&frame[..frame.len() - 3]).unwrap();
         drop(f);
@@ -457,7 +349,7 @@ mod tests {
         // A whole frame with a flipped payload bit (bad CRC), and a huge claimed length.
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         let mut bad = Vec::new();
-        encode_frame(&mut bad, KIND_RECORD, b"flipped");
+        assert!(encode_record(&mut bad, b"flipped"));
         let n = bad.len();
         bad[n - 1] ^= 1;
         f.write_all(&bad).unwrap();
@@ -467,7 +359,7 @@ mod tests {
         drop(j);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(&u32::MAX.to_le_bytes()).unwrap();
-        f.write_all(&[KIND_RECORD, 0, 0, 0, 0, 1, 2, 3]).unwrap();
+        f.write_all(&[1, 0, 0, 0, 0, 1, 2, 3]).unwrap();
         drop(f);
         let j = Journal::open(&d).unwrap();
         assert_eq!(j.replay().unwrap().len(), 3);

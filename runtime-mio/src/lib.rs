@@ -6,17 +6,14 @@
 //! - [`listen`]: binding the ports, and the one-line bind errors.
 //! - [`state`] and [`journal`]: the state directory, boot counter and the journal file with
 //!   its group-committed `fdatasync` (what goes in it is the core's decision).
-//! - [`event_loop`]: the mio loop and connection table around `server::Core`; [`admission`]:
-//!   which connection gives way under hostile load, and record deadlines.
+//! - [`event_loop`]: the mio loop and connection table around `server::Core`, closing the
+//!   connections `server::admission` picks under hostile load.
 //! - [`workers`]: the threads that run `server::Job`s.
 //! - [`nlm_callbacks`]: the sockets of the core's outbound calls (NLM/NSM callbacks).
 //! - [`serve`]: start-up of `janus serve`; [`run_cli`] is the whole binary (`janus replay`
 //!   is the `replay` crate).
-//! - [`backends`]: opening the `vfs` backend of each share.
 //! - [`users_file`]: the SMB users file on disk and `janus user add|del|list`.
 
-pub mod admission;
-pub mod backends;
 pub mod cli;
 pub mod config;
 pub mod event_loop;
@@ -50,7 +47,7 @@ pub fn run_cli() -> i32 {
 }
 
 fn serve_command(args: &cli::ServeArgs) -> i32 {
-    let config = match config::Config::from_args(args, std::env::var("RUST_LOG").ok()) {
+    let mut config = match config::Config::from_args(args, std::env::var("RUST_LOG").ok()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("janus: {e}");
@@ -67,9 +64,14 @@ fn serve_command(args: &cli::ServeArgs) -> i32 {
     for warning in config::squash_warnings(&config) {
         tracing::warn!("{warning}");
     }
+    let (max_connections, warning) = serve::connections_within(serve::raise_nofile(), &config);
+    if let Some(warning) = warning {
+        tracing::warn!("{warning}");
+    }
+    config.limits.max_connections = max_connections;
 
     let backends = serve::Backends {
-        open_share: &backends::open_share,
+        open_share: &config::BackendKind::open_share,
     };
     let mut running = match serve::start(&config, backends) {
         Ok(r) => r,

@@ -35,7 +35,7 @@ fn config(state: &std::path::Path) -> Config {
 
 fn backends() -> Backends<'static> {
     Backends {
-        open_share: &crate::backends::open_share,
+        open_share: &crate::config::BackendKind::open_share,
     }
 }
 

@@ -290,6 +290,51 @@ fn compacted(journal: &mut Journal) -> Result<Vec<Vec<u8>>, String> {
     }
 }
 
+/// Raises the soft open-file limit (RLIMIT_NOFILE) to the hard one, as every connection
+/// is a descriptor (systemd and most shells start services at a soft 1,024). Returns the
+/// limit now in force; `None` when unlimited.
+pub fn raise_nofile() -> Option<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let cur = getrlimit(Resource::Nofile);
+    if cur.current != cur.maximum {
+        let raised = Rlimit {
+            current: cur.maximum,
+            maximum: cur.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::debug!("cannot raise the open-file limit: {e}");
+        }
+    }
+    getrlimit(Resource::Nofile).current
+}
+
+/// The most client connections an open-file limit of `nofile` leaves room for, and the
+/// one-line warning when that is fewer than `max_connections`. Kept apart: listeners,
+/// poll, waker, signals, state lock and journal, callback sockets (64 together), and each
+/// local share's descriptor cache (two per cached file).
+pub fn connections_within(nofile: Option<u64>, config: &Config) -> (usize, Option<String>) {
+    let want = config.limits.max_connections;
+    let Some(nofile) = nofile else {
+        return (want, None);
+    };
+    let per_share = 2 * vfs::local::LocalFsOptions::default().open_files as u64;
+    let local = if config.backend == BackendKind::Local {
+        config.shares.len() as u64
+    } else {
+        0
+    };
+    let reserved = 64 + local * per_share;
+    let room = usize::try_from(nofile.saturating_sub(reserved)).unwrap_or(usize::MAX);
+    if room >= want {
+        return (want, None);
+    }
+    let max = room.max(1);
+    let warning = format!(
+        "max_connections {want} cannot be met: the open-file limit is {nofile} and {reserved}          descriptors are kept for the shares, state and callbacks, so at most {max}          connections are served; raise the hard limit (ulimit -Hn, systemd LimitNOFILE=) or          lower max_connections"
+    );
+    (max, Some(warning))
+}
+
 /// This machine's host name (uname nodename).
 pub fn host_name() -> String {
     rustix::system::uname()
@@ -356,6 +401,47 @@ pub fn mount_hints(addrs: BoundAddrs, shares: &[ShareConfig], hostname: &str) ->
 mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    #[test]
+    fn the_soft_open_file_limit_is_raised_to_the_hard_one() {
+        use rustix::process::{getrlimit, Resource};
+        let now = raise_nofile();
+        let lim = getrlimit(Resource::Nofile);
+        assert_eq!(now, lim.current);
+        assert_eq!(lim.current, lim.maximum);
+    }
+
+    #[test]
+    fn connections_fit_in_the_open_file_limit() {
+        let mut c = crate::config::Config::resolve(
+            &clap::Parser::try_parse_from(["janus", "serve", "--share", "a=/a", "--share", "b=/b"])
+                .map(|cli: crate::cli::Cli| match cli.command {
+                    crate::cli::Command::Serve(a) => a,
+                    _ => unreachable!("serve"),
+                })
+                .expect("flags"),
+            None,
+            None,
+        )
+        .expect("config");
+        assert_eq!(connections_within(None, &c), (1024, None));
+        // Two local shares keep 2 x 512 descriptors, plus 64.
+        assert_eq!(connections_within(Some(1 << 20), &c), (1024, None));
+        assert_eq!(connections_within(Some(2112), &c), (1024, None));
+        let (max, w) = connections_within(Some(2111), &c);
+        assert_eq!(max, 1023);
+        let w = w.expect("a warning");
+        assert!(!w.contains('\n'), "{w}");
+        assert!(
+            w.contains("max_connections 1024") && w.contains("at most 1023"),
+            "{w}"
+        );
+        assert!(w.contains("open-file limit is 2111"), "{w}");
+        assert_eq!(connections_within(Some(100), &c).0, 1, "never zero");
+        // The memory backend keeps no descriptors per share.
+        c.backend = BackendKind::Memory;
+        assert_eq!(connections_within(Some(1088), &c), (1024, None));
+    }
 
     #[test]
     fn hints_name_ports_and_urls() {

@@ -7,7 +7,10 @@
 //! - write ordering for write-behind ([`write_behind`]): which job may run when, keyed by
 //!   the file id every protocol shares ([`nlm::file_id`]);
 //! - NLM v4 and NSM v1 with the `lockstate::LockTable` ([`nlm`]), their outbound calls
-//!   ([`callbacks`]), and the journal record policy ([`nlm_journal`], [`nlm_compact`]).
+//!   ([`callbacks`]), the journal record policy ([`nlm_journal`], [`nlm_compact`]) and the
+//!   journal file's byte format ([`journal_format`]);
+//! - policy a runtime applies around its sockets: [`admission`] (which TCP connection gives
+//!   way under hostile load, slowloris deadlines).
 //!
 //! No sockets, threads, clock or randomness: the runtime (`runtime-mio`, or the
 //! deterministic simulation in `tests/`) feeds bytes, time, job results and journal
@@ -57,7 +60,9 @@
 //!   the same worker next.
 //! - [`Core::handle_wall_clock`] applies at the last `now` the core was given.
 
+pub mod admission;
 pub mod callbacks;
+pub mod journal_format;
 pub mod nfs3_exec;
 pub mod nfs_locks;
 pub mod nlm;
@@ -155,6 +160,26 @@ pub struct ShareConfig {
     pub anon_gid: u32,
     /// SMB settings (guest access, encryption, signing, case-insensitive names).
     pub smb: SmbShareConfig,
+}
+
+impl ShareConfig {
+    /// The id of a share named `name` unless configured otherwise: the 32-bit FNV-1a hash
+    /// of the name. File handles carry it, so it is stable across restarts, builds and
+    /// runtimes (unlike `std`'s randomly keyed hasher).
+    pub fn default_id(name: &str) -> u32 {
+        name.bytes().fold(0x811c_9dc5, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        })
+    }
+
+    /// Whether `name` can name a share: 1-255 bytes without `/`, white space or control
+    /// characters (it is the MOUNT path's one component).
+    pub fn valid_name(name: &str) -> bool {
+        (1..=255).contains(&name.len())
+            && !name
+                .chars()
+                .any(|c| c == '/' || c.is_whitespace() || c.is_control())
+    }
 }
 
 /// A share's backend.

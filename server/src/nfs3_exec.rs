@@ -863,6 +863,20 @@ fn create(cx: &Ctx<'_>, a: &CreateArgs) -> CreateRes {
     };
     create_in(cx, &a.where_, |dir, name, caller| {
         let attrs = attrs?;
+        // UNCHECKED on an existing file applies the size (RFC 1813 §3.3.8): a truncation,
+        // with SETATTR size's permission and set-id rules (knfsd `nfsd_create_setattr`).
+        if let (CreateHow::Unchecked, Some(size), Ok((h, old))) =
+            (how, attrs.size, cx.vfs.lookup(dir, name))
+        {
+            if old.kind == FileKind::Regular {
+                let set = SetAttrs {
+                    size: Some(size),
+                    ..SetAttrs::default()
+                };
+                setattr_allowed(cx.creds, &old, &set)?;
+                cx.drop_privs_for_write(&h, &old)?;
+            }
+        }
         cx.vfs
             .create(dir, name, how, &attrs, caller)
             .map_err(nfs_status)

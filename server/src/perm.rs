@@ -30,6 +30,21 @@ pub fn class_bits(a: &FileAttr, c: &Creds) -> u32 {
     }
 }
 
+/// Whether `c` may create and remove entries in a directory of permission bits `mode`,
+/// owner `uid` and group `gid`: the `wx` check of CREATE, REMOVE, RENAME and the others
+/// (root may). For a runtime's start-up check of a share's directory, with no
+/// [`FileAttr`] at hand.
+pub fn may_change_dir(mode: u32, uid: u32, gid: u32, c: &Creds) -> bool {
+    let bits = if c.uid == uid {
+        (mode >> 6) & 7
+    } else if in_group(c, gid) {
+        (mode >> 3) & 7
+    } else {
+        mode & 7
+    };
+    c.uid == 0 || bits & (W | X) == W | X
+}
+
 /// Whether `gid` is `c`'s primary or one of its supplementary groups.
 pub fn in_group(c: &Creds, gid: u32) -> bool {
     c.gid == gid || c.gids.contains(&gid)

@@ -1808,3 +1808,59 @@ fn rename_in_sticky_directories_and_moving_directories() {
         );
     });
 }
+
+/// CREATE UNCHECKED of an existing file with a size truncates it (RFC 1813 §3.3.8), with
+/// the rules of SETATTR size: a non-owner needs write permission, and a non-root caller's
+/// truncation removes S_ISUID/S_ISGID as a WRITE does; without a size nothing changes.
+#[test]
+fn create_unchecked_truncation_drops_set_id_bits() {
+    on_each_backend("create-unchecked-setid", |t| {
+        let nobody = user(65534, 65534);
+        let d = t.mkdir(&root_user(), &t.root(), "d", 0o777);
+        let unchecked = |creds: &Creds, n: &str, size: Option<u64>| {
+            let how = CreateHow3::Unchecked(Sattr3 {
+                size,
+                ..Sattr3::default()
+            });
+            let where_ = DirOpArgs3 {
+                dir: d.clone(),
+                name: name(n),
+            };
+            status(&t.call(creds, Nfs3Call::Create(CreateArgs { where_, how })))
+        };
+        let f = t.file_of(&d, "f", 0o6777, 0, 0);
+        assert_eq!(t.write(&root_user(), &f), 0o6777, "{}", t.what);
+        assert_eq!(unchecked(&nobody, "f", None), Nfs3Status::Ok, "{}", t.what);
+        assert_eq!(t.mode(&f), 0o6777, "{}: no size, no change", t.what);
+        assert_eq!(
+            unchecked(&nobody, "f", Some(0)),
+            Nfs3Status::Ok,
+            "{}",
+            t.what
+        );
+        assert_eq!(t.mode(&f), 0o777, "{}: truncated by nobody", t.what);
+        // Root keeps them (CAP_FSETID).
+        let r = t.file_of(&d, "r", 0o6777, 65534, 65534);
+        assert_eq!(unchecked(&root_user(), "r", Some(0)), Nfs3Status::Ok);
+        assert_eq!(t.mode(&r), 0o6777, "{}: truncated by root", t.what);
+        // A caller who may not write the file may not truncate it either.
+        let closed = t.file_of(&d, "closed", 0o4755, 0, 0);
+        assert_eq!(t.write(&root_user(), &closed), 0o4755, "{}", t.what);
+        assert_eq!(
+            unchecked(&nobody, "closed", Some(0)),
+            Nfs3Status::Acces,
+            "{}",
+            t.what
+        );
+        assert_eq!(t.mode(&closed), 0o4755, "{}", t.what);
+        let size = |fh: &FileHandle| match t.call(
+            &root_user(),
+            Nfs3Call::Getattr(GetattrArgs { object: fh.clone() }),
+        ) {
+            Nfs3Reply::Getattr(Nfs3Result::Ok(ok)) => ok.obj_attributes.size,
+            other => panic!("{}: getattr: {other:?}", t.what),
+        };
+        assert_eq!(size(&closed), 1, "{}: not truncated", t.what);
+        assert_eq!(size(&f), 0, "{}", t.what);
+    });
+}

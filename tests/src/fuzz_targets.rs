@@ -20,25 +20,30 @@
 //! - `smb2_fscc`, `smb2_security`, `smb2_dcerpc`, `smb2_names`: see each body's
 //!   documentation (a selector byte, then a buffer as the SMB2 message carries it).
 
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
 
 use proto_nfs::mount::{MountCall, MountReply};
-use proto_nfs::nfs3::{FileHandle, Nfs3Call, Nfs3Reply};
+use proto_nfs::nfs3::{Nfs3Call, Nfs3Reply};
 use proto_nfs::portmap::{PmapCall, PmapReply, RpcbCall, RpcbReply};
 use proto_nfs::rpc::message::{MessageBody, RpcMessage};
 use proto_nfs::rpc::record::{put_record, take_record};
 use proto_nfs::rpc::{AuthSysParms, CallHeader, Credential, OpaqueAuth};
 use proto_nfs::rpc::{ProcedureCall, ProcedureReply};
-use proto_nfs::server::status::Refusal;
-use proto_nfs::server::{ConnId, Event, Export, FsRequest, RpcServer, ServerConfig, Transport};
 use proto_nfs::xdr::{XdrDecode, XdrEncode};
 use proto_nlm::service::outbound::decode_getport_result;
 use proto_nlm::service::NsmRecord;
 use proto_nlm::wire::{Nlm4Call, Nlm4Proc, Nlm4Reply, NsmCall, NsmProc, NsmReply};
+use server::{
+    CallbackCommand, CallbackEvent, CallbackId, ConnId, Core, CoreConfig, CoreLimits, Job,
+    Listener, NlmSettings, RecordSeq, ShareBackend, ShareConfig, Transmit, Transport,
+};
+use vfs::memory::{MemoryFs, MemoryFsConfig, VirtualClock};
+use vfs::Timestamp;
 
 /// A target's body: the raw fuzzer input in, a panic when an oracle fails.
 pub type TargetFn = fn(&[u8]);
@@ -306,21 +311,27 @@ pub fn replay(data: &[u8]) {
 /// payloads are a big-endian `u16` length and that many bytes (cut short at the end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerOp {
-    /// 0, conn byte, payload: bytes arrive on TCP connection `1 + conn % 3`.
+    /// 0, conn byte, payload: bytes arrive on TCP connection `conn % 3` (opened first if it
+    /// is not open: 0 and 1 on the NFS port, 2 on the portmapper port; connection 0's
+    /// runtime keeps the read buffer, [`server::Core::handle_tcp_buf`]).
     Tcp = 0,
-    /// 1, peer byte, payload: one UDP datagram from peer `peer % 3`.
+    /// 1, peer byte, payload: one UDP datagram from peer `peer % 3`, on the NFS port's
+    /// socket when `peer / 3` is even, else the portmapper's.
     Udp = 1,
-    /// 2, conn byte: the runtime closes TCP connection `1 + conn % 3`.
+    /// 2, conn byte: the runtime closes TCP connection `conn % 3`.
     Close = 2,
-    /// 3, payload: the oldest file-system request completes with the `Nfs3Reply` that
-    /// `arbitrary` builds from the payload.
+    /// 3, payload: a file-system job runs (the one at `payload[0] % pending` in emission
+    /// order, so jobs finish out of order) over the `MemoryFs` of its share, and its result
+    /// goes back to the core, then its follow-up's.
     FsResult = 3,
-    /// 4, how byte, payload: the oldest external (NLM/NSM) call is answered: `how % 4` =
-    /// the payload as the reply body, a refusal, no reply, or left waiting.
+    /// 4, how byte, payload: an event on an outbound (callback) channel, the one at
+    /// `(how / 4) % open` in opening order: `how % 4` = the payload arrives on it, it
+    /// fails, it connects, it is closed by the peer. `how == 255`: the journal fails.
     External = 4,
-    /// 5: the runtime re-offers the buffers of resumed connections.
+    /// 5: the runtime hands the buffers of resumed connections over again.
     Resume = 5,
-    /// 6: the wall clock is set and time passes.
+    /// 6: time passes, to the core's next deadline if that is within 150 s, else 1 s; the
+    /// wall clock follows.
     Tick = 6,
 }
 
@@ -332,33 +343,42 @@ pub const SERVER_PEERS: [SocketAddr; 3] = [
     SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 801),
 ];
 
-/// The server the `server` target drives: the shares and limits of the proto-nfs tests
-/// (a read-write share, a read-only one, one for 10.0.0.0/8), with NLM and NSM external.
-pub fn server_config() -> ServerConfig {
-    let export = |name: &str, id: u32, read_only: bool, clients: Vec<_>| Export {
+/// The core the `server` target drives: three shares over `MemoryFs` (read-write,
+/// read-only, and one for 10.0.0.0/8 only), small limits so they are reached, a short
+/// grace period so locks are granted within a script.
+pub fn server_config() -> CoreConfig {
+    let share = |name: &str, share_id: u32, read_only: bool, clients: Vec<_>| ShareConfig {
+        share_id,
         name: name.into(),
-        share_id: id,
-        root: FileHandle::new(id, b"root").expect("a short handle"),
         read_only,
         clients,
         root_squash: true,
         all_squash: false,
         anon_uid: 65534,
         anon_gid: 65534,
+        smb: Default::default(),
     };
-    ServerConfig {
-        exports: vec![
-            export("export", 1, false, vec![]),
-            export("ro", 2, true, vec![]),
-            export("lan", 3, false, vec!["10.0.0.0/8".parse().expect("cidr")]),
+    CoreConfig {
+        shares: vec![
+            share("export", 1, false, vec![]),
+            share("ro", 2, true, vec![]),
+            share("lan", 3, false, vec!["10.0.0.0/8".parse().expect("cidr")]),
         ],
         bind_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
         nfs_port: 2049,
         portmap_port: 111,
-        max_record: 64 * 1024,
-        max_in_flight_per_conn: 4,
-        drc_entries: 64,
-        external_programs: vec![(100_021, 4, 4), (100_024, 1, 1)],
+        limits: CoreLimits {
+            max_record: 64 * 1024,
+            max_in_flight_per_conn: 4,
+            drc_entries: 64,
+            max_deferred_bytes: 256 * 1024,
+            max_held_nfs: 16,
+        },
+        nlm: NlmSettings {
+            grace_period: Duration::from_secs(2),
+            ..NlmSettings::default()
+        },
+        ..CoreConfig::default()
     }
 }
 
@@ -403,40 +423,55 @@ pub fn push_server_op(out: &mut Vec<u8>, op: ServerOp, arg: u8, data: &[u8]) {
     }
 }
 
-/// A pending external call: (conn, peer, xid).
-type ExternalCall = (ConnId, SocketAddr, u32);
+/// Arbitrary byte streams and datagrams into `server::Core` on every listener (NFS,
+/// MOUNT, PORTMAP/RPCBIND, NLM and NSM on the NFS port; the portmapper port), with the
+/// runtime's side played by the script: connections opened and closed, file-system jobs
+/// run out of order over `MemoryFs`, callback channels that answer, fail or connect, a
+/// journal that is made durable after every step (or fails), resumes, time. Oracles:
+/// every TCP transmit is exactly one record and every UDP one goes to a peer, each holding
+/// a well-formed RPC reply; every callback send is a well-formed RPC call (one record on
+/// TCP); no job panics.
+pub fn server(data: &[u8]) {
+    server_counts(data);
+}
 
-/// Arbitrary byte streams and datagrams into the RPC server, which serves every program
-/// on every port it is given (NFS, MOUNT, PORTMAP/RPCBIND; NLM and NSM come out as
-/// external calls), with the runtime's side played by the script: file-system results,
-/// answers to external calls, closes, resumes, time. Every byte the server sends must be
-/// a well-formed RPC reply; every TCP transmit exactly one record.
-///
-/// Today the machine is `proto_nfs::server::RpcServer`; when issue 9's `server::Core`
-/// replaces it, [`ServerUnderTest`] is the one place to change.
-pub fn server(mut data: &[u8]) {
+/// What one run of the `server` target saw (to check that a corpus reaches the core).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerCounts {
+    /// Replies sent.
+    pub transmits: usize,
+    /// File-system jobs run.
+    pub jobs: usize,
+    /// Journal records appended.
+    pub records: usize,
+    /// Outbound calls sent.
+    pub callback_sends: usize,
+}
+
+/// The `server` target's body, returning what it saw.
+pub fn server_counts(mut data: &[u8]) -> ServerCounts {
     let mut sut = ServerUnderTest::new();
     let mut ops = 0;
     while !data.is_empty() && ops < 256 {
         ops += 1;
         match byte(&mut data) % 7 {
             0 => {
-                let conn = ConnId(1 + u64::from(byte(&mut data) % 3));
+                let conn = byte(&mut data) % 3;
                 let bytes = payload(&mut data);
                 sut.tcp(conn, bytes);
             }
             1 => {
-                let peer = SERVER_PEERS[usize::from(byte(&mut data) % 3)];
+                let peer = byte(&mut data);
                 let bytes = payload(&mut data);
                 sut.udp(peer, bytes);
             }
             2 => {
-                let conn = ConnId(1 + u64::from(byte(&mut data) % 3));
+                let conn = byte(&mut data) % 3;
                 sut.close(conn);
             }
             3 => {
                 let bytes = payload(&mut data);
-                sut.fs_result(bytes);
+                sut.fs_result(bytes.first().copied().unwrap_or(0));
             }
             4 => {
                 let how = byte(&mut data);
@@ -448,17 +483,43 @@ pub fn server(mut data: &[u8]) {
         }
         sut.drain();
     }
+    sut.counts
 }
 
-/// The server machine and the runtime's side of it, as the `server` target plays it.
+thread_local! {
+    /// Set by the panic hook [`ServerUnderTest::new`] installs: a job's panic is caught by
+    /// `Job::run` (it answers SERVERFAULT), which must not hide it from the target.
+    static PANICKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn install_panic_flag() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICKED.with(|p| p.set(true));
+            previous(info);
+        }));
+    });
+}
+
+/// The core and the runtime's side of it, as the `server` target plays it.
 pub struct ServerUnderTest {
-    server: RpcServer,
+    core: Core,
+    clock: VirtualClock,
     now: Instant,
     unix_secs: u64,
-    /// Receive buffers of the open TCP connections.
-    bufs: std::collections::BTreeMap<ConnId, BytesMut>,
-    fs: std::collections::VecDeque<FsRequest>,
-    external: std::collections::VecDeque<ExternalCall>,
+    /// The open TCP connections, by script index (0..3); `Some` holds the read buffer of
+    /// a connection whose runtime keeps it.
+    conns: BTreeMap<u8, Option<BytesMut>>,
+    resumed: BTreeSet<ConnId>,
+    jobs: VecDeque<Job>,
+    /// Outbound channels in opening order, with their transport.
+    channels: Vec<(CallbackId, Transport)>,
+    appended: RecordSeq,
+    journal_failed: bool,
+    /// What was seen so far.
+    pub counts: ServerCounts,
 }
 
 impl Default for ServerUnderTest {
@@ -468,146 +529,221 @@ impl Default for ServerUnderTest {
 }
 
 impl ServerUnderTest {
-    /// A fresh server over [`server_config`].
+    /// A fresh core over [`server_config`], after a clean shutdown (no journal records).
     pub fn new() -> Self {
-        ServerUnderTest {
-            server: RpcServer::new(server_config()),
-            now: Instant::now(),
+        install_panic_flag();
+        let clock = VirtualClock::new(Timestamp {
+            secs: 1_700_000_000,
+            nsecs: 0,
+        });
+        let config = server_config();
+        let shares = config
+            .shares
+            .iter()
+            .map(|s| ShareBackend {
+                share_id: s.share_id,
+                vfs: Arc::new(MemoryFs::with_virtual_clock(
+                    MemoryFsConfig {
+                        // Bounded memory whatever offsets and sizes the script asks for.
+                        total_bytes: 8 << 20,
+                        total_files: 4096,
+                        max_file_size: 4 << 20,
+                        ..MemoryFsConfig::default()
+                    },
+                    clock.clone(),
+                )),
+            })
+            .collect();
+        #[allow(clippy::disallowed_methods)] // the base of a virtual time line
+        let now = Instant::now();
+        let core = Core::new(config, shares, Vec::new(), true, now).expect("the core starts");
+        let mut sut = ServerUnderTest {
+            core,
+            clock,
+            now,
             unix_secs: 1_700_000_000,
-            bufs: Default::default(),
-            fs: Default::default(),
-            external: Default::default(),
-        }
-    }
-
-    fn peer_of(conn: ConnId) -> SocketAddr {
-        SERVER_PEERS[(conn.0 as usize) % SERVER_PEERS.len()]
-    }
-
-    /// Bytes arrive on TCP connection `conn`.
-    pub fn tcp(&mut self, conn: ConnId, bytes: &[u8]) {
-        let buf = self.bufs.entry(conn).or_default();
-        buf.extend_from_slice(bytes);
-        self.server
-            .handle_tcp_bytes(self.now, conn, Self::peer_of(conn), buf);
-    }
-
-    /// One datagram on the UDP socket.
-    pub fn udp(&mut self, peer: SocketAddr, bytes: &[u8]) {
-        self.server
-            .handle_datagram(self.now, ConnId(0), peer, bytes);
-    }
-
-    /// The runtime closes `conn`.
-    pub fn close(&mut self, conn: ConnId) {
-        if self.bufs.remove(&conn).is_some() {
-            self.server.connection_closed(conn);
-        }
-    }
-
-    /// The oldest file-system request completes.
-    pub fn fs_result(&mut self, bytes: &[u8]) {
-        let Some(req) = self.fs.pop_front() else {
-            return;
+            conns: BTreeMap::new(),
+            resumed: BTreeSet::new(),
+            jobs: VecDeque::new(),
+            channels: Vec::new(),
+            appended: RecordSeq(0),
+            journal_failed: false,
+            counts: ServerCounts::default(),
         };
-        let mut u = Unstructured::new(bytes);
-        let reply = Nfs3Reply::arbitrary(&mut u).unwrap_or(Nfs3Reply::Null);
-        self.server.handle_fs_result(self.now, req.id, reply);
+        sut.core.handle_wall_clock(sut.unix_secs);
+        sut.drain();
+        sut
     }
 
-    /// The oldest external call is answered (or not).
-    pub fn external(&mut self, how: u8, bytes: &[u8]) {
-        let Some(&(conn, peer, xid)) = self.external.front() else {
-            return;
-        };
-        match how % 4 {
-            0 => self
-                .server
-                .send_accepted_reply(conn, peer, xid, Bytes::copy_from_slice(bytes)),
-            1 => {
-                let refusal = match bytes.first().copied().unwrap_or(0) % 3 {
-                    0 => Refusal::GarbageArgs,
-                    1 => Refusal::ProcUnavail,
-                    _ => Refusal::SystemErr,
-                };
-                self.server.send_refusal(conn, peer, xid, refusal);
-            }
-            2 => self.server.finish_without_reply(conn, xid),
-            _ => return,
-        }
-        self.external.pop_front();
+    fn conn_id(conn: u8) -> ConnId {
+        ConnId(16 + u64::from(conn))
     }
 
-    /// Buffers of resumed connections are offered again.
-    pub fn resume(&mut self) {
-        while let Some(conn) = self.server.poll_resumed() {
-            if self.bufs.contains_key(&conn) {
-                self.tcp(conn, &[]);
-            }
-        }
-    }
-
-    /// Time passes; the wall clock is set.
-    pub fn tick(&mut self) {
-        self.now += Duration::from_secs(1);
-        self.unix_secs += 1;
-        self.server.handle_wall_clock(self.now, self.unix_secs);
-        self.server.handle_timeout(self.now);
-    }
-
-    /// Collects what the server asks of the runtime and checks every transmit.
-    pub fn drain(&mut self) {
-        while let Some(t) = self.server.poll_transmit() {
-            let bytes = t.data.to_bytes();
-            let message = if t.conn == ConnId(0) {
-                bytes
+    /// Bytes arrive on TCP connection `conn` (0..3), opened first if needed.
+    pub fn tcp(&mut self, conn: u8, bytes: &[u8]) {
+        let id = Self::conn_id(conn);
+        if !self.conns.contains_key(&conn) {
+            let listener = if conn == 2 {
+                Listener::Portmap
             } else {
-                let mut buf = BytesMut::from(&bytes[..]);
-                let rec = take_record(&mut buf, usize::MAX)
-                    .ok()
-                    .flatten()
-                    .expect("a TCP transmit is one whole record");
-                assert!(buf.is_empty(), "a TCP transmit is exactly one record");
-                rec
+                Listener::Nfs
             };
-            match RpcMessage::decode_bytes(&message) {
-                Ok(RpcMessage {
-                    body: MessageBody::Reply(_),
-                    ..
-                }) => {}
-                other => panic!("the server sent something that is not a reply: {other:?}"),
+            let peer = SERVER_PEERS[usize::from(conn) % SERVER_PEERS.len()];
+            self.core.handle_conn_open(id, listener, peer, self.now);
+            self.conns.insert(conn, (conn == 0).then(BytesMut::new));
+        }
+        match self.conns.get_mut(&conn) {
+            Some(Some(buf)) => {
+                buf.extend_from_slice(bytes);
+                self.core.handle_tcp_buf(id, buf, self.now);
+            }
+            Some(None) => self.core.handle_tcp_bytes(id, bytes, self.now),
+            None => {}
+        }
+    }
+
+    /// One datagram on a UDP socket.
+    pub fn udp(&mut self, peer: u8, bytes: &[u8]) {
+        let from = SERVER_PEERS[usize::from(peer) % SERVER_PEERS.len()];
+        let listener = if (peer / 3) % 2 == 0 {
+            Listener::Nfs
+        } else {
+            Listener::Portmap
+        };
+        self.core.handle_datagram(listener, from, bytes, self.now);
+    }
+
+    /// The runtime closes connection `conn` (0..3).
+    pub fn close(&mut self, conn: u8) {
+        if self.conns.remove(&conn).is_some() {
+            self.core.handle_conn_closed(Self::conn_id(conn), self.now);
+        }
+    }
+
+    /// A pending file-system job runs and its result goes back, then its follow-up's.
+    pub fn fs_result(&mut self, pick: u8) {
+        if self.jobs.is_empty() {
+            return;
+        }
+        let i = usize::from(pick) % self.jobs.len();
+        let Some(job) = self.jobs.remove(i) else {
+            return;
+        };
+        let mut done = job.run();
+        self.counts.jobs += 1;
+        self.check_no_panic();
+        let follow_up = done.take_follow_up();
+        self.core.handle_job_done(done, self.now);
+        if let Some(job) = follow_up {
+            let done = job.run();
+            self.counts.jobs += 1;
+            self.check_no_panic();
+            self.core.handle_job_done(done, self.now);
+        }
+    }
+
+    fn check_no_panic(&self) {
+        assert!(
+            !PANICKED.with(|p| p.replace(false)),
+            "a file-system job panicked (Job::run answered SERVERFAULT)"
+        );
+    }
+
+    /// An event on an outbound channel, or the journal fails.
+    pub fn external(&mut self, how: u8, bytes: &[u8]) {
+        if how == 255 {
+            self.journal_failed = true;
+            self.core.handle_journal_failed(self.now);
+            return;
+        }
+        if self.channels.is_empty() {
+            return;
+        }
+        let i = usize::from(how / 4) % self.channels.len();
+        let (id, transport) = self.channels[i];
+        let ev = match how % 4 {
+            0 => CallbackEvent::Bytes(id, Bytes::copy_from_slice(bytes)),
+            1 => CallbackEvent::Failed(id),
+            2 if transport == Transport::Tcp => CallbackEvent::Connected(id),
+            2 => return,
+            _ => CallbackEvent::Closed(id),
+        };
+        if matches!(ev, CallbackEvent::Failed(_) | CallbackEvent::Closed(_)) {
+            self.channels.remove(i);
+        }
+        self.core.handle_callback(ev, self.now);
+    }
+
+    /// Buffers of resumed connections are handed over again.
+    pub fn resume(&mut self) {
+        for id in std::mem::take(&mut self.resumed) {
+            let conn = (id.0 - 16) as u8;
+            if let Some(Some(buf)) = self.conns.get_mut(&conn) {
+                self.core.handle_tcp_buf(id, buf, self.now);
             }
         }
-        while let Some(ev) = self.server.poll_event() {
-            match ev {
-                Event::Close { conn, .. } => self.close(conn),
-                Event::Call {
-                    conn,
-                    peer,
-                    transport,
-                    xid,
-                    program,
-                    procedure,
-                    args,
-                    ..
-                } => {
-                    assert_eq!(transport == Transport::Udp, conn == ConnId(0));
-                    // What the NLM/NSM service would do first.
-                    match program {
-                        100_021 => {
-                            let _ = Nlm4Call::decode(procedure, &args);
-                        }
-                        100_024 => {
-                            let _ = NsmCall::decode(procedure, &args);
-                        }
-                        _ => panic!("call to program {program} handed out as external"),
+    }
+
+    /// Time passes: to the next deadline when it is near, else one second.
+    pub fn tick(&mut self) {
+        let step = match self.core.poll_timeout() {
+            Some(d) if d > self.now && d - self.now <= Duration::from_secs(150) => d - self.now,
+            _ => Duration::from_secs(1),
+        };
+        self.now += step;
+        self.unix_secs += step.as_secs().max(1);
+        self.clock
+            .advance(step.as_secs() as i64, step.subsec_nanos());
+        self.core.handle_wall_clock(self.unix_secs);
+        self.core.handle_timeout(self.now);
+    }
+
+    /// Collects what the core asks of the runtime, checks every transmit and callback
+    /// send, and makes the journal durable (group commit after each step), until the core
+    /// has nothing more to say.
+    pub fn drain(&mut self) {
+        loop {
+            while let Some(t) = self.core.poll_transmit() {
+                check_transmit(&t);
+                self.counts.transmits += 1;
+            }
+            while let Some(job) = self.core.poll_job() {
+                self.jobs.push_back(job);
+            }
+            while let Some((seq, record)) = self.core.poll_journal_append() {
+                assert!(seq > self.appended, "journal records are numbered upwards");
+                assert!(!record.is_empty());
+                self.appended = seq;
+                self.counts.records += 1;
+            }
+            while let Some(cmd) = self.core.poll_callback() {
+                match cmd {
+                    CallbackCommand::Connect { id, transport, .. } => {
+                        self.channels.push((id, transport));
                     }
-                    self.external.push_back((conn, peer, xid));
+                    CallbackCommand::Send { id, bytes } => {
+                        let transport = self.channels.iter().find(|c| c.0 == id).map(|c| c.1);
+                        check_call(transport, &bytes);
+                        self.counts.callback_sends += 1;
+                    }
+                    CallbackCommand::Close { id } => self.channels.retain(|c| c.0 != id),
                 }
             }
-        }
-        while let Some(req) = self.server.poll_fs_request() {
-            self.fs.push_back(req);
+            while let Some(id) = self.core.poll_close() {
+                if id.0 >= 16 {
+                    let conn = (id.0 - 16) as u8;
+                    if self.conns.remove(&conn).is_some() {
+                        self.core.handle_conn_closed(id, self.now);
+                    }
+                }
+            }
+            while let Some(id) = self.core.poll_resumed() {
+                self.resumed.insert(id);
+            }
+            if self.journal_failed || self.core.journal_durable() >= self.appended {
+                break;
+            }
+            self.core.handle_journal_durable(self.appended, self.now);
         }
     }
 }
@@ -880,4 +1016,208 @@ pub fn smb2_names(data: &[u8]) {
             }
         }
     }
+}
+
+/// A transmit is a well-formed RPC reply: one whole record on TCP, one datagram to a peer.
+fn check_transmit(t: &Transmit) {
+    let bytes = t.data.to_bytes();
+    let message = if Listener::of_udp_conn(t.conn).is_some() {
+        assert!(t.dest.is_some(), "a UDP transmit names its peer");
+        bytes
+    } else {
+        assert!(t.dest.is_none(), "a TCP transmit names no peer");
+        one_record(&bytes)
+    };
+    match RpcMessage::decode_bytes(&message) {
+        Ok(RpcMessage {
+            body: MessageBody::Reply(_),
+            ..
+        }) => {}
+        other => panic!("the server sent something that is not a reply: {other:?}"),
+    }
+}
+
+/// A callback send is a well-formed RPC call (one whole record on TCP) of NLM, NSM or the
+/// portmapper.
+fn check_call(transport: Option<Transport>, bytes: &Bytes) {
+    let message = match transport {
+        Some(Transport::Tcp) => one_record(bytes),
+        Some(Transport::Udp) => bytes.clone(),
+        None => panic!("bytes sent on a channel that is not open"),
+    };
+    match RpcMessage::decode_bytes(&message) {
+        Ok(RpcMessage {
+            body: MessageBody::Call(c),
+            ..
+        }) => assert!(
+            [100_000, 100_021, 100_024].contains(&c.prog),
+            "an outbound call to program {}",
+            c.prog
+        ),
+        other => panic!("a callback send that is not a call: {other:?}"),
+    }
+}
+
+fn one_record(bytes: &Bytes) -> Bytes {
+    let mut buf = BytesMut::from(&bytes[..]);
+    let rec = take_record(&mut buf, usize::MAX)
+        .ok()
+        .flatten()
+        .expect("a TCP send is one whole record");
+    assert!(buf.is_empty(), "a TCP send is exactly one record");
+    rec
+}
+
+/// A `server` script that reaches deep into the core with handles it knows (the root of
+/// share 1 over the target's `MemoryFs`): NFS calls that run jobs (GETATTR, READDIRPLUS,
+/// CREATE, WRITE to the root handle, refused), an NLM lock granted and journalled, a
+/// conflicting blocked lock from another client, the unlock that grants it (a callback
+/// channel: GETPORT, then GRANTED), PMAP DUMP over UDP from a loopback and a remote
+/// peer, and time. Committed as `fuzz/corpus/server/seed-core-locks`.
+pub fn server_core_seed() -> Vec<u8> {
+    use proto_nfs::nfs3::{CreateArgs, CreateHow3, DirOpArgs3, FileHandle, Filename3, GetattrArgs};
+    use proto_nfs::nfs3::{ReaddirplusArgs, Sattr3};
+    use proto_nfs::rpc::message::CallBody;
+    use proto_nlm::wire::{LmString, Netobj, Nlm4Lock, Nlm4LockArgs, Nlm4UnlockArgs};
+    use vfs::Vfs as _;
+
+    let root_fs = MemoryFs::with_virtual_clock(
+        MemoryFsConfig::default(),
+        VirtualClock::new(Timestamp { secs: 0, nsecs: 0 }),
+    );
+    let root = FileHandle::new(1, &root_fs.root().0).expect("a short handle");
+    let call = |xid: u32, prog: u32, vers: u32, proc_: u32, args: Bytes| {
+        RpcMessage {
+            xid,
+            body: MessageBody::Call(CallBody {
+                rpcvers: 2,
+                prog,
+                vers,
+                proc_,
+                cred: OpaqueAuth::sys(&AuthSysParms {
+                    stamp: 0,
+                    machinename: Bytes::from_static(b"client"),
+                    uid: 1000,
+                    gid: 1000,
+                    gids: vec![],
+                }),
+                verf: OpaqueAuth::none(),
+                args,
+            }),
+        }
+        .to_bytes()
+    };
+    let record = |msg: Bytes| {
+        let mut rec = BytesMut::new();
+        put_record(&mut rec, &msg);
+        rec.to_vec()
+    };
+    let nfs = |xid: u32, c: Nfs3Call| {
+        let mut b = BytesMut::new();
+        c.encode(&mut b);
+        record(call(xid, 100_003, 3, c.procedure(), b.freeze()))
+    };
+    let alock = |caller: &'static [u8], oh: &'static [u8]| Nlm4Lock {
+        caller_name: LmString::new(Bytes::from_static(caller)).expect("short"),
+        fh: Netobj::new(root.0.clone()).expect("short"),
+        oh: Netobj::from_static(oh),
+        svid: 7,
+        l_offset: 0,
+        l_len: 10,
+    };
+    let lock = |xid: u32, block: bool, caller, oh| {
+        let c = Nlm4Call::Lock(Nlm4LockArgs {
+            cookie: Netobj::from_static(b"k"),
+            block,
+            exclusive: true,
+            alock: alock(caller, oh),
+            reclaim: false,
+            state: 1,
+        });
+        record(call(
+            xid,
+            100_021,
+            4,
+            c.procedure().to_u32(),
+            c.args_bytes(),
+        ))
+    };
+    let unlock = |xid: u32, caller, oh| {
+        let c = Nlm4Call::Unlock(Nlm4UnlockArgs {
+            cookie: Netobj::from_static(b"u"),
+            alock: alock(caller, oh),
+        });
+        record(call(
+            xid,
+            100_021,
+            4,
+            c.procedure().to_u32(),
+            c.args_bytes(),
+        ))
+    };
+    let mut s = Vec::new();
+    let job = |s: &mut Vec<u8>| push_server_op(s, ServerOp::FsResult, 0, &[0]);
+    push_server_op(
+        &mut s,
+        ServerOp::Tcp,
+        0,
+        &nfs(
+            1,
+            Nfs3Call::Getattr(GetattrArgs {
+                object: root.clone(),
+            }),
+        ),
+    );
+    job(&mut s);
+    push_server_op(
+        &mut s,
+        ServerOp::Tcp,
+        1,
+        &nfs(
+            2,
+            Nfs3Call::Readdirplus(ReaddirplusArgs {
+                dir: root.clone(),
+                cookie: 0,
+                cookieverf: [0; 8],
+                dircount: 4096,
+                maxcount: 16384,
+            }),
+        ),
+    );
+    job(&mut s);
+    push_server_op(
+        &mut s,
+        ServerOp::Tcp,
+        0,
+        &nfs(
+            3,
+            Nfs3Call::Create(CreateArgs {
+                where_: DirOpArgs3 {
+                    dir: root.clone(),
+                    name: Filename3(Bytes::from_static(b"f")),
+                },
+                how: CreateHow3::Unchecked(Sattr3 {
+                    size: Some(0),
+                    ..Sattr3::default()
+                }),
+            }),
+        ),
+    );
+    job(&mut s);
+    push_server_op(&mut s, ServerOp::Tcp, 0, &lock(10, false, b"c0", b"o0"));
+    push_server_op(&mut s, ServerOp::Tcp, 1, &lock(11, true, b"c1", b"o1"));
+    push_server_op(&mut s, ServerOp::Tcp, 0, &unlock(12, b"c0", b"o0"));
+    // The grant's callback channel to 10.1.2.3: connected, then a GETPORT answer
+    // (xid unknown to the script: the core must cope), then time for retransmissions.
+    push_server_op(&mut s, ServerOp::External, 2, &[]);
+    push_server_op(&mut s, ServerOp::External, 0, &[0x80, 0, 0, 4, 0, 0, 0, 0]);
+    push_server_op(&mut s, ServerOp::Tick, 0, &[]);
+    let dump = call(20, 100_000, 2, 4, Bytes::new());
+    push_server_op(&mut s, ServerOp::Udp, 0, &dump);
+    push_server_op(&mut s, ServerOp::Udp, 4, &dump);
+    push_server_op(&mut s, ServerOp::Tcp, 2, &record(dump));
+    push_server_op(&mut s, ServerOp::Resume, 0, &[]);
+    push_server_op(&mut s, ServerOp::Close, 1, &[]);
+    push_server_op(&mut s, ServerOp::Tick, 0, &[]);
+    s
 }

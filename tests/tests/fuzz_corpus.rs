@@ -11,7 +11,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
-use janus_tests::fuzz_targets::{push_server_op, ServerOp, TARGETS};
+use janus_tests::fuzz_targets::{
+    push_server_op, server_core_seed, server_counts, ServerCounts, ServerOp, TARGETS,
+};
 use janus_tests::replay::{CaptureBuilder, Flags, Link};
 use proto_nfs::rpc::message::{AcceptStat, MessageBody, ReplyBody, RpcMessage};
 use proto_nfs::rpc::record::put_record;
@@ -40,6 +42,34 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 
 /// Every target has a non-empty corpus, and every corpus and regression file runs through
 /// its target without a panic.
+/// The `server` corpus reaches the core: replies go out, jobs run, locks are journalled,
+/// callbacks are sent (a corpus that only hit the framer would replay "fine" too).
+#[test]
+fn the_server_corpus_reaches_the_core() {
+    let mut sum = ServerCounts::default();
+    for path in files_in(&fuzz_dir().join("corpus").join("server")) {
+        let c = server_counts(&std::fs::read(&path).expect("read a corpus file"));
+        sum.transmits += c.transmits;
+        sum.jobs += c.jobs;
+        sum.records += c.records;
+        sum.callback_sends += c.callback_sends;
+    }
+    let seed = server_core_seed();
+    let path = fuzz_dir().join("corpus/server/seed-core-locks");
+    if std::env::var_os("JANUS_WRITE_SEEDS").is_some() {
+        std::fs::write(&path, &seed).expect("write the seed");
+    }
+    assert_eq!(
+        std::fs::read(&path).ok().as_deref(),
+        Some(&seed[..]),
+        "{} is server_core_seed() (JANUS_WRITE_SEEDS=1 rewrites it)",
+        path.display()
+    );
+    eprintln!("{sum:?} (the seed alone: {:?})", server_counts(&seed));
+    assert!(sum.transmits > 0 && sum.jobs > 0, "{sum:?}");
+    assert!(sum.records > 0 && sum.callback_sends > 0, "{sum:?}");
+}
+
 #[test]
 fn every_fuzz_corpus_replays() {
     let mut total = 0;

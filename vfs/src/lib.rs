@@ -4,6 +4,7 @@
 //! - [`local`]: a real directory; every path is resolved with openat2 `RESOLVE_BENEATH` so
 //!   `..` and symlinks cannot escape the share; handles encode inode and generation and
 //!   survive a restart.
+//! - [`backend`]: opening the backend of one share, as every runtime does it.
 //!
 //! Backends are called from the runtime's worker threads, so they are `Send + Sync` and do
 //! their own (fine-grained) locking. Protocol semantics (wcc data, cookie verifiers, ACCESS
@@ -15,6 +16,7 @@
 
 use std::fmt;
 
+pub mod backend;
 pub mod local;
 pub mod memory;
 

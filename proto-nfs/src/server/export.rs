@@ -48,11 +48,13 @@ impl fmt::Display for Cidr {
 impl FromStr for Cidr {
     type Err = CidrParseError;
 
-    /// Parses `addr/prefix`, or a bare address (a host: /32 or /128).
+    /// Parses `addr/prefix`, or a bare address (a host: /32 or /128), around white space.
+    /// Host bits below the prefix are cleared, as exportfs does, so `10.1.2.3/8` is
+    /// `10.0.0.0/8`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (addr, prefix) = match s.split_once('/') {
+        let (addr, prefix) = match s.trim().split_once('/') {
             Some((a, p)) => (a, Some(p)),
-            None => (s, None),
+            None => (s.trim(), None),
         };
         let addr: IpAddr = addr
             .parse()
@@ -64,6 +66,16 @@ impl FromStr for Cidr {
                 Ok(n) if n <= width => n,
                 _ => return Err(CidrParseError::BadPrefix(p.to_owned())),
             },
+        };
+        let addr = match addr {
+            IpAddr::V4(a) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+                IpAddr::V4((u32::from(a) & mask).into())
+            }
+            IpAddr::V6(a) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+                IpAddr::V6((u128::from(a) & mask).into())
+            }
         };
         Ok(Cidr { addr, prefix })
     }
@@ -152,6 +164,32 @@ mod tests {
                 .as_deref(),
             Ok("10.0.0.0/8")
         );
+    }
+
+    #[test]
+    fn cidr_parsing() {
+        let p = |s: &str| s.parse::<Cidr>().map(|c| (c.addr, c.prefix));
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        assert_eq!(
+            p("10.1.2.3/8"),
+            Ok((ip("10.0.0.0"), 8)),
+            "host bits cleared"
+        );
+        assert_eq!(p(" 192.168.7.9 "), Ok((ip("192.168.7.9"), 32)));
+        assert_eq!(p("0.0.0.0/0"), Ok((ip("0.0.0.0"), 0)));
+        assert_eq!(p("fd00:1:2:3::5/48"), Ok((ip("fd00:1:2::"), 48)));
+        assert_eq!(p("::1"), Ok((ip("::1"), 128)));
+        assert_eq!(p("::/0"), Ok((ip("::"), 0)));
+        for bad in [
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0/8",
+            "10.0.0.0/x",
+            "host.example/8",
+            "",
+        ] {
+            assert!(p(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
