@@ -6,7 +6,7 @@ mod vfs_suite;
 use std::os::unix::fs::{symlink, MetadataExt};
 
 use vfs::local::LocalFs;
-use vfs::{CreateHow, FileKind, Handle, SetAttrs, Stability, Vfs, VfsError};
+use vfs::{CreateHow, FileKind, Handle, RenameMode, SetAttrs, Stability, Vfs, VfsError};
 use vfs_suite::{caller, TempDir};
 
 fn mode(m: u32) -> SetAttrs {
@@ -85,7 +85,7 @@ fn symlinks_to_outside_are_never_followed() {
         .expect("create");
     fs.write(&f, 0, b"mine", Stability::Unstable)
         .expect("write");
-    fs.rename(&root, b"f", &root, b"secret")
+    fs.rename(&root, b"f", &root, b"secret", RenameMode::Replace)
         .expect("rename over link");
     assert_eq!(
         std::fs::read(outside.path().join("secret")).expect("read secret"),
