@@ -20,7 +20,7 @@
 //! | capability | methods | NFSv3 (RFC 1813) | SMB2 (MS-SMB2 / MS-FSCC / MS-FSA) |
 //! |---|---|---|---|
 //! | POSIX attributes | [`Vfs::getattr`], [`Vfs::setattr`] | GETATTR, SETATTR (`fattr3`, `sattr3`) | times, sizes, link count, `FileId` of every info class; SET_INFO times / EOF |
-//! | birth time | [`FileAttr::btime`], [`DosAttrs::creation_time`] | — | `CreationTime` |
+//! | birth time | [`DosAttrs::birth_time`], [`DosAttrs::creation_time`] | — | `CreationTime` |
 //! | DOS attributes | [`Vfs::dos_attrs`], [`Vfs::set_dos_attrs`] | — | `FileAttributes` (MS-FSCC 2.6), SET_INFO FileBasicInformation |
 //! | allocation size | [`FileAttr::used`], [`Vfs::set_allocation`] | `used` | `AllocationSize`, SET_INFO FileAllocationInformation |
 //! | stable file id | [`FileAttr::fileid`], [`DirEntry::fileid`] | `fileid` | FileInternalInformation, `FileId` of directory classes |
@@ -30,7 +30,8 @@
 //!
 //! Reading the DOS attributes costs an extended-attribute read on the local backend, so it
 //! is a separate call ([`Vfs::dos_attrs`]): GETATTR, READ and WRITE (the NFS hot paths)
-//! never pay for it. The birth time is free (the same `statx`), so it is in [`FileAttr`].
+//! never pay for it, and [`FileAttr`], which every NFS reply copies, does not grow: the birth
+//! time comes with [`DosAttrs`] too.
 //!
 //! THIS FILE IS THE CONTRACT between the backends and the protocol executors. The names are
 //! fixed; add methods only together with every implementation.
@@ -216,12 +217,6 @@ pub struct FileAttr {
     pub mtime: Timestamp,
     /// Last status change.
     pub ctime: Timestamp,
-    /// Birth time as the file system itself records it (`statx` `STATX_BTIME` on the local
-    /// backend; `None` where the file system keeps none, e.g. some FUSE or network file
-    /// systems, or ext4 files created before their inode size allowed it). SMB reports
-    /// [`DosAttrs::creation_time`], which also honours a creation time set through SMB
-    /// and falls back to the earliest of `ctime` and `mtime` when this is `None`.
-    pub btime: Option<Timestamp>,
 }
 
 /// How to set a time attribute.
@@ -385,7 +380,7 @@ pub enum CreationSource {
     /// Stored beside the DOS attributes (set through SMB, or recorded when the attributes
     /// were first stored, as Samba does).
     Stored,
-    /// The file system's own birth time ([`FileAttr::btime`]).
+    /// The file system's own birth time ([`DosAttrs::birth_time`]).
     Birth,
     /// Neither exists: the earliest of `ctime` and `mtime` (stable for a file nobody
     /// touches; Samba's "calculated" creation time does the same minus atime).
@@ -398,6 +393,11 @@ pub enum CreationSource {
 pub struct DosAttrs {
     /// The POSIX attributes (`attr.used` is the allocation size).
     pub attr: FileAttr,
+    /// Birth time as the file system itself records it (`statx` `STATX_BTIME` on the local
+    /// backend, the clock at creation on the memory backend; `None` where the file system
+    /// keeps none, e.g. some FUSE or network file systems, or ext4 inodes too small for
+    /// it). Linux cannot set it; see `creation_time`.
+    pub birth_time: Option<Timestamp>,
     /// The DOS attribute word ([`file_attributes`]): the stored bits, plus DIRECTORY for a
     /// directory. When nothing is stored it is derived: DIRECTORY for a directory, else 0
     /// (what Samba 4.17 reports for a file without `user.DOSATTRIB`; no bit is invented from
@@ -412,16 +412,17 @@ pub struct DosAttrs {
 }
 
 impl DosAttrs {
-    /// The attributes a backend that stores nothing reports for `attr`: DIRECTORY for a
-    /// directory, else 0; the creation time from the birth time, else the earliest of
-    /// `ctime` and `mtime`.
-    pub fn derived(attr: FileAttr) -> Self {
-        let (creation_time, creation_source) = match attr.btime {
+    /// The attributes a backend that stores nothing reports for `attr` and `birth_time`:
+    /// DIRECTORY for a directory, else 0; the creation time from the birth time, else the
+    /// earliest of `ctime` and `mtime`.
+    pub fn derived(attr: FileAttr, birth_time: Option<Timestamp>) -> Self {
+        let (creation_time, creation_source) = match birth_time {
             Some(t) => (t, CreationSource::Birth),
             None => (attr.ctime.min(attr.mtime), CreationSource::Derived),
         };
         Self {
             attr,
+            birth_time,
             attributes: if attr.kind == FileKind::Directory {
                 file_attributes::DIRECTORY
             } else {
@@ -576,7 +577,7 @@ pub trait Vfs: Send + Sync + fmt::Debug {
     /// [`DosAttrs::derived`] (the default, for a backend that stores nothing). It costs an
     /// extended-attribute read on the local backend, so NFS never calls it.
     fn dos_attrs(&self, h: &Handle) -> VfsResult<DosAttrs> {
-        self.getattr(h).map(DosAttrs::derived)
+        self.getattr(h).map(|a| DosAttrs::derived(a, None))
     }
 
     /// Sets DOS attributes and/or the creation time ([`SetDosAttrs`]); returns the new

@@ -23,7 +23,7 @@
 //!   [`MemoryFsConfig::total_files`]; exceeding them gives [`VfsError::NoSpace`], so a peer
 //!   can never make the server allocate without bound.
 //! - Windows-side attributes live in the inode: the birth time (the clock at creation,
-//!   [`FileAttr::btime`]), the DOS attributes and an SMB-set creation time once
+//!   [`DosAttrs::birth_time`]), the DOS attributes and an SMB-set creation time once
 //!   [`Vfs::set_dos_attrs`] stored them (before that they are [`DosAttrs::derived`], as on
 //!   the local backend), and a preallocation ([`Vfs::set_allocation`]): `used` is the larger
 //!   of the data's 4 KiB blocks and the preallocation, both counted against
@@ -589,7 +589,6 @@ impl MemoryFs {
             atime: i.atime,
             mtime: i.mtime,
             ctime: i.ctime,
-            btime: Some(i.btime),
         }
     }
 
@@ -598,6 +597,7 @@ impl MemoryFs {
         match i.dos {
             Some((attributes, creation_time)) => DosAttrs {
                 attr,
+                birth_time: Some(i.btime),
                 attributes: attributes
                     | match i.kind {
                         FileKind::Directory => file_attributes::DIRECTORY,
@@ -607,7 +607,7 @@ impl MemoryFs {
                 creation_time,
                 creation_source: CreationSource::Stored,
             },
-            None => DosAttrs::derived(attr),
+            None => DosAttrs::derived(attr, Some(i.btime)),
         }
     }
 

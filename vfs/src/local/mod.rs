@@ -828,7 +828,11 @@ impl LocalFs {
 
     /// The [`DosAttrs`] of `n` whose current status is `st`.
     fn dos_of(&self, n: &Node, st: &Statx) -> VfsResult<DosAttrs> {
-        let mut out = DosAttrs::derived(attr_of(st));
+        let birth = sys::btime_of(st).map(|t| super::Timestamp {
+            secs: t.secs,
+            nsecs: t.nsecs.min(999_999_999),
+        });
+        let mut out = DosAttrs::derived(attr_of(st), birth);
         if let Some(info) = self.read_dos(n)? {
             out.attributes = info.attributes & file_attributes::STORABLE;
             if n.kind == FileKind::Directory {

@@ -195,10 +195,6 @@ pub fn attr_of(st: &Statx) -> FileAttr {
         atime: ts(&st.stx_atime),
         mtime: ts(&st.stx_mtime),
         ctime: ts(&st.stx_ctime),
-        btime: btime_of(st).map(|t| Timestamp {
-            secs: t.secs,
-            nsecs: t.nsecs.min(999_999_999),
-        }),
     }
 }
 

@@ -763,7 +763,7 @@ fn dos_attributes_and_creation_time(fs: &dyn Vfs, dir: &Handle) {
     // Nothing stored yet: derived, like Samba for a file without user.DOSATTRIB.
     assert_eq!((d.attributes, d.stored), (0, false));
     assert_eq!(d.attr.fileid, attr.fileid);
-    match attr.btime {
+    match d.birth_time {
         Some(bt) => assert_eq!(
             (d.creation_time, d.creation_source),
             (bt, CreationSource::Birth)
