@@ -735,3 +735,61 @@ fn rename_noreplace_is_atomic_against_the_file_system() {
         b"local"
     );
 }
+
+/// The degrade path on a real file system without user extended attributes, birth times or
+/// `FALLOC_FL_KEEP_SIZE` (ramfs). Needs a directory on such a file system, so it is run by
+/// hand, as root:
+///
+/// ```sh
+/// mkdir -p /tmp/noxattr && unshare -m sh -c 'mount -t ramfs none /tmp/noxattr &&
+///   JANUS_TEST_NOXATTR_DIR=/tmp/noxattr cargo test -p vfs --test vfs_local -- --ignored degrades'
+/// ```
+#[test]
+#[ignore = "needs JANUS_TEST_NOXATTR_DIR on a file system without user xattrs (ramfs)"]
+fn degrades_on_a_file_system_without_user_xattrs() {
+    let base = std::env::var_os("JANUS_TEST_NOXATTR_DIR").expect("JANUS_TEST_NOXATTR_DIR");
+    let share = std::path::Path::new(&base).join(format!("janus-{}", std::process::id()));
+    std::fs::create_dir(&share).expect("share dir");
+    let fs = LocalFs::open(&share).expect("open");
+    let root = fs.root();
+    let (f, _) = fs
+        .create(&root, b"f", CreateHow::Guarded, &mode(0o644), &caller())
+        .expect("create");
+    let d = fs.dos_attrs(&f).expect("derived attributes");
+    assert_eq!((d.attributes, d.stored, d.birth_time), (0, false, None));
+    assert_eq!(d.creation_source, CreationSource::Derived);
+    assert_eq!(d.creation_time, d.attr.ctime.min(d.attr.mtime));
+    assert_eq!(fs.dos_attrs(&root).expect("root").attributes, fa::DIRECTORY);
+    for set in [
+        SetDosAttrs {
+            attributes: Some(fa::HIDDEN),
+            creation_time: None,
+        },
+        SetDosAttrs {
+            attributes: None,
+            creation_time: Some(Timestamp { secs: 1, nsecs: 0 }),
+        },
+    ] {
+        assert_eq!(
+            fs.set_dos_attrs(&f, &set).unwrap_err(),
+            VfsError::NotSupported
+        );
+    }
+    // No KEEP_SIZE preallocation: accepted, nothing reserved, size unchanged.
+    let a = fs.set_allocation(&f, 1 << 20).expect("advisory allocation");
+    assert_eq!(a.size, 0);
+    fs.write(&f, 0, b"abc", Stability::FileSync).expect("write");
+    assert_eq!(
+        fs.set_allocation(&f, 1)
+            .expect("truncating allocation")
+            .size,
+        1
+    );
+    // Holds need nothing from the file system but descriptors.
+    fs.hold(&f).expect("hold");
+    fs.remove(&root, b"f").expect("remove");
+    assert_eq!(fs.read(&f, 0, 10).expect("held read").0, b"a");
+    fs.release(&f);
+    assert_eq!(fs.getattr(&f).unwrap_err(), VfsError::Stale);
+    std::fs::remove_dir_all(&share).expect("cleanup");
+}

@@ -11,9 +11,11 @@
 //! [`VfsError::Invalid`]. A resolution the kernel refuses as an escape (`EXDEV`) maps to
 //! [`VfsError::Access`]; file systems mounted below the share are not crossed (like knfsd
 //! without `crossmnt`), and looking up a mount point gives [`VfsError::Access`].
-//! The one place a `/proc/self/fd/N` magic link is used is `chmod` of a file held only by an
-//! `O_PATH` descriptor (devices, FIFOs, sockets): it names exactly the inode the server
-//! already holds, and Linux has no `fchmod` on `O_PATH` descriptors.
+//! The two places a `/proc/self/fd/N` magic link is used are `chmod` of a file held only by
+//! an `O_PATH` descriptor (devices, FIFOs, sockets, files the server may not read) and the
+//! `user.DOSATTRIB` attribute of such a regular file or directory: the link names exactly
+//! the inode the server already holds, and Linux has no `fchmod` and no `f*xattr` on
+//! `O_PATH` descriptors.
 //!
 //! # Handles
 //! See [`handle`]: inode number, generation (`FS_IOC_GETVERSION` where the file system
@@ -48,6 +50,35 @@
 //! the start, `.` and `..` are skipped. Because nothing invalidates them, `dir_version` is a
 //! digest of the directory's inode number and birth time.
 //!
+//! # Windows-side attributes (SMB)
+//! - DOS attributes and an SMB-set creation time are kept in the `user.DOSATTRIB` extended
+//!   attribute, in Samba's own format ([`crate::dosattrib`]: NDR `xattr_DosInfo` version 5,
+//!   byte-identical to Samba 4.17's), so `getfattr -n user.DOSATTRIB` shows them and a share
+//!   moved between Samba and Janus keeps them. Only [`Vfs::dos_attrs`] and
+//!   [`Vfs::set_dos_attrs`] touch it (never GETATTR, READ or WRITE). A file without the
+//!   attribute, a blob that does not parse, a file the server may not read, a symbolic
+//!   link or special file, and a file system without user extended attributes all read as
+//!   [`DosAttrs::derived`]; setting where it cannot be stored gives
+//!   [`VfsError::NotSupported`] (`EOPNOTSUPP`, and links/special files up front), never a
+//!   partial write. [`LocalFsOptions::store_dos_attributes`] turns storage off.
+//! - The birth time is `statx`'s `STATX_BTIME` (ext4, xfs, btrfs, tmpfs have it). Linux
+//!   cannot set it, so a creation time set over SMB is stored in `user.DOSATTRIB` and wins
+//!   over it, exactly as Samba does; where the file system has no birth time the creation
+//!   time is the earliest of ctime and mtime until one is stored.
+//! - The allocation size is `st_blocks × 512`. [`Vfs::set_allocation`] truncates below the
+//!   size (MS-FSA 2.1.5.15.1) and otherwise `fallocate(FALLOC_FL_KEEP_SIZE)` up to the
+//!   requested size; a file system that cannot preallocate is left as is (the allocation is
+//!   advisory; Samba by default does not preallocate at all).
+//! - [`RenameMode::NoReplace`] is `renameat2(RENAME_NOREPLACE)`: the kernel checks and
+//!   renames in one step, so a name a local program creates meanwhile is never replaced.
+//! - [`Vfs::hold`] keeps the file's node (its descriptors) in a map the LRU cannot evict; a
+//!   descriptor keeps an unlinked inode alive, and a held handle is resolved through it
+//!   before any name lookup, so it works after REMOVE — by any client, or a local `rm`. A
+//!   held regular file is opened read-write at hold time if the server may (afterwards
+//!   there is no name to open it by). The inode number cannot be reused while held, so
+//!   the handle stays unambiguous; on the last release of a removed file its handle joins
+//!   the stale set.
+//!
 //! # Known limitations
 //! - A directory that a local user moves out of the share stays reachable through its
 //!   cached descriptor until the descriptor is evicted (the server only ever acts on that
@@ -57,6 +88,14 @@
 //!   through a readable descriptor differs in bytes (both stay valid).
 //! - Inode reuse is undetectable on a file system with neither `FS_IOC_GETVERSION` nor
 //!   statx birth time.
+//! - Holds live in memory: after a restart a removed file is gone and its handle stale
+//!   (SMB durable handles to a deleted file cannot be reclaimed). A held file the server
+//!   could not open read-write at hold time cannot be written after its last name is gone.
+//! - A smaller allocation that is still at or above the size keeps the preallocated
+//!   blocks: Linux releases blocks beyond the end of file only through a truncate, which
+//!   could cut a concurrent write short (punching a hole beyond EOF frees nothing on ext4).
+//! - Samba reads back only READONLY, HIDDEN, SYSTEM and ARCHIVE of the stored bits;
+//!   TEMPORARY, OFFLINE and NOT_CONTENT_INDEXED are kept for Janus alone.
 //!
 //! # Ownership
 //! When the server runs as root, new files are given to the caller's uid/gid (`fchownat`
