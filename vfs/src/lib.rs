@@ -19,7 +19,7 @@
 //!
 //! | capability | methods | NFSv3 (RFC 1813) | SMB2 (MS-SMB2 / MS-FSCC / MS-FSA) |
 //! |---|---|---|---|
-//! | POSIX attributes | [`Vfs::getattr`], [`Vfs::setattr`] | GETATTR, SETATTR (`fattr3`, `sattr3`) | times, sizes, link count, `FileId` of every info class; SET_INFO times / EOF |
+//! | POSIX attributes | [`Vfs::getattr`], [`Vfs::setattr`] | GETATTR, SETATTR (`fattr3`, `sattr3`) | times, sizes and link count of every info class; SET_INFO times / EOF |
 //! | birth time | [`DosAttrs::birth_time`], [`DosAttrs::creation_time`] | — | `CreationTime` |
 //! | DOS attributes | [`Vfs::dos_attrs`], [`Vfs::set_dos_attrs`] | — | `FileAttributes` (MS-FSCC 2.6), SET_INFO FileBasicInformation |
 //! | allocation size | [`FileAttr::used`], [`Vfs::set_allocation`] | `used` | `AllocationSize`, SET_INFO FileAllocationInformation |
@@ -31,7 +31,9 @@
 //! Reading the DOS attributes costs an extended-attribute read on the local backend, so it
 //! is a separate call ([`Vfs::dos_attrs`]): GETATTR, READ and WRITE (the NFS hot paths)
 //! never pay for it, and [`FileAttr`], which every NFS reply copies, does not grow: the birth
-//! time comes with [`DosAttrs`] too.
+//! time comes with [`DosAttrs`] too. A QUERY_DIRECTORY page costs one [`Vfs::readdir`] and,
+//! per entry, [`Vfs::lookup`] and [`Vfs::dos_attrs`] (what Samba does too: a stat and a
+//! `getxattr` per entry).
 //!
 //! THIS FILE IS THE CONTRACT between the backends and the protocol executors. The names are
 //! fixed; add methods only together with every implementation.
@@ -204,7 +206,8 @@ pub struct FileAttr {
     pub rdev: (u32, u32),
     /// File-system id.
     pub fsid: u64,
-    /// The stable 64-bit file id: unique within `fsid` while the file exists, the same for
+    /// The stable 64-bit file id: unique within `fsid` (a share never crosses a mount) while
+    /// the file exists, the same for
     /// every name (hard link) of the file, unchanged by rename and by a server restart (the
     /// inode number on the local backend). It may be reused after the file is deleted (the
     /// handle's generation tells incarnations apart). NFSv3 `fileid`; SMB `IndexNumber`
