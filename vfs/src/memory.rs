@@ -1497,4 +1497,39 @@ mod tests {
         assert!(p2.eof);
         assert_eq!(fs.readdir(&root, 1_000, 10), Err(VfsError::BadCookie));
     }
+
+    #[test]
+    fn preallocation_and_held_files_count_against_capacity() {
+        let cfg = MemoryFsConfig {
+            total_bytes: 64 << 10,
+            ..MemoryFsConfig::default()
+        };
+        let fs = MemoryFs::with_virtual_clock(cfg, VirtualClock::default());
+        let root = fs.root();
+        let c = caller();
+        let (h, _) = fs
+            .create(&root, b"f", CreateHow::Guarded, &SetAttrs::default(), &c)
+            .unwrap();
+        let free = |fs: &MemoryFs| fs.fsstat(&root).unwrap().free_bytes;
+        assert_eq!(fs.set_allocation(&h, 1 << 20), Err(VfsError::NoSpace));
+        assert_eq!(free(&fs), 64 << 10, "a refused allocation reserves nothing");
+        let a = fs.set_allocation(&h, 30_000).unwrap();
+        assert_eq!(
+            (a.size, a.used),
+            (0, 32 << 10),
+            "rounded up to 4 KiB blocks"
+        );
+        assert_eq!(free(&fs), 32 << 10);
+        // Writing inside the reservation costs nothing more.
+        fs.write(&h, 0, &[7; 20_000], Stability::Unstable).unwrap();
+        assert_eq!(free(&fs), 32 << 10);
+        // A smaller allocation above the size is honoured exactly (MS-FSA 2.1.5.15.1).
+        assert_eq!(fs.set_allocation(&h, 20_000).unwrap().used, 20 << 10);
+        fs.hold(&h).unwrap();
+        fs.remove(&root, b"f").unwrap();
+        assert_eq!(free(&fs), 44 << 10, "a held file keeps its space");
+        fs.release(&h);
+        assert_eq!(free(&fs), 64 << 10);
+        assert_eq!(fs.fsstat(&root).unwrap().free_files, cfg.total_files - 1);
+    }
 }
