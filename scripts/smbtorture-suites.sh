@@ -70,7 +70,10 @@ command -v smbtorture >/dev/null || { echo "smbtorture missing: scripts/install-
 [[ -n "$FLOORS" ]] && FLOORS="$(cd "$(dirname "$FLOORS")" && pwd)/$(basename "$FLOORS")"
 
 SAMBA_DIR=""
-cleanup() { [[ -n "$SAMBA_DIR" ]] && "$ROOT/scripts/samba-server.sh" stop "$SAMBA_DIR" >/dev/null 2>&1; return 0; }
+cleanup() {
+  [[ -n "$SAMBA_DIR" ]] && { "$ROOT/scripts/samba-server.sh" stop "$SAMBA_DIR" >/dev/null 2>&1; rm -rf "$SAMBA_DIR"; }
+  return 0
+}
 trap cleanup EXIT
 if [[ -n "$SAMBA" ]]; then
   SAMBA_DIR="$(mktemp -d /tmp/smbtorture-samba.XXXXXX)"
