@@ -31,7 +31,8 @@
 # timed minus the median of 3 empty sessions (connect, negotiate, session setup, tree connect),
 # checks N puts and N listed; then `deltree D` in a second session timed the same way (per file
 # CREATE with DELETE_ON_CLOSE + CLOSE after the listing), checks nothing is left. Both servers
-# serve a directory of the same /tmp file system, as the same Unix user.
+# serve a directory of the same /tmp file system, as the same Unix user (Samba's `force user`;
+# Janus's users-file uid with --root-squash off).
 # Before measuring, each server is probed (ls, put, get of a small file): a server that does not
 # serve files is reported ("not measured: <smbclient's error>") and left out, and the bench
 # exits 1 after measuring the other one. Janus runs with --log warn. Starts and stops only its
@@ -94,7 +95,7 @@ if [[ "$ONLY" != samba ]]; then
   echo "$PASS" | "$JANUS_BIN" user add --users "$W/janus-etc/users" "$USER_NAME" --password-stdin \
     --uid "$(id -u)" --gid "$(id -g)" >/dev/null
   "$JANUS_BIN" serve --share share="$W/janus-share" --bind 127.0.0.1 --nfs-port "$JN" --portmap-port 0 \
-    --smb-port "$JP" --users "$W/janus-etc/users" --state "$W/janus-state" --log warn \
+    --smb-port "$JP" --users "$W/janus-etc/users" --root-squash off --state "$W/janus-state" --log warn \
     >"$W/janus.log" 2>&1 </dev/null &
   JPID=$!
   for _ in $(seq 1 100); do port_open "$JP" && break; kill -0 "$JPID" 2>/dev/null || break; sleep 0.1; done

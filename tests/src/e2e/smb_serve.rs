@@ -1,11 +1,13 @@
-//! `janus serve` with its SMB service on: a users file made with `janus user add
-//! --password-stdin`, one read-write share, a free SMB port on 127.0.0.1, for tests that drive
-//! third-party SMB clients (smbtorture, smbclient, smbprotocol) through the project's scripts.
+//! An SMB server on 127.0.0.1 for tests that drive third-party SMB clients (smbtorture,
+//! smbclient, smbprotocol) through the project's scripts: `janus serve` with one read-write
+//! share, a users file made with `janus user add --password-stdin`, a free SMB port.
 //!
-//! The server itself is a [`Server`] from [`ServerBuilder`] (same binary, state directory,
-//! log and by-PID shutdown as the NFS tests) with `--smb-port` and `--users` added; start
-//! returns once the SMB port accepts connections, or panics with the server's log (a build
-//! that does not serve SMB refuses `--smb-port` and exits: that log line is the message).
+//! Janus is started here with its full command line (`--share`, `--smb-port`, `--users`,
+//! `--nfs-port`, `--portmap-port`, `--state`) rather than through [`super::ServerBuilder`], so
+//! these tests do not depend on which SMB flags the builder passes by default. Start returns
+//! once the SMB port accepts connections, or panics with the server's log (a build that does
+//! not serve SMB refuses `--smb-port` and exits: that log line is the message). The server is
+//! stopped by PID on drop (SIGTERM, SIGKILL after 10 s).
 //!
 //! `JANUS_E2E_SMB_TARGET=samba` runs the same tests against Samba's smbd instead
 //! (`scripts/samba-server.sh`, package samba), to validate the tests themselves, as
@@ -13,12 +15,13 @@
 
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::server::{free_port, janus_bin};
-use super::{Server, ServerBuilder, TempDir};
+use super::TempDir;
 
 /// The SMB user the tests log on as.
 pub const SMB_USER: &str = "torture";
@@ -49,8 +52,8 @@ impl SmbTarget {
 
 #[derive(Debug)]
 enum Running {
-    Janus(Server),
-    Samba { dir: PathBuf, stopped: bool },
+    Janus(Option<Child>),
+    Samba { stopped: bool },
 }
 
 /// A running SMB server sharing [`SMB_SHARE`] with [`SMB_USER`]: Janus (serving NFS too), or
@@ -60,7 +63,7 @@ pub struct SmbServer {
     running: Running,
     /// The SMB port on 127.0.0.1.
     pub smb_port: u16,
-    scratch: TempDir,
+    root: TempDir,
 }
 
 impl SmbServer {
@@ -73,57 +76,83 @@ impl SmbServer {
     }
 
     /// Samba's smbd on a free port, all its state in a temporary directory
-    /// (`scripts/samba-server.sh start DIR PORT USER PASS`).
+    /// (`scripts/samba-server.sh start DIR PORT USER PASS`; the share is `DIR/samba/share`).
     pub fn start_samba(label: &str) -> SmbServer {
-        let scratch = TempDir::new(label);
-        let dir = scratch.path().join("samba");
+        let root = TempDir::new(label);
         let smb_port = free_port();
         let out = super::run(
             Command::new("bash")
                 .arg(workspace_script("scripts/samba-server.sh"))
                 .arg("start")
-                .arg(&dir)
+                .arg(root.path().join("samba"))
                 .args([&smb_port.to_string(), SMB_USER, SMB_PASSWORD]),
             Duration::from_secs(60),
         );
         let server = SmbServer {
-            running: Running::Samba {
-                dir,
-                stopped: false,
-            },
+            running: Running::Samba { stopped: false },
             smb_port,
-            scratch,
+            root,
         };
         assert!(out.success(), "samba did not start: {}", out.describe());
         server
     }
 
-    /// Write the users file (`janus user add --password-stdin`, the user's file operations
-    /// run as this process's uid/gid, as smbtorture's reference Samba runs with
-    /// `force user` = the caller) and start `janus serve --share share=DIR --smb-port P
-    /// --users FILE`. Panics with the server log unless the SMB port accepts connections
-    /// within 30 s.
+    /// Write the users file (`janus user add --password-stdin`; the user's file operations
+    /// run as this process's uid/gid, as the reference Samba runs with `force user` = the
+    /// caller) and start `janus serve --bind 127.0.0.1 --share share=DIR --smb-port P --users
+    /// FILE --root-squash off --nfs-port N --portmap-port M --state DIR`. Panics with the server log unless the
+    /// SMB port accepts connections within 30 s.
     pub fn start_janus(label: &str) -> SmbServer {
-        let users_dir = TempDir::new(&format!("{label}-users"));
-        let users = users_dir.path().join("janus-users");
+        let root = TempDir::new(label);
+        let share = root.path().join("shares").join(SMB_SHARE);
+        std::fs::create_dir_all(&share).expect("create share dir");
+        std::fs::set_permissions(&share, std::fs::Permissions::from_mode(0o777))
+            .expect("chmod share dir");
+        let state = root.path().join("state");
+        std::fs::create_dir_all(&state).expect("create state dir");
+        let users = root.path().join("janus-users");
         add_user(&users, SMB_USER, SMB_PASSWORD);
         let smb_port = free_port();
-        let mut server = ServerBuilder::new(label)
-            .share(SMB_SHARE)
-            .arg("--smb-port")
-            .arg(smb_port.to_string())
+        let log = std::fs::File::create(root.path().join("server.out")).expect("server.out");
+        let mut cmd = Command::new(janus_bin());
+        cmd.arg("serve")
+            .args(["--bind", "127.0.0.1"])
+            .arg("--share")
+            .arg(format!("{SMB_SHARE}={}", share.display()))
+            .args(["--smb-port", &smb_port.to_string()])
             .arg("--users")
-            .arg(users.display().to_string())
-            .start();
+            .arg(&users)
+            // The user runs as this process's uid (root in CI) and is not squashed, like the
+            // reference Samba's `force user`: the two are compared with the same identity.
+            .args(["--root-squash", "off"])
+            .args(["--nfs-port", &free_port().to_string()])
+            .args(["--portmap-port", &free_port().to_string()])
+            .arg("--state")
+            .arg(&state)
+            .args([
+                "--log",
+                &std::env::var("JANUS_E2E_LOG").unwrap_or_else(|_| "info".into()),
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log fd"))
+            .stderr(log);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let mut server = SmbServer {
+            running: Running::Janus(Some(child)),
+            smb_port,
+            root,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let addr = SocketAddr::from(([127, 0, 0, 1], smb_port));
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                break;
+                return server;
             }
             assert!(
                 server.is_running(),
-                "janus exited instead of serving SMB on port {smb_port}:\n{}",
+                "janus exited instead of serving SMB on port {smb_port} ({cmd:?}):\n{}",
                 server.log()
             );
             assert!(
@@ -132,11 +161,6 @@ impl SmbServer {
                 server.log()
             );
             std::thread::sleep(Duration::from_millis(50));
-        }
-        SmbServer {
-            running: Running::Janus(server),
-            smb_port,
-            scratch: users_dir,
         }
     }
 
@@ -148,32 +172,34 @@ impl SmbServer {
         }
     }
 
-    /// A private directory for the test's outputs (kept with `JANUS_E2E_KEEP=1`).
+    /// The server's private directory; tests put their outputs here (kept with
+    /// `JANUS_E2E_KEEP=1`).
     pub fn scratch(&self) -> &Path {
-        match &self.running {
-            Running::Janus(s) => s.scratch(),
-            Running::Samba { .. } => self.scratch.path(),
-        }
+        self.root.path()
     }
 
     /// True while the server process is alive.
     pub fn is_running(&mut self) -> bool {
         match &mut self.running {
-            Running::Janus(s) => s.is_running(),
-            Running::Samba { dir, stopped } => {
-                let pid = std::fs::read_to_string(dir.join("smbd.pid")).unwrap_or_default();
-                !*stopped && Path::new("/proc").join(pid.trim()).join("status").exists()
+            Running::Janus(child) => child
+                .as_mut()
+                .is_some_and(|c| matches!(c.try_wait(), Ok(None))),
+            Running::Samba { stopped } => {
+                let pid = std::fs::read_to_string(self.root.path().join("samba/smbd.pid"))
+                    .unwrap_or_default();
+                let pid = pid.trim();
+                !*stopped && !pid.is_empty() && Path::new("/proc").join(pid).exists()
             }
         }
     }
 
-    /// The server's log.
+    /// The server's log (Janus's stdout and stderr, or smbd's log).
     pub fn log(&self) -> String {
-        match &self.running {
-            Running::Janus(s) => s.log(),
-            Running::Samba { dir, .. } => std::fs::read_to_string(dir.join("smbd.log"))
-                .unwrap_or_else(|e| format!("no smbd.log: {e}")),
-        }
+        let file = match self.running {
+            Running::Janus(_) => self.root.path().join("server.out"),
+            Running::Samba { .. } => self.root.path().join("samba/smbd.log"),
+        };
+        std::fs::read_to_string(&file).unwrap_or_else(|e| format!("{}: {e}", file.display()))
     }
 
     /// `//127.0.0.1:PORT/share`, the target syntax of the project's SMB scripts.
@@ -188,33 +214,70 @@ impl SmbServer {
 
     /// The share's directory on disk.
     pub fn share_dir(&self) -> PathBuf {
-        match &self.running {
-            Running::Janus(s) => s.share_dir(SMB_SHARE),
-            Running::Samba { dir, .. } => dir.join("share"),
+        match self.running {
+            Running::Janus(_) => self.root.path().join("shares").join(SMB_SHARE),
+            Running::Samba { .. } => self.root.path().join("samba/share"),
+        }
+    }
+
+    /// Stop the server: Janus by SIGTERM to its PID, SIGKILL after 10 s; Samba with
+    /// `scripts/samba-server.sh stop` (its recorded process group and helpers).
+    pub fn stop(&mut self) {
+        match &mut self.running {
+            Running::Janus(child) => {
+                let Some(mut child) = child.take() else {
+                    return;
+                };
+                if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+                }
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < deadline {
+                    if let Ok(Some(_)) = child.try_wait() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Running::Samba { stopped } => {
+                if !*stopped {
+                    *stopped = true;
+                    let _ = super::run(
+                        Command::new("bash")
+                            .arg(super::workspace_root().join("scripts/samba-server.sh"))
+                            .arg("stop")
+                            .arg(self.root.path().join("samba")),
+                        Duration::from_secs(60),
+                    );
+                }
+            }
         }
     }
 }
 
 impl Drop for SmbServer {
     fn drop(&mut self) {
-        // Janus: Server's own Drop stops it. Samba: stop smbd by its recorded PID.
-        if let Running::Samba { dir, stopped } = &mut self.running {
-            if !*stopped {
-                *stopped = true;
-                let _ = super::run(
-                    Command::new("bash")
-                        .arg(super::workspace_root().join("scripts/samba-server.sh"))
-                        .arg("stop")
-                        .arg(&*dir),
-                    Duration::from_secs(60),
-                );
-            }
+        if std::thread::panicking() {
+            let log = self.log();
+            let start = log.len().saturating_sub(8000);
+            let start = (start..log.len())
+                .find(|i| log.is_char_boundary(*i))
+                .unwrap_or(0);
+            eprintln!(
+                "--- {:?} server log (last 8000 bytes, dir {}):\n{}",
+                self.target(),
+                self.root.path().display(),
+                &log[start..]
+            );
         }
+        self.stop();
     }
 }
 
 /// `janus user add --users FILE NAME --password-stdin --uid U --gid G` with this process's
-/// ids; panics with its output on failure.
+/// ids; panics with its output on failure, or if it has not finished after 30 s.
 pub fn add_user(users: &Path, name: &str, password: &str) {
     let uid = rustix::process::getuid().as_raw().to_string();
     let gid = rustix::process::getgid().as_raw().to_string();
@@ -228,7 +291,17 @@ pub fn add_user(users: &Path, name: &str, password: &str) {
         .spawn()
         .expect("start janus user add");
     if let Some(mut stdin) = child.stdin.take() {
+        // A closed pipe (janus did not read) shows in its exit status below.
         let _ = writeln!(stdin, "{password}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while matches!(child.try_wait(), Ok(None)) {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("janus user add {name}: no exit after 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
     let out = child.wait_with_output().expect("janus user add");
     assert!(
@@ -240,7 +313,7 @@ pub fn add_user(users: &Path, name: &str, password: &str) {
     );
 }
 
-/// A script of the workspace (`scripts/NAME`, `bench/NAME`) as a path.
+/// A file of the workspace (`scripts/NAME`, `bench/NAME`) as a path; panics if missing.
 pub fn workspace_script(rel: &str) -> PathBuf {
     let p = super::workspace_root().join(rel);
     assert!(p.exists(), "{} missing", p.display());
