@@ -94,7 +94,10 @@ if [[ "$ONLY" != samba ]]; then
   chmod 0777 "$W/janus-share"
   echo "$PASS" | "$JANUS_BIN" user add --users "$W/janus-etc/users" "$USER_NAME" --password-stdin \
     --uid "$(id -u)" --gid "$(id -g)" >/dev/null
-  "$JANUS_BIN" serve --share share="$W/janus-share" --bind 127.0.0.1 --nfs-port "$JN" --portmap-port 0 \
+  # smb_encrypt = "off": encrypt only when the client asks (as Samba's default), so "plain" is
+  # plain for both servers; Janus's default ("desired") would encrypt every SMB3 session.
+  printf '[[share]]\nname = "share"\npath = "%s"\nsmb_encrypt = "off"\n' "$W/janus-share" > "$W/janus-etc/janus.toml"
+  "$JANUS_BIN" serve --config "$W/janus-etc/janus.toml" --bind 127.0.0.1 --nfs-port "$JN" --portmap-port 0 \
     --smb-port "$JP" --users "$W/janus-etc/users" --root-squash off --state "$W/janus-state" --log warn \
     >"$W/janus.log" 2>&1 </dev/null &
   JPID=$!

@@ -12,7 +12,9 @@ use janus_tests::e2e::smb_serve::{workspace_script, SmbServer};
 #[test]
 #[ignore = "runs when the SMB file service lands; the integrator removes this"]
 fn smb_session_capture_is_clean() {
-    let smb = SmbServer::start("smb-capture");
+    // Janus encrypts SMB 3.x sessions by default (smb_encrypt = "desired"); the capture must
+    // be readable, so this share does not.
+    let smb = SmbServer::start_with("smb-capture", &["smb_encrypt = \"off\""]);
     let out_dir = smb.scratch().join("capture");
     let out = run(
         Command::new("bash")
@@ -22,6 +24,7 @@ fn smb_session_capture_is_clean() {
             .arg(&out_dir),
         Duration::from_secs(600),
     );
+    eprintln!("{}", out.stdout_str());
     let mut server = smb;
     assert!(
         out.success() && out.stdout_str().contains("RESULT: no malformed packets"),

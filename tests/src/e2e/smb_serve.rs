@@ -67,10 +67,18 @@ pub struct SmbServer {
 }
 
 impl SmbServer {
-    /// Start the server `JANUS_E2E_SMB_TARGET` names (see [`SmbServer::start_janus`]).
+    /// Start the server `JANUS_E2E_SMB_TARGET` names (see [`SmbServer::start_janus`]), the
+    /// share with Janus's default settings.
     pub fn start(label: &str) -> SmbServer {
+        SmbServer::start_with(label, &[])
+    }
+
+    /// As [`SmbServer::start`], with extra keys of Janus's `[[share]]` table (e.g.
+    /// `smb_encrypt = "off"`); ignored for Samba, whose share never encrypts unless the
+    /// client asks.
+    pub fn start_with(label: &str, share_keys: &[&str]) -> SmbServer {
         match SmbTarget::from_env() {
-            SmbTarget::Janus => SmbServer::start_janus(label),
+            SmbTarget::Janus => SmbServer::start_janus(label, share_keys),
             SmbTarget::Samba => SmbServer::start_samba(label),
         }
     }
@@ -102,7 +110,9 @@ impl SmbServer {
     /// caller) and start `janus serve --bind 127.0.0.1 --share share=DIR --smb-port P --users
     /// FILE --root-squash off --nfs-port N --portmap-port M --state DIR`. Panics with the server log unless the
     /// SMB port accepts connections within 30 s.
-    pub fn start_janus(label: &str) -> SmbServer {
+    /// With `share_keys`, the share is described in a config file (`--config`, a `[[share]]`
+    /// table with those keys) instead of `--share`.
+    pub fn start_janus(label: &str, share_keys: &[&str]) -> SmbServer {
         let root = TempDir::new(label);
         let share = root.path().join("shares").join(SMB_SHARE);
         std::fs::create_dir_all(&share).expect("create share dir");
@@ -115,11 +125,21 @@ impl SmbServer {
         let smb_port = free_port();
         let log = std::fs::File::create(root.path().join("server.out")).expect("server.out");
         let mut cmd = Command::new(janus_bin());
-        cmd.arg("serve")
-            .args(["--bind", "127.0.0.1"])
-            .arg("--share")
-            .arg(format!("{SMB_SHARE}={}", share.display()))
-            .args(["--smb-port", &smb_port.to_string()])
+        cmd.arg("serve").args(["--bind", "127.0.0.1"]);
+        if share_keys.is_empty() {
+            cmd.arg("--share")
+                .arg(format!("{SMB_SHARE}={}", share.display()));
+        } else {
+            let config = root.path().join("janus.toml");
+            let text = format!(
+                "[[share]]\nname = \"{SMB_SHARE}\"\npath = \"{}\"\n{}\n",
+                share.display(),
+                share_keys.join("\n")
+            );
+            std::fs::write(&config, text).expect("write janus.toml");
+            cmd.arg("--config").arg(config);
+        }
+        cmd.args(["--smb-port", &smb_port.to_string()])
             .arg("--users")
             .arg(&users)
             // The user runs as this process's uid (root in CI) and is not squashed, like the
