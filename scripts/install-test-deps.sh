@@ -18,6 +18,11 @@
 #   smbclient             smbclient: put/get, ls, -L, -m SMB2/SMB3, -e
 #   samba-testsuite       smbtorture (smb2.* suites)
 #   python3-venv          the venv of scripts/install-test-venv.sh (smbprotocol, impacket: PyPI, pinned)
+#   samba                 smbd: the reference server of scripts/samba-server.sh (smbtorture counts,
+#                         bench/smb-throughput.sh, scripts/smb-capture-check.sh --samba); never
+#                         started as a service
+#   samba-vfs-modules     streams_xattr for that smbd (alternate data streams, as the interop
+#                         lab's Samba baseline was measured with)
 # Then scripts/install-test-venv.sh creates the tests' Python venv (target/janus-venv), on
 # every run: it is a no-op when the venv is up to date.
 # Add packages to PKGS below.
@@ -25,7 +30,7 @@ set -euo pipefail
 
 PKGS=(libnfs-utils libnfs-dev tshark gcc make pkg-config procps iproute2 bc)
 # SMB tests (issue 10).
-PKGS+=(smbclient samba-testsuite python3 python3-venv)
+PKGS+=(smbclient samba-testsuite python3 python3-venv samba samba-vfs-modules)
 venv_step() { "$(dirname "$0")/install-test-venv.sh"; }
 
 missing=()

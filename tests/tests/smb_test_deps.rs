@@ -1,5 +1,5 @@
 //! The SMB tests' third-party clients are installed by the project itself
-//! (`scripts/install-test-deps.sh`): smbclient, smbtorture, and the Python venv with
+//! (`scripts/install-test-deps.sh`): smbclient, smbtorture, Samba's smbd, and the Python venv with
 //! smbprotocol (pinned) and impacket. Fails, naming the fix, when the install step is broken.
 
 use std::process::Command;
@@ -9,7 +9,12 @@ use janus_tests::e2e::{run, smb_python};
 
 #[test]
 fn smbclient_and_smbtorture_are_installed() {
-    for (tool, arg) in [("smbclient", "--version"), ("smbtorture", "--version")] {
+    // smbd: the reference Samba of scripts/samba-server.sh (smbtorture floors, bench, capture).
+    for (tool, arg) in [
+        ("smbclient", "--version"),
+        ("smbtorture", "--version"),
+        ("smbd", "--version"),
+    ] {
         let out = run(Command::new(tool).arg(arg), Duration::from_secs(30));
         assert!(
             out.success() && out.stdout_str().contains("Version"),

@@ -19,6 +19,7 @@ pub mod clients;
 pub mod process;
 pub mod rpc;
 pub mod server;
+pub mod smb_serve;
 pub mod tmp;
 
 pub use capture::Capture;
