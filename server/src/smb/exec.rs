@@ -1,0 +1,469 @@
+//! The file-system side of SMB requests: what a worker runs for a [`Work`] item, over the
+//! share's `&dyn Vfs`, with no access to the core (the job carries a closure-free
+//! description, `crate::service`). Decisions that need core state — share modes, delete
+//! pending, the open table — are made by the core before or after these steps
+//! (`super`, "How an SMB request flows" in docs/architecture.md).
+
+use bytes::Bytes;
+use proto_nfs::server::Creds;
+use proto_smb2::names::eq_ignore_case;
+use proto_smb2::NtStatus;
+use vfs::{Caller, CreateHow, FileAttr, FileKind, Handle, SetAttrs, Stability, Vfs, VfsError};
+
+use crate::smb_access::{self, check_create, check_open, implied_by_disposition};
+
+/// CreateDisposition values (MS-SMB2 §2.2.13).
+pub mod disposition {
+    /// Replace an existing file, or create it.
+    pub const SUPERSEDE: u32 = 0;
+    /// Open an existing file.
+    pub const OPEN: u32 = 1;
+    /// Create a new file; fail if it exists.
+    pub const CREATE: u32 = 2;
+    /// Open or create.
+    pub const OPEN_IF: u32 = 3;
+    /// Truncate an existing file.
+    pub const OVERWRITE: u32 = 4;
+    /// Truncate or create.
+    pub const OVERWRITE_IF: u32 = 5;
+}
+
+/// CreateOptions bits (MS-SMB2 §2.2.13).
+pub mod options {
+    /// FILE_DIRECTORY_FILE.
+    pub const DIRECTORY_FILE: u32 = 0x0000_0001;
+    /// FILE_WRITE_THROUGH.
+    pub const WRITE_THROUGH: u32 = 0x0000_0002;
+    /// FILE_NON_DIRECTORY_FILE.
+    pub const NON_DIRECTORY_FILE: u32 = 0x0000_0040;
+    /// FILE_DELETE_ON_CLOSE.
+    pub const DELETE_ON_CLOSE: u32 = 0x0000_1000;
+    /// FILE_OPEN_BY_FILE_ID.
+    pub const OPEN_BY_FILE_ID: u32 = 0x0000_2000;
+    /// FILE_RESERVE_OPFILTER.
+    pub const RESERVE_OPFILTER: u32 = 0x0010_0000;
+    /// Bits a server fails with STATUS_INVALID_PARAMETER (§3.3.5.9).
+    pub const RESERVED_MASK: u32 = 0xFF00_0000;
+}
+
+/// CreateAction of a CREATE response (MS-SMB2 §2.2.14).
+pub mod action {
+    /// FILE_SUPERSEDED.
+    pub const SUPERSEDED: u32 = 0;
+    /// FILE_OPENED.
+    pub const OPENED: u32 = 1;
+    /// FILE_CREATED.
+    pub const CREATED: u32 = 2;
+    /// FILE_OVERWRITTEN.
+    pub const OVERWRITTEN: u32 = 3;
+}
+
+/// STATUS_NOT_A_DIRECTORY.
+pub const STATUS_NOT_A_DIRECTORY: NtStatus = NtStatus(0xC000_0103);
+/// STATUS_FILE_IS_A_DIRECTORY.
+pub const STATUS_FILE_IS_A_DIRECTORY: NtStatus = NtStatus(0xC000_00BA);
+/// STATUS_DIRECTORY_NOT_EMPTY.
+pub const STATUS_DIRECTORY_NOT_EMPTY: NtStatus = NtStatus(0xC000_0101);
+/// STATUS_DISK_FULL.
+pub const STATUS_DISK_FULL: NtStatus = NtStatus(0xC000_007F);
+/// STATUS_MEDIA_WRITE_PROTECTED.
+pub const STATUS_MEDIA_WRITE_PROTECTED: NtStatus = NtStatus(0xC000_00A2);
+/// STATUS_FILE_INVALID: the file went away under an open.
+pub const STATUS_FILE_INVALID: NtStatus = NtStatus(0xC000_0098);
+/// STATUS_UNEXPECTED_IO_ERROR.
+pub const STATUS_UNEXPECTED_IO_ERROR: NtStatus = NtStatus(0xC000_00E9);
+/// STATUS_FILE_TOO_LARGE.
+pub const STATUS_FILE_TOO_LARGE: NtStatus = NtStatus(0xC000_0904);
+
+/// The NTSTATUS of a file-system error (what Samba's `map_nt_error_from_unix` gives).
+pub fn status_of(e: VfsError) -> NtStatus {
+    match e {
+        VfsError::NotFound => NtStatus::OBJECT_NAME_NOT_FOUND,
+        VfsError::Exists => NtStatus::OBJECT_NAME_COLLISION,
+        VfsError::NotDir => STATUS_NOT_A_DIRECTORY,
+        VfsError::IsDir => STATUS_FILE_IS_A_DIRECTORY,
+        VfsError::NotEmpty => STATUS_DIRECTORY_NOT_EMPTY,
+        VfsError::Access | VfsError::Perm => NtStatus::ACCESS_DENIED,
+        VfsError::NoSpace => STATUS_DISK_FULL,
+        VfsError::ReadOnly => STATUS_MEDIA_WRITE_PROTECTED,
+        VfsError::Stale | VfsError::BadHandle => STATUS_FILE_INVALID,
+        VfsError::NameTooLong => NtStatus::NAME_TOO_LONG,
+        VfsError::Invalid | VfsError::BadCookie => NtStatus::INVALID_PARAMETER,
+        VfsError::CrossDevice => NtStatus::NOT_SUPPORTED,
+        VfsError::TooManyLinks => NtStatus::INSUFFICIENT_RESOURCES,
+        VfsError::TooBig => STATUS_FILE_TOO_LARGE,
+        VfsError::NotSupported => NtStatus::NOT_SUPPORTED,
+        VfsError::Io => STATUS_UNEXPECTED_IO_ERROR,
+    }
+}
+
+/// What a CREATE asks of the file system, checked by the core already (dispositions,
+/// option combinations, the name).
+#[derive(Debug, Clone)]
+pub struct CreateWork {
+    /// The validated components below the share root (`proto_smb2::names`).
+    pub components: Vec<String>,
+    /// The name ended in a backslash.
+    pub trailing_separator: bool,
+    /// CreateDisposition.
+    pub disposition: u32,
+    /// CreateOptions.
+    pub options: u32,
+    /// DesiredAccess as the client sent it.
+    pub desired: u32,
+    /// The session's credentials on this share.
+    pub creds: Creds,
+    /// The share is read-only.
+    pub read_only: bool,
+    /// Match names without regard to case.
+    pub case_insensitive: bool,
+}
+
+/// What the file-system part of a CREATE found or made.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The directory holding the file and its attributes (`None` for the share root).
+    pub parent: Option<(Handle, FileAttr)>,
+    /// The name in `parent` as it is on disk.
+    pub name: Vec<u8>,
+    /// The file.
+    pub handle: Handle,
+    /// Its attributes.
+    pub attr: FileAttr,
+    /// CreateAction (for an overwrite: what it will be once truncated).
+    pub action: u32,
+    /// The file exists and must be truncated once share modes allow
+    /// (SUPERSEDE / OVERWRITE / OVERWRITE_IF).
+    pub overwrite: bool,
+    /// The access granted to the open.
+    pub granted: u32,
+    /// The caller's maximal access (the MxAc answer).
+    pub maximal: u32,
+}
+
+/// A unit of file-system work for one SMB request.
+#[derive(Debug, Clone)]
+pub enum Work {
+    /// Resolve, check access and (if asked) create.
+    Create(CreateWork),
+    /// Truncate an overwritten file (after the share-mode check).
+    Truncate {
+        /// The file.
+        handle: Handle,
+    },
+    /// READ.
+    Read {
+        /// The file.
+        handle: Handle,
+        /// Offset.
+        offset: u64,
+        /// Most bytes.
+        len: u32,
+        /// MinimumCount: fewer is STATUS_END_OF_FILE.
+        min: u32,
+    },
+    /// WRITE.
+    Write {
+        /// The file.
+        handle: Handle,
+        /// Offset.
+        offset: u64,
+        /// The data.
+        data: Bytes,
+        /// SMB2_WRITEFLAG_WRITE_THROUGH or an open with FILE_WRITE_THROUGH.
+        through: bool,
+    },
+    /// FLUSH.
+    Flush {
+        /// The file.
+        handle: Handle,
+    },
+    /// CLOSE: the attributes (POSTQUERY_ATTRIB), then the removal at the last close of a
+    /// file with delete pending (MS-FSA 2.1.5.4): (directory, name, is a directory).
+    Close {
+        /// The file.
+        handle: Handle,
+        /// Report the attributes.
+        postquery: bool,
+        /// What to remove.
+        remove: Option<(Handle, Vec<u8>, bool)>,
+    },
+}
+
+/// What a [`Work`] produced.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// Of [`Work::Create`].
+    Create(Result<Box<Found>, NtStatus>),
+    /// Of [`Work::Truncate`], [`Work::Flush`].
+    Attr(Result<FileAttr, NtStatus>),
+    /// Of [`Work::Read`].
+    Data(Result<Vec<u8>, NtStatus>),
+    /// Of [`Work::Write`]: bytes written.
+    Written(Result<u32, NtStatus>),
+    /// Of [`Work::Close`]: the attributes asked for; an error of the removal.
+    Closed(Result<Option<FileAttr>, NtStatus>),
+}
+
+/// Runs `work` on `vfs` (on a worker thread).
+pub fn run(vfs: &dyn Vfs, work: Work) -> Output {
+    match work {
+        Work::Create(c) => Output::Create(create(vfs, &c).map(Box::new)),
+        Work::Truncate { handle } => Output::Attr(
+            vfs.setattr(
+                &handle,
+                &SetAttrs {
+                    size: Some(0),
+                    ..SetAttrs::default()
+                },
+            )
+            .map_err(status_of),
+        ),
+        Work::Read {
+            handle,
+            offset,
+            len,
+            min,
+        } => Output::Data(match vfs.read(&handle, offset, len) {
+            // MS-SMB2 §3.3.5.12: nothing at or past the end, or less than MinimumCount.
+            Ok((d, _)) if d.len() < min as usize || (d.is_empty() && len > 0) => {
+                Err(NtStatus::END_OF_FILE)
+            }
+            Ok((d, _)) => Ok(d),
+            Err(e) => Err(status_of(e)),
+        }),
+        Work::Write {
+            handle,
+            offset,
+            data,
+            through,
+        } => {
+            let how = if through {
+                Stability::FileSync
+            } else {
+                Stability::Unstable
+            };
+            Output::Written(
+                vfs.write(&handle, offset, &data, how)
+                    .map(|_| data.len() as u32)
+                    .map_err(status_of),
+            )
+        }
+        Work::Flush { handle } => Output::Attr(vfs.commit(&handle).map_err(status_of)),
+        Work::Close {
+            handle,
+            postquery,
+            remove,
+        } => Output::Closed((|| {
+            let attr = if postquery {
+                Some(vfs.getattr(&handle).map_err(status_of)?)
+            } else {
+                None
+            };
+            if let Some((parent, name, dir)) = remove {
+                if dir {
+                    vfs.rmdir(&parent, &name)
+                } else {
+                    vfs.remove(&parent, &name)
+                }
+                .map_err(status_of)?;
+            }
+            Ok(attr)
+        })()),
+    }
+}
+
+/// Entries read per page when a name is matched without regard to case.
+const CI_PAGE: usize = 512;
+
+/// Looks `name` up in `dir`: the exact name first, then (when the share is
+/// case-insensitive) the first entry that equals it ignoring case (MS-FSA 2.1.5.1.1; as
+/// Samba's `case sensitive = no` on a case-sensitive disk). The scan is linear in the
+/// directory's size, once per miss of the exact name. Returns the on-disk name too.
+pub fn lookup(
+    vfs: &dyn Vfs,
+    dir: &Handle,
+    name: &str,
+    case_insensitive: bool,
+) -> Result<(Vec<u8>, Handle, FileAttr), VfsError> {
+    match vfs.lookup(dir, name.as_bytes()) {
+        Ok((h, a)) => return Ok((name.as_bytes().to_vec(), h, a)),
+        Err(VfsError::NotFound) if case_insensitive => {}
+        Err(e) => return Err(e),
+    }
+    let mut cookie = 0;
+    loop {
+        let page = vfs.readdir(dir, cookie, CI_PAGE)?;
+        for e in &page.entries {
+            cookie = e.cookie;
+            if let Ok(s) = std::str::from_utf8(&e.name) {
+                if s != "." && s != ".." && eq_ignore_case(s, name) {
+                    let (h, a) = vfs.lookup(dir, &e.name)?;
+                    return Ok((e.name.clone(), h, a));
+                }
+            }
+        }
+        if page.eof || page.entries.is_empty() {
+            return Err(VfsError::NotFound);
+        }
+    }
+}
+
+fn caller(c: &Creds) -> Caller {
+    Caller {
+        uid: c.uid,
+        gid: c.gid,
+        gids: c.gids.clone(),
+    }
+}
+
+/// Mode of files and directories created over SMB (what a umask of 022 leaves; Samba's
+/// `create mask` 0744 / `directory mask` 0755 are close).
+const FILE_MODE: u32 = 0o644;
+const DIR_MODE: u32 = 0o755;
+
+/// The file-system part of CREATE (MS-SMB2 §3.3.5.9, MS-FSA 2.1.5.1): walk the path,
+/// check access as the session's user, create what the disposition asks for when the
+/// name does not exist. An existing file that is to be overwritten is NOT truncated
+/// here: the share-mode check comes first (`Found::overwrite`).
+pub fn create(vfs: &dyn Vfs, c: &CreateWork) -> Result<Found, NtStatus> {
+    let root = vfs.root();
+    let root_attr = vfs.getattr(&root).map_err(status_of)?;
+    let want_dir = c.options & options::DIRECTORY_FILE != 0;
+    let want_file = c.options & options::NON_DIRECTORY_FILE != 0;
+    let Some((last, dirs)) = c.components.split_last() else {
+        // The share root.
+        if want_file {
+            return Err(STATUS_FILE_IS_A_DIRECTORY);
+        }
+        return existing(c, None, Vec::new(), root, root_attr);
+    };
+    let mut dir = root;
+    let mut dir_attr = root_attr;
+    for comp in dirs {
+        match lookup(vfs, &dir, comp, c.case_insensitive) {
+            Ok((_, h, a)) if a.kind == FileKind::Directory => {
+                dir = h;
+                dir_attr = a;
+            }
+            Ok(_) | Err(VfsError::NotFound) | Err(VfsError::NotDir) => {
+                return Err(NtStatus::OBJECT_PATH_NOT_FOUND)
+            }
+            Err(e) => return Err(status_of(e)),
+        }
+    }
+    match lookup(vfs, &dir, last, c.case_insensitive) {
+        Ok((name, h, a)) => existing(c, Some((dir, dir_attr)), name, h, a),
+        Err(VfsError::NotFound) => {
+            if matches!(c.disposition, disposition::OPEN | disposition::OVERWRITE) {
+                return Err(NtStatus::OBJECT_NAME_NOT_FOUND);
+            }
+            if c.trailing_separator && !want_dir {
+                return Err(NtStatus::OBJECT_NAME_INVALID);
+            }
+            let granted = check_create(c.desired, &dir_attr, &c.creds, c.read_only)?;
+            let set = SetAttrs {
+                mode: Some(if want_dir { DIR_MODE } else { FILE_MODE }),
+                ..SetAttrs::default()
+            };
+            let made = if want_dir {
+                vfs.mkdir(&dir, last.as_bytes(), &set, &caller(&c.creds))
+            } else {
+                vfs.create(
+                    &dir,
+                    last.as_bytes(),
+                    CreateHow::Guarded,
+                    &set,
+                    &caller(&c.creds),
+                )
+            };
+            match made {
+                Ok((h, a)) => {
+                    let maximal = smb_access::maximal_access(
+                        &a,
+                        Some(&dir_attr),
+                        &c.creds,
+                        c.read_only,
+                    ) | granted;
+                    Ok(Found {
+                        parent: Some((dir, dir_attr)),
+                        name: last.as_bytes().to_vec(),
+                        handle: h,
+                        attr: a,
+                        action: action::CREATED,
+                        overwrite: false,
+                        granted,
+                        maximal,
+                    })
+                }
+                // Created by someone else since the lookup: open what is there now.
+                Err(VfsError::Exists) if c.disposition != disposition::CREATE => {
+                    let (name, h, a) = lookup(vfs, &dir, last, false).map_err(status_of)?;
+                    existing(c, Some((dir, dir_attr)), name, h, a)
+                }
+                Err(e) => Err(status_of(e)),
+            }
+        }
+        Err(VfsError::NotDir) => Err(NtStatus::OBJECT_PATH_NOT_FOUND),
+        Err(e) => Err(status_of(e)),
+    }
+}
+
+/// CREATE of a name that exists.
+fn existing(
+    c: &CreateWork,
+    parent: Option<(Handle, FileAttr)>,
+    name: Vec<u8>,
+    handle: Handle,
+    attr: FileAttr,
+) -> Result<Found, NtStatus> {
+    if c.disposition == disposition::CREATE {
+        return Err(NtStatus::OBJECT_NAME_COLLISION);
+    }
+    let is_dir = attr.kind == FileKind::Directory;
+    match attr.kind {
+        FileKind::Directory | FileKind::Regular => {}
+        // Symbolic links, devices, sockets and FIFOs are not served over SMB (Samba
+        // follows links inside the share; Janus does not yet: a deviation).
+        _ => return Err(NtStatus::ACCESS_DENIED),
+    }
+    if c.options & options::DIRECTORY_FILE != 0 && !is_dir {
+        return Err(STATUS_NOT_A_DIRECTORY);
+    }
+    if c.options & options::NON_DIRECTORY_FILE != 0 && is_dir {
+        return Err(STATUS_FILE_IS_A_DIRECTORY);
+    }
+    if c.trailing_separator && !is_dir {
+        return Err(NtStatus::OBJECT_NAME_INVALID);
+    }
+    let overwrite = matches!(
+        c.disposition,
+        disposition::SUPERSEDE | disposition::OVERWRITE | disposition::OVERWRITE_IF
+    );
+    if overwrite && is_dir {
+        // MS-FSA 2.1.5.1.2: a directory cannot be overwritten or superseded.
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    let parent_attr = parent.as_ref().map(|(_, a)| a);
+    let desired = c.desired | implied_by_disposition(c.disposition);
+    let mut granted = check_open(desired, &attr, parent_attr, &c.creds, c.read_only)?;
+    // The implied rights were checked, not asked for.
+    if c.desired & smb_access::MAXIMUM_ALLOWED == 0 {
+        granted &= smb_access::map_generic(c.desired);
+    }
+    let maximal = smb_access::maximal_access(&attr, parent_attr, &c.creds, c.read_only);
+    Ok(Found {
+        parent,
+        name,
+        handle,
+        attr,
+        action: match c.disposition {
+            disposition::SUPERSEDE => action::SUPERSEDED,
+            disposition::OVERWRITE | disposition::OVERWRITE_IF => action::OVERWRITTEN,
+            _ => action::OPENED,
+        },
+        overwrite,
+        granted,
+        maximal,
+    })
+}

@@ -1,0 +1,1284 @@
+//! SMB 2/3 in the core: one `proto_smb2::server::Connection` per accepted SMB connection,
+//! the open table ([`open`]), and the file operations the machine hands up, run as
+//! file-system jobs ([`exec`]) over the same `vfs` backends and the same lock table as NFS
+//! (docs/architecture.md, "How an SMB request flows").
+//!
+//! # Flow of one request
+//! 1. The runtime hands the connection's bytes to the core, which gives them to the
+//!    connection machine (`Connection::handle_bytes`, with the wall time as a FILETIME).
+//! 2. The machine does framing, signing, encryption, credits, sessions and trees itself and
+//!    hands file operations up as `Event::Call`. The core answers IPC$ (the srvsvc pipe) at
+//!    once; for a disk share it checks what needs no file system (open ids, access granted
+//!    to the open, dispositions and option combinations, names) and emits a job
+//!    ([`exec::Work`]) with a continuation kept here, keyed by the job's token.
+//! 3. When the job is done (`Core::handle_job_done`), the continuation decides: a CREATE
+//!    asks the lock table for its share modes (`Core::smb_request` without the pump,
+//!    `SmbRequest::Create`); `Opened` adds the open to the table (and, for an overwrite,
+//!    truncates in a second job), `Deny` answers STATUS_SHARING_VIOLATION, `Wait` turns the
+//!    call async (`Connection::go_async`, STATUS_PENDING) until the table completes its
+//!    ticket ([`crate::LockEvent::SmbCompleted`]); a parked request completes with
+//!    [`crate::LockEvent::SmbParkedDone`]. READ and WRITE ask the table about byte-range
+//!    locks (`smb_read`/`smb_write`) before their job.
+//! 4. The answer goes back with `Connection::handle_reply`; the machine frames, signs or
+//!    encrypts it and the core moves its bytes to `Core::poll_transmit`.
+//!
+//! Every open of a session, tree or connection is closed — and released in the lock table
+//! — when the machine reports `SessionClosed` / `TreeClosed` or the connection is lost.
+//!
+//! # Not done here (issue 10's next steps and issue 11)
+//! Leases and oplocks (a CREATE asking for one is granted none), byte-range LOCK, durable
+//! handles (requests ignored, reconnects fail with STATUS_OBJECT_NAME_NOT_FOUND), and
+//! CHANGE_NOTIFY (STATUS_NOT_SUPPORTED) are not served yet.
+
+pub mod exec;
+pub mod open;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use lockstate::{ClientGuid, Deny, FileId, OpenId, Outcome, SmbCreate, Ticket};
+use proto_nfs::rpc::segments::Segments;
+use proto_nfs::server::{ConnId, Creds};
+use proto_smb2::cmd::close::CLOSE_FLAG_POSTQUERY_ATTRIB;
+use proto_smb2::cmd::create_context::{RequestContext, ResponseContext};
+use proto_smb2::cmd::ioctl::{ctl_code, IOCTL_IS_FSCTL};
+use proto_smb2::cmd::{
+    CloseResponse, CreateRequest, CreateResponse, FileId as SmbFileId, FileTimesAndSizes,
+    FlushResponse, IoctlRequest, IoctlResponse, ReadResponse, Request, WriteResponse,
+};
+use proto_smb2::dcerpc::srvsvc::{self, SrvsvcPipe};
+use proto_smb2::fscc::{attributes, FileTime};
+use proto_smb2::names::{eq_ignore_case, parse_create_path};
+use proto_smb2::server::{
+    Call, CallId, Connection, Event, Identity, Reply, Rng, ServerConfig, Share, ShareKind,
+    UserEntry, UserLookup,
+};
+use proto_smb2::NtStatus;
+use vfs::{FileAttr, FileKind, Handle};
+
+use crate::nfs_locks::{SmbRequest, SmbRequestId, SmbSubmit};
+use crate::nlm::file_id;
+use crate::service::Job;
+use crate::smb_access::{DELETE, FILE_APPEND_DATA, FILE_EXECUTE, FILE_READ_DATA, FILE_WRITE_DATA};
+use crate::users::Users;
+use crate::{Core, CoreConfig, RecordSeq, Transmit};
+use exec::{options, Output, Work};
+use open::{FileOpen, Open, OpenKind, OpenLimits, OpenTable};
+
+/// STATUS_FILE_LOCK_CONFLICT.
+const STATUS_FILE_LOCK_CONFLICT: NtStatus = NtStatus(0xC000_0054);
+/// STATUS_FILE_NOT_AVAILABLE (the lock table's grace period).
+const STATUS_FILE_NOT_AVAILABLE: NtStatus = NtStatus(0xC000_0467);
+/// STATUS_BAD_IMPERSONATION_LEVEL.
+const STATUS_BAD_IMPERSONATION_LEVEL: NtStatus = NtStatus(0xC000_00A5);
+/// STATUS_FS_DRIVER_REQUIRED: DFS is not served (MS-SMB2 §3.3.5.15.2).
+const STATUS_FS_DRIVER_REQUIRED: NtStatus = NtStatus(0xC000_019C);
+/// Wall time of FILETIME 0 in Unix seconds' terms (1601-01-01).
+const FILETIME_PER_SEC: u64 = 10_000_000;
+
+/// The users file as the connection machine sees it. A user without its own uid/gid gets
+/// 65534 here; the identity file operations run as is computed per share
+/// ([`SmbState::creds`]), with the share's `anon_uid`/`anon_gid`.
+#[derive(Debug)]
+struct UsersLookup(Arc<Users>);
+
+impl UserLookup for UsersLookup {
+    fn lookup(&self, user: &str, _domain: &str) -> Option<UserEntry> {
+        self.0.lookup(user).map(|u| {
+            let (uid, gid) = u.ids(65534, 65534);
+            UserEntry {
+                nt_hash: u.nt_hash,
+                uid,
+                gid,
+            }
+        })
+    }
+}
+
+/// What the core keeps of a share for SMB.
+#[derive(Debug, Clone)]
+struct ShareInfo {
+    read_only: bool,
+    case_insensitive: bool,
+    anon: (u32, u32),
+    root_squash: bool,
+    all_squash: bool,
+}
+
+#[derive(Debug)]
+struct SmbConn {
+    machine: Connection,
+}
+
+/// Where an answer goes.
+#[derive(Debug, Clone)]
+struct Ctx {
+    conn: ConnId,
+    call: CallId,
+    session: u64,
+    tree: u32,
+    share_id: u32,
+}
+
+/// A CREATE between its steps.
+#[derive(Debug)]
+struct CreateState {
+    share_access: u32,
+    options: u32,
+    mxac: bool,
+    qfid: bool,
+    path: String,
+    found: Option<Box<exec::Found>>,
+    file: FileId,
+    lock_open: OpenId,
+}
+
+/// What to do when a job or a lock-table decision comes back.
+#[derive(Debug)]
+enum Then {
+    Create(Box<CreateState>),
+    /// The share modes allowed an overwrite; the truncation job ran.
+    Overwrite(Box<CreateState>, u64),
+    Read,
+    Write,
+    Flush,
+    Close { postquery: bool },
+    /// A READ or WRITE waiting for the lock table; the job to run then.
+    Io(Box<Work>, bool),
+    /// Work nobody waits for (removal after a connection was lost).
+    Background,
+}
+
+#[derive(Debug)]
+struct Pending {
+    ctx: Option<Ctx>,
+    then: Then,
+}
+
+/// The SMB side of the core.
+#[derive(Debug)]
+pub(crate) struct SmbState {
+    config: Arc<ServerConfig>,
+    seeds: Rng,
+    conns: BTreeMap<ConnId, SmbConn>,
+    dirty: BTreeSet<ConnId>,
+    opens: OpenTable,
+    shares: BTreeMap<u32, ShareInfo>,
+    users: Arc<Users>,
+    srvsvc_shares: Vec<srvsvc::Share>,
+    next_token: u64,
+    jobs: BTreeMap<u64, Pending>,
+    tickets: BTreeMap<Ticket, Pending>,
+    parked: BTreeMap<SmbRequestId, Pending>,
+    next_lock_open: u64,
+    filetime: u64,
+}
+
+impl SmbState {
+    pub(crate) fn new(config: &CoreConfig) -> SmbState {
+        let users = Arc::new(config.users.clone());
+        let mut shares = Vec::new();
+        let mut infos = BTreeMap::new();
+        let mut srvsvc_shares = Vec::new();
+        let mut guest = None;
+        for s in &config.shares {
+            shares.push(Share {
+                name: s.name.clone(),
+                id: s.share_id,
+                kind: ShareKind::Disk,
+                read_only: s.read_only,
+                guest_ok: s.smb.guest_ok,
+                encrypt: match s.smb.encrypt {
+                    crate::SmbEncrypt::Off => proto_smb2::server::EncryptPolicy::Off,
+                    crate::SmbEncrypt::Desired => proto_smb2::server::EncryptPolicy::Desired,
+                    crate::SmbEncrypt::Required => proto_smb2::server::EncryptPolicy::Required,
+                },
+                signing_required: s.smb.signing == crate::SmbSigning::Required,
+            });
+            if s.smb.guest_ok && guest.is_none() {
+                guest = Some((s.anon_uid, s.anon_gid));
+            }
+            srvsvc_shares.push(srvsvc::Share::disk(&s.name, ""));
+            infos.insert(
+                s.share_id,
+                ShareInfo {
+                    read_only: s.read_only,
+                    case_insensitive: s.smb.case_insensitive,
+                    anon: (s.anon_uid, s.anon_gid),
+                    root_squash: s.root_squash,
+                    all_squash: s.all_squash,
+                },
+            );
+        }
+        srvsvc_shares.push(srvsvc::Share::ipc("IPC Service"));
+        let mut sc = ServerConfig::new(
+            config.smb_server_guid,
+            shares,
+            Arc::new(UsersLookup(Arc::clone(&users))),
+        );
+        // Encryption is asked for per share (TREE_CONNECT), not for whole sessions.
+        sc.encrypt = proto_smb2::server::EncryptPolicy::Off;
+        sc.signing_required = config
+            .shares
+            .iter()
+            .any(|s| s.smb.signing == crate::SmbSigning::Required);
+        sc.guest = guest;
+        SmbState {
+            config: Arc::new(sc),
+            seeds: Rng::new(config.smb_seed),
+            conns: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            opens: OpenTable::new(OpenLimits::default()),
+            shares: infos,
+            users,
+            srvsvc_shares,
+            next_token: 1,
+            jobs: BTreeMap::new(),
+            tickets: BTreeMap::new(),
+            parked: BTreeMap::new(),
+            next_lock_open: 1,
+            filetime: 0,
+        }
+    }
+
+    /// The wall clock, in Unix seconds.
+    pub(crate) fn set_wall_clock(&mut self, unix_secs: u64) {
+        self.filetime = proto_smb2::fscc::UNIX_EPOCH_FILETIME + unix_secs * FILETIME_PER_SEC;
+    }
+
+    pub(crate) fn is_smb(&self, conn: ConnId) -> bool {
+        self.conns.contains_key(&conn)
+    }
+
+    pub(crate) fn wants_read(&self, conn: ConnId) -> bool {
+        self.conns
+            .get(&conn)
+            .is_some_and(|c| c.machine.wants_read())
+    }
+
+    pub(crate) fn has_calls_in_progress(&self, conn: ConnId) -> bool {
+        let mine = |p: &Pending| p.ctx.as_ref().is_some_and(|c| c.conn == conn);
+        self.jobs.values().any(mine)
+            || self.tickets.values().any(mine)
+            || self.parked.values().any(mine)
+    }
+
+    /// Opens in the open table (tests, logs).
+    pub(crate) fn open_count(&self) -> usize {
+        self.opens.len()
+    }
+
+    /// The credentials of `identity`'s file operations on `share` (the users file's uid,
+    /// gid and groups; the share's anonymous ids for guests and users without their own;
+    /// the share's squashing as for NFS).
+    fn creds(&self, identity: &Identity, share_id: u32) -> Creds {
+        let Some(s) = self.shares.get(&share_id) else {
+            return Creds {
+                uid: 65534,
+                gid: 65534,
+                gids: Vec::new(),
+            };
+        };
+        let anon = Creds {
+            uid: s.anon.0,
+            gid: s.anon.1,
+            gids: Vec::new(),
+        };
+        if identity.guest || s.all_squash {
+            return anon;
+        }
+        let c = match self.users.lookup(&identity.user) {
+            Some(u) => u.creds(s.anon.0, s.anon.1),
+            None => Creds {
+                uid: identity.uid,
+                gid: identity.gid,
+                gids: Vec::new(),
+            },
+        };
+        if s.root_squash && c.uid == 0 {
+            return anon;
+        }
+        c
+    }
+}
+
+/// FILETIME of a backend time.
+fn filetime(t: vfs::Timestamp) -> u64 {
+    FileTime::from_unix(t.secs, t.nsecs).0
+}
+
+/// Times, sizes and attributes of a CREATE or CLOSE response.
+fn times_sizes(a: &FileAttr) -> (FileTimesAndSizes, u32) {
+    let dir = a.kind == FileKind::Directory;
+    let creation = filetime(a.mtime).min(filetime(a.ctime));
+    let info = FileTimesAndSizes {
+        creation_time: creation,
+        last_access_time: filetime(a.atime),
+        last_write_time: filetime(a.mtime),
+        change_time: filetime(a.ctime),
+        allocation_size: if dir { 0 } else { a.used },
+        end_of_file: if dir { 0 } else { a.size },
+    };
+    let mut attrs = 0;
+    if dir {
+        attrs |= attributes::DIRECTORY;
+    } else if a.mode & 0o200 == 0 {
+        attrs |= attributes::READONLY;
+    }
+    (info, attributes::for_query(attrs))
+}
+
+fn deny_status(d: &Deny) -> NtStatus {
+    match d {
+        Deny::SharingViolation(_) => NtStatus::SHARING_VIOLATION,
+        Deny::Conflict(_) => STATUS_FILE_LOCK_CONFLICT,
+        Deny::AccessDenied => NtStatus::ACCESS_DENIED,
+        Deny::NoLocks => NtStatus::INSUFFICIENT_RESOURCES,
+        Deny::GracePeriod | Deny::RetryLater => STATUS_FILE_NOT_AVAILABLE,
+        Deny::Cancelled => NtStatus::CANCELLED,
+        _ => NtStatus::INVALID_PARAMETER,
+    }
+}
+
+fn body(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut v = Vec::new();
+    f(&mut v);
+    v
+}
+
+fn smb_file_id(volatile: u64) -> SmbFileId {
+    SmbFileId {
+        persistent: volatile,
+        volatile,
+    }
+}
+
+impl Core {
+    // ---- connection events from the core's entry points ----
+
+    /// An SMB connection was accepted.
+    pub(crate) fn smb_conn_open(&mut self, conn: ConnId) {
+        let seed: [u8; 32] = self.smb.seeds.bytes();
+        let machine = Connection::new(Arc::clone(&self.smb.config), seed);
+        self.smb.conns.insert(conn, SmbConn { machine });
+    }
+
+    /// Bytes of an SMB connection.
+    pub(crate) fn smb_bytes(&mut self, conn: ConnId, bytes: &[u8]) {
+        let ft = self.smb.filetime;
+        if let Some(c) = self.smb.conns.get_mut(&conn) {
+            c.machine.handle_bytes(bytes, ft);
+            self.smb.dirty.insert(conn);
+        }
+    }
+
+    /// An SMB connection is gone: its sessions end, its opens are closed.
+    pub(crate) fn smb_conn_closed(&mut self, conn: ConnId, now: Instant) {
+        let Some(mut c) = self.smb.conns.remove(&conn) else {
+            return;
+        };
+        c.machine.handle_connection_lost();
+        self.smb.dirty.remove(&conn);
+        let ids = self.smb.opens.ids_where(|o| o.conn == conn);
+        self.smb_close_opens(ids, now);
+        // Requests waiting in the lock table leave it; job results are dropped on return.
+        let tickets: Vec<Ticket> = self
+            .smb
+            .tickets
+            .iter()
+            .filter(|(_, p)| p.ctx.as_ref().is_some_and(|c| c.conn == conn))
+            .map(|(t, _)| *t)
+            .collect();
+        for t in tickets {
+            self.nlm.table.cancel(t, now);
+            self.smb.tickets.remove(&t);
+        }
+    }
+
+    /// Drains every SMB connection that had input. Returns whether anything happened.
+    pub(crate) fn smb_pump(&mut self, now: Instant) -> bool {
+        let mut any = self.smb_lock_events(now);
+        while let Some(conn) = self.smb.dirty.pop_first() {
+            any = true;
+            while let Some(ev) = self
+                .smb
+                .conns
+                .get_mut(&conn)
+                .and_then(|c| c.machine.poll_event())
+            {
+                self.smb_event(conn, ev, now);
+            }
+            let Some(c) = self.smb.conns.get_mut(&conn) else {
+                continue;
+            };
+            let mut out = Vec::new();
+            while let Some(b) = c.machine.poll_transmit() {
+                out.push(b);
+            }
+            let close = c.machine.poll_close();
+            for b in out {
+                self.transmits.push(
+                    RecordSeq(0),
+                    self.journal.durable,
+                    self.journal.failed,
+                    Transmit {
+                        conn,
+                        dest: None,
+                        data: Segments::single(b),
+                    },
+                );
+            }
+            if let Some(reason) = close {
+                tracing::warn!(conn = conn.0, peer = %self.peer_of(conn), %reason, "closing SMB connection");
+                self.closes.push_back(conn);
+            }
+        }
+        any
+    }
+
+    fn smb_event(&mut self, conn: ConnId, ev: Event, now: Instant) {
+        match ev {
+            Event::Call(call) => self.smb_call(conn, *call, now),
+            Event::Cancel(id) => self.smb_cancel(conn, id, now),
+            Event::SessionEstablished {
+                previous_session_id,
+                ..
+            } => {
+                // MS-SMB2 §3.3.5.5.3: the previous session of the client ends; its opens
+                // are closed here (on whatever connection they are).
+                if previous_session_id != 0 {
+                    let ids = self
+                        .smb
+                        .opens
+                        .ids_where(|o| o.session == previous_session_id);
+                    self.smb_close_opens(ids, now);
+                }
+            }
+            Event::SessionClosed { session_id } => {
+                let ids = self
+                    .smb
+                    .opens
+                    .ids_where(|o| o.conn == conn && o.session == session_id);
+                self.smb_close_opens(ids, now);
+            }
+            Event::TreeClosed {
+                session_id,
+                tree_id,
+            } => {
+                let ids = self.smb.opens.ids_where(|o| {
+                    o.conn == conn && o.session == session_id && o.tree == tree_id
+                });
+                self.smb_close_opens(ids, now);
+            }
+        }
+    }
+
+    fn smb_reply(&mut self, ctx: &Ctx, reply: Reply) {
+        if let Some(c) = self.smb.conns.get_mut(&ctx.conn) {
+            // An unknown call: the connection dropped it (closed meanwhile).
+            let _ = c.machine.handle_reply(ctx.call, reply);
+            self.smb.dirty.insert(ctx.conn);
+        }
+    }
+
+    fn smb_error(&mut self, ctx: &Ctx, status: NtStatus) {
+        self.smb_reply(ctx, Reply::error(status));
+    }
+
+    fn smb_go_async(&mut self, ctx: &Ctx) {
+        if let Some(c) = self.smb.conns.get_mut(&ctx.conn) {
+            if let Err(e) = c.machine.go_async(ctx.call) {
+                tracing::debug!(error = %e, "SMB request waits without an interim response");
+            }
+            self.smb.dirty.insert(ctx.conn);
+        }
+    }
+
+    fn smb_cancel(&mut self, conn: ConnId, id: CallId, now: Instant) {
+        let found = self
+            .smb
+            .tickets
+            .iter()
+            .find(|(_, p)| p.ctx.as_ref().is_some_and(|c| c.conn == conn && c.call == id))
+            .map(|(t, _)| *t);
+        if let Some(t) = found {
+            self.nlm.table.cancel(t, now);
+            if let Some(p) = self.smb.tickets.remove(&t) {
+                if let Some(ctx) = p.ctx {
+                    self.smb_error(&ctx, NtStatus::CANCELLED);
+                }
+            }
+        }
+        // Anything else is at the file system and answers soon (§3.3.5.16).
+    }
+
+    fn smb_job(&mut self, share_id: u32, work: Work, pending: Pending) {
+        let token = self.smb.next_token;
+        self.smb.next_token += 1;
+        self.smb.jobs.insert(token, pending);
+        let vfs = Arc::clone(self.shares.get(share_id));
+        self.jobs.push_back(Job::smb(token, vfs, work));
+    }
+
+    // ---- requests ----
+
+    fn smb_call(&mut self, conn: ConnId, call: Call, now: Instant) {
+        let ctx = Ctx {
+            conn,
+            call: call.id,
+            session: call.session_id,
+            tree: call.tree_id,
+            share_id: call.share.id,
+        };
+        let ipc = call.share.kind == ShareKind::Ipc;
+        match call.request {
+            Request::Create(req) if ipc => self.smb_create_pipe(&ctx, &req),
+            Request::Create(req) => {
+                let creds = self.smb.creds(&call.identity, ctx.share_id);
+                self.smb_create(ctx, req, creds)
+            }
+            Request::Close(req) => self.smb_close(ctx, req.file_id, req.flags, now),
+            Request::Flush(req) => {
+                match self.smb_file(&ctx, req.file_id.volatile) {
+                    Ok(f) => {
+                        let handle = f.handle.clone();
+                        self.smb_job(
+                            ctx.share_id,
+                            Work::Flush { handle },
+                            Pending {
+                                ctx: Some(ctx),
+                                then: Then::Flush,
+                            },
+                        );
+                    }
+                    // A pipe has nothing to flush.
+                    Err(NtStatus::INVALID_DEVICE_REQUEST) => {
+                        self.smb_reply(&ctx, Reply::ok(body(|b| FlushResponse.encode(b))))
+                    }
+                    Err(s) => self.smb_error(&ctx, s),
+                }
+            }
+            Request::Read(req) => self.smb_read(ctx, &req, now),
+            Request::Write(req) => self.smb_write(ctx, &req, now),
+            Request::Ioctl(req) => self.smb_ioctl(&ctx, &req),
+            // MS-SMB2 §3.3.5.19: the server may refuse CHANGE_NOTIFY; Janus does not
+            // watch directories yet.
+            Request::ChangeNotify(_) => self.smb_error(&ctx, NtStatus::NOT_SUPPORTED),
+            // Byte-range locks and oplock/lease break acknowledgments come with the
+            // leases issue; nothing is granted that would need them.
+            Request::Lock(_) | Request::OplockBreak(_) => {
+                self.smb_error(&ctx, NtStatus::NOT_SUPPORTED)
+            }
+            Request::QueryInfo(_) | Request::SetInfo(_) | Request::QueryDirectory(_) => {
+                self.smb_error(&ctx, NtStatus::NOT_SUPPORTED)
+            }
+            // The machine answers the rest itself.
+            _ => self.smb_error(&ctx, NtStatus::NOT_SUPPORTED),
+        }
+    }
+
+    /// The file open `volatile` of this session and tree (STATUS_FILE_CLOSED if none,
+    /// INVALID_DEVICE_REQUEST for a pipe).
+    fn smb_file(&mut self, ctx: &Ctx, volatile: u64) -> Result<&mut FileOpen, NtStatus> {
+        match self
+            .smb
+            .opens
+            .get_mut(volatile, ctx.conn, ctx.session, ctx.tree)
+        {
+            None => Err(NtStatus::FILE_CLOSED),
+            Some(Open {
+                kind: OpenKind::File(f),
+                ..
+            }) => Ok(f),
+            Some(_) => Err(NtStatus::INVALID_DEVICE_REQUEST),
+        }
+    }
+
+    fn smb_pipe(&mut self, ctx: &Ctx, volatile: u64) -> Option<&mut SrvsvcPipe> {
+        match self
+            .smb
+            .opens
+            .get_mut(volatile, ctx.conn, ctx.session, ctx.tree)
+        {
+            Some(Open {
+                kind: OpenKind::Pipe(p),
+                ..
+            }) => Some(p),
+            _ => None,
+        }
+    }
+
+    fn smb_create_pipe(&mut self, ctx: &Ctx, req: &CreateRequest) {
+        let name = req.name_string();
+        let name = name.trim_start_matches('\\');
+        if !eq_ignore_case(name, "srvsvc") {
+            return self.smb_error(ctx, NtStatus::OBJECT_NAME_NOT_FOUND);
+        }
+        if !self.smb.opens.has_room(ctx.conn, ctx.session) {
+            return self.smb_error(ctx, NtStatus::INSUFFICIENT_RESOURCES);
+        }
+        let assoc = (self.smb.next_token as u32) | 0x1000;
+        let pipe = SrvsvcPipe::new(self.smb.srvsvc_shares.clone(), assoc);
+        let id = self.smb.opens.insert(Open {
+            conn: ctx.conn,
+            session: ctx.session,
+            tree: ctx.tree,
+            share_id: ctx.share_id,
+            kind: OpenKind::Pipe(Box::new(pipe)),
+        });
+        let resp = CreateResponse {
+            oplock_level: 0,
+            flags: 0,
+            create_action: exec::action::OPENED,
+            info: FileTimesAndSizes {
+                allocation_size: 4096,
+                ..FileTimesAndSizes::default()
+            },
+            file_attributes: attributes::NORMAL,
+            file_id: smb_file_id(id),
+            contexts: Vec::new(),
+        };
+        self.smb_reply(ctx, Reply::ok(body(|b| resp.encode(b))));
+    }
+
+    /// CREATE on a disk share: the checks of MS-SMB2 §3.3.5.9 that need no file system,
+    /// then the job.
+    fn smb_create(&mut self, ctx: Ctx, req: CreateRequest, creds: Creds) {
+        use exec::disposition as d;
+        let o = req.create_options;
+        let status = if req.impersonation_level > 3 {
+            Some(STATUS_BAD_IMPERSONATION_LEVEL)
+        } else if o & options::RESERVED_MASK != 0
+            || req.create_disposition > d::OVERWRITE_IF
+            || (o & options::DIRECTORY_FILE != 0 && o & options::NON_DIRECTORY_FILE != 0)
+            || (o & options::DIRECTORY_FILE != 0
+                && !matches!(req.create_disposition, d::CREATE | d::OPEN | d::OPEN_IF))
+        {
+            Some(NtStatus::INVALID_PARAMETER)
+        } else if o & (options::OPEN_BY_FILE_ID | options::RESERVE_OPFILTER) != 0 {
+            Some(NtStatus::NOT_SUPPORTED)
+        } else if o & options::DELETE_ON_CLOSE != 0
+            && crate::smb_access::map_generic(req.desired_access)
+                & (DELETE | crate::smb_access::MAXIMUM_ALLOWED)
+                == 0
+        {
+            // §3.3.5.9: DELETE_ON_CLOSE needs DELETE in DesiredAccess.
+            Some(NtStatus::ACCESS_DENIED)
+        } else {
+            None
+        };
+        if let Some(s) = status {
+            return self.smb_error(&ctx, s);
+        }
+        let (mut mxac, mut qfid) = (false, false);
+        for c in &req.contexts {
+            match RequestContext::parse(c) {
+                Err(_) => return self.smb_error(&ctx, NtStatus::INVALID_PARAMETER),
+                Ok(RequestContext::QueryMaximalAccess { .. }) => mxac = true,
+                Ok(RequestContext::QueryOnDiskId) => qfid = true,
+                // §3.3.5.9.7/.12: no durable open to reconnect (none is ever granted);
+                // §3.3.5.9.6: no previous version at any time (no snapshots).
+                Ok(RequestContext::DurableHandleReconnect(_))
+                | Ok(RequestContext::DurableHandleReconnectV2 { .. })
+                | Ok(RequestContext::TimewarpToken(_)) => {
+                    return self.smb_error(&ctx, NtStatus::OBJECT_NAME_NOT_FOUND)
+                }
+                // Leases, oplocks and durable handles are granted none (a valid answer:
+                // no response context); AlSi is a hint; ExtA and SecD are not applied.
+                Ok(_) => {}
+            }
+        }
+        let path = match parse_create_path(&req.name) {
+            Ok(p) => p,
+            Err(s) => return self.smb_error(&ctx, s),
+        };
+        let Some(share) = self.smb.shares.get(&ctx.share_id) else {
+            return self.smb_error(&ctx, NtStatus::NETWORK_NAME_DELETED);
+        };
+        if !self.smb.opens.has_room(ctx.conn, ctx.session) {
+            return self.smb_error(&ctx, NtStatus::INSUFFICIENT_RESOURCES);
+        }
+        let work = exec::CreateWork {
+            components: path.components.clone(),
+            trailing_separator: path.trailing_separator,
+            disposition: req.create_disposition,
+            options: o,
+            desired: req.desired_access,
+            creds,
+            read_only: share.read_only,
+            case_insensitive: share.case_insensitive,
+        };
+        let state = CreateState {
+            share_access: req.share_access & 7,
+            options: o,
+            mxac,
+            qfid,
+            path: path.to_relative(),
+            found: None,
+            file: FileId(0),
+            lock_open: OpenId(0),
+        };
+        let share_id = ctx.share_id;
+        self.smb_job(
+            share_id,
+            Work::Create(work),
+            Pending {
+                ctx: Some(ctx),
+                then: Then::Create(Box::new(state)),
+            },
+        );
+    }
+
+    /// The file-system part of a CREATE came back: delete pending, then share modes.
+    fn smb_create_found(
+        &mut self,
+        ctx: Ctx,
+        mut st: Box<CreateState>,
+        found: Box<exec::Found>,
+        now: Instant,
+    ) {
+        let file = file_id(ctx.share_id, &found.handle.0);
+        if self.smb.opens.delete_pending(file) {
+            return self.smb_error(&ctx, NtStatus::DELETE_PENDING);
+        }
+        if st.options & options::DELETE_ON_CLOSE != 0 && found.granted & DELETE == 0 {
+            return self.smb_error(&ctx, NtStatus::ACCESS_DENIED);
+        }
+        if !self.smb.opens.has_room(ctx.conn, ctx.session) {
+            return self.smb_error(&ctx, NtStatus::INSUFFICIENT_RESOURCES);
+        }
+        let lock_open = OpenId(self.smb.next_lock_open);
+        self.smb.next_lock_open += 1;
+        let mut create = SmbCreate::new(
+            file,
+            lock_open,
+            ClientGuid([0; 16]),
+            found.granted,
+            st.share_access,
+        );
+        create.overwrite = found.overwrite;
+        create.directory = found.attr.kind == FileKind::Directory;
+        create.allocation_size = found.attr.size;
+        let parent = found
+            .parent
+            .as_ref()
+            .map(|(h, _)| file_id(ctx.share_id, &h.0));
+        st.file = file;
+        st.lock_open = lock_open;
+        st.found = Some(found);
+        let pending = Pending {
+            ctx: Some(ctx.clone()),
+            then: Then::Create(st),
+        };
+        match self.smb_submit(SmbRequest::Create { create, parent }, now) {
+            SmbSubmit::Done(out) => self.smb_decided(pending, out, now),
+            SmbSubmit::Parked(id) => {
+                self.smb.parked.insert(id, pending);
+            }
+        }
+    }
+
+    /// A lock-table decision for `p`.
+    fn smb_decided(&mut self, p: Pending, out: Outcome, now: Instant) {
+        match out {
+            Outcome::Wait(w) => {
+                if let Some(ctx) = &p.ctx {
+                    let ctx = ctx.clone();
+                    self.smb_go_async(&ctx);
+                }
+                self.smb.tickets.insert(w.ticket, p);
+            }
+            Outcome::Deny(d) => {
+                if let Some(ctx) = &p.ctx {
+                    let ctx = ctx.clone();
+                    self.smb_error(&ctx, deny_status(&d));
+                }
+            }
+            Outcome::Proceed | Outcome::Opened(_) => match p.then {
+                Then::Create(st) => {
+                    if let Some(ctx) = p.ctx {
+                        self.smb_opened(ctx, st, now);
+                    }
+                }
+                Then::Io(work, read) => {
+                    if let Some(ctx) = p.ctx {
+                        let share_id = ctx.share_id;
+                        let then = if read { Then::Read } else { Then::Write };
+                        self.smb_job(
+                            share_id,
+                            *work,
+                            Pending {
+                                ctx: Some(ctx),
+                                then,
+                            },
+                        );
+                    }
+                }
+                other => tracing::debug!(?other, "lock-table decision for nothing waiting"),
+            },
+        }
+    }
+
+    /// The share modes allowed the open: it enters the open table; an overwrite truncates.
+    fn smb_opened(&mut self, ctx: Ctx, st: Box<CreateState>, now: Instant) {
+        let Some(found) = st.found.as_ref() else {
+            return;
+        };
+        if !self.smb.conns.contains_key(&ctx.conn) {
+            // The connection went while the table decided: release at once.
+            self.smb_submit(SmbRequest::Close { open: st.lock_open }, now);
+            return;
+        }
+        let f = FileOpen {
+            handle: found.handle.clone(),
+            file: st.file,
+            lock_open: st.lock_open,
+            access: found.granted,
+            share_access: st.share_access,
+            parent: found.parent.as_ref().map(|(h, _)| h.clone()),
+            name: found.name.clone(),
+            path: st.path.clone(),
+            is_dir: found.attr.kind == FileKind::Directory,
+            delete_on_close: st.options & options::DELETE_ON_CLOSE != 0,
+            write_through: st.options & options::WRITE_THROUGH != 0,
+            position: 0,
+            options: st.options,
+        };
+        let id = self.smb.opens.insert(Open {
+            conn: ctx.conn,
+            session: ctx.session,
+            tree: ctx.tree,
+            share_id: ctx.share_id,
+            kind: OpenKind::File(Box::new(f)),
+        });
+        if found.overwrite {
+            let handle = found.handle.clone();
+            let share_id = ctx.share_id;
+            self.smb_job(
+                share_id,
+                Work::Truncate { handle },
+                Pending {
+                    ctx: Some(ctx),
+                    then: Then::Overwrite(st, id),
+                },
+            );
+        } else {
+            let attr = found.attr;
+            self.smb_create_reply(&ctx, &st, id, &attr);
+        }
+    }
+
+    fn smb_create_reply(&mut self, ctx: &Ctx, st: &CreateState, id: u64, attr: &FileAttr) {
+        let Some(found) = st.found.as_ref() else {
+            return;
+        };
+        let (info, file_attributes) = times_sizes(attr);
+        let mut contexts = Vec::new();
+        if st.mxac {
+            contexts.push(
+                ResponseContext::MaximalAccess {
+                    query_status: 0,
+                    maximal_access: found.maximal,
+                }
+                .to_context(),
+            );
+        }
+        if st.qfid {
+            contexts.push(
+                ResponseContext::OnDiskId {
+                    disk_file_id: attr.fileid,
+                    volume_id: attr.fsid,
+                }
+                .to_context(),
+            );
+        }
+        let resp = CreateResponse {
+            oplock_level: 0,
+            flags: 0,
+            create_action: found.action,
+            info,
+            file_attributes,
+            file_id: smb_file_id(id),
+            contexts,
+        };
+        self.smb_reply(ctx, Reply::ok(body(|b| resp.encode(b))));
+    }
+
+    fn smb_close(&mut self, ctx: Ctx, fid: SmbFileId, flags: u16, now: Instant) {
+        if self
+            .smb
+            .opens
+            .get_mut(fid.volatile, ctx.conn, ctx.session, ctx.tree)
+            .is_none()
+        {
+            return self.smb_error(&ctx, NtStatus::FILE_CLOSED);
+        }
+        let postquery = flags & CLOSE_FLAG_POSTQUERY_ATTRIB != 0;
+        let Some((open, remove)) = self.smb.opens.remove(fid.volatile) else {
+            return self.smb_error(&ctx, NtStatus::FILE_CLOSED);
+        };
+        let OpenKind::File(f) = open.kind else {
+            return self.smb_reply(
+                &ctx,
+                Reply::ok(body(|b| CloseResponse::default().encode(b))),
+            );
+        };
+        self.smb_submit(SmbRequest::Close { open: f.lock_open }, now);
+        let work = exec::Work::Close {
+            handle: f.handle.clone(),
+            postquery,
+            remove: remove_of(&f, remove),
+        };
+        if !postquery && !remove {
+            return self.smb_reply(
+                &ctx,
+                Reply::ok(body(|b| CloseResponse::default().encode(b))),
+            );
+        }
+        let share_id = ctx.share_id;
+        self.smb_job(
+            share_id,
+            work,
+            Pending {
+                ctx: Some(ctx),
+                then: Then::Close { postquery },
+            },
+        );
+    }
+
+    /// Closes opens whose tree, session or connection ended (no answers).
+    fn smb_close_opens(&mut self, ids: Vec<u64>, now: Instant) {
+        for id in ids {
+            let Some((open, remove)) = self.smb.opens.remove(id) else {
+                continue;
+            };
+            if let OpenKind::File(f) = open.kind {
+                self.smb_submit(SmbRequest::Close { open: f.lock_open }, now);
+                if remove {
+                    self.smb_job(
+                        open.share_id,
+                        Work::Close {
+                            handle: f.handle.clone(),
+                            postquery: false,
+                            remove: remove_of(&f, true),
+                        },
+                        Pending {
+                            ctx: None,
+                            then: Then::Background,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn smb_read(&mut self, ctx: Ctx, req: &proto_smb2::cmd::ReadRequest, now: Instant) {
+        if let Some(p) = self.smb_pipe(&ctx, req.file_id.volatile) {
+            let r = p.read(req.length as usize);
+            let status = if r.more {
+                NtStatus::BUFFER_OVERFLOW
+            } else {
+                NtStatus::SUCCESS
+            };
+            let resp = ReadResponse {
+                data_remaining: 0,
+                flags: 0,
+                data: r.data.into(),
+            };
+            let reply = if resp.data.is_empty() {
+                // Nothing written to the pipe to answer yet.
+                Reply::error(NtStatus::PIPE_BROKEN)
+            } else {
+                Reply::Body {
+                    status,
+                    body: body(|b| resp.encode(b)),
+                }
+            };
+            return self.smb_reply(&ctx, reply);
+        }
+        let max = self.smb.config.max_read_size;
+        let f = match self.smb_file(&ctx, req.file_id.volatile) {
+            Ok(f) => f,
+            Err(s) => return self.smb_error(&ctx, s),
+        };
+        let status = if f.is_dir {
+            Some(NtStatus::INVALID_DEVICE_REQUEST)
+        } else if f.access & (FILE_READ_DATA | FILE_EXECUTE) == 0 {
+            Some(NtStatus::ACCESS_DENIED)
+        } else if req.length > max {
+            Some(NtStatus::INVALID_PARAMETER)
+        } else {
+            None
+        };
+        if let Some(s) = status {
+            return self.smb_error(&ctx, s);
+        }
+        let (open, handle) = (f.lock_open, f.handle.clone());
+        let out = self
+            .nlm
+            .table
+            .smb_read(open, req.offset, u64::from(req.length), now);
+        let work = Work::Read {
+            handle,
+            offset: req.offset,
+            len: req.length,
+            min: req.minimum_count,
+        };
+        self.smb_io(ctx, work, true, out, now);
+    }
+
+    fn smb_write(&mut self, ctx: Ctx, req: &proto_smb2::cmd::WriteRequest, now: Instant) {
+        if let Some(p) = self.smb_pipe(&ctx, req.file_id.volatile) {
+            let reply = match p.write(&req.data) {
+                Ok(()) => Reply::ok(body(|b| {
+                    WriteResponse {
+                        count: req.data.len() as u32,
+                        remaining: 0,
+                    }
+                    .encode(b)
+                })),
+                Err(e) => Reply::error(e.status()),
+            };
+            return self.smb_reply(&ctx, reply);
+        }
+        let f = match self.smb_file(&ctx, req.file_id.volatile) {
+            Ok(f) => f,
+            Err(s) => return self.smb_error(&ctx, s),
+        };
+        let status = if f.is_dir {
+            Some(NtStatus::INVALID_DEVICE_REQUEST)
+        } else if f.access & (FILE_WRITE_DATA | FILE_APPEND_DATA) == 0 {
+            // A read-only share never grants these (`smb_access::maximal_access`).
+            Some(NtStatus::ACCESS_DENIED)
+        } else if req.offset.checked_add(req.data.len() as u64).is_none()
+            || req.offset > i64::MAX as u64
+        {
+            Some(NtStatus::INVALID_PARAMETER)
+        } else {
+            None
+        };
+        if let Some(s) = status {
+            return self.smb_error(&ctx, s);
+        }
+        let through = f.write_through
+            || req.flags & proto_smb2::cmd::read_write::write_flags::WRITE_THROUGH != 0;
+        let (open, handle) = (f.lock_open, f.handle.clone());
+        let out = self
+            .nlm
+            .table
+            .smb_write(open, req.offset, req.data.len() as u64, now);
+        let work = Work::Write {
+            handle,
+            offset: req.offset,
+            data: req.data.clone(),
+            through,
+        };
+        self.smb_io(ctx, work, false, out, now);
+    }
+
+    /// READ or WRITE after the lock table's byte-range answer.
+    fn smb_io(&mut self, ctx: Ctx, work: Work, read: bool, out: Outcome, now: Instant) {
+        self.smb_decided(
+            Pending {
+                ctx: Some(ctx),
+                then: Then::Io(Box::new(work), read),
+            },
+            out,
+            now,
+        );
+    }
+
+    fn smb_ioctl(&mut self, ctx: &Ctx, req: &IoctlRequest) {
+        if req.flags != IOCTL_IS_FSCTL {
+            // §3.3.5.15: only FSCTLs are served.
+            return self.smb_error(ctx, NtStatus::NOT_SUPPORTED);
+        }
+        let max_out = req.max_output_response as usize;
+        let reply = |output: Vec<u8>, status: NtStatus| Reply::Body {
+            status,
+            body: body(|b| {
+                IoctlResponse {
+                    ctl_code: req.ctl_code,
+                    file_id: req.file_id,
+                    flags: 0,
+                    input: Vec::new(),
+                    output,
+                }
+                .encode(b)
+            }),
+        };
+        match req.ctl_code {
+            ctl_code::PIPE_TRANSCEIVE => {
+                let Some(p) = self.smb_pipe(ctx, req.file_id.volatile) else {
+                    let s = if self.smb_file(ctx, req.file_id.volatile).is_ok() {
+                        NtStatus::NOT_SUPPORTED
+                    } else {
+                        NtStatus::FILE_CLOSED
+                    };
+                    return self.smb_error(ctx, s);
+                };
+                let r = match p.transceive(&req.input, max_out) {
+                    Ok(r) => r,
+                    Err(e) => return self.smb_error(ctx, e.status()),
+                };
+                let status = if r.more {
+                    NtStatus::BUFFER_OVERFLOW
+                } else {
+                    NtStatus::SUCCESS
+                };
+                self.smb_reply(ctx, reply(r.data, status));
+            }
+            ctl_code::SRV_ENUMERATE_SNAPSHOTS => {
+                if let Err(s) = self.smb_file(ctx, req.file_id.volatile) {
+                    return self.smb_error(ctx, s);
+                }
+                // §3.3.5.15.1: SRV_SNAPSHOT_ARRAY with no snapshot (the share has none).
+                if max_out < 16 {
+                    return self.smb_error(ctx, NtStatus::INVALID_PARAMETER);
+                }
+                let mut out = Vec::with_capacity(16);
+                out.extend_from_slice(&0u32.to_le_bytes()); // NumberOfSnapShots
+                out.extend_from_slice(&0u32.to_le_bytes()); // NumberOfSnapShotsReturned
+                out.extend_from_slice(&2u32.to_le_bytes()); // SnapShotArraySize
+                out.extend_from_slice(&[0; 4]); // the empty list's terminating NUL
+                self.smb_reply(ctx, reply(out, NtStatus::SUCCESS));
+            }
+            ctl_code::DFS_GET_REFERRALS => self.smb_error(ctx, STATUS_FS_DRIVER_REQUIRED),
+            ctl_code::SRV_REQUEST_RESUME_KEY | ctl_code::QUERY_NETWORK_INTERFACE_INFO => {
+                self.smb_error(ctx, NtStatus::NOT_SUPPORTED)
+            }
+            // §3.3.5.15: other FSCTLs go to the object store, which knows none of them.
+            _ => self.smb_error(ctx, NtStatus::INVALID_DEVICE_REQUEST),
+        }
+    }
+
+    // ---- results ----
+
+    /// A job of the SMB side finished.
+    pub(crate) fn smb_job_done(&mut self, token: u64, out: Output, now: Instant) {
+        let Some(p) = self.smb.jobs.remove(&token) else {
+            return;
+        };
+        let Some(ctx) = p.ctx else {
+            if let Output::Closed(Err(s)) = out {
+                tracing::warn!(status = ?s, "removing a file whose delete was pending failed");
+            }
+            return;
+        };
+        match (p.then, out) {
+            (Then::Create(st), Output::Create(Ok(found))) => {
+                self.smb_create_found(ctx, st, found, now)
+            }
+            (Then::Create(_), Output::Create(Err(s))) => self.smb_error(&ctx, s),
+            (Then::Overwrite(st, id), Output::Attr(Ok(attr))) => {
+                self.smb_create_reply(&ctx, &st, id, &attr)
+            }
+            (Then::Overwrite(st, id), Output::Attr(Err(s))) => {
+                // The open exists but its truncation failed: undo the open.
+                if let Some((open, _)) = self.smb.opens.remove(id) {
+                    if let OpenKind::File(f) = open.kind {
+                        self.smb_submit(SmbRequest::Close { open: f.lock_open }, now);
+                    }
+                }
+                let _ = st;
+                self.smb_error(&ctx, s)
+            }
+            (Then::Read, Output::Data(Ok(data))) => {
+                let resp = ReadResponse {
+                    data_remaining: 0,
+                    flags: 0,
+                    data: data.into(),
+                };
+                self.smb_reply(&ctx, Reply::ok(body(|b| resp.encode(b))))
+            }
+            (Then::Read | Then::Write | Then::Flush, Output::Data(Err(s)))
+            | (Then::Write, Output::Written(Err(s)))
+            | (Then::Flush, Output::Attr(Err(s))) => self.smb_error(&ctx, s),
+            (Then::Write, Output::Written(Ok(count))) => {
+                let resp = WriteResponse {
+                    count,
+                    remaining: 0,
+                };
+                self.smb_reply(&ctx, Reply::ok(body(|b| resp.encode(b))))
+            }
+            (Then::Flush, Output::Attr(Ok(_))) => {
+                self.smb_reply(&ctx, Reply::ok(body(|b| FlushResponse.encode(b))))
+            }
+            (Then::Close { postquery }, Output::Closed(res)) => {
+                let attr = match res {
+                    Ok(a) => a,
+                    Err(s) => {
+                        tracing::warn!(status = ?s, "delete on close failed");
+                        None
+                    }
+                };
+                let resp = match (postquery, attr) {
+                    (true, Some(a)) => {
+                        let (info, file_attributes) = times_sizes(&a);
+                        CloseResponse {
+                            flags: CLOSE_FLAG_POSTQUERY_ATTRIB,
+                            info,
+                            file_attributes,
+                        }
+                    }
+                    _ => CloseResponse::default(),
+                };
+                self.smb_reply(&ctx, Reply::ok(body(|b| resp.encode(b))))
+            }
+            (then, out) => {
+                tracing::error!(?then, ?out, "SMB job result of the wrong kind");
+                self.smb_error(&ctx, NtStatus::INVALID_PARAMETER)
+            }
+        }
+    }
+
+    /// Lock-table events for requests of the SMB side (tickets and parked requests it
+    /// made); the others stay for [`Core::poll_lock_event`].
+    fn smb_lock_events(&mut self, now: Instant) -> bool {
+        if self.smb.tickets.is_empty() && self.smb.parked.is_empty() {
+            return false;
+        }
+        let (tickets, parked) = (&self.smb.tickets, &self.smb.parked);
+        let evs = self.locks.take_events_where(|e| match e {
+            crate::LockEvent::SmbCompleted { ticket, .. } => tickets.contains_key(ticket),
+            crate::LockEvent::SmbParkedDone { id, .. } => parked.contains_key(id),
+            crate::LockEvent::Break(_) => false,
+        });
+        let any = !evs.is_empty();
+        for e in evs {
+            match e {
+                crate::LockEvent::SmbCompleted {
+                    ticket, outcome, ..
+                } => {
+                    if let Some(p) = self.smb.tickets.remove(&ticket) {
+                        self.smb_decided(p, outcome, now);
+                    }
+                }
+                crate::LockEvent::SmbParkedDone { id, outcome } => {
+                    if let Some(p) = self.smb.parked.remove(&id) {
+                        self.smb_decided(p, outcome, now);
+                    }
+                }
+                crate::LockEvent::Break(_) => {}
+            }
+        }
+        any
+    }
+
+    /// Opens in the SMB open table (tests).
+    pub fn smb_open_count(&self) -> usize {
+        self.smb.open_count()
+    }
+}
+
+/// What to remove at the close of `f` when it was the last open with delete pending.
+fn remove_of(f: &FileOpen, remove: bool) -> Option<(Handle, Vec<u8>, bool)> {
+    if !remove {
+        return None;
+    }
+    // The share root is never removed.
+    f.parent
+        .as_ref()
+        .map(|p| (p.clone(), f.name.clone(), f.is_dir))
+}
