@@ -379,12 +379,9 @@ pub fn create(vfs: &dyn Vfs, c: &CreateWork) -> Result<Found, NtStatus> {
             };
             match made {
                 Ok((h, a)) => {
-                    let maximal = smb_access::maximal_access(
-                        &a,
-                        Some(&dir_attr),
-                        &c.creds,
-                        c.read_only,
-                    ) | granted;
+                    let maximal =
+                        smb_access::maximal_access(&a, Some(&dir_attr), &c.creds, c.read_only)
+                            | granted;
                     Ok(Found {
                         parent: Some((dir, dir_attr)),
                         name: last.as_bytes().to_vec(),

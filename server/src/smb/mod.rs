@@ -143,7 +143,9 @@ enum Then {
     Read,
     Write,
     Flush,
-    Close { postquery: bool },
+    Close {
+        postquery: bool,
+    },
     /// A READ or WRITE waiting for the lock table; the job to run then.
     Io(Box<Work>, bool),
     /// Work nobody waits for (removal after a connection was lost).
@@ -466,9 +468,10 @@ impl Core {
                 session_id,
                 tree_id,
             } => {
-                let ids = self.smb.opens.ids_where(|o| {
-                    o.conn == conn && o.session == session_id && o.tree == tree_id
-                });
+                let ids = self
+                    .smb
+                    .opens
+                    .ids_where(|o| o.conn == conn && o.session == session_id && o.tree == tree_id);
                 self.smb_close_opens(ids, now);
             }
         }
@@ -500,7 +503,11 @@ impl Core {
             .smb
             .tickets
             .iter()
-            .find(|(_, p)| p.ctx.as_ref().is_some_and(|c| c.conn == conn && c.call == id))
+            .find(|(_, p)| {
+                p.ctx
+                    .as_ref()
+                    .is_some_and(|c| c.conn == conn && c.call == id)
+            })
             .map(|(t, _)| *t);
         if let Some(t) = found {
             self.nlm.table.cancel(t, now);

@@ -210,9 +210,11 @@ impl OpenTable {
 
     /// Every open of `file` (a rename updates their names).
     pub fn of_file_mut(&mut self, file: FileId) -> impl Iterator<Item = &mut FileOpen> {
-        self.opens.values_mut().filter_map(move |o| match &mut o.kind {
-            OpenKind::File(f) if f.file == file => Some(&mut **f),
-            _ => None,
-        })
+        self.opens
+            .values_mut()
+            .filter_map(move |o| match &mut o.kind {
+                OpenKind::File(f) if f.file == file => Some(&mut **f),
+                _ => None,
+            })
     }
 }
