@@ -62,6 +62,7 @@
 
 pub mod admission;
 pub mod callbacks;
+pub mod hints;
 pub mod journal_format;
 pub mod nfs3_exec;
 pub mod nfs_locks;

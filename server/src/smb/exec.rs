@@ -11,6 +11,10 @@ use proto_smb2::NtStatus;
 use vfs::{Caller, CreateHow, FileAttr, FileKind, Handle, SetAttrs, Stability, Vfs, VfsError};
 
 use crate::smb_access::{self, check_create, check_open, implied_by_disposition};
+use crate::smb_info::{self, OpenView, SetInfoOutcome, VolumeView};
+use proto_smb2::cmd::{QueryInfoRequest, SetInfoRequest};
+use proto_smb2::names::SharePath;
+use proto_smb2::server::Reply;
 
 /// CreateDisposition values (MS-SMB2 §2.2.13).
 pub mod disposition {
@@ -178,6 +182,47 @@ pub enum Work {
         /// The file.
         handle: Handle,
     },
+    /// QUERY_INFO (`crate::smb_info::query_info`).
+    QueryInfo {
+        /// The file.
+        handle: Handle,
+        /// What the open knows.
+        open: Box<OpenView>,
+        /// The share's volume.
+        vol: Box<VolumeView>,
+        /// The request.
+        req: Box<QueryInfoRequest>,
+    },
+    /// SET_INFO (`crate::smb_info::set_info`); rename, link, disposition, position and
+    /// mode come back to the core as outcomes.
+    SetInfo {
+        /// The file.
+        handle: Handle,
+        /// What the open knows.
+        open: Box<OpenView>,
+        /// Who asks (chmod/chown rules).
+        caller: Caller,
+        /// The request.
+        req: Box<SetInfoRequest>,
+    },
+    /// The rename of an open's file (SET_INFO FileRenameInformation, after the lock table
+    /// allowed it) or a hard link to it (FileLinkInformation).
+    Rename {
+        /// The file (for a link).
+        handle: Handle,
+        /// Its directory.
+        parent: Handle,
+        /// Its name there.
+        name: Vec<u8>,
+        /// The new path from the share root.
+        target: SharePath,
+        /// ReplaceIfExists.
+        replace: bool,
+        /// Match the target's name without regard to case.
+        case_insensitive: bool,
+        /// A link instead of a rename.
+        link: bool,
+    },
     /// CLOSE: the attributes (POSTQUERY_ATTRIB), then the removal at the last close of a
     /// file with delete pending (MS-FSA 2.1.5.4): (directory, name, is a directory).
     Close {
@@ -201,6 +246,12 @@ pub enum Output {
     Data(Result<Vec<u8>, NtStatus>),
     /// Of [`Work::Write`]: bytes written.
     Written(Result<u32, NtStatus>),
+    /// Of [`Work::QueryInfo`].
+    Reply(Reply),
+    /// Of [`Work::SetInfo`].
+    SetInfo(SetInfoOutcome),
+    /// Of [`Work::Rename`]: the file's new directory and name.
+    Renamed(Result<(Handle, Vec<u8>), NtStatus>),
     /// Of [`Work::Close`]: the attributes asked for; an error of the removal.
     Closed(Result<Option<FileAttr>, NtStatus>),
 }
@@ -250,6 +301,34 @@ pub fn run(vfs: &dyn Vfs, work: Work) -> Output {
             )
         }
         Work::Flush { handle } => Output::Attr(vfs.commit(&handle).map_err(status_of)),
+        Work::QueryInfo {
+            handle,
+            open,
+            vol,
+            req,
+        } => Output::Reply(smb_info::query_info(vfs, &handle, &open, &vol, &req)),
+        Work::SetInfo {
+            handle,
+            open,
+            caller,
+            req,
+        } => Output::SetInfo(smb_info::set_info(vfs, &handle, &open, &caller, &req)),
+        Work::Rename {
+            handle,
+            parent,
+            name,
+            target,
+            replace,
+            case_insensitive,
+            link,
+        } => Output::Renamed(rename(
+            vfs,
+            (&handle, &parent, &name),
+            &target,
+            replace,
+            case_insensitive,
+            link,
+        )),
         Work::Close {
             handle,
             postquery,
@@ -463,4 +542,63 @@ fn existing(
         granted,
         maximal,
     })
+}
+
+/// Rename (or link) the file `name` in `parent` to `target` (MS-FSA 2.1.5.15.12): the
+/// target's directory must exist; an existing target is replaced only with
+/// ReplaceIfExists and never when it is a directory; a rename that only changes the case
+/// of the name is allowed on a case-insensitive share.
+///
+/// Race (named): today's `vfs::Vfs::rename` always replaces, so "no replace" is a check
+/// made before the rename; a file another client creates at the target between the two is
+/// replaced. The `vfssmb` branch adds a no-replace rename that closes this window.
+pub fn rename(
+    vfs: &dyn Vfs,
+    (handle, parent, name): (&Handle, &Handle, &[u8]),
+    target: &SharePath,
+    replace: bool,
+    case_insensitive: bool,
+    link: bool,
+) -> Result<(Handle, Vec<u8>), NtStatus> {
+    let Some((last, dirs)) = target.components.split_last() else {
+        return Err(NtStatus::INVALID_PARAMETER);
+    };
+    let mut dir = vfs.root();
+    for comp in dirs {
+        match lookup(vfs, &dir, comp, case_insensitive) {
+            Ok((_, h, a)) if a.kind == FileKind::Directory => dir = h,
+            Ok(_) | Err(VfsError::NotFound) | Err(VfsError::NotDir) => {
+                return Err(NtStatus::OBJECT_PATH_NOT_FOUND)
+            }
+            Err(e) => return Err(status_of(e)),
+        }
+    }
+    let src = vfs.getattr(handle).map_err(status_of)?;
+    match lookup(vfs, &dir, last, case_insensitive) {
+        // The same file under another spelling: a case-changing rename.
+        Ok((_, _, a)) if a.fileid == src.fileid && a.fsid == src.fsid && !link => {}
+        Ok((_, _, a)) => {
+            if !replace {
+                return Err(NtStatus::OBJECT_NAME_COLLISION);
+            }
+            if a.kind == FileKind::Directory {
+                return Err(NtStatus::ACCESS_DENIED);
+            }
+        }
+        Err(VfsError::NotFound) => {}
+        Err(e) => return Err(status_of(e)),
+    }
+    if link {
+        if replace {
+            match vfs.remove(&dir, last.as_bytes()) {
+                Ok(()) | Err(VfsError::NotFound) => {}
+                Err(e) => return Err(status_of(e)),
+            }
+        }
+        vfs.link(handle, &dir, last.as_bytes()).map_err(status_of)?;
+    } else {
+        vfs.rename(parent, name, &dir, last.as_bytes())
+            .map_err(status_of)?;
+    }
+    Ok((dir, last.as_bytes().to_vec()))
 }

@@ -49,7 +49,7 @@ use proto_smb2::cmd::{
 };
 use proto_smb2::dcerpc::srvsvc::{self, SrvsvcPipe};
 use proto_smb2::fscc::{attributes, FileTime};
-use proto_smb2::names::{eq_ignore_case, parse_create_path};
+use proto_smb2::names::{eq_ignore_case, parse_create_path, SharePath};
 use proto_smb2::server::{
     Call, CallId, Connection, Event, Identity, Reply, Rng, ServerConfig, Share, ShareKind,
     UserEntry, UserLookup,
@@ -61,10 +61,13 @@ use crate::nfs_locks::{SmbRequest, SmbRequestId, SmbSubmit};
 use crate::nlm::file_id;
 use crate::service::Job;
 use crate::smb_access::{DELETE, FILE_APPEND_DATA, FILE_EXECUTE, FILE_READ_DATA, FILE_WRITE_DATA};
+use crate::smb_info::{set_info_ok, OpenView, SetInfoOutcome, VolumeView};
 use crate::users::Users;
 use crate::{Core, CoreConfig, RecordSeq, Transmit};
 use exec::{options, Output, Work};
 use open::{FileOpen, Open, OpenKind, OpenLimits, OpenTable};
+use proto_smb2::cmd::{QueryInfoRequest, SetInfoRequest};
+use proto_smb2::fscc::file::mode as file_mode;
 
 /// STATUS_FILE_LOCK_CONFLICT.
 const STATUS_FILE_LOCK_CONFLICT: NtStatus = NtStatus(0xC000_0054);
@@ -99,6 +102,7 @@ impl UserLookup for UsersLookup {
 /// What the core keeps of a share for SMB.
 #[derive(Debug, Clone)]
 struct ShareInfo {
+    name: String,
     read_only: bool,
     case_insensitive: bool,
     anon: (u32, u32),
@@ -128,7 +132,7 @@ struct CreateState {
     options: u32,
     mxac: bool,
     qfid: bool,
-    path: String,
+    path: SharePath,
     found: Option<Box<exec::Found>>,
     file: FileId,
     lock_open: OpenId,
@@ -150,6 +154,15 @@ enum Then {
     Io(Box<Work>, bool),
     /// Work nobody waits for (removal after a connection was lost).
     Background,
+    QueryInfo,
+    /// SET_INFO of the open `volatile`.
+    SetInfo(u64),
+    /// A rename or link the lock table allowed, to run.
+    Rename(Box<Work>, u64),
+    /// A rename or link ran; the open `volatile` gets the new path.
+    Renamed(u64, SharePath),
+    /// A disposition the lock table allowed: set (or clear) delete pending on `file`.
+    Disposition(FileId, bool),
 }
 
 #[derive(Debug)]
@@ -205,6 +218,7 @@ impl SmbState {
             infos.insert(
                 s.share_id,
                 ShareInfo {
+                    name: s.name.clone(),
                     read_only: s.read_only,
                     case_insensitive: s.smb.case_insensitive,
                     anon: (s.anon_uid, s.anon_gid),
@@ -577,9 +591,12 @@ impl Core {
             Request::Lock(_) | Request::OplockBreak(_) => {
                 self.smb_error(&ctx, NtStatus::NOT_SUPPORTED)
             }
-            Request::QueryInfo(_) | Request::SetInfo(_) | Request::QueryDirectory(_) => {
-                self.smb_error(&ctx, NtStatus::NOT_SUPPORTED)
+            Request::QueryInfo(req) => self.smb_query_info(ctx, req, call.dialect),
+            Request::SetInfo(req) => {
+                let creds = self.smb.creds(&call.identity, ctx.share_id);
+                self.smb_set_info(ctx, req, call.dialect, creds)
             }
+            Request::QueryDirectory(_) => self.smb_error(&ctx, NtStatus::NOT_SUPPORTED),
             // The machine answers the rest itself.
             _ => self.smb_error(&ctx, NtStatus::NOT_SUPPORTED),
         }
@@ -721,7 +738,7 @@ impl Core {
             options: o,
             mxac,
             qfid,
-            path: path.to_relative(),
+            path: path.clone(),
             found: None,
             file: FileId(0),
             lock_open: OpenId(0),
@@ -806,6 +823,29 @@ impl Core {
                 Then::Create(st) => {
                     if let Some(ctx) = p.ctx {
                         self.smb_opened(ctx, st, now);
+                    }
+                }
+                Then::Disposition(file, delete) => {
+                    self.smb.opens.set_delete_pending(file, delete);
+                    if let Some(ctx) = p.ctx {
+                        self.smb_reply(&ctx, set_info_ok());
+                    }
+                }
+                Then::Rename(work, volatile) => {
+                    if let Some(ctx) = p.ctx {
+                        let target = match &*work {
+                            Work::Rename { target, .. } => target.clone(),
+                            _ => SharePath::default(),
+                        };
+                        let share_id = ctx.share_id;
+                        self.smb_job(
+                            share_id,
+                            *work,
+                            Pending {
+                                ctx: Some(ctx),
+                                then: Then::Renamed(volatile, target),
+                            },
+                        );
                     }
                 }
                 Then::Io(work, read) => {
@@ -1096,6 +1136,195 @@ impl Core {
         );
     }
 
+    /// What an open shows QUERY_INFO and SET_INFO (`crate::smb_info::OpenView`).
+    fn smb_open_view(
+        &mut self,
+        ctx: &Ctx,
+        volatile: u64,
+        dialect: u16,
+    ) -> Result<(Handle, OpenView), NtStatus> {
+        let read_only = self
+            .smb
+            .shares
+            .get(&ctx.share_id)
+            .is_some_and(|s| s.read_only);
+        let f = self.smb_file(ctx, volatile)?;
+        let (handle, file) = (f.handle.clone(), f.file);
+        let mut view = OpenView {
+            path: f.path.clone(),
+            granted_access: f.access,
+            position: f.position,
+            mode: f.options & (file_mode::SETTABLE | file_mode::DELETE_ON_CLOSE),
+            delete_pending: false,
+            is_dir: f.is_dir,
+            read_only,
+            dialect,
+        };
+        view.delete_pending = self.smb.opens.delete_pending(file);
+        Ok((handle, view))
+    }
+
+    fn smb_query_info(&mut self, ctx: Ctx, req: QueryInfoRequest, dialect: u16) {
+        if req.output_buffer_length > self.smb.config.max_transact_size {
+            return self.smb_error(&ctx, NtStatus::INVALID_PARAMETER);
+        }
+        let (handle, open) = match self.smb_open_view(&ctx, req.file_id.volatile, dialect) {
+            Ok(v) => v,
+            // Named pipes answer no information class here.
+            Err(s) => return self.smb_error(&ctx, s),
+        };
+        let vol = match self.smb.shares.get(&ctx.share_id) {
+            Some(s) => VolumeView {
+                serial_number: ctx.share_id,
+                label: s.name.clone(),
+                creation_time: 0,
+                object_id: {
+                    let mut id = [0u8; 16];
+                    id[..4].copy_from_slice(&ctx.share_id.to_le_bytes());
+                    id[4..9].copy_from_slice(b"JANUS");
+                    id
+                },
+                read_only: s.read_only,
+            },
+            None => return self.smb_error(&ctx, NtStatus::NETWORK_NAME_DELETED),
+        };
+        let share_id = ctx.share_id;
+        self.smb_job(
+            share_id,
+            Work::QueryInfo {
+                handle,
+                open: Box::new(open),
+                vol: Box::new(vol),
+                req: Box::new(req),
+            },
+            Pending {
+                ctx: Some(ctx),
+                then: Then::QueryInfo,
+            },
+        );
+    }
+
+    fn smb_set_info(&mut self, ctx: Ctx, req: SetInfoRequest, dialect: u16, creds: Creds) {
+        let volatile = req.file_id.volatile;
+        let (handle, open) = match self.smb_open_view(&ctx, volatile, dialect) {
+            Ok(v) => v,
+            Err(s) => return self.smb_error(&ctx, s),
+        };
+        let caller = vfs::Caller {
+            uid: creds.uid,
+            gid: creds.gid,
+            gids: creds.gids,
+        };
+        let share_id = ctx.share_id;
+        self.smb_job(
+            share_id,
+            Work::SetInfo {
+                handle,
+                open: Box::new(open),
+                caller,
+                req: Box::new(req),
+            },
+            Pending {
+                ctx: Some(ctx),
+                then: Then::SetInfo(volatile),
+            },
+        );
+    }
+
+    /// What the core carries out of a SET_INFO (`SetInfoOutcome`).
+    fn smb_set_info_outcome(&mut self, ctx: Ctx, volatile: u64, out: SetInfoOutcome, now: Instant) {
+        if let Some(r) = out.reply() {
+            return self.smb_reply(&ctx, r);
+        }
+        let case_insensitive = self
+            .smb
+            .shares
+            .get(&ctx.share_id)
+            .is_none_or(|s| s.case_insensitive);
+        let link = matches!(out, SetInfoOutcome::Link { .. });
+        let f = match self.smb_file(&ctx, volatile) {
+            Ok(f) => f,
+            Err(s) => return self.smb_error(&ctx, s),
+        };
+        match out {
+            SetInfoOutcome::Position(p) => {
+                f.position = p;
+                self.smb_reply(&ctx, set_info_ok())
+            }
+            SetInfoOutcome::Mode(m) => {
+                f.options = (f.options & !file_mode::SETTABLE) | (m & file_mode::SETTABLE);
+                f.write_through = f.options & options::WRITE_THROUGH != 0;
+                self.smb_reply(&ctx, set_info_ok())
+            }
+            SetInfoOutcome::Disposition { delete } => {
+                let (open, file) = (f.lock_open, f.file);
+                let parent = f.parent.as_ref().map(|h| file_id(ctx.share_id, &h.0));
+                let p = Pending {
+                    ctx: Some(ctx),
+                    then: Then::Disposition(file, delete),
+                };
+                let r = SmbRequest::Namespace {
+                    open,
+                    rename: false,
+                    dirs: [parent, None],
+                };
+                self.smb_namespace(r, p, now);
+            }
+            SetInfoOutcome::Rename { target, replace }
+            | SetInfoOutcome::Link { target, replace } => {
+                let Some(parent) = f.parent.clone() else {
+                    // The share root cannot be renamed.
+                    return self.smb_error(&ctx, NtStatus::ACCESS_DENIED);
+                };
+                let work = Work::Rename {
+                    handle: f.handle.clone(),
+                    parent: parent.clone(),
+                    name: f.name.clone(),
+                    target,
+                    replace,
+                    case_insensitive,
+                    link,
+                };
+                let open = f.lock_open;
+                let dir = Some(file_id(ctx.share_id, &parent.0));
+                if link {
+                    let share_id = ctx.share_id;
+                    return self.smb_job(
+                        share_id,
+                        work,
+                        Pending {
+                            ctx: Some(ctx),
+                            then: Then::Renamed(0, SharePath::default()),
+                        },
+                    );
+                }
+                // The target's directory is only known once resolved in the job; the
+                // source directory is gated (a rename across directories is gated on its
+                // source side only).
+                let p = Pending {
+                    ctx: Some(ctx),
+                    then: Then::Rename(Box::new(work), volatile),
+                };
+                let r = SmbRequest::Namespace {
+                    open,
+                    rename: true,
+                    dirs: [dir, None],
+                };
+                self.smb_namespace(r, p, now);
+            }
+            _ => self.smb_reply(&ctx, set_info_ok()),
+        }
+    }
+
+    fn smb_namespace(&mut self, r: SmbRequest, p: Pending, now: Instant) {
+        match self.smb_submit(r, now) {
+            SmbSubmit::Done(out) => self.smb_decided(p, out, now),
+            SmbSubmit::Parked(id) => {
+                self.smb.parked.insert(id, p);
+            }
+        }
+    }
+
     fn smb_ioctl(&mut self, ctx: &Ctx, req: &IoctlRequest) {
         if req.flags != IOCTL_IS_FSCTL {
             // §3.3.5.15: only FSCTLs are served.
@@ -1191,6 +1420,25 @@ impl Core {
                 let _ = st;
                 self.smb_error(&ctx, s)
             }
+            (Then::QueryInfo, Output::Reply(r)) => self.smb_reply(&ctx, r),
+            (Then::SetInfo(volatile), Output::SetInfo(out)) => {
+                self.smb_set_info_outcome(ctx, volatile, out, now)
+            }
+            (Then::Renamed(_, _), Output::Renamed(Err(s))) => self.smb_error(&ctx, s),
+            (Then::Renamed(volatile, path), Output::Renamed(Ok((dir, name)))) => {
+                // Every open of the file follows it to its new name.
+                if volatile != 0 {
+                    if let Ok(f) = self.smb_file(&ctx, volatile) {
+                        let file = f.file;
+                        for o in self.smb.opens.of_file_mut(file) {
+                            o.parent = Some(dir.clone());
+                            o.name = name.clone();
+                            o.path = path.clone();
+                        }
+                    }
+                }
+                self.smb_reply(&ctx, set_info_ok())
+            }
             (Then::Read, Output::Data(Ok(data))) => {
                 let resp = ReadResponse {
                     data_remaining: 0,
@@ -1234,8 +1482,13 @@ impl Core {
                 self.smb_reply(&ctx, Reply::ok(body(|b| resp.encode(b))))
             }
             (then, out) => {
-                tracing::error!(?then, ?out, "SMB job result of the wrong kind");
-                self.smb_error(&ctx, NtStatus::INVALID_PARAMETER)
+                // A panicking job answers Attr(Err(..)) whatever it was.
+                let status = match out {
+                    Output::Attr(Err(s)) => s,
+                    _ => NtStatus::INVALID_PARAMETER,
+                };
+                tracing::error!(?then, ?status, "SMB job result of the wrong kind");
+                self.smb_error(&ctx, status)
             }
         }
     }
@@ -1277,6 +1530,24 @@ impl Core {
     pub fn smb_open_count(&self) -> usize {
         self.smb.open_count()
     }
+}
+
+/// A GUID as 32 hex digits (the runtime's ServerGuid file).
+pub fn format_guid(g: &[u8; 16]) -> String {
+    g.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The GUID [`format_guid`] wrote (surrounding white space ignored).
+pub fn parse_guid(text: &str) -> Option<[u8; 16]> {
+    let t = text.trim();
+    if t.len() != 32 || !t.is_ascii() {
+        return None;
+    }
+    let mut g = [0u8; 16];
+    for (i, b) in g.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&t[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(g)
 }
 
 /// What to remove at the close of `f` when it was the last open with delete pending.

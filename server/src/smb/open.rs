@@ -53,8 +53,8 @@ pub struct FileOpen {
     pub parent: Option<Handle>,
     /// Its name in `parent`, as on disk.
     pub name: Vec<u8>,
-    /// The path below the share root, for logs.
-    pub path: String,
+    /// The path below the share root (FileNameInformation; updated by renames).
+    pub path: proto_smb2::names::SharePath,
     /// A directory.
     pub is_dir: bool,
     /// FILE_DELETE_ON_CLOSE (MS-FSA Open.DeleteOnClose... set at CREATE).
