@@ -72,6 +72,7 @@ pub mod perm;
 pub mod service;
 pub mod smb_access;
 pub mod smb_config;
+pub mod smb_dir;
 pub mod smb_info;
 pub mod users;
 pub mod write_behind;
