@@ -74,6 +74,7 @@ pub mod service;
 pub mod smb;
 pub mod smb_access;
 pub mod smb_config;
+pub mod smb_dir;
 pub mod smb_info;
 pub mod users;
 pub mod write_behind;
