@@ -223,6 +223,18 @@ pub enum Work {
         /// A link instead of a rename.
         link: bool,
     },
+    /// QUERY_DIRECTORY (`crate::smb_dir::query_directory`) with the open's search state,
+    /// which comes back with the answer.
+    QueryDirectory {
+        /// The directory.
+        handle: Handle,
+        /// The open's search.
+        search: Box<crate::smb_dir::DirSearch>,
+        /// The request.
+        req: Box<proto_smb2::cmd::QueryDirectoryRequest>,
+        /// The share's name matching.
+        case_insensitive: bool,
+    },
     /// CLOSE: the attributes (POSTQUERY_ATTRIB), then the removal at the last close of a
     /// file with delete pending (MS-FSA 2.1.5.4): (directory, name, is a directory).
     Close {
@@ -248,6 +260,8 @@ pub enum Output {
     Written(Result<u32, NtStatus>),
     /// Of [`Work::QueryInfo`].
     Reply(Reply),
+    /// Of [`Work::QueryDirectory`]: the search state and the answer.
+    Dir(Box<crate::smb_dir::DirSearch>, Reply),
     /// Of [`Work::SetInfo`].
     SetInfo(SetInfoOutcome),
     /// Of [`Work::Rename`]: the file's new directory and name.
@@ -307,6 +321,21 @@ pub fn run(vfs: &dyn Vfs, work: Work) -> Output {
             vol,
             req,
         } => Output::Reply(smb_info::query_info(vfs, &handle, &open, &vol, &req)),
+        Work::QueryDirectory {
+            handle,
+            mut search,
+            req,
+            case_insensitive,
+        } => {
+            let r = crate::smb_dir::query_directory(
+                vfs,
+                &handle,
+                &mut search,
+                &req,
+                case_insensitive,
+            );
+            Output::Dir(search, r)
+        }
         Work::SetInfo {
             handle,
             open,

@@ -66,7 +66,7 @@ use crate::users::Users;
 use crate::{Core, CoreConfig, RecordSeq, Transmit};
 use exec::{options, Output, Work};
 use open::{FileOpen, Open, OpenKind, OpenLimits, OpenTable};
-use proto_smb2::cmd::{QueryInfoRequest, SetInfoRequest};
+use proto_smb2::cmd::{QueryDirectoryRequest, QueryInfoRequest, SetInfoRequest};
 use proto_smb2::fscc::file::mode as file_mode;
 
 /// STATUS_FILE_LOCK_CONFLICT.
@@ -155,6 +155,8 @@ enum Then {
     /// Work nobody waits for (removal after a connection was lost).
     Background,
     QueryInfo,
+    /// QUERY_DIRECTORY of the open `volatile` (its search comes back).
+    QueryDirectory(u64),
     /// SET_INFO of the open `volatile`.
     SetInfo(u64),
     /// A rename or link the lock table allowed, to run.
@@ -596,7 +598,7 @@ impl Core {
                 let creds = self.smb.creds(&call.identity, ctx.share_id);
                 self.smb_set_info(ctx, req, call.dialect, creds)
             }
-            Request::QueryDirectory(_) => self.smb_error(&ctx, NtStatus::NOT_SUPPORTED),
+            Request::QueryDirectory(req) => self.smb_query_directory(ctx, req),
             // The machine answers the rest itself.
             _ => self.smb_error(&ctx, NtStatus::NOT_SUPPORTED),
         }
@@ -891,6 +893,8 @@ impl Core {
             write_through: st.options & options::WRITE_THROUGH != 0,
             position: 0,
             options: st.options,
+            search: None,
+            searching: false,
         };
         let id = self.smb.opens.insert(Open {
             conn: ctx.conn,
@@ -1204,6 +1208,54 @@ impl Core {
         );
     }
 
+    fn smb_query_directory(&mut self, ctx: Ctx, req: QueryDirectoryRequest) {
+        if req.output_buffer_length > self.smb.config.max_transact_size {
+            return self.smb_error(&ctx, NtStatus::INVALID_PARAMETER);
+        }
+        let case_insensitive = self
+            .smb
+            .shares
+            .get(&ctx.share_id)
+            .is_none_or(|s| s.case_insensitive);
+        let volatile = req.file_id.volatile;
+        let f = match self.smb_file(&ctx, volatile) {
+            Ok(f) => f,
+            Err(NtStatus::INVALID_DEVICE_REQUEST) => {
+                return self.smb_error(&ctx, NtStatus::INVALID_PARAMETER)
+            }
+            Err(s) => return self.smb_error(&ctx, s),
+        };
+        if !f.is_dir {
+            return self.smb_error(&ctx, NtStatus::INVALID_PARAMETER);
+        }
+        if f.searching {
+            // One query of a search at a time (clients wait for each answer); a second
+            // one while the first is at a worker is refused rather than queued.
+            return self.smb_error(&ctx, NtStatus::INSUFFICIENT_RESOURCES);
+        }
+        let access = f.access;
+        let search = f
+            .search
+            .take()
+            .unwrap_or_else(|| Box::new(crate::smb_dir::DirSearch::new(access)));
+        f.searching = true;
+        let handle = f.handle.clone();
+        let share_id = ctx.share_id;
+        self.smb_job(
+            share_id,
+            Work::QueryDirectory {
+                handle,
+                search,
+                req: Box::new(req),
+                case_insensitive,
+            },
+            Pending {
+                ctx: Some(ctx),
+                then: Then::QueryDirectory(volatile),
+            },
+        );
+    }
+
     fn smb_set_info(&mut self, ctx: Ctx, req: SetInfoRequest, dialect: u16, creds: Creds) {
         let volatile = req.file_id.volatile;
         let (handle, open) = match self.smb_open_view(&ctx, volatile, dialect) {
@@ -1421,6 +1473,13 @@ impl Core {
                 self.smb_error(&ctx, s)
             }
             (Then::QueryInfo, Output::Reply(r)) => self.smb_reply(&ctx, r),
+            (Then::QueryDirectory(volatile), Output::Dir(search, r)) => {
+                if let Ok(f) = self.smb_file(&ctx, volatile) {
+                    f.search = Some(search);
+                    f.searching = false;
+                }
+                self.smb_reply(&ctx, r)
+            }
             (Then::SetInfo(volatile), Output::SetInfo(out)) => {
                 self.smb_set_info_outcome(ctx, volatile, out, now)
             }

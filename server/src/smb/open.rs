@@ -65,6 +65,11 @@ pub struct FileOpen {
     pub position: u64,
     /// The CreateOptions, as FileModeInformation reports a subset of them.
     pub options: u32,
+    /// The directory search (`crate::smb_dir`), once a QUERY_DIRECTORY started one;
+    /// `None` while a query has it at a worker (`searching`).
+    pub search: Option<Box<crate::smb_dir::DirSearch>>,
+    /// A QUERY_DIRECTORY of this open is at a worker.
+    pub searching: bool,
 }
 
 /// What an open is of.
