@@ -327,13 +327,8 @@ pub fn run(vfs: &dyn Vfs, work: Work) -> Output {
             req,
             case_insensitive,
         } => {
-            let r = crate::smb_dir::query_directory(
-                vfs,
-                &handle,
-                &mut search,
-                &req,
-                case_insensitive,
-            );
+            let r =
+                crate::smb_dir::query_directory(vfs, &handle, &mut search, &req, case_insensitive);
             Output::Dir(search, r)
         }
         Work::SetInfo {
