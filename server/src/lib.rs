@@ -9,8 +9,13 @@
 //! - NLM v4 and NSM v1 with the `lockstate::LockTable` ([`nlm`]), their outbound calls
 //!   ([`callbacks`]), the journal record policy ([`nlm_journal`], [`nlm_compact`]) and the
 //!   journal file's byte format ([`journal_format`]);
+//! - SMB 2/3 ([`smb`]): one `proto_smb2::server::Connection` per connection accepted on
+//!   [`Listener::Smb`], the SMB open table, and the file operations as jobs over the same
+//!   backends and the same lock table (share modes, delete pending; docs/architecture.md,
+//!   "How an SMB request flows"), with the information classes of [`smb_info`] and
+//!   [`smb_dir`], the access mapping of [`smb_access`] and the users of [`users`];
 //! - policy a runtime applies around its sockets: [`admission`] (which TCP connection gives
-//!   way under hostile load, slowloris deadlines).
+//!   way under hostile load, slowloris deadlines), and the start-up text of [`hints`].
 //!
 //! No sockets, threads, clock or randomness: the runtime (`runtime-mio`, or the
 //! deterministic simulation in `tests/`) feeds bytes, time, job results and journal
@@ -53,6 +58,10 @@
 //!   limit lifted: hand its buffered bytes over again).
 //! - UDP sockets have fixed [`ConnId`]s, [`NFS_UDP`] and [`PORTMAP_UDP`]; the runtime's TCP
 //!   connection ids must not use them. A UDP [`Transmit`] has `dest: Some(peer)`.
+//! - SMB connections ([`Listener::Smb`]) go through the same `handle_conn_open`,
+//!   `handle_tcp_buf`, `poll_transmit`, `poll_close` and jobs as NFS; the core takes every
+//!   byte of an SMB connection (the SMB machine buffers partial NBSS frames itself).
+//!   Randomness is an input: [`CoreConfig::smb_seed`].
 //! - [`CallbackCommand::Connect`] also names the transport (NLM callbacks use the transport
 //!   the client used, UDP included).
 //! - [`JobDone::take_follow_up`]: a write-behind WRITE's result carries its data write as a
