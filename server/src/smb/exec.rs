@@ -44,6 +44,8 @@ pub mod options {
     pub const DELETE_ON_CLOSE: u32 = 0x0000_1000;
     /// FILE_OPEN_BY_FILE_ID.
     pub const OPEN_BY_FILE_ID: u32 = 0x0000_2000;
+    /// FILE_CREATE_TREE_CONNECTION.
+    pub const CREATE_TREE_CONNECTION: u32 = 0x0000_0080;
     /// FILE_RESERVE_OPFILTER.
     pub const RESERVE_OPFILTER: u32 = 0x0010_0000;
     /// Bits a server fails with STATUS_INVALID_PARAMETER (§3.3.5.9).
@@ -121,6 +123,8 @@ pub struct CreateWork {
     pub read_only: bool,
     /// Match names without regard to case.
     pub case_insensitive: bool,
+    /// FileAttributes of a new file (FILE_ATTRIBUTE_READONLY becomes a mode without `w`).
+    pub file_attributes: u32,
 }
 
 /// What the file-system part of a CREATE found or made.
@@ -420,9 +424,11 @@ fn caller(c: &Creds) -> Caller {
     }
 }
 
-/// Mode of files and directories created over SMB (what a umask of 022 leaves; Samba's
-/// `create mask` 0744 / `directory mask` 0755 are close).
-const FILE_MODE: u32 = 0o644;
+/// Mode of files and directories created over SMB: Samba's defaults (`create mask` 0744,
+/// `directory mask` 0755). The owner's `x` on a new file is what lets its creator open it
+/// again with FILE_ALL_ACCESS (GENERIC_ALL includes FILE_EXECUTE), as Windows clients and
+/// smbtorture expect of a file they created.
+const FILE_MODE: u32 = 0o744;
 const DIR_MODE: u32 = 0o755;
 
 /// The file-system part of CREATE (MS-SMB2 §3.3.5.9, MS-FSA 2.1.5.1): walk the path,
@@ -465,8 +471,13 @@ pub fn create(vfs: &dyn Vfs, c: &CreateWork) -> Result<Found, NtStatus> {
                 return Err(NtStatus::OBJECT_NAME_INVALID);
             }
             let granted = check_create(c.desired, &dir_attr, &c.creds, c.read_only)?;
+            let mut mode = if want_dir { DIR_MODE } else { FILE_MODE };
+            if !want_dir && c.file_attributes & proto_smb2::fscc::attributes::READONLY != 0 {
+                // The mapping `smb_info::dos_attributes` reads back (Samba's `map readonly`).
+                mode &= !0o222;
+            }
             let set = SetAttrs {
-                mode: Some(if want_dir { DIR_MODE } else { FILE_MODE }),
+                mode: Some(mode),
                 ..SetAttrs::default()
             };
             let made = if want_dir {

@@ -144,14 +144,17 @@ enum Then {
     Create(Box<CreateState>),
     /// The share modes allowed an overwrite; the truncation job ran.
     Overwrite(Box<CreateState>, u64),
-    Read,
-    Write,
+    /// READ of the open `.0` at offset `.1` (the open's position follows it, as Samba's
+    /// FilePositionInformation does).
+    Read(u64, u64),
+    /// WRITE of the open `.0` at offset `.1`.
+    Write(u64, u64),
     Flush,
     Close {
         postquery: bool,
     },
     /// A READ or WRITE waiting for the lock table; the job to run then.
-    Io(Box<Work>, bool),
+    Io(Box<Work>, bool, u64, u64),
     /// Work nobody waits for (removal after a connection was lost).
     Background,
     QueryInfo,
@@ -502,6 +505,7 @@ impl Core {
     }
 
     fn smb_error(&mut self, ctx: &Ctx, status: NtStatus) {
+        tracing::debug!(conn = ctx.conn.0, call = ctx.call.0, ?status, "SMB request failed");
         self.smb_reply(ctx, Reply::error(status));
     }
 
@@ -682,7 +686,13 @@ impl Core {
                 && !matches!(req.create_disposition, d::CREATE | d::OPEN | d::OPEN_IF))
         {
             Some(NtStatus::INVALID_PARAMETER)
-        } else if o & (options::OPEN_BY_FILE_ID | options::RESERVE_OPFILTER) != 0 {
+        } else if req.file_attributes & !attributes::VALID_MASK != 0 {
+            // MS-FSA 2.1.5.1: attributes outside those MS-FSCC §2.6 defines.
+            Some(NtStatus::INVALID_PARAMETER)
+        } else if o
+            & (options::OPEN_BY_FILE_ID | options::RESERVE_OPFILTER | options::CREATE_TREE_CONNECTION)
+            != 0
+        {
             Some(NtStatus::NOT_SUPPORTED)
         } else if o & options::DELETE_ON_CLOSE != 0
             && crate::smb_access::map_generic(req.desired_access)
@@ -715,6 +725,15 @@ impl Core {
                 Ok(_) => {}
             }
         }
+        tracing::debug!(
+            name = %req.name_string(),
+            access = format_args!("{:#x}", req.desired_access),
+            share_access = req.share_access,
+            disposition = req.create_disposition,
+            options = format_args!("{:#x}", o),
+            attributes = format_args!("{:#x}", req.file_attributes),
+            "SMB CREATE"
+        );
         let path = match parse_create_path(&req.name) {
             Ok(p) => p,
             Err(s) => return self.smb_error(&ctx, s),
@@ -734,6 +753,7 @@ impl Core {
             creds,
             read_only: share.read_only,
             case_insensitive: share.case_insensitive,
+            file_attributes: req.file_attributes,
         };
         let state = CreateState {
             share_access: req.share_access & 7,
@@ -850,10 +870,14 @@ impl Core {
                         );
                     }
                 }
-                Then::Io(work, read) => {
+                Then::Io(work, read, volatile, offset) => {
                     if let Some(ctx) = p.ctx {
                         let share_id = ctx.share_id;
-                        let then = if read { Then::Read } else { Then::Write };
+                        let then = if read {
+                            Then::Read(volatile, offset)
+                        } else {
+                            Then::Write(volatile, offset)
+                        };
                         self.smb_job(
                             share_id,
                             *work,
@@ -1057,7 +1081,7 @@ impl Core {
             Some(NtStatus::INVALID_DEVICE_REQUEST)
         } else if f.access & (FILE_READ_DATA | FILE_EXECUTE) == 0 {
             Some(NtStatus::ACCESS_DENIED)
-        } else if req.length > max {
+        } else if req.length > max || beyond_max_offset(req.offset, u64::from(req.length)) {
             Some(NtStatus::INVALID_PARAMETER)
         } else {
             None
@@ -1076,7 +1100,8 @@ impl Core {
             len: req.length,
             min: req.minimum_count,
         };
-        self.smb_io(ctx, work, true, out, now);
+        let pos = (req.file_id.volatile, req.offset);
+        self.smb_io(ctx, work, true, pos, out, now);
     }
 
     fn smb_write(&mut self, ctx: Ctx, req: &proto_smb2::cmd::WriteRequest, now: Instant) {
@@ -1102,9 +1127,7 @@ impl Core {
         } else if f.access & (FILE_WRITE_DATA | FILE_APPEND_DATA) == 0 {
             // A read-only share never grants these (`smb_access::maximal_access`).
             Some(NtStatus::ACCESS_DENIED)
-        } else if req.offset.checked_add(req.data.len() as u64).is_none()
-            || req.offset > i64::MAX as u64
-        {
+        } else if beyond_max_offset(req.offset, req.data.len() as u64) {
             Some(NtStatus::INVALID_PARAMETER)
         } else {
             None
@@ -1125,15 +1148,24 @@ impl Core {
             data: req.data.clone(),
             through,
         };
-        self.smb_io(ctx, work, false, out, now);
+        let pos = (req.file_id.volatile, req.offset);
+        self.smb_io(ctx, work, false, pos, out, now);
     }
 
     /// READ or WRITE after the lock table's byte-range answer.
-    fn smb_io(&mut self, ctx: Ctx, work: Work, read: bool, out: Outcome, now: Instant) {
+    fn smb_io(
+        &mut self,
+        ctx: Ctx,
+        work: Work,
+        read: bool,
+        (volatile, offset): (u64, u64),
+        out: Outcome,
+        now: Instant,
+    ) {
         self.smb_decided(
             Pending {
                 ctx: Some(ctx),
-                then: Then::Io(Box::new(work), read),
+                then: Then::Io(Box::new(work), read, volatile, offset),
             },
             out,
             now,
@@ -1498,7 +1530,10 @@ impl Core {
                 }
                 self.smb_reply(&ctx, set_info_ok())
             }
-            (Then::Read, Output::Data(Ok(data))) => {
+            (Then::Read(volatile, offset), Output::Data(Ok(data))) => {
+                if let Ok(f) = self.smb_file(&ctx, volatile) {
+                    f.position = offset.saturating_add(data.len() as u64);
+                }
                 let resp = ReadResponse {
                     data_remaining: 0,
                     flags: 0,
@@ -1506,10 +1541,13 @@ impl Core {
                 };
                 self.smb_reply(&ctx, Reply::ok(body(|b| resp.encode(b))))
             }
-            (Then::Read | Then::Write | Then::Flush, Output::Data(Err(s)))
-            | (Then::Write, Output::Written(Err(s)))
+            (Then::Read(..) | Then::Write(..) | Then::Flush, Output::Data(Err(s)))
+            | (Then::Write(..), Output::Written(Err(s)))
             | (Then::Flush, Output::Attr(Err(s))) => self.smb_error(&ctx, s),
-            (Then::Write, Output::Written(Ok(count))) => {
+            (Then::Write(volatile, offset), Output::Written(Ok(count))) => {
+                if let Ok(f) = self.smb_file(&ctx, volatile) {
+                    f.position = offset.saturating_add(u64::from(count));
+                }
                 let resp = WriteResponse {
                     count,
                     remaining: 0,
@@ -1589,6 +1627,14 @@ impl Core {
     pub fn smb_open_count(&self) -> usize {
         self.smb.open_count()
     }
+}
+
+/// A READ or WRITE range that ends past the largest file offset (2^63 - 1, MS-FSCC
+/// §2.1.5.x file sizes are signed): STATUS_INVALID_PARAMETER, as Samba answers it.
+fn beyond_max_offset(offset: u64, len: u64) -> bool {
+    offset
+        .checked_add(len)
+        .is_none_or(|end| end > i64::MAX as u64)
 }
 
 /// A GUID as 32 hex digits (the runtime's ServerGuid file).
