@@ -871,3 +871,32 @@ fn wrong_password_is_refused() {
         NtStatus::LOGON_FAILURE
     );
 }
+
+#[test]
+fn a_directory_opened_twice_with_full_access() {
+    let (mut core, _fs, now) = core();
+    let mut c1 = Client::ready(&mut core, 1, now, "export");
+    let mut c2 = Client::ready(&mut core, 2, now, "export");
+    let all = 0x001f_01ff;
+    let a = create(&mut c1, &mut core, now, create_req("d", all, 7, OPEN_IF, DIRECTORY_FILE)).unwrap();
+    assert_eq!(a.create_action, 2);
+    let b = create(&mut c2, &mut core, now, create_req("d", all, 7, OPEN_IF, DIRECTORY_FILE)).unwrap();
+    assert_eq!(b.create_action, 1);
+    // Both CREATEs in flight at once: the second finds the directory made by the first.
+    let req = create_req("e", all, 7, OPEN_IF, DIRECTORY_FILE);
+    let m1 = c1.build(Command::CREATE, |o| req.encode(o));
+    let m2 = c2.build(Command::CREATE, |o| req.encode(o));
+    c1.send(&mut core, now, &m1);
+    c2.send(&mut core, now, &m2);
+    run_jobs(&mut core, now);
+    let mut statuses = Vec::new();
+    while let Some(t) = core.poll_transmit() {
+        let mut buf = BytesMut::from(&t.data.to_bytes()[..]);
+        while let Some(f) = nbss::take_frame(&mut buf, nbss::MAX_FRAME_LEN).unwrap() {
+            for p in split_compound(&f.payload, 64).unwrap() {
+                statuses.push(p.header.status);
+            }
+        }
+    }
+    assert_eq!(statuses, vec![NtStatus::SUCCESS, NtStatus::SUCCESS]);
+}

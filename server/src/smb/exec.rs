@@ -557,7 +557,17 @@ fn existing(
     }
     let parent_attr = parent.as_ref().map(|(_, a)| a);
     let desired = c.desired | implied_by_disposition(c.disposition);
-    let mut granted = check_open(desired, &attr, parent_attr, &c.creds, c.read_only)?;
+    let mut granted = check_open(desired, &attr, parent_attr, &c.creds, c.read_only)
+        .inspect_err(|s| {
+            tracing::debug!(
+                status = ?s,
+                desired = format_args!("{desired:#x}"),
+                mode = format_args!("{:o}", attr.mode),
+                owner = attr.uid,
+                uid = c.creds.uid,
+                "SMB CREATE: access check of an existing file failed"
+            )
+        })?;
     // The implied rights were checked, not asked for.
     if c.desired & smb_access::MAXIMUM_ALLOWED == 0 {
         granted &= smb_access::map_generic(c.desired);

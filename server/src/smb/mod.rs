@@ -1127,13 +1127,23 @@ impl Core {
         } else if f.access & (FILE_WRITE_DATA | FILE_APPEND_DATA) == 0 {
             // A read-only share never grants these (`smb_access::maximal_access`).
             Some(NtStatus::ACCESS_DENIED)
-        } else if beyond_max_offset(req.offset, req.data.len() as u64) {
+        } else if beyond_max_offset(req.offset, req.data.len() as u64)
+            || (!req.data.is_empty() && req.offset + req.data.len() as u64 > MAX_FILE_SIZE)
+        {
             Some(NtStatus::INVALID_PARAMETER)
         } else {
             None
         };
         if let Some(s) = status {
             return self.smb_error(&ctx, s);
+        }
+        if req.data.is_empty() {
+            // Nothing to write (MS-FSA 2.1.5.4: a zero-length write changes nothing).
+            let resp = WriteResponse {
+                count: 0,
+                remaining: 0,
+            };
+            return self.smb_reply(&ctx, Reply::ok(body(|b| resp.encode(b))));
         }
         let through = f.write_through
             || req.flags & proto_smb2::cmd::read_write::write_flags::WRITE_THROUGH != 0;
@@ -1628,6 +1638,10 @@ impl Core {
         self.smb.open_count()
     }
 }
+
+/// The largest file a WRITE may make: NTFS's limit of 16 TiB less 64 KiB, which Windows
+/// and Samba enforce with STATUS_INVALID_PARAMETER (smbtorture smb2.rw.invalid).
+const MAX_FILE_SIZE: u64 = 0xFFF_FFFF_0000;
 
 /// A READ or WRITE range that ends past the largest file offset (2^63 - 1, MS-FSCC
 /// §2.1.5.x file sizes are signed): STATUS_INVALID_PARAMETER, as Samba answers it.
