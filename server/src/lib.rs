@@ -692,6 +692,11 @@ impl Core {
                         Some((seq, false)) => self.order.end(seq, false, now),
                         None => {}
                     }
+                    if let Some(changes) = self.smb.nfs_changes.remove(&id) {
+                        if reply.status() == proto_nfs::nfs3::Nfs3Status::Ok {
+                            self.smb_nfs_changed(changes);
+                        }
+                    }
                     self.rpc.handle_fs_result(now, id, reply);
                     // A deferred write keeps its slots until its data is written.
                     if !matches!(defer, Some((_, true))) {
@@ -1007,6 +1012,10 @@ impl Core {
     /// ([`nfs_locks`]), holding the gate slots `gate`. An UNSTABLE WRITE takes its
     /// write-behind reservation here, before its reply can exist.
     fn emit(&mut self, req: FsRequest, gate: GateToken, now: Instant) {
+        let changes = self.smb_nfs_changes(&req.call);
+        if !changes.is_empty() {
+            self.smb.nfs_changes.insert(req.id, changes);
+        }
         let vfs = Arc::clone(self.shares.get(req.share_id));
         let defer = match &req.call {
             Nfs3Call::Write(a)

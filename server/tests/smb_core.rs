@@ -334,11 +334,28 @@ fn run_jobs(core: &mut Core, now: Instant) {
     }
 }
 
+thread_local! {
+    /// Frames the core sent to other connections than the one a test was reading.
+    static MAILBOX: std::cell::RefCell<Vec<(ConnId, Bytes)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The responses for `conn`: what the core sends now, and what earlier reads of other
+/// connections set aside. NFS replies (UDP) are dropped.
 fn recv(core: &mut Core, conn: ConnId) -> Vec<Resp> {
-    let mut out = Vec::new();
     while let Some(t) = core.poll_transmit() {
-        assert_eq!(t.conn, conn, "an answer for another connection");
-        let mut buf = BytesMut::from(&t.data.to_bytes()[..]);
+        if t.dest.is_none() {
+            MAILBOX.with(|m| m.borrow_mut().push((t.conn, t.data.to_bytes())));
+        }
+    }
+    let mine: Vec<Bytes> = MAILBOX.with(|m| {
+        let mut m = m.borrow_mut();
+        let (mine, rest): (Vec<_>, Vec<_>) = m.drain(..).partition(|(c, _)| *c == conn);
+        *m = rest;
+        mine.into_iter().map(|(_, b)| b).collect()
+    });
+    let mut out = Vec::new();
+    for b in mine {
+        let mut buf = BytesMut::from(&b[..]);
         while let Some(f) = nbss::take_frame(&mut buf, nbss::MAX_FRAME_LEN).unwrap() {
             let payload: Bytes = f.payload;
             for p in split_compound(&payload, 64).unwrap() {
@@ -878,9 +895,21 @@ fn a_directory_opened_twice_with_full_access() {
     let mut c1 = Client::ready(&mut core, 1, now, "export");
     let mut c2 = Client::ready(&mut core, 2, now, "export");
     let all = 0x001f_01ff;
-    let a = create(&mut c1, &mut core, now, create_req("d", all, 7, OPEN_IF, DIRECTORY_FILE)).unwrap();
+    let a = create(
+        &mut c1,
+        &mut core,
+        now,
+        create_req("d", all, 7, OPEN_IF, DIRECTORY_FILE),
+    )
+    .unwrap();
     assert_eq!(a.create_action, 2);
-    let b = create(&mut c2, &mut core, now, create_req("d", all, 7, OPEN_IF, DIRECTORY_FILE)).unwrap();
+    let b = create(
+        &mut c2,
+        &mut core,
+        now,
+        create_req("d", all, 7, OPEN_IF, DIRECTORY_FILE),
+    )
+    .unwrap();
     assert_eq!(b.create_action, 1);
     // Both CREATEs in flight at once: the second finds the directory made by the first.
     let req = create_req("e", all, 7, OPEN_IF, DIRECTORY_FILE);
@@ -889,14 +918,116 @@ fn a_directory_opened_twice_with_full_access() {
     c1.send(&mut core, now, &m1);
     c2.send(&mut core, now, &m2);
     run_jobs(&mut core, now);
-    let mut statuses = Vec::new();
-    while let Some(t) = core.poll_transmit() {
-        let mut buf = BytesMut::from(&t.data.to_bytes()[..]);
-        while let Some(f) = nbss::take_frame(&mut buf, nbss::MAX_FRAME_LEN).unwrap() {
-            for p in split_compound(&f.payload, 64).unwrap() {
-                statuses.push(p.header.status);
-            }
-        }
-    }
+    let statuses: Vec<NtStatus> = [c1.conn, c2.conn]
+        .into_iter()
+        .flat_map(|c| recv(&mut core, c))
+        .map(|r| r.status())
+        .collect();
     assert_eq!(statuses, vec![NtStatus::SUCCESS, NtStatus::SUCCESS]);
+}
+
+mod support;
+
+#[test]
+fn change_notify_fires_on_smb_and_nfs_changes() {
+    use proto_nfs::nfs3::{
+        CreateArgs, CreateHow3, DirOpArgs3, FileHandle, Filename3, Nfs3Call, Sattr3,
+    };
+    let (mut core, fs, now) = core();
+    let mut c1 = Client::ready(&mut core, 1, now, "export");
+    let mut c2 = Client::ready(&mut core, 2, now, "export");
+    let d = create(
+        &mut c1,
+        &mut core,
+        now,
+        create_req("w", GENERIC_READ, 7, CREATE, DIRECTORY_FILE),
+    )
+    .unwrap();
+    let notify = |c: &mut Client, core: &mut Core| {
+        let req = ChangeNotifyRequest {
+            flags: 0,
+            output_buffer_length: 4096,
+            file_id: d.file_id,
+            completion_filter: 0x3,
+        };
+        let m = c.build(Command::CHANGE_NOTIFY, |o| req.encode(o));
+        c.send(core, now, &m);
+        run_jobs(core, now);
+    };
+    notify(&mut c1, &mut core);
+    let r = recv(&mut core, c1.conn);
+    assert_eq!(
+        r.iter().map(Resp::status).collect::<Vec<_>>(),
+        vec![NtStatus::PENDING],
+        "interim"
+    );
+    // Another SMB client creates a file in the directory: the watch fires.
+    let f = create(
+        &mut c2,
+        &mut core,
+        now,
+        create_req("w\\new.txt", GENERIC_READ | GENERIC_WRITE, 7, CREATE, 0),
+    )
+    .unwrap();
+    let r = recv(&mut core, c1.conn);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].status(), NtStatus::SUCCESS);
+    let out = OutputBufferResponse::decode(&r[0].msg).unwrap().data;
+    let name: Vec<u16> = "new.txt".encode_utf16().collect();
+    assert_eq!(
+        u32::from_le_bytes(out[4..8].try_into().unwrap()),
+        1,
+        "FILE_ACTION_ADDED"
+    );
+    assert_eq!(
+        &out[12..],
+        &name
+            .iter()
+            .flat_map(|u| u.to_le_bytes())
+            .collect::<Vec<u8>>()[..]
+    );
+    close(&mut c2, &mut core, now, f.file_id, 0);
+    // An NFS client creates one: the next request is answered with it.
+    let (dh, _) = fs.lookup(&fs.root(), b"w").unwrap();
+    let call = Nfs3Call::Create(CreateArgs {
+        where_: DirOpArgs3 {
+            dir: FileHandle::new(1, &dh.0).unwrap(),
+            name: Filename3(Bytes::from_static(b"from-nfs")),
+        },
+        how: CreateHow3::Unchecked(Sattr3::default()),
+    });
+    support::send_nfs(&mut core, 7, &call, now);
+    run_jobs(&mut core, now);
+    assert!(fs.lookup(&dh, b"from-nfs").is_ok(), "NFS created it");
+    notify(&mut c1, &mut core);
+    let r = recv(&mut core, c1.conn);
+    assert_eq!(
+        r.iter().map(Resp::status).collect::<Vec<_>>(),
+        vec![NtStatus::SUCCESS],
+        "kept since the last request"
+    );
+    let out = OutputBufferResponse::decode(&r[0].msg).unwrap().data;
+    let name: Vec<u8> = "from-nfs"
+        .encode_utf16()
+        .flat_map(|u| u.to_le_bytes())
+        .collect();
+    assert_eq!(&out[12..], &name[..]);
+    // A waiting request ends with the close of its open.
+    notify(&mut c1, &mut core);
+    assert_eq!(recv(&mut core, c1.conn)[0].status(), NtStatus::PENDING);
+    let m = c1.build(Command::CLOSE, |o| {
+        CloseRequest {
+            flags: 0,
+            file_id: d.file_id,
+        }
+        .encode(o)
+    });
+    c1.send(&mut core, now, &m);
+    run_jobs(&mut core, now);
+    let r = recv(&mut core, c1.conn);
+    assert_eq!(
+        r.iter().map(Resp::status).collect::<Vec<_>>(),
+        vec![NtStatus(0x0000_010B), NtStatus::SUCCESS],
+        "STATUS_NOTIFY_CLEANUP"
+    );
 }

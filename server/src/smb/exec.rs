@@ -557,8 +557,8 @@ fn existing(
     }
     let parent_attr = parent.as_ref().map(|(_, a)| a);
     let desired = c.desired | implied_by_disposition(c.disposition);
-    let mut granted = check_open(desired, &attr, parent_attr, &c.creds, c.read_only)
-        .inspect_err(|s| {
+    let mut granted =
+        check_open(desired, &attr, parent_attr, &c.creds, c.read_only).inspect_err(|s| {
             tracing::debug!(
                 status = ?s,
                 desired = format_args!("{desired:#x}"),

@@ -31,6 +31,7 @@
 //! CHANGE_NOTIFY (STATUS_NOT_SUPPORTED) are not served yet.
 
 pub mod exec;
+pub mod notify;
 pub mod open;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -138,6 +139,25 @@ struct CreateState {
     lock_open: OpenId,
 }
 
+/// An entry that leaves a directory (for CHANGE_NOTIFY).
+#[derive(Debug, Clone)]
+struct Removed {
+    dir: FileId,
+    name: String,
+    is_dir: bool,
+}
+
+impl Removed {
+    fn of(share_id: u32, f: &FileOpen) -> Option<Removed> {
+        let parent = f.parent.as_ref()?;
+        Some(Removed {
+            dir: file_id(share_id, &parent.0),
+            name: String::from_utf8_lossy(&f.name).into_owned(),
+            is_dir: f.is_dir,
+        })
+    }
+}
+
 /// What to do when a job or a lock-table decision comes back.
 #[derive(Debug)]
 enum Then {
@@ -152,11 +172,13 @@ enum Then {
     Flush,
     Close {
         postquery: bool,
+        /// The entry removed (delete pending at the last close), for CHANGE_NOTIFY.
+        removed: Option<Removed>,
     },
     /// A READ or WRITE waiting for the lock table; the job to run then.
     Io(Box<Work>, bool, u64, u64),
     /// Work nobody waits for (removal after a connection was lost).
-    Background,
+    Background(Option<Removed>),
     QueryInfo,
     /// QUERY_DIRECTORY of the open `volatile` (its search comes back).
     QueryDirectory(u64),
@@ -164,8 +186,9 @@ enum Then {
     SetInfo(u64),
     /// A rename or link the lock table allowed, to run.
     Rename(Box<Work>, u64),
-    /// A rename or link ran; the open `volatile` gets the new path.
-    Renamed(u64, SharePath),
+    /// A rename or link ran; the open `volatile` gets the new path; `old`: where the file
+    /// was (a rename), for CHANGE_NOTIFY.
+    Renamed(u64, SharePath, Option<Removed>),
     /// A disposition the lock table allowed: set (or clear) delete pending on `file`.
     Disposition(FileId, bool),
 }
@@ -193,6 +216,8 @@ pub(crate) struct SmbState {
     parked: BTreeMap<SmbRequestId, Pending>,
     next_lock_open: u64,
     filetime: u64,
+    /// Namespace changes of NFS jobs in flight, reported to CHANGE_NOTIFY when they succeed.
+    pub(crate) nfs_changes: BTreeMap<proto_nfs::server::FsRequestId, Vec<(FileId, notify::Change)>>,
 }
 
 impl SmbState {
@@ -260,6 +285,7 @@ impl SmbState {
             parked: BTreeMap::new(),
             next_lock_open: 1,
             filetime: 0,
+            nfs_changes: BTreeMap::new(),
         }
     }
 
@@ -505,7 +531,12 @@ impl Core {
     }
 
     fn smb_error(&mut self, ctx: &Ctx, status: NtStatus) {
-        tracing::debug!(conn = ctx.conn.0, call = ctx.call.0, ?status, "SMB request failed");
+        tracing::debug!(
+            conn = ctx.conn.0,
+            call = ctx.call.0,
+            ?status,
+            "SMB request failed"
+        );
         self.smb_reply(ctx, Reply::error(status));
     }
 
@@ -535,6 +566,29 @@ impl Core {
                 if let Some(ctx) = p.ctx {
                     self.smb_error(&ctx, NtStatus::CANCELLED);
                 }
+            }
+        }
+        // A waiting CHANGE_NOTIFY of this connection.
+        let ids = self.smb.opens.ids_where(|o| {
+            o.conn == conn
+                && matches!(&o.kind, OpenKind::File(f)
+                    if f.watch.as_ref().is_some_and(|w| w.waiting.is_some_and(|(c, _)| c == id)))
+        });
+        for oid in ids {
+            if let Some(Open {
+                kind: OpenKind::File(f),
+                ..
+            }) = self.smb.opens.by_id_mut(oid)
+            {
+                if let Some(w) = f.watch.as_mut() {
+                    w.waiting = None;
+                }
+            }
+            if let Some(c) = self.smb.conns.get_mut(&conn) {
+                let _ = c
+                    .machine
+                    .handle_reply(id, Reply::error(NtStatus::CANCELLED));
+                self.smb.dirty.insert(conn);
             }
         }
         // Anything else is at the file system and answers soon (§3.3.5.16).
@@ -589,9 +643,7 @@ impl Core {
             Request::Read(req) => self.smb_read(ctx, &req, now),
             Request::Write(req) => self.smb_write(ctx, &req, now),
             Request::Ioctl(req) => self.smb_ioctl(&ctx, &req),
-            // MS-SMB2 §3.3.5.19: the server may refuse CHANGE_NOTIFY; Janus does not
-            // watch directories yet.
-            Request::ChangeNotify(_) => self.smb_error(&ctx, NtStatus::NOT_SUPPORTED),
+            Request::ChangeNotify(req) => self.smb_change_notify(ctx, &req),
             // Byte-range locks and oplock/lease break acknowledgments come with the
             // leases issue; nothing is granted that would need them.
             Request::Lock(_) | Request::OplockBreak(_) => {
@@ -690,7 +742,9 @@ impl Core {
             // MS-FSA 2.1.5.1: attributes outside those MS-FSCC §2.6 defines.
             Some(NtStatus::INVALID_PARAMETER)
         } else if o
-            & (options::OPEN_BY_FILE_ID | options::RESERVE_OPFILTER | options::CREATE_TREE_CONNECTION)
+            & (options::OPEN_BY_FILE_ID
+                | options::RESERVE_OPFILTER
+                | options::CREATE_TREE_CONNECTION)
             != 0
         {
             Some(NtStatus::NOT_SUPPORTED)
@@ -855,6 +909,10 @@ impl Core {
                 }
                 Then::Rename(work, volatile) => {
                     if let Some(ctx) = p.ctx {
+                        let old = self
+                            .smb_file(&ctx, volatile)
+                            .ok()
+                            .and_then(|f| Removed::of(ctx.share_id, f));
                         let target = match &*work {
                             Work::Rename { target, .. } => target.clone(),
                             _ => SharePath::default(),
@@ -865,7 +923,7 @@ impl Core {
                             *work,
                             Pending {
                                 ctx: Some(ctx),
-                                then: Then::Renamed(volatile, target),
+                                then: Then::Renamed(volatile, target, old),
                             },
                         );
                     }
@@ -919,7 +977,19 @@ impl Core {
             options: st.options,
             search: None,
             searching: false,
+            watch: None,
         };
+        if found.action == exec::action::CREATED {
+            if let Some((parent, _)) = &found.parent {
+                let dir = file_id(ctx.share_id, &parent.0);
+                let change = notify::Change {
+                    action: notify::action::ADDED,
+                    name: String::from_utf8_lossy(&found.name).into_owned(),
+                    is_dir: f.is_dir,
+                };
+                self.smb_dir_changed(dir, &[change]);
+            }
+        }
         let id = self.smb.opens.insert(Open {
             conn: ctx.conn,
             session: ctx.session,
@@ -999,6 +1069,20 @@ impl Core {
                 Reply::ok(body(|b| CloseResponse::default().encode(b))),
             );
         };
+        if let Some((call, _)) = f.watch.as_ref().and_then(|w| w.waiting) {
+            // A pending CHANGE_NOTIFY of the open completes with STATUS_NOTIFY_CLEANUP
+            // (MS-FSA 2.1.5.4, cleanup of the open).
+            let c = Ctx {
+                call,
+                ..ctx.clone()
+            };
+            self.smb_reply(&c, Reply::error(notify::STATUS_NOTIFY_CLEANUP));
+        }
+        let removed = if remove {
+            Removed::of(ctx.share_id, &f)
+        } else {
+            None
+        };
         self.smb_submit(SmbRequest::Close { open: f.lock_open }, now);
         let work = exec::Work::Close {
             handle: f.handle.clone(),
@@ -1017,7 +1101,7 @@ impl Core {
             work,
             Pending {
                 ctx: Some(ctx),
-                then: Then::Close { postquery },
+                then: Then::Close { postquery, removed },
             },
         );
     }
@@ -1040,7 +1124,7 @@ impl Core {
                         },
                         Pending {
                             ctx: None,
-                            then: Then::Background,
+                            then: Then::Background(Removed::of(open.share_id, &f)),
                         },
                     );
                 }
@@ -1298,6 +1382,183 @@ impl Core {
         );
     }
 
+    /// CHANGE_NOTIFY (MS-SMB2 §3.3.5.19; see [`notify`]).
+    fn smb_change_notify(&mut self, ctx: Ctx, req: &proto_smb2::cmd::ChangeNotifyRequest) {
+        if req.output_buffer_length > self.smb.config.max_transact_size {
+            return self.smb_error(&ctx, NtStatus::INVALID_PARAMETER);
+        }
+        let volatile = req.file_id.volatile;
+        match self.smb_file(&ctx, volatile) {
+            Ok(f) if !f.is_dir => return self.smb_error(&ctx, NtStatus::INVALID_PARAMETER),
+            Ok(f) if f.access & crate::smb_access::FILE_LIST_DIRECTORY == 0 => {
+                return self.smb_error(&ctx, NtStatus::ACCESS_DENIED)
+            }
+            Ok(f) if f.watch.as_ref().is_some_and(|w| w.waiting.is_some()) => {
+                return self.smb_error(&ctx, NtStatus::INSUFFICIENT_RESOURCES)
+            }
+            Ok(_) => {}
+            Err(NtStatus::INVALID_DEVICE_REQUEST) => {
+                return self.smb_error(&ctx, NtStatus::INVALID_PARAMETER)
+            }
+            Err(s) => return self.smb_error(&ctx, s),
+        }
+        let Some(w) = self.smb.opens.start_watch(volatile, req.completion_filter) else {
+            return self.smb_error(&ctx, NtStatus::FILE_CLOSED);
+        };
+        if w.ready() {
+            let (status, data) = w.take(req.output_buffer_length);
+            return self.smb_notify_reply(&ctx, status, data);
+        }
+        w.waiting = Some((ctx.call, req.output_buffer_length));
+        let refused = self
+            .smb
+            .conns
+            .get_mut(&ctx.conn)
+            .map(|c| c.machine.go_async(ctx.call));
+        self.smb.dirty.insert(ctx.conn);
+        if let Some(Err(proto_smb2::server::AsyncError::TooMany)) = refused {
+            // Bounded: the connection has its most async operations waiting.
+            if let Some(w) = self.smb.opens.start_watch(volatile, req.completion_filter) {
+                w.waiting = None;
+            }
+            self.smb_error(&ctx, NtStatus::INSUFFICIENT_RESOURCES);
+        }
+    }
+
+    fn smb_notify_reply(&mut self, ctx: &Ctx, status: NtStatus, data: Vec<u8>) {
+        let reply = if status == NtStatus::SUCCESS {
+            crate::smb_info::output_reply(status, data)
+        } else {
+            Reply::error(status)
+        };
+        self.smb_reply(ctx, reply);
+    }
+
+    /// Namespace changes in the directory `dir`: every open watching it records them, and
+    /// a waiting CHANGE_NOTIFY is answered.
+    pub(crate) fn smb_dir_changed(&mut self, dir: FileId, changes: &[notify::Change]) {
+        if !self.smb.opens.watching() {
+            return;
+        }
+        let ids = self.smb.opens.ids_where(
+            |o| matches!(&o.kind, OpenKind::File(f) if f.file == dir && f.watch.is_some()),
+        );
+        for id in ids {
+            let Some(open) = self.smb.opens.by_id_mut(id) else {
+                continue;
+            };
+            let (conn, session, tree, share_id) =
+                (open.conn, open.session, open.tree, open.share_id);
+            let OpenKind::File(f) = &mut open.kind else {
+                continue;
+            };
+            let Some(w) = f.watch.as_mut() else {
+                continue;
+            };
+            for c in changes {
+                w.push(c);
+            }
+            if !w.ready() {
+                continue;
+            }
+            if let Some((call, len)) = w.waiting.take() {
+                let (status, data) = w.take(len);
+                let ctx = Ctx {
+                    conn,
+                    call,
+                    session,
+                    tree,
+                    share_id,
+                };
+                self.smb_notify_reply(&ctx, status, data);
+            }
+        }
+    }
+
+    fn smb_notify_removed(&mut self, r: &Removed) {
+        let c = notify::Change {
+            action: notify::action::REMOVED,
+            name: r.name.clone(),
+            is_dir: r.is_dir,
+        };
+        self.smb_dir_changed(r.dir, &[c]);
+    }
+
+    /// A rename (or, without `old`, a link) to `name` in `dir`: RENAMED_OLD_NAME and
+    /// RENAMED_NEW_NAME in one directory, REMOVED and ADDED across two.
+    fn smb_notify_moved(&mut self, old: Option<&Removed>, dir: FileId, name: &str, is_dir: bool) {
+        let new = |action| notify::Change {
+            action,
+            name: name.to_string(),
+            is_dir,
+        };
+        match old {
+            Some(o) if o.dir == dir => {
+                let old_c = notify::Change {
+                    action: notify::action::RENAMED_OLD_NAME,
+                    name: o.name.clone(),
+                    is_dir,
+                };
+                self.smb_dir_changed(dir, &[old_c, new(notify::action::RENAMED_NEW_NAME)]);
+            }
+            Some(o) => {
+                self.smb_notify_removed(o);
+                self.smb_dir_changed(dir, &[new(notify::action::ADDED)]);
+            }
+            None => self.smb_dir_changed(dir, &[new(notify::action::ADDED)]),
+        }
+    }
+
+    /// What an NFS call will change in directories that SMB opens watch, reported once its
+    /// job succeeded (`Core::handle_job_done`).
+    pub(crate) fn smb_nfs_changes(
+        &self,
+        call: &proto_nfs::nfs3::Nfs3Call,
+    ) -> Vec<(FileId, notify::Change)> {
+        use notify::action as a;
+        use proto_nfs::nfs3::{DirOpArgs3, Nfs3Call as C};
+        if !self.smb.opens.watching() {
+            return Vec::new();
+        }
+        let one = |d: &DirOpArgs3, action, is_dir| {
+            crate::write_behind::handle_file_id(&d.dir).map(|dir| {
+                (
+                    dir,
+                    notify::Change {
+                        action,
+                        name: String::from_utf8_lossy(&d.name.0).into_owned(),
+                        is_dir,
+                    },
+                )
+            })
+        };
+        let v = match call {
+            C::Create(x) => vec![one(&x.where_, a::ADDED, false)],
+            C::Symlink(x) => vec![one(&x.where_, a::ADDED, false)],
+            C::Mknod(x) => vec![one(&x.where_, a::ADDED, false)],
+            C::Mkdir(x) => vec![one(&x.where_, a::ADDED, true)],
+            C::Link(x) => vec![one(&x.link, a::ADDED, false)],
+            C::Remove(x) => vec![one(&x.object, a::REMOVED, false)],
+            C::Rmdir(x) => vec![one(&x.object, a::REMOVED, true)],
+            // NFS does not say what it renames: reported as a file (a deviation for
+            // directories).
+            C::Rename(x) if x.from.dir == x.to.dir => vec![
+                one(&x.from, a::RENAMED_OLD_NAME, false),
+                one(&x.to, a::RENAMED_NEW_NAME, false),
+            ],
+            C::Rename(x) => vec![one(&x.from, a::REMOVED, false), one(&x.to, a::ADDED, false)],
+            _ => Vec::new(),
+        };
+        v.into_iter().flatten().collect()
+    }
+
+    /// Delivers NFS changes whose job succeeded.
+    pub(crate) fn smb_nfs_changed(&mut self, changes: Vec<(FileId, notify::Change)>) {
+        for (dir, c) in changes {
+            self.smb_dir_changed(dir, &[c]);
+        }
+    }
+
     fn smb_set_info(&mut self, ctx: Ctx, req: SetInfoRequest, dialect: u16, creds: Creds) {
         let volatile = req.file_id.volatile;
         let (handle, open) = match self.smb_open_view(&ctx, volatile, dialect) {
@@ -1388,7 +1649,7 @@ impl Core {
                         work,
                         Pending {
                             ctx: Some(ctx),
-                            then: Then::Renamed(0, SharePath::default()),
+                            then: Then::Renamed(0, SharePath::default(), None),
                         },
                     );
                 }
@@ -1491,8 +1752,12 @@ impl Core {
             return;
         };
         let Some(ctx) = p.ctx else {
-            if let Output::Closed(Err(s)) = out {
-                tracing::warn!(status = ?s, "removing a file whose delete was pending failed");
+            match (p.then, out) {
+                (Then::Background(Some(r)), Output::Closed(Ok(_))) => self.smb_notify_removed(&r),
+                (_, Output::Closed(Err(s))) => {
+                    tracing::warn!(status = ?s, "removing a file whose delete was pending failed")
+                }
+                _ => {}
             }
             return;
         };
@@ -1525,8 +1790,12 @@ impl Core {
             (Then::SetInfo(volatile), Output::SetInfo(out)) => {
                 self.smb_set_info_outcome(ctx, volatile, out, now)
             }
-            (Then::Renamed(_, _), Output::Renamed(Err(s))) => self.smb_error(&ctx, s),
-            (Then::Renamed(volatile, path), Output::Renamed(Ok((dir, name)))) => {
+            (Then::Renamed(..), Output::Renamed(Err(s))) => self.smb_error(&ctx, s),
+            (Then::Renamed(volatile, path, old), Output::Renamed(Ok((dir, name)))) => {
+                let new_dir = file_id(ctx.share_id, &dir.0);
+                let new_name = String::from_utf8_lossy(&name).into_owned();
+                let is_dir = old.as_ref().is_some_and(|o| o.is_dir);
+                self.smb_notify_moved(old.as_ref(), new_dir, &new_name, is_dir);
                 // Every open of the file follows it to its new name.
                 if volatile != 0 {
                     if let Ok(f) = self.smb_file(&ctx, volatile) {
@@ -1567,9 +1836,14 @@ impl Core {
             (Then::Flush, Output::Attr(Ok(_))) => {
                 self.smb_reply(&ctx, Reply::ok(body(|b| FlushResponse.encode(b))))
             }
-            (Then::Close { postquery }, Output::Closed(res)) => {
+            (Then::Close { postquery, removed }, Output::Closed(res)) => {
                 let attr = match res {
-                    Ok(a) => a,
+                    Ok(a) => {
+                        if let Some(r) = &removed {
+                            self.smb_notify_removed(r);
+                        }
+                        a
+                    }
                     Err(s) => {
                         tracing::warn!(status = ?s, "delete on close failed");
                         None

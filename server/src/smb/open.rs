@@ -70,6 +70,8 @@ pub struct FileOpen {
     pub search: Option<Box<crate::smb_dir::DirSearch>>,
     /// A QUERY_DIRECTORY of this open is at a worker.
     pub searching: bool,
+    /// The CHANGE_NOTIFY watch, once the first request came ([`super::notify`]).
+    pub watch: Option<Box<super::notify::Watch>>,
 }
 
 /// What an open is of.
@@ -110,6 +112,8 @@ pub struct OpenTable {
     files: BTreeMap<FileId, FileState>,
     next: u64,
     limits: OpenLimits,
+    /// Opens with a CHANGE_NOTIFY watch (namespace changes are only traced while any).
+    watches: usize,
 }
 
 impl OpenTable {
@@ -121,6 +125,7 @@ impl OpenTable {
             files: BTreeMap::new(),
             next: 1,
             limits,
+            watches: 0,
         }
     }
 
@@ -179,6 +184,9 @@ impl OpenTable {
         }
         let mut remove_file = false;
         if let OpenKind::File(f) = &open.kind {
+            if f.watch.is_some() {
+                self.watches -= 1;
+            }
             if let Some(st) = self.files.get_mut(&f.file) {
                 // MS-FSA 2.1.5.4: closing an open with DeleteOnClose sets DeletePending.
                 st.delete_pending |= f.delete_on_close;
@@ -190,6 +198,33 @@ impl OpenTable {
             }
         }
         Some((open, remove_file))
+    }
+
+    /// Starts the CHANGE_NOTIFY watch of the file open `id` (if it has none yet).
+    pub fn start_watch(&mut self, id: u64, filter: u32) -> Option<&mut super::notify::Watch> {
+        let Some(Open {
+            kind: OpenKind::File(f),
+            ..
+        }) = self.opens.get_mut(&id)
+        else {
+            return None;
+        };
+        if f.watch.is_none() {
+            self.watches += 1;
+        }
+        let w = f.watch.get_or_insert_with(Box::default);
+        w.filter = filter;
+        Some(w)
+    }
+
+    /// Whether any open watches its directory.
+    pub fn watching(&self) -> bool {
+        self.watches > 0
+    }
+
+    /// The open `id`, whoever it belongs to.
+    pub fn by_id_mut(&mut self, id: u64) -> Option<&mut Open> {
+        self.opens.get_mut(&id)
     }
 
     /// Whether `file` has delete pending.
