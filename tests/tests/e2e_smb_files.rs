@@ -267,3 +267,56 @@ fn nfs_and_smb_see_the_same_bytes() {
     assert!(out.success(), "{}", out.describe());
     assert_eq!(checksum(&local.path().join("nfs-read.bin")), sum_smb);
 }
+
+#[test]
+fn change_notify_sees_nfs_and_smb_changes() {
+    let (s, _users) = server("smb-files-notify", false);
+    let local = TempDir::new("smb-files-notify-local");
+    let watched = s.share_dir("export").join("w");
+    std::fs::create_dir(&watched).expect("mkdir w");
+    std::fs::set_permissions(&watched, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    write_file(&local.path().join("f.bin"), 6, 1000);
+    let out_path = local.path().join("notify.out");
+    // smbclient's `notify` waits for changes and prints each (line-buffered through stdbuf,
+    // as it is killed at the end).
+    let mut watcher = Command::new("stdbuf")
+        .args(["-oL", "-eL", "smbclient"])
+        .arg("//127.0.0.1/export")
+        .arg("-p")
+        .arg(s.smb_port().to_string())
+        .arg("-U")
+        .arg(format!("{USER}%{PASSWORD}"))
+        .args(["-c", "notify w"])
+        .stdout(std::fs::File::create(&out_path).expect("out"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start smbclient notify");
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = nfs_cp(
+        local.path().join("f.bin"),
+        s.url("export", "w/from-nfs.bin"),
+    );
+    assert!(out.success(), "{}", out.describe());
+    ok(
+        &s,
+        "export",
+        &[],
+        &format!("lcd {}; put f.bin w\\from-smb.bin", local.path().display()),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut seen = String::new();
+    while std::time::Instant::now() < deadline {
+        seen = std::fs::read_to_string(&out_path).unwrap_or_default();
+        if seen.contains("from-nfs.bin") && seen.contains("from-smb.bin") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    assert!(
+        seen.contains("from-nfs.bin") && seen.contains("from-smb.bin"),
+        "smbclient notify printed {seen:?}\nserver log:\n{}",
+        s.log()
+    );
+}

@@ -25,10 +25,21 @@
 //! Every open of a session, tree or connection is closed — and released in the lock table
 //! — when the machine reports `SessionClosed` / `TreeClosed` or the connection is lost.
 //!
-//! # Not done here (issue 10's next steps and issue 11)
-//! Leases and oplocks (a CREATE asking for one is granted none), byte-range LOCK, durable
-//! handles (requests ignored, reconnects fail with STATUS_OBJECT_NAME_NOT_FOUND), and
-//! CHANGE_NOTIFY (STATUS_NOT_SUPPORTED) are not served yet.
+//! CHANGE_NOTIFY is [`notify`]: watches fired by SMB and NFS namespace changes.
+//!
+//! # Not done here (the next issue)
+//! Leases and oplocks (a CREATE asking for one is granted none), byte-range LOCK and
+//! OPLOCK_BREAK acknowledgments (STATUS_NOT_SUPPORTED), durable handles (requests ignored,
+//! reconnects fail with STATUS_OBJECT_NAME_NOT_FOUND).
+//!
+//! # Known limits
+//! - An SMB connection's partial NBSS frame has no deadline of its own (the machine
+//!   buffers it, bounded by its frame limit); idle connections give way under the
+//!   runtime's connection admission like NFS ones.
+//! - Opens created by a CREATE that was still at a worker when its session or tree ended
+//!   stay until the connection closes (bounded by the per-session limit).
+//! - A case-insensitive lookup that misses the exact name reads the directory (linear in
+//!   its size, once per miss).
 
 pub mod exec;
 pub mod notify;
