@@ -1031,3 +1031,30 @@ fn change_notify_fires_on_smb_and_nfs_changes() {
         "STATUS_NOTIFY_CLEANUP"
     );
 }
+
+#[test]
+fn a_create_answered_after_its_tree_ended_leaves_no_open() {
+    let (mut core, fs, now) = core();
+    let mut c = Client::ready(&mut core, 1, now, "export");
+    let req = create_req("late.txt", GENERIC_READ | GENERIC_WRITE, 0, CREATE, 0);
+    let m = c.build(Command::CREATE, |o| req.encode(o));
+    c.send(&mut core, now, &m);
+    // The CREATE's job has not run when the tree is disconnected.
+    let jobs: Vec<_> = std::iter::from_fn(|| core.poll_job()).collect();
+    assert_eq!(jobs.len(), 1);
+    let m = c.build(Command::TREE_DISCONNECT, |o| {
+        TreeDisconnectRequest.encode(o)
+    });
+    c.send(&mut core, now, &m);
+    for j in jobs {
+        core.handle_job_done(j.run(), now);
+    }
+    run_jobs(&mut core, now);
+    let _ = recv(&mut core, c.conn);
+    assert!(
+        fs.lookup(&fs.root(), b"late.txt").is_ok(),
+        "the file was made"
+    );
+    assert_eq!(core.smb_open_count(), 0, "but no open is left behind");
+    assert!(core.lock_table().files().is_empty());
+}

@@ -292,6 +292,15 @@ impl Connection {
         self.close.is_none() && self.has_capacity()
     }
 
+    /// Whether `tree` of `session` is connected (the session is valid and the tree not
+    /// disconnected): the upper layer asks before it keeps state for a call that was
+    /// answered late.
+    pub fn has_tree(&self, session: u64, tree: u32) -> bool {
+        self.sessions
+            .get(&session)
+            .is_some_and(|s| s.valid && s.trees.contains_key(&tree))
+    }
+
     /// Whether the machine decided to close.
     pub fn is_closed(&self) -> bool {
         self.close.is_some()

@@ -36,8 +36,6 @@
 //! - An SMB connection's partial NBSS frame has no deadline of its own (the machine
 //!   buffers it, bounded by its frame limit); idle connections give way under the
 //!   runtime's connection admission like NFS ones.
-//! - Opens created by a CREATE that was still at a worker when its session or tree ended
-//!   stay until the connection closes (bounded by the per-session limit).
 //! - A case-insensitive lookup that misses the exact name reads the directory (linear in
 //!   its size, once per miss).
 
@@ -967,8 +965,14 @@ impl Core {
         let Some(found) = st.found.as_ref() else {
             return;
         };
-        if !self.smb.conns.contains_key(&ctx.conn) {
-            // The connection went while the table decided: release at once.
+        let tree_alive = self
+            .smb
+            .conns
+            .get(&ctx.conn)
+            .is_some_and(|c| c.machine.has_tree(ctx.session, ctx.tree));
+        if !tree_alive {
+            // The connection, session or tree ended while the CREATE was at a worker or in
+            // the lock table: release at once (nobody could use or close the open).
             self.smb_submit(SmbRequest::Close { open: st.lock_open }, now);
             return;
         }
