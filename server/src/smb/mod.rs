@@ -1655,8 +1655,14 @@ impl Core {
                     case_insensitive,
                     link,
                 };
-                let open = f.lock_open;
-                let dir = Some(file_id(ctx.share_id, &parent.0));
+                let (open, this, is_dir) = (f.lock_open, f.file, f.is_dir);
+                let parent_id = file_id(ctx.share_id, &parent.0);
+                let dir = Some(parent_id);
+                if !link {
+                    if let Some(s) = self.smb_rename_conflict(volatile, this, parent_id, is_dir) {
+                        return self.smb_error(&ctx, s);
+                    }
+                }
                 if link {
                     let share_id = ctx.share_id;
                     return self.smb_job(
@@ -1684,6 +1690,42 @@ impl Core {
             }
             _ => self.smb_reply(&ctx, set_info_ok()),
         }
+    }
+
+    /// The open-table checks of a rename (what Samba's `smbd_smb2_setinfo_rename_dst_parent_check`
+    /// and `have_file_open_below` do): another open of the directory the entry changes
+    /// that has DELETE access or does not share writing is STATUS_SHARING_VIOLATION (the
+    /// rename writes the directory); a directory with open entries cannot be renamed
+    /// (STATUS_ACCESS_DENIED, MS-FSA 2.1.5.15.12). Deviations: the source directory stands
+    /// for the target one (the target is resolved in the job; they differ only for moves),
+    /// and only direct entries of a renamed directory are looked at.
+    fn smb_rename_conflict(
+        &self,
+        volatile: u64,
+        this: FileId,
+        parent: FileId,
+        is_dir: bool,
+    ) -> Option<NtStatus> {
+        const FILE_SHARE_WRITE: u32 = 0x2;
+        let dir_busy = self.smb.opens.ids_where(|o| {
+            matches!(&o.kind, OpenKind::File(f)
+                if f.file == parent
+                    && (f.access & DELETE != 0 || f.share_access & FILE_SHARE_WRITE == 0))
+        });
+        if dir_busy.iter().any(|&id| id != volatile) {
+            return Some(NtStatus::SHARING_VIOLATION);
+        }
+        if is_dir {
+            let share_of = |o: &Open| o.share_id;
+            let below = self.smb.opens.ids_where(|o| {
+                matches!(&o.kind, OpenKind::File(f)
+                    if f.parent.as_ref().is_some_and(|p| file_id(share_of(o), &p.0) == this))
+            });
+            if !below.is_empty() {
+                return Some(NtStatus::ACCESS_DENIED);
+            }
+        }
+        None
     }
 
     fn smb_namespace(&mut self, r: SmbRequest, p: Pending, now: Instant) {
@@ -1751,11 +1793,30 @@ impl Core {
                 self.smb_reply(ctx, reply(out, NtStatus::SUCCESS));
             }
             ctl_code::DFS_GET_REFERRALS => self.smb_error(ctx, STATUS_FS_DRIVER_REQUIRED),
-            ctl_code::SRV_REQUEST_RESUME_KEY | ctl_code::QUERY_NETWORK_INTERFACE_INFO => {
-                self.smb_error(ctx, NtStatus::NOT_SUPPORTED)
+            ctl_code::QUERY_NETWORK_INTERFACE_INFO => self.smb_error(ctx, NtStatus::NOT_SUPPORTED),
+            code => {
+                // The rest name an open (§3.3.5.15: STATUS_FILE_CLOSED without one).
+                let (file, share_id) = match self.smb_file(ctx, req.file_id.volatile) {
+                    Ok(f) => (f.file, ctx.share_id),
+                    Err(NtStatus::INVALID_DEVICE_REQUEST) => {
+                        return self.smb_error(ctx, NtStatus::INVALID_DEVICE_REQUEST)
+                    }
+                    Err(s) => return self.smb_error(ctx, s),
+                };
+                match code {
+                    FSCTL_GET_OBJECT_ID | FSCTL_CREATE_OR_GET_OBJECT_ID => {
+                        if max_out < 64 {
+                            return self.smb_error(ctx, NtStatus::INVALID_PARAMETER);
+                        }
+                        self.smb_reply(ctx, reply(object_id(file, share_id), NtStatus::SUCCESS));
+                    }
+                    ctl_code::SRV_REQUEST_RESUME_KEY => {
+                        self.smb_error(ctx, NtStatus::NOT_SUPPORTED)
+                    }
+                    // §3.3.5.15: other FSCTLs go to the object store, which knows none.
+                    _ => self.smb_error(ctx, NtStatus::INVALID_DEVICE_REQUEST),
+                }
             }
-            // §3.3.5.15: other FSCTLs go to the object store, which knows none of them.
-            _ => self.smb_error(ctx, NtStatus::INVALID_DEVICE_REQUEST),
         }
     }
 
@@ -1938,6 +1999,31 @@ fn beyond_max_offset(offset: u64, len: u64) -> bool {
     offset
         .checked_add(len)
         .is_none_or(|end| end > i64::MAX as u64)
+}
+
+/// FSCTL_GET_OBJECT_ID.
+const FSCTL_GET_OBJECT_ID: u32 = 0x0009_009C;
+/// FSCTL_CREATE_OR_GET_OBJECT_ID.
+const FSCTL_CREATE_OR_GET_OBJECT_ID: u32 = 0x0009_00C0;
+
+/// FILE_OBJECTID_BUFFER (MS-FSCC §2.1.3) of a file: its ObjectId is derived from the file
+/// id every protocol shares (stable while the backend's handle is), BirthVolumeId from the
+/// share, BirthObjectId the same as ObjectId, DomainId zero. Nothing is stored: an object
+/// id cannot be set.
+fn object_id(file: FileId, share_id: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    let mut oid = [0u8; 16];
+    oid[..8].copy_from_slice(&file.0.to_le_bytes());
+    oid[8..12].copy_from_slice(&share_id.to_le_bytes());
+    oid[12..].copy_from_slice(b"JNS1");
+    let mut vol = [0u8; 16];
+    vol[..4].copy_from_slice(&share_id.to_le_bytes());
+    vol[4..9].copy_from_slice(b"JANUS");
+    out.extend_from_slice(&oid);
+    out.extend_from_slice(&vol);
+    out.extend_from_slice(&oid);
+    out.extend_from_slice(&[0; 16]);
+    out
 }
 
 /// A GUID as 32 hex digits (the runtime's ServerGuid file).
