@@ -1707,9 +1707,14 @@ impl Core {
         is_dir: bool,
     ) -> Option<NtStatus> {
         const FILE_SHARE_WRITE: u32 = 0x2;
+        // Samba's `is_stat_open`: opens for attributes only take no part in share modes.
+        const STAT_ONLY: u32 = crate::smb_access::SYNCHRONIZE
+            | crate::smb_access::FILE_READ_ATTRIBUTES
+            | crate::smb_access::FILE_WRITE_ATTRIBUTES;
         let dir_busy = self.smb.opens.ids_where(|o| {
             matches!(&o.kind, OpenKind::File(f)
                 if f.file == parent
+                    && f.access & !STAT_ONLY != 0
                     && (f.access & DELETE != 0 || f.share_access & FILE_SHARE_WRITE == 0))
         });
         if dir_busy.iter().any(|&id| id != volatile) {
