@@ -58,7 +58,7 @@ use proto_smb2::cmd::{
     FlushResponse, IoctlRequest, IoctlResponse, ReadResponse, Request, WriteResponse,
 };
 use proto_smb2::dcerpc::srvsvc::{self, SrvsvcPipe};
-use proto_smb2::fscc::{attributes, FileTime};
+use proto_smb2::fscc::attributes;
 use proto_smb2::names::{eq_ignore_case, parse_create_path, SharePath};
 use proto_smb2::server::{
     Call, CallId, Connection, Event, Identity, Reply, Rng, ServerConfig, Share, ShareKind,
@@ -183,6 +183,8 @@ enum Then {
         postquery: bool,
         /// The entry removed (delete pending at the last close), for CHANGE_NOTIFY.
         removed: Option<Removed>,
+        /// The file's name (its attributes depend on it: a leading dot is HIDDEN).
+        name: Vec<u8>,
     },
     /// A READ or WRITE waiting for the lock table; the job to run then.
     Io(Box<Work>, bool, u64, u64),
@@ -359,30 +361,19 @@ impl SmbState {
     }
 }
 
-/// FILETIME of a backend time.
-fn filetime(t: vfs::Timestamp) -> u64 {
-    FileTime::from_unix(t.secs, t.nsecs).0
-}
-
-/// Times, sizes and attributes of a CREATE or CLOSE response.
-fn times_sizes(a: &FileAttr) -> (FileTimesAndSizes, u32) {
-    let dir = a.kind == FileKind::Directory;
-    let creation = filetime(a.mtime).min(filetime(a.ctime));
+/// Times, sizes and attributes of a CREATE or CLOSE response: `smb_info`'s one
+/// POSIX-to-SMB mapping, so they agree with QUERY_INFO and QUERY_DIRECTORY.
+fn times_sizes(a: &FileAttr, name: &[u8]) -> (FileTimesAndSizes, u32) {
+    let v = crate::smb_info::view_named(a, name);
     let info = FileTimesAndSizes {
-        creation_time: creation,
-        last_access_time: filetime(a.atime),
-        last_write_time: filetime(a.mtime),
-        change_time: filetime(a.ctime),
-        allocation_size: if dir { 0 } else { a.used },
-        end_of_file: if dir { 0 } else { a.size },
+        creation_time: v.creation_time,
+        last_access_time: v.last_access_time,
+        last_write_time: v.last_write_time,
+        change_time: v.change_time,
+        allocation_size: v.allocation_size,
+        end_of_file: v.end_of_file,
     };
-    let mut attrs = 0;
-    if dir {
-        attrs |= attributes::DIRECTORY;
-    } else if a.mode & 0o200 == 0 {
-        attrs |= attributes::READONLY;
-    }
-    (info, attributes::for_query(attrs))
+    (info, v.query_attributes())
 }
 
 fn deny_status(d: &Deny) -> NtStatus {
@@ -1033,7 +1024,7 @@ impl Core {
         let Some(found) = st.found.as_ref() else {
             return;
         };
-        let (info, file_attributes) = times_sizes(attr);
+        let (info, file_attributes) = times_sizes(attr, &found.name);
         let mut contexts = Vec::new();
         if st.mxac {
             contexts.push(
@@ -1116,7 +1107,11 @@ impl Core {
             work,
             Pending {
                 ctx: Some(ctx),
-                then: Then::Close { postquery, removed },
+                then: Then::Close {
+                    postquery,
+                    removed,
+                    name: f.name.clone(),
+                },
             },
         );
     }
@@ -1917,7 +1912,14 @@ impl Core {
             (Then::Flush, Output::Attr(Ok(_))) => {
                 self.smb_reply(&ctx, Reply::ok(body(|b| FlushResponse.encode(b))))
             }
-            (Then::Close { postquery, removed }, Output::Closed(res)) => {
+            (
+                Then::Close {
+                    postquery,
+                    removed,
+                    name,
+                },
+                Output::Closed(res),
+            ) => {
                 let attr = match res {
                     Ok(a) => {
                         if let Some(r) = &removed {
@@ -1932,7 +1934,7 @@ impl Core {
                 };
                 let resp = match (postquery, attr) {
                     (true, Some(a)) => {
-                        let (info, file_attributes) = times_sizes(&a);
+                        let (info, file_attributes) = times_sizes(&a, &name);
                         CloseResponse {
                             flags: CLOSE_FLAG_POSTQUERY_ATTRIB,
                             info,
