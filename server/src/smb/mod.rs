@@ -85,6 +85,8 @@ const STATUS_FILE_LOCK_CONFLICT: NtStatus = NtStatus(0xC000_0054);
 const STATUS_FILE_NOT_AVAILABLE: NtStatus = NtStatus(0xC000_0467);
 /// STATUS_BAD_IMPERSONATION_LEVEL.
 const STATUS_BAD_IMPERSONATION_LEVEL: NtStatus = NtStatus(0xC000_00A5);
+/// STATUS_INTERNAL_ERROR.
+const STATUS_INTERNAL_ERROR: NtStatus = NtStatus(0xC000_00E5);
 /// STATUS_FS_DRIVER_REQUIRED: DFS is not served (MS-SMB2 §3.3.5.15.2).
 const STATUS_FS_DRIVER_REQUIRED: NtStatus = NtStatus(0xC000_019C);
 /// Wall time of FILETIME 0 in Unix seconds' terms (1601-01-01).
@@ -1426,13 +1428,19 @@ impl Core {
             .get_mut(&ctx.conn)
             .map(|c| c.machine.go_async(ctx.call));
         self.smb.dirty.insert(ctx.conn);
-        if let Some(Err(proto_smb2::server::AsyncError::TooMany)) = refused {
+        let status = match refused {
             // Bounded: the connection has its most async operations waiting.
-            if let Some(w) = self.smb.opens.start_watch(volatile, req.completion_filter) {
-                w.waiting = None;
-            }
-            self.smb_error(&ctx, NtStatus::INSUFFICIENT_RESOURCES);
+            Some(Err(proto_smb2::server::AsyncError::TooMany)) => NtStatus::INSUFFICIENT_RESOURCES,
+            // Not the last of a compound chain: it cannot wait without holding the answers
+            // after it; Windows and Samba fail it with STATUS_INTERNAL_ERROR (MS-SMB2 <159>,
+            // smbtorture smb2.compound.interim2).
+            Some(Err(proto_smb2::server::AsyncError::NotLastInChain)) => STATUS_INTERNAL_ERROR,
+            _ => return,
+        };
+        if let Some(w) = self.smb.opens.start_watch(volatile, req.completion_filter) {
+            w.waiting = None;
         }
+        self.smb_error(&ctx, status);
     }
 
     fn smb_notify_reply(&mut self, ctx: &Ctx, status: NtStatus, data: Vec<u8>) {
