@@ -195,8 +195,8 @@ enum Then {
     QueryInfo,
     /// QUERY_DIRECTORY of the open `volatile` (its search comes back).
     QueryDirectory(u64),
-    /// SET_INFO of the open `volatile`.
-    SetInfo(u64),
+    /// SET_INFO of the open `volatile`: InfoType and FileInfoClass.
+    SetInfo(u64, u8, u8),
     /// A rename or link the lock table allowed, to run.
     Rename(Box<Work>, u64),
     /// A rename or link ran; the open `volatile` gets the new path; `old`: where the file
@@ -994,6 +994,7 @@ impl Core {
                     action: notify::action::ADDED,
                     name: String::from_utf8_lossy(&found.name).into_owned(),
                     is_dir: f.is_dir,
+                    mask: 0,
                 };
                 self.smb_dir_changed(dir, &[change]);
             }
@@ -1493,11 +1494,45 @@ impl Core {
         }
     }
 
+    /// A SET_INFO changed the file of the open `volatile`: FILE_ACTION_MODIFIED in its
+    /// directory, with the change bits of the class (MS-FSA 2.1.5.15: basic changes
+    /// attributes and times, end-of-file and allocation the size, security the security).
+    fn smb_notify_modified(&mut self, ctx: &Ctx, volatile: u64, info_type: u8, class: u8) {
+        use proto_smb2::fscc::{file_class, info_type as it};
+        let mask = match (info_type, class) {
+            (it::FILE, file_class::BASIC) => {
+                notify::CHANGE_ATTRIBUTES
+                    | notify::CHANGE_LAST_WRITE
+                    | notify::CHANGE_LAST_ACCESS
+                    | notify::CHANGE_CREATION
+            }
+            (it::FILE, file_class::END_OF_FILE | file_class::ALLOCATION) => {
+                notify::CHANGE_SIZE | notify::CHANGE_LAST_WRITE
+            }
+            (it::SECURITY, _) => notify::CHANGE_SECURITY,
+            _ => return,
+        };
+        let Ok(f) = self.smb_file(ctx, volatile) else {
+            return;
+        };
+        let Some(r) = Removed::of(ctx.share_id, f) else {
+            return;
+        };
+        let c = notify::Change {
+            action: notify::action::MODIFIED,
+            name: r.name,
+            is_dir: r.is_dir,
+            mask,
+        };
+        self.smb_dir_changed(r.dir, &[c]);
+    }
+
     fn smb_notify_removed(&mut self, r: &Removed) {
         let c = notify::Change {
             action: notify::action::REMOVED,
             name: r.name.clone(),
             is_dir: r.is_dir,
+            mask: 0,
         };
         self.smb_dir_changed(r.dir, &[c]);
     }
@@ -1509,6 +1544,7 @@ impl Core {
             action,
             name: name.to_string(),
             is_dir,
+            mask: 0,
         };
         match old {
             Some(o) if o.dir == dir => {
@@ -1516,6 +1552,7 @@ impl Core {
                     action: notify::action::RENAMED_OLD_NAME,
                     name: o.name.clone(),
                     is_dir,
+                    mask: 0,
                 };
                 self.smb_dir_changed(dir, &[old_c, new(notify::action::RENAMED_NEW_NAME)]);
             }
@@ -1546,6 +1583,7 @@ impl Core {
                         action,
                         name: String::from_utf8_lossy(&d.name.0).into_owned(),
                         is_dir,
+                        mask: 0,
                     },
                 )
             })
@@ -1579,6 +1617,7 @@ impl Core {
 
     fn smb_set_info(&mut self, ctx: Ctx, req: SetInfoRequest, dialect: u16, creds: Creds) {
         let volatile = req.file_id.volatile;
+        let info_class = (req.info_type, req.file_info_class);
         let (handle, open) = match self.smb_open_view(&ctx, volatile, dialect) {
             Ok(v) => v,
             Err(s) => return self.smb_error(&ctx, s),
@@ -1599,7 +1638,7 @@ impl Core {
             },
             Pending {
                 ctx: Some(ctx),
-                then: Then::SetInfo(volatile),
+                then: Then::SetInfo(volatile, info_class.0, info_class.1),
             },
         );
     }
@@ -1871,7 +1910,10 @@ impl Core {
                 }
                 self.smb_reply(&ctx, r)
             }
-            (Then::SetInfo(volatile), Output::SetInfo(out)) => {
+            (Then::SetInfo(volatile, info_type, class), Output::SetInfo(out)) => {
+                if let SetInfoOutcome::Applied { attr: Some(_), .. } = &out {
+                    self.smb_notify_modified(&ctx, volatile, info_type, class);
+                }
                 self.smb_set_info_outcome(ctx, volatile, out, now)
             }
             (Then::Renamed(..), Output::Renamed(Err(s))) => self.smb_error(&ctx, s),

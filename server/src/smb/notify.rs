@@ -11,9 +11,12 @@
 //! STATUS_INSUFFICIENT_RESOURCES); it is answered STATUS_NOTIFY_CLEANUP when the open is
 //! closed and STATUS_CANCELLED on CANCEL.
 //!
-//! Named deviations: only name changes (FILE_NOTIFY_CHANGE_FILE_NAME / DIR_NAME) are
-//! reported, no attribute, size or time changes; SMB2_WATCH_TREE watches the directory's
-//! own entries only; changes made on the backend by local processes are not seen.
+//! Besides name changes, a SET_INFO that changed a file (basic, end-of-file, allocation,
+//! security) is FILE_ACTION_MODIFIED with the FILE_NOTIFY_CHANGE_* bits of what it changed.
+//!
+//! Named deviations: WRITE and NFS SETATTR/WRITE report no MODIFIED change;
+//! SMB2_WATCH_TREE watches the directory's own entries only; changes made on the backend
+//! by local processes are not seen.
 
 use proto_smb2::NtStatus;
 
@@ -26,6 +29,18 @@ pub const STATUS_NOTIFY_ENUM_DIR: NtStatus = NtStatus(0x0000_010C);
 pub const CHANGE_FILE_NAME: u32 = 0x0000_0001;
 /// FILE_NOTIFY_CHANGE_DIR_NAME.
 pub const CHANGE_DIR_NAME: u32 = 0x0000_0002;
+/// FILE_NOTIFY_CHANGE_ATTRIBUTES.
+pub const CHANGE_ATTRIBUTES: u32 = 0x0000_0004;
+/// FILE_NOTIFY_CHANGE_SIZE.
+pub const CHANGE_SIZE: u32 = 0x0000_0008;
+/// FILE_NOTIFY_CHANGE_LAST_WRITE.
+pub const CHANGE_LAST_WRITE: u32 = 0x0000_0010;
+/// FILE_NOTIFY_CHANGE_LAST_ACCESS.
+pub const CHANGE_LAST_ACCESS: u32 = 0x0000_0020;
+/// FILE_NOTIFY_CHANGE_CREATION.
+pub const CHANGE_CREATION: u32 = 0x0000_0040;
+/// FILE_NOTIFY_CHANGE_SECURITY.
+pub const CHANGE_SECURITY: u32 = 0x0000_0100;
 
 /// FILE_ACTION_* of FILE_NOTIFY_INFORMATION (MS-FSCC §2.7.1).
 pub mod action {
@@ -33,6 +48,8 @@ pub mod action {
     pub const ADDED: u32 = 1;
     /// FILE_ACTION_REMOVED.
     pub const REMOVED: u32 = 2;
+    /// FILE_ACTION_MODIFIED.
+    pub const MODIFIED: u32 = 3;
     /// FILE_ACTION_RENAMED_OLD_NAME.
     pub const RENAMED_OLD_NAME: u32 = 4;
     /// FILE_ACTION_RENAMED_NEW_NAME.
@@ -51,6 +68,9 @@ pub struct Change {
     pub name: String,
     /// The entry is a directory (FILE_NOTIFY_CHANGE_DIR_NAME rather than FILE_NAME).
     pub is_dir: bool,
+    /// The FILE_NOTIFY_CHANGE_* bits a watch must ask for to see this change; 0 for a
+    /// name change (FILE_NAME or DIR_NAME by `is_dir`).
+    pub mask: u32,
 }
 
 /// The watch of one directory open.
@@ -69,10 +89,10 @@ pub struct Watch {
 impl Watch {
     /// Records `c` if the filter asks for it.
     pub fn push(&mut self, c: &Change) {
-        let wanted = if c.is_dir {
-            CHANGE_DIR_NAME
-        } else {
-            CHANGE_FILE_NAME
+        let wanted = match (c.mask, c.is_dir) {
+            (0, true) => CHANGE_DIR_NAME,
+            (0, false) => CHANGE_FILE_NAME,
+            (m, _) => m,
         };
         if self.filter & wanted == 0 {
             return;
@@ -139,6 +159,7 @@ mod tests {
             action,
             name: name.into(),
             is_dir: false,
+            mask: 0,
         }
     }
 
