@@ -1058,3 +1058,53 @@ fn a_create_answered_after_its_tree_ended_leaves_no_open() {
     assert_eq!(core.smb_open_count(), 0, "but no open is left behind");
     assert!(core.lock_table().files().is_empty());
 }
+
+#[test]
+fn a_waiting_change_notify_is_cancelled_by_message_id() {
+    let (mut core, _fs, now) = core();
+    let mut c = Client::ready(&mut core, 1, now, "export");
+    let d = create(
+        &mut c,
+        &mut core,
+        now,
+        create_req("w", GENERIC_READ, 7, CREATE, DIRECTORY_FILE),
+    )
+    .unwrap();
+    let req = ChangeNotifyRequest {
+        flags: 0,
+        output_buffer_length: 4096,
+        file_id: d.file_id,
+        completion_filter: 0x3,
+    };
+    let mid = c.next_mid;
+    let m = c.build(Command::CHANGE_NOTIFY, |o| req.encode(o));
+    c.send(&mut core, now, &m);
+    assert_eq!(recv(&mut core, c.conn)[0].status(), NtStatus::PENDING);
+    // A sync CANCEL (MessageId, no AsyncId), as a client sends it before the interim
+    // response reached it (MS-SMB2 §3.3.5.16).
+    let h = Header {
+        credit_charge: 0,
+        status: NtStatus::SUCCESS,
+        command: Command::CANCEL,
+        credits: 0,
+        flags: 0,
+        next_command: 0,
+        message_id: mid,
+        id: HeaderId::Sync {
+            process_id: 0xfeff,
+            tree_id: c.tid,
+        },
+        session_id: c.sid,
+        signature: [0; 16],
+    };
+    let mut m = Vec::new();
+    h.encode(&mut m);
+    CancelRequest.encode(&mut m);
+    c.send(&mut core, now, &m);
+    let r = recv(&mut core, c.conn);
+    assert_eq!(
+        r.iter().map(Resp::status).collect::<Vec<_>>(),
+        vec![NtStatus::CANCELLED]
+    );
+    close(&mut c, &mut core, now, d.file_id, 0);
+}

@@ -823,10 +823,11 @@ impl Connection {
                 .calls
                 .iter_mut()
                 .find(|(_, c)| c.async_id == Some(async_id) && c.ctx.session_id == h.session_id),
+            // §3.3.5.16: a sync CANCEL names the request by MessageId, also when it went
+            // async meanwhile (the client sent the CANCEL before the interim response
+            // reached it).
             HeaderId::Sync { .. } => self.calls.iter_mut().find(|(_, c)| {
-                c.async_id.is_none()
-                    && c.ctx.header.message_id == h.message_id
-                    && c.ctx.session_id == h.session_id
+                c.ctx.header.message_id == h.message_id && c.ctx.session_id == h.session_id
             }),
         };
         if let Some((id, c)) = target {
