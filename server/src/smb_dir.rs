@@ -92,9 +92,10 @@ pub struct DirSearch {
     /// The backend cookie after the last entry read into `cache` (0: the start).
     cookie: u64,
     /// Entries read from the backend and not yet returned, in order (at most [`PAGE`]).
+    /// When it drains, the backend is asked again from `cookie`, so names added after an
+    /// earlier end-of-directory are still listed; an empty page ends the query (a later
+    /// query asks again: one `readdir` each).
     cache: VecDeque<vfs::DirEntry>,
-    /// The backend reported the end after the entries in `cache`.
-    eof: bool,
     /// A query of this search has been answered (STATUS_NO_MORE_FILES rather than
     /// STATUS_NO_SUCH_FILE when nothing is found).
     queried: bool,
@@ -109,7 +110,6 @@ impl DirSearch {
             stage: Stage::Dot,
             cookie: 0,
             cache: VecDeque::new(),
-            eof: false,
             queried: false,
         }
     }
@@ -129,7 +129,6 @@ impl DirSearch {
         self.stage = Stage::Dot;
         self.cookie = 0;
         self.cache.clear();
-        self.eof = false;
         self.queried = false;
     }
 }
@@ -306,10 +305,6 @@ fn fill(
             }
             Stage::Scan => {
                 if search.cache.is_empty() {
-                    if search.eof {
-                        search.stage = Stage::Done;
-                        continue;
-                    }
                     let page = match fs.readdir(dir, search.cookie, PAGE) {
                         Ok(p) => p,
                         Err(VfsError::BadCookie) => {
@@ -321,10 +316,11 @@ fn fill(
                         }
                         Err(e) => return Err(vfs_status(e)),
                     };
-                    if let Some(last) = page.entries.last() {
-                        search.cookie = last.cookie;
-                    }
-                    search.eof = page.eof || page.entries.is_empty();
+                    let Some(last) = page.entries.last() else {
+                        // The end, for now: a later query asks again from here.
+                        return Ok(());
+                    };
+                    search.cookie = last.cookie;
                     search.cache.extend(page.entries);
                     continue;
                 }

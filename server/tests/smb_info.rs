@@ -176,7 +176,7 @@ fn file_classes_match_samba_byte_for_byte() {
     let t = setup();
     // Identical bytes: nothing in these depends on the server's disk.
     for (class, frame) in [
-        (file_class::BASIC, &samba!("fscc-17-basic-resp")[..]),
+        (file_class::BASIC, samba!("fscc-17-basic-resp")),
         (file_class::STANDARD, samba!("fscc-19-standard-resp")),
         (file_class::EA, samba!("fscc-23-ea-resp")),
         (file_class::ACCESS, samba!("fscc-25-access-resp")),
@@ -322,7 +322,7 @@ fn buffer_rules_match_samba_where_samba_follows_the_spec() {
     let o = hello_open();
     // Below the fixed part: INFO_LENGTH_MISMATCH (frames 45, 47, 49).
     for (class, len, frame) in [
-        (file_class::BASIC, 8, &samba!("fscc-45-basic-8-resp")[..]),
+        (file_class::BASIC, 8, samba!("fscc-45-basic-8-resp")),
         (file_class::ALL, 100, samba!("fscc-47-all-100-resp")),
         (file_class::STREAM, 30, samba!("fscc-49-stream-30-resp")),
     ] {
@@ -905,7 +905,7 @@ fn set_outcomes_for_the_core() {
     );
     // Rename: Samba's captured requests, with and without ReplaceIfExists.
     for (frame, replace) in [
-        (&samba!("fscc-112-set-rename-req")[..], false),
+        (samba!("fscc-112-set-rename-req"), false),
         (samba!("fscc-106-set-rename-replace-req"), true),
     ] {
         let req = proto_smb2::cmd::SetInfoRequest::decode(frame).unwrap();
