@@ -6,8 +6,8 @@
 //! - The first query of an open (and every query with SMB2_RESTART_SCANS or SMB2_REOPEN)
 //!   starts a search: the pattern is parsed (`names::parse_pattern`; empty means `*`) and
 //!   the position reset. Later queries continue the search and ignore their pattern, as
-//!   MS-FSA §2.1.5.6.3 does. On RESTART_SCANS the new pattern replaces the old one (MS-FSA;
-//!   Samba keeps the old one unless REOPEN is set).
+//!   MS-FSA §2.1.5.6.3 does. On RESTART_SCANS the new pattern replaces the old one (MS-FSA,
+//!   and the lab's Samba 4.17 does the same).
 //! - `.` and `..` come first when the pattern matches them, with the directory's and its
 //!   parent's attributes (the share root is its own parent, and gets both entries, as Samba
 //!   answers).
@@ -28,6 +28,13 @@
 //!   `lookup`, no scan); on a case-insensitive share a miss falls back to the scan, which
 //!   compares case-insensitively.
 //!
+//! # Symbolic links and special files
+//! An entry is described by `lookup`, which does not follow symbolic links: a link is
+//! listed with its own attributes (a file whose size is the target's length), a FIFO or
+//! device as a file. Samba follows links inside the share (a link shows its target's
+//! attributes and id, a dangling one is not listed); following them needs the core's path
+//! resolution and is left to the one place where entries are described (`child_attr`).
+//!
 //! # Names that are not listed
 //! Names that are not valid UTF-8, and names an SMB client could not open (a character
 //! MS-FSCC §2.1.5.2 forbids: control characters, `\ / : * ? " < > |`, or longer than 255
@@ -36,11 +43,12 @@
 //!
 //! # Statuses
 //! STATUS_INVALID_INFO_CLASS for a class that is not a directory class; STATUS_ACCESS_DENIED
-//! without FILE_LIST_DIRECTORY; STATUS_INVALID_PARAMETER when the open is not a directory;
-//! STATUS_INFO_LENGTH_MISMATCH for a buffer below the class's fixed part (MS-FSA; Samba
+//! without FILE_LIST_DIRECTORY; STATUS_INFO_LENGTH_MISMATCH for a buffer below the class's fixed part (MS-FSA; Samba
 //! answers INVALID_PARAMETER, see `fscc-99-dir-8-resp`); STATUS_BUFFER_OVERFLOW when the
-//! first entry alone does not fit (what fits of it is returned, and the entry counts as
-//! returned); STATUS_NO_SUCH_FILE when the first query of a search finds nothing,
+//! first entry alone does not fit (what fits of it is returned, MS-FSA; the entry stays
+//! first for the next query, as with Samba, which answers INFO_LENGTH_MISMATCH there);
+//! STATUS_INVALID_PARAMETER for an open that is not a directory (MS-SMB2; Samba answers
+//! NOT_SUPPORTED); STATUS_NO_SUCH_FILE when the first query of a search finds nothing,
 //! STATUS_NO_MORE_FILES after that. SMB2_INDEX_SPECIFIED is ignored: FileIndex is always 0
 //! (positions in a POSIX directory are not stable), so the search continues from where it
 //! is, as Samba does. OutputBufferLength against MaxTransactSize is the core's check.
@@ -146,6 +154,11 @@ fn smb_name(name: &[u8]) -> Option<Vec<u16>> {
     }
 }
 
+/// The attributes a listing shows for the entry `name` of `dir`: one `lookup`.
+fn child_attr(fs: &dyn Vfs, dir: &Handle, name: &[u8]) -> Result<FileAttr, VfsError> {
+    fs.lookup(dir, name).map(|(_, a)| a)
+}
+
 fn dir_entry(v: &SmbView, file_name: Vec<u16>) -> DirEntry {
     DirEntry {
         file_index: 0,
@@ -165,16 +178,19 @@ fn dir_entry(v: &SmbView, file_name: Vec<u16>) -> DirEntry {
 
 /// What one candidate came to.
 enum Step {
-    /// Packed (or packed in part, BUFFER_OVERFLOW): consumed.
+    /// Packed: consumed.
     Taken,
-    /// Did not fit: keep it for the next query and stop.
+    /// Did not fit (or only in part, BUFFER_OVERFLOW): keep it for the next query, stop.
     Full,
 }
 
+/// An entry that did not fit whole stays for the next query, also when it was the first
+/// and went out cut with BUFFER_OVERFLOW: a client that asks again with a larger buffer
+/// gets it (Samba keeps it too, answering INFO_LENGTH_MISMATCH).
 fn push(packer: &mut DirPacker, e: &DirEntry) -> Step {
     match packer.push(e) {
-        Push::Added | Push::Overflow => Step::Taken,
-        Push::Full => Step::Full,
+        Push::Added => Step::Taken,
+        Push::Full | Push::Overflow => Step::Full,
     }
 }
 
@@ -282,8 +298,8 @@ fn fill(
                 let special = matches!(name.as_deref(), Some(".") | Some(".."));
                 let found = match name.as_deref() {
                     Some(n) if !special && smb_name(n.as_bytes()).is_some() => {
-                        match fs.lookup(dir, n.as_bytes()) {
-                            Ok((_, attr)) => Some((n.as_bytes().to_vec(), attr)),
+                        match child_attr(fs, dir, n.as_bytes()) {
+                            Ok(attr) => Some((n.as_bytes().to_vec(), attr)),
                             Err(VfsError::NotFound | VfsError::NameTooLong) => None,
                             Err(e) => return Err(vfs_status(e)),
                         }
@@ -334,8 +350,8 @@ fn fill(
                         continue;
                     }
                 };
-                let attr = match fs.lookup(dir, &front.name) {
-                    Ok((_, a)) => a,
+                let attr = match child_attr(fs, dir, &front.name) {
+                    Ok(a) => a,
                     // Removed (or replaced) since it was read: not listed.
                     Err(VfsError::NotFound | VfsError::Stale) => {
                         search.cache.pop_front();

@@ -19,11 +19,17 @@
 //!
 //! Named deviations: the `-1` "stop updating this time" marker of SET_INFO basic is
 //! reported to the core ([`SetInfoOutcome::Applied`]) but the backend keeps updating the
-//! time; CreationTime and ChangeTime cannot be set; FILE_DISPOSITION_POSIX_SEMANTICS is
-//! treated as plain delete-pending and FILE_DISPOSITION_ON_CLOSE refused; allocation
-//! above EndOfFile reserves nothing; FileFsAttributeInformation in a buffer that cuts
-//! the name answers BUFFER_OVERFLOW as MS-FSA says, where Samba answers
-//! INFO_LENGTH_MISMATCH.
+//! time; CreationTime and ChangeTime cannot be set; FILE_DISPOSITION_POSIX_SEMANTICS and
+//! FILE_DISPOSITION_ON_CLOSE are refused (STATUS_NOT_SUPPORTED); allocation above
+//! EndOfFile reserves nothing; attribute bits that cannot be set are ignored, as Samba
+//! ignores them.
+//!
+//! Where Janus follows MS-FSA and the lab's Samba 4.17 answers otherwise (checked with
+//! smbprotocol against `samba-peer.sh`): FileFsAttributeInformation in a buffer that cuts
+//! the name (BUFFER_OVERFLOW; Samba INFO_LENGTH_MISMATCH); end-of-file or allocation on
+//! a directory (INVALID_PARAMETER; Samba INVALID_HANDLE and SUCCESS); FileIdInformation
+//! is answered (Samba: INVALID_INFO_CLASS). Where Janus follows Samba: FileNameInformation
+//! is answered over SMB2 (`\path`), unknown query classes are INVALID_INFO_CLASS.
 //!
 //! # From POSIX attributes to SMB ([`view`])
 //! All of the mapping lives in [`view_named`] (and [`dos_attributes`]), so the backend's
@@ -756,6 +762,14 @@ fn set_file(
     if open.granted_access & need != need {
         return failed(NtStatus::ACCESS_DENIED);
     }
+    if matches!(
+        req.file_info_class,
+        file_class::VALID_DATA_LENGTH | file_class::SHORT_NAME
+    ) {
+        // Settable classes Janus does not implement (no valid-data length, no short
+        // names): STATUS_NOT_SUPPORTED, as Samba answers them.
+        return failed(NtStatus::NOT_SUPPORTED);
+    }
     let info = match SetFileInfo::decode(req.file_info_class, &req.buffer) {
         Ok(i) => i,
         Err(st) => return failed(st),
@@ -814,11 +828,13 @@ fn set_file(
         SetFileInfo::Disposition(d) => disposition(fs, h, open, d.delete_pending, false),
         SetFileInfo::DispositionEx(d) => {
             use proto_smb2::fscc::file::disposition_ex as dx;
-            // FILE_DISPOSITION_ON_CLOSE changes delete-on-close rather than delete-pending,
-            // which the open table does not separate: refused. POSIX_SEMANTICS (unlink the
-            // name while opens remain) is treated as the plain delete-pending of Windows
-            // semantics: the name goes at the last close (a named deviation).
-            if d.flags & dx::ON_CLOSE != 0 {
+            // FILE_DISPOSITION_ON_CLOSE (delete-on-close rather than delete-pending) and
+            // POSIX_SEMANTICS (the name goes at once while opens remain) are refused with
+            // STATUS_NOT_SUPPORTED, on which Windows falls back to
+            // FileDispositionInformation; Samba 4.17 refuses the whole class
+            // (STATUS_INVALID_INFO_CLASS). Plain delete, clear and
+            // IGNORE_READONLY_ATTRIBUTE are carried out.
+            if d.flags & (dx::ON_CLOSE | dx::POSIX_SEMANTICS) != 0 {
                 return failed(NtStatus::NOT_SUPPORTED);
             }
             let ignore_ro = d.flags & dx::IGNORE_READONLY_ATTRIBUTE != 0;
@@ -909,9 +925,9 @@ fn disposition(
 ///   LastWriteTime (mtime). CreationTime cannot be stored until `vfs` has a birth time and
 ///   ChangeTime never can on POSIX (ctime is the kernel's): both are accepted and
 ///   ignored, as Samba ignores ChangeTime.
-/// - Attributes: 0 leaves them alone; bits outside MS-FSCC §2.6 are
-///   STATUS_INVALID_PARAMETER, as are DIRECTORY on a file and TEMPORARY on a directory.
-///   The rest goes through [`apply_dos_attributes`].
+/// - Attributes: 0 leaves them alone; bits that cannot be set are ignored (as Samba does;
+///   MS-FSA would answer STATUS_INVALID_PARAMETER); the rest goes through
+///   [`apply_dos_attributes`].
 fn set_basic(
     fs: &dyn Vfs,
     h: &Handle,
@@ -926,16 +942,13 @@ fn set_basic(
         Ok(a) => a,
         Err(e) => return failed(vfs_status(e)),
     };
-    let is_dir = attr.kind == FileKind::Directory;
     let mut set = SetAttrs::default();
     if b.file_attributes != 0 {
-        let a = b.file_attributes;
-        if a & !attributes::VALID_MASK != 0
-            || (!is_dir && a & attributes::DIRECTORY != 0)
-            || (is_dir && a & attributes::TEMPORARY != 0)
-        {
-            return failed(NtStatus::INVALID_PARAMETER);
-        }
+        // Bits that cannot be set (DIRECTORY, SPARSE_FILE, ..., undefined ones) are
+        // ignored, as Samba 4.17 answers SUCCESS for DIRECTORY on a file and for
+        // 0x80000000 (checked against the lab's Samba); MS-FSA 2.1.5.15.1 would refuse
+        // them with STATUS_INVALID_PARAMETER.
+        let a = b.file_attributes & attributes::SETTABLE_MASK;
         match apply_dos_attributes(&attr, a, caller) {
             Ok(mode) => set.mode = mode,
             Err(st) => return failed(st),

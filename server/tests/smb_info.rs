@@ -688,11 +688,19 @@ fn set_basic_times_and_readonly() {
         SetInfoOutcome::Failed(NtStatus::ACCESS_DENIED)
     );
     // Invalid attributes and times.
-    for bad in [attributes::DIRECTORY, 0x8000_0000] {
-        assert_eq!(
-            set(&t, &rw_open(), &owner(), ro(bad)),
-            SetInfoOutcome::Failed(NtStatus::INVALID_PARAMETER)
-        );
+    // Bits that cannot be set are ignored, as Samba does: DIRECTORY on a file, an
+    // undefined bit (neither is READONLY, so the file stays writable); with READONLY
+    // they still apply it.
+    for odd in [attributes::DIRECTORY, 0x8000_0000] {
+        assert!(matches!(
+            set(&t, &rw_open(), &owner(), ro(odd)),
+            SetInfoOutcome::Applied { attr: None, .. }
+        ));
+        assert_eq!(t.fs.getattr(&t.hello).unwrap().mode & 0o777, 0o640);
+        set(&t, &rw_open(), &owner(), ro(odd | attributes::READONLY));
+        assert_eq!(t.fs.getattr(&t.hello).unwrap().mode & 0o777, 0o440);
+        set(&t, &rw_open(), &owner(), ro(attributes::ARCHIVE));
+        assert_eq!(t.fs.getattr(&t.hello).unwrap().mode & 0o777, 0o640);
     }
     assert_eq!(
         set(
@@ -896,8 +904,16 @@ fn set_outcomes_for_the_core() {
     // DispositionEx.
     let dx = |f| SetFileInfo::DispositionEx(FileDispositionInformationEx { flags: f });
     assert_eq!(
-        set(&t, &rw_open(), &owner(), dx(1 | 2)),
+        set(&t, &rw_open(), &owner(), dx(1 | 0x10)),
         SetInfoOutcome::Disposition { delete: true }
+    );
+    assert_eq!(
+        set(&t, &rw_open(), &owner(), dx(0)),
+        SetInfoOutcome::Disposition { delete: false }
+    );
+    assert_eq!(
+        set(&t, &rw_open(), &owner(), dx(1 | 2)),
+        SetInfoOutcome::Failed(NtStatus::NOT_SUPPORTED)
     );
     assert_eq!(
         set(&t, &rw_open(), &owner(), dx(1 | 8)),
@@ -968,6 +984,19 @@ fn set_outcomes_for_the_core() {
         ),
         SetInfoOutcome::Failed(NtStatus::EAS_NOT_SUPPORTED)
     );
+    // Settable classes Janus does not implement: NOT_SUPPORTED, as Samba answers.
+    for class in [file_class::VALID_DATA_LENGTH, file_class::SHORT_NAME] {
+        assert_eq!(
+            set_info(
+                &t.fs,
+                &t.hello,
+                &rw_open(),
+                &owner(),
+                &sreq(1, class, vec![0; 24])
+            ),
+            SetInfoOutcome::Failed(NtStatus::NOT_SUPPORTED)
+        );
+    }
     assert_eq!(
         set_info(
             &t.fs,
