@@ -105,7 +105,7 @@ pub struct SmbView {
     pub file_attributes: u32,
     /// The file id: the inode number (FileInternalInformation IndexNumber).
     pub file_id: u64,
-    /// NumberOfLinks: hard links to the file.
+    /// NumberOfLinks: hard links to the file; 1 for a directory (as Samba answers).
     pub number_of_links: u32,
     /// Whether the file is a directory (FileStandardInformation.Directory).
     pub directory: bool,
@@ -167,7 +167,8 @@ pub fn view_named(attr: &FileAttr, name: &[u8]) -> SmbView {
         end_of_file,
         file_attributes: dos_attributes(attr, name),
         file_id: attr.fileid,
-        number_of_links: attr.nlink,
+        // Samba answers 1 for a directory whatever its link count (the lab's 4.17).
+        number_of_links: if directory { 1 } else { attr.nlink },
         directory,
     }
 }
@@ -450,7 +451,10 @@ fn query_file(
     let standard = FileStandardInformation {
         allocation_size: v.allocation_size,
         end_of_file: v.end_of_file,
-        number_of_links: v.number_of_links,
+        // A link marked for deletion no longer counts (Samba does the same).
+        number_of_links: v
+            .number_of_links
+            .saturating_sub(u32::from(open.delete_pending)),
         delete_pending: open.delete_pending,
         directory: v.directory,
     };
@@ -1159,8 +1163,13 @@ mod tests {
             attributes::DIRECTORY | attributes::HIDDEN
         );
         assert_eq!(
-            (d.end_of_file, d.allocation_size, d.directory),
-            (0, 0, true)
+            (
+                d.end_of_file,
+                d.allocation_size,
+                d.directory,
+                d.number_of_links
+            ),
+            (0, 0, true, 1)
         );
         assert_eq!(
             view_named(&attr(FileKind::Directory, 0o755), b"..").file_attributes,

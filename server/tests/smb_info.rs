@@ -418,6 +418,8 @@ fn names_streams_and_directories() {
     };
     let a = all(&t.sub, &sub_open);
     assert!(a.standard.directory);
+    assert_eq!(t.fs.getattr(&t.sub).unwrap().nlink, 2);
+    assert_eq!(a.standard.number_of_links, 1);
     assert_eq!(a.basic.file_attributes, attributes::DIRECTORY);
     assert_eq!((a.standard.end_of_file, a.standard.allocation_size), (0, 0));
     let (st, d) = parts(&query(&t, &t.sub, &sub_open, 1, file_class::STREAM, 4096));
@@ -456,7 +458,9 @@ fn names_streams_and_directories() {
         query(&t, &t.hello, &old, 1, file_class::NORMALIZED_NAME, 4096).status(),
         NtStatus::NOT_SUPPORTED
     );
-    assert!(all(&t.hello, &old).standard.delete_pending);
+    let a = all(&t.hello, &old);
+    assert!(a.standard.delete_pending);
+    assert_eq!(a.standard.number_of_links, 0);
     assert_eq!(
         query(&t, &t.hello, &old, 1, file_class::ALTERNATE_NAME, 4096).status(),
         NtStatus::OBJECT_NAME_NOT_FOUND
