@@ -58,7 +58,8 @@
 //!   the inode number, as Samba reports it (the captured IndexNumber is the inode).
 
 use proto_smb2::cmd::{
-    ErrorResponse, OutputBufferResponse, QueryInfoRequest, SetInfoRequest, SetInfoResponse,
+    ErrorResponse, FileTimesAndSizes, OutputBufferResponse, QueryInfoRequest, SetInfoRequest,
+    SetInfoResponse,
 };
 use proto_smb2::fscc::file::{
     mode, FileAccessInformation, FileAlignmentInformation, FileAllInformation,
@@ -116,6 +117,20 @@ impl SmbView {
     /// (MS-FSCC §2.6).
     pub fn query_attributes(&self) -> u32 {
         attributes::for_query(self.file_attributes)
+    }
+
+    /// The times and sizes a CREATE response (MS-SMB2 §2.2.14) and a CLOSE response with
+    /// SMB2_CLOSE_FLAG_POSTQUERY_ATTRIB (§2.2.16) carry; FileAttributes go beside them as
+    /// [`SmbView::query_attributes`].
+    pub fn times_and_sizes(&self) -> FileTimesAndSizes {
+        FileTimesAndSizes {
+            creation_time: self.creation_time,
+            last_access_time: self.last_access_time,
+            last_write_time: self.last_write_time,
+            change_time: self.change_time,
+            allocation_size: self.allocation_size,
+            end_of_file: self.end_of_file,
+        }
     }
 
     /// The four times in the order of FileBasicInformation (creation, last access, last
@@ -234,6 +249,33 @@ pub struct VolumeView {
     pub object_id: [u8; 16],
     /// The share is read-only (FILE_READ_ONLY_VOLUME, FILE_READ_ONLY_DEVICE).
     pub read_only: bool,
+}
+
+impl VolumeView {
+    /// The volume of the share `name` whose root has attributes `root`: the serial number
+    /// and object id are derived from the share name (stable across restarts, different
+    /// per share; Samba derives its serial from the share and machine names the same way),
+    /// the creation time is the root's ([`view`]), the label the share name.
+    pub fn for_share(name: &str, root: &FileAttr, read_only: bool) -> VolumeView {
+        // FNV-1a over the name, from two different offset bases.
+        let fnv = |basis: u64| {
+            name.bytes().fold(basis, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+            })
+        };
+        let a = fnv(0xcbf2_9ce4_8422_2325);
+        let b = fnv(0x8422_2325_cbf2_9ce4);
+        let mut object_id = [0u8; 16];
+        object_id[..8].copy_from_slice(&a.to_le_bytes());
+        object_id[8..].copy_from_slice(&b.to_le_bytes());
+        VolumeView {
+            serial_number: (a as u32) ^ ((a >> 32) as u32),
+            label: name.to_string(),
+            creation_time: view(root).creation_time,
+            object_id,
+            read_only,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1174,6 +1216,34 @@ mod tests {
         assert_eq!(
             view_named(&attr(FileKind::Directory, 0o755), b"..").file_attributes,
             attributes::DIRECTORY
+        );
+    }
+
+    #[test]
+    fn volume_of_a_share() {
+        let root = attr(FileKind::Directory, 0o755);
+        let a = VolumeView::for_share("export", &root, false);
+        let b = VolumeView::for_share("export", &root, true);
+        let c = VolumeView::for_share("other", &root, false);
+        assert_eq!(
+            (a.serial_number, a.object_id),
+            (b.serial_number, b.object_id)
+        );
+        assert_ne!(a.serial_number, c.serial_number);
+        assert_ne!(a.object_id, c.object_id);
+        assert_eq!(a.creation_time, view(&root).creation_time);
+        assert_eq!(
+            (a.label.as_str(), a.read_only, b.read_only),
+            ("export", false, true)
+        );
+        let t = view(&attr(FileKind::Regular, 0o644)).times_and_sizes();
+        assert_eq!((t.end_of_file, t.allocation_size), (12, 4096));
+        assert_eq!(
+            t.change_time,
+            filetime(Timestamp {
+                secs: 200,
+                nsecs: 500
+            })
         );
     }
 
