@@ -816,3 +816,62 @@ fn times_of_entries_are_the_files() {
     );
     assert_eq!(e[0].end_of_file, 12);
 }
+
+mod arbitrary_requests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+        /// Any sequence of QUERY_DIRECTORY requests is answered without a panic, within
+        /// OutputBufferLength, with entries that decode, and no name twice between two
+        /// restarts.
+        #[test]
+        fn query_directory_sequences(
+            steps in proptest::collection::vec(
+                (
+                    prop_oneof![0u8..40, Just(37u8), Just(12u8)],
+                    any::<u8>(),
+                    prop_oneof![0u32..300, 300u32..5000],
+                    prop_oneof![Just("*".to_string()), Just(String::new()), "[a-z.*?<>\"]{0,6}"],
+                ),
+                1..12,
+            ),
+            ci in any::<bool>(),
+        ) {
+            let fs = samba_share();
+            let root = fs.root();
+            for i in 0..40 {
+                file(&fs, &root, format!("f{i}.txt").as_bytes());
+            }
+            let mut s = DirSearch::new(FILE_LIST_DIRECTORY);
+            let mut seen = BTreeSet::new();
+            for (class, flags, len, pattern) in steps {
+                let q = QueryDirectoryRequest {
+                    file_information_class: class,
+                    flags,
+                    file_index: 0,
+                    file_id: FileId::default(),
+                    output_buffer_length: len,
+                    pattern: pattern.encode_utf16().collect(),
+                };
+                if flags & (flags::RESTART_SCANS | flags::REOPEN) != 0 {
+                    seen.clear();
+                }
+                let r = query_directory(&fs, &root, &mut s, &q, ci);
+                prop_assert!(s.cached() <= PAGE);
+                if let Reply::Body { .. } = r {
+                    let (st, d) = parts(&r);
+                    prop_assert!(d.len() <= len as usize);
+                    if st == NtStatus::SUCCESS {
+                        let c = DirClass::from_class(class).unwrap();
+                        for n in names(c, &d) {
+                            prop_assert!(seen.insert(n.clone()), "{} twice", n);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1183,3 +1183,62 @@ fn set_security_maps_to_chmod_and_chown() {
         SetInfoOutcome::Failed(NtStatus::ACCESS_DENIED)
     );
 }
+
+mod arbitrary_requests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Any QUERY_INFO is answered without a panic, and never with more than
+        /// OutputBufferLength bytes.
+        #[test]
+        fn query_info_never_panics_or_overruns(
+            info_type in 0u8..6,
+            class in prop_oneof![0u8..70, any::<u8>()],
+            len in prop_oneof![0u32..200, any::<u32>().prop_map(|l| l % 70_000)],
+            addl in any::<u32>(),
+            granted in any::<u32>(),
+            dir in any::<bool>(),
+        ) {
+            let t = setup();
+            let open = OpenView { granted_access: granted, is_dir: dir, ..hello_open() };
+            let h = if dir { &t.sub } else { &t.hello };
+            let mut q = qreq(info_type, class, len);
+            q.additional_information = addl;
+            let r = query_info(&t.fs, h, &open, &volume(), &q);
+            if let Reply::Body { .. } = r {
+                let (st, d) = parts(&r);
+                prop_assert!(d.len() <= len as usize);
+                prop_assert!(st == NtStatus::SUCCESS || st == NtStatus::BUFFER_OVERFLOW);
+            }
+        }
+
+        /// Any SET_INFO is answered without a panic; a refused one changes nothing.
+        #[test]
+        fn set_info_never_panics(
+            info_type in 0u8..6,
+            class in prop_oneof![0u8..70, any::<u8>()],
+            addl in any::<u32>(),
+            buffer in proptest::collection::vec(any::<u8>(), 0..128),
+            granted in any::<u32>(),
+            uid in prop_oneof![Just(0u32), Just(OWNER), Just(2000u32)],
+        ) {
+            let t = setup();
+            let open = OpenView { granted_access: granted, ..hello_open() };
+            let before = t.fs.getattr(&t.hello).unwrap();
+            let req = SetInfoRequest {
+                info_type,
+                file_info_class: class,
+                additional_information: addl,
+                file_id: FileId::default(),
+                buffer,
+            };
+            let c = Caller { uid, gid: GROUP, gids: vec![] };
+            if let SetInfoOutcome::Failed(_) = set_info(&t.fs, &t.hello, &open, &c, &req) {
+                prop_assert_eq!(t.fs.getattr(&t.hello).unwrap(), before);
+            }
+        }
+    }
+}
