@@ -804,17 +804,18 @@ fn set_file(
     caller: &Caller,
     req: &SetInfoRequest,
 ) -> SetInfoOutcome {
-    let need = set_file_access(req.file_info_class);
-    if open.granted_access & need != need {
-        return failed(NtStatus::ACCESS_DENIED);
-    }
     if matches!(
         req.file_info_class,
         file_class::VALID_DATA_LENGTH | file_class::SHORT_NAME
     ) {
         // Settable classes Janus does not implement (no valid-data length, no short
-        // names): STATUS_NOT_SUPPORTED, as Samba answers them.
+        // names): STATUS_NOT_SUPPORTED, as Samba answers them
+        // whatever the open's access.
         return failed(NtStatus::NOT_SUPPORTED);
+    }
+    let need = set_file_access(req.file_info_class);
+    if open.granted_access & need != need {
+        return failed(NtStatus::ACCESS_DENIED);
     }
     let info = match SetFileInfo::decode(req.file_info_class, &req.buffer) {
         Ok(i) => i,

@@ -988,8 +988,19 @@ fn set_outcomes_for_the_core() {
         ),
         SetInfoOutcome::Failed(NtStatus::EAS_NOT_SUPPORTED)
     );
-    // Settable classes Janus does not implement: NOT_SUPPORTED, as Samba answers.
+    // Settable classes Janus does not implement: NOT_SUPPORTED, as Samba answers, also to
+    // an open without the right the class needs.
     for class in [file_class::VALID_DATA_LENGTH, file_class::SHORT_NAME] {
+        assert_eq!(
+            set_info(
+                &t.fs,
+                &t.hello,
+                &hello_open(),
+                &owner(),
+                &sreq(1, class, vec![0; 24])
+            ),
+            SetInfoOutcome::Failed(NtStatus::NOT_SUPPORTED)
+        );
         assert_eq!(
             set_info(
                 &t.fs,
