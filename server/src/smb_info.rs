@@ -63,10 +63,10 @@ use proto_smb2::cmd::{
 };
 use proto_smb2::fscc::file::{
     mode, FileAccessInformation, FileAlignmentInformation, FileAllInformation,
-    FileAttributeTagInformation, FileBasicInformation, FileCompressionInformation,
-    FileEaInformation, FileInternalInformation, FileModeInformation, FileNameInformation,
-    FileNetworkOpenInformation, FileNormalizedNameInformation, FilePositionInformation,
-    FileStandardInformation, FileStreamInformation, SetFileInfo,
+    FileAlternateNameInformation, FileAttributeTagInformation, FileBasicInformation,
+    FileCompressionInformation, FileEaInformation, FileInternalInformation, FileModeInformation,
+    FileNameInformation, FileNetworkOpenInformation, FileNormalizedNameInformation,
+    FilePositionInformation, FileStandardInformation, FileStreamInformation, SetFileInfo,
 };
 use proto_smb2::fscc::fs::{
     device, FileFsAttributeInformation, FileFsDeviceInformation, FileFsFullSizeInformation,
@@ -461,8 +461,15 @@ fn query_file(
         c::EA => return fit(&FileEaInformation::default(), len),
         // No extended attributes are advertised (no FILE_SUPPORTS_EXTENDED_ATTRIBUTES).
         c::FULL_EA => return Reply::error(NtStatus::EAS_NOT_SUPPORTED),
-        // No 8.3 names are generated (MS-FSA 2.1.5.12.x: a name without one).
-        c::ALTERNATE_NAME => return Reply::error(NtStatus::OBJECT_NAME_NOT_FOUND),
+        // No 8.3 names are generated: a name that is a valid 8.3 name is its own short
+        // name (as Samba answers; smbclient's `allinfo` stops at an error here), any other
+        // has none (MS-FSA 2.1.5.12.x: STATUS_OBJECT_NAME_NOT_FOUND).
+        c::ALTERNATE_NAME => {
+            return match open.path.file_name().filter(|n| is_8_3(n)) {
+                Some(n) => fit(&FileAlternateNameInformation::new(n), len),
+                None => Reply::error(NtStatus::OBJECT_NAME_NOT_FOUND),
+            }
+        }
         c::NAME => {
             return fit(
                 &FileNameInformation {
@@ -678,6 +685,23 @@ fn query_security(fs: &dyn Vfs, h: &Handle, open: &OpenView, req: &QueryInfoRequ
             status,
             error: ErrorResponse::buffer_too_small(needed),
         },
+    }
+}
+
+/// Whether `name` is a valid 8.3 (DOS) name: 1-8 characters, optionally a dot and 1-3 more,
+/// printable ASCII other than space and `" * + , / : ; < = > ? [ \ ] |` (the characters
+/// MS-FSCC §2.1.5.2.1 excludes from short names).
+pub fn is_8_3(name: &str) -> bool {
+    let ok = |part: &str, max: usize| {
+        !part.is_empty()
+            && part.len() <= max
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"\"*+,/:;<=>?[\\]|.".contains(&b))
+    };
+    match name.split_once('.') {
+        None => ok(name, 8),
+        Some((base, ext)) => ok(base, 8) && ok(ext, 3),
     }
 }
 
@@ -1246,6 +1270,37 @@ mod tests {
                 nsecs: 500
             })
         );
+    }
+
+    #[test]
+    fn short_names() {
+        for n in [
+            "hello.txt",
+            "A",
+            "README",
+            "x.c",
+            "abcdefgh.ijk",
+            "a~1.b",
+            "$MFT",
+        ] {
+            assert!(is_8_3(n), "{n}");
+        }
+        for n in [
+            "",
+            ".",
+            "..",
+            ".git",
+            "abcdefghi",
+            "a.bcde",
+            "a.b.c",
+            "a b",
+            "a+b",
+            "ä.txt",
+            "a.",
+            "x[1]",
+        ] {
+            assert!(!is_8_3(n), "{n}");
+        }
     }
 
     #[test]

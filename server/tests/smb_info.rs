@@ -461,8 +461,26 @@ fn names_streams_and_directories() {
     let a = all(&t.hello, &old);
     assert!(a.standard.delete_pending);
     assert_eq!(a.standard.number_of_links, 0);
+    // A valid 8.3 name is its own short name (Samba's answer); a long one has none.
+    let (st, d) = parts(&query(
+        &t,
+        &t.hello,
+        &old,
+        1,
+        file_class::ALTERNATE_NAME,
+        4096,
+    ));
+    assert_eq!(st, NtStatus::SUCCESS);
     assert_eq!(
-        query(&t, &t.hello, &old, 1, file_class::ALTERNATE_NAME, 4096).status(),
+        FileAlternateNameInformation::decode(&d).unwrap(),
+        FileAlternateNameInformation::new("hello.txt")
+    );
+    let long = OpenView {
+        path: parse_create_str("a long name.text").unwrap(),
+        ..old.clone()
+    };
+    assert_eq!(
+        query(&t, &t.hello, &long, 1, file_class::ALTERNATE_NAME, 4096).status(),
         NtStatus::OBJECT_NAME_NOT_FOUND
     );
     assert_eq!(
