@@ -25,8 +25,9 @@
 //! ignores them.
 //!
 //! Where Janus follows MS-FSA and the lab's Samba 4.17 answers otherwise (checked with
-//! smbprotocol against `samba-peer.sh`): FileFsAttributeInformation in a buffer that cuts
-//! the name (BUFFER_OVERFLOW; Samba INFO_LENGTH_MISMATCH); end-of-file or allocation on
+//! smbprotocol against `samba-peer.sh`): FileFsAttributeInformation in a buffer that holds
+//! the fixed part and one character but not the whole name (BUFFER_OVERFLOW; Samba
+//! INFO_LENGTH_MISMATCH); end-of-file or allocation on
 //! a directory (INVALID_PARAMETER; Samba INVALID_HANDLE and SUCCESS); FileIdInformation
 //! is answered (Samba: INVALID_INFO_CLASS). Where Janus follows Samba: FileNameInformation
 //! is answered over SMB2 (`\path`), unknown query classes are INVALID_INFO_CLASS.
@@ -635,7 +636,30 @@ fn query_fs(fs: &dyn Vfs, h: &Handle, vol: &VolumeView, req: &QueryInfoRequest) 
             },
             len,
         ),
-        c::ATTRIBUTE => fit(&FileFsAttributeInformation::janus(vol.read_only), len),
+        c::ATTRIBUTE => {
+            // sizeof(FILE_FS_ATTRIBUTE_INFORMATION): the 12 fixed bytes and one name
+            // character, aligned to 4 = 16, the minimum Windows applies (smbtorture's
+            // smb2.getinfo.qfs_buffercheck); `InfoClass::MIN_LEN` says 12.
+            if len < FS_ATTRIBUTE_MIN {
+                return Reply::error(NtStatus::INFO_LENGTH_MISMATCH);
+            }
+            fit(&FileFsAttributeInformation::janus(vol.read_only), len)
+        }
+        c::CONTROL => {
+            // FileFsControlInformation (MS-FSCC §2.5.2), 48 bytes: no content filtering,
+            // no default quota (threshold and limit -1, "none"), FileSystemControlFlags 0
+            // (quotas not tracked or enforced). Windows answers it on every NTFS volume;
+            // smbtorture's smb2.getinfo.fsinfo expects it.
+            if len < 48 {
+                return Reply::error(NtStatus::INFO_LENGTH_MISMATCH);
+            }
+            let mut d = Vec::with_capacity(48);
+            d.extend_from_slice(&[0; 24]);
+            d.extend_from_slice(&u64::MAX.to_le_bytes());
+            d.extend_from_slice(&u64::MAX.to_le_bytes());
+            d.extend_from_slice(&[0; 8]);
+            output_reply(NtStatus::SUCCESS, d)
+        }
         c::SECTOR_SIZE => fit(&FileFsSectorSizeInformation::uniform(512), len),
         c::OBJECT_ID => fit(
             &FileFsObjectIdInformation {
@@ -647,6 +671,9 @@ fn query_fs(fs: &dyn Vfs, h: &Handle, vol: &VolumeView, req: &QueryInfoRequest) 
         _ => Reply::error(NtStatus::INVALID_INFO_CLASS),
     }
 }
+
+/// The smallest OutputBufferLength for FileFsAttributeInformation (see `query_fs`).
+const FS_ATTRIBUTE_MIN: u32 = 16;
 
 /// The allocation unit of FileFsSizeInformation / FileFsFullSizeInformation (Samba's).
 const FS_UNIT: u32 = 1024;

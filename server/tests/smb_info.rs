@@ -309,9 +309,14 @@ fn file_system_classes_against_samba() {
         FileFsDeviceInformation::decode(&d).unwrap().characteristics,
         0x22
     );
+    // Control (quota) information: none.
+    let d = fsq(fs_class::CONTROL);
+    assert_eq!(d.len(), 48);
+    assert_eq!(&d[24..40], &[0xff; 16]);
+    assert_eq!(&d[40..48], &[0; 8]);
     // Not a class Janus answers.
     assert_eq!(
-        query(&t, &t.hello, &hello_open(), 2, fs_class::CONTROL, 100).status(),
+        query(&t, &t.hello, &hello_open(), 2, fs_class::DRIVER_PATH, 100).status(),
         NtStatus::INVALID_INFO_CLASS
     );
 }
@@ -370,20 +375,77 @@ fn buffer_rules_match_samba_where_samba_follows_the_spec() {
     assert_eq!((st, d.len()), (NtStatus::BUFFER_OVERFLOW, 0));
     let (st, d) = parts(&query(&t, &t.hello, &o, 1, file_class::STREAM, 38));
     assert_eq!((st, d.len()), (NtStatus::SUCCESS, 38));
-    // File-system attribute in 14 bytes: MS-FSA's BUFFER_OVERFLOW (Samba:
-    // INFO_LENGTH_MISMATCH, a named deviation).
-    let (st, d) = parts(&query(&t, &t.hello, &o, 2, fs_class::ATTRIBUTE, 14));
-    assert_eq!((st, d.len()), (NtStatus::BUFFER_OVERFLOW, 14));
+    // File-system attribute: below 16 bytes (the fixed part and one character, aligned)
+    // INFO_LENGTH_MISMATCH, as Samba answers for 14 (and Windows, smbtorture says);
+    // from 16 the name cut with BUFFER_OVERFLOW.
     assert_eq!(
-        samba_status(samba!("fscc-67-fs-attribute-14-resp")),
-        NtStatus::INFO_LENGTH_MISMATCH
+        query(&t, &t.hello, &o, 2, fs_class::ATTRIBUTE, 14).status(),
+        samba_status(samba!("fscc-67-fs-attribute-14-resp"))
     );
+    let (st, d) = parts(&query(&t, &t.hello, &o, 2, fs_class::ATTRIBUTE, 16));
+    assert_eq!((st, d.len()), (NtStatus::BUFFER_OVERFLOW, 16));
     let (st, d) = parts(&query(&t, &t.hello, &o, 2, fs_class::VOLUME, 24));
     assert_eq!((st, d.len()), (NtStatus::BUFFER_OVERFLOW, 24));
     assert_eq!(
         query(&t, &t.hello, &o, 2, fs_class::VOLUME, 23).status(),
         NtStatus::INFO_LENGTH_MISMATCH
     );
+}
+
+/// smbtorture's smb2.getinfo.qfile_buffercheck and qfs_buffercheck, whose minimum sizes
+/// were taken from Windows: every OutputBufferLength from 0 to the whole answer gives
+/// INFO_LENGTH_MISMATCH below the minimum, BUFFER_OVERFLOW with data below the whole
+/// answer, SUCCESS at it.
+#[test]
+fn every_buffer_size_as_windows_answers() {
+    let t = setup();
+    let o = OpenView {
+        granted_access: FILE_ALL_ACCESS,
+        ..hello_open()
+    };
+    let file = [
+        (4, 40),
+        (5, 24),
+        (6, 8),
+        (7, 4),
+        (8, 4),
+        (16, 4),
+        (17, 4),
+        (18, 104),
+        (21, 8),
+        (22, 32),
+        (28, 16),
+        (34, 56),
+        (35, 8),
+    ];
+    let fs = [
+        (1, 24),
+        (3, 24),
+        (4, 8),
+        (5, 16),
+        (6, 48),
+        (7, 32),
+        (11, 28),
+    ];
+    let levels = file
+        .iter()
+        .map(|&(c, m)| (1u8, c, m))
+        .chain(fs.iter().map(|&(c, m)| (2u8, c, m)));
+    for (ty, class, fixed) in levels {
+        let (st, full) = parts(&query(&t, &t.hello, &o, ty, class, 65535));
+        assert_eq!(st, NtStatus::SUCCESS, "type {ty} class {class}");
+        for len in 0..=full.len() as u32 {
+            let r = query(&t, &t.hello, &o, ty, class, len);
+            let want = if len < fixed {
+                NtStatus::INFO_LENGTH_MISMATCH
+            } else if (len as usize) < full.len() {
+                NtStatus::BUFFER_OVERFLOW
+            } else {
+                NtStatus::SUCCESS
+            };
+            assert_eq!(r.status(), want, "type {ty} class {class} in {len}");
+        }
+    }
 }
 
 #[test]
