@@ -16,8 +16,10 @@
 //!   entry once over the whole listing, never from the start again. The page waiting to be
 //!   returned is the only cache ([`PAGE`] entries at most). An entry removed between two
 //!   queries is skipped when its lookup fails; one added is listed if the backend places it
-//!   after the position (MemoryFs and the local backend's hash cookies do), otherwise on
-//!   the next listing: never twice, and nothing present throughout is missed.
+//!   after the position (MemoryFs always does; in the hash order of an ext4 directory it
+//!   may fall before, and then shows in the next listing): never twice, and nothing
+//!   present throughout is missed (the backend's cookies stay valid while their entry
+//!   exists, `vfs::DirEntry::cookie`).
 //! - Each entry's name is matched before anything is asked about it (`names::wildcard_match`,
 //!   MS-FSA §2.1.4.4, upper-cased on a case-insensitive share); a match costs one `lookup`,
 //!   which gives the attributes. The entries looked up in one query are bounded by the
@@ -43,8 +45,8 @@
 //!
 //! # Statuses
 //! STATUS_INVALID_INFO_CLASS for a class that is not a directory class; STATUS_ACCESS_DENIED
-//! without FILE_LIST_DIRECTORY; STATUS_INFO_LENGTH_MISMATCH for a buffer below the class's fixed part (MS-FSA; Samba
-//! answers INVALID_PARAMETER, see `fscc-99-dir-8-resp`); STATUS_BUFFER_OVERFLOW when the
+//! without FILE_LIST_DIRECTORY; STATUS_INFO_LENGTH_MISMATCH for a buffer below the class's
+//! fixed part (MS-FSA; Samba answers INVALID_PARAMETER, see `fscc-99-dir-8-resp`); STATUS_BUFFER_OVERFLOW when the
 //! first entry alone does not fit (what fits of it is returned, MS-FSA; the entry stays
 //! first for the next query, as with Samba, which answers INFO_LENGTH_MISMATCH there);
 //! STATUS_INVALID_PARAMETER for an open that is not a directory (MS-SMB2; Samba answers
