@@ -21,8 +21,8 @@
 //!   present throughout is missed (the backend's cookies stay valid while their entry
 //!   exists, `vfs::DirEntry::cookie`).
 //! - Each entry's name is matched before anything is asked about it (`names::wildcard_match`,
-//!   MS-FSA §2.1.4.4, upper-cased on a case-insensitive share); a match costs one `lookup`,
-//!   which gives the attributes. The entries looked up in one query are bounded by the
+//!   MS-FSA §2.1.4.4, upper-cased on a case-insensitive share); a match costs one `lookup`
+//!   and one `dos_attrs`, which give the attributes. The entries looked up in one query are bounded by the
 //!   output buffer (each takes at least its class's fixed part) and SMB2_RETURN_SINGLE_ENTRY;
 //!   names that do not match cost a name comparison only, so a query for a rare pattern
 //!   scans (once) as far as the next match.
@@ -31,7 +31,8 @@
 //!   compares case-insensitively.
 //!
 //! # Symbolic links and special files
-//! An entry is described by `lookup`, which does not follow symbolic links: a link is
+//! An entry is described by `lookup` and `dos_attrs` (its stored DOS attributes and
+//! creation time, [`crate::smb_info::view_dos`]); `lookup` does not follow symbolic links: a link is
 //! listed with its own attributes (a file whose size is the target's length), a FIFO or
 //! device as a file. Samba follows links inside the share (a link shows its target's
 //! attributes and id, a dangling one is not listed); following them needs the core's path
@@ -64,10 +65,10 @@ use proto_smb2::fscc::FileTime;
 use proto_smb2::names::{has_wildcards, parse_path_units, parse_pattern, wildcard_match};
 use proto_smb2::server::Reply;
 use proto_smb2::NtStatus;
-use vfs::{FileAttr, FileKind, Handle, Vfs, VfsError};
+use vfs::{DosAttrs, FileKind, Handle, Vfs, VfsError};
 
 use crate::smb_access::FILE_LIST_DIRECTORY;
-use crate::smb_info::{output_reply, vfs_status, view_named, SmbView};
+use crate::smb_info::{output_reply, vfs_status, view_dos, SmbView};
 
 /// Backend entries read per `readdir` call, and the most a search caches.
 pub const PAGE: usize = 256;
@@ -156,9 +157,12 @@ fn smb_name(name: &[u8]) -> Option<Vec<u16>> {
     }
 }
 
-/// The attributes a listing shows for the entry `name` of `dir`: one `lookup`.
-fn child_attr(fs: &dyn Vfs, dir: &Handle, name: &[u8]) -> Result<FileAttr, VfsError> {
-    fs.lookup(dir, name).map(|(_, a)| a)
+/// The attributes a listing shows for the entry `name` of `dir`: one `lookup` and one
+/// `dos_attrs` (a stat and an extended-attribute read on the local backend, what Samba
+/// does per entry too).
+fn child_attr(fs: &dyn Vfs, dir: &Handle, name: &[u8]) -> Result<DosAttrs, VfsError> {
+    let (h, _) = fs.lookup(dir, name)?;
+    fs.dos_attrs(&h)
 }
 
 fn dir_entry(v: &SmbView, file_name: Vec<u16>) -> DirEntry {
@@ -212,8 +216,8 @@ pub fn query_directory(
     if search.granted_access & FILE_LIST_DIRECTORY == 0 {
         return Reply::error(NtStatus::ACCESS_DENIED);
     }
-    let dir_attr = match fs.getattr(dir) {
-        Ok(a) if a.kind == FileKind::Directory => a,
+    let dir_attr = match fs.dos_attrs(dir) {
+        Ok(a) if a.attr.kind == FileKind::Directory => a,
         Ok(_) => return Reply::error(NtStatus::INVALID_PARAMETER),
         Err(e) => return Reply::error(vfs_status(e)),
     };
@@ -260,7 +264,7 @@ pub fn query_directory(
 fn fill(
     fs: &dyn Vfs,
     dir: &Handle,
-    dir_attr: &FileAttr,
+    dir_attr: &DosAttrs,
     search: &mut DirSearch,
     packer: &mut DirPacker,
     single: bool,
@@ -281,9 +285,9 @@ fn fill(
                     let attr = if dot {
                         *dir_attr
                     } else {
-                        fs.lookup(dir, b"..").map_err(vfs_status)?.1
+                        child_attr(fs, dir, b"..").map_err(vfs_status)?
                     };
-                    let e = dir_entry(&view_named(&attr, name), units);
+                    let e = dir_entry(&view_dos(&attr, name), units);
                     if let Step::Full = push(packer, &e) {
                         return Ok(());
                     }
@@ -310,7 +314,7 @@ fn fill(
                 };
                 match found {
                     Some((n, attr)) => {
-                        let e = dir_entry(&view_named(&attr, &n), pattern.clone());
+                        let e = dir_entry(&view_dos(&attr, &n), pattern.clone());
                         if let Step::Full = push(packer, &e) {
                             return Ok(());
                         }
@@ -361,7 +365,7 @@ fn fill(
                     }
                     Err(e) => return Err(vfs_status(e)),
                 };
-                let e = dir_entry(&view_named(&attr, &front.name), units);
+                let e = dir_entry(&view_dos(&attr, &front.name), units);
                 match push(packer, &e) {
                     Step::Taken => {
                         search.cache.pop_front();

@@ -1,5 +1,5 @@
 //! The file-information half of the SMB server: what a file looks like to an SMB client
-//! ([`SmbView`], built from the backend's [`vfs::FileAttr`] by [`view`]), and the
+//! ([`SmbView`], built from the backend's [`vfs::DosAttrs`] by [`view_dos`]), and the
 //! QUERY_INFO and SET_INFO executors the core runs inside a file-system job
 //! ([`query_info`], [`set_info`]; QUERY_DIRECTORY is [`crate::smb_dir`]). They are plain
 //! synchronous functions over `&dyn vfs::Vfs`: the core passes what the open knows
@@ -19,39 +19,38 @@
 //!
 //! Named deviations: the `-1` "stop updating this time" marker of SET_INFO basic is
 //! reported to the core ([`SetInfoOutcome::Applied`]) but the backend keeps updating the
-//! time; CreationTime and ChangeTime cannot be set; FILE_DISPOSITION_POSIX_SEMANTICS and
-//! FILE_DISPOSITION_ON_CLOSE are refused (STATUS_NOT_SUPPORTED); allocation above
-//! EndOfFile reserves nothing; attribute bits that cannot be set are ignored, as Samba
-//! ignores them.
+//! time; ChangeTime cannot be set (it is the kernel's ctime); FILE_DISPOSITION_POSIX_SEMANTICS
+//! and FILE_DISPOSITION_ON_CLOSE are refused (STATUS_NOT_SUPPORTED); attribute bits that
+//! cannot be set are ignored, as Samba ignores them; READONLY lives in the mode (below).
 //!
 //! Where Janus follows MS-FSA and the lab's Samba 4.17 answers otherwise (checked with
 //! smbprotocol against `samba-peer.sh`): FileFsAttributeInformation in a buffer that holds
 //! the fixed part and one character but not the whole name (BUFFER_OVERFLOW; Samba
-//! INFO_LENGTH_MISMATCH); end-of-file or allocation on
-//! a directory (INVALID_PARAMETER; Samba INVALID_HANDLE and SUCCESS); FileIdInformation
-//! is answered (Samba: INVALID_INFO_CLASS). Where Janus follows Samba: FileNameInformation
-//! is answered over SMB2 (`\path`), unknown query classes are INVALID_INFO_CLASS.
+//! INFO_LENGTH_MISMATCH); end-of-file or allocation on a directory (INVALID_PARAMETER;
+//! Samba INVALID_HANDLE and SUCCESS); FileIdInformation is answered (Samba:
+//! INVALID_INFO_CLASS). Where Janus follows Samba: FileNameInformation is answered over
+//! SMB2 (`\path`), unknown query classes are INVALID_INFO_CLASS.
 //!
-//! # From POSIX attributes to SMB ([`view`])
-//! All of the mapping lives in [`view_named`] (and [`dos_attributes`]), so the backend's
-//! coming birth time and stored DOS attributes drop in at one place:
+//! # From POSIX and DOS attributes to SMB ([`view_dos`])
+//! All of the mapping lives in [`view_named`], [`view_dos`] and [`dos_attributes`]:
 //! - times: Unix times become FILETIMEs ([`filetime`]); LastAccessTime = atime,
-//!   LastWriteTime = mtime, ChangeTime = ctime. CreationTime: `vfs` has no birth time yet,
-//!   so it is the earlier of mtime and ctime, which never moves forward while the file
-//!   exists (Samba's `calc_create_time_stat` also considers atime; Janus does not, because
-//!   a `touch -a` into the past would then move the "creation" time too).
-//! - attributes ([`dos_attributes`]): Samba 4.17's defaults (`store dos attributes = yes`,
-//!   `map archive/readonly/hidden/system` ignored when attributes are stored) answer a file
-//!   that has no stored DOS attributes with no attribute at all, i.e. FILE_ATTRIBUTE_NORMAL
-//!   (the captured `fscc-17-basic-resp`: `hello.txt`, mode 0640, is NORMAL), and a
-//!   directory with FILE_ATTRIBUTE_DIRECTORY. Janus stores no DOS attributes yet, so that
-//!   is what every file shows, with two additions that keep SET_INFO's READONLY
-//!   meaningful: a non-directory with no owner write bit is FILE_ATTRIBUTE_READONLY (the
-//!   `map readonly = yes` rule Samba applies when it cannot store attributes; SET_INFO maps
-//!   READONLY onto the write bits the same way), and a name starting with `.` is
-//!   FILE_ATTRIBUTE_HIDDEN (Samba's `hide dot files = yes`, the default). ARCHIVE is not
-//!   derived from the mode (`map archive` would take it from the owner `x` bit, which
-//!   Samba's default ignores).
+//!   LastWriteTime = mtime, ChangeTime = ctime. CreationTime is what the backend reports
+//!   ([`vfs::DosAttrs::creation_time`]: one SET_INFO stored, else the file system's birth
+//!   time, else the earlier of mtime and ctime); SET_INFO stores it
+//!   ([`Vfs::set_dos_attrs`]). Without [`vfs::DosAttrs`] ([`view`], [`view_named`]) it is
+//!   the earlier of mtime and ctime (Samba's `calc_create_time_stat` also considers atime;
+//!   Janus does not, because a `touch -a` into the past would then move it).
+//! - attributes: the bits the backend stores (`user.DOSATTRIB`, Samba's format: HIDDEN,
+//!   SYSTEM, ARCHIVE, TEMPORARY, OFFLINE, NOT_CONTENT_INDEXED), DIRECTORY for a directory,
+//!   HIDDEN for a name starting with `.` (Samba's `hide dot files = yes`), and READONLY for
+//!   a non-directory without the owner write bit. A file with nothing stored shows no
+//!   attribute, i.e. FILE_ATTRIBUTE_NORMAL, as Samba 4.17 answers it (the captured
+//!   `fscc-17-basic-resp`: `hello.txt`, mode 0640). READONLY is kept in the mode rather
+//!   than stored, so that NFS clients see and obey it too: SET_INFO maps it onto the write
+//!   bits ([`apply_dos_attributes`], Samba's `map readonly = yes`); a READONLY bit stored
+//!   by an earlier Samba is still shown until the next SET_INFO of the attributes. ARCHIVE
+//!   is never derived from the mode (`map archive`, ignored by Samba when it stores
+//!   attributes).
 //! - sizes: EndOfFile is the size, AllocationSize the bytes allocated (`used`, st_blocks ×
 //!   512 on Linux: 4096 for the captured 12-byte file); both are 0 for a directory, as Samba
 //!   answers (`get_file_size_stat`, `vfswrap_get_alloc_size`).
@@ -81,7 +80,10 @@ use proto_smb2::names::{parse_rename_target, SharePath};
 use proto_smb2::security::{self, security_information, SecurityDescriptor, UnixOwnership};
 use proto_smb2::server::Reply;
 use proto_smb2::NtStatus;
-use vfs::{Caller, FileAttr, FileKind, Handle, SetAttrs, SetTime, Timestamp, Vfs, VfsError};
+use vfs::{
+    file_attributes, Caller, DosAttrs, FileAttr, FileKind, Handle, SetAttrs, SetDosAttrs, SetTime,
+    Timestamp, Vfs, VfsError,
+};
 
 use crate::smb_access;
 
@@ -89,8 +91,8 @@ use crate::smb_access;
 /// from (basic, standard, internal, network-open, attribute-tag and the directory classes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SmbView {
-    /// CreationTime, a FILETIME (100 ns since 1601). Without a birth time in `vfs`, the
-    /// earlier of mtime and ctime.
+    /// CreationTime, a FILETIME (100 ns since 1601): the backend's
+    /// ([`vfs::DosAttrs::creation_time`]), or the earlier of mtime and ctime without it.
     pub creation_time: u64,
     /// LastAccessTime (atime), a FILETIME.
     pub last_access_time: u64,
@@ -102,8 +104,9 @@ pub struct SmbView {
     pub allocation_size: u64,
     /// EndOfFile: the file size in bytes; 0 for a directory.
     pub end_of_file: u64,
-    /// FileAttributes as stored (FILE_ATTRIBUTE_* of MS-FSCC §2.6, without the NORMAL
-    /// substitution: use [`SmbView::query_attributes`] for the wire value of a query).
+    /// FileAttributes (FILE_ATTRIBUTE_* of MS-FSCC §2.6: stored, and derived from the mode
+    /// and name), without the NORMAL substitution: use [`SmbView::query_attributes`] for
+    /// the wire value of a query.
     pub file_attributes: u32,
     /// The file id: the inode number (FileInternalInformation IndexNumber).
     pub file_id: u64,
@@ -159,8 +162,9 @@ pub fn timestamp(ft: u64) -> Timestamp {
     Timestamp { secs, nsecs }
 }
 
-/// How a file looks to SMB, without its name (no name-derived attribute such as HIDDEN for
-/// dot files: use [`view_named`] where the name is known).
+/// How a file looks to SMB from its POSIX attributes alone, without its name (no stored
+/// DOS attribute or creation time: use [`view_dos`] where [`Vfs::dos_attrs`] was read;
+/// no HIDDEN for dot files: use [`view_named`] where the name is known).
 pub fn view(attr: &FileAttr) -> SmbView {
     view_named(attr, b"")
 }
@@ -189,10 +193,21 @@ pub fn view_named(attr: &FileAttr, name: &[u8]) -> SmbView {
     }
 }
 
-/// The DOS attributes of the file `name` with attributes `attr` (see the module
-/// documentation): DIRECTORY for a directory; READONLY for a non-directory without the
-/// owner write bit; HIDDEN for a name starting with `.` (not `.` and `..` themselves).
-/// This is where stored DOS attributes (user.DOSATTRIB) will be read once `vfs` has them.
+/// How the file `name` looks to SMB with its Windows-side attributes `d` (one
+/// [`Vfs::dos_attrs`]): [`view_named`] of `d.attr`, with the creation time the backend
+/// reports (stored, birth or derived, `vfs::CreationSource`) and the stored DOS attribute
+/// bits added to the ones the mode and the name give ([`dos_attributes`]).
+pub fn view_dos(d: &DosAttrs, name: &[u8]) -> SmbView {
+    let mut v = view_named(&d.attr, name);
+    v.creation_time = filetime(d.creation_time);
+    v.file_attributes |= d.attributes & file_attributes::STORABLE;
+    v
+}
+
+/// The DOS attributes the mode and the name of the file `name` with attributes `attr`
+/// give (see the module documentation): DIRECTORY for a directory; READONLY for a
+/// non-directory without the owner write bit; HIDDEN for a name starting with `.` (not `.`
+/// and `..` themselves). The stored ones are added by [`view_dos`].
 pub fn dos_attributes(attr: &FileAttr, name: &[u8]) -> u32 {
     let mut a = 0;
     if attr.kind == FileKind::Directory {
@@ -491,12 +506,12 @@ fn query_file(
         }
         _ => {}
     }
-    let attr = match fs.getattr(h) {
-        Ok(a) => a,
+    let dos = match fs.dos_attrs(h) {
+        Ok(d) => d,
         Err(e) => return Reply::error(vfs_status(e)),
     };
     let name = open.path.file_name().unwrap_or("").as_bytes();
-    let v = view_named(&attr, name);
+    let v = view_dos(&dos, name);
     let basic = FileBasicInformation::from_times(v.times(), v.query_attributes());
     let standard = FileStandardInformation {
         allocation_size: v.allocation_size,
@@ -889,18 +904,26 @@ fn set_file(
         }
         SetFileInfo::Allocation(a) => {
             // MS-FSA 2.1.5.15.2: an allocation below the size truncates the file; above it
-            // the file system may reserve space, which Janus does not (no fallocate).
+            // the backend reserves space (`Vfs::set_allocation`, fallocate KEEP_SIZE).
             if open.is_dir || a.allocation_size > i64::MAX as u64 {
                 return failed(NtStatus::INVALID_PARAMETER);
             }
-            let attr = match fs.getattr(h) {
-                Ok(a) => a,
-                Err(e) => return failed(vfs_status(e)),
-            };
-            if a.allocation_size < attr.size {
-                set_size(fs, h, a.allocation_size)
-            } else {
-                applied(attr)
+            match fs.set_allocation(h, a.allocation_size) {
+                Ok(attr) => applied(attr),
+                // A backend that cannot reserve: truncate below the size, else nothing.
+                Err(VfsError::NotSupported) => {
+                    let attr = match fs.getattr(h) {
+                        Ok(a) => a,
+                        Err(e) => return failed(vfs_status(e)),
+                    };
+                    if a.allocation_size < attr.size {
+                        set_size(fs, h, a.allocation_size)
+                    } else {
+                        applied(attr)
+                    }
+                }
+                Err(VfsError::IsDir | VfsError::Invalid) => failed(NtStatus::INVALID_PARAMETER),
+                Err(e) => failed(vfs_status(e)),
             }
         }
         SetFileInfo::Position(p) => {
@@ -1040,17 +1063,24 @@ fn set_basic(
         Ok(a) => a,
         Err(e) => return failed(vfs_status(e)),
     };
+    let is_dir = attr.kind == FileKind::Directory;
     let mut set = SetAttrs::default();
+    let mut dos = SetDosAttrs::default();
     if b.file_attributes != 0 {
         // Bits that cannot be set (DIRECTORY, SPARSE_FILE, ..., undefined ones) are
         // ignored, as Samba 4.17 answers SUCCESS for DIRECTORY on a file and for
         // 0x80000000 (checked against the lab's Samba); MS-FSA 2.1.5.15.1 would refuse
-        // them with STATUS_INVALID_PARAMETER.
+        // them with STATUS_INVALID_PARAMETER. So is TEMPORARY on a directory.
         let a = b.file_attributes & attributes::SETTABLE_MASK;
         match apply_dos_attributes(&attr, a, caller) {
             Ok(mode) => set.mode = mode,
             Err(st) => return failed(st),
         }
+        let mut stored = a & file_attributes::STORABLE & !file_attributes::READONLY;
+        if is_dir {
+            stored &= !file_attributes::TEMPORARY;
+        }
+        dos.attributes = Some(stored);
     }
     let mut time_freeze = [None; 4];
     for (i, u) in updates.iter().enumerate() {
@@ -1061,12 +1091,22 @@ fn set_basic(
             TimeUpdate::Set(ft) => {
                 let t = SetTime::Client(timestamp(ft.0));
                 match i {
+                    0 => dos.creation_time = Some(timestamp(ft.0)),
                     1 => set.atime = t,
                     2 => set.mtime = t,
-                    // CreationTime (no birth time yet) and ChangeTime (the kernel's).
+                    // ChangeTime is the kernel's.
                     _ => {}
                 }
             }
+        }
+    }
+    if dos != SetDosAttrs::default() {
+        match fs.set_dos_attrs(h, &dos) {
+            // Where nothing can be stored (a symbolic link or special file, a file system
+            // without user extended attributes): the word and the creation time are
+            // dropped, READONLY still goes to the mode.
+            Ok(_) | Err(VfsError::NotSupported) => {}
+            Err(e) => return failed(vfs_status(e)),
         }
     }
     if set == SetAttrs::default() {
@@ -1084,15 +1124,15 @@ fn set_basic(
     }
 }
 
-/// Stores new DOS attributes `new` (already validated) on the file with attributes `attr`
-/// for `caller`: the new permission bits to apply, if any. THE hook where stored DOS
-/// attributes (user.DOSATTRIB) will go; until `vfs` has them only FILE_ATTRIBUTE_READONLY
-/// is kept, in the mode, as Samba does where it cannot store attributes
-/// (`file_set_dosmode`'s fallback): READONLY on a file clears every write bit; clearing it
-/// gives the owner write bit back (Samba's default `create mask` 0744 keeps only that
-/// one). A directory's READONLY and every other attribute (HIDDEN, SYSTEM, ARCHIVE, ...)
-/// are accepted and not stored. Changing the mode is the owner's (or root's) right, as
-/// `chmod` is: anyone else gets STATUS_ACCESS_DENIED (Samba's `dos filemode = no`).
+/// The permission bits that FILE_ATTRIBUTE_READONLY in the new attribute word `new` gives
+/// the file with attributes `attr`, for `caller`, if they change. READONLY of a file lives
+/// in its mode, so NFS clients see and obey it too (Samba's `map readonly = yes`, and what
+/// Samba's `file_set_dosmode` does where it cannot store attributes): READONLY clears every
+/// write bit; a word without it gives the owner write bit back (Samba's default `create
+/// mask` 0744 keeps only that one). A directory's mode is not touched. Changing the mode is
+/// the owner's (or root's) right, as `chmod` is: anyone else gets STATUS_ACCESS_DENIED
+/// (Samba's `dos filemode = no`). The other bits are stored by the backend
+/// ([`Vfs::set_dos_attrs`]).
 pub fn apply_dos_attributes(
     attr: &FileAttr,
     new: u32,

@@ -47,6 +47,7 @@ struct Counting {
     fs: MemoryFs,
     lookups: AtomicUsize,
     readdirs: AtomicUsize,
+    dos: AtomicUsize,
 }
 
 impl Counting {
@@ -55,6 +56,7 @@ impl Counting {
             fs,
             lookups: AtomicUsize::new(0),
             readdirs: AtomicUsize::new(0),
+            dos: AtomicUsize::new(0),
         }
     }
     fn take(&self) -> (usize, usize) {
@@ -149,8 +151,9 @@ impl Vfs for Counting {
         from_name: &[u8],
         to_dir: &Handle,
         to_name: &[u8],
+        mode: RenameMode,
     ) -> VfsResult<()> {
-        self.fs.rename(from_dir, from_name, to_dir, to_name)
+        self.fs.rename(from_dir, from_name, to_dir, to_name, mode)
     }
     fn link(&self, file: &Handle, dir: &Handle, name: &[u8]) -> VfsResult<()> {
         self.fs.link(file, dir, name)
@@ -164,6 +167,22 @@ impl Vfs for Counting {
     }
     fn fsstat(&self, h: &Handle) -> VfsResult<FsStat> {
         self.fs.fsstat(h)
+    }
+    fn dos_attrs(&self, h: &Handle) -> VfsResult<DosAttrs> {
+        self.dos.fetch_add(1, Ordering::Relaxed);
+        self.fs.dos_attrs(h)
+    }
+    fn set_dos_attrs(&self, h: &Handle, set: &SetDosAttrs) -> VfsResult<DosAttrs> {
+        self.fs.set_dos_attrs(h, set)
+    }
+    fn set_allocation(&self, h: &Handle, size: u64) -> VfsResult<FileAttr> {
+        self.fs.set_allocation(h, size)
+    }
+    fn hold(&self, h: &Handle) -> VfsResult<()> {
+        self.fs.hold(h)
+    }
+    fn release(&self, h: &Handle) {
+        self.fs.release(h)
     }
 }
 
@@ -874,4 +893,41 @@ mod arbitrary_requests {
             }
         }
     }
+}
+
+/// What SET_INFO stored (DOS attributes, creation time) is what a listing shows.
+#[test]
+fn listing_shows_stored_attributes() {
+    let fs = samba_share();
+    let root = fs.root();
+    let (h, _) = fs.lookup(&root, b"hello.txt").unwrap();
+    let born = Timestamp {
+        secs: 1_500_000_000,
+        nsecs: 0,
+    };
+    fs.set_dos_attrs(
+        &h,
+        &SetDosAttrs {
+            attributes: Some(attributes::HIDDEN | attributes::ARCHIVE),
+            creation_time: Some(born),
+        },
+    )
+    .unwrap();
+    let mut s = DirSearch::new(FILE_LIST_DIRECTORY);
+    let (_, d) = parts(&query_directory(
+        &fs,
+        &root,
+        &mut s,
+        &req(DirClass::IdBothDirectory, 0, 65536, "hello.txt"),
+        false,
+    ));
+    let e = DirClass::IdBothDirectory.decode_entries(&d).unwrap();
+    assert_eq!(
+        e[0].file_attributes,
+        attributes::HIDDEN | attributes::ARCHIVE
+    );
+    assert_eq!(
+        e[0].creation_time,
+        FileTime::from_unix(born.secs, born.nsecs)
+    );
 }

@@ -1333,3 +1333,145 @@ mod arbitrary_requests {
         }
     }
 }
+
+/// The attributes and creation time SET_INFO stores in the backend (`Vfs::set_dos_attrs`)
+/// come back from QUERY_INFO and QUERY_DIRECTORY; READONLY lives in the mode.
+#[test]
+fn stored_dos_attributes_and_creation_time() {
+    let t = setup();
+    let basic = |attrs: u32, creation: i64| {
+        SetFileInfo::Basic(FileBasicInformation {
+            creation_time: creation,
+            file_attributes: attrs,
+            ..Default::default()
+        })
+    };
+    let query_basic = |t: &T| {
+        let (_, d) = parts(&query(t, &t.hello, &rw_open(), 1, file_class::BASIC, 40));
+        FileBasicInformation::decode(&d).unwrap()
+    };
+    let born = FileTime::from_unix(1_500_000_000, 0);
+    let out = set(
+        &t,
+        &rw_open(),
+        &owner(),
+        basic(
+            attributes::HIDDEN | attributes::ARCHIVE | attributes::SYSTEM,
+            born.0 as i64,
+        ),
+    );
+    assert!(matches!(out, SetInfoOutcome::Applied { .. }), "{out:?}");
+    let b = query_basic(&t);
+    assert_eq!(
+        b.file_attributes,
+        attributes::HIDDEN | attributes::ARCHIVE | attributes::SYSTEM
+    );
+    assert_eq!(b.creation_time, born.0 as i64);
+    // The mode did not change; the backend stored the word.
+    let d = t.fs.dos_attrs(&t.hello).unwrap();
+    assert!(d.stored);
+    assert_eq!(t.fs.getattr(&t.hello).unwrap().mode & 0o777, 0o640);
+    // READONLY: in the mode, shown with the stored bits.
+    set(
+        &t,
+        &rw_open(),
+        &owner(),
+        basic(attributes::READONLY | attributes::ARCHIVE, 0),
+    );
+    assert_eq!(t.fs.getattr(&t.hello).unwrap().mode & 0o777, 0o440);
+    assert_eq!(
+        query_basic(&t).file_attributes,
+        attributes::READONLY | attributes::ARCHIVE
+    );
+    assert_eq!(
+        t.fs.dos_attrs(&t.hello).unwrap().attributes & attributes::READONLY,
+        0
+    );
+    // The creation time stays (0: unchanged).
+    assert_eq!(query_basic(&t).creation_time, born.0 as i64);
+    // NORMAL alone clears everything.
+    set(&t, &rw_open(), &owner(), basic(attributes::NORMAL, 0));
+    assert_eq!(query_basic(&t).file_attributes, attributes::NORMAL);
+    assert_eq!(t.fs.getattr(&t.hello).unwrap().mode & 0o777, 0o640);
+    // A READONLY an earlier server stored in the word is shown (until the next set).
+    t.fs.set_dos_attrs(
+        &t.hello,
+        &vfs::SetDosAttrs {
+            attributes: Some(attributes::READONLY),
+            creation_time: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(query_basic(&t).file_attributes, attributes::READONLY);
+    set(&t, &rw_open(), &owner(), basic(attributes::ARCHIVE, 0));
+    assert_eq!(query_basic(&t).file_attributes, attributes::ARCHIVE);
+    // TEMPORARY on a directory is dropped, not refused (as Samba).
+    let sub_open = OpenView {
+        path: parse_create_str("sub").unwrap(),
+        is_dir: true,
+        ..rw_open()
+    };
+    let (class, buf) = basic(attributes::TEMPORARY | attributes::HIDDEN, 0).encode();
+    assert!(matches!(
+        set_info(&t.fs, &t.sub, &sub_open, &owner(), &sreq(1, class, buf)),
+        SetInfoOutcome::Applied { .. }
+    ));
+    let (_, d) = parts(&query(&t, &t.sub, &sub_open, 1, file_class::BASIC, 40));
+    assert_eq!(
+        FileBasicInformation::decode(&d).unwrap().file_attributes,
+        attributes::DIRECTORY | attributes::HIDDEN
+    );
+    // A symbolic link stores nothing: the set succeeds, nothing is kept.
+    let (link, _) =
+        t.fs.symlink(
+            &t.fs.root(),
+            b"ln",
+            b"hello.txt",
+            &SetAttrs::default(),
+            &owner(),
+        )
+        .unwrap();
+    let link_open = OpenView {
+        path: parse_create_str("ln").unwrap(),
+        ..rw_open()
+    };
+    let (class, buf) = basic(attributes::HIDDEN, born.0 as i64).encode();
+    assert!(matches!(
+        set_info(&t.fs, &link, &link_open, &owner(), &sreq(1, class, buf)),
+        SetInfoOutcome::Applied { .. }
+    ));
+    assert!(!t.fs.dos_attrs(&link).unwrap().stored);
+}
+
+#[test]
+fn allocation_reserves_space() {
+    let t = setup();
+    let alloc = |n| SetFileInfo::Allocation(FileAllocationInformation { allocation_size: n });
+    assert!(matches!(
+        set(&t, &rw_open(), &owner(), alloc(1 << 20)),
+        SetInfoOutcome::Applied { attr: Some(_), .. }
+    ));
+    let (_, d) = parts(&query(
+        &t,
+        &t.hello,
+        &rw_open(),
+        1,
+        file_class::STANDARD,
+        24,
+    ));
+    let s = FileStandardInformation::decode(&d).unwrap();
+    assert_eq!(s.end_of_file, 12);
+    assert!(s.allocation_size >= 1 << 20, "{}", s.allocation_size);
+    set(&t, &rw_open(), &owner(), alloc(5));
+    let (_, d) = parts(&query(
+        &t,
+        &t.hello,
+        &rw_open(),
+        1,
+        file_class::STANDARD,
+        24,
+    ));
+    let s = FileStandardInformation::decode(&d).unwrap();
+    assert_eq!(s.end_of_file, 5);
+    assert!(s.allocation_size < 1 << 20);
+}
