@@ -51,8 +51,8 @@ use proto_nfs::server::Creds;
 use crate::perm::{in_group, may, sticky_allows, R, W, X};
 use crate::write_behind::{WriteVerifier, FLUSH_BEHIND_MIN};
 use vfs::{
-    Caller, CreateHow, FileAttr, FileKind, Handle, SetAttrs, SetTime, Stability, Timestamp, Vfs,
-    VfsError,
+    Caller, CreateHow, FileAttr, FileKind, Handle, RenameMode, SetAttrs, SetTime, Stability,
+    Timestamp, Vfs, VfsError,
 };
 
 /// Largest READ and WRITE (FSINFO `rtmax`/`wtmax`, RFC 1813 §3.3.19): 1 MiB.
@@ -965,7 +965,10 @@ fn rename(cx: &Ctx<'_>, a: &RenameArgs) -> RenameRes {
     if from_pre.fileid != to_pre.fileid {
         tri!(cx.may_reparent(&fh, &a.from.name.0), unchanged);
     }
-    let r = cx.vfs.rename(&fh, &a.from.name.0, &th, &a.to.name.0);
+    // RFC 1813 §3.3.14: RENAME replaces an existing target atomically.
+    let r = cx
+        .vfs
+        .rename(&fh, &a.from.name.0, &th, &a.to.name.0, RenameMode::Replace);
     let wcc = RenameWcc {
         fromdir_wcc: cx.wcc(&fh, Some(&from_pre)),
         todir_wcc: cx.wcc(&th, Some(&to_pre)),

@@ -22,8 +22,8 @@ use bytes::Bytes;
 use proto_nfs::nfs3::{Nfs3Call, Nfs3Reply, Nfs3Status};
 use proto_nfs::server::{Creds, FsRequestId};
 use vfs::{
-    Caller, CreateHow, DirPage, FileAttr, FileKind, FsStat, Handle, SetAttrs, Stability, Vfs,
-    VfsError, VfsResult,
+    Caller, CreateHow, DirPage, FileAttr, FileKind, FsStat, Handle, RenameMode, SetAttrs,
+    Stability, Vfs, VfsError, VfsResult,
 };
 
 use crate::nfs3_exec::{DeferredWrite, Executor};
@@ -452,7 +452,7 @@ impl Vfs for UnknownShare {
     fn rmdir(&self, _: &Handle, _: &[u8]) -> VfsResult<()> {
         Err(VfsError::Stale)
     }
-    fn rename(&self, _: &Handle, _: &[u8], _: &Handle, _: &[u8]) -> VfsResult<()> {
+    fn rename(&self, _: &Handle, _: &[u8], _: &Handle, _: &[u8], _: RenameMode) -> VfsResult<()> {
         Err(VfsError::Stale)
     }
     fn link(&self, _: &Handle, _: &Handle, _: &[u8]) -> VfsResult<()> {

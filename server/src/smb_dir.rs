@@ -6,8 +6,8 @@
 //! - The first query of an open (and every query with SMB2_RESTART_SCANS or SMB2_REOPEN)
 //!   starts a search: the pattern is parsed (`names::parse_pattern`; empty means `*`) and
 //!   the position reset. Later queries continue the search and ignore their pattern, as
-//!   MS-FSA §2.1.5.6.3 does. On RESTART_SCANS the new pattern replaces the old one (MS-FSA;
-//!   Samba keeps the old one unless REOPEN is set).
+//!   MS-FSA §2.1.5.6.3 does. On RESTART_SCANS the new pattern replaces the old one (MS-FSA,
+//!   and the lab's Samba 4.17 does the same).
 //! - `.` and `..` come first when the pattern matches them, with the directory's and its
 //!   parent's attributes (the share root is its own parent, and gets both entries, as Samba
 //!   answers).
@@ -16,17 +16,27 @@
 //!   entry once over the whole listing, never from the start again. The page waiting to be
 //!   returned is the only cache ([`PAGE`] entries at most). An entry removed between two
 //!   queries is skipped when its lookup fails; one added is listed if the backend places it
-//!   after the position (MemoryFs and the local backend's hash cookies do), otherwise on
-//!   the next listing: never twice, and nothing present throughout is missed.
+//!   after the position (MemoryFs always does; in the hash order of an ext4 directory it
+//!   may fall before, and then shows in the next listing): never twice, and nothing
+//!   present throughout is missed (the backend's cookies stay valid while their entry
+//!   exists, `vfs::DirEntry::cookie`).
 //! - Each entry's name is matched before anything is asked about it (`names::wildcard_match`,
-//!   MS-FSA §2.1.4.4, upper-cased on a case-insensitive share); a match costs one `lookup`,
-//!   which gives the attributes. The entries looked up in one query are bounded by the
+//!   MS-FSA §2.1.4.4, upper-cased on a case-insensitive share); a match costs one `lookup`
+//!   and one `dos_attrs`, which give the attributes. The entries looked up in one query are bounded by the
 //!   output buffer (each takes at least its class's fixed part) and SMB2_RETURN_SINGLE_ENTRY;
 //!   names that do not match cost a name comparison only, so a query for a rare pattern
 //!   scans (once) as far as the next match.
 //! - A pattern without wildcards is a name lookup: the name is looked up directly (one
 //!   `lookup`, no scan); on a case-insensitive share a miss falls back to the scan, which
 //!   compares case-insensitively.
+//!
+//! # Symbolic links and special files
+//! An entry is described by `lookup` and `dos_attrs` (its stored DOS attributes and
+//! creation time, [`crate::smb_info::view_dos`]); `lookup` does not follow symbolic links: a link is
+//! listed with its own attributes (a file whose size is the target's length), a FIFO or
+//! device as a file. Samba follows links inside the share (a link shows its target's
+//! attributes and id, a dangling one is not listed); following them needs the core's path
+//! resolution and is left to the one place where entries are described (`child_attr`).
 //!
 //! # Names that are not listed
 //! Names that are not valid UTF-8, and names an SMB client could not open (a character
@@ -36,11 +46,12 @@
 //!
 //! # Statuses
 //! STATUS_INVALID_INFO_CLASS for a class that is not a directory class; STATUS_ACCESS_DENIED
-//! without FILE_LIST_DIRECTORY; STATUS_INVALID_PARAMETER when the open is not a directory;
-//! STATUS_INFO_LENGTH_MISMATCH for a buffer below the class's fixed part (MS-FSA; Samba
-//! answers INVALID_PARAMETER, see `fscc-99-dir-8-resp`); STATUS_BUFFER_OVERFLOW when the
-//! first entry alone does not fit (what fits of it is returned, and the entry counts as
-//! returned); STATUS_NO_SUCH_FILE when the first query of a search finds nothing,
+//! without FILE_LIST_DIRECTORY; STATUS_INFO_LENGTH_MISMATCH for a buffer below the class's
+//! fixed part (MS-FSA; Samba answers INVALID_PARAMETER, see `fscc-99-dir-8-resp`); STATUS_BUFFER_OVERFLOW when the
+//! first entry alone does not fit (what fits of it is returned, MS-FSA; the entry stays
+//! first for the next query, as with Samba, which answers INFO_LENGTH_MISMATCH there);
+//! STATUS_INVALID_PARAMETER for an open that is not a directory (MS-SMB2; Samba answers
+//! NOT_SUPPORTED); STATUS_NO_SUCH_FILE when the first query of a search finds nothing,
 //! STATUS_NO_MORE_FILES after that. SMB2_INDEX_SPECIFIED is ignored: FileIndex is always 0
 //! (positions in a POSIX directory are not stable), so the search continues from where it
 //! is, as Samba does. OutputBufferLength against MaxTransactSize is the core's check.
@@ -54,10 +65,10 @@ use proto_smb2::fscc::FileTime;
 use proto_smb2::names::{has_wildcards, parse_path_units, parse_pattern, wildcard_match};
 use proto_smb2::server::Reply;
 use proto_smb2::NtStatus;
-use vfs::{FileAttr, FileKind, Handle, Vfs, VfsError};
+use vfs::{DosAttrs, FileKind, Handle, Vfs, VfsError};
 
 use crate::smb_access::FILE_LIST_DIRECTORY;
-use crate::smb_info::{output_reply, vfs_status, view_named, SmbView};
+use crate::smb_info::{output_reply, vfs_status, view_dos, SmbView};
 
 /// Backend entries read per `readdir` call, and the most a search caches.
 pub const PAGE: usize = 256;
@@ -92,9 +103,10 @@ pub struct DirSearch {
     /// The backend cookie after the last entry read into `cache` (0: the start).
     cookie: u64,
     /// Entries read from the backend and not yet returned, in order (at most [`PAGE`]).
+    /// When it drains, the backend is asked again from `cookie`, so names added after an
+    /// earlier end-of-directory are still listed; an empty page ends the query (a later
+    /// query asks again: one `readdir` each).
     cache: VecDeque<vfs::DirEntry>,
-    /// The backend reported the end after the entries in `cache`.
-    eof: bool,
     /// A query of this search has been answered (STATUS_NO_MORE_FILES rather than
     /// STATUS_NO_SUCH_FILE when nothing is found).
     queried: bool,
@@ -109,7 +121,6 @@ impl DirSearch {
             stage: Stage::Dot,
             cookie: 0,
             cache: VecDeque::new(),
-            eof: false,
             queried: false,
         }
     }
@@ -129,7 +140,6 @@ impl DirSearch {
         self.stage = Stage::Dot;
         self.cookie = 0;
         self.cache.clear();
-        self.eof = false;
         self.queried = false;
     }
 }
@@ -145,6 +155,14 @@ fn smb_name(name: &[u8]) -> Option<Vec<u16>> {
         }
         _ => None,
     }
+}
+
+/// The attributes a listing shows for the entry `name` of `dir`: one `lookup` and one
+/// `dos_attrs` (a stat and an extended-attribute read on the local backend, what Samba
+/// does per entry too).
+fn child_attr(fs: &dyn Vfs, dir: &Handle, name: &[u8]) -> Result<DosAttrs, VfsError> {
+    let (h, _) = fs.lookup(dir, name)?;
+    fs.dos_attrs(&h)
 }
 
 fn dir_entry(v: &SmbView, file_name: Vec<u16>) -> DirEntry {
@@ -166,16 +184,19 @@ fn dir_entry(v: &SmbView, file_name: Vec<u16>) -> DirEntry {
 
 /// What one candidate came to.
 enum Step {
-    /// Packed (or packed in part, BUFFER_OVERFLOW): consumed.
+    /// Packed: consumed.
     Taken,
-    /// Did not fit: keep it for the next query and stop.
+    /// Did not fit (or only in part, BUFFER_OVERFLOW): keep it for the next query, stop.
     Full,
 }
 
+/// An entry that did not fit whole stays for the next query, also when it was the first
+/// and went out cut with BUFFER_OVERFLOW: a client that asks again with a larger buffer
+/// gets it (Samba keeps it too, answering INFO_LENGTH_MISMATCH).
 fn push(packer: &mut DirPacker, e: &DirEntry) -> Step {
     match packer.push(e) {
-        Push::Added | Push::Overflow => Step::Taken,
-        Push::Full => Step::Full,
+        Push::Added => Step::Taken,
+        Push::Full | Push::Overflow => Step::Full,
     }
 }
 
@@ -195,8 +216,8 @@ pub fn query_directory(
     if search.granted_access & FILE_LIST_DIRECTORY == 0 {
         return Reply::error(NtStatus::ACCESS_DENIED);
     }
-    let dir_attr = match fs.getattr(dir) {
-        Ok(a) if a.kind == FileKind::Directory => a,
+    let dir_attr = match fs.dos_attrs(dir) {
+        Ok(a) if a.attr.kind == FileKind::Directory => a,
         Ok(_) => return Reply::error(NtStatus::INVALID_PARAMETER),
         Err(e) => return Reply::error(vfs_status(e)),
     };
@@ -243,7 +264,7 @@ pub fn query_directory(
 fn fill(
     fs: &dyn Vfs,
     dir: &Handle,
-    dir_attr: &FileAttr,
+    dir_attr: &DosAttrs,
     search: &mut DirSearch,
     packer: &mut DirPacker,
     single: bool,
@@ -264,9 +285,9 @@ fn fill(
                     let attr = if dot {
                         *dir_attr
                     } else {
-                        fs.lookup(dir, b"..").map_err(vfs_status)?.1
+                        child_attr(fs, dir, b"..").map_err(vfs_status)?
                     };
-                    let e = dir_entry(&view_named(&attr, name), units);
+                    let e = dir_entry(&view_dos(&attr, name), units);
                     if let Step::Full = push(packer, &e) {
                         return Ok(());
                     }
@@ -283,8 +304,8 @@ fn fill(
                 let special = matches!(name.as_deref(), Some(".") | Some(".."));
                 let found = match name.as_deref() {
                     Some(n) if !special && smb_name(n.as_bytes()).is_some() => {
-                        match fs.lookup(dir, n.as_bytes()) {
-                            Ok((_, attr)) => Some((n.as_bytes().to_vec(), attr)),
+                        match child_attr(fs, dir, n.as_bytes()) {
+                            Ok(attr) => Some((n.as_bytes().to_vec(), attr)),
                             Err(VfsError::NotFound | VfsError::NameTooLong) => None,
                             Err(e) => return Err(vfs_status(e)),
                         }
@@ -293,7 +314,7 @@ fn fill(
                 };
                 match found {
                     Some((n, attr)) => {
-                        let e = dir_entry(&view_named(&attr, &n), pattern.clone());
+                        let e = dir_entry(&view_dos(&attr, &n), pattern.clone());
                         if let Step::Full = push(packer, &e) {
                             return Ok(());
                         }
@@ -306,10 +327,6 @@ fn fill(
             }
             Stage::Scan => {
                 if search.cache.is_empty() {
-                    if search.eof {
-                        search.stage = Stage::Done;
-                        continue;
-                    }
                     let page = match fs.readdir(dir, search.cookie, PAGE) {
                         Ok(p) => p,
                         Err(VfsError::BadCookie) => {
@@ -321,10 +338,11 @@ fn fill(
                         }
                         Err(e) => return Err(vfs_status(e)),
                     };
-                    if let Some(last) = page.entries.last() {
-                        search.cookie = last.cookie;
-                    }
-                    search.eof = page.eof || page.entries.is_empty();
+                    let Some(last) = page.entries.last() else {
+                        // The end, for now: a later query asks again from here.
+                        return Ok(());
+                    };
+                    search.cookie = last.cookie;
                     search.cache.extend(page.entries);
                     continue;
                 }
@@ -338,8 +356,8 @@ fn fill(
                         continue;
                     }
                 };
-                let attr = match fs.lookup(dir, &front.name) {
-                    Ok((_, a)) => a,
+                let attr = match child_attr(fs, dir, &front.name) {
+                    Ok(a) => a,
                     // Removed (or replaced) since it was read: not listed.
                     Err(VfsError::NotFound | VfsError::Stale) => {
                         search.cache.pop_front();
@@ -347,7 +365,7 @@ fn fill(
                     }
                     Err(e) => return Err(vfs_status(e)),
                 };
-                let e = dir_entry(&view_named(&attr, &front.name), units);
+                let e = dir_entry(&view_dos(&attr, &front.name), units);
                 match push(packer, &e) {
                     Step::Taken => {
                         search.cache.pop_front();

@@ -1,5 +1,5 @@
 //! The file-information half of the SMB server: what a file looks like to an SMB client
-//! ([`SmbView`], built from the backend's [`vfs::FileAttr`] by [`view`]), and the
+//! ([`SmbView`], built from the backend's [`vfs::DosAttrs`] by [`view_dos`]), and the
 //! QUERY_INFO and SET_INFO executors the core runs inside a file-system job
 //! ([`query_info`], [`set_info`]; QUERY_DIRECTORY is [`crate::smb_dir`]). They are plain
 //! synchronous functions over `&dyn vfs::Vfs`: the core passes what the open knows
@@ -19,32 +19,38 @@
 //!
 //! Named deviations: the `-1` "stop updating this time" marker of SET_INFO basic is
 //! reported to the core ([`SetInfoOutcome::Applied`]) but the backend keeps updating the
-//! time; CreationTime and ChangeTime cannot be set; FILE_DISPOSITION_POSIX_SEMANTICS is
-//! treated as plain delete-pending and FILE_DISPOSITION_ON_CLOSE refused; allocation
-//! above EndOfFile reserves nothing; FileFsAttributeInformation in a buffer that cuts
-//! the name answers BUFFER_OVERFLOW as MS-FSA says, where Samba answers
-//! INFO_LENGTH_MISMATCH.
+//! time; ChangeTime cannot be set (it is the kernel's ctime); FILE_DISPOSITION_POSIX_SEMANTICS
+//! and FILE_DISPOSITION_ON_CLOSE are refused (STATUS_NOT_SUPPORTED); attribute bits that
+//! cannot be set are ignored, as Samba ignores them; READONLY lives in the mode (below).
 //!
-//! # From POSIX attributes to SMB ([`view`])
-//! All of the mapping lives in [`view_named`] (and [`dos_attributes`]), so the backend's
-//! coming birth time and stored DOS attributes drop in at one place:
+//! Where Janus follows MS-FSA and the lab's Samba 4.17 answers otherwise (checked with
+//! smbprotocol against `samba-peer.sh`): FileFsAttributeInformation in a buffer that holds
+//! the fixed part and one character but not the whole name (BUFFER_OVERFLOW; Samba
+//! INFO_LENGTH_MISMATCH); end-of-file or allocation on a directory (INVALID_PARAMETER;
+//! Samba INVALID_HANDLE and SUCCESS); FileIdInformation is answered (Samba:
+//! INVALID_INFO_CLASS). Where Janus follows Samba: FileNameInformation is answered over
+//! SMB2 (`\path`), unknown query classes are INVALID_INFO_CLASS.
+//!
+//! # From POSIX and DOS attributes to SMB ([`view_dos`])
+//! All of the mapping lives in [`view_named`], [`view_dos`] and [`dos_attributes`]:
 //! - times: Unix times become FILETIMEs ([`filetime`]); LastAccessTime = atime,
-//!   LastWriteTime = mtime, ChangeTime = ctime. CreationTime: `vfs` has no birth time yet,
-//!   so it is the earlier of mtime and ctime, which never moves forward while the file
-//!   exists (Samba's `calc_create_time_stat` also considers atime; Janus does not, because
-//!   a `touch -a` into the past would then move the "creation" time too).
-//! - attributes ([`dos_attributes`]): Samba 4.17's defaults (`store dos attributes = yes`,
-//!   `map archive/readonly/hidden/system` ignored when attributes are stored) answer a file
-//!   that has no stored DOS attributes with no attribute at all, i.e. FILE_ATTRIBUTE_NORMAL
-//!   (the captured `fscc-17-basic-resp`: `hello.txt`, mode 0640, is NORMAL), and a
-//!   directory with FILE_ATTRIBUTE_DIRECTORY. Janus stores no DOS attributes yet, so that
-//!   is what every file shows, with two additions that keep SET_INFO's READONLY
-//!   meaningful: a non-directory with no owner write bit is FILE_ATTRIBUTE_READONLY (the
-//!   `map readonly = yes` rule Samba applies when it cannot store attributes; SET_INFO maps
-//!   READONLY onto the write bits the same way), and a name starting with `.` is
-//!   FILE_ATTRIBUTE_HIDDEN (Samba's `hide dot files = yes`, the default). ARCHIVE is not
-//!   derived from the mode (`map archive` would take it from the owner `x` bit, which
-//!   Samba's default ignores).
+//!   LastWriteTime = mtime, ChangeTime = ctime. CreationTime is what the backend reports
+//!   ([`vfs::DosAttrs::creation_time`]: one SET_INFO stored, else the file system's birth
+//!   time, else the earlier of mtime and ctime); SET_INFO stores it
+//!   ([`Vfs::set_dos_attrs`]). Without [`vfs::DosAttrs`] ([`view`], [`view_named`]) it is
+//!   the earlier of mtime and ctime (Samba's `calc_create_time_stat` also considers atime;
+//!   Janus does not, because a `touch -a` into the past would then move it).
+//! - attributes: the bits the backend stores (`user.DOSATTRIB`, Samba's format: HIDDEN,
+//!   SYSTEM, ARCHIVE, TEMPORARY, OFFLINE, NOT_CONTENT_INDEXED), DIRECTORY for a directory,
+//!   HIDDEN for a name starting with `.` (Samba's `hide dot files = yes`), and READONLY for
+//!   a non-directory without the owner write bit. A file with nothing stored shows no
+//!   attribute, i.e. FILE_ATTRIBUTE_NORMAL, as Samba 4.17 answers it (the captured
+//!   `fscc-17-basic-resp`: `hello.txt`, mode 0640). READONLY is kept in the mode rather
+//!   than stored, so that NFS clients see and obey it too: SET_INFO maps it onto the write
+//!   bits ([`apply_dos_attributes`], Samba's `map readonly = yes`); a READONLY bit stored
+//!   by an earlier Samba is still shown until the next SET_INFO of the attributes. ARCHIVE
+//!   is never derived from the mode (`map archive`, ignored by Samba when it stores
+//!   attributes).
 //! - sizes: EndOfFile is the size, AllocationSize the bytes allocated (`used`, st_blocks ×
 //!   512 on Linux: 4096 for the captured 12-byte file); both are 0 for a directory, as Samba
 //!   answers (`get_file_size_stat`, `vfswrap_get_alloc_size`).
@@ -52,14 +58,15 @@
 //!   the inode number, as Samba reports it (the captured IndexNumber is the inode).
 
 use proto_smb2::cmd::{
-    ErrorResponse, OutputBufferResponse, QueryInfoRequest, SetInfoRequest, SetInfoResponse,
+    ErrorResponse, FileTimesAndSizes, OutputBufferResponse, QueryInfoRequest, SetInfoRequest,
+    SetInfoResponse,
 };
 use proto_smb2::fscc::file::{
     mode, FileAccessInformation, FileAlignmentInformation, FileAllInformation,
-    FileAttributeTagInformation, FileBasicInformation, FileCompressionInformation,
-    FileEaInformation, FileInternalInformation, FileModeInformation, FileNameInformation,
-    FileNetworkOpenInformation, FileNormalizedNameInformation, FilePositionInformation,
-    FileStandardInformation, FileStreamInformation, SetFileInfo,
+    FileAlternateNameInformation, FileAttributeTagInformation, FileBasicInformation,
+    FileCompressionInformation, FileEaInformation, FileInternalInformation, FileModeInformation,
+    FileNameInformation, FileNetworkOpenInformation, FileNormalizedNameInformation,
+    FilePositionInformation, FileStandardInformation, FileStreamInformation, SetFileInfo,
 };
 use proto_smb2::fscc::fs::{
     device, FileFsAttributeInformation, FileFsDeviceInformation, FileFsFullSizeInformation,
@@ -73,7 +80,10 @@ use proto_smb2::names::{parse_rename_target, SharePath};
 use proto_smb2::security::{self, security_information, SecurityDescriptor, UnixOwnership};
 use proto_smb2::server::Reply;
 use proto_smb2::NtStatus;
-use vfs::{Caller, FileAttr, FileKind, Handle, SetAttrs, SetTime, Timestamp, Vfs, VfsError};
+use vfs::{
+    file_attributes, Caller, DosAttrs, FileAttr, FileKind, Handle, SetAttrs, SetDosAttrs, SetTime,
+    Timestamp, Vfs, VfsError,
+};
 
 use crate::smb_access;
 
@@ -81,8 +91,8 @@ use crate::smb_access;
 /// from (basic, standard, internal, network-open, attribute-tag and the directory classes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SmbView {
-    /// CreationTime, a FILETIME (100 ns since 1601). Without a birth time in `vfs`, the
-    /// earlier of mtime and ctime.
+    /// CreationTime, a FILETIME (100 ns since 1601): the backend's
+    /// ([`vfs::DosAttrs::creation_time`]), or the earlier of mtime and ctime without it.
     pub creation_time: u64,
     /// LastAccessTime (atime), a FILETIME.
     pub last_access_time: u64,
@@ -94,12 +104,13 @@ pub struct SmbView {
     pub allocation_size: u64,
     /// EndOfFile: the file size in bytes; 0 for a directory.
     pub end_of_file: u64,
-    /// FileAttributes as stored (FILE_ATTRIBUTE_* of MS-FSCC §2.6, without the NORMAL
-    /// substitution: use [`SmbView::query_attributes`] for the wire value of a query).
+    /// FileAttributes (FILE_ATTRIBUTE_* of MS-FSCC §2.6: stored, and derived from the mode
+    /// and name), without the NORMAL substitution: use [`SmbView::query_attributes`] for
+    /// the wire value of a query.
     pub file_attributes: u32,
     /// The file id: the inode number (FileInternalInformation IndexNumber).
     pub file_id: u64,
-    /// NumberOfLinks: hard links to the file.
+    /// NumberOfLinks: hard links to the file; 1 for a directory (as Samba answers).
     pub number_of_links: u32,
     /// Whether the file is a directory (FileStandardInformation.Directory).
     pub directory: bool,
@@ -110,6 +121,20 @@ impl SmbView {
     /// (MS-FSCC §2.6).
     pub fn query_attributes(&self) -> u32 {
         attributes::for_query(self.file_attributes)
+    }
+
+    /// The times and sizes a CREATE response (MS-SMB2 §2.2.14) and a CLOSE response with
+    /// SMB2_CLOSE_FLAG_POSTQUERY_ATTRIB (§2.2.16) carry; FileAttributes go beside them as
+    /// [`SmbView::query_attributes`].
+    pub fn times_and_sizes(&self) -> FileTimesAndSizes {
+        FileTimesAndSizes {
+            creation_time: self.creation_time,
+            last_access_time: self.last_access_time,
+            last_write_time: self.last_write_time,
+            change_time: self.change_time,
+            allocation_size: self.allocation_size,
+            end_of_file: self.end_of_file,
+        }
     }
 
     /// The four times in the order of FileBasicInformation (creation, last access, last
@@ -137,8 +162,9 @@ pub fn timestamp(ft: u64) -> Timestamp {
     Timestamp { secs, nsecs }
 }
 
-/// How a file looks to SMB, without its name (no name-derived attribute such as HIDDEN for
-/// dot files: use [`view_named`] where the name is known).
+/// How a file looks to SMB from its POSIX attributes alone, without its name (no stored
+/// DOS attribute or creation time: use [`view_dos`] where [`Vfs::dos_attrs`] was read;
+/// no HIDDEN for dot files: use [`view_named`] where the name is known).
 pub fn view(attr: &FileAttr) -> SmbView {
     view_named(attr, b"")
 }
@@ -161,15 +187,27 @@ pub fn view_named(attr: &FileAttr, name: &[u8]) -> SmbView {
         end_of_file,
         file_attributes: dos_attributes(attr, name),
         file_id: attr.fileid,
-        number_of_links: attr.nlink,
+        // Samba answers 1 for a directory whatever its link count (the lab's 4.17).
+        number_of_links: if directory { 1 } else { attr.nlink },
         directory,
     }
 }
 
-/// The DOS attributes of the file `name` with attributes `attr` (see the module
-/// documentation): DIRECTORY for a directory; READONLY for a non-directory without the
-/// owner write bit; HIDDEN for a name starting with `.` (not `.` and `..` themselves).
-/// This is where stored DOS attributes (user.DOSATTRIB) will be read once `vfs` has them.
+/// How the file `name` looks to SMB with its Windows-side attributes `d` (one
+/// [`Vfs::dos_attrs`]): [`view_named`] of `d.attr`, with the creation time the backend
+/// reports (stored, birth or derived, `vfs::CreationSource`) and the stored DOS attribute
+/// bits added to the ones the mode and the name give ([`dos_attributes`]).
+pub fn view_dos(d: &DosAttrs, name: &[u8]) -> SmbView {
+    let mut v = view_named(&d.attr, name);
+    v.creation_time = filetime(d.creation_time);
+    v.file_attributes |= d.attributes & file_attributes::STORABLE;
+    v
+}
+
+/// The DOS attributes the mode and the name of the file `name` with attributes `attr`
+/// give (see the module documentation): DIRECTORY for a directory; READONLY for a
+/// non-directory without the owner write bit; HIDDEN for a name starting with `.` (not `.`
+/// and `..` themselves). The stored ones are added by [`view_dos`].
 pub fn dos_attributes(attr: &FileAttr, name: &[u8]) -> u32 {
     let mut a = 0;
     if attr.kind == FileKind::Directory {
@@ -227,6 +265,33 @@ pub struct VolumeView {
     pub object_id: [u8; 16],
     /// The share is read-only (FILE_READ_ONLY_VOLUME, FILE_READ_ONLY_DEVICE).
     pub read_only: bool,
+}
+
+impl VolumeView {
+    /// The volume of the share `name` whose root has attributes `root`: the serial number
+    /// and object id are derived from the share name (stable across restarts, different
+    /// per share; Samba derives its serial from the share and machine names the same way),
+    /// the creation time is the root's ([`view`]), the label the share name.
+    pub fn for_share(name: &str, root: &FileAttr, read_only: bool) -> VolumeView {
+        // FNV-1a over the name, from two different offset bases.
+        let fnv = |basis: u64| {
+            name.bytes().fold(basis, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+            })
+        };
+        let a = fnv(0xcbf2_9ce4_8422_2325);
+        let b = fnv(0x8422_2325_cbf2_9ce4);
+        let mut object_id = [0u8; 16];
+        object_id[..8].copy_from_slice(&a.to_le_bytes());
+        object_id[8..].copy_from_slice(&b.to_le_bytes());
+        VolumeView {
+            serial_number: (a as u32) ^ ((a >> 32) as u32),
+            label: name.to_string(),
+            creation_time: view(root).creation_time,
+            object_id,
+            read_only,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -412,8 +477,15 @@ fn query_file(
         c::EA => return fit(&FileEaInformation::default(), len),
         // No extended attributes are advertised (no FILE_SUPPORTS_EXTENDED_ATTRIBUTES).
         c::FULL_EA => return Reply::error(NtStatus::EAS_NOT_SUPPORTED),
-        // No 8.3 names are generated (MS-FSA 2.1.5.12.x: a name without one).
-        c::ALTERNATE_NAME => return Reply::error(NtStatus::OBJECT_NAME_NOT_FOUND),
+        // No 8.3 names are generated: a name that is a valid 8.3 name is its own short
+        // name (as Samba answers; smbclient's `allinfo` stops at an error here), any other
+        // has none (MS-FSA 2.1.5.12.x: STATUS_OBJECT_NAME_NOT_FOUND).
+        c::ALTERNATE_NAME => {
+            return match open.path.file_name().filter(|n| is_8_3(n)) {
+                Some(n) => fit(&FileAlternateNameInformation::new(n), len),
+                None => Reply::error(NtStatus::OBJECT_NAME_NOT_FOUND),
+            }
+        }
         c::NAME => {
             return fit(
                 &FileNameInformation {
@@ -434,17 +506,20 @@ fn query_file(
         }
         _ => {}
     }
-    let attr = match fs.getattr(h) {
-        Ok(a) => a,
+    let dos = match fs.dos_attrs(h) {
+        Ok(d) => d,
         Err(e) => return Reply::error(vfs_status(e)),
     };
     let name = open.path.file_name().unwrap_or("").as_bytes();
-    let v = view_named(&attr, name);
+    let v = view_dos(&dos, name);
     let basic = FileBasicInformation::from_times(v.times(), v.query_attributes());
     let standard = FileStandardInformation {
         allocation_size: v.allocation_size,
         end_of_file: v.end_of_file,
-        number_of_links: v.number_of_links,
+        // A link marked for deletion no longer counts (Samba does the same).
+        number_of_links: v
+            .number_of_links
+            .saturating_sub(u32::from(open.delete_pending)),
         delete_pending: open.delete_pending,
         directory: v.directory,
     };
@@ -576,7 +651,30 @@ fn query_fs(fs: &dyn Vfs, h: &Handle, vol: &VolumeView, req: &QueryInfoRequest) 
             },
             len,
         ),
-        c::ATTRIBUTE => fit(&FileFsAttributeInformation::janus(vol.read_only), len),
+        c::ATTRIBUTE => {
+            // sizeof(FILE_FS_ATTRIBUTE_INFORMATION): the 12 fixed bytes and one name
+            // character, aligned to 4 = 16, the minimum Windows applies (smbtorture's
+            // smb2.getinfo.qfs_buffercheck); `InfoClass::MIN_LEN` says 12.
+            if len < FS_ATTRIBUTE_MIN {
+                return Reply::error(NtStatus::INFO_LENGTH_MISMATCH);
+            }
+            fit(&FileFsAttributeInformation::janus(vol.read_only), len)
+        }
+        c::CONTROL => {
+            // FileFsControlInformation (MS-FSCC §2.5.2), 48 bytes: no content filtering,
+            // no default quota (threshold and limit -1, "none"), FileSystemControlFlags 0
+            // (quotas not tracked or enforced). Windows answers it on every NTFS volume;
+            // smbtorture's smb2.getinfo.fsinfo expects it.
+            if len < 48 {
+                return Reply::error(NtStatus::INFO_LENGTH_MISMATCH);
+            }
+            let mut d = Vec::with_capacity(48);
+            d.extend_from_slice(&[0; 24]);
+            d.extend_from_slice(&u64::MAX.to_le_bytes());
+            d.extend_from_slice(&u64::MAX.to_le_bytes());
+            d.extend_from_slice(&[0; 8]);
+            output_reply(NtStatus::SUCCESS, d)
+        }
         c::SECTOR_SIZE => fit(&FileFsSectorSizeInformation::uniform(512), len),
         c::OBJECT_ID => fit(
             &FileFsObjectIdInformation {
@@ -588,6 +686,9 @@ fn query_fs(fs: &dyn Vfs, h: &Handle, vol: &VolumeView, req: &QueryInfoRequest) 
         _ => Reply::error(NtStatus::INVALID_INFO_CLASS),
     }
 }
+
+/// The smallest OutputBufferLength for FileFsAttributeInformation (see `query_fs`).
+const FS_ATTRIBUTE_MIN: u32 = 16;
 
 /// The allocation unit of FileFsSizeInformation / FileFsFullSizeInformation (Samba's).
 const FS_UNIT: u32 = 1024;
@@ -626,6 +727,23 @@ fn query_security(fs: &dyn Vfs, h: &Handle, open: &OpenView, req: &QueryInfoRequ
             status,
             error: ErrorResponse::buffer_too_small(needed),
         },
+    }
+}
+
+/// Whether `name` is a valid 8.3 (DOS) name: 1-8 characters, optionally a dot and 1-3 more,
+/// printable ASCII other than space and `" * + , / : ; < = > ? [ \ ] |` (the characters
+/// MS-FSCC §2.1.5.2.1 excludes from short names).
+pub fn is_8_3(name: &str) -> bool {
+    let ok = |part: &str, max: usize| {
+        !part.is_empty()
+            && part.len() <= max
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"\"*+,/:;<=>?[\\]|.".contains(&b))
+    };
+    match name.split_once('.') {
+        None => ok(name, 8),
+        Some((base, ext)) => ok(base, 8) && ok(ext, 3),
     }
 }
 
@@ -752,6 +870,15 @@ fn set_file(
     caller: &Caller,
     req: &SetInfoRequest,
 ) -> SetInfoOutcome {
+    if matches!(
+        req.file_info_class,
+        file_class::VALID_DATA_LENGTH | file_class::SHORT_NAME
+    ) {
+        // Settable classes Janus does not implement (no valid-data length, no short
+        // names): STATUS_NOT_SUPPORTED, as Samba answers them
+        // whatever the open's access.
+        return failed(NtStatus::NOT_SUPPORTED);
+    }
     let need = set_file_access(req.file_info_class);
     if open.granted_access & need != need {
         return failed(NtStatus::ACCESS_DENIED);
@@ -777,18 +904,26 @@ fn set_file(
         }
         SetFileInfo::Allocation(a) => {
             // MS-FSA 2.1.5.15.2: an allocation below the size truncates the file; above it
-            // the file system may reserve space, which Janus does not (no fallocate).
+            // the backend reserves space (`Vfs::set_allocation`, fallocate KEEP_SIZE).
             if open.is_dir || a.allocation_size > i64::MAX as u64 {
                 return failed(NtStatus::INVALID_PARAMETER);
             }
-            let attr = match fs.getattr(h) {
-                Ok(a) => a,
-                Err(e) => return failed(vfs_status(e)),
-            };
-            if a.allocation_size < attr.size {
-                set_size(fs, h, a.allocation_size)
-            } else {
-                applied(attr)
+            match fs.set_allocation(h, a.allocation_size) {
+                Ok(attr) => applied(attr),
+                // A backend that cannot reserve: truncate below the size, else nothing.
+                Err(VfsError::NotSupported) => {
+                    let attr = match fs.getattr(h) {
+                        Ok(a) => a,
+                        Err(e) => return failed(vfs_status(e)),
+                    };
+                    if a.allocation_size < attr.size {
+                        set_size(fs, h, a.allocation_size)
+                    } else {
+                        applied(attr)
+                    }
+                }
+                Err(VfsError::IsDir | VfsError::Invalid) => failed(NtStatus::INVALID_PARAMETER),
+                Err(e) => failed(vfs_status(e)),
             }
         }
         SetFileInfo::Position(p) => {
@@ -814,11 +949,13 @@ fn set_file(
         SetFileInfo::Disposition(d) => disposition(fs, h, open, d.delete_pending, false),
         SetFileInfo::DispositionEx(d) => {
             use proto_smb2::fscc::file::disposition_ex as dx;
-            // FILE_DISPOSITION_ON_CLOSE changes delete-on-close rather than delete-pending,
-            // which the open table does not separate: refused. POSIX_SEMANTICS (unlink the
-            // name while opens remain) is treated as the plain delete-pending of Windows
-            // semantics: the name goes at the last close (a named deviation).
-            if d.flags & dx::ON_CLOSE != 0 {
+            // FILE_DISPOSITION_ON_CLOSE (delete-on-close rather than delete-pending) and
+            // POSIX_SEMANTICS (the name goes at once while opens remain) are refused with
+            // STATUS_NOT_SUPPORTED, on which Windows falls back to
+            // FileDispositionInformation; Samba 4.17 refuses the whole class
+            // (STATUS_INVALID_INFO_CLASS). Plain delete, clear and
+            // IGNORE_READONLY_ATTRIBUTE are carried out.
+            if d.flags & (dx::ON_CLOSE | dx::POSIX_SEMANTICS) != 0 {
                 return failed(NtStatus::NOT_SUPPORTED);
             }
             let ignore_ro = d.flags & dx::IGNORE_READONLY_ATTRIBUTE != 0;
@@ -909,9 +1046,9 @@ fn disposition(
 ///   LastWriteTime (mtime). CreationTime cannot be stored until `vfs` has a birth time and
 ///   ChangeTime never can on POSIX (ctime is the kernel's): both are accepted and
 ///   ignored, as Samba ignores ChangeTime.
-/// - Attributes: 0 leaves them alone; bits outside MS-FSCC §2.6 are
-///   STATUS_INVALID_PARAMETER, as are DIRECTORY on a file and TEMPORARY on a directory.
-///   The rest goes through [`apply_dos_attributes`].
+/// - Attributes: 0 leaves them alone; bits that cannot be set are ignored (as Samba does;
+///   MS-FSA would answer STATUS_INVALID_PARAMETER); the rest goes through
+///   [`apply_dos_attributes`].
 fn set_basic(
     fs: &dyn Vfs,
     h: &Handle,
@@ -928,18 +1065,22 @@ fn set_basic(
     };
     let is_dir = attr.kind == FileKind::Directory;
     let mut set = SetAttrs::default();
+    let mut dos = SetDosAttrs::default();
     if b.file_attributes != 0 {
-        let a = b.file_attributes;
-        if a & !attributes::VALID_MASK != 0
-            || (!is_dir && a & attributes::DIRECTORY != 0)
-            || (is_dir && a & attributes::TEMPORARY != 0)
-        {
-            return failed(NtStatus::INVALID_PARAMETER);
-        }
+        // Bits that cannot be set (DIRECTORY, SPARSE_FILE, ..., undefined ones) are
+        // ignored, as Samba 4.17 answers SUCCESS for DIRECTORY on a file and for
+        // 0x80000000 (checked against the lab's Samba); MS-FSA 2.1.5.15.1 would refuse
+        // them with STATUS_INVALID_PARAMETER. So is TEMPORARY on a directory.
+        let a = b.file_attributes & attributes::SETTABLE_MASK;
         match apply_dos_attributes(&attr, a, caller) {
             Ok(mode) => set.mode = mode,
             Err(st) => return failed(st),
         }
+        let mut stored = a & file_attributes::STORABLE & !file_attributes::READONLY;
+        if is_dir {
+            stored &= !file_attributes::TEMPORARY;
+        }
+        dos.attributes = Some(stored);
     }
     let mut time_freeze = [None; 4];
     for (i, u) in updates.iter().enumerate() {
@@ -950,12 +1091,22 @@ fn set_basic(
             TimeUpdate::Set(ft) => {
                 let t = SetTime::Client(timestamp(ft.0));
                 match i {
+                    0 => dos.creation_time = Some(timestamp(ft.0)),
                     1 => set.atime = t,
                     2 => set.mtime = t,
-                    // CreationTime (no birth time yet) and ChangeTime (the kernel's).
+                    // ChangeTime is the kernel's.
                     _ => {}
                 }
             }
+        }
+    }
+    if dos != SetDosAttrs::default() {
+        match fs.set_dos_attrs(h, &dos) {
+            // Where nothing can be stored (a symbolic link or special file, a file system
+            // without user extended attributes): the word and the creation time are
+            // dropped, READONLY still goes to the mode.
+            Ok(_) | Err(VfsError::NotSupported) => {}
+            Err(e) => return failed(vfs_status(e)),
         }
     }
     if set == SetAttrs::default() {
@@ -973,15 +1124,15 @@ fn set_basic(
     }
 }
 
-/// Stores new DOS attributes `new` (already validated) on the file with attributes `attr`
-/// for `caller`: the new permission bits to apply, if any. THE hook where stored DOS
-/// attributes (user.DOSATTRIB) will go; until `vfs` has them only FILE_ATTRIBUTE_READONLY
-/// is kept, in the mode, as Samba does where it cannot store attributes
-/// (`file_set_dosmode`'s fallback): READONLY on a file clears every write bit; clearing it
-/// gives the owner write bit back (Samba's default `create mask` 0744 keeps only that
-/// one). A directory's READONLY and every other attribute (HIDDEN, SYSTEM, ARCHIVE, ...)
-/// are accepted and not stored. Changing the mode is the owner's (or root's) right, as
-/// `chmod` is: anyone else gets STATUS_ACCESS_DENIED (Samba's `dos filemode = no`).
+/// The permission bits that FILE_ATTRIBUTE_READONLY in the new attribute word `new` gives
+/// the file with attributes `attr`, for `caller`, if they change. READONLY of a file lives
+/// in its mode, so NFS clients see and obey it too (Samba's `map readonly = yes`, and what
+/// Samba's `file_set_dosmode` does where it cannot store attributes): READONLY clears every
+/// write bit; a word without it gives the owner write bit back (Samba's default `create
+/// mask` 0744 keeps only that one). A directory's mode is not touched. Changing the mode is
+/// the owner's (or root's) right, as `chmod` is: anyone else gets STATUS_ACCESS_DENIED
+/// (Samba's `dos filemode = no`). The other bits are stored by the backend
+/// ([`Vfs::set_dos_attrs`]).
 pub fn apply_dos_attributes(
     attr: &FileAttr,
     new: u32,
@@ -1146,13 +1297,77 @@ mod tests {
             attributes::DIRECTORY | attributes::HIDDEN
         );
         assert_eq!(
-            (d.end_of_file, d.allocation_size, d.directory),
-            (0, 0, true)
+            (
+                d.end_of_file,
+                d.allocation_size,
+                d.directory,
+                d.number_of_links
+            ),
+            (0, 0, true, 1)
         );
         assert_eq!(
             view_named(&attr(FileKind::Directory, 0o755), b"..").file_attributes,
             attributes::DIRECTORY
         );
+    }
+
+    #[test]
+    fn volume_of_a_share() {
+        let root = attr(FileKind::Directory, 0o755);
+        let a = VolumeView::for_share("export", &root, false);
+        let b = VolumeView::for_share("export", &root, true);
+        let c = VolumeView::for_share("other", &root, false);
+        assert_eq!(
+            (a.serial_number, a.object_id),
+            (b.serial_number, b.object_id)
+        );
+        assert_ne!(a.serial_number, c.serial_number);
+        assert_ne!(a.object_id, c.object_id);
+        assert_eq!(a.creation_time, view(&root).creation_time);
+        assert_eq!(
+            (a.label.as_str(), a.read_only, b.read_only),
+            ("export", false, true)
+        );
+        let t = view(&attr(FileKind::Regular, 0o644)).times_and_sizes();
+        assert_eq!((t.end_of_file, t.allocation_size), (12, 4096));
+        assert_eq!(
+            t.change_time,
+            filetime(Timestamp {
+                secs: 200,
+                nsecs: 500
+            })
+        );
+    }
+
+    #[test]
+    fn short_names() {
+        for n in [
+            "hello.txt",
+            "A",
+            "README",
+            "x.c",
+            "abcdefgh.ijk",
+            "a~1.b",
+            "$MFT",
+        ] {
+            assert!(is_8_3(n), "{n}");
+        }
+        for n in [
+            "",
+            ".",
+            "..",
+            ".git",
+            "abcdefghi",
+            "a.bcde",
+            "a.b.c",
+            "a b",
+            "a+b",
+            "ä.txt",
+            "a.",
+            "x[1]",
+        ] {
+            assert!(!is_8_3(n), "{n}");
+        }
     }
 
     #[test]

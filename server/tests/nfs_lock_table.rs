@@ -1130,8 +1130,30 @@ fn core_deferred_write_keeps_the_gate_until_its_data_is_written() {
         fn rmdir(&self, d: &Handle, n: &[u8]) -> vfs::VfsResult<()> {
             self.0.rmdir(d, n)
         }
-        fn rename(&self, a: &Handle, b: &[u8], c: &Handle, d: &[u8]) -> vfs::VfsResult<()> {
-            self.0.rename(a, b, c, d)
+        fn rename(
+            &self,
+            a: &Handle,
+            b: &[u8],
+            c: &Handle,
+            d: &[u8],
+            m: vfs::RenameMode,
+        ) -> vfs::VfsResult<()> {
+            self.0.rename(a, b, c, d, m)
+        }
+        fn dos_attrs(&self, h: &Handle) -> vfs::VfsResult<vfs::DosAttrs> {
+            self.0.dos_attrs(h)
+        }
+        fn set_dos_attrs(&self, h: &Handle, s: &vfs::SetDosAttrs) -> vfs::VfsResult<vfs::DosAttrs> {
+            self.0.set_dos_attrs(h, s)
+        }
+        fn set_allocation(&self, h: &Handle, size: u64) -> vfs::VfsResult<vfs::FileAttr> {
+            self.0.set_allocation(h, size)
+        }
+        fn hold(&self, h: &Handle) -> vfs::VfsResult<()> {
+            self.0.hold(h)
+        }
+        fn release(&self, h: &Handle) {
+            self.0.release(h)
         }
         fn link(&self, f: &Handle, d: &Handle, n: &[u8]) -> vfs::VfsResult<()> {
             self.0.link(f, d, n)

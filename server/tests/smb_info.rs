@@ -176,7 +176,7 @@ fn file_classes_match_samba_byte_for_byte() {
     let t = setup();
     // Identical bytes: nothing in these depends on the server's disk.
     for (class, frame) in [
-        (file_class::BASIC, &samba!("fscc-17-basic-resp")[..]),
+        (file_class::BASIC, samba!("fscc-17-basic-resp")),
         (file_class::STANDARD, samba!("fscc-19-standard-resp")),
         (file_class::EA, samba!("fscc-23-ea-resp")),
         (file_class::ACCESS, samba!("fscc-25-access-resp")),
@@ -309,9 +309,14 @@ fn file_system_classes_against_samba() {
         FileFsDeviceInformation::decode(&d).unwrap().characteristics,
         0x22
     );
+    // Control (quota) information: none.
+    let d = fsq(fs_class::CONTROL);
+    assert_eq!(d.len(), 48);
+    assert_eq!(&d[24..40], &[0xff; 16]);
+    assert_eq!(&d[40..48], &[0; 8]);
     // Not a class Janus answers.
     assert_eq!(
-        query(&t, &t.hello, &hello_open(), 2, fs_class::CONTROL, 100).status(),
+        query(&t, &t.hello, &hello_open(), 2, fs_class::DRIVER_PATH, 100).status(),
         NtStatus::INVALID_INFO_CLASS
     );
 }
@@ -322,7 +327,7 @@ fn buffer_rules_match_samba_where_samba_follows_the_spec() {
     let o = hello_open();
     // Below the fixed part: INFO_LENGTH_MISMATCH (frames 45, 47, 49).
     for (class, len, frame) in [
-        (file_class::BASIC, 8, &samba!("fscc-45-basic-8-resp")[..]),
+        (file_class::BASIC, 8, samba!("fscc-45-basic-8-resp")),
         (file_class::ALL, 100, samba!("fscc-47-all-100-resp")),
         (file_class::STREAM, 30, samba!("fscc-49-stream-30-resp")),
     ] {
@@ -370,20 +375,77 @@ fn buffer_rules_match_samba_where_samba_follows_the_spec() {
     assert_eq!((st, d.len()), (NtStatus::BUFFER_OVERFLOW, 0));
     let (st, d) = parts(&query(&t, &t.hello, &o, 1, file_class::STREAM, 38));
     assert_eq!((st, d.len()), (NtStatus::SUCCESS, 38));
-    // File-system attribute in 14 bytes: MS-FSA's BUFFER_OVERFLOW (Samba:
-    // INFO_LENGTH_MISMATCH, a named deviation).
-    let (st, d) = parts(&query(&t, &t.hello, &o, 2, fs_class::ATTRIBUTE, 14));
-    assert_eq!((st, d.len()), (NtStatus::BUFFER_OVERFLOW, 14));
+    // File-system attribute: below 16 bytes (the fixed part and one character, aligned)
+    // INFO_LENGTH_MISMATCH, as Samba answers for 14 (and Windows, smbtorture says);
+    // from 16 the name cut with BUFFER_OVERFLOW.
     assert_eq!(
-        samba_status(samba!("fscc-67-fs-attribute-14-resp")),
-        NtStatus::INFO_LENGTH_MISMATCH
+        query(&t, &t.hello, &o, 2, fs_class::ATTRIBUTE, 14).status(),
+        samba_status(samba!("fscc-67-fs-attribute-14-resp"))
     );
+    let (st, d) = parts(&query(&t, &t.hello, &o, 2, fs_class::ATTRIBUTE, 16));
+    assert_eq!((st, d.len()), (NtStatus::BUFFER_OVERFLOW, 16));
     let (st, d) = parts(&query(&t, &t.hello, &o, 2, fs_class::VOLUME, 24));
     assert_eq!((st, d.len()), (NtStatus::BUFFER_OVERFLOW, 24));
     assert_eq!(
         query(&t, &t.hello, &o, 2, fs_class::VOLUME, 23).status(),
         NtStatus::INFO_LENGTH_MISMATCH
     );
+}
+
+/// smbtorture's smb2.getinfo.qfile_buffercheck and qfs_buffercheck, whose minimum sizes
+/// were taken from Windows: every OutputBufferLength from 0 to the whole answer gives
+/// INFO_LENGTH_MISMATCH below the minimum, BUFFER_OVERFLOW with data below the whole
+/// answer, SUCCESS at it.
+#[test]
+fn every_buffer_size_as_windows_answers() {
+    let t = setup();
+    let o = OpenView {
+        granted_access: FILE_ALL_ACCESS,
+        ..hello_open()
+    };
+    let file = [
+        (4, 40),
+        (5, 24),
+        (6, 8),
+        (7, 4),
+        (8, 4),
+        (16, 4),
+        (17, 4),
+        (18, 104),
+        (21, 8),
+        (22, 32),
+        (28, 16),
+        (34, 56),
+        (35, 8),
+    ];
+    let fs = [
+        (1, 24),
+        (3, 24),
+        (4, 8),
+        (5, 16),
+        (6, 48),
+        (7, 32),
+        (11, 28),
+    ];
+    let levels = file
+        .iter()
+        .map(|&(c, m)| (1u8, c, m))
+        .chain(fs.iter().map(|&(c, m)| (2u8, c, m)));
+    for (ty, class, fixed) in levels {
+        let (st, full) = parts(&query(&t, &t.hello, &o, ty, class, 65535));
+        assert_eq!(st, NtStatus::SUCCESS, "type {ty} class {class}");
+        for len in 0..=full.len() as u32 {
+            let r = query(&t, &t.hello, &o, ty, class, len);
+            let want = if len < fixed {
+                NtStatus::INFO_LENGTH_MISMATCH
+            } else if (len as usize) < full.len() {
+                NtStatus::BUFFER_OVERFLOW
+            } else {
+                NtStatus::SUCCESS
+            };
+            assert_eq!(r.status(), want, "type {ty} class {class} in {len}");
+        }
+    }
 }
 
 #[test]
@@ -418,6 +480,8 @@ fn names_streams_and_directories() {
     };
     let a = all(&t.sub, &sub_open);
     assert!(a.standard.directory);
+    assert_eq!(t.fs.getattr(&t.sub).unwrap().nlink, 2);
+    assert_eq!(a.standard.number_of_links, 1);
     assert_eq!(a.basic.file_attributes, attributes::DIRECTORY);
     assert_eq!((a.standard.end_of_file, a.standard.allocation_size), (0, 0));
     let (st, d) = parts(&query(&t, &t.sub, &sub_open, 1, file_class::STREAM, 4096));
@@ -456,9 +520,29 @@ fn names_streams_and_directories() {
         query(&t, &t.hello, &old, 1, file_class::NORMALIZED_NAME, 4096).status(),
         NtStatus::NOT_SUPPORTED
     );
-    assert!(all(&t.hello, &old).standard.delete_pending);
+    let a = all(&t.hello, &old);
+    assert!(a.standard.delete_pending);
+    assert_eq!(a.standard.number_of_links, 0);
+    // A valid 8.3 name is its own short name (Samba's answer); a long one has none.
+    let (st, d) = parts(&query(
+        &t,
+        &t.hello,
+        &old,
+        1,
+        file_class::ALTERNATE_NAME,
+        4096,
+    ));
+    assert_eq!(st, NtStatus::SUCCESS);
     assert_eq!(
-        query(&t, &t.hello, &old, 1, file_class::ALTERNATE_NAME, 4096).status(),
+        FileAlternateNameInformation::decode(&d).unwrap(),
+        FileAlternateNameInformation::new("hello.txt")
+    );
+    let long = OpenView {
+        path: parse_create_str("a long name.text").unwrap(),
+        ..old.clone()
+    };
+    assert_eq!(
+        query(&t, &t.hello, &long, 1, file_class::ALTERNATE_NAME, 4096).status(),
         NtStatus::OBJECT_NAME_NOT_FOUND
     );
     assert_eq!(
@@ -688,11 +772,19 @@ fn set_basic_times_and_readonly() {
         SetInfoOutcome::Failed(NtStatus::ACCESS_DENIED)
     );
     // Invalid attributes and times.
-    for bad in [attributes::DIRECTORY, 0x8000_0000] {
-        assert_eq!(
-            set(&t, &rw_open(), &owner(), ro(bad)),
-            SetInfoOutcome::Failed(NtStatus::INVALID_PARAMETER)
-        );
+    // Bits that cannot be set are ignored, as Samba does: DIRECTORY on a file, an
+    // undefined bit (neither is READONLY, so the file stays writable); with READONLY
+    // they still apply it.
+    for odd in [attributes::DIRECTORY, 0x8000_0000] {
+        assert!(matches!(
+            set(&t, &rw_open(), &owner(), ro(odd)),
+            SetInfoOutcome::Applied { attr: None, .. }
+        ));
+        assert_eq!(t.fs.getattr(&t.hello).unwrap().mode & 0o777, 0o640);
+        set(&t, &rw_open(), &owner(), ro(odd | attributes::READONLY));
+        assert_eq!(t.fs.getattr(&t.hello).unwrap().mode & 0o777, 0o440);
+        set(&t, &rw_open(), &owner(), ro(attributes::ARCHIVE));
+        assert_eq!(t.fs.getattr(&t.hello).unwrap().mode & 0o777, 0o640);
     }
     assert_eq!(
         set(
@@ -896,8 +988,16 @@ fn set_outcomes_for_the_core() {
     // DispositionEx.
     let dx = |f| SetFileInfo::DispositionEx(FileDispositionInformationEx { flags: f });
     assert_eq!(
-        set(&t, &rw_open(), &owner(), dx(1 | 2)),
+        set(&t, &rw_open(), &owner(), dx(1 | 0x10)),
         SetInfoOutcome::Disposition { delete: true }
+    );
+    assert_eq!(
+        set(&t, &rw_open(), &owner(), dx(0)),
+        SetInfoOutcome::Disposition { delete: false }
+    );
+    assert_eq!(
+        set(&t, &rw_open(), &owner(), dx(1 | 2)),
+        SetInfoOutcome::Failed(NtStatus::NOT_SUPPORTED)
     );
     assert_eq!(
         set(&t, &rw_open(), &owner(), dx(1 | 8)),
@@ -905,7 +1005,7 @@ fn set_outcomes_for_the_core() {
     );
     // Rename: Samba's captured requests, with and without ReplaceIfExists.
     for (frame, replace) in [
-        (&samba!("fscc-112-set-rename-req")[..], false),
+        (samba!("fscc-112-set-rename-req"), false),
         (samba!("fscc-106-set-rename-replace-req"), true),
     ] {
         let req = proto_smb2::cmd::SetInfoRequest::decode(frame).unwrap();
@@ -968,6 +1068,30 @@ fn set_outcomes_for_the_core() {
         ),
         SetInfoOutcome::Failed(NtStatus::EAS_NOT_SUPPORTED)
     );
+    // Settable classes Janus does not implement: NOT_SUPPORTED, as Samba answers, also to
+    // an open without the right the class needs.
+    for class in [file_class::VALID_DATA_LENGTH, file_class::SHORT_NAME] {
+        assert_eq!(
+            set_info(
+                &t.fs,
+                &t.hello,
+                &hello_open(),
+                &owner(),
+                &sreq(1, class, vec![0; 24])
+            ),
+            SetInfoOutcome::Failed(NtStatus::NOT_SUPPORTED)
+        );
+        assert_eq!(
+            set_info(
+                &t.fs,
+                &t.hello,
+                &rw_open(),
+                &owner(),
+                &sreq(1, class, vec![0; 24])
+            ),
+            SetInfoOutcome::Failed(NtStatus::NOT_SUPPORTED)
+        );
+    }
     assert_eq!(
         set_info(
             &t.fs,
@@ -1149,4 +1273,205 @@ fn set_security_maps_to_chmod_and_chown() {
         s(&rw_open(), &root, si::SACL, &sd(0, 0, 0)),
         SetInfoOutcome::Failed(NtStatus::ACCESS_DENIED)
     );
+}
+
+mod arbitrary_requests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Any QUERY_INFO is answered without a panic, and never with more than
+        /// OutputBufferLength bytes.
+        #[test]
+        fn query_info_never_panics_or_overruns(
+            info_type in 0u8..6,
+            class in prop_oneof![0u8..70, any::<u8>()],
+            len in prop_oneof![0u32..200, any::<u32>().prop_map(|l| l % 70_000)],
+            addl in any::<u32>(),
+            granted in any::<u32>(),
+            dir in any::<bool>(),
+        ) {
+            let t = setup();
+            let open = OpenView { granted_access: granted, is_dir: dir, ..hello_open() };
+            let h = if dir { &t.sub } else { &t.hello };
+            let mut q = qreq(info_type, class, len);
+            q.additional_information = addl;
+            let r = query_info(&t.fs, h, &open, &volume(), &q);
+            if let Reply::Body { .. } = r {
+                let (st, d) = parts(&r);
+                prop_assert!(d.len() <= len as usize);
+                prop_assert!(st == NtStatus::SUCCESS || st == NtStatus::BUFFER_OVERFLOW);
+            }
+        }
+
+        /// Any SET_INFO is answered without a panic; a refused one changes nothing.
+        #[test]
+        fn set_info_never_panics(
+            info_type in 0u8..6,
+            class in prop_oneof![0u8..70, any::<u8>()],
+            addl in any::<u32>(),
+            buffer in proptest::collection::vec(any::<u8>(), 0..128),
+            granted in any::<u32>(),
+            uid in prop_oneof![Just(0u32), Just(OWNER), Just(2000u32)],
+        ) {
+            let t = setup();
+            let open = OpenView { granted_access: granted, ..hello_open() };
+            let before = t.fs.getattr(&t.hello).unwrap();
+            let req = SetInfoRequest {
+                info_type,
+                file_info_class: class,
+                additional_information: addl,
+                file_id: FileId::default(),
+                buffer,
+            };
+            let c = Caller { uid, gid: GROUP, gids: vec![] };
+            if let SetInfoOutcome::Failed(_) = set_info(&t.fs, &t.hello, &open, &c, &req) {
+                prop_assert_eq!(t.fs.getattr(&t.hello).unwrap(), before);
+            }
+        }
+    }
+}
+
+/// The attributes and creation time SET_INFO stores in the backend (`Vfs::set_dos_attrs`)
+/// come back from QUERY_INFO and QUERY_DIRECTORY; READONLY lives in the mode.
+#[test]
+fn stored_dos_attributes_and_creation_time() {
+    let t = setup();
+    let basic = |attrs: u32, creation: i64| {
+        SetFileInfo::Basic(FileBasicInformation {
+            creation_time: creation,
+            file_attributes: attrs,
+            ..Default::default()
+        })
+    };
+    let query_basic = |t: &T| {
+        let (_, d) = parts(&query(t, &t.hello, &rw_open(), 1, file_class::BASIC, 40));
+        FileBasicInformation::decode(&d).unwrap()
+    };
+    let born = FileTime::from_unix(1_500_000_000, 0);
+    let out = set(
+        &t,
+        &rw_open(),
+        &owner(),
+        basic(
+            attributes::HIDDEN | attributes::ARCHIVE | attributes::SYSTEM,
+            born.0 as i64,
+        ),
+    );
+    assert!(matches!(out, SetInfoOutcome::Applied { .. }), "{out:?}");
+    let b = query_basic(&t);
+    assert_eq!(
+        b.file_attributes,
+        attributes::HIDDEN | attributes::ARCHIVE | attributes::SYSTEM
+    );
+    assert_eq!(b.creation_time, born.0 as i64);
+    // The mode did not change; the backend stored the word.
+    let d = t.fs.dos_attrs(&t.hello).unwrap();
+    assert!(d.stored);
+    assert_eq!(t.fs.getattr(&t.hello).unwrap().mode & 0o777, 0o640);
+    // READONLY: in the mode, shown with the stored bits.
+    set(
+        &t,
+        &rw_open(),
+        &owner(),
+        basic(attributes::READONLY | attributes::ARCHIVE, 0),
+    );
+    assert_eq!(t.fs.getattr(&t.hello).unwrap().mode & 0o777, 0o440);
+    assert_eq!(
+        query_basic(&t).file_attributes,
+        attributes::READONLY | attributes::ARCHIVE
+    );
+    assert_eq!(
+        t.fs.dos_attrs(&t.hello).unwrap().attributes & attributes::READONLY,
+        0
+    );
+    // The creation time stays (0: unchanged).
+    assert_eq!(query_basic(&t).creation_time, born.0 as i64);
+    // NORMAL alone clears everything.
+    set(&t, &rw_open(), &owner(), basic(attributes::NORMAL, 0));
+    assert_eq!(query_basic(&t).file_attributes, attributes::NORMAL);
+    assert_eq!(t.fs.getattr(&t.hello).unwrap().mode & 0o777, 0o640);
+    // A READONLY an earlier server stored in the word is shown (until the next set).
+    t.fs.set_dos_attrs(
+        &t.hello,
+        &vfs::SetDosAttrs {
+            attributes: Some(attributes::READONLY),
+            creation_time: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(query_basic(&t).file_attributes, attributes::READONLY);
+    set(&t, &rw_open(), &owner(), basic(attributes::ARCHIVE, 0));
+    assert_eq!(query_basic(&t).file_attributes, attributes::ARCHIVE);
+    // TEMPORARY on a directory is dropped, not refused (as Samba).
+    let sub_open = OpenView {
+        path: parse_create_str("sub").unwrap(),
+        is_dir: true,
+        ..rw_open()
+    };
+    let (class, buf) = basic(attributes::TEMPORARY | attributes::HIDDEN, 0).encode();
+    assert!(matches!(
+        set_info(&t.fs, &t.sub, &sub_open, &owner(), &sreq(1, class, buf)),
+        SetInfoOutcome::Applied { .. }
+    ));
+    let (_, d) = parts(&query(&t, &t.sub, &sub_open, 1, file_class::BASIC, 40));
+    assert_eq!(
+        FileBasicInformation::decode(&d).unwrap().file_attributes,
+        attributes::DIRECTORY | attributes::HIDDEN
+    );
+    // A symbolic link stores nothing: the set succeeds, nothing is kept.
+    let (link, _) =
+        t.fs.symlink(
+            &t.fs.root(),
+            b"ln",
+            b"hello.txt",
+            &SetAttrs::default(),
+            &owner(),
+        )
+        .unwrap();
+    let link_open = OpenView {
+        path: parse_create_str("ln").unwrap(),
+        ..rw_open()
+    };
+    let (class, buf) = basic(attributes::HIDDEN, born.0 as i64).encode();
+    assert!(matches!(
+        set_info(&t.fs, &link, &link_open, &owner(), &sreq(1, class, buf)),
+        SetInfoOutcome::Applied { .. }
+    ));
+    assert!(!t.fs.dos_attrs(&link).unwrap().stored);
+}
+
+#[test]
+fn allocation_reserves_space() {
+    let t = setup();
+    let alloc = |n| SetFileInfo::Allocation(FileAllocationInformation { allocation_size: n });
+    assert!(matches!(
+        set(&t, &rw_open(), &owner(), alloc(1 << 20)),
+        SetInfoOutcome::Applied { attr: Some(_), .. }
+    ));
+    let (_, d) = parts(&query(
+        &t,
+        &t.hello,
+        &rw_open(),
+        1,
+        file_class::STANDARD,
+        24,
+    ));
+    let s = FileStandardInformation::decode(&d).unwrap();
+    assert_eq!(s.end_of_file, 12);
+    assert!(s.allocation_size >= 1 << 20, "{}", s.allocation_size);
+    set(&t, &rw_open(), &owner(), alloc(5));
+    let (_, d) = parts(&query(
+        &t,
+        &t.hello,
+        &rw_open(),
+        1,
+        file_class::STANDARD,
+        24,
+    ));
+    let s = FileStandardInformation::decode(&d).unwrap();
+    assert_eq!(s.end_of_file, 5);
+    assert!(s.allocation_size < 1 << 20);
 }

@@ -115,8 +115,24 @@ impl Vfs for Flaky {
         from_name: &[u8],
         to_dir: &Handle,
         to_name: &[u8],
+        mode: vfs::RenameMode,
     ) -> VfsResult<()> {
-        self.fs.rename(from_dir, from_name, to_dir, to_name)
+        self.fs.rename(from_dir, from_name, to_dir, to_name, mode)
+    }
+    fn dos_attrs(&self, h: &Handle) -> VfsResult<vfs::DosAttrs> {
+        self.fs.dos_attrs(h)
+    }
+    fn set_dos_attrs(&self, h: &Handle, set: &vfs::SetDosAttrs) -> VfsResult<vfs::DosAttrs> {
+        self.fs.set_dos_attrs(h, set)
+    }
+    fn set_allocation(&self, h: &Handle, size: u64) -> VfsResult<FileAttr> {
+        self.fs.set_allocation(h, size)
+    }
+    fn hold(&self, h: &Handle) -> VfsResult<()> {
+        self.fs.hold(h)
+    }
+    fn release(&self, h: &Handle) {
+        self.fs.release(h)
     }
     fn link(&self, file: &Handle, dir: &Handle, name: &[u8]) -> VfsResult<()> {
         self.fs.link(file, dir, name)

@@ -22,6 +22,17 @@
 //! - Capacity is bounded by [`MemoryFsConfig::total_bytes`] and
 //!   [`MemoryFsConfig::total_files`]; exceeding them gives [`VfsError::NoSpace`], so a peer
 //!   can never make the server allocate without bound.
+//! - Windows-side attributes live in the inode: the birth time (the clock at creation,
+//!   [`DosAttrs::birth_time`]), the DOS attributes and an SMB-set creation time once
+//!   [`Vfs::set_dos_attrs`] stored them (before that they are [`DosAttrs::derived`], as on
+//!   the local backend), and a preallocation ([`Vfs::set_allocation`]): `used` is the larger
+//!   of the data's 4 KiB blocks and the preallocation, both counted against
+//!   `total_bytes`. Like ext4, a truncate to the current size or below drops the preallocation
+//!   beyond the new end; unlike the local backend, a smaller allocation above the size is honoured
+//!   exactly (MS-FSA 2.1.5.15.1). As on Linux, symbolic links and special files cannot
+//!   carry DOS attributes ([`VfsError::NotSupported`]).
+//! - [`Vfs::hold`] counts holds in the inode; a removed inode with holds stays (unnamed,
+//!   `nlink` 0) until the last [`Vfs::release`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -29,8 +40,9 @@ use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
-    check_name, Caller, CreateHow, DirEntry, DirPage, FileAttr, FileKind, FsStat, Handle, SetAttrs,
-    SetTime, Stability, Timestamp, Vfs, VfsError, VfsResult,
+    check_name, dosattrib, file_attributes, Caller, CreateHow, CreationSource, DirEntry, DirPage,
+    DosAttrs, FileAttr, FileKind, FsStat, Handle, RenameMode, SetAttrs, SetDosAttrs, SetTime,
+    Stability, Timestamp, Vfs, VfsError, VfsResult,
 };
 
 /// First byte of every MemoryFs handle (distinguishes it from garbage and other backends).
@@ -221,6 +233,15 @@ struct Inode {
     ctime: Timestamp,
     /// Verifier of the EXCLUSIVE create that made this file (RFC 1813 §3.3.8).
     verifier: Option<[u8; 8]>,
+    /// Birth time (the clock when the inode was made).
+    btime: Timestamp,
+    /// Stored DOS attributes and creation time ([`Vfs::set_dos_attrs`]), if ever set.
+    dos: Option<(u32, Timestamp)>,
+    /// Preallocated bytes (4 KiB multiple) from [`Vfs::set_allocation`]; `used` is the larger
+    /// of this and the data's blocks.
+    prealloc: u64,
+    /// Outstanding [`Vfs::hold`]s; an inode with holds outlives its last link.
+    holds: u32,
     content: Content,
 }
 
@@ -251,6 +272,16 @@ impl Inode {
 
 fn blocks(bytes: u64) -> u64 {
     bytes.div_ceil(BLOCK) * BLOCK
+}
+
+impl Inode {
+    /// Bytes charged against the capacity (and reported as `used`) for a regular file.
+    fn charged(&self) -> u64 {
+        match &self.content {
+            Content::File(d) => blocks(d.len() as u64).max(self.prealloc),
+            _ => 0,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -293,14 +324,13 @@ impl State {
     /// Frees an inode whose link count reached zero.
     fn free(&mut self, ino: u64) {
         if let Some(i) = self.inodes.remove(&ino) {
-            if let Content::File(d) = &i.content {
-                self.used_bytes = self.used_bytes.saturating_sub(blocks(d.len() as u64));
-            }
+            self.used_bytes = self.used_bytes.saturating_sub(i.charged());
             self.free_inos.push(ino);
         }
     }
 
-    /// Drops one link of `ino`, freeing it at zero.
+    /// Drops one link of `ino`, freeing it at zero unless it is held (then it stays,
+    /// unnamed, with `nlink` 0, until the last release).
     fn unlink(&mut self, ino: u64, now: Timestamp) {
         let Some(i) = self.inodes.get_mut(&ino) else {
             return;
@@ -314,7 +344,11 @@ impl State {
             }
         };
         if dead {
-            self.free(ino);
+            if i.holds > 0 {
+                i.nlink = 0;
+            } else {
+                self.free(ino);
+            }
         }
     }
 
@@ -327,26 +361,44 @@ impl State {
 
     /// Resizes a regular file's data, enforcing the capacity and size limits.
     fn resize(&mut self, ino: u64, new_len: u64, cfg: &MemoryFsConfig) -> VfsResult<()> {
+        self.resize_alloc(ino, new_len, None, cfg)
+    }
+
+    /// Resizes a regular file's data to `new_len` and, with `prealloc`, sets its
+    /// preallocation, enforcing the capacity and size limits; nothing changes on failure.
+    fn resize_alloc(
+        &mut self,
+        ino: u64,
+        new_len: u64,
+        prealloc: Option<u64>,
+        cfg: &MemoryFsConfig,
+    ) -> VfsResult<()> {
         if new_len > cfg.max_file_size {
             return Err(VfsError::TooBig);
         }
-        let old_len = match &self.get(ino)?.content {
+        let i = self.get(ino)?;
+        let old_len = match &i.content {
             Content::File(d) => d.len() as u64,
             Content::Dir(_) => return Err(VfsError::IsDir),
             _ => return Err(VfsError::Invalid),
         };
-        let (old_b, new_b) = (blocks(old_len), blocks(new_len));
-        if new_b > old_b && self.used_bytes + (new_b - old_b) > cfg.total_bytes {
+        let old_charge = i.charged();
+        let new_prealloc = prealloc.unwrap_or(i.prealloc);
+        let new_charge = blocks(new_len).max(new_prealloc);
+        if new_charge > old_charge && self.used_bytes + (new_charge - old_charge) > cfg.total_bytes
+        {
             return Err(VfsError::NoSpace);
         }
         let len = usize::try_from(new_len).map_err(|_| VfsError::TooBig)?;
-        if let Content::File(d) = &mut self.get_mut(ino)?.content {
+        let i = self.get_mut(ino)?;
+        i.prealloc = new_prealloc;
+        if let Content::File(d) = &mut i.content {
             d.resize(len, 0);
-            if new_b < old_b {
+            if new_len < old_len {
                 d.shrink_to(len.max(1 << 12));
             }
         }
-        self.used_bytes = self.used_bytes - old_b + new_b;
+        self.used_bytes = self.used_bytes - old_charge + new_charge;
         Ok(())
     }
 }
@@ -412,6 +464,10 @@ impl MemoryFs {
             mtime: now,
             ctime: now,
             verifier: None,
+            btime: now,
+            dos: None,
+            prealloc: 0,
+            holds: 0,
             content: Content::Dir(Dir {
                 parent: ROOT_INO,
                 ..Dir::default()
@@ -523,7 +579,8 @@ impl MemoryFs {
             gid: i.gid,
             size,
             used: match i.content {
-                Content::File(_) | Content::Dir(_) => blocks(size),
+                Content::File(_) => i.charged(),
+                Content::Dir(_) => blocks(size),
                 _ => 0,
             },
             rdev: i.rdev,
@@ -535,6 +592,25 @@ impl MemoryFs {
         }
     }
 
+    fn dos(&self, ino: u64, i: &Inode) -> DosAttrs {
+        let attr = self.attr(ino, i);
+        match i.dos {
+            Some((attributes, creation_time)) => DosAttrs {
+                attr,
+                birth_time: Some(i.btime),
+                attributes: attributes
+                    | match i.kind {
+                        FileKind::Directory => file_attributes::DIRECTORY,
+                        _ => 0,
+                    },
+                stored: true,
+                creation_time,
+                creation_source: CreationSource::Stored,
+            },
+            None => DosAttrs::derived(attr, Some(i.btime)),
+        }
+    }
+
     /// Applies `set` to inode `ino` (used by SETATTR and by the create family).
     fn apply(&self, st: &mut State, ino: u64, set: &SetAttrs, now: Timestamp) -> VfsResult<()> {
         if set.uid == Some(u32::MAX) || set.gid == Some(u32::MAX) {
@@ -542,7 +618,10 @@ impl MemoryFs {
             return Err(VfsError::Invalid);
         }
         if let Some(size) = set.size {
-            st.resize(ino, size, &self.config)?;
+            // Like ext4's truncate: at or below the current size, preallocated blocks
+            // beyond the new end go too; an extension keeps them.
+            let shrink = size <= st.get(ino)?.size();
+            st.resize_alloc(ino, size, shrink.then_some(0), &self.config)?;
         }
         let i = st.get_mut(ino)?;
         if let Some(mode) = set.mode {
@@ -633,6 +712,10 @@ impl MemoryFs {
                 mtime: now,
                 ctime: now,
                 verifier: None,
+                btime: now,
+                dos: None,
+                prealloc: 0,
+                holds: 0,
                 content,
             },
         );
@@ -648,9 +731,13 @@ impl MemoryFs {
 
     /// Common start of the create family: `dir` must be a directory, `name` valid and free.
     fn prepare_create(&self, st: &State, dir: &Handle, name: &[u8]) -> VfsResult<u64> {
-        let (dino, d) = st.inode(dir)?;
-        let d = d.dir()?;
+        let (dino, di) = st.inode(dir)?;
+        let d = di.dir()?;
         check_name(name, true)?;
+        if di.nlink == 0 {
+            // A removed directory kept by a hold: nothing can be created in it (ENOENT).
+            return Err(VfsError::NotFound);
+        }
         if d.get(name).is_some() {
             return Err(VfsError::Exists);
         }
@@ -767,6 +854,8 @@ impl Vfs for MemoryFs {
         check_name(name, false)?;
         let ino = match name {
             b"." => dino,
+            // A removed directory (kept by a hold) has no parent any more (ENOENT).
+            b".." if st.get(dino)?.nlink == 0 => return Err(VfsError::NotFound),
             b".." => d.parent,
             _ => d.get(name).ok_or(VfsError::NotFound)?,
         };
@@ -971,6 +1060,7 @@ impl Vfs for MemoryFs {
         from_name: &[u8],
         to_dir: &Handle,
         to_name: &[u8],
+        mode: RenameMode,
     ) -> VfsResult<()> {
         let now = (self.clock)();
         let mut st = self.lock();
@@ -981,7 +1071,16 @@ impl Vfs for MemoryFs {
         check_name(from_name, true)?;
         check_name(to_name, true)?;
         let src = src.ok_or(VfsError::NotFound)?;
+        if st.get(tdino)?.nlink == 0 {
+            // Into a removed directory kept by a hold (ENOENT).
+            return Err(VfsError::NotFound);
+        }
         let dst = dst_dir.get(to_name);
+        if mode == RenameMode::NoReplace && dst.is_some() {
+            // Linux do_renameat2: RENAME_NOREPLACE is checked right after the lookups,
+            // before the ancestor and type checks, and even when both names are one file.
+            return Err(VfsError::Exists);
+        }
         let src_is_dir = st.get(src)?.kind == FileKind::Directory;
         if dst == Some(src) {
             // POSIX rename(): both names refer to the same file; nothing happens.
@@ -1104,6 +1203,89 @@ impl Vfs for MemoryFs {
             free_files,
             avail_files: free_files,
         })
+    }
+
+    fn dos_attrs(&self, h: &Handle) -> VfsResult<DosAttrs> {
+        let st = self.lock();
+        let (ino, i) = st.inode(h)?;
+        Ok(self.dos(ino, i))
+    }
+
+    fn set_dos_attrs(&self, h: &Handle, set: &SetDosAttrs) -> VfsResult<DosAttrs> {
+        let now = (self.clock)();
+        let mut st = self.lock();
+        let (ino, i) = st.inode(h)?;
+        let is_dir = i.kind == FileKind::Directory;
+        let stored = set.stored_bits(is_dir)?;
+        if !matches!(i.kind, FileKind::Regular | FileKind::Directory) {
+            // Linux keeps user extended attributes only on files and directories.
+            return Err(VfsError::NotSupported);
+        }
+        let cur = self.dos(ino, i);
+        let attributes = stored.unwrap_or(cur.attributes & file_attributes::STORABLE);
+        // Stored with NTTIME's 100-ns granularity, as the local backend's xattr keeps it.
+        let t = set.creation_time.unwrap_or(cur.creation_time);
+        let creation = dosattrib::from_nttime(dosattrib::to_nttime(t)).unwrap_or(t);
+        if stored.is_none() && set.creation_time.is_none() {
+            return Ok(cur);
+        }
+        let i = st.get_mut(ino)?;
+        i.dos = Some((attributes, creation));
+        // Storing them is an attribute change (the local backend's xattr write moves ctime).
+        i.ctime = now;
+        let i = st.get(ino)?;
+        Ok(self.dos(ino, i))
+    }
+
+    fn set_allocation(&self, h: &Handle, size: u64) -> VfsResult<FileAttr> {
+        let now = (self.clock)();
+        let mut st = self.lock();
+        let (ino, i) = st.inode(h)?;
+        match i.kind {
+            FileKind::Regular => {}
+            FileKind::Directory => return Err(VfsError::IsDir),
+            _ => return Err(VfsError::Invalid),
+        }
+        if size > self.config.max_file_size {
+            return Err(VfsError::TooBig);
+        }
+        let len = i.size();
+        if size < len {
+            // MS-FSA 2.1.5.15.1: an allocation below the end of file truncates the file.
+            st.resize_alloc(ino, size, Some(0), &self.config)?;
+            let i = st.get_mut(ino)?;
+            i.mtime = now;
+            i.ctime = now;
+            i.verifier = None;
+        } else {
+            st.resize_alloc(ino, len, Some(blocks(size)), &self.config)?;
+            st.get_mut(ino)?.ctime = now;
+        }
+        let i = st.get(ino)?;
+        Ok(self.attr(ino, i))
+    }
+
+    fn hold(&self, h: &Handle) -> VfsResult<()> {
+        let mut st = self.lock();
+        let ino = st.ino(h)?;
+        let i = st.get_mut(ino)?;
+        // Bounded by the executor's open table; saturate rather than wrap regardless.
+        i.holds = i.holds.checked_add(1).ok_or(VfsError::Io)?;
+        Ok(())
+    }
+
+    fn release(&self, h: &Handle) {
+        let mut st = self.lock();
+        let Ok(ino) = st.ino(h) else {
+            return;
+        };
+        let Ok(i) = st.get_mut(ino) else {
+            return;
+        };
+        i.holds = i.holds.saturating_sub(1);
+        if i.holds == 0 && i.nlink == 0 {
+            st.free(ino);
+        }
     }
 }
 
@@ -1261,17 +1443,33 @@ mod tests {
         let (b, _) = fs.mkdir(&a, b"b", &s, &c).unwrap();
         fs.create(&root, b"f", CreateHow::Guarded, &s, &c).unwrap();
         // Into its own subtree.
-        assert_eq!(fs.rename(&root, b"a", &b, b"x"), Err(VfsError::Invalid));
-        assert_eq!(fs.rename(&root, b"a", &a, b"x"), Err(VfsError::Invalid));
+        assert_eq!(
+            fs.rename(&root, b"a", &b, b"x", RenameMode::Replace),
+            Err(VfsError::Invalid)
+        );
+        assert_eq!(
+            fs.rename(&root, b"a", &a, b"x", RenameMode::Replace),
+            Err(VfsError::Invalid)
+        );
         // Dir over non-dir and non-dir over dir.
-        assert_eq!(fs.rename(&root, b"a", &root, b"f"), Err(VfsError::NotDir));
-        assert_eq!(fs.rename(&root, b"f", &root, b"a"), Err(VfsError::IsDir));
+        assert_eq!(
+            fs.rename(&root, b"a", &root, b"f", RenameMode::Replace),
+            Err(VfsError::NotDir)
+        );
+        assert_eq!(
+            fs.rename(&root, b"f", &root, b"a", RenameMode::Replace),
+            Err(VfsError::IsDir)
+        );
         // Dir over non-empty dir.
         let (_, _) = fs.mkdir(&root, b"c", &s, &c).unwrap();
-        assert_eq!(fs.rename(&root, b"c", &root, b"a"), Err(VfsError::NotEmpty));
+        assert_eq!(
+            fs.rename(&root, b"c", &root, b"a", RenameMode::Replace),
+            Err(VfsError::NotEmpty)
+        );
         // Dir over empty dir, across directories: link counts follow.
         assert_eq!(fs.getattr(&root).unwrap().nlink, 4);
-        fs.rename(&a, b"b", &root, b"c").unwrap();
+        fs.rename(&a, b"b", &root, b"c", RenameMode::Replace)
+            .unwrap();
         assert_eq!(fs.getattr(&root).unwrap().nlink, 4);
         assert_eq!(fs.getattr(&a).unwrap().nlink, 2);
         let (b2, _) = fs.lookup(&root, b"c").unwrap();
@@ -1298,5 +1496,40 @@ mod tests {
         assert_eq!(names, vec![b"b".to_vec(), b"c".to_vec()]);
         assert!(p2.eof);
         assert_eq!(fs.readdir(&root, 1_000, 10), Err(VfsError::BadCookie));
+    }
+
+    #[test]
+    fn preallocation_and_held_files_count_against_capacity() {
+        let cfg = MemoryFsConfig {
+            total_bytes: 64 << 10,
+            ..MemoryFsConfig::default()
+        };
+        let fs = MemoryFs::with_virtual_clock(cfg, VirtualClock::default());
+        let root = fs.root();
+        let c = caller();
+        let (h, _) = fs
+            .create(&root, b"f", CreateHow::Guarded, &SetAttrs::default(), &c)
+            .unwrap();
+        let free = |fs: &MemoryFs| fs.fsstat(&root).unwrap().free_bytes;
+        assert_eq!(fs.set_allocation(&h, 1 << 20), Err(VfsError::NoSpace));
+        assert_eq!(free(&fs), 64 << 10, "a refused allocation reserves nothing");
+        let a = fs.set_allocation(&h, 30_000).unwrap();
+        assert_eq!(
+            (a.size, a.used),
+            (0, 32 << 10),
+            "rounded up to 4 KiB blocks"
+        );
+        assert_eq!(free(&fs), 32 << 10);
+        // Writing inside the reservation costs nothing more.
+        fs.write(&h, 0, &[7; 20_000], Stability::Unstable).unwrap();
+        assert_eq!(free(&fs), 32 << 10);
+        // A smaller allocation above the size is honoured exactly (MS-FSA 2.1.5.15.1).
+        assert_eq!(fs.set_allocation(&h, 20_000).unwrap().used, 20 << 10);
+        fs.hold(&h).unwrap();
+        fs.remove(&root, b"f").unwrap();
+        assert_eq!(free(&fs), 44 << 10, "a held file keeps its space");
+        fs.release(&h);
+        assert_eq!(free(&fs), 64 << 10);
+        assert_eq!(fs.fsstat(&root).unwrap().free_files, cfg.total_files - 1);
     }
 }

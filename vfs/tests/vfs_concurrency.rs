@@ -9,7 +9,7 @@ use std::thread;
 
 use vfs::local::{LocalFs, LocalFsOptions};
 use vfs::memory::MemoryFs;
-use vfs::{CreateHow, SetAttrs, Stability, Vfs};
+use vfs::{CreateHow, RenameMode, SetAttrs, Stability, Vfs};
 use vfs_suite::{caller, TempDir};
 
 const THREADS: usize = 4;
@@ -58,8 +58,14 @@ fn hammer(fs: Arc<dyn Vfs>) {
                 fs.write(&big, off, &vec![t as u8 + 1; CHUNK], Stability::Unstable)
                     .expect("write big");
                 let moved = format!("{own}-{name}");
-                fs.rename(&dir, name.as_bytes(), &shared_dir, moved.as_bytes())
-                    .expect("rename");
+                fs.rename(
+                    &dir,
+                    name.as_bytes(),
+                    &shared_dir,
+                    moved.as_bytes(),
+                    RenameMode::Replace,
+                )
+                .expect("rename");
                 let (h2, _) = fs.lookup(&shared_dir, moved.as_bytes()).expect("lookup");
                 assert_eq!(h2, h, "a rename keeps the handle");
                 assert_eq!(fs.read(&h, 0, 5000).expect("read").0, data);

@@ -9,11 +9,24 @@ mod vfs_suite;
 use proptest::prelude::*;
 use vfs::local::LocalFs;
 use vfs::memory::{MemoryFs, MemoryFsConfig, VirtualClock};
-use vfs::{CreateHow, FileAttr, FileKind, Handle, SetAttrs, Stability, Vfs, VfsResult};
+use vfs::{
+    file_attributes as fa, CreateHow, FileAttr, FileKind, Handle, RenameMode, SetAttrs,
+    SetDosAttrs, Stability, Vfs, VfsResult,
+};
 use vfs_suite::{caller, TempDir};
 
 const NAMES: [&str; 3] = ["a", "b", "c"];
 const DIRS: [&str; 6] = ["", "a", "b", "a/b", "a/c", "b/a"];
+/// Attribute words a set tries: valid ones, DIRECTORY (valid on directories only),
+/// TEMPORARY (files only) and an unknown bit.
+const DOS_WORDS: [u32; 6] = [
+    0,
+    fa::READONLY | fa::ARCHIVE,
+    fa::HIDDEN | fa::SYSTEM | fa::NORMAL,
+    fa::DIRECTORY | fa::HIDDEN,
+    fa::TEMPORARY,
+    0x0004_0000,
+];
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -23,7 +36,10 @@ enum Op {
     Mkfifo(usize, usize),
     Remove(usize, usize),
     Rmdir(usize, usize),
-    Rename(usize, usize, usize, usize),
+    Rename(usize, usize, usize, usize, bool),
+    SetDos(usize, usize),
+    GetDos(usize),
+    Allocate(usize, u16),
     Link(usize, usize, usize),
     Write(usize, u16, u8),
     Truncate(usize, u16),
@@ -41,8 +57,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (d.clone(), n.clone()).prop_map(|(d, n)| Op::Mkfifo(d, n)),
         2 => (d.clone(), n.clone()).prop_map(|(d, n)| Op::Remove(d, n)),
         2 => (d.clone(), n.clone()).prop_map(|(d, n)| Op::Rmdir(d, n)),
-        3 => (d.clone(), n.clone(), d.clone(), n.clone())
-            .prop_map(|(a, b, c, e)| Op::Rename(a, b, c, e)),
+        3 => (d.clone(), n.clone(), d.clone(), n.clone(), any::<bool>())
+            .prop_map(|(a, b, c, e, r)| Op::Rename(a, b, c, e, r)),
+        1 => (d.clone(), 0..DOS_WORDS.len()).prop_map(|(f, w)| Op::SetDos(f, w)),
+        1 => d.clone().prop_map(Op::GetDos),
+        1 => (d.clone(), 0u16..20000).prop_map(|(f, s)| Op::Allocate(f, s)),
         1 => (d.clone(), d.clone(), n.clone()).prop_map(|(f, d, n)| Op::Link(f, d, n)),
         2 => (d.clone(), 0u16..3000, 1u8..200).prop_map(|(f, o, l)| Op::Write(f, o, l)),
         1 => (d.clone(), 0u16..3000).prop_map(|(f, s)| Op::Truncate(f, s)),
@@ -76,6 +95,7 @@ enum Out {
     Attr((FileKind, u64, u32, u32)),
     Data(Vec<u8>),
     Names(Vec<Vec<u8>>),
+    Dos(u32, bool),
 }
 
 fn run(fs: &dyn Vfs, op: &Op) -> VfsResult<Out> {
@@ -122,11 +142,34 @@ fn run(fs: &dyn Vfs, op: &Op) -> VfsResult<Out> {
             fs.rmdir(&walk(fs, DIRS[d])?, n(name))?;
             Out::Unit
         }
-        Op::Rename(d1, n1, d2, n2) => {
+        Op::Rename(d1, n1, d2, n2, replace) => {
             let from = walk(fs, DIRS[d1])?;
             let to = walk(fs, DIRS[d2])?;
-            fs.rename(&from, n(n1), &to, n(n2))?;
+            let mode = if replace {
+                RenameMode::Replace
+            } else {
+                RenameMode::NoReplace
+            };
+            fs.rename(&from, n(n1), &to, n(n2), mode)?;
             Out::Unit
+        }
+        Op::SetDos(f, w) => {
+            let set = SetDosAttrs {
+                attributes: Some(DOS_WORDS[w]),
+                creation_time: None,
+            };
+            let a = fs.set_dos_attrs(&walk(fs, DIRS[f])?, &set)?;
+            Out::Dos(a.attributes, a.stored)
+        }
+        Op::GetDos(f) => {
+            let a = fs.dos_attrs(&walk(fs, DIRS[f])?)?;
+            Out::Dos(a.attributes, a.stored)
+        }
+        Op::Allocate(f, size) => {
+            // Sizes only: allocation granularity is the file system's.
+            Out::Attr(summary(
+                &fs.set_allocation(&walk(fs, DIRS[f])?, u64::from(size))?,
+            ))
         }
         Op::Link(f, d, name) => {
             let file = walk(fs, DIRS[f])?;

@@ -594,9 +594,10 @@ fn existing(
 /// ReplaceIfExists and never when it is a directory; a rename that only changes the case
 /// of the name is allowed on a case-insensitive share.
 ///
-/// Race (named): today's `vfs::Vfs::rename` always replaces, so "no replace" is a check
-/// made before the rename; a file another client creates at the target between the two is
-/// replaced. The `vfssmb` branch adds a no-replace rename that closes this window.
+/// Without ReplaceIfExists the rename itself is `RenameMode::NoReplace`, so a target made
+/// by another client after the check above is not overwritten. A case-changing rename of
+/// the same file passes NoReplace only on a case-sensitive backend (the target name is
+/// another entry there).
 pub fn rename(
     vfs: &dyn Vfs,
     (handle, parent, name): (&Handle, &Handle, &[u8]),
@@ -642,8 +643,17 @@ pub fn rename(
         }
         vfs.link(handle, &dir, last.as_bytes()).map_err(status_of)?;
     } else {
-        vfs.rename(parent, name, &dir, last.as_bytes())
-            .map_err(status_of)?;
+        let mode = if replace {
+            vfs::RenameMode::Replace
+        } else {
+            vfs::RenameMode::NoReplace
+        };
+        match vfs.rename(parent, name, &dir, last.as_bytes(), mode) {
+            Ok(()) => {}
+            // The target appeared after the check above (another client).
+            Err(VfsError::Exists) => return Err(NtStatus::OBJECT_NAME_COLLISION),
+            Err(e) => return Err(status_of(e)),
+        }
     }
     Ok((dir, last.as_bytes().to_vec()))
 }

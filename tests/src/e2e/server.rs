@@ -487,20 +487,32 @@ pub fn janus_bin() -> PathBuf {
     );
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago and has not been handed out before by
-/// this process (tests run in parallel threads).
+/// A port on 127.0.0.1, free for TCP and UDP a moment ago, not handed out before by this
+/// process (tests run in parallel threads).
+///
+/// Ports come from below the kernel's ephemeral range (`ip_local_port_range`, 32768 and up
+/// by default), never from `bind(:0)`: an ephemeral port that is free now can be taken by
+/// any outgoing connection (every client a test starts makes some) before the server binds
+/// it, which made servers fail to start with "address in use" at random. Each test process
+/// starts at its own offset (from its pid) so test binaries running at once rarely collide.
 pub fn free_port() -> u16 {
-    static USED: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
-    let used = USED.get_or_init(|| Mutex::new(HashSet::new()));
-    for _ in 0..100 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("bind 127.0.0.1:0");
-        let mut used = used.lock().unwrap_or_else(|e| e.into_inner());
-        if used.insert(port) {
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 20_000; // 10000..30000
+    static NEXT: OnceLock<Mutex<(u32, HashSet<u16>)>> = OnceLock::new();
+    let state =
+        NEXT.get_or_init(|| Mutex::new(((std::process::id() * 7919) % SPAN, HashSet::new())));
+    let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..SPAN {
+        state.0 = (state.0 + 1) % SPAN;
+        let port = u16::try_from(LOW + state.0).expect("below 30000");
+        if state.1.contains(&port) {
+            continue;
+        }
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        if TcpListener::bind(addr).is_ok() && std::net::UdpSocket::bind(addr).is_ok() {
+            state.1.insert(port);
             return port;
         }
     }
-    panic!("no free port found");
+    panic!("no free port found in 10000..30000");
 }

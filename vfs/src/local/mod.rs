@@ -11,9 +11,11 @@
 //! [`VfsError::Invalid`]. A resolution the kernel refuses as an escape (`EXDEV`) maps to
 //! [`VfsError::Access`]; file systems mounted below the share are not crossed (like knfsd
 //! without `crossmnt`), and looking up a mount point gives [`VfsError::Access`].
-//! The one place a `/proc/self/fd/N` magic link is used is `chmod` of a file held only by an
-//! `O_PATH` descriptor (devices, FIFOs, sockets): it names exactly the inode the server
-//! already holds, and Linux has no `fchmod` on `O_PATH` descriptors.
+//! The two places a `/proc/self/fd/N` magic link is used are `chmod` of a file held only by
+//! an `O_PATH` descriptor (devices, FIFOs, sockets, files the server may not read) and the
+//! `user.DOSATTRIB` attribute of such a regular file or directory: the link names exactly
+//! the inode the server already holds, and Linux has no `fchmod` and no `f*xattr` on
+//! `O_PATH` descriptors.
 //!
 //! # Handles
 //! See [`handle`]: inode number, generation (`FS_IOC_GETVERSION` where the file system
@@ -48,6 +50,35 @@
 //! the start, `.` and `..` are skipped. Because nothing invalidates them, `dir_version` is a
 //! digest of the directory's inode number and birth time.
 //!
+//! # Windows-side attributes (SMB)
+//! - DOS attributes and an SMB-set creation time are kept in the `user.DOSATTRIB` extended
+//!   attribute, in Samba's own format ([`crate::dosattrib`]: NDR `xattr_DosInfo` version 5,
+//!   byte-identical to Samba 4.17's), so `getfattr -n user.DOSATTRIB` shows them and a share
+//!   moved between Samba and Janus keeps them. Only [`Vfs::dos_attrs`] and
+//!   [`Vfs::set_dos_attrs`] touch it (never GETATTR, READ or WRITE). A file without the
+//!   attribute, a blob that does not parse, a file the server may not read, a symbolic
+//!   link or special file, and a file system without user extended attributes all read as
+//!   [`DosAttrs::derived`]; setting where it cannot be stored gives
+//!   [`VfsError::NotSupported`] (`EOPNOTSUPP`, and links/special files up front), never a
+//!   partial write. [`LocalFsOptions::store_dos_attributes`] turns storage off.
+//! - The birth time is `statx`'s `STATX_BTIME` (ext4, xfs, btrfs, tmpfs have it). Linux
+//!   cannot set it, so a creation time set over SMB is stored in `user.DOSATTRIB` and wins
+//!   over it, exactly as Samba does; where the file system has no birth time the creation
+//!   time is the earliest of ctime and mtime until one is stored.
+//! - The allocation size is `st_blocks × 512`. [`Vfs::set_allocation`] truncates below the
+//!   size (MS-FSA 2.1.5.15.1) and otherwise `fallocate(FALLOC_FL_KEEP_SIZE)` up to the
+//!   requested size; a file system that cannot preallocate is left as is (the allocation is
+//!   advisory; Samba by default does not preallocate at all).
+//! - [`RenameMode::NoReplace`] is `renameat2(RENAME_NOREPLACE)`: the kernel checks and
+//!   renames in one step, so a name a local program creates meanwhile is never replaced.
+//! - [`Vfs::hold`] keeps the file's node (its descriptors) in a map the LRU cannot evict; a
+//!   descriptor keeps an unlinked inode alive, and a held handle is resolved through it
+//!   before any name lookup, so it works after REMOVE — by any client, or a local `rm`. A
+//!   held regular file is opened read-write at hold time if the server may (afterwards
+//!   there is no name to open it by). The inode number cannot be reused while held, so
+//!   the handle stays unambiguous; on the last release of a removed file its handle joins
+//!   the stale set.
+//!
 //! # Known limitations
 //! - A directory that a local user moves out of the share stays reachable through its
 //!   cached descriptor until the descriptor is evicted (the server only ever acts on that
@@ -57,6 +88,14 @@
 //!   through a readable descriptor differs in bytes (both stay valid).
 //! - Inode reuse is undetectable on a file system with neither `FS_IOC_GETVERSION` nor
 //!   statx birth time.
+//! - Holds live in memory: after a restart a removed file is gone and its handle stale
+//!   (SMB durable handles to a deleted file cannot be reclaimed). A held file the server
+//!   could not open read-write at hold time cannot be written after its last name is gone.
+//! - A smaller allocation that is still at or above the size keeps the preallocated
+//!   blocks: Linux releases blocks beyond the end of file only through a truncate, which
+//!   could cut a concurrent write short (punching a hole beyond EOF frees nothing on ext4).
+//! - Samba reads back only READONLY, HIDDEN, SYSTEM and ARCHIVE of the stored bits;
+//!   TEMPORARY, OFFLINE and NOT_CONTENT_INDEXED are kept for Janus alone.
 //!
 //! # Ownership
 //! When the server runs as root, new files are given to the caller's uid/gid (`fchownat`
@@ -66,23 +105,29 @@ pub mod cache;
 pub mod handle;
 pub mod sys;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, SeekFrom, Statx, Timespec, Timestamps};
+use rustix::fs::{
+    AtFlags, FallocateFlags, FileType, Mode, OFlags, RenameFlags, SeekFrom, Statx, Timespec,
+    Timestamps,
+};
 use rustix::io::Errno;
 
 use self::cache::{Access, NameMap, Node, NodeCache, StaleSet};
 use self::handle::Ident;
 use self::sys::{
     attr_of, dev_of, kind_of, op_err, open_beneath, start_writeback, statx_at, statx_fd,
+    XattrTarget,
 };
 use super::{
-    check_name, Caller, CreateHow, DirEntry, DirPage, FileAttr, FileKind, FsStat, Handle, SetAttrs,
-    SetTime, Stability, Vfs, VfsError, VfsResult,
+    check_name, dosattrib, file_attributes, Caller, CreateHow, CreationSource, DirEntry, DirPage,
+    DosAttrs, FileAttr, FileKind, FsStat, Handle, RenameMode, SetAttrs, SetDosAttrs, SetTime,
+    Stability, Vfs, VfsError, VfsResult,
 };
 
 /// Largest READ the backend performs in one call (the executor advertises 1 MiB).
@@ -107,6 +152,10 @@ pub struct LocalFsOptions {
     pub name_cache: usize,
     /// Most directory entries one scan for an unknown handle reads.
     pub scan_limit: usize,
+    /// Keep DOS attributes and SMB creation times in the `user.DOSATTRIB` extended
+    /// attribute (Samba's `store dos attributes`, default on). Off, every file reports
+    /// [`DosAttrs::derived`] and setting them gives [`VfsError::NotSupported`].
+    pub store_dos_attributes: bool,
 }
 
 impl Default for LocalFsOptions {
@@ -115,6 +164,7 @@ impl Default for LocalFsOptions {
             open_files: 256,
             name_cache: 1 << 18,
             scan_limit: 1 << 22,
+            store_dos_attributes: true,
         }
     }
 }
@@ -132,6 +182,9 @@ pub struct LocalFs {
     /// Serializes scans; holds when the last complete scan ended (if the name map could
     /// hold everything it saw).
     scan_lock: Mutex<Option<Instant>>,
+    /// Files kept usable by [`Vfs::hold`]: inode → (node, count). The node's descriptors
+    /// keep an unlinked inode alive, as an open file does.
+    holds: Mutex<HashMap<u64, (Arc<Node>, u32)>>,
     options: LocalFsOptions,
 }
 
@@ -205,6 +258,7 @@ impl LocalFs {
             names: Mutex::new(NameMap::new(options.name_cache)),
             stale: Mutex::new(StaleSet::new(4096)),
             scan_lock: Mutex::new(None),
+            holds: Mutex::new(HashMap::new()),
             options,
         })
     }
@@ -224,14 +278,22 @@ impl LocalFs {
         }
     }
 
-    /// Forgets a node whose inode lost its last link.
+    /// Forgets a node whose inode lost its last link (a held one stays usable through
+    /// [`Self::holds`] and becomes stale on its last release).
     fn forget_dead(&self, ino: u64) {
         let node = lock(&self.nodes).peek(ino);
         if let Some(n) = node {
             lock(&self.nodes).remove(ino);
-            self.mark_stale(n.ident);
+            if !lock(&self.holds).contains_key(&ino) {
+                self.mark_stale(n.ident);
+            }
         }
         lock(&self.names).forget(ino);
+    }
+
+    /// The held node of `ino`, if any.
+    fn held(&self, ino: u64) -> Option<Arc<Node>> {
+        lock(&self.holds).get(&ino).map(|(n, _)| n.clone())
     }
 
     /// Opens `path` (relative to `base`), long paths in steps.
@@ -544,6 +606,13 @@ impl LocalFs {
         if dev_hash != self.dev_hash {
             return Err(VfsError::Stale);
         }
+        if let Some(n) = self.held(id.ino) {
+            // Held: usable by descriptor even after its last name is gone.
+            if id.same_file(&n.ident) {
+                let st = statx_fd(n.fd.as_fd())?;
+                return Ok((n, st));
+            }
+        }
         if lock(&self.stale).contains(&id) {
             return Err(VfsError::Stale);
         }
@@ -763,6 +832,58 @@ impl LocalFs {
         let m = u32::from_be_bytes([v[0], v[1], v[2], v[3]]) & 0x7fff_ffff;
         let a = u32::from_be_bytes([v[4], v[5], v[6], v[7]]) & 0x7fff_ffff;
         (i64::from(m), i64::from(a))
+    }
+
+    /// Where `user.DOSATTRIB` of `n` is read and written; `None` for the types Linux keeps
+    /// no user extended attributes on (symbolic links, devices, FIFOs, sockets).
+    fn xattr_target(n: &Node) -> Option<XattrTarget<'_>> {
+        match (n.kind, n.access) {
+            (FileKind::Regular | FileKind::Directory, Access::Path) => {
+                Some(XattrTarget::Path(n.fd.as_fd()))
+            }
+            (FileKind::Regular | FileKind::Directory, _) => Some(XattrTarget::Fd(n.fd.as_fd())),
+            _ => None,
+        }
+    }
+
+    /// The stored `user.DOSATTRIB` of `n`, if there is one the backend can read. A file
+    /// system without user extended attributes, a file without the attribute, one the
+    /// server may not read (`EACCES`: non-root server) and a blob that does not parse
+    /// all read as "nothing stored" (Samba too reports derived attributes for them).
+    fn read_dos(&self, n: &Node) -> VfsResult<Option<dosattrib::DosInfo>> {
+        if !self.options.store_dos_attributes {
+            return Ok(None);
+        }
+        let Some(target) = Self::xattr_target(n) else {
+            return Ok(None);
+        };
+        let mut buf = [0u8; dosattrib::MAX_LEN];
+        match sys::get_xattr(&target, dosattrib::XATTR_NAME, &mut buf) {
+            Ok(Some(len)) => Ok(dosattrib::decode(&buf[..len]).ok()),
+            Ok(None) | Err(Errno::ACCESS | Errno::PERM | Errno::RANGE) => Ok(None),
+            Err(e) => Err(op_err(e)),
+        }
+    }
+
+    /// The [`DosAttrs`] of `n` whose current status is `st`.
+    fn dos_of(&self, n: &Node, st: &Statx) -> VfsResult<DosAttrs> {
+        let birth = sys::btime_of(st).map(|t| super::Timestamp {
+            secs: t.secs,
+            nsecs: t.nsecs.min(999_999_999),
+        });
+        let mut out = DosAttrs::derived(attr_of(st), birth);
+        if let Some(info) = self.read_dos(n)? {
+            out.attributes = info.attributes & file_attributes::STORABLE;
+            if n.kind == FileKind::Directory {
+                out.attributes |= file_attributes::DIRECTORY;
+            }
+            out.stored = true;
+            if let Some(t) = info.create_time {
+                out.creation_time = t;
+                out.creation_source = CreationSource::Stored;
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -1111,14 +1232,23 @@ impl Vfs for LocalFs {
         from_name: &[u8],
         to_dir: &Handle,
         to_name: &[u8],
+        mode: RenameMode,
     ) -> VfsResult<()> {
         let fd = self.resolve_dir(from_dir)?;
         let td = self.resolve_dir(to_dir)?;
         check_name(from_name, true)?;
         check_name(to_name, true)?;
         let src = statx_at(fd.fd.as_fd(), from_name)?;
-        let dst = statx_at(td.fd.as_fd(), to_name).ok();
-        rustix::fs::renameat(&fd.fd, from_name, &td.fd, to_name).map_err(op_err)?;
+        let flags = match mode {
+            RenameMode::Replace => RenameFlags::empty(),
+            // The kernel checks and renames atomically: EEXIST for an existing target.
+            RenameMode::NoReplace => RenameFlags::NOREPLACE,
+        };
+        let dst = match mode {
+            RenameMode::Replace => statx_at(td.fd.as_fd(), to_name).ok(),
+            RenameMode::NoReplace => None,
+        };
+        rustix::fs::renameat_with(&fd.fd, from_name, &td.fd, to_name, flags).map_err(op_err)?;
         let src_is_dir = kind_of(&src) == FileKind::Directory;
         {
             let mut names = lock(&self.names);
@@ -1175,7 +1305,17 @@ impl Vfs for LocalFs {
     }
 
     fn readdir(&self, dir: &Handle, cookie: u64, max_entries: usize) -> VfsResult<DirPage> {
-        let d = self.resolve_dir(dir)?;
+        let (d, st) = self.resolve(dir)?;
+        if d.kind != FileKind::Directory {
+            return Err(VfsError::NotDir);
+        }
+        if st.stx_nlink == 0 {
+            // A removed directory kept by a hold: empty (getdents on it fails with ENOENT).
+            return Ok(DirPage {
+                entries: Vec::new(),
+                eof: true,
+            });
+        }
         let fd = open_beneath(
             d.fd.as_fd(),
             b".",
@@ -1240,6 +1380,106 @@ impl Vfs for LocalFs {
             free_files: s.f_ffree,
             avail_files: s.f_favail,
         })
+    }
+
+    fn dos_attrs(&self, h: &Handle) -> VfsResult<DosAttrs> {
+        let (n, st) = self.resolve(h)?;
+        self.dos_of(&n, &st)
+    }
+
+    fn set_dos_attrs(&self, h: &Handle, set: &SetDosAttrs) -> VfsResult<DosAttrs> {
+        let (n, st) = self.resolve(h)?;
+        let is_dir = n.kind == FileKind::Directory;
+        let stored = set.stored_bits(is_dir)?;
+        let target = match Self::xattr_target(&n) {
+            Some(t) if self.options.store_dos_attributes => t,
+            _ => return Err(VfsError::NotSupported),
+        };
+        let cur = self.dos_of(&n, &st)?;
+        if stored.is_none() && set.creation_time.is_none() {
+            return Ok(cur);
+        }
+        let mut word = stored.unwrap_or(cur.attributes & file_attributes::STORABLE);
+        if is_dir {
+            // Samba stores DIRECTORY with a directory's attributes; write the same bytes.
+            word |= file_attributes::DIRECTORY;
+        }
+        let creation = set.creation_time.unwrap_or(cur.creation_time);
+        let blob = dosattrib::encode(word, creation);
+        sys::set_xattr(&target, dosattrib::XATTR_NAME, &blob).map_err(|e| match e {
+            // No user extended attributes on this file system (tmpfs before Linux 6.6,
+            // vfat, some FUSE file systems).
+            Errno::OPNOTSUPP => VfsError::NotSupported,
+            Errno::NOSPC | Errno::DQUOT | Errno::TOOBIG => VfsError::NoSpace,
+            e => op_err(e),
+        })?;
+        let st = statx_fd(n.fd.as_fd())?;
+        self.dos_of(&n, &st)
+    }
+
+    fn set_allocation(&self, h: &Handle, size: u64) -> VfsResult<FileAttr> {
+        let (n, st) = self.resolve(h)?;
+        match n.kind {
+            FileKind::Regular => {}
+            FileKind::Directory => return Err(VfsError::IsDir),
+            _ => return Err(VfsError::Invalid),
+        }
+        if size > MAX_OFFSET {
+            return Err(VfsError::TooBig);
+        }
+        let fd = self.rw_fd(&n)?;
+        if size < st.stx_size {
+            // MS-FSA 2.1.5.15.1: an allocation below the end of file truncates the file.
+            rustix::fs::ftruncate(fd, size).map_err(op_err)?;
+        } else if size > st.stx_blocks.saturating_mul(512) {
+            match rustix::fs::fallocate(fd, FallocateFlags::KEEP_SIZE, 0, size) {
+                Ok(()) => {}
+                // A file system that cannot preallocate: the allocation is advisory (Samba
+                // does not even try by default, `strict allocate = no`).
+                Err(Errno::OPNOTSUPP) => {}
+                Err(e) => return Err(op_err(e)),
+            }
+        }
+        Ok(attr_of(&statx_fd(n.fd.as_fd())?))
+    }
+
+    fn hold(&self, h: &Handle) -> VfsResult<()> {
+        let (n, _) = self.resolve(h)?;
+        if n.kind == FileKind::Regular && n.rw_fd().is_none() {
+            // Writes through a held file must not need its name later (it may be gone):
+            // open it read-write now if the server may; if not, writes fail as before.
+            let _ = self.rw_fd(&n);
+        }
+        let mut holds = lock(&self.holds);
+        let entry = holds.entry(n.ident.ino).or_insert_with(|| (n.clone(), 0));
+        entry.1 = entry.1.checked_add(1).ok_or(VfsError::Io)?;
+        Ok(())
+    }
+
+    fn release(&self, h: &Handle) {
+        let Ok((id, _)) = handle::decode(h) else {
+            return;
+        };
+        let gone = {
+            let mut holds = lock(&self.holds);
+            match holds.get_mut(&id.ino) {
+                Some((n, count)) if id.same_file(&n.ident) => {
+                    *count -= 1;
+                    if *count == 0 {
+                        holds.remove(&id.ino).map(|(n, _)| n)
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            }
+        };
+        if let Some(n) = gone {
+            if statx_fd(n.fd.as_fd()).is_ok_and(|st| st.stx_nlink == 0) {
+                self.forget_dead(n.ident.ino);
+                self.mark_stale(n.ident);
+            }
+        }
     }
 }
 

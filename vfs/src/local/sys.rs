@@ -198,6 +198,49 @@ pub fn attr_of(st: &Statx) -> FileAttr {
     }
 }
 
+/// Where an extended attribute of an open node is read or written: the descriptor itself,
+/// or — for an `O_PATH` descriptor, on which the `f*xattr` calls fail with `EBADF` — the
+/// `/proc/self/fd/N` magic link, which names exactly the inode the server holds (as `chmod`
+/// of such a node does; see the module documentation of `local`).
+pub enum XattrTarget<'a> {
+    /// A readable or writable descriptor.
+    Fd(BorrowedFd<'a>),
+    /// An `O_PATH` descriptor of a regular file or directory.
+    Path(BorrowedFd<'a>),
+}
+
+fn proc_path(fd: BorrowedFd<'_>) -> String {
+    use std::os::fd::AsRawFd;
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// Reads extended attribute `name` into `buf`: `Ok(None)` when the file has none
+/// (`ENODATA`) or the file system keeps no user attributes (`EOPNOTSUPP`).
+pub fn get_xattr(
+    target: &XattrTarget<'_>,
+    name: &str,
+    buf: &mut [u8],
+) -> Result<Option<usize>, Errno> {
+    let r = match target {
+        XattrTarget::Fd(fd) => rustix::fs::fgetxattr(fd, name, buf),
+        XattrTarget::Path(fd) => rustix::fs::getxattr(proc_path(*fd).as_str(), name, buf),
+    };
+    match r {
+        Ok(n) => Ok(Some(n)),
+        Err(Errno::NODATA) | Err(Errno::OPNOTSUPP) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes extended attribute `name` (created or replaced).
+pub fn set_xattr(target: &XattrTarget<'_>, name: &str, value: &[u8]) -> Result<(), Errno> {
+    let flags = rustix::fs::XattrFlags::empty();
+    match target {
+        XattrTarget::Fd(fd) => rustix::fs::fsetxattr(fd, name, value, flags),
+        XattrTarget::Path(fd) => rustix::fs::setxattr(proc_path(*fd).as_str(), name, value, flags),
+    }
+}
+
 /// Whether this process runs as root (then new files are given to the caller).
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()

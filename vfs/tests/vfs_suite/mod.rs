@@ -7,7 +7,8 @@
 
 use std::collections::HashSet;
 use vfs::{
-    Caller, CreateHow, FileKind, Handle, SetAttrs, SetTime, Stability, Timestamp, Vfs, VfsError,
+    file_attributes as fa, Caller, CreateHow, CreationSource, FileKind, Handle, RenameMode,
+    SetAttrs, SetDosAttrs, SetTime, Stability, Timestamp, Vfs, VfsError,
 };
 
 /// A unique empty directory under the system temp dir, removed on drop.
@@ -104,6 +105,10 @@ pub fn run_all(fs: &dyn Vfs) {
     stale_and_bad_handles(fs, &work(b"stale"));
     dot_and_dotdot(fs, &root, &work(b"dots"));
     readdir_pages_5000(fs, &work(b"big"));
+    rename_without_replace(fs, &work(b"norepl"));
+    dos_attributes_and_creation_time(fs, &work(b"dos"));
+    allocation_size(fs, &work(b"alloc"));
+    held_files_survive_removal(fs, &work(b"held"));
     let st = fs.fsstat(&root).expect("fsstat");
     assert!(st.total_bytes >= st.free_bytes && st.free_bytes >= st.avail_bytes.min(st.free_bytes));
     assert!(st.total_files > 0);
@@ -253,73 +258,86 @@ fn rename_semantics(fs: &dyn Vfs, dir: &Handle) {
     let (inner, _) = fs.mkdir(&d, b"inner", &mode(0o755), &c).expect("mkdir");
 
     // Plain rename keeps the handle valid.
-    fs.rename(dir, b"f", dir, b"g").expect("rename");
+    fs.rename(dir, b"f", dir, b"g", RenameMode::Replace)
+        .expect("rename");
     assert_eq!(fs.lookup(dir, b"f").unwrap_err(), VfsError::NotFound);
     assert_eq!(fs.lookup(dir, b"g").expect("lookup").0, f);
     assert_eq!(fs.read(&f, 0, 100).expect("read").0, b"content");
     // Across directories.
-    fs.rename(dir, b"g", &e, b"g2").expect("rename across");
+    fs.rename(dir, b"g", &e, b"g2", RenameMode::Replace)
+        .expect("rename across");
     assert_eq!(fs.lookup(&e, b"g2").expect("lookup").0, f);
-    fs.rename(&e, b"g2", dir, b"f").expect("rename back");
+    fs.rename(&e, b"g2", dir, b"f", RenameMode::Replace)
+        .expect("rename back");
     // Replacing a file: the old target's handle becomes stale.
     let victim = create(fs, dir, b"victim");
-    fs.rename(dir, b"f", dir, b"victim").expect("replace");
+    fs.rename(dir, b"f", dir, b"victim", RenameMode::Replace)
+        .expect("replace");
     assert_eq!(fs.lookup(dir, b"victim").expect("lookup").0, f);
     assert_eq!(fs.getattr(&victim).unwrap_err(), VfsError::Stale);
     // Missing source.
     assert_eq!(
-        fs.rename(dir, b"missing", dir, b"x").unwrap_err(),
+        fs.rename(dir, b"missing", dir, b"x", RenameMode::Replace)
+            .unwrap_err(),
         VfsError::NotFound
     );
     // Non-dir over dir, dir over non-dir.
     assert_eq!(
-        fs.rename(dir, b"victim", dir, b"d").unwrap_err(),
+        fs.rename(dir, b"victim", dir, b"d", RenameMode::Replace)
+            .unwrap_err(),
         VfsError::IsDir
     );
     assert_eq!(
-        fs.rename(dir, b"d", dir, b"victim").unwrap_err(),
+        fs.rename(dir, b"d", dir, b"victim", RenameMode::Replace)
+            .unwrap_err(),
         VfsError::NotDir
     );
     // Dir over a non-empty dir.
     assert_eq!(
-        fs.rename(dir, b"e", dir, b"d").unwrap_err(),
+        fs.rename(dir, b"e", dir, b"d", RenameMode::Replace)
+            .unwrap_err(),
         VfsError::NotEmpty
     );
     // A dir into its own subtree.
     assert_eq!(
-        fs.rename(dir, b"d", &inner, b"x").unwrap_err(),
+        fs.rename(dir, b"d", &inner, b"x", RenameMode::Replace)
+            .unwrap_err(),
         VfsError::Invalid
     );
     assert_eq!(
-        fs.rename(dir, b"d", &d, b"x").unwrap_err(),
+        fs.rename(dir, b"d", &d, b"x", RenameMode::Replace)
+            .unwrap_err(),
         VfsError::Invalid
     );
     // Dir over an empty dir: `inner` replaces `e`.
-    fs.rename(&d, b"inner", dir, b"e")
+    fs.rename(&d, b"inner", dir, b"e", RenameMode::Replace)
         .expect("dir over empty dir");
     assert_eq!(fs.getattr(&e).unwrap_err(), VfsError::Stale);
     assert_eq!(fs.lookup(dir, b"e").expect("lookup").0, inner);
     assert_eq!(fs.lookup(&inner, b"..").expect("dotdot").0, *dir);
     assert_eq!(fs.getattr(&d).expect("getattr").nlink, 2);
     // Rename onto itself / onto another link of the same file: no-op.
-    fs.rename(dir, b"victim", dir, b"victim")
+    fs.rename(dir, b"victim", dir, b"victim", RenameMode::Replace)
         .expect("self rename");
     fs.link(&f, dir, b"alias").expect("link");
-    fs.rename(dir, b"victim", dir, b"alias")
+    fs.rename(dir, b"victim", dir, b"alias", RenameMode::Replace)
         .expect("rename onto hard link");
     assert_eq!(fs.lookup(dir, b"victim").expect("still there").0, f);
     assert_eq!(fs.getattr(&f).expect("getattr").nlink, 2);
     // Invalid names.
     assert_eq!(
-        fs.rename(dir, b".", dir, b"x").unwrap_err(),
+        fs.rename(dir, b".", dir, b"x", RenameMode::Replace)
+            .unwrap_err(),
         VfsError::Invalid
     );
     assert_eq!(
-        fs.rename(dir, b"victim", dir, b"..").unwrap_err(),
+        fs.rename(dir, b"victim", dir, b"..", RenameMode::Replace)
+            .unwrap_err(),
         VfsError::Invalid
     );
     assert_eq!(
-        fs.rename(dir, b"victim", dir, b"a/b").unwrap_err(),
+        fs.rename(dir, b"victim", dir, b"a/b", RenameMode::Replace)
+            .unwrap_err(),
         VfsError::Invalid
     );
 }
@@ -688,4 +706,321 @@ fn readdir_pages_5000(fs: &dyn Vfs, dir: &Handle) {
     assert_eq!(names(fs, dir).len(), 4990);
     let empty = fs.readdir(dir, 0, 0).expect("max 0");
     assert!(empty.entries.is_empty());
+}
+
+fn rename_without_replace(fs: &dyn Vfs, dir: &Handle) {
+    let a = create(fs, dir, b"a");
+    let b = create(fs, dir, b"b");
+    let no = RenameMode::NoReplace;
+    assert_eq!(
+        fs.rename(dir, b"a", dir, b"b", no).unwrap_err(),
+        VfsError::Exists
+    );
+    assert_eq!(fs.lookup(dir, b"a").expect("a stays").0, a);
+    assert_eq!(fs.lookup(dir, b"b").expect("b stays").0, b);
+    // Even onto itself (Linux checks RENAME_NOREPLACE before the same-file shortcut).
+    assert_eq!(
+        fs.rename(dir, b"a", dir, b"a", no).unwrap_err(),
+        VfsError::Exists
+    );
+    let (d1, _) = fs
+        .mkdir(dir, b"d1", &mode(0o755), &caller())
+        .expect("mkdir");
+    fs.mkdir(dir, b"d2", &mode(0o755), &caller())
+        .expect("mkdir");
+    assert_eq!(
+        fs.rename(dir, b"d1", dir, b"d2", no).unwrap_err(),
+        VfsError::Exists,
+        "an empty directory is not replaced either"
+    );
+    assert_eq!(
+        fs.rename(dir, b"missing", dir, b"b", no).unwrap_err(),
+        VfsError::NotFound
+    );
+    fs.rename(dir, b"a", &d1, b"moved", no)
+        .expect("to a free name");
+    assert_eq!(fs.lookup(&d1, b"moved").expect("moved").0, a);
+    assert_eq!(fs.lookup(dir, b"a").unwrap_err(), VfsError::NotFound);
+    // The replacing mode still replaces.
+    fs.rename(&d1, b"moved", dir, b"b", RenameMode::Replace)
+        .expect("replace");
+    assert_eq!(fs.lookup(dir, b"b").expect("b").0, a);
+    assert_eq!(fs.getattr(&b).unwrap_err(), VfsError::Stale);
+}
+
+/// `t` at the 100-ns granularity DOS creation times are stored with.
+fn nt_rounded(t: Timestamp) -> Timestamp {
+    Timestamp {
+        secs: t.secs,
+        nsecs: t.nsecs / 100 * 100,
+    }
+}
+
+fn dos_attributes_and_creation_time(fs: &dyn Vfs, dir: &Handle) {
+    let f = create(fs, dir, b"f");
+    let attr = fs.getattr(&f).expect("getattr");
+    let d = fs.dos_attrs(&f).expect("dos_attrs");
+    // Nothing stored yet: derived, like Samba for a file without user.DOSATTRIB.
+    assert_eq!((d.attributes, d.stored), (0, false));
+    assert_eq!(d.attr.fileid, attr.fileid);
+    match d.birth_time {
+        Some(bt) => assert_eq!(
+            (d.creation_time, d.creation_source),
+            (bt, CreationSource::Birth)
+        ),
+        None => assert_eq!(
+            (d.creation_time, d.creation_source),
+            (attr.ctime.min(attr.mtime), CreationSource::Derived)
+        ),
+    }
+    let created = d.creation_time;
+    let (sub, _) = fs
+        .mkdir(dir, b"sub", &mode(0o755), &caller())
+        .expect("mkdir");
+    let sd = fs.dos_attrs(&sub).expect("dir dos_attrs");
+    assert_eq!((sd.attributes, sd.stored), (fa::DIRECTORY, false));
+
+    // Set: the whole word is replaced; NORMAL is accepted and not stored.
+    let set = SetDosAttrs {
+        attributes: Some(fa::READONLY | fa::HIDDEN | fa::ARCHIVE | fa::NORMAL),
+        creation_time: None,
+    };
+    let mtime = fs.getattr(&f).expect("getattr").mtime;
+    let d = fs.set_dos_attrs(&f, &set).expect("set attributes");
+    assert_eq!(
+        (d.attributes, d.stored),
+        (fa::READONLY | fa::HIDDEN | fa::ARCHIVE, true)
+    );
+    assert_eq!(d.creation_time, nt_rounded(created), "creation time kept");
+    assert_eq!(d.creation_source, CreationSource::Stored);
+    assert_eq!(d.attr.mtime, mtime, "attributes are not data");
+    assert_eq!(fs.dos_attrs(&f).expect("again"), d);
+    assert_eq!(
+        fs.getattr(&f).expect("getattr").mode,
+        0o644,
+        "mode untouched"
+    );
+
+    // Creation time alone: stored at 100 ns, attributes kept.
+    let when = Timestamp {
+        secs: 1_234_567_890,
+        nsecs: 123_456_789,
+    };
+    let set = SetDosAttrs {
+        attributes: None,
+        creation_time: Some(when),
+    };
+    let d = fs.set_dos_attrs(&f, &set).expect("set creation time");
+    assert_eq!(d.creation_time, nt_rounded(when));
+    assert_eq!(d.creation_source, CreationSource::Stored);
+    assert_eq!(d.attributes, fa::READONLY | fa::HIDDEN | fa::ARCHIVE);
+    // Clearing every attribute keeps them stored (as 0) and keeps the creation time.
+    let set = SetDosAttrs {
+        attributes: Some(0),
+        creation_time: None,
+    };
+    let d = fs.set_dos_attrs(&f, &set).expect("clear");
+    assert_eq!((d.attributes, d.stored), (0, true));
+    assert_eq!(d.creation_time, nt_rounded(when));
+    // An empty set changes nothing.
+    assert_eq!(
+        fs.set_dos_attrs(&f, &SetDosAttrs::default())
+            .expect("empty set"),
+        fs.dos_attrs(&f).expect("get")
+    );
+
+    // Directories keep DIRECTORY whatever is stored.
+    let set = SetDosAttrs {
+        attributes: Some(fa::SYSTEM),
+        creation_time: None,
+    };
+    let sd = fs.set_dos_attrs(&sub, &set).expect("dir set");
+    assert_eq!(
+        (sd.attributes, sd.stored),
+        (fa::SYSTEM | fa::DIRECTORY, true)
+    );
+
+    // MS-FSA 2.1.5.15.2 refusals, which change nothing.
+    for (h, bad) in [
+        (&f, fa::DIRECTORY),
+        (&sub, fa::TEMPORARY),
+        (&f, 0x0004_0000),
+        (&f, 0x0000_0200), // SPARSE: only through FSCTL_SET_SPARSE
+    ] {
+        let set = SetDosAttrs {
+            attributes: Some(bad),
+            creation_time: None,
+        };
+        assert_eq!(
+            fs.set_dos_attrs(h, &set).unwrap_err(),
+            VfsError::Invalid,
+            "{bad:#x}"
+        );
+    }
+    assert_eq!(fs.dos_attrs(&f).expect("unchanged").attributes, 0);
+    assert_eq!(
+        fs.dos_attrs(&sub).expect("unchanged").attributes,
+        fa::SYSTEM | fa::DIRECTORY
+    );
+
+    // Where Linux keeps no user extended attributes: derived on read, NotSupported on set.
+    let (l, _) = fs
+        .symlink(dir, b"l", b"f", &SetAttrs::default(), &caller())
+        .expect("symlink");
+    let (p, _) = fs
+        .mknod(dir, b"p", FileKind::Fifo, (0, 0), &mode(0o644), &caller())
+        .expect("fifo");
+    for h in [&l, &p] {
+        let d = fs.dos_attrs(h).expect("derived");
+        assert_eq!((d.attributes, d.stored), (0, false));
+        let set = SetDosAttrs {
+            attributes: Some(fa::HIDDEN),
+            creation_time: None,
+        };
+        assert_eq!(
+            fs.set_dos_attrs(h, &set).unwrap_err(),
+            VfsError::NotSupported
+        );
+        let set = SetDosAttrs {
+            attributes: None,
+            creation_time: Some(when),
+        };
+        assert_eq!(
+            fs.set_dos_attrs(h, &set).unwrap_err(),
+            VfsError::NotSupported
+        );
+    }
+}
+
+fn allocation_size(fs: &dyn Vfs, dir: &Handle) {
+    let f = create(fs, dir, b"f");
+    let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    fs.write(&f, 0, &data, Stability::FileSync).expect("write");
+    // Above the size: reserved, size unchanged.
+    let a = fs.set_allocation(&f, 1 << 20).expect("preallocate");
+    assert_eq!(a.size, 10_000);
+    assert!(
+        a.used >= 1 << 20,
+        "used {} after preallocating 1 MiB",
+        a.used
+    );
+    assert_eq!(fs.getattr(&f).expect("getattr").used, a.used);
+    assert_eq!(fs.read(&f, 0, 20_000).expect("read").0, data);
+    // Below the size: MS-FSA 2.1.5.15.1 truncates.
+    let a = fs.set_allocation(&f, 4096).expect("truncate by allocation");
+    assert_eq!(a.size, 4096);
+    assert_eq!(fs.read(&f, 0, 20_000).expect("read").0, &data[..4096]);
+    assert!(a.used >= 4096 && a.used < 1 << 20, "used {}", a.used);
+    // A truncate drops the preallocation, as on ext4.
+    fs.set_allocation(&f, 1 << 20).expect("preallocate again");
+    let set = SetAttrs {
+        size: Some(0),
+        ..SetAttrs::default()
+    };
+    let a = fs.setattr(&f, &set).expect("truncate");
+    assert_eq!((a.size, a.used), (0, 0));
+    // Only regular files have an allocation to set.
+    assert_eq!(fs.set_allocation(dir, 4096).unwrap_err(), VfsError::IsDir);
+    let (l, _) = fs
+        .symlink(dir, b"l", b"f", &SetAttrs::default(), &caller())
+        .expect("symlink");
+    assert_eq!(fs.set_allocation(&l, 4096).unwrap_err(), VfsError::Invalid);
+    assert_eq!(
+        fs.set_allocation(&f, 1 << 62).unwrap_err(),
+        VfsError::TooBig
+    );
+}
+
+fn held_files_survive_removal(fs: &dyn Vfs, dir: &Handle) {
+    // A held file outlives REMOVE: readable, writable, attributes settable, nameless.
+    let f = create(fs, dir, b"f");
+    fs.write(&f, 0, b"hello", Stability::FileSync)
+        .expect("write");
+    fs.hold(&f).expect("hold");
+    fs.hold(&f).expect("holds nest");
+    fs.remove(dir, b"f").expect("remove");
+    assert_eq!(fs.lookup(dir, b"f").unwrap_err(), VfsError::NotFound);
+    assert!(!names(fs, dir).contains(&b"f".to_vec()));
+    let a = fs.getattr(&f).expect("held getattr");
+    assert_eq!((a.nlink, a.size), (0, 5));
+    fs.write(&f, 5, b" world", Stability::FileSync)
+        .expect("held write");
+    assert_eq!(fs.read(&f, 0, 100).expect("held read").0, b"hello world");
+    fs.commit(&f).expect("held commit");
+    let set = SetDosAttrs {
+        attributes: Some(fa::HIDDEN),
+        creation_time: None,
+    };
+    assert_eq!(
+        fs.set_dos_attrs(&f, &set).expect("held set").attributes,
+        fa::HIDDEN
+    );
+    fs.set_allocation(&f, 5).expect("held allocation");
+    let set = SetAttrs {
+        mode: Some(0o600),
+        ..SetAttrs::default()
+    };
+    assert_eq!(fs.setattr(&f, &set).expect("held setattr").mode, 0o600);
+    // The name is free for a new file, a different one.
+    let g = create(fs, dir, b"f");
+    assert_ne!(g, f);
+    assert_eq!(fs.read(&g, 0, 100).expect("new file").0, b"");
+    fs.release(&f);
+    assert_eq!(fs.read(&f, 0, 100).expect("one hold left").0, b"hello");
+    fs.release(&f);
+    assert_eq!(
+        fs.getattr(&f).unwrap_err(),
+        VfsError::Stale,
+        "gone with the last hold"
+    );
+    fs.release(&f); // not held any more: nothing happens
+    assert_eq!(
+        fs.read(&g, 0, 100).expect("the new file is untouched").0,
+        b""
+    );
+
+    // Without a hold the handle is stale at once.
+    fs.remove(dir, b"f").expect("remove unheld");
+    assert_eq!(fs.getattr(&g).unwrap_err(), VfsError::Stale);
+
+    // A target replaced by RENAME, held.
+    let t = create(fs, dir, b"t");
+    fs.write(&t, 0, b"target", Stability::FileSync)
+        .expect("write");
+    fs.hold(&t).expect("hold target");
+    let s = create(fs, dir, b"s");
+    fs.rename(dir, b"s", dir, b"t", RenameMode::Replace)
+        .expect("replace");
+    assert_eq!(fs.lookup(dir, b"t").expect("t").0, s);
+    assert_eq!(fs.read(&t, 0, 100).expect("replaced, held").0, b"target");
+    fs.release(&t);
+    assert_eq!(fs.getattr(&t).unwrap_err(), VfsError::Stale);
+
+    // A held directory after RMDIR: still answers, but nothing can be made in it.
+    let (sub, _) = fs
+        .mkdir(dir, b"sub", &mode(0o755), &caller())
+        .expect("mkdir");
+    fs.hold(&sub).expect("hold dir");
+    fs.rmdir(dir, b"sub").expect("rmdir");
+    let a = fs.getattr(&sub).expect("held dir getattr");
+    assert_eq!((a.kind, a.nlink), (FileKind::Directory, 0));
+    assert_eq!(
+        fs.create(&sub, b"x", CreateHow::Guarded, &mode(0o644), &caller())
+            .unwrap_err(),
+        VfsError::NotFound
+    );
+    assert_eq!(
+        fs.readdir(&sub, 0, 10).expect("empty listing").entries,
+        vec![]
+    );
+    fs.release(&sub);
+    assert_eq!(fs.getattr(&sub).unwrap_err(), VfsError::Stale);
+
+    // Holding a linked file changes nothing about it; releasing an unheld handle neither.
+    let k = create(fs, dir, b"kept");
+    fs.hold(&k).expect("hold");
+    fs.release(&k);
+    fs.release(&k);
+    assert_eq!(fs.getattr(&k).expect("still there").nlink, 1);
+    assert_eq!(fs.hold(&f).unwrap_err(), VfsError::Stale);
 }
