@@ -322,9 +322,16 @@ pub fn run(vfs: &dyn Vfs, work: Work) -> Output {
         Work::QueryInfo {
             handle,
             open,
-            vol,
+            mut vol,
             req,
-        } => Output::Reply(smb_info::query_info(vfs, &handle, &open, &vol, &req)),
+        } => {
+            if req.info_type == proto_smb2::fscc::info_type::FILESYSTEM {
+                if let Ok(root) = vfs.getattr(&vfs.root()) {
+                    *vol = VolumeView::for_share(&vol.label, &root, vol.read_only);
+                }
+            }
+            Output::Reply(smb_info::query_info(vfs, &handle, &open, &vol, &req))
+        }
         Work::QueryDirectory {
             handle,
             mut search,

@@ -1316,18 +1316,13 @@ impl Core {
             // Named pipes answer no information class here.
             Err(s) => return self.smb_error(&ctx, s),
         };
+        // The volume's serial, object id and creation time come from the share's name and
+        // root (`VolumeView::for_share`, in the job: only file-system classes need them).
         let vol = match self.smb.shares.get(&ctx.share_id) {
             Some(s) => VolumeView {
-                serial_number: ctx.share_id,
                 label: s.name.clone(),
-                creation_time: 0,
-                object_id: {
-                    let mut id = [0u8; 16];
-                    id[..4].copy_from_slice(&ctx.share_id.to_le_bytes());
-                    id[4..9].copy_from_slice(b"JANUS");
-                    id
-                },
                 read_only: s.read_only,
+                ..VolumeView::default()
             },
             None => return self.smb_error(&ctx, NtStatus::NETWORK_NAME_DELETED),
         };
