@@ -498,6 +498,10 @@ fn create_write_read_close_round_trip() {
     ];
     let f = create(&mut c, &mut core, now, req).unwrap();
     assert_eq!(f.create_action, 2);
+    assert_eq!(
+        f.file_attributes, 0x20,
+        "a new file is FILE_ATTRIBUTE_ARCHIVE (MS-FSA)"
+    );
     let ctxs: Vec<_> = f
         .contexts
         .iter()

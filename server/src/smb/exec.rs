@@ -11,7 +11,7 @@ use proto_smb2::NtStatus;
 use vfs::{Caller, CreateHow, FileAttr, FileKind, Handle, SetAttrs, Stability, Vfs, VfsError};
 
 use crate::smb_access::{self, check_create, check_open, implied_by_disposition};
-use crate::smb_info::{self, OpenView, SetInfoOutcome, VolumeView};
+use crate::smb_info::{self, OpenView, SetInfoOutcome, SmbView, VolumeView};
 use proto_smb2::cmd::{QueryInfoRequest, SetInfoRequest};
 use proto_smb2::names::SharePath;
 use proto_smb2::server::Reply;
@@ -147,6 +147,8 @@ pub struct Found {
     pub granted: u32,
     /// The caller's maximal access (the MxAc answer).
     pub maximal: u32,
+    /// How the file looks to SMB (its stored DOS attributes and creation time included).
+    pub view: SmbView,
 }
 
 /// A unit of file-system work for one SMB request.
@@ -154,10 +156,15 @@ pub struct Found {
 pub enum Work {
     /// Resolve, check access and (if asked) create.
     Create(CreateWork),
-    /// Truncate an overwritten file (after the share-mode check).
+    /// Truncate an overwritten file (after the share-mode check) and set its attributes
+    /// (MS-FSA 2.1.5.1.2.1: FileAttributes | ARCHIVE replace the old ones).
     Truncate {
         /// The file.
         handle: Handle,
+        /// Its name (for the view).
+        name: Vec<u8>,
+        /// FileAttributes of the CREATE.
+        attributes: u32,
     },
     /// READ.
     Read {
@@ -244,6 +251,8 @@ pub enum Work {
     Close {
         /// The file.
         handle: Handle,
+        /// Its name (for the view).
+        name: Vec<u8>,
         /// Report the attributes.
         postquery: bool,
         /// What to remove.
@@ -256,8 +265,10 @@ pub enum Work {
 pub enum Output {
     /// Of [`Work::Create`].
     Create(Result<Box<Found>, NtStatus>),
-    /// Of [`Work::Truncate`], [`Work::Flush`].
+    /// Of [`Work::Flush`].
     Attr(Result<FileAttr, NtStatus>),
+    /// Of [`Work::Truncate`].
+    View(Result<SmbView, NtStatus>),
     /// Of [`Work::Read`].
     Data(Result<Vec<u8>, NtStatus>),
     /// Of [`Work::Write`]: bytes written.
@@ -271,14 +282,18 @@ pub enum Output {
     /// Of [`Work::Rename`]: the file's new directory and name.
     Renamed(Result<(Handle, Vec<u8>), NtStatus>),
     /// Of [`Work::Close`]: the attributes asked for; an error of the removal.
-    Closed(Result<Option<FileAttr>, NtStatus>),
+    Closed(Result<Option<SmbView>, NtStatus>),
 }
 
 /// Runs `work` on `vfs` (on a worker thread).
 pub fn run(vfs: &dyn Vfs, work: Work) -> Output {
     match work {
         Work::Create(c) => Output::Create(create(vfs, &c).map(Box::new)),
-        Work::Truncate { handle } => Output::Attr(
+        Work::Truncate {
+            handle,
+            name,
+            attributes,
+        } => Output::View(
             vfs.setattr(
                 &handle,
                 &SetAttrs {
@@ -286,7 +301,8 @@ pub fn run(vfs: &dyn Vfs, work: Work) -> Output {
                     ..SetAttrs::default()
                 },
             )
-            .map_err(status_of),
+            .map_err(status_of)
+            .map(|a| new_attributes(vfs, &handle, &a, &name, attributes)),
         ),
         Work::Read {
             handle,
@@ -366,11 +382,12 @@ pub fn run(vfs: &dyn Vfs, work: Work) -> Output {
         )),
         Work::Close {
             handle,
+            name,
             postquery,
             remove,
         } => Output::Closed((|| {
             let attr = if postquery {
-                Some(vfs.getattr(&handle).map_err(status_of)?)
+                Some(view_of(vfs, &handle, &name).map_err(status_of)?)
             } else {
                 None
             };
@@ -452,7 +469,7 @@ pub fn create(vfs: &dyn Vfs, c: &CreateWork) -> Result<Found, NtStatus> {
         if want_file {
             return Err(STATUS_FILE_IS_A_DIRECTORY);
         }
-        return existing(c, None, Vec::new(), root, root_attr);
+        return existing(vfs, c, None, Vec::new(), root, root_attr);
     };
     let mut dir = root;
     let mut dir_attr = root_attr;
@@ -469,7 +486,7 @@ pub fn create(vfs: &dyn Vfs, c: &CreateWork) -> Result<Found, NtStatus> {
         }
     }
     match lookup(vfs, &dir, last, c.case_insensitive) {
-        Ok((name, h, a)) => existing(c, Some((dir, dir_attr)), name, h, a),
+        Ok((name, h, a)) => existing(vfs, c, Some((dir, dir_attr)), name, h, a),
         Err(VfsError::NotFound) => {
             if matches!(c.disposition, disposition::OPEN | disposition::OVERWRITE) {
                 return Err(NtStatus::OBJECT_NAME_NOT_FOUND);
@@ -503,7 +520,9 @@ pub fn create(vfs: &dyn Vfs, c: &CreateWork) -> Result<Found, NtStatus> {
                     let maximal =
                         smb_access::maximal_access(&a, Some(&dir_attr), &c.creds, c.read_only)
                             | granted;
+                    let view = new_attributes(vfs, &h, &a, last.as_bytes(), c.file_attributes);
                     Ok(Found {
+                        view,
                         parent: Some((dir, dir_attr)),
                         name: last.as_bytes().to_vec(),
                         handle: h,
@@ -517,7 +536,7 @@ pub fn create(vfs: &dyn Vfs, c: &CreateWork) -> Result<Found, NtStatus> {
                 // Created by someone else since the lookup: open what is there now.
                 Err(VfsError::Exists) if c.disposition != disposition::CREATE => {
                     let (name, h, a) = lookup(vfs, &dir, last, false).map_err(status_of)?;
-                    existing(c, Some((dir, dir_attr)), name, h, a)
+                    existing(vfs, c, Some((dir, dir_attr)), name, h, a)
                 }
                 Err(e) => Err(status_of(e)),
             }
@@ -529,6 +548,7 @@ pub fn create(vfs: &dyn Vfs, c: &CreateWork) -> Result<Found, NtStatus> {
 
 /// CREATE of a name that exists.
 fn existing(
+    vfs: &dyn Vfs,
     c: &CreateWork,
     parent: Option<(Handle, FileAttr)>,
     name: Vec<u8>,
@@ -580,7 +600,9 @@ fn existing(
         granted &= smb_access::map_generic(c.desired);
     }
     let maximal = smb_access::maximal_access(&attr, parent_attr, &c.creds, c.read_only);
+    let view = view_of(vfs, &handle, &name).unwrap_or_else(|_| smb_info::view_named(&attr, &name));
     Ok(Found {
+        view,
         parent,
         name,
         handle,
@@ -663,4 +685,37 @@ pub fn rename(
         }
     }
     Ok((dir, last.as_bytes().to_vec()))
+}
+
+/// How the file looks to SMB: its attributes with the stored DOS attributes and creation
+/// time (one `Vfs::dos_attrs`, `smb_info::view_dos`).
+fn view_of(vfs: &dyn Vfs, h: &Handle, name: &[u8]) -> Result<SmbView, VfsError> {
+    vfs.dos_attrs(h).map(|d| smb_info::view_dos(&d, name))
+}
+
+/// The attributes of a file a CREATE just made (or overwrote): FileAttributes with
+/// FILE_ATTRIBUTE_ARCHIVE for a file (MS-FSA 2.1.5.1.1/2.1.5.1.2.1, as Windows and Samba
+/// answer), stored where the backend can (`Vfs::set_dos_attrs`; READONLY is already in the
+/// mode). A backend that stores none reports what the mode gives.
+fn new_attributes(
+    vfs: &dyn Vfs,
+    h: &Handle,
+    attr: &FileAttr,
+    name: &[u8],
+    requested: u32,
+) -> SmbView {
+    use vfs::file_attributes as fa;
+    let dir = attr.kind == FileKind::Directory;
+    let mut word = requested & fa::STORABLE & !fa::READONLY;
+    if !dir {
+        word |= fa::ARCHIVE;
+    }
+    let set = vfs::SetDosAttrs {
+        attributes: Some(word),
+        creation_time: None,
+    };
+    match vfs.set_dos_attrs(h, &set) {
+        Ok(d) => smb_info::view_dos(&d, name),
+        Err(_) => view_of(vfs, h, name).unwrap_or_else(|_| smb_info::view_named(attr, name)),
+    }
 }

@@ -65,7 +65,7 @@ use proto_smb2::server::{
     UserEntry, UserLookup,
 };
 use proto_smb2::NtStatus;
-use vfs::{FileAttr, FileKind, Handle};
+use vfs::{FileKind, Handle};
 
 use crate::nfs_locks::{SmbRequest, SmbRequestId, SmbSubmit};
 use crate::nlm::file_id;
@@ -145,6 +145,7 @@ struct CreateState {
     mxac: bool,
     qfid: bool,
     path: SharePath,
+    file_attributes: u32,
     found: Option<Box<exec::Found>>,
     file: FileId,
     lock_open: OpenId,
@@ -185,8 +186,6 @@ enum Then {
         postquery: bool,
         /// The entry removed (delete pending at the last close), for CHANGE_NOTIFY.
         removed: Option<Removed>,
-        /// The file's name (its attributes depend on it: a leading dot is HIDDEN).
-        name: Vec<u8>,
     },
     /// A READ or WRITE waiting for the lock table; the job to run then.
     Io(Box<Work>, bool, u64, u64),
@@ -363,19 +362,10 @@ impl SmbState {
     }
 }
 
-/// Times, sizes and attributes of a CREATE or CLOSE response: `smb_info`'s one
-/// POSIX-to-SMB mapping, so they agree with QUERY_INFO and QUERY_DIRECTORY.
-fn times_sizes(a: &FileAttr, name: &[u8]) -> (FileTimesAndSizes, u32) {
-    let v = crate::smb_info::view_named(a, name);
-    let info = FileTimesAndSizes {
-        creation_time: v.creation_time,
-        last_access_time: v.last_access_time,
-        last_write_time: v.last_write_time,
-        change_time: v.change_time,
-        allocation_size: v.allocation_size,
-        end_of_file: v.end_of_file,
-    };
-    (info, v.query_attributes())
+/// Times, sizes and attributes of a CREATE or CLOSE response, from `smb_info`'s one
+/// POSIX-to-SMB view, so they agree with QUERY_INFO and QUERY_DIRECTORY.
+fn times_sizes(v: &crate::smb_info::SmbView) -> (FileTimesAndSizes, u32) {
+    (v.times_and_sizes(), v.query_attributes())
 }
 
 fn deny_status(d: &Deny) -> NtStatus {
@@ -817,6 +807,7 @@ impl Core {
             mxac,
             qfid,
             path: path.clone(),
+            file_attributes: req.file_attributes,
             found: None,
             file: FileId(0),
             lock_open: OpenId(0),
@@ -1011,23 +1002,33 @@ impl Core {
             let share_id = ctx.share_id;
             self.smb_job(
                 share_id,
-                Work::Truncate { handle },
+                Work::Truncate {
+                    handle,
+                    name: found.name.clone(),
+                    attributes: st.file_attributes,
+                },
                 Pending {
                     ctx: Some(ctx),
                     then: Then::Overwrite(st, id),
                 },
             );
         } else {
-            let attr = found.attr;
-            self.smb_create_reply(&ctx, &st, id, &attr);
+            let view = found.view;
+            self.smb_create_reply(&ctx, &st, id, &view);
         }
     }
 
-    fn smb_create_reply(&mut self, ctx: &Ctx, st: &CreateState, id: u64, attr: &FileAttr) {
+    fn smb_create_reply(
+        &mut self,
+        ctx: &Ctx,
+        st: &CreateState,
+        id: u64,
+        view: &crate::smb_info::SmbView,
+    ) {
         let Some(found) = st.found.as_ref() else {
             return;
         };
-        let (info, file_attributes) = times_sizes(attr, &found.name);
+        let (info, file_attributes) = times_sizes(view);
         let mut contexts = Vec::new();
         if st.mxac {
             contexts.push(
@@ -1041,8 +1042,8 @@ impl Core {
         if st.qfid {
             contexts.push(
                 ResponseContext::OnDiskId {
-                    disk_file_id: attr.fileid,
-                    volume_id: attr.fsid,
+                    disk_file_id: found.attr.fileid,
+                    volume_id: found.attr.fsid,
                 }
                 .to_context(),
             );
@@ -1095,6 +1096,7 @@ impl Core {
         self.smb_submit(SmbRequest::Close { open: f.lock_open }, now);
         let work = exec::Work::Close {
             handle: f.handle.clone(),
+            name: f.name.clone(),
             postquery,
             remove: remove_of(&f, remove),
         };
@@ -1110,11 +1112,7 @@ impl Core {
             work,
             Pending {
                 ctx: Some(ctx),
-                then: Then::Close {
-                    postquery,
-                    removed,
-                    name: f.name.clone(),
-                },
+                then: Then::Close { postquery, removed },
             },
         );
     }
@@ -1132,6 +1130,7 @@ impl Core {
                         open.share_id,
                         Work::Close {
                             handle: f.handle.clone(),
+                            name: f.name.clone(),
                             postquery: false,
                             remove: remove_of(&f, true),
                         },
@@ -1884,10 +1883,10 @@ impl Core {
                 self.smb_create_found(ctx, st, found, now)
             }
             (Then::Create(_), Output::Create(Err(s))) => self.smb_error(&ctx, s),
-            (Then::Overwrite(st, id), Output::Attr(Ok(attr))) => {
-                self.smb_create_reply(&ctx, &st, id, &attr)
+            (Then::Overwrite(st, id), Output::View(Ok(view))) => {
+                self.smb_create_reply(&ctx, &st, id, &view)
             }
-            (Then::Overwrite(st, id), Output::Attr(Err(s))) => {
+            (Then::Overwrite(st, id), Output::View(Err(s))) => {
                 // The open exists but its truncation failed: undo the open.
                 if let Some((open, _)) = self.smb.opens.remove(id) {
                     if let OpenKind::File(f) = open.kind {
@@ -1957,14 +1956,7 @@ impl Core {
             (Then::Flush, Output::Attr(Ok(_))) => {
                 self.smb_reply(&ctx, Reply::ok(body(|b| FlushResponse.encode(b))))
             }
-            (
-                Then::Close {
-                    postquery,
-                    removed,
-                    name,
-                },
-                Output::Closed(res),
-            ) => {
+            (Then::Close { postquery, removed }, Output::Closed(res)) => {
                 let attr = match res {
                     Ok(a) => {
                         if let Some(r) = &removed {
@@ -1979,7 +1971,7 @@ impl Core {
                 };
                 let resp = match (postquery, attr) {
                     (true, Some(a)) => {
-                        let (info, file_attributes) = times_sizes(&a, &name);
+                        let (info, file_attributes) = times_sizes(&a);
                         CloseResponse {
                             flags: CLOSE_FLAG_POSTQUERY_ATTRIB,
                             info,
