@@ -91,7 +91,7 @@ if [[ -z "$ONLY_G" ]]; then
   mkdir -p "$W/janus-share" "$W/janus-state"
   chmod 0777 "$W/janus-share"
   "$JANUS_BIN" serve --share bench="$W/janus-share" --bind 127.0.0.1 --nfs-port "$JPORT" \
-    --portmap-port 0 --state "$W/janus-state" --log warn >"$W/janus.log" 2>&1 </dev/null &
+    --portmap-port 0 --smb-port 0 --state "$W/janus-state" --log warn >"$W/janus.log" 2>&1 </dev/null &
   JPID=$!
   for _ in $(seq 1 100); do port_open "$JPORT" && break; kill -0 "$JPID" 2>/dev/null || break; sleep 0.1; done
   port_open "$JPORT" || { echo "janus did not start:"; cat "$W/janus.log"; exit 1; }

@@ -43,7 +43,7 @@ janus="${JANUS_BIN:-target/release/janus}"
 mkdir -p "$work/share" && chmod 777 "$work/share"
 state="${STATE_DIR:-$work/state}"
 port="$(free_port)"
-"$janus" serve --share "export=$work/share" --bind 127.0.0.1 --nfs-port "$port" --portmap-port 0 \
+"$janus" serve --share "export=$work/share" --bind 127.0.0.1 --nfs-port "$port" --portmap-port 0 --smb-port 0 \
   --state "$state" --log warn >"$work/janus.log" 2>&1 &
 pids+=($!)
 wait_port "$port" || { cat "$work/janus.log"; exit 1; }

@@ -615,6 +615,8 @@ pub fn run(
         callback_xid: 1,
         write_behind: true,
         users: server::users::Users::new(),
+        smb_seed: [0; 32],
+        smb_server_guid: [0; 16],
     };
     let base = Instant::now();
     // A fresh server: no journal, a clean start (no grace period).

@@ -55,6 +55,7 @@ const NFS_TCP: Token = Token(2);
 const NFS_UDP: Token = Token(3);
 const PMAP_TCP: Token = Token(4);
 const PMAP_UDP: Token = Token(5);
+const SMB_TCP: Token = Token(6);
 /// Connection tokens are `CONN_BASE + slot`.
 const CONN_BASE: usize = 16;
 
@@ -251,6 +252,7 @@ pub struct EventLoop {
     signals: Option<signal_hook_mio::v1_0::Signals>,
     nfs_tcp: Option<TcpListener>,
     pmap_tcp: Option<TcpListener>,
+    smb_tcp: Option<TcpListener>,
     udp: Vec<UdpEndpoint>,
     addrs: BoundAddrs,
     core: Core,
@@ -293,6 +295,7 @@ impl EventLoop {
             nfs_tcp,
             nfs_udp,
             portmap,
+            smb,
         } = parts.listeners;
         let registry = poll.registry();
         let listen = |l: std::net::TcpListener, token| -> io::Result<TcpListener> {
@@ -302,6 +305,7 @@ impl EventLoop {
             Ok(l)
         };
         let nfs_tcp = listen(nfs_tcp, NFS_TCP)?;
+        let smb_tcp = smb.map(|l| listen(l, SMB_TCP)).transpose()?;
         let (pmap_tcp, pmap_udp) = match portmap {
             Some((t, u)) => (Some(listen(t, PMAP_TCP)?), Some(u)),
             None => (None, None),
@@ -344,6 +348,7 @@ impl EventLoop {
             signals: None,
             nfs_tcp: Some(nfs_tcp),
             pmap_tcp,
+            smb_tcp,
             udp,
             addrs,
             core: parts.core,
@@ -521,9 +526,13 @@ impl EventLoop {
             "{why}: no longer accepting; finishing in-flight replies (at most {} s)",
             SHUTDOWN_GRACE.as_secs()
         );
-        for l in [self.nfs_tcp.take(), self.pmap_tcp.take()]
-            .into_iter()
-            .flatten()
+        for l in [
+            self.nfs_tcp.take(),
+            self.pmap_tcp.take(),
+            self.smb_tcp.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             let mut l = l;
             let _ = self.poll.registry().deregister(&mut l);
@@ -562,7 +571,7 @@ impl EventLoop {
                     self.begin_shutdown(now, "signal received");
                 }
             }
-            NFS_TCP | PMAP_TCP => self.accept(now, token),
+            NFS_TCP | PMAP_TCP | SMB_TCP => self.accept(now, token),
             NFS_UDP | PMAP_UDP => {
                 if let Some(u) = self.udp.iter_mut().find(|u| u.token == token) {
                     if readable {
@@ -596,14 +605,15 @@ impl EventLoop {
     }
 
     fn accept(&mut self, now: Instant, token: Token) {
-        let port = if token == NFS_TCP {
-            Listener::Nfs
-        } else {
-            Listener::Portmap
+        let port = match token {
+            NFS_TCP => Listener::Nfs,
+            SMB_TCP => Listener::Smb,
+            _ => Listener::Portmap,
         };
         loop {
             let listener = match token {
                 NFS_TCP => self.nfs_tcp.as_ref(),
+                SMB_TCP => self.smb_tcp.as_ref(),
                 _ => self.pmap_tcp.as_ref(),
             };
             let Some(listener) = listener else { return };

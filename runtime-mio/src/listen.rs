@@ -16,6 +16,8 @@ pub enum PortRole {
     Nfs,
     /// The stand-alone portmapper.
     Portmap,
+    /// SMB (TCP only).
+    Smb,
 }
 
 impl PortRole {
@@ -23,6 +25,7 @@ impl PortRole {
         match self {
             PortRole::Nfs => "--nfs-port",
             PortRole::Portmap => "--portmap-port",
+            PortRole::Smb => "--smb-port",
         }
     }
 }
@@ -54,7 +57,7 @@ fn advice(role: PortRole, addr: &SocketAddr, e: &io::Error) -> String {
     let flag = role.flag();
     match e.kind() {
         io::ErrorKind::PermissionDenied if addr.port() < 1024 => match role {
-            PortRole::Portmap => format!(
+            PortRole::Portmap | PortRole::Smb => format!(
                 "ports below 1024 need root; use {flag} 0 or a port above 1023"
             ),
             PortRole::Nfs => format!("ports below 1024 need root; use {flag} with a port above 1023"),
@@ -68,6 +71,9 @@ fn advice(role: PortRole, addr: &SocketAddr, e: &io::Error) -> String {
             ),
             PortRole::Nfs => format!(
                 "another NFS server or janus is running; stop it or choose another port with {flag}"
+            ),
+            PortRole::Smb => format!(
+                "another SMB server (smbd) or janus is running; stop it, or use {flag} 0 or another port"
             ),
         },
         io::ErrorKind::AddrNotAvailable => format!(
@@ -87,6 +93,8 @@ pub struct Listeners {
     pub nfs_udp: std::net::UdpSocket,
     /// The stand-alone portmapper (TCP, UDP), if any.
     pub portmap: Option<(std::net::TcpListener, std::net::UdpSocket)>,
+    /// SMB over TCP, if served ([`Listeners::with_smb`]).
+    pub smb: Option<std::net::TcpListener>,
 }
 
 /// The addresses actually bound (ports resolved when 0 was asked for).
@@ -96,6 +104,8 @@ pub struct BoundAddrs {
     pub nfs: SocketAddr,
     /// Portmapper address, if one runs.
     pub portmap: Option<SocketAddr>,
+    /// SMB address, if SMB is served.
+    pub smb: Option<SocketAddr>,
 }
 
 fn bind_pair(
@@ -155,7 +165,21 @@ impl Listeners {
             nfs_tcp,
             nfs_udp,
             portmap,
+            smb: None,
         })
+    }
+
+    /// Also listens for SMB on `port` (0: an ephemeral port).
+    pub fn with_smb(mut self, ip: IpAddr, port: u16) -> Result<Self, BindError> {
+        let addr = SocketAddr::new(ip, port);
+        let err = |source| BindError {
+            proto: "TCP",
+            addr,
+            role: PortRole::Smb,
+            source,
+        };
+        self.smb = Some(std::net::TcpListener::bind(addr).map_err(err)?);
+        Ok(self)
     }
 
     /// The bound addresses.
@@ -164,6 +188,10 @@ impl Listeners {
             nfs: self.nfs_tcp.local_addr()?,
             portmap: match &self.portmap {
                 Some((t, _)) => Some(t.local_addr()?),
+                None => None,
+            },
+            smb: match &self.smb {
+                Some(t) => Some(t.local_addr()?),
                 None => None,
             },
         })

@@ -9,8 +9,6 @@
 //!    records (lock table, monitor list, grace period), derive the NFS write verifier from
 //!    the boot counter, start the workers and the loop.
 
-use std::fmt::Write as _;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -51,20 +49,16 @@ pub enum StartError {
     /// The SMB users file could not be used (its message names the file).
     #[error(transparent)]
     Users(#[from] crate::users_file::UsersFileError),
-    /// SMB was asked for, and this build does not serve it yet.
-    #[error("--smb-port {0}: SMB is not served by this build yet (issue 10 is in progress); leave --smb-port (smb_port in the config file) out or set it to 0")]
-    SmbNotServed(u16),
     /// Setting up the event loop failed.
     #[error("cannot start the event loop: {0}")]
     Io(#[from] std::io::Error),
 }
 
 impl StartError {
-    /// 2 for configuration problems (a share's directory, the users file, an SMB port this
-    /// build cannot serve), 1 for the rest.
+    /// 2 for configuration problems (a share's directory, the users file), 1 for the rest.
     pub fn exit_code(&self) -> i32 {
         match self {
-            StartError::Share { .. } | StartError::Users(_) | StartError::SmbNotServed(_) => 2,
+            StartError::Share { .. } | StartError::Users(_) => 2,
             _ => 1,
         }
     }
@@ -99,21 +93,12 @@ impl std::fmt::Debug for Running {
 
 /// Binds, opens the state and the shares, and builds the event loop.
 pub fn start(config: &Config, backends: Backends<'_>) -> Result<Running, StartError> {
-    smb_not_served(config)?;
     let portmap = (config.portmap_port != 0).then_some(config.portmap_port);
-    let listeners = Listeners::bind(config.bind, config.nfs_port, portmap)?;
-    start_with_listeners(config, listeners, backends)
-}
-
-/// The SMB service is wired into the core in a later step of issue 10. Until then `serve`
-/// does not pretend: an SMB port the user asked for (flag or file) is refused, so nobody
-/// waits for connections that never come; the default port only gets one log line once the
-/// server is up ([`start_with_listeners`]), so a failed start still prints one line.
-fn smb_not_served(config: &Config) -> Result<(), StartError> {
-    match (config.smb_port, config.smb_port_given) {
-        (port, true) if port != 0 => Err(StartError::SmbNotServed(port)),
-        _ => Ok(()),
+    let mut listeners = Listeners::bind(config.bind, config.nfs_port, portmap)?;
+    if config.smb_port != 0 {
+        listeners = listeners.with_smb(config.bind, config.smb_port)?;
     }
+    start_with_listeners(config, listeners, backends)
 }
 
 /// As [`start`], with sockets already bound (tests bind port 0 for both services).
@@ -168,6 +153,16 @@ pub fn start_with_listeners(
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
+    // The SMB machine's randomness (challenges, session ids, keys' salts) and a fresh
+    // ServerGuid for a state directory that has none yet.
+    let mut random = [0u8; 48];
+    let mut got = 0;
+    while got < random.len() {
+        got += rustix::rand::getrandom(&mut random[got..], rustix::rand::GetRandomFlags::empty())
+            .map_err(std::io::Error::from)?;
+    }
+    let (seed, guid) = random.split_at(32);
+    let smb_server_guid = state.smb_server_guid(guid.try_into().unwrap_or([1; 16]))?;
     let core_config = CoreConfig {
         shares: config
             .shares
@@ -201,6 +196,8 @@ pub fn start_with_listeners(
         callback_xid: nanos ^ ((state.boot_count() as u32) << 20),
         write_behind: true,
         users,
+        smb_seed: seed.try_into().unwrap_or([1; 32]),
+        smb_server_guid,
     };
     let core = Core::new(
         core_config,
@@ -228,11 +225,6 @@ pub fn start_with_listeners(
         workers: config.workers,
         journal,
     })?;
-    if config.smb_port != 0 {
-        tracing::info!(
-            "SMB: not yet served by this build (issue 10 in progress); set --smb-port 0 to silence"
-        );
-    }
     Ok(Running {
         event_loop,
         state,
@@ -343,58 +335,18 @@ pub fn host_name() -> String {
         .into_owned()
 }
 
-/// The listening and mounting instructions for `addrs` and `shares`; `hostname` is used
-/// when bound to the unspecified address.
+/// The listening and mounting instructions for `addrs` and `shares`
+/// (`server::hints::mount_hints`); `hostname` is used when bound to the unspecified address.
 pub fn mount_hints(addrs: BoundAddrs, shares: &[ShareConfig], hostname: &str) -> String {
-    let host = match addrs.nfs.ip() {
-        ip if ip.is_unspecified() => hostname.to_string(),
-        IpAddr::V6(ip) => format!("[{ip}]"),
-        ip => ip.to_string(),
-    };
-    let p = addrs.nfs.port();
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "janus: NFSv3 on {} (TCP and UDP; MOUNT and the portmapper on the same port)",
-        addrs.nfs
-    );
-    match addrs.portmap {
-        Some(pm) => {
-            let _ = writeln!(out, ", portmapper on {pm}");
-        }
-        None => {
-            let _ = writeln!(out, ", no portmapper on port 111");
-        }
-    }
-    for s in shares {
-        let _ = writeln!(
-            out,
-            "share /{} ({}{}):",
-            s.name,
-            if s.path.as_os_str().is_empty() {
-                "in memory".to_string()
-            } else {
-                s.path.display().to_string()
-            },
-            if s.read_only { ", read-only" } else { "" }
-        );
-        let _ = writeln!(
-            out,
-            "  mount -t nfs -o vers=3,proto=tcp,port={p},mountport={p},nolock {host}:/{} /mnt",
-            s.name
-        );
-        let _ = writeln!(
-            out,
-            "  nfs://{host}/{}?version=3&nfsport={p}&mountport={p}",
-            s.name
-        );
-    }
-    let _ = writeln!(
-        out,
-        "locking: without \"nolock\" the client's lockd asks the portmapper on port 111 for NLM, \
-         so run with --portmap-port 111 (as root)"
-    );
-    out
+    let shares: Vec<server::hints::ShareHint> = shares
+        .iter()
+        .map(|s| server::hints::ShareHint {
+            name: s.name.clone(),
+            path: s.path.display().to_string(),
+            read_only: s.read_only,
+        })
+        .collect();
+    server::hints::mount_hints(addrs.nfs, addrs.portmap, addrs.smb, &shares, hostname)
 }
 
 #[cfg(test)]
@@ -460,6 +412,7 @@ mod tests {
         let addrs = BoundAddrs {
             nfs: "127.0.0.1:20490".parse().unwrap(),
             portmap: None,
+            smb: None,
         };
         let h = mount_hints(addrs, std::slice::from_ref(&share), "box");
         assert!(h.contains(
@@ -471,6 +424,7 @@ mod tests {
         let addrs = BoundAddrs {
             nfs: "0.0.0.0:2049".parse().unwrap(),
             portmap: Some("0.0.0.0:111".parse().unwrap()),
+            smb: None,
         };
         let h = mount_hints(addrs, &[share], "box");
         assert!(h.contains("nolock box:/export /mnt"), "{h}");
@@ -478,6 +432,7 @@ mod tests {
         let addrs = BoundAddrs {
             nfs: "[::1]:2049".parse().unwrap(),
             portmap: None,
+            smb: None,
         };
         let h = mount_hints(addrs, &[], "box");
         assert!(h.contains("[::1]:2049"));

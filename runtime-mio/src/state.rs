@@ -19,6 +19,23 @@ use crate::journal::{Journal, JournalError};
 pub const BOOT_FILE: &str = "boot";
 /// Lock file held (flock) while a server uses the directory.
 pub const LOCK_FILE: &str = "lock";
+/// File holding the SMB ServerGuid (text, `server::smb::format_guid`).
+pub const GUID_FILE: &str = "smb-server-guid";
+
+/// Replaces `dir/name` with `bytes` so that a crash leaves the old or the new content:
+/// write a temporary file, fsync, rename, fsync the directory.
+fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StateError> {
+    let (tmp, file) = (dir.join(format!("{name}.tmp")), dir.join(name));
+    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(io_err(&tmp))?;
+    drop(f);
+    std::fs::rename(&tmp, &file).map_err(io_err(&file))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
 
 /// What can go wrong opening the state directory.
 #[derive(Debug, thiserror::Error)]
@@ -96,17 +113,21 @@ impl StateDir {
             Err(e) => return Err(io_err(&file)(e)),
         };
         let next = previous.wrapping_add(1).max(1);
-        let tmp = dir.join(format!("{BOOT_FILE}.tmp"));
-        let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-        f.write_all(format!("{next}\n").as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(io_err(&tmp))?;
-        drop(f);
-        std::fs::rename(&tmp, &file).map_err(io_err(&file))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(dir))?;
+        write_durably(dir, BOOT_FILE, format!("{next}\n").as_bytes())?;
         Ok(next)
+    }
+
+    /// The SMB ServerGuid kept in [`GUID_FILE`]; `fresh` (random) is stored and returned
+    /// when the file is missing or unreadable, so the GUID survives restarts.
+    pub fn smb_server_guid(&self, fresh: [u8; 16]) -> Result<[u8; 16], StateError> {
+        let file = self.path.join(GUID_FILE);
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        if let Some(g) = server::smb::parse_guid(&text) {
+            return Ok(g);
+        }
+        let text = server::smb::format_guid(&fresh);
+        write_durably(&self.path, GUID_FILE, format!("{text}\n").as_bytes())?;
+        Ok(fresh)
     }
 
     /// The directory.
@@ -164,6 +185,18 @@ mod tests {
             std::fs::read_to_string(d.join(BOOT_FILE)).unwrap().trim(),
             "2"
         );
+    }
+
+    #[test]
+    fn smb_server_guid_survives_restarts() {
+        let d = tempdir("guid");
+        let s = StateDir::open(&d).unwrap();
+        assert_eq!(s.smb_server_guid([7; 16]).unwrap(), [7; 16]);
+        drop(s);
+        let s = StateDir::open(&d).unwrap();
+        assert_eq!(s.smb_server_guid([8; 16]).unwrap(), [7; 16], "kept");
+        std::fs::write(d.join(GUID_FILE), "garbage").unwrap();
+        assert_eq!(s.smb_server_guid([9; 16]).unwrap(), [9; 16], "replaced");
     }
 
     #[test]

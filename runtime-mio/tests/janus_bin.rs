@@ -26,6 +26,8 @@ fn serve(state: &PathBuf) -> (Child, Vec<String>, u16) {
             "127.0.0.1",
             "--nfs-port",
             "0",
+            "--smb-port",
+            "0",
             "--portmap-port",
             "0",
         ])
@@ -90,7 +92,14 @@ fn prints_mount_hints_refuses_a_busy_port_and_stops_on_sigterm() {
     // A second instance on the same port: one line naming the port, exit code 1.
     let out = janus()
         .args(["serve", "--backend", "memory", "--share", "mem="])
-        .args(["--bind", "127.0.0.1", "--portmap-port", "0"])
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--portmap-port",
+            "0",
+            "--smb-port",
+            "0",
+        ])
         .args(["--nfs-port", &port.to_string()])
         .arg("--state")
         .arg(temp("b"))
@@ -148,6 +157,8 @@ fn config_errors_exit_2_with_one_line() {
     let out = janus()
         .args([
             "serve",
+            "--smb-port",
+            "0",
             "--portmap-port",
             "0",
             "--nfs-port",
@@ -184,6 +195,8 @@ fn squash_warnings(tag: &str, flags: &[&str]) -> Vec<String> {
             "--bind",
             "127.0.0.1",
             "--nfs-port",
+            "0",
+            "--smb-port",
             "0",
             "--portmap-port",
             "0",

@@ -27,6 +27,8 @@ fn serve(share: &Path, state: &Path) -> (Child, u16) {
             "127.0.0.1",
             "--nfs-port",
             "0",
+            "--smb-port",
+            "0",
             "--portmap-port",
             "0",
         ])

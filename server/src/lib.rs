@@ -9,8 +9,13 @@
 //! - NLM v4 and NSM v1 with the `lockstate::LockTable` ([`nlm`]), their outbound calls
 //!   ([`callbacks`]), the journal record policy ([`nlm_journal`], [`nlm_compact`]) and the
 //!   journal file's byte format ([`journal_format`]);
+//! - SMB 2/3 ([`smb`]): one `proto_smb2::server::Connection` per connection accepted on
+//!   [`Listener::Smb`], the SMB open table, and the file operations as jobs over the same
+//!   backends and the same lock table (share modes, delete pending; docs/architecture.md,
+//!   "How an SMB request flows"), with the information classes of [`smb_info`] and
+//!   [`smb_dir`], the access mapping of [`smb_access`] and the users of [`users`];
 //! - policy a runtime applies around its sockets: [`admission`] (which TCP connection gives
-//!   way under hostile load, slowloris deadlines).
+//!   way under hostile load, slowloris deadlines), and the start-up text of [`hints`].
 //!
 //! No sockets, threads, clock or randomness: the runtime (`runtime-mio`, or the
 //! deterministic simulation in `tests/`) feeds bytes, time, job results and journal
@@ -53,6 +58,10 @@
 //!   limit lifted: hand its buffered bytes over again).
 //! - UDP sockets have fixed [`ConnId`]s, [`NFS_UDP`] and [`PORTMAP_UDP`]; the runtime's TCP
 //!   connection ids must not use them. A UDP [`Transmit`] has `dest: Some(peer)`.
+//! - SMB connections ([`Listener::Smb`]) go through the same `handle_conn_open`,
+//!   `handle_tcp_buf`, `poll_transmit`, `poll_close` and jobs as NFS; the core takes every
+//!   byte of an SMB connection (the SMB machine buffers partial NBSS frames itself).
+//!   Randomness is an input: [`CoreConfig::smb_seed`].
 //! - [`CallbackCommand::Connect`] also names the transport (NLM callbacks use the transport
 //!   the client used, UDP included).
 //! - [`JobDone::take_follow_up`]: a write-behind WRITE's result carries its data write as a
@@ -62,6 +71,7 @@
 
 pub mod admission;
 pub mod callbacks;
+pub mod hints;
 pub mod journal_format;
 pub mod nfs3_exec;
 pub mod nfs_locks;
@@ -70,8 +80,11 @@ pub mod nlm_compact;
 pub mod nlm_journal;
 pub mod perm;
 pub mod service;
+pub mod smb;
 pub mod smb_access;
 pub mod smb_config;
+pub mod smb_dir;
+pub mod smb_info;
 pub mod users;
 pub mod write_behind;
 
@@ -114,14 +127,17 @@ pub enum Listener {
     Nfs,
     /// The stand-alone portmapper port (111).
     Portmap,
+    /// The SMB port (445): SMB 2/3 over direct TCP (MS-SMB2 §2.1), TCP only.
+    Smb,
 }
 
 impl Listener {
-    /// The [`ConnId`] of this listener's UDP socket.
-    pub fn udp_conn(self) -> ConnId {
+    /// The [`ConnId`] of this listener's UDP socket (SMB has none).
+    pub fn udp_conn(self) -> Option<ConnId> {
         match self {
-            Listener::Nfs => NFS_UDP,
-            Listener::Portmap => PORTMAP_UDP,
+            Listener::Nfs => Some(NFS_UDP),
+            Listener::Portmap => Some(PORTMAP_UDP),
+            Listener::Smb => None,
         }
     }
 
@@ -246,6 +262,14 @@ pub struct CoreConfig {
     pub write_behind: bool,
     /// The SMB users (`janus user add`): who may log on over SMB, as which uid/gid.
     pub users: users::Users,
+    /// The seed of every SMB connection's randomness (NTLM challenges, session ids, salts,
+    /// nonces): the core derives one seed per connection from it with ChaCha20
+    /// (`proto_smb2::server::Rng`). The runtime draws it from the OS at start; a
+    /// simulation fixes it.
+    pub smb_seed: [u8; 32],
+    /// The SMB ServerGuid (NEGOTIATE): the runtime keeps it in its state directory so it
+    /// survives restarts.
+    pub smb_server_guid: [u8; 16],
 }
 
 impl Default for CoreConfig {
@@ -262,6 +286,8 @@ impl Default for CoreConfig {
             callback_xid: 1,
             write_behind: true,
             users: users::Users::new(),
+            smb_seed: [0; 32],
+            smb_server_guid: *b"JANUS-SMB-SERVER",
         }
     }
 }
@@ -392,6 +418,8 @@ pub struct Core {
     /// [`Core::poll_timeout`], computed after every input (the lock table's own deadline
     /// needs `&mut`).
     deadline: Option<Instant>,
+    /// The SMB connections and their opens ([`smb`]).
+    smb: smb::SmbState,
 }
 
 impl Core {
@@ -450,7 +478,9 @@ impl Core {
         // Duplicate LOCK/UNLOCK/... calls are answered from the cache, not run again.
         let (nlm_program, procedures) = NlmService::non_idempotent();
         rpc.set_external_non_idempotent(nlm_program, &procedures);
+        let smb = smb::SmbState::new(&config);
         let mut core = Core {
+            smb,
             rpc,
             shares: ShareTable::new(backends),
             exec: Executor::new(config.write_verifier),
@@ -527,12 +557,18 @@ impl Core {
     /// Whether the core wants more bytes of `conn` (back-pressure: false while the
     /// connection has its limit of file-system requests outstanding).
     pub fn wants_read(&self, conn: ConnId) -> bool {
+        if self.smb.is_smb(conn) {
+            return self.smb.wants_read(conn);
+        }
         self.rpc.wants_read(conn)
     }
 
     /// Whether `conn` has calls at the file system whose replies are still to come (the
     /// runtime's connection admission does not evict such a connection).
     pub fn has_calls_in_progress(&self, conn: ConnId) -> bool {
+        if self.smb.is_smb(conn) {
+            return self.smb.has_calls_in_progress(conn);
+        }
         self.rpc.has_calls_in_progress(conn)
     }
 
@@ -556,11 +592,19 @@ impl Core {
                 runtime_buffer: false,
             },
         );
+        if listener == Listener::Smb {
+            self.smb_conn_open(conn);
+        }
     }
 
     /// Bytes arrived on a TCP connection; an incomplete record is buffered in the core.
     pub fn handle_tcp_bytes(&mut self, conn: ConnId, bytes: &[u8], now: Instant) {
         self.now = now;
+        if self.smb.is_smb(conn) {
+            self.smb_bytes(conn, bytes);
+            self.pump(now);
+            return;
+        }
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -579,6 +623,13 @@ impl Core {
     /// copy), a partial one stays. The runtime then also drains [`Core::poll_resumed`].
     pub fn handle_tcp_buf(&mut self, conn: ConnId, buf: &mut BytesMut, now: Instant) {
         self.now = now;
+        if self.smb.is_smb(conn) {
+            // The SMB machine frames and buffers itself (NBSS): it takes every byte.
+            let bytes = buf.split();
+            self.smb_bytes(conn, &bytes);
+            self.pump(now);
+            return;
+        }
         let peer = self.peer_of(conn);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.runtime_buffer = true;
@@ -600,6 +651,7 @@ impl Core {
     pub fn handle_conn_closed(&mut self, conn: ConnId, now: Instant) {
         self.now = now;
         self.conns.remove(&conn);
+        self.smb_conn_closed(conn, now);
         self.rpc.connection_closed(conn);
         self.drop_held_of(conn, now);
         self.pump(now);
@@ -614,8 +666,10 @@ impl Core {
         now: Instant,
     ) {
         self.now = now;
-        self.rpc
-            .handle_datagram(now, listener.udp_conn(), peer, bytes);
+        let Some(conn) = listener.udp_conn() else {
+            return;
+        };
+        self.rpc.handle_datagram(now, conn, peer, bytes);
         self.pump(now);
     }
 
@@ -638,6 +692,11 @@ impl Core {
                         Some((seq, false)) => self.order.end(seq, false, now),
                         None => {}
                     }
+                    if let Some(changes) = self.smb.nfs_changes.remove(&id) {
+                        if reply.status() == proto_nfs::nfs3::Nfs3Status::Ok {
+                            self.smb_nfs_changed(changes);
+                        }
+                    }
                     self.rpc.handle_fs_result(now, id, reply);
                     // A deferred write keeps its slots until its data is written.
                     if !matches!(defer, Some((_, true))) {
@@ -656,6 +715,7 @@ impl Core {
                 }
                 self.order.end(seq, failed, now);
             }
+            JobResult::Smb { token, out } => self.smb_job_done(token, out, now),
             JobResult::Nothing => {}
         }
         self.pump(now);
@@ -715,6 +775,7 @@ impl Core {
     /// The wall clock reads `unix_secs` seconds since 1970 (RPCBIND GETTIME, file times on
     /// the wire), at the last `now` the core was given.
     pub fn handle_wall_clock(&mut self, unix_secs: u64) {
+        self.smb.set_wall_clock(unix_secs);
         self.rpc.handle_wall_clock(self.now, unix_secs);
     }
 
@@ -848,6 +909,7 @@ impl Core {
                 self.admit_checked(req, now);
             }
             progress |= self.route_lock_events(now);
+            progress |= self.smb_pump(now);
             while let Some(ev) = self.rpc.poll_event() {
                 progress = true;
                 match ev {
@@ -950,6 +1012,10 @@ impl Core {
     /// ([`nfs_locks`]), holding the gate slots `gate`. An UNSTABLE WRITE takes its
     /// write-behind reservation here, before its reply can exist.
     fn emit(&mut self, req: FsRequest, gate: GateToken, now: Instant) {
+        let changes = self.smb_nfs_changes(&req.call);
+        if !changes.is_empty() {
+            self.smb.nfs_changes.insert(req.id, changes);
+        }
         let vfs = Arc::clone(self.shares.get(req.share_id));
         let defer = match &req.call {
             Nfs3Call::Write(a)

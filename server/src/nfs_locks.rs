@@ -541,6 +541,24 @@ impl NfsLocks {
         self.events.pop_front()
     }
 
+    /// Takes the events `mine` selects out of the queue, keeping the order of the rest.
+    pub(crate) fn take_events_where(
+        &mut self,
+        mut mine: impl FnMut(&LockEvent) -> bool,
+    ) -> Vec<LockEvent> {
+        let mut taken = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.events.len());
+        for e in self.events.drain(..) {
+            if mine(&e) {
+                taken.push(e);
+            } else {
+                kept.push_back(e);
+            }
+        }
+        self.events = kept;
+        taken
+    }
+
     /// Whether `id` is an internal LOOKUP of this module.
     pub(crate) fn is_lookup(&self, id: FsRequestId) -> bool {
         !self.lookup_ids.is_empty() && self.lookup_ids.contains_key(&id)
@@ -910,6 +928,14 @@ impl Core {
     /// point 2). Drain [`Core::poll_lock_event`] afterwards.
     pub fn smb_request(&mut self, r: SmbRequest, now: Instant) -> SmbSubmit {
         self.now = now;
+        let out = self.smb_submit(r, now);
+        self.pump(now);
+        out
+    }
+
+    /// [`Core::smb_request`] without draining the core afterwards: the SMB side of the core
+    /// calls it from inside the pump.
+    pub(crate) fn smb_submit(&mut self, r: SmbRequest, now: Instant) -> SmbSubmit {
         let t = r.gate();
         let g = &self.locks.gate;
         let mut wait = g.blocked_at(&t, true);
@@ -925,7 +951,7 @@ impl Core {
                 });
             }
         }
-        let out = match wait {
+        match wait {
             Some(s) => {
                 let id = SmbRequestId(self.locks.next_smb);
                 self.locks.next_smb += 1;
@@ -933,9 +959,7 @@ impl Core {
                 SmbSubmit::Parked(id)
             }
             None => SmbSubmit::Done(self.smb_run(r, now)),
-        };
-        self.pump(now);
-        out
+        }
     }
 
     /// An SMB2 lease break acknowledgment (`LockTable::smb_lease_break_ack`). Never

@@ -78,6 +78,13 @@ enum JobKind {
         offset: u64,
         data: Bytes,
     },
+    /// The file-system work of an SMB request (`crate::smb::exec`); `token` names its
+    /// continuation in the core.
+    Smb {
+        token: u64,
+        vfs: Arc<dyn Vfs>,
+        work: crate::smb::exec::Work,
+    },
     /// Flush-behind: start sending a written range to disk.
     Writeback {
         vfs: Arc<dyn Vfs>,
@@ -105,6 +112,11 @@ impl std::fmt::Debug for Job {
                 .field("seq", seq)
                 .field("offset", offset)
                 .field("len", &data.len())
+                .finish_non_exhaustive(),
+            JobKind::Smb { token, work, .. } => f
+                .debug_struct("Job::Smb")
+                .field("token", token)
+                .field("work", &std::mem::discriminant(work))
                 .finish_non_exhaustive(),
             JobKind::Writeback { offset, len, .. } => f
                 .debug_struct("Job::Writeback")
@@ -144,6 +156,11 @@ pub(crate) enum JobResult {
         failed: bool,
         gate: GateToken,
     },
+    /// The result of an SMB request's file-system work.
+    Smb {
+        token: u64,
+        out: crate::smb::exec::Output,
+    },
     /// Nothing to report (flush-behind).
     Nothing,
 }
@@ -158,7 +175,7 @@ impl JobDone {
     /// Whether this result is the reply to a client's request (not the end of background
     /// work the client does not wait for).
     pub fn is_reply(&self) -> bool {
-        matches!(self.result, JobResult::Nfs { .. })
+        matches!(self.result, JobResult::Nfs { .. } | JobResult::Smb { .. })
     }
 }
 
@@ -185,6 +202,12 @@ impl Job {
                 defer,
                 gate,
             },
+        }
+    }
+
+    pub(crate) fn smb(token: u64, vfs: Arc<dyn Vfs>, work: crate::smb::exec::Work) -> Job {
+        Job {
+            kind: JobKind::Smb { token, vfs, work },
         }
     }
 
@@ -277,6 +300,16 @@ impl Job {
                     result: JobResult::Deferred { seq, failed, gate },
                     follow_up,
                 }
+            }
+            JobKind::Smb { token, vfs, work } => {
+                let out = catch_unwind(AssertUnwindSafe(|| {
+                    crate::smb::exec::run(vfs.as_ref(), work)
+                }))
+                .unwrap_or_else(|_| {
+                    tracing::error!(token, "SMB file-system request panicked");
+                    crate::smb::exec::Output::Attr(Err(proto_smb2::NtStatus(0xC000_00E9)))
+                });
+                done(JobResult::Smb { token, out })
             }
             JobKind::Writeback {
                 vfs,

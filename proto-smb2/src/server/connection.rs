@@ -292,6 +292,15 @@ impl Connection {
         self.close.is_none() && self.has_capacity()
     }
 
+    /// Whether `tree` of `session` is connected (the session is valid and the tree not
+    /// disconnected): the upper layer asks before it keeps state for a call that was
+    /// answered late.
+    pub fn has_tree(&self, session: u64, tree: u32) -> bool {
+        self.sessions
+            .get(&session)
+            .is_some_and(|s| s.valid && s.trees.contains_key(&tree))
+    }
+
     /// Whether the machine decided to close.
     pub fn is_closed(&self) -> bool {
         self.close.is_some()
@@ -814,10 +823,11 @@ impl Connection {
                 .calls
                 .iter_mut()
                 .find(|(_, c)| c.async_id == Some(async_id) && c.ctx.session_id == h.session_id),
+            // §3.3.5.16: a sync CANCEL names the request by MessageId, also when it went
+            // async meanwhile (the client sent the CANCEL before the interim response
+            // reached it).
             HeaderId::Sync { .. } => self.calls.iter_mut().find(|(_, c)| {
-                c.async_id.is_none()
-                    && c.ctx.header.message_id == h.message_id
-                    && c.ctx.session_id == h.session_id
+                c.ctx.header.message_id == h.message_id && c.ctx.session_id == h.session_id
             }),
         };
         if let Some((id, c)) = target {

@@ -53,6 +53,7 @@ pub struct ServerBuilder {
     target: Target,
     extra_args: Vec<String>,
     config_lines: Vec<String>,
+    smb: bool,
 }
 
 impl ServerBuilder {
@@ -64,7 +65,15 @@ impl ServerBuilder {
             target: Target::from_env(),
             extra_args: Vec::new(),
             config_lines: Vec::new(),
+            smb: false,
         }
+    }
+
+    /// Serve SMB too, on a free port ([`Server::smb_port`]); without it Janus runs with
+    /// `--smb-port 0` (the default 445 needs root).
+    pub fn smb(mut self) -> ServerBuilder {
+        self.smb = true;
+        self
     }
 
     /// A top-level line of Janus's TOML config file (`max_connections_per_client = 8`), for
@@ -114,6 +123,7 @@ impl ServerBuilder {
             target: self.target,
             shares: self.shares,
             nfs_port: free_port(),
+            smb_port: if self.smb { free_port() } else { 0 },
             mount_port: 0,
             portmap_port: free_port(),
             child: None,
@@ -137,6 +147,7 @@ pub struct Server {
     target: Target,
     shares: Vec<ShareSpec>,
     nfs_port: u16,
+    smb_port: u16,
     mount_port: u16,
     portmap_port: u16,
     child: Option<Child>,
@@ -176,6 +187,11 @@ impl Server {
         self.nfs_port
     }
 
+    /// TCP port of SMB (0 when the builder did not ask for SMB).
+    pub fn smb_port(&self) -> u16 {
+        self.smb_port
+    }
+
     /// TCP port of MOUNT.
     pub fn mount_port(&self) -> u16 {
         self.mount_port
@@ -191,6 +207,9 @@ impl Server {
         let mut p = vec![self.nfs_port, self.mount_port];
         if self.target == Target::Janus {
             p.push(self.portmap_port);
+        }
+        if self.smb_port != 0 {
+            p.push(self.smb_port);
         }
         p.dedup();
         p
@@ -310,6 +329,7 @@ impl Server {
             .args(["--bind", "127.0.0.1"])
             .args(["--nfs-port", &self.nfs_port.to_string()])
             .args(["--portmap-port", &self.portmap_port.to_string()])
+            .args(["--smb-port", &self.smb_port.to_string()])
             .arg("--state")
             .arg(root.join("state"))
             .args([
@@ -396,7 +416,8 @@ impl Server {
 
     fn wait_listening(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        let ports = [self.nfs_port, self.mount_port];
+        let ports = [self.nfs_port, self.mount_port, self.smb_port];
+        let ports: Vec<u16> = ports.into_iter().filter(|&p| p != 0).collect();
         loop {
             if ports.iter().all(|p| {
                 TcpStream::connect_timeout(

@@ -1,0 +1,1114 @@
+//! SMB through `server::Core` over `MemoryFs`: a client built from proto-smb2's codecs and
+//! NTLM helpers (as `proto-smb2/tests/server_conn.rs` does) talks to the core over a TCP
+//! connection id; jobs run on the test's thread. Each test asserts the exact statuses.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use proto_smb2::auth::ntlm::{
+    self, AuthenticateMessage, AvPair, ChallengeMessage, NegotiateMessage, NtlmAuth,
+    SessionSecurity,
+};
+use proto_smb2::auth::spnego::{self, NegToken, NegTokenInit, NegTokenResp, OID_NTLMSSP};
+use proto_smb2::cmd::create_context::{RequestContext, ResponseContext};
+use proto_smb2::cmd::negotiate::dialect;
+use proto_smb2::cmd::*;
+use proto_smb2::compound::split_compound;
+use proto_smb2::nbss;
+use proto_smb2::{Command, Header, HeaderId, NtStatus};
+use server::users::{User, Users};
+use server::{ConnId, Core, CoreConfig, Listener, ShareBackend, ShareConfig};
+use vfs::memory::{MemoryFs, MemoryFsConfig};
+use vfs::Vfs;
+
+const NOW_FT: u64 = 133_500_000_000_000_000;
+const PASSWORD: &str = "pw-alice";
+
+fn peer() -> SocketAddr {
+    "127.0.0.1:50000".parse().unwrap()
+}
+
+#[allow(clippy::disallowed_methods)] // a real origin for the virtual clock
+fn start() -> Instant {
+    Instant::now()
+}
+
+/// A core with share `export` (id 1) and a read-only share `ro` (id 2), user alice
+/// (uid/gid 1000).
+fn core() -> (Core, Arc<MemoryFs>, Instant) {
+    let now = start();
+    let fs = Arc::new(MemoryFs::new(
+        MemoryFsConfig::default(),
+        vfs::memory::system_clock(),
+    ));
+    let ro = Arc::new(MemoryFs::new(
+        MemoryFsConfig::default(),
+        vfs::memory::system_clock(),
+    ));
+    let mut users = Users::new();
+    users
+        .insert(User {
+            name: "alice".into(),
+            uid: Some(1000),
+            gid: Some(1000),
+            nt_hash: ntlm::nt_hash(PASSWORD),
+            groups: vec![],
+        })
+        .unwrap();
+    let share = |id, name: &str, read_only| ShareConfig {
+        share_id: id,
+        name: name.into(),
+        read_only,
+        clients: vec![],
+        root_squash: false,
+        all_squash: false,
+        anon_uid: 65534,
+        anon_gid: 65534,
+        smb: Default::default(),
+    };
+    let config = CoreConfig {
+        shares: vec![share(1, "export", false), share(2, "ro", true)],
+        users,
+        smb_seed: [5; 32],
+        ..CoreConfig::default()
+    };
+    let backends = vec![
+        ShareBackend {
+            share_id: 1,
+            vfs: fs.clone(),
+        },
+        ShareBackend {
+            share_id: 2,
+            vfs: ro.clone(),
+        },
+    ];
+    // Something to read on the read-only share.
+    let (h, _) = ro
+        .create(
+            &ro.root(),
+            b"readme.txt",
+            vfs::CreateHow::Guarded,
+            &vfs::SetAttrs {
+                mode: Some(0o644),
+                ..Default::default()
+            },
+            &vfs::Caller {
+                uid: 0,
+                gid: 0,
+                gids: vec![],
+            },
+        )
+        .unwrap();
+    ro.write(&h, 0, b"read only", vfs::Stability::FileSync)
+        .unwrap();
+    let mut core = Core::new(config, backends, vec![], true, now).unwrap();
+    core.handle_wall_clock(1_700_000_000);
+    (core, fs, now)
+}
+
+struct Resp {
+    header: Header,
+    msg: Vec<u8>,
+}
+
+impl Resp {
+    fn status(&self) -> NtStatus {
+        self.header.status
+    }
+}
+
+/// One SMB client connection to the core.
+struct Client {
+    conn: ConnId,
+    next_mid: u64,
+    sid: u64,
+    tid: u32,
+    /// CreditCharge of the next request (large READs and WRITEs need more than one).
+    charge: u16,
+}
+
+impl Client {
+    fn connect(core: &mut Core, id: u64, now: Instant) -> Client {
+        let conn = ConnId((1 << 32) | id);
+        core.handle_conn_open(conn, Listener::Smb, peer(), now);
+        Client {
+            conn,
+            next_mid: 0,
+            sid: 0,
+            tid: 0,
+            charge: 1,
+        }
+    }
+
+    fn build(&mut self, command: Command, body: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let charge = std::mem::replace(&mut self.charge, 1);
+        let h = Header {
+            credit_charge: charge,
+            status: NtStatus::SUCCESS,
+            command,
+            credits: 32,
+            flags: 0,
+            next_command: 0,
+            message_id: self.next_mid,
+            id: HeaderId::Sync {
+                process_id: 0xfeff,
+                tree_id: self.tid,
+            },
+            session_id: self.sid,
+            signature: [0; 16],
+        };
+        self.next_mid += u64::from(charge);
+        let mut m = Vec::new();
+        h.encode(&mut m);
+        body(&mut m);
+        m
+    }
+
+    /// Sends without waiting for the answer (jobs are not run).
+    fn send(&mut self, core: &mut Core, now: Instant, m: &[u8]) {
+        let mut f = Vec::new();
+        nbss::put_frame(&mut f, m);
+        core.handle_tcp_bytes(self.conn, &f, now);
+    }
+
+    /// Sends one request, runs the jobs, and returns the responses that came.
+    fn call(
+        &mut self,
+        core: &mut Core,
+        now: Instant,
+        command: Command,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Resp {
+        let m = self.build(command, body);
+        self.send(core, now, &m);
+        run_jobs(core, now);
+        let mut r = recv(core, self.conn);
+        assert_eq!(r.len(), 1, "one response");
+        r.remove(0)
+    }
+
+    fn login(&mut self, core: &mut Core, now: Instant, user: &str, password: &str) -> NtStatus {
+        let neg = NegotiateRequest {
+            security_mode: 1,
+            capabilities: 0,
+            client_guid: [9; 16],
+            dialects: vec![dialect::SMB210],
+            client_start_time: 0,
+            contexts: Vec::new(),
+        };
+        let r = self.call(core, now, Command::NEGOTIATE, |o| neg.encode(o));
+        assert_eq!(r.status(), NtStatus::SUCCESS);
+        let ntlm_neg = NegotiateMessage {
+            flags: ntlm::flags::UNICODE
+                | ntlm::flags::NTLM
+                | ntlm::flags::EXTENDED_SESSIONSECURITY
+                | ntlm::flags::KEY_EXCH
+                | ntlm::flags::NEGOTIATE_128,
+            domain: Vec::new(),
+            workstation: Vec::new(),
+            version: None,
+        }
+        .encode();
+        let init = NegTokenInit {
+            mech_types: vec![OID_NTLMSSP.to_vec()],
+            mech_token: Some(ntlm_neg.clone()),
+            mech_list_mic: None,
+        };
+        let ss = SessionSetupRequest {
+            flags: 0,
+            security_mode: 1,
+            capabilities: 0,
+            channel: 0,
+            previous_session_id: 0,
+            security_buffer: init.encode(),
+        };
+        let r = self.call(core, now, Command::SESSION_SETUP, |o| ss.encode(o));
+        assert_eq!(r.status(), NtStatus::MORE_PROCESSING_REQUIRED);
+        self.sid = r.header.session_id;
+        let NegToken::Resp(tok) = spnego::decode_token(
+            &SessionSetupResponse::decode(&r.msg)
+                .unwrap()
+                .security_buffer,
+        )
+        .unwrap() else {
+            panic!("no NegTokenResp");
+        };
+        let challenge_bytes = tok.response_token.unwrap();
+        let chal = ChallengeMessage::decode(&challenge_bytes).unwrap();
+        let key = ntlm::ntowf_v2(&ntlm::nt_hash(password), user, "WORKGROUP");
+        let mut pairs = chal.target_info.clone();
+        pairs.push(AvPair {
+            id: ntlm::av_id::FLAGS,
+            value: ntlm::AV_FLAG_MIC_PRESENT.to_le_bytes().to_vec(),
+        });
+        let blob = ntlm::ntlmv2_blob(NOW_FT, &[0x99; 8], &pairs);
+        let (nt_response, sbk) = ntlm::ntlmv2_response(&key, &chal.server_challenge, &blob);
+        let random_session_key = [0x5a; 16];
+        let mut auth = AuthenticateMessage {
+            lm_response: vec![0; 24],
+            nt_response,
+            domain: proto_smb2::wire::utf16le("WORKGROUP"),
+            user: proto_smb2::wire::utf16le(user),
+            workstation: proto_smb2::wire::utf16le("CLIENT"),
+            encrypted_random_session_key: ntlm::encrypt_session_key(&sbk, &random_session_key)
+                .to_vec(),
+            flags: chal.flags,
+            version: None,
+            mic: Some([0; 16]),
+        }
+        .encode();
+        let mic = ntlm::compute_mic(&random_session_key, &ntlm_neg, &challenge_bytes, &auth);
+        auth[ntlm::MIC_OFFSET..ntlm::MIC_OFFSET + 16].copy_from_slice(&mic);
+        let client_auth = NtlmAuth {
+            user: user.into(),
+            domain: "WORKGROUP".into(),
+            workstation: "CLIENT".into(),
+            flags: chal.flags,
+            exported_session_key: random_session_key,
+        };
+        let mut sec = SessionSecurity::new(&client_auth).unwrap();
+        let resp_tok = NegTokenResp {
+            neg_state: None,
+            supported_mech: None,
+            response_token: Some(auth),
+            mech_list_mic: Some(sec.client_mic(&init.mech_type_list_der()).to_vec()),
+        };
+        let ss2 = SessionSetupRequest {
+            security_buffer: resp_tok.encode(),
+            ..ss
+        };
+        self.call(core, now, Command::SESSION_SETUP, |o| ss2.encode(o))
+            .status()
+    }
+
+    fn tree(&mut self, core: &mut Core, now: Instant, share: &str) -> NtStatus {
+        let tc = TreeConnectRequest {
+            flags: 0,
+            path: format!("\\\\janus\\{share}").encode_utf16().collect(),
+            extension: None,
+        };
+        let r = self.call(core, now, Command::TREE_CONNECT, |o| tc.encode(o));
+        if r.status() == NtStatus::SUCCESS {
+            self.tid = r.header.tree_id().unwrap();
+        }
+        r.status()
+    }
+
+    fn ready(core: &mut Core, id: u64, now: Instant, share: &str) -> Client {
+        let mut c = Client::connect(core, id, now);
+        assert_eq!(c.login(core, now, "alice", PASSWORD), NtStatus::SUCCESS);
+        assert_eq!(c.tree(core, now, share), NtStatus::SUCCESS);
+        c
+    }
+}
+
+fn create_req(
+    name: &str,
+    access: u32,
+    share: u32,
+    disposition: u32,
+    options: u32,
+) -> CreateRequest {
+    CreateRequest {
+        security_flags: 0,
+        requested_oplock_level: 0,
+        impersonation_level: 2,
+        smb_create_flags: 0,
+        desired_access: access,
+        file_attributes: 0,
+        share_access: share,
+        create_disposition: disposition,
+        create_options: options,
+        name: name.encode_utf16().collect(),
+        contexts: Vec::new(),
+    }
+}
+
+fn run_jobs(core: &mut Core, now: Instant) {
+    while let Some(job) = core.poll_job() {
+        let mut done = job.run();
+        assert!(done.take_follow_up().is_none());
+        core.handle_job_done(done, now);
+    }
+}
+
+thread_local! {
+    /// Frames the core sent to other connections than the one a test was reading.
+    static MAILBOX: std::cell::RefCell<Vec<(ConnId, Bytes)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The responses for `conn`: what the core sends now, and what earlier reads of other
+/// connections set aside. NFS replies (UDP) are dropped.
+fn recv(core: &mut Core, conn: ConnId) -> Vec<Resp> {
+    while let Some(t) = core.poll_transmit() {
+        if t.dest.is_none() {
+            MAILBOX.with(|m| m.borrow_mut().push((t.conn, t.data.to_bytes())));
+        }
+    }
+    let mine: Vec<Bytes> = MAILBOX.with(|m| {
+        let mut m = m.borrow_mut();
+        let (mine, rest): (Vec<_>, Vec<_>) = m.drain(..).partition(|(c, _)| *c == conn);
+        *m = rest;
+        mine.into_iter().map(|(_, b)| b).collect()
+    });
+    let mut out = Vec::new();
+    for b in mine {
+        let mut buf = BytesMut::from(&b[..]);
+        while let Some(f) = nbss::take_frame(&mut buf, nbss::MAX_FRAME_LEN).unwrap() {
+            let payload: Bytes = f.payload;
+            for p in split_compound(&payload, 64).unwrap() {
+                out.push(Resp {
+                    header: p.header,
+                    msg: p.msg.to_vec(),
+                });
+            }
+        }
+    }
+    out
+}
+
+const GENERIC_READ: u32 = 0x8000_0000;
+const GENERIC_WRITE: u32 = 0x4000_0000;
+const DELETE: u32 = 0x0001_0000;
+const FILE_READ_ATTRIBUTES: u32 = 0x80;
+const SHARE_READ: u32 = 1;
+const SHARE_WRITE: u32 = 2;
+const SHARE_DELETE: u32 = 4;
+const OPEN: u32 = 1;
+const CREATE: u32 = 2;
+const OPEN_IF: u32 = 3;
+const OVERWRITE: u32 = 4;
+const OVERWRITE_IF: u32 = 5;
+const SUPERSEDE: u32 = 0;
+const DIRECTORY_FILE: u32 = 1;
+const NON_DIRECTORY_FILE: u32 = 0x40;
+const DELETE_ON_CLOSE: u32 = 0x1000;
+
+fn create(
+    c: &mut Client,
+    core: &mut Core,
+    now: Instant,
+    req: CreateRequest,
+) -> Result<CreateResponse, NtStatus> {
+    let r = c.call(core, now, Command::CREATE, |o| req.encode(o));
+    if r.status() != NtStatus::SUCCESS {
+        return Err(r.status());
+    }
+    Ok(CreateResponse::decode(&r.msg).unwrap())
+}
+
+fn close(
+    c: &mut Client,
+    core: &mut Core,
+    now: Instant,
+    file_id: FileId,
+    flags: u16,
+) -> (NtStatus, Option<CloseResponse>) {
+    let r = c.call(core, now, Command::CLOSE, |o| {
+        CloseRequest { flags, file_id }.encode(o)
+    });
+    let body = (r.status() == NtStatus::SUCCESS).then(|| CloseResponse::decode(&r.msg).unwrap());
+    (r.status(), body)
+}
+
+fn write(
+    c: &mut Client,
+    core: &mut Core,
+    now: Instant,
+    file_id: FileId,
+    offset: u64,
+    data: &[u8],
+) -> Result<u32, NtStatus> {
+    let req = WriteRequest {
+        offset,
+        file_id,
+        channel: 0,
+        remaining_bytes: 0,
+        channel_info: Vec::new(),
+        flags: 0,
+        data: Bytes::copy_from_slice(data),
+    };
+    c.charge = data.len().div_ceil(65536).max(1) as u16;
+    let r = c.call(core, now, Command::WRITE, |o| req.encode(o));
+    if r.status() != NtStatus::SUCCESS {
+        return Err(r.status());
+    }
+    Ok(WriteResponse::decode(&r.msg).unwrap().count)
+}
+
+fn read(
+    c: &mut Client,
+    core: &mut Core,
+    now: Instant,
+    file_id: FileId,
+    offset: u64,
+    length: u32,
+) -> Result<Vec<u8>, NtStatus> {
+    let req = ReadRequest {
+        padding: 0x50,
+        flags: 0,
+        length,
+        offset,
+        file_id,
+        minimum_count: 0,
+        channel: 0,
+        remaining_bytes: 0,
+        channel_info: Vec::new(),
+    };
+    c.charge = (length as usize).div_ceil(65536).max(1) as u16;
+    let r = c.call(core, now, Command::READ, |o| req.encode(o));
+    if r.status() != NtStatus::SUCCESS {
+        return Err(r.status());
+    }
+    Ok(ReadResponse::decode(&Bytes::from(r.msg))
+        .unwrap()
+        .data
+        .to_vec())
+}
+
+#[test]
+fn create_write_read_close_round_trip() {
+    let (mut core, fs, now) = core();
+    let mut c = Client::ready(&mut core, 1, now, "export");
+    let mut req = create_req(
+        "dir\\f.txt",
+        GENERIC_READ | GENERIC_WRITE,
+        SHARE_READ,
+        CREATE,
+        NON_DIRECTORY_FILE,
+    );
+    assert_eq!(
+        create(&mut c, &mut core, now, req.clone()),
+        Err(NtStatus::OBJECT_PATH_NOT_FOUND)
+    );
+    let d = create(
+        &mut c,
+        &mut core,
+        now,
+        create_req("dir", GENERIC_READ, 7, CREATE, DIRECTORY_FILE),
+    )
+    .unwrap();
+    assert_eq!(d.create_action, 2, "FILE_CREATED");
+    assert_eq!(d.file_attributes & 0x10, 0x10, "a directory");
+    req.contexts = vec![
+        RequestContext::QueryMaximalAccess { timestamp: None }.to_context(),
+        RequestContext::QueryOnDiskId.to_context(),
+    ];
+    let f = create(&mut c, &mut core, now, req).unwrap();
+    assert_eq!(f.create_action, 2);
+    assert_eq!(
+        f.file_attributes, 0x20,
+        "a new file is FILE_ATTRIBUTE_ARCHIVE (MS-FSA)"
+    );
+    let ctxs: Vec<_> = f
+        .contexts
+        .iter()
+        .map(|c| ResponseContext::parse(c).unwrap().unwrap())
+        .collect();
+    let (dirh, _) = fs.lookup(&fs.root(), b"dir").unwrap();
+    let (fh, fattr) = fs.lookup(&dirh, b"f.txt").unwrap();
+    assert_eq!(
+        (fattr.uid, fattr.gid),
+        (1000, 1000),
+        "owned by the session's user"
+    );
+    assert!(ctxs.contains(&ResponseContext::OnDiskId {
+        disk_file_id: fattr.fileid,
+        volume_id: fattr.fsid
+    }));
+    assert!(ctxs.iter().any(|c| matches!(c, ResponseContext::MaximalAccess { query_status: 0, maximal_access } if maximal_access & 0x2 != 0)));
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+    assert_eq!(
+        write(&mut c, &mut core, now, f.file_id, 0, &data),
+        Ok(100_000)
+    );
+    assert_eq!(
+        read(&mut c, &mut core, now, f.file_id, 0, 200_000).unwrap(),
+        data
+    );
+    assert_eq!(
+        read(&mut c, &mut core, now, f.file_id, 99_990, 100).unwrap(),
+        &data[99_990..]
+    );
+    assert_eq!(
+        read(&mut c, &mut core, now, f.file_id, 100_000, 10),
+        Err(NtStatus::END_OF_FILE)
+    );
+    assert_eq!(
+        fs.read(&fh, 0, 10).unwrap().0,
+        &data[..10],
+        "the data is in the backend"
+    );
+    assert_eq!(core.smb_open_count(), 2);
+    let (st, body) = close(&mut c, &mut core, now, f.file_id, 1);
+    assert_eq!(st, NtStatus::SUCCESS);
+    let body = body.unwrap();
+    assert_eq!(body.flags, 1);
+    assert_eq!(body.info.end_of_file, 100_000);
+    assert_eq!(
+        close(&mut c, &mut core, now, f.file_id, 0).0,
+        NtStatus::FILE_CLOSED
+    );
+    assert_eq!(
+        read(&mut c, &mut core, now, f.file_id, 0, 10),
+        Err(NtStatus::FILE_CLOSED)
+    );
+    // Case-insensitive names (the share's default).
+    let g = create(
+        &mut c,
+        &mut core,
+        now,
+        create_req("DIR\\F.TXT", GENERIC_READ, 7, OPEN, 0),
+    )
+    .unwrap();
+    assert_eq!(g.create_action, 1, "FILE_OPENED");
+    assert_eq!(g.info.end_of_file, 100_000);
+    assert_eq!(
+        read(&mut c, &mut core, now, g.file_id, 0, 5).unwrap(),
+        &data[..5]
+    );
+    assert_eq!(
+        write(&mut c, &mut core, now, g.file_id, 0, b"x"),
+        Err(NtStatus::ACCESS_DENIED),
+        "opened for reading only"
+    );
+    assert_eq!(
+        close(&mut c, &mut core, now, g.file_id, 0).0,
+        NtStatus::SUCCESS
+    );
+    assert_eq!(
+        close(&mut c, &mut core, now, d.file_id, 0).0,
+        NtStatus::SUCCESS
+    );
+    assert_eq!(core.smb_open_count(), 0);
+    assert!(
+        core.lock_table().files().is_empty(),
+        "every open released in the lock table"
+    );
+}
+
+#[test]
+fn dispositions() {
+    let (mut core, fs, now) = core();
+    let mut c = Client::ready(&mut core, 1, now, "export");
+    let rw = GENERIC_READ | GENERIC_WRITE;
+    assert_eq!(
+        create(&mut c, &mut core, now, create_req("a", rw, 7, OPEN, 0)).err(),
+        Some(NtStatus::OBJECT_NAME_NOT_FOUND)
+    );
+    assert_eq!(
+        create(&mut c, &mut core, now, create_req("a", rw, 7, OVERWRITE, 0)).err(),
+        Some(NtStatus::OBJECT_NAME_NOT_FOUND)
+    );
+    let a = create(&mut c, &mut core, now, create_req("a", rw, 7, OPEN_IF, 0)).unwrap();
+    assert_eq!(a.create_action, 2);
+    write(&mut c, &mut core, now, a.file_id, 0, b"hello").unwrap();
+    close(&mut c, &mut core, now, a.file_id, 0);
+    assert_eq!(
+        create(&mut c, &mut core, now, create_req("a", rw, 7, CREATE, 0)).err(),
+        Some(NtStatus::OBJECT_NAME_COLLISION)
+    );
+    let o = create(&mut c, &mut core, now, create_req("a", rw, 7, OPEN_IF, 0)).unwrap();
+    assert_eq!((o.create_action, o.info.end_of_file), (1, 5));
+    close(&mut c, &mut core, now, o.file_id, 0);
+    for (disp, action) in [(OVERWRITE, 3), (OVERWRITE_IF, 3), (SUPERSEDE, 0)] {
+        let o = create(&mut c, &mut core, now, create_req("a", rw, 7, disp, 0)).unwrap();
+        assert_eq!(
+            (o.create_action, o.info.end_of_file),
+            (action, 0),
+            "disposition {disp}"
+        );
+        write(&mut c, &mut core, now, o.file_id, 0, b"again").unwrap();
+        close(&mut c, &mut core, now, o.file_id, 0);
+    }
+    let n = create(
+        &mut c,
+        &mut core,
+        now,
+        create_req("new", rw, 7, OVERWRITE_IF, 0),
+    )
+    .unwrap();
+    assert_eq!(n.create_action, 2);
+    close(&mut c, &mut core, now, n.file_id, 0);
+    // Directories and files are what the options say.
+    assert_eq!(
+        create(
+            &mut c,
+            &mut core,
+            now,
+            create_req("a", rw, 7, OPEN, DIRECTORY_FILE)
+        )
+        .err(),
+        Some(NtStatus(0xC000_0103))
+    );
+    let d = create(
+        &mut c,
+        &mut core,
+        now,
+        create_req("d", GENERIC_READ, 7, OPEN_IF, DIRECTORY_FILE),
+    )
+    .unwrap();
+    close(&mut c, &mut core, now, d.file_id, 0);
+    assert_eq!(
+        create(
+            &mut c,
+            &mut core,
+            now,
+            create_req("d", GENERIC_READ, 7, OPEN, NON_DIRECTORY_FILE)
+        )
+        .err(),
+        Some(NtStatus(0xC000_00BA))
+    );
+    assert_eq!(
+        create(
+            &mut c,
+            &mut core,
+            now,
+            create_req("d", rw, 7, OVERWRITE_IF, DIRECTORY_FILE)
+        )
+        .err(),
+        Some(NtStatus::INVALID_PARAMETER)
+    );
+    assert_eq!(
+        create(&mut c, &mut core, now, create_req("x", rw, 7, 6, 0)).err(),
+        Some(NtStatus::INVALID_PARAMETER)
+    );
+    assert_eq!(
+        create(
+            &mut c,
+            &mut core,
+            now,
+            create_req("x", rw, 7, OPEN_IF, DIRECTORY_FILE | NON_DIRECTORY_FILE)
+        )
+        .err(),
+        Some(NtStatus::INVALID_PARAMETER)
+    );
+    // Names that could leave the share never reach the file system.
+    for bad in ["..\\x", "\\..\\x", "a:stream", "x\u{0}y"] {
+        assert!(
+            create(&mut c, &mut core, now, create_req(bad, rw, 7, OPEN_IF, 0)).is_err(),
+            "{bad:?}"
+        );
+    }
+    assert!(fs.lookup(&fs.root(), b"x").is_err());
+    let (h, _) = fs.lookup(&fs.root(), b"a").unwrap();
+    assert_eq!(fs.read(&h, 0, 100).unwrap().0, b"again");
+}
+
+#[test]
+fn share_modes_conflict_between_two_opens() {
+    let (mut core, _fs, now) = core();
+    let mut c1 = Client::ready(&mut core, 1, now, "export");
+    let mut c2 = Client::ready(&mut core, 2, now, "export");
+    let rw = GENERIC_READ | GENERIC_WRITE;
+    let a = create(
+        &mut c1,
+        &mut core,
+        now,
+        create_req("f", rw, SHARE_READ, OPEN_IF, 0),
+    )
+    .unwrap();
+    // The first open shares reading only: a second writer is refused, a reader is not.
+    assert_eq!(
+        create(&mut c2, &mut core, now, create_req("f", rw, 7, OPEN, 0)).err(),
+        Some(NtStatus::SHARING_VIOLATION)
+    );
+    let r = create(
+        &mut c2,
+        &mut core,
+        now,
+        create_req("f", GENERIC_READ, SHARE_READ | SHARE_WRITE, OPEN, 0),
+    )
+    .unwrap();
+    // An overwrite needs write access: refused while shared for reading only.
+    assert_eq!(
+        create(
+            &mut c2,
+            &mut core,
+            now,
+            create_req("f", GENERIC_WRITE, 7, OVERWRITE, 0)
+        )
+        .err(),
+        Some(NtStatus::SHARING_VIOLATION)
+    );
+    close(&mut c2, &mut core, now, r.file_id, 0);
+    close(&mut c1, &mut core, now, a.file_id, 0);
+    let w = create(&mut c2, &mut core, now, create_req("f", rw, 7, OPEN, 0)).unwrap();
+    close(&mut c2, &mut core, now, w.file_id, 0);
+    // A lost connection releases its opens in the lock table.
+    let held = create(&mut c1, &mut core, now, create_req("f", rw, 0, OPEN, 0)).unwrap();
+    let _ = held;
+    assert_eq!(
+        create(
+            &mut c2,
+            &mut core,
+            now,
+            create_req("f", GENERIC_READ, 7, OPEN, 0)
+        )
+        .err(),
+        Some(NtStatus::SHARING_VIOLATION)
+    );
+    core.handle_conn_closed(c1.conn, now);
+    let again = create(
+        &mut c2,
+        &mut core,
+        now,
+        create_req("f", GENERIC_READ, 7, OPEN, 0),
+    )
+    .unwrap();
+    close(&mut c2, &mut core, now, again.file_id, 0);
+    assert_eq!(core.smb_open_count(), 0);
+    assert!(core.lock_table().files().is_empty());
+}
+
+#[test]
+fn delete_on_close_and_delete_pending() {
+    let (mut core, fs, now) = core();
+    let mut c = Client::ready(&mut core, 1, now, "export");
+    let rw = GENERIC_READ | GENERIC_WRITE;
+    assert_eq!(
+        create(
+            &mut c,
+            &mut core,
+            now,
+            create_req("t", rw, 7, CREATE, DELETE_ON_CLOSE)
+        )
+        .err(),
+        Some(NtStatus::ACCESS_DENIED),
+        "DELETE_ON_CLOSE needs DELETE"
+    );
+    let a = create(
+        &mut c,
+        &mut core,
+        now,
+        create_req("t", rw | DELETE, 7, CREATE, DELETE_ON_CLOSE),
+    )
+    .unwrap();
+    let b = create(
+        &mut c,
+        &mut core,
+        now,
+        create_req("t", GENERIC_READ, 7, OPEN, 0),
+    )
+    .unwrap();
+    close(&mut c, &mut core, now, a.file_id, 0);
+    assert!(fs.lookup(&fs.root(), b"t").is_ok(), "still open");
+    assert_eq!(
+        create(
+            &mut c,
+            &mut core,
+            now,
+            create_req("t", GENERIC_READ, 7, OPEN, 0)
+        )
+        .err(),
+        Some(NtStatus::DELETE_PENDING)
+    );
+    close(&mut c, &mut core, now, b.file_id, 0);
+    assert_eq!(
+        fs.lookup(&fs.root(), b"t").err(),
+        Some(vfs::VfsError::NotFound),
+        "removed at the last close"
+    );
+    // A directory too.
+    let d = create(
+        &mut c,
+        &mut core,
+        now,
+        create_req(
+            "dd",
+            GENERIC_READ | DELETE,
+            7,
+            CREATE,
+            DIRECTORY_FILE | DELETE_ON_CLOSE,
+        ),
+    )
+    .unwrap();
+    close(&mut c, &mut core, now, d.file_id, 0);
+    assert!(fs.lookup(&fs.root(), b"dd").is_err());
+    let _ = FILE_READ_ATTRIBUTES;
+    let _ = SHARE_DELETE;
+}
+
+#[test]
+fn read_only_share_refuses_writes() {
+    let (mut core, _fs, now) = core();
+    let mut c = Client::ready(&mut core, 1, now, "ro");
+    assert_eq!(
+        create(
+            &mut c,
+            &mut core,
+            now,
+            create_req("new", GENERIC_WRITE, 7, CREATE, 0)
+        )
+        .err(),
+        Some(NtStatus::ACCESS_DENIED)
+    );
+    assert_eq!(
+        create(
+            &mut c,
+            &mut core,
+            now,
+            create_req("readme.txt", GENERIC_WRITE, 7, OPEN, 0)
+        )
+        .err(),
+        Some(NtStatus::ACCESS_DENIED)
+    );
+    assert_eq!(
+        create(
+            &mut c,
+            &mut core,
+            now,
+            create_req("readme.txt", GENERIC_READ, 7, OVERWRITE, 0)
+        )
+        .err(),
+        Some(NtStatus::ACCESS_DENIED)
+    );
+    let f = create(
+        &mut c,
+        &mut core,
+        now,
+        create_req("README.TXT", GENERIC_READ, 7, OPEN, 0),
+    )
+    .unwrap();
+    assert_eq!(
+        read(&mut c, &mut core, now, f.file_id, 0, 100).unwrap(),
+        b"read only"
+    );
+    assert_eq!(
+        write(&mut c, &mut core, now, f.file_id, 0, b"x"),
+        Err(NtStatus::ACCESS_DENIED)
+    );
+    close(&mut c, &mut core, now, f.file_id, 0);
+}
+
+#[test]
+fn wrong_password_is_refused() {
+    let (mut core, _fs, now) = core();
+    let mut c = Client::connect(&mut core, 1, now);
+    assert_eq!(
+        c.login(&mut core, now, "alice", "wrong"),
+        NtStatus::LOGON_FAILURE
+    );
+}
+
+#[test]
+fn a_directory_opened_twice_with_full_access() {
+    let (mut core, _fs, now) = core();
+    let mut c1 = Client::ready(&mut core, 1, now, "export");
+    let mut c2 = Client::ready(&mut core, 2, now, "export");
+    let all = 0x001f_01ff;
+    let a = create(
+        &mut c1,
+        &mut core,
+        now,
+        create_req("d", all, 7, OPEN_IF, DIRECTORY_FILE),
+    )
+    .unwrap();
+    assert_eq!(a.create_action, 2);
+    let b = create(
+        &mut c2,
+        &mut core,
+        now,
+        create_req("d", all, 7, OPEN_IF, DIRECTORY_FILE),
+    )
+    .unwrap();
+    assert_eq!(b.create_action, 1);
+    // Both CREATEs in flight at once: the second finds the directory made by the first.
+    let req = create_req("e", all, 7, OPEN_IF, DIRECTORY_FILE);
+    let m1 = c1.build(Command::CREATE, |o| req.encode(o));
+    let m2 = c2.build(Command::CREATE, |o| req.encode(o));
+    c1.send(&mut core, now, &m1);
+    c2.send(&mut core, now, &m2);
+    run_jobs(&mut core, now);
+    let statuses: Vec<NtStatus> = [c1.conn, c2.conn]
+        .into_iter()
+        .flat_map(|c| recv(&mut core, c))
+        .map(|r| r.status())
+        .collect();
+    assert_eq!(statuses, vec![NtStatus::SUCCESS, NtStatus::SUCCESS]);
+}
+
+mod support;
+
+#[test]
+fn change_notify_fires_on_smb_and_nfs_changes() {
+    use proto_nfs::nfs3::{
+        CreateArgs, CreateHow3, DirOpArgs3, FileHandle, Filename3, Nfs3Call, Sattr3,
+    };
+    let (mut core, fs, now) = core();
+    let mut c1 = Client::ready(&mut core, 1, now, "export");
+    let mut c2 = Client::ready(&mut core, 2, now, "export");
+    let d = create(
+        &mut c1,
+        &mut core,
+        now,
+        create_req("w", GENERIC_READ, 7, CREATE, DIRECTORY_FILE),
+    )
+    .unwrap();
+    let notify = |c: &mut Client, core: &mut Core| {
+        let req = ChangeNotifyRequest {
+            flags: 0,
+            output_buffer_length: 4096,
+            file_id: d.file_id,
+            completion_filter: 0x3,
+        };
+        let m = c.build(Command::CHANGE_NOTIFY, |o| req.encode(o));
+        c.send(core, now, &m);
+        run_jobs(core, now);
+    };
+    notify(&mut c1, &mut core);
+    let r = recv(&mut core, c1.conn);
+    assert_eq!(
+        r.iter().map(Resp::status).collect::<Vec<_>>(),
+        vec![NtStatus::PENDING],
+        "interim"
+    );
+    // Another SMB client creates a file in the directory: the watch fires.
+    let f = create(
+        &mut c2,
+        &mut core,
+        now,
+        create_req("w\\new.txt", GENERIC_READ | GENERIC_WRITE, 7, CREATE, 0),
+    )
+    .unwrap();
+    let r = recv(&mut core, c1.conn);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].status(), NtStatus::SUCCESS);
+    let out = OutputBufferResponse::decode(&r[0].msg).unwrap().data;
+    let name: Vec<u16> = "new.txt".encode_utf16().collect();
+    assert_eq!(
+        u32::from_le_bytes(out[4..8].try_into().unwrap()),
+        1,
+        "FILE_ACTION_ADDED"
+    );
+    assert_eq!(
+        &out[12..],
+        &name
+            .iter()
+            .flat_map(|u| u.to_le_bytes())
+            .collect::<Vec<u8>>()[..]
+    );
+    close(&mut c2, &mut core, now, f.file_id, 0);
+    // An NFS client creates one: the next request is answered with it.
+    let (dh, _) = fs.lookup(&fs.root(), b"w").unwrap();
+    let call = Nfs3Call::Create(CreateArgs {
+        where_: DirOpArgs3 {
+            dir: FileHandle::new(1, &dh.0).unwrap(),
+            name: Filename3(Bytes::from_static(b"from-nfs")),
+        },
+        how: CreateHow3::Unchecked(Sattr3::default()),
+    });
+    support::send_nfs(&mut core, 7, &call, now);
+    run_jobs(&mut core, now);
+    assert!(fs.lookup(&dh, b"from-nfs").is_ok(), "NFS created it");
+    notify(&mut c1, &mut core);
+    let r = recv(&mut core, c1.conn);
+    assert_eq!(
+        r.iter().map(Resp::status).collect::<Vec<_>>(),
+        vec![NtStatus::SUCCESS],
+        "kept since the last request"
+    );
+    let out = OutputBufferResponse::decode(&r[0].msg).unwrap().data;
+    let name: Vec<u8> = "from-nfs"
+        .encode_utf16()
+        .flat_map(|u| u.to_le_bytes())
+        .collect();
+    assert_eq!(&out[12..], &name[..]);
+    // A waiting request ends with the close of its open.
+    notify(&mut c1, &mut core);
+    assert_eq!(recv(&mut core, c1.conn)[0].status(), NtStatus::PENDING);
+    let m = c1.build(Command::CLOSE, |o| {
+        CloseRequest {
+            flags: 0,
+            file_id: d.file_id,
+        }
+        .encode(o)
+    });
+    c1.send(&mut core, now, &m);
+    run_jobs(&mut core, now);
+    let r = recv(&mut core, c1.conn);
+    assert_eq!(
+        r.iter().map(Resp::status).collect::<Vec<_>>(),
+        vec![NtStatus(0x0000_010B), NtStatus::SUCCESS],
+        "STATUS_NOTIFY_CLEANUP"
+    );
+}
+
+#[test]
+fn a_create_answered_after_its_tree_ended_leaves_no_open() {
+    let (mut core, fs, now) = core();
+    let mut c = Client::ready(&mut core, 1, now, "export");
+    let req = create_req("late.txt", GENERIC_READ | GENERIC_WRITE, 0, CREATE, 0);
+    let m = c.build(Command::CREATE, |o| req.encode(o));
+    c.send(&mut core, now, &m);
+    // The CREATE's job has not run when the tree is disconnected.
+    let jobs: Vec<_> = std::iter::from_fn(|| core.poll_job()).collect();
+    assert_eq!(jobs.len(), 1);
+    let m = c.build(Command::TREE_DISCONNECT, |o| {
+        TreeDisconnectRequest.encode(o)
+    });
+    c.send(&mut core, now, &m);
+    for j in jobs {
+        core.handle_job_done(j.run(), now);
+    }
+    run_jobs(&mut core, now);
+    let _ = recv(&mut core, c.conn);
+    assert!(
+        fs.lookup(&fs.root(), b"late.txt").is_ok(),
+        "the file was made"
+    );
+    assert_eq!(core.smb_open_count(), 0, "but no open is left behind");
+    assert!(core.lock_table().files().is_empty());
+}
+
+#[test]
+fn a_waiting_change_notify_is_cancelled_by_message_id() {
+    let (mut core, _fs, now) = core();
+    let mut c = Client::ready(&mut core, 1, now, "export");
+    let d = create(
+        &mut c,
+        &mut core,
+        now,
+        create_req("w", GENERIC_READ, 7, CREATE, DIRECTORY_FILE),
+    )
+    .unwrap();
+    let req = ChangeNotifyRequest {
+        flags: 0,
+        output_buffer_length: 4096,
+        file_id: d.file_id,
+        completion_filter: 0x3,
+    };
+    let mid = c.next_mid;
+    let m = c.build(Command::CHANGE_NOTIFY, |o| req.encode(o));
+    c.send(&mut core, now, &m);
+    assert_eq!(recv(&mut core, c.conn)[0].status(), NtStatus::PENDING);
+    // A sync CANCEL (MessageId, no AsyncId), as a client sends it before the interim
+    // response reached it (MS-SMB2 §3.3.5.16).
+    let h = Header {
+        credit_charge: 0,
+        status: NtStatus::SUCCESS,
+        command: Command::CANCEL,
+        credits: 0,
+        flags: 0,
+        next_command: 0,
+        message_id: mid,
+        id: HeaderId::Sync {
+            process_id: 0xfeff,
+            tree_id: c.tid,
+        },
+        session_id: c.sid,
+        signature: [0; 16],
+    };
+    let mut m = Vec::new();
+    h.encode(&mut m);
+    CancelRequest.encode(&mut m);
+    c.send(&mut core, now, &m);
+    let r = recv(&mut core, c.conn);
+    assert_eq!(
+        r.iter().map(Resp::status).collect::<Vec<_>>(),
+        vec![NtStatus::CANCELLED]
+    );
+    close(&mut c, &mut core, now, d.file_id, 0);
+}
