@@ -10,7 +10,6 @@ use janus_tests::e2e::run;
 use janus_tests::e2e::smb_serve::{workspace_script, SmbServer};
 
 #[test]
-#[ignore = "runs when the SMB file service lands; the integrator removes this"]
 fn smb_session_capture_is_clean() {
     // Janus encrypts SMB 3.x sessions by default (smb_encrypt = "desired"); the capture must
     // be readable, so this share does not.
