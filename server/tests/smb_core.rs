@@ -1112,3 +1112,39 @@ fn a_waiting_change_notify_is_cancelled_by_message_id() {
     );
     close(&mut c, &mut core, now, d.file_id, 0);
 }
+
+#[test]
+fn a_waiting_change_notify_ends_with_notify_cleanup_at_tree_disconnect() {
+    // MS-FSA 2.1.5.4: closing the open completes its pending CHANGE_NOTIFY with
+    // STATUS_NOTIFY_CLEANUP; TREE_DISCONNECT closes the tree's opens (smbtorture
+    // smb2.notify.tdis1 waits for that answer).
+    let (mut core, _fs, now) = core();
+    let mut c = Client::ready(&mut core, 1, now, "export");
+    let d = create(
+        &mut c,
+        &mut core,
+        now,
+        create_req("w", GENERIC_READ, 7, CREATE, DIRECTORY_FILE),
+    )
+    .unwrap();
+    let req = ChangeNotifyRequest {
+        flags: 0,
+        output_buffer_length: 4096,
+        file_id: d.file_id,
+        completion_filter: 0x3,
+    };
+    let m = c.build(Command::CHANGE_NOTIFY, |o| req.encode(o));
+    c.send(&mut core, now, &m);
+    assert_eq!(recv(&mut core, c.conn)[0].status(), NtStatus::PENDING);
+    let m = c.build(Command::TREE_DISCONNECT, |o| {
+        TreeDisconnectRequest.encode(o)
+    });
+    c.send(&mut core, now, &m);
+    run_jobs(&mut core, now);
+    let statuses: Vec<_> = recv(&mut core, c.conn).iter().map(Resp::status).collect();
+    assert!(
+        statuses.contains(&NtStatus(0x0000_010B)),
+        "the pending notify is answered STATUS_NOTIFY_CLEANUP: {statuses:?}"
+    );
+    assert_eq!(core.smb_open_count(), 0);
+}

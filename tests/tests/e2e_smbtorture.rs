@@ -77,7 +77,6 @@ fn read_tsv(path: &Path) -> Vec<Vec<String>> {
 }
 
 #[test]
-#[ignore = "runs when the SMB file service lands; the integrator removes this"]
 fn smbtorture_suites_keep_their_floors() {
     let floors_file = std::env::var_os("JANUS_SMBTORTURE_FLOORS")
         .map(std::path::PathBuf::from)

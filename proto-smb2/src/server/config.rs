@@ -125,7 +125,9 @@ pub struct Limits {
     pub max_frame_before_auth: usize,
     /// Largest NBSS frame afterwards (at least MaxWriteSize plus headers).
     pub max_frame: usize,
-    /// Most credits a client may hold (MS-SMB2 §3.3.1.2).
+    /// Most credits a client may hold (MS-SMB2 §3.3.1.2). The default is Samba's
+    /// `smb2 max credits` (8192), which clients and smbtorture's smb2.credits expect; the
+    /// window's bitmap is then at most 16 Ki flags per connection.
     pub max_credits: u16,
     /// Most sessions, authenticated or not, on the connection.
     pub max_sessions: usize,
@@ -149,7 +151,7 @@ impl Default for Limits {
         Limits {
             max_frame_before_auth: MAX_FRAME_BEFORE_AUTH,
             max_frame: (8 << 20) + 4096,
-            max_credits: 512,
+            max_credits: 8192,
             max_sessions: 64,
             max_pending_auth: 8,
             max_trees: 256,

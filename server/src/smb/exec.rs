@@ -495,6 +495,13 @@ pub fn create(vfs: &dyn Vfs, c: &CreateWork) -> Result<Found, NtStatus> {
                 return Err(NtStatus::OBJECT_NAME_INVALID);
             }
             let granted = check_create(c.desired, &dir_attr, &c.creds, c.read_only)?;
+            // MS-FSA 2.1.5.1.1: a new file both READONLY and DeleteOnClose could never be
+            // deleted at close: STATUS_CANNOT_DELETE, and nothing is created.
+            if c.options & options::DELETE_ON_CLOSE != 0
+                && c.file_attributes & proto_smb2::fscc::attributes::READONLY != 0
+            {
+                return Err(smb_info::STATUS_CANNOT_DELETE);
+            }
             let mut mode = if want_dir { DIR_MODE } else { FILE_MODE };
             if !want_dir && c.file_attributes & proto_smb2::fscc::attributes::READONLY != 0 {
                 // The mapping `smb_info::dos_attributes` reads back (Samba's `map readonly`).
@@ -601,6 +608,12 @@ fn existing(
     }
     let maximal = smb_access::maximal_access(&attr, parent_attr, &c.creds, c.read_only);
     let view = view_of(vfs, &handle, &name).unwrap_or_else(|_| smb_info::view_named(&attr, &name));
+    // MS-FSA 2.1.5.1.2.1: DeleteOnClose on a READONLY file fails with STATUS_CANNOT_DELETE.
+    if c.options & options::DELETE_ON_CLOSE != 0
+        && view.file_attributes & proto_smb2::fscc::attributes::READONLY != 0
+    {
+        return Err(smb_info::STATUS_CANNOT_DELETE);
+    }
     Ok(Found {
         view,
         parent,

@@ -1124,6 +1124,19 @@ impl Core {
                 continue;
             };
             if let OpenKind::File(f) = open.kind {
+                if let Some((call, _)) = f.watch.as_ref().and_then(|w| w.waiting) {
+                    // Closing the open at TREE_DISCONNECT / LOGOFF completes its pending
+                    // CHANGE_NOTIFY with STATUS_NOTIFY_CLEANUP, as CLOSE does (MS-FSA
+                    // 2.1.5.4; smbtorture smb2.notify.tdis1 and ulogoff wait for it).
+                    let c = Ctx {
+                        conn: open.conn,
+                        call,
+                        session: open.session,
+                        tree: open.tree,
+                        share_id: open.share_id,
+                    };
+                    self.smb_reply(&c, Reply::error(notify::STATUS_NOTIFY_CLEANUP));
+                }
                 self.smb_submit(SmbRequest::Close { open: f.lock_open }, now);
                 if remove {
                     self.smb_job(
