@@ -40,71 +40,23 @@ use vfs::{FileAttr, FileKind};
 
 use crate::perm::{may, sticky_allows, R, W, X};
 
-/// Read data from a file (MS-SMB2 §2.2.13.1.1).
-pub const FILE_READ_DATA: u32 = 0x0000_0001;
+// The access-mask bits (MS-DTYP §2.4.3, MS-SMB2 §2.2.13.1) are proto-smb2's; the directory
+// names of shared bits are added here.
+pub use proto_smb2::security::access::{
+    ACCESS_SYSTEM_SECURITY, DELETE, FILE_ALL_ACCESS, FILE_APPEND_DATA, FILE_DELETE_CHILD,
+    FILE_EXECUTE, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, FILE_GENERIC_WRITE,
+    FILE_READ_ATTRIBUTES, FILE_READ_DATA, FILE_READ_EA, FILE_WRITE_ATTRIBUTES, FILE_WRITE_DATA,
+    FILE_WRITE_EA, GENERIC_ALL, GENERIC_EXECUTE, GENERIC_READ, GENERIC_WRITE, MAXIMUM_ALLOWED,
+    READ_CONTROL, SYNCHRONIZE, WRITE_DAC, WRITE_OWNER,
+};
 /// List a directory (MS-SMB2 §2.2.13.1.2; the same bit as [`FILE_READ_DATA`]).
-pub const FILE_LIST_DIRECTORY: u32 = 0x0000_0001;
-/// Write data to a file.
-pub const FILE_WRITE_DATA: u32 = 0x0000_0002;
+pub const FILE_LIST_DIRECTORY: u32 = FILE_READ_DATA;
 /// Create a file in a directory (the same bit as [`FILE_WRITE_DATA`]).
-pub const FILE_ADD_FILE: u32 = 0x0000_0002;
-/// Append data to a file.
-pub const FILE_APPEND_DATA: u32 = 0x0000_0004;
+pub const FILE_ADD_FILE: u32 = FILE_WRITE_DATA;
 /// Create a subdirectory (the same bit as [`FILE_APPEND_DATA`]).
-pub const FILE_ADD_SUBDIRECTORY: u32 = 0x0000_0004;
-/// Read extended attributes.
-pub const FILE_READ_EA: u32 = 0x0000_0008;
-/// Write extended attributes.
-pub const FILE_WRITE_EA: u32 = 0x0000_0010;
-/// Execute a file.
-pub const FILE_EXECUTE: u32 = 0x0000_0020;
+pub const FILE_ADD_SUBDIRECTORY: u32 = FILE_APPEND_DATA;
 /// Traverse a directory (the same bit as [`FILE_EXECUTE`]).
-pub const FILE_TRAVERSE: u32 = 0x0000_0020;
-/// Delete entries of a directory.
-pub const FILE_DELETE_CHILD: u32 = 0x0000_0040;
-/// Read attributes.
-pub const FILE_READ_ATTRIBUTES: u32 = 0x0000_0080;
-/// Write attributes.
-pub const FILE_WRITE_ATTRIBUTES: u32 = 0x0000_0100;
-/// Delete the file (MS-DTYP §2.4.3 standard right).
-pub const DELETE: u32 = 0x0001_0000;
-/// Read the security descriptor.
-pub const READ_CONTROL: u32 = 0x0002_0000;
-/// Change the DACL.
-pub const WRITE_DAC: u32 = 0x0004_0000;
-/// Change the owner.
-pub const WRITE_OWNER: u32 = 0x0008_0000;
-/// Wait on the handle.
-pub const SYNCHRONIZE: u32 = 0x0010_0000;
-/// Read or change the SACL (needs SeSecurityPrivilege).
-pub const ACCESS_SYSTEM_SECURITY: u32 = 0x0100_0000;
-/// Grant every right the caller has (MS-DTYP §2.4.3 MA).
-pub const MAXIMUM_ALLOWED: u32 = 0x0200_0000;
-/// Generic all (GA).
-pub const GENERIC_ALL: u32 = 0x1000_0000;
-/// Generic execute (GX).
-pub const GENERIC_EXECUTE: u32 = 0x2000_0000;
-/// Generic write (GW).
-pub const GENERIC_WRITE: u32 = 0x4000_0000;
-/// Generic read (GR).
-pub const GENERIC_READ: u32 = 0x8000_0000;
-
-/// Every file-specific right with the standard rights DELETE, READ_CONTROL, WRITE_DAC,
-/// WRITE_OWNER and SYNCHRONIZE (what GENERIC_ALL maps to).
-pub const FILE_ALL_ACCESS: u32 = 0x001F_01FF;
-/// What GENERIC_READ maps to on a file.
-pub const FILE_GENERIC_READ: u32 =
-    READ_CONTROL | FILE_READ_DATA | FILE_READ_ATTRIBUTES | FILE_READ_EA | SYNCHRONIZE;
-/// What GENERIC_WRITE maps to on a file.
-pub const FILE_GENERIC_WRITE: u32 = READ_CONTROL
-    | FILE_WRITE_DATA
-    | FILE_WRITE_ATTRIBUTES
-    | FILE_WRITE_EA
-    | FILE_APPEND_DATA
-    | SYNCHRONIZE;
-/// What GENERIC_EXECUTE maps to on a file.
-pub const FILE_GENERIC_EXECUTE: u32 =
-    READ_CONTROL | FILE_READ_ATTRIBUTES | FILE_EXECUTE | SYNCHRONIZE;
+pub const FILE_TRAVERSE: u32 = FILE_EXECUTE;
 
 /// The rights that change a file, its directory entries or its security: withheld on a
 /// read-only share.
