@@ -158,7 +158,6 @@ pub(super) struct Prev {
     pub session_id: u64,
     pub tree_id: u32,
     pub file_id: Option<FileId>,
-    pub status: NtStatus,
 }
 
 /// A frame being answered: one compound chain (a lone request is a chain of one).
@@ -170,6 +169,13 @@ pub(super) struct Chain {
     /// The key and nonce that encrypt the answer, once a message requires it.
     encrypt_with: Option<Sealer>,
     prev: Prev,
+    /// The error every later related request of the chain fails with: a failed CREATE's
+    /// status, or INVALID_PARAMETER when the chain began with a related request. Windows
+    /// and Samba pass on only these (smbtorture smb2.compound.related6, related8,
+    /// related9); an unrelated request starts afresh. MS-SMB2 §3.3.5.2.7.2 words it as
+    /// "the previous operation failed", which they read as the CREATE that should have
+    /// produced the FileId.
+    create_err: Option<NtStatus>,
 }
 
 /// What encrypts one outgoing frame.
@@ -356,13 +362,15 @@ impl Connection {
                 }
                 _ => cs.file_id,
             };
+            if cs.ctx.header.command == Command::CREATE && status.is_error() {
+                ch.create_err = Some(status);
+            }
             let (st, body) = reply_parts(reply);
             self.respond(&mut ch, &cs.ctx, st, &body, SignHow::Auto);
             ch.prev = Prev {
                 session_id: cs.ctx.session_id,
                 tree_id: cs.ctx.tree_id,
                 file_id,
-                status,
             };
             ch.next = cs.index + 1;
             self.run_chain(cs.chain, ch);
@@ -528,8 +536,8 @@ impl Connection {
                 session_id: 0,
                 tree_id: 0,
                 file_id: None,
-                status: NtStatus::SUCCESS,
             },
+            create_err: None,
         };
         let id = self.next_chain;
         self.next_chain += 1;
@@ -611,9 +619,16 @@ impl Connection {
             self.cancel(&ctx, &part);
             return Step::Silent;
         }
-        // §3.3.5.2.7.2: the first message of a chain cannot be related.
+        // §3.3.5.2.7.2: the first message of a chain cannot be related; the requests
+        // related to it fail alike.
         if h.is_related() && i == 0 {
+            ch.create_err = Some(NtStatus::INVALID_PARAMETER);
             return self.fail(ch, &ctx, NtStatus::INVALID_PARAMETER);
+        }
+        if !related {
+            ch.create_err = None;
+        } else if let Some(e) = ch.create_err {
+            return self.fail(ch, &ctx, e);
         }
         if h.command == Command::NEGOTIATE {
             return self.negotiate(ch, &ctx, &part);
@@ -717,10 +732,6 @@ impl Connection {
         // the previous operation failed, this one fails with the same status.
         let mut file_id = file_id_of(&req);
         if related && file_id == Some(FileId::RELATED) {
-            if ch.prev.status.is_error() {
-                let st = ch.prev.status;
-                return self.fail(ch, &ctx, st);
-            }
             let Some(prev) = ch.prev.file_id else {
                 return self.fail(ch, &ctx, NtStatus::FILE_CLOSED);
             };
@@ -842,6 +853,9 @@ impl Connection {
 
     /// Queues an ERROR response and ends the message.
     pub(super) fn fail(&mut self, ch: &mut Chain, ctx: &Ctx, status: NtStatus) -> Step {
+        if ctx.header.command == Command::CREATE && status.is_error() {
+            ch.create_err = Some(status);
+        }
         let mut body = Vec::with_capacity(9);
         ErrorResponse::empty().encode(&mut body);
         self.respond(ch, ctx, status, &body, SignHow::Auto);
@@ -849,7 +863,6 @@ impl Connection {
             session_id: ctx.session_id,
             tree_id: ctx.tree_id,
             file_id: None,
-            status,
         })
     }
 

@@ -272,7 +272,7 @@ impl Connection {
             signing: signing_alg,
         });
         self.state = NegState::Done;
-        Step::Done(done(ctx, NtStatus::SUCCESS))
+        Step::Done(done(ctx))
     }
 
     /// SESSION_SETUP (§3.3.5.5): SPNEGO around NTLMSSP, NTLMv2 only.
@@ -440,7 +440,7 @@ impl Connection {
                 s.preauth.update(&sent);
             }
         }
-        Step::Done(done(ctx, NtStatus::MORE_PROCESSING_REQUIRED))
+        Step::Done(done(ctx))
     }
 
     /// A failed authentication: the session is removed (§3.3.5.5.3) and the client told
@@ -613,7 +613,7 @@ impl Connection {
             SignHow::Never
         };
         self.respond(ch, ctx, NtStatus::SUCCESS, &body, how);
-        Step::Done(done(ctx, NtStatus::SUCCESS))
+        Step::Done(done(ctx))
     }
 
     /// LOGOFF (§3.3.5.6): the response is signed with the session's key, then the session
@@ -623,7 +623,7 @@ impl Connection {
         LogoffResponse.encode(&mut body);
         self.respond(ch, ctx, NtStatus::SUCCESS, &body, SignHow::Auto);
         self.drop_session(ctx.session_id);
-        Step::Done(done(ctx, NtStatus::SUCCESS))
+        Step::Done(done(ctx))
     }
 
     /// ECHO (§3.3.5.17).
@@ -634,7 +634,7 @@ impl Connection {
         let mut body = Vec::new();
         EchoResponse.encode(&mut body);
         self.respond(ch, ctx, NtStatus::SUCCESS, &body, SignHow::Auto);
-        Step::Done(done(ctx, NtStatus::SUCCESS))
+        Step::Done(done(ctx))
     }
 
     /// TREE_CONNECT (§3.3.5.7): `\\server\share`, the server name not checked (clients
@@ -716,7 +716,7 @@ impl Connection {
         let mut ctx = ctx.clone();
         ctx.tree_id = tid;
         self.respond(ch, &ctx, NtStatus::SUCCESS, &body, SignHow::Auto);
-        Step::Done(done(&ctx, NtStatus::SUCCESS))
+        Step::Done(done(&ctx))
     }
 
     /// TREE_DISCONNECT (§3.3.5.8).
@@ -732,7 +732,7 @@ impl Connection {
                 });
             }
         }
-        Step::Done(done(ctx, NtStatus::SUCCESS))
+        Step::Done(done(ctx))
     }
 
     /// FSCTL_VALIDATE_NEGOTIATE_INFO (§3.3.5.15.12): any mismatch with what the NEGOTIATE
@@ -804,7 +804,7 @@ impl Connection {
         }
         .encode(&mut body);
         self.respond(ch, ctx, NtStatus::SUCCESS, &body, SignHow::Auto);
-        Step::Done(done(ctx, NtStatus::SUCCESS))
+        Step::Done(done(ctx))
     }
 }
 
@@ -816,11 +816,10 @@ fn new_auth() -> Auth {
     }
 }
 
-fn done(ctx: &Ctx, status: NtStatus) -> Prev {
+fn done(ctx: &Ctx) -> Prev {
     Prev {
         session_id: ctx.session_id,
         tree_id: ctx.tree_id,
         file_id: None,
-        status,
     }
 }
