@@ -320,3 +320,79 @@ fn change_notify_sees_nfs_and_smb_changes() {
         s.log()
     );
 }
+
+/// The large transfer: 64 MiB put and get (SMB3, multi-credit READ/WRITE), the
+/// checksum of what came back and of what is on disk equal to what was sent.
+#[test]
+fn put_get_64_mib_with_checksums() {
+    let (s, _users) = server("smb-files-64m", false);
+    let local = TempDir::new("smb-files-64m-local");
+    let sum = write_file(&local.path().join("big.bin"), 7, 64 * 1024 * 1024);
+    ok(
+        &s,
+        "export",
+        &["-m", "SMB3"],
+        &format!(
+            "lcd {}; put big.bin; get big.bin back.bin",
+            local.path().display()
+        ),
+    );
+    assert_eq!(
+        std::fs::metadata(s.share_dir("export").join("big.bin"))
+            .expect("on disk")
+            .len(),
+        64 * 1024 * 1024
+    );
+    assert_eq!(
+        checksum(&s.share_dir("export").join("big.bin")),
+        sum,
+        "on disk"
+    );
+    assert_eq!(checksum(&local.path().join("back.bin")), sum, "got back");
+}
+
+/// `ls` of a directory of 10,000 entries, made directly on disk: every name is listed
+/// exactly once (QUERY_DIRECTORY continues across many responses without losing or
+/// repeating an entry), with `.` and `..`, and nothing else.
+#[test]
+fn ls_of_10000_entries_lists_each_once() {
+    const N: usize = 10_000;
+    let (s, _users) = server("smb-files-bigdir", false);
+    let dir = s.share_dir("export").join("many");
+    std::fs::create_dir(&dir).expect("mkdir many");
+    let mut want = std::collections::BTreeSet::new();
+    for i in 0..N {
+        // Names of varying length, so that entries do not all have one size.
+        let name = format!("entry-{i:05}{}", "x".repeat(i % 17));
+        if i % 10 == 0 {
+            std::fs::create_dir(dir.join(&name)).expect("mkdir entry");
+        } else {
+            std::fs::write(dir.join(&name), b"").expect("create entry");
+        }
+        want.insert(name);
+    }
+    let text = ok(&s, "export", &[], "ls many\\*");
+    // smbclient prints each entry as `  NAME  ATTRS  SIZE  DATE`; the names have no spaces.
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("  ") {
+            if let Some(name) = rest.split_whitespace().next() {
+                if name.starts_with("entry-") || name == "." || name == ".." {
+                    *seen.entry(name.to_string()).or_default() += 1;
+                }
+            }
+        }
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "listed more than once: {twice:?}");
+    let missing: Vec<_> = want.iter().filter(|n| !seen.contains_key(*n)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {N} missing, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert_eq!(seen.get("."), Some(&1), "`.` listed once");
+    assert_eq!(seen.get(".."), Some(&1), "`..` listed once");
+    assert_eq!(seen.len(), N + 2, "nothing else listed");
+}
