@@ -56,6 +56,44 @@ impl Command {
     pub const OPLOCK_BREAK: Command = Command(0x0012);
 }
 
+impl Command {
+    /// The command's MS-SMB2 §2.2.1 name (`QUERY_DIRECTORY`), `None` for an undefined code.
+    pub fn name(self) -> Option<&'static str> {
+        const NAMES: [&str; 19] = [
+            "NEGOTIATE",
+            "SESSION_SETUP",
+            "LOGOFF",
+            "TREE_CONNECT",
+            "TREE_DISCONNECT",
+            "CREATE",
+            "CLOSE",
+            "FLUSH",
+            "READ",
+            "WRITE",
+            "LOCK",
+            "IOCTL",
+            "CANCEL",
+            "ECHO",
+            "QUERY_DIRECTORY",
+            "CHANGE_NOTIFY",
+            "QUERY_INFO",
+            "SET_INFO",
+            "OPLOCK_BREAK",
+        ];
+        NAMES.get(usize::from(self.0)).copied()
+    }
+}
+
+/// The command's name, or `command 0x0013` for an undefined code.
+impl core::fmt::Display for Command {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.name() {
+            Some(n) => f.write_str(n),
+            None => write!(f, "command {:#06x}", self.0),
+        }
+    }
+}
+
 /// The part of the header that differs between the sync and async forms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeaderId {
@@ -189,5 +227,20 @@ impl Header {
     /// The ChannelSequence of a 3.x request (low 16 bits of the Status field, §2.2.1.2).
     pub const fn channel_sequence(&self) -> u16 {
         (self.status.0 & 0xffff) as u16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_names() {
+        assert_eq!(Command::NEGOTIATE.to_string(), "NEGOTIATE");
+        assert_eq!(Command::TREE_DISCONNECT.name(), Some("TREE_DISCONNECT"));
+        assert_eq!(Command::QUERY_DIRECTORY.name(), Some("QUERY_DIRECTORY"));
+        assert_eq!(Command::OPLOCK_BREAK.name(), Some("OPLOCK_BREAK"));
+        assert_eq!(Command(0x13).name(), None);
+        assert_eq!(Command(0x13).to_string(), "command 0x0013");
     }
 }

@@ -27,6 +27,39 @@ pub mod ctl_code {
     pub const QUERY_NETWORK_INTERFACE_INFO: u32 = 0x0014_01FC;
     /// FSCTL_VALIDATE_NEGOTIATE_INFO.
     pub const VALIDATE_NEGOTIATE_INFO: u32 = 0x0014_0204;
+
+    /// The name of a control code (`FSCTL_PIPE_TRANSCEIVE`): the codes above and the other
+    /// ones MS-SMB2 §2.2.31 lists, `None` for the rest.
+    pub fn name(code: u32) -> Option<&'static str> {
+        Some(match code {
+            DFS_GET_REFERRALS => "FSCTL_DFS_GET_REFERRALS",
+            0x0006_01B0 => "FSCTL_DFS_GET_REFERRALS_EX",
+            0x0011_0018 => "FSCTL_PIPE_WAIT",
+            0x0011_400C => "FSCTL_PIPE_PEEK",
+            PIPE_TRANSCEIVE => "FSCTL_PIPE_TRANSCEIVE",
+            SRV_ENUMERATE_SNAPSHOTS => "FSCTL_SRV_ENUMERATE_SNAPSHOTS",
+            SRV_REQUEST_RESUME_KEY => "FSCTL_SRV_REQUEST_RESUME_KEY",
+            0x0014_41BB => "FSCTL_SRV_READ_HASH",
+            0x0014_40F2 => "FSCTL_SRV_COPYCHUNK",
+            0x0014_80F2 => "FSCTL_SRV_COPYCHUNK_WRITE",
+            0x0014_01D4 => "FSCTL_LMR_REQUEST_RESILIENCY",
+            QUERY_NETWORK_INTERFACE_INFO => "FSCTL_QUERY_NETWORK_INTERFACE_INFO",
+            VALIDATE_NEGOTIATE_INFO => "FSCTL_VALIDATE_NEGOTIATE_INFO",
+            0x0009_00A4 => "FSCTL_SET_REPARSE_POINT",
+            0x0009_00A8 => "FSCTL_GET_REPARSE_POINT",
+            0x0009_00C0 => "FSCTL_CREATE_OR_GET_OBJECT_ID",
+            0x0009_009C => "FSCTL_GET_OBJECT_ID",
+            0x0009_00C4 => "FSCTL_SET_SPARSE",
+            0x0009_80C8 => "FSCTL_SET_ZERO_DATA",
+            0x0009_40CF => "FSCTL_QUERY_ALLOCATED_RANGES",
+            0x0009_8344 => "FSCTL_DUPLICATE_EXTENTS_TO_FILE",
+            0x0009_C040 => "FSCTL_SET_COMPRESSION",
+            0x0009_003C => "FSCTL_GET_COMPRESSION",
+            0x0009_4264 => "FSCTL_OFFLOAD_READ",
+            0x0009_8268 => "FSCTL_OFFLOAD_WRITE",
+            _ => return None,
+        })
+    }
 }
 
 /// IOCTL request Flags: SMB2_0_IOCTL_IS_FSCTL (the only value a server accepts,
@@ -283,5 +316,37 @@ impl ValidateNegotiateInfoResponse {
         out.put_slice(&self.guid);
         out.put_u16_le(self.security_mode);
         out.put_u16_le(self.dialect);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ctl_code;
+
+    #[test]
+    fn ctl_code_names() {
+        for (code, name) in [
+            (ctl_code::DFS_GET_REFERRALS, "FSCTL_DFS_GET_REFERRALS"),
+            (ctl_code::PIPE_TRANSCEIVE, "FSCTL_PIPE_TRANSCEIVE"),
+            (
+                ctl_code::SRV_ENUMERATE_SNAPSHOTS,
+                "FSCTL_SRV_ENUMERATE_SNAPSHOTS",
+            ),
+            (
+                ctl_code::SRV_REQUEST_RESUME_KEY,
+                "FSCTL_SRV_REQUEST_RESUME_KEY",
+            ),
+            (
+                ctl_code::QUERY_NETWORK_INTERFACE_INFO,
+                "FSCTL_QUERY_NETWORK_INTERFACE_INFO",
+            ),
+            (
+                ctl_code::VALIDATE_NEGOTIATE_INFO,
+                "FSCTL_VALIDATE_NEGOTIATE_INFO",
+            ),
+        ] {
+            assert_eq!(ctl_code::name(code), Some(name));
+        }
+        assert_eq!(ctl_code::name(0x1234_5678), None);
     }
 }

@@ -102,6 +102,70 @@ pub mod file_class {
     pub const RENAME_EX: u8 = 65;
 }
 
+/// The [MS-FSCC] §2.4 name of a file information class (`FileIdBothDirectoryInformation`),
+/// `None` for a number this crate has no constant for. Also used for the classes of
+/// QUERY_DIRECTORY.
+pub fn file_class_name(class: u8) -> Option<&'static str> {
+    use file_class as c;
+    Some(match class {
+        c::DIRECTORY => "FileDirectoryInformation",
+        c::FULL_DIRECTORY => "FileFullDirectoryInformation",
+        c::BOTH_DIRECTORY => "FileBothDirectoryInformation",
+        c::BASIC => "FileBasicInformation",
+        c::STANDARD => "FileStandardInformation",
+        c::INTERNAL => "FileInternalInformation",
+        c::EA => "FileEaInformation",
+        c::ACCESS => "FileAccessInformation",
+        c::NAME => "FileNameInformation",
+        c::RENAME => "FileRenameInformation",
+        c::LINK => "FileLinkInformation",
+        c::NAMES => "FileNamesInformation",
+        c::DISPOSITION => "FileDispositionInformation",
+        c::POSITION => "FilePositionInformation",
+        c::FULL_EA => "FileFullEaInformation",
+        c::MODE => "FileModeInformation",
+        c::ALIGNMENT => "FileAlignmentInformation",
+        c::ALL => "FileAllInformation",
+        c::ALLOCATION => "FileAllocationInformation",
+        c::END_OF_FILE => "FileEndOfFileInformation",
+        c::ALTERNATE_NAME => "FileAlternateNameInformation",
+        c::STREAM => "FileStreamInformation",
+        c::PIPE => "FilePipeInformation",
+        c::COMPRESSION => "FileCompressionInformation",
+        c::NETWORK_OPEN => "FileNetworkOpenInformation",
+        c::ATTRIBUTE_TAG => "FileAttributeTagInformation",
+        c::ID_BOTH_DIRECTORY => "FileIdBothDirectoryInformation",
+        c::ID_FULL_DIRECTORY => "FileIdFullDirectoryInformation",
+        c::VALID_DATA_LENGTH => "FileValidDataLengthInformation",
+        c::SHORT_NAME => "FileShortNameInformation",
+        c::NORMALIZED_NAME => "FileNormalizedNameInformation",
+        c::ID => "FileIdInformation",
+        c::DISPOSITION_EX => "FileDispositionInformationEx",
+        c::RENAME_EX => "FileRenameInformationEx",
+        _ => return None,
+    })
+}
+
+/// The [MS-FSCC] §2.5 name of a file-system information class (`FileFsSizeInformation`),
+/// `None` for an undefined number.
+pub fn fs_class_name(class: u8) -> Option<&'static str> {
+    use fs_class as c;
+    Some(match class {
+        c::VOLUME => "FileFsVolumeInformation",
+        c::LABEL => "FileFsLabelInformation",
+        c::SIZE => "FileFsSizeInformation",
+        c::DEVICE => "FileFsDeviceInformation",
+        c::ATTRIBUTE => "FileFsAttributeInformation",
+        c::CONTROL => "FileFsControlInformation",
+        c::FULL_SIZE => "FileFsFullSizeInformation",
+        c::OBJECT_ID => "FileFsObjectIdInformation",
+        c::DRIVER_PATH => "FileFsDriverPathInformation",
+        c::VOLUME_FLAGS => "FileFsVolumeFlagsInformation",
+        c::SECTOR_SIZE => "FileFsSectorSizeInformation",
+        _ => return None,
+    })
+}
+
 /// File-system information class numbers ([MS-FSCC] §2.5).
 pub mod fs_class {
     /// FileFsVolumeInformation (§2.5.9).
@@ -374,6 +438,33 @@ pub(crate) fn units_len(units: &[u16]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn class_names() {
+        assert_eq!(
+            file_class_name(file_class::ID_BOTH_DIRECTORY),
+            Some("FileIdBothDirectoryInformation")
+        );
+        assert_eq!(
+            file_class_name(file_class::RENAME_EX),
+            Some("FileRenameInformationEx")
+        );
+        assert_eq!(file_class_name(200), None);
+        assert_eq!(
+            fs_class_name(fs_class::FULL_SIZE),
+            Some("FileFsFullSizeInformation")
+        );
+        assert_eq!(fs_class_name(0), None);
+        // Every name is distinct and says what it is.
+        let names: Vec<&str> = (0..=255u8).filter_map(file_class_name).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len());
+        assert!(names
+            .iter()
+            .all(|n| n.starts_with("File") && n.contains("Information")));
+    }
 
     #[test]
     fn filetime_unix_epoch_and_round_trip() {
