@@ -7,8 +7,11 @@
 //! the procedure a result belongs to is known. MOUNT v3 (RFC 1813 Appendix I), PORTMAP v2
 //! and RPCBIND v3/v4 (RFC 1833) bodies go through `proto_nfs::mount` and `proto_nfs::portmap`.
 //!
+//! SMB messages go to [`crate::smb`] (SMB2 with `proto_smb2`'s codecs).
+//!
 //! Every decode also checks the round trip `encode(decode(bytes)) == bytes` of the RPC
-//! message and of the procedure body, so a capture is also a codec test.
+//! message and of the procedure body (of the SMB2 header and body), so a capture is also a
+//! codec test.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -80,23 +83,38 @@ pub struct Procedure {
 pub struct Decoded {
     /// Transaction id, for RPC.
     pub xid: Option<u32>,
-    /// Call or reply (None: not an RPC message).
+    /// Call or reply; for SMB2, request or response (None: not known).
     pub direction: Option<Direction>,
     /// The procedure (a reply's comes from its matched call).
     pub procedure: Option<Procedure>,
     /// The status of a reply in the protocol's words (`NFS3_OK`, `NLM4_DENIED`,
     /// `PROG_UNAVAIL`, ...).
     pub status: Option<String>,
-    /// The whole line after the direction and xid.
+    /// An SMB message (its line says `req`/`resp` rather than `call`/`reply`).
+    pub smb: bool,
+    /// SMB2 MessageId.
+    pub message_id: Option<u64>,
+    /// The whole line after the direction and xid (or message id).
     pub text: String,
     /// Round-trip result.
     pub round_trip: RoundTrip,
+    /// The other messages of an SMB2 compound chain carried in the same frame, each with
+    /// its own line.
+    pub chain: Vec<Decoded>,
+}
+
+impl Decoded {
+    /// This message and the rest of its compound chain.
+    pub fn parts(&self) -> impl Iterator<Item = &Decoded> {
+        std::iter::once(self).chain(self.chain.iter())
+    }
 }
 
 /// Decodes messages in capture order, remembering outstanding calls per connection.
 #[derive(Debug, Default)]
 pub struct Decoder {
     outstanding: HashMap<(ConnId, u32), Procedure>,
+    smb: crate::smb::SmbDecoder,
 }
 
 /// Short stable name of a file handle: FNV-1a over its bytes (handles are long and opaque;
@@ -827,22 +845,7 @@ impl Decoder {
     /// Decodes `m` (in capture order: calls before their replies).
     pub fn decode(&mut self, m: &Message) -> Decoded {
         if m.protocol == AppProtocol::Smb {
-            let kind = if m.body.first() == Some(&0xFE) {
-                "SMB2"
-            } else {
-                "SMB1"
-            };
-            return Decoded {
-                xid: None,
-                direction: None,
-                procedure: None,
-                status: None,
-                text: format!(
-                    "{kind} message, {} bytes: not decoded (Janus has no SMB codecs yet)",
-                    m.body.len()
-                ),
-                round_trip: RoundTrip::NotChecked,
-            };
+            return self.smb.decode(m);
         }
         let msg = match RpcMessage::decode_bytes(&m.body) {
             Ok(msg) => msg,
@@ -862,6 +865,9 @@ impl Decoder {
                         xdr_why(&e)
                     ),
                     round_trip: RoundTrip::NotChecked,
+                    smb: false,
+                    message_id: None,
+                    chain: Vec::new(),
                 };
             }
         };
@@ -891,6 +897,9 @@ impl Decoder {
                     status: None,
                     text,
                     round_trip: both(header_rt, rt),
+                    smb: false,
+                    message_id: None,
+                    chain: Vec::new(),
                 }
             }
             MessageBody::Reply(reply) => {
@@ -946,22 +955,29 @@ impl Decoder {
                     status,
                     text,
                     round_trip: both(header_rt, rt),
+                    smb: false,
+                    message_id: None,
+                    chain: Vec::new(),
                 }
             }
         }
     }
 }
 
-/// The line for a decoded message (after time, connection and addresses).
+/// The line for a decoded message (after time, connection and addresses): RPC calls and
+/// replies with their xid, SMB2 requests and responses with their MessageId.
 pub fn line(d: &Decoded) -> String {
-    let dir = match d.direction {
-        Some(Direction::Call) => "call ",
-        Some(Direction::Reply) => "reply",
-        None => "?    ",
+    let dir = match (d.direction, d.smb) {
+        (Some(Direction::Call), false) => "call ",
+        (Some(Direction::Reply), false) => "reply",
+        (Some(Direction::Call), true) => "req  ",
+        (Some(Direction::Reply), true) => "resp ",
+        (None, _) => "?    ",
     };
-    let mut s = match d.xid {
-        Some(x) => format!("{dir} xid={x:08x} {}", d.text),
-        None => format!("{dir} {}", d.text),
+    let mut s = match (d.xid, d.message_id) {
+        (Some(x), _) => format!("{dir} xid={x:08x} {}", d.text),
+        (None, Some(mid)) => format!("{dir} mid={mid} {}", d.text),
+        (None, None) => format!("{dir} {}", d.text),
     };
     if let RoundTrip::Differs(why) = &d.round_trip {
         let _ = write!(s, " [ROUND TRIP DIFFERS: {why}]");

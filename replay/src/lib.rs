@@ -1,7 +1,7 @@
 //! Replaying captured traffic (`janus replay`, its own crate so the pcap and command-line
 //! code stays out of the pure server core): read a pcap/pcapng capture, reassemble its
 //! TCP streams, find the RPC (and SMB) messages in it, decode them with Janus's codecs and
-//! print the conversation one line per message.
+//! print the conversation one line per message (one line per element of an SMB2 compound).
 //!
 //! Layers, bottom up:
 //! - [`reader`]: capture files and link/IP/TCP/UDP headers;
@@ -10,6 +10,8 @@
 //! - [`framing`]: RPC record marking and NBSS framing, with resynchronisation;
 //! - [`conversation`]: all of the above over a whole capture;
 //! - [`decode`]: each message decoded with Janus's codecs, replies matched to calls;
+//! - [`smb`]: the SMB2 part of it (`proto_smb2`'s codecs, compound chains, responses
+//!   matched to requests by MessageId, encrypted frames named but not decoded);
 //! - [`against`]: the client side replayed into the server core `janus serve` runs
 //!   (`server::Core`, `--against memory`).
 //!
@@ -23,6 +25,7 @@ pub mod detect;
 pub mod framing;
 pub mod reader;
 pub mod reassembly;
+pub mod smb;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -238,16 +241,24 @@ impl fmt::Display for Report {
         writeln!(f)?;
         for (item, decoded) in c.items.iter().zip(&self.decoded) {
             match item {
-                Item::Message(m) => writeln!(
-                    f,
-                    "{} {:<4} {} {} > {} {}",
-                    rel(m.ts, c.first_ts),
-                    m.conn.to_string(),
-                    m.transport,
-                    m.from,
-                    m.to,
-                    decoded.as_ref().map(decode::line).unwrap_or_default()
-                )?,
+                Item::Message(m) => {
+                    let prefix = format!(
+                        "{} {:<4} {} {} > {}",
+                        rel(m.ts, c.first_ts),
+                        m.conn.to_string(),
+                        m.transport,
+                        m.from,
+                        m.to
+                    );
+                    match decoded {
+                        Some(d) => {
+                            for part in d.parts() {
+                                writeln!(f, "{prefix} {}", decode::line(part))?;
+                            }
+                        }
+                        None => writeln!(f, "{prefix} ")?,
+                    }
+                }
                 Item::Note(n) => {
                     let t =
                         n.ts.map(|t| rel(t, c.first_ts))
