@@ -56,7 +56,8 @@ pub struct ReplayArgs {
     /// content.
     #[arg(long = "port", value_name = "PROTO=PORT")]
     pub ports: Vec<String>,
-    /// Replay the client side against Janus and print its replies beside the captured ones.
+    /// Replay the client side against Janus and print its replies beside the captured ones
+    /// (RPC flows; SMB flows are decoded, not replayed).
     #[arg(long, value_enum, value_name = "TARGET")]
     pub against: Option<Against>,
 }
