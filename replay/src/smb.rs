@@ -105,11 +105,13 @@ impl SmbDecoder {
         let body = &m.body;
         // SMB clients speak first; a capture that starts with a response names the client
         // by that response's flags.
-        if !self.client.contains_key(&m.conn) {
-            let response = Header::decode(body).is_ok_and(|h| h.is_response());
-            self.client
-                .insert(m.conn, if response { m.to } else { m.from });
-        }
+        self.client.entry(m.conn).or_insert_with(|| {
+            if Header::decode(body).is_ok_and(|h| h.is_response()) {
+                m.to
+            } else {
+                m.from
+            }
+        });
         let dir = self.direction_of(m);
         if is_transform(body) {
             return self.transform(m);
