@@ -329,7 +329,7 @@ impl SmbDecoder {
             text.push_str(" (request not in capture)");
         }
         let detail = pending.map(|p| p.detail).unwrap_or(Detail::None);
-        if error_body(h.command, h.status) {
+        if error_body(h.command, h.status, msg) {
             match ErrorResponse::decode(msg) {
                 Ok(e) => {
                     if interim {
@@ -586,15 +586,26 @@ fn bare(direction: Option<Direction>, text: String) -> Decoded {
 /// Whether a response with `status` carries an ERROR response body (MS-SMB2 §3.3.4.4)
 /// rather than the command's own: every status but success, except the ones the command's
 /// processing rule answers with its normal body (a SESSION_SETUP that needs another round
-/// trip, a READ / QUERY_INFO / IOCTL / CHANGE_NOTIFY whose data did not all fit).
-fn error_body(command: Command, status: NtStatus) -> bool {
+/// trip, a READ / QUERY_INFO / IOCTL / CHANGE_NOTIFY whose data did not all fit). A
+/// success-class status other than STATUS_PENDING on a command whose response is an output
+/// buffer (CHANGE_NOTIFY's STATUS_NOTIFY_ENUM_DIR and STATUS_NOTIFY_CLEANUP) comes either way
+/// (Janus sends the command's body, Samba an ERROR response): both have StructureSize 9, and
+/// the second field tells them apart, an OutputBufferOffset (72) or ErrorContextCount and
+/// Reserved (0).
+fn error_body(command: Command, status: NtStatus, msg: &[u8]) -> bool {
     if status == NtStatus::SUCCESS {
         return false;
     }
     match command {
         Command::SESSION_SETUP => status != NtStatus::MORE_PROCESSING_REQUIRED,
-        Command::READ | Command::QUERY_INFO | Command::IOCTL | Command::CHANGE_NOTIFY => {
-            status != NtStatus::BUFFER_OVERFLOW
+        Command::READ | Command::IOCTL if status == NtStatus::BUFFER_OVERFLOW => false,
+        Command::QUERY_INFO | Command::QUERY_DIRECTORY | Command::CHANGE_NOTIFY => {
+            if status == NtStatus::BUFFER_OVERFLOW {
+                return false;
+            }
+            let success_class = status.0 >> 30 == 0 && status != NtStatus::PENDING;
+            let second = msg.get(HEADER_LEN + 2..HEADER_LEN + 4);
+            !(success_class && second.is_some_and(|b| b != [0, 0]))
         }
         _ => true,
     }
@@ -1395,15 +1406,31 @@ mod tests {
         assert_eq!(context_tag(b"MxAc"), "MxAc");
         assert_eq!(context_tag(&[0x93, 0xad, 0x25, 0x50]), "93ad2550");
         assert_eq!(fid_name(&FileId::RELATED), "fid:related");
-        assert!(error_body(Command::CREATE, NtStatus::OBJECT_NAME_NOT_FOUND));
+        let none = [0u8; 72];
+        assert!(error_body(
+            Command::CREATE,
+            NtStatus::OBJECT_NAME_NOT_FOUND,
+            &none
+        ));
         assert!(!error_body(
             Command::SESSION_SETUP,
-            NtStatus::MORE_PROCESSING_REQUIRED
+            NtStatus::MORE_PROCESSING_REQUIRED,
+            &none
         ));
-        assert!(!error_body(Command::READ, NtStatus::BUFFER_OVERFLOW));
+        assert!(!error_body(Command::READ, NtStatus::BUFFER_OVERFLOW, &none));
+        assert!(error_body(Command::READ, NtStatus::END_OF_FILE, &none));
         assert!(error_body(
             Command::QUERY_DIRECTORY,
-            NtStatus::NO_MORE_FILES
+            NtStatus::NO_MORE_FILES,
+            &none
         ));
+        // STATUS_NOTIFY_ENUM_DIR with an output buffer body (offset 72) or an ERROR body.
+        let enum_dir = NtStatus(0x0000_010C);
+        let mut output = [0u8; 72];
+        output[64..68].copy_from_slice(&[9, 0, 72, 0]);
+        assert!(!error_body(Command::CHANGE_NOTIFY, enum_dir, &output));
+        output[66] = 0;
+        assert!(error_body(Command::CHANGE_NOTIFY, enum_dir, &output));
+        assert!(error_body(Command::CHANGE_NOTIFY, NtStatus::PENDING, &none));
     }
 }
