@@ -542,9 +542,20 @@ impl SmbDecoder {
                 }
                 r.encode(&mut out);
             }
-            Command::CHANGE_NOTIFY | Command::QUERY_INFO => {
+            Command::QUERY_INFO => {
                 let r = OutputBufferResponse::decode(msg)?;
                 let _ = write!(s, " {} bytes", r.data.len());
+                if let Detail::Info(info, class) = detail {
+                    s.push_str(&info_details(info, class, &r.data));
+                }
+                r.encode(&mut out);
+            }
+            Command::CHANGE_NOTIFY => {
+                let r = OutputBufferResponse::decode(msg)?;
+                let _ = write!(s, " {} bytes", r.data.len());
+                if !r.data.is_empty() {
+                    s.push_str(&notify_details(&r.data));
+                }
                 r.encode(&mut out);
             }
             Command::SET_INFO => SetInfoResponse::decode(msg)?.encode(&mut out),
@@ -981,6 +992,167 @@ fn lease_state(s: u32) -> String {
         out.push_str("none");
     }
     out
+}
+
+/// The key values of a QUERY_INFO output buffer, decoded with proto-smb2's MS-FSCC and
+/// MS-DTYP codecs (sizes, attributes, names, SIDs; not times, which differ run to run).
+fn info_details(info: u8, class: u8, data: &[u8]) -> String {
+    use proto_smb2::fscc::file::{
+        FileAllInformation, FileAttributeTagInformation, FileBasicInformation,
+        FileInternalInformation, FileNetworkOpenInformation, FileStandardInformation,
+        FileStreamInformation,
+    };
+    use proto_smb2::fscc::fs::{
+        FileFsAttributeInformation, FileFsFullSizeInformation, FileFsSizeInformation,
+        FileFsVolumeInformation,
+    };
+    use proto_smb2::fscc::{file_class as fc, fs_class as fsc, InfoClass};
+    use proto_smb2::security::SecurityDescriptor;
+    fn get<T: InfoClass>(data: &[u8], f: impl Fn(T) -> String) -> String {
+        match T::decode(data) {
+            Ok(v) => f(v),
+            Err(e) => format!(" (not decodable: {e})"),
+        }
+    }
+    let utf16 = |u: &[u16]| q(&String::from_utf16_lossy(u));
+    match (info, class) {
+        (info_type::FILE, fc::BASIC) => get(data, |v: FileBasicInformation| {
+            format!(" attrs={}", attributes_text(v.file_attributes))
+        }),
+        (info_type::FILE, fc::STANDARD) => {
+            get(data, |v: FileStandardInformation| standard_text(&v))
+        }
+        (info_type::FILE, fc::INTERNAL) => get(data, |v: FileInternalInformation| {
+            format!(" index={}", v.index_number)
+        }),
+        (info_type::FILE, fc::ALL) => get(data, |v: FileAllInformation| {
+            format!(
+                " attrs={}{} name={}",
+                attributes_text(v.basic.file_attributes),
+                standard_text(&v.standard),
+                utf16(&v.name.file_name)
+            )
+        }),
+        (info_type::FILE, fc::NETWORK_OPEN) => get(data, |v: FileNetworkOpenInformation| {
+            format!(
+                " size={} attrs={}",
+                v.end_of_file,
+                attributes_text(v.file_attributes)
+            )
+        }),
+        (info_type::FILE, fc::ATTRIBUTE_TAG) => get(data, |v: FileAttributeTagInformation| {
+            format!(" attrs={}", attributes_text(v.file_attributes))
+        }),
+        (info_type::FILE, fc::STREAM) => get(data, |v: FileStreamInformation| {
+            let names: Vec<String> = v
+                .entries
+                .iter()
+                .map(|e| format!("{}:{}", utf16(&e.name), e.size))
+                .collect();
+            format!(" streams=[{}]", names.join(" "))
+        }),
+        (info_type::FILESYSTEM, fsc::VOLUME) => get(data, |v: FileFsVolumeInformation| {
+            format!(" label={}", utf16(&v.volume_label))
+        }),
+        (info_type::FILESYSTEM, fsc::SIZE) => get(data, |v: FileFsSizeInformation| {
+            format!(
+                " units={} available={} unit={}x{}",
+                v.total_allocation_units,
+                v.available_allocation_units,
+                v.sectors_per_allocation_unit,
+                v.bytes_per_sector
+            )
+        }),
+        (info_type::FILESYSTEM, fsc::FULL_SIZE) => get(data, |v: FileFsFullSizeInformation| {
+            format!(
+                " units={} available={} unit={}x{}",
+                v.total_allocation_units,
+                v.caller_available_allocation_units,
+                v.sectors_per_allocation_unit,
+                v.bytes_per_sector
+            )
+        }),
+        (info_type::FILESYSTEM, fsc::ATTRIBUTE) => get(data, |v: FileFsAttributeInformation| {
+            format!(
+                " fs={} attributes=0x{:x} max_name={}",
+                utf16(&v.file_system_name),
+                v.file_system_attributes,
+                v.maximum_component_name_length
+            )
+        }),
+        (info_type::SECURITY, _) => match SecurityDescriptor::decode(data) {
+            Ok(sd) => {
+                let sid = |s: &Option<proto_smb2::security::Sid>| {
+                    s.as_ref()
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "-".into())
+                };
+                let mut t = format!(" owner={} group={}", sid(&sd.owner), sid(&sd.group));
+                match &sd.dacl {
+                    Some(d) => {
+                        let _ = write!(t, " dacl={} aces", d.aces.len());
+                    }
+                    None => t.push_str(" dacl=none"),
+                }
+                t
+            }
+            Err(e) => format!(" (not decodable: {e})"),
+        },
+        _ => String::new(),
+    }
+}
+
+fn standard_text(v: &proto_smb2::fscc::file::FileStandardInformation) -> String {
+    format!(
+        " size={} links={}{}{}",
+        v.end_of_file,
+        v.number_of_links,
+        if v.directory { " directory" } else { "" },
+        if v.delete_pending {
+            " delete_pending"
+        } else {
+            ""
+        }
+    )
+}
+
+/// The changes of a CHANGE_NOTIFY response: FILE_NOTIFY_INFORMATION entries (MS-FSCC
+/// §2.7.1: NextEntryOffset, Action, FileNameLength, FileName).
+fn notify_details(data: &[u8]) -> String {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    loop {
+        let Some(fixed) = data.get(at..at + 12) else {
+            return " (changes malformed: truncated entry)".into();
+        };
+        let le =
+            |i: usize| u32::from_le_bytes([fixed[i], fixed[i + 1], fixed[i + 2], fixed[i + 3]]);
+        let (next, action, len) = (le(0) as usize, le(4), le(8) as usize);
+        let Some(name) = data.get(at + 12..(at + 12).saturating_add(len)) else {
+            return " (changes malformed: name outside the buffer)".into();
+        };
+        let units: Vec<u16> = name
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        let action = match action {
+            1 => "ADDED".to_string(),
+            2 => "REMOVED".to_string(),
+            3 => "MODIFIED".to_string(),
+            4 => "RENAMED_OLD_NAME".to_string(),
+            5 => "RENAMED_NEW_NAME".to_string(),
+            6 => "ADDED_STREAM".to_string(),
+            7 => "REMOVED_STREAM".to_string(),
+            8 => "MODIFIED_STREAM".to_string(),
+            a => format!("action {a}"),
+        };
+        out.push(format!("{action} {}", q(&String::from_utf16_lossy(&units))));
+        if next == 0 || out.len() >= MAX_NAMES {
+            break;
+        }
+        at = at.saturating_add(next);
+    }
+    format!(" [{}]", out.join(", "))
 }
 
 /// What a SESSION_SETUP or NEGOTIATE security buffer holds: the SPNEGO state and the
@@ -1432,5 +1604,46 @@ mod tests {
         output[66] = 0;
         assert!(error_body(Command::CHANGE_NOTIFY, enum_dir, &output));
         assert!(error_body(Command::CHANGE_NOTIFY, NtStatus::PENDING, &none));
+    }
+
+    fn notify_entry(next: u32, action: u32, name: &str) -> Vec<u8> {
+        let units = proto_smb2::wire::utf16le(name);
+        let mut v = next.to_le_bytes().to_vec();
+        v.extend_from_slice(&action.to_le_bytes());
+        v.extend_from_slice(&(units.len() as u32).to_le_bytes());
+        v.extend_from_slice(&units);
+        v
+    }
+
+    #[test]
+    fn notify_changes() {
+        let mut b = notify_entry(16, 4, "a");
+        b.extend_from_slice(&[0, 0]);
+        b.extend_from_slice(&notify_entry(0, 5, "b"));
+        assert_eq!(
+            notify_details(&b),
+            " [RENAMED_OLD_NAME \"a\", RENAMED_NEW_NAME \"b\"]"
+        );
+        let mut long = notify_entry(0, 1, "x");
+        long[8] = 200;
+        assert_eq!(
+            notify_details(&long),
+            " (changes malformed: name outside the buffer)"
+        );
+        assert_eq!(
+            notify_details(&[1, 2, 3]),
+            " (changes malformed: truncated entry)"
+        );
+        let mut zero_next = notify_entry(0, 1, "x");
+        zero_next[..4].copy_from_slice(&0u32.to_le_bytes());
+        assert_eq!(notify_details(&zero_next), " [ADDED \"x\"]");
+        // NextEntryOffset 1 lands inside the first entry: its "name length" is garbage.
+        let mut spin = notify_entry(0, 1, "x");
+        spin[..4].copy_from_slice(&1u32.to_le_bytes());
+        spin.extend_from_slice(&[0; 16]);
+        assert_eq!(
+            notify_details(&spin),
+            " (changes malformed: name outside the buffer)"
+        );
     }
 }

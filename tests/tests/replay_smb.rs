@@ -144,6 +144,13 @@ fn smbclient_sessions_say_what_smbclient_did() {
         find(&l, "QUERY_DIRECTORY: STATUS_NO_MORE_FILES");
         find(&l, "FILESYSTEM/FileFsSizeInformation");
         find(&l, "FILE/FileAllInformation");
+        // The FileAllInformation answer, decoded with proto-smb2's MS-FSCC codecs: both
+        // servers report the same size, links and name.
+        find(
+            &l,
+            "128 bytes attrs=ARCHIVE size=3000 links=1 name=\"\\dir\\hello.txt\"",
+        );
+        find(&l, "SMB2 QUERY_INFO: STATUS_SUCCESS 24 bytes units=");
         find(&l, "\"missing.txt\" OPEN");
         find(&l, "SMB2 CREATE: STATUS_OBJECT_NAME_NOT_FOUND");
         find(&l, "FILE/FileRenameInformation -> \"dir\\renamed.txt\"");
@@ -219,6 +226,10 @@ fn smbprotocol_session_shows_compounds_async_encryption_smb1_and_malformed() {
     assert!(l
         .iter()
         .any(|x| x.contains(&format!("{mid} SMB2 CHANGE_NOTIFY: STATUS_SUCCESS"))));
+    find(
+        &l,
+        "CHANGE_NOTIFY: STATUS_SUCCESS 26 bytes [ADDED \"new.txt\"] async=",
+    );
     find(&l, "SMB2 CANCEL async=");
     find(&l, "CHANGE_NOTIFY: STATUS_CANCELLED async=");
     find(&l, "SMB2 ECHO: STATUS_SUCCESS");
