@@ -558,6 +558,15 @@ pub fn run(
         seeded,
         ..AgainstReport::default()
     };
+    let smb = items
+        .iter()
+        .filter(|i| matches!(i, Item::Message(m) if m.protocol == crate::detect::AppProtocol::Smb))
+        .count();
+    if smb > 0 {
+        report.notes.push(format!(
+            "{smb} SMB messages decoded but not replayed (--against replays RPC clients only)"
+        ));
+    }
 
     let first = first_ts.unwrap_or_default();
     let clock = VirtualClock::new(ts_to_timestamp(first));

@@ -344,3 +344,17 @@ fn a_response_without_its_request_says_so() {
         d.text
     );
 }
+
+#[test]
+fn against_memory_says_smb_is_not_replayed() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("pcaps")
+        .join("janus-smbclient.pcap");
+    let r = replay_command(&path, &[], Some(replay::Against::Memory)).expect("replay");
+    let text = r.to_string();
+    assert!(
+        text.contains("note: 82 SMB messages decoded but not replayed"),
+        "{text}"
+    );
+    assert!(text.contains("0 calls replayed"), "{text}");
+}
