@@ -336,11 +336,11 @@ impl<K: Copy + Ord> Admission<K> {
 /// The logon deadline of SMB connections: a connection must complete a SESSION_SETUP (have
 /// a session authenticated, or a guest session) within `timeout` of being accepted, or it
 /// is closed. Without it, the table holds connections that negotiated and never log on
-/// until newcomers evict them; with it they cost nothing after `timeout`. Windows closes
-/// such connections too (MS-SMB2 §3.3.2 leaves the timer to the server; Windows'
-/// "connection without a session" timeout). A connection that has logged on once is idle
-/// like any other from then on (admission above). Keyed like [`Admission`]; `now` is an
-/// argument.
+/// until newcomers evict them; with it they cost nothing after `timeout`. MS-SMB2 asks for
+/// no such timer (its server timers, §3.3.2, concern opens, leases and sessions): this is
+/// Janus's own policy for unauthenticated peers, like the record deadline above. A
+/// connection that has logged on once is idle like any other from then on (admission
+/// above). Keyed like [`Admission`]; `now` is an argument.
 #[derive(Debug)]
 pub struct LogonDeadlines<K> {
     timeout: Duration,
