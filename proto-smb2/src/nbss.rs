@@ -53,6 +53,18 @@ pub struct Frame {
     pub consumed: usize,
 }
 
+/// The length, header included, of the frame that begins with the header `h`, if
+/// [`take_frame`] with `max_frame` would wait for it: a session message within the limit or
+/// a keep-alive. `None`: a header [`take_frame`] refuses as soon as it sees it.
+pub fn frame_total(h: [u8; NBSS_HEADER_LEN], max_frame: usize) -> Option<usize> {
+    let len = usize::from(h[1]) << 16 | usize::from(h[2]) << 8 | usize::from(h[3]);
+    match h[0] {
+        SESSION_MESSAGE if len <= max_frame => Some(NBSS_HEADER_LEN + len),
+        SESSION_KEEP_ALIVE if len == 0 => Some(NBSS_HEADER_LEN),
+        _ => None,
+    }
+}
+
 /// Removes keep-alives and one complete session message from the front of `buf`. Returns
 /// `Ok(None)` when the message is not complete yet; nothing but whole keep-alives is
 /// consumed then (the count comes back with the next frame). `max_frame` is the largest

@@ -44,6 +44,7 @@
 //! max_connections = 1024
 //! max_connections_per_client = 64
 //! record_timeout = 30
+//! smb_logon_timeout = 30
 //!
 //! [[share]]
 //! name = "export"
@@ -136,6 +137,9 @@ pub struct Limits {
     pub max_connections_per_client: usize,
     /// A record not complete this long after its first byte closes its connection.
     pub record_timeout: Duration,
+    /// An SMB connection without a completed SESSION_SETUP this long after its accept is
+    /// closed (`server::admission::LogonDeadlines`).
+    pub smb_logon_timeout: Duration,
     /// Largest RPC record, all fragments together (RFC 5531 §11).
     pub max_record: usize,
     /// Reply bytes queued for one connection above which its requests are not read.
@@ -160,6 +164,7 @@ impl Default for Limits {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
             record_timeout: DEFAULT_RECORD_TIMEOUT,
+            smb_logon_timeout: server::DEFAULT_SMB_LOGON_TIMEOUT,
             max_record: DEFAULT_MAX_RECORD,
             write_queue_soft: 4 * 1024 * 1024,
             write_queue_hard: 64 * 1024 * 1024,
@@ -357,6 +362,8 @@ pub struct FileConfig {
     pub max_connections_per_client: Option<usize>,
     /// `record_timeout` (seconds).
     pub record_timeout: Option<u64>,
+    /// `smb_logon_timeout` (seconds).
+    pub smb_logon_timeout: Option<u64>,
     /// `[[share]]` tables.
     #[serde(default)]
     pub share: Vec<FileShare>,
@@ -728,6 +735,11 @@ impl Config {
                     }),
                 3600,
             )? as u64),
+            smb_logon_timeout: ms(
+                "smb_logon_timeout",
+                file.smb_logon_timeout.map(|s| s.saturating_mul(1000)),
+                server::DEFAULT_SMB_LOGON_TIMEOUT.as_millis() as u64,
+            )?,
             max_record: {
                 let v = file.max_record.unwrap_or(DEFAULT_MAX_RECORD);
                 if !(8 * 1024..=64 * 1024 * 1024).contains(&v) {
@@ -832,6 +844,7 @@ mod tests {
         assert_eq!(c.limits.max_connections, 1024);
         assert_eq!(c.limits.max_connections_per_client, 64);
         assert_eq!(c.limits.record_timeout, Duration::from_secs(30));
+        assert_eq!(c.limits.smb_logon_timeout, Duration::from_secs(30));
         assert_eq!(c.shares.len(), 1);
         let s = &c.shares[0];
         assert_eq!(s.name, "export");
@@ -856,6 +869,7 @@ mod tests {
             max_connections = 10
             max_connections_per_client = 3
             record_timeout = 7
+            smb_logon_timeout = 9
             [[share]]
             name = "a"
             path = "/from/file"
@@ -900,6 +914,7 @@ mod tests {
         assert_eq!(c.limits.max_connections, 10);
         assert_eq!(c.limits.max_connections_per_client, 3);
         assert_eq!(c.limits.record_timeout, Duration::from_secs(7));
+        assert_eq!(c.limits.smb_logon_timeout, Duration::from_secs(9));
         assert_eq!(c.shares.len(), 2);
         let s = &c.shares[0];
         assert_eq!(

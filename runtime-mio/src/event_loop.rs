@@ -38,7 +38,6 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
-use proto_nfs::rpc::record::RecordMarker;
 use rustix::io::Errno;
 use server::admission::{Admission, AdmissionLimits, Admit, Warning};
 use server::{ConnId, Core, Job, Listener, Transmit};
@@ -882,7 +881,7 @@ impl EventLoop {
             // Room for the rest of the record at the front (a 1 MiB WRITE lands in one
             // allocation, read in a few large reads), at least READ_MIN for small records
             // arriving back to back; read into spare capacity, so nothing is zero-filled.
-            let need = hand_over_at(&c.read_buf, self.limits.max_record);
+            let need = self.core.hand_over_at(c.id, &c.read_buf);
             let room = need
                 .saturating_sub(c.read_buf.len())
                 .max(READ_MIN)
@@ -901,14 +900,8 @@ impl EventLoop {
                     let drained = n < asked && !c.hup;
                     // Only a complete record (or a header the server must refuse) lets the
                     // server make progress: wait for it instead of re-scanning per read.
-                    let complete =
-                        c.read_buf.len() >= hand_over_at(&c.read_buf, self.limits.max_record);
-                    let partial = if complete {
-                        hand_over(&mut self.core, now, c);
-                        !c.read_buf.is_empty()
-                    } else {
-                        true
-                    };
+                    let complete = c.read_buf.len() >= self.core.hand_over_at(c.id, &c.read_buf);
+                    let partial = !complete || hand_over(&mut self.core, now, c);
                     // admission: activity, and the deadline of a record left partial.
                     self.admission.input(slot, now, complete, partial);
                     if complete {
@@ -1051,13 +1044,11 @@ impl EventLoop {
         let Some(slot) = self.conns.slot_of(id) else {
             return;
         };
-        let max_record = self.limits.max_record;
         if let Some(c) = self.conns.get_mut(slot) {
-            if c.read_buf.len() >= hand_over_at(&c.read_buf, max_record) {
-                hand_over(&mut self.core, now, c);
+            if c.read_buf.len() >= self.core.hand_over_at(c.id, &c.read_buf) {
                 // admission: reading resumes; a partial record left gets a fresh deadline.
-                self.admission
-                    .input(slot, now, true, !c.read_buf.is_empty());
+                let partial = hand_over(&mut self.core, now, c);
+                self.admission.input(slot, now, true, partial);
             }
         }
         self.touch(slot);
@@ -1174,27 +1165,11 @@ impl EventLoop {
     }
 }
 
-/// How many bytes the receive buffer must hold before the server can make progress
-/// (RFC 5531 §11 record marking): the whole record at its front when that is one fragment
-/// within `max_record` — what every client sends — else just the first header (the server
-/// joins fragments itself, and refuses an oversize claim at once without anything being
-/// allocated for it here).
-fn hand_over_at(buf: &[u8], max_record: usize) -> usize {
-    const HDR: usize = 4;
-    let Some(hdr) = buf.first_chunk::<HDR>() else {
-        return HDR;
-    };
-    let marker = RecordMarker::from_bytes(*hdr);
-    match usize::try_from(marker.len) {
-        Ok(len) if marker.last && len <= max_record => HDR + len,
-        _ => HDR,
-    }
-}
-
-/// Hands the complete records at the front of `c.read_buf` to the server, keeping the rest.
+/// Hands the complete records at the front of `c.read_buf` to the server, keeping the rest;
+/// returns whether part of a record is left (here, or in the core: `holds_partial_record`).
 /// Both conversions are O(1) while the buffer is not shared; what stays behind (the start
 /// of the next record) is copied when the records taken out still share the allocation.
-fn hand_over(core: &mut Core, now: Instant, c: &mut Conn) {
+fn hand_over(core: &mut Core, now: Instant, c: &mut Conn) -> bool {
     let mut buf = BytesMut::from(Bytes::from(std::mem::take(&mut c.read_buf)));
     core.handle_tcp_buf(c.id, &mut buf, now);
     c.read_buf = Vec::from(buf);
@@ -1203,6 +1178,7 @@ fn hand_over(core: &mut Core, now: Instant, c: &mut Conn) {
     if c.read_buf.is_empty() && c.read_buf.capacity() > IDLE_READ_CAPACITY {
         c.read_buf = Vec::new();
     }
+    !c.read_buf.is_empty() || core.holds_partial_record(c.id)
 }
 
 fn unix_secs() -> u64 {
@@ -1220,40 +1196,4 @@ enum ReadOutcome {
     Closed(String),
     /// The peer closed or reset it.
     PeerClosed,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::hand_over_at;
-
-    fn hdr(last: bool, len: u32) -> Vec<u8> {
-        (len | if last { 1 << 31 } else { 0 })
-            .to_be_bytes()
-            .to_vec()
-    }
-
-    #[test]
-    fn hand_over_waits_for_the_whole_single_fragment_record() {
-        assert_eq!(hand_over_at(&[], 1000), 4);
-        assert_eq!(hand_over_at(&[0x80, 0], 1000), 4, "a partial header");
-        assert_eq!(hand_over_at(&hdr(true, 0), 1000), 4);
-        let mut buf = hdr(true, 1000);
-        assert_eq!(hand_over_at(&buf, 1000), 1004);
-        buf.extend_from_slice(&[7; 1000]);
-        assert_eq!(
-            hand_over_at(&buf, 1000),
-            1004,
-            "only the front record counts"
-        );
-    }
-
-    #[test]
-    fn hand_over_at_once_what_the_server_must_judge() {
-        // Over the limit: the header alone goes to the server, which closes the connection;
-        // nothing is reserved for the claim.
-        assert_eq!(hand_over_at(&hdr(true, 1001), 1000), 4);
-        assert_eq!(hand_over_at(&hdr(true, u32::MAX >> 1), 1000), 4);
-        // Not the last fragment: the server joins fragments.
-        assert_eq!(hand_over_at(&hdr(false, 10), 1000), 4);
-    }
 }

@@ -187,6 +187,7 @@ pub fn start_with_listeners(
             max_record: config.limits.max_record,
             max_in_flight_per_conn: config.limits.max_in_flight_per_conn,
             drc_entries: config.limits.drc_entries,
+            smb_logon_timeout: config.limits.smb_logon_timeout,
             ..CoreLimits::default()
         },
         nlm: config.nlm_settings(),

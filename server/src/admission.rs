@@ -332,3 +332,100 @@ impl<K: Copy + Ord> Admission<K> {
         expired
     }
 }
+
+/// The logon deadline of SMB connections: a connection must complete a SESSION_SETUP (have
+/// a session authenticated, or a guest session) within `timeout` of being accepted, or it
+/// is closed. Without it, the table holds connections that negotiated and never log on
+/// until newcomers evict them; with it they cost nothing after `timeout`. MS-SMB2 asks for
+/// no such timer (its server timers, §3.3.2, concern opens, leases and sessions): this is
+/// Janus's own policy for unauthenticated peers, like the record deadline above. A
+/// connection that has logged on once is idle like any other from then on (admission
+/// above). Keyed like [`Admission`]; `now` is an argument.
+#[derive(Debug)]
+pub struct LogonDeadlines<K> {
+    timeout: Duration,
+    by_conn: BTreeMap<K, Instant>,
+    order: BTreeSet<(Instant, K)>,
+    expired: u64,
+    last_warning: Option<Instant>,
+}
+
+impl<K: Copy + Ord> LogonDeadlines<K> {
+    /// None pending.
+    pub fn new(timeout: Duration) -> Self {
+        LogonDeadlines {
+            timeout,
+            by_conn: BTreeMap::new(),
+            order: BTreeSet::new(),
+            expired: 0,
+            last_warning: None,
+        }
+    }
+
+    /// The time allowed.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// `conn` was accepted at `now`: its clock starts.
+    pub fn start(&mut self, conn: K, now: Instant) {
+        self.end(conn);
+        let at = now + self.timeout;
+        self.by_conn.insert(conn, at);
+        self.order.insert((at, conn));
+    }
+
+    /// `conn` logged on, or is gone: no deadline any more.
+    pub fn end(&mut self, conn: K) {
+        if let Some(at) = self.by_conn.remove(&conn) {
+            self.order.remove(&(at, conn));
+        }
+    }
+
+    /// Connections still to log on.
+    pub fn len(&self) -> usize {
+        self.by_conn.len()
+    }
+
+    /// Whether none is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.by_conn.is_empty()
+    }
+
+    /// The earliest deadline.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.order.first().map(|(at, _)| *at)
+    }
+
+    /// The connections past their deadline at `now`, to be closed (each is forgotten).
+    pub fn take_expired(&mut self, now: Instant) -> Vec<K> {
+        let mut out = Vec::new();
+        while let Some(&(at, conn)) = self.order.first() {
+            if at > now {
+                break;
+            }
+            self.order.pop_first();
+            self.by_conn.remove(&conn);
+            out.push(conn);
+        }
+        self.expired += out.len() as u64;
+        out
+    }
+
+    /// Connections closed at their deadline so far.
+    pub fn expired(&self) -> u64 {
+        self.expired
+    }
+
+    /// Whether a closing at `now` is worth a warning: the first, then one per
+    /// [`WARN_EVERY`] (a flood of them goes to the debug log; the line carries the count).
+    pub fn warn_due(&mut self, now: Instant) -> bool {
+        let due = self
+            .last_warning
+            .is_none_or(|at| now.saturating_duration_since(at) >= WARN_EVERY);
+        if due {
+            self.last_warning = Some(now);
+        }
+        due
+    }
+}

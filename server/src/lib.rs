@@ -60,7 +60,11 @@
 //!   connection ids must not use them. A UDP [`Transmit`] has `dest: Some(peer)`.
 //! - SMB connections ([`Listener::Smb`]) go through the same `handle_conn_open`,
 //!   `handle_tcp_buf`, `poll_transmit`, `poll_close` and jobs as NFS; the core takes every
-//!   byte of an SMB connection (the SMB machine buffers partial NBSS frames itself).
+//!   byte of an SMB connection it is handed (the SMB machine buffers partial NBSS frames
+//!   itself). How many bytes to gather first is [`Core::hand_over_at`] for both protocols,
+//!   and [`Core::holds_partial_record`] says whether the core holds part of a frame (the
+//!   runtime's record deadline, `admission`). An SMB connection that does not log on within
+//!   [`CoreLimits::smb_logon_timeout`] is closed through [`Core::poll_close`].
 //!   Randomness is an input: [`CoreConfig::smb_seed`].
 //! - [`CallbackCommand::Connect`] also names the transport (NLM callbacks use the transport
 //!   the client used, UDP included).
@@ -88,10 +92,12 @@ pub mod smb_info;
 pub mod users;
 pub mod write_behind;
 
+mod framing;
+
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use proto_nfs::nfs3::{FileHandle, Nfs3Call, StableHow};
@@ -222,7 +228,13 @@ pub struct CoreLimits {
     /// Most NFS requests held at once on a lock-table break (`T_nfs`); more get
     /// NFS3ERR_JUKEBOX at once ([`nfs_locks`]).
     pub max_held_nfs: usize,
+    /// Time an SMB connection has from its accept to its first completed SESSION_SETUP
+    /// before it is closed ([`admission::LogonDeadlines`]).
+    pub smb_logon_timeout: Duration,
 }
+
+/// Default of [`CoreLimits::smb_logon_timeout`]: as long as the record deadline.
+pub const DEFAULT_SMB_LOGON_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for CoreLimits {
     fn default() -> Self {
@@ -232,6 +244,7 @@ impl Default for CoreLimits {
             drc_entries: 1024,
             max_deferred_bytes: write_behind::MAX_PENDING_BYTES,
             max_held_nfs: 1024,
+            smb_logon_timeout: DEFAULT_SMB_LOGON_TIMEOUT,
         }
     }
 }
@@ -420,6 +433,10 @@ pub struct Core {
     deadline: Option<Instant>,
     /// The SMB connections and their opens ([`smb`]).
     smb: smb::SmbState,
+    /// SMB connections that have not logged on yet, and by when they must.
+    logons: admission::LogonDeadlines<ConnId>,
+    /// [`CoreLimits::max_record`]: what a runtime gathers at most before handing over.
+    max_record: usize,
 }
 
 impl Core {
@@ -499,6 +516,8 @@ impl Core {
             now,
             shutting_down: false,
             deadline: None,
+            logons: admission::LogonDeadlines::new(config.limits.smb_logon_timeout),
+            max_record: config.limits.max_record,
         };
         let mut replies = Vec::new();
         core.nlm.drive(now, &mut core.journal.appends, &mut replies);
@@ -572,6 +591,24 @@ impl Core {
         self.rpc.has_calls_in_progress(conn)
     }
 
+    /// How many bytes a runtime that keeps its own receive buffer ([`Core::handle_tcp_buf`])
+    /// gathers for `conn` before handing them over (`buf`: what it holds): the rest of the
+    /// record or frame at the front, in the connection's own framing — RPC record marking
+    /// (RFC 5531 §11), or NBSS for SMB (MS-SMB2 §2.1) continuing the frame the SMB machine
+    /// may hold the start of — at most [`CoreLimits::max_record`]; just the header when the
+    /// header is one the core refuses at once.
+    pub fn hand_over_at(&self, conn: ConnId, buf: &[u8]) -> usize {
+        self.smb
+            .hand_over_at(conn, buf, self.max_record)
+            .unwrap_or_else(|| framing::rpc_hand_over_at(buf, self.max_record))
+    }
+
+    /// Whether the core holds part of a record of `conn` (an SMB connection's partial NBSS
+    /// frame): its arrival deadline runs as for a partial record in the runtime's buffer.
+    pub fn holds_partial_record(&self, conn: ConnId) -> bool {
+        self.smb.has_partial_frame(conn)
+    }
+
     // ---- inputs ----
 
     /// A TCP connection was accepted on `listener`.
@@ -594,6 +631,8 @@ impl Core {
         );
         if listener == Listener::Smb {
             self.smb_conn_open(conn);
+            self.logons.start(conn, now);
+            self.update_deadline();
         }
     }
 
@@ -623,6 +662,9 @@ impl Core {
     /// copy), a partial one stays. The runtime then also drains [`Core::poll_resumed`].
     pub fn handle_tcp_buf(&mut self, conn: ConnId, buf: &mut BytesMut, now: Instant) {
         self.now = now;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.runtime_buffer = true;
+        }
         if self.smb.is_smb(conn) {
             // The SMB machine frames and buffers itself (NBSS): it takes every byte.
             let bytes = buf.split();
@@ -631,9 +673,6 @@ impl Core {
             return;
         }
         let peer = self.peer_of(conn);
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.runtime_buffer = true;
-        }
         self.rpc.handle_tcp_bytes(now, conn, peer, buf);
         self.pump(now);
     }
@@ -651,6 +690,7 @@ impl Core {
     pub fn handle_conn_closed(&mut self, conn: ConnId, now: Instant) {
         self.now = now;
         self.conns.remove(&conn);
+        self.logons.end(conn);
         self.smb_conn_closed(conn, now);
         self.rpc.connection_closed(conn);
         self.drop_held_of(conn, now);
@@ -762,6 +802,7 @@ impl Core {
         self.now = now;
         self.rpc.handle_timeout(now);
         self.callbacks.handle_timeout(now);
+        self.close_late_logons(now);
         if !self.shutting_down {
             let mut replies = Vec::new();
             self.nlm
@@ -844,10 +885,31 @@ impl Core {
         } else {
             self.nlm.poll_timeout()
         };
-        self.deadline = [self.rpc.poll_timeout(), nlm, self.callbacks.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min();
+        self.deadline = [
+            self.rpc.poll_timeout(),
+            nlm,
+            self.callbacks.poll_timeout(),
+            self.logons.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+    }
+
+    /// Closes the SMB connections past their logon deadline, with a warning (one per
+    /// [`admission::WARN_EVERY`], carrying the count; the rest at debug level).
+    fn close_late_logons(&mut self, now: Instant) {
+        for conn in self.logons.take_expired(now) {
+            let (peer, timeout) = (self.peer_of(conn), self.logons.timeout());
+            let closed = self.logons.expired();
+            if self.logons.warn_due(now) {
+                tracing::warn!(conn = conn.0, %peer, ?timeout, closed,
+                    "SMB connection did not complete a SESSION_SETUP in time; closing connection");
+            } else {
+                tracing::debug!(conn = conn.0, %peer, "SMB logon deadline passed; closing connection");
+            }
+            self.closes.push_back(conn);
+        }
     }
 
     // ---- internals ----

@@ -238,3 +238,40 @@ fn reinserting_a_slot_forgets_the_old_connection() {
     assert_eq!(a.connections_of(ip("10.0.0.1")), 0);
     assert_eq!(a.connections_of(ip("10.0.0.2")), 1);
 }
+
+#[test]
+fn logon_deadlines_close_who_never_logs_on() {
+    let mut l = LogonDeadlines::new(T);
+    let t = t0();
+    l.start(1, t);
+    l.start(2, secs(t, 5));
+    l.start(3, secs(t, 10));
+    assert_eq!(l.next_deadline(), Some(secs(t, 30)));
+    // 2 logs on; 3 goes away.
+    l.end(2);
+    l.end(3);
+    assert!(l.take_expired(secs(t, 29)).is_empty());
+    assert_eq!(l.take_expired(secs(t, 30)), vec![1]);
+    assert!(l.is_empty());
+    assert_eq!(l.next_deadline(), None);
+    assert_eq!(l.expired(), 1);
+}
+
+#[test]
+fn logon_deadlines_in_order_and_restarted_by_a_new_start() {
+    let mut l = LogonDeadlines::new(T);
+    let t = t0();
+    for (conn, at) in [(5, 3), (4, 1), (6, 2)] {
+        l.start(conn, secs(t, at));
+    }
+    // A slot reused for a new connection starts over.
+    l.start(4, secs(t, 20));
+    assert_eq!(l.len(), 3);
+    assert_eq!(l.take_expired(secs(t, 40)), vec![6, 5]);
+    assert_eq!(l.next_deadline(), Some(secs(t, 50)));
+    assert_eq!(l.take_expired(secs(t, 60)), vec![4]);
+    assert_eq!(l.expired(), 3);
+    assert!(l.warn_due(secs(t, 60)));
+    assert!(!l.warn_due(secs(t, 69)));
+    assert!(l.warn_due(secs(t, 70)));
+}

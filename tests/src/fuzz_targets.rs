@@ -373,6 +373,7 @@ pub fn server_config() -> CoreConfig {
             drc_entries: 64,
             max_deferred_bytes: 256 * 1024,
             max_held_nfs: 16,
+            smb_logon_timeout: server::DEFAULT_SMB_LOGON_TIMEOUT,
         },
         nlm: NlmSettings {
             grace_period: Duration::from_secs(2),

@@ -328,6 +328,52 @@ impl Connection {
         }
     }
 
+    /// How many bytes a runtime that buffers what it reads should gather before calling
+    /// [`Connection::handle_bytes`] (`held`: what it has gathered so far): the rest of the
+    /// NBSS frame in progress (MS-SMB2 §2.1: a zero type byte and a 24-bit length, or a
+    /// keep-alive), whose start may already be in this machine's buffer, at most `max`
+    /// (the runtime's buffer); only the rest of the header when the header is one the
+    /// machine refuses at once (a bad type, a length over the frame limit in force), so
+    /// that nothing is gathered for a claim. Handing over earlier is harmless, later stalls:
+    /// the client may wait for the answer to this frame before sending anything more.
+    pub fn hand_over_at(&self, held: &[u8], max: usize) -> usize {
+        let tail = &self.inbuf[self.whole_frames_len()..];
+        let mut h = [0u8; nbss::NBSS_HEADER_LEN];
+        let from_tail = tail.len().min(h.len());
+        let header_rest = h.len() - from_tail;
+        let from_held = header_rest.min(held.len());
+        h[..from_tail].copy_from_slice(&tail[..from_tail]);
+        h[from_tail..from_tail + from_held].copy_from_slice(&held[..from_held]);
+        if from_held < header_rest {
+            return header_rest;
+        }
+        match nbss::frame_total(h, self.frame_limit()) {
+            Some(total) => total.saturating_sub(tail.len()).min(max).max(1),
+            None => header_rest.max(1),
+        }
+    }
+
+    /// Whether part of a frame is buffered (the runtime runs its arrival deadline on it).
+    /// Whole frames waiting for capacity (back-pressure) do not count.
+    pub fn has_partial_frame(&self) -> bool {
+        self.inbuf.len() > self.whole_frames_len()
+    }
+
+    /// The bytes at the front of the buffer that are whole frames (waiting for capacity).
+    fn whole_frames_len(&self) -> usize {
+        let limit = self.frame_limit();
+        let mut at = 0;
+        while let Some(h) = self.inbuf.get(at..at + nbss::NBSS_HEADER_LEN) {
+            let mut hdr = [0u8; nbss::NBSS_HEADER_LEN];
+            hdr.copy_from_slice(h);
+            match nbss::frame_total(hdr, limit) {
+                Some(total) if at + total <= self.inbuf.len() => at += total,
+                _ => break,
+            }
+        }
+        at
+    }
+
     // ---- inputs ----
 
     /// Bytes from the TCP stream, with the wall time.

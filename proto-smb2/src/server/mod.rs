@@ -55,7 +55,12 @@
 //! The machine reads no clock and draws no randomness of its own: the runtime hands it a
 //! 32-byte seed at creation ([`Rng`]) and the wall time with each input. It has no timers:
 //! idle connections and sessions that never finish authenticating are bounded by count
-//! ([`Limits`]) here and by the runtime's idle timeout.
+//! ([`Limits`]) here, and by the upper layer's deadlines (Janus: the record deadline of a
+//! partial frame, [`Connection::has_partial_frame`], and a logon deadline).
+//!
+//! A runtime that buffers what it reads asks [`Connection::hand_over_at`] how much to
+//! gather first: the rest of the NBSS frame in progress, counted from the frame's start
+//! even when the machine already holds part of it.
 //!
 //! Memory is bounded: frames over the limit in force (smaller before any session is
 //! authenticated) close the connection before their body is buffered; at most

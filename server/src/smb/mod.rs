@@ -125,6 +125,9 @@ struct ShareInfo {
 #[derive(Debug)]
 struct SmbConn {
     machine: Connection,
+    /// `wants_read` was false after its last input: the runtime stopped reading it and is
+    /// told through `Core::poll_resumed` when it may read again.
+    held: bool,
 }
 
 /// Where an answer goes.
@@ -316,6 +319,18 @@ impl SmbState {
             .is_some_and(|c| c.machine.wants_read())
     }
 
+    /// `Core::hand_over_at` of an SMB connection (`None`: not one).
+    pub(crate) fn hand_over_at(&self, conn: ConnId, held: &[u8], max: usize) -> Option<usize> {
+        let c = self.conns.get(&conn)?;
+        Some(c.machine.hand_over_at(held, max))
+    }
+
+    pub(crate) fn has_partial_frame(&self, conn: ConnId) -> bool {
+        self.conns
+            .get(&conn)
+            .is_some_and(|c| c.machine.has_partial_frame())
+    }
+
     pub(crate) fn has_calls_in_progress(&self, conn: ConnId) -> bool {
         let mine = |p: &Pending| p.ctx.as_ref().is_some_and(|c| c.conn == conn);
         self.jobs.values().any(mine)
@@ -400,7 +415,13 @@ impl Core {
     pub(crate) fn smb_conn_open(&mut self, conn: ConnId) {
         let seed: [u8; 32] = self.smb.seeds.bytes();
         let machine = Connection::new(Arc::clone(&self.smb.config), seed);
-        self.smb.conns.insert(conn, SmbConn { machine });
+        self.smb.conns.insert(
+            conn,
+            SmbConn {
+                machine,
+                held: false,
+            },
+        );
     }
 
     /// Bytes of an SMB connection.
@@ -456,6 +477,15 @@ impl Core {
                 out.push(b);
             }
             let close = c.machine.poll_close();
+            // Back-pressure lifted: a runtime that keeps its own read buffer is told to read
+            // again (`Core::resume` does the same for RPC connections).
+            if !c.machine.wants_read() {
+                c.held = true;
+            } else if std::mem::take(&mut c.held)
+                && self.conns.get(&conn).is_some_and(|i| i.runtime_buffer)
+            {
+                self.resumed.push_back(conn);
+            }
             for b in out {
                 self.transmits.push(
                     RecordSeq(0),
@@ -484,6 +514,8 @@ impl Core {
                 previous_session_id,
                 ..
             } => {
+                // Logged on: no logon deadline any more.
+                self.logons.end(conn);
                 // MS-SMB2 §3.3.5.5.3: the previous session of the client ends; its opens
                 // are closed here (on whatever connection they are).
                 if previous_session_id != 0 {
