@@ -101,6 +101,7 @@
 //! When the server runs as root, new files are given to the caller's uid/gid (`fchownat`
 //! with `AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW`); otherwise they belong to the server's user.
 
+mod births;
 pub mod cache;
 pub mod handle;
 pub mod sys;
@@ -185,6 +186,8 @@ pub struct LocalFs {
     /// Files kept usable by [`Vfs::hold`]: inode → (node, count). The node's descriptors
     /// keep an unlinked inode alive, as an open file does.
     holds: Mutex<HashMap<u64, (Arc<Node>, u32)>>,
+    /// Names whose new file is not yet given its owner and mode (`births`).
+    births: births::Births,
     options: LocalFsOptions,
 }
 
@@ -259,6 +262,7 @@ impl LocalFs {
             stale: Mutex::new(StaleSet::new(4096)),
             scan_lock: Mutex::new(None),
             holds: Mutex::new(HashMap::new()),
+            births: births::Births::default(),
             options,
         })
     }
@@ -915,6 +919,7 @@ impl Vfs for LocalFs {
             b".." => return self.parent_of(&d),
             _ => {}
         }
+        self.births.wait(d.ident.ino, name);
         let st = statx_at(d.fd.as_fd(), name)?;
         if dev_of(&st) != self.dev {
             // A mount point below the share: not exported (see the module doc).
@@ -1047,6 +1052,7 @@ impl Vfs for LocalFs {
     ) -> VfsResult<(Handle, FileAttr)> {
         let d = self.resolve_dir(dir)?;
         check_name(name, true)?;
+        let birth = self.births.begin(d.ident.ino, name);
         let made = open_beneath(
             d.fd.as_fd(),
             name,
@@ -1079,9 +1085,13 @@ impl Vfs for LocalFs {
                     }
                     _ => self.init_new(&n, caller, attrs, 0o644)?,
                 }
+                birth.end();
                 self.created(&n)
             }
             Err(VfsError::Exists) => {
+                // Someone else's new file: wait until it has its owner and mode.
+                birth.end();
+                self.births.wait(d.ident.ino, name);
                 let st = statx_at(d.fd.as_fd(), name)?;
                 let kind = kind_of(&st);
                 match how {
@@ -1133,6 +1143,7 @@ impl Vfs for LocalFs {
     ) -> VfsResult<(Handle, FileAttr)> {
         let d = self.resolve_dir(dir)?;
         check_name(name, true)?;
+        let birth = self.births.begin(d.ident.ino, name);
         rustix::fs::mkdirat(&d.fd, name, Mode::from_raw_mode(0o700)).map_err(op_err)?;
         let n = self.open_new(&d, name, FileKind::Directory)?;
         let attrs = SetAttrs {
@@ -1140,6 +1151,7 @@ impl Vfs for LocalFs {
             ..*attrs
         };
         self.init_new(&n, caller, &attrs, 0o755)?;
+        birth.end();
         self.created(&n)
     }
 
@@ -1159,6 +1171,7 @@ impl Vfs for LocalFs {
         if target.len() > sys::SYMLINK_MAX {
             return Err(VfsError::NameTooLong);
         }
+        let birth = self.births.begin(d.ident.ino, name);
         rustix::fs::symlinkat(target, &d.fd, name).map_err(op_err)?;
         let n = self.open_new(&d, name, FileKind::Symlink)?;
         let attrs = SetAttrs {
@@ -1168,6 +1181,7 @@ impl Vfs for LocalFs {
         };
         let (uid, gid) = self.new_owner(caller, &attrs);
         self.apply(&n, &SetAttrs { uid, gid, ..attrs })?;
+        birth.end();
         self.created(&n)
     }
 
@@ -1192,6 +1206,7 @@ impl Vfs for LocalFs {
             FileKind::Socket => (FileType::Socket, 0),
             _ => return Err(VfsError::Invalid),
         };
+        let birth = self.births.begin(d.ident.ino, name);
         rustix::fs::mknodat(&d.fd, name, ft, Mode::from_raw_mode(0o600), dev).map_err(op_err)?;
         let n = self.open_new(&d, name, kind)?;
         let attrs = SetAttrs {
@@ -1199,6 +1214,7 @@ impl Vfs for LocalFs {
             ..*attrs
         };
         self.init_new(&n, caller, &attrs, 0o644)?;
+        birth.end();
         self.created(&n)
     }
 
