@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod layer;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
