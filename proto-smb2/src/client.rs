@@ -33,6 +33,7 @@ use crate::cmd::negotiate::{
     capabilities, dialect, signing_algorithm, NegotiateContext, NegotiateRequest,
     NegotiateResponse, HASH_SHA512,
 };
+use crate::cmd::session_setup::{SessionSetupRequest, SessionSetupResponse};
 use crate::crypto::kdf::{derive_server_keys, SessionKeys};
 use crate::crypto::preauth::PreauthHash;
 use crate::crypto::signing::{self, SigningAlgorithm};
@@ -219,11 +220,14 @@ pub enum ClientError {
 }
 
 /// One NTLM authentication, client side (MS-NLMP §3.1.5.1): created with the flags to
-/// offer, it holds the NEGOTIATE_MESSAGE the MIC later covers.
+/// offer, the credentials and the client's random inputs, it holds the NEGOTIATE_MESSAGE
+/// the MIC later covers.
 #[derive(Debug, Clone)]
 pub struct NtlmClient {
     negotiate: Vec<u8>,
     init: NegTokenInit,
+    creds: Credentials,
+    inputs: ClientInputs,
 }
 
 /// The client's second leg: what to send and the session's keys.
@@ -243,8 +247,8 @@ pub struct NtlmLogon {
 }
 
 impl NtlmClient {
-    /// An authentication offering `flags` (see [`DEFAULT_NTLM_FLAGS`]).
-    pub fn new(flags: u32) -> Self {
+    /// An authentication of `creds` offering `flags` (see [`DEFAULT_NTLM_FLAGS`]).
+    pub fn new(flags: u32, creds: Credentials, inputs: ClientInputs) -> Self {
         let negotiate = NegotiateMessage {
             flags,
             domain: Vec::new(),
@@ -257,7 +261,12 @@ impl NtlmClient {
             mech_token: Some(negotiate.clone()),
             mech_list_mic: None,
         };
-        NtlmClient { negotiate, init }
+        NtlmClient {
+            negotiate,
+            init,
+            creds,
+            inputs,
+        }
     }
 
     /// The NEGOTIATE_MESSAGE as sent.
@@ -271,19 +280,34 @@ impl NtlmClient {
         self.init.encode()
     }
 
+    /// The first SESSION_SETUP request of a new session (MS-SMB2 §3.2.4.2.3): the
+    /// [`NtlmClient::init_token`], no previous session, not binding.
+    pub fn session_setup(&self, security_mode: u8, capabilities: u32) -> SessionSetupRequest {
+        SessionSetupRequest {
+            flags: 0,
+            security_mode,
+            capabilities,
+            channel: 0,
+            previous_session_id: 0,
+            security_buffer: self.init_token(),
+        }
+    }
+
+    /// Answers the first SESSION_SETUP response (a whole message, SMB2 header first): its
+    /// security buffer goes to [`NtlmClient::authenticate`].
+    pub fn answer(&self, session_setup_response: &[u8]) -> Result<NtlmLogon, ClientError> {
+        let resp = SessionSetupResponse::decode(session_setup_response)?;
+        self.authenticate(&resp.security_buffer)
+    }
+
     /// Answers the server's SPNEGO token (the first SESSION_SETUP response's security
     /// buffer, a NegTokenResp carrying the CHALLENGE_MESSAGE).
-    pub fn authenticate(
-        &self,
-        server_token: &[u8],
-        creds: &Credentials,
-        inputs: &ClientInputs,
-    ) -> Result<NtlmLogon, ClientError> {
+    pub fn authenticate(&self, server_token: &[u8]) -> Result<NtlmLogon, ClientError> {
         let NegToken::Resp(resp) = spnego::decode_token(server_token)? else {
             return Err(ClientError::NoChallenge);
         };
         let challenge = resp.response_token.ok_or(ClientError::NoChallenge)?;
-        let mut logon = self.authenticate_challenge(&challenge, creds, inputs)?;
+        let mut logon = self.authenticate_challenge(&challenge)?;
         let mech_list_mic = logon
             .security
             .client_mic(&self.init.mech_type_list_der())
@@ -300,12 +324,8 @@ impl NtlmClient {
 
     /// The AUTHENTICATE_MESSAGE for a bare CHALLENGE_MESSAGE (`token` is left empty and
     /// the session security unused: no SPNEGO is involved).
-    pub fn authenticate_challenge(
-        &self,
-        challenge: &[u8],
-        creds: &Credentials,
-        inputs: &ClientInputs,
-    ) -> Result<NtlmLogon, ClientError> {
+    pub fn authenticate_challenge(&self, challenge: &[u8]) -> Result<NtlmLogon, ClientError> {
+        let (creds, inputs) = (&self.creds, &self.inputs);
         let chal = ChallengeMessage::decode(challenge)?;
         let response_key = ntlm::ntowf_v2(&creds.nt_hash, &creds.user, &creds.domain);
         // §3.1.5.1.2: the client adds MsvAvFlags with "MIC present" to the server's pairs.
@@ -477,7 +497,7 @@ mod tests {
     #[test]
     fn nlmp_example_authenticates_and_exchanges_the_key() {
         let (creds, inputs) = nlmp_inputs();
-        let client = NtlmClient::new(DEFAULT_NTLM_FLAGS);
+        let client = NtlmClient::new(DEFAULT_NTLM_FLAGS, creds, inputs);
         let pairs = vec![
             AvPair {
                 id: av_id::NB_DOMAIN_NAME,
@@ -489,9 +509,7 @@ mod tests {
             },
         ];
         let chal = nlmp_challenge(DEFAULT_NTLM_FLAGS, pairs);
-        let logon = client
-            .authenticate_challenge(&chal, &creds, &inputs)
-            .unwrap();
+        let logon = client.authenticate_challenge(&chal).unwrap();
         assert_eq!(logon.session_key, [0x55; 16]);
         let auth = AuthenticateMessage::decode(&logon.authenticate).unwrap();
         // The blob: header, time 0, client challenge, the pairs with MsvAvFlags = 2.
@@ -517,8 +535,8 @@ mod tests {
         assert_eq!(server.exported_session_key, [0x55; 16]);
         // A wrong password is refused; a tampered NEGOTIATE breaks the MIC.
         let wrong = Credentials::password("User", "Domain", "COMPUTER", "password");
-        let bad = client
-            .authenticate_challenge(&chal, &wrong, &inputs)
+        let bad = NtlmClient::new(DEFAULT_NTLM_FLAGS, wrong, inputs)
+            .authenticate_challenge(&chal)
             .unwrap();
         let r = ntlm::verify_authenticate(
             client.negotiate_message(),
@@ -542,11 +560,9 @@ mod tests {
     fn without_key_exchange_the_session_base_key_is_the_session_key() {
         let (creds, inputs) = nlmp_inputs();
         let flags = DEFAULT_NTLM_FLAGS & !ntlm::flags::KEY_EXCH;
-        let client = NtlmClient::new(flags);
+        let client = NtlmClient::new(flags, creds, inputs);
         let chal = nlmp_challenge(flags, Vec::new());
-        let logon = client
-            .authenticate_challenge(&chal, &creds, &inputs)
-            .unwrap();
+        let logon = client.authenticate_challenge(&chal).unwrap();
         // Without KEY_EXCH, ExportedSessionKey is KeyExchangeKey, the SessionBaseKey of
         // this response (§3.1.5.1.2, §3.4.5.1): recomputed from the blob that was sent.
         let key = ntlm::ntowf_v2(&ntlm::nt_hash("Password"), "User", "Domain");
@@ -575,7 +591,8 @@ mod tests {
     #[test]
     fn spnego_round_trip_with_mech_list_mics() {
         let (creds, inputs) = nlmp_inputs();
-        let client = NtlmClient::new(DEFAULT_NTLM_FLAGS);
+        let nt_hash = creds.nt_hash;
+        let client = NtlmClient::new(DEFAULT_NTLM_FLAGS, creds, inputs);
         let NegToken::Init(init) = spnego::decode_token(&client.init_token()).unwrap() else {
             panic!("not a NegTokenInit");
         };
@@ -592,13 +609,16 @@ mod tests {
             },
         )
         .encode();
-        let mut logon = client
-            .authenticate(
-                &NegTokenResp::accept_incomplete(chal.clone()).encode(),
-                &creds,
-                &inputs,
-            )
-            .unwrap();
+        let first = client.session_setup(1, 0);
+        assert_eq!(first.security_buffer, client.init_token());
+        let response = message(crate::Command::SESSION_SETUP, |o| {
+            SessionSetupResponse {
+                session_flags: 0,
+                security_buffer: NegTokenResp::accept_incomplete(chal.clone()).encode(),
+            }
+            .encode(o)
+        });
+        let mut logon = client.answer(&response).unwrap();
         let NegToken::Resp(resp) = spnego::decode_token(&logon.token).unwrap() else {
             panic!("not a NegTokenResp");
         };
@@ -611,7 +631,7 @@ mod tests {
             &chal,
             &[4; 8],
             &logon.authenticate,
-            |_, _| Some(creds.nt_hash),
+            |_, _| Some(nt_hash),
         )
         .unwrap();
         let mut server = SessionSecurity::new(&auth).unwrap();
@@ -622,12 +642,12 @@ mod tests {
         // Not a challenge: a reject, or garbage.
         assert_eq!(
             client
-                .authenticate(&NegTokenResp::reject().encode(), &creds, &inputs)
+                .authenticate(&NegTokenResp::reject().encode())
                 .unwrap_err(),
             ClientError::NoChallenge
         );
         assert!(matches!(
-            client.authenticate(&[0xa1, 0x00], &creds, &inputs),
+            client.authenticate(&[0xa1, 0x00]),
             Err(ClientError::Decode(_))
         ));
     }

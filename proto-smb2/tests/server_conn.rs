@@ -219,15 +219,16 @@ impl Client {
     fn login_with(&mut self, user: &str, password: &str, security_mode: u8) -> Resp {
         let reauth = self.keys.is_some();
         let mut preauth = self.preauth;
-        let auth = client::NtlmClient::new(client::DEFAULT_NTLM_FLAGS);
-        let ss = SessionSetupRequest {
-            flags: 0,
-            security_mode,
-            capabilities: 1,
-            channel: 0,
-            previous_session_id: 0,
-            security_buffer: auth.init_token(),
-        };
+        let auth = client::NtlmClient::new(
+            client::DEFAULT_NTLM_FLAGS,
+            client::Credentials::password(user, "WORKGROUP", "CLIENT", password),
+            client::ClientInputs {
+                time: NOW,
+                client_challenge: [0x99; 8],
+                random_session_key: [0x5a; 16],
+            },
+        );
+        let ss = auth.session_setup(security_mode, 1);
         let m = self.build(Command::SESSION_SETUP, 1, |o| ss.encode(o));
         preauth.update(&m);
         self.send(m);
@@ -237,19 +238,7 @@ impl Client {
         }
         preauth.update(&r.msg);
         self.sid = r.header.session_id;
-        let logon = auth
-            .authenticate(
-                &SessionSetupResponse::decode(&r.msg)
-                    .unwrap()
-                    .security_buffer,
-                &client::Credentials::password(user, "WORKGROUP", "CLIENT", password),
-                &client::ClientInputs {
-                    time: NOW,
-                    client_challenge: [0x99; 8],
-                    random_session_key: [0x5a; 16],
-                },
-            )
-            .unwrap();
+        let logon = auth.answer(&r.msg).unwrap();
         let ss2 = SessionSetupRequest {
             security_buffer: logon.token,
             ..ss

@@ -190,33 +190,21 @@ impl Client {
         let neg = client::negotiate_request(&[dialect::SMB210], &[], 0, [9; 16], [0; 32]);
         let r = self.call(core, now, Command::NEGOTIATE, |o| neg.encode(o));
         assert_eq!(r.status(), NtStatus::SUCCESS);
-        let auth = client::NtlmClient::new(client::DEFAULT_NTLM_FLAGS);
-        let ss = SessionSetupRequest {
-            flags: 0,
-            security_mode: 1,
-            capabilities: 0,
-            channel: 0,
-            previous_session_id: 0,
-            security_buffer: auth.init_token(),
-        };
+        let auth = client::NtlmClient::new(
+            client::DEFAULT_NTLM_FLAGS,
+            client::Credentials::password(user, "WORKGROUP", "CLIENT", password),
+            client::ClientInputs {
+                time: NOW_FT,
+                client_challenge: [0x99; 8],
+                random_session_key: [0x5a; 16],
+            },
+        );
+        let ss = auth.session_setup(1, 0);
         let r = self.call(core, now, Command::SESSION_SETUP, |o| ss.encode(o));
         assert_eq!(r.status(), NtStatus::MORE_PROCESSING_REQUIRED);
         self.sid = r.header.session_id;
-        let logon = auth
-            .authenticate(
-                &SessionSetupResponse::decode(&r.msg)
-                    .unwrap()
-                    .security_buffer,
-                &client::Credentials::password(user, "WORKGROUP", "CLIENT", password),
-                &client::ClientInputs {
-                    time: NOW_FT,
-                    client_challenge: [0x99; 8],
-                    random_session_key: [0x5a; 16],
-                },
-            )
-            .unwrap();
         let ss2 = SessionSetupRequest {
-            security_buffer: logon.token,
+            security_buffer: auth.answer(&r.msg).unwrap().token,
             ..ss
         };
         self.call(core, now, Command::SESSION_SETUP, |o| ss2.encode(o))

@@ -214,29 +214,19 @@ pub fn transcript(dialect_: u16) -> Vec<u8> {
     };
     let neg = client::negotiate_request(&[dialect_], &[cipher::AES128_GCM], 0x04, [3; 16], [1; 32]);
     t.call(Command::NEGOTIATE, |o| neg.encode(o));
-    let auth = client::NtlmClient::new(client::DEFAULT_NTLM_FLAGS);
-    let ss = SessionSetupRequest {
-        flags: 0,
-        security_mode: 1,
-        capabilities: 0,
-        channel: 0,
-        previous_session_id: 0,
-        security_buffer: auth.init_token(),
-    };
+    let auth = client::NtlmClient::new(
+        client::DEFAULT_NTLM_FLAGS,
+        client::Credentials::password("alice", "", "", PASSWORD),
+        client::ClientInputs {
+            time: NOW,
+            client_challenge: [9; 8],
+            random_session_key: [0x33; 16],
+        },
+    );
+    let ss = auth.session_setup(1, 0);
     let r = t.call(Command::SESSION_SETUP, |o| ss.encode(o));
     t.sid = Header::decode(&r).map(|h| h.session_id).unwrap_or(0);
-    let Some(logon) = SessionSetupResponse::decode(&r).ok().and_then(|s| {
-        auth.authenticate(
-            &s.security_buffer,
-            &client::Credentials::password("alice", "", "", PASSWORD),
-            &client::ClientInputs {
-                time: NOW,
-                client_challenge: [9; 8],
-                random_session_key: [0x33; 16],
-            },
-        )
-        .ok()
-    }) else {
+    let Ok(logon) = auth.answer(&r) else {
         return t.sent;
     };
     let ss2 = SessionSetupRequest {
