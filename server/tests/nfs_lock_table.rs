@@ -15,7 +15,7 @@ use lockstate::{
     LeaseVersion, OpenId, Outcome, SmbCreate, SmbLockArgs,
 };
 use proto_nfs::nfs3::*;
-use server::{Core, CoreConfig, LockEvent, ShareBackend, ShareConfig, SmbRequest, SmbSubmit};
+use server::{Core, CoreConfig, LockEvent, ShareBackend, SmbRequest, SmbSubmit};
 use support::layer::{Hooks, Layered};
 use support::*;
 use vfs::memory::{MemoryFs, MemoryFsConfig, VirtualClock};
@@ -56,21 +56,7 @@ struct Rig {
 }
 
 fn config(max_held: usize) -> CoreConfig {
-    let mut c = CoreConfig {
-        shares: vec![ShareConfig {
-            share_id: SHARE,
-            name: "s".into(),
-            read_only: false,
-            clients: vec![],
-            root_squash: false,
-            all_squash: false,
-            anon_uid: 65534,
-            anon_gid: 65534,
-            smb: Default::default(),
-        }],
-        write_verifier: *b"bootverf",
-        ..CoreConfig::default()
-    };
+    let mut c = base_config();
     c.limits.max_held_nfs = max_held;
     // `nfs_wait_ms` (T_nfs), not the 1 s default: the hold tests show it is the one read.
     c.nlm.nfs_wait = Duration::from_millis(400);
