@@ -12,6 +12,7 @@
 //!   AUTHENTICATE_MESSAGE (§2.2.1.3) with the NTLMv2 response (§3.3.2), the key exchange
 //!   (§3.1.5.1.2, EncryptedRandomSessionKey), MsvAvFlags "MIC present" and the MIC, wrapped
 //!   in a NegTokenResp with the mechListMIC (RFC 4178 §5, NTLM GSS_GetMIC §3.4.4.2).
+//! - [`create_request`]: the common shape of a CREATE, for tests that open many files.
 //! - [`ClientSession`]: the session's keys (MS-SMB2 §3.2.5.3.1: the same derivation as the
 //!   server's, directions swapped) and the signing (§3.2.4.1.1) and encryption (§3.2.4.1.8)
 //!   of requests, the verification and decryption of responses.
@@ -29,6 +30,7 @@ use crate::auth::ntlm::{
     SessionSecurity,
 };
 use crate::auth::spnego::{self, NegToken, NegTokenInit, NegTokenResp, OID_NTLMSSP};
+use crate::cmd::create::CreateRequest;
 use crate::cmd::negotiate::{
     capabilities, dialect, signing_algorithm, NegotiateContext, NegotiateRequest,
     NegotiateResponse, HASH_SHA512,
@@ -87,6 +89,31 @@ pub fn negotiate_request(
         dialects: dialects.to_vec(),
         client_start_time: 0,
         contexts,
+    }
+}
+
+/// A CREATE request (MS-SMB2 §2.2.13) for `name` (share-relative, `\\`-separated) with
+/// no oplock, impersonation level Impersonation, no attributes and no create contexts;
+/// the caller sets the rest with struct update syntax.
+pub fn create_request(
+    name: &str,
+    desired_access: u32,
+    share_access: u32,
+    create_disposition: u32,
+    create_options: u32,
+) -> CreateRequest {
+    CreateRequest {
+        security_flags: 0,
+        requested_oplock_level: 0,
+        impersonation_level: 2,
+        smb_create_flags: 0,
+        desired_access,
+        file_attributes: 0,
+        share_access,
+        create_disposition,
+        create_options,
+        name: name.encode_utf16().collect(),
+        contexts: Vec::new(),
     }
 }
 
@@ -743,6 +770,28 @@ mod tests {
         let n = Negotiated::from_exchange(&req, &resp).unwrap();
         assert_eq!(n.cipher, None);
         assert!(Negotiated::from_exchange(&req, &resp[..70]).is_err());
+    }
+
+    #[test]
+    fn create_request_round_trips() {
+        let req = create_request("d\\a.txt", 0x0012_0089, 7, 1, 0x40);
+        let m = message(crate::Command::CREATE, |o| req.encode(o));
+        let back = CreateRequest::decode(&m).unwrap();
+        assert_eq!(back, req);
+        assert_eq!(
+            String::from_utf16(&back.name).unwrap(),
+            "d\\a.txt",
+            "the name as UTF-16"
+        );
+        assert_eq!(
+            (
+                back.desired_access,
+                back.share_access,
+                back.create_disposition
+            ),
+            (0x0012_0089, 7, 1)
+        );
+        assert_eq!((back.create_options, back.impersonation_level), (0x40, 2));
     }
 
     #[test]

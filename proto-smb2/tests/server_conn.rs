@@ -1030,20 +1030,7 @@ fn chain(c: &mut Client, related: bool, msgs: Vec<Vec<u8>>) -> Vec<u8> {
 }
 
 fn create_body(o: &mut Vec<u8>) {
-    CreateRequest {
-        security_flags: 0,
-        requested_oplock_level: 0,
-        impersonation_level: 2,
-        smb_create_flags: 0,
-        desired_access: 0x0012_0089,
-        file_attributes: 0,
-        share_access: 7,
-        create_disposition: 1,
-        create_options: 0,
-        name: "a.txt".encode_utf16().collect(),
-        contexts: Vec::new(),
-    }
-    .encode(o)
+    client::create_request("a.txt", 0x0012_0089, 7, 1, 0).encode(o)
 }
 
 #[test]

@@ -239,19 +239,7 @@ fn create_req(
     disposition: u32,
     options: u32,
 ) -> CreateRequest {
-    CreateRequest {
-        security_flags: 0,
-        requested_oplock_level: 0,
-        impersonation_level: 2,
-        smb_create_flags: 0,
-        desired_access: access,
-        file_attributes: 0,
-        share_access: share,
-        create_disposition: disposition,
-        create_options: options,
-        name: name.encode_utf16().collect(),
-        contexts: Vec::new(),
-    }
+    client::create_request(name, access, share, disposition, options)
 }
 
 fn run_jobs(core: &mut Core, now: Instant) {

@@ -266,20 +266,7 @@ pub fn transcript(dialect_: u16) -> Vec<u8> {
     // A related chain: CREATE, QUERY_INFO, CLOSE on the CREATE's FileId.
     let mut w = CompoundWriter::new();
     let create = t.message(Command::CREATE, 0, |o| {
-        CreateRequest {
-            security_flags: 0,
-            requested_oplock_level: 0,
-            impersonation_level: 2,
-            smb_create_flags: 0,
-            desired_access: 0x0012_0089,
-            file_attributes: 0,
-            share_access: 7,
-            create_disposition: 1,
-            create_options: 0,
-            name: "f".encode_utf16().collect(),
-            contexts: Vec::new(),
-        }
-        .encode(o)
+        client::create_request("f", 0x0012_0089, 7, 1, 0).encode(o)
     });
     w.push(&create);
     let qi = t.message(Command::QUERY_INFO, flags::RELATED_OPERATIONS, |o| {
