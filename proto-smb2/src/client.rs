@@ -6,7 +6,7 @@
 //! - [`negotiate_request`] and [`Negotiated`]: the NEGOTIATE a client sends (MS-SMB2
 //!   §3.2.4.2.2.2, with the 3.1.1 contexts of §2.2.3.1) and what it keeps from the answer
 //!   (§3.2.5.2): dialect, signing algorithm, cipher and the connection's preauth integrity
-//!   hash (§3.2.5.2 step "PreauthIntegrityHashValue").
+//!   hash value.
 //! - [`NtlmClient`]: MS-NLMP §3.1.5 for a client: the NEGOTIATE_MESSAGE (§2.2.1.1) wrapped in
 //!   a SPNEGO NegTokenInit (RFC 4178 §4.2.1); from the server's CHALLENGE_MESSAGE, the
 //!   AUTHENTICATE_MESSAGE (§2.2.1.3) with the NTLMv2 response (§3.3.2), the key exchange
@@ -21,9 +21,10 @@
 //! challenge, the random session key and every transform nonce are inputs
 //! ([`ClientInputs`], [`ClientSession::encrypt`]).
 //!
-//! Deviations: the client always asks for key exchange, extended session security and
-//! 128-bit keys (the only form [`crate::auth::ntlm::SessionSecurity`] offers) and always
-//! sends a MIC; it does not check the server's MsvAvTimestamp or send channel bindings.
+//! Deviations: the client needs extended session security and 128-bit keys (the only form
+//! [`crate::auth::ntlm::SessionSecurity`] offers) and always sends a MIC; it does not check
+//! the server's MsvAvTimestamp, send channel bindings, or check the server's mechListMIC
+//! itself (the caller can, with [`NtlmLogon::security`]).
 
 use crate::auth::ntlm::{
     self, AuthenticateMessage, AvPair, ChallengeMessage, NegotiateMessage, NtlmAuth,
@@ -268,8 +269,9 @@ pub struct NtlmLogon {
     pub flags: u32,
     /// ExportedSessionKey: the SMB2 session key (MS-SMB2 §3.2.5.3.1).
     pub session_key: [u8; 16],
-    /// NTLM session security after the client's mechListMIC (its sequence number is 1), for
-    /// checking the server's mechListMIC with [`SessionSecurity::server_mic`].
+    /// NTLM session security, for checking the server's mechListMIC with
+    /// [`SessionSecurity::server_mic`]; after [`NtlmClient::authenticate`] the client's
+    /// sequence number is 1 (its mechListMIC used 0).
     pub security: SessionSecurity,
 }
 
