@@ -15,6 +15,8 @@
 //!   hash chain, signing (HMAC-SHA256, AES-CMAC, AES-GMAC), encryption with the transform
 //!   header (AES-128/256-CCM/GCM).
 //! - [`auth`]: the server side of NTLMSSP with NTLMv2 only, and minimal SPNEGO.
+//! - [`client`]: the client side of NEGOTIATE and SPNEGO + NTLMv2 SESSION_SETUP, and the
+//!   signing and encryption of a client's requests: for test clients and tools.
 //! - [`error`]: the decode error every decoder returns and its one NTSTATUS mapping.
 //! - [`server`]: the per-connection server machine that ties the above together
 //!   (negotiate, sessions, signing, encryption, credits, compounds, trees, async and
@@ -37,6 +39,7 @@
 //! and times are inputs (see `docs/architecture.md`, "The sans-IO rule").
 
 pub mod auth;
+pub mod client;
 pub mod cmd;
 pub mod compound;
 pub mod credits;

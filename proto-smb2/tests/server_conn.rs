@@ -3,16 +3,14 @@
 //! one behaviour per test, each asserting the exact status or the close the spec asks for.
 
 use bytes::{Bytes, BytesMut};
-use proto_smb2::auth::ntlm::{
-    self, AuthenticateMessage, AvPair, ChallengeMessage, NegotiateMessage, NtlmAuth,
-    SessionSecurity,
-};
-use proto_smb2::auth::spnego::{self, NegToken, NegTokenInit, NegTokenResp, OID_NTLMSSP};
-use proto_smb2::cmd::negotiate::{cipher, dialect, signing_algorithm, HASH_SHA512};
+use proto_smb2::auth::ntlm::{self, NegotiateMessage};
+use proto_smb2::auth::spnego::{NegTokenInit, OID_NTLMSSP};
+use proto_smb2::client;
+use proto_smb2::cmd::negotiate::{cipher, dialect, signing_algorithm};
 use proto_smb2::cmd::session_setup::session_flags;
 use proto_smb2::cmd::*;
 use proto_smb2::compound::{split_compound, CompoundWriter};
-use proto_smb2::crypto::kdf::{derive_server_keys, SessionKeys};
+use proto_smb2::crypto::kdf::SessionKeys;
 use proto_smb2::crypto::preauth::PreauthHash;
 use proto_smb2::crypto::signing::{self, SigningAlgorithm};
 use proto_smb2::crypto::transform::{self, Cipher};
@@ -70,6 +68,8 @@ struct Client {
     nonce: u64,
     /// Whether the last response frame arrived encrypted.
     last_encrypted: bool,
+    /// What the last NEGOTIATE settled (the session keys are derived from it).
+    negotiated: Option<client::Negotiated>,
 }
 
 impl Client {
@@ -88,6 +88,7 @@ impl Client {
             encrypt: false,
             nonce: 0,
             last_encrypted: false,
+            negotiated: None,
         }
     }
 
@@ -196,54 +197,17 @@ impl Client {
     }
 
     fn negotiate(&mut self, dialects: &[u16], ciphers: &[u16]) -> Resp {
-        let has_311 = dialects.contains(&dialect::SMB311);
-        let req = NegotiateRequest {
-            security_mode: 1,
-            capabilities: 0x44,
-            client_guid: [9; 16],
-            dialects: dialects.to_vec(),
-            client_start_time: 0,
-            contexts: if has_311 {
-                vec![
-                    NegotiateContext::PreauthIntegrity {
-                        hash_algorithms: vec![HASH_SHA512],
-                        salt: vec![3; 32],
-                    },
-                    NegotiateContext::Encryption {
-                        ciphers: ciphers.to_vec(),
-                    },
-                    NegotiateContext::Signing {
-                        algorithms: vec![signing_algorithm::AES_GMAC, signing_algorithm::AES_CMAC],
-                    },
-                ]
-            } else {
-                Vec::new()
-            },
-        };
+        let req = client::negotiate_request(dialects, ciphers, 0x44, [9; 16], [3; 32]);
         let m = self.build(Command::NEGOTIATE, 0, |o| req.encode(o));
         self.send(m.clone());
         let r = self.recv().remove(0);
         assert_eq!(r.status(), NtStatus::SUCCESS);
-        let resp = NegotiateResponse::decode(&r.msg).unwrap();
-        self.dialect = resp.dialect;
-        self.sign_alg = SigningAlgorithm::for_dialect(resp.dialect);
-        if resp.dialect == dialect::SMB311 {
-            self.preauth.update(&m);
-            self.preauth.update(&r.msg);
-            for c in &resp.contexts {
-                match c {
-                    NegotiateContext::Encryption { ciphers } => {
-                        self.cipher = Cipher::from_id(ciphers[0]).ok()
-                    }
-                    NegotiateContext::Signing { algorithms } => {
-                        self.sign_alg = SigningAlgorithm::from_id(algorithms[0]).unwrap()
-                    }
-                    _ => {}
-                }
-            }
-        } else if resp.capabilities & negotiate::capabilities::ENCRYPTION != 0 {
-            self.cipher = Some(Cipher::Aes128Ccm);
-        }
+        self.negotiated = Some(client::Negotiated::from_exchange(&m, &r.msg).unwrap());
+        let n = self.negotiated.as_ref().unwrap();
+        self.dialect = n.dialect;
+        self.sign_alg = n.signing;
+        self.cipher = n.cipher;
+        self.preauth = n.preauth;
         r
     }
 
@@ -255,32 +219,16 @@ impl Client {
     fn login_with(&mut self, user: &str, password: &str, security_mode: u8) -> Resp {
         let reauth = self.keys.is_some();
         let mut preauth = self.preauth;
-        let ntlm_neg = NegotiateMessage {
-            flags: ntlm::flags::UNICODE
-                | ntlm::flags::NTLM
-                | ntlm::flags::SIGN
-                | ntlm::flags::ALWAYS_SIGN
-                | ntlm::flags::EXTENDED_SESSIONSECURITY
-                | ntlm::flags::KEY_EXCH
-                | ntlm::flags::NEGOTIATE_128,
-            domain: Vec::new(),
-            workstation: Vec::new(),
-            version: None,
-        }
-        .encode();
-        let init = NegTokenInit {
-            mech_types: vec![OID_NTLMSSP.to_vec()],
-            mech_token: Some(ntlm_neg.clone()),
-            mech_list_mic: None,
-        };
-        let ss = SessionSetupRequest {
-            flags: 0,
-            security_mode,
-            capabilities: 1,
-            channel: 0,
-            previous_session_id: 0,
-            security_buffer: init.encode(),
-        };
+        let auth = client::NtlmClient::new(
+            client::DEFAULT_NTLM_FLAGS,
+            client::Credentials::password(user, "WORKGROUP", "CLIENT", password),
+            client::ClientInputs {
+                time: NOW,
+                client_challenge: [0x99; 8],
+                random_session_key: [0x5a; 16],
+            },
+        );
+        let ss = auth.session_setup(security_mode, 1);
         let m = self.build(Command::SESSION_SETUP, 1, |o| ss.encode(o));
         preauth.update(&m);
         self.send(m);
@@ -290,56 +238,9 @@ impl Client {
         }
         preauth.update(&r.msg);
         self.sid = r.header.session_id;
-        let NegToken::Resp(tok) = spnego::decode_token(
-            &SessionSetupResponse::decode(&r.msg)
-                .unwrap()
-                .security_buffer,
-        )
-        .unwrap() else {
-            panic!("no NegTokenResp");
-        };
-        let challenge_bytes = tok.response_token.unwrap();
-        let chal = ChallengeMessage::decode(&challenge_bytes).unwrap();
-        let key = ntlm::ntowf_v2(&ntlm::nt_hash(password), user, "WORKGROUP");
-        let mut pairs = chal.target_info.clone();
-        pairs.push(AvPair {
-            id: ntlm::av_id::FLAGS,
-            value: ntlm::AV_FLAG_MIC_PRESENT.to_le_bytes().to_vec(),
-        });
-        let blob = ntlm::ntlmv2_blob(NOW, &[0x99; 8], &pairs);
-        let (nt_response, sbk) = ntlm::ntlmv2_response(&key, &chal.server_challenge, &blob);
-        let random_session_key = [0x5a; 16];
-        let mut auth = AuthenticateMessage {
-            lm_response: vec![0; 24],
-            nt_response,
-            domain: proto_smb2::wire::utf16le("WORKGROUP"),
-            user: proto_smb2::wire::utf16le(user),
-            workstation: proto_smb2::wire::utf16le("CLIENT"),
-            encrypted_random_session_key: ntlm::encrypt_session_key(&sbk, &random_session_key)
-                .to_vec(),
-            flags: chal.flags,
-            version: None,
-            mic: Some([0; 16]),
-        }
-        .encode();
-        let mic = ntlm::compute_mic(&random_session_key, &ntlm_neg, &challenge_bytes, &auth);
-        auth[ntlm::MIC_OFFSET..ntlm::MIC_OFFSET + 16].copy_from_slice(&mic);
-        let client_auth = NtlmAuth {
-            user: user.into(),
-            domain: "WORKGROUP".into(),
-            workstation: "CLIENT".into(),
-            flags: chal.flags,
-            exported_session_key: random_session_key,
-        };
-        let mut sec = SessionSecurity::new(&client_auth).unwrap();
-        let resp_tok = NegTokenResp {
-            neg_state: None,
-            supported_mech: None,
-            response_token: Some(auth),
-            mech_list_mic: Some(sec.client_mic(&init.mech_type_list_der()).to_vec()),
-        };
+        let logon = auth.answer(&r.msg).unwrap();
         let ss2 = SessionSetupRequest {
-            security_buffer: resp_tok.encode(),
+            security_buffer: logon.token,
             ..ss
         };
         let m = self.build(Command::SESSION_SETUP, 1, |o| ss2.encode(o));
@@ -349,19 +250,21 @@ impl Client {
         if r.status() == NtStatus::SUCCESS && !reauth {
             let flags = SessionSetupResponse::decode(&r.msg).unwrap().session_flags;
             if flags & session_flags::IS_GUEST == 0 {
-                let keys = derive_server_keys(
-                    &random_session_key,
-                    self.dialect,
-                    (self.dialect == dialect::SMB311).then_some(preauth.value()),
-                    self.cipher.map_or(0, Cipher::id),
+                let session = client::ClientSession::new(
+                    self.negotiated
+                        .as_ref()
+                        .expect("NEGOTIATE before SESSION_SETUP"),
+                    self.sid,
+                    &logon.session_key,
+                    &preauth,
                 );
                 if self.dialect >= dialect::SMB300 {
                     assert!(r.header.is_signed(), "final SESSION_SETUP response signed");
                 }
                 if r.header.is_signed() {
-                    assert!(signing::verify(self.sign_alg, &keys.signing, &r.msg));
+                    assert!(session.verify(&r.msg));
                 }
-                self.keys = Some(keys);
+                self.keys = Some(session.keys);
             }
             if flags & session_flags::ENCRYPT_DATA != 0 {
                 self.encrypt = true;
@@ -1127,20 +1030,7 @@ fn chain(c: &mut Client, related: bool, msgs: Vec<Vec<u8>>) -> Vec<u8> {
 }
 
 fn create_body(o: &mut Vec<u8>) {
-    CreateRequest {
-        security_flags: 0,
-        requested_oplock_level: 0,
-        impersonation_level: 2,
-        smb_create_flags: 0,
-        desired_access: 0x0012_0089,
-        file_attributes: 0,
-        share_access: 7,
-        create_disposition: 1,
-        create_options: 0,
-        name: "a.txt".encode_utf16().collect(),
-        contexts: Vec::new(),
-    }
-    .encode(o)
+    client::create_request("a.txt", 0x0012_0089, 7, 1, 0).encode(o)
 }
 
 #[test]

@@ -15,7 +15,8 @@ use lockstate::{
     LeaseVersion, OpenId, Outcome, SmbCreate, SmbLockArgs,
 };
 use proto_nfs::nfs3::*;
-use server::{Core, CoreConfig, LockEvent, ShareBackend, ShareConfig, SmbRequest, SmbSubmit};
+use server::{Core, CoreConfig, LockEvent, ShareBackend, SmbRequest, SmbSubmit};
+use support::layer::{Hooks, Layered};
 use support::*;
 use vfs::memory::{MemoryFs, MemoryFsConfig, VirtualClock};
 use vfs::{Caller, CreateHow, Handle, SetAttrs, Stability, Timestamp, Vfs};
@@ -55,21 +56,7 @@ struct Rig {
 }
 
 fn config(max_held: usize) -> CoreConfig {
-    let mut c = CoreConfig {
-        shares: vec![ShareConfig {
-            share_id: SHARE,
-            name: "s".into(),
-            read_only: false,
-            clients: vec![],
-            root_squash: false,
-            all_squash: false,
-            anon_uid: 65534,
-            anon_gid: 65534,
-            smb: Default::default(),
-        }],
-        write_verifier: *b"bootverf",
-        ..CoreConfig::default()
-    };
+    let mut c = base_config();
     c.limits.max_held_nfs = max_held;
     // `nfs_wait_ms` (T_nfs), not the 1 s default: the hold tests show it is the one read.
     c.nlm.nfs_wait = Duration::from_millis(400);
@@ -1049,135 +1036,25 @@ fn core_deferred_write_keeps_the_gate_until_its_data_is_written() {
     // A write-behind WRITE is answered before its data is written; the gate stays taken
     // until the data write ends, so SMB cannot be granted state in between.
     #[derive(Debug)]
-    struct Wb(MemoryFs);
-    impl Vfs for Wb {
-        fn root(&self) -> Handle {
-            self.0.root()
-        }
-        fn getattr(&self, h: &Handle) -> vfs::VfsResult<vfs::FileAttr> {
-            self.0.getattr(h)
-        }
-        fn setattr(&self, h: &Handle, s: &SetAttrs) -> vfs::VfsResult<vfs::FileAttr> {
-            self.0.setattr(h, s)
-        }
-        fn lookup(&self, d: &Handle, n: &[u8]) -> vfs::VfsResult<(Handle, vfs::FileAttr)> {
-            self.0.lookup(d, n)
-        }
-        fn readlink(&self, h: &Handle) -> vfs::VfsResult<Vec<u8>> {
-            self.0.readlink(h)
-        }
-        fn read(&self, h: &Handle, o: u64, c: u32) -> vfs::VfsResult<(Vec<u8>, bool)> {
-            self.0.read(h, o, c)
-        }
-        fn write(
-            &self,
-            h: &Handle,
-            o: u64,
-            d: &[u8],
-            s: Stability,
-        ) -> vfs::VfsResult<(Stability, vfs::FileAttr)> {
-            self.0.write(h, o, d, s)
-        }
-        fn write_behind(&self) -> bool {
+    struct Wb;
+    impl Hooks for Wb {
+        fn write_behind(&self, _: &dyn Vfs) -> bool {
             true
         }
-        fn commit(&self, h: &Handle) -> vfs::VfsResult<vfs::FileAttr> {
-            self.0.commit(h)
-        }
-        fn create(
-            &self,
-            d: &Handle,
-            n: &[u8],
-            how: CreateHow,
-            a: &SetAttrs,
-            c: &Caller,
-        ) -> vfs::VfsResult<(Handle, vfs::FileAttr)> {
-            self.0.create(d, n, how, a, c)
-        }
-        fn mkdir(
-            &self,
-            d: &Handle,
-            n: &[u8],
-            a: &SetAttrs,
-            c: &Caller,
-        ) -> vfs::VfsResult<(Handle, vfs::FileAttr)> {
-            self.0.mkdir(d, n, a, c)
-        }
-        fn symlink(
-            &self,
-            d: &Handle,
-            n: &[u8],
-            t: &[u8],
-            a: &SetAttrs,
-            c: &Caller,
-        ) -> vfs::VfsResult<(Handle, vfs::FileAttr)> {
-            self.0.symlink(d, n, t, a, c)
-        }
-        fn mknod(
-            &self,
-            d: &Handle,
-            n: &[u8],
-            k: vfs::FileKind,
-            r: (u32, u32),
-            a: &SetAttrs,
-            c: &Caller,
-        ) -> vfs::VfsResult<(Handle, vfs::FileAttr)> {
-            self.0.mknod(d, n, k, r, a, c)
-        }
-        fn remove(&self, d: &Handle, n: &[u8]) -> vfs::VfsResult<()> {
-            self.0.remove(d, n)
-        }
-        fn rmdir(&self, d: &Handle, n: &[u8]) -> vfs::VfsResult<()> {
-            self.0.rmdir(d, n)
-        }
-        fn rename(
-            &self,
-            a: &Handle,
-            b: &[u8],
-            c: &Handle,
-            d: &[u8],
-            m: vfs::RenameMode,
-        ) -> vfs::VfsResult<()> {
-            self.0.rename(a, b, c, d, m)
-        }
-        fn dos_attrs(&self, h: &Handle) -> vfs::VfsResult<vfs::DosAttrs> {
-            self.0.dos_attrs(h)
-        }
-        fn set_dos_attrs(&self, h: &Handle, s: &vfs::SetDosAttrs) -> vfs::VfsResult<vfs::DosAttrs> {
-            self.0.set_dos_attrs(h, s)
-        }
-        fn set_allocation(&self, h: &Handle, size: u64) -> vfs::VfsResult<vfs::FileAttr> {
-            self.0.set_allocation(h, size)
-        }
-        fn hold(&self, h: &Handle) -> vfs::VfsResult<()> {
-            self.0.hold(h)
-        }
-        fn release(&self, h: &Handle) {
-            self.0.release(h)
-        }
-        fn link(&self, f: &Handle, d: &Handle, n: &[u8]) -> vfs::VfsResult<()> {
-            self.0.link(f, d, n)
-        }
-        fn readdir(&self, d: &Handle, c: u64, m: usize) -> vfs::VfsResult<vfs::DirPage> {
-            self.0.readdir(d, c, m)
-        }
-        fn dir_version(&self, d: &Handle) -> vfs::VfsResult<u64> {
-            self.0.dir_version(d)
-        }
-        fn fsstat(&self, h: &Handle) -> vfs::VfsResult<vfs::FsStat> {
-            self.0.fsstat(h)
-        }
     }
-    let wb = Arc::new(Wb(MemoryFs::with_virtual_clock(
-        MemoryFsConfig {
-            root_mode: 0o777,
-            ..MemoryFsConfig::default()
-        },
-        VirtualClock::new(Timestamp {
-            secs: 1_700_000_000,
-            nsecs: 0,
-        }),
-    )));
+    let wb = Arc::new(Layered::new(
+        MemoryFs::with_virtual_clock(
+            MemoryFsConfig {
+                root_mode: 0o777,
+                ..MemoryFsConfig::default()
+            },
+            VirtualClock::new(Timestamp {
+                secs: 1_700_000_000,
+                nsecs: 0,
+            }),
+        ),
+        Wb,
+    ));
     let (h, _) = wb
         .create(
             &wb.root(),

@@ -7,11 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use proto_smb2::auth::ntlm::{
-    self, AuthenticateMessage, AvPair, ChallengeMessage, NegotiateMessage, NtlmAuth,
-    SessionSecurity,
-};
-use proto_smb2::auth::spnego::{self, NegToken, NegTokenInit, NegTokenResp, OID_NTLMSSP};
+use proto_smb2::auth::ntlm;
+use proto_smb2::client;
 use proto_smb2::cmd::create_context::{RequestContext, ResponseContext};
 use proto_smb2::cmd::negotiate::dialect;
 use proto_smb2::cmd::*;
@@ -190,93 +187,24 @@ impl Client {
     }
 
     fn login(&mut self, core: &mut Core, now: Instant, user: &str, password: &str) -> NtStatus {
-        let neg = NegotiateRequest {
-            security_mode: 1,
-            capabilities: 0,
-            client_guid: [9; 16],
-            dialects: vec![dialect::SMB210],
-            client_start_time: 0,
-            contexts: Vec::new(),
-        };
+        let neg = client::negotiate_request(&[dialect::SMB210], &[], 0, [9; 16], [0; 32]);
         let r = self.call(core, now, Command::NEGOTIATE, |o| neg.encode(o));
         assert_eq!(r.status(), NtStatus::SUCCESS);
-        let ntlm_neg = NegotiateMessage {
-            flags: ntlm::flags::UNICODE
-                | ntlm::flags::NTLM
-                | ntlm::flags::EXTENDED_SESSIONSECURITY
-                | ntlm::flags::KEY_EXCH
-                | ntlm::flags::NEGOTIATE_128,
-            domain: Vec::new(),
-            workstation: Vec::new(),
-            version: None,
-        }
-        .encode();
-        let init = NegTokenInit {
-            mech_types: vec![OID_NTLMSSP.to_vec()],
-            mech_token: Some(ntlm_neg.clone()),
-            mech_list_mic: None,
-        };
-        let ss = SessionSetupRequest {
-            flags: 0,
-            security_mode: 1,
-            capabilities: 0,
-            channel: 0,
-            previous_session_id: 0,
-            security_buffer: init.encode(),
-        };
+        let auth = client::NtlmClient::new(
+            client::DEFAULT_NTLM_FLAGS,
+            client::Credentials::password(user, "WORKGROUP", "CLIENT", password),
+            client::ClientInputs {
+                time: NOW_FT,
+                client_challenge: [0x99; 8],
+                random_session_key: [0x5a; 16],
+            },
+        );
+        let ss = auth.session_setup(1, 0);
         let r = self.call(core, now, Command::SESSION_SETUP, |o| ss.encode(o));
         assert_eq!(r.status(), NtStatus::MORE_PROCESSING_REQUIRED);
         self.sid = r.header.session_id;
-        let NegToken::Resp(tok) = spnego::decode_token(
-            &SessionSetupResponse::decode(&r.msg)
-                .unwrap()
-                .security_buffer,
-        )
-        .unwrap() else {
-            panic!("no NegTokenResp");
-        };
-        let challenge_bytes = tok.response_token.unwrap();
-        let chal = ChallengeMessage::decode(&challenge_bytes).unwrap();
-        let key = ntlm::ntowf_v2(&ntlm::nt_hash(password), user, "WORKGROUP");
-        let mut pairs = chal.target_info.clone();
-        pairs.push(AvPair {
-            id: ntlm::av_id::FLAGS,
-            value: ntlm::AV_FLAG_MIC_PRESENT.to_le_bytes().to_vec(),
-        });
-        let blob = ntlm::ntlmv2_blob(NOW_FT, &[0x99; 8], &pairs);
-        let (nt_response, sbk) = ntlm::ntlmv2_response(&key, &chal.server_challenge, &blob);
-        let random_session_key = [0x5a; 16];
-        let mut auth = AuthenticateMessage {
-            lm_response: vec![0; 24],
-            nt_response,
-            domain: proto_smb2::wire::utf16le("WORKGROUP"),
-            user: proto_smb2::wire::utf16le(user),
-            workstation: proto_smb2::wire::utf16le("CLIENT"),
-            encrypted_random_session_key: ntlm::encrypt_session_key(&sbk, &random_session_key)
-                .to_vec(),
-            flags: chal.flags,
-            version: None,
-            mic: Some([0; 16]),
-        }
-        .encode();
-        let mic = ntlm::compute_mic(&random_session_key, &ntlm_neg, &challenge_bytes, &auth);
-        auth[ntlm::MIC_OFFSET..ntlm::MIC_OFFSET + 16].copy_from_slice(&mic);
-        let client_auth = NtlmAuth {
-            user: user.into(),
-            domain: "WORKGROUP".into(),
-            workstation: "CLIENT".into(),
-            flags: chal.flags,
-            exported_session_key: random_session_key,
-        };
-        let mut sec = SessionSecurity::new(&client_auth).unwrap();
-        let resp_tok = NegTokenResp {
-            neg_state: None,
-            supported_mech: None,
-            response_token: Some(auth),
-            mech_list_mic: Some(sec.client_mic(&init.mech_type_list_der()).to_vec()),
-        };
         let ss2 = SessionSetupRequest {
-            security_buffer: resp_tok.encode(),
+            security_buffer: auth.answer(&r.msg).unwrap().token,
             ..ss
         };
         self.call(core, now, Command::SESSION_SETUP, |o| ss2.encode(o))
@@ -311,19 +239,7 @@ fn create_req(
     disposition: u32,
     options: u32,
 ) -> CreateRequest {
-    CreateRequest {
-        security_flags: 0,
-        requested_oplock_level: 0,
-        impersonation_level: 2,
-        smb_create_flags: 0,
-        desired_access: access,
-        file_attributes: 0,
-        share_access: share,
-        create_disposition: disposition,
-        create_options: options,
-        name: name.encode_utf16().collect(),
-        contexts: Vec::new(),
-    }
+    client::create_request(name, access, share, disposition, options)
 }
 
 fn run_jobs(core: &mut Core, now: Instant) {

@@ -3,6 +3,8 @@
 //! `hello.txt`, `sub`), wildcards, flags, buffer sizes, resumption across calls while the
 //! directory changes, and a directory of 100,000 entries listed completely with bounded work.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -14,6 +16,7 @@ use proto_smb2::server::Reply;
 use proto_smb2::NtStatus;
 use server::smb_access::{FILE_ALL_ACCESS, FILE_LIST_DIRECTORY, FILE_READ_ATTRIBUTES};
 use server::smb_dir::{query_directory, DirSearch, PAGE};
+use support::layer::{Hooks, Layered};
 use vfs::memory::{MemoryFs, MemoryFsConfig, VirtualClock};
 use vfs::*;
 
@@ -44,20 +47,21 @@ fn caller() -> Caller {
 /// A MemoryFs that counts the calls a listing makes.
 #[derive(Debug)]
 struct Counting {
-    fs: MemoryFs,
     lookups: AtomicUsize,
     readdirs: AtomicUsize,
     dos: AtomicUsize,
 }
 
 impl Counting {
-    fn new(fs: MemoryFs) -> Counting {
-        Counting {
+    fn new(fs: MemoryFs) -> Layered<Counting> {
+        Layered::new(
             fs,
-            lookups: AtomicUsize::new(0),
-            readdirs: AtomicUsize::new(0),
-            dos: AtomicUsize::new(0),
-        }
+            Counting {
+                lookups: AtomicUsize::new(0),
+                readdirs: AtomicUsize::new(0),
+                dos: AtomicUsize::new(0),
+            },
+        )
     }
     fn take(&self) -> (usize, usize) {
         (
@@ -67,122 +71,24 @@ impl Counting {
     }
 }
 
-impl Vfs for Counting {
-    fn root(&self) -> Handle {
-        self.fs.root()
-    }
-    fn getattr(&self, h: &Handle) -> VfsResult<FileAttr> {
-        self.fs.getattr(h)
-    }
-    fn setattr(&self, h: &Handle, set: &SetAttrs) -> VfsResult<FileAttr> {
-        self.fs.setattr(h, set)
-    }
-    fn lookup(&self, dir: &Handle, name: &[u8]) -> VfsResult<(Handle, FileAttr)> {
+impl Hooks for Counting {
+    fn lookup(&self, fs: &dyn Vfs, dir: &Handle, name: &[u8]) -> VfsResult<(Handle, FileAttr)> {
         self.lookups.fetch_add(1, Ordering::Relaxed);
-        self.fs.lookup(dir, name)
+        fs.lookup(dir, name)
     }
-    fn readlink(&self, h: &Handle) -> VfsResult<Vec<u8>> {
-        self.fs.readlink(h)
-    }
-    fn read(&self, h: &Handle, offset: u64, count: u32) -> VfsResult<(Vec<u8>, bool)> {
-        self.fs.read(h, offset, count)
-    }
-    fn write(
+    fn readdir(
         &self,
-        h: &Handle,
-        offset: u64,
-        data: &[u8],
-        stable: Stability,
-    ) -> VfsResult<(Stability, FileAttr)> {
-        self.fs.write(h, offset, data, stable)
-    }
-    fn commit(&self, h: &Handle) -> VfsResult<FileAttr> {
-        self.fs.commit(h)
-    }
-    fn create(
-        &self,
+        fs: &dyn Vfs,
         dir: &Handle,
-        name: &[u8],
-        how: CreateHow,
-        attrs: &SetAttrs,
-        caller: &Caller,
-    ) -> VfsResult<(Handle, FileAttr)> {
-        self.fs.create(dir, name, how, attrs, caller)
-    }
-    fn mkdir(
-        &self,
-        dir: &Handle,
-        name: &[u8],
-        attrs: &SetAttrs,
-        caller: &Caller,
-    ) -> VfsResult<(Handle, FileAttr)> {
-        self.fs.mkdir(dir, name, attrs, caller)
-    }
-    fn symlink(
-        &self,
-        dir: &Handle,
-        name: &[u8],
-        target: &[u8],
-        attrs: &SetAttrs,
-        caller: &Caller,
-    ) -> VfsResult<(Handle, FileAttr)> {
-        self.fs.symlink(dir, name, target, attrs, caller)
-    }
-    fn mknod(
-        &self,
-        dir: &Handle,
-        name: &[u8],
-        kind: FileKind,
-        rdev: (u32, u32),
-        attrs: &SetAttrs,
-        caller: &Caller,
-    ) -> VfsResult<(Handle, FileAttr)> {
-        self.fs.mknod(dir, name, kind, rdev, attrs, caller)
-    }
-    fn remove(&self, dir: &Handle, name: &[u8]) -> VfsResult<()> {
-        self.fs.remove(dir, name)
-    }
-    fn rmdir(&self, dir: &Handle, name: &[u8]) -> VfsResult<()> {
-        self.fs.rmdir(dir, name)
-    }
-    fn rename(
-        &self,
-        from_dir: &Handle,
-        from_name: &[u8],
-        to_dir: &Handle,
-        to_name: &[u8],
-        mode: RenameMode,
-    ) -> VfsResult<()> {
-        self.fs.rename(from_dir, from_name, to_dir, to_name, mode)
-    }
-    fn link(&self, file: &Handle, dir: &Handle, name: &[u8]) -> VfsResult<()> {
-        self.fs.link(file, dir, name)
-    }
-    fn readdir(&self, dir: &Handle, cookie: u64, max_entries: usize) -> VfsResult<DirPage> {
+        cookie: u64,
+        max_entries: usize,
+    ) -> VfsResult<DirPage> {
         self.readdirs.fetch_add(1, Ordering::Relaxed);
-        self.fs.readdir(dir, cookie, max_entries)
+        fs.readdir(dir, cookie, max_entries)
     }
-    fn dir_version(&self, dir: &Handle) -> VfsResult<u64> {
-        self.fs.dir_version(dir)
-    }
-    fn fsstat(&self, h: &Handle) -> VfsResult<FsStat> {
-        self.fs.fsstat(h)
-    }
-    fn dos_attrs(&self, h: &Handle) -> VfsResult<DosAttrs> {
+    fn dos_attrs(&self, fs: &dyn Vfs, h: &Handle) -> VfsResult<DosAttrs> {
         self.dos.fetch_add(1, Ordering::Relaxed);
-        self.fs.dos_attrs(h)
-    }
-    fn set_dos_attrs(&self, h: &Handle, set: &SetDosAttrs) -> VfsResult<DosAttrs> {
-        self.fs.set_dos_attrs(h, set)
-    }
-    fn set_allocation(&self, h: &Handle, size: u64) -> VfsResult<FileAttr> {
-        self.fs.set_allocation(h, size)
-    }
-    fn hold(&self, h: &Handle) -> VfsResult<()> {
-        self.fs.hold(h)
-    }
-    fn release(&self, h: &Handle) {
-        self.fs.release(h)
+        fs.dos_attrs(h)
     }
 }
 
@@ -667,7 +573,7 @@ fn unlistable_names_are_skipped() {
 /// Lists everything with `len`-byte buffers, changing the directory between calls with
 /// `between(call_number)`; returns the names in order.
 fn list_all(
-    fs: &Counting,
+    fs: &Layered<Counting>,
     dir: &Handle,
     class: DirClass,
     len: u32,

@@ -12,41 +12,23 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use proto_nfs::nfs3::*;
+use support::layer::{Hooks, Layered};
 use support::*;
 use vfs::memory::{MemoryFs, MemoryFsConfig, VirtualClock};
 use vfs::{
-    Caller, CreateHow, DirPage, FileAttr, FileKind, FsStat, Handle, SetAttrs, Stability, Timestamp,
-    Vfs, VfsError, VfsResult,
+    Caller, CreateHow, FileAttr, Handle, SetAttrs, Stability, Timestamp, Vfs, VfsError, VfsResult,
 };
 
 /// MemoryFs that takes write-behind and whose writes can be made to fail (ENOSPC).
 #[derive(Debug)]
 struct Flaky {
-    fs: MemoryFs,
     fail: AtomicBool,
 }
 
-impl Vfs for Flaky {
-    fn root(&self) -> Handle {
-        self.fs.root()
-    }
-    fn getattr(&self, h: &Handle) -> VfsResult<FileAttr> {
-        self.fs.getattr(h)
-    }
-    fn setattr(&self, h: &Handle, set: &SetAttrs) -> VfsResult<FileAttr> {
-        self.fs.setattr(h, set)
-    }
-    fn lookup(&self, dir: &Handle, name: &[u8]) -> VfsResult<(Handle, FileAttr)> {
-        self.fs.lookup(dir, name)
-    }
-    fn readlink(&self, h: &Handle) -> VfsResult<Vec<u8>> {
-        self.fs.readlink(h)
-    }
-    fn read(&self, h: &Handle, offset: u64, count: u32) -> VfsResult<(Vec<u8>, bool)> {
-        self.fs.read(h, offset, count)
-    }
+impl Hooks for Flaky {
     fn write(
         &self,
+        fs: &dyn Vfs,
         h: &Handle,
         offset: u64,
         data: &[u8],
@@ -55,102 +37,16 @@ impl Vfs for Flaky {
         if self.fail.load(Ordering::SeqCst) {
             return Err(VfsError::NoSpace);
         }
-        self.fs.write(h, offset, data, stable)
+        fs.write(h, offset, data, stable)
     }
-    fn write_behind(&self) -> bool {
+    fn write_behind(&self, _: &dyn Vfs) -> bool {
         true
-    }
-    fn commit(&self, h: &Handle) -> VfsResult<FileAttr> {
-        self.fs.commit(h)
-    }
-    fn create(
-        &self,
-        dir: &Handle,
-        name: &[u8],
-        how: CreateHow,
-        attrs: &SetAttrs,
-        caller: &Caller,
-    ) -> VfsResult<(Handle, FileAttr)> {
-        self.fs.create(dir, name, how, attrs, caller)
-    }
-    fn mkdir(
-        &self,
-        dir: &Handle,
-        name: &[u8],
-        attrs: &SetAttrs,
-        caller: &Caller,
-    ) -> VfsResult<(Handle, FileAttr)> {
-        self.fs.mkdir(dir, name, attrs, caller)
-    }
-    fn symlink(
-        &self,
-        dir: &Handle,
-        name: &[u8],
-        target: &[u8],
-        attrs: &SetAttrs,
-        caller: &Caller,
-    ) -> VfsResult<(Handle, FileAttr)> {
-        self.fs.symlink(dir, name, target, attrs, caller)
-    }
-    fn mknod(
-        &self,
-        dir: &Handle,
-        name: &[u8],
-        kind: FileKind,
-        rdev: (u32, u32),
-        attrs: &SetAttrs,
-        caller: &Caller,
-    ) -> VfsResult<(Handle, FileAttr)> {
-        self.fs.mknod(dir, name, kind, rdev, attrs, caller)
-    }
-    fn remove(&self, dir: &Handle, name: &[u8]) -> VfsResult<()> {
-        self.fs.remove(dir, name)
-    }
-    fn rmdir(&self, dir: &Handle, name: &[u8]) -> VfsResult<()> {
-        self.fs.rmdir(dir, name)
-    }
-    fn rename(
-        &self,
-        from_dir: &Handle,
-        from_name: &[u8],
-        to_dir: &Handle,
-        to_name: &[u8],
-        mode: vfs::RenameMode,
-    ) -> VfsResult<()> {
-        self.fs.rename(from_dir, from_name, to_dir, to_name, mode)
-    }
-    fn dos_attrs(&self, h: &Handle) -> VfsResult<vfs::DosAttrs> {
-        self.fs.dos_attrs(h)
-    }
-    fn set_dos_attrs(&self, h: &Handle, set: &vfs::SetDosAttrs) -> VfsResult<vfs::DosAttrs> {
-        self.fs.set_dos_attrs(h, set)
-    }
-    fn set_allocation(&self, h: &Handle, size: u64) -> VfsResult<FileAttr> {
-        self.fs.set_allocation(h, size)
-    }
-    fn hold(&self, h: &Handle) -> VfsResult<()> {
-        self.fs.hold(h)
-    }
-    fn release(&self, h: &Handle) {
-        self.fs.release(h)
-    }
-    fn link(&self, file: &Handle, dir: &Handle, name: &[u8]) -> VfsResult<()> {
-        self.fs.link(file, dir, name)
-    }
-    fn readdir(&self, dir: &Handle, cookie: u64, max_entries: usize) -> VfsResult<DirPage> {
-        self.fs.readdir(dir, cookie, max_entries)
-    }
-    fn dir_version(&self, dir: &Handle) -> VfsResult<u64> {
-        self.fs.dir_version(dir)
-    }
-    fn fsstat(&self, h: &Handle) -> VfsResult<FsStat> {
-        self.fs.fsstat(h)
     }
 }
 
 struct Rig {
     core: server::Core,
-    vfs: Arc<Flaky>,
+    vfs: Arc<Layered<Flaky>>,
     file: FileHandle,
     next_xid: u32,
     now: Instant,
@@ -166,10 +62,12 @@ impl Rig {
             secs: 1_700_000_000,
             nsecs: 0,
         });
-        let vfs = Arc::new(Flaky {
-            fs: MemoryFs::with_virtual_clock(config, clock),
-            fail: AtomicBool::new(false),
-        });
+        let vfs = Arc::new(Layered::new(
+            MemoryFs::with_virtual_clock(config, clock),
+            Flaky {
+                fail: AtomicBool::new(false),
+            },
+        ));
         let caller = Caller {
             uid: 1000,
             gid: 1000,

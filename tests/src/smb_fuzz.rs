@@ -12,11 +12,8 @@
 //! the stream fed whole or in pieces gives the same output.
 
 use bytes::BytesMut;
-use proto_smb2::auth::ntlm::{
-    self, AuthenticateMessage, AvPair, ChallengeMessage, NegotiateMessage,
-};
-use proto_smb2::auth::spnego::{self, NegToken, NegTokenInit, NegTokenResp, OID_NTLMSSP};
-use proto_smb2::cmd::negotiate::{cipher, dialect, HASH_SHA512};
+use proto_smb2::client;
+use proto_smb2::cmd::negotiate::cipher;
 use proto_smb2::cmd::*;
 use proto_smb2::compound::{split_compound, CompoundWriter};
 use proto_smb2::crypto::transform;
@@ -215,94 +212,25 @@ pub fn transcript(dialect_: u16) -> Vec<u8> {
         sid: 0,
         tid: 0,
     };
-    let neg = NegotiateRequest {
-        security_mode: 1,
-        capabilities: 0x04,
-        client_guid: [3; 16],
-        dialects: vec![dialect_],
-        client_start_time: 0,
-        contexts: if dialect_ == dialect::SMB311 {
-            vec![
-                NegotiateContext::PreauthIntegrity {
-                    hash_algorithms: vec![HASH_SHA512],
-                    salt: vec![1; 32],
-                },
-                NegotiateContext::Encryption {
-                    ciphers: vec![cipher::AES128_GCM],
-                },
-            ]
-        } else {
-            Vec::new()
-        },
-    };
+    let neg = client::negotiate_request(&[dialect_], &[cipher::AES128_GCM], 0x04, [3; 16], [1; 32]);
     t.call(Command::NEGOTIATE, |o| neg.encode(o));
-    let ntlm_neg = NegotiateMessage {
-        flags: ntlm::flags::UNICODE
-            | ntlm::flags::NTLM
-            | ntlm::flags::SIGN
-            | ntlm::flags::EXTENDED_SESSIONSECURITY
-            | ntlm::flags::KEY_EXCH
-            | ntlm::flags::NEGOTIATE_128,
-        domain: Vec::new(),
-        workstation: Vec::new(),
-        version: None,
-    }
-    .encode();
-    let init = NegTokenInit {
-        mech_types: vec![OID_NTLMSSP.to_vec()],
-        mech_token: Some(ntlm_neg),
-        mech_list_mic: None,
-    };
-    let ss = SessionSetupRequest {
-        flags: 0,
-        security_mode: 1,
-        capabilities: 0,
-        channel: 0,
-        previous_session_id: 0,
-        security_buffer: init.encode(),
-    };
+    let auth = client::NtlmClient::new(
+        client::DEFAULT_NTLM_FLAGS,
+        client::Credentials::password("alice", "", "", PASSWORD),
+        client::ClientInputs {
+            time: NOW,
+            client_challenge: [9; 8],
+            random_session_key: [0x33; 16],
+        },
+    );
+    let ss = auth.session_setup(1, 0);
     let r = t.call(Command::SESSION_SETUP, |o| ss.encode(o));
     t.sid = Header::decode(&r).map(|h| h.session_id).unwrap_or(0);
-    let Ok(NegToken::Resp(tok)) = SessionSetupResponse::decode(&r)
-        .map_err(|_| ())
-        .and_then(|s| spnego::decode_token(&s.security_buffer).map_err(|_| ()))
-    else {
+    let Ok(logon) = auth.answer(&r) else {
         return t.sent;
     };
-    let Some(chal) = tok
-        .response_token
-        .and_then(|c| ChallengeMessage::decode(&c).ok())
-    else {
-        return t.sent;
-    };
-    let key = ntlm::ntowf_v2(&ntlm::nt_hash(PASSWORD), "alice", "");
-    let mut pairs = chal.target_info.clone();
-    pairs.push(AvPair {
-        id: ntlm::av_id::FLAGS,
-        value: 0u32.to_le_bytes().to_vec(),
-    });
-    let blob = ntlm::ntlmv2_blob(NOW, &[9; 8], &pairs);
-    let (nt_response, sbk) = ntlm::ntlmv2_response(&key, &chal.server_challenge, &blob);
-    let auth = AuthenticateMessage {
-        lm_response: vec![0; 24],
-        nt_response,
-        domain: Vec::new(),
-        user: proto_smb2::wire::utf16le("alice"),
-        workstation: Vec::new(),
-        encrypted_random_session_key: ntlm::encrypt_session_key(&sbk, &[0x33; 16]).to_vec(),
-        flags: chal.flags,
-        version: None,
-        mic: None,
-    }
-    .encode();
     let ss2 = SessionSetupRequest {
-        security_buffer: NegTokenResp {
-            neg_state: None,
-            supported_mech: None,
-            response_token: Some(auth),
-            mech_list_mic: None,
-        }
-        .encode(),
+        security_buffer: logon.token,
         ..ss
     };
     t.call(Command::SESSION_SETUP, |o| ss2.encode(o));
@@ -338,20 +266,7 @@ pub fn transcript(dialect_: u16) -> Vec<u8> {
     // A related chain: CREATE, QUERY_INFO, CLOSE on the CREATE's FileId.
     let mut w = CompoundWriter::new();
     let create = t.message(Command::CREATE, 0, |o| {
-        CreateRequest {
-            security_flags: 0,
-            requested_oplock_level: 0,
-            impersonation_level: 2,
-            smb_create_flags: 0,
-            desired_access: 0x0012_0089,
-            file_attributes: 0,
-            share_access: 7,
-            create_disposition: 1,
-            create_options: 0,
-            name: "f".encode_utf16().collect(),
-            contexts: Vec::new(),
-        }
-        .encode(o)
+        client::create_request("f", 0x0012_0089, 7, 1, 0).encode(o)
     });
     w.push(&create);
     let qi = t.message(Command::QUERY_INFO, flags::RELATED_OPERATIONS, |o| {

@@ -12,29 +12,14 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use janus_tests::e2e::rpc::{prog, RpcClient};
-use janus_tests::e2e::{nfs_cat, nfs_ls, pseudo_random_bytes, Server, ServerBuilder, Target};
+use janus_tests::e2e::{
+    nfs_cat, nfs_ls, pseudo_random_bytes, raise_nofile, Server, ServerBuilder, Target,
+};
 
 /// Idle connections and half-sent records of the flood (the measurement: 1,000 +
 /// 200 against a table of 1,024).
 const IDLE: usize = 1000;
 const SLOW: usize = 200;
-
-/// Raises this process's open-file limit to what the flood needs (the server inherits it).
-fn raise_nofile(need: u64) {
-    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-    let cur = getrlimit(Resource::Nofile);
-    if cur.current.is_some_and(|c| c < need) {
-        let want = cur.maximum.map_or(need, |m| m.min(need));
-        setrlimit(
-            Resource::Nofile,
-            Rlimit {
-                current: Some(want),
-                maximum: cur.maximum,
-            },
-        )
-        .expect("raise RLIMIT_NOFILE");
-    }
-}
 
 /// A TCP connection to 127.0.0.1:`port` from the loopback address `src`.
 fn connect_from(src: Ipv4Addr, port: u16) -> TcpStream {

@@ -19,15 +19,14 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use janus_tests::e2e::process::run;
 use janus_tests::e2e::server::Server;
-use janus_tests::e2e::{fnv1a64, pseudo_random_bytes, smb_python, ServerBuilder, TempDir};
-use server::users::{nt_hash, User, Users};
+use janus_tests::e2e::{
+    fnv1a64, pseudo_random_bytes, raise_nofile, smb_python, users_file, ServerBuilder, TempDir,
+};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "Smb-Bad-Input-5";
@@ -43,23 +42,6 @@ const RSS_BOUND_KIB: u64 = 48 * 1024;
 /// Connections sending an NBSS length over the limit.
 const OVERSIZED: usize = 8;
 
-fn users_file(dir: &Path) -> PathBuf {
-    let mut users = Users::new();
-    users
-        .insert(User {
-            name: USER.into(),
-            uid: None,
-            gid: None,
-            nt_hash: nt_hash(PASSWORD),
-            groups: Vec::new(),
-        })
-        .expect("user");
-    let file = dir.join("janus-users");
-    std::fs::write(&file, users.to_text()).expect("write users");
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    file
-}
-
 fn server(label: &str) -> (Server, TempDir) {
     server_with(label, &[])
 }
@@ -68,7 +50,7 @@ fn server(label: &str) -> (Server, TempDir) {
 fn server_with(label: &str, config: &[&str]) -> (Server, TempDir) {
     raise_nofile(4096);
     let tmp = TempDir::new(&format!("{label}-users"));
-    let users = users_file(tmp.path());
+    let users = users_file(tmp.path(), USER, PASSWORD);
     let mut b = ServerBuilder::new(label)
         .smb()
         .share("export")
@@ -83,23 +65,6 @@ fn server_with(label: &str, config: &[&str]) -> (Server, TempDir) {
 /// The logon deadline of the flood cases: far beyond their run, so that the table (not the
 /// deadline) is what holds their connections.
 const NO_LOGON_DEADLINE: &str = "smb_logon_timeout = 600";
-
-/// Raises this process's open-file limit (the server inherits it).
-fn raise_nofile(need: u64) {
-    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-    let cur = getrlimit(Resource::Nofile);
-    if cur.current.is_some_and(|c| c < need) {
-        let want = cur.maximum.map_or(need, |m| m.min(need));
-        setrlimit(
-            Resource::Nofile,
-            Rlimit {
-                current: Some(want),
-                maximum: cur.maximum,
-            },
-        )
-        .expect("raise RLIMIT_NOFILE");
-    }
-}
 
 /// The `i`th attacker's source address: 127.0.1.(1 + i / PER_ADDRESS).
 fn attacker_addr(i: usize) -> Ipv4Addr {

@@ -5,41 +5,22 @@
 //! and SMB at once (libnfs `nfs-cp` one way, smbclient the other, checksums equal).
 
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use janus_tests::e2e::process::{run, CmdOutput};
 use janus_tests::e2e::server::Server;
-use janus_tests::e2e::{fnv1a64, nfs_cp, pseudo_random_bytes, ServerBuilder, TempDir};
-use server::users::{nt_hash, User, Users};
+use janus_tests::e2e::{fnv1a64, nfs_cp, pseudo_random_bytes, users_file, ServerBuilder, TempDir};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 const USER: &str = "alice";
 const PASSWORD: &str = "Smb-Files-7";
 
-/// A users file with alice (running as the share's anonymous ids), mode 0600.
-fn users_file(dir: &Path) -> PathBuf {
-    let mut users = Users::new();
-    users
-        .insert(User {
-            name: USER.into(),
-            uid: None,
-            gid: None,
-            nt_hash: nt_hash(PASSWORD),
-            groups: Vec::new(),
-        })
-        .expect("user");
-    let file = dir.join("janus-users");
-    std::fs::write(&file, users.to_text()).expect("write users");
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    file
-}
-
 /// A server with SMB, share `export` (and `ro`, read-only, when asked), user alice.
 fn server(label: &str, with_ro: bool) -> (Server, TempDir) {
     let tmp = TempDir::new(&format!("{label}-users"));
-    let users = users_file(tmp.path());
+    let users = users_file(tmp.path(), USER, PASSWORD);
     let mut b = ServerBuilder::new(label)
         .smb()
         .share("export")

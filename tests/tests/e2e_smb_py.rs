@@ -7,39 +7,23 @@
 //! offers exactly one).
 
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use janus_tests::e2e::process::{run, CmdOutput};
 use janus_tests::e2e::server::Server;
-use janus_tests::e2e::{fnv1a64, pseudo_random_bytes, smb_python, ServerBuilder, TempDir};
-use server::users::{nt_hash, User, Users};
+use janus_tests::e2e::{
+    fnv1a64, pseudo_random_bytes, smb_python, users_file, ServerBuilder, TempDir,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const USER: &str = "alice";
 const PASSWORD: &str = "Smb-Py-Files-3";
 
-fn users_file(dir: &Path) -> PathBuf {
-    let mut users = Users::new();
-    users
-        .insert(User {
-            name: USER.into(),
-            uid: None,
-            gid: None,
-            nt_hash: nt_hash(PASSWORD),
-            groups: Vec::new(),
-        })
-        .expect("user");
-    let file = dir.join("janus-users");
-    std::fs::write(&file, users.to_text()).expect("write users");
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    file
-}
-
 fn server(label: &str) -> (Server, TempDir) {
     let tmp = TempDir::new(&format!("{label}-users"));
-    let users = users_file(tmp.path());
+    let users = users_file(tmp.path(), USER, PASSWORD);
     let s = ServerBuilder::new(label)
         .smb()
         .share("export")

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod layer;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,9 +25,10 @@ pub fn peer() -> SocketAddr {
     "127.0.0.1:800".parse().unwrap()
 }
 
-/// A core serving `vfs` as share [`SHARE`] ("s"), root not squashed.
-pub fn core_over(vfs: Arc<dyn vfs::Vfs>, journal: Vec<Vec<u8>>, now: Instant) -> Core {
-    let config = CoreConfig {
+/// The configuration of [`core_over`]: share [`SHARE`] ("s"), root not squashed, write
+/// verifier "bootverf", defaults otherwise.
+pub fn base_config() -> CoreConfig {
+    CoreConfig {
         shares: vec![ShareConfig {
             share_id: SHARE,
             name: "s".into(),
@@ -39,9 +42,13 @@ pub fn core_over(vfs: Arc<dyn vfs::Vfs>, journal: Vec<Vec<u8>>, now: Instant) ->
         }],
         write_verifier: *b"bootverf",
         ..CoreConfig::default()
-    };
+    }
+}
+
+/// A core serving `vfs` as share [`SHARE`] ("s"), root not squashed.
+pub fn core_over(vfs: Arc<dyn vfs::Vfs>, journal: Vec<Vec<u8>>, now: Instant) -> Core {
     Core::new(
-        config,
+        base_config(),
         vec![ShareBackend {
             share_id: SHARE,
             vfs,

@@ -24,11 +24,12 @@ pub mod tmp;
 
 pub use capture::Capture;
 pub use clients::{build_c_client, nfs_cat, nfs_cp, nfs_ls, smb_python};
-pub use process::{run, CmdOutput};
+pub use process::{raise_nofile, run, CmdOutput};
 pub use server::{Server, ServerBuilder, Target};
 pub use tmp::TempDir;
 
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
 
 /// The workspace root (the directory holding the top-level `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
@@ -71,4 +72,24 @@ pub fn fnv1a64(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// Writes `dir/janus-users` (mode 0600) with one user, `user` with `password`, running as the
+/// share's anonymous ids (no uid/gid of its own); returns its path, for `janus serve --users`.
+pub fn users_file(dir: &Path, user: &str, password: &str) -> PathBuf {
+    use ::server::users::{nt_hash, User, Users};
+    let mut users = Users::new();
+    users
+        .insert(User {
+            name: user.into(),
+            uid: None,
+            gid: None,
+            nt_hash: nt_hash(password),
+            groups: Vec::new(),
+        })
+        .expect("user");
+    let file = dir.join("janus-users");
+    std::fs::write(&file, users.to_text()).expect("write users");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    file
 }

@@ -1,7 +1,7 @@
 //! Running client commands with a hard timeout and collected output.
 
 use std::io::Read;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// What a finished (or timed-out) command produced.
@@ -106,4 +106,39 @@ fn drain<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<Vec<u8>>
         let _ = r.read_to_end(&mut buf);
         buf
     })
+}
+
+/// Stops a child the harness started: SIGTERM to its PID, then SIGKILL if it has not exited
+/// within 10 s; reaps it either way.
+pub fn terminate(mut child: Child) {
+    if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Raises this process's open-file limit to `need` (or its hard limit, if lower); the
+/// servers and clients it starts inherit it.
+pub fn raise_nofile(need: u64) {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let cur = getrlimit(Resource::Nofile);
+    if cur.current.is_some_and(|c| c < need) {
+        let want = cur.maximum.map_or(need, |m| m.min(need));
+        setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(want),
+                maximum: cur.maximum,
+            },
+        )
+        .expect("raise RLIMIT_NOFILE");
+    }
 }

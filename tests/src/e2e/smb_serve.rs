@@ -245,21 +245,9 @@ impl SmbServer {
     pub fn stop(&mut self) {
         match &mut self.running {
             Running::Janus(child) => {
-                let Some(mut child) = child.take() else {
-                    return;
-                };
-                if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
-                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+                if let Some(child) = child.take() {
+                    super::process::terminate(child);
                 }
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while Instant::now() < deadline {
-                    if let Ok(Some(_)) = child.try_wait() {
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                let _ = child.kill();
-                let _ = child.wait();
             }
             Running::Samba { stopped } => {
                 if !*stopped {
