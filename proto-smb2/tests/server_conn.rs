@@ -758,6 +758,42 @@ fn logoff_ends_the_session_and_its_trees() {
     assert_eq!(r.status(), NtStatus::USER_SESSION_DELETED);
 }
 
+#[test]
+fn a_previous_session_ends_only_for_its_own_user() {
+    // MS-SMB2 §3.3.5.5.3: PreviousSessionId ends the earlier session of the same user.
+    let mut c = Client::ready(config(), dialect::SMB300);
+    let (sid, tid) = (c.sid, c.tid);
+    let _ = c.events();
+    let user = |name: &str, uid| Identity {
+        user: name.into(),
+        domain: "WORKGROUP".into(),
+        uid,
+        gid: 100,
+        guest: false,
+    };
+    assert!(!c.conn.end_previous_session(sid, &user("bob", 1001)));
+    assert!(!c.conn.end_previous_session(sid + 1, &user("alice", 1000)));
+    assert!(
+        !c.conn.end_previous_session(
+            sid,
+            &Identity {
+                guest: true,
+                ..user("alice", 1000)
+            }
+        ),
+        "a guest ends nothing"
+    );
+    assert!(c.events().is_empty());
+    assert!(c.conn.end_previous_session(sid, &user("ALICE", 1000)));
+    let ev = c.events();
+    assert!(ev.iter().any(|e| matches!(e, Event::TreeClosed { session_id, tree_id } if *session_id == sid && *tree_id == tid)));
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::SessionClosed { session_id } if *session_id == sid)));
+    let r = c.call(Command::READ, 1, read_body(FID, 1));
+    assert_eq!(r.status(), NtStatus::USER_SESSION_DELETED);
+}
+
 // ---- trees ----
 
 #[test]

@@ -127,6 +127,8 @@ struct Client {
     tid: u32,
     /// CreditCharge of the next request (large READs and WRITEs need more than one).
     charge: u16,
+    /// PreviousSessionId of the next login.
+    previous_session_id: u64,
 }
 
 impl Client {
@@ -139,6 +141,7 @@ impl Client {
             sid: 0,
             tid: 0,
             charge: 1,
+            previous_session_id: 0,
         }
     }
 
@@ -221,7 +224,7 @@ impl Client {
             security_mode: 1,
             capabilities: 0,
             channel: 0,
-            previous_session_id: 0,
+            previous_session_id: self.previous_session_id,
             security_buffer: init.encode(),
         };
         let r = self.call(core, now, Command::SESSION_SETUP, |o| ss.encode(o));
@@ -1453,4 +1456,40 @@ fn changes_kept_between_requests_must_fit_the_first_requests_buffer() {
         "kept too much for 1 byte"
     );
     close(&mut c1, &mut core, now, d, 0);
+}
+
+#[test]
+fn a_session_setup_with_previous_session_id_ends_that_session() {
+    // MS-SMB2 §3.3.5.5.3: the earlier session of the same user ends (its opens close, its
+    // waiting CHANGE_NOTIFY gets STATUS_NOTIFY_CLEANUP) and is gone for later requests
+    // (smbtorture smb2.notify.session-reconnect); another user's session is left alone.
+    let (mut core, _fs, now) = core();
+    let mut c = Client::ready(&mut core, 1, now, "export");
+    let d = open_dir(&mut c, &mut core, now, "w");
+    let r = notify_send(
+        &mut c,
+        &mut core,
+        now,
+        d,
+        WATCH_TREE,
+        CHANGE_FILE_NAME,
+        4096,
+    );
+    assert_eq!(statuses(&r), vec![NtStatus::PENDING]);
+    // A new session of the same user, on another connection, naming the old one.
+    let mut c2 = Client::connect(&mut core, 2, now);
+    c2.previous_session_id = c.sid;
+    assert_eq!(
+        c2.login(&mut core, now, "alice", PASSWORD),
+        NtStatus::SUCCESS
+    );
+    let r = recv(&mut core, c.conn);
+    assert_eq!(
+        statuses(&r),
+        vec![NtStatus(0x0000_010B)],
+        "the old session's watch ends with its open"
+    );
+    assert_eq!(core.smb_open_count(), 0);
+    let r = c.call(&mut core, now, Command::LOGOFF, |o| LogoffRequest.encode(o));
+    assert_eq!(r.status(), NtStatus::USER_SESSION_DELETED);
 }

@@ -500,17 +500,24 @@ impl Core {
             Event::Call(call) => self.smb_call(conn, *call, now),
             Event::Cancel(id) => self.smb_cancel(conn, id, now),
             Event::SessionEstablished {
+                session_id,
+                identity,
                 previous_session_id,
-                ..
             } => {
-                // MS-SMB2 §3.3.5.5.3: the previous session of the client ends; its opens
-                // are closed here (on whatever connection they are).
-                if previous_session_id != 0 {
-                    let ids = self
-                        .smb
-                        .opens
-                        .ids_where(|o| o.session == previous_session_id);
-                    self.smb_close_opens(ids, now);
+                // MS-SMB2 §3.3.5.5.3: the previous session of the same user ends, on
+                // whatever connection it is; that connection's machine reports it closed
+                // (SessionClosed), which closes its opens.
+                if previous_session_id != 0 && previous_session_id != session_id {
+                    let conns: Vec<ConnId> = self.smb.conns.keys().copied().collect();
+                    for other in conns {
+                        let ended = self.smb.conns.get_mut(&other).is_some_and(|c| {
+                            c.machine
+                                .end_previous_session(previous_session_id, &identity)
+                        });
+                        if ended {
+                            self.smb.dirty.insert(other);
+                        }
+                    }
                 }
             }
             Event::SessionClosed { session_id } => {
