@@ -1314,6 +1314,37 @@ fn first_message_related_is_invalid_parameter() {
 }
 
 #[test]
+fn a_related_request_after_one_without_a_session_is_invalid_parameter() {
+    // §3.3.5.2.7.2: a related request uses the previous operation's session; when that one
+    // had none (unknown SessionId: USER_SESSION_DELETED), Windows and Samba answer the
+    // related one STATUS_INVALID_PARAMETER (smbtorture smb2.compound.invalid2). A related
+    // request after a valid one uses its session even if its own header names another.
+    let mut c = Client::ready(config(), dialect::SMB311);
+    c.sign = true;
+    let a = c.build(Command::ECHO, 1, |o| EchoRequest.encode(o));
+    let mut b = c.build(Command::ECHO, 1, |o| EchoRequest.encode(o));
+    b[16] |= flags::RELATED_OPERATIONS as u8;
+    b[40..48].copy_from_slice(&u64::MAX.to_le_bytes());
+    let mut d = c.build(Command::ECHO, 1, |o| EchoRequest.encode(o));
+    d[40..48].copy_from_slice(&u64::MAX.to_le_bytes());
+    let mut e = c.build(Command::ECHO, 1, |o| EchoRequest.encode(o));
+    e[16] |= flags::RELATED_OPERATIONS as u8;
+    let payload = chain(&mut c, false, vec![a, b, d, e]);
+    c.send_raw(&payload);
+    let st: Vec<_> = c.recv().iter().map(Resp::status).collect();
+    assert_eq!(
+        st,
+        [
+            NtStatus::SUCCESS,
+            NtStatus::SUCCESS,
+            NtStatus::USER_SESSION_DELETED,
+            NtStatus::INVALID_PARAMETER
+        ]
+    );
+    assert!(c.conn.poll_close().is_none());
+}
+
+#[test]
 fn async_in_the_middle_of_a_chain_is_refused() {
     let mut c = Client::ready(config(), dialect::SMB311);
     c.sign = true;

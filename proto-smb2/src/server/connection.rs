@@ -655,10 +655,19 @@ impl Connection {
         if h.command == Command::NEGOTIATE {
             return self.negotiate(ch, &ctx, &part);
         }
+        // No session of that id: STATUS_USER_SESSION_DELETED (§3.3.5.2.9); for a related
+        // request, whose session is the previous operation's (§3.3.5.2.7.2), the previous
+        // one had none: STATUS_INVALID_PARAMETER, as Windows and Samba answer (smbtorture
+        // smb2.compound.invalid2).
+        let no_session = if related {
+            NtStatus::INVALID_PARAMETER
+        } else {
+            NtStatus::USER_SESSION_DELETED
+        };
         // §3.3.5.2.4: verify the signature of a signed, unencrypted request.
         if h.is_signed() && !ch.encrypted {
             let Some(s) = self.sessions.get(&session_id) else {
-                return self.fail(ch, &ctx, NtStatus::USER_SESSION_DELETED);
+                return self.fail(ch, &ctx, no_session);
             };
             let alg = self
                 .neg
@@ -684,7 +693,7 @@ impl Connection {
         }
         // §3.3.5.2.9: the session.
         let Some(s) = self.sessions.get(&session_id) else {
-            return self.fail(ch, &ctx, NtStatus::USER_SESSION_DELETED);
+            return self.fail(ch, &ctx, no_session);
         };
         if !s.valid {
             // §3.3.5.2.9: a session still authenticating may only be logged off (CLOSE
