@@ -70,6 +70,8 @@ struct Client {
     nonce: u64,
     /// Whether the last response frame arrived encrypted.
     last_encrypted: bool,
+    /// The signing algorithms a 3.1.1 NEGOTIATE offers.
+    sign_offer: Vec<u16>,
 }
 
 impl Client {
@@ -88,6 +90,7 @@ impl Client {
             encrypt: false,
             nonce: 0,
             last_encrypted: false,
+            sign_offer: vec![signing_algorithm::AES_GMAC, signing_algorithm::AES_CMAC],
         }
     }
 
@@ -213,7 +216,7 @@ impl Client {
                         ciphers: ciphers.to_vec(),
                     },
                     NegotiateContext::Signing {
-                        algorithms: vec![signing_algorithm::AES_GMAC, signing_algorithm::AES_CMAC],
+                        algorithms: self.sign_offer.clone(),
                     },
                 ]
             } else {
@@ -792,6 +795,27 @@ fn a_previous_session_ends_only_for_its_own_user() {
         .any(|e| matches!(e, Event::SessionClosed { session_id } if *session_id == sid)));
     let r = c.call(Command::READ, 1, read_body(FID, 1));
     assert_eq!(r.status(), NtStatus::USER_SESSION_DELETED);
+}
+
+#[test]
+fn hmac_sha256_signing_can_be_negotiated_on_311() {
+    // MS-SMB2 §2.2.3.1.7: HMAC-SHA256 is a 3.1.1 signing algorithm; a client offering only
+    // it gets it (smbtorture smb2.session.signing-hmac-sha-256 and bind_negative_*Hto*),
+    // and signed requests work with it.
+    let mut c = Client::new(config());
+    c.sign_offer = vec![signing_algorithm::HMAC_SHA256];
+    c.negotiate(&[dialect::SMB311], &[cipher::AES128_GCM]);
+    assert_eq!(c.sign_alg, SigningAlgorithm::HmacSha256);
+    assert_eq!(c.login("alice", PASSWORD).status(), NtStatus::SUCCESS);
+    c.sign = true;
+    assert_eq!(c.tree_connect("export").status(), NtStatus::SUCCESS);
+    let r = c.call(Command::ECHO, 1, |o| EchoRequest.encode(o));
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    // The client's preference decides among those the server accepts.
+    let mut c = Client::new(config());
+    c.sign_offer = vec![signing_algorithm::HMAC_SHA256, signing_algorithm::AES_CMAC];
+    c.negotiate(&[dialect::SMB311], &[cipher::AES128_GCM]);
+    assert_eq!(c.sign_alg, SigningAlgorithm::HmacSha256);
 }
 
 // ---- trees ----
