@@ -1493,3 +1493,47 @@ fn a_session_setup_with_previous_session_id_ends_that_session() {
     let r = c.call(&mut core, now, Command::LOGOFF, |o| LogoffRequest.encode(o));
     assert_eq!(r.status(), NtStatus::USER_SESSION_DELETED);
 }
+
+#[test]
+fn an_allocation_size_context_reserves_space_for_a_new_or_overwritten_file() {
+    // MS-SMB2 §2.2.13.2.6 AlSi, MS-FSA 2.1.5.1.2.1: the new file's allocation, reported in
+    // the CREATE response (smbtorture smb2.create.blob); an existing file opened without
+    // overwrite keeps its own; a create context name under 4 bytes is refused.
+    let (mut core, _fs, now) = core();
+    let mut c = Client::ready(&mut core, 1, now, "export");
+    let mut req = create_req("alloc.bin", GENERIC_READ | GENERIC_WRITE, 7, CREATE, 0);
+    req.contexts = vec![RequestContext::AllocationSize(1 << 20).to_context()];
+    let f = create(&mut c, &mut core, now, req.clone()).unwrap();
+    assert_eq!((f.info.allocation_size, f.info.end_of_file), (1 << 20, 0));
+    close(&mut c, &mut core, now, f.file_id, 0);
+    req.create_disposition = OPEN;
+    req.contexts = vec![RequestContext::AllocationSize(4 << 20).to_context()];
+    let f = create(&mut c, &mut core, now, req.clone()).unwrap();
+    assert_eq!(f.info.allocation_size, 1 << 20, "opened, not reallocated");
+    close(&mut c, &mut core, now, f.file_id, 0);
+    req.create_disposition = OVERWRITE;
+    let f = create(&mut c, &mut core, now, req.clone()).unwrap();
+    assert_eq!(
+        f.info.allocation_size,
+        4 << 20,
+        "overwritten with the new allocation"
+    );
+    close(&mut c, &mut core, now, f.file_id, 0);
+    for name in [&b""[..], b"x", b"xyz"] {
+        req.contexts = vec![CreateContext {
+            name: name.to_vec(),
+            data: Vec::new(),
+        }];
+        assert_eq!(
+            create(&mut c, &mut core, now, req.clone()),
+            Err(NtStatus::INVALID_PARAMETER),
+            "name {name:?}"
+        );
+    }
+    req.contexts = vec![CreateContext {
+        name: b"FooO".to_vec(),
+        data: Vec::new(),
+    }];
+    let f = create(&mut c, &mut core, now, req).unwrap();
+    close(&mut c, &mut core, now, f.file_id, 0);
+}

@@ -146,6 +146,8 @@ struct CreateState {
     qfid: bool,
     path: SharePath,
     file_attributes: u32,
+    /// The AllocationSize create context.
+    allocation: Option<u64>,
     found: Option<Box<exec::Found>>,
     file: FileId,
     lock_open: OpenId,
@@ -779,12 +781,15 @@ impl Core {
         if let Some(s) = status {
             return self.smb_error(&ctx, s);
         }
-        let (mut mxac, mut qfid) = (false, false);
+        let (mut mxac, mut qfid, mut allocation) = (false, false, None);
         for c in &req.contexts {
             match RequestContext::parse(c) {
                 Err(_) => return self.smb_error(&ctx, NtStatus::INVALID_PARAMETER),
                 Ok(RequestContext::QueryMaximalAccess { .. }) => mxac = true,
                 Ok(RequestContext::QueryOnDiskId) => qfid = true,
+                // §3.3.5.9.4 / MS-FSA 2.1.5.1.2.1: the allocation of a new or overwritten
+                // file ([`exec::CreateWork::allocation`]).
+                Ok(RequestContext::AllocationSize(n)) => allocation = Some(n),
                 // §3.3.5.9.7/.12: no durable open to reconnect (none is ever granted);
                 // §3.3.5.9.6: no previous version at any time (no snapshots).
                 Ok(RequestContext::DurableHandleReconnect(_))
@@ -793,7 +798,7 @@ impl Core {
                     return self.smb_error(&ctx, NtStatus::OBJECT_NAME_NOT_FOUND)
                 }
                 // Leases, oplocks and durable handles are granted none (a valid answer:
-                // no response context); AlSi is a hint; ExtA and SecD are not applied.
+                // no response context); ExtA and SecD are not applied.
                 Ok(_) => {}
             }
         }
@@ -826,6 +831,7 @@ impl Core {
             read_only: share.read_only,
             case_insensitive: share.case_insensitive,
             file_attributes: req.file_attributes,
+            allocation,
         };
         let state = CreateState {
             share_access: req.share_access & 7,
@@ -834,6 +840,7 @@ impl Core {
             qfid,
             path: path.clone(),
             file_attributes: req.file_attributes,
+            allocation,
             found: None,
             file: FileId(0),
             lock_open: OpenId(0),
@@ -1034,6 +1041,7 @@ impl Core {
                     handle,
                     name: found.name.clone(),
                     attributes: st.file_attributes,
+                    allocation: st.allocation,
                 },
                 Pending {
                     ctx: Some(ctx),
