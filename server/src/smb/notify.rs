@@ -32,8 +32,9 @@
 //!
 //! Named deviations: NFS SETATTR/WRITE report no MODIFIED change; a WATCH_TREE
 //! watch sees an NFS change below its directory only while some SMB open names the
-//! directory the change happened in; changes made on the backend by local processes are not
-//! seen.
+//! directory the change happened in; opens below a directory that was renamed keep the
+//! paths they were opened by, so a WATCH_TREE watch names (or misses) changes made through
+//! them by the old path; changes made on the backend by local processes are not seen.
 
 use proto_smb2::NtStatus;
 
