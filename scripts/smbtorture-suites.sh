@@ -22,7 +22,8 @@
 #   smb2.setinfo smb2.rename smb2.dir smb2.compound smb2.credits smb2.sharemode
 #   smb2.delete-on-close-perms smb2.notify smb2.maxfid
 #
-# What it runs, per suite (one at a time: smbtorture is CPU-hungry):
+# What it runs, per suite (one at a time: smbtorture is CPU-hungry), in OUT (smbtorture leaves
+# empty smbtortureXXXXXX directories in its working directory):
 #   timeout -k 10 SECS smbtorture //HOST/SHARE -p PORT -U USER%PASS [OPTS] SUITE > OUT/SUITE.log
 # smbtorture's default output is subunit v1 text: "test: NAME", then "success: NAME",
 # "failure: NAME [ ...details... ]", "error: NAME [ ... ]", "skip: NAME [ ... ]" (also xfail,
@@ -132,8 +133,9 @@ echo "# smbtorture $(smbtorture --version 2>/dev/null | head -1) -> //$HOST:$POR
 for suite in $SUITES; do
   log="$OUT/$suite.log"
   t0=$(date +%s.%N)
-  timeout -k 10 "$TIMEOUT" smbtorture "//$HOST/$SHARE" -p "$PORT" -U "$CRED" "${extra[@]}" "$suite" \
-    >"$log" 2>&1 </dev/null
+  # In OUT: smbtorture leaves empty smbtortureXXXXXX temporary directories in its cwd.
+  (cd "$OUT" && timeout -k 10 "$TIMEOUT" smbtorture "//$HOST/$SHARE" -p "$PORT" -U "$CRED" \
+    "${extra[@]}" "$suite" >"$log" 2>&1 </dev/null)
   rc=$?
   wall=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
   # the tests the suite has (those without a result: smbtorture died, timed out, could not connect)

@@ -317,3 +317,21 @@ fn encryption_matches_python() {
         assert!(transform::encrypt(c, &key[..8], &nonce, 1, &msg).is_err());
     }
 }
+
+#[test]
+fn a_client_challenge_with_a_cut_av_pair_list_is_malformed() {
+    // The AV pairs of the NTLMv2 client challenge must parse up to MsvAvEOL: a list cut
+    // short is STATUS_INVALID_PARAMETER, not a wrong password (Samba bug 14932, smbtorture
+    // smb2.session.ntlmssp_bug14932), whatever the proof says.
+    let nt = ntlm::nt_hash("Password");
+    let key = ntlm::ntowf_v2(&nt, "User", "Domain");
+    let mut blob = ntlm::ntlmv2_blob(0, &CLIENT_CHALLENGE, &nlmp_av_pairs());
+    // Drop MsvAvEOL and the 4 bytes of padding after it: the list has no end.
+    blob.truncate(blob.len() - 8);
+    let (resp, _) = ntlm::ntlmv2_response(&key, &SERVER_CHALLENGE, &blob);
+    let auth = nlmp_authenticate("User", resp, vec![0; 24], false);
+    let r = ntlm::verify_authenticate(b"", b"", &SERVER_CHALLENGE, &auth, |_, _| Some(nt));
+    let e = r.unwrap_err();
+    assert!(matches!(e, NtlmError::Malformed(_)), "{e:?}");
+    assert_eq!(e.status(), proto_smb2::NtStatus::INVALID_PARAMETER);
+}

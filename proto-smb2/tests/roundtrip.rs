@@ -627,7 +627,8 @@ fn request_context() -> impl Strategy<Value = RequestContext> {
             }),
         vec(any::<u8>(), 0..40).prop_map(RequestContext::ExtendedAttributes),
         vec(any::<u8>(), 0..40).prop_map(RequestContext::SecurityDescriptor),
-        (vec(any::<u8>(), 1..17), vec(any::<u8>(), 0..20))
+        // Names of at least 4 bytes: shorter ones are malformed (`RequestContext::parse`).
+        (vec(any::<u8>(), 4..17), vec(any::<u8>(), 0..20))
             .prop_filter("not a known name", |(n, _)| {
                 ![
                     &b"MxAc"[..],
@@ -682,5 +683,28 @@ proptest! {
         if let Err(e) = RequestContext::parse(&c) {
             prop_assert_eq!(e.status(), Some(NtStatus::INVALID_PARAMETER));
         }
+    }
+}
+
+#[test]
+fn create_context_names_shorter_than_four_bytes_are_malformed() {
+    // §2.2.13.2: every defined name has 4 bytes or more; Windows refuses shorter ones with
+    // STATUS_INVALID_PARAMETER and ignores unknown longer ones (smbtorture smb2.create.blob).
+    for n in 0..4 {
+        let c = CreateContext {
+            name: vec![b'x'; n],
+            data: Vec::new(),
+        };
+        assert!(RequestContext::parse(&c).is_err(), "{n} bytes");
+    }
+    for n in [4, 5, 8, 16, 17, 34] {
+        let c = CreateContext {
+            name: vec![b'x'; n],
+            data: Vec::new(),
+        };
+        assert!(matches!(
+            RequestContext::parse(&c),
+            Ok(RequestContext::Unknown(_))
+        ));
     }
 }

@@ -70,6 +70,8 @@ struct Client {
     last_encrypted: bool,
     /// What the last NEGOTIATE settled (the session keys are derived from it).
     negotiated: Option<client::Negotiated>,
+    /// The signing algorithms a 3.1.1 NEGOTIATE offers.
+    sign_offer: Vec<u16>,
 }
 
 impl Client {
@@ -89,6 +91,7 @@ impl Client {
             nonce: 0,
             last_encrypted: false,
             negotiated: None,
+            sign_offer: vec![signing_algorithm::AES_GMAC, signing_algorithm::AES_CMAC],
         }
     }
 
@@ -197,7 +200,12 @@ impl Client {
     }
 
     fn negotiate(&mut self, dialects: &[u16], ciphers: &[u16]) -> Resp {
-        let req = client::negotiate_request(dialects, ciphers, 0x44, [9; 16], [3; 32]);
+        let mut req = client::negotiate_request(dialects, ciphers, 0x44, [9; 16], [3; 32]);
+        for c in &mut req.contexts {
+            if let NegotiateContext::Signing { algorithms } = c {
+                algorithms.clone_from(&self.sign_offer);
+            }
+        }
         let m = self.build(Command::NEGOTIATE, 0, |o| req.encode(o));
         self.send(m.clone());
         let r = self.recv().remove(0);
@@ -659,6 +667,63 @@ fn logoff_ends_the_session_and_its_trees() {
     assert!(ev.iter().any(|e| matches!(e, Event::SessionClosed { .. })));
     let r = c.call(Command::READ, 1, read_body(FID, 1));
     assert_eq!(r.status(), NtStatus::USER_SESSION_DELETED);
+}
+
+#[test]
+fn a_previous_session_ends_only_for_its_own_user() {
+    // MS-SMB2 §3.3.5.5.3: PreviousSessionId ends the earlier session of the same user.
+    let mut c = Client::ready(config(), dialect::SMB300);
+    let (sid, tid) = (c.sid, c.tid);
+    let _ = c.events();
+    let user = |name: &str, uid| Identity {
+        user: name.into(),
+        domain: "WORKGROUP".into(),
+        uid,
+        gid: 100,
+        guest: false,
+    };
+    assert!(!c.conn.end_previous_session(sid, &user("bob", 1001)));
+    assert!(!c.conn.end_previous_session(sid + 1, &user("alice", 1000)));
+    assert!(
+        !c.conn.end_previous_session(
+            sid,
+            &Identity {
+                guest: true,
+                ..user("alice", 1000)
+            }
+        ),
+        "a guest ends nothing"
+    );
+    assert!(c.events().is_empty());
+    assert!(c.conn.end_previous_session(sid, &user("ALICE", 1000)));
+    let ev = c.events();
+    assert!(ev.iter().any(|e| matches!(e, Event::TreeClosed { session_id, tree_id } if *session_id == sid && *tree_id == tid)));
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::SessionClosed { session_id } if *session_id == sid)));
+    let r = c.call(Command::READ, 1, read_body(FID, 1));
+    assert_eq!(r.status(), NtStatus::USER_SESSION_DELETED);
+}
+
+#[test]
+fn hmac_sha256_signing_can_be_negotiated_on_311() {
+    // MS-SMB2 §2.2.3.1.7: HMAC-SHA256 is a 3.1.1 signing algorithm; a client offering only
+    // it gets it (smbtorture smb2.session.signing-hmac-sha-256 and bind_negative_*Hto*),
+    // and signed requests work with it.
+    let mut c = Client::new(config());
+    c.sign_offer = vec![signing_algorithm::HMAC_SHA256];
+    c.negotiate(&[dialect::SMB311], &[cipher::AES128_GCM]);
+    assert_eq!(c.sign_alg, SigningAlgorithm::HmacSha256);
+    assert_eq!(c.login("alice", PASSWORD).status(), NtStatus::SUCCESS);
+    c.sign = true;
+    assert_eq!(c.tree_connect("export").status(), NtStatus::SUCCESS);
+    let r = c.call(Command::ECHO, 1, |o| EchoRequest.encode(o));
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    // The client's preference decides among those the server accepts.
+    let mut c = Client::new(config());
+    c.sign_offer = vec![signing_algorithm::HMAC_SHA256, signing_algorithm::AES_CMAC];
+    c.negotiate(&[dialect::SMB311], &[cipher::AES128_GCM]);
+    assert_eq!(c.sign_alg, SigningAlgorithm::HmacSha256);
 }
 
 // ---- trees ----
@@ -1165,6 +1230,37 @@ fn first_message_related_is_invalid_parameter() {
     a[16] |= flags::RELATED_OPERATIONS as u8;
     c.send(a);
     assert_eq!(c.recv()[0].status(), NtStatus::INVALID_PARAMETER);
+}
+
+#[test]
+fn a_related_request_after_one_without_a_session_is_invalid_parameter() {
+    // §3.3.5.2.7.2: a related request uses the previous operation's session; when that one
+    // had none (unknown SessionId: USER_SESSION_DELETED), Windows and Samba answer the
+    // related one STATUS_INVALID_PARAMETER (smbtorture smb2.compound.invalid2). A related
+    // request after a valid one uses its session even if its own header names another.
+    let mut c = Client::ready(config(), dialect::SMB311);
+    c.sign = true;
+    let a = c.build(Command::ECHO, 1, |o| EchoRequest.encode(o));
+    let mut b = c.build(Command::ECHO, 1, |o| EchoRequest.encode(o));
+    b[16] |= flags::RELATED_OPERATIONS as u8;
+    b[40..48].copy_from_slice(&u64::MAX.to_le_bytes());
+    let mut d = c.build(Command::ECHO, 1, |o| EchoRequest.encode(o));
+    d[40..48].copy_from_slice(&u64::MAX.to_le_bytes());
+    let mut e = c.build(Command::ECHO, 1, |o| EchoRequest.encode(o));
+    e[16] |= flags::RELATED_OPERATIONS as u8;
+    let payload = chain(&mut c, false, vec![a, b, d, e]);
+    c.send_raw(&payload);
+    let st: Vec<_> = c.recv().iter().map(Resp::status).collect();
+    assert_eq!(
+        st,
+        [
+            NtStatus::SUCCESS,
+            NtStatus::SUCCESS,
+            NtStatus::USER_SESSION_DELETED,
+            NtStatus::INVALID_PARAMETER
+        ]
+    );
+    assert!(c.conn.poll_close().is_none());
 }
 
 #[test]

@@ -1067,19 +1067,22 @@ fn set_basic(
     let mut set = SetAttrs::default();
     let mut dos = SetDosAttrs::default();
     if b.file_attributes != 0 {
-        // Bits that cannot be set (DIRECTORY, SPARSE_FILE, ..., undefined ones) are
+        // MS-FSA 2.1.5.15.1: FILE_ATTRIBUTE_TEMPORARY on a directory is
+        // STATUS_INVALID_PARAMETER (a directory has no data to keep in memory); Samba
+        // refuses it too (smbtorture smb2.create.dosattr_tmp_dir).
+        if is_dir && b.file_attributes & file_attributes::TEMPORARY != 0 {
+            return failed(NtStatus::INVALID_PARAMETER);
+        }
+        // Other bits that cannot be set (DIRECTORY, SPARSE_FILE, ..., undefined ones) are
         // ignored, as Samba 4.17 answers SUCCESS for DIRECTORY on a file and for
         // 0x80000000 (checked against the lab's Samba); MS-FSA 2.1.5.15.1 would refuse
-        // them with STATUS_INVALID_PARAMETER. So is TEMPORARY on a directory.
+        // them with STATUS_INVALID_PARAMETER.
         let a = b.file_attributes & attributes::SETTABLE_MASK;
         match apply_dos_attributes(&attr, a, caller) {
             Ok(mode) => set.mode = mode,
             Err(st) => return failed(st),
         }
-        let mut stored = a & file_attributes::STORABLE & !file_attributes::READONLY;
-        if is_dir {
-            stored &= !file_attributes::TEMPORARY;
-        }
+        let stored = a & file_attributes::STORABLE & !file_attributes::READONLY;
         dos.attributes = Some(stored);
     }
     let mut time_freeze = [None; 4];

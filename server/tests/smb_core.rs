@@ -124,6 +124,8 @@ struct Client {
     tid: u32,
     /// CreditCharge of the next request (large READs and WRITEs need more than one).
     charge: u16,
+    /// PreviousSessionId of the next login.
+    previous_session_id: u64,
 }
 
 impl Client {
@@ -136,6 +138,7 @@ impl Client {
             sid: 0,
             tid: 0,
             charge: 1,
+            previous_session_id: 0,
         }
     }
 
@@ -199,7 +202,10 @@ impl Client {
                 random_session_key: [0x5a; 16],
             },
         );
-        let ss = auth.session_setup(1, 0);
+        let ss = SessionSetupRequest {
+            previous_session_id: self.previous_session_id,
+            ..auth.session_setup(1, 0)
+        };
         let r = self.call(core, now, Command::SESSION_SETUP, |o| ss.encode(o));
         assert_eq!(r.status(), NtStatus::MORE_PROCESSING_REQUIRED);
         self.sid = r.header.session_id;
@@ -1206,4 +1212,390 @@ fn an_smb_connection_held_back_is_resumed() {
     let r = recv(&mut core, conn);
     assert_eq!(r.len(), 140);
     assert!(r.iter().all(|r| r.status() == NtStatus::SUCCESS));
+}
+
+/// CHANGE_NOTIFY on the directory open `dir` of `c`; the responses that came at once.
+fn notify_send(
+    c: &mut Client,
+    core: &mut Core,
+    now: Instant,
+    dir: FileId,
+    flags: u16,
+    filter: u32,
+    len: u32,
+) -> Vec<Resp> {
+    let req = ChangeNotifyRequest {
+        flags,
+        output_buffer_length: len,
+        file_id: dir,
+        completion_filter: filter,
+    };
+    let m = c.build(Command::CHANGE_NOTIFY, |o| req.encode(o));
+    c.send(core, now, &m);
+    run_jobs(core, now);
+    recv(core, c.conn)
+}
+
+fn statuses(r: &[Resp]) -> Vec<NtStatus> {
+    r.iter().map(Resp::status).collect()
+}
+
+/// The (action, name) pairs of a FILE_NOTIFY_INFORMATION list (MS-FSCC §2.7.1).
+fn notify_changes(r: &Resp) -> Vec<(u32, String)> {
+    let out = OutputBufferResponse::decode(&r.msg).unwrap().data;
+    let mut v = Vec::new();
+    let mut at = 0usize;
+    loop {
+        let le = |i: usize| u32::from_le_bytes(out[at + i..at + i + 4].try_into().unwrap());
+        let (next, action, len) = (le(0), le(4), le(8) as usize);
+        let name: Vec<u16> = out[at + 12..at + 12 + len]
+            .chunks(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        v.push((action, String::from_utf16(&name).unwrap()));
+        if next == 0 {
+            return v;
+        }
+        at += next as usize;
+    }
+}
+
+const WATCH_TREE: u16 = 1;
+const CHANGE_FILE_NAME: u32 = 0x1;
+const CHANGE_DIR_NAME: u32 = 0x2;
+const CHANGE_ATTRIBUTES: u32 = 0x4;
+const CHANGE_LAST_WRITE: u32 = 0x10;
+const ADDED: u32 = 1;
+const MODIFIED: u32 = 3;
+const STATUS_NOTIFY_ENUM_DIR: NtStatus = NtStatus(0x0000_010C);
+
+fn open_dir(c: &mut Client, core: &mut Core, now: Instant, name: &str) -> FileId {
+    create(
+        c,
+        core,
+        now,
+        create_req(name, GENERIC_READ, 7, OPEN_IF, DIRECTORY_FILE),
+    )
+    .unwrap()
+    .file_id
+}
+
+#[test]
+fn a_watch_tree_sees_changes_below_its_directory_by_relative_name() {
+    // MS-SMB2 §2.2.35 SMB2_WATCH_TREE, MS-FSA 2.1.5.10 WatchTree: changes anywhere below
+    // the directory, named by their path from it (smbtorture smb2.notify.rec).
+    let (mut core, _fs, now) = core();
+    let mut c1 = Client::ready(&mut core, 1, now, "export");
+    let mut c2 = Client::ready(&mut core, 2, now, "export");
+    let top = open_dir(&mut c1, &mut core, now, "top");
+    let flat = open_dir(&mut c1, &mut core, now, "top");
+    let names = CHANGE_FILE_NAME | CHANGE_DIR_NAME;
+    let r = notify_send(&mut c1, &mut core, now, top, WATCH_TREE, names, 4096);
+    assert_eq!(statuses(&r), vec![NtStatus::PENDING]);
+    let r = notify_send(&mut c1, &mut core, now, flat, 0, names, 4096);
+    assert_eq!(statuses(&r), vec![NtStatus::PENDING]);
+    let sub = open_dir(&mut c2, &mut core, now, "top\\sub");
+    close(&mut c2, &mut core, now, sub, 0);
+    // Both see the direct child.
+    let r = recv(&mut core, c1.conn);
+    assert_eq!(statuses(&r), vec![NtStatus::SUCCESS; 2]);
+    for x in &r {
+        assert_eq!(notify_changes(x), vec![(ADDED, "sub".to_string())]);
+    }
+    // A file two levels down, the directories spelled in another case: only the
+    // WATCH_TREE watch sees it, by its path from "top".
+    let r = notify_send(&mut c1, &mut core, now, top, WATCH_TREE, names, 4096);
+    assert_eq!(statuses(&r), vec![NtStatus::PENDING]);
+    let f = create(
+        &mut c2,
+        &mut core,
+        now,
+        create_req("TOP\\Sub\\f.txt", GENERIC_WRITE, 7, CREATE, 0),
+    )
+    .unwrap();
+    let r = recv(&mut core, c1.conn);
+    assert_eq!(statuses(&r), vec![NtStatus::SUCCESS]);
+    assert_eq!(
+        notify_changes(&r[0]),
+        vec![(ADDED, "Sub\\f.txt".to_string())]
+    );
+    close(&mut c2, &mut core, now, f.file_id, 0);
+    let r = notify_send(&mut c1, &mut core, now, flat, 0, names, 4096);
+    assert_eq!(
+        statuses(&r),
+        vec![NtStatus::PENDING],
+        "the plain watch saw nothing below its directory"
+    );
+    // A change of "top" itself belongs to its parent: not reported to its own watch.
+    let r = notify_send(&mut c1, &mut core, now, top, WATCH_TREE, names, 4096);
+    assert_eq!(statuses(&r), vec![NtStatus::PENDING]);
+    let other = open_dir(&mut c2, &mut core, now, "other");
+    close(&mut c2, &mut core, now, other, 0);
+    assert!(
+        recv(&mut core, c1.conn).is_empty(),
+        "a sibling is not below"
+    );
+    for d in [top, flat] {
+        let m = c1.build(Command::CLOSE, |o| {
+            CloseRequest {
+                flags: 0,
+                file_id: d,
+            }
+            .encode(o)
+        });
+        c1.send(&mut core, now, &m);
+        run_jobs(&mut core, now);
+        assert_eq!(
+            statuses(&recv(&mut core, c1.conn)),
+            vec![NtStatus(0x0000_010B), NtStatus::SUCCESS],
+            "the waiting request ends with the close (STATUS_NOTIFY_CLEANUP)"
+        );
+    }
+}
+
+#[test]
+fn the_first_change_notify_fixes_the_filter_and_later_ones_queue() {
+    // MS-FSA 2.1.5.10: a second request on the open reuses its watch (the first filter,
+    // smbtorture smb2.notify.mask-change); several wait, answered oldest first.
+    let (mut core, _fs, now) = core();
+    let mut c1 = Client::ready(&mut core, 1, now, "export");
+    let mut c2 = Client::ready(&mut core, 2, now, "export");
+    let d = open_dir(&mut c1, &mut core, now, "w");
+    let mid1 = c1.next_mid;
+    let r = notify_send(&mut c1, &mut core, now, d, 0, CHANGE_DIR_NAME, 4096);
+    assert_eq!(statuses(&r), vec![NtStatus::PENDING]);
+    // The second asks for file names: ignored, the watch reports directory names only.
+    let mid2 = c1.next_mid;
+    let r = notify_send(&mut c1, &mut core, now, d, 0, CHANGE_FILE_NAME, 4096);
+    assert_eq!(statuses(&r), vec![NtStatus::PENDING]);
+    let f = create(
+        &mut c2,
+        &mut core,
+        now,
+        create_req("w\\file", GENERIC_WRITE, 7, CREATE, 0),
+    )
+    .unwrap();
+    close(&mut c2, &mut core, now, f.file_id, 0);
+    assert!(
+        recv(&mut core, c1.conn).is_empty(),
+        "a file name is not watched"
+    );
+    for (mid, name) in [(mid1, "d1"), (mid2, "d2")] {
+        let x = open_dir(&mut c2, &mut core, now, &format!("w\\{name}"));
+        close(&mut c2, &mut core, now, x, 0);
+        let r = recv(&mut core, c1.conn);
+        assert_eq!(statuses(&r), vec![NtStatus::SUCCESS]);
+        assert_eq!(r[0].header.message_id, mid, "the oldest waiting request");
+        assert_eq!(notify_changes(&r[0]), vec![(ADDED, name.to_string())]);
+    }
+    close(&mut c1, &mut core, now, d, 0);
+}
+
+#[test]
+fn a_watched_directory_deleted_while_open_ends_its_watch_with_delete_pending() {
+    // MS-FSA 2.1.5.4: the directory's pending notifications complete with
+    // STATUS_DELETE_PENDING once it is to be deleted (smbtorture smb2.notify.rmdir1-4).
+    let (mut core, fs, now) = core();
+    let mut c1 = Client::ready(&mut core, 1, now, "export");
+    let mut c2 = Client::ready(&mut core, 2, now, "export");
+    let d = open_dir(&mut c1, &mut core, now, "gone");
+    let r = notify_send(&mut c1, &mut core, now, d, 0, CHANGE_FILE_NAME, 4096);
+    assert_eq!(statuses(&r), vec![NtStatus::PENDING]);
+    let rm = create(
+        &mut c2,
+        &mut core,
+        now,
+        create_req("gone", DELETE, 7, OPEN, DIRECTORY_FILE | DELETE_ON_CLOSE),
+    )
+    .unwrap();
+    assert!(recv(&mut core, c1.conn).is_empty());
+    close(&mut c2, &mut core, now, rm.file_id, 0);
+    assert_eq!(
+        statuses(&recv(&mut core, c1.conn)),
+        vec![NtStatus::DELETE_PENDING]
+    );
+    // A new request on it is refused the same way; the last close removes it.
+    let r = notify_send(&mut c1, &mut core, now, d, 0, CHANGE_FILE_NAME, 4096);
+    assert_eq!(statuses(&r), vec![NtStatus::DELETE_PENDING]);
+    close(&mut c1, &mut core, now, d, 0);
+    assert!(fs.lookup(&fs.root(), b"gone").is_err());
+}
+
+#[test]
+fn writes_and_attribute_changes_are_reported_as_modified() {
+    // SET_INFO basic: the bits of the fields set (MS-FSA 2.1.5.15.1), at once; WRITE: at
+    // the CLOSE of the open (LAST_WRITE and SIZE).
+    let (mut core, _fs, now) = core();
+    let mut c1 = Client::ready(&mut core, 1, now, "export");
+    let mut c2 = Client::ready(&mut core, 2, now, "export");
+    let d = open_dir(&mut c1, &mut core, now, "w");
+    let f = create(
+        &mut c2,
+        &mut core,
+        now,
+        create_req("w\\f", GENERIC_READ | GENERIC_WRITE, 7, CREATE, 0),
+    )
+    .unwrap();
+    let r = notify_send(&mut c1, &mut core, now, d, 0, CHANGE_LAST_WRITE, 4096);
+    assert_eq!(statuses(&r), vec![NtStatus::PENDING]);
+    // Only the attributes are set: a LAST_WRITE watch does not see it.
+    let basic = proto_smb2::fscc::file::FileBasicInformation {
+        creation_time: 0,
+        last_access_time: 0,
+        last_write_time: 0,
+        change_time: 0,
+        file_attributes: 0x2,
+    };
+    let set = SetInfoRequest {
+        info_type: 1,
+        file_info_class: 4,
+        additional_information: 0,
+        file_id: f.file_id,
+        buffer: {
+            use proto_smb2::fscc::InfoClass;
+            let mut b = Vec::new();
+            basic.encode(&mut b);
+            b
+        },
+    };
+    let r = c2.call(&mut core, now, Command::SET_INFO, |o| set.encode(o));
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    assert!(recv(&mut core, c1.conn).is_empty(), "attributes only");
+    assert_eq!(write(&mut c2, &mut core, now, f.file_id, 0, b"data"), Ok(4));
+    assert!(recv(&mut core, c1.conn).is_empty(), "not before the close");
+    close(&mut c2, &mut core, now, f.file_id, 0);
+    let r = recv(&mut core, c1.conn);
+    assert_eq!(statuses(&r), vec![NtStatus::SUCCESS]);
+    assert_eq!(notify_changes(&r[0]), vec![(MODIFIED, "f".to_string())]);
+    close(&mut c1, &mut core, now, d, 0);
+    // An ATTRIBUTES watch sees the SET_INFO at once.
+    let d = open_dir(&mut c1, &mut core, now, "w");
+    let r = notify_send(&mut c1, &mut core, now, d, 0, CHANGE_ATTRIBUTES, 4096);
+    assert_eq!(statuses(&r), vec![NtStatus::PENDING]);
+    let f = create(
+        &mut c2,
+        &mut core,
+        now,
+        create_req("w\\f", GENERIC_READ | GENERIC_WRITE, 7, OPEN, 0),
+    )
+    .unwrap();
+    let set = SetInfoRequest {
+        file_id: f.file_id,
+        ..set
+    };
+    let r = c2.call(&mut core, now, Command::SET_INFO, |o| set.encode(o));
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    let r = recv(&mut core, c1.conn);
+    assert_eq!(notify_changes(&r[0]), vec![(MODIFIED, "f".to_string())]);
+    close(&mut c2, &mut core, now, f.file_id, 0);
+    close(&mut c1, &mut core, now, d, 0);
+}
+
+#[test]
+fn changes_kept_between_requests_must_fit_the_first_requests_buffer() {
+    // Windows and Samba size the kept changes by the first request: with a 1-byte first
+    // request every later one is answered STATUS_NOTIFY_ENUM_DIR (smbtorture
+    // smb2.notify.valid-req).
+    let (mut core, _fs, now) = core();
+    let mut c1 = Client::ready(&mut core, 1, now, "export");
+    let mut c2 = Client::ready(&mut core, 2, now, "export");
+    let d = open_dir(&mut c1, &mut core, now, "w");
+    let r = notify_send(&mut c1, &mut core, now, d, 0, CHANGE_DIR_NAME, 1);
+    assert_eq!(statuses(&r), vec![NtStatus::PENDING]);
+    let x = open_dir(&mut c2, &mut core, now, "w\\a");
+    close(&mut c2, &mut core, now, x, 0);
+    assert_eq!(
+        statuses(&recv(&mut core, c1.conn)),
+        vec![STATUS_NOTIFY_ENUM_DIR],
+        "does not fit in 1 byte"
+    );
+    let x = open_dir(&mut c2, &mut core, now, "w\\b");
+    close(&mut c2, &mut core, now, x, 0);
+    let r = notify_send(&mut c1, &mut core, now, d, 0, CHANGE_DIR_NAME, 4096);
+    assert_eq!(
+        statuses(&r),
+        vec![STATUS_NOTIFY_ENUM_DIR],
+        "kept too much for 1 byte"
+    );
+    close(&mut c1, &mut core, now, d, 0);
+}
+
+#[test]
+fn a_session_setup_with_previous_session_id_ends_that_session() {
+    // MS-SMB2 §3.3.5.5.3: the earlier session of the same user ends (its opens close, its
+    // waiting CHANGE_NOTIFY gets STATUS_NOTIFY_CLEANUP) and is gone for later requests
+    // (smbtorture smb2.notify.session-reconnect); another user's session is left alone.
+    let (mut core, _fs, now) = core();
+    let mut c = Client::ready(&mut core, 1, now, "export");
+    let d = open_dir(&mut c, &mut core, now, "w");
+    let r = notify_send(
+        &mut c,
+        &mut core,
+        now,
+        d,
+        WATCH_TREE,
+        CHANGE_FILE_NAME,
+        4096,
+    );
+    assert_eq!(statuses(&r), vec![NtStatus::PENDING]);
+    // A new session of the same user, on another connection, naming the old one.
+    let mut c2 = Client::connect(&mut core, 2, now);
+    c2.previous_session_id = c.sid;
+    assert_eq!(
+        c2.login(&mut core, now, "alice", PASSWORD),
+        NtStatus::SUCCESS
+    );
+    let r = recv(&mut core, c.conn);
+    assert_eq!(
+        statuses(&r),
+        vec![NtStatus(0x0000_010B)],
+        "the old session's watch ends with its open"
+    );
+    assert_eq!(core.smb_open_count(), 0);
+    let r = c.call(&mut core, now, Command::LOGOFF, |o| LogoffRequest.encode(o));
+    assert_eq!(r.status(), NtStatus::USER_SESSION_DELETED);
+}
+
+#[test]
+fn an_allocation_size_context_reserves_space_for_a_new_or_overwritten_file() {
+    // MS-SMB2 §2.2.13.2.6 AlSi, MS-FSA 2.1.5.1.2.1: the new file's allocation, reported in
+    // the CREATE response (smbtorture smb2.create.blob); an existing file opened without
+    // overwrite keeps its own; a create context name under 4 bytes is refused.
+    let (mut core, _fs, now) = core();
+    let mut c = Client::ready(&mut core, 1, now, "export");
+    let mut req = create_req("alloc.bin", GENERIC_READ | GENERIC_WRITE, 7, CREATE, 0);
+    req.contexts = vec![RequestContext::AllocationSize(1 << 20).to_context()];
+    let f = create(&mut c, &mut core, now, req.clone()).unwrap();
+    assert_eq!((f.info.allocation_size, f.info.end_of_file), (1 << 20, 0));
+    close(&mut c, &mut core, now, f.file_id, 0);
+    req.create_disposition = OPEN;
+    req.contexts = vec![RequestContext::AllocationSize(4 << 20).to_context()];
+    let f = create(&mut c, &mut core, now, req.clone()).unwrap();
+    assert_eq!(f.info.allocation_size, 1 << 20, "opened, not reallocated");
+    close(&mut c, &mut core, now, f.file_id, 0);
+    req.create_disposition = OVERWRITE;
+    let f = create(&mut c, &mut core, now, req.clone()).unwrap();
+    assert_eq!(
+        f.info.allocation_size,
+        4 << 20,
+        "overwritten with the new allocation"
+    );
+    close(&mut c, &mut core, now, f.file_id, 0);
+    for name in [&b""[..], b"x", b"xyz"] {
+        req.contexts = vec![CreateContext {
+            name: name.to_vec(),
+            data: Vec::new(),
+        }];
+        assert_eq!(
+            create(&mut c, &mut core, now, req.clone()),
+            Err(NtStatus::INVALID_PARAMETER),
+            "name {name:?}"
+        );
+    }
+    req.contexts = vec![CreateContext {
+        name: b"FooO".to_vec(),
+        data: Vec::new(),
+    }];
+    let f = create(&mut c, &mut core, now, req).unwrap();
+    close(&mut c, &mut core, now, f.file_id, 0);
 }

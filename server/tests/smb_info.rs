@@ -1405,13 +1405,19 @@ fn stored_dos_attributes_and_creation_time() {
     assert_eq!(query_basic(&t).file_attributes, attributes::READONLY);
     set(&t, &rw_open(), &owner(), basic(attributes::ARCHIVE, 0));
     assert_eq!(query_basic(&t).file_attributes, attributes::ARCHIVE);
-    // TEMPORARY on a directory is dropped, not refused (as Samba).
+    // TEMPORARY on a directory is STATUS_INVALID_PARAMETER (MS-FSA 2.1.5.15.1; Samba
+    // refuses it too, smbtorture smb2.create.dosattr_tmp_dir) and changes nothing.
     let sub_open = OpenView {
         path: parse_create_str("sub").unwrap(),
         is_dir: true,
         ..rw_open()
     };
     let (class, buf) = basic(attributes::TEMPORARY | attributes::HIDDEN, 0).encode();
+    assert!(matches!(
+        set_info(&t.fs, &t.sub, &sub_open, &owner(), &sreq(1, class, buf)),
+        SetInfoOutcome::Failed(NtStatus::INVALID_PARAMETER)
+    ));
+    let (class, buf) = basic(attributes::HIDDEN, 0).encode();
     assert!(matches!(
         set_info(&t.fs, &t.sub, &sub_open, &owner(), &sreq(1, class, buf)),
         SetInfoOutcome::Applied { .. }

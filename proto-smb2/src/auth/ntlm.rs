@@ -635,6 +635,11 @@ pub fn verify_authenticate(
         }
         .into());
     }
+    // The client challenge's AV pairs (§2.2.2.7) must parse, MsvAvEOL included: a
+    // response whose list is cut short is malformed (STATUS_INVALID_PARAMETER, as Samba
+    // answers since its bug 14932; smbtorture smb2.session.ntlmssp_bug14932), not a wrong
+    // password.
+    decode_av_pairs(&auth.nt_response[NT_PROOF_LEN + BLOB_FIXED_LEN..])?;
     let hash = lookup(&user, &domain).ok_or(NtlmError::UnknownUser)?;
     let blob = &auth.nt_response[NT_PROOF_LEN..];
     let proof = &auth.nt_response[..NT_PROOF_LEN];

@@ -81,9 +81,15 @@ fn bad(what: &'static str) -> DecodeError {
 
 impl RequestContext {
     /// Interprets a request context. A known name with data of the wrong size is
-    /// malformed (§3.3.5.9: STATUS_INVALID_PARAMETER).
+    /// malformed (§3.3.5.9: STATUS_INVALID_PARAMETER), and so is a name shorter than the
+    /// 4 bytes every defined one has (§2.2.13.2; Windows refuses such a context with
+    /// STATUS_INVALID_PARAMETER while it ignores unknown names of 4 bytes or more, as
+    /// smbtorture smb2.create.blob checks).
     pub fn parse(c: &CreateContext) -> DecodeResult<Self> {
         let d = c.data.as_slice();
+        if c.name.len() < 4 {
+            return Err(bad("create context name shorter than 4 bytes"));
+        }
         Ok(match c.name.as_slice() {
             n if n == context_name::MXAC => match d.len() {
                 0 => RequestContext::QueryMaximalAccess { timestamp: None },

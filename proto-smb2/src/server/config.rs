@@ -176,7 +176,10 @@ pub struct ServerConfig {
     pub encrypt: EncryptPolicy,
     /// Ciphers accepted, in the server's preference order (3.1.1 encryption context).
     pub ciphers: Vec<u16>,
-    /// Signing algorithms accepted for the 3.1.1 signing context.
+    /// Signing algorithms accepted for the 3.1.1 signing context (the client's order of
+    /// preference picks among them). HMAC-SHA256 is one (MS-SMB2 §2.2.3.1.7 lists it for
+    /// 3.1.1; Samba accepts it): a client offering only it would otherwise get an
+    /// algorithm it did not offer and drop the connection.
     pub signing_algorithms: Vec<u16>,
     /// The share table (IPC$ is added when missing).
     pub shares: Vec<Arc<Share>>,
@@ -242,7 +245,11 @@ impl ServerConfig {
                 cipher::AES256_GCM,
                 cipher::AES256_CCM,
             ],
-            signing_algorithms: vec![signing_algorithm::AES_GMAC, signing_algorithm::AES_CMAC],
+            signing_algorithms: vec![
+                signing_algorithm::AES_GMAC,
+                signing_algorithm::AES_CMAC,
+                signing_algorithm::HMAC_SHA256,
+            ],
             shares,
             users,
             guest: None,

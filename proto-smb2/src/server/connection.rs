@@ -307,6 +307,28 @@ impl Connection {
             .is_some_and(|s| s.valid && s.trees.contains_key(&tree))
     }
 
+    /// Ends the session `sid` of this connection if it is valid and `user`'s (MS-SMB2
+    /// §3.3.5.5.3: a SESSION_SETUP with a PreviousSessionId has the server end that earlier
+    /// session of the same user, on whatever connection it is; its trees and opens close as
+    /// at LOGOFF, and a request on it gets STATUS_USER_SESSION_DELETED). Returns whether it
+    /// ended. A guest session is never ended this way.
+    pub fn end_previous_session(&mut self, sid: u64, user: &Identity) -> bool {
+        let same = self.sessions.get(&sid).is_some_and(|s| {
+            s.valid
+                && s.identity.as_deref().is_some_and(|i| {
+                    !i.guest
+                        && !user.guest
+                        && i.uid == user.uid
+                        && i.user.eq_ignore_ascii_case(&user.user)
+                        && i.domain.eq_ignore_ascii_case(&user.domain)
+                })
+        });
+        if same {
+            self.drop_session(sid);
+        }
+        same
+    }
+
     /// Whether the machine decided to close.
     pub fn is_closed(&self) -> bool {
         self.close.is_some()
@@ -679,10 +701,19 @@ impl Connection {
         if h.command == Command::NEGOTIATE {
             return self.negotiate(ch, &ctx, &part);
         }
+        // No session of that id: STATUS_USER_SESSION_DELETED (§3.3.5.2.9); for a related
+        // request, whose session is the previous operation's (§3.3.5.2.7.2), the previous
+        // one had none: STATUS_INVALID_PARAMETER, as Windows and Samba answer (smbtorture
+        // smb2.compound.invalid2).
+        let no_session = if related {
+            NtStatus::INVALID_PARAMETER
+        } else {
+            NtStatus::USER_SESSION_DELETED
+        };
         // §3.3.5.2.4: verify the signature of a signed, unencrypted request.
         if h.is_signed() && !ch.encrypted {
             let Some(s) = self.sessions.get(&session_id) else {
-                return self.fail(ch, &ctx, NtStatus::USER_SESSION_DELETED);
+                return self.fail(ch, &ctx, no_session);
             };
             let alg = self
                 .neg
@@ -708,7 +739,7 @@ impl Connection {
         }
         // §3.3.5.2.9: the session.
         let Some(s) = self.sessions.get(&session_id) else {
-            return self.fail(ch, &ctx, NtStatus::USER_SESSION_DELETED);
+            return self.fail(ch, &ctx, no_session);
         };
         if !s.valid {
             // §3.3.5.2.9: a session still authenticating may only be logged off (CLOSE

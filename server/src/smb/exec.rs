@@ -125,6 +125,8 @@ pub struct CreateWork {
     pub case_insensitive: bool,
     /// FileAttributes of a new file (FILE_ATTRIBUTE_READONLY becomes a mode without `w`).
     pub file_attributes: u32,
+    /// The AllocationSize create context (MS-SMB2 §2.2.13.2.6), for a new file.
+    pub allocation: Option<u64>,
 }
 
 /// What the file-system part of a CREATE found or made.
@@ -165,6 +167,8 @@ pub enum Work {
         name: Vec<u8>,
         /// FileAttributes of the CREATE.
         attributes: u32,
+        /// The AllocationSize create context.
+        allocation: Option<u64>,
     },
     /// READ.
     Read {
@@ -293,6 +297,7 @@ pub fn run(vfs: &dyn Vfs, work: Work) -> Output {
             handle,
             name,
             attributes,
+            allocation,
         } => Output::View(
             vfs.setattr(
                 &handle,
@@ -302,7 +307,10 @@ pub fn run(vfs: &dyn Vfs, work: Work) -> Output {
                 },
             )
             .map_err(status_of)
-            .map(|a| new_attributes(vfs, &handle, &a, &name, attributes)),
+            .map(|a| {
+                let a = reserve(vfs, &handle, a, allocation);
+                new_attributes(vfs, &handle, &a, &name, attributes)
+            }),
         ),
         Work::Read {
             handle,
@@ -527,6 +535,11 @@ pub fn create(vfs: &dyn Vfs, c: &CreateWork) -> Result<Found, NtStatus> {
                     let maximal =
                         smb_access::maximal_access(&a, Some(&dir_attr), &c.creds, c.read_only)
                             | granted;
+                    let a = if want_dir {
+                        a
+                    } else {
+                        reserve(vfs, &h, a, c.allocation)
+                    };
                     let view = new_attributes(vfs, &h, &a, last.as_bytes(), c.file_attributes);
                     Ok(Found {
                         view,
@@ -710,6 +723,20 @@ fn view_of(vfs: &dyn Vfs, h: &Handle, name: &[u8]) -> Result<SmbView, VfsError> 
 /// FILE_ATTRIBUTE_ARCHIVE for a file (MS-FSA 2.1.5.1.1/2.1.5.1.2.1, as Windows and Samba
 /// answer), stored where the backend can (`Vfs::set_dos_attrs`; READONLY is already in the
 /// mode). A backend that stores none reports what the mode gives.
+/// A new or overwritten file's AllocationSize (MS-FSA 2.1.5.1.2.1: the object store sets
+/// the stream's allocation from the create's AllocationSize): space reserved through
+/// [`Vfs::set_allocation`] (fallocate, keeping the size), so the CREATE response and later
+/// queries report it. The reservation is best effort, as a hint: a backend that cannot
+/// reserve, or a full disk, leaves the file as it is (`attr`).
+fn reserve(vfs: &dyn Vfs, h: &Handle, attr: FileAttr, allocation: Option<u64>) -> FileAttr {
+    match allocation {
+        Some(n) if n > 0 && n <= i64::MAX as u64 && attr.kind == FileKind::Regular => {
+            vfs.set_allocation(h, n).unwrap_or(attr)
+        }
+        _ => attr,
+    }
+}
+
 fn new_attributes(
     vfs: &dyn Vfs,
     h: &Handle,

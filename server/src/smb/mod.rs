@@ -149,6 +149,8 @@ struct CreateState {
     qfid: bool,
     path: SharePath,
     file_attributes: u32,
+    /// The AllocationSize create context.
+    allocation: Option<u64>,
     found: Option<Box<exec::Found>>,
     file: FileId,
     lock_open: OpenId,
@@ -158,6 +160,10 @@ struct CreateState {
 #[derive(Debug, Clone)]
 struct Removed {
     dir: FileId,
+    /// The share, and the directory's path below its root (for WATCH_TREE watches of the
+    /// directory's ancestors).
+    share_id: u32,
+    dir_path: Vec<String>,
     name: String,
     is_dir: bool,
 }
@@ -167,10 +173,23 @@ impl Removed {
         let parent = f.parent.as_ref()?;
         Some(Removed {
             dir: file_id(share_id, &parent.0),
+            share_id,
+            dir_path: parent_components(&f.path).to_vec(),
             name: String::from_utf8_lossy(&f.name).into_owned(),
             is_dir: f.is_dir,
         })
     }
+
+    /// Where it was: the share and the directory's path.
+    fn at(&self) -> Option<(u32, &[String])> {
+        Some((self.share_id, &self.dir_path))
+    }
+}
+
+/// The components of the directory holding `path` (empty for an entry of the share root).
+fn parent_components(path: &SharePath) -> &[String] {
+    let n = path.components.len();
+    &path.components[..n.saturating_sub(1)]
 }
 
 /// What to do when a job or a lock-table decision comes back.
@@ -198,7 +217,9 @@ enum Then {
     /// QUERY_DIRECTORY of the open `volatile` (its search comes back).
     QueryDirectory(u64),
     /// SET_INFO of the open `volatile`: InfoType and FileInfoClass.
-    SetInfo(u64, u8, u8),
+    /// SET_INFO of the open `.0`; `.1`: the FILE_NOTIFY_CHANGE_* bits it reports once
+    /// applied ([`set_info_notify_mask`]).
+    SetInfo(u64, u32),
     /// A rename or link the lock table allowed, to run.
     Rename(Box<Work>, u64),
     /// A rename or link ran; the open `volatile` gets the new path; `old`: where the file
@@ -511,19 +532,26 @@ impl Core {
             Event::Call(call) => self.smb_call(conn, *call, now),
             Event::Cancel(id) => self.smb_cancel(conn, id, now),
             Event::SessionEstablished {
+                session_id,
+                identity,
                 previous_session_id,
-                ..
             } => {
                 // Logged on: no logon deadline any more.
                 self.logons.end(conn);
-                // MS-SMB2 §3.3.5.5.3: the previous session of the client ends; its opens
-                // are closed here (on whatever connection they are).
-                if previous_session_id != 0 {
-                    let ids = self
-                        .smb
-                        .opens
-                        .ids_where(|o| o.session == previous_session_id);
-                    self.smb_close_opens(ids, now);
+                // MS-SMB2 §3.3.5.5.3: the previous session of the same user ends, on
+                // whatever connection it is; that connection's machine reports it closed
+                // (SessionClosed), which closes its opens.
+                if previous_session_id != 0 && previous_session_id != session_id {
+                    let conns: Vec<ConnId> = self.smb.conns.keys().copied().collect();
+                    for other in conns {
+                        let ended = self.smb.conns.get_mut(&other).is_some_and(|c| {
+                            c.machine
+                                .end_previous_session(previous_session_id, &identity)
+                        });
+                        if ended {
+                            self.smb.dirty.insert(other);
+                        }
+                    }
                 }
             }
             Event::SessionClosed { session_id } => {
@@ -596,7 +624,7 @@ impl Core {
         let ids = self.smb.opens.ids_where(|o| {
             o.conn == conn
                 && matches!(&o.kind, OpenKind::File(f)
-                    if f.watch.as_ref().is_some_and(|w| w.waiting.is_some_and(|(c, _)| c == id)))
+                    if f.watch.as_ref().is_some_and(|w| w.waiting.iter().any(|(c, _)| *c == id)))
         });
         for oid in ids {
             if let Some(Open {
@@ -605,7 +633,7 @@ impl Core {
             }) = self.smb.opens.by_id_mut(oid)
             {
                 if let Some(w) = f.watch.as_mut() {
-                    w.waiting = None;
+                    w.forget(id);
                 }
             }
             if let Some(c) = self.smb.conns.get_mut(&conn) {
@@ -785,12 +813,15 @@ impl Core {
         if let Some(s) = status {
             return self.smb_error(&ctx, s);
         }
-        let (mut mxac, mut qfid) = (false, false);
+        let (mut mxac, mut qfid, mut allocation) = (false, false, None);
         for c in &req.contexts {
             match RequestContext::parse(c) {
                 Err(_) => return self.smb_error(&ctx, NtStatus::INVALID_PARAMETER),
                 Ok(RequestContext::QueryMaximalAccess { .. }) => mxac = true,
                 Ok(RequestContext::QueryOnDiskId) => qfid = true,
+                // §3.3.5.9.4 / MS-FSA 2.1.5.1.2.1: the allocation of a new or overwritten
+                // file ([`exec::CreateWork::allocation`]).
+                Ok(RequestContext::AllocationSize(n)) => allocation = Some(n),
                 // §3.3.5.9.7/.12: no durable open to reconnect (none is ever granted);
                 // §3.3.5.9.6: no previous version at any time (no snapshots).
                 Ok(RequestContext::DurableHandleReconnect(_))
@@ -799,7 +830,7 @@ impl Core {
                     return self.smb_error(&ctx, NtStatus::OBJECT_NAME_NOT_FOUND)
                 }
                 // Leases, oplocks and durable handles are granted none (a valid answer:
-                // no response context); AlSi is a hint; ExtA and SecD are not applied.
+                // no response context); ExtA and SecD are not applied.
                 Ok(_) => {}
             }
         }
@@ -832,6 +863,7 @@ impl Core {
             read_only: share.read_only,
             case_insensitive: share.case_insensitive,
             file_attributes: req.file_attributes,
+            allocation,
         };
         let state = CreateState {
             share_access: req.share_access & 7,
@@ -840,6 +872,7 @@ impl Core {
             qfid,
             path: path.clone(),
             file_attributes: req.file_attributes,
+            allocation,
             found: None,
             file: FileId(0),
             lock_open: OpenId(0),
@@ -1009,6 +1042,7 @@ impl Core {
             search: None,
             searching: false,
             watch: None,
+            changed_at_close: 0,
         };
         if found.action == exec::action::CREATED {
             if let Some((parent, _)) = &found.parent {
@@ -1019,7 +1053,8 @@ impl Core {
                     is_dir: f.is_dir,
                     mask: 0,
                 };
-                self.smb_dir_changed(dir, &[change]);
+                let at = Some((ctx.share_id, parent_components(&st.path)));
+                self.smb_dir_changed(dir, at, &[change]);
             }
         }
         let id = self.smb.opens.insert(Open {
@@ -1038,6 +1073,7 @@ impl Core {
                     handle,
                     name: found.name.clone(),
                     attributes: st.file_attributes,
+                    allocation: st.allocation,
                 },
                 Pending {
                     ctx: Some(ctx),
@@ -1111,11 +1147,11 @@ impl Core {
                 Reply::ok(body(|b| CloseResponse::default().encode(b))),
             );
         };
-        if let Some((call, _)) = f.watch.as_ref().and_then(|w| w.waiting) {
+        for (call, _) in f.watch.iter().flat_map(|w| w.waiting.iter()) {
             // A pending CHANGE_NOTIFY of the open completes with STATUS_NOTIFY_CLEANUP
             // (MS-FSA 2.1.5.4, cleanup of the open).
             let c = Ctx {
-                call,
+                call: *call,
                 ..ctx.clone()
             };
             self.smb_reply(&c, Reply::error(notify::STATUS_NOTIFY_CLEANUP));
@@ -1123,6 +1159,7 @@ impl Core {
         let removed = if remove {
             Removed::of(ctx.share_id, &f)
         } else {
+            self.smb_notify_closed(ctx.share_id, &f);
             None
         };
         self.smb_submit(SmbRequest::Close { open: f.lock_open }, now);
@@ -1156,13 +1193,13 @@ impl Core {
                 continue;
             };
             if let OpenKind::File(f) = open.kind {
-                if let Some((call, _)) = f.watch.as_ref().and_then(|w| w.waiting) {
+                for (call, _) in f.watch.iter().flat_map(|w| w.waiting.iter()) {
                     // Closing the open at TREE_DISCONNECT / LOGOFF completes its pending
                     // CHANGE_NOTIFY with STATUS_NOTIFY_CLEANUP, as CLOSE does (MS-FSA
                     // 2.1.5.4; smbtorture smb2.notify.tdis1 and ulogoff wait for it).
                     let c = Ctx {
                         conn: open.conn,
-                        call,
+                        call: *call,
                         session: open.session,
                         tree: open.tree,
                         share_id: open.share_id,
@@ -1170,6 +1207,9 @@ impl Core {
                     self.smb_reply(&c, Reply::error(notify::STATUS_NOTIFY_CLEANUP));
                 }
                 self.smb_submit(SmbRequest::Close { open: f.lock_open }, now);
+                if !remove {
+                    self.smb_notify_closed(open.share_id, &f);
+                }
                 if remove {
                     self.smb_job(
                         open.share_id,
@@ -1445,7 +1485,11 @@ impl Core {
             Ok(f) if f.access & crate::smb_access::FILE_LIST_DIRECTORY == 0 => {
                 return self.smb_error(&ctx, NtStatus::ACCESS_DENIED)
             }
-            Ok(f) if f.watch.as_ref().is_some_and(|w| w.waiting.is_some()) => {
+            Ok(f)
+                if f.watch
+                    .as_ref()
+                    .is_some_and(|w| w.waiting.len() >= notify::MAX_WAITING) =>
+            {
                 return self.smb_error(&ctx, NtStatus::INSUFFICIENT_RESOURCES)
             }
             Ok(_) => {}
@@ -1454,14 +1498,28 @@ impl Core {
             }
             Err(s) => return self.smb_error(&ctx, s),
         }
-        let Some(w) = self.smb.opens.start_watch(volatile, req.completion_filter) else {
+        // A directory that is to be deleted reports nothing more (MS-FSA 2.1.5.10).
+        if let Ok(f) = self.smb_file(&ctx, volatile) {
+            let file = f.file;
+            if self.smb.opens.delete_pending(file) {
+                return self.smb_error(&ctx, NtStatus::DELETE_PENDING);
+            }
+        }
+        let Some(w) = self.smb.opens.start_watch(
+            volatile,
+            req.completion_filter,
+            req.flags,
+            req.output_buffer_length,
+        ) else {
             return self.smb_error(&ctx, NtStatus::FILE_CLOSED);
         };
+        // Changes are only kept while nothing waits (a change answers the oldest waiting
+        // request at once), so a request finding some is the only one.
         if w.ready() {
             let (status, data) = w.take(req.output_buffer_length);
             return self.smb_notify_reply(&ctx, status, data);
         }
-        w.waiting = Some((ctx.call, req.output_buffer_length));
+        w.waiting.push_back((ctx.call, req.output_buffer_length));
         let refused = self
             .smb
             .conns
@@ -1477,13 +1535,19 @@ impl Core {
             Some(Err(proto_smb2::server::AsyncError::NotLastInChain)) => STATUS_INTERNAL_ERROR,
             _ => return,
         };
-        if let Some(w) = self.smb.opens.start_watch(volatile, req.completion_filter) {
-            w.waiting = None;
+        if let Some(w) = self.smb.opens.start_watch(
+            volatile,
+            req.completion_filter,
+            req.flags,
+            req.output_buffer_length,
+        ) {
+            w.forget(ctx.call);
         }
         self.smb_error(&ctx, status);
     }
 
     fn smb_notify_reply(&mut self, ctx: &Ctx, status: NtStatus, data: Vec<u8>) {
+        tracing::trace!(call = ?ctx.call, ?status, len = data.len(), "CHANGE_NOTIFY answered");
         let reply = if status == NtStatus::SUCCESS {
             crate::smb_info::output_reply(status, data)
         } else {
@@ -1492,34 +1556,72 @@ impl Core {
         self.smb_reply(ctx, reply);
     }
 
-    /// Namespace changes in the directory `dir`: every open watching it records them, and
-    /// a waiting CHANGE_NOTIFY is answered.
-    pub(crate) fn smb_dir_changed(&mut self, dir: FileId, changes: &[notify::Change]) {
+    /// Namespace changes in the directory `dir`, found at `at` (its share and path below the
+    /// share root; `None`: not known to the caller): every open watching `dir` records them,
+    /// and so does every WATCH_TREE watch of a directory above it, naming them by their path
+    /// from the watched directory ([`notify`]); the oldest waiting CHANGE_NOTIFY of each is
+    /// answered.
+    pub(crate) fn smb_dir_changed(
+        &mut self,
+        dir: FileId,
+        at: Option<(u32, &[String])>,
+        changes: &[notify::Change],
+    ) {
         if !self.smb.opens.watching() {
             return;
         }
-        let ids = self.smb.opens.ids_where(
-            |o| matches!(&o.kind, OpenKind::File(f) if f.file == dir && f.watch.is_some()),
-        );
+        tracing::trace!(?dir, ?at, ?changes, "SMB directory changed");
+        // An NFS change names only the directory: its path is that of an SMB open of it.
+        let found;
+        let at = match at {
+            Some(a) => Some(a),
+            None => {
+                found = self.smb_dir_path(dir);
+                found.as_ref().map(|(s, p)| (*s, p.as_slice()))
+            }
+        };
+        let ids = self.smb.opens.ids_where(|o| match &o.kind {
+            OpenKind::File(f) => f.watch.as_ref().is_some_and(|w| {
+                f.file == dir || (w.tree && at.is_some_and(|(s, _)| s == o.share_id))
+            }),
+            OpenKind::Pipe(_) => false,
+        });
         for id in ids {
+            let Some(share_id) = self.smb.opens.by_id_mut(id).map(|o| o.share_id) else {
+                continue;
+            };
+            let case_insensitive = self
+                .smb
+                .shares
+                .get(&share_id)
+                .is_none_or(|s| s.case_insensitive);
             let Some(open) = self.smb.opens.by_id_mut(id) else {
                 continue;
             };
-            let (conn, session, tree, share_id) =
-                (open.conn, open.session, open.tree, open.share_id);
+            let (conn, session, tree) = (open.conn, open.session, open.tree);
             let OpenKind::File(f) = &mut open.kind else {
                 continue;
             };
+            let direct = f.file == dir;
             let Some(w) = f.watch.as_mut() else {
                 continue;
             };
             for c in changes {
-                w.push(c);
+                let name = if direct {
+                    Some(c.name.clone())
+                } else {
+                    at.and_then(|(_, p)| {
+                        notify::relative_name(&f.path.components, p, &c.name, case_insensitive)
+                    })
+                };
+                if let Some(name) = name {
+                    w.push(c, &name);
+                }
             }
             if !w.ready() {
                 continue;
             }
-            if let Some((call, len)) = w.waiting.take() {
+            if let Some((call, len)) = w.waiting.pop_front() {
                 let (status, data) = w.take(len);
                 let ctx = Ctx {
                     conn,
@@ -1533,24 +1635,84 @@ impl Core {
         }
     }
 
-    /// A SET_INFO changed the file of the open `volatile`: FILE_ACTION_MODIFIED in its
-    /// directory, with the change bits of the class (MS-FSA 2.1.5.15: basic changes
-    /// attributes and times, end-of-file and allocation the size, security the security).
-    fn smb_notify_modified(&mut self, ctx: &Ctx, volatile: u64, info_type: u8, class: u8) {
-        use proto_smb2::fscc::{file_class, info_type as it};
-        let mask = match (info_type, class) {
-            (it::FILE, file_class::BASIC) => {
-                notify::CHANGE_ATTRIBUTES
-                    | notify::CHANGE_LAST_WRITE
-                    | notify::CHANGE_LAST_ACCESS
-                    | notify::CHANGE_CREATION
+    /// The share and path of an SMB open of the directory `dir`, if any.
+    fn smb_dir_path(&self, dir: FileId) -> Option<(u32, Vec<String>)> {
+        self.smb.opens.find_map(|o| match &o.kind {
+            OpenKind::File(f) if f.file == dir && f.is_dir => {
+                Some((o.share_id, f.path.components.clone()))
             }
-            (it::FILE, file_class::END_OF_FILE | file_class::ALLOCATION) => {
-                notify::CHANGE_SIZE | notify::CHANGE_LAST_WRITE
-            }
-            (it::SECURITY, _) => notify::CHANGE_SECURITY,
-            _ => return,
+            _ => None,
+        })
+    }
+
+    /// An open `f` of the share `share_id` was closed and its file stays: the changes made
+    /// through it that are reported at close ([`notify`]), and for a directory with delete
+    /// pending the end of its watches.
+    fn smb_notify_closed(&mut self, share_id: u32, f: &FileOpen) {
+        if f.is_dir {
+            self.smb_notify_delete_pending(f.file);
+        }
+        if f.changed_at_close == 0 {
+            return;
+        }
+        let Some(r) = Removed::of(share_id, f) else {
+            return;
         };
+        let c = notify::Change {
+            action: notify::action::MODIFIED,
+            name: r.name.clone(),
+            is_dir: r.is_dir,
+            mask: f.changed_at_close,
+        };
+        self.smb_dir_changed(r.dir, r.at(), &[c]);
+    }
+
+    /// The directory `file` has delete pending and an open of it was closed: every
+    /// CHANGE_NOTIFY waiting on an open of it completes with STATUS_DELETE_PENDING (MS-FSA
+    /// 2.1.5.4: the directory's notifications end when it is to be deleted; smbtorture
+    /// smb2.notify.rmdir1-4).
+    fn smb_notify_delete_pending(&mut self, file: FileId) {
+        if !self.smb.opens.watching() || !self.smb.opens.delete_pending(file) {
+            return;
+        }
+        let ids = self.smb.opens.ids_where(|o| {
+            matches!(&o.kind, OpenKind::File(f)
+                if f.file == file && f.watch.as_ref().is_some_and(|w| !w.waiting.is_empty()))
+        });
+        for id in ids {
+            let Some(open) = self.smb.opens.by_id_mut(id) else {
+                continue;
+            };
+            let (conn, session, tree, share_id) =
+                (open.conn, open.session, open.tree, open.share_id);
+            let OpenKind::File(f) = &mut open.kind else {
+                continue;
+            };
+            let waiting = f
+                .watch
+                .as_mut()
+                .map(|w| std::mem::take(&mut w.waiting))
+                .unwrap_or_default();
+            for (call, _) in waiting {
+                let ctx = Ctx {
+                    conn,
+                    call,
+                    session,
+                    tree,
+                    share_id,
+                };
+                self.smb_error(&ctx, NtStatus::DELETE_PENDING);
+            }
+        }
+    }
+
+    /// A SET_INFO changed the file of the open `volatile`: FILE_ACTION_MODIFIED in its
+    /// directory, seen by watches asking for any bit of `mask` ([`set_info_notify_mask`]).
+    fn smb_notify_modified(&mut self, ctx: &Ctx, volatile: u64, mask: u32) {
+        tracing::trace!(volatile, mask, "SET_INFO applied");
+        if mask == 0 {
+            return;
+        }
         let Ok(f) = self.smb_file(ctx, volatile) else {
             return;
         };
@@ -1559,11 +1721,11 @@ impl Core {
         };
         let c = notify::Change {
             action: notify::action::MODIFIED,
-            name: r.name,
+            name: r.name.clone(),
             is_dir: r.is_dir,
             mask,
         };
-        self.smb_dir_changed(r.dir, &[c]);
+        self.smb_dir_changed(r.dir, r.at(), &[c]);
     }
 
     fn smb_notify_removed(&mut self, r: &Removed) {
@@ -1573,18 +1735,26 @@ impl Core {
             is_dir: r.is_dir,
             mask: 0,
         };
-        self.smb_dir_changed(r.dir, &[c]);
+        self.smb_dir_changed(r.dir, r.at(), &[c]);
     }
 
-    /// A rename (or, without `old`, a link) to `name` in `dir`: RENAMED_OLD_NAME and
-    /// RENAMED_NEW_NAME in one directory, REMOVED and ADDED across two.
-    fn smb_notify_moved(&mut self, old: Option<&Removed>, dir: FileId, name: &str, is_dir: bool) {
+    /// A rename (or, without `old`, a link) to `name` in `dir` (at `dir_path` of the share
+    /// `share_id`): RENAMED_OLD_NAME and RENAMED_NEW_NAME in one directory, REMOVED and
+    /// ADDED across two.
+    fn smb_notify_moved(
+        &mut self,
+        old: Option<&Removed>,
+        (dir, share_id, dir_path): (FileId, u32, &[String]),
+        name: &str,
+        is_dir: bool,
+    ) {
         let new = |action| notify::Change {
             action,
             name: name.to_string(),
             is_dir,
             mask: 0,
         };
+        let at = Some((share_id, dir_path));
         match old {
             Some(o) if o.dir == dir => {
                 let old_c = notify::Change {
@@ -1593,13 +1763,13 @@ impl Core {
                     is_dir,
                     mask: 0,
                 };
-                self.smb_dir_changed(dir, &[old_c, new(notify::action::RENAMED_NEW_NAME)]);
+                self.smb_dir_changed(dir, at, &[old_c, new(notify::action::RENAMED_NEW_NAME)]);
             }
             Some(o) => {
                 self.smb_notify_removed(o);
-                self.smb_dir_changed(dir, &[new(notify::action::ADDED)]);
+                self.smb_dir_changed(dir, at, &[new(notify::action::ADDED)]);
             }
-            None => self.smb_dir_changed(dir, &[new(notify::action::ADDED)]),
+            None => self.smb_dir_changed(dir, at, &[new(notify::action::ADDED)]),
         }
     }
 
@@ -1650,13 +1820,13 @@ impl Core {
     /// Delivers NFS changes whose job succeeded.
     pub(crate) fn smb_nfs_changed(&mut self, changes: Vec<(FileId, notify::Change)>) {
         for (dir, c) in changes {
-            self.smb_dir_changed(dir, &[c]);
+            self.smb_dir_changed(dir, None, &[c]);
         }
     }
 
     fn smb_set_info(&mut self, ctx: Ctx, req: SetInfoRequest, dialect: u16, creds: Creds) {
         let volatile = req.file_id.volatile;
-        let info_class = (req.info_type, req.file_info_class);
+        let notify_mask = set_info_notify_mask(&req);
         let (handle, open) = match self.smb_open_view(&ctx, volatile, dialect) {
             Ok(v) => v,
             Err(s) => return self.smb_error(&ctx, s),
@@ -1677,7 +1847,7 @@ impl Core {
             },
             Pending {
                 ctx: Some(ctx),
-                then: Then::SetInfo(volatile, info_class.0, info_class.1),
+                then: Then::SetInfo(volatile, notify_mask),
             },
         );
     }
@@ -1949,9 +2119,9 @@ impl Core {
                 }
                 self.smb_reply(&ctx, r)
             }
-            (Then::SetInfo(volatile, info_type, class), Output::SetInfo(out)) => {
-                if let SetInfoOutcome::Applied { attr: Some(_), .. } = &out {
-                    self.smb_notify_modified(&ctx, volatile, info_type, class);
+            (Then::SetInfo(volatile, notify_mask), Output::SetInfo(out)) => {
+                if let SetInfoOutcome::Applied { .. } = &out {
+                    self.smb_notify_modified(&ctx, volatile, notify_mask);
                 }
                 self.smb_set_info_outcome(ctx, volatile, out, now)
             }
@@ -1960,7 +2130,8 @@ impl Core {
                 let new_dir = file_id(ctx.share_id, &dir.0);
                 let new_name = String::from_utf8_lossy(&name).into_owned();
                 let is_dir = old.as_ref().is_some_and(|o| o.is_dir);
-                self.smb_notify_moved(old.as_ref(), new_dir, &new_name, is_dir);
+                let at = (new_dir, ctx.share_id, parent_components(&path));
+                self.smb_notify_moved(old.as_ref(), at, &new_name, is_dir);
                 // Every open of the file follows it to its new name.
                 if volatile != 0 {
                     if let Ok(f) = self.smb_file(&ctx, volatile) {
@@ -1969,6 +2140,11 @@ impl Core {
                             o.parent = Some(dir.clone());
                             o.name = name.clone();
                             o.path = path.clone();
+                        }
+                        if let Ok(f) = self.smb_file(&ctx, volatile) {
+                            if !f.is_dir {
+                                f.changed_at_close |= notify::RENAMED_FILE_CHANGES;
+                            }
                         }
                     }
                 }
@@ -1991,6 +2167,9 @@ impl Core {
             (Then::Write(volatile, offset), Output::Written(Ok(count))) => {
                 if let Ok(f) = self.smb_file(&ctx, volatile) {
                     f.position = offset.saturating_add(u64::from(count));
+                    if count > 0 {
+                        f.changed_at_close |= notify::CHANGE_LAST_WRITE | notify::CHANGE_SIZE;
+                    }
                 }
                 let resp = WriteResponse {
                     count,
@@ -2142,4 +2321,38 @@ fn remove_of(f: &FileOpen, remove: bool) -> Option<(Handle, Vec<u8>, bool)> {
     f.parent
         .as_ref()
         .map(|p| (p.clone(), f.name.clone(), f.is_dir))
+}
+
+/// The FILE_NOTIFY_CHANGE_* bits of the FILE_ACTION_MODIFIED change a SET_INFO of `req`
+/// reports once applied (MS-FSA 2.1.5.15, "send directory change notification" with the
+/// FilterMatch of what was set): FileBasicInformation the bit of each time it sets
+/// (CreationTime CREATION, LastAccessTime LAST_ACCESS, LastWriteTime LAST_WRITE; ChangeTime
+/// none, as Samba) and ATTRIBUTES for non-zero FileAttributes, so a SET_INFO that sets
+/// nothing reports nothing; end-of-file and allocation SIZE and LAST_WRITE; security
+/// SECURITY; other classes nothing (renames and deletions report their own changes).
+fn set_info_notify_mask(req: &SetInfoRequest) -> u32 {
+    use proto_smb2::fscc::{file_class, info_type as it};
+    match (req.info_type, req.file_info_class) {
+        (it::FILE, file_class::BASIC) => {
+            match proto_smb2::fscc::file::SetFileInfo::decode(file_class::BASIC, &req.buffer) {
+                Ok(proto_smb2::fscc::file::SetFileInfo::Basic(b)) => {
+                    let set = |t: i64, bit: u32| if t > 0 { bit } else { 0 };
+                    set(b.creation_time, notify::CHANGE_CREATION)
+                        | set(b.last_access_time, notify::CHANGE_LAST_ACCESS)
+                        | set(b.last_write_time, notify::CHANGE_LAST_WRITE)
+                        | if b.file_attributes != 0 {
+                            notify::CHANGE_ATTRIBUTES
+                        } else {
+                            0
+                        }
+                }
+                _ => 0,
+            }
+        }
+        (it::FILE, file_class::END_OF_FILE | file_class::ALLOCATION) => {
+            notify::CHANGE_SIZE | notify::CHANGE_LAST_WRITE
+        }
+        (it::SECURITY, _) => notify::CHANGE_SECURITY,
+        _ => 0,
+    }
 }

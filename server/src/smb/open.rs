@@ -72,6 +72,9 @@ pub struct FileOpen {
     pub searching: bool,
     /// The CHANGE_NOTIFY watch, once the first request came ([`super::notify`]).
     pub watch: Option<Box<super::notify::Watch>>,
+    /// FILE_NOTIFY_CHANGE_* bits of changes made through this open that its CLOSE reports
+    /// as FILE_ACTION_MODIFIED ([`super::notify`]: writes, the rename of a file).
+    pub changed_at_close: u32,
 }
 
 /// What an open is of.
@@ -200,8 +203,16 @@ impl OpenTable {
         Some((open, remove_file))
     }
 
-    /// Starts the CHANGE_NOTIFY watch of the file open `id` (if it has none yet).
-    pub fn start_watch(&mut self, id: u64, filter: u32) -> Option<&mut super::notify::Watch> {
+    /// The CHANGE_NOTIFY watch of the file open `id`, started with `filter`, `flags` and
+    /// `max_len` (OutputBufferLength) if it has none yet (an existing watch keeps its own:
+    /// [`super::notify`]).
+    pub fn start_watch(
+        &mut self,
+        id: u64,
+        filter: u32,
+        flags: u16,
+        max_len: u32,
+    ) -> Option<&mut super::notify::Watch> {
         let Some(Open {
             kind: OpenKind::File(f),
             ..
@@ -212,9 +223,15 @@ impl OpenTable {
         if f.watch.is_none() {
             self.watches += 1;
         }
-        let w = f.watch.get_or_insert_with(Box::default);
-        w.filter = filter;
-        Some(w)
+        Some(
+            f.watch
+                .get_or_insert_with(|| Box::new(super::notify::Watch::new(filter, flags, max_len))),
+        )
+    }
+
+    /// The first open for which `f` gives something.
+    pub fn find_map<T>(&self, f: impl FnMut(&Open) -> Option<T>) -> Option<T> {
+        self.opens.values().find_map(f)
     }
 
     /// Whether any open watches its directory.
