@@ -485,6 +485,21 @@ pub trait Vfs: Send + Sync + fmt::Debug {
     fn readlink(&self, h: &Handle) -> VfsResult<Vec<u8>>;
     /// Reads up to `count` bytes at `offset`; returns the data and whether it reached EOF.
     fn read(&self, h: &Handle, offset: u64, count: u32) -> VfsResult<(Vec<u8>, bool)>;
+    /// [`Vfs::read`] appending the data to `buf`, after what it holds already (a server
+    /// keeps room there for the headers of its reply, and reads straight into the buffer
+    /// it sends). Returns the bytes read and whether they reached EOF; on error `buf` is
+    /// as it was. The provided method reads, then copies.
+    fn read_into(
+        &self,
+        h: &Handle,
+        offset: u64,
+        count: u32,
+        buf: &mut Vec<u8>,
+    ) -> VfsResult<(usize, bool)> {
+        let (data, eof) = self.read(h, offset, count)?;
+        buf.extend_from_slice(&data);
+        Ok((data.len(), eof))
+    }
     /// Writes `data` at `offset` with at least `stable` durability; returns the durability
     /// actually achieved and the attributes after the write.
     fn write(

@@ -7,7 +7,7 @@ use super::config::{ServerConfig, Share};
 use super::rng::Rng;
 use super::{
     AsyncError, Call, CallId, CloseReason, CompoundPosition, Event, FileTime, Identity, Reply,
-    ReplyError,
+    ReplyError, REPLY_HEADROOM,
 };
 use crate::cmd::negotiate::dialect;
 use crate::cmd::{ErrorResponse, FileId, Request};
@@ -16,7 +16,7 @@ use crate::credits::{check_charge, CreditWindow};
 use crate::crypto::kdf::SessionKeys;
 use crate::crypto::preauth::PreauthHash;
 use crate::crypto::signing::{self, SigningAlgorithm};
-use crate::crypto::transform::{self, Cipher};
+use crate::crypto::transform::{self, Cipher, TRANSFORM_HEADER_LEN};
 use crate::header::{flags, Command, Header, HeaderId, HEADER_LEN};
 use crate::nbss;
 use crate::status::NtStatus;
@@ -147,9 +147,37 @@ pub(super) enum SignHow {
     Always,
 }
 
+/// A response being assembled: the message is `buf[at..]`, with room before it for the
+/// NBSS and transform headers ([`REPLY_HEADROOM`]), so that a lone response is framed,
+/// signed and encrypted where it lies.
 struct OutMsg {
-    msg: Vec<u8>,
+    buf: Vec<u8>,
+    at: usize,
     sign: Option<(SigningAlgorithm, [u8; 16])>,
+}
+
+impl OutMsg {
+    fn msg(&self) -> &[u8] {
+        &self.buf[self.at..]
+    }
+}
+
+/// Where the SMB2 header of a response starts in its buffer: after the room for the NBSS
+/// header and a transform header.
+const MSG_AT: usize = REPLY_HEADROOM - HEADER_LEN;
+
+/// `body` copied after [`REPLY_HEADROOM`] zero bytes.
+fn framed(body: &[u8]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(REPLY_HEADROOM + body.len());
+    buf.resize(REPLY_HEADROOM, 0);
+    buf.extend_from_slice(body);
+    buf
+}
+
+/// Writes `h` into the [`HEADER_LEN`] bytes of `buf` at [`MSG_AT`].
+fn put_header(h: &Header, buf: &mut [u8]) {
+    let mut w = &mut buf[MSG_AT..REPLY_HEADROOM];
+    h.encode(&mut w);
 }
 
 /// What the previous message of a chain left for a related one (§3.3.5.2.7.2).
@@ -355,18 +383,17 @@ impl Connection {
             self.async_count -= 1;
             self.send_async_final(&cs.ctx, async_id, reply);
         } else if let Some(mut ch) = self.chains.remove(&cs.chain) {
-            let status = reply.status();
-            let file_id = match (&reply, cs.ctx.header.command) {
-                (Reply::Body { body, .. }, Command::CREATE) if !status.is_error() => {
-                    body.get(64..80).map(FileId::from_slice)
-                }
+            let (status, buf) = reply_parts(reply);
+            let file_id = match (&status, cs.ctx.header.command) {
+                (_, Command::CREATE) if !status.is_error() => buf
+                    .get(REPLY_HEADROOM + 64..REPLY_HEADROOM + 80)
+                    .map(FileId::from_slice),
                 _ => cs.file_id,
             };
             if cs.ctx.header.command == Command::CREATE && status.is_error() {
                 ch.create_err = Some(status);
             }
-            let (st, body) = reply_parts(reply);
-            self.respond(&mut ch, &cs.ctx, st, &body, SignHow::Auto);
+            self.respond_buf(&mut ch, &cs.ctx, status, buf, SignHow::Auto);
             ch.prev = Prev {
                 session_id: cs.ctx.session_id,
                 tree_id: cs.ctx.tree_id,
@@ -410,11 +437,16 @@ impl Connection {
         // §3.3.4.2: the interim response grants credits; §3.3.4.1.1: it is never signed.
         let granted = self.credits.grant(ctx.header.credits);
         let h = response_header(&ctx, NtStatus::PENDING, granted, Some(async_id));
-        let mut msg = Vec::with_capacity(HEADER_LEN + 9);
-        h.encode(&mut msg);
-        ErrorResponse::empty().encode(&mut msg);
+        let mut body = Vec::with_capacity(9);
+        ErrorResponse::empty().encode(&mut body);
+        let mut buf = framed(&body);
+        put_header(&h, &mut buf);
         self.note_encryption(&mut ch, &ctx);
-        ch.out.push(OutMsg { msg, sign: None });
+        ch.out.push(OutMsg {
+            buf,
+            at: MSG_AT,
+            sign: None,
+        });
         self.finish_chain(ch);
         Ok(async_id)
     }
@@ -877,11 +909,22 @@ impl Connection {
         body: &[u8],
         how: SignHow,
     ) -> &'c [u8] {
+        self.respond_buf(ch, ctx, status, framed(body), how)
+    }
+
+    /// [`Self::respond`] with the body in `buf` after [`REPLY_HEADROOM`] bytes of room,
+    /// where the header is written (no copy of the body).
+    fn respond_buf<'c>(
+        &mut self,
+        ch: &'c mut Chain,
+        ctx: &Ctx,
+        status: NtStatus,
+        mut buf: Vec<u8>,
+        how: SignHow,
+    ) -> &'c [u8] {
         let granted = self.credits.grant(ctx.header.credits);
         let h = response_header(ctx, status, granted, None);
-        let mut msg = Vec::with_capacity(HEADER_LEN + body.len());
-        h.encode(&mut msg);
-        msg.extend_from_slice(body);
+        put_header(&h, &mut buf);
         if self.lost_encryption(ctx) {
             return &[];
         }
@@ -890,8 +933,12 @@ impl Connection {
         {
             self.note_encryption(ch, ctx);
         }
-        ch.out.push(OutMsg { msg, sign });
-        ch.out.last().map_or(&[], |m| m.msg.as_slice())
+        ch.out.push(OutMsg {
+            buf,
+            at: MSG_AT,
+            sign,
+        });
+        ch.out.last().map_or(&[], OutMsg::msg)
     }
 
     /// An encrypted request whose session ended (LOGOFF) before its answer: the answer
@@ -981,14 +1028,14 @@ impl Connection {
             let mut m = out.remove(0);
             if ch.encrypt_with.is_none() {
                 if let Some((alg, key)) = &m.sign {
-                    let _ = signing::sign(*alg, key, &mut m.msg);
+                    let _ = signing::sign(*alg, key, &mut m.buf[m.at..]);
                 }
             }
-            return self.send_payload(Bytes::from(m.msg), ch.encrypt_with);
+            return self.send_framed(m.buf, m.at, ch.encrypt_with);
         }
         let mut w = CompoundWriter::new();
         for m in &ch.out {
-            w.push(&m.msg);
+            w.push(m.msg());
         }
         let ranges = w.ranges().to_vec();
         if ch.encrypt_with.is_none() {
@@ -1000,23 +1047,41 @@ impl Connection {
             }
         }
         let payload = w.finish();
-        self.send_payload(payload, ch.encrypt_with);
+        let mut buf = Vec::with_capacity(MSG_AT + payload.len());
+        buf.resize(MSG_AT, 0);
+        buf.extend_from_slice(&payload);
+        self.send_framed(buf, MSG_AT, ch.encrypt_with);
     }
 
-    fn send_payload(&mut self, payload: Bytes, seal: Option<Sealer>) {
-        let payload = match seal {
-            None => payload,
-            Some(e) => {
-                match transform::encrypt(e.cipher, &e.key, &e.nonce, e.session_id, &payload) {
-                    Ok(b) => Bytes::from(b),
-                    Err(_) => return self.close_with(CloseReason::Decrypt("encryption failed")),
-                }
+    /// Sends the payload `buf[at..]` (one message or a chain), encrypted with `seal` if
+    /// given: the transform and NBSS headers go into the room before `at`, which must be
+    /// [`MSG_AT`] bytes (the payload is copied when it is not).
+    fn send_framed(&mut self, mut buf: Vec<u8>, mut at: usize, seal: Option<Sealer>) {
+        if at < MSG_AT {
+            let mut b = Vec::with_capacity(MSG_AT + buf.len() - at);
+            b.resize(MSG_AT, 0);
+            b.extend_from_slice(&buf[at..]);
+            (buf, at) = (b, MSG_AT);
+        }
+        if let Some(e) = seal {
+            at -= TRANSFORM_HEADER_LEN;
+            let sealed = transform::encrypt_in_place(
+                e.cipher,
+                &e.key,
+                &e.nonce,
+                e.session_id,
+                &mut buf[at..],
+            );
+            if sealed.is_err() {
+                return self.close_with(CloseReason::Decrypt("encryption failed"));
             }
-        };
-        let mut frame = Vec::with_capacity(nbss::NBSS_HEADER_LEN + payload.len());
-        nbss::put_frame(&mut frame, &payload);
-        self.queued_bytes += frame.len();
-        self.transmits.push_back(Bytes::from(frame));
+        }
+        at -= nbss::NBSS_HEADER_LEN;
+        let len = buf.len() - at - nbss::NBSS_HEADER_LEN;
+        debug_assert!(len <= nbss::MAX_FRAME_LEN, "NBSS payload over 24 bits");
+        buf[at..at + nbss::NBSS_HEADER_LEN].copy_from_slice(&nbss::frame_header(len));
+        self.queued_bytes += buf.len() - at;
+        self.transmits.push_back(Bytes::from(buf).slice(at..));
     }
 
     /// The final response of an async call: the async header form, no credits (they
@@ -1026,26 +1091,24 @@ impl Connection {
         if self.lost_encryption(ctx) {
             return;
         }
-        let (status, body) = reply_parts(reply);
+        let (status, mut buf) = reply_parts(reply);
         let h = response_header(ctx, status, 0, Some(async_id));
-        let mut msg = Vec::with_capacity(HEADER_LEN + body.len());
-        h.encode(&mut msg);
-        msg.extend_from_slice(&body);
+        put_header(&h, &mut buf);
         let enc = match self.encryption_for(ctx) {
             Ok(e) => e,
             Err(r) => return self.close_with(r),
         };
         if enc.is_none() {
             if let Some((alg, key)) = self.sign_key(ctx, SignHow::Auto) {
-                let _ = signing::sign(alg, &key, &mut msg);
+                let _ = signing::sign(alg, &key, &mut buf[MSG_AT..]);
             }
         }
-        self.send_payload(Bytes::from(msg), enc);
+        self.send_framed(buf, MSG_AT, enc);
     }
 
     /// Sends a message outside any chain (the SMB1 negotiate answer).
     pub(super) fn send_plain(&mut self, msg: Vec<u8>) {
-        self.send_payload(Bytes::from(msg), None);
+        self.send_framed(msg, 0, None);
     }
 
     /// Closes the trees of a session and the session itself, telling the upper layer.
@@ -1065,13 +1128,17 @@ impl Connection {
     }
 }
 
+/// The status of `reply` and its body in a buffer after [`REPLY_HEADROOM`] bytes of room.
 fn reply_parts(reply: Reply) -> (NtStatus, Vec<u8>) {
     match reply {
-        Reply::Body { status, body } => (status, body),
+        Reply::Body { status, body } => (status, framed(&body)),
+        Reply::Framed { status, buf } if buf.len() >= REPLY_HEADROOM => (status, buf),
+        // Too short to hold the room: an empty body.
+        Reply::Framed { status, .. } => (status, framed(&[])),
         Reply::Error { status, error } => {
             let mut b = Vec::new();
             error.encode(&mut b);
-            (status, b)
+            (status, framed(&b))
         }
     }
 }

@@ -12,9 +12,10 @@ use vfs::{Caller, CreateHow, FileAttr, FileKind, Handle, SetAttrs, Stability, Vf
 
 use crate::smb_access::{self, check_create, check_open, implied_by_disposition};
 use crate::smb_info::{self, OpenView, SetInfoOutcome, SmbView, VolumeView};
+use proto_smb2::cmd::read_write::READ_DATA_OFFSET;
 use proto_smb2::cmd::{QueryInfoRequest, SetInfoRequest};
 use proto_smb2::names::SharePath;
-use proto_smb2::server::Reply;
+use proto_smb2::server::{Reply, REPLY_HEADROOM};
 
 /// CreateDisposition values (MS-SMB2 §2.2.13).
 pub mod disposition {
@@ -269,7 +270,8 @@ pub enum Output {
     Attr(Result<FileAttr, NtStatus>),
     /// Of [`Work::Truncate`].
     View(Result<SmbView, NtStatus>),
-    /// Of [`Work::Read`].
+    /// Of [`Work::Read`]: the data at [`READ_DATA_AT`] of a buffer whose room before it
+    /// takes the READ response's headers ([`proto_smb2::server::Reply::Framed`]).
     Data(Result<Vec<u8>, NtStatus>),
     /// Of [`Work::Write`]: bytes written.
     Written(Result<u32, NtStatus>),
@@ -284,6 +286,11 @@ pub enum Output {
     /// Of [`Work::Close`]: the attributes asked for; an error of the removal.
     Closed(Result<Option<SmbView>, NtStatus>),
 }
+
+/// Where a READ's data starts in the buffer [`Work::Read`] fills: after the room for the
+/// framing ([`REPLY_HEADROOM`]) and the READ response's fixed part (MS-SMB2 §2.2.20), so
+/// the buffer becomes the reply without a copy.
+pub const READ_DATA_AT: usize = REPLY_HEADROOM + READ_DATA_OFFSET - proto_smb2::HEADER_LEN;
 
 /// Runs `work` on `vfs` (on a worker thread).
 pub fn run(vfs: &dyn Vfs, work: Work) -> Output {
@@ -309,14 +316,16 @@ pub fn run(vfs: &dyn Vfs, work: Work) -> Output {
             offset,
             len,
             min,
-        } => Output::Data(match vfs.read(&handle, offset, len) {
-            // MS-SMB2 §3.3.5.12: nothing at or past the end, or less than MinimumCount.
-            Ok((d, _)) if d.len() < min as usize || (d.is_empty() && len > 0) => {
-                Err(NtStatus::END_OF_FILE)
-            }
-            Ok((d, _)) => Ok(d),
-            Err(e) => Err(status_of(e)),
-        }),
+        } => {
+            let mut buf = Vec::with_capacity(READ_DATA_AT + len as usize);
+            buf.resize(READ_DATA_AT, 0);
+            Output::Data(match vfs.read_into(&handle, offset, len, &mut buf) {
+                // MS-SMB2 §3.3.5.12: nothing at or past the end, or less than MinimumCount.
+                Ok((n, _)) if n < min as usize || (n == 0 && len > 0) => Err(NtStatus::END_OF_FILE),
+                Ok(_) => Ok(buf),
+                Err(e) => Err(status_of(e)),
+            })
+        }
         Work::Write {
             handle,
             offset,

@@ -1942,16 +1942,31 @@ impl Core {
                 }
                 self.smb_reply(&ctx, set_info_ok())
             }
-            (Then::Read(volatile, offset), Output::Data(Ok(data))) => {
+            (Then::Read(volatile, offset), Output::Data(Ok(mut buf))) => {
+                let len = buf.len().saturating_sub(exec::READ_DATA_AT);
                 if let Ok(f) = self.smb_file(&ctx, volatile) {
-                    f.position = offset.saturating_add(data.len() as u64);
+                    f.position = offset.saturating_add(len as u64);
                 }
-                let resp = ReadResponse {
-                    data_remaining: 0,
-                    flags: 0,
-                    data: data.into(),
-                };
-                self.smb_reply(&ctx, Reply::ok(body(|b| resp.encode(b))))
+                if len == 0 {
+                    // A zero-length READ: its body carries one byte (StructureSize 17).
+                    let resp = ReadResponse {
+                        data_remaining: 0,
+                        flags: 0,
+                        data: Default::default(),
+                    };
+                    return self.smb_reply(&ctx, Reply::ok(body(|b| resp.encode(b))));
+                }
+                // The data is in place after the room for the headers: write the response's
+                // fixed part before it and hand the buffer on (no copy of the data).
+                let fixed = &mut buf[proto_smb2::server::REPLY_HEADROOM..exec::READ_DATA_AT];
+                ReadResponse::encode_fixed(0, 0, len as u32, &mut &mut fixed[..]);
+                self.smb_reply(
+                    &ctx,
+                    Reply::Framed {
+                        status: NtStatus::SUCCESS,
+                        buf,
+                    },
+                )
             }
             (Then::Read(..) | Then::Write(..) | Then::Flush, Output::Data(Err(s)))
             | (Then::Write(..), Output::Written(Err(s)))
