@@ -119,11 +119,15 @@ impl Client {
         m
     }
 
-    /// Sends a frame payload as it is (signing and encryption done by the caller).
+    /// Sends a frame payload as it is (signing and encryption done by the caller), in
+    /// two pieces through `handle_buf` as a runtime that hands its buffer over does: the
+    /// first taken over by the machine, the second appended to it.
     fn send_raw(&mut self, payload: &[u8]) {
-        let mut f = Vec::new();
+        let mut f = BytesMut::new();
         nbss::put_frame(&mut f, payload);
-        self.conn.handle_bytes(&f, NOW);
+        let rest = f.split_off(f.len() / 3);
+        self.conn.handle_buf(f, NOW);
+        self.conn.handle_buf(rest, NOW);
     }
 
     /// Signs (when signing) and encrypts (when encrypting) a message or chain, then sends.

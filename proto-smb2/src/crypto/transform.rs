@@ -290,3 +290,30 @@ pub fn decrypt(
     )?;
     Ok((hdr, plain))
 }
+
+/// [`decrypt`] where the message lies: `msg` (header first) is left with the plaintext
+/// after the header's [`TRANSFORM_HEADER_LEN`] bytes. On error the bytes after the header
+/// may be garbage (the caller drops the message).
+pub fn decrypt_in_place(
+    c: Cipher,
+    key: &[u8],
+    msg: &mut [u8],
+) -> Result<TransformHeader, CryptoError> {
+    c.check_key(key)?;
+    let hdr = TransformHeader::decode(msg)?;
+    if hdr.flags != FLAG_ENCRYPTED {
+        return Err(DecodeError::Invalid {
+            what: "TRANSFORM_HEADER Flags",
+        }
+        .into());
+    }
+    let (head, body) = msg.split_at_mut(TRANSFORM_HEADER_LEN);
+    if hdr.original_message_size as usize != body.len() {
+        return Err(DecodeError::Invalid {
+            what: "OriginalMessageSize",
+        }
+        .into());
+    }
+    c.open(key, &hdr.nonce, &head[AAD_START..], body, &hdr.signature)?;
+    Ok(hdr)
+}

@@ -364,7 +364,43 @@ impl Connection {
             return;
         }
         self.now = now;
+        self.reserve_frame(data);
         self.inbuf.extend_from_slice(data);
+        self.after_input();
+    }
+
+    /// [`Connection::handle_bytes`] for a runtime that hands its receive buffer over:
+    /// taken as it is when nothing is buffered (no copy; the frames in it are split off
+    /// where they lie), else appended.
+    pub fn handle_buf(&mut self, data: BytesMut, now: FileTime) {
+        if self.close.is_some() {
+            return;
+        }
+        self.now = now;
+        if self.inbuf.is_empty() {
+            self.inbuf = data;
+        } else {
+            self.reserve_frame(&data);
+            self.inbuf.extend_from_slice(&data);
+        }
+        self.after_input();
+    }
+
+    /// Before `data` is appended: room for the whole frame at the front (within the frame
+    /// limit), so that a large WRITE arriving in pieces is gathered in one allocation (one
+    /// copy, no regrowth).
+    fn reserve_frame(&mut self, data: &[u8]) {
+        let front: &[u8] = if self.inbuf.is_empty() {
+            data
+        } else {
+            &self.inbuf
+        };
+        let want = nbss::frame_len(front, self.frame_limit())
+            .map_or(0, |f| f.saturating_sub(self.inbuf.len()));
+        self.inbuf.reserve(want.max(data.len()));
+    }
+
+    fn after_input(&mut self) {
         self.pump();
         // A peer that ignores back-pressure cannot make the buffer grow past one frame.
         if self.close.is_none() && self.inbuf.len() > self.frame_limit() + 2 * nbss::NBSS_HEADER_LEN
@@ -508,26 +544,26 @@ impl Connection {
     fn pump(&mut self) {
         while self.close.is_none() && self.has_capacity() {
             let limit = self.frame_limit();
-            match nbss::take_frame(&mut self.inbuf, limit) {
-                Ok(Some(f)) => self.handle_frame(f.payload),
+            match nbss::take_frame_mut(&mut self.inbuf, limit) {
+                Ok(Some((frame, _))) => self.handle_frame(frame),
                 Ok(None) => break,
                 Err(e) => self.close_with(e.into()),
             }
         }
     }
 
-    fn handle_frame(&mut self, frame: Bytes) {
+    fn handle_frame(&mut self, mut frame: BytesMut) {
         if crate::smb1::is_smb1(&frame) {
             self.smb1_negotiate(&frame);
             return;
         }
         let (frame, encrypted, transform_session) = if transform::is_transform(&frame) {
-            match self.decrypt(&frame) {
-                Ok((sid, plain)) => (plain, true, sid),
+            match self.decrypt(&mut frame) {
+                Ok(sid) => (frame.split_off(TRANSFORM_HEADER_LEN).freeze(), true, sid),
                 Err(r) => return self.close_with(r),
             }
         } else {
-            (frame, false, 0)
+            (frame.freeze(), false, 0)
         };
         let parts = match split_compound(&frame, self.config.limits.max_compound) {
             Ok(p) => p,
@@ -578,7 +614,9 @@ impl Connection {
 
     /// §3.3.5.2.1.1: the transform names the session whose decryption key opens it; an
     /// unknown session or a failed decryption is a disconnect.
-    fn decrypt(&mut self, frame: &[u8]) -> Result<(u64, Bytes), CloseReason> {
+    /// Decrypts the transform message `frame` where it lies (the plaintext follows the
+    /// header); returns the session it names.
+    fn decrypt(&mut self, frame: &mut [u8]) -> Result<u64, CloseReason> {
         let neg = self
             .neg
             .as_ref()
@@ -593,12 +631,13 @@ impl Connection {
             .get(&th.session_id)
             .and_then(|s| s.keys.as_ref())
             .ok_or(CloseReason::Decrypt("unknown session"))?;
-        let (_, plain) = transform::decrypt(cipher, &keys.decryption, frame)
+        transform::decrypt_in_place(cipher, &keys.decryption, frame)
             .map_err(|_| CloseReason::Decrypt("not authentic"))?;
-        if transform::is_transform(&plain) || crate::smb1::is_smb1(&plain) {
+        let plain = &frame[TRANSFORM_HEADER_LEN..];
+        if transform::is_transform(plain) || crate::smb1::is_smb1(plain) {
             return Err(CloseReason::Decrypt("nested transform"));
         }
-        Ok((th.session_id, Bytes::from(plain)))
+        Ok(th.session_id)
     }
 
     fn run_chain(&mut self, id: u64, mut ch: Chain) {

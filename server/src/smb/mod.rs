@@ -412,6 +412,15 @@ impl Core {
         }
     }
 
+    /// [`Core::smb_bytes`] handing the runtime's buffer over (no copy).
+    pub(crate) fn smb_buf(&mut self, conn: ConnId, bytes: bytes::BytesMut) {
+        let ft = self.smb.filetime;
+        if let Some(c) = self.smb.conns.get_mut(&conn) {
+            c.machine.handle_buf(bytes, ft);
+            self.smb.dirty.insert(conn);
+        }
+    }
+
     /// An SMB connection is gone: its sessions end, its opens are closed.
     pub(crate) fn smb_conn_closed(&mut self, conn: ConnId, now: Instant) {
         let Some(mut c) = self.smb.conns.remove(&conn) else {
