@@ -580,6 +580,30 @@ pub trait Vfs: Send + Sync + fmt::Debug {
     /// Lists up to `max_entries` entries after `cookie` (0 = from the start). `.` and `..`
     /// are not included; the executor adds them.
     fn readdir(&self, dir: &Handle, cookie: u64, max_entries: usize) -> VfsResult<DirPage>;
+    /// The name of the first entry of `dir` (in listing order, `.` and `..` left out) that
+    /// `matches`, if any: a case-insensitive name lookup's scan of the directory after the
+    /// exact name missed. The provided method reads [`Vfs::readdir`] pages; a backend can
+    /// sweep the directory without building entries.
+    fn find_entry(
+        &self,
+        dir: &Handle,
+        matches: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> VfsResult<Option<Vec<u8>>> {
+        let mut cookie = 0;
+        loop {
+            let page = self.readdir(dir, cookie, 512)?;
+            let done = page.eof || page.entries.is_empty();
+            for e in page.entries {
+                cookie = e.cookie;
+                if matches(&e.name) {
+                    return Ok(Some(e.name));
+                }
+            }
+            if done {
+                return Ok(None);
+            }
+        }
+    }
     /// The cookie epoch of `dir`: a value that changes whenever cookies issued earlier for
     /// `dir` could no longer resume a listing correctly (it need not change on every
     /// create/remove when cookies are stable, as they are for hash- or id-based cookies).

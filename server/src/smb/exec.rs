@@ -413,9 +413,6 @@ pub fn run(vfs: &dyn Vfs, work: Work) -> Output {
     }
 }
 
-/// Entries read per page when a name is matched without regard to case.
-const CI_PAGE: usize = 512;
-
 /// Looks `name` up in `dir`: the exact name first, then (when the share is
 /// case-insensitive) the first entry that equals it ignoring case (MS-FSA 2.1.5.1.1; as
 /// Samba's `case sensitive = no` on a case-sensitive disk). The scan is linear in the
@@ -431,22 +428,12 @@ pub fn lookup(
         Err(VfsError::NotFound) if case_insensitive => {}
         Err(e) => return Err(e),
     }
-    let mut cookie = 0;
-    loop {
-        let page = vfs.readdir(dir, cookie, CI_PAGE)?;
-        for e in &page.entries {
-            cookie = e.cookie;
-            if let Ok(s) = std::str::from_utf8(&e.name) {
-                if s != "." && s != ".." && eq_ignore_case(s, name) {
-                    let (h, a) = vfs.lookup(dir, &e.name)?;
-                    return Ok((e.name.clone(), h, a));
-                }
-            }
-        }
-        if page.eof || page.entries.is_empty() {
-            return Err(VfsError::NotFound);
-        }
-    }
+    let found = vfs.find_entry(dir, &mut |e| {
+        std::str::from_utf8(e).is_ok_and(|s| eq_ignore_case(s, name))
+    })?;
+    let on_disk = found.ok_or(VfsError::NotFound)?;
+    let (h, a) = vfs.lookup(dir, &on_disk)?;
+    Ok((on_disk, h, a))
 }
 
 fn caller(c: &Creds) -> Caller {

@@ -1395,6 +1395,37 @@ impl Vfs for LocalFs {
         Ok(DirPage { entries, eof })
     }
 
+    fn find_entry(
+        &self,
+        dir: &Handle,
+        matches: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> VfsResult<Option<Vec<u8>>> {
+        let (d, st) = self.resolve(dir)?;
+        if d.kind != FileKind::Directory {
+            return Err(VfsError::NotDir);
+        }
+        if st.stx_nlink == 0 {
+            return Ok(None);
+        }
+        let fd = open_beneath(
+            d.fd.as_fd(),
+            b".",
+            OFlags::RDONLY | OFlags::DIRECTORY,
+            Mode::empty(),
+        )?;
+        // One sweep of the directory: no entries built, nothing recorded per name.
+        let mut buf: Vec<u8> = Vec::with_capacity(64 << 10);
+        let mut raw = rustix::fs::RawDir::new(&fd, buf.spare_capacity_mut());
+        while let Some(ent) = raw.next() {
+            let ent = ent.map_err(op_err)?;
+            let name = ent.file_name().to_bytes();
+            if name != b"." && name != b".." && matches(name) {
+                return Ok(Some(name.to_vec()));
+            }
+        }
+        Ok(None)
+    }
+
     fn dir_version(&self, dir: &Handle) -> VfsResult<u64> {
         let d = self.resolve_dir(dir)?;
         Ok(d.ident.digest())

@@ -707,6 +707,20 @@ fn readdir_pages_5000(fs: &dyn Vfs, dir: &Handle) {
         cookie = page.entries.last().expect("entries").cookie;
     }
     assert_eq!(seen, expected, "every name exactly once");
+    // find_entry sweeps all of them, `.` and `..` left out.
+    let mut swept = HashSet::new();
+    let none = fs
+        .find_entry(dir, &mut |n| {
+            assert!(swept.insert(n.to_vec()), "{n:?} offered twice");
+            false
+        })
+        .expect("find_entry");
+    assert_eq!(none, None);
+    assert_eq!(swept, expected, "find_entry offers every name once");
+    let found = fs
+        .find_entry(dir, &mut |n| n.eq_ignore_ascii_case(b"ENTRY-04321"))
+        .expect("find_entry");
+    assert_eq!(found.as_deref(), Some(&b"entry-04321"[..]));
     // Removing entries while listing: the remaining ones are still each listed once.
     let page = fs.readdir(dir, 0, 10).expect("first page");
     for e in &page.entries {
