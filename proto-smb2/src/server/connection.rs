@@ -207,11 +207,121 @@ pub(super) struct Chain {
 }
 
 /// What encrypts one outgoing frame.
+#[derive(Clone)]
 struct Sealer {
     cipher: Cipher,
     key: Vec<u8>,
     nonce: [u8; 16],
     session_id: u64,
+}
+
+/// An encrypted response to seal elsewhere than on the machine's thread
+/// ([`Connection::poll_seal`]): the message with room before it, and the key, nonce and
+/// session that seal it (taken when the response was built, so the nonce is used once).
+/// [`Seal::run`] is pure; the sealed frame goes back with [`Connection::handle_sealed`].
+/// Responses on a connection may be sent in any order (MS-SMB2 §3.3.4.1: the client
+/// matches them by MessageId), so a sealed frame takes its place when it comes back.
+#[derive(Clone)]
+pub struct Seal {
+    buf: Vec<u8>,
+    at: usize,
+    sealer: Sealer,
+}
+
+impl std::fmt::Debug for Seal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("Seal")
+            .field("len", &(self.buf.len() - self.at))
+            .field("session_id", &self.sealer.session_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Seal {
+    /// The length of the sealed NBSS frame.
+    pub fn frame_len(&self) -> usize {
+        self.buf.len() - self.at + TRANSFORM_HEADER_LEN + nbss::NBSS_HEADER_LEN
+    }
+
+    /// Encrypts the message (MS-SMB2 §3.1.4.3) and frames it: the bytes to send.
+    pub fn run(self) -> Result<Bytes, crate::crypto::CryptoError> {
+        seal_frame(self.buf, self.at, &self.sealer)
+    }
+}
+
+/// Encrypts the payload `buf[at..]` with the transform header written in the room before
+/// it (`at` ≥ [`MSG_AT`]) and frames it for NBSS.
+fn seal_frame(
+    mut buf: Vec<u8>,
+    at: usize,
+    e: &Sealer,
+) -> Result<Bytes, crate::crypto::CryptoError> {
+    let at = at - TRANSFORM_HEADER_LEN;
+    transform::encrypt_in_place(e.cipher, &e.key, &e.nonce, e.session_id, &mut buf[at..])?;
+    Ok(nbss_frame(buf, at))
+}
+
+/// Writes the NBSS header for the payload `buf[at..]` into the 4 bytes before it.
+fn nbss_frame(mut buf: Vec<u8>, at: usize) -> Bytes {
+    let at = at - nbss::NBSS_HEADER_LEN;
+    let len = buf.len() - at - nbss::NBSS_HEADER_LEN;
+    debug_assert!(len <= nbss::MAX_FRAME_LEN, "NBSS payload over 24 bits");
+    buf[at..at + nbss::NBSS_HEADER_LEN].copy_from_slice(&nbss::frame_header(len));
+    Bytes::from(buf).slice(at..)
+}
+
+/// An encrypted request to decrypt elsewhere than on the machine's thread
+/// ([`Connection::poll_unseal`]): the transform message and the session's decryption key,
+/// looked up when it arrived (§3.3.5.2.1.1). [`Unseal::run`] is pure; its result goes back
+/// with [`Connection::handle_unsealed`], and the request then continues the receive
+/// pipeline. Requests that arrived after it may be processed before it meanwhile, as on a
+/// server that processes requests in parallel (§3.3.5.2: ordering is not guaranteed to a
+/// client; a compound chain is one frame and stays together).
+#[derive(Clone)]
+pub struct Unseal {
+    frame: BytesMut,
+    cipher: Cipher,
+    key: Vec<u8>,
+    session_id: u64,
+}
+
+impl std::fmt::Debug for Unseal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("Unseal")
+            .field("len", &self.frame.len())
+            .field("session_id", &self.session_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Unseal::run`] produced: the plaintext, or why the message is refused.
+#[derive(Debug, Clone)]
+pub struct Unsealed {
+    session_id: u64,
+    plain: Result<Bytes, &'static str>,
+}
+
+impl Unseal {
+    /// Decrypts the message where it lies (MS-SMB2 §3.3.5.2.1.1).
+    pub fn run(mut self) -> Unsealed {
+        let plain = match transform::decrypt_in_place(self.cipher, &self.key, &mut self.frame) {
+            Err(_) => Err("not authentic"),
+            Ok(_) => {
+                let plain = self.frame.split_off(TRANSFORM_HEADER_LEN).freeze();
+                if transform::is_transform(&plain) || crate::smb1::is_smb1(&plain) {
+                    Err("nested transform")
+                } else {
+                    Ok(plain)
+                }
+            }
+        };
+        Unsealed {
+            session_id: self.session_id,
+            plain,
+        }
+    }
 }
 
 /// A call handed to the upper layer.
@@ -257,6 +367,12 @@ pub struct Connection {
     async_count: usize,
     pub(super) events: VecDeque<Event>,
     transmits: VecDeque<Bytes>,
+    /// Responses handed out for sealing, not yet taken ([`Connection::poll_seal`]).
+    seals: VecDeque<Seal>,
+    /// Requests to decrypt, not yet taken ([`Connection::poll_unseal`]).
+    unseals: VecDeque<Unseal>,
+    /// Requests handed out for decrypting and not back yet (they hold reading as calls do).
+    unsealing: usize,
     queued_bytes: usize,
     close: Option<CloseReason>,
     close_reported: bool,
@@ -297,6 +413,9 @@ impl Connection {
             async_count: 0,
             events: VecDeque::new(),
             transmits: VecDeque::new(),
+            seals: VecDeque::new(),
+            unseals: VecDeque::new(),
+            unsealing: 0,
             queued_bytes: 0,
             close: None,
             close_reported: false,
@@ -342,7 +461,7 @@ impl Connection {
 
     fn has_capacity(&self) -> bool {
         let l = &self.config.limits;
-        self.calls.len().saturating_sub(self.async_count) < l.max_calls
+        self.calls.len().saturating_sub(self.async_count) + self.unsealing < l.max_calls
             && self.queued_bytes < l.max_queued_bytes
     }
 
@@ -499,6 +618,8 @@ impl Connection {
         // The runtime already knows; nothing is to be reported back.
         self.close_reported = true;
         self.transmits.clear();
+        self.seals.clear();
+        self.unseals.clear();
         self.queued_bytes = 0;
     }
 
@@ -517,6 +638,58 @@ impl Connection {
             self.pump();
         }
         Some(b)
+    }
+
+    /// Whether an event, a seal or an unseal waits to be polled (draining the transmits
+    /// may have let the machine take more frames from its buffer).
+    pub fn has_output(&self) -> bool {
+        !self.events.is_empty() || !self.seals.is_empty() || !self.unseals.is_empty()
+    }
+
+    /// The next response to seal off the machine's thread ([`Limits::seal_offload_min`]):
+    /// run [`Seal::run`] anywhere and hand the frame back with
+    /// [`Connection::handle_sealed`]. Its bytes count as queued until then.
+    ///
+    /// [`Limits::seal_offload_min`]: super::Limits::seal_offload_min
+    pub fn poll_seal(&mut self) -> Option<Seal> {
+        self.seals.pop_front()
+    }
+
+    /// A frame sealed by [`Seal::run`] (of length [`Seal::frame_len`]), to send; an error
+    /// closes the connection. Ignored once the connection is closing or lost.
+    pub fn handle_sealed(&mut self, sealed: Result<Bytes, crate::crypto::CryptoError>) {
+        if self.close.is_some() {
+            return;
+        }
+        match sealed {
+            Ok(b) => self.transmits.push_back(b),
+            Err(_) => self.close_with(CloseReason::Decrypt("encryption failed")),
+        }
+    }
+
+    /// The next encrypted request to decrypt off the machine's thread
+    /// ([`Limits::seal_offload_min`]): run [`Unseal::run`] anywhere and hand the result
+    /// back with [`Connection::handle_unsealed`].
+    ///
+    /// [`Limits::seal_offload_min`]: super::Limits::seal_offload_min
+    pub fn poll_unseal(&mut self) -> Option<Unseal> {
+        self.unseals.pop_front()
+    }
+
+    /// The result of [`Unseal::run`]: the request continues the receive pipeline (a
+    /// message that is not authentic closes the connection). Ignored once the connection
+    /// is closing or lost.
+    pub fn handle_unsealed(&mut self, done: Unsealed, now: FileTime) {
+        self.unsealing = self.unsealing.saturating_sub(1);
+        if self.close.is_some() {
+            return;
+        }
+        self.now = now;
+        match done.plain {
+            Ok(plain) => self.handle_plain(plain, true, done.session_id),
+            Err(why) => self.close_with(CloseReason::Decrypt(why)),
+        }
+        self.pump();
     }
 
     /// Once: the connection must be closed (after writing what `poll_transmit` gave).
@@ -557,14 +730,29 @@ impl Connection {
             self.smb1_negotiate(&frame);
             return;
         }
-        let (frame, encrypted, transform_session) = if transform::is_transform(&frame) {
-            match self.decrypt(&mut frame) {
-                Ok(sid) => (frame.split_off(TRANSFORM_HEADER_LEN).freeze(), true, sid),
-                Err(r) => return self.close_with(r),
+        if !transform::is_transform(&frame) {
+            return self.handle_plain(frame.freeze(), false, 0);
+        }
+        if frame.len() >= self.config.limits.seal_offload_min {
+            match self.unseal_of(frame) {
+                Ok(u) => {
+                    self.unsealing += 1;
+                    self.unseals.push_back(u);
+                }
+                Err(r) => self.close_with(r),
             }
-        } else {
-            (frame.freeze(), false, 0)
-        };
+            return;
+        }
+        match self.decrypt(&mut frame) {
+            Ok(sid) => self.handle_plain(frame.split_off(TRANSFORM_HEADER_LEN).freeze(), true, sid),
+            Err(r) => self.close_with(r),
+        }
+    }
+
+    /// The receive pipeline after decryption: compound splitting, the checks of every
+    /// message, then the chain. `transform_session`: the session of the transform header
+    /// the frame came in (`encrypted`).
+    fn handle_plain(&mut self, frame: Bytes, encrypted: bool, transform_session: u64) {
         let parts = match split_compound(&frame, self.config.limits.max_compound) {
             Ok(p) => p,
             Err(e) if e.status().is_none() => return self.close_with(CloseReason::NotSmb2(e)),
@@ -613,10 +801,19 @@ impl Connection {
     }
 
     /// §3.3.5.2.1.1: the transform names the session whose decryption key opens it; an
-    /// unknown session or a failed decryption is a disconnect.
-    /// Decrypts the transform message `frame` where it lies (the plaintext follows the
-    /// header); returns the session it names.
-    fn decrypt(&mut self, frame: &mut [u8]) -> Result<u64, CloseReason> {
+    /// unknown session is a disconnect. What decrypts `frame` elsewhere.
+    fn unseal_of(&self, frame: BytesMut) -> Result<Unseal, CloseReason> {
+        let (cipher, key, session_id) = self.decryption_key(&frame)?;
+        Ok(Unseal {
+            frame,
+            cipher,
+            key: key.to_vec(),
+            session_id,
+        })
+    }
+
+    /// The cipher, key and session that decrypt the transform message `frame`.
+    fn decryption_key(&self, frame: &[u8]) -> Result<(Cipher, &[u8], u64), CloseReason> {
         let neg = self
             .neg
             .as_ref()
@@ -631,13 +828,22 @@ impl Connection {
             .get(&th.session_id)
             .and_then(|s| s.keys.as_ref())
             .ok_or(CloseReason::Decrypt("unknown session"))?;
-        transform::decrypt_in_place(cipher, &keys.decryption, frame)
+        Ok((cipher, &keys.decryption, th.session_id))
+    }
+
+    /// §3.3.5.2.1.1: the transform names the session whose decryption key opens it; an
+    /// unknown session or a failed decryption is a disconnect.
+    /// Decrypts the transform message `frame` where it lies (the plaintext follows the
+    /// header); returns the session it names.
+    fn decrypt(&mut self, frame: &mut [u8]) -> Result<u64, CloseReason> {
+        let (cipher, key, session_id) = self.decryption_key(frame)?;
+        transform::decrypt_in_place(cipher, key, frame)
             .map_err(|_| CloseReason::Decrypt("not authentic"))?;
         let plain = &frame[TRANSFORM_HEADER_LEN..];
         if transform::is_transform(plain) || crate::smb1::is_smb1(plain) {
             return Err(CloseReason::Decrypt("nested transform"));
         }
-        Ok(th.session_id)
+        Ok(session_id)
     }
 
     fn run_chain(&mut self, id: u64, mut ch: Chain) {
@@ -1102,25 +1308,21 @@ impl Connection {
             b.extend_from_slice(&buf[at..]);
             (buf, at) = (b, MSG_AT);
         }
-        if let Some(e) = seal {
-            at -= TRANSFORM_HEADER_LEN;
-            let sealed = transform::encrypt_in_place(
-                e.cipher,
-                &e.key,
-                &e.nonce,
-                e.session_id,
-                &mut buf[at..],
-            );
-            if sealed.is_err() {
-                return self.close_with(CloseReason::Decrypt("encryption failed"));
+        let frame = match seal {
+            None => nbss_frame(buf, at),
+            Some(sealer) if buf.len() - at >= self.config.limits.seal_offload_min => {
+                let s = Seal { buf, at, sealer };
+                self.queued_bytes += s.frame_len();
+                self.seals.push_back(s);
+                return;
             }
-        }
-        at -= nbss::NBSS_HEADER_LEN;
-        let len = buf.len() - at - nbss::NBSS_HEADER_LEN;
-        debug_assert!(len <= nbss::MAX_FRAME_LEN, "NBSS payload over 24 bits");
-        buf[at..at + nbss::NBSS_HEADER_LEN].copy_from_slice(&nbss::frame_header(len));
-        self.queued_bytes += buf.len() - at;
-        self.transmits.push_back(Bytes::from(buf).slice(at..));
+            Some(e) => match seal_frame(buf, at, &e) {
+                Ok(f) => f,
+                Err(_) => return self.close_with(CloseReason::Decrypt("encryption failed")),
+            },
+        };
+        self.queued_bytes += frame.len();
+        self.transmits.push_back(frame);
     }
 
     /// The final response of an async call: the async header form, no credits (they

@@ -71,7 +71,7 @@ mod setup;
 pub use config::{
     EncryptPolicy, Limits, ServerConfig, Share, ShareKind, UserEntry, UserLookup, UserMap,
 };
-pub use connection::Connection;
+pub use connection::{Connection, Seal, Unseal, Unsealed};
 pub use rng::Rng;
 
 use crate::cmd::{ErrorResponse, Request};

@@ -247,6 +247,11 @@ pub enum Work {
         /// The share's name matching.
         case_insensitive: bool,
     },
+    /// Encrypt a large response off the event loop (`Connection::poll_seal`): pure CPU
+    /// work, no file system.
+    Seal(Box<proto_smb2::server::Seal>),
+    /// Decrypt a large request off the event loop (`Connection::poll_unseal`).
+    Unseal(Box<proto_smb2::server::Unseal>),
     /// CLOSE: the attributes (POSTQUERY_ATTRIB), then the removal at the last close of a
     /// file with delete pending (MS-FSA 2.1.5.4): (directory, name, is a directory).
     Close {
@@ -283,6 +288,10 @@ pub enum Output {
     SetInfo(SetInfoOutcome),
     /// Of [`Work::Rename`]: the file's new directory and name.
     Renamed(Result<(Handle, Vec<u8>), NtStatus>),
+    /// Of [`Work::Seal`]: the frame to send.
+    Sealed(Result<Bytes, proto_smb2::crypto::CryptoError>),
+    /// Of [`Work::Unseal`].
+    Unsealed(Box<proto_smb2::server::Unsealed>),
     /// Of [`Work::Close`]: the attributes asked for; an error of the removal.
     Closed(Result<Option<SmbView>, NtStatus>),
 }
@@ -344,6 +353,8 @@ pub fn run(vfs: &dyn Vfs, work: Work) -> Output {
             )
         }
         Work::Flush { handle } => Output::Attr(vfs.commit(&handle).map_err(status_of)),
+        Work::Seal(s) => Output::Sealed(s.run()),
+        Work::Unseal(u) => Output::Unsealed(Box::new(u.run())),
         Work::QueryInfo {
             handle,
             open,
