@@ -20,7 +20,11 @@
 //!    [`crate::LockEvent::SmbParkedDone`]. READ and WRITE ask the table about byte-range
 //!    locks (`smb_read`/`smb_write`) before their job.
 //! 4. The answer goes back with `Connection::handle_reply`; the machine frames, signs or
-//!    encrypts it and the core moves its bytes to `Core::poll_transmit`.
+//!    encrypts it and the core moves its bytes to `Core::poll_transmit`. A READ's data is
+//!    read by its job into the buffer that becomes the reply (`Reply::Framed`, after
+//!    [`exec::READ_DATA_AT`]); a large encrypted response or request is sealed or
+//!    decrypted by a job of its own (`Work::Seal` / `Work::Unseal`, from
+//!    `SEAL_OFFLOAD_MIN`), off the event loop.
 //!
 //! Every open of a session, tree or connection is closed — and released in the lock table
 //! — when the machine reports `SessionClosed` / `TreeClosed` or the connection is lost.
