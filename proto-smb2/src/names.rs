@@ -203,6 +203,10 @@ pub fn upcase_units(units: &[u16]) -> Vec<u16> {
 
 /// Case-insensitive equality of two names, as NTFS compares them.
 pub fn eq_ignore_case(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        // upcase_unit maps ASCII to ASCII by to_ascii_uppercase, one unit per byte.
+        return a.eq_ignore_ascii_case(b);
+    }
     let mut x = a.encode_utf16();
     let mut y = b.encode_utf16();
     loop {

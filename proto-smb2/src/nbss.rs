@@ -70,6 +70,20 @@ pub fn frame_total(h: [u8; NBSS_HEADER_LEN], max_frame: usize) -> Option<usize> 
 /// consumed then (the count comes back with the next frame). `max_frame` is the largest
 /// payload accepted.
 pub fn take_frame(buf: &mut BytesMut, max_frame: usize) -> Result<Option<Frame>, FrameError> {
+    Ok(
+        take_frame_mut(buf, max_frame)?.map(|(payload, consumed)| Frame {
+            payload: payload.freeze(),
+            consumed,
+        }),
+    )
+}
+
+/// [`take_frame`] with the payload still mutable (a receiver decrypts a transform where it
+/// lies): the payload and the bytes consumed.
+pub fn take_frame_mut(
+    buf: &mut BytesMut,
+    max_frame: usize,
+) -> Result<Option<(BytesMut, usize)>, FrameError> {
     let mut skipped = 0usize;
     loop {
         let Some(h) = buf.get(..NBSS_HEADER_LEN) else {
@@ -96,11 +110,17 @@ pub fn take_frame(buf: &mut BytesMut, max_frame: usize) -> Result<Option<Frame>,
         }
         let mut raw = buf.split_to(NBSS_HEADER_LEN + len);
         let _ = raw.split_to(NBSS_HEADER_LEN);
-        return Ok(Some(Frame {
-            payload: raw.freeze(),
-            consumed: skipped + NBSS_HEADER_LEN + len,
-        }));
+        return Ok(Some((raw, skipped + NBSS_HEADER_LEN + len)));
     }
+}
+
+/// How many bytes the session message at the front of `buf` spans, header included, when
+/// its header is there, is a session message and announces at most `max_frame` bytes
+/// (a receiver reserves room for all of it at once).
+pub fn frame_len(buf: &[u8], max_frame: usize) -> Option<usize> {
+    let h = buf.get(..NBSS_HEADER_LEN)?;
+    let len = usize::from(h[1]) << 16 | usize::from(h[2]) << 8 | usize::from(h[3]);
+    (h[0] == SESSION_MESSAGE && len <= max_frame).then_some(NBSS_HEADER_LEN + len)
 }
 
 /// The NBSS header for a payload of `len` bytes. `len` must not exceed [`MAX_FRAME_LEN`];

@@ -302,6 +302,18 @@ fn encryption_matches_python() {
         assert_eq!(th.original_message_size as usize, msg.len());
         let (_, plain) = transform::decrypt(c, key, &out).unwrap();
         assert_eq!(plain, msg);
+        // In place, both ways (what the server's send and receive paths use).
+        let mut buf = vec![0xee; TRANSFORM_HEADER_LEN];
+        buf.extend_from_slice(&msg);
+        transform::encrypt_in_place(c, key, &nonce, 0x1122_3344_5566_7788, &mut buf).unwrap();
+        assert_eq!(buf, out, "{c:?} in place");
+        let th2 = transform::decrypt_in_place(c, key, &mut buf).unwrap();
+        assert_eq!(th2, th);
+        assert_eq!(buf[TRANSFORM_HEADER_LEN..], msg[..]);
+        let mut bad = out.clone();
+        bad[60] ^= 1;
+        assert!(transform::decrypt_in_place(c, key, &mut bad).is_err());
+        assert!(transform::encrypt_in_place(c, key, &nonce, 1, &mut [0u8; 51]).is_err());
         // The associated data covers the SessionId: changing it fails authentication.
         let mut bad = out.clone();
         bad[44] ^= 1;

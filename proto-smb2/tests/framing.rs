@@ -4,7 +4,7 @@ use bytes::{Bytes, BytesMut};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proto_smb2::compound::{split_compound, CompoundWriter};
-use proto_smb2::nbss::{frame_header, put_frame, take_frame, FrameError};
+use proto_smb2::nbss::{frame_header, frame_len, put_frame, take_frame, FrameError};
 use proto_smb2::{Command, DecodeError, Header, HeaderId, NtStatus};
 
 fn msg(command: Command, message_id: u64, body_len: usize, related: bool) -> Vec<u8> {
@@ -240,4 +240,16 @@ fn the_largest_session_setup_fits_the_pre_authentication_limit() {
     // One byte more than the limit is refused from the header alone.
     let mut big = BytesMut::from(&frame_header(MAX_FRAME_BEFORE_AUTH + 1)[..]);
     assert!(take_frame(&mut big, MAX_FRAME_BEFORE_AUTH).is_err());
+}
+
+#[test]
+fn frame_len_names_the_whole_front_frame_within_the_limit() {
+    assert_eq!(frame_len(&[0, 0, 0], 100), None, "a partial header");
+    assert_eq!(frame_len(&frame_header(100), 100), Some(104));
+    assert_eq!(frame_len(&frame_header(101), 100), None, "over the limit");
+    assert_eq!(frame_len(&[0x85, 0, 0, 0], 100), None, "a keep-alive");
+    let mut two = Vec::new();
+    put_frame(&mut two, &[1; 10]);
+    put_frame(&mut two, &[2; 50]);
+    assert_eq!(frame_len(&two, 100), Some(14), "only the front frame");
 }

@@ -123,11 +123,15 @@ impl Client {
         m
     }
 
-    /// Sends a frame payload as it is (signing and encryption done by the caller).
+    /// Sends a frame payload as it is (signing and encryption done by the caller), in
+    /// two pieces through `handle_buf` as a runtime that hands its buffer over does: the
+    /// first taken over by the machine, the second appended to it.
     fn send_raw(&mut self, payload: &[u8]) {
-        let mut f = Vec::new();
+        let mut f = BytesMut::new();
         nbss::put_frame(&mut f, payload);
-        self.conn.handle_bytes(&f, NOW);
+        let rest = f.split_off(f.len() / 3);
+        self.conn.handle_buf(f, NOW);
+        self.conn.handle_buf(rest, NOW);
     }
 
     /// Signs (when signing) and encrypts (when encrypting) a message or chain, then sends.
@@ -1416,4 +1420,175 @@ fn close_response_body() -> Vec<u8> {
     let mut b = Vec::new();
     proto_smb2::cmd::CloseResponse::default().encode(&mut b);
     b
+}
+
+/// A READ answered with `Reply::Framed` (the data after the room for the headers), as the
+/// server core does: `len` bytes of data.
+fn framed_read(len: usize) -> (Reply, Vec<u8>) {
+    let data: Vec<u8> = (0..len).map(|i| (i * 13 + 5) as u8).collect();
+    let mut buf = vec![0xaa; REPLY_HEADROOM];
+    ReadResponse::encode_fixed(0, 0, len as u32, &mut buf);
+    buf.extend_from_slice(&data);
+    (
+        Reply::Framed {
+            status: NtStatus::SUCCESS,
+            buf,
+        },
+        data,
+    )
+}
+
+#[test]
+fn framed_replies_are_signed_and_encrypted_in_place() {
+    // Signed, then encrypted with each cipher: the client reads the data back intact.
+    let mut c = Client::new(config());
+    c.negotiate(&[dialect::SMB311], &[cipher::AES128_GCM]);
+    c.login("alice", PASSWORD);
+    c.tree_connect("export");
+    c.sign = true;
+    let m = c.build(Command::READ, 1, read_body(FID, 1000));
+    c.send(m);
+    let call = c.calls().remove(0);
+    let (reply, data) = framed_read(1000);
+    c.conn.handle_reply(call.id, reply).unwrap();
+    let r = c.recv().remove(0);
+    assert!(r.header.is_signed());
+    assert_eq!(
+        ReadResponse::decode(&Bytes::from(r.msg.clone()))
+            .unwrap()
+            .data,
+        data
+    );
+    let mut cfg = config();
+    cfg.encrypt = EncryptPolicy::Required;
+    for ciph in [cipher::AES128_CCM, cipher::AES128_GCM, cipher::AES256_GCM] {
+        let mut c = Client::new(cfg.clone());
+        c.negotiate(&[dialect::SMB311], &[ciph]);
+        c.login("alice", PASSWORD);
+        c.tree_connect("export");
+        let m = c.build(Command::READ, 1, read_body(FID, 5000));
+        c.send(m);
+        let call = c.calls().remove(0);
+        let (reply, data) = framed_read(5000);
+        c.conn.handle_reply(call.id, reply).unwrap();
+        let r = c.recv().remove(0);
+        assert!(c.last_encrypted);
+        assert_eq!(
+            ReadResponse::decode(&Bytes::from(r.msg.clone()))
+                .unwrap()
+                .data,
+            data
+        );
+    }
+}
+
+#[test]
+fn large_encrypted_responses_are_sealed_elsewhere_and_count_as_queued() {
+    let mut cfg = config();
+    cfg.encrypt = EncryptPolicy::Required;
+    cfg.limits.seal_offload_min = 4096;
+    cfg.limits.max_queued_bytes = 10_000;
+    let mut c = Client::new(cfg);
+    c.negotiate(&[dialect::SMB311], &[cipher::AES128_GCM]);
+    c.login("alice", PASSWORD);
+    c.tree_connect("export");
+    assert!(
+        c.conn.poll_seal().is_none(),
+        "small responses are sealed inline"
+    );
+    let m = c.build(Command::READ, 1, read_body(FID, 20_000));
+    c.send(m);
+    let call = c.calls().remove(0);
+    let (reply, data) = framed_read(20_000);
+    c.conn.handle_reply(call.id, reply).unwrap();
+    // Nothing to send yet: the response waits to be sealed, and its bytes hold reading.
+    assert!(c.conn.poll_transmit().is_none());
+    assert!(
+        !c.conn.wants_read(),
+        "the sealing response counts as queued"
+    );
+    let seal = c.conn.poll_seal().expect("handed out for sealing");
+    assert!(c.conn.poll_seal().is_none());
+    let len = seal.frame_len();
+    let frame = seal.run().unwrap();
+    assert_eq!(frame.len(), len);
+    c.conn.handle_sealed(Ok(frame));
+    let r = c.recv().remove(0);
+    assert!(c.last_encrypted);
+    assert_eq!(
+        ReadResponse::decode(&Bytes::from(r.msg.clone()))
+            .unwrap()
+            .data,
+        data
+    );
+    assert!(c.conn.wants_read());
+    // A small response meanwhile is sealed inline; a failed seal closes the connection.
+    let r = c.call(Command::ECHO, 1, |o| EchoRequest.encode(o));
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    c.conn
+        .handle_sealed(Err(proto_smb2::crypto::CryptoError::NotAuthentic));
+    assert!(c.conn.poll_close().is_some());
+}
+
+#[test]
+fn large_encrypted_requests_are_decrypted_elsewhere_then_continue() {
+    let mut cfg = config();
+    cfg.encrypt = EncryptPolicy::Required;
+    cfg.limits.seal_offload_min = 4096;
+    let mut c = Client::new(cfg);
+    c.negotiate(&[dialect::SMB311], &[cipher::AES128_GCM]);
+    c.login("alice", PASSWORD);
+    c.tree_connect("export");
+    assert!(
+        c.conn.poll_unseal().is_none(),
+        "small requests are decrypted inline"
+    );
+    let data = vec![0x5a; 10_000];
+    let m = c.build(Command::WRITE, 1, |o| {
+        WriteRequest {
+            offset: 0,
+            file_id: FID,
+            channel: 0,
+            remaining_bytes: 0,
+            channel_info: Vec::new(),
+            flags: 0,
+            data: Bytes::from(data.clone()),
+        }
+        .encode(o)
+    });
+    c.events();
+    c.send(m);
+    assert!(c.calls().is_empty(), "no call before the decryption");
+    let u = c.conn.poll_unseal().expect("handed out for decrypting");
+    // A small request behind it goes ahead meanwhile.
+    let r = c.call(Command::ECHO, 1, |o| EchoRequest.encode(o));
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    c.conn.handle_unsealed(u.run(), NOW);
+    let call = c.calls().remove(0);
+    assert!(call.encrypted);
+    match &call.request {
+        Request::Write(w) => assert_eq!(w.data[..], data[..]),
+        other => panic!("{other:?}"),
+    }
+    // A tampered one closes the connection when its result comes back.
+    let m = c.build(Command::WRITE, 1, |o| {
+        WriteRequest {
+            offset: 0,
+            file_id: FID,
+            channel: 0,
+            remaining_bytes: 0,
+            channel_info: Vec::new(),
+            flags: 0,
+            data: Bytes::from(data.clone()),
+        }
+        .encode(o)
+    });
+    let k = c.keys.clone().unwrap();
+    let mut sealed =
+        transform::encrypt(c.cipher.unwrap(), &k.decryption, &[9; 16], c.sid, &m).unwrap();
+    sealed[100] ^= 1;
+    c.send_raw(&sealed);
+    let u = c.conn.poll_unseal().expect("handed out");
+    c.conn.handle_unsealed(u.run(), NOW);
+    assert!(c.conn.poll_close().is_some());
 }

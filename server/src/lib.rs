@@ -668,7 +668,7 @@ impl Core {
         if self.smb.is_smb(conn) {
             // The SMB machine frames and buffers itself (NBSS): it takes every byte.
             let bytes = buf.split();
-            self.smb_bytes(conn, &bytes);
+            self.smb_buf(conn, bytes);
             self.pump(now);
             return;
         }

@@ -6,7 +6,10 @@ mod support;
 
 use std::time::Instant;
 
-use lockstate::{Config, FileId, HolderKind, LockRange, LockTable, NlmLockArgs, NlmOwner, Record};
+use lockstate::{
+    ClientGuid, Config, FileId, HolderKind, LockRange, LockTable, NlmLockArgs, NlmOwner, OpenId,
+    Record, SmbCreate, SmbLockArgs,
+};
 use server::nlm_journal::{Appends, RecordSink, MAX_LAZY, RELEASE_FLUSH};
 /// A table, a sink and the journal a restart would read (every record appended).
 struct Rig {
@@ -237,4 +240,106 @@ fn the_waiting_buffer_is_bounded() {
     assert!(rig.sink.waiting() < MAX_LAZY);
     rig.sink.flush(&mut rig.journal);
     assert!(locks(&rig.restored()).is_empty());
+}
+
+/// The SMB opens of a restored table on file 7: (open, durable), sorted.
+fn opens(t: &LockTable) -> Vec<(u64, bool)> {
+    let mut v: Vec<_> = t
+        .view(FileId(7))
+        .opens
+        .iter()
+        .map(|o| (o.open.0, o.durable))
+        .collect();
+    v.sort();
+    v
+}
+
+/// SMB byte-range locks of a restored table on file 7: (first, last).
+fn smb_locks(t: &LockTable) -> Vec<(u64, u64)> {
+    let mut v: Vec<_> = t
+        .view(FileId(7))
+        .locks
+        .iter()
+        .map(|l| (l.holder.span.first, l.holder.span.last))
+        .collect();
+    v.sort();
+    v
+}
+
+impl Rig {
+    fn smb_open(&mut self, open: u64, durable: bool) {
+        let mut req = SmbCreate::new(FileId(7), OpenId(open), ClientGuid([1; 16]), 0x3, 0x7);
+        req.durable = durable;
+        let out = self.table.smb_create(req, self.now);
+        assert!(out.is_success(), "{out:?}");
+        self.pump();
+    }
+
+    fn smb_lock(&mut self, open: u64, offset: u64) {
+        let out = self.table.smb_lock(
+            SmbLockArgs {
+                open: OpenId(open),
+                offset,
+                length: 10,
+                exclusive: true,
+                fail_immediately: true,
+            },
+            self.now,
+        );
+        assert!(out.is_success(), "{out:?}");
+        self.pump();
+    }
+
+    fn smb_close(&mut self, open: u64) {
+        let out = self.table.smb_close(OpenId(open), self.now);
+        assert!(out.is_success(), "{out:?}");
+        self.pump();
+    }
+}
+
+#[test]
+fn non_durable_smb_opens_and_their_locks_cost_no_journal_record() {
+    let mut rig = Rig::new("non_durable_");
+    for i in 1..=100 {
+        rig.smb_open(i, false);
+        rig.smb_lock(i, 0);
+        let out = rig.table.smb_unlock(OpenId(i), 0, 10, rig.now);
+        assert!(out.is_success(), "{out:?}");
+        rig.pump();
+        rig.smb_lock(i, 20);
+        rig.smb_close(i);
+    }
+    rig.sink.flush(&mut rig.journal);
+    assert_eq!(rig.sink.stats().appended, 0, "nothing to fsync");
+    assert!(!rig.needs_commit());
+    assert!(opens(&rig.restored()).is_empty());
+}
+
+#[test]
+fn durable_smb_opens_are_journalled_beside_non_durable_ones() {
+    let mut rig = Rig::new("durable_");
+    rig.smb_open(1, false);
+    rig.smb_open(2, true);
+    rig.smb_lock(1, 0);
+    rig.smb_lock(2, 100);
+    rig.smb_open(3, false);
+    // A crash now rebuilds the durable open and its lock, and nothing of the others (which
+    // the table's grace would drop anyway).
+    rig.sink.flush(&mut rig.journal);
+    let t = rig.restored();
+    assert_eq!(opens(&t), vec![(2, true)]);
+    assert_eq!(smb_locks(&t), vec![(100, 109)]);
+    rig.smb_close(1);
+    rig.smb_close(3);
+    rig.smb_open(4, false);
+    rig.smb_lock(4, 200);
+    // The durable open's close replays: a restore meets no close or release it never saw.
+    rig.smb_close(2);
+    rig.sink.flush(&mut rig.journal);
+    let t = rig.restored();
+    assert!(opens(&t).is_empty());
+    assert!(smb_locks(&t).is_empty());
+    rig.smb_close(4);
+    rig.sink.flush(&mut rig.journal);
+    assert!(opens(&rig.restored()).is_empty());
 }

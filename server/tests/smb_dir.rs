@@ -168,6 +168,7 @@ fn parts(r: &Reply) -> (NtStatus, Vec<u8>) {
             (*status, OutputBufferResponse::decode(&msg).unwrap().data)
         }
         Reply::Error { status, .. } => (*status, vec![]),
+        Reply::Framed { .. } => panic!("queries answer with Reply::Body: {r:?}"),
     }
 }
 

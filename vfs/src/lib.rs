@@ -485,6 +485,21 @@ pub trait Vfs: Send + Sync + fmt::Debug {
     fn readlink(&self, h: &Handle) -> VfsResult<Vec<u8>>;
     /// Reads up to `count` bytes at `offset`; returns the data and whether it reached EOF.
     fn read(&self, h: &Handle, offset: u64, count: u32) -> VfsResult<(Vec<u8>, bool)>;
+    /// [`Vfs::read`] appending the data to `buf`, after what it holds already (a server
+    /// keeps room there for the headers of its reply, and reads straight into the buffer
+    /// it sends). Returns the bytes read and whether they reached EOF; on error `buf` is
+    /// as it was. The provided method reads, then copies.
+    fn read_into(
+        &self,
+        h: &Handle,
+        offset: u64,
+        count: u32,
+        buf: &mut Vec<u8>,
+    ) -> VfsResult<(usize, bool)> {
+        let (data, eof) = self.read(h, offset, count)?;
+        buf.extend_from_slice(&data);
+        Ok((data.len(), eof))
+    }
     /// Writes `data` at `offset` with at least `stable` durability; returns the durability
     /// actually achieved and the attributes after the write.
     fn write(
@@ -565,6 +580,30 @@ pub trait Vfs: Send + Sync + fmt::Debug {
     /// Lists up to `max_entries` entries after `cookie` (0 = from the start). `.` and `..`
     /// are not included; the executor adds them.
     fn readdir(&self, dir: &Handle, cookie: u64, max_entries: usize) -> VfsResult<DirPage>;
+    /// The name of the first entry of `dir` (in listing order, `.` and `..` left out) that
+    /// `matches`, if any: a case-insensitive name lookup's scan of the directory after the
+    /// exact name missed. The provided method reads [`Vfs::readdir`] pages; a backend can
+    /// sweep the directory without building entries.
+    fn find_entry(
+        &self,
+        dir: &Handle,
+        matches: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> VfsResult<Option<Vec<u8>>> {
+        let mut cookie = 0;
+        loop {
+            let page = self.readdir(dir, cookie, 512)?;
+            let done = page.eof || page.entries.is_empty();
+            for e in page.entries {
+                cookie = e.cookie;
+                if matches(&e.name) {
+                    return Ok(Some(e.name));
+                }
+            }
+            if done {
+                return Ok(None);
+            }
+        }
+    }
     /// The cookie epoch of `dir`: a value that changes whenever cookies issued earlier for
     /// `dir` could no longer resume a listing correctly (it need not change on every
     /// create/remove when cookies are stable, as they are for hash- or id-based cookies).

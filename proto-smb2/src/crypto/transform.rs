@@ -220,22 +220,41 @@ pub fn encrypt(
     plaintext: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
     c.check_key(key)?;
+    let mut out = Vec::with_capacity(TRANSFORM_HEADER_LEN + plaintext.len());
+    out.resize(TRANSFORM_HEADER_LEN, 0);
+    out.extend_from_slice(plaintext);
+    encrypt_in_place(c, key, nonce, session_id, &mut out)?;
+    Ok(out)
+}
+
+/// [`encrypt`] where the message lies: `buf` is [`TRANSFORM_HEADER_LEN`] bytes of room
+/// (any value), then the plaintext; the header is written into the room and the plaintext
+/// is encrypted in place.
+pub fn encrypt_in_place(
+    c: Cipher,
+    key: &[u8],
+    nonce: &[u8; 16],
+    session_id: u64,
+    buf: &mut [u8],
+) -> Result<(), CryptoError> {
+    c.check_key(key)?;
+    if buf.len() < TRANSFORM_HEADER_LEN {
+        return Err(DecodeError::TruncatedHeader.into());
+    }
     let mut n = [0u8; 16];
     n[..c.nonce_len()].copy_from_slice(&nonce[..c.nonce_len()]);
     let mut hdr = TransformHeader {
         signature: [0; 16],
         nonce: n,
-        original_message_size: plaintext.len() as u32,
+        original_message_size: (buf.len() - TRANSFORM_HEADER_LEN) as u32,
         flags: FLAG_ENCRYPTED,
         session_id,
     };
-    let mut out = Vec::with_capacity(TRANSFORM_HEADER_LEN + plaintext.len());
-    hdr.encode(&mut out);
-    out.extend_from_slice(plaintext);
-    let (head, body) = out.split_at_mut(TRANSFORM_HEADER_LEN);
+    let (head, body) = buf.split_at_mut(TRANSFORM_HEADER_LEN);
+    hdr.encode(&mut &mut head[..]);
     hdr.signature = c.seal(key, &n, &head[AAD_START..], body);
     head[4..20].copy_from_slice(&hdr.signature);
-    Ok(out)
+    Ok(())
 }
 
 /// Decrypts a transform message (header first). Checks the Flags value and that
@@ -270,4 +289,31 @@ pub fn decrypt(
         &hdr.signature,
     )?;
     Ok((hdr, plain))
+}
+
+/// [`decrypt`] where the message lies: `msg` (header first) is left with the plaintext
+/// after the header's [`TRANSFORM_HEADER_LEN`] bytes. On error the bytes after the header
+/// may be garbage (the caller drops the message).
+pub fn decrypt_in_place(
+    c: Cipher,
+    key: &[u8],
+    msg: &mut [u8],
+) -> Result<TransformHeader, CryptoError> {
+    c.check_key(key)?;
+    let hdr = TransformHeader::decode(msg)?;
+    if hdr.flags != FLAG_ENCRYPTED {
+        return Err(DecodeError::Invalid {
+            what: "TRANSFORM_HEADER Flags",
+        }
+        .into());
+    }
+    let (head, body) = msg.split_at_mut(TRANSFORM_HEADER_LEN);
+    if hdr.original_message_size as usize != body.len() {
+        return Err(DecodeError::Invalid {
+            what: "OriginalMessageSize",
+        }
+        .into());
+    }
+    c.open(key, &hdr.nonce, &head[AAD_START..], body, &hdr.signature)?;
+    Ok(hdr)
 }

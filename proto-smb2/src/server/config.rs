@@ -142,8 +142,14 @@ pub struct Limits {
     /// Most calls handed to the upper layer and not answered (beyond this the machine
     /// stops reading: `wants_read` is false).
     pub max_calls: usize,
-    /// Most response bytes queued for the runtime before the machine stops reading.
+    /// Most response bytes queued for the runtime before the machine stops reading
+    /// (responses handed out for sealing included).
     pub max_queued_bytes: usize,
+    /// Encrypted responses of at least this many bytes (a large READ's) are handed out
+    /// for sealing off the machine's thread (`Connection::poll_seal`) instead of being
+    /// encrypted inline, and encrypted requests as large (a large WRITE's) for decrypting
+    /// (`Connection::poll_unseal`); `usize::MAX` (the default) does everything inline.
+    pub seal_offload_min: usize,
 }
 
 impl Default for Limits {
@@ -159,6 +165,7 @@ impl Default for Limits {
             max_async: 256,
             max_calls: 128,
             max_queued_bytes: 32 << 20,
+            seal_offload_min: usize::MAX,
         }
     }
 }

@@ -7,7 +7,7 @@ use super::config::{ServerConfig, Share};
 use super::rng::Rng;
 use super::{
     AsyncError, Call, CallId, CloseReason, CompoundPosition, Event, FileTime, Identity, Reply,
-    ReplyError,
+    ReplyError, REPLY_HEADROOM,
 };
 use crate::cmd::negotiate::dialect;
 use crate::cmd::{ErrorResponse, FileId, Request};
@@ -16,7 +16,7 @@ use crate::credits::{check_charge, CreditWindow};
 use crate::crypto::kdf::SessionKeys;
 use crate::crypto::preauth::PreauthHash;
 use crate::crypto::signing::{self, SigningAlgorithm};
-use crate::crypto::transform::{self, Cipher};
+use crate::crypto::transform::{self, Cipher, TRANSFORM_HEADER_LEN};
 use crate::header::{flags, Command, Header, HeaderId, HEADER_LEN};
 use crate::nbss;
 use crate::status::NtStatus;
@@ -147,9 +147,37 @@ pub(super) enum SignHow {
     Always,
 }
 
+/// A response being assembled: the message is `buf[at..]`, with room before it for the
+/// NBSS and transform headers ([`REPLY_HEADROOM`]), so that a lone response is framed,
+/// signed and encrypted where it lies.
 struct OutMsg {
-    msg: Vec<u8>,
+    buf: Vec<u8>,
+    at: usize,
     sign: Option<(SigningAlgorithm, [u8; 16])>,
+}
+
+impl OutMsg {
+    fn msg(&self) -> &[u8] {
+        &self.buf[self.at..]
+    }
+}
+
+/// Where the SMB2 header of a response starts in its buffer: after the room for the NBSS
+/// header and a transform header.
+const MSG_AT: usize = REPLY_HEADROOM - HEADER_LEN;
+
+/// `body` copied after [`REPLY_HEADROOM`] zero bytes.
+fn framed(body: &[u8]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(REPLY_HEADROOM + body.len());
+    buf.resize(REPLY_HEADROOM, 0);
+    buf.extend_from_slice(body);
+    buf
+}
+
+/// Writes `h` into the [`HEADER_LEN`] bytes of `buf` at [`MSG_AT`].
+fn put_header(h: &Header, buf: &mut [u8]) {
+    let mut w = &mut buf[MSG_AT..REPLY_HEADROOM];
+    h.encode(&mut w);
 }
 
 /// What the previous message of a chain left for a related one (§3.3.5.2.7.2).
@@ -179,11 +207,121 @@ pub(super) struct Chain {
 }
 
 /// What encrypts one outgoing frame.
+#[derive(Clone)]
 struct Sealer {
     cipher: Cipher,
     key: Vec<u8>,
     nonce: [u8; 16],
     session_id: u64,
+}
+
+/// An encrypted response to seal elsewhere than on the machine's thread
+/// ([`Connection::poll_seal`]): the message with room before it, and the key, nonce and
+/// session that seal it (taken when the response was built, so the nonce is used once).
+/// [`Seal::run`] is pure; the sealed frame goes back with [`Connection::handle_sealed`].
+/// Responses on a connection may be sent in any order (MS-SMB2 §3.3.4.1: the client
+/// matches them by MessageId), so a sealed frame takes its place when it comes back.
+#[derive(Clone)]
+pub struct Seal {
+    buf: Vec<u8>,
+    at: usize,
+    sealer: Sealer,
+}
+
+impl std::fmt::Debug for Seal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("Seal")
+            .field("len", &(self.buf.len() - self.at))
+            .field("session_id", &self.sealer.session_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Seal {
+    /// The length of the sealed NBSS frame.
+    pub fn frame_len(&self) -> usize {
+        self.buf.len() - self.at + TRANSFORM_HEADER_LEN + nbss::NBSS_HEADER_LEN
+    }
+
+    /// Encrypts the message (MS-SMB2 §3.1.4.3) and frames it: the bytes to send.
+    pub fn run(self) -> Result<Bytes, crate::crypto::CryptoError> {
+        seal_frame(self.buf, self.at, &self.sealer)
+    }
+}
+
+/// Encrypts the payload `buf[at..]` with the transform header written in the room before
+/// it (`at` ≥ [`MSG_AT`]) and frames it for NBSS.
+fn seal_frame(
+    mut buf: Vec<u8>,
+    at: usize,
+    e: &Sealer,
+) -> Result<Bytes, crate::crypto::CryptoError> {
+    let at = at - TRANSFORM_HEADER_LEN;
+    transform::encrypt_in_place(e.cipher, &e.key, &e.nonce, e.session_id, &mut buf[at..])?;
+    Ok(nbss_frame(buf, at))
+}
+
+/// Writes the NBSS header for the payload `buf[at..]` into the 4 bytes before it.
+fn nbss_frame(mut buf: Vec<u8>, at: usize) -> Bytes {
+    let at = at - nbss::NBSS_HEADER_LEN;
+    let len = buf.len() - at - nbss::NBSS_HEADER_LEN;
+    debug_assert!(len <= nbss::MAX_FRAME_LEN, "NBSS payload over 24 bits");
+    buf[at..at + nbss::NBSS_HEADER_LEN].copy_from_slice(&nbss::frame_header(len));
+    Bytes::from(buf).slice(at..)
+}
+
+/// An encrypted request to decrypt elsewhere than on the machine's thread
+/// ([`Connection::poll_unseal`]): the transform message and the session's decryption key,
+/// looked up when it arrived (§3.3.5.2.1.1). [`Unseal::run`] is pure; its result goes back
+/// with [`Connection::handle_unsealed`], and the request then continues the receive
+/// pipeline. Requests that arrived after it may be processed before it meanwhile, as on a
+/// server that processes requests in parallel (§3.3.5.2: ordering is not guaranteed to a
+/// client; a compound chain is one frame and stays together).
+#[derive(Clone)]
+pub struct Unseal {
+    frame: BytesMut,
+    cipher: Cipher,
+    key: Vec<u8>,
+    session_id: u64,
+}
+
+impl std::fmt::Debug for Unseal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("Unseal")
+            .field("len", &self.frame.len())
+            .field("session_id", &self.session_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Unseal::run`] produced: the plaintext, or why the message is refused.
+#[derive(Debug, Clone)]
+pub struct Unsealed {
+    session_id: u64,
+    plain: Result<Bytes, &'static str>,
+}
+
+impl Unseal {
+    /// Decrypts the message where it lies (MS-SMB2 §3.3.5.2.1.1).
+    pub fn run(mut self) -> Unsealed {
+        let plain = match transform::decrypt_in_place(self.cipher, &self.key, &mut self.frame) {
+            Err(_) => Err("not authentic"),
+            Ok(_) => {
+                let plain = self.frame.split_off(TRANSFORM_HEADER_LEN).freeze();
+                if transform::is_transform(&plain) || crate::smb1::is_smb1(&plain) {
+                    Err("nested transform")
+                } else {
+                    Ok(plain)
+                }
+            }
+        };
+        Unsealed {
+            session_id: self.session_id,
+            plain,
+        }
+    }
 }
 
 /// A call handed to the upper layer.
@@ -229,6 +367,12 @@ pub struct Connection {
     async_count: usize,
     pub(super) events: VecDeque<Event>,
     transmits: VecDeque<Bytes>,
+    /// Responses handed out for sealing, not yet taken ([`Connection::poll_seal`]).
+    seals: VecDeque<Seal>,
+    /// Requests to decrypt, not yet taken ([`Connection::poll_unseal`]).
+    unseals: VecDeque<Unseal>,
+    /// Requests handed out for decrypting and not back yet (they hold reading as calls do).
+    unsealing: usize,
     queued_bytes: usize,
     close: Option<CloseReason>,
     close_reported: bool,
@@ -269,6 +413,9 @@ impl Connection {
             async_count: 0,
             events: VecDeque::new(),
             transmits: VecDeque::new(),
+            seals: VecDeque::new(),
+            unseals: VecDeque::new(),
+            unsealing: 0,
             queued_bytes: 0,
             close: None,
             close_reported: false,
@@ -336,7 +483,7 @@ impl Connection {
 
     fn has_capacity(&self) -> bool {
         let l = &self.config.limits;
-        self.calls.len().saturating_sub(self.async_count) < l.max_calls
+        self.calls.len().saturating_sub(self.async_count) + self.unsealing < l.max_calls
             && self.queued_bytes < l.max_queued_bytes
     }
 
@@ -404,7 +551,43 @@ impl Connection {
             return;
         }
         self.now = now;
+        self.reserve_frame(data);
         self.inbuf.extend_from_slice(data);
+        self.after_input();
+    }
+
+    /// [`Connection::handle_bytes`] for a runtime that hands its receive buffer over:
+    /// taken as it is when nothing is buffered (no copy; the frames in it are split off
+    /// where they lie), else appended.
+    pub fn handle_buf(&mut self, data: BytesMut, now: FileTime) {
+        if self.close.is_some() {
+            return;
+        }
+        self.now = now;
+        if self.inbuf.is_empty() {
+            self.inbuf = data;
+        } else {
+            self.reserve_frame(&data);
+            self.inbuf.extend_from_slice(&data);
+        }
+        self.after_input();
+    }
+
+    /// Before `data` is appended: room for the whole frame at the front (within the frame
+    /// limit), so that a large WRITE arriving in pieces is gathered in one allocation (one
+    /// copy, no regrowth).
+    fn reserve_frame(&mut self, data: &[u8]) {
+        let front: &[u8] = if self.inbuf.is_empty() {
+            data
+        } else {
+            &self.inbuf
+        };
+        let want = nbss::frame_len(front, self.frame_limit())
+            .map_or(0, |f| f.saturating_sub(self.inbuf.len()));
+        self.inbuf.reserve(want.max(data.len()));
+    }
+
+    fn after_input(&mut self) {
         self.pump();
         // A peer that ignores back-pressure cannot make the buffer grow past one frame.
         if self.close.is_none() && self.inbuf.len() > self.frame_limit() + 2 * nbss::NBSS_HEADER_LEN
@@ -423,18 +606,17 @@ impl Connection {
             self.async_count -= 1;
             self.send_async_final(&cs.ctx, async_id, reply);
         } else if let Some(mut ch) = self.chains.remove(&cs.chain) {
-            let status = reply.status();
-            let file_id = match (&reply, cs.ctx.header.command) {
-                (Reply::Body { body, .. }, Command::CREATE) if !status.is_error() => {
-                    body.get(64..80).map(FileId::from_slice)
-                }
+            let (status, buf) = reply_parts(reply);
+            let file_id = match (&status, cs.ctx.header.command) {
+                (_, Command::CREATE) if !status.is_error() => buf
+                    .get(REPLY_HEADROOM + 64..REPLY_HEADROOM + 80)
+                    .map(FileId::from_slice),
                 _ => cs.file_id,
             };
             if cs.ctx.header.command == Command::CREATE && status.is_error() {
                 ch.create_err = Some(status);
             }
-            let (st, body) = reply_parts(reply);
-            self.respond(&mut ch, &cs.ctx, st, &body, SignHow::Auto);
+            self.respond_buf(&mut ch, &cs.ctx, status, buf, SignHow::Auto);
             ch.prev = Prev {
                 session_id: cs.ctx.session_id,
                 tree_id: cs.ctx.tree_id,
@@ -478,11 +660,16 @@ impl Connection {
         // §3.3.4.2: the interim response grants credits; §3.3.4.1.1: it is never signed.
         let granted = self.credits.grant(ctx.header.credits);
         let h = response_header(&ctx, NtStatus::PENDING, granted, Some(async_id));
-        let mut msg = Vec::with_capacity(HEADER_LEN + 9);
-        h.encode(&mut msg);
-        ErrorResponse::empty().encode(&mut msg);
+        let mut body = Vec::with_capacity(9);
+        ErrorResponse::empty().encode(&mut body);
+        let mut buf = framed(&body);
+        put_header(&h, &mut buf);
         self.note_encryption(&mut ch, &ctx);
-        ch.out.push(OutMsg { msg, sign: None });
+        ch.out.push(OutMsg {
+            buf,
+            at: MSG_AT,
+            sign: None,
+        });
         self.finish_chain(ch);
         Ok(async_id)
     }
@@ -499,6 +686,8 @@ impl Connection {
         // The runtime already knows; nothing is to be reported back.
         self.close_reported = true;
         self.transmits.clear();
+        self.seals.clear();
+        self.unseals.clear();
         self.queued_bytes = 0;
     }
 
@@ -517,6 +706,58 @@ impl Connection {
             self.pump();
         }
         Some(b)
+    }
+
+    /// Whether an event, a seal or an unseal waits to be polled (draining the transmits
+    /// may have let the machine take more frames from its buffer).
+    pub fn has_output(&self) -> bool {
+        !self.events.is_empty() || !self.seals.is_empty() || !self.unseals.is_empty()
+    }
+
+    /// The next response to seal off the machine's thread ([`Limits::seal_offload_min`]):
+    /// run [`Seal::run`] anywhere and hand the frame back with
+    /// [`Connection::handle_sealed`]. Its bytes count as queued until then.
+    ///
+    /// [`Limits::seal_offload_min`]: super::Limits::seal_offload_min
+    pub fn poll_seal(&mut self) -> Option<Seal> {
+        self.seals.pop_front()
+    }
+
+    /// A frame sealed by [`Seal::run`] (of length [`Seal::frame_len`]), to send; an error
+    /// closes the connection. Ignored once the connection is closing or lost.
+    pub fn handle_sealed(&mut self, sealed: Result<Bytes, crate::crypto::CryptoError>) {
+        if self.close.is_some() {
+            return;
+        }
+        match sealed {
+            Ok(b) => self.transmits.push_back(b),
+            Err(_) => self.close_with(CloseReason::Decrypt("encryption failed")),
+        }
+    }
+
+    /// The next encrypted request to decrypt off the machine's thread
+    /// ([`Limits::seal_offload_min`]): run [`Unseal::run`] anywhere and hand the result
+    /// back with [`Connection::handle_unsealed`].
+    ///
+    /// [`Limits::seal_offload_min`]: super::Limits::seal_offload_min
+    pub fn poll_unseal(&mut self) -> Option<Unseal> {
+        self.unseals.pop_front()
+    }
+
+    /// The result of [`Unseal::run`]: the request continues the receive pipeline (a
+    /// message that is not authentic closes the connection). Ignored once the connection
+    /// is closing or lost.
+    pub fn handle_unsealed(&mut self, done: Unsealed, now: FileTime) {
+        self.unsealing = self.unsealing.saturating_sub(1);
+        if self.close.is_some() {
+            return;
+        }
+        self.now = now;
+        match done.plain {
+            Ok(plain) => self.handle_plain(plain, true, done.session_id),
+            Err(why) => self.close_with(CloseReason::Decrypt(why)),
+        }
+        self.pump();
     }
 
     /// Once: the connection must be closed (after writing what `poll_transmit` gave).
@@ -544,27 +785,42 @@ impl Connection {
     fn pump(&mut self) {
         while self.close.is_none() && self.has_capacity() {
             let limit = self.frame_limit();
-            match nbss::take_frame(&mut self.inbuf, limit) {
-                Ok(Some(f)) => self.handle_frame(f.payload),
+            match nbss::take_frame_mut(&mut self.inbuf, limit) {
+                Ok(Some((frame, _))) => self.handle_frame(frame),
                 Ok(None) => break,
                 Err(e) => self.close_with(e.into()),
             }
         }
     }
 
-    fn handle_frame(&mut self, frame: Bytes) {
+    fn handle_frame(&mut self, mut frame: BytesMut) {
         if crate::smb1::is_smb1(&frame) {
             self.smb1_negotiate(&frame);
             return;
         }
-        let (frame, encrypted, transform_session) = if transform::is_transform(&frame) {
-            match self.decrypt(&frame) {
-                Ok((sid, plain)) => (plain, true, sid),
-                Err(r) => return self.close_with(r),
+        if !transform::is_transform(&frame) {
+            return self.handle_plain(frame.freeze(), false, 0);
+        }
+        if frame.len() >= self.config.limits.seal_offload_min {
+            match self.unseal_of(frame) {
+                Ok(u) => {
+                    self.unsealing += 1;
+                    self.unseals.push_back(u);
+                }
+                Err(r) => self.close_with(r),
             }
-        } else {
-            (frame, false, 0)
-        };
+            return;
+        }
+        match self.decrypt(&mut frame) {
+            Ok(sid) => self.handle_plain(frame.split_off(TRANSFORM_HEADER_LEN).freeze(), true, sid),
+            Err(r) => self.close_with(r),
+        }
+    }
+
+    /// The receive pipeline after decryption: compound splitting, the checks of every
+    /// message, then the chain. `transform_session`: the session of the transform header
+    /// the frame came in (`encrypted`).
+    fn handle_plain(&mut self, frame: Bytes, encrypted: bool, transform_session: u64) {
         let parts = match split_compound(&frame, self.config.limits.max_compound) {
             Ok(p) => p,
             Err(e) if e.status().is_none() => return self.close_with(CloseReason::NotSmb2(e)),
@@ -613,8 +869,19 @@ impl Connection {
     }
 
     /// §3.3.5.2.1.1: the transform names the session whose decryption key opens it; an
-    /// unknown session or a failed decryption is a disconnect.
-    fn decrypt(&mut self, frame: &[u8]) -> Result<(u64, Bytes), CloseReason> {
+    /// unknown session is a disconnect. What decrypts `frame` elsewhere.
+    fn unseal_of(&self, frame: BytesMut) -> Result<Unseal, CloseReason> {
+        let (cipher, key, session_id) = self.decryption_key(&frame)?;
+        Ok(Unseal {
+            frame,
+            cipher,
+            key: key.to_vec(),
+            session_id,
+        })
+    }
+
+    /// The cipher, key and session that decrypt the transform message `frame`.
+    fn decryption_key(&self, frame: &[u8]) -> Result<(Cipher, &[u8], u64), CloseReason> {
         let neg = self
             .neg
             .as_ref()
@@ -629,12 +896,22 @@ impl Connection {
             .get(&th.session_id)
             .and_then(|s| s.keys.as_ref())
             .ok_or(CloseReason::Decrypt("unknown session"))?;
-        let (_, plain) = transform::decrypt(cipher, &keys.decryption, frame)
+        Ok((cipher, &keys.decryption, th.session_id))
+    }
+
+    /// §3.3.5.2.1.1: the transform names the session whose decryption key opens it; an
+    /// unknown session or a failed decryption is a disconnect.
+    /// Decrypts the transform message `frame` where it lies (the plaintext follows the
+    /// header); returns the session it names.
+    fn decrypt(&mut self, frame: &mut [u8]) -> Result<u64, CloseReason> {
+        let (cipher, key, session_id) = self.decryption_key(frame)?;
+        transform::decrypt_in_place(cipher, key, frame)
             .map_err(|_| CloseReason::Decrypt("not authentic"))?;
-        if transform::is_transform(&plain) || crate::smb1::is_smb1(&plain) {
+        let plain = &frame[TRANSFORM_HEADER_LEN..];
+        if transform::is_transform(plain) || crate::smb1::is_smb1(plain) {
             return Err(CloseReason::Decrypt("nested transform"));
         }
-        Ok((th.session_id, Bytes::from(plain)))
+        Ok(session_id)
     }
 
     fn run_chain(&mut self, id: u64, mut ch: Chain) {
@@ -954,11 +1231,22 @@ impl Connection {
         body: &[u8],
         how: SignHow,
     ) -> &'c [u8] {
+        self.respond_buf(ch, ctx, status, framed(body), how)
+    }
+
+    /// [`Self::respond`] with the body in `buf` after [`REPLY_HEADROOM`] bytes of room,
+    /// where the header is written (no copy of the body).
+    fn respond_buf<'c>(
+        &mut self,
+        ch: &'c mut Chain,
+        ctx: &Ctx,
+        status: NtStatus,
+        mut buf: Vec<u8>,
+        how: SignHow,
+    ) -> &'c [u8] {
         let granted = self.credits.grant(ctx.header.credits);
         let h = response_header(ctx, status, granted, None);
-        let mut msg = Vec::with_capacity(HEADER_LEN + body.len());
-        h.encode(&mut msg);
-        msg.extend_from_slice(body);
+        put_header(&h, &mut buf);
         if self.lost_encryption(ctx) {
             return &[];
         }
@@ -967,8 +1255,12 @@ impl Connection {
         {
             self.note_encryption(ch, ctx);
         }
-        ch.out.push(OutMsg { msg, sign });
-        ch.out.last().map_or(&[], |m| m.msg.as_slice())
+        ch.out.push(OutMsg {
+            buf,
+            at: MSG_AT,
+            sign,
+        });
+        ch.out.last().map_or(&[], OutMsg::msg)
     }
 
     /// An encrypted request whose session ended (LOGOFF) before its answer: the answer
@@ -1058,14 +1350,14 @@ impl Connection {
             let mut m = out.remove(0);
             if ch.encrypt_with.is_none() {
                 if let Some((alg, key)) = &m.sign {
-                    let _ = signing::sign(*alg, key, &mut m.msg);
+                    let _ = signing::sign(*alg, key, &mut m.buf[m.at..]);
                 }
             }
-            return self.send_payload(Bytes::from(m.msg), ch.encrypt_with);
+            return self.send_framed(m.buf, m.at, ch.encrypt_with);
         }
         let mut w = CompoundWriter::new();
         for m in &ch.out {
-            w.push(&m.msg);
+            w.push(m.msg());
         }
         let ranges = w.ranges().to_vec();
         if ch.encrypt_with.is_none() {
@@ -1077,23 +1369,37 @@ impl Connection {
             }
         }
         let payload = w.finish();
-        self.send_payload(payload, ch.encrypt_with);
+        let mut buf = Vec::with_capacity(MSG_AT + payload.len());
+        buf.resize(MSG_AT, 0);
+        buf.extend_from_slice(&payload);
+        self.send_framed(buf, MSG_AT, ch.encrypt_with);
     }
 
-    fn send_payload(&mut self, payload: Bytes, seal: Option<Sealer>) {
-        let payload = match seal {
-            None => payload,
-            Some(e) => {
-                match transform::encrypt(e.cipher, &e.key, &e.nonce, e.session_id, &payload) {
-                    Ok(b) => Bytes::from(b),
-                    Err(_) => return self.close_with(CloseReason::Decrypt("encryption failed")),
-                }
+    /// Sends the payload `buf[at..]` (one message or a chain), encrypted with `seal` if
+    /// given: the transform and NBSS headers go into the room before `at`, which must be
+    /// [`MSG_AT`] bytes (the payload is copied when it is not).
+    fn send_framed(&mut self, mut buf: Vec<u8>, mut at: usize, seal: Option<Sealer>) {
+        if at < MSG_AT {
+            let mut b = Vec::with_capacity(MSG_AT + buf.len() - at);
+            b.resize(MSG_AT, 0);
+            b.extend_from_slice(&buf[at..]);
+            (buf, at) = (b, MSG_AT);
+        }
+        let frame = match seal {
+            None => nbss_frame(buf, at),
+            Some(sealer) if buf.len() - at >= self.config.limits.seal_offload_min => {
+                let s = Seal { buf, at, sealer };
+                self.queued_bytes += s.frame_len();
+                self.seals.push_back(s);
+                return;
             }
+            Some(e) => match seal_frame(buf, at, &e) {
+                Ok(f) => f,
+                Err(_) => return self.close_with(CloseReason::Decrypt("encryption failed")),
+            },
         };
-        let mut frame = Vec::with_capacity(nbss::NBSS_HEADER_LEN + payload.len());
-        nbss::put_frame(&mut frame, &payload);
         self.queued_bytes += frame.len();
-        self.transmits.push_back(Bytes::from(frame));
+        self.transmits.push_back(frame);
     }
 
     /// The final response of an async call: the async header form, no credits (they
@@ -1103,26 +1409,24 @@ impl Connection {
         if self.lost_encryption(ctx) {
             return;
         }
-        let (status, body) = reply_parts(reply);
+        let (status, mut buf) = reply_parts(reply);
         let h = response_header(ctx, status, 0, Some(async_id));
-        let mut msg = Vec::with_capacity(HEADER_LEN + body.len());
-        h.encode(&mut msg);
-        msg.extend_from_slice(&body);
+        put_header(&h, &mut buf);
         let enc = match self.encryption_for(ctx) {
             Ok(e) => e,
             Err(r) => return self.close_with(r),
         };
         if enc.is_none() {
             if let Some((alg, key)) = self.sign_key(ctx, SignHow::Auto) {
-                let _ = signing::sign(alg, &key, &mut msg);
+                let _ = signing::sign(alg, &key, &mut buf[MSG_AT..]);
             }
         }
-        self.send_payload(Bytes::from(msg), enc);
+        self.send_framed(buf, MSG_AT, enc);
     }
 
     /// Sends a message outside any chain (the SMB1 negotiate answer).
     pub(super) fn send_plain(&mut self, msg: Vec<u8>) {
-        self.send_payload(Bytes::from(msg), None);
+        self.send_framed(msg, 0, None);
     }
 
     /// Closes the trees of a session and the session itself, telling the upper layer.
@@ -1142,13 +1446,17 @@ impl Connection {
     }
 }
 
+/// The status of `reply` and its body in a buffer after [`REPLY_HEADROOM`] bytes of room.
 fn reply_parts(reply: Reply) -> (NtStatus, Vec<u8>) {
     match reply {
-        Reply::Body { status, body } => (status, body),
+        Reply::Body { status, body } => (status, framed(&body)),
+        Reply::Framed { status, buf } if buf.len() >= REPLY_HEADROOM => (status, buf),
+        // Too short to hold the room: an empty body.
+        Reply::Framed { status, .. } => (status, framed(&[])),
         Reply::Error { status, error } => {
             let mut b = Vec::new();
             error.encode(&mut b);
-            (status, b)
+            (status, framed(&b))
         }
     }
 }

@@ -76,7 +76,7 @@ mod setup;
 pub use config::{
     EncryptPolicy, Limits, ServerConfig, Share, ShareKind, UserEntry, UserLookup, UserMap,
 };
-pub use connection::Connection;
+pub use connection::{Connection, Seal, Unseal, Unsealed};
 pub use rng::Rng;
 
 use crate::cmd::{ErrorResponse, Request};
@@ -160,6 +160,12 @@ impl Call {
     }
 }
 
+/// Bytes a [`Reply::Framed`] buffer keeps before the body: the NBSS header (4), a
+/// TRANSFORM_HEADER (52, MS-SMB2 §2.2.41) and the SMB2 header (64).
+pub const REPLY_HEADROOM: usize = crate::nbss::NBSS_HEADER_LEN
+    + crate::crypto::transform::TRANSFORM_HEADER_LEN
+    + crate::header::HEADER_LEN;
+
 /// The upper layer's answer to a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
@@ -170,6 +176,17 @@ pub enum Reply {
         status: NtStatus,
         /// The body, encoded with this crate's response codecs.
         body: Vec<u8>,
+    },
+    /// [`Reply::Body`] with the body in `buf` after [`REPLY_HEADROOM`] bytes of room: the
+    /// machine writes the SMB2, transform and NBSS headers into that room and signs or
+    /// encrypts the message where it lies, so a large body (a READ's data, read by a
+    /// worker straight into the buffer) is never copied on its way to the socket. A `buf`
+    /// shorter than the room stands for an empty body.
+    Framed {
+        /// The header's Status.
+        status: NtStatus,
+        /// [`REPLY_HEADROOM`] bytes of any value, then the body.
+        buf: Vec<u8>,
     },
     /// An ERROR response (MS-SMB2 §2.2.2, §3.3.4.4).
     Error {
@@ -200,7 +217,9 @@ impl Reply {
     /// The status.
     pub fn status(&self) -> NtStatus {
         match self {
-            Reply::Body { status, .. } | Reply::Error { status, .. } => *status,
+            Reply::Body { status, .. }
+            | Reply::Framed { status, .. }
+            | Reply::Error { status, .. } => *status,
         }
     }
 }

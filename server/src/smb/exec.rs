@@ -12,9 +12,10 @@ use vfs::{Caller, CreateHow, FileAttr, FileKind, Handle, SetAttrs, Stability, Vf
 
 use crate::smb_access::{self, check_create, check_open, implied_by_disposition};
 use crate::smb_info::{self, OpenView, SetInfoOutcome, SmbView, VolumeView};
+use proto_smb2::cmd::read_write::READ_DATA_OFFSET;
 use proto_smb2::cmd::{QueryInfoRequest, SetInfoRequest};
 use proto_smb2::names::SharePath;
-use proto_smb2::server::Reply;
+use proto_smb2::server::{Reply, REPLY_HEADROOM};
 
 /// CreateDisposition values (MS-SMB2 §2.2.13).
 pub mod disposition {
@@ -250,6 +251,11 @@ pub enum Work {
         /// The share's name matching.
         case_insensitive: bool,
     },
+    /// Encrypt a large response off the event loop (`Connection::poll_seal`): pure CPU
+    /// work, no file system.
+    Seal(Box<proto_smb2::server::Seal>),
+    /// Decrypt a large request off the event loop (`Connection::poll_unseal`).
+    Unseal(Box<proto_smb2::server::Unseal>),
     /// CLOSE: the attributes (POSTQUERY_ATTRIB), then the removal at the last close of a
     /// file with delete pending (MS-FSA 2.1.5.4): (directory, name, is a directory).
     Close {
@@ -273,7 +279,8 @@ pub enum Output {
     Attr(Result<FileAttr, NtStatus>),
     /// Of [`Work::Truncate`].
     View(Result<SmbView, NtStatus>),
-    /// Of [`Work::Read`].
+    /// Of [`Work::Read`]: the data at [`READ_DATA_AT`] of a buffer whose room before it
+    /// takes the READ response's headers ([`proto_smb2::server::Reply::Framed`]).
     Data(Result<Vec<u8>, NtStatus>),
     /// Of [`Work::Write`]: bytes written.
     Written(Result<u32, NtStatus>),
@@ -285,9 +292,18 @@ pub enum Output {
     SetInfo(SetInfoOutcome),
     /// Of [`Work::Rename`]: the file's new directory and name.
     Renamed(Result<(Handle, Vec<u8>), NtStatus>),
+    /// Of [`Work::Seal`]: the frame to send.
+    Sealed(Result<Bytes, proto_smb2::crypto::CryptoError>),
+    /// Of [`Work::Unseal`].
+    Unsealed(Box<proto_smb2::server::Unsealed>),
     /// Of [`Work::Close`]: the attributes asked for; an error of the removal.
     Closed(Result<Option<SmbView>, NtStatus>),
 }
+
+/// Where a READ's data starts in the buffer [`Work::Read`] fills: after the room for the
+/// framing ([`REPLY_HEADROOM`]) and the READ response's fixed part (MS-SMB2 §2.2.20), so
+/// the buffer becomes the reply without a copy.
+pub const READ_DATA_AT: usize = REPLY_HEADROOM + READ_DATA_OFFSET - proto_smb2::HEADER_LEN;
 
 /// Runs `work` on `vfs` (on a worker thread).
 pub fn run(vfs: &dyn Vfs, work: Work) -> Output {
@@ -317,14 +333,16 @@ pub fn run(vfs: &dyn Vfs, work: Work) -> Output {
             offset,
             len,
             min,
-        } => Output::Data(match vfs.read(&handle, offset, len) {
-            // MS-SMB2 §3.3.5.12: nothing at or past the end, or less than MinimumCount.
-            Ok((d, _)) if d.len() < min as usize || (d.is_empty() && len > 0) => {
-                Err(NtStatus::END_OF_FILE)
-            }
-            Ok((d, _)) => Ok(d),
-            Err(e) => Err(status_of(e)),
-        }),
+        } => {
+            let mut buf = Vec::with_capacity(READ_DATA_AT + len as usize);
+            buf.resize(READ_DATA_AT, 0);
+            Output::Data(match vfs.read_into(&handle, offset, len, &mut buf) {
+                // MS-SMB2 §3.3.5.12: nothing at or past the end, or less than MinimumCount.
+                Ok((n, _)) if n < min as usize || (n == 0 && len > 0) => Err(NtStatus::END_OF_FILE),
+                Ok(_) => Ok(buf),
+                Err(e) => Err(status_of(e)),
+            })
+        }
         Work::Write {
             handle,
             offset,
@@ -343,6 +361,8 @@ pub fn run(vfs: &dyn Vfs, work: Work) -> Output {
             )
         }
         Work::Flush { handle } => Output::Attr(vfs.commit(&handle).map_err(status_of)),
+        Work::Seal(s) => Output::Sealed(s.run()),
+        Work::Unseal(u) => Output::Unsealed(Box::new(u.run())),
         Work::QueryInfo {
             handle,
             open,
@@ -412,9 +432,6 @@ pub fn run(vfs: &dyn Vfs, work: Work) -> Output {
     }
 }
 
-/// Entries read per page when a name is matched without regard to case.
-const CI_PAGE: usize = 512;
-
 /// Looks `name` up in `dir`: the exact name first, then (when the share is
 /// case-insensitive) the first entry that equals it ignoring case (MS-FSA 2.1.5.1.1; as
 /// Samba's `case sensitive = no` on a case-sensitive disk). The scan is linear in the
@@ -430,22 +447,12 @@ pub fn lookup(
         Err(VfsError::NotFound) if case_insensitive => {}
         Err(e) => return Err(e),
     }
-    let mut cookie = 0;
-    loop {
-        let page = vfs.readdir(dir, cookie, CI_PAGE)?;
-        for e in &page.entries {
-            cookie = e.cookie;
-            if let Ok(s) = std::str::from_utf8(&e.name) {
-                if s != "." && s != ".." && eq_ignore_case(s, name) {
-                    let (h, a) = vfs.lookup(dir, &e.name)?;
-                    return Ok((e.name.clone(), h, a));
-                }
-            }
-        }
-        if page.eof || page.entries.is_empty() {
-            return Err(VfsError::NotFound);
-        }
-    }
+    let found = vfs.find_entry(dir, &mut |e| {
+        std::str::from_utf8(e).is_ok_and(|s| eq_ignore_case(s, name))
+    })?;
+    let on_disk = found.ok_or(VfsError::NotFound)?;
+    let (h, a) = vfs.lookup(dir, &on_disk)?;
+    Ok((on_disk, h, a))
 }
 
 fn caller(c: &Creds) -> Caller {

@@ -20,7 +20,11 @@
 //!    [`crate::LockEvent::SmbParkedDone`]. READ and WRITE ask the table about byte-range
 //!    locks (`smb_read`/`smb_write`) before their job.
 //! 4. The answer goes back with `Connection::handle_reply`; the machine frames, signs or
-//!    encrypts it and the core moves its bytes to `Core::poll_transmit`.
+//!    encrypts it and the core moves its bytes to `Core::poll_transmit`. A READ's data is
+//!    read by its job into the buffer that becomes the reply (`Reply::Framed`, after
+//!    [`exec::READ_DATA_AT`]); a large encrypted response or request is sealed or
+//!    decrypted by a job of its own (`Work::Seal` / `Work::Unseal`, from
+//!    `SEAL_OFFLOAD_MIN`), off the event loop.
 //!
 //! Every open of a session, tree or connection is closed — and released in the lock table
 //! — when the machine reports `SessionClosed` / `TreeClosed` or the connection is lost.
@@ -91,6 +95,9 @@ const STATUS_INTERNAL_ERROR: NtStatus = NtStatus(0xC000_00E5);
 const STATUS_FS_DRIVER_REQUIRED: NtStatus = NtStatus(0xC000_019C);
 /// Wall time of FILETIME 0 in Unix seconds' terms (1601-01-01).
 const FILETIME_PER_SEC: u64 = 10_000_000;
+/// Encrypted responses from this size on are sealed by a worker (`Work::Seal`): the size
+/// of a READ of 256 KiB, where the handoff costs far less than the encryption.
+const SEAL_OFFLOAD_MIN: usize = 256 << 10;
 
 /// The users file as the connection machine sees it. A user without its own uid/gid gets
 /// 65534 here; the identity file operations run as is computed per share
@@ -195,6 +202,10 @@ fn parent_components(path: &SharePath) -> &[String] {
 /// What to do when a job or a lock-table decision comes back.
 #[derive(Debug)]
 enum Then {
+    /// A response of the connection sealed by a worker (`Work::Seal`).
+    Sealed(ConnId),
+    /// A request of the connection decrypted by a worker (`Work::Unseal`).
+    Unsealed(ConnId),
     Create(Box<CreateState>),
     /// The share modes allowed an overwrite; the truncation job ran.
     Overwrite(Box<CreateState>, u64),
@@ -306,6 +317,9 @@ impl SmbState {
             .iter()
             .any(|s| s.smb.signing == crate::SmbSigning::Required);
         sc.guest = guest;
+        // Large encrypted responses (READ data) are sealed by the workers, in parallel
+        // with the event loop's socket writes, instead of on the loop.
+        sc.limits.seal_offload_min = SEAL_OFFLOAD_MIN;
         SmbState {
             config: Arc::new(sc),
             seeds: Rng::new(config.smb_seed),
@@ -454,6 +468,15 @@ impl Core {
         }
     }
 
+    /// [`Core::smb_bytes`] handing the runtime's buffer over (no copy).
+    pub(crate) fn smb_buf(&mut self, conn: ConnId, bytes: bytes::BytesMut) {
+        let ft = self.smb.filetime;
+        if let Some(c) = self.smb.conns.get_mut(&conn) {
+            c.machine.handle_buf(bytes, ft);
+            self.smb.dirty.insert(conn);
+        }
+    }
+
     /// An SMB connection is gone: its sessions end, its opens are closed.
     pub(crate) fn smb_conn_closed(&mut self, conn: ConnId, now: Instant) {
         let Some(mut c) = self.smb.conns.remove(&conn) else {
@@ -493,11 +516,20 @@ impl Core {
             let Some(c) = self.smb.conns.get_mut(&conn) else {
                 continue;
             };
+            let mut seals = Vec::new();
+            while let Some(s) = c.machine.poll_seal() {
+                seals.push((Work::Seal(Box::new(s)), Then::Sealed(conn)));
+            }
+            while let Some(u) = c.machine.poll_unseal() {
+                seals.push((Work::Unseal(Box::new(u)), Then::Unsealed(conn)));
+            }
             let mut out = Vec::new();
             while let Some(b) = c.machine.poll_transmit() {
                 out.push(b);
             }
             let close = c.machine.poll_close();
+            // Draining the transmits may have let the machine take more frames: again.
+            let more = c.machine.has_output();
             // Back-pressure lifted: a runtime that keeps its own read buffer is told to read
             // again (`Core::resume` does the same for RPC connections).
             if !c.machine.wants_read() {
@@ -506,6 +538,14 @@ impl Core {
                 && self.conns.get(&conn).is_some_and(|i| i.runtime_buffer)
             {
                 self.resumed.push_back(conn);
+            }
+            if more {
+                self.smb.dirty.insert(conn);
+            }
+            for (work, then) in seals {
+                // No file system: the share id only picks a backend the job never uses.
+                let pending = Pending { ctx: None, then };
+                self.smb_job(u32::MAX, work, pending);
             }
             for b in out {
                 self.transmits.push(
@@ -2085,6 +2125,19 @@ impl Core {
         };
         let Some(ctx) = p.ctx else {
             match (p.then, out) {
+                (Then::Sealed(conn), Output::Sealed(frame)) => {
+                    if let Some(c) = self.smb.conns.get_mut(&conn) {
+                        c.machine.handle_sealed(frame);
+                        self.smb.dirty.insert(conn);
+                    }
+                }
+                (Then::Unsealed(conn), Output::Unsealed(done)) => {
+                    let ft = self.smb.filetime;
+                    if let Some(c) = self.smb.conns.get_mut(&conn) {
+                        c.machine.handle_unsealed(*done, ft);
+                        self.smb.dirty.insert(conn);
+                    }
+                }
                 (Then::Background(Some(r)), Output::Closed(Ok(_))) => self.smb_notify_removed(&r),
                 (_, Output::Closed(Err(s))) => {
                     tracing::warn!(status = ?s, "removing a file whose delete was pending failed")
@@ -2150,16 +2203,31 @@ impl Core {
                 }
                 self.smb_reply(&ctx, set_info_ok())
             }
-            (Then::Read(volatile, offset), Output::Data(Ok(data))) => {
+            (Then::Read(volatile, offset), Output::Data(Ok(mut buf))) => {
+                let len = buf.len().saturating_sub(exec::READ_DATA_AT);
                 if let Ok(f) = self.smb_file(&ctx, volatile) {
-                    f.position = offset.saturating_add(data.len() as u64);
+                    f.position = offset.saturating_add(len as u64);
                 }
-                let resp = ReadResponse {
-                    data_remaining: 0,
-                    flags: 0,
-                    data: data.into(),
-                };
-                self.smb_reply(&ctx, Reply::ok(body(|b| resp.encode(b))))
+                if len == 0 {
+                    // A zero-length READ: its body carries one byte (StructureSize 17).
+                    let resp = ReadResponse {
+                        data_remaining: 0,
+                        flags: 0,
+                        data: Default::default(),
+                    };
+                    return self.smb_reply(&ctx, Reply::ok(body(|b| resp.encode(b))));
+                }
+                // The data is in place after the room for the headers: write the response's
+                // fixed part before it and hand the buffer on (no copy of the data).
+                let fixed = &mut buf[proto_smb2::server::REPLY_HEADROOM..exec::READ_DATA_AT];
+                ReadResponse::encode_fixed(0, 0, len as u32, &mut &mut fixed[..]);
+                self.smb_reply(
+                    &ctx,
+                    Reply::Framed {
+                        status: NtStatus::SUCCESS,
+                        buf,
+                    },
+                )
             }
             (Then::Read(..) | Then::Write(..) | Then::Flush, Output::Data(Err(s)))
             | (Then::Write(..), Output::Written(Err(s)))

@@ -131,8 +131,9 @@ use super::{
     Stability, Vfs, VfsError, VfsResult,
 };
 
-/// Largest READ the backend performs in one call (the executor advertises 1 MiB).
-pub const MAX_IO: u32 = 4 << 20;
+/// Largest READ the backend performs in one call: SMB's MaxReadSize (8 MiB, what Samba
+/// advertises and smbclient asks for); the NFS executor advertises 1 MiB.
+pub const MAX_IO: u32 = 8 << 20;
 /// Largest file offset Linux accepts (`off_t` is a signed 64-bit integer).
 const MAX_OFFSET: u64 = i64::MAX as u64;
 /// Most entries one READDIR call returns.
@@ -955,6 +956,18 @@ impl Vfs for LocalFs {
     }
 
     fn read(&self, h: &Handle, offset: u64, count: u32) -> VfsResult<(Vec<u8>, bool)> {
+        let mut buf = Vec::new();
+        let (_, eof) = self.read_into(h, offset, count, &mut buf)?;
+        Ok((buf, eof))
+    }
+
+    fn read_into(
+        &self,
+        h: &Handle,
+        offset: u64,
+        count: u32,
+        buf: &mut Vec<u8>,
+    ) -> VfsResult<(usize, bool)> {
         let (n, _) = self.resolve(h)?;
         match n.kind {
             FileKind::Regular => {}
@@ -964,24 +977,43 @@ impl Vfs for LocalFs {
         let fd = n.read_fd().ok_or(VfsError::Access)?;
         if offset > MAX_OFFSET {
             // Beyond any file Linux can hold (off_t is signed 64-bit): nothing there.
-            return Ok((Vec::new(), true));
+            return Ok((0, true));
         }
+        let start = buf.len();
         let want = count.min(MAX_IO) as usize;
-        let mut buf: Vec<u8> = Vec::with_capacity(want);
-        while buf.len() < want {
-            let at = offset.saturating_add(buf.len() as u64);
-            let room = want - buf.len();
-            match rustix::io::pread(fd, rustix::buffer::spare_capacity(&mut buf), at) {
+        let end = start + want;
+        // Reads fill the spare capacity, so it must end at `end` (a caller that sized the
+        // buffer for the reply pays no reallocation here).
+        buf.reserve_exact(want);
+        if buf.capacity() > end {
+            buf.shrink_to(end);
+        }
+        while buf.len() < end {
+            let at = offset.saturating_add((buf.len() - start) as u64);
+            let before = buf.len();
+            match rustix::io::pread(fd, rustix::buffer::spare_capacity(buf), at) {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(Errno::INTR) => {}
-                Err(e) => return Err(op_err(e)),
+                Err(e) => {
+                    buf.truncate(start);
+                    return Err(op_err(e));
+                }
             }
-            debug_assert!(want - buf.len() < room);
+            debug_assert!(buf.len() > before || buf.len() == end);
         }
-        let st = statx_fd(fd.as_fd())?;
-        let eof = offset.saturating_add(buf.len() as u64) >= st.stx_size;
-        Ok((buf, eof))
+        // Had the allocator kept more capacity, a read may have gone past `count`.
+        buf.truncate(end);
+        let got = buf.len() - start;
+        let st = match statx_fd(fd.as_fd()) {
+            Ok(st) => st,
+            Err(e) => {
+                buf.truncate(start);
+                return Err(e);
+            }
+        };
+        let eof = offset.saturating_add(got as u64) >= st.stx_size;
+        Ok((got, eof))
     }
 
     fn write(
@@ -1377,6 +1409,37 @@ impl Vfs for LocalFs {
             }
         }
         Ok(DirPage { entries, eof })
+    }
+
+    fn find_entry(
+        &self,
+        dir: &Handle,
+        matches: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> VfsResult<Option<Vec<u8>>> {
+        let (d, st) = self.resolve(dir)?;
+        if d.kind != FileKind::Directory {
+            return Err(VfsError::NotDir);
+        }
+        if st.stx_nlink == 0 {
+            return Ok(None);
+        }
+        let fd = open_beneath(
+            d.fd.as_fd(),
+            b".",
+            OFlags::RDONLY | OFlags::DIRECTORY,
+            Mode::empty(),
+        )?;
+        // One sweep of the directory: no entries built, nothing recorded per name.
+        let mut buf: Vec<u8> = Vec::with_capacity(64 << 10);
+        let mut raw = rustix::fs::RawDir::new(&fd, buf.spare_capacity_mut());
+        while let Some(ent) = raw.next() {
+            let ent = ent.map_err(op_err)?;
+            let name = ent.file_name().to_bytes();
+            if name != b"." && name != b".." && matches(name) {
+                return Ok(Some(name.to_vec()));
+            }
+        }
+        Ok(None)
     }
 
     fn dir_version(&self, dir: &Handle) -> VfsResult<u64> {

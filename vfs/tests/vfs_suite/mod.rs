@@ -157,6 +157,27 @@ fn create_lookup_read_write(fs: &dyn Vfs, dir: &Handle) {
     assert!(eof);
     let (r, eof) = fs.read(&h, 1 << 40, 100).expect("read past end");
     assert!(r.is_empty() && eof);
+    // read_into appends after what the buffer holds (a server's room for its headers),
+    // at most `count` bytes, even into a buffer with more capacity than that.
+    let mut buf = Vec::with_capacity(1 << 20);
+    buf.extend_from_slice(b"room");
+    let (n, eof) = fs.read_into(&h, 98, 9, &mut buf).expect("read_into");
+    assert_eq!((n, eof), (9, false));
+    assert_eq!(buf[..4], *b"room");
+    assert_eq!(
+        buf[4..],
+        [data[98], data[99], b'H', b'E', b'L', b'L', b'O', data[105], data[106]]
+    );
+    let (n, eof) = fs
+        .read_into(&h, 299_990, 100, &mut buf)
+        .expect("read_into tail");
+    assert_eq!((n, eof), (10, true));
+    assert_eq!(buf[13..], data[299_990..]);
+    let (n, eof) = fs
+        .read_into(&h, 1 << 40, 100, &mut buf)
+        .expect("read_into past end");
+    assert_eq!((n, eof), (0, true));
+    assert_eq!(buf.len(), 23);
     let (r, eof) = fs.read(&h, u64::MAX - 10, 100).expect("read at u64::MAX");
     assert!(r.is_empty() && eof);
     assert_eq!(
@@ -686,6 +707,20 @@ fn readdir_pages_5000(fs: &dyn Vfs, dir: &Handle) {
         cookie = page.entries.last().expect("entries").cookie;
     }
     assert_eq!(seen, expected, "every name exactly once");
+    // find_entry sweeps all of them, `.` and `..` left out.
+    let mut swept = HashSet::new();
+    let none = fs
+        .find_entry(dir, &mut |n| {
+            assert!(swept.insert(n.to_vec()), "{n:?} offered twice");
+            false
+        })
+        .expect("find_entry");
+    assert_eq!(none, None);
+    assert_eq!(swept, expected, "find_entry offers every name once");
+    let found = fs
+        .find_entry(dir, &mut |n| n.eq_ignore_ascii_case(b"ENTRY-04321"))
+        .expect("find_entry");
+    assert_eq!(found.as_deref(), Some(&b"entry-04321"[..]));
     // Removing entries while listing: the remaining ones are still each listed once.
     let page = fs.readdir(dir, 0, 10).expect("first page");
     for e in &page.entries {
