@@ -37,11 +37,12 @@
 //! reconnects fail with STATUS_OBJECT_NAME_NOT_FOUND).
 //!
 //! # Known limits
-//! - An SMB connection's partial NBSS frame has no deadline of its own (the machine
-//!   buffers it, bounded by its frame limit); idle connections give way under the
-//!   runtime's connection admission like NFS ones.
-//! - A case-insensitive lookup that misses the exact name reads the directory (linear in
-//!   its size, once per miss).
+//! - A partial NBSS frame has the record deadline of a partial RPC record
+//!   (`Core::holds_partial_record`), and a connection that has not logged on the logon
+//!   deadline (`admission::LogonDeadlines`); a logged-on idle connection has no timeout
+//!   of its own and gives way under the connection table's admission, like an NFS one.
+//! - A case-insensitive lookup that misses the exact name sweeps the directory once
+//!   (`Vfs::find_entry`: linear in its size, once per miss), as Samba does.
 
 pub mod exec;
 pub mod notify;
