@@ -476,7 +476,6 @@ const DIR_MODE: u32 = 0o755;
 /// here: the share-mode check comes first (`Found::overwrite`).
 pub fn create(vfs: &dyn Vfs, c: &CreateWork) -> Result<Found, NtStatus> {
     let root = vfs.root();
-    let root_attr = vfs.getattr(&root).map_err(status_of)?;
     let want_dir = c.options & options::DIRECTORY_FILE != 0;
     let want_file = c.options & options::NON_DIRECTORY_FILE != 0;
     let Some((last, dirs)) = c.components.split_last() else {
@@ -484,15 +483,19 @@ pub fn create(vfs: &dyn Vfs, c: &CreateWork) -> Result<Found, NtStatus> {
         if want_file {
             return Err(STATUS_FILE_IS_A_DIRECTORY);
         }
+        let root_attr = vfs.getattr(&root).map_err(status_of)?;
         return existing(vfs, c, None, Vec::new(), root, root_attr);
     };
+    // The walk needs the attributes of the directory holding the name only (the access
+    // checks): the share root's are read only when it is that directory, not on every
+    // walk through it (each `getattr` is a `statx`; the lookups below bring the others).
     let mut dir = root;
-    let mut dir_attr = root_attr;
+    let mut dir_attr = None;
     for comp in dirs {
         match lookup(vfs, &dir, comp, c.case_insensitive) {
             Ok((_, h, a)) if a.kind == FileKind::Directory => {
                 dir = h;
-                dir_attr = a;
+                dir_attr = Some(a);
             }
             Ok(_) | Err(VfsError::NotFound) | Err(VfsError::NotDir) => {
                 return Err(NtStatus::OBJECT_PATH_NOT_FOUND)
@@ -500,6 +503,10 @@ pub fn create(vfs: &dyn Vfs, c: &CreateWork) -> Result<Found, NtStatus> {
             Err(e) => return Err(status_of(e)),
         }
     }
+    let dir_attr = match dir_attr {
+        Some(a) => a,
+        None => vfs.getattr(&dir).map_err(status_of)?,
+    };
     match lookup(vfs, &dir, last, c.case_insensitive) {
         Ok((name, h, a)) => existing(vfs, c, Some((dir, dir_attr)), name, h, a),
         Err(VfsError::NotFound) => {

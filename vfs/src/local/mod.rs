@@ -785,14 +785,22 @@ impl LocalFs {
     }
 
     /// Gives a new file its owner, exact mode (bypassing the umask) and other attributes.
+    /// `st` is the new file's status when the caller has it: an owner it already has (the
+    /// server's own ids, the common case) is not set again, which saves a `fchownat` per
+    /// create (and its inode update).
     fn init_new(
         &self,
         n: &Node,
         caller: &Caller,
         attrs: &SetAttrs,
         default_mode: u32,
+        st: Option<&Statx>,
     ) -> VfsResult<()> {
-        let (uid, gid) = self.new_owner(caller, attrs);
+        let (mut uid, mut gid) = self.new_owner(caller, attrs);
+        if let Some(st) = st {
+            uid = uid.filter(|&u| u != st.stx_uid);
+            gid = gid.filter(|&g| g != st.stx_gid);
+        }
         let set = SetAttrs {
             uid,
             gid,
@@ -872,12 +880,18 @@ impl LocalFs {
 
     /// The [`DosAttrs`] of `n` whose current status is `st`.
     fn dos_of(&self, n: &Node, st: &Statx) -> VfsResult<DosAttrs> {
+        Ok(Self::dos_with(n, st, self.read_dos(n)?))
+    }
+
+    /// The [`DosAttrs`] of `n` whose current status is `st` and stored `user.DOSATTRIB`
+    /// is `stored`.
+    fn dos_with(n: &Node, st: &Statx, stored: Option<dosattrib::DosInfo>) -> DosAttrs {
         let birth = sys::btime_of(st).map(|t| super::Timestamp {
             secs: t.secs,
             nsecs: t.nsecs.min(999_999_999),
         });
         let mut out = DosAttrs::derived(attr_of(st), birth);
-        if let Some(info) = self.read_dos(n)? {
+        if let Some(info) = stored {
             out.attributes = info.attributes & file_attributes::STORABLE;
             if n.kind == FileKind::Directory {
                 out.attributes |= file_attributes::DIRECTORY;
@@ -888,7 +902,7 @@ impl LocalFs {
                 out.creation_source = CreationSource::Stored;
             }
         }
-        Ok(out)
+        out
     }
 }
 
@@ -1107,7 +1121,7 @@ impl Vfs for LocalFs {
                 match how {
                     CreateHow::Exclusive(v) => {
                         // RFC 1813 §3.3.8: no attributes, only the verifier (in the times).
-                        self.init_new(&n, caller, &SetAttrs::default(), 0o644)?;
+                        self.init_new(&n, caller, &SetAttrs::default(), 0o644, Some(&st))?;
                         let (m, a) = Self::verifier_times(v);
                         self.set_times(
                             &n,
@@ -1115,7 +1129,7 @@ impl Vfs for LocalFs {
                             SetTime::Client(super::Timestamp { secs: m, nsecs: 0 }),
                         )?;
                     }
-                    _ => self.init_new(&n, caller, attrs, 0o644)?,
+                    _ => self.init_new(&n, caller, attrs, 0o644, Some(&st))?,
                 }
                 birth.end();
                 self.created(&n)
@@ -1182,7 +1196,7 @@ impl Vfs for LocalFs {
             size: None,
             ..*attrs
         };
-        self.init_new(&n, caller, &attrs, 0o755)?;
+        self.init_new(&n, caller, &attrs, 0o755, None)?;
         birth.end();
         self.created(&n)
     }
@@ -1245,7 +1259,7 @@ impl Vfs for LocalFs {
             size: None,
             ..*attrs
         };
-        self.init_new(&n, caller, &attrs, 0o644)?;
+        self.init_new(&n, caller, &attrs, 0o644, None)?;
         birth.end();
         self.created(&n)
     }
@@ -1492,8 +1506,9 @@ impl Vfs for LocalFs {
             Errno::NOSPC | Errno::DQUOT | Errno::TOOBIG => VfsError::NoSpace,
             e => op_err(e),
         })?;
+        // What was just stored, not read back (a `fgetxattr` per CREATE saved).
         let st = statx_fd(n.fd.as_fd())?;
-        self.dos_of(&n, &st)
+        Ok(Self::dos_with(&n, &st, dosattrib::decode(&blob).ok()))
     }
 
     fn set_allocation(&self, h: &Handle, size: u64) -> VfsResult<FileAttr> {
