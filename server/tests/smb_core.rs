@@ -1599,3 +1599,68 @@ fn an_allocation_size_context_reserves_space_for_a_new_or_overwritten_file() {
     let f = create(&mut c, &mut core, now, req).unwrap();
     close(&mut c, &mut core, now, f.file_id, 0);
 }
+
+#[test]
+fn writes_to_one_file_run_one_at_a_time_in_order() {
+    let (mut core, fs, now) = core();
+    let mut c = Client::ready(&mut core, 1, now, "export");
+    let conn = c.conn;
+    let open = |c: &mut Client, core: &mut Core, name: &str| {
+        create(
+            c,
+            core,
+            now,
+            create_req(name, GENERIC_WRITE, 0, CREATE, NON_DIRECTORY_FILE),
+        )
+        .unwrap()
+        .file_id
+    };
+    let (a, b) = (
+        open(&mut c, &mut core, "a.bin"),
+        open(&mut c, &mut core, "b.bin"),
+    );
+    // Three WRITEs over the same bytes of a.bin and one to b.bin, all pipelined: only
+    // a.bin's first and b.bin's run.
+    for (file, offset, byte) in [(a, 0u64, 1u8), (a, 0, 2), (b, 0, 9), (a, 0, 3)] {
+        let req = WriteRequest {
+            offset,
+            file_id: file,
+            channel: 0,
+            remaining_bytes: 0,
+            channel_info: Vec::new(),
+            flags: 0,
+            data: Bytes::from(vec![byte; 4]),
+        };
+        let m = c.build(Command::WRITE, |o| req.encode(o));
+        c.send(&mut core, now, &m);
+    }
+    let mut ready = Vec::new();
+    while let Some(job) = core.poll_job() {
+        ready.push(job);
+    }
+    assert_eq!(ready.len(), 2, "one WRITE of each file at a time");
+    // Each finished WRITE lets the next of its file go, in the order they came.
+    let mut done = 0;
+    while let Some(job) = ready.pop().or_else(|| core.poll_job()) {
+        let r = job.run();
+        core.handle_job_done(r, now);
+        done += 1;
+        let mut next = Vec::new();
+        while let Some(job) = core.poll_job() {
+            next.push(job);
+        }
+        assert!(next.len() <= 1, "one WRITE of a.bin follows each one done");
+        ready.extend(next);
+    }
+    assert_eq!(done, 4);
+    let r = recv(&mut core, conn);
+    assert_eq!(r.len(), 4);
+    assert!(r.iter().all(|r| r.status() == NtStatus::SUCCESS));
+    let root = fs.root();
+    let (h, _) = fs.lookup(&root, b"a.bin").unwrap();
+    assert_eq!(
+        fs.read(&h, 0, 12).unwrap().0,
+        [3u8; 4],
+        "the last WRITE sent wins"
+    );
+}

@@ -48,7 +48,7 @@ pub mod exec;
 pub mod notify;
 pub mod open;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{btree_map, BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -260,6 +260,10 @@ pub(crate) struct SmbState {
     srvsvc_shares: Vec<srvsvc::Share>,
     next_token: u64,
     jobs: BTreeMap<u64, Pending>,
+    /// WRITE jobs run one file at a time ([`Core::smb_job`]): the file (share id, handle)
+    /// of each WRITE job in flight, by token, and the WRITE jobs waiting behind it.
+    writing: BTreeMap<u64, (u32, Vec<u8>)>,
+    write_queues: BTreeMap<(u32, Vec<u8>), VecDeque<Job>>,
     tickets: BTreeMap<Ticket, Pending>,
     parked: BTreeMap<SmbRequestId, Pending>,
     next_lock_open: u64,
@@ -331,6 +335,8 @@ impl SmbState {
             users,
             srvsvc_shares,
             next_token: 1,
+            writing: BTreeMap::new(),
+            write_queues: BTreeMap::new(),
             jobs: BTreeMap::new(),
             tickets: BTreeMap::new(),
             parked: BTreeMap::new(),
@@ -692,7 +698,42 @@ impl Core {
         self.smb.next_token += 1;
         self.smb.jobs.insert(token, pending);
         let vfs = Arc::clone(self.shares.get(share_id));
-        self.jobs.push_back(Job::smb(token, vfs, work));
+        let file = match &work {
+            Work::Write { handle, .. } => Some((share_id, handle.0.clone())),
+            _ => None,
+        };
+        let job = Job::smb(token, vfs, work);
+        // WRITEs to one file run one after the other, in the order they came. A local
+        // file system serialises buffered writes to one file anyway (the inode lock); a
+        // client's pipelined 8 MiB WRITEs on several workers at once only spun on that lock
+        // and took the cores from the decryption of the WRITEs behind them.
+        let Some(file) = file else {
+            self.jobs.push_back(job);
+            return;
+        };
+        self.smb.writing.insert(token, file.clone());
+        match self.smb.write_queues.entry(file) {
+            btree_map::Entry::Occupied(mut q) => q.get_mut().push_back(job),
+            btree_map::Entry::Vacant(v) => {
+                v.insert(VecDeque::new());
+                self.jobs.push_back(job);
+            }
+        }
+    }
+
+    /// A WRITE job ended: the next one of its file may run.
+    fn smb_write_done(&mut self, token: u64) {
+        let Some(file) = self.smb.writing.remove(&token) else {
+            return;
+        };
+        if let btree_map::Entry::Occupied(mut q) = self.smb.write_queues.entry(file) {
+            match q.get_mut().pop_front() {
+                Some(next) => self.jobs.push_back(next),
+                None => {
+                    q.remove();
+                }
+            }
+        }
     }
 
     // ---- requests ----
@@ -2121,6 +2162,7 @@ impl Core {
 
     /// A job of the SMB side finished.
     pub(crate) fn smb_job_done(&mut self, token: u64, out: Output, now: Instant) {
+        self.smb_write_done(token);
         let Some(p) = self.smb.jobs.remove(&token) else {
             return;
         };
