@@ -206,7 +206,11 @@ for run in $(seq $((WARMUP ? 0 : 1)) "$RUNS"); do
       rm -f "$L/back.bin"
       timeit "$s-get-$mode" smbc "$s" "${opts[@]+"${opts[@]}"}" -c "get $f $L/back.bin"
       cmp -s "$L/src.bin" "$L/back.bin" || { echo "$s: get ($mode) differs from the source"; exit 1; }
-      rm -f "$L/back.bin" "${DIR[$s]}/$f"
+      # Delete through the server (as a client would): a file removed behind a server's
+      # back stays allocated while the server keeps it open (Janus's descriptor cache), and
+      # its dirty pages then compete with the next copy's.
+      rm -f "$L/back.bin"
+      smbc "$s" -c "rm $f" >/dev/null 2>&1 || { echo "$s: rm $f failed"; exit 1; }
     done
     small_files "$s"
   done
