@@ -869,24 +869,10 @@ fn change_notify_fires_on_smb_and_nfs_changes() {
         create_req("w", GENERIC_READ, 7, CREATE, DIRECTORY_FILE),
     )
     .unwrap();
-    let notify = |c: &mut Client, core: &mut Core| {
-        let req = ChangeNotifyRequest {
-            flags: 0,
-            output_buffer_length: 4096,
-            file_id: d.file_id,
-            completion_filter: 0x3,
-        };
-        let m = c.build(Command::CHANGE_NOTIFY, |o| req.encode(o));
-        c.send(core, now, &m);
-        run_jobs(core, now);
-    };
-    notify(&mut c1, &mut core);
-    let r = recv(&mut core, c1.conn);
-    assert_eq!(
-        r.iter().map(Resp::status).collect::<Vec<_>>(),
-        vec![NtStatus::PENDING],
-        "interim"
-    );
+    let notify =
+        |c: &mut Client, core: &mut Core| notify_send(c, core, now, d.file_id, 0, 0x3, 4096);
+    let r = notify(&mut c1, &mut core);
+    assert_eq!(statuses(&r), [NtStatus::PENDING], "interim");
     // Another SMB client creates a file in the directory: the watch fires.
     let f = create(
         &mut c2,
@@ -925,11 +911,10 @@ fn change_notify_fires_on_smb_and_nfs_changes() {
     support::send_nfs(&mut core, 7, &call, now);
     run_jobs(&mut core, now);
     assert!(fs.lookup(&dh, b"from-nfs").is_ok(), "NFS created it");
-    notify(&mut c1, &mut core);
-    let r = recv(&mut core, c1.conn);
+    let r = notify(&mut c1, &mut core);
     assert_eq!(
-        r.iter().map(Resp::status).collect::<Vec<_>>(),
-        vec![NtStatus::SUCCESS],
+        statuses(&r),
+        [NtStatus::SUCCESS],
         "kept since the last request"
     );
     let out = OutputBufferResponse::decode(&r[0].msg).unwrap().data;
@@ -939,8 +924,8 @@ fn change_notify_fires_on_smb_and_nfs_changes() {
         .collect();
     assert_eq!(&out[12..], &name[..]);
     // A waiting request ends with the close of its open.
-    notify(&mut c1, &mut core);
-    assert_eq!(recv(&mut core, c1.conn)[0].status(), NtStatus::PENDING);
+    let r = notify(&mut c1, &mut core);
+    assert_eq!(statuses(&r), [NtStatus::PENDING]);
     let m = c1.build(Command::CLOSE, |o| {
         CloseRequest {
             flags: 0,
@@ -996,16 +981,9 @@ fn a_waiting_change_notify_is_cancelled_by_message_id() {
         create_req("w", GENERIC_READ, 7, CREATE, DIRECTORY_FILE),
     )
     .unwrap();
-    let req = ChangeNotifyRequest {
-        flags: 0,
-        output_buffer_length: 4096,
-        file_id: d.file_id,
-        completion_filter: 0x3,
-    };
     let mid = c.next_mid;
-    let m = c.build(Command::CHANGE_NOTIFY, |o| req.encode(o));
-    c.send(&mut core, now, &m);
-    assert_eq!(recv(&mut core, c.conn)[0].status(), NtStatus::PENDING);
+    let r = notify_send(&mut c, &mut core, now, d.file_id, 0, 0x3, 4096);
+    assert_eq!(statuses(&r), [NtStatus::PENDING]);
     // A sync CANCEL (MessageId, no AsyncId), as a client sends it before the interim
     // response reached it (MS-SMB2 §3.3.5.16).
     let h = Header {
@@ -1049,15 +1027,8 @@ fn a_waiting_change_notify_ends_with_notify_cleanup_at_tree_disconnect() {
         create_req("w", GENERIC_READ, 7, CREATE, DIRECTORY_FILE),
     )
     .unwrap();
-    let req = ChangeNotifyRequest {
-        flags: 0,
-        output_buffer_length: 4096,
-        file_id: d.file_id,
-        completion_filter: 0x3,
-    };
-    let m = c.build(Command::CHANGE_NOTIFY, |o| req.encode(o));
-    c.send(&mut core, now, &m);
-    assert_eq!(recv(&mut core, c.conn)[0].status(), NtStatus::PENDING);
+    let r = notify_send(&mut c, &mut core, now, d.file_id, 0, 0x3, 4096);
+    assert_eq!(statuses(&r), [NtStatus::PENDING]);
     let m = c.build(Command::TREE_DISCONNECT, |o| {
         TreeDisconnectRequest.encode(o)
     });
