@@ -862,15 +862,8 @@ fn change_notify_fires_on_smb_and_nfs_changes() {
     let (mut core, fs, now) = core();
     let mut c1 = Client::ready(&mut core, 1, now, "export");
     let mut c2 = Client::ready(&mut core, 2, now, "export");
-    let d = create(
-        &mut c1,
-        &mut core,
-        now,
-        create_req("w", GENERIC_READ, 7, CREATE, DIRECTORY_FILE),
-    )
-    .unwrap();
-    let notify =
-        |c: &mut Client, core: &mut Core| notify_send(c, core, now, d.file_id, 0, 0x3, 4096);
+    let d = open_dir(&mut c1, &mut core, now, "w");
+    let notify = |c: &mut Client, core: &mut Core| notify_send(c, core, now, d, 0, 0x3, 4096);
     let r = notify(&mut c1, &mut core);
     assert_eq!(statuses(&r), [NtStatus::PENDING], "interim");
     // Another SMB client creates a file in the directory: the watch fires.
@@ -929,7 +922,7 @@ fn change_notify_fires_on_smb_and_nfs_changes() {
     let m = c1.build(Command::CLOSE, |o| {
         CloseRequest {
             flags: 0,
-            file_id: d.file_id,
+            file_id: d,
         }
         .encode(o)
     });
@@ -974,15 +967,9 @@ fn a_create_answered_after_its_tree_ended_leaves_no_open() {
 fn a_waiting_change_notify_is_cancelled_by_message_id() {
     let (mut core, _fs, now) = core();
     let mut c = Client::ready(&mut core, 1, now, "export");
-    let d = create(
-        &mut c,
-        &mut core,
-        now,
-        create_req("w", GENERIC_READ, 7, CREATE, DIRECTORY_FILE),
-    )
-    .unwrap();
+    let d = open_dir(&mut c, &mut core, now, "w");
     let mid = c.next_mid;
-    let r = notify_send(&mut c, &mut core, now, d.file_id, 0, 0x3, 4096);
+    let r = notify_send(&mut c, &mut core, now, d, 0, 0x3, 4096);
     assert_eq!(statuses(&r), [NtStatus::PENDING]);
     // A sync CANCEL (MessageId, no AsyncId), as a client sends it before the interim
     // response reached it (MS-SMB2 §3.3.5.16).
@@ -1010,7 +997,7 @@ fn a_waiting_change_notify_is_cancelled_by_message_id() {
         r.iter().map(Resp::status).collect::<Vec<_>>(),
         vec![NtStatus::CANCELLED]
     );
-    close(&mut c, &mut core, now, d.file_id, 0);
+    close(&mut c, &mut core, now, d, 0);
 }
 
 #[test]
@@ -1020,14 +1007,8 @@ fn a_waiting_change_notify_ends_with_notify_cleanup_at_tree_disconnect() {
     // smb2.notify.tdis1 waits for that answer).
     let (mut core, _fs, now) = core();
     let mut c = Client::ready(&mut core, 1, now, "export");
-    let d = create(
-        &mut c,
-        &mut core,
-        now,
-        create_req("w", GENERIC_READ, 7, CREATE, DIRECTORY_FILE),
-    )
-    .unwrap();
-    let r = notify_send(&mut c, &mut core, now, d.file_id, 0, 0x3, 4096);
+    let d = open_dir(&mut c, &mut core, now, "w");
+    let r = notify_send(&mut c, &mut core, now, d, 0, 0x3, 4096);
     assert_eq!(statuses(&r), [NtStatus::PENDING]);
     let m = c.build(Command::TREE_DISCONNECT, |o| {
         TreeDisconnectRequest.encode(o)

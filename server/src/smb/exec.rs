@@ -65,44 +65,13 @@ pub mod action {
     pub const OVERWRITTEN: u32 = 3;
 }
 
-/// STATUS_NOT_A_DIRECTORY.
-pub const STATUS_NOT_A_DIRECTORY: NtStatus = NtStatus(0xC000_0103);
-/// STATUS_FILE_IS_A_DIRECTORY.
-pub const STATUS_FILE_IS_A_DIRECTORY: NtStatus = NtStatus(0xC000_00BA);
-/// STATUS_DIRECTORY_NOT_EMPTY.
-pub const STATUS_DIRECTORY_NOT_EMPTY: NtStatus = NtStatus(0xC000_0101);
-/// STATUS_DISK_FULL.
-pub const STATUS_DISK_FULL: NtStatus = NtStatus(0xC000_007F);
-/// STATUS_MEDIA_WRITE_PROTECTED.
-pub const STATUS_MEDIA_WRITE_PROTECTED: NtStatus = NtStatus(0xC000_00A2);
-/// STATUS_FILE_INVALID: the file went away under an open.
-pub const STATUS_FILE_INVALID: NtStatus = NtStatus(0xC000_0098);
-/// STATUS_UNEXPECTED_IO_ERROR.
-pub const STATUS_UNEXPECTED_IO_ERROR: NtStatus = NtStatus(0xC000_00E9);
-/// STATUS_FILE_TOO_LARGE.
-pub const STATUS_FILE_TOO_LARGE: NtStatus = NtStatus(0xC000_0904);
-
-/// The NTSTATUS of a file-system error (what Samba's `map_nt_error_from_unix` gives).
-pub fn status_of(e: VfsError) -> NtStatus {
-    match e {
-        VfsError::NotFound => NtStatus::OBJECT_NAME_NOT_FOUND,
-        VfsError::Exists => NtStatus::OBJECT_NAME_COLLISION,
-        VfsError::NotDir => STATUS_NOT_A_DIRECTORY,
-        VfsError::IsDir => STATUS_FILE_IS_A_DIRECTORY,
-        VfsError::NotEmpty => STATUS_DIRECTORY_NOT_EMPTY,
-        VfsError::Access | VfsError::Perm => NtStatus::ACCESS_DENIED,
-        VfsError::NoSpace => STATUS_DISK_FULL,
-        VfsError::ReadOnly => STATUS_MEDIA_WRITE_PROTECTED,
-        VfsError::Stale | VfsError::BadHandle => STATUS_FILE_INVALID,
-        VfsError::NameTooLong => NtStatus::NAME_TOO_LONG,
-        VfsError::Invalid | VfsError::BadCookie => NtStatus::INVALID_PARAMETER,
-        VfsError::CrossDevice => NtStatus::NOT_SUPPORTED,
-        VfsError::TooManyLinks => NtStatus::INSUFFICIENT_RESOURCES,
-        VfsError::TooBig => STATUS_FILE_TOO_LARGE,
-        VfsError::NotSupported => NtStatus::NOT_SUPPORTED,
-        VfsError::Io => STATUS_UNEXPECTED_IO_ERROR,
-    }
-}
+// One NTSTATUS mapping of file-system errors for every SMB path (`smb_info`, Samba's
+// `map_nt_error_from_unix`), re-exported under the names the executor uses.
+pub use crate::smb_info::{
+    vfs_status as status_of, STATUS_DIRECTORY_NOT_EMPTY, STATUS_DISK_FULL,
+    STATUS_FILE_IS_A_DIRECTORY, STATUS_MEDIA_WRITE_PROTECTED, STATUS_NOT_A_DIRECTORY,
+    STATUS_UNEXPECTED_IO_ERROR,
+};
 
 /// What a CREATE asks of the file system, checked by the core already (dispositions,
 /// option combinations, the name).
