@@ -281,6 +281,66 @@ impl LockTable {
         Outcome::Proceed
     }
 
+    /// Marks the open `open` durable or not (MS-SMB2 §3.3.5.9.6/.10: durability is decided
+    /// in "Successful Open Initialization", after the lease or oplock was granted, so the
+    /// CREATE registers the open first and the SMB layer makes it durable once it saw the
+    /// grant). Records the open again — and its lease's state, so a journal that kept only
+    /// durable state has the lease too — so a restart restores it and its reclaim is
+    /// expected in grace. `Deny(UnknownOpen)` if there is no such open.
+    pub fn smb_set_durable(&mut self, open: OpenId, durable: bool) -> Outcome {
+        let Some(o) = self.opens.get_mut(&open) else {
+            return Outcome::Deny(Deny::UnknownOpen);
+        };
+        if o.durable == durable {
+            return Outcome::Proceed;
+        }
+        o.durable = durable;
+        let (file, client, access, share_access, cache) =
+            (o.file, o.client, o.access, o.share_access, o.cache);
+        self.record(Change::Open {
+            open,
+            file,
+            client,
+            access,
+            share_access,
+            durable,
+            cache,
+        });
+        if let Some(k) = cache {
+            if let Some(l) = self.leases.get(&k) {
+                let rec = lease_record(k, l);
+                self.record(rec);
+            }
+        }
+        Outcome::Proceed
+    }
+
+    /// The caching state the open `open` holds now (its lease's or oplock's state, NONE
+    /// without one), and whether it is breaking; `None` for an unknown open. MS-SMB2
+    /// §3.3.5.9.6: a durable open keeps its durability while it holds a Batch oplock or a
+    /// lease with H — what the SMB layer checks when its connection drops.
+    pub fn smb_open_caching(&self, open: OpenId) -> Option<(Option<CacheKey>, LeaseState, bool)> {
+        let o = self.opens.get(&open)?;
+        let Some(k) = o.cache else {
+            return Some((None, LeaseState::NONE, false));
+        };
+        Some(match self.leases.get(&k) {
+            Some(l) => (Some(k), l.state, l.breaking),
+            None => (Some(k), LeaseState::NONE, false),
+        })
+    }
+
+    /// The opens of the lease or oplock `k` (sorted; empty for an unknown key).
+    pub fn smb_lease_opens(&self, k: CacheKey) -> Vec<OpenId> {
+        let mut v = self
+            .leases
+            .get(&k)
+            .map(|l| l.opens.clone())
+            .unwrap_or_default();
+        v.sort_unstable();
+        v
+    }
+
     pub(crate) fn detach_from_lease(&mut self, k: CacheKey, open: OpenId) {
         let Some(l) = self.leases.get_mut(&k) else {
             return;

@@ -542,6 +542,11 @@ impl NfsLocks {
     }
 
     /// Takes the events `mine` selects out of the queue, keeping the order of the rest.
+    /// The events waiting for the SMB side, oldest first.
+    pub(crate) fn peek_events(&self) -> impl Iterator<Item = &LockEvent> {
+        self.events.iter()
+    }
+
     pub(crate) fn take_events_where(
         &mut self,
         mut mine: impl FnMut(&LockEvent) -> bool,

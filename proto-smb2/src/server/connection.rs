@@ -429,6 +429,13 @@ impl Connection {
         self.neg.as_ref().map(|n| n.dialect)
     }
 
+    /// The client's ClientGuid from NEGOTIATE (MS-SMB2 §3.3.1.7 Connection.ClientGuid;
+    /// zero before NEGOTIATE and for an SMB 2.0.2 client). Leases and durable handles are
+    /// the client's by it (§3.3.5.9.7, §3.3.5.9.12).
+    pub fn client_guid(&self) -> [u8; 16] {
+        self.neg.as_ref().map_or([0; 16], |n| n.client_guid)
+    }
+
     /// The negotiated cipher id (3.x), if any.
     pub fn cipher_id(&self) -> Option<u16> {
         self.neg.as_ref().and_then(|n| n.cipher).map(Cipher::id)

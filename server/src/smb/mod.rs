@@ -44,6 +44,7 @@
 //! - A case-insensitive lookup that misses the exact name sweeps the directory once
 //!   (`Vfs::find_entry`: linear in its size, once per miss), as Samba does.
 
+pub mod durable;
 pub mod exec;
 pub mod notify;
 pub mod open;
@@ -136,6 +137,9 @@ struct SmbConn {
     /// `wants_read` was false after its last input: the runtime stopped reading it and is
     /// told through `Core::poll_resumed` when it may read again.
     held: bool,
+    /// The journal record its responses wait for (a durable handle granted on it:
+    /// [`durable`]); only grows, so its responses keep their order.
+    needs: RecordSeq,
 }
 
 /// Where an answer goes.
@@ -162,6 +166,18 @@ struct CreateState {
     found: Option<Box<exec::Found>>,
     file: FileId,
     lock_open: OpenId,
+    /// Durability asked ([`durable::ask_of`]).
+    durable: durable::Ask,
+    /// The session's user (a durable open's reconnect must be the same user's).
+    user: String,
+    /// The name as the CREATE gave it.
+    name: String,
+    /// The lease requested, if any.
+    lease: Option<proto_smb2::cmd::create_context::LeaseRequest>,
+    /// RequestedOplockLevel.
+    oplock: u8,
+    /// What the lock table granted.
+    grant: Option<lockstate::OpenGrant>,
 }
 
 /// An entry that leaves a directory (for CHANGE_NOTIFY).
@@ -239,6 +255,8 @@ enum Then {
     Renamed(u64, SharePath, Option<Removed>),
     /// A disposition the lock table allowed: set (or clear) delete pending on `file`.
     Disposition(FileId, bool),
+    /// A durable open reconnected (or a CREATE replayed): its attributes came back.
+    Reconnected(Box<durable::Reconnected>),
 }
 
 #[derive(Debug)]
@@ -267,6 +285,8 @@ pub(crate) struct SmbState {
     tickets: BTreeMap<Ticket, Pending>,
     parked: BTreeMap<SmbRequestId, Pending>,
     next_lock_open: u64,
+    /// Durable handles ([`durable`]).
+    durable: durable::DurableTable,
     filetime: u64,
     /// Namespace changes of NFS jobs in flight, reported to CHANGE_NOTIFY when they succeed.
     pub(crate) nfs_changes: BTreeMap<proto_nfs::server::FsRequestId, Vec<(FileId, notify::Change)>>,
@@ -341,6 +361,7 @@ impl SmbState {
             tickets: BTreeMap::new(),
             parked: BTreeMap::new(),
             next_lock_open: 1,
+            durable: durable::DurableTable::default(),
             filetime: 0,
             nfs_changes: BTreeMap::new(),
         }
@@ -378,6 +399,11 @@ impl SmbState {
         self.jobs.values().any(mine)
             || self.tickets.values().any(mine)
             || self.parked.values().any(mine)
+    }
+
+    /// When the durable-handle scavenger must run ([`durable`]).
+    pub(crate) fn durable_deadline(&self) -> Option<Instant> {
+        self.durable.deadline()
     }
 
     /// Opens in the open table (tests, logs).
@@ -437,6 +463,20 @@ fn deny_status(d: &Deny) -> NtStatus {
     }
 }
 
+/// The oplock a CREATE asks for (MS-SMB2 §2.2.13 RequestedOplockLevel), for the lock
+/// table. Leases are not asked for here yet (the leases work wires them and the break
+/// notifications); an oplock is granted as the table decides, which durable handles need
+/// (§3.3.5.9.6: a Batch oplock).
+fn cache_request(level: u8) -> lockstate::CacheRequest {
+    use lockstate::{CacheRequest, OplockLevel};
+    match level {
+        0x01 => CacheRequest::Oplock(OplockLevel::LevelII),
+        0x08 => CacheRequest::Oplock(OplockLevel::Exclusive),
+        0x09 => CacheRequest::Oplock(OplockLevel::Batch),
+        _ => CacheRequest::None,
+    }
+}
+
 fn body(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     let mut v = Vec::new();
     f(&mut v);
@@ -462,6 +502,7 @@ impl Core {
             SmbConn {
                 machine,
                 held: false,
+                needs: RecordSeq(0),
             },
         );
     }
@@ -492,6 +533,8 @@ impl Core {
         c.machine.handle_connection_lost();
         self.smb.dirty.remove(&conn);
         let ids = self.smb.opens.ids_where(|o| o.conn == conn);
+        // MS-SMB2 §3.3.7.1: durable opens outlive the connection.
+        let ids = self.smb_durable_disconnect(ids, now);
         self.smb_close_opens(ids, now);
         // Requests waiting in the lock table leave it; job results are dropped on return.
         let tickets: Vec<Ticket> = self
@@ -535,6 +578,7 @@ impl Core {
                 out.push(b);
             }
             let close = c.machine.poll_close();
+            let needs = c.needs;
             // Draining the transmits may have let the machine take more frames: again.
             let more = c.machine.has_output();
             // Back-pressure lifted: a runtime that keeps its own read buffer is told to read
@@ -556,7 +600,7 @@ impl Core {
             }
             for b in out {
                 self.transmits.push(
-                    RecordSeq(0),
+                    needs,
                     self.journal.durable,
                     self.journal.failed,
                     Transmit {
@@ -751,7 +795,8 @@ impl Core {
             Request::Create(req) if ipc => self.smb_create_pipe(&ctx, &req),
             Request::Create(req) => {
                 let creds = self.smb.creds(&call.identity, ctx.share_id);
-                self.smb_create(ctx, req, creds)
+                let caller = durable::Caller::of(&call.identity, &call.header, call.dialect);
+                self.smb_create(ctx, req, creds, &caller, now)
             }
             Request::Close(req) => self.smb_close(ctx, req.file_id, req.flags, now),
             Request::Flush(req) => {
@@ -860,7 +905,14 @@ impl Core {
 
     /// CREATE on a disk share: the checks of MS-SMB2 §3.3.5.9 that need no file system,
     /// then the job.
-    fn smb_create(&mut self, ctx: Ctx, req: CreateRequest, creds: Creds) {
+    fn smb_create(
+        &mut self,
+        ctx: Ctx,
+        req: CreateRequest,
+        creds: Creds,
+        caller: &durable::Caller,
+        now: Instant,
+    ) {
         use exec::disposition as d;
         let o = req.create_options;
         let status = if req.impersonation_level > 3 {
@@ -896,6 +948,7 @@ impl Core {
             return self.smb_error(&ctx, s);
         }
         let (mut mxac, mut qfid, mut allocation) = (false, false, None);
+        let mut parsed = Vec::with_capacity(req.contexts.len());
         for c in &req.contexts {
             match RequestContext::parse(c) {
                 Err(_) => return self.smb_error(&ctx, NtStatus::INVALID_PARAMETER),
@@ -904,18 +957,31 @@ impl Core {
                 // §3.3.5.9.4 / MS-FSA 2.1.5.1.2.1: the allocation of a new or overwritten
                 // file ([`exec::CreateWork::allocation`]).
                 Ok(RequestContext::AllocationSize(n)) => allocation = Some(n),
-                // §3.3.5.9.7/.12: no durable open to reconnect (none is ever granted);
                 // §3.3.5.9.6: no previous version at any time (no snapshots).
-                Ok(RequestContext::DurableHandleReconnect(_))
-                | Ok(RequestContext::DurableHandleReconnectV2 { .. })
-                | Ok(RequestContext::TimewarpToken(_)) => {
+                Ok(RequestContext::TimewarpToken(_)) => {
                     return self.smb_error(&ctx, NtStatus::OBJECT_NAME_NOT_FOUND)
                 }
-                // Leases, oplocks and durable handles are granted none (a valid answer:
-                // no response context); ExtA and SecD are not applied.
-                Ok(_) => {}
+                // Durable handles and leases are read below; ExtA and SecD are not
+                // applied.
+                Ok(other) => parsed.push(other),
             }
         }
+        let ask = match durable::ask_of(&parsed, caller.dialect) {
+            Ok(a) => a,
+            Err(s) => return self.smb_error(&ctx, s),
+        };
+        if let durable::Ask::Reconnect { .. } = ask {
+            return self.smb_durable_reconnect(ctx, &req, &parsed, ask, caller, now);
+        }
+        match self.smb_durable_replay(&ctx, ask, caller) {
+            Some(Ok(())) => return,
+            Some(Err(s)) => return self.smb_error(&ctx, s),
+            None => {}
+        }
+        let lease = parsed.iter().find_map(|c| match c {
+            RequestContext::Lease(l) => Some(*l),
+            _ => None,
+        });
         tracing::debug!(
             name = %req.name_string(),
             access = format_args!("{:#x}", req.desired_access),
@@ -958,6 +1024,12 @@ impl Core {
             found: None,
             file: FileId(0),
             lock_open: OpenId(0),
+            durable: ask,
+            user: caller.user.clone(),
+            name: req.name_string(),
+            lease,
+            oplock: req.requested_oplock_level,
+            grant: None,
         };
         let share_id = ctx.share_id;
         self.smb_job(
@@ -993,10 +1065,11 @@ impl Core {
         let mut create = SmbCreate::new(
             file,
             lock_open,
-            ClientGuid([0; 16]),
+            ClientGuid(self.smb_client_guid(ctx.conn)),
             found.granted,
             st.share_access,
         );
+        create.cache = cache_request(st.oplock);
         create.overwrite = found.overwrite;
         create.directory = found.attr.kind == FileKind::Directory;
         create.allocation_size = found.attr.size;
@@ -1020,7 +1093,10 @@ impl Core {
     }
 
     /// A lock-table decision for `p`.
-    fn smb_decided(&mut self, p: Pending, out: Outcome, now: Instant) {
+    fn smb_decided(&mut self, mut p: Pending, out: Outcome, now: Instant) {
+        if let (Outcome::Opened(g), Then::Create(st)) = (&out, &mut p.then) {
+            st.grant = Some(*g);
+        }
         match out {
             Outcome::Wait(w) => {
                 if let Some(ctx) = &p.ctx {
@@ -1198,8 +1274,19 @@ impl Core {
                 .to_context(),
             );
         }
+        let now = self.now;
+        let lease_key = st.lease.map(|l| l.lease_key);
+        if let Some(c) =
+            self.smb_durable_grant(ctx, st.durable, &st.user, &st.name, lease_key, id, now)
+        {
+            contexts.push(c.to_context());
+        }
+        let oplock_level = st
+            .grant
+            .and_then(|g| g.oplock)
+            .map_or(0, durable::oplock_wire);
         let resp = CreateResponse {
-            oplock_level: 0,
+            oplock_level,
             flags: 0,
             create_action: found.action,
             info,
@@ -1220,6 +1307,7 @@ impl Core {
             return self.smb_error(&ctx, NtStatus::FILE_CLOSED);
         }
         let postquery = flags & CLOSE_FLAG_POSTQUERY_ATTRIB != 0;
+        self.smb_durable_forget(fid.volatile);
         let Some((open, remove)) = self.smb.opens.remove(fid.volatile) else {
             return self.smb_error(&ctx, NtStatus::FILE_CLOSED);
         };
@@ -1271,6 +1359,7 @@ impl Core {
     /// Closes opens whose tree, session or connection ended (no answers).
     fn smb_close_opens(&mut self, ids: Vec<u64>, now: Instant) {
         for id in ids {
+            self.smb_durable_forget(id);
             let Some((open, remove)) = self.smb.opens.remove(id) else {
                 continue;
             };
@@ -2207,6 +2296,9 @@ impl Core {
                 let _ = st;
                 self.smb_error(&ctx, s)
             }
+            (Then::Reconnected(r), Output::View(v)) => {
+                self.smb_durable_reconnected(&ctx, &r, v, now)
+            }
             (Then::QueryInfo, Output::Reply(r)) => self.smb_reply(&ctx, r),
             (Then::QueryDirectory(volatile), Output::Dir(search, r)) => {
                 if let Ok(f) = self.smb_file(&ctx, volatile) {
@@ -2332,8 +2424,36 @@ impl Core {
     /// Lock-table events for requests of the SMB side (tickets and parked requests it
     /// made); the others stay for [`Core::poll_lock_event`].
     fn smb_lock_events(&mut self, now: Instant) -> bool {
+        let mut any = false;
+        if self.smb.durable.any_detached() {
+            // Breaks no connection can receive (MS-SMB2 §3.3.4.6/.7): [`durable`].
+            let keys: Vec<lockstate::CacheKey> = self
+                .locks
+                .peek_events()
+                .filter_map(|e| match e {
+                    crate::LockEvent::Break(b) => Some(b.key),
+                    _ => None,
+                })
+                .collect();
+            let mut unreachable = Vec::new();
+            for k in keys {
+                if let Some(ids) = self.smb_durable_unreachable(k) {
+                    unreachable.push((k, ids));
+                }
+            }
+            if !unreachable.is_empty() {
+                let gone: Vec<lockstate::CacheKey> = unreachable.iter().map(|(k, _)| *k).collect();
+                self.locks.take_events_where(
+                    |e| matches!(e, crate::LockEvent::Break(b) if gone.contains(&b.key)),
+                );
+                for (_, ids) in unreachable {
+                    self.smb_durable_close_unreachable(ids, now);
+                }
+                any = true;
+            }
+        }
         if self.smb.tickets.is_empty() && self.smb.parked.is_empty() {
-            return false;
+            return any;
         }
         let (tickets, parked) = (&self.smb.tickets, &self.smb.parked);
         let evs = self.locks.take_events_where(|e| match e {
@@ -2341,7 +2461,7 @@ impl Core {
             crate::LockEvent::SmbParkedDone { id, .. } => parked.contains_key(id),
             crate::LockEvent::Break(_) => false,
         });
-        let any = !evs.is_empty();
+        let evs_empty = evs.is_empty();
         for e in evs {
             match e {
                 crate::LockEvent::SmbCompleted {
@@ -2359,7 +2479,7 @@ impl Core {
                 crate::LockEvent::Break(_) => {}
             }
         }
-        any
+        any || !evs_empty
     }
 
     /// Opens in the SMB open table (tests).
