@@ -1550,6 +1550,10 @@ fn response_contexts_text(cs: &[CreateContext]) -> String {
                 NtStatus(query_status)
             ),
             Ok(Some(ResponseContext::OnDiskId { .. })) => "QFid".into(),
+            Ok(Some(ResponseContext::DurableHandle)) => "DHnQ".into(),
+            Ok(Some(ResponseContext::DurableHandleV2 { timeout, flags })) => {
+                format!("DH2Q(timeout={timeout} flags=0x{flags:x})")
+            }
             Ok(None) => context_tag(&c.name),
             Err(e) => format!("{}(malformed: {e})", context_tag(&c.name)),
         })

@@ -452,6 +452,12 @@ impl Connection {
         self.close.is_none() && self.has_capacity()
     }
 
+    /// Whether the session `session` exists on this connection (a `TreeClosed` event for a
+    /// session that no longer does came from its LOGOFF, not a TREE_DISCONNECT).
+    pub fn has_session(&self, session: u64) -> bool {
+        self.sessions.contains_key(&session)
+    }
+
     /// Whether `tree` of `session` is connected (the session is valid and the tree not
     /// disconnected): the upper layer asks before it keeps state for a call that was
     /// answered late.

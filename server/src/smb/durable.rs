@@ -14,8 +14,11 @@
 //! both records are durable (the core's journal barrier).
 //!
 //! # Connection loss (§3.3.7.1) and the scavenger
-//! When the connection drops, a durable open that still holds H (a Batch oplock is RWH)
-//! stays: it leaves its connection (`OpenTable::rebind` to [`DETACHED`]) and keeps its
+//! When the connection drops — or its session ends by LOGOFF or by a new session naming it
+//! as its previous one (§3.3.5.5.3), as Windows and Samba do (smbtorture durable-open.reopen1a
+//! and reopen4); a TREE_DISCONNECT closes its opens — a durable open that still holds H (a
+//! Batch oplock is RWH) and is not to be deleted at its close stays: it leaves its
+//! connection (`OpenTable::rebind` to [`DETACHED`]) and keeps its
 //! locks, lease and share modes in the lock table until a reconnect or its timeout (v1:
 //! [`V1_TIMEOUT`]; v2: the Timeout asked, [`V2_DEFAULT_TIMEOUT`] for 0, at most
 //! [`V2_MAX_TIMEOUT`] — Samba's and Windows Server 2012's values). The deadline is part of
@@ -32,17 +35,18 @@
 //! DHnC / DH2C name the open by FileId.Persistent (here equal to the volatile id, which
 //! stays unique across restarts: [`OpenTable::reserve_ids`]). Nothing the client sends is
 //! trusted; the reconnect is checked against what was stored at the grant:
-//! * no durable open by that id, one still connected, a v1 reconnect of a v2 open (or the
-//!   reverse), another CreateGuid, another ClientGuid, a lease key that differs or a lease
-//!   context where there was none (or none where there was one), another share:
-//!   STATUS_OBJECT_NAME_NOT_FOUND (§3.3.5.9.7, §3.3.5.9.12). MS-SMB2 compares the
-//!   ClientGuid only for leased opens; Janus compares it for every open (stricter);
+//! * no durable open by that id, one still connected, a DH2C of a v1 open or with another
+//!   CreateGuid (a DHnC may reconnect a v2 open), another ClientGuid for a leased open, a lease key that
+//!   differs or a lease context where there was none (or none where there was one), another
+//!   share: STATUS_OBJECT_NAME_NOT_FOUND (§3.3.5.9.7, §3.3.5.9.12). An oplock's open may be
+//!   reconnected from another ClientGuid, as MS-SMB2 allows (smbtorture reopen1a does it);
 //! * a leased open reconnected under another file name: STATUS_INVALID_PARAMETER;
 //! * another user: STATUS_ACCESS_DENIED (§3.3.5.9.7, Open.Session.SecurityContext).
 //!
-//! The open rejoins the new connection, session and tree with its FileId; the response
-//! reports CreateAction FILE_OPENED, the file's current attributes, the caching it holds
-//! and the durable response context.
+//! The other fields of the CREATE are ignored (no "Path Name Validation", no "Open
+//! Execution"). The open rejoins the new connection, session and tree with its FileId; the
+//! response reports CreateAction FILE_OPENED, the file's current attributes and the caching
+//! it holds, and no durable response context (as Windows and Samba answer).
 //!
 //! # Restart
 //! At start the core restores the lock table (durable opens become unreclaimed state of the
@@ -149,10 +153,10 @@ pub fn ask_of(contexts: &[RequestContext], dialect: u16) -> Result<Ask, NtStatus
             create_guid: None,
         });
     }
-    // §3.3.5.9.12 / §3.3.5.9.10: DH2C or DH2Q with DHnQ is refused; DH2Q beside DH2C is
-    // the reconnect's.
+    // §3.3.5.9.10: DH2Q with DHnQ, DHnC or DH2C is refused; §3.3.5.9.12: so is DH2C with
+    // DHnQ (smbtorture durable-v2-open.create-blob checks all four).
     if let Some((persistent, guid)) = dh2c {
-        if dhnq {
+        if dhnq || dh2q.is_some() {
             return Err(NtStatus::INVALID_PARAMETER);
         }
         return Ok(Ask::Reconnect {
@@ -527,6 +531,9 @@ pub fn record_key(b: &[u8]) -> Option<(u64, bool)> {
 pub struct Reconnected {
     volatile: u64,
     v2: bool,
+    /// A replayed CREATE (its response carries the durable context again); a reconnect's
+    /// response carries none (§3.3.5.9.7/.12, as Windows and Samba answer).
+    replay: bool,
     timeout: Duration,
     oplock: u8,
     lease: Option<(LeaseRequest, LeaseState, u16)>,
@@ -588,7 +595,8 @@ impl Core {
             return Some(Err(STATUS_DUPLICATE_OBJECTID));
         };
         let (handle, name) = (f.handle.clone(), f.name.clone());
-        let r = self.smb_durable_answer(volatile, true);
+        let mut r = self.smb_durable_answer(volatile, true);
+        r.replay = true;
         self.smb_job(
             ctx.share_id,
             Work::View { handle, name },
@@ -635,6 +643,7 @@ impl Core {
         Reconnected {
             volatile,
             v2,
+            replay: false,
             timeout,
             oplock,
             lease,
@@ -666,9 +675,13 @@ impl Core {
             None => Err(NtStatus::OBJECT_NAME_NOT_FOUND),
             Some((d, state)) => {
                 let name = req.name_string();
+                // §3.3.5.9.7/.12: the ClientGuid must match for a leased open; an oplock's
+                // reconnect may come from another client GUID (smbtorture reopen1a).
+                // A DH2C must name the CreateGuid; a DHnC may reconnect a v2 open (smbtorture
+                // durable-v2-open.reopen2b), but a DH2C never a v1 open (reopen2c).
                 if *state == State::Connected
-                    || d.create_guid != create_guid
-                    || d.client != client
+                    || (create_guid.is_some() && d.create_guid != create_guid)
+                    || (d.lease_key.is_some() && d.client != client)
                     || d.share_id != ctx.share_id
                     || d.lease_key != lease.map(|l| l.lease_key)
                 {
@@ -776,7 +789,9 @@ impl Core {
         };
         let (info, file_attributes) = times_sizes(&view);
         let mut contexts = Vec::new();
-        if r.v2 {
+        if !r.replay {
+            // A reconnect: no durable response context.
+        } else if r.v2 {
             contexts.push(
                 ResponseContext::DurableHandleV2 {
                     timeout: r.timeout.as_millis() as u32,
@@ -929,6 +944,23 @@ impl Core {
                 continue;
             }
             let until = now + d.timeout;
+            let doc = match self.smb.opens.by_id_mut(id) {
+                Some(Open {
+                    kind: OpenKind::File(f),
+                    ..
+                }) => {
+                    let file = f.file;
+                    f.delete_on_close || self.smb.opens.delete_pending(file)
+                }
+                _ => true,
+            };
+            if doc {
+                // A file to be deleted at its close is not kept: the close deletes it now
+                // (Samba's durable disconnect refuses it; smbtorture delete_on_close1).
+                self.smb_durable_forget(id);
+                close.push(id);
+                continue;
+            }
             if let Some(Open {
                 kind: OpenKind::File(f),
                 ..
@@ -1192,6 +1224,10 @@ mod tests {
         }
         assert_eq!(
             ask_of(&[dh2q.clone(), dh2c.clone()], v3),
+            Err(NtStatus::INVALID_PARAMETER)
+        );
+        assert_eq!(
+            ask_of(&[dh2c.clone()], v3),
             Ok(Ask::Reconnect {
                 persistent: 5,
                 create_guid: Some([1; 16])

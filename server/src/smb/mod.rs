@@ -31,10 +31,17 @@
 //!
 //! CHANGE_NOTIFY is [`notify`]: watches fired by SMB and NFS namespace changes.
 //!
-//! # Not done here (the next issue)
-//! Leases and oplocks (a CREATE asking for one is granted none), byte-range LOCK and
-//! OPLOCK_BREAK acknowledgments (STATUS_NOT_SUPPORTED), durable handles (requests ignored,
-//! reconnects fail with STATUS_OBJECT_NAME_NOT_FOUND).
+//! Durable handles are [`durable`]: DHnQ / DH2Q granted with a Batch oplock (or an H
+//! lease), opens kept across a connection loss until their timeout, DHnC / DH2C checked
+//! against what was stored, journalled and reclaimed in the grace period after a restart.
+//! A CREATE passes its ClientGuid and its oplock request to the lock table.
+//!
+//! # Not done here
+//! Leases (a lease request is granted none), break notifications (a break for a connected
+//! client is never sent: it times out after the table's `break_timeout`), byte-range LOCK
+//! and OPLOCK_BREAK acknowledgments (STATUS_NOT_SUPPORTED); persistent handles (no share is
+//! continuously available: the flag is never granted); resilient handles (FSCTL_LMR_REQUEST_
+//! RESILIENCY is not served); the durable v2 AppInstanceId context (ignored).
 //!
 //! # Known limits
 //! - A partial NBSS frame has the record deadline of a partial RPC record
@@ -650,6 +657,10 @@ impl Core {
                     .smb
                     .opens
                     .ids_where(|o| o.conn == conn && o.session == session_id);
+                // LOGOFF, or a new session naming this one as its previous session: durable
+                // opens stay for a reconnect, as at a connection loss (smbtorture
+                // durable-open.reopen1a and reopen4; Samba and Windows keep them).
+                let ids = self.smb_durable_disconnect(ids, now);
                 self.smb_close_opens(ids, now);
             }
             Event::TreeClosed {
@@ -660,6 +671,19 @@ impl Core {
                     .smb
                     .opens
                     .ids_where(|o| o.conn == conn && o.session == session_id && o.tree == tree_id);
+                // The trees of a session that ended (LOGOFF, a previous session): durable
+                // opens stay, as at SessionClosed; a TREE_DISCONNECT closes them (smbtorture
+                // durable-open.reopen3).
+                let session_gone = self
+                    .smb
+                    .conns
+                    .get(&conn)
+                    .is_none_or(|c| !c.machine.has_session(session_id));
+                let ids = if session_gone {
+                    self.smb_durable_disconnect(ids, now)
+                } else {
+                    ids
+                };
                 self.smb_close_opens(ids, now);
             }
         }
@@ -944,14 +968,15 @@ impl Core {
         } else {
             None
         };
-        if let Some(s) = status {
-            return self.smb_error(&ctx, s);
-        }
         let (mut mxac, mut qfid, mut allocation) = (false, false, None);
         let mut parsed = Vec::with_capacity(req.contexts.len());
+        // The first context error, answered after the checks above (their order).
+        let mut context_error = None;
         for c in &req.contexts {
             match RequestContext::parse(c) {
-                Err(_) => return self.smb_error(&ctx, NtStatus::INVALID_PARAMETER),
+                Err(_) => {
+                    context_error.get_or_insert(NtStatus::INVALID_PARAMETER);
+                }
                 Ok(RequestContext::QueryMaximalAccess { .. }) => mxac = true,
                 Ok(RequestContext::QueryOnDiskId) => qfid = true,
                 // §3.3.5.9.4 / MS-FSA 2.1.5.1.2.1: the allocation of a new or overwritten
@@ -959,20 +984,27 @@ impl Core {
                 Ok(RequestContext::AllocationSize(n)) => allocation = Some(n),
                 // §3.3.5.9.6: no previous version at any time (no snapshots).
                 Ok(RequestContext::TimewarpToken(_)) => {
-                    return self.smb_error(&ctx, NtStatus::OBJECT_NAME_NOT_FOUND)
+                    context_error.get_or_insert(NtStatus::OBJECT_NAME_NOT_FOUND);
                 }
                 // Durable handles and leases are read below; ExtA and SecD are not
                 // applied.
                 Ok(other) => parsed.push(other),
             }
         }
-        let ask = match durable::ask_of(&parsed, caller.dialect) {
+        let ask = durable::ask_of(&parsed, caller.dialect);
+        if let (None, Ok(ask @ durable::Ask::Reconnect { .. })) = (context_error, ask) {
+            // §3.3.5.9.7/.12: a reconnect does no "Path Name Validation" or "Open
+            // Execution": the other fields of the request are ignored (smbtorture
+            // durable-open.reopen2 sends nonsense in them).
+            return self.smb_durable_reconnect(ctx, &req, &parsed, ask, caller, now);
+        }
+        if let Some(s) = status.or(context_error) {
+            return self.smb_error(&ctx, s);
+        }
+        let ask = match ask {
             Ok(a) => a,
             Err(s) => return self.smb_error(&ctx, s),
         };
-        if let durable::Ask::Reconnect { .. } = ask {
-            return self.smb_durable_reconnect(ctx, &req, &parsed, ask, caller, now);
-        }
         match self.smb_durable_replay(&ctx, ask, caller) {
             Some(Ok(())) => return,
             Some(Err(s)) => return self.smb_error(&ctx, s),
