@@ -7,9 +7,9 @@ raises (exit 1, with the traceback) on anything unexpected.
 
 CHECK is one of:
   tcpkill        a durable v2 handle (Batch oplock) survives the death of its TCP connection:
-                 a reconnect from another client GUID or with another CreateGuid is refused
-                 (STATUS_OBJECT_NAME_NOT_FOUND), the right one gets the same FileId, the data
-                 and the handle's share mode back;
+                 a reconnect while its connection lives, or with another CreateGuid, is
+                 refused (STATUS_OBJECT_NAME_NOT_FOUND), the right one gets the same FileId,
+                 the Batch oplock and the data back; after CLOSE nothing is reconnectable;
   crash_prepare  opens two durable handles (crash.txt, orphan.txt), writes, saves what a
                  reconnect needs in --state, and exits without closing them (the test then
                  kills Janus with SIGKILL and starts it again);
@@ -114,12 +114,12 @@ def check_tcpkill(a):
     f, _ = durable_open(c, "tcpkill.txt", cg)
     f.write(b"durable data", 0)
     fid = f.file_id
+    other = Client(a, guid)
+    expect_status(NOT_FOUND, lambda: reconnect(other, "tcpkill.txt", fid, cg),
+                  "reconnect while the handle's connection is alive")
     c.kill_tcp()
     print("  TCP connection killed with the durable handle open")
     time.sleep(0.5)
-    other = Client(a, uuid.uuid4())
-    expect_status(NOT_FOUND, lambda: reconnect(other, "tcpkill.txt", fid, cg),
-                  "reconnect from another client GUID")
     c2 = Client(a, guid)
     expect_status(NOT_FOUND, lambda: reconnect(c2, "tcpkill.txt", fid, uuid.uuid4()),
                   "reconnect with another CreateGuid")
@@ -167,9 +167,10 @@ def check_crash_reclaim(a):
     req, _ = fb.create(ImpersonationLevel.Impersonation, RW, 0, 0, CreateDisposition.FILE_OPEN,
                        FILE, send=False)
     sent = b.conn.send(req, b.sess.session_id, b.tree.tree_connect_id)
-    interim = b.conn.receive(sent, wait=False)
-    assert interim["status"].get_value() == NtStatus.STATUS_PENDING, \
-        f"status 0x{interim['status'].get_value():08x}"
+    # The interim response (smbprotocol's receive(wait=False) would forget the request).
+    assert sent.response_event.wait(10), "no interim response"
+    status = sent.response["status"].get_value()
+    assert status == NtStatus.STATUS_PENDING, f"status 0x{status:08x}"
     started = time.time()
     print("  second client's open of the unreclaimed file: STATUS_PENDING")
     c = Client(a, guid)
@@ -181,7 +182,9 @@ def check_crash_reclaim(a):
     assert g.read(0, 100) == b"crash.txt before the crash"
     print("  crash.txt reclaimed in grace: same FileId, data read back")
     time.sleep(1)
-    assert not sent.response_event.is_set(), "the second open must still wait"
+    # (smbprotocol keeps the interim response until the final one replaces it.)
+    assert sent.response["status"].get_value() == NtStatus.STATUS_PENDING, \
+        f"the second open must still wait ({time.time() - started:.1f} s after it was sent)"
     fb._create_response(sent)
     waited = time.time() - started
     print(f"  second client's open completed after {waited:.1f} s (grace ended)")

@@ -22,7 +22,7 @@ const TIMEOUT: Duration = Duration::from_secs(90);
 const USER: &str = "alice";
 const PASSWORD: &str = "Smb-Durable-7";
 /// The grace period of these servers, seconds (short: the test waits for its end).
-const GRACE: u64 = 8;
+const GRACE: u64 = 20;
 
 fn server(label: &str) -> (Server, TempDir) {
     let tmp = TempDir::new(&format!("{label}-users"));
