@@ -62,6 +62,10 @@ pub struct SmbCreate {
     pub allocation_size: u64,
     /// The target is a directory: W is never granted (MS-SMB2 3.3.5.9.11).
     pub directory: bool,
+    /// The Epoch of a v2 lease request (SMB2_CREATE_REQUEST_LEASE_V2): a new v2 lease
+    /// starts at it plus one, the state having changed from NONE (MS-SMB2 3.3.5.9.11;
+    /// Samba `grant_new_fsp_lease`, smbtorture smb2.lease.v2_epoch1).
+    pub lease_epoch: u16,
 }
 
 impl SmbCreate {
@@ -84,6 +88,7 @@ impl SmbCreate {
             durable: false,
             allocation_size: u64::MAX,
             directory: false,
+            lease_epoch: 0,
         }
     }
     fn own_key(&self) -> Option<CacheKey> {
@@ -483,7 +488,7 @@ impl LockTable {
                         .find(|c| self.grantable(req, *c, Some(k)))
                         .unwrap_or(LeaseState::NONE);
                     let epoch = match version {
-                        LeaseVersion::V2 { .. } => 1,
+                        LeaseVersion::V2 { .. } => req.lease_epoch.wrapping_add(1),
                         LeaseVersion::V1 => 0,
                     };
                     self.insert_lease(k, req, pick, epoch, Some(version));

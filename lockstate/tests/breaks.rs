@@ -479,3 +479,29 @@ fn nfs_namespace_unconstrained_tracks_smb_state_nlm_shares_and_grace() {
     assert_eq!(h.t.nfs_write(FileId(99), 0, 10, h.now), Outcome::Proceed);
     assert!(!h.t.files().contains(&FileId(99)));
 }
+
+/// A new v2 lease starts at the request's Epoch plus one (MS-SMB2 3.3.5.9.11, smbtorture
+/// smb2.lease.v2_epoch1: requested 0x4711, granted 0x4712).
+#[test]
+fn new_v2_lease_epoch_follows_the_request() {
+    let mut h = Harness::new();
+    let mut c = lease_create(1, 1, 1, S::RH);
+    c.lease_epoch = 0x4711;
+    let Outcome::Opened(OpenGrant {
+        lease: Some(l), ..
+    }) = h.t.smb_create(c, h.now)
+    else {
+        panic!()
+    };
+    assert_eq!((l.state, l.epoch), (S::RH, 0x4712));
+    let mut c = lease_create(2, 1, 2, S::R);
+    c.lease_epoch = u16::MAX;
+    c.file = FileId(F.0 + 1);
+    let Outcome::Opened(OpenGrant {
+        lease: Some(l), ..
+    }) = h.t.smb_create(c, h.now)
+    else {
+        panic!()
+    };
+    assert_eq!(l.epoch, 0, "wraps");
+}
