@@ -376,8 +376,12 @@ pub(crate) enum BreakKind {
     ToTwo,
     /// R|W (BreakToNone): WRITE, LOCK, size change, overwrite. Waits only if W was held.
     ToNone,
-    /// H (rename, delete, sharing violation); a Batch oplock goes to NONE. Waits.
+    /// H (rename, delete); a Batch oplock goes to NONE. Waits.
     H,
+    /// H before a sharing violation (O5): as `H`, but a Batch oplock goes to Level II, as
+    /// Windows and Samba break it (smbtorture smb2.oplock.batch1–3: an unlink of a
+    /// file open with a Batch oplock gets a break to Level II). Waits.
+    ShareH,
 }
 
 impl BreakKind {
@@ -392,12 +396,19 @@ impl BreakKind {
                     state.without(LeaseState::H)
                 }
             }
+            BreakKind::ShareH => {
+                if oplock && state == LeaseState::RWH {
+                    LeaseState::R
+                } else {
+                    state.without(LeaseState::H)
+                }
+            }
         }
     }
     fn wait_mask(self) -> LeaseState {
         match self {
             BreakKind::ToTwo | BreakKind::ToNone => LeaseState::W,
-            BreakKind::H => LeaseState::H.or(LeaseState::W),
+            BreakKind::H | BreakKind::ShareH => LeaseState::H.or(LeaseState::W),
         }
     }
 }
@@ -982,7 +993,8 @@ impl LockTable {
         }
         let keys = self.h_leases_of(&conflicts, except_key);
         if !keys.is_empty() {
-            let (_, wait) = self.break_leases(file, except_key, BreakKind::H, Some(&keys), now);
+            let (_, wait) =
+                self.break_leases(file, except_key, BreakKind::ShareH, Some(&keys), now);
             if wait {
                 self.counters
                     .conflict(proto, ConflictKind::ShareMode, Resolution::Broke);

@@ -487,21 +487,50 @@ fn new_v2_lease_epoch_follows_the_request() {
     let mut h = Harness::new();
     let mut c = lease_create(1, 1, 1, S::RH);
     c.lease_epoch = 0x4711;
-    let Outcome::Opened(OpenGrant {
-        lease: Some(l), ..
-    }) = h.t.smb_create(c, h.now)
-    else {
+    let Outcome::Opened(OpenGrant { lease: Some(l), .. }) = h.t.smb_create(c, h.now) else {
         panic!()
     };
     assert_eq!((l.state, l.epoch), (S::RH, 0x4712));
     let mut c = lease_create(2, 1, 2, S::R);
     c.lease_epoch = u16::MAX;
     c.file = FileId(F.0 + 1);
-    let Outcome::Opened(OpenGrant {
-        lease: Some(l), ..
-    }) = h.t.smb_create(c, h.now)
-    else {
+    let Outcome::Opened(OpenGrant { lease: Some(l), .. }) = h.t.smb_create(c, h.now) else {
         panic!()
     };
     assert_eq!(l.epoch, 0, "wraps");
+}
+
+/// A sharing violation breaks a Batch oplock to Level II, not None (smbtorture
+/// smb2.oplock.batch1: the unlink's CREATE gets the break to Level II, then
+/// STATUS_SHARING_VIOLATION once it is acknowledged).
+#[test]
+fn a_sharing_violation_breaks_a_batch_oplock_to_level_two() {
+    let mut h = Harness::new();
+    let mut c = data_create(1, 1, false);
+    c.share_access = 0;
+    c.cache = CacheRequest::Oplock(OplockLevel::Batch);
+    let g = h.t.smb_create(c, h.now);
+    assert!(matches!(
+        g,
+        Outcome::Opened(OpenGrant {
+            oplock: Some(OplockLevel::Batch),
+            ..
+        })
+    ));
+    h.drain();
+    let unlink = SmbCreate::new(F, OpenId(2), guid(2), access::DELETE, share::ALL);
+    let w = h.t.smb_create(unlink, h.now);
+    let t = ticket(&w);
+    let b = h.breaks();
+    assert_eq!(b.len(), 1);
+    assert_eq!(
+        (b[0].from, b[0].to, b[0].ack_required),
+        (S::RWH, S::R, true)
+    );
+    h.t.smb_oplock_break_ack(OpenId(1), OplockLevel::LevelII, h.now)
+        .unwrap();
+    assert!(matches!(
+        h.completion(t),
+        Some(Outcome::Deny(Deny::SharingViolation(_)))
+    ));
 }
