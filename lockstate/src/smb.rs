@@ -99,6 +99,12 @@ impl SmbCreate {
     }
 }
 
+/// Whether `access` is a stat open for a holder that counts `stat_bits` as such: some of
+/// them and nothing else (Samba `is_lease_stat_open` / `is_oplock_stat_open`).
+fn is_stat_open(access: u32, stat_bits: u32) -> bool {
+    access & stat_bits != 0 && access & !stat_bits == 0
+}
+
 /// Arguments of one SMB2 LOCK element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SmbLockArgs {
@@ -385,13 +391,37 @@ impl LockTable {
         ) {
             return e;
         }
-        if req.access & !access::ATTRIBUTE_ONLY != 0 || req.overwrite {
+        // A stat open (MS-SMB2 3.3.5.9: only attribute access) breaks nothing. What counts
+        // differs by holder, as in Samba (`is_lease_stat_open`, `is_oplock_stat_open`) and
+        // smbtorture smb2.oplock.statopen1 / smb2.lease.statopen*: READ_CONTROL is a stat
+        // access for leases but not for oplocks, and an open asking for no access at all
+        // is not a stat open.
+        let stat_lease = is_stat_open(req.access, access::ATTRIBUTE_ONLY);
+        let stat_oplock = is_stat_open(req.access, access::ATTRIBUTE_ONLY & !access::READ_CONTROL);
+        if !stat_oplock || req.overwrite {
             let kind = if req.overwrite {
                 BreakKind::ToNone
             } else {
                 BreakKind::ToTwo
             };
-            let (_, wait) = self.break_leases(file, own_key, kind, None, now);
+            let oplocks: Vec<CacheKey>;
+            let only = if stat_lease && !req.overwrite {
+                oplocks = self
+                    .files
+                    .get(&file)
+                    .map(|f| {
+                        f.leases
+                            .iter()
+                            .filter(|k| matches!(k, CacheKey::Oplock(_)))
+                            .copied()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Some(oplocks.as_slice())
+            } else {
+                None
+            };
+            let (_, wait) = self.break_leases(file, own_key, kind, only, now);
             if wait {
                 return Eval::Block(WaitReason::Break);
             }
@@ -668,7 +698,22 @@ impl LockTable {
         } else {
             BreakKind::ToTwo
         };
-        let (_, wait) = self.break_leases(file, own_key, kind, None, now);
+        // A write breaks every Level II oplock, the writer's own too (smbtorture
+        // smb2.oplock.batch6, levelii500; Samba `contend_level2_oplocks_begin`); a lease
+        // is never broken by its own key's I/O.
+        let except = match own_key {
+            Some(k @ CacheKey::Oplock(_))
+                if write
+                    && self
+                        .leases
+                        .get(&k)
+                        .is_some_and(|l| l.state == LeaseState::R) =>
+            {
+                None
+            }
+            k => k,
+        };
+        let (_, wait) = self.break_leases(file, except, kind, None, now);
         if wait {
             return Eval::Block(WaitReason::Break);
         }

@@ -534,3 +534,53 @@ fn a_sharing_violation_breaks_a_batch_oplock_to_level_two() {
         Some(Outcome::Deny(Deny::SharingViolation(_)))
     ));
 }
+
+/// READ_CONTROL is a stat access for leases, not for oplocks; no access at all is not a
+/// stat open (Samba `is_lease_stat_open` / `is_oplock_stat_open`, smbtorture
+/// smb2.oplock.statopen1).
+#[test]
+fn stat_opens_differ_for_leases_and_oplocks() {
+    let mut h = Harness::new();
+    h.smb_open_oplock(1, 1, OplockLevel::Batch);
+    h.drain();
+    h.smb_open(2, 2, access::READ_CONTROL, share::ALL);
+    assert_eq!(h.breaks().len(), 1, "READ_CONTROL breaks a batch oplock");
+
+    let mut h = Harness::new();
+    h.smb_open_lease(1, 1, 1, S::RWH);
+    h.drain();
+    h.smb_open(
+        2,
+        2,
+        access::READ_CONTROL | access::READ_ATTRIBUTES,
+        share::ALL,
+    );
+    assert!(h.breaks().is_empty(), "a stat open for a lease");
+    h.smb_open(3, 2, 0, share::ALL);
+    assert_eq!(h.breaks().len(), 1, "no access is not a stat open");
+}
+
+/// A write breaks the writer's own Level II oplock too (smbtorture smb2.oplock.levelii500),
+/// never its own lease or a stronger oplock of its own.
+#[test]
+fn a_write_breaks_the_writers_own_level_two_oplock() {
+    let mut h = Harness::new();
+    h.smb_open_oplock(1, 1, OplockLevel::LevelII);
+    h.smb_open_oplock(2, 2, OplockLevel::LevelII);
+    h.drain();
+    assert_eq!(h.t.smb_write(OpenId(1), 0, 1, h.now), Outcome::Proceed);
+    let mut b: Vec<_> = h.breaks().iter().map(|b| (b.key, b.to)).collect();
+    b.sort();
+    assert_eq!(
+        b,
+        [
+            (CacheKey::Oplock(OpenId(1)), S::NONE),
+            (CacheKey::Oplock(OpenId(2)), S::NONE)
+        ]
+    );
+    let mut h = Harness::new();
+    h.smb_open_oplock(1, 1, OplockLevel::Batch);
+    h.drain();
+    assert_eq!(h.t.smb_write(OpenId(1), 0, 1, h.now), Outcome::Proceed);
+    assert!(h.breaks().is_empty());
+}

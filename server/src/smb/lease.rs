@@ -38,8 +38,6 @@ use crate::Core;
 
 /// STATUS_UNSUCCESSFUL.
 const STATUS_UNSUCCESSFUL: NtStatus = NtStatus(0xC000_0001);
-/// STATUS_INVALID_DEVICE_STATE.
-const STATUS_INVALID_DEVICE_STATE: NtStatus = NtStatus(0xC000_0184);
 /// STATUS_INVALID_OPLOCK_PROTOCOL.
 const STATUS_INVALID_OPLOCK_PROTOCOL: NtStatus = NtStatus(0xC000_00E3);
 
@@ -346,8 +344,13 @@ impl Core {
                 let breaking = t
                     .lease_view(CacheKey::Oplock(open))
                     .is_some_and(|l| l.breaking);
+                // §3.3.5.22.1 answers an acknowledgment of an oplock that is not breaking
+                // with STATUS_INVALID_DEVICE_STATE; Windows and Samba answer
+                // STATUS_INVALID_OPLOCK_PROTOCOL (smbtorture smb2.oplock.levelii500: the
+                // client acknowledges a break from Level II, which needs none). We follow
+                // them.
                 if !breaking {
-                    return self.smb_error(ctx, STATUS_INVALID_DEVICE_STATE);
+                    return self.smb_error(ctx, STATUS_INVALID_OPLOCK_PROTOCOL);
                 }
                 let ack = match oplock_level {
                     level::NONE => Some(OplockLevel::None),
@@ -368,7 +371,7 @@ impl Core {
                     Some(l) => match t.smb_oplock_break_ack(open, l, now) {
                         Ok(l) => Ok(l),
                         Err(AckError::NotSubset) => Err(refused(t, STATUS_INVALID_OPLOCK_PROTOCOL)),
-                        Err(_) => Err(STATUS_INVALID_DEVICE_STATE),
+                        Err(_) => Err(STATUS_INVALID_OPLOCK_PROTOCOL),
                     },
                 };
                 match result {
