@@ -480,12 +480,17 @@ impl LockTable {
                 if let Some(l) = self.leases.get(&k) {
                     let (cur, breaking) = (l.state, l.breaking);
                     if !breaking {
-                        let want = cur.or(state).normalized();
-                        if want != cur {
-                            let pick = want
-                                .fallback()
-                                .find(|c| c.contains(cur) && self.grantable(req, *c, Some(k)))
-                                .unwrap_or(cur);
+                        // An existing lease changes only to exactly the state asked for, if
+                        // that is a strict superset of what it holds and can be held beside
+                        // the other opens (no fallback, unlike a new lease): smbtorture
+                        // smb2.lease.upgrade, upgrade2, upgrade3 (Windows and Samba).
+                        let want = state.normalized();
+                        if want != cur && want.contains(cur) {
+                            let pick = if self.grantable(req, want, Some(k)) {
+                                want
+                            } else {
+                                cur
+                            };
                             if pick != cur {
                                 if let Some(l) = self.leases.get_mut(&k) {
                                     l.state = pick;
@@ -506,6 +511,7 @@ impl LockTable {
                         state: l.state,
                         epoch: l.epoch,
                         break_in_progress: l.breaking,
+                        version: l.version.unwrap_or(LeaseVersion::V1),
                     };
                     (Some(g), None, Some(k))
                 } else {
@@ -527,6 +533,7 @@ impl LockTable {
                             state: pick,
                             epoch,
                             break_in_progress: false,
+                            version,
                         }),
                         None,
                         Some(k),

@@ -797,24 +797,27 @@ impl LockTable {
         let wait = removed.intersects(kind.wait_mask());
         l.origin = l.state;
         l.required = target;
-        self.start_break(k, target, now, timeout);
+        self.start_break(k, target, now, timeout, true);
         (true, wait)
     }
 
     /// Sends a break notification from the current state to `target` (MS-SMB2 3.3.4.7):
     /// breaks from R (or Level II) need no ack and take effect at once; others set
-    /// Breaking and a deadline. The v2 epoch advances when the break is sent.
+    /// Breaking and a deadline. The v2 epoch advances when a break begins (`new_break`),
+    /// not on the further steps of a stepped break (smbtorture smb2.lease.v2_breaking3:
+    /// RH→R and R→NONE carry the epoch of the RWH→RH notification).
     pub(crate) fn start_break(
         &mut self,
         k: CacheKey,
         target: LeaseState,
         now: Instant,
         timeout: std::time::Duration,
+        new_break: bool,
     ) {
         let Some(l) = self.leases.get_mut(&k) else {
             return;
         };
-        if matches!(l.version, Some(LeaseVersion::V2 { .. })) {
+        if new_break && matches!(l.version, Some(LeaseVersion::V2 { .. })) {
             l.epoch = l.epoch.wrapping_add(1);
         }
         l.timed_out = false;
@@ -876,7 +879,7 @@ impl LockTable {
                 next = required;
             }
             let oplock = self.leases.get(&k).is_some_and(Lease::is_oplock);
-            self.start_break(k, oplock_target(next, oplock), now, timeout);
+            self.start_break(k, oplock_target(next, oplock), now, timeout, false);
         }
         let done = self.leases.get(&k).is_some_and(|l| !l.breaking);
         if done {

@@ -71,7 +71,11 @@ fn breaking3_trace() {
     let b = h.breaks();
     assert_eq!(b.len(), 1);
     assert_eq!((b[0].from, b[0].to, b[0].ack_required), (S::RH, S::R, true));
-    assert_eq!(b[0].epoch, epoch0 + 2);
+    assert_eq!(
+        b[0].epoch,
+        epoch0 + 1,
+        "the next step keeps the epoch (v2_breaking3)"
+    );
     assert_eq!(h.completion(t1), None, "first open still pending");
     assert_eq!(h.completion(t3), None, "second open still pending");
 
@@ -90,7 +94,11 @@ fn breaking3_trace() {
         (b[0].from, b[0].to, b[0].ack_required),
         (S::R, S::NONE, false)
     );
-    assert_eq!(b[0].epoch, epoch0 + 3);
+    assert_eq!(
+        b[0].epoch,
+        epoch0 + 1,
+        "the next step keeps the epoch (v2_breaking3)"
+    );
 
     // 6. both pending opens complete, in order.
     let pos = |t: Ticket| {
@@ -582,5 +590,36 @@ fn a_write_breaks_the_writers_own_level_two_oplock() {
     h.smb_open_oplock(1, 1, OplockLevel::Batch);
     h.drain();
     assert_eq!(h.t.smb_write(OpenId(1), 0, 1, h.now), Outcome::Proceed);
+    assert!(h.breaks().is_empty());
+}
+
+/// An existing lease changes only to exactly the state asked for, when that is a strict
+/// superset and can be held beside the other leases (smbtorture smb2.lease.upgrade,
+/// upgrade2, upgrade3).
+#[test]
+fn lease_upgrades_take_the_asked_state_or_nothing() {
+    let mut h = Harness::new();
+    assert_eq!(granted_lease(&h.smb_open_lease(1, 1, 1, S::RH)), S::RH);
+    assert_eq!(
+        granted_lease(&h.smb_open_lease(2, 1, 1, S::RW)),
+        S::RH,
+        "not a superset"
+    );
+    assert_eq!(granted_lease(&h.smb_open_lease(3, 1, 1, S::RWH)), S::RWH);
+    assert_eq!(
+        granted_lease(&h.smb_open_lease(4, 1, 1, S::RH)),
+        S::RWH,
+        "no downgrade"
+    );
+
+    let mut h = Harness::new();
+    assert_eq!(granted_lease(&h.smb_open_lease(1, 1, 1, S::R)), S::R);
+    assert_eq!(granted_lease(&h.smb_open_lease(2, 2, 2, S::R)), S::R);
+    assert_eq!(
+        granted_lease(&h.smb_open_lease(3, 1, 1, S::RWH)),
+        S::R,
+        "W beside key 2: no"
+    );
+    assert_eq!(granted_lease(&h.smb_open_lease(4, 1, 1, S::RH)), S::RH);
     assert!(h.breaks().is_empty());
 }

@@ -161,30 +161,32 @@ pub(crate) fn cache_ask(
 }
 
 /// The OplockLevel and lease context of a CREATE response for what the table granted
-/// (§3.3.5.9.8, §3.3.5.9.11; §2.2.14.2.10/.11).
+/// (§3.3.5.9.8, §3.3.5.9.11; §2.2.14.2.10/.11). The context has the layout of the lease as
+/// it was created (v2 with its epoch and parent key, or v1), whatever version this request
+/// used, as Windows and Samba answer (smbtorture smb2.lease.v2_epoch2/3).
 pub(crate) fn create_answer(
     ask: &CacheAsk,
     grant: Option<&OpenGrant>,
 ) -> (u8, Option<ResponseContext>) {
-    match (ask.lease, grant) {
+    match (ask.lease, grant.and_then(|g| g.lease)) {
         (Some(l), Some(g)) => {
-            let (state, epoch, breaking) = g.lease.map_or((LeaseState::NONE, 0, false), |lg| {
-                (lg.state, lg.epoch, lg.break_in_progress)
-            });
-            let mut flags = if breaking {
+            let mut flags = if g.break_in_progress {
                 LEASE_FLAG_BREAK_IN_PROGRESS
             } else {
                 0
             };
-            let v2 = l.v2.map(|parent| {
-                if parent.is_some() {
-                    flags |= LEASE_FLAG_PARENT_LEASE_KEY_SET;
+            let v2 = match g.version {
+                LeaseVersion::V2 { parent } => {
+                    if parent.is_some() {
+                        flags |= LEASE_FLAG_PARENT_LEASE_KEY_SET;
+                    }
+                    Some((parent.map_or([0; 16], |p| p.0), g.epoch))
                 }
-                (parent.unwrap_or([0; 16]), epoch)
-            });
+                LeaseVersion::V1 => None,
+            };
             let ctx = ResponseContext::Lease {
                 lease_key: l.key,
-                lease_state: u32::from(state.0),
+                lease_state: u32::from(g.state.0),
                 flags,
                 v2,
             };
