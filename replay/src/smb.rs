@@ -1554,6 +1554,17 @@ fn response_contexts_text(cs: &[CreateContext]) -> String {
             Ok(Some(ResponseContext::DurableHandleV2 { timeout, flags })) => {
                 format!("DH2Q(timeout={timeout} flags=0x{flags:x})")
             }
+            Ok(Some(ResponseContext::Lease {
+                lease_state,
+                flags,
+                v2,
+                ..
+            })) => match v2 {
+                Some((_, epoch)) => {
+                    format!("RqLs(state=0x{lease_state:x} flags=0x{flags:x} epoch={epoch})")
+                }
+                None => format!("RqLs(state=0x{lease_state:x} flags=0x{flags:x})"),
+            },
             Ok(None) => context_tag(&c.name),
             Err(e) => format!("{}(malformed: {e})", context_tag(&c.name)),
         })

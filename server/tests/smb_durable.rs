@@ -196,6 +196,8 @@ struct Client {
     tid: u32,
     guid: [u8; 16],
     flags: u32,
+    /// Unsolicited break notifications received (MessageId 0xFFFFFFFFFFFFFFFF).
+    breaks: Vec<Resp>,
 }
 
 impl Client {
@@ -211,6 +213,7 @@ impl Client {
             tid: 0,
             guid: [guid; 16],
             flags: 0,
+            breaks: Vec::new(),
         };
         let neg = client::negotiate_request(&[dialect::SMB302], &[], 0, c.guid, [0; 32]);
         assert_eq!(
@@ -278,7 +281,10 @@ impl Client {
 
     fn call(&mut self, w: &mut World, command: Command, body: impl FnOnce(&mut Vec<u8>)) -> Resp {
         self.send(w, command, body);
-        let mut r = recv(&mut w.core, self.conn);
+        let (breaks, mut r): (Vec<Resp>, Vec<Resp>) = recv(&mut w.core, self.conn)
+            .into_iter()
+            .partition(|r| r.header.message_id == u64::MAX);
+        self.breaks.extend(breaks);
         assert_eq!(r.len(), 1, "one response");
         r.remove(0)
     }
@@ -710,8 +716,15 @@ fn after_a_restart_a_durable_open_is_reclaimed_in_grace() {
         .file_id;
     assert_ne!(g.volatile, fid.volatile);
     // The newcomer's CREATE now meets the reclaimed open's share mode (deny all): its Batch
-    // oplock is broken first (no break delivery here: it times out after 35 s), then the
-    // share check refuses.
+    // oplock is broken first (the reclaiming client is told; unacknowledged, the break
+    // times out after 35 s), then the share check refuses.
+    assert_eq!(
+        c.breaks
+            .iter()
+            .map(|r| r.header.command)
+            .collect::<Vec<_>>(),
+        [Command::OPLOCK_BREAK]
+    );
     w.advance(Duration::from_secs(36));
     let r = recv(&mut w.core, b.conn);
     assert_eq!(

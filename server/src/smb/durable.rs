@@ -572,7 +572,7 @@ impl Core {
         let Ask::V2 { create_guid, .. } = ask else {
             return None;
         };
-        let client = self.smb_client_guid(ctx.conn);
+        let client = self.smb_client_guid(ctx.conn).0;
         let (volatile, _) = self
             .smb
             .durable
@@ -606,14 +606,6 @@ impl Core {
             },
         );
         Some(Ok(()))
-    }
-
-    /// The ClientGuid of connection `conn`.
-    pub(crate) fn smb_client_guid(&self, conn: ConnId) -> [u8; 16] {
-        self.smb
-            .conns
-            .get(&conn)
-            .map_or([0; 16], |c| c.machine.client_guid())
     }
 
     /// What the response to a reconnect (or replay) of `volatile` reports.
@@ -669,7 +661,7 @@ impl Core {
         else {
             return;
         };
-        let client = self.smb_client_guid(ctx.conn);
+        let client = self.smb_client_guid(ctx.conn).0;
         let lease = lease_of(contexts);
         let status = match self.smb.durable.opens.get(&persistent) {
             None => Err(NtStatus::OBJECT_NAME_NOT_FOUND),
@@ -803,7 +795,17 @@ impl Core {
             contexts.push(ResponseContext::DurableHandle.to_context());
         }
         if let Some((l, state, epoch)) = &r.lease {
-            contexts.push(lease_response(l, *state, *epoch));
+            // SMB2_CREATE_RESPONSE_LEASE(_V2) in the version the reconnect asked with
+            // (§2.2.14.2.10/.11), the lease's current state and epoch.
+            contexts.push(
+                ResponseContext::Lease {
+                    lease_key: l.lease_key,
+                    lease_state: u32::from(state.0),
+                    flags: 0,
+                    v2: l.v2.map(|(parent, _)| (parent, *epoch)),
+                }
+                .to_context(),
+            );
         }
         let resp = CreateResponse {
             oplock_level: r.oplock,
@@ -873,7 +875,7 @@ impl Core {
             lock_open,
             file,
             share_id,
-            client: self.smb_client_guid(ctx.conn),
+            client: self.smb_client_guid(ctx.conn).0,
             create_guid,
             timeout,
             user: user.to_string(),
@@ -1015,7 +1017,7 @@ impl Core {
 
     /// Whether a break for `key` can reach no connection: every open of the lease or
     /// oplock is a detached durable open. Returns their volatile ids.
-    pub(crate) fn smb_durable_unreachable(&self, key: CacheKey) -> Option<Vec<u64>> {
+    fn smb_durable_unreachable(&self, key: CacheKey) -> Option<Vec<u64>> {
         if !self.smb.durable.any_detached() {
             return None;
         }
@@ -1032,14 +1034,21 @@ impl Core {
             .collect()
     }
 
-    /// Breaks that cannot be delivered (§3.3.4.6, §3.3.4.7): their detached durable opens
-    /// are closed, which ends the break and lets the waiting operation go on.
-    pub(crate) fn smb_durable_close_unreachable(&mut self, ids: Vec<u64>, now: Instant) {
+    /// A break that no connection can carry (`lease::smb_break_undeliverable`): when every
+    /// open of the lease or oplock is a detached durable open, they are closed (§3.3.4.6,
+    /// §3.3.4.7: the server closes the opens it cannot send the break to), which removes
+    /// the lease, ends the break and lets the waiting operation go on. Returns whether it
+    /// did.
+    pub(crate) fn smb_durable_break_undeliverable(&mut self, key: CacheKey, now: Instant) -> bool {
+        let Some(ids) = self.smb_durable_unreachable(key) else {
+            return false;
+        };
         tracing::debug!(opens = ?ids, "break for disconnected durable opens: closing them");
         for v in &ids {
             self.smb_durable_forget(*v);
         }
         self.smb_close_opens(ids, now);
+        true
     }
 
     /// Restores the durable opens of the journal's records (at start, after the lock
@@ -1109,28 +1118,9 @@ fn rebuild(d: &Durable) -> FileOpen {
         searching: false,
         watch: None,
         changed_at_close: 0,
-    }
-}
-
-/// SMB2_CREATE_RESPONSE_LEASE (§2.2.14.2.10) or _V2 (§2.2.14.2.11) for a reconnect.
-fn lease_response(
-    l: &LeaseRequest,
-    state: LeaseState,
-    epoch: u16,
-) -> proto_smb2::cmd::CreateContext {
-    let mut v = Vec::with_capacity(52);
-    v.extend_from_slice(&l.lease_key);
-    v.extend_from_slice(&u32::from(state.0).to_le_bytes());
-    v.extend_from_slice(&0u32.to_le_bytes());
-    v.extend_from_slice(&[0; 8]);
-    if let Some((parent, _)) = l.v2 {
-        v.extend_from_slice(&parent);
-        v.extend_from_slice(&epoch.to_le_bytes());
-        v.extend_from_slice(&[0; 2]);
-    }
-    proto_smb2::cmd::CreateContext {
-        name: b"RqLs".to_vec(),
-        data: v,
+        // Not journalled: a change this open makes in its directory after a restart breaks
+        // its own client's directory lease too (the conservative side).
+        parent_lease: None,
     }
 }
 

@@ -31,17 +31,16 @@
 //!
 //! CHANGE_NOTIFY is [`notify`]: watches fired by SMB and NFS namespace changes.
 //!
-//! Durable handles are [`durable`]: DHnQ / DH2Q granted with a Batch oplock (or an H
-//! lease), opens kept across a connection loss until their timeout, DHnC / DH2C checked
-//! against what was stored, journalled and reclaimed in the grace period after a restart.
-//! A CREATE passes its ClientGuid and its oplock request to the lock table.
+//! Durable handles are [`durable`]: DHnQ / DH2Q granted with a Batch oplock or an H
+//! lease, opens kept across a connection loss (and LOGOFF) until their timeout, DHnC / DH2C
+//! checked against what was stored, journalled and reclaimed in the grace period after a
+//! restart; a break for a disconnected durable open closes it.
 //!
 //! # Not done here
-//! Leases (a lease request is granted none), break notifications (a break for a connected
-//! client is never sent: it times out after the table's `break_timeout`), byte-range LOCK
-//! and OPLOCK_BREAK acknowledgments (STATUS_NOT_SUPPORTED); persistent handles (no share is
-//! continuously available: the flag is never granted); resilient handles (FSCTL_LMR_REQUEST_
-//! RESILIENCY is not served); the durable v2 AppInstanceId context (ignored).
+//! Byte-range LOCK (STATUS_NOT_SUPPORTED); persistent handles (no share is continuously
+//! available: the flag is never granted); resilient handles (FSCTL_LMR_REQUEST_RESILIENCY
+//! is not served); the durable v2 AppInstanceId context (ignored: a second open with the
+//! same AppInstanceId does not close the first, smbtorture durable-v2-open.app-instance).
 //!
 //! # Known limits
 //! - A partial NBSS frame has the record deadline of a partial RPC record
@@ -53,6 +52,7 @@
 
 pub mod durable;
 pub mod exec;
+mod lease;
 pub mod notify;
 pub mod open;
 
@@ -60,7 +60,7 @@ use std::collections::{btree_map, BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use lockstate::{ClientGuid, Deny, FileId, OpenId, Outcome, SmbCreate, Ticket};
+use lockstate::{Deny, FileId, OpenGrant, OpenId, Outcome, SmbCreate, Ticket};
 use proto_nfs::rpc::segments::Segments;
 use proto_nfs::server::{ConnId, Creds};
 use proto_smb2::cmd::close::CLOSE_FLAG_POSTQUERY_ATTRIB;
@@ -179,12 +179,13 @@ struct CreateState {
     user: String,
     /// The name as the CREATE gave it.
     name: String,
-    /// The lease requested, if any.
+    /// RequestedOplockLevel and the RqLs context ([`lease::cache_ask`], once the file is
+    /// known to be a directory or not).
+    requested_oplock: u8,
     lease: Option<proto_smb2::cmd::create_context::LeaseRequest>,
-    /// RequestedOplockLevel.
-    oplock: u8,
-    /// What the lock table granted.
-    grant: Option<lockstate::OpenGrant>,
+    /// What was asked of the lock table, and what it granted.
+    ask: lease::CacheAsk,
+    grant: Option<OpenGrant>,
 }
 
 /// An entry that leaves a directory (for CHANGE_NOTIFY).
@@ -197,6 +198,9 @@ struct Removed {
     dir_path: Vec<String>,
     name: String,
     is_dir: bool,
+    /// The v2 parent lease key of the open that removed it, whose lease the change does not
+    /// break ([`Core::smb_parent_changed`]).
+    except: Option<lockstate::CacheKey>,
 }
 
 impl Removed {
@@ -208,6 +212,7 @@ impl Removed {
             dir_path: parent_components(&f.path).to_vec(),
             name: String::from_utf8_lossy(&f.name).into_owned(),
             is_dir: f.is_dir,
+            except: f.parent_lease,
         })
     }
 
@@ -294,6 +299,9 @@ pub(crate) struct SmbState {
     next_lock_open: u64,
     /// Durable handles ([`durable`]).
     durable: durable::DurableTable,
+    /// An SMB connection was ever accepted: every lease break is then the SMB side's to
+    /// deliver or resolve ([`lease`]).
+    served: bool,
     filetime: u64,
     /// Namespace changes of NFS jobs in flight, reported to CHANGE_NOTIFY when they succeed.
     pub(crate) nfs_changes: BTreeMap<proto_nfs::server::FsRequestId, Vec<(FileId, notify::Change)>>,
@@ -369,6 +377,7 @@ impl SmbState {
             parked: BTreeMap::new(),
             next_lock_open: 1,
             durable: durable::DurableTable::default(),
+            served: false,
             filetime: 0,
             nfs_changes: BTreeMap::new(),
         }
@@ -470,20 +479,6 @@ fn deny_status(d: &Deny) -> NtStatus {
     }
 }
 
-/// The oplock a CREATE asks for (MS-SMB2 §2.2.13 RequestedOplockLevel), for the lock
-/// table. Leases are not asked for here yet (the leases work wires them and the break
-/// notifications); an oplock is granted as the table decides, which durable handles need
-/// (§3.3.5.9.6: a Batch oplock).
-fn cache_request(level: u8) -> lockstate::CacheRequest {
-    use lockstate::{CacheRequest, OplockLevel};
-    match level {
-        0x01 => CacheRequest::Oplock(OplockLevel::LevelII),
-        0x08 => CacheRequest::Oplock(OplockLevel::Exclusive),
-        0x09 => CacheRequest::Oplock(OplockLevel::Batch),
-        _ => CacheRequest::None,
-    }
-}
-
 fn body(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     let mut v = Vec::new();
     f(&mut v);
@@ -504,6 +499,7 @@ impl Core {
     pub(crate) fn smb_conn_open(&mut self, conn: ConnId) {
         let seed: [u8; 32] = self.smb.seeds.bytes();
         let machine = Connection::new(Arc::clone(&self.smb.config), seed);
+        self.smb.served = true;
         self.smb.conns.insert(
             conn,
             SmbConn {
@@ -847,11 +843,9 @@ impl Core {
             Request::Write(req) => self.smb_write(ctx, &req, now),
             Request::Ioctl(req) => self.smb_ioctl(&ctx, &req),
             Request::ChangeNotify(req) => self.smb_change_notify(ctx, &req),
-            // Byte-range locks and oplock/lease break acknowledgments come with the
-            // leases issue; nothing is granted that would need them.
-            Request::Lock(_) | Request::OplockBreak(_) => {
-                self.smb_error(&ctx, NtStatus::NOT_SUPPORTED)
-            }
+            Request::OplockBreak(req) => self.smb_oplock_break(&ctx, req, now),
+            // Byte-range locks come with their own part of the leases issue.
+            Request::Lock(_) => self.smb_error(&ctx, NtStatus::NOT_SUPPORTED),
             Request::QueryInfo(req) => self.smb_query_info(ctx, req, call.dialect),
             Request::SetInfo(req) => {
                 let creds = self.smb.creds(&call.identity, ctx.share_id);
@@ -1059,8 +1053,9 @@ impl Core {
             durable: ask,
             user: caller.user.clone(),
             name: req.name_string(),
+            requested_oplock: req.requested_oplock_level,
             lease,
-            oplock: req.requested_oplock_level,
+            ask: lease::CacheAsk::NONE,
             grant: None,
         };
         let share_id = ctx.share_id;
@@ -1094,16 +1089,24 @@ impl Core {
         }
         let lock_open = OpenId(self.smb.next_lock_open);
         self.smb.next_lock_open += 1;
-        let mut create = SmbCreate::new(
-            file,
-            lock_open,
-            ClientGuid(self.smb_client_guid(ctx.conn)),
-            found.granted,
-            st.share_access,
-        );
-        create.cache = cache_request(st.oplock);
+        let client = self.smb_client_guid(ctx.conn);
+        let mut create = SmbCreate::new(file, lock_open, client, found.granted, st.share_access);
         create.overwrite = found.overwrite;
         create.directory = found.attr.kind == FileKind::Directory;
+        let conn_dialect = self
+            .smb
+            .conns
+            .get(&ctx.conn)
+            .and_then(|c| c.machine.dialect())
+            .unwrap_or(0);
+        st.ask = lease::cache_ask(
+            st.requested_oplock,
+            st.lease,
+            conn_dialect,
+            create.directory,
+        );
+        create.cache = st.ask.cache;
+        create.lease_epoch = st.ask.lease.map_or(0, |l| l.epoch);
         create.allocation_size = found.attr.size;
         let parent = found
             .parent
@@ -1144,7 +1147,10 @@ impl Core {
                 }
             }
             Outcome::Proceed | Outcome::Opened(_) => match p.then {
-                Then::Create(st) => {
+                Then::Create(mut st) => {
+                    if let Outcome::Opened(g) = out {
+                        st.grant = Some(g);
+                    }
                     if let Some(ctx) = p.ctx {
                         self.smb_opened(ctx, st, now);
                     }
@@ -1233,10 +1239,12 @@ impl Core {
             searching: false,
             watch: None,
             changed_at_close: 0,
+            parent_lease: st.ask.parent_key(self.smb_client_guid(ctx.conn)),
         };
         if found.action == exec::action::CREATED {
             if let Some((parent, _)) = &found.parent {
                 let dir = file_id(ctx.share_id, &parent.0);
+                self.smb_parent_changed(dir, f.parent_lease);
                 let change = notify::Change {
                     action: notify::action::ADDED,
                     name: String::from_utf8_lossy(&found.name).into_owned(),
@@ -1306,17 +1314,19 @@ impl Core {
                 .to_context(),
             );
         }
+        let (oplock_level, lease_ctx) = lease::create_answer(&st.ask, st.grant.as_ref());
+        contexts.extend(lease_ctx.map(|c| c.to_context()));
         let now = self.now;
-        let lease_key = st.lease.map(|l| l.lease_key);
+        let lease_key = st
+            .grant
+            .and_then(|g| g.lease)
+            .and(st.ask.lease)
+            .map(|l| l.key);
         if let Some(c) =
             self.smb_durable_grant(ctx, st.durable, &st.user, &st.name, lease_key, id, now)
         {
             contexts.push(c.to_context());
         }
-        let oplock_level = st
-            .grant
-            .and_then(|g| g.oplock)
-            .map_or(0, durable::oplock_wire);
         let resp = CreateResponse {
             oplock_level,
             flags: 0,
@@ -1932,6 +1942,7 @@ impl Core {
     }
 
     fn smb_notify_removed(&mut self, r: &Removed) {
+        self.smb_parent_changed(r.dir, r.except);
         let c = notify::Change {
             action: notify::action::REMOVED,
             name: r.name.clone(),
@@ -1958,6 +1969,7 @@ impl Core {
             mask: 0,
         };
         let at = Some((share_id, dir_path));
+        self.smb_parent_changed(dir, old.and_then(|o| o.except));
         match old {
             Some(o) if o.dir == dir => {
                 let old_c = notify::Change {
@@ -2456,44 +2468,26 @@ impl Core {
     /// Lock-table events for requests of the SMB side (tickets and parked requests it
     /// made); the others stay for [`Core::poll_lock_event`].
     fn smb_lock_events(&mut self, now: Instant) -> bool {
-        let mut any = false;
-        if self.smb.durable.any_detached() {
-            // Breaks no connection can receive (MS-SMB2 §3.3.4.6/.7): [`durable`].
-            let keys: Vec<lockstate::CacheKey> = self
-                .locks
-                .peek_events()
-                .filter_map(|e| match e {
-                    crate::LockEvent::Break(b) => Some(b.key),
-                    _ => None,
-                })
-                .collect();
-            let mut unreachable = Vec::new();
-            for k in keys {
-                if let Some(ids) = self.smb_durable_unreachable(k) {
-                    unreachable.push((k, ids));
-                }
-            }
-            if !unreachable.is_empty() {
-                let gone: Vec<lockstate::CacheKey> = unreachable.iter().map(|(k, _)| *k).collect();
-                self.locks.take_events_where(
-                    |e| matches!(e, crate::LockEvent::Break(b) if gone.contains(&b.key)),
-                );
-                for (_, ids) in unreachable {
-                    self.smb_durable_close_unreachable(ids, now);
-                }
-                any = true;
-            }
+        if self.smb.tickets.is_empty() && self.smb.parked.is_empty() && !self.locks.has_events() {
+            return false;
         }
-        if self.smb.tickets.is_empty() && self.smb.parked.is_empty() {
-            return any;
-        }
-        let (tickets, parked) = (&self.smb.tickets, &self.smb.parked);
-        let evs = self.locks.take_events_where(|e| match e {
-            crate::LockEvent::SmbCompleted { ticket, .. } => tickets.contains_key(ticket),
-            crate::LockEvent::SmbParkedDone { id, .. } => parked.contains_key(id),
-            crate::LockEvent::Break(_) => false,
+        let owned: Vec<bool> = self
+            .locks
+            .events()
+            .map(|e| match e {
+                crate::LockEvent::SmbCompleted { ticket, .. } => {
+                    self.smb.tickets.contains_key(ticket)
+                }
+                crate::LockEvent::SmbParkedDone { id, .. } => self.smb.parked.contains_key(id),
+                crate::LockEvent::Break(b) => self.smb_owns_break(b),
+            })
+            .collect();
+        let mut i = 0;
+        let evs = self.locks.take_events_where(|_| {
+            i += 1;
+            owned[i - 1]
         });
-        let evs_empty = evs.is_empty();
+        let any = !evs.is_empty();
         for e in evs {
             match e {
                 crate::LockEvent::SmbCompleted {
@@ -2508,10 +2502,11 @@ impl Core {
                         self.smb_decided(p, outcome, now);
                     }
                 }
-                crate::LockEvent::Break(_) => {}
+                // §3.3.4.6/§3.3.4.7: tell the client.
+                crate::LockEvent::Break(b) => self.smb_send_break(b, now),
             }
         }
-        any || !evs_empty
+        any
     }
 
     /// Opens in the SMB open table (tests).
