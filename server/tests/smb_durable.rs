@@ -570,7 +570,7 @@ fn a_reconnect_is_checked_against_the_stored_open() {
         nf
     );
     assert_eq!(
-        c.create(&mut w, &open_req("one", 7, BATCH, vec![dh2c(v1, 0)])),
+        c.create(&mut w, &open_req("one", 7, BATCH, vec![dh2c(v1, 9)])),
         nf
     );
     // The failures changed nothing: the right reconnects succeed. An oplock's open may be

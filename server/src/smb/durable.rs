@@ -35,8 +35,9 @@
 //! DHnC / DH2C name the open by FileId.Persistent (here equal to the volatile id, which
 //! stays unique across restarts: [`OpenTable::reserve_ids`]). Nothing the client sends is
 //! trusted; the reconnect is checked against what was stored at the grant:
-//! * no durable open by that id, one still connected, a DH2C of a v1 open or with another
-//!   CreateGuid (a DHnC may reconnect a v2 open), another ClientGuid for a leased open, a lease key that
+//! * no durable open by that id, one still connected, a DH2C with another CreateGuid (a v1
+//!   open's counts as zero; a DHnC may reconnect a v2 open), another ClientGuid for a leased
+//!   open, a lease key that
 //!   differs or a lease context where there was none (or none where there was one), another
 //!   share: STATUS_OBJECT_NAME_NOT_FOUND (§3.3.5.9.7, §3.3.5.9.12). An oplock's open may be
 //!   reconnected from another ClientGuid, as MS-SMB2 allows (smbtorture reopen1a does it);
@@ -669,10 +670,12 @@ impl Core {
                 let name = req.name_string();
                 // §3.3.5.9.7/.12: the ClientGuid must match for a leased open; an oplock's
                 // reconnect may come from another client GUID (smbtorture reopen1a).
-                // A DH2C must name the CreateGuid; a DHnC may reconnect a v2 open (smbtorture
-                // durable-v2-open.reopen2b), but a DH2C never a v1 open (reopen2c).
+                // A DH2C must name the CreateGuid (a v1 open's is zero, as Samba keeps it:
+                // durable-open.reopen2-lease reconnects one with a zero DH2C, and
+                // durable-v2-open.reopen2c fails with another); a DHnC may reconnect a v2
+                // open (reopen2b).
                 if *state == State::Connected
-                    || (create_guid.is_some() && d.create_guid != create_guid)
+                    || create_guid.is_some_and(|g| g != d.create_guid.unwrap_or([0; 16]))
                     || (d.lease_key.is_some() && d.client != client)
                     || d.share_id != ctx.share_id
                     || d.lease_key != lease.map(|l| l.lease_key)
