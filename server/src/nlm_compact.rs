@@ -157,6 +157,41 @@ mod tests {
     }
 
     #[test]
+    fn durable_handle_records_are_live_until_gone() {
+        use crate::smb::durable::{Durable, Record as D, Saved};
+        let granted = |volatile| {
+            D::Granted {
+                volatile,
+                open: Box::new(Durable {
+                    lock_open: OpenId(volatile),
+                    file: FileId(9),
+                    share_id: 1,
+                    client: [1; 16],
+                    create_guid: None,
+                    timeout: std::time::Duration::from_secs(60),
+                    user: "alice".into(),
+                    lease_key: None,
+                    name: "f".into(),
+                    saved: Saved {
+                        handle: vec![1],
+                        parent: None,
+                        disk_name: b"f".to_vec(),
+                        components: vec!["f".into()],
+                        access: 3,
+                        share_access: 0,
+                        options: 0,
+                        is_dir: false,
+                    },
+                }),
+            }
+            .to_bytes()
+        };
+        let gone = |volatile| D::Gone { volatile }.to_bytes();
+        let records = vec![granted(5), granted(6), gone(5), gone(7)];
+        assert_eq!(live_indices(&records), vec![1]);
+    }
+
+    #[test]
     fn only_live_records_remain_in_order() {
         let owner = Arc::new(NlmOwner::new("h", 1, b"o".to_vec()));
         let grant = |seq, id| {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use lockstate::{Outcome, SmbLockArgs};
 use proto_smb2::auth::ntlm;
 use proto_smb2::client;
 use proto_smb2::cmd::create_context::{RequestContext, ResponseContext};
@@ -18,7 +19,9 @@ use proto_smb2::compound::split_compound;
 use proto_smb2::nbss;
 use proto_smb2::{Command, Header, HeaderId, NtStatus};
 use server::users::{User, Users};
-use server::{ConnId, Core, CoreConfig, Listener, ShareBackend, ShareConfig};
+use server::{
+    ConnId, Core, CoreConfig, Listener, ShareBackend, ShareConfig, SmbRequest, SmbSubmit,
+};
 use vfs::memory::{MemoryFs, MemoryFsConfig};
 use vfs::Vfs;
 
@@ -679,9 +682,30 @@ fn after_a_restart_a_durable_open_is_reclaimed_in_grace() {
         .unwrap()
         .file_id;
     assert_eq!(c.write(&mut w, fid, b"before"), NtStatus::SUCCESS);
+    // A byte-range lock of the durable open (SMB2 LOCK is the lock work's: taken through
+    // the core's lock-table entry point, as the LOCK command does).
+    let file = w.core.lock_table().files()[0];
+    let open = w.core.lock_table().view(file).opens[0].open;
+    assert!(w.core.lock_table().view(file).opens[0].durable);
+    let lock = SmbRequest::Lock {
+        file,
+        args: SmbLockArgs {
+            open,
+            offset: 0,
+            length: 10,
+            exclusive: true,
+            fail_immediately: true,
+        },
+    };
+    assert_eq!(
+        w.core.smb_request(lock, w.now),
+        SmbSubmit::Done(Outcome::Proceed)
+    );
     w.restart();
     assert!(w.core.in_grace());
     assert_eq!(w.core.smb_durable_count(), 1);
+    // The open and its lock wait to be reclaimed: unreclaimed state of the file.
+    assert_eq!(w.core.lock_table().view(file).unreclaimed, 2);
     // A newcomer meeting the unreclaimed open waits (STATUS_PENDING).
     let mut b = Client::ready(&mut w, 2, 2, "alice");
     b.send(&mut w, Command::CREATE, |o| {
@@ -709,6 +733,16 @@ fn after_a_restart_a_durable_open_is_reclaimed_in_grace() {
     assert_eq!((r.file_id, r.oplock_level), (fid, BATCH));
     assert_eq!(c.read(&mut w, fid, 16).unwrap(), b"before");
     assert!(!w.core.in_grace(), "everything reclaimed: grace ends early");
+    // The lock came back with the open.
+    let v = w.core.lock_table().view(file);
+    assert_eq!((v.opens.len(), v.locks.len()), (1, 1));
+    assert_eq!(
+        v.locks[0].holder.who,
+        lockstate::HolderKind::Smb {
+            client: lockstate::ClientGuid([1; 16]),
+            open
+        }
+    );
     // A new open gets a FileId of its own, not the restored one.
     let g = c
         .create(&mut w, &open_req("g", 7, 0, vec![]))
