@@ -33,7 +33,7 @@
 //!
 //! # Reconnect
 //! DHnC / DH2C name the open by FileId.Persistent (here equal to the volatile id, which
-//! stays unique across restarts: [`OpenTable::reserve_ids`]). Nothing the client sends is
+//! stays unique across restarts: [`super::open::OpenTable::reserve_ids`]). Nothing the client sends is
 //! trusted; the reconnect is checked against what was stored at the grant:
 //! * no durable open by that id, one still connected, a DH2C with another CreateGuid (a v1
 //!   open's counts as zero; a DHnC may reconnect a v2 open), another ClientGuid for a leased
@@ -51,7 +51,7 @@
 //!
 //! # Restart
 //! At start the core restores the lock table (durable opens become unreclaimed state of the
-//! shared grace period) and this module restores its records ([`Core::smb_durable_restore`]).
+//! shared grace period) and this module restores its records (`Core::smb_durable_restore`).
 //! A DHnC / DH2C within grace passes the same checks and reclaims the open with
 //! `LockTable::smb_reconnect`, which restores its lease and byte-range locks. Newcomers that
 //! meet the unreclaimed state wait (STATUS_PENDING) until it is reclaimed or grace ends,
@@ -1199,7 +1199,7 @@ mod tests {
         };
         let v3 = 0x0311;
         assert_eq!(ask_of(&[], v3), Ok(Ask::None));
-        assert_eq!(ask_of(&[dhnq.clone()], v3), Ok(Ask::V1));
+        assert_eq!(ask_of(std::slice::from_ref(&dhnq), v3), Ok(Ask::V1));
         assert_eq!(
             ask_of(&[dhnq.clone(), dhnc.clone()], v3),
             Ok(Ask::Reconnect {
@@ -1220,21 +1220,21 @@ mod tests {
             Err(NtStatus::INVALID_PARAMETER)
         );
         assert_eq!(
-            ask_of(&[dh2c.clone()], v3),
+            ask_of(std::slice::from_ref(&dh2c), v3),
             Ok(Ask::Reconnect {
                 persistent: 5,
                 create_guid: Some([1; 16])
             })
         );
         assert_eq!(
-            ask_of(&[dh2q.clone()], v3),
+            ask_of(std::slice::from_ref(&dh2q), v3),
             Ok(Ask::V2 {
                 timeout: 0,
                 create_guid: [1; 16]
             })
         );
         // SMB 2.1: the v2 contexts are not for it.
-        assert_eq!(ask_of(&[dh2q.clone()], 0x0210), Ok(Ask::None));
+        assert_eq!(ask_of(std::slice::from_ref(&dh2q), 0x0210), Ok(Ask::None));
         assert_eq!(ask_of(&[dh2q, dhnq], 0x0210), Ok(Ask::V1));
         // Timeouts: the default for 0, capped at 300 s.
         let v2 = |timeout| Ask::V2 {
