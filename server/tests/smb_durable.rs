@@ -801,3 +801,81 @@ fn an_unreclaimed_open_holds_newcomers_until_grace_ends() {
     w.restart();
     assert_eq!(w.core.smb_durable_count(), 0);
 }
+
+/// A durable open with an RWH lease, reclaimed after a restart: the reclaim must name the
+/// lease key (a wrong one, or none, is refused) and comes from the same ClientGuid; the
+/// response carries the lease as it was (MS-SMB2 §3.3.5.9.12).
+#[test]
+fn a_leased_durable_open_is_reclaimed_with_its_lease() {
+    use proto_smb2::cmd::create_context::LeaseRequest;
+    const LEASE: u8 = 0xFF;
+    let lease = |key: u8| {
+        RequestContext::Lease(LeaseRequest {
+            lease_key: [key; 16],
+            lease_state: 7,
+            flags: 0,
+            v2: Some(([0; 16], 0)),
+        })
+    };
+    let lease_of = |r: &CreateResponse| {
+        r.contexts
+            .iter()
+            .find_map(|c| match ResponseContext::parse(c).unwrap() {
+                Some(ResponseContext::Lease {
+                    lease_key,
+                    lease_state,
+                    ..
+                }) => Some((lease_key, lease_state)),
+                _ => None,
+            })
+    };
+    let mut w = World::new();
+    let mut c = Client::ready(&mut w, 1, 1, "alice");
+    let r = c
+        .create(&mut w, &open_req("f", 7, LEASE, vec![lease(4), dh2q(3, 0)]))
+        .unwrap();
+    assert_eq!(lease_of(&r), Some(([4; 16], 7)));
+    assert!(durable_of(&r).is_some(), "an H lease allows durability");
+    let fid = r.file_id;
+    w.restart();
+    // Another ClientGuid, a wrong lease key, no lease: not found. The wrong file name with
+    // the right key: invalid parameter (a leased open's name is checked).
+    let mut x = Client::ready(&mut w, 2, 9, "alice");
+    let nf = Err(NtStatus::OBJECT_NAME_NOT_FOUND);
+    assert_eq!(
+        x.create(
+            &mut w,
+            &open_req("f", 7, LEASE, vec![lease(4), dh2c(fid, 3)])
+        ),
+        nf
+    );
+    let mut c = Client::ready(&mut w, 3, 1, "alice");
+    assert_eq!(
+        c.create(
+            &mut w,
+            &open_req("f", 7, LEASE, vec![lease(5), dh2c(fid, 3)])
+        ),
+        nf
+    );
+    assert_eq!(
+        c.create(&mut w, &open_req("f", 7, LEASE, vec![dh2c(fid, 3)])),
+        nf
+    );
+    assert_eq!(
+        c.create(
+            &mut w,
+            &open_req("g", 7, LEASE, vec![lease(4), dh2c(fid, 3)])
+        ),
+        Err(NtStatus::INVALID_PARAMETER)
+    );
+    let r = c
+        .create(
+            &mut w,
+            &open_req("f", 7, LEASE, vec![lease(4), dh2c(fid, 3)]),
+        )
+        .unwrap();
+    assert_eq!(r.file_id, fid);
+    assert_eq!(r.oplock_level, LEASE);
+    assert_eq!(lease_of(&r), Some(([4; 16], 7)), "the lease as it was");
+    assert!(!w.core.in_grace());
+}
