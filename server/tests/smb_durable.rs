@@ -879,3 +879,58 @@ fn a_leased_durable_open_is_reclaimed_with_its_lease() {
     assert_eq!(lease_of(&r), Some(([4; 16], 7)), "the lease as it was");
     assert!(!w.core.in_grace());
 }
+
+/// Any break a disconnected durable open would have to receive closes it, even one that
+/// would leave H (RWH → RH for another client's read open), as Windows and Samba do
+/// (smbtorture durable-open.lease: the newcomer gets the full RWH lease and the old handle
+/// cannot be reconnected).
+#[test]
+fn a_disconnected_leased_open_is_closed_by_any_break() {
+    use proto_smb2::cmd::create_context::LeaseRequest;
+    const LEASE: u8 = 0xFF;
+    let lease = |key: u8| {
+        RequestContext::Lease(LeaseRequest {
+            lease_key: [key; 16],
+            lease_state: 7,
+            flags: 0,
+            v2: Some(([0; 16], 0)),
+        })
+    };
+    let state_of = |r: &CreateResponse| {
+        r.contexts
+            .iter()
+            .find_map(|c| match ResponseContext::parse(c).unwrap() {
+                Some(ResponseContext::Lease { lease_state, .. }) => Some(lease_state),
+                _ => None,
+            })
+    };
+    let mut w = World::new();
+    let mut a = Client::ready(&mut w, 1, 1, "alice");
+    let fid = a
+        .create(&mut w, &open_req("f", 7, LEASE, vec![lease(4), dh2q(3, 0)]))
+        .unwrap()
+        .file_id;
+    a.drop_connection(&mut w);
+    // Another client asks for RWH too, sharing everything: the disconnected lease must be
+    // broken, cannot be told, and its open is closed; the newcomer gets RWH.
+    let mut b = Client::ready(&mut w, 2, 2, "alice");
+    b.send(&mut w, Command::CREATE, |o| {
+        open_req("f", 7, LEASE, vec![lease(5)]).encode(o)
+    });
+    let got = recv(&mut w.core, b.conn);
+    let last = got.last().unwrap();
+    assert_eq!(last.header.status, NtStatus::SUCCESS);
+    assert_eq!(
+        state_of(&CreateResponse::decode(&last.msg).unwrap()),
+        Some(7)
+    );
+    assert_eq!(w.core.smb_durable_count(), 0);
+    let mut a = Client::ready(&mut w, 3, 1, "alice");
+    assert_eq!(
+        a.create(
+            &mut w,
+            &open_req("f", 7, LEASE, vec![lease(4), dh2c(fid, 3)])
+        ),
+        Err(NtStatus::OBJECT_NAME_NOT_FOUND)
+    );
+}

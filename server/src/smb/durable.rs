@@ -29,7 +29,9 @@
 //! state released (§3.3.4.6 / §3.3.4.7: without a connection to send the break on, the
 //! server closes the opens of the oplock or lease), so the CREATE that caused the break
 //! proceeds at once — smbtorture's durable-open.oplock/lease expect the newcomer to get
-//! the full Batch oplock / RWH lease then.
+//! the full Batch oplock / RWH lease then. This holds for a break that would leave H too
+//! (RWH → RH), as Windows and Samba do (durable-open.lease); acknowledging it on the absent
+//! client's behalf would keep the open, but fail that test.
 //!
 //! # Reconnect
 //! DHnC / DH2C name the open by FileId.Persistent (here equal to the volatile id, which
