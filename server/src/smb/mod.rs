@@ -45,6 +45,7 @@
 //!   (`Vfs::find_entry`: linear in its size, once per miss), as Samba does.
 
 pub mod exec;
+pub mod lock;
 pub mod notify;
 pub mod open;
 
@@ -239,6 +240,8 @@ enum Then {
     Renamed(u64, SharePath, Option<Removed>),
     /// A disposition the lock table allowed: set (or clear) delete pending on `file`.
     Disposition(FileId, bool),
+    /// A LOCK waiting for the lock table ([`lock`]).
+    Lock(Box<lock::LockCall>),
 }
 
 #[derive(Debug)]
@@ -602,6 +605,8 @@ impl Core {
                 }
             }
             Event::SessionClosed { session_id } => {
+                // Waiting LOCKs end before their opens close (LOGOFF, MS-SMB2 §3.3.5.6; [`lock`]).
+                self.smb_lock_cancel_where(|c| c.conn == conn && c.session == session_id, now);
                 let ids = self
                     .smb
                     .opens
@@ -612,6 +617,10 @@ impl Core {
                 session_id,
                 tree_id,
             } => {
+                self.smb_lock_cancel_where(
+                    |c| c.conn == conn && c.session == session_id && c.tree == tree_id,
+                    now,
+                );
                 let ids = self
                     .smb
                     .opens
@@ -649,6 +658,9 @@ impl Core {
     }
 
     fn smb_cancel(&mut self, conn: ConnId, id: CallId, now: Instant) {
+        if self.smb_lock_cancel(conn, id, now) {
+            return;
+        }
         let found = self
             .smb
             .tickets
@@ -778,11 +790,10 @@ impl Core {
             Request::Write(req) => self.smb_write(ctx, &req, now),
             Request::Ioctl(req) => self.smb_ioctl(&ctx, &req),
             Request::ChangeNotify(req) => self.smb_change_notify(ctx, &req),
-            // Byte-range locks and oplock/lease break acknowledgments come with the
-            // leases issue; nothing is granted that would need them.
-            Request::Lock(_) | Request::OplockBreak(_) => {
-                self.smb_error(&ctx, NtStatus::NOT_SUPPORTED)
-            }
+            Request::Lock(req) => self.smb_lock(ctx, &req, call.dialect, now),
+            // Oplock/lease break acknowledgments come with the leases; nothing is granted
+            // that would need them.
+            Request::OplockBreak(_) => self.smb_error(&ctx, NtStatus::NOT_SUPPORTED),
             Request::QueryInfo(req) => self.smb_query_info(ctx, req, call.dialect),
             Request::SetInfo(req) => {
                 let creds = self.smb.creds(&call.identity, ctx.share_id);
@@ -1021,6 +1032,13 @@ impl Core {
 
     /// A lock-table decision for `p`.
     fn smb_decided(&mut self, p: Pending, out: Outcome, now: Instant) {
+        let p = match p {
+            Pending {
+                ctx: Some(ctx),
+                then: Then::Lock(call),
+            } => return self.smb_lock_decided(ctx, call, out, now),
+            p => p,
+        };
         match out {
             Outcome::Wait(w) => {
                 if let Some(ctx) = &p.ctx {
@@ -1125,6 +1143,7 @@ impl Core {
             searching: false,
             watch: None,
             changed_at_close: 0,
+            lock_sequences: lock::LockSequences::default(),
         };
         if found.action == exec::action::CREATED {
             if let Some((parent, _)) = &found.parent {
@@ -1353,10 +1372,15 @@ impl Core {
             return self.smb_error(&ctx, s);
         }
         let (open, handle) = (f.lock_open, f.handle.clone());
-        let out = self
-            .nlm
-            .table
-            .smb_read(open, req.offset, u64::from(req.length), now);
+        // A READ of zero bytes reads nothing a lock protects: it succeeds on a locked range
+        // (smbtorture smb2.lock.zerobyteread; Windows and Samba).
+        let out = if req.length == 0 {
+            Outcome::Proceed
+        } else {
+            self.nlm
+                .table
+                .smb_read(open, req.offset, u64::from(req.length), now)
+        };
         let work = Work::Read {
             handle,
             offset: req.offset,

@@ -75,6 +75,8 @@ pub struct FileOpen {
     /// FILE_NOTIFY_CHANGE_* bits of changes made through this open that its CLOSE reports
     /// as FILE_ACTION_MODIFIED ([`super::notify`]: writes, the rename of a file).
     pub changed_at_close: u32,
+    /// Open.LockSequenceArray (MS-SMB2 §3.3.1.10), for LOCK replay ([`super::lock`]).
+    pub lock_sequences: super::lock::LockSequences,
 }
 
 /// What an open is of.
