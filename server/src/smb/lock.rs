@@ -91,9 +91,10 @@ impl LockSequences {
         }
         let index = (lock_sequence >> 4) as usize;
         let number = (lock_sequence & 0xF) as u8;
-        (1..=SEQUENCES)
-            .contains(&index)
-            .then_some((index - 1, number))
+        index
+            .checked_sub(1)
+            .filter(|i| *i < SEQUENCES)
+            .map(|i| (i, number))
     }
 
     /// A replay: the entry is valid and holds this number.
@@ -367,14 +368,14 @@ impl Core {
     }
 
     fn smb_lock_open_alive(&self, ctx: &Ctx, open: OpenId) -> bool {
-        self.smb
+        !self
+            .smb
             .opens
             .ids_where(|o| {
                 o.conn == ctx.conn
                     && matches!(&o.kind, super::open::OpenKind::File(f) if f.lock_open == open)
             })
-            .first()
-            .is_some()
+            .is_empty()
     }
 
     fn smb_lock_sequence_store(&mut self, ctx: &Ctx, seq: Option<(u64, (usize, u8))>) {

@@ -31,10 +31,17 @@
 //!
 //! CHANGE_NOTIFY is [`notify`]: watches fired by SMB and NFS namespace changes.
 //!
+//! LOCK is [`lock`]: byte-range locks of SMB opens in the one lock table (multi-element
+//! requests all or nothing, blocking locks answered STATUS_PENDING and granted when the
+//! holder unlocks or closes, ended by CANCEL, CLOSE, TREE_DISCONNECT, LOGOFF or a lost
+//! connection, lock sequence replay for durable opens); READ and WRITE meet other opens'
+//! locks with STATUS_FILE_LOCK_CONFLICT (a zero-byte READ meets none).
+//!
 //! # Not done here (the next issue)
-//! Leases and oplocks (a CREATE asking for one is granted none), byte-range LOCK and
-//! OPLOCK_BREAK acknowledgments (STATUS_NOT_SUPPORTED), durable handles (requests ignored,
-//! reconnects fail with STATUS_OBJECT_NAME_NOT_FOUND).
+//! Leases and oplocks (a CREATE asking for one is granted none), OPLOCK_BREAK
+//! acknowledgments (STATUS_NOT_SUPPORTED), durable handles (requests ignored, reconnects
+//! fail with STATUS_OBJECT_NAME_NOT_FOUND; [`lock::LockSequences::verify`] is to be set for
+//! an open made durable), resilient handles (FSCTL_LMR_REQUEST_RESILIENCY).
 //!
 //! # Known limits
 //! - A partial NBSS frame has the record deadline of a partial RPC record
@@ -43,6 +50,13 @@
 //!   of its own and gives way under the connection table's admission, like an NFS one.
 //! - A case-insensitive lookup that misses the exact name sweeps the directory once
 //!   (`Vfs::find_entry`: linear in its size, once per miss), as Samba does.
+//! - A LOCK waiting when its session logs off is answered (STATUS_RANGE_NOT_LOCKED) after
+//!   the LOGOFF response, when the session's keys are gone: it goes unsigned, and the
+//!   answer to an encrypted request is dropped (smbtorture smb2.lock.cancel-logoff then
+//!   times out on an encrypted session; Samba answers waiting requests before the LOGOFF
+//!   response, which needs the connection machine to hand LOGOFF up first). A LOCK
+//!   parked behind an NFS job in flight on its file is not cancelled by CANCEL; it is
+//!   answered when the job is done.
 
 pub mod exec;
 pub mod lock;
