@@ -900,3 +900,64 @@ fn waiters_are_granted_one_after_the_other() {
     assert_eq!(table_waiters(&core), 0);
     assert_eq!(table_locks(&core), 1);
 }
+
+mod support;
+
+/// An NFS WRITE of `name` whose job is emitted but not run: it holds the file's slot at the
+/// lock table's in-flight gate, so an SMB LOCK of the file parks behind it.
+fn nfs_write_in_flight(core: &mut Core, fs: &MemoryFs, now: Instant, name: &[u8]) -> server::Job {
+    use proto_nfs::nfs3::{FileHandle, Nfs3Call, StableHow, WriteArgs};
+    let (h, _) = fs.lookup(&fs.root(), name).unwrap();
+    let call = Nfs3Call::Write(WriteArgs {
+        file: FileHandle::new(1, &h.0).unwrap(),
+        offset: 300,
+        stable: StableHow::FileSync,
+        data: Bytes::from_static(b"nfs"),
+    });
+    support::send_nfs(core, 9, &call, now);
+    core.poll_job().expect("the NFS WRITE's job")
+}
+
+#[test]
+fn a_lock_parked_behind_an_nfs_job_is_cancelled_when_it_comes_back() {
+    let (mut core, fs, now) = core();
+    let (mut c, h1, _h2) = two_opens(&mut core, now);
+    let job = nfs_write_in_flight(&mut core, &fs, now, b"lock.dat");
+    // Parked at the gate: no answer, not even an interim one.
+    let mid = c.next_mid;
+    let m = lock_msg(&mut c, h1, &[(0, 10, EX | FI), (20, 10, SH | FI)]);
+    c.send(&mut core, now, &m);
+    assert_eq!(finals(&c, &mut core), []);
+    cancel(&mut c, &mut core, now, mid);
+    assert_eq!(
+        finals(&c, &mut core),
+        [],
+        "answered when the table has run it"
+    );
+    // The NFS job comes back: the lock runs, is granted, taken back and answered CANCELLED.
+    support::run(&mut core, job, now);
+    run_jobs(&mut core, now);
+    assert_eq!(finals(&c, &mut core), [(mid, NtStatus::CANCELLED)]);
+    assert_eq!(table_locks(&core), 0);
+    assert_eq!(table_waiters(&core), 0);
+}
+
+#[test]
+fn a_lock_parked_when_its_tree_ends_leaves_nothing() {
+    let (mut core, fs, now) = core();
+    let (mut c, h1, _h2) = two_opens(&mut core, now);
+    let job = nfs_write_in_flight(&mut core, &fs, now, b"lock.dat");
+    let mid = c.next_mid;
+    let m = lock_msg(&mut c, h1, &[(0, 10, EX)]);
+    c.send(&mut core, now, &m);
+    let m = c.build(Command::TREE_DISCONNECT, |o| {
+        TreeDisconnectRequest.encode(o)
+    });
+    c.send(&mut core, now, &m);
+    support::run(&mut core, job, now);
+    run_jobs(&mut core, now);
+    let got = finals(&c, &mut core);
+    assert!(got.contains(&(mid, STATUS_RANGE_NOT_LOCKED)), "{got:?}");
+    assert_eq!(table_locks(&core), 0);
+    assert_eq!(core.smb_open_count(), 0);
+}

@@ -30,7 +30,9 @@
 //!   LOCK ends with STATUS_CANCELLED on CANCEL (§3.3.5.16), and with
 //!   STATUS_RANGE_NOT_LOCKED when its open is closed, or its tree or session ends, under
 //!   it (what Windows and Samba answer: smb2.lock.cancel, cancel-tdis, cancel-logoff); a
-//!   lost connection drops it. Nothing it took stays in the table.
+//!   lost connection drops it. A LOCK parked at the in-flight gate (an NFS job on the file)
+//!   that ends so is answered when the table has run it, and what it got is taken back.
+//!   Nothing it took stays in the table.
 //!
 //! # Lock sequence replay (§3.3.5.14, Open.LockSequenceArray §3.3.1.10)
 //! On dialects after 2.0.2, for an open that is resilient, durable or persistent (the
@@ -135,6 +137,9 @@ pub(super) struct LockCall {
     next: usize,
     /// The LockSequenceArray entry to store on success (volatile id, entry).
     seq: Option<(u64, (usize, u8))>,
+    /// Ended while parked at the in-flight gate (behind an NFS job on the file), with this
+    /// status: whatever the table answers when it runs is taken back.
+    ended: Option<NtStatus>,
 }
 
 /// What the checks of a lock request found.
@@ -238,6 +243,7 @@ impl Core {
             elems,
             next: 0,
             seq: seq.map(|s| (volatile, s)),
+            ended: None,
         };
         self.smb_lock_run(ctx, Box::new(call), now);
     }
@@ -321,6 +327,18 @@ impl Core {
         out: Outcome,
         now: Instant,
     ) {
+        if let Some(status) = call.ended {
+            // CANCEL, or the end of its tree or session, came while it was parked.
+            match out {
+                Outcome::Proceed | Outcome::Opened(_) => call.next += 1,
+                Outcome::Wait(w) => {
+                    self.nlm.table.cancel(w.ticket, now);
+                }
+                Outcome::Deny(_) => {}
+            }
+            self.smb_lock_rollback(&call, now);
+            return self.smb_error(&ctx, status);
+        }
         match out {
             Outcome::Proceed | Outcome::Opened(_) => {
                 call.next += 1;
@@ -342,7 +360,9 @@ impl Core {
                 // The table cancels the waiters of an open it closes: the LOCK's open was
                 // closed (CLOSE, or its tree or session ended) under it.
                 let status = match d {
-                    Deny::Cancelled if !self.smb_lock_open_alive(&ctx, call.open) => {
+                    Deny::Cancelled | Deny::UnknownOpen
+                        if !self.smb_lock_open_alive(&ctx, call.open) =>
+                    {
                         STATUS_RANGE_NOT_LOCKED
                     }
                     d => lock_status(&d),
@@ -388,8 +408,17 @@ impl Core {
 
     /// CANCEL of a waiting LOCK (§3.3.5.16): STATUS_CANCELLED, its granted elements taken
     /// back. Returns whether `id` is a LOCK waiting in the table (answered, or about to be
-    /// completed by a grant already made).
+    /// completed by a grant already made) or parked at the gate (answered when it comes
+    /// back from the table).
     pub(super) fn smb_lock_cancel(&mut self, conn: ConnId, id: CallId, now: Instant) -> bool {
+        let call_is = |p: &Pending| {
+            p.ctx
+                .as_ref()
+                .is_some_and(|c| c.conn == conn && c.call == id)
+        };
+        if self.smb_lock_end_parked(call_is, NtStatus::CANCELLED) {
+            return true;
+        }
         let found = self
             .smb
             .tickets
@@ -411,6 +440,10 @@ impl Core {
     /// The waiting LOCKs of a tree or session that ends (before its opens are closed):
     /// STATUS_RANGE_NOT_LOCKED, as for a CLOSE of their open.
     pub(super) fn smb_lock_cancel_where(&mut self, mine: impl Fn(&Ctx) -> bool, now: Instant) {
+        self.smb_lock_end_parked(
+            |p| p.ctx.as_ref().is_some_and(&mine),
+            STATUS_RANGE_NOT_LOCKED,
+        );
         let tickets: Vec<_> = self
             .smb
             .tickets
@@ -419,6 +452,19 @@ impl Core {
             .map(|(t, _)| *t)
             .collect();
         self.smb_lock_end_waits(&tickets, STATUS_RANGE_NOT_LOCKED, now);
+    }
+
+    /// Marks the parked LOCKs `mine` picks as ended with `status`. Returns whether any.
+    fn smb_lock_end_parked(&mut self, mine: impl Fn(&Pending) -> bool, status: NtStatus) -> bool {
+        let mut any = false;
+        for p in self.smb.parked.values_mut() {
+            let picked = matches!(&p.then, Then::Lock(c) if c.ended.is_none()) && mine(p);
+            if let (true, Then::Lock(call)) = (picked, &mut p.then) {
+                call.ended = Some(status);
+                any = true;
+            }
+        }
+        any
     }
 
     fn smb_lock_end_waits(

@@ -54,9 +54,7 @@
 //!   the LOGOFF response, when the session's keys are gone: it goes unsigned, and the
 //!   answer to an encrypted request is dropped (smbtorture smb2.lock.cancel-logoff then
 //!   times out on an encrypted session; Samba answers waiting requests before the LOGOFF
-//!   response, which needs the connection machine to hand LOGOFF up first). A LOCK
-//!   parked behind an NFS job in flight on its file is not cancelled by CANCEL; it is
-//!   answered when the job is done.
+//!   response, which needs the connection machine to hand LOGOFF up first).
 
 pub mod exec;
 pub mod lock;
