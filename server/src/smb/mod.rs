@@ -50,11 +50,10 @@
 //!   of its own and gives way under the connection table's admission, like an NFS one.
 //! - A case-insensitive lookup that misses the exact name sweeps the directory once
 //!   (`Vfs::find_entry`: linear in its size, once per miss), as Samba does.
-//! - A LOCK waiting when its session logs off is answered (STATUS_RANGE_NOT_LOCKED) after
-//!   the LOGOFF response, when the session's keys are gone: it goes unsigned, and the
-//!   answer to an encrypted request is dropped (smbtorture smb2.lock.cancel-logoff then
-//!   times out on an encrypted session; Samba answers waiting requests before the LOGOFF
-//!   response, which needs the connection machine to hand LOGOFF up first).
+//! - A LOCK or CHANGE_NOTIFY waiting when its session logs off is answered after the
+//!   LOGOFF response (signed or encrypted with the ended session's keys, which the
+//!   connection machine keeps for it); Windows and Samba answer them before the LOGOFF
+//!   response, which would need the machine to hand LOGOFF up first.
 
 pub mod exec;
 pub mod lock;
