@@ -874,6 +874,8 @@ fn a_lost_connection_leaves_no_waiter_and_no_lock() {
     run_jobs(&mut core, now);
     nothing_left(&mut a, &b, &mut core, now, h1);
     assert_eq!(core.smb_open_count(), 1, "only the holder's open");
+    // The waiter's completion (its open closed under it) is not left in the core's queue.
+    assert_eq!(core.poll_lock_event(), None);
 }
 
 #[test]

@@ -280,6 +280,10 @@ pub(crate) struct SmbState {
     write_queues: BTreeMap<(u32, Vec<u8>), VecDeque<Job>>,
     tickets: BTreeMap<Ticket, Pending>,
     parked: BTreeMap<SmbRequestId, Pending>,
+    /// Tickets of requests of a lost connection whose completion the table had already
+    /// decided (closing the connection's opens completes their waiters): their
+    /// `SmbCompleted` events are taken and dropped, not left in the core's event queue.
+    dropped: BTreeSet<Ticket>,
     next_lock_open: u64,
     filetime: u64,
     /// Namespace changes of NFS jobs in flight, reported to CHANGE_NOTIFY when they succeed.
@@ -354,6 +358,7 @@ impl SmbState {
             jobs: BTreeMap::new(),
             tickets: BTreeMap::new(),
             parked: BTreeMap::new(),
+            dropped: BTreeSet::new(),
             next_lock_open: 1,
             filetime: 0,
             nfs_changes: BTreeMap::new(),
@@ -516,7 +521,10 @@ impl Core {
             .map(|(t, _)| *t)
             .collect();
         for t in tickets {
-            self.nlm.table.cancel(t, now);
+            if !self.nlm.table.cancel(t, now) {
+                // Not waiting any more: its completion is on the way.
+                self.smb.dropped.insert(t);
+            }
             self.smb.tickets.remove(&t);
         }
     }
@@ -2367,12 +2375,15 @@ impl Core {
     /// Lock-table events for requests of the SMB side (tickets and parked requests it
     /// made); the others stay for [`Core::poll_lock_event`].
     fn smb_lock_events(&mut self, now: Instant) -> bool {
-        if self.smb.tickets.is_empty() && self.smb.parked.is_empty() {
+        if self.smb.tickets.is_empty() && self.smb.parked.is_empty() && self.smb.dropped.is_empty()
+        {
             return false;
         }
-        let (tickets, parked) = (&self.smb.tickets, &self.smb.parked);
+        let (tickets, parked, dropped) = (&self.smb.tickets, &self.smb.parked, &self.smb.dropped);
         let evs = self.locks.take_events_where(|e| match e {
-            crate::LockEvent::SmbCompleted { ticket, .. } => tickets.contains_key(ticket),
+            crate::LockEvent::SmbCompleted { ticket, .. } => {
+                tickets.contains_key(ticket) || dropped.contains(ticket)
+            }
             crate::LockEvent::SmbParkedDone { id, .. } => parked.contains_key(id),
             crate::LockEvent::Break(_) => false,
         });
@@ -2384,6 +2395,8 @@ impl Core {
                 } => {
                     if let Some(p) = self.smb.tickets.remove(&ticket) {
                         self.smb_decided(p, outcome, now);
+                    } else {
+                        self.smb.dropped.remove(&ticket);
                     }
                 }
                 crate::LockEvent::SmbParkedDone { id, outcome } => {
