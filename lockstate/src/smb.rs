@@ -5,7 +5,7 @@
 //! SMB locks stack (no merge or split), unlock must match (open, offset, length) exactly
 //! (MS-FSA 2.1.5.9), an open's own locks conflict with its overlapping exclusive lock
 //! request but not with a shared one (a shared lock stacks on the open's exclusive lock,
-//! MS-FSA 2.1.5.7), an owner's exclusive lock does not block its own I/O, a shared lock
+//! MS-FSA 2.1.5.8), an owner's exclusive lock does not block its own I/O, a shared lock
 //! blocks writes even by its owner.
 //! Leases are granted by MS-FSA 2.1.5.18 with the MS-SMB2 3.3.5.9 fallback
 //! RWH→RH→R→NONE; W is not granted while another owner holds NLM locks (O1).

@@ -622,7 +622,7 @@ impl LockTable {
         }
         match (&a.who, &l.owner) {
             (Requester::Nlm(o), LockOwner::Nlm(lo)) if Arc::ptr_eq(o, lo) => false,
-            // The open's own locks (MS-FSA 2.1.5.7, 2.1.4.10): a lock request conflicts with
+            // The open's own locks (MS-FSA 2.1.5.8, 2.1.4.10): a lock request conflicts with
             // them only when it is exclusive (a shared lock stacks on the open's own exclusive
             // lock: smbtorture smb2.lock.stacking, valid-request); its own I/O passes its
             // exclusive locks, and its writes are refused by its shared ones.

@@ -224,7 +224,7 @@ fn m_conflict(
             return false;
         }
         if l.open == open {
-            // MS-FSA 2.1.5.7: the open's own locks block its exclusive lock requests and
+            // MS-FSA 2.1.5.8: the open's own locks block its exclusive lock requests and
             // (shared ones) its writes; a shared lock stacks on its own exclusive lock.
             excl && (lock_intent || !l.excl)
         } else {
@@ -305,7 +305,7 @@ proptest! {
                 held.retain(|&(hs, ..)| hs);
             }
             // Every remaining pair is either cross-protocol (conflict iff overlap and either
-            // side exclusive) or SMB same-open (MS-FSA 2.1.5.7: iff overlap and the request
+            // side exclusive) or SMB same-open (MS-FSA 2.1.5.8: iff overlap and the request
             // exclusive; a shared lock stacks on the open's own exclusive lock).
             let conflict = held.iter().any(|&(hs, ho, hl, hx)| {
                 let nlm_as_smb = |o: u64, l: u64| if l == 0 { (o, 64 - o) } else { (o, l) };

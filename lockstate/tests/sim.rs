@@ -399,7 +399,7 @@ impl Sim {
         for f in t.files() {
             let v = t.view(f);
             // Overlapping locks are both shared, or one open's exclusive lock with shared
-            // locks of the same open stacked on it (MS-FSA 2.1.5.7).
+            // locks of the same open stacked on it (MS-FSA 2.1.5.8).
             for (i, a) in v.locks.iter().enumerate() {
                 for b in &v.locks[i + 1..] {
                     if overlap(&a.holder.span, &b.holder.span) {

@@ -1,4 +1,4 @@
-//! SMB byte-range lock semantics the SMB2 LOCK command relies on (MS-FSA 2.1.5.7, 2.1.5.9,
+//! SMB byte-range lock semantics the SMB2 LOCK command relies on (MS-FSA 2.1.5.8, 2.1.5.9,
 //! 2.1.4.10; the cases of smbtorture smb2.lock.stacking, valid-request and zerobytelength).
 
 mod common;

@@ -1,4 +1,4 @@
-//! SMB2 LOCK through `server::Core` over `MemoryFs` (MS-SMB2 §3.3.5.14, MS-FSA 2.1.5.7):
+//! SMB2 LOCK through `server::Core` over `MemoryFs` (MS-SMB2 §3.3.5.14, MS-FSA 2.1.5.8):
 //! multi-element requests all or nothing, blocking locks granted when the holder unlocks or
 //! closes, and every way a waiting lock ends (CANCEL, CLOSE, TREE_DISCONNECT, LOGOFF, lost
 //! connection) leaving nothing in the lock table; READ and WRITE against other opens' locks.
@@ -540,7 +540,11 @@ fn flag_combinations_and_ranges_are_checked() {
         lock(&mut c, &mut core, now, h1, &[(u64::MAX, 1, EX | FI)]),
         NtStatus::SUCCESS
     );
-    // Unlock: exact range only.
+    // Unlock: exact range only; one past 2^64 - 1 is invalid (MS-FSA 2.1.5.9).
+    assert_eq!(
+        lock(&mut c, &mut core, now, h1, &[(u64::MAX, 2, UN)]),
+        STATUS_INVALID_LOCK_RANGE
+    );
     assert_eq!(
         lock(&mut c, &mut core, now, h1, &[(u64::MAX - 1, 2, UN)]),
         STATUS_RANGE_NOT_LOCKED

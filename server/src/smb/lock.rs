@@ -1,6 +1,6 @@
 //! SMB2 LOCK (MS-SMB2 §3.3.5.14) on the one lock table: byte-range locks of SMB opens with
-//! MS-FSA semantics (`lockstate::LockTable::smb_lock` / `smb_unlock`, MS-FSA 2.1.5.7,
-//! 2.1.5.8, 2.1.4.10), the same table NLM locks and NFS I/O are checked against.
+//! MS-FSA semantics (`lockstate::LockTable::smb_lock` / `smb_unlock`, MS-FSA 2.1.5.8,
+//! 2.1.5.9, 2.1.4.10), the same table NLM locks and NFS I/O are checked against.
 //!
 //! # One request
 //! - The first element decides what the request is (§3.3.5.14): unlocks if its Flags have
@@ -8,8 +8,9 @@
 //! - **Unlocks** (§3.3.5.14.1) run in order: each element's Flags must be exactly UNLOCK
 //!   (STATUS_INVALID_PARAMETER otherwise, FAIL_IMMEDIATELY included, as smbtorture
 //!   smb2.lock.valid-request expects of a non-W2K8 server), its range must be locked by this
-//!   open with exactly that offset and length (STATUS_RANGE_NOT_LOCKED otherwise, an
-//!   exclusive lock of the range before a shared one, MS-FSA 2.1.5.8). The first failure
+//!   open with exactly that offset and length, an exclusive lock of the range before a
+//!   shared one (MS-FSA 2.1.5.9: STATUS_RANGE_NOT_LOCKED otherwise, STATUS_INVALID_LOCK_RANGE
+//!   for a range past 2^64 - 1). The first failure
 //!   stops the request; the elements unlocked before it stay unlocked (the spec: "not rolled
 //!   back"; smb2.lock.multiple-unlock).
 //! - **Locks** (§3.3.5.14.2) are checked first: every element's Flags must be SHARED or
@@ -22,7 +23,7 @@
 //!   STATUS_LOCK_NOT_GRANTED — SMB2 has no FILE_LOCK_CONFLICT for LOCK, whatever failed
 //!   before (smb2.lock.errorcode); READ and WRITE that meet another open's lock get
 //!   STATUS_FILE_LOCK_CONFLICT (`Core::smb_read` / `smb_write`). A range whose last byte is
-//!   past 2^64 - 1 is STATUS_INVALID_LOCK_RANGE (MS-FSA 2.1.5.7).
+//!   past 2^64 - 1 is STATUS_INVALID_LOCK_RANGE (MS-FSA 2.1.5.8).
 //! - **Blocking**: a single element without FAIL_IMMEDIATELY that conflicts waits in the
 //!   table; the call goes async (`Connection::go_async`, STATUS_PENDING interim response)
 //!   and completes when the table grants it (the holder unlocked or closed). Any element can
@@ -208,7 +209,7 @@ impl Core {
             Ok(f) => f,
             Err(s) => return self.smb_error(&ctx, s),
         };
-        // MS-FSA 2.1.5.7: byte-range locks are of data streams.
+        // MS-FSA 2.1.5.8: byte-range locks are of data streams.
         if f.is_dir {
             return self.smb_error(&ctx, NtStatus::INVALID_PARAMETER);
         }
@@ -275,7 +276,8 @@ impl Core {
             match out {
                 Outcome::Proceed => {}
                 Outcome::Deny(Deny::UnknownOpen) => return NtStatus::FILE_CLOSED,
-                // A range that wraps was never locked (MS-FSA 2.1.5.8).
+                // MS-FSA 2.1.5.9: a range past 2^64 - 1 is invalid; else not locked so.
+                Outcome::Deny(Deny::InvalidRange) => return STATUS_INVALID_LOCK_RANGE,
                 _ => return STATUS_RANGE_NOT_LOCKED,
             }
         }
