@@ -690,7 +690,21 @@ impl LockTable {
         if self.in_grace() && self.unreclaimed_lock_conflict(file, &access).is_some() {
             return Eval::Block(WaitReason::Grace);
         }
-        if self.break_for_lock(file, own_key, Proto::Smb, now, first) {
+        // MS-FSA 2.1.4.12 (BYTE_RANGE_LOCK): every Level II oplock breaks to none, the
+        // locker's own too (smbtorture smb2.oplock.brl1/brl3: "a self BRL acquisition should
+        // break to none"); the locker's own lease or Exclusive/Batch oplock stays.
+        let except = match own_key {
+            Some(k @ CacheKey::Oplock(_))
+                if self
+                    .leases
+                    .get(&k)
+                    .is_some_and(|l| !l.state.contains(LeaseState::W)) =>
+            {
+                None
+            }
+            k => k,
+        };
+        if self.break_for_lock(file, except, Proto::Smb, now, first) {
             return Eval::Block(WaitReason::Break);
         }
         if let Some(l) = self.find_conflict(file, &access) {

@@ -130,3 +130,24 @@ fn zero_length_locks() {
         Outcome::Deny(Deny::InvalidRange)
     );
 }
+
+#[test]
+fn a_lock_breaks_level_ii_oplocks_the_lockers_own_too() {
+    // MS-FSA 2.1.4.12 (BYTE_RANGE_LOCK): Level II oplocks break to none, the requester's
+    // included (smbtorture smb2.oplock.brl1); an Exclusive/Batch oplock of the locker stays.
+    let mut h = Harness::new();
+    assert!(h.smb_open_oplock(1, 1, OplockLevel::LevelII).is_success());
+    h.drain();
+    assert!(granted(h.smb_lock(1, 0, 10, true, true)));
+    let b = h.breaks();
+    assert_eq!(b.len(), 1, "{b:?}");
+    assert_eq!(b[0].key, CacheKey::Oplock(OpenId(1)));
+    assert_eq!(b[0].to, LeaseState::NONE);
+    assert!(!b[0].ack_required);
+
+    let mut h = Harness::new();
+    assert!(h.smb_open_oplock(1, 1, OplockLevel::Batch).is_success());
+    h.drain();
+    assert!(granted(h.smb_lock(1, 0, 10, true, true)));
+    assert!(h.breaks().is_empty(), "the locker's own batch oplock stays");
+}
