@@ -3,8 +3,10 @@
 //! delete, CLOSE, and lease/oplock break acknowledgments (MS-SMB2 3.3.5.22).
 //!
 //! SMB locks stack (no merge or split), unlock must match (open, offset, length) exactly
-//! (MS-FSA 2.1.5.9), an owner's exclusive lock conflicts with its own overlapping lock
-//! request but not with its own I/O, a shared lock blocks writes even by its owner.
+//! (MS-FSA 2.1.5.9), an open's own locks conflict with its overlapping exclusive lock
+//! request but not with a shared one (a shared lock stacks on the open's exclusive lock,
+//! MS-FSA 2.1.5.8), an owner's exclusive lock does not block its own I/O, a shared lock
+//! blocks writes even by its owner.
 //! Leases are granted by MS-FSA 2.1.5.18 with the MS-SMB2 3.3.5.9 fallback
 //! RWH→RH→R→NONE; W is not granted while another owner holds NLM locks (O1).
 
@@ -159,6 +161,33 @@ impl LockTable {
     /// offset and length (an exclusive one first, MS-FSA 2.1.5.9); `Deny(RangeNotLocked)`
     /// otherwise. Wakes waiters.
     pub fn smb_unlock(&mut self, open: OpenId, offset: u64, length: u64, now: Instant) -> Outcome {
+        self.smb_unlock_where(open, offset, length, None, now)
+    }
+
+    /// Takes back a lock this open was just granted (the rollback of a multi-element SMB2
+    /// LOCK whose later element failed, MS-SMB2 3.3.5.14.2): the newest lock of this open
+    /// with exactly this offset, length and mode, so that a shared lock stacked on the
+    /// open's own exclusive lock is the one removed. `Deny(RangeNotLocked)` if none. Wakes
+    /// waiters.
+    pub fn smb_unlock_granted(
+        &mut self,
+        open: OpenId,
+        offset: u64,
+        length: u64,
+        exclusive: bool,
+        now: Instant,
+    ) -> Outcome {
+        self.smb_unlock_where(open, offset, length, Some(exclusive), now)
+    }
+
+    fn smb_unlock_where(
+        &mut self,
+        open: OpenId,
+        offset: u64,
+        length: u64,
+        mode: Option<bool>,
+        now: Instant,
+    ) -> Outcome {
         let Some(file) = self.opens.get(&open).map(|o| o.file) else {
             return Outcome::Deny(Deny::UnknownOpen);
         };
@@ -174,11 +203,20 @@ impl LockTable {
             if l.span.first > span.first {
                 break;
             }
-            if l.span == span && matches!(l.owner, LockOwner::Smb { open: o, .. } if o == open) {
-                pick = Some(i);
-                if l.exclusive {
-                    break;
+            if l.span != span || !matches!(l.owner, LockOwner::Smb { open: o, .. } if o == open) {
+                continue;
+            }
+            match mode {
+                // MS-FSA 2.1.5.9: an exclusive lock of the range first, else a shared one.
+                None => {
+                    pick = Some(i);
+                    if l.exclusive {
+                        break;
+                    }
                 }
+                // The newest of that mode (locks of one start keep their insertion order).
+                Some(x) if l.exclusive == x => pick = Some(i),
+                Some(_) => {}
             }
         }
         let Some(i) = pick else {
@@ -712,7 +750,21 @@ impl LockTable {
         if self.in_grace() && self.unreclaimed_lock_conflict(file, &access).is_some() {
             return Eval::Block(WaitReason::Grace);
         }
-        if self.break_for_lock(file, own_key, Proto::Smb, now, first) {
+        // MS-FSA 2.1.4.12 (BYTE_RANGE_LOCK): every Level II oplock breaks to none, the
+        // locker's own too (smbtorture smb2.oplock.brl1/brl3: "a self BRL acquisition should
+        // break to none"); the locker's own lease or Exclusive/Batch oplock stays.
+        let except = match own_key {
+            Some(k @ CacheKey::Oplock(_))
+                if self
+                    .leases
+                    .get(&k)
+                    .is_some_and(|l| !l.state.contains(LeaseState::W)) =>
+            {
+                None
+            }
+            k => k,
+        };
+        if self.break_for_lock(file, except, Proto::Smb, now, first) {
             return Eval::Block(WaitReason::Break);
         }
         if let Some(l) = self.find_conflict(file, &access) {

@@ -633,12 +633,12 @@ impl LockTable {
         }
         match (&a.who, &l.owner) {
             (Requester::Nlm(o), LockOwner::Nlm(lo)) if Arc::ptr_eq(o, lo) => false,
+            // The open's own locks (MS-FSA 2.1.5.8, 2.1.4.10): a lock request conflicts with
+            // them only when it is exclusive (a shared lock stacks on the open's own exclusive
+            // lock: smbtorture smb2.lock.stacking, valid-request); its own I/O passes its
+            // exclusive locks, and its writes are refused by its shared ones.
             (Requester::Smb(open), LockOwner::Smb { open: lo, .. }) if open == lo => {
-                if l.exclusive {
-                    a.lock_intent
-                } else {
-                    a.exclusive
-                }
+                a.exclusive && (a.lock_intent || !l.exclusive)
             }
             (Requester::Nfs, LockOwner::Nlm(_)) => false,
             (Requester::Smb(_), LockOwner::Nlm(_))

@@ -871,6 +871,14 @@ impl Core {
         }
         self.nlm.table.smb_set_durable(lock_open, true);
         self.drive_nlm(now);
+        if let Some(Open {
+            kind: OpenKind::File(f),
+            ..
+        }) = self.smb.opens.by_id_mut(volatile)
+        {
+            // §3.3.5.14: a durable open's LOCKs carry sequence numbers that are checked.
+            f.lock_sequences.verify = true;
+        }
         let timeout = timeout_of(ask);
         let create_guid = match ask {
             Ask::V2 { create_guid, .. } => Some(create_guid),
@@ -1126,6 +1134,13 @@ fn rebuild(d: &Durable) -> FileOpen {
         // Not journalled: a change this open makes in its directory after a restart breaks
         // its own client's directory lease too (the conservative side).
         parent_lease: None,
+        // Durable: its LOCK sequences are checked (§3.3.5.14); the entries of before the
+        // restart are not journalled, so a replayed LOCK of then is run again.
+        lock_sequences: {
+            let mut s = super::lock::LockSequences::default();
+            s.verify = true;
+            s
+        },
     }
 }
 

@@ -31,16 +31,24 @@
 //!
 //! CHANGE_NOTIFY is [`notify`]: watches fired by SMB and NFS namespace changes.
 //!
+//! LOCK is [`lock`]: byte-range locks of SMB opens in the one lock table (multi-element
+//! requests all or nothing, blocking locks answered STATUS_PENDING and granted when the
+//! holder unlocks or closes, ended by CANCEL, CLOSE, TREE_DISCONNECT, LOGOFF or a lost
+//! connection, lock sequence replay for durable opens); READ and WRITE meet other opens'
+//! locks with STATUS_FILE_LOCK_CONFLICT (a zero-byte READ meets none).
+//!
+//! Leases, oplocks and their breaks are the `lease` module.
+//!
 //! Durable handles are [`durable`]: DHnQ / DH2Q granted with a Batch oplock or an H
 //! lease, opens kept across a connection loss (and LOGOFF) until their timeout, DHnC / DH2C
 //! checked against what was stored, journalled and reclaimed in the grace period after a
 //! restart; a break for a disconnected durable open closes it.
 //!
 //! # Not done here
-//! Byte-range LOCK (STATUS_NOT_SUPPORTED); persistent handles (no share is continuously
-//! available: the flag is never granted); resilient handles (FSCTL_LMR_REQUEST_RESILIENCY
-//! is not served); the durable v2 AppInstanceId context (ignored: a second open with the
-//! same AppInstanceId does not close the first, smbtorture durable-v2-open.app-instance).
+//! Persistent handles (no share is continuously available: the flag is never granted);
+//! resilient handles (FSCTL_LMR_REQUEST_RESILIENCY is not served); the durable v2
+//! AppInstanceId context (ignored: a second open with the same AppInstanceId does not close
+//! the first, smbtorture durable-v2-open.app-instance).
 //!
 //! # Known limits
 //! - A partial NBSS frame has the record deadline of a partial RPC record
@@ -49,10 +57,15 @@
 //!   of its own and gives way under the connection table's admission, like an NFS one.
 //! - A case-insensitive lookup that misses the exact name sweeps the directory once
 //!   (`Vfs::find_entry`: linear in its size, once per miss), as Samba does.
+//! - A LOCK or CHANGE_NOTIFY waiting when its session logs off is answered after the
+//!   LOGOFF response (signed or encrypted with the ended session's keys, which the
+//!   connection machine keeps for it); Windows and Samba answer them before the LOGOFF
+//!   response, which would need the machine to hand LOGOFF up first.
 
 pub mod durable;
 pub mod exec;
 mod lease;
+pub mod lock;
 pub mod notify;
 pub mod open;
 
@@ -269,6 +282,8 @@ enum Then {
     Disposition(FileId, bool),
     /// A durable open reconnected (or a CREATE replayed): its attributes came back.
     Reconnected(Box<durable::Reconnected>),
+    /// A LOCK waiting for the lock table ([`lock`]).
+    Lock(Box<lock::LockCall>),
 }
 
 #[derive(Debug)]
@@ -296,6 +311,10 @@ pub(crate) struct SmbState {
     write_queues: BTreeMap<(u32, Vec<u8>), VecDeque<Job>>,
     tickets: BTreeMap<Ticket, Pending>,
     parked: BTreeMap<SmbRequestId, Pending>,
+    /// Tickets of requests of a lost connection whose completion the table had already
+    /// decided (closing the connection's opens completes their waiters): their
+    /// `SmbCompleted` events are taken and dropped, not left in the core's event queue.
+    dropped: BTreeSet<Ticket>,
     next_lock_open: u64,
     /// Durable handles ([`durable`]).
     durable: durable::DurableTable,
@@ -375,6 +394,7 @@ impl SmbState {
             jobs: BTreeMap::new(),
             tickets: BTreeMap::new(),
             parked: BTreeMap::new(),
+            dropped: BTreeSet::new(),
             next_lock_open: 1,
             durable: durable::DurableTable::default(),
             served: false,
@@ -548,7 +568,10 @@ impl Core {
             .map(|(t, _)| *t)
             .collect();
         for t in tickets {
-            self.nlm.table.cancel(t, now);
+            if !self.nlm.table.cancel(t, now) {
+                // Not waiting any more: its completion is on the way.
+                self.smb.dropped.insert(t);
+            }
             self.smb.tickets.remove(&t);
         }
     }
@@ -649,6 +672,8 @@ impl Core {
                 }
             }
             Event::SessionClosed { session_id } => {
+                // Waiting LOCKs end before their opens close (LOGOFF, MS-SMB2 §3.3.5.6; [`lock`]).
+                self.smb_lock_cancel_where(|c| c.conn == conn && c.session == session_id, now);
                 let ids = self
                     .smb
                     .opens
@@ -663,6 +688,10 @@ impl Core {
                 session_id,
                 tree_id,
             } => {
+                self.smb_lock_cancel_where(
+                    |c| c.conn == conn && c.session == session_id && c.tree == tree_id,
+                    now,
+                );
                 let ids = self
                     .smb
                     .opens
@@ -713,6 +742,9 @@ impl Core {
     }
 
     fn smb_cancel(&mut self, conn: ConnId, id: CallId, now: Instant) {
+        if self.smb_lock_cancel(conn, id, now) {
+            return;
+        }
         let found = self
             .smb
             .tickets
@@ -844,8 +876,7 @@ impl Core {
             Request::Ioctl(req) => self.smb_ioctl(&ctx, &req),
             Request::ChangeNotify(req) => self.smb_change_notify(ctx, &req),
             Request::OplockBreak(req) => self.smb_oplock_break(&ctx, req, now),
-            // Byte-range locks come with their own part of the leases issue.
-            Request::Lock(_) => self.smb_error(&ctx, NtStatus::NOT_SUPPORTED),
+            Request::Lock(req) => self.smb_lock(ctx, &req, call.dialect, now),
             Request::QueryInfo(req) => self.smb_query_info(ctx, req, call.dialect),
             Request::SetInfo(req) => {
                 let creds = self.smb.creds(&call.identity, ctx.share_id);
@@ -1128,7 +1159,14 @@ impl Core {
     }
 
     /// A lock-table decision for `p`.
-    fn smb_decided(&mut self, mut p: Pending, out: Outcome, now: Instant) {
+    fn smb_decided(&mut self, p: Pending, out: Outcome, now: Instant) {
+        let mut p = match p {
+            Pending {
+                ctx: Some(ctx),
+                then: Then::Lock(call),
+            } => return self.smb_lock_decided(ctx, call, out, now),
+            p => p,
+        };
         if let (Outcome::Opened(g), Then::Create(st)) = (&out, &mut p.then) {
             st.grant = Some(*g);
         }
@@ -1240,6 +1278,7 @@ impl Core {
             watch: None,
             changed_at_close: 0,
             parent_lease: st.ask.parent_key(self.smb_client_guid(ctx.conn)),
+            lock_sequences: lock::LockSequences::default(),
         };
         if found.action == exec::action::CREATED {
             if let Some((parent, _)) = &found.parent {
@@ -1484,10 +1523,15 @@ impl Core {
             return self.smb_error(&ctx, s);
         }
         let (open, handle) = (f.lock_open, f.handle.clone());
-        let out = self
-            .nlm
-            .table
-            .smb_read(open, req.offset, u64::from(req.length), now);
+        // A READ of zero bytes reads nothing a lock protects: it succeeds on a locked range
+        // (smbtorture smb2.lock.zerobyteread; Windows and Samba).
+        let out = if req.length == 0 {
+            Outcome::Proceed
+        } else {
+            self.nlm
+                .table
+                .smb_read(open, req.offset, u64::from(req.length), now)
+        };
         let work = Work::Read {
             handle,
             offset: req.offset,
@@ -2468,7 +2512,11 @@ impl Core {
     /// Lock-table events for requests of the SMB side (tickets and parked requests it
     /// made); the others stay for [`Core::poll_lock_event`].
     fn smb_lock_events(&mut self, now: Instant) -> bool {
-        if self.smb.tickets.is_empty() && self.smb.parked.is_empty() && !self.locks.has_events() {
+        if self.smb.tickets.is_empty()
+            && self.smb.parked.is_empty()
+            && self.smb.dropped.is_empty()
+            && !self.locks.has_events()
+        {
             return false;
         }
         let owned: Vec<bool> = self
@@ -2476,7 +2524,7 @@ impl Core {
             .events()
             .map(|e| match e {
                 crate::LockEvent::SmbCompleted { ticket, .. } => {
-                    self.smb.tickets.contains_key(ticket)
+                    self.smb.tickets.contains_key(ticket) || self.smb.dropped.contains(ticket)
                 }
                 crate::LockEvent::SmbParkedDone { id, .. } => self.smb.parked.contains_key(id),
                 crate::LockEvent::Break(b) => self.smb_owns_break(b),
@@ -2495,6 +2543,8 @@ impl Core {
                 } => {
                     if let Some(p) = self.smb.tickets.remove(&ticket) {
                         self.smb_decided(p, outcome, now);
+                    } else {
+                        self.smb.dropped.remove(&ticket);
                     }
                 }
                 crate::LockEvent::SmbParkedDone { id, outcome } => {

@@ -78,6 +78,8 @@ pub struct FileOpen {
     /// The lease key of the parent directory's lease the CREATE named (v2
     /// ParentLeaseKey): changes made through this open do not break it (MS-FSA 2.1.4.12.2).
     pub parent_lease: Option<lockstate::CacheKey>,
+    /// Open.LockSequenceArray (MS-SMB2 §3.3.1.10), for LOCK replay ([`super::lock`]).
+    pub lock_sequences: super::lock::LockSequences,
 }
 
 /// What an open is of.
