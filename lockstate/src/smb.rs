@@ -619,7 +619,20 @@ impl LockTable {
                     .get(k)
                     .is_some_and(|l| l.breaking || l.state.contains(LeaseState::W))
         });
-        !other_busy
+        // Oplocks and H leases do not mix (smbtorture smb2.lease.oplock, Windows and
+        // Samba): no lease gets H beside an oplock, and no oplock is granted beside a lease
+        // holding H.
+        let oplock_req = matches!(req.cache, CacheRequest::Oplock(_));
+        let mixed = fs.leases.iter().any(|k| {
+            Some(*k) != own
+                && self.leases.get(k).is_some_and(|l| match k {
+                    CacheKey::Oplock(_) => {
+                        !oplock_req && state.contains(LeaseState::H) && l.state != LeaseState::NONE
+                    }
+                    CacheKey::Lease(..) => oplock_req && l.state.contains(LeaseState::H),
+                })
+        });
+        !other_busy && !mixed
     }
 
     pub(crate) fn eval_smb_lock(
