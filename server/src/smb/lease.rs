@@ -93,10 +93,9 @@ impl CacheAsk {
     /// The lease key of the requester's parent directory lease (v2), which a change it
     /// makes in that directory does not break (MS-FSA 2.1.4.12.2 PARENT_OBJECT).
     pub fn parent_key(&self, client: ClientGuid) -> Option<CacheKey> {
-        match self.lease?.v2? {
-            Some(p) => Some(CacheKey::Lease(client, LeaseKey(p))),
-            None => None,
-        }
+        self.lease?
+            .v2?
+            .map(|p| CacheKey::Lease(client, LeaseKey(p)))
     }
 }
 

@@ -31,10 +31,23 @@
 //!
 //! CHANGE_NOTIFY is [`notify`]: watches fired by SMB and NFS namespace changes.
 //!
-//! # Not done here (the next issue)
-//! Leases and oplocks (a CREATE asking for one is granted none), byte-range LOCK and
-//! OPLOCK_BREAK acknowledgments (STATUS_NOT_SUPPORTED), durable handles (requests ignored,
-//! reconnects fail with STATUS_OBJECT_NAME_NOT_FOUND).
+//! Leases and oplocks are `lease` (MS-SMB2 §3.3.5.9.8/.11, §3.3.4.6/.7, §3.3.5.22): a
+//! CREATE passes RequestedOplockLevel and the RqLs context to the lock table
+//! (`SmbCreate::cache`) and answers its grant; the table's breaks (`LockEvent::Break`) go out
+//! as unsolicited notifications on the client's connection (`Connection::send_break`), a
+//! break nobody can receive is completed as acknowledged to NONE; OPLOCK_BREAK
+//! acknowledgments go to the table; a CREATE the table makes wait for a break goes async
+//! (STATUS_PENDING) and completes when its ticket does, in the table's FIFO order, or with
+//! STATUS_CANCELLED on CANCEL; an unacknowledged break ends after the table's break timeout
+//! (`break_timeout`, 35 s). SMB namespace changes break the parent directory's lease except
+//! the one the requester named as its parent lease key.
+//!
+//! # Not done here
+//! Byte-range LOCK (STATUS_NOT_SUPPORTED) and durable handles (requests ignored, reconnects
+//! fail with STATUS_OBJECT_NAME_NOT_FOUND): their own parts of the leases issue. SET_INFO of
+//! the end of file or allocation size does not break other opens' leases and oplocks yet
+//! (smbtorture smb2.oplock.batch11/12); a change of a child's size or times does not break
+//! its directory's lease (only namespace changes do).
 //!
 //! # Known limits
 //! - A partial NBSS frame has the record deadline of a partial RPC record
