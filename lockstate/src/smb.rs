@@ -231,6 +231,17 @@ impl LockTable {
         self.smb_namespace(open, now)
     }
 
+    /// SET_INFO FileEndOfFileInformation or FileAllocationInformation on this open: breaks
+    /// other keys' R and W (W waits), and a Level II oplock of its own, as a write does
+    /// (MS-FSA 2.1.5.14.2/.4 BreakToNone; smbtorture smb2.oplock.batch11/12). Byte-range
+    /// locks do not restrict it.
+    pub fn smb_set_size(&mut self, open: OpenId, now: Instant) -> Outcome {
+        let Some(file) = self.opens.get(&open).map(|o| o.file) else {
+            return Outcome::Deny(Deny::UnknownOpen);
+        };
+        self.run(file, Op::SmbSetSize { open }, now)
+    }
+
     fn smb_namespace(&mut self, open: OpenId, now: Instant) -> Outcome {
         let Some(file) = self.opens.get(&open).map(|o| o.file) else {
             return Outcome::Deny(Deny::UnknownOpen);
@@ -262,7 +273,8 @@ impl LockTable {
                 let mine = match &w.op {
                     Op::SmbLock { open: wo, .. }
                     | Op::SmbIo { open: wo, .. }
-                    | Op::SmbNamespace { open: wo } => *wo == open,
+                    | Op::SmbNamespace { open: wo }
+                    | Op::SmbSetSize { open: wo } => *wo == open,
                     _ => false,
                 };
                 if mine {
@@ -752,6 +764,31 @@ impl LockTable {
             }
             None => Eval::Done(Outcome::Proceed),
         }
+    }
+
+    pub(crate) fn eval_smb_set_size(&mut self, file: FileId, op: &mut Op, now: Instant) -> Eval {
+        let Op::SmbSetSize { open } = op else {
+            return Eval::Done(Outcome::Deny(Deny::UnknownOpen));
+        };
+        let Some(own_key) = self.opens.get(open).map(|o| o.cache) else {
+            return Eval::Done(Outcome::Deny(Deny::UnknownOpen));
+        };
+        let except = match own_key {
+            Some(k @ CacheKey::Oplock(_))
+                if self
+                    .leases
+                    .get(&k)
+                    .is_some_and(|l| l.state == LeaseState::R) =>
+            {
+                None
+            }
+            k => k,
+        };
+        let (_, wait) = self.break_leases(file, except, BreakKind::ToNone, None, now);
+        if wait {
+            return Eval::Block(WaitReason::Break);
+        }
+        Eval::Done(Outcome::Proceed)
     }
 
     pub(crate) fn eval_smb_namespace(&mut self, file: FileId, op: &mut Op, now: Instant) -> Eval {

@@ -670,3 +670,47 @@ fn a_change_in_a_directory_breaks_its_lease_except_the_makers() {
         "{n:?}"
     );
 }
+
+/// SET_INFO of the end of file breaks the other opens' caching to NONE (MS-FSA 2.1.5.14.4;
+/// smbtorture smb2.oplock.batch11): a Level II oplock with no acknowledgment, and an RWH
+/// lease with one, the SET_INFO waiting for it.
+#[test]
+fn setting_the_size_breaks_other_opens_caching() {
+    let (mut core, now) = core();
+    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB302, now);
+    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let set_eof = |fid: FileId| {
+        move |o: &mut Vec<u8>| {
+            SetInfoRequest {
+                info_type: 1,
+                file_info_class: 20,
+                additional_information: 0,
+                file_id: fid,
+                buffer: 5u64.to_le_bytes().to_vec(),
+            }
+            .encode(o)
+        }
+    };
+    let r = a.call(&mut core, now, Command::CREATE, |o| {
+        lease_create("f", GENERIC_READ | GENERIC_WRITE, 1, R | H | W, true).encode(o)
+    });
+    assert_eq!(granted(&r).1.map(|l| l.0), Some(R | H | W));
+    let r = b.call(&mut core, now, Command::CREATE, |o| {
+        client::create_request("f", GENERIC_WRITE, SHARE_ALL, OPEN, 0).encode(o)
+    });
+    // B's open waited for A's RWH -> RH break; acknowledge it.
+    assert_eq!(r.status(), NtStatus::PENDING);
+    only_break(a.recv(&mut core));
+    a.call(&mut core, now, Command::OPLOCK_BREAK, lease_ack(1, R | H));
+    let rb = b.recv(&mut core);
+    let (fb, _) = granted(&rb[0]);
+    // Now B sets the size: A's RH goes to NONE (H needs an acknowledgment, nothing waits).
+    let r = b.call(&mut core, now, Command::SET_INFO, set_eof(fb.file_id));
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    let n = only_break(a.recv(&mut core));
+    assert!(
+        matches!(n, OplockBreak::LeaseNotification { current_lease_state, new_lease_state: 0, .. }
+            if current_lease_state == R | H),
+        "{n:?}"
+    );
+}

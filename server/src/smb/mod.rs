@@ -264,6 +264,9 @@ enum Then {
     Renamed(u64, SharePath, Option<Removed>),
     /// A disposition the lock table allowed: set (or clear) delete pending on `file`.
     Disposition(FileId, bool),
+    /// A SET_INFO of the size the lock table allowed (its breaks done): the job to run,
+    /// then [`Then::SetInfo`] with these.
+    SetSize(Box<Work>, u64, u32),
 }
 
 #[derive(Debug)]
@@ -1110,6 +1113,19 @@ impl Core {
                             Pending {
                                 ctx: Some(ctx),
                                 then: Then::Renamed(volatile, target, old),
+                            },
+                        );
+                    }
+                }
+                Then::SetSize(work, volatile, mask) => {
+                    if let Some(ctx) = p.ctx {
+                        let share_id = ctx.share_id;
+                        self.smb_job(
+                            share_id,
+                            *work,
+                            Pending {
+                                ctx: Some(ctx),
+                                then: Then::SetInfo(volatile, mask),
                             },
                         );
                     }
@@ -1971,14 +1987,36 @@ impl Core {
             gids: creds.gids,
         };
         let share_id = ctx.share_id;
+        // MS-FSA 2.1.5.14.2 (FileAllocationInformation) and .4 (FileEndOfFileInformation):
+        // the size change breaks other opens' caching to NONE first (smbtorture
+        // smb2.oplock.batch11/12), waiting for a W break's acknowledgment.
+        let size_change = req.info_type == proto_smb2::fscc::info_type::FILE
+            && matches!(
+                req.file_info_class,
+                proto_smb2::fscc::file_class::ALLOCATION
+                    | proto_smb2::fscc::file_class::END_OF_FILE
+            );
+        let lock = self
+            .smb_file(&ctx, volatile)
+            .ok()
+            .map(|f| (f.file, f.lock_open));
+        let work = Work::SetInfo {
+            handle,
+            open: Box::new(open),
+            caller,
+            req: Box::new(req),
+        };
+        if let (true, Some((file, open))) = (size_change, lock) {
+            let p = Pending {
+                ctx: Some(ctx),
+                then: Then::SetSize(Box::new(work), volatile, notify_mask),
+            };
+            let now = self.now;
+            return self.smb_namespace(SmbRequest::SetSize { file, open }, p, now);
+        }
         self.smb_job(
             share_id,
-            Work::SetInfo {
-                handle,
-                open: Box::new(open),
-                caller,
-                req: Box::new(req),
-            },
+            work,
             Pending {
                 ctx: Some(ctx),
                 then: Then::SetInfo(volatile, notify_mask),
