@@ -714,3 +714,89 @@ fn setting_the_size_breaks_other_opens_caching() {
         "{n:?}"
     );
 }
+
+/// A second client's CREATE of a leased directory that violates its sharing breaks the
+/// directory lease's H first (smbtorture smb2.lease.v2_request).
+#[test]
+fn a_sharing_violation_on_a_directory_breaks_its_lease() {
+    let (mut core, now) = core();
+    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB302, now);
+    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let dir = |key: u8, share: u32| {
+        let mut req = lease_create("d", 0x001f_01ff, key, R | H | W, true);
+        req.create_options = DIRECTORY_FILE;
+        req.share_access = share;
+        req.file_attributes = 0x10;
+        req
+    };
+    let r = a.call(&mut core, now, Command::CREATE, |o| dir(2, 3).encode(o));
+    assert_eq!(granted(&r).1.map(|l| l.0), Some(R | H));
+    let rb = b.call(&mut core, now, Command::CREATE, |o| dir(3, 0).encode(o));
+    assert_eq!(rb.status(), NtStatus::PENDING);
+    let n = only_break(a.recv(&mut core));
+    assert!(
+        matches!(n, OplockBreak::LeaseNotification { current_lease_state, new_lease_state, .. }
+            if current_lease_state == R | H && new_lease_state == R),
+        "{n:?}"
+    );
+    a.send(&mut core, now, Command::OPLOCK_BREAK, lease_ack(2, R));
+    let rb = b.recv(&mut core);
+    assert_eq!(rb.len(), 1);
+    assert_eq!(rb[0].status(), NtStatus::SHARING_VIOLATION);
+}
+
+/// Closing a file written through its open breaks its directory's lease (the entry's time and
+/// size changed), unless the writer named that lease as its parent (smbtorture
+/// smb2.lease.v2_request); the WRITE itself breaks nothing.
+#[test]
+fn closing_a_written_file_breaks_its_directorys_lease() {
+    let (mut core, now) = core();
+    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB302, now);
+    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let r = a.call(&mut core, now, Command::CREATE, |o| {
+        let mut req = lease_create("d", GENERIC_READ, 2, R | H, true);
+        req.create_options = DIRECTORY_FILE;
+        req.encode(o)
+    });
+    assert_eq!(granted(&r).1.map(|l| l.0), Some(R | H));
+    let r = b.call(&mut core, now, Command::CREATE, |o| {
+        client::create_request("d\\f", GENERIC_READ | GENERIC_WRITE, SHARE_ALL, OPEN_IF, 0)
+            .encode(o)
+    });
+    let (fb, _) = granted(&r);
+    only_break(a.recv(&mut core)); // the create itself
+    a.call(&mut core, now, Command::OPLOCK_BREAK, lease_ack(2, 0));
+    let r = a.call(&mut core, now, Command::CREATE, |o| {
+        let mut req = lease_create("d", GENERIC_READ, 2, R | H, true);
+        req.create_options = DIRECTORY_FILE;
+        req.encode(o)
+    });
+    assert_eq!(granted(&r).1.map(|l| l.0), Some(R | H), "re-armed");
+    let r = b.call(&mut core, now, Command::WRITE, |o| {
+        WriteRequest {
+            offset: 0,
+            file_id: fb.file_id,
+            channel: 0,
+            remaining_bytes: 0,
+            channel_info: Vec::new(),
+            flags: 0,
+            data: Bytes::from_static(b"data"),
+        }
+        .encode(o)
+    });
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    assert!(a.recv(&mut core).is_empty(), "no break at the WRITE");
+    let r = b.call(&mut core, now, Command::CLOSE, |o| {
+        CloseRequest {
+            flags: 0,
+            file_id: fb.file_id,
+        }
+        .encode(o)
+    });
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    let n = only_break(a.recv(&mut core));
+    assert!(
+        matches!(n, OplockBreak::LeaseNotification { lease_key, new_lease_state: 0, .. } if lease_key == [2; 16]),
+        "{n:?}"
+    );
+}

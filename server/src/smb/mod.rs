@@ -38,16 +38,18 @@
 //! break nobody can receive is completed as acknowledged to NONE; OPLOCK_BREAK
 //! acknowledgments go to the table; a CREATE the table makes wait for a break goes async
 //! (STATUS_PENDING) and completes when its ticket does, in the table's FIFO order, or with
-//! STATUS_CANCELLED on CANCEL; an unacknowledged break ends after the table's break timeout
-//! (`break_timeout`, 35 s). SMB namespace changes break the parent directory's lease except
-//! the one the requester named as its parent lease key.
+//! STATUS_CANCELLED on CANCEL; SET_INFO of the size breaks other opens' caching first
+//! (`LockTable::smb_set_size`); an unacknowledged break ends after the table's break timeout
+//! (`break_timeout`, 35 s). SMB namespace changes, and the close of a file written through
+//! the open, break the parent directory's lease except the one the requester named as its
+//! parent lease key.
 //!
 //! # Not done here
 //! Byte-range LOCK (STATUS_NOT_SUPPORTED) and durable handles (requests ignored, reconnects
-//! fail with STATUS_OBJECT_NAME_NOT_FOUND): their own parts of the leases issue. SET_INFO of
-//! the end of file or allocation size does not break other opens' leases and oplocks yet
-//! (smbtorture smb2.oplock.batch11/12); a change of a child's size or times does not break
-//! its directory's lease (only namespace changes do).
+//! fail with STATUS_OBJECT_NAME_NOT_FOUND): their own parts of the leases issue. A SET_INFO
+//! of a child's size or times does not break its directory's lease (a write does, at
+//! close); the lease-break round trip sends its interim STATUS_PENDING at once where Samba
+//! waits to see whether the answer comes quickly.
 //!
 //! # Known limits
 //! - A partial NBSS frame has the record deadline of a partial RPC record
@@ -1806,6 +1808,10 @@ impl Core {
         let Some(r) = Removed::of(share_id, f) else {
             return;
         };
+        // The close of a modified file changes its directory entry (last write time, size):
+        // the directory's lease breaks then, not at each WRITE, except the writer's own
+        // parent lease (MS-FSA 2.1.4.12.2; smbtorture smb2.lease.v2_request).
+        self.smb_parent_changed(r.dir, r.except);
         let c = notify::Change {
             action: notify::action::MODIFIED,
             name: r.name.clone(),
