@@ -31,6 +31,9 @@ const OPEN: u32 = 1;
 const OPEN_IF: u32 = 3;
 const DIRECTORY_FILE: u32 = 1;
 
+const LEASING: u32 = 0x02;
+const DIRECTORY_LEASING: u32 = 0x20;
+
 const R: u32 = 1;
 const H: u32 = 2;
 const W: u32 = 4;
@@ -153,8 +156,20 @@ struct Client {
 }
 
 impl Client {
-    /// Connected, logged on as alice with `guid` as ClientGuid, `export` mounted.
+    /// Connected, logged on as alice with `guid` as ClientGuid, `export` mounted; offers
+    /// SMB2_GLOBAL_CAP_DIRECTORY_LEASING.
     fn ready(core: &mut Core, id: u64, guid: u8, dialect_: u16, now: Instant) -> Client {
+        Client::ready_caps(core, id, guid, dialect_, DIRECTORY_LEASING, now)
+    }
+
+    fn ready_caps(
+        core: &mut Core,
+        id: u64,
+        guid: u8,
+        dialect_: u16,
+        caps: u32,
+        now: Instant,
+    ) -> Client {
         let conn = ConnId((1 << 32) | id);
         core.handle_conn_open(conn, Listener::Smb, peer(), now);
         let mut c = Client {
@@ -163,9 +178,16 @@ impl Client {
             sid: 0,
             tid: 0,
         };
-        let neg = client::negotiate_request(&[dialect_], &[], 0, [guid; 16], [0; 32]);
+        let neg = client::negotiate_request(&[dialect_], &[], caps, [guid; 16], [0; 32]);
         let r = c.call(core, now, Command::NEGOTIATE, |o| neg.encode(o));
         assert_eq!(r.status(), NtStatus::SUCCESS);
+        let caps_back = NegotiateResponse::decode(&r.msg).unwrap().capabilities;
+        assert_ne!(caps_back & LEASING, 0, "leasing announced");
+        assert_eq!(
+            caps_back & DIRECTORY_LEASING != 0,
+            dialect_ >= dialect::SMB300 && caps & DIRECTORY_LEASING != 0,
+            "directory leasing announced on 3.x to a client offering it"
+        );
         let auth = client::NtlmClient::new(
             client::DEFAULT_NTLM_FLAGS,
             client::Credentials::password("alice", "WORKGROUP", "CLIENT", PASSWORD),
@@ -598,8 +620,8 @@ fn waiting_creates_complete_in_order_and_cancel() {
     assert_eq!(rc[0].header.message_id, cancelled + 1);
 }
 
-/// A directory gets R and H on 3.x, never W, and no lease at all on 2.1 (no directory
-/// leasing); a plain stat open (attributes only) breaks nothing.
+/// A directory gets R and H on 3.x with directory leasing negotiated, never W, and no lease
+/// at all on 2.1 or without it; a plain stat open (attributes only) breaks nothing.
 #[test]
 fn directory_leases_on_3x_only() {
     let (mut core, now) = core();
@@ -616,6 +638,15 @@ fn directory_leases_on_3x_only() {
     let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB210, now);
     let r = b.call(&mut core, now, Command::CREATE, |o| {
         let mut req = lease_create("d", GENERIC_READ, 3, R | H, false);
+        req.create_options = DIRECTORY_FILE;
+        req.encode(o)
+    });
+    let (resp, lease) = granted(&r);
+    assert_eq!((resp.oplock_level, lease), (0, None));
+    // 3.x without directory leasing negotiated: none either.
+    let mut c = Client::ready_caps(&mut core, 3, 0xC, dialect::SMB302, 0, now);
+    let r = c.call(&mut core, now, Command::CREATE, |o| {
+        let mut req = lease_create("d", GENERIC_READ, 4, R | H, true);
         req.create_options = DIRECTORY_FILE;
         req.encode(o)
     });

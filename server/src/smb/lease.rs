@@ -102,12 +102,14 @@ impl CacheAsk {
 /// MS-SMB2 §3.3.5.9: the caching a CREATE asks for. A lease needs RequestedOplockLevel
 /// SMB2_OPLOCK_LEVEL_LEASE with an RqLs context on 2.1 or later (§3.3.5.9.8: otherwise
 /// the context is ignored); a v2 context counts as v2 on 3.x only. `directory`: a
-/// directory is leased on 3.x only (directory leasing); it gets no oplock (the table).
+/// directory is leased only where directory leasing was negotiated (`dir_leasing`,
+/// SMB2_GLOBAL_CAP_DIRECTORY_LEASING); it gets no oplock (the table).
 pub(crate) fn cache_ask(
     requested: u8,
     lease: Option<LeaseRequest>,
     conn_dialect: u16,
     directory: bool,
+    dir_leasing: bool,
 ) -> CacheAsk {
     let oplock = |l| CacheAsk {
         cache: CacheRequest::Oplock(l),
@@ -122,7 +124,7 @@ pub(crate) fn cache_ask(
                 return CacheAsk::NONE;
             };
             let three = conn_dialect >= dialect::SMB300;
-            if directory && !three {
+            if directory && !(three && dir_leasing) {
                 return CacheAsk::NONE;
             }
             let v2 = match l.v2 {

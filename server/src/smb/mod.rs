@@ -1033,17 +1033,24 @@ impl Core {
         let mut create = SmbCreate::new(file, lock_open, client, found.granted, st.share_access);
         create.overwrite = found.overwrite;
         create.directory = found.attr.kind == FileKind::Directory;
-        let conn_dialect = self
+        let (conn_dialect, caps) = self
             .smb
             .conns
             .get(&ctx.conn)
-            .and_then(|c| c.machine.dialect())
-            .unwrap_or(0);
+            .map(|c| {
+                (
+                    c.machine.dialect().unwrap_or(0),
+                    c.machine.server_capabilities().unwrap_or(0),
+                )
+            })
+            .unwrap_or((0, 0));
+        let dir_leasing = caps & proto_smb2::cmd::negotiate::capabilities::DIRECTORY_LEASING != 0;
         st.ask = lease::cache_ask(
             st.requested_oplock,
             st.lease,
             conn_dialect,
             create.directory,
+            dir_leasing,
         );
         create.cache = st.ask.cache;
         create.lease_epoch = st.ask.lease.map_or(0, |l| l.epoch);
