@@ -20,8 +20,8 @@
 #
 # Suites (default): smb2.connect smb2.session smb2.create smb2.read smb2.rw smb2.getinfo
 #   smb2.setinfo smb2.rename smb2.dir smb2.compound smb2.credits smb2.sharemode
-#   smb2.delete-on-close-perms smb2.notify smb2.maxfid; issue 11: smb2.lock smb2.durable-open
-#   smb2.durable-v2-open smb2.durable-open-disconnect
+#   smb2.delete-on-close-perms smb2.notify smb2.maxfid; issue 11: smb2.lease smb2.oplock
+#   smb2.lock smb2.durable-open smb2.durable-v2-open smb2.durable-open-disconnect
 #
 # What it runs, per suite (one at a time: smbtorture is CPU-hungry), in OUT (smbtorture leaves
 # empty smbtortureXXXXXX directories in its working directory):
@@ -48,7 +48,8 @@ ROOT="$PWD"
 
 SUITES_DEFAULT="smb2.connect smb2.session smb2.create smb2.read smb2.rw smb2.getinfo smb2.setinfo \
 smb2.rename smb2.dir smb2.compound smb2.credits smb2.sharemode smb2.delete-on-close-perms \
-smb2.notify smb2.maxfid smb2.lock smb2.durable-open smb2.durable-v2-open smb2.durable-open-disconnect"
+smb2.notify smb2.maxfid smb2.lease smb2.oplock smb2.lock smb2.durable-open smb2.durable-v2-open \
+smb2.durable-open-disconnect"
 SUITES="$SUITES_DEFAULT" OUT="" FLOORS="" TARGET="" CRED="" SAMBA="" SAMBA_PORT=4451
 TIMEOUT="${SMBTORTURE_TIMEOUT:-600}" OPTS="${SMBTORTURE_OPTS:-}"
 usage() { sed -n '2,/^set -uo/{/^#/p}' "$0"; exit 2; }

@@ -269,6 +269,17 @@ impl LockTable {
         self.smb_namespace(open, now)
     }
 
+    /// SET_INFO FileEndOfFileInformation or FileAllocationInformation on this open: breaks
+    /// other keys' R and W (W waits), and a Level II oplock of its own, as a write does
+    /// (MS-FSA 2.1.5.14.2/.4 BreakToNone; smbtorture smb2.oplock.batch11/12). Byte-range
+    /// locks do not restrict it.
+    pub fn smb_set_size(&mut self, open: OpenId, now: Instant) -> Outcome {
+        let Some(file) = self.opens.get(&open).map(|o| o.file) else {
+            return Outcome::Deny(Deny::UnknownOpen);
+        };
+        self.run(file, Op::SmbSetSize { open }, now)
+    }
+
     fn smb_namespace(&mut self, open: OpenId, now: Instant) -> Outcome {
         let Some(file) = self.opens.get(&open).map(|o| o.file) else {
             return Outcome::Deny(Deny::UnknownOpen);
@@ -300,7 +311,8 @@ impl LockTable {
                 let mine = match &w.op {
                     Op::SmbLock { open: wo, .. }
                     | Op::SmbIo { open: wo, .. }
-                    | Op::SmbNamespace { open: wo } => *wo == open,
+                    | Op::SmbNamespace { open: wo }
+                    | Op::SmbSetSize { open: wo } => *wo == open,
                     _ => false,
                 };
                 if mine {
@@ -717,7 +729,20 @@ impl LockTable {
                     .get(k)
                     .is_some_and(|l| l.breaking || l.state.contains(LeaseState::W))
         });
-        !other_busy
+        // Oplocks and H leases do not mix (smbtorture smb2.lease.oplock, Windows and
+        // Samba): no lease gets H beside an oplock, and no oplock is granted beside a lease
+        // holding H.
+        let oplock_req = matches!(req.cache, CacheRequest::Oplock(_));
+        let mixed = fs.leases.iter().any(|k| {
+            Some(*k) != own
+                && self.leases.get(k).is_some_and(|l| match k {
+                    CacheKey::Oplock(_) => {
+                        !oplock_req && state.contains(LeaseState::H) && l.state != LeaseState::NONE
+                    }
+                    CacheKey::Lease(..) => oplock_req && l.state.contains(LeaseState::H),
+                })
+        });
+        !other_busy && !mixed
     }
 
     pub(crate) fn eval_smb_lock(
@@ -851,6 +876,31 @@ impl LockTable {
             }
             None => Eval::Done(Outcome::Proceed),
         }
+    }
+
+    pub(crate) fn eval_smb_set_size(&mut self, file: FileId, op: &mut Op, now: Instant) -> Eval {
+        let Op::SmbSetSize { open } = op else {
+            return Eval::Done(Outcome::Deny(Deny::UnknownOpen));
+        };
+        let Some(own_key) = self.opens.get(open).map(|o| o.cache) else {
+            return Eval::Done(Outcome::Deny(Deny::UnknownOpen));
+        };
+        let except = match own_key {
+            Some(k @ CacheKey::Oplock(_))
+                if self
+                    .leases
+                    .get(&k)
+                    .is_some_and(|l| l.state == LeaseState::R) =>
+            {
+                None
+            }
+            k => k,
+        };
+        let (_, wait) = self.break_leases(file, except, BreakKind::ToNone, None, now);
+        if wait {
+            return Eval::Block(WaitReason::Break);
+        }
+        Eval::Done(Outcome::Proceed)
     }
 
     pub(crate) fn eval_smb_namespace(&mut self, file: FileId, op: &mut Op, now: Instant) -> Eval {

@@ -306,6 +306,9 @@ pub(crate) enum Op {
     SmbNamespace {
         open: OpenId,
     },
+    SmbSetSize {
+        open: OpenId,
+    },
 }
 
 /// The NFS operations (matrix rows 4–10).
@@ -333,9 +336,10 @@ impl Op {
             Op::NlmLock { owner, .. } | Op::NlmTest { owner, .. } | Op::NlmShare { owner, .. } => {
                 Some(OwnerKey::Nlm(Arc::as_ptr(owner) as usize))
             }
-            Op::SmbLock { open, .. } | Op::SmbIo { open, .. } | Op::SmbNamespace { open } => {
-                Some(OwnerKey::Smb(*open))
-            }
+            Op::SmbLock { open, .. }
+            | Op::SmbIo { open, .. }
+            | Op::SmbNamespace { open }
+            | Op::SmbSetSize { open } => Some(OwnerKey::Smb(*open)),
             Op::SmbCreate(c) => Some(OwnerKey::Smb(c.open)),
             Op::Nfs { .. } => None,
         }
@@ -1300,6 +1304,7 @@ impl LockTable {
             Op::SmbLock { .. } => self.eval_smb_lock(file, op, now, first),
             Op::SmbIo { .. } => self.eval_smb_io(file, op, now),
             Op::SmbNamespace { .. } => self.eval_smb_namespace(file, op, now),
+            Op::SmbSetSize { .. } => self.eval_smb_set_size(file, op, now),
         }
     }
 }

@@ -704,6 +704,12 @@ impl Connection {
         self.queued_bytes = 0;
     }
 
+    /// The Capabilities of the NEGOTIATE response (Connection.ServerCapabilities,
+    /// §3.3.1.7), once NEGOTIATE completed: e.g. whether directory leasing was announced.
+    pub fn server_capabilities(&self) -> Option<u32> {
+        self.neg.as_ref().map(|n| n.server_capabilities)
+    }
+
     /// Connection.ClientGuid (MS-SMB2 §3.3.1.7), once NEGOTIATE completed: the key of the
     /// client's lease table (§3.3.1.5). All zeros for 2.0.2, which has no leases.
     pub fn client_guid(&self) -> Option<[u8; 16]> {

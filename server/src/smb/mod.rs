@@ -37,7 +37,18 @@
 //! connection, lock sequence replay for durable opens); READ and WRITE meet other opens'
 //! locks with STATUS_FILE_LOCK_CONFLICT (a zero-byte READ meets none).
 //!
-//! Leases, oplocks and their breaks are the `lease` module.
+//! Leases and oplocks are `lease` (MS-SMB2 §3.3.5.9.8/.11, §3.3.4.6/.7, §3.3.5.22): a
+//! CREATE passes RequestedOplockLevel and the RqLs context to the lock table
+//! (`SmbCreate::cache`) and answers its grant; the table's breaks (`LockEvent::Break`) go out
+//! as unsolicited notifications on the client's connection (`Connection::send_break`), a
+//! break nobody can receive is completed as acknowledged to NONE (a disconnected durable
+//! open is closed instead); OPLOCK_BREAK acknowledgments go to the table; a CREATE the table
+//! makes wait for a break goes async (STATUS_PENDING) and completes when its ticket does, in
+//! the table's FIFO order, or with STATUS_CANCELLED on CANCEL; SET_INFO of the size breaks
+//! other opens' caching first (`LockTable::smb_set_size`); an unacknowledged break ends after
+//! the table's break timeout (`break_timeout`, 35 s). SMB namespace changes, and the close of
+//! a file written through the open, break the parent directory's lease except the one the
+//! requester named as its parent lease key.
 //!
 //! Durable handles are [`durable`]: DHnQ / DH2Q granted with a Batch oplock or an H
 //! lease, opens kept across a connection loss (and LOGOFF) until their timeout, DHnC / DH2C
@@ -48,7 +59,10 @@
 //! Persistent handles (no share is continuously available: the flag is never granted);
 //! resilient handles (FSCTL_LMR_REQUEST_RESILIENCY is not served); the durable v2
 //! AppInstanceId context (ignored: a second open with the same AppInstanceId does not close
-//! the first, smbtorture durable-v2-open.app-instance).
+//! the first, smbtorture durable-v2-open.app-instance). A SET_INFO of a child's size or
+//! times does not break its directory's lease (a write does, at close); the lease-break
+//! round trip sends its interim STATUS_PENDING at once where Samba waits to see whether the
+//! answer comes quickly.
 //!
 //! # Known limits
 //! - A partial NBSS frame has the record deadline of a partial RPC record
@@ -284,6 +298,9 @@ enum Then {
     Reconnected(Box<durable::Reconnected>),
     /// A LOCK waiting for the lock table ([`lock`]).
     Lock(Box<lock::LockCall>),
+    /// A SET_INFO of the size the lock table allowed (its breaks done): the job to run,
+    /// then [`Then::SetInfo`] with these.
+    SetSize(Box<Work>, u64, u32),
 }
 
 #[derive(Debug)]
@@ -1124,17 +1141,24 @@ impl Core {
         let mut create = SmbCreate::new(file, lock_open, client, found.granted, st.share_access);
         create.overwrite = found.overwrite;
         create.directory = found.attr.kind == FileKind::Directory;
-        let conn_dialect = self
+        let (conn_dialect, caps) = self
             .smb
             .conns
             .get(&ctx.conn)
-            .and_then(|c| c.machine.dialect())
-            .unwrap_or(0);
+            .map(|c| {
+                (
+                    c.machine.dialect().unwrap_or(0),
+                    c.machine.server_capabilities().unwrap_or(0),
+                )
+            })
+            .unwrap_or((0, 0));
+        let dir_leasing = caps & proto_smb2::cmd::negotiate::capabilities::DIRECTORY_LEASING != 0;
         st.ask = lease::cache_ask(
             st.requested_oplock,
             st.lease,
             conn_dialect,
             create.directory,
+            dir_leasing,
         );
         create.cache = st.ask.cache;
         create.lease_epoch = st.ask.lease.map_or(0, |l| l.epoch);
@@ -1216,6 +1240,19 @@ impl Core {
                             Pending {
                                 ctx: Some(ctx),
                                 then: Then::Renamed(volatile, target, old),
+                            },
+                        );
+                    }
+                }
+                Then::SetSize(work, volatile, mask) => {
+                    if let Some(ctx) = p.ctx {
+                        let share_id = ctx.share_id;
+                        self.smb_job(
+                            share_id,
+                            *work,
+                            Pending {
+                                ctx: Some(ctx),
+                                then: Then::SetInfo(volatile, mask),
                             },
                         );
                     }
@@ -1915,6 +1952,10 @@ impl Core {
         let Some(r) = Removed::of(share_id, f) else {
             return;
         };
+        // The close of a modified file changes its directory entry (last write time, size):
+        // the directory's lease breaks then, not at each WRITE, except the writer's own
+        // parent lease (MS-FSA 2.1.4.12.2; smbtorture smb2.lease.v2_request).
+        self.smb_parent_changed(r.dir, r.except);
         let c = notify::Change {
             action: notify::action::MODIFIED,
             name: r.name.clone(),
@@ -2096,14 +2137,36 @@ impl Core {
             gids: creds.gids,
         };
         let share_id = ctx.share_id;
+        // MS-FSA 2.1.5.14.2 (FileAllocationInformation) and .4 (FileEndOfFileInformation):
+        // the size change breaks other opens' caching to NONE first (smbtorture
+        // smb2.oplock.batch11/12), waiting for a W break's acknowledgment.
+        let size_change = req.info_type == proto_smb2::fscc::info_type::FILE
+            && matches!(
+                req.file_info_class,
+                proto_smb2::fscc::file_class::ALLOCATION
+                    | proto_smb2::fscc::file_class::END_OF_FILE
+            );
+        let lock = self
+            .smb_file(&ctx, volatile)
+            .ok()
+            .map(|f| (f.file, f.lock_open));
+        let work = Work::SetInfo {
+            handle,
+            open: Box::new(open),
+            caller,
+            req: Box::new(req),
+        };
+        if let (true, Some((file, open))) = (size_change, lock) {
+            let p = Pending {
+                ctx: Some(ctx),
+                then: Then::SetSize(Box::new(work), volatile, notify_mask),
+            };
+            let now = self.now;
+            return self.smb_namespace(SmbRequest::SetSize { file, open }, p, now);
+        }
         self.smb_job(
             share_id,
-            Work::SetInfo {
-                handle,
-                open: Box::new(open),
-                caller,
-                req: Box::new(req),
-            },
+            work,
             Pending {
                 ctx: Some(ctx),
                 then: Then::SetInfo(volatile, notify_mask),
