@@ -831,3 +831,70 @@ fn closing_a_written_file_breaks_its_directorys_lease() {
         "{n:?}"
     );
 }
+
+/// A client flushes its cached writes and then acknowledges the break, without waiting for
+/// the WRITE responses (the Linux cifs client keeping R does so): the acknowledgment is
+/// processed only after those WRITEs ran, and the CREATE that waited for it reports the
+/// file as they left it (its attributes are read again after the wait).
+#[test]
+fn an_acknowledgment_waits_for_the_writes_sent_before_it() {
+    let (mut core, now) = core();
+    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB302, now);
+    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let r = a.call(&mut core, now, Command::CREATE, |o| {
+        lease_create("f", GENERIC_READ | GENERIC_WRITE, 1, R | H | W, true).encode(o)
+    });
+    let (fa, lease) = granted(&r);
+    assert_eq!(lease.map(|l| l.0), Some(R | H | W));
+    // B's read open breaks W and waits; its CREATE job saw an empty file.
+    let mid = b.send(&mut core, now, Command::CREATE, |o| {
+        client::create_request("f", GENERIC_READ, SHARE_ALL, OPEN, 0).encode(o)
+    });
+    assert_eq!(b.recv(&mut core)[0].status(), NtStatus::PENDING);
+    only_break(a.recv(&mut core));
+    // A's flush and its acknowledgment arrive together; no job runs in between.
+    let write = a.build(Command::WRITE, |o| {
+        WriteRequest {
+            offset: 0,
+            file_id: fa.file_id,
+            channel: 0,
+            remaining_bytes: 0,
+            channel_info: Vec::new(),
+            flags: 0,
+            data: Bytes::from_static(b"cached data"),
+        }
+        .encode(o)
+    });
+    let ack = a.build(Command::OPLOCK_BREAK, lease_ack(1, R | H));
+    let mut frames = Vec::new();
+    nbss::put_frame(&mut frames, &write);
+    nbss::put_frame(&mut frames, &ack);
+    core.handle_tcp_bytes(a.conn, &frames, now);
+    assert!(
+        a.recv(&mut core).is_empty(),
+        "the acknowledgment is not answered before the WRITE ran"
+    );
+    assert!(b.recv(&mut core).is_empty(), "B still waits");
+    run_jobs(&mut core, now);
+    let ra = a.recv(&mut core);
+    assert_eq!(
+        ra.iter()
+            .map(|r| (r.header.command, r.status()))
+            .collect::<Vec<_>>(),
+        [
+            (Command::WRITE, NtStatus::SUCCESS),
+            (Command::OPLOCK_BREAK, NtStatus::SUCCESS)
+        ]
+    );
+    let rb = b.recv(&mut core);
+    assert_eq!(rb.len(), 1, "{rb:?}");
+    assert_eq!(
+        (rb[0].status(), rb[0].header.message_id),
+        (NtStatus::SUCCESS, mid)
+    );
+    let created = CreateResponse::decode(&rb[0].msg).unwrap();
+    assert_eq!(
+        created.info.end_of_file, 11,
+        "B's CREATE reports the size A's flush left"
+    );
+}

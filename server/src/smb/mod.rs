@@ -213,6 +213,10 @@ struct CreateState {
     /// What was asked of the lock table, and what it granted.
     ask: lease::CacheAsk,
     grant: Option<OpenGrant>,
+    /// The lock table made the CREATE wait (a break, grace): the attributes its job saw
+    /// may predate what the broken client flushed, so they are read again before the
+    /// answer (MS-SMB2 §3.3.5.9: the open completes after the break is acknowledged).
+    waited: bool,
 }
 
 /// An entry that leaves a directory (for CHANGE_NOTIFY).
@@ -326,6 +330,11 @@ pub(crate) struct SmbState {
     /// of each WRITE job in flight, by token, and the WRITE jobs waiting behind it.
     writing: BTreeMap<u64, (u32, Vec<u8>)>,
     write_queues: BTreeMap<(u32, Vec<u8>), VecDeque<Job>>,
+    /// WRITE jobs in flight per connection, and the break acknowledgments that arrived on
+    /// the connection behind them ([`Core::smb_ack_or_hold`]).
+    conn_writes: BTreeMap<ConnId, usize>,
+    write_conns: BTreeMap<u64, ConnId>,
+    held_acks: BTreeMap<ConnId, VecDeque<(Ctx, proto_smb2::cmd::OplockBreak)>>,
     tickets: BTreeMap<Ticket, Pending>,
     parked: BTreeMap<SmbRequestId, Pending>,
     /// Tickets of requests of a lost connection whose completion the table had already
@@ -408,6 +417,9 @@ impl SmbState {
             next_token: 1,
             writing: BTreeMap::new(),
             write_queues: BTreeMap::new(),
+            conn_writes: BTreeMap::new(),
+            write_conns: BTreeMap::new(),
+            held_acks: BTreeMap::new(),
             jobs: BTreeMap::new(),
             tickets: BTreeMap::new(),
             parked: BTreeMap::new(),
@@ -572,6 +584,8 @@ impl Core {
         };
         c.machine.handle_connection_lost();
         self.smb.dirty.remove(&conn);
+        self.smb.held_acks.remove(&conn);
+        self.smb.conn_writes.remove(&conn);
         let ids = self.smb.opens.ids_where(|o| o.conn == conn);
         // MS-SMB2 §3.3.7.1: durable opens outlive the connection.
         let ids = self.smb_durable_disconnect(ids, now);
@@ -824,6 +838,10 @@ impl Core {
             self.jobs.push_back(job);
             return;
         };
+        if let Some(ctx) = &self.smb.jobs.get(&token).and_then(|p| p.ctx.clone()) {
+            *self.smb.conn_writes.entry(ctx.conn).or_default() += 1;
+            self.smb.write_conns.insert(token, ctx.conn);
+        }
         self.smb.writing.insert(token, file.clone());
         match self.smb.write_queues.entry(file) {
             btree_map::Entry::Occupied(mut q) => q.get_mut().push_back(job),
@@ -834,11 +852,21 @@ impl Core {
         }
     }
 
-    /// A WRITE job ended: the next one of its file may run.
-    fn smb_write_done(&mut self, token: u64) {
-        let Some(file) = self.smb.writing.remove(&token) else {
-            return;
-        };
+    /// A WRITE job ended: the next one of its file may run. Returns its connection when
+    /// that has no WRITE in flight any more (the acknowledgments held behind its WRITEs may
+    /// go, [`Core::smb_ack_or_hold`]).
+    fn smb_write_done(&mut self, token: u64) -> Option<ConnId> {
+        let file = self.smb.writing.remove(&token)?;
+        let mut idle = None;
+        if let Some(conn) = self.smb.write_conns.remove(&token) {
+            if let btree_map::Entry::Occupied(mut n) = self.smb.conn_writes.entry(conn) {
+                *n.get_mut() -= 1;
+                if *n.get() == 0 {
+                    n.remove();
+                    idle = Some(conn);
+                }
+            }
+        }
         if let btree_map::Entry::Occupied(mut q) = self.smb.write_queues.entry(file) {
             match q.get_mut().pop_front() {
                 Some(next) => self.jobs.push_back(next),
@@ -847,6 +875,7 @@ impl Core {
                 }
             }
         }
+        idle
     }
 
     // ---- requests ----
@@ -892,7 +921,7 @@ impl Core {
             Request::Write(req) => self.smb_write(ctx, &req, now),
             Request::Ioctl(req) => self.smb_ioctl(&ctx, &req),
             Request::ChangeNotify(req) => self.smb_change_notify(ctx, &req),
-            Request::OplockBreak(req) => self.smb_oplock_break(&ctx, req, now),
+            Request::OplockBreak(req) => self.smb_ack_or_hold(ctx, req, now),
             Request::Lock(req) => self.smb_lock(ctx, &req, call.dialect, now),
             Request::QueryInfo(req) => self.smb_query_info(ctx, req, call.dialect),
             Request::SetInfo(req) => {
@@ -1105,6 +1134,7 @@ impl Core {
             lease,
             ask: lease::CacheAsk::NONE,
             grant: None,
+            waited: false,
         };
         let share_id = ctx.share_id;
         self.smb_job(
@@ -1199,6 +1229,10 @@ impl Core {
                 if let Some(ctx) = &p.ctx {
                     let ctx = ctx.clone();
                     self.smb_go_async(&ctx);
+                }
+                let mut p = p;
+                if let Then::Create(st) = &mut p.then {
+                    st.waited = true;
                 }
                 self.smb.tickets.insert(w.ticket, p);
             }
@@ -1354,9 +1388,41 @@ impl Core {
                     then: Then::Overwrite(st, id),
                 },
             );
+        } else if st.waited {
+            // Read the attributes again: a client whose lease or oplock was broken for this
+            // CREATE flushed its cached writes before it acknowledged.
+            let work = Work::View {
+                handle: found.handle.clone(),
+                name: found.name.clone(),
+            };
+            let share_id = ctx.share_id;
+            self.smb_job(
+                share_id,
+                work,
+                Pending {
+                    ctx: Some(ctx),
+                    then: Then::Overwrite(st, id),
+                },
+            );
         } else {
             let view = found.view;
             self.smb_create_reply(&ctx, &st, id, &view);
+        }
+    }
+
+    /// A break acknowledgment (OPLOCK_BREAK) waits for the WRITEs its connection sent
+    /// before it: a client flushes its cached writes and then acknowledges (MS-SMB2
+    /// §3.2.5.19), and the operation that waits for the acknowledgment must see those
+    /// writes. WRITE jobs run on workers, the acknowledgment would otherwise overtake them.
+    fn smb_ack_or_hold(&mut self, ctx: Ctx, req: proto_smb2::cmd::OplockBreak, now: Instant) {
+        if self.smb.conn_writes.contains_key(&ctx.conn) {
+            self.smb
+                .held_acks
+                .entry(ctx.conn)
+                .or_default()
+                .push_back((ctx, req));
+        } else {
+            self.smb_oplock_break(&ctx, req, now);
         }
     }
 
@@ -2402,7 +2468,17 @@ impl Core {
 
     /// A job of the SMB side finished.
     pub(crate) fn smb_job_done(&mut self, token: u64, out: Output, now: Instant) {
-        self.smb_write_done(token);
+        let idle = self.smb_write_done(token);
+        self.smb_job_result(token, out, now);
+        // After the WRITE's own answer: the acknowledgments its connection sent behind it.
+        if let Some(conn) = idle {
+            for (ctx, req) in self.smb.held_acks.remove(&conn).unwrap_or_default() {
+                self.smb_oplock_break(&ctx, req, now);
+            }
+        }
+    }
+
+    fn smb_job_result(&mut self, token: u64, out: Output, now: Instant) {
         let Some(p) = self.smb.jobs.remove(&token) else {
             return;
         };
