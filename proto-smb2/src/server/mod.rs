@@ -19,7 +19,9 @@
 //!   FILETIME: the NEGOTIATE response and the NTLM challenge carry it),
 //!   [`Connection::handle_reply`] (the upper layer's answer to a call),
 //!   [`Connection::go_async`] (the upper layer turns a call async: the machine sends the
-//!   STATUS_PENDING interim response, MS-SMB2 §3.3.4.2).
+//!   STATUS_PENDING interim response, MS-SMB2 §3.3.4.2),
+//!   [`Connection::handle_session_lookup`] (the answer to [`Event::SessionLookup`]: which
+//!   connection's session a SESSION_SETUP names, from [`Connection::bound_session`]).
 //! - Outputs, drained after **every** input until they return `None`:
 //!   [`Connection::poll_event`] (calls, cancellations, closed sessions and trees, in the
 //!   order they happened), [`Connection::poll_transmit`] (NBSS-framed bytes to write, in

@@ -433,14 +433,15 @@ impl Connection {
     ///    feature; Samba answers this: smbtorture smb2.session.bind_negative_smb202,
     ///    smb210s/d, smb3to2s/d).
     /// 5. Binding across dialects: STATUS_INVALID_PARAMETER (§3.3.5.5 step 4's first check).
-    /// 6. Otherwise: STATUS_REQUEST_NOT_ACCEPTED, binding not being offered. Deviation:
-    ///    §3.3.5.5 skips step 4 when IsMultiChannelCapable is FALSE and would answer
-    ///    STATUS_USER_SESSION_DELETED from the connection's own table; this server
-    ///    answered a binding REQUEST_NOT_ACCEPTED before, which tells the client that
-    ///    binding, not the session, is refused.
-    ///    The 3.1.1 signing- and cipher-mismatch checks of step 4 come after the
-    ///    dialect check and only matter to a server that would then bind; they are not
-    ///    made.
+    /// 6. Otherwise: STATUS_REQUEST_NOT_ACCEPTED, binding not being offered.
+    ///
+    /// Deviations, named: §3.3.5.5 runs step 4 only where IsMultiChannelCapable is TRUE
+    /// and otherwise answers from the connection's own table (USER_SESSION_DELETED for
+    /// every case here). Samba with multichannel off answers REQUEST_NOT_ACCEPTED to any
+    /// binding, before looking at the session (smbd_smb2_session_setup_send). This server
+    /// keeps step 4's first check (5.) ahead of that refusal, so a client learns the
+    /// binding could never work, not only that it is not offered; the 3.1.1 signing- and
+    /// cipher-mismatch checks that follow it in a binding server are not made.
     pub(super) fn foreign_session_setup(
         &mut self,
         ch: &mut Chain,
