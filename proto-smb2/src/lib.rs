@@ -33,7 +33,8 @@
 //!
 //! What is not here yet: the lease and durable-handle response contexts; FSCTL payloads
 //! other than VALIDATE_NEGOTIATE_INFO and the pipe transceive; the compression transform;
-//! multichannel; and the open table (the server core's, next to the lock table).
+//! multichannel (a binding SESSION_SETUP is refused, with the status and signature of
+//! MS-SMB2 3.3.5.5); and the open table (the server core's, next to the lock table).
 //!
 //! Nothing here does I/O, reads a clock or draws random bytes: challenges, nonces, GUIDs
 //! and times are inputs (see `docs/architecture.md`, "The sans-IO rule").

@@ -718,6 +718,127 @@ fn an_async_call_answered_after_logoff_is_still_encrypted() {
     assert!(matches!(c.conn.poll_close(), Some(CloseReason::Decrypt(_))));
 }
 
+/// `b` sends a SESSION_SETUP naming `a`'s session (flags `flags`, signed with `a`'s key
+/// when `sign`): the machine asks the upper layer (`Event::SessionLookup`), answers
+/// nothing before, and judges the request with `bound`.
+fn foreign_setup(
+    a: &Client,
+    b: &mut Client,
+    flags: u8,
+    sign: bool,
+    tamper: bool,
+    bound: Option<BoundSession>,
+) -> Resp {
+    b.sid = a.sid;
+    b.keys = a.keys.clone();
+    b.sign_alg = a.sign_alg;
+    b.encrypt = false;
+    let mut m = b.build(Command::SESSION_SETUP, 1, |o| {
+        SessionSetupRequest {
+            flags,
+            security_mode: 1,
+            capabilities: 0,
+            channel: 0,
+            previous_session_id: 0,
+            security_buffer: vec![0x60, 0x00],
+        }
+        .encode(o)
+    });
+    if sign {
+        signing::sign(a.sign_alg, &a.keys.as_ref().unwrap().signing, &mut m).unwrap();
+    }
+    if tamper {
+        let n = m.len() - 1;
+        m[n] ^= 1;
+    }
+    b.send_raw(&m);
+    assert!(b.recv().is_empty(), "no answer before the lookup's");
+    let ev = b.events();
+    assert!(
+        matches!(ev[..], [Event::SessionLookup { session_id }] if session_id == a.sid),
+        "{ev:?}"
+    );
+    b.conn.handle_session_lookup(a.sid, bound);
+    let mut r = b.recv();
+    assert_eq!(r.len(), 1, "{r:?}");
+    r.remove(0)
+}
+
+/// Whether `r` is signed, and with `a`'s session key and algorithm.
+fn signed_by(a: &Client, r: &Resp) -> bool {
+    r.header.is_signed() && signing::verify(a.sign_alg, &a.keys.as_ref().unwrap().signing, &r.msg)
+}
+
+#[test]
+fn binding_refusals_follow_the_global_session() {
+    use session_setup::request_flags::BINDING;
+    // MS-SMB2 §3.3.5.5, this server offering no multichannel (smbtorture
+    // smb2.session.bind_negative_*).
+    let unsigned_client = |d| {
+        let mut c = Client::new(config());
+        c.negotiate(&[d], &[cipher::AES128_GCM]);
+        c
+    };
+    let a = Client::ready(config(), dialect::SMB311);
+    let bound = a.conn.bound_session(a.sid);
+    assert!(bound.is_some());
+    assert_eq!(a.conn.bound_session(a.sid ^ 1), None, "not a session of a");
+
+    // No connection holds it: USER_SESSION_DELETED, unsigned (no key to sign with).
+    let mut b = unsigned_client(dialect::SMB311);
+    let r = foreign_setup(&a, &mut b, BINDING, true, false, None);
+    assert_eq!(r.status(), NtStatus::USER_SESSION_DELETED);
+    assert!(!r.header.is_signed());
+
+    // A bad signature: ACCESS_DENIED, unsigned.
+    let mut b = unsigned_client(dialect::SMB311);
+    let r = foreign_setup(&a, &mut b, BINDING, true, true, bound.clone());
+    assert_eq!(r.status(), NtStatus::ACCESS_DENIED);
+    assert!(!r.header.is_signed());
+
+    // Same dialect, binding: refused (no multichannel), signed with the session's key.
+    let mut b = unsigned_client(dialect::SMB311);
+    let r = foreign_setup(&a, &mut b, BINDING, true, false, bound.clone());
+    assert_eq!(r.status(), NtStatus::REQUEST_NOT_ACCEPTED);
+    assert!(signed_by(&a, &r));
+    assert_eq!(b.conn.session_count(), 0, "no session on b");
+
+    // Unsigned, the same refusal, unsigned.
+    let mut b = unsigned_client(dialect::SMB311);
+    let r = foreign_setup(&a, &mut b, BINDING, false, false, bound.clone());
+    assert_eq!(r.status(), NtStatus::REQUEST_NOT_ACCEPTED);
+    assert!(!r.header.is_signed());
+
+    // Without the binding flag the session is not b's: USER_SESSION_DELETED, signed.
+    let mut b = unsigned_client(dialect::SMB311);
+    let r = foreign_setup(&a, &mut b, 0, true, false, bound.clone());
+    assert_eq!(r.status(), NtStatus::USER_SESSION_DELETED);
+    assert!(signed_by(&a, &r));
+
+    // Binding across 3.x dialects: INVALID_PARAMETER, signed with the 3.1.1 session's
+    // algorithm although b negotiated 3.0.2.
+    let mut b = unsigned_client(dialect::SMB302);
+    let r = foreign_setup(&a, &mut b, BINDING, true, false, bound.clone());
+    assert_eq!(r.status(), NtStatus::INVALID_PARAMETER);
+    assert!(signed_by(&a, &r));
+
+    // Binding on a 2.x connection: REQUEST_NOT_ACCEPTED, before the dialect check.
+    let mut b = unsigned_client(dialect::SMB210);
+    let r = foreign_setup(&a, &mut b, BINDING, true, false, bound);
+    assert_eq!(r.status(), NtStatus::REQUEST_NOT_ACCEPTED);
+    assert!(signed_by(&a, &r));
+
+    // A 2.1 session (HMAC-SHA256) bound from a 3.x connection: INVALID_PARAMETER, signed
+    // with HMAC-SHA256.
+    let a21 = Client::ready(config(), dialect::SMB210);
+    let bound21 = a21.conn.bound_session(a21.sid);
+    let mut b = unsigned_client(dialect::SMB311);
+    let r = foreign_setup(&a21, &mut b, BINDING, true, false, bound21);
+    assert_eq!(r.status(), NtStatus::INVALID_PARAMETER);
+    assert!(signed_by(&a21, &r));
+    assert_eq!(a21.sign_alg, SigningAlgorithm::HmacSha256);
+}
+
 #[test]
 fn a_previous_session_ends_only_for_its_own_user() {
     // MS-SMB2 §3.3.5.5.3: PreviousSessionId ends the earlier session of the same user.

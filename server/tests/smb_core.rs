@@ -1509,6 +1509,39 @@ fn a_session_setup_with_previous_session_id_ends_that_session() {
 }
 
 #[test]
+fn a_session_setup_naming_another_connections_session_is_judged_by_the_core_lookup() {
+    // MS-SMB2 §3.3.5.5: the core finds the session on the connection that holds it
+    // (GlobalSessionTable); binding from a 2.x connection is refused with
+    // REQUEST_NOT_ACCEPTED, a session no connection holds is USER_SESSION_DELETED
+    // (smbtorture smb2.session.bind_negative_smb210s), and the session keeps serving.
+    let (mut core, _fs, now) = core();
+    let mut c = Client::ready(&mut core, 1, now, "export");
+    let mut c2 = Client::connect(&mut core, 2, now);
+    let neg = client::negotiate_request(&[dialect::SMB210], &[], 0, [9; 16], [0; 32]);
+    let r = c2.call(&mut core, now, Command::NEGOTIATE, |o| neg.encode(o));
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    let bind = SessionSetupRequest {
+        flags: session_setup::request_flags::BINDING,
+        security_mode: 1,
+        capabilities: 0,
+        channel: 0,
+        previous_session_id: 0,
+        security_buffer: vec![0x60, 0x00],
+    };
+    for (sid, want) in [
+        (c.sid, NtStatus::REQUEST_NOT_ACCEPTED),
+        (c.sid ^ 1, NtStatus::USER_SESSION_DELETED),
+    ] {
+        c2.sid = sid;
+        let r = c2.call(&mut core, now, Command::SESSION_SETUP, |o| bind.encode(o));
+        assert_eq!(r.status(), want, "session {sid:#x}");
+        assert_eq!(r.header.session_id, sid);
+    }
+    let r = c.call(&mut core, now, Command::ECHO, |o| EchoRequest.encode(o));
+    assert_eq!(r.status(), NtStatus::SUCCESS, "the session is untouched");
+}
+
+#[test]
 fn an_allocation_size_context_reserves_space_for_a_new_or_overwritten_file() {
     // MS-SMB2 §2.2.13.2.6 AlSi, MS-FSA 2.1.5.1.2.1: the new file's allocation, reported in
     // the CREATE response (smbtorture smb2.create.blob); an existing file opened without

@@ -156,6 +156,8 @@ fn drive(
                         let _ = conn.handle_reply(id, Reply::error(NtStatus::CANCELLED));
                     }
                 }
+                // One connection: no other holds the session.
+                Event::SessionLookup { session_id } => conn.handle_session_lookup(session_id, None),
                 Event::SessionEstablished { .. }
                 | Event::SessionClosed { .. }
                 | Event::TreeClosed { .. } => {}

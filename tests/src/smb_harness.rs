@@ -181,6 +181,10 @@ fn serve(
                     Event::Cancel(_) | Event::SessionEstablished { .. } => {}
                     Event::SessionClosed { .. } => push(LogEntry::SessionClosed),
                     Event::TreeClosed { .. } => push(LogEntry::TreeClosed),
+                    // One connection: no other holds the session.
+                    Event::SessionLookup { session_id } => {
+                        conn.handle_session_lookup(session_id, None)
+                    }
                 }
             }
             while let Some(out) = conn.poll_transmit() {

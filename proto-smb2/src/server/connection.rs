@@ -6,8 +6,8 @@
 use super::config::{ServerConfig, Share};
 use super::rng::Rng;
 use super::{
-    AsyncError, BreakError, Call, CallId, CloseReason, CompoundPosition, Event, FileTime, Identity,
-    Reply, ReplyError, REPLY_HEADROOM,
+    AsyncError, BoundSession, BreakError, Call, CallId, CloseReason, CompoundPosition, Event,
+    FileTime, Identity, Reply, ReplyError, REPLY_HEADROOM,
 };
 use crate::cmd::negotiate::dialect;
 use crate::cmd::{ErrorResponse, FileId, Request};
@@ -134,6 +134,9 @@ pub(super) struct Ctx {
     /// The response must not be signed (a failed signature check).
     pub no_sign: bool,
     pub encrypted: bool,
+    /// The algorithm and key of a session of another connection that signed this
+    /// SESSION_SETUP (verified): its answer is signed with them (MS-SMB2 §3.3.5.5).
+    pub sign_with: Option<(SigningAlgorithm, [u8; 16])>,
 }
 
 /// How a response is signed.
@@ -204,6 +207,11 @@ pub(super) struct Chain {
     /// "the previous operation failed", which they read as the CREATE that should have
     /// produced the FileId.
     create_err: Option<NtStatus>,
+    /// The upper layer's answer to the [`Event::SessionLookup`] this chain waited for:
+    /// the session id and what holds it.
+    ///
+    /// [`Event::SessionLookup`]: Event::SessionLookup
+    lookup: Option<(u64, Option<BoundSession>)>,
 }
 
 /// What encrypts one outgoing frame.
@@ -365,6 +373,10 @@ pub struct Connection {
     /// LOGOFF (MS-SMB2 §3.3.5.6 closes the session's opens) — and dropped with the last.
     retired: BTreeMap<u64, Session>,
     chains: BTreeMap<u64, Chain>,
+    /// Chains waiting for an [`Event::SessionLookup`] answer: chain id -> session id.
+    ///
+    /// [`Event::SessionLookup`]: Event::SessionLookup
+    lookups: BTreeMap<u64, u64>,
     next_chain: u64,
     calls: BTreeMap<CallId, CallState>,
     next_call: u64,
@@ -412,6 +424,7 @@ impl Connection {
             sessions: BTreeMap::new(),
             retired: BTreeMap::new(),
             chains: BTreeMap::new(),
+            lookups: BTreeMap::new(),
             next_chain: 0,
             calls: BTreeMap::new(),
             next_call: 1,
@@ -486,6 +499,45 @@ impl Connection {
             self.drop_session(sid);
         }
         same
+    }
+
+    /// What a SESSION_SETUP on another connection needs of this connection's valid
+    /// session `sid` (answering its [`Event::SessionLookup`]); `None` when this connection
+    /// does not hold it or it is still authenticating.
+    ///
+    /// [`Event::SessionLookup`]: Event::SessionLookup
+    pub fn bound_session(&self, sid: u64) -> Option<BoundSession> {
+        let s = self.sessions.get(&sid).filter(|s| s.valid)?;
+        Some(BoundSession {
+            dialect: self.dialect()?,
+            signing: self.neg.as_ref()?.signing,
+            signing_key: s.keys.as_ref().map(|k| k.signing),
+        })
+    }
+
+    /// The upper layer's answer to [`Event::SessionLookup`] for `session_id`: the
+    /// [`Connection::bound_session`] of the connection holding it, or `None`. Every
+    /// SESSION_SETUP waiting on that id goes on.
+    ///
+    /// [`Event::SessionLookup`]: Event::SessionLookup
+    pub fn handle_session_lookup(&mut self, session_id: u64, bound: Option<BoundSession>) {
+        let waiting: Vec<u64> = self
+            .lookups
+            .iter()
+            .filter(|(_, sid)| **sid == session_id)
+            .map(|(c, _)| *c)
+            .collect();
+        for id in waiting {
+            self.lookups.remove(&id);
+            if self.close.is_some() {
+                continue;
+            }
+            if let Some(mut ch) = self.chains.remove(&id) {
+                ch.lookup = Some((session_id, bound.clone()));
+                self.run_chain(id, ch);
+            }
+        }
+        self.pump();
     }
 
     /// Whether the machine decided to close.
@@ -774,6 +826,7 @@ impl Connection {
                     signed: false,
                     no_sign: true,
                     encrypted: false,
+                    sign_with: None,
                 };
                 match self.encryption_for(&ctx) {
                     Ok(e) => e,
@@ -960,6 +1013,7 @@ impl Connection {
                 file_id: None,
             },
             create_err: None,
+            lookup: None,
         };
         let id = self.next_chain;
         self.next_chain += 1;
@@ -1052,6 +1106,7 @@ impl Connection {
             signed: false,
             no_sign: false,
             encrypted: ch.encrypted,
+            sign_with: None,
         };
         // §3.3.5.2: before a dialect is chosen only NEGOTIATE is allowed.
         if self.state != NegState::Done && h.command != Command::NEGOTIATE {
@@ -1075,6 +1130,27 @@ impl Connection {
         }
         if h.command == Command::NEGOTIATE {
             return self.negotiate(ch, &ctx, &part);
+        }
+        // §3.3.5.5: a SESSION_SETUP naming a session this connection does not hold (a
+        // binding from a second channel, or a stray id) is judged against the
+        // GlobalSessionTable, which the upper layer holds: ask it, and go on with its
+        // answer (`handle_session_lookup`). Its signature can only be checked with that
+        // session's key, so this comes before the check below.
+        if h.command == Command::SESSION_SETUP
+            && !related
+            && session_id != 0
+            && !self.sessions.contains_key(&session_id)
+        {
+            return match ch.lookup.take() {
+                Some((sid, bound)) if sid == session_id => {
+                    self.foreign_session_setup(ch, &ctx, &part, bound)
+                }
+                _ => {
+                    self.lookups.insert(chain_id, session_id);
+                    self.events.push_back(Event::SessionLookup { session_id });
+                    Step::Wait
+                }
+            };
         }
         // No session of that id: STATUS_USER_SESSION_DELETED (§3.3.5.2.9); for a related
         // request, whose session is the previous operation's (§3.3.5.2.7.2), the previous
@@ -1390,6 +1466,9 @@ impl Connection {
     fn sign_key(&self, ctx: &Ctx, how: SignHow) -> Option<(SigningAlgorithm, [u8; 16])> {
         if how == SignHow::Never || ctx.no_sign || ctx.session_id == 0 {
             return None;
+        }
+        if ctx.sign_with.is_some() {
+            return ctx.sign_with;
         }
         let s = self.session_or_retired(ctx.session_id)?;
         let keys = s.keys.as_ref()?;

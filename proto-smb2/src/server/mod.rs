@@ -19,7 +19,9 @@
 //!   FILETIME: the NEGOTIATE response and the NTLM challenge carry it),
 //!   [`Connection::handle_reply`] (the upper layer's answer to a call),
 //!   [`Connection::go_async`] (the upper layer turns a call async: the machine sends the
-//!   STATUS_PENDING interim response, MS-SMB2 §3.3.4.2).
+//!   STATUS_PENDING interim response, MS-SMB2 §3.3.4.2),
+//!   [`Connection::handle_session_lookup`] (the answer to [`Event::SessionLookup`]: which
+//!   connection's session a SESSION_SETUP names, from [`Connection::bound_session`]).
 //! - Outputs, drained after **every** input until they return `None`:
 //!   [`Connection::poll_event`] (calls, cancellations, closed sessions and trees, in the
 //!   order they happened), [`Connection::poll_transmit`] (NBSS-framed bytes to write, in
@@ -86,6 +88,30 @@ use std::sync::Arc;
 
 /// Wall time as a FILETIME: 100 ns units since 1601-01-01 UTC.
 pub type FileTime = u64;
+
+/// What a SESSION_SETUP on another connection needs of a session
+/// ([`Connection::bound_session`]): its dialect, and the algorithm and key that sign its
+/// messages, so that a request naming it is verified and answered signed (MS-SMB2
+/// §3.3.5.5: Session.Connection.Dialect, Session.SigningKey).
+#[derive(Clone, PartialEq, Eq)]
+pub struct BoundSession {
+    /// Session.Connection.Dialect.
+    pub dialect: u16,
+    /// The signing algorithm of the session's connection.
+    pub signing: crate::crypto::signing::SigningAlgorithm,
+    /// Session.SigningKey; `None` for a guest session (no key).
+    pub signing_key: Option<[u8; 16]>,
+}
+
+impl core::fmt::Debug for BoundSession {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // The key stays out of logs.
+        f.debug_struct("BoundSession")
+            .field("dialect", &self.dialect)
+            .field("signing", &self.signing)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Identifies a call handed to the upper layer until it is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -246,6 +272,15 @@ pub enum Event {
     /// A session ended (LOGOFF, failed reauthentication): close its opens.
     SessionClosed {
         /// The session.
+        session_id: u64,
+    },
+    /// A SESSION_SETUP names a session this connection does not hold (a binding request
+    /// from a second channel, MS-SMB2 §3.3.5.5): the GlobalSessionTable lookup that only
+    /// the upper layer can do. Answer with [`Connection::handle_session_lookup`], giving
+    /// [`Connection::bound_session`] of the connection that holds `session_id` (`None`
+    /// when none does).
+    SessionLookup {
+        /// The session the request names.
         session_id: u64,
     },
     /// A tree connect ended (TREE_DISCONNECT, or its session ended first): close its opens.

@@ -7,7 +7,7 @@ use super::connection::{
     Auth, AuthStage, Chain, Connection, Ctx, NegState, Negotiated, Prev, Session, SignHow, Step,
     Tree,
 };
-use super::{CloseReason, Identity};
+use super::{BoundSession, CloseReason, Identity};
 use crate::auth::ntlm::{
     self, AuthenticateMessage, ChallengeMessage, ChallengeParams, NegotiateMessage, NtlmError,
     SessionSecurity, NTLMSSP_SIGNATURE,
@@ -26,7 +26,7 @@ use crate::cmd::{
 };
 use crate::compound::CompoundPart;
 use crate::crypto::kdf::derive_server_keys;
-use crate::crypto::signing::SigningAlgorithm;
+use crate::crypto::signing::{self, SigningAlgorithm};
 use crate::crypto::transform::Cipher;
 use crate::header::{flags, Command, Header, HeaderId};
 use crate::smb1::Smb1Negotiate;
@@ -413,6 +413,72 @@ impl Connection {
                 reauth,
             ),
         }
+    }
+
+    /// SESSION_SETUP naming a session this connection does not hold, judged with the
+    /// upper layer's GlobalSessionTable answer `bound` (MS-SMB2 §3.3.5.5). This server
+    /// offers no multichannel (no SMB2_GLOBAL_CAP_MULTI_CHANNEL), so no request gets a
+    /// second channel; what matters is which refusal, and that it is signed:
+    ///
+    /// 1. No such session anywhere: STATUS_USER_SESSION_DELETED (§3.3.5.5 step 4).
+    /// 2. A signed request is verified with the named session's key and its connection's
+    ///    algorithm, as §3.3.5.5 step 4 has a binding server do; a bad signature is
+    ///    STATUS_ACCESS_DENIED unsigned (§3.3.5.2.4). A verified request's refusal is
+    ///    signed with that key: a client that signs insists on a signed answer (Samba's
+    ///    smbXcli reports an unsigned one as STATUS_ACCESS_DENIED), and only a request
+    ///    already signed with the key gets one, so this signs nothing an attacker chose.
+    /// 3. Without SMB2_SESSION_FLAG_BINDING the session is not this connection's:
+    ///    STATUS_USER_SESSION_DELETED (§3.3.5.5 step 5).
+    /// 4. Binding on a 2.0.2/2.1 connection: STATUS_REQUEST_NOT_ACCEPTED (binding is a 3.x
+    ///    feature; Samba answers this: smbtorture smb2.session.bind_negative_smb202,
+    ///    smb210s/d, smb3to2s/d).
+    /// 5. Binding across dialects: STATUS_INVALID_PARAMETER (§3.3.5.5 step 4's first check).
+    /// 6. Otherwise: STATUS_REQUEST_NOT_ACCEPTED, binding not being offered.
+    ///
+    /// Deviations, named: §3.3.5.5 runs step 4 only where IsMultiChannelCapable is TRUE
+    /// and otherwise answers from the connection's own table (USER_SESSION_DELETED for
+    /// every case here). Samba with multichannel off answers REQUEST_NOT_ACCEPTED to any
+    /// binding, before looking at the session (smbd_smb2_session_setup_send). This server
+    /// keeps step 4's first check (5.) ahead of that refusal, so a client learns the
+    /// binding could never work, not only that it is not offered; the 3.1.1 signing- and
+    /// cipher-mismatch checks that follow it in a binding server are not made.
+    pub(super) fn foreign_session_setup(
+        &mut self,
+        ch: &mut Chain,
+        ctx: &Ctx,
+        part: &CompoundPart,
+        bound: Option<BoundSession>,
+    ) -> Step {
+        let req = match SessionSetupRequest::decode(&part.msg) {
+            Ok(r) => r,
+            Err(e) => return self.fail(ch, ctx, e.status().unwrap_or(NtStatus::INVALID_PARAMETER)),
+        };
+        let Some(b) = bound else {
+            return self.fail(ch, ctx, NtStatus::USER_SESSION_DELETED);
+        };
+        let mut ctx = ctx.clone();
+        if ctx.header.is_signed() && !ch.encrypted {
+            let key = b
+                .signing_key
+                .filter(|k| signing::verify(b.signing, k, &part.msg));
+            let Some(key) = key else {
+                ctx.no_sign = true;
+                return self.fail(ch, &ctx, NtStatus::ACCESS_DENIED);
+            };
+            ctx.signed = true;
+            ctx.sign_with = Some((b.signing, key));
+        }
+        let dialect = self.dialect().unwrap_or(0);
+        let status = if req.flags & request_flags::BINDING == 0 {
+            NtStatus::USER_SESSION_DELETED
+        } else if dialect < dialect::SMB300 {
+            NtStatus::REQUEST_NOT_ACCEPTED
+        } else if b.dialect != dialect {
+            NtStatus::INVALID_PARAMETER
+        } else {
+            NtStatus::REQUEST_NOT_ACCEPTED
+        };
+        self.fail(ch, &ctx, status)
     }
 
     /// A STATUS_MORE_PROCESSING_REQUIRED leg: the session keeps its authentication state

@@ -702,6 +702,19 @@ impl Core {
                     }
                 }
             }
+            Event::SessionLookup { session_id } => {
+                // MS-SMB2 §3.3.5.5: the GlobalSessionTable is every connection's sessions.
+                let bound = self
+                    .smb
+                    .conns
+                    .iter()
+                    .filter(|(id, _)| **id != conn)
+                    .find_map(|(_, c)| c.machine.bound_session(session_id));
+                if let Some(c) = self.smb.conns.get_mut(&conn) {
+                    c.machine.handle_session_lookup(session_id, bound);
+                    self.smb.dirty.insert(conn);
+                }
+            }
             Event::SessionClosed { session_id } => {
                 // Waiting LOCKs end before their opens close (LOGOFF, MS-SMB2 §3.3.5.6; [`lock`]).
                 self.smb_lock_cancel_where(|c| c.conn == conn && c.session == session_id, now);
