@@ -15,6 +15,15 @@
 //!    (rule 1 covers it: unreclaimed beliefs stay until grace ends), and a monitored client
 //!    holding locks must be sent SM_NOTIFY (checked when grace ends on a run without
 //!    network faults).
+//! 6. **Share modes** (MS-FSA 2.1.5.1.2.1): when an SMB client is told its CREATE succeeded,
+//!    no other handle any client holds on the file (told open, not yet closing, its connection
+//!    alive) has an access or share mode that denies the new one, nor it theirs.
+//! 7. **Acknowledged data stays**: an SMB READ returns, in the client's own region of a file,
+//!    what the client's acknowledged WRITEs left there (see [`crate::smb`]).
+//! 8. **NLM locks are mandatory to SMB I/O** (docs/cross-protocol.md O2): an SMB WRITE (READ)
+//!    answered with success must not overlap a lock (an exclusive lock) an NLM client was
+//!    told it holds since before the SMB request was sent and still holds (a lock whose
+//!    reclaim is still on its way after grace is not held: grace dropped it).
 //! 5. **No starvation**: a blocked waiter that nothing blocks (no conflicting belief nor one
 //!    weakened to shared by a request the server may not have applied, no
 //!    UNLOCK in flight, no rebooted host's locks still held, no grace, no fault) for
@@ -68,6 +77,16 @@ pub struct Stats {
     pub cuts: u64,
     /// NFS WRITE/READ pairs verified.
     pub reads_checked: u64,
+    /// SMB READs checked against acknowledged WRITEs.
+    pub smb_reads_checked: u64,
+    /// SMB WRITEs acknowledged.
+    pub smb_writes: u64,
+    /// SMB CREATEs answered STATUS_SHARING_VIOLATION.
+    pub smb_sharing_violations: u64,
+    /// SMB CREATEs granted while another handle was open on the file.
+    pub smb_shared_opens: u64,
+    /// SMB READ/WRITEs answered STATUS_FILE_LOCK_CONFLICT.
+    pub smb_lock_conflicts: u64,
     /// DENIED_GRACE_PERIOD answers.
     pub grace_denials: u64,
 }
@@ -101,6 +120,8 @@ pub struct Checker {
     pub ghosts: Vec<Held>,
     /// Blocked waiters by owner.
     pub waiters: BTreeMap<Owner, Waiter>,
+    /// SMB handles clients were told they hold: (client, handle).
+    pub smb_handles: Vec<(usize, crate::smb::Handle)>,
     /// Counters.
     pub stats: Stats,
 }
@@ -122,6 +143,7 @@ impl Checker {
             pending_unlocks: Vec::new(),
             ghosts: Vec::new(),
             waiters: BTreeMap::new(),
+            smb_handles: Vec::new(),
             stats: Stats::default(),
         }
     }
@@ -286,6 +308,74 @@ impl Checker {
         self.ghosts.retain(|g| g.owner.host != host);
     }
 
+    /// SMB client `client` was told its CREATE succeeded (rule 6).
+    pub fn smb_opened(&mut self, client: usize, h: crate::smb::Handle) {
+        let others: Vec<(usize, crate::smb::Handle)> = self
+            .smb_handles
+            .iter()
+            .filter(|(_, o)| o.file == h.file)
+            .copied()
+            .collect();
+        if !others.is_empty() {
+            self.stats.smb_shared_opens += 1;
+        }
+        for (c, o) in others {
+            if share_clash(h.access, h.share, o.access, o.share) {
+                self.violation(format!(
+                    "share modes violated: s{client} opened f{} with access {:#x} share {} while s{c} holds {:?} with access {:#x} share {}",
+                    h.file, h.access, h.share, o.fid, o.access, o.share
+                ));
+            }
+        }
+        self.smb_handles.push((client, h));
+    }
+
+    /// SMB client `client` sends CLOSE for `fid`: it no longer relies on the handle.
+    pub fn smb_closing(&mut self, client: usize, fid: proto_smb2::cmd::FileId) {
+        self.smb_handles
+            .retain(|(c, h)| !(*c == client && h.fid == fid));
+    }
+
+    /// SMB client `client`'s connection is gone, and with it every handle (none is durable).
+    pub fn smb_conn_lost(&mut self, client: usize) {
+        self.smb_handles.retain(|(c, _)| *c != client);
+    }
+
+    /// An SMB READ or WRITE sent at `sent` was answered with success (rule 8).
+    pub fn smb_io_done(
+        &mut self,
+        client: usize,
+        file: usize,
+        range: Range,
+        write: bool,
+        sent: Micros,
+    ) {
+        let hit = self
+            .beliefs
+            .all()
+            .iter()
+            .find(|h| {
+                h.file == file
+                    && h.range.overlaps(&range)
+                    && (write || h.excl)
+                    && h.since <= sent
+                    // A reclaim still on its way after grace: the server dropped the lock at
+                    // the end of grace, only the reclaim's answer will say (rule 2).
+                    && (!h.reclaiming || self.grace)
+            })
+            .cloned();
+        if let Some(h) = hit {
+            self.violation(format!(
+                "SMB {} by s{client} of f{file} {range} went through {} {} {} held since {}",
+                if write { "WRITE" } else { "READ" },
+                h.owner,
+                h.range,
+                mode(h.excl),
+                crate::trace::fmt_time(h.since)
+            ));
+        }
+    }
+
     /// Time passed: grace may end (rule 4), waiters may starve (rule 5), and the global form
     /// of rule 1 holds.
     pub fn step(&mut self, server_in_grace: bool, notified: &dyn Fn(usize) -> bool) {
@@ -381,5 +471,82 @@ pub fn mode(excl: bool) -> &'static str {
         "excl"
     } else {
         "shared"
+    }
+}
+
+/// MS-FSA 2.1.5.1.2.1, written out independently of the server: does an open asking for
+/// (`a`, `s`) clash with an existing one holding (`ea`, `es`)? Opens without data or delete
+/// access take no part.
+pub fn share_clash(a: u32, s: u32, ea: u32, es: u32) -> bool {
+    const READ: u32 = 0x1 | 0x20; // FILE_READ_DATA, FILE_EXECUTE
+    const WRITE: u32 = 0x2 | 0x4; // FILE_WRITE_DATA, FILE_APPEND_DATA
+    const DELETE: u32 = 0x0001_0000;
+    if a & (READ | WRITE | DELETE) == 0 || ea & (READ | WRITE | DELETE) == 0 {
+        return false;
+    }
+    (ea & READ != 0 && s & 1 == 0)
+        || (ea & WRITE != 0 && s & 2 == 0)
+        || (ea & DELETE != 0 && s & 4 == 0)
+        || (a & READ != 0 && es & 1 == 0)
+        || (a & WRITE != 0 && es & 2 == 0)
+        || (a & DELETE != 0 && es & 4 == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smb::Handle;
+    use proto_smb2::cmd::FileId;
+
+    fn handle(file: usize, v: u64, access: u32, share: u32) -> Handle {
+        Handle {
+            file,
+            fid: FileId {
+                persistent: v,
+                volatile: v,
+            },
+            access,
+            share,
+        }
+    }
+
+    /// Rule 6 is not vacuous: a reader denying writes beside a writer is reported; the same
+    /// open with share-write, or on another file, or after the writer closed, is not.
+    #[test]
+    fn share_mode_rule_reports_clashing_handles_only() {
+        let mut ck = Checker::new(1 << 16);
+        ck.smb_opened(1, handle(0, 1, 0x2, 7));
+        ck.smb_opened(2, handle(0, 2, 0x1, 3));
+        ck.smb_opened(2, handle(1, 3, 0x1, 1));
+        assert!(ck.violations.is_empty(), "{:?}", ck.violations);
+        ck.smb_opened(3, handle(0, 4, 0x1, 1));
+        assert_eq!(ck.violations.len(), 1, "{:?}", ck.violations);
+        ck.smb_closing(1, handle(0, 1, 0, 0).fid);
+        ck.smb_conn_lost(3);
+        ck.smb_opened(3, handle(0, 5, 0x1, 1));
+        assert_eq!(ck.violations.len(), 1, "{:?}", ck.violations);
+        // Attribute-only opens take no part.
+        ck.smb_opened(4, handle(0, 6, 0x80, 0));
+        assert_eq!(ck.violations.len(), 1);
+    }
+
+    /// Rule 8 is not vacuous: an SMB WRITE answered over a lock an NLM client held since
+    /// before it was sent is reported; one sent before the grant is not.
+    #[test]
+    fn nlm_locks_bind_smb_io() {
+        let mut ck = Checker::new(1 << 16);
+        ck.now = 10;
+        let o = Owner {
+            host: 1,
+            boot: 0,
+            proc_: 0,
+        };
+        ck.beliefs.grant(o, 0, Range::nlm(0, 100), false, 10);
+        ck.smb_io_done(1, 0, Range::nlm(50, 10), false, 20);
+        assert!(ck.violations.is_empty(), "a READ beside a shared lock");
+        ck.smb_io_done(1, 0, Range::nlm(50, 10), true, 5);
+        assert!(ck.violations.is_empty(), "sent before the grant");
+        ck.smb_io_done(1, 0, Range::nlm(50, 10), true, 20);
+        assert_eq!(ck.violations.len(), 1);
     }
 }

@@ -83,6 +83,8 @@ pub enum Chan {
     Nsm,
     /// PORTMAP queries to the server's portmapper (datagram).
     Pmap,
+    /// An SMB client's connection to the server's SMB listener (never a host's).
+    Smb,
 }
 
 /// A message for the world to carry.
@@ -366,7 +368,7 @@ impl Host {
 
     fn chan_is_tcp(&self, chan: Chan) -> bool {
         match chan {
-            Chan::Nfs => true,
+            Chan::Nfs | Chan::Smb => true,
             Chan::Nlm => self.cfg.nlm_tcp,
             Chan::Nsm | Chan::Pmap => false,
         }

@@ -36,6 +36,11 @@ fn many_seeds() {
         t.cuts += s.cuts;
         t.reads_checked += s.reads_checked;
         t.grace_denials += s.grace_denials;
+        t.smb_writes += s.smb_writes;
+        t.smb_reads_checked += s.smb_reads_checked;
+        t.smb_shared_opens += s.smb_shared_opens;
+        t.smb_sharing_violations += s.smb_sharing_violations;
+        t.smb_lock_conflicts += s.smb_lock_conflicts;
         if !out.violations.is_empty() {
             eprintln!("seed {seed} FAILED: {}", out.summary);
             for v in out.violations.iter().take(5) {
@@ -46,7 +51,7 @@ fn many_seeds() {
         }
     }
     eprintln!(
-        "{n} seeds from {first} in {:.1} s, {} failed; in all: {} grants ({} by callback), {} reclaims, {} locks lost in grace, {} grace denials, {} reads checked, {} server crashes, {} client reboots, {} datagrams lost, {} duplicated, {} connections cut",
+        "{n} seeds from {first} in {:.1} s, {} failed; in all: {} grants ({} by callback), {} reclaims, {} locks lost in grace, {} grace denials, {} reads checked, SMB: {} writes, {} reads checked, {} opens beside another handle, {} sharing violations, {} lock conflicts; {} server crashes, {} client reboots, {} datagrams lost, {} duplicated, {} connections cut",
         start.elapsed().as_secs_f64(),
         failed.len(),
         t.grants,
@@ -55,6 +60,11 @@ fn many_seeds() {
         t.lost,
         t.grace_denials,
         t.reads_checked,
+        t.smb_writes,
+        t.smb_reads_checked,
+        t.smb_shared_opens,
+        t.smb_sharing_violations,
+        t.smb_lock_conflicts,
         t.crashes,
         t.reboots,
         t.dropped,

@@ -1,0 +1,561 @@
+//! A simulated SMB client: one TCP connection to the server's SMB listener, a session logged
+//! on with NTLMv2 ([`proto_smb2::client`]), one tree connect, and a few handles on the shared
+//! files `f0..` (the files the NLM clients lock), opened with random access and share modes,
+//! written and read back in a region of each file that only this client writes, and closed.
+//!
+//! Sans-IO like [`crate::client::Host`]: the world hands it whole SMB2 messages (the NBSS
+//! frame taken off) and time; it answers with messages to send ([`SmbClient::out`]) and tells
+//! the [`Checker`] what it was told. One request is in flight at a time (plus the interim
+//! STATUS_PENDING answer of one that went async). When its connection is cut, or the server
+//! crashes, its handles are gone (none is durable) and it logs on again after a pause.
+//!
+//! What it lets the checker verify (see [`crate::check`], rules 6–8): share modes are never
+//! violated between handles of any clients; data a WRITE acknowledged is what a later READ
+//! of the region returns; an SMB READ or WRITE never goes through a byte-range lock an NLM
+//! client was told it holds (NLM locks are mandatory to SMB I/O, docs/cross-protocol.md O2).
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use proto_smb2::client as smbc;
+use proto_smb2::cmd::negotiate::dialect;
+use proto_smb2::cmd::{
+    CloseRequest, CreateResponse, FileId, ReadRequest, ReadResponse, SessionSetupRequest,
+    TreeConnectRequest, WriteRequest, WriteResponse,
+};
+use proto_smb2::{Command, Header, HeaderId, NtStatus};
+
+use crate::check::Checker;
+use crate::model::Range;
+use crate::rng::Rng;
+use crate::trace;
+use crate::trace::Micros;
+
+/// The SMB user the clients log on as (the world configures it on the server).
+pub const USER: &str = "simuser";
+/// Its password.
+pub const PASSWORD: &str = "sim-password";
+/// Bytes of each shared file that one SMB client owns for its data checks: client `i`
+/// writes `[i * REGION, (i + 1) * REGION)` only.
+pub const REGION: u64 = 512;
+/// FILETIME of the NTLMv2 blob (any fixed value: the server does not check it).
+const NTLM_TIME: u64 = 133_500_000_000_000_000;
+
+const FILE_READ_DATA: u32 = 0x1;
+const FILE_WRITE_DATA: u32 = 0x2;
+const FILE_READ_ATTRIBUTES: u32 = 0x80;
+const SYNCHRONIZE: u32 = 0x0010_0000;
+const FILE_OPEN: u32 = 1;
+const NON_DIRECTORY_FILE: u32 = 0x40;
+
+/// An open handle as the client knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handle {
+    /// File index (`f{file}`).
+    pub file: usize,
+    /// The server's FileId.
+    pub fid: FileId,
+    /// DesiredAccess.
+    pub access: u32,
+    /// ShareAccess.
+    pub share: u32,
+}
+
+#[derive(Debug, Clone)]
+enum Req {
+    Negotiate,
+    Setup1,
+    Setup2,
+    Tree,
+    Create {
+        file: usize,
+        access: u32,
+        share: u32,
+    },
+    Write {
+        h: Handle,
+        offset: u64,
+        data: Bytes,
+    },
+    Read {
+        h: Handle,
+        offset: u64,
+        len: u32,
+    },
+    Close {
+        h: Handle,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// No connection; log on at `.0`.
+    Down(Micros),
+    /// Logging on (negotiate, session setup, tree connect).
+    LogOn,
+    /// Logged on.
+    Ready,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct SmbClient {
+    /// Client number (1-based; its address is 10.0.2.`idx`).
+    pub idx: usize,
+    rng: Rng,
+    files: usize,
+    /// Connection generation (one per log-on), for the trace.
+    pub gen: u32,
+    phase: Phase,
+    next_mid: u64,
+    sid: u64,
+    tid: u32,
+    auth: Option<smbc::NtlmClient>,
+    inflight: Option<(u64, Req, Micros)>,
+    handles: Vec<Handle>,
+    next_at: Micros,
+    /// Per file, the bytes of this client's region as acknowledged WRITEs left them (`None`:
+    /// never written, or a WRITE whose outcome is unknown touched it).
+    content: Vec<Vec<Option<u8>>>,
+    /// Messages to send (whole SMB2 messages; the world adds the NBSS header).
+    pub out: VecDeque<Bytes>,
+}
+
+impl SmbClient {
+    /// A client that logs on at `start`.
+    pub fn new(idx: usize, files: usize, rng: Rng, start: Micros) -> SmbClient {
+        SmbClient {
+            idx,
+            rng,
+            files,
+            gen: 0,
+            phase: Phase::Down(start),
+            next_mid: 0,
+            sid: 0,
+            tid: 0,
+            auth: None,
+            inflight: None,
+            handles: Vec::new(),
+            next_at: start,
+            content: vec![vec![None; REGION as usize]; files],
+            out: VecDeque::new(),
+        }
+    }
+
+    /// When the client next wants to act.
+    pub fn next_timer(&self) -> Option<Micros> {
+        match self.phase {
+            Phase::Down(at) => Some(at),
+            Phase::LogOn => None,
+            Phase::Ready if self.inflight.is_none() => Some(self.next_at),
+            Phase::Ready => None,
+        }
+    }
+
+    /// Whether the client wants its connection (the world opens one on the first send).
+    pub fn connected(&self) -> bool {
+        !matches!(self.phase, Phase::Down(_))
+    }
+
+    fn build(&mut self, command: Command, body: impl FnOnce(&mut Vec<u8>)) -> (u64, Bytes) {
+        let mid = self.next_mid;
+        self.next_mid += 1;
+        let h = Header {
+            credit_charge: 1,
+            status: NtStatus::SUCCESS,
+            command,
+            credits: 16,
+            flags: 0,
+            next_command: 0,
+            message_id: mid,
+            id: HeaderId::Sync {
+                process_id: 0xfeff,
+                tree_id: self.tid,
+            },
+            session_id: self.sid,
+            signature: [0; 16],
+        };
+        let mut m = Vec::new();
+        h.encode(&mut m);
+        body(&mut m);
+        (mid, Bytes::from(m))
+    }
+
+    fn send(&mut self, now: Micros, command: Command, req: Req, body: impl FnOnce(&mut Vec<u8>)) {
+        let (mid, m) = self.build(command, body);
+        self.inflight = Some((mid, req, now));
+        self.out.push_back(m);
+    }
+
+    /// Timer: log on, or do the next thing.
+    pub fn on_timer(&mut self, now: Micros, ck: &mut Checker) {
+        match self.phase {
+            Phase::Down(at) if at <= now => self.log_on(now, ck),
+            Phase::Ready if self.inflight.is_none() && self.next_at <= now => self.act(now, ck),
+            _ => {}
+        }
+    }
+
+    fn log_on(&mut self, now: Micros, ck: &mut Checker) {
+        self.gen += 1;
+        self.phase = Phase::LogOn;
+        self.next_mid = 0;
+        self.sid = 0;
+        self.tid = 0;
+        trace!(
+            ck.trace,
+            now,
+            "s{} connects (log-on {})",
+            self.idx,
+            self.gen
+        );
+        let mut guid = [0u8; 16];
+        guid[0] = self.idx as u8;
+        guid[1] = 0x5b;
+        let neg = smbc::negotiate_request(&[dialect::SMB210], &[], 0, guid, [0; 32]);
+        self.send(now, Command::NEGOTIATE, Req::Negotiate, |o| neg.encode(o));
+    }
+
+    fn act(&mut self, now: Micros, ck: &mut Checker) {
+        self.next_at = now + self.rng.range(200_000, 2_500_000);
+        let r = self.rng.below(100);
+        let writable: Vec<Handle> = self
+            .handles
+            .iter()
+            .copied()
+            .filter(|h| h.access & FILE_WRITE_DATA != 0)
+            .collect();
+        let readable: Vec<Handle> = self
+            .handles
+            .iter()
+            .copied()
+            .filter(|h| h.access & FILE_READ_DATA != 0)
+            .collect();
+        if self.handles.is_empty() || (r < 25 && self.handles.len() < 3) {
+            let file = self.rng.below(self.files as u64) as usize;
+            let access = [
+                FILE_READ_DATA,
+                FILE_READ_DATA | FILE_WRITE_DATA,
+                FILE_WRITE_DATA,
+                FILE_READ_ATTRIBUTES,
+            ][self.rng.below(4) as usize]
+                | SYNCHRONIZE
+                | FILE_READ_ATTRIBUTES;
+            let share = [7, 1, 3, 0, 7, 5][self.rng.below(6) as usize];
+            let req = smbc::create_request(
+                &format!("f{file}"),
+                access,
+                share,
+                FILE_OPEN,
+                NON_DIRECTORY_FILE,
+            );
+            trace!(
+                ck.trace,
+                now,
+                "s{} CREATE f{file} access {access:#x} share {share}",
+                self.idx
+            );
+            self.send(
+                now,
+                Command::CREATE,
+                Req::Create {
+                    file,
+                    access,
+                    share,
+                },
+                |o| req.encode(o),
+            );
+        } else if r < 55 && !writable.is_empty() {
+            let h = writable[self.rng.below(writable.len() as u64) as usize];
+            let off = self.rng.below(REGION - 1);
+            let len = self.rng.range(1, (REGION - off).min(64));
+            let data: Vec<u8> = (0..len).map(|_| self.rng.next_u64() as u8).collect();
+            let offset = self.idx as u64 * REGION + off;
+            trace!(
+                ck.trace,
+                now,
+                "s{} WRITE f{} @{offset}+{len}",
+                self.idx,
+                h.file
+            );
+            let data = Bytes::from(data);
+            let req = WriteRequest {
+                offset,
+                file_id: h.fid,
+                channel: 0,
+                remaining_bytes: 0,
+                channel_info: Vec::new(),
+                flags: 0,
+                data: data.clone(),
+            };
+            self.send(now, Command::WRITE, Req::Write { h, offset, data }, |o| {
+                req.encode(o)
+            });
+        } else if r < 85 && !readable.is_empty() {
+            let h = readable[self.rng.below(readable.len() as u64) as usize];
+            let off = self.rng.below(REGION - 1);
+            let len = self.rng.range(1, (REGION - off).min(128)) as u32;
+            let offset = self.idx as u64 * REGION + off;
+            trace!(
+                ck.trace,
+                now,
+                "s{} READ f{} @{offset}+{len}",
+                self.idx,
+                h.file
+            );
+            let req = ReadRequest {
+                padding: 0x50,
+                flags: 0,
+                length: len,
+                offset,
+                file_id: h.fid,
+                minimum_count: 0,
+                channel: 0,
+                remaining_bytes: 0,
+                channel_info: Vec::new(),
+            };
+            self.send(now, Command::READ, Req::Read { h, offset, len }, |o| {
+                req.encode(o)
+            });
+        } else {
+            let i = self.rng.below(self.handles.len() as u64) as usize;
+            let h = self.handles.remove(i);
+            // From now on the client no longer relies on the handle.
+            ck.smb_closing(self.idx, h.fid);
+            trace!(ck.trace, now, "s{} CLOSE f{}", self.idx, h.file);
+            self.send(now, Command::CLOSE, Req::Close { h }, |o| {
+                CloseRequest {
+                    flags: 0,
+                    file_id: h.fid,
+                }
+                .encode(o)
+            });
+        }
+    }
+
+    /// The connection is gone (cut, closed by the server, or the server crashed): the
+    /// handles are gone with it (none is durable); a WRITE in flight may or may not have
+    /// been applied. The client logs on again after a pause.
+    pub fn conn_reset(&mut self, now: Micros, ck: &mut Checker) {
+        if matches!(self.phase, Phase::Down(_)) {
+            return;
+        }
+        if let Some((_, Req::Write { h, offset, data }, _)) = self.inflight.take() {
+            self.forget(h.file, offset, data.len());
+        }
+        self.handles.clear();
+        ck.smb_conn_lost(self.idx);
+        self.auth = None;
+        let at = now + self.rng.range(300_000, 3_000_000);
+        self.phase = Phase::Down(at);
+        trace!(ck.trace, now, "s{} connection lost", self.idx);
+    }
+
+    fn forget(&mut self, file: usize, offset: u64, len: usize) {
+        let base = (offset - self.idx as u64 * REGION) as usize;
+        for b in &mut self.content[file][base..base + len] {
+            *b = None;
+        }
+    }
+
+    /// One message from the server (a response; interim STATUS_PENDING answers are noted).
+    pub fn handle_message(&mut self, now: Micros, msg: &[u8], ck: &mut Checker) {
+        let Ok(hdr) = Header::decode(msg) else {
+            ck.violation(format!(
+                "s{}: undecodable SMB2 message from the server",
+                self.idx
+            ));
+            return;
+        };
+        if hdr.status == NtStatus::PENDING && matches!(hdr.id, HeaderId::Async { .. }) {
+            trace!(
+                ck.trace,
+                now,
+                "s{} STATUS_PENDING for {}",
+                self.idx,
+                hdr.message_id
+            );
+            return;
+        }
+        let Some((mid, req, sent)) = self.inflight.take() else {
+            ck.violation(format!(
+                "s{}: response {} with nothing in flight",
+                self.idx, hdr.message_id
+            ));
+            return;
+        };
+        if mid != hdr.message_id {
+            ck.violation(format!(
+                "s{}: response to message {} while {mid} is in flight",
+                self.idx, hdr.message_id
+            ));
+            return;
+        }
+        let st = hdr.status;
+        let idx = self.idx;
+        match req {
+            Req::Negotiate => {
+                if st != NtStatus::SUCCESS {
+                    ck.violation(format!("s{idx}: NEGOTIATE answered {st:?}"));
+                    return;
+                }
+                let auth = smbc::NtlmClient::new(
+                    smbc::DEFAULT_NTLM_FLAGS,
+                    smbc::Credentials::password(USER, "WORKGROUP", "SIMCLIENT", PASSWORD),
+                    smbc::ClientInputs {
+                        time: NTLM_TIME,
+                        client_challenge: [self.gen as u8; 8],
+                        random_session_key: [idx as u8 ^ 0x5a; 16],
+                    },
+                );
+                let ss = auth.session_setup(1, 0);
+                self.auth = Some(auth);
+                self.send(now, Command::SESSION_SETUP, Req::Setup1, |o| ss.encode(o));
+            }
+            Req::Setup1 => {
+                if st != NtStatus::MORE_PROCESSING_REQUIRED {
+                    ck.violation(format!("s{idx}: first SESSION_SETUP answered {st:?}"));
+                    return;
+                }
+                self.sid = hdr.session_id;
+                let Some(auth) = self.auth.as_ref() else {
+                    return;
+                };
+                match auth.answer(msg) {
+                    Ok(logon) => {
+                        let ss = SessionSetupRequest {
+                            security_buffer: logon.token,
+                            ..auth.session_setup(1, 0)
+                        };
+                        self.send(now, Command::SESSION_SETUP, Req::Setup2, |o| ss.encode(o));
+                    }
+                    Err(e) => ck.violation(format!("s{idx}: cannot answer the challenge: {e}")),
+                }
+            }
+            Req::Setup2 => {
+                if st != NtStatus::SUCCESS {
+                    ck.violation(format!("s{idx}: SESSION_SETUP answered {st:?}"));
+                    return;
+                }
+                let tc = TreeConnectRequest {
+                    flags: 0,
+                    path: "\\\\janus\\export".encode_utf16().collect(),
+                    extension: None,
+                };
+                self.send(now, Command::TREE_CONNECT, Req::Tree, |o| tc.encode(o));
+            }
+            Req::Tree => {
+                if st != NtStatus::SUCCESS {
+                    ck.violation(format!("s{idx}: TREE_CONNECT answered {st:?}"));
+                    return;
+                }
+                self.tid = hdr.tree_id().unwrap_or(0);
+                self.phase = Phase::Ready;
+                self.next_at = now;
+                trace!(ck.trace, now, "s{idx} logged on (session {:#x})", self.sid);
+            }
+            Req::Create {
+                file,
+                access,
+                share,
+            } => {
+                if st == NtStatus::SUCCESS {
+                    match CreateResponse::decode(msg) {
+                        Ok(r) => {
+                            let h = Handle {
+                                file,
+                                fid: r.file_id,
+                                access,
+                                share,
+                            };
+                            trace!(ck.trace, now, "s{idx} opened f{file} {:?}", r.file_id);
+                            ck.smb_opened(idx, h);
+                            self.handles.push(h);
+                        }
+                        Err(e) => ck.violation(format!("s{idx}: CREATE response: {e}")),
+                    }
+                } else if st == NtStatus::SHARING_VIOLATION {
+                    ck.stats.smb_sharing_violations += 1;
+                    trace!(ck.trace, now, "s{idx} CREATE f{file}: sharing violation");
+                } else {
+                    ck.violation(format!("s{idx}: CREATE f{file} answered {st:?}"));
+                }
+            }
+            Req::Write { h, offset, data } => {
+                let range = Range::nlm(offset, data.len() as u64);
+                if st == NtStatus::SUCCESS {
+                    match WriteResponse::decode(msg) {
+                        Ok(r) if r.count as usize == data.len() => {
+                            let base = (offset - idx as u64 * REGION) as usize;
+                            for (i, b) in data.iter().enumerate() {
+                                self.content[h.file][base + i] = Some(*b);
+                            }
+                            ck.stats.smb_writes += 1;
+                            ck.smb_io_done(idx, h.file, range, true, sent);
+                        }
+                        Ok(r) => {
+                            self.forget(h.file, offset, data.len());
+                            ck.violation(format!(
+                                "s{idx}: WRITE of {} answered count {}",
+                                data.len(),
+                                r.count
+                            ));
+                        }
+                        Err(e) => ck.violation(format!("s{idx}: WRITE response: {e}")),
+                    }
+                } else if st == NtStatus(0xC000_0054) {
+                    // STATUS_FILE_LOCK_CONFLICT: an NLM (or SMB) lock covers the range.
+                    ck.stats.smb_lock_conflicts += 1;
+                    trace!(ck.trace, now, "s{idx} WRITE f{}: lock conflict", h.file);
+                } else {
+                    self.forget(h.file, offset, data.len());
+                    ck.violation(format!("s{idx}: WRITE f{} answered {st:?}", h.file));
+                }
+            }
+            Req::Read { h, offset, len } => {
+                let range = Range::nlm(offset, u64::from(len));
+                if st == NtStatus::SUCCESS || st == NtStatus::END_OF_FILE {
+                    let data = if st == NtStatus::SUCCESS {
+                        match ReadResponse::decode(&Bytes::copy_from_slice(msg)) {
+                            Ok(r) => r.data.to_vec(),
+                            Err(e) => {
+                                ck.violation(format!("s{idx}: READ response: {e}"));
+                                return;
+                            }
+                        }
+                    } else {
+                        Vec::new()
+                    };
+                    let base = (offset - idx as u64 * REGION) as usize;
+                    let want = &self.content[h.file][base..base + len as usize];
+                    ck.stats.smb_reads_checked += 1;
+                    let bad = want.iter().enumerate().find(|(i, w)| match w {
+                        Some(b) => data.get(*i) != Some(b),
+                        None => false,
+                    });
+                    if let Some((i, w)) = bad {
+                        ck.violation(format!(
+                            "s{idx}: READ f{} @{offset}+{len} returned {} bytes; byte {} is {:?}, an acknowledged WRITE left {:?}",
+                            h.file,
+                            data.len(),
+                            offset + i as u64,
+                            data.get(i),
+                            w
+                        ));
+                    }
+                    ck.smb_io_done(idx, h.file, range, false, sent);
+                } else if st == NtStatus(0xC000_0054) {
+                    ck.stats.smb_lock_conflicts += 1;
+                    trace!(ck.trace, now, "s{idx} READ f{}: lock conflict", h.file);
+                } else {
+                    ck.violation(format!("s{idx}: READ f{} answered {st:?}", h.file));
+                }
+            }
+            Req::Close { h } => {
+                if st != NtStatus::SUCCESS {
+                    ck.violation(format!("s{idx}: CLOSE f{} answered {st:?}", h.file));
+                }
+            }
+        }
+    }
+}
