@@ -24,6 +24,10 @@
 //!    answered with success must not overlap a lock (an exclusive lock) an NLM client was
 //!    told it holds since before the SMB request was sent and still holds (a lock whose
 //!    reclaim is still on its way after grace is not held: grace dropped it).
+//! 9. **A waiting SMB request ends**: one CANCELled must be answered (done, or
+//!    STATUS_CANCELLED) within 30 s. Rule 1 covers SMB locks too: an SMB lock granted must
+//!    not conflict with an NLM or SMB lock another owner believes it holds, nor an NLM grant
+//!    with an SMB lock.
 //! 5. **No starvation**: a blocked waiter that nothing blocks (no conflicting belief nor one
 //!    weakened to shared by a request the server may not have applied, no
 //!    UNLOCK in flight, no rebooted host's locks still held, no grace, no fault) for
@@ -87,6 +91,12 @@ pub struct Stats {
     pub smb_shared_opens: u64,
     /// SMB READ/WRITEs answered STATUS_FILE_LOCK_CONFLICT.
     pub smb_lock_conflicts: u64,
+    /// SMB byte-range locks granted.
+    pub smb_locks: u64,
+    /// SMB requests that went async and were CANCELled.
+    pub smb_cancelled: u64,
+    /// SMB LOCKs refused (LOCK_NOT_GRANTED, FILE_LOCK_CONFLICT, CANCELLED).
+    pub smb_locks_refused: u64,
     /// DENIED_GRACE_PERIOD answers.
     pub grace_denials: u64,
 }
@@ -336,9 +346,40 @@ impl Checker {
             .retain(|(c, h)| !(*c == client && h.fid == fid));
     }
 
-    /// SMB client `client`'s connection is gone, and with it every handle (none is durable).
+    /// SMB client `client`'s connection is gone, and with it every handle (none is durable)
+    /// and every lock.
     pub fn smb_conn_lost(&mut self, client: usize) {
         self.smb_handles.retain(|(c, _)| *c != client);
+        self.beliefs.drop_host(crate::smb::SMB_OWNER_BASE + client);
+    }
+
+    /// SMB client `client` was told it holds lock `l` (rule 1, across protocols: no other
+    /// owner, NLM or SMB, may believe it holds a conflicting lock). SMB locks of handles
+    /// that are not durable are not journalled, so rule 3 does not apply.
+    pub fn smb_lock_granted(&mut self, client: usize, l: &crate::smb::SmbLock) {
+        self.stats.smb_locks += 1;
+        let range = Range::nlm(l.offset, l.length);
+        if let Some(h) = self
+            .beliefs
+            .conflict(l.owner, l.file, range, l.excl)
+            .cloned()
+        {
+            self.violation(format!(
+                "conflicting grant: SMB lock of s{client} f{} {range} {}, but {} holds {} {} since {}",
+                l.file,
+                mode(l.excl),
+                h.owner,
+                h.range,
+                mode(h.excl),
+                crate::trace::fmt_time(h.since)
+            ));
+        }
+        self.beliefs.grant(l.owner, l.file, range, l.excl, self.now);
+    }
+
+    /// An SMB lock is given up (UNLOCK or CLOSE sent).
+    pub fn smb_lock_released(&mut self, owner: Owner, file: usize, range: Range) {
+        self.beliefs.release(owner, file, range);
     }
 
     /// An SMB READ or WRITE sent at `sent` was answered with success (rule 8).

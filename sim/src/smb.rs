@@ -9,24 +9,32 @@
 //! STATUS_PENDING answer of one that went async). When its connection is cut, or the server
 //! crashes, its handles are gone (none is durable) and it logs on again after a pause.
 //!
-//! What it lets the checker verify (see [`crate::check`], rules 6–8): share modes are never
-//! violated between handles of any clients; data a WRITE acknowledged is what a later READ
-//! of the region returns; an SMB READ or WRITE never goes through a byte-range lock an NLM
-//! client was told it holds (NLM locks are mandatory to SMB I/O, docs/cross-protocol.md O2).
+//! It also takes byte-range locks (SMB2 LOCK, MS-SMB2 §3.3.5.14) in the low bytes of the
+//! files, where the NLM clients lock: one or two elements with FAIL_IMMEDIATELY, or one that
+//! may wait (STATUS_PENDING), CANCELled if it waits too long; and unlocks them. A server
+//! that answers LOCK with STATUS_NOT_SUPPORTED gets no more of them.
+//!
+//! What it lets the checker verify (see [`crate::check`], rules 1 and 6–9): share modes are
+//! never violated between handles of any clients; data a WRITE acknowledged is what a later
+//! READ of the region returns; an SMB READ or WRITE never goes through a byte-range lock
+//! another client was told it holds (NLM locks are mandatory to SMB I/O,
+//! docs/cross-protocol.md O2); an SMB lock granted never conflicts with a lock any client,
+//! NLM or SMB, believes it holds; a waiting LOCK ends (granted or cancelled).
 
 use std::collections::VecDeque;
 
 use bytes::Bytes;
 use proto_smb2::client as smbc;
+use proto_smb2::cmd::lock::lock_flags;
 use proto_smb2::cmd::negotiate::dialect;
 use proto_smb2::cmd::{
-    CloseRequest, CreateResponse, FileId, ReadRequest, ReadResponse, SessionSetupRequest,
-    TreeConnectRequest, WriteRequest, WriteResponse,
+    CancelRequest, CloseRequest, CreateResponse, FileId, LockElement, LockRequest, ReadRequest,
+    ReadResponse, SessionSetupRequest, TreeConnectRequest, WriteRequest, WriteResponse,
 };
 use proto_smb2::{Command, Header, HeaderId, NtStatus};
 
 use crate::check::Checker;
-use crate::model::Range;
+use crate::model::{Owner, Range};
 use crate::rng::Rng;
 use crate::trace;
 use crate::trace::Micros;
@@ -38,6 +46,12 @@ pub const PASSWORD: &str = "sim-password";
 /// Bytes of each shared file that one SMB client owns for its data checks: client `i`
 /// writes `[i * REGION, (i + 1) * REGION)` only.
 pub const REGION: u64 = 512;
+/// Locks are taken in `[0, LOCK_SPAN)`, where the NLM clients lock too.
+pub const LOCK_SPAN: u64 = 64;
+/// A request that waits (STATUS_PENDING) longer than this is CANCELled.
+const LOCK_PATIENCE: Micros = 8_000_000;
+/// A request still unanswered this long after its CANCEL is a violation.
+const CANCEL_DEADLINE: Micros = 30_000_000;
 /// FILETIME of the NTLMv2 blob (any fixed value: the server does not check it).
 const NTLM_TIME: u64 = 133_500_000_000_000_000;
 
@@ -47,6 +61,9 @@ const FILE_READ_ATTRIBUTES: u32 = 0x80;
 const SYNCHRONIZE: u32 = 0x0010_0000;
 const FILE_OPEN: u32 = 1;
 const NON_DIRECTORY_FILE: u32 = 0x40;
+
+/// The checker owner numbers of SMB client `i`'s locks are `SMB_OWNER_BASE + i`.
+pub const SMB_OWNER_BASE: usize = 1000;
 
 /// An open handle as the client knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +102,32 @@ enum Req {
     Close {
         h: Handle,
     },
+    Lock {
+        h: Handle,
+        /// (offset, length, exclusive) of each element.
+        elems: Vec<(u64, u64, bool)>,
+    },
+    Unlock {
+        h: Handle,
+    },
+}
+
+/// A byte-range lock the client was told it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmbLock {
+    /// The handle.
+    pub fid: FileId,
+    /// File index.
+    pub file: usize,
+    /// Offset.
+    pub offset: u64,
+    /// Length (never 0 here).
+    pub length: u64,
+    /// Exclusive.
+    pub excl: bool,
+    /// Its owner in the checker's beliefs (each SMB lock is its own owner: SMB locks stack
+    /// and never merge, MS-FSA 2.1.5.7).
+    pub owner: Owner,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +156,13 @@ pub struct SmbClient {
     auth: Option<smbc::NtlmClient>,
     inflight: Option<(u64, Req, Micros)>,
     handles: Vec<Handle>,
+    locks: Vec<SmbLock>,
+    next_lock_owner: u32,
+    lock_supported: bool,
+    /// The AsyncId of the request in flight if it went async, and when to CANCEL it.
+    pending: Option<(u64, Micros)>,
+    /// When the CANCEL was sent.
+    cancelled_at: Option<Micros>,
     next_at: Micros,
     /// Per file, the bytes of this client's region as acknowledged WRITEs left them (`None`:
     /// never written, or a WRITE whose outcome is unknown touched it).
@@ -136,6 +186,11 @@ impl SmbClient {
             auth: None,
             inflight: None,
             handles: Vec::new(),
+            locks: Vec::new(),
+            next_lock_owner: 0,
+            lock_supported: true,
+            pending: None,
+            cancelled_at: None,
             next_at: start,
             content: vec![vec![None; REGION as usize]; files],
             out: VecDeque::new(),
@@ -148,7 +203,11 @@ impl SmbClient {
             Phase::Down(at) => Some(at),
             Phase::LogOn => None,
             Phase::Ready if self.inflight.is_none() => Some(self.next_at),
-            Phase::Ready => None,
+            Phase::Ready => match (self.pending, self.cancelled_at) {
+                (Some((_, at)), None) => Some(at),
+                (_, Some(c)) => Some(c + CANCEL_DEADLINE),
+                _ => None,
+            },
         }
     }
 
@@ -192,6 +251,7 @@ impl SmbClient {
         match self.phase {
             Phase::Down(at) if at <= now => self.log_on(now, ck),
             Phase::Ready if self.inflight.is_none() && self.next_at <= now => self.act(now, ck),
+            Phase::Ready => self.waiting_too_long(now, ck),
             _ => {}
         }
     }
@@ -291,7 +351,7 @@ impl SmbClient {
             self.send(now, Command::WRITE, Req::Write { h, offset, data }, |o| {
                 req.encode(o)
             });
-        } else if r < 85 && !readable.is_empty() {
+        } else if r < 80 && !readable.is_empty() {
             let h = readable[self.rng.below(readable.len() as u64) as usize];
             let off = self.rng.below(REGION - 1);
             let len = self.rng.range(1, (REGION - off).min(128)) as u32;
@@ -317,11 +377,21 @@ impl SmbClient {
             self.send(now, Command::READ, Req::Read { h, offset, len }, |o| {
                 req.encode(o)
             });
+        } else if r < 93 && self.lock_supported {
+            if !self.locks.is_empty() && self.rng.chance(400) {
+                self.unlock(now, ck);
+            } else {
+                self.lock(now, ck);
+            }
         } else {
             let i = self.rng.below(self.handles.len() as u64) as usize;
             let h = self.handles.remove(i);
-            // From now on the client no longer relies on the handle.
+            // From now on the client no longer relies on the handle nor its locks.
             ck.smb_closing(self.idx, h.fid);
+            for l in self.locks.iter().filter(|l| l.fid == h.fid) {
+                ck.smb_lock_released(l.owner, l.file, Range::nlm(l.offset, l.length));
+            }
+            self.locks.retain(|l| l.fid != h.fid);
             trace!(ck.trace, now, "s{} CLOSE f{}", self.idx, h.file);
             self.send(now, Command::CLOSE, Req::Close { h }, |o| {
                 CloseRequest {
@@ -331,6 +401,139 @@ impl SmbClient {
                 .encode(o)
             });
         }
+    }
+
+    /// A LOCK of one or two elements on a handle, in ranges that do not overlap the
+    /// client's own locks on the file (so each belief stands for one lock).
+    fn lock(&mut self, now: Micros, ck: &mut Checker) {
+        let h = self.handles[self.rng.below(self.handles.len() as u64) as usize];
+        let n = if self.rng.chance(300) { 2 } else { 1 };
+        let mut elems: Vec<(u64, u64, bool)> = Vec::new();
+        for _ in 0..n {
+            let off = self.rng.below(LOCK_SPAN - 1);
+            let len = self.rng.range(1, (LOCK_SPAN - off).min(16));
+            let r = Range::nlm(off, len);
+            let clash = self
+                .locks
+                .iter()
+                .any(|l| l.file == h.file && Range::nlm(l.offset, l.length).overlaps(&r))
+                || elems
+                    .iter()
+                    .any(|(o, l, _)| Range::nlm(*o, *l).overlaps(&r));
+            if !clash {
+                elems.push((off, len, self.rng.chance(500)));
+            }
+        }
+        if elems.is_empty() {
+            return;
+        }
+        // MS-SMB2 3.3.5.14: only a request of one element may wait.
+        let fail = elems.len() > 1 || self.rng.chance(600);
+        let locks = elems
+            .iter()
+            .map(|&(offset, length, excl)| LockElement {
+                offset,
+                length,
+                flags: if excl {
+                    lock_flags::EXCLUSIVE_LOCK
+                } else {
+                    lock_flags::SHARED_LOCK
+                } | if fail {
+                    lock_flags::FAIL_IMMEDIATELY
+                } else {
+                    0
+                },
+            })
+            .collect();
+        trace!(
+            ck.trace,
+            now,
+            "s{} LOCK f{} {elems:?}{}",
+            self.idx,
+            h.file,
+            if fail { "" } else { " may wait" }
+        );
+        let req = LockRequest {
+            lock_sequence: 0,
+            file_id: h.fid,
+            locks,
+        };
+        self.send(now, Command::LOCK, Req::Lock { h, elems }, |o| {
+            req.encode(o)
+        });
+    }
+
+    fn unlock(&mut self, now: Micros, ck: &mut Checker) {
+        let i = self.rng.below(self.locks.len() as u64) as usize;
+        let l = self.locks.remove(i);
+        let Some(h) = self.handles.iter().copied().find(|h| h.fid == l.fid) else {
+            return;
+        };
+        // From now on the client no longer relies on the range.
+        ck.smb_lock_released(l.owner, l.file, Range::nlm(l.offset, l.length));
+        trace!(
+            ck.trace,
+            now,
+            "s{} UNLOCK f{} @{}+{}",
+            self.idx,
+            l.file,
+            l.offset,
+            l.length
+        );
+        let req = LockRequest {
+            lock_sequence: 0,
+            file_id: h.fid,
+            locks: vec![LockElement {
+                offset: l.offset,
+                length: l.length,
+                flags: lock_flags::UNLOCK,
+            }],
+        };
+        self.send(now, Command::LOCK, Req::Unlock { h }, |o| req.encode(o));
+    }
+
+    /// A request that went async: CANCEL it when it waited too long; a CANCELled one must
+    /// end within [`CANCEL_DEADLINE`].
+    fn waiting_too_long(&mut self, now: Micros, ck: &mut Checker) {
+        let Some((async_id, at)) = self.pending else {
+            return;
+        };
+        if let Some(c) = self.cancelled_at {
+            if now >= c + CANCEL_DEADLINE {
+                ck.violation(format!(
+                    "s{}: a request cancelled at {} never completed",
+                    self.idx,
+                    crate::trace::fmt_time(c)
+                ));
+                self.cancelled_at = None;
+                self.pending = None;
+            }
+            return;
+        }
+        if now < at {
+            return;
+        }
+        let Some((mid, _, _)) = self.inflight.as_ref() else {
+            return;
+        };
+        let h = Header {
+            credit_charge: 0,
+            status: NtStatus::SUCCESS,
+            command: Command::CANCEL,
+            credits: 0,
+            flags: 0,
+            next_command: 0,
+            message_id: *mid,
+            id: HeaderId::Async { async_id },
+            session_id: self.sid,
+            signature: [0; 16],
+        };
+        let mut m = Vec::new();
+        h.encode(&mut m);
+        CancelRequest.encode(&mut m);
+        trace!(ck.trace, now, "s{} CANCEL {mid}", self.idx);
+        self.cancelled_at = Some(now);
+        self.out.push_back(Bytes::from(m));
     }
 
     /// The connection is gone (cut, closed by the server, or the server crashed): the
@@ -344,6 +547,9 @@ impl SmbClient {
             self.forget(h.file, offset, data.len());
         }
         self.handles.clear();
+        self.locks.clear();
+        self.pending = None;
+        self.cancelled_at = None;
         ck.smb_conn_lost(self.idx);
         self.auth = None;
         let at = now + self.rng.range(300_000, 3_000_000);
@@ -367,16 +573,23 @@ impl SmbClient {
             ));
             return;
         };
-        if hdr.status == NtStatus::PENDING && matches!(hdr.id, HeaderId::Async { .. }) {
-            trace!(
-                ck.trace,
-                now,
-                "s{} STATUS_PENDING for {}",
-                self.idx,
-                hdr.message_id
-            );
-            return;
+        if hdr.status == NtStatus::PENDING {
+            if let HeaderId::Async { async_id } = hdr.id {
+                trace!(
+                    ck.trace,
+                    now,
+                    "s{} STATUS_PENDING for {}",
+                    self.idx,
+                    hdr.message_id
+                );
+                if self.pending.is_none() {
+                    self.pending = Some((async_id, now + LOCK_PATIENCE));
+                }
+                return;
+            }
         }
+        self.pending = None;
+        let was_cancelled = self.cancelled_at.take().is_some();
         let Some((mid, req, sent)) = self.inflight.take() else {
             ck.violation(format!(
                 "s{}: response {} with nothing in flight",
@@ -393,6 +606,15 @@ impl SmbClient {
         }
         let st = hdr.status;
         let idx = self.idx;
+        if was_cancelled && st == NtStatus::CANCELLED {
+            // Any request that went async and waited too long was CANCELled: it ends so.
+            ck.stats.smb_cancelled += 1;
+            trace!(ck.trace, now, "s{idx} request {mid} cancelled");
+            if let Req::Write { h, offset, data } = req {
+                self.forget(h.file, offset, data.len());
+            }
+            return;
+        }
         match req {
             Req::Negotiate => {
                 if st != NtStatus::SUCCESS {
@@ -554,6 +776,50 @@ impl SmbClient {
             Req::Close { h } => {
                 if st != NtStatus::SUCCESS {
                     ck.violation(format!("s{idx}: CLOSE f{} answered {st:?}", h.file));
+                }
+            }
+            Req::Lock { h, elems } => {
+                if st == NtStatus::SUCCESS {
+                    if !self.handles.contains(&h) {
+                        ck.violation(format!("s{idx}: LOCK granted on a closed handle"));
+                        return;
+                    }
+                    for (offset, length, excl) in elems {
+                        self.next_lock_owner += 1;
+                        let owner = Owner {
+                            host: SMB_OWNER_BASE + idx,
+                            boot: self.gen,
+                            proc_: self.next_lock_owner,
+                        };
+                        let l = SmbLock {
+                            fid: h.fid,
+                            file: h.file,
+                            offset,
+                            length,
+                            excl,
+                            owner,
+                        };
+                        ck.smb_lock_granted(idx, &l);
+                        self.locks.push(l);
+                    }
+                } else if st == NtStatus::NOT_SUPPORTED {
+                    trace!(ck.trace, now, "s{idx}: the server does not support LOCK");
+                    self.lock_supported = false;
+                } else if st == NtStatus(0xC000_0055)
+                    || st == NtStatus(0xC000_0054)
+                    || st == NtStatus::CANCELLED
+                {
+                    // LOCK_NOT_GRANTED, FILE_LOCK_CONFLICT (a retried conflicting range),
+                    // or the CANCEL ended it.
+                    ck.stats.smb_locks_refused += 1;
+                    trace!(ck.trace, now, "s{idx} LOCK f{}: {st:?}", h.file);
+                } else {
+                    ck.violation(format!("s{idx}: LOCK f{} answered {st:?}", h.file));
+                }
+            }
+            Req::Unlock { h } => {
+                if st != NtStatus::SUCCESS && st != NtStatus::NOT_SUPPORTED {
+                    ck.violation(format!("s{idx}: UNLOCK f{} answered {st:?}", h.file));
                 }
             }
         }

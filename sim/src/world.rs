@@ -648,7 +648,7 @@ impl World {
         }
         let s = self.ck.stats;
         let summary = format!(
-            "seed {}: {} hosts x {} procs, {} SMB clients, {} files, {} s, {} steps; grants {} (callbacks {}), reclaims {}, lost {}, grace denials {}, reads checked {}, SMB writes {} reads checked {} shared opens {} sharing violations {} lock conflicts {}, crashes {}, reboots {}, dropped {}, dup {}, cuts {}, journal {} records ({} undecoded); {} violations",
+            "seed {}: {} hosts x {} procs, {} SMB clients, {} files, {} s, {} steps; grants {} (callbacks {}), reclaims {}, lost {}, grace denials {}, reads checked {}, SMB writes {} reads checked {} shared opens {} sharing violations {} lock conflicts {} locks {} refused {}, crashes {}, reboots {}, dropped {}, dup {}, cuts {}, journal {} records ({} undecoded); {} violations",
             self.p.seed,
             self.p.hosts,
             self.p.procs,
@@ -667,6 +667,8 @@ impl World {
             s.smb_shared_opens,
             s.smb_sharing_violations,
             s.smb_lock_conflicts,
+            s.smb_locks,
+            s.smb_locks_refused,
             s.crashes,
             s.reboots,
             s.dropped,

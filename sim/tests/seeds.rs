@@ -41,6 +41,8 @@ fn many_seeds() {
         t.smb_shared_opens += s.smb_shared_opens;
         t.smb_sharing_violations += s.smb_sharing_violations;
         t.smb_lock_conflicts += s.smb_lock_conflicts;
+        t.smb_locks += s.smb_locks;
+        t.smb_locks_refused += s.smb_locks_refused;
         if !out.violations.is_empty() {
             eprintln!("seed {seed} FAILED: {}", out.summary);
             for v in out.violations.iter().take(5) {
@@ -51,7 +53,7 @@ fn many_seeds() {
         }
     }
     eprintln!(
-        "{n} seeds from {first} in {:.1} s, {} failed; in all: {} grants ({} by callback), {} reclaims, {} locks lost in grace, {} grace denials, {} reads checked, SMB: {} writes, {} reads checked, {} opens beside another handle, {} sharing violations, {} lock conflicts; {} server crashes, {} client reboots, {} datagrams lost, {} duplicated, {} connections cut",
+        "{n} seeds from {first} in {:.1} s, {} failed; in all: {} grants ({} by callback), {} reclaims, {} locks lost in grace, {} grace denials, {} reads checked, SMB: {} writes, {} reads checked, {} opens beside another handle, {} sharing violations, {} I/O lock conflicts, {} locks granted, {} refused; {} server crashes, {} client reboots, {} datagrams lost, {} duplicated, {} connections cut",
         start.elapsed().as_secs_f64(),
         failed.len(),
         t.grants,
@@ -65,6 +67,8 @@ fn many_seeds() {
         t.smb_shared_opens,
         t.smb_sharing_violations,
         t.smb_lock_conflicts,
+        t.smb_locks,
+        t.smb_locks_refused,
         t.crashes,
         t.reboots,
         t.dropped,
