@@ -4,7 +4,10 @@
 //! 1. **No conflicting grants**: when a client is told it holds a lock (a GRANTED reply, a
 //!    GRANTED callback, a reclaim), no other owner may believe it holds a conflicting one
 //!    ([`Beliefs::conflict`]). A TEST answered "no conflict" while a conflicting belief older
-//!    than the TEST exists is the same bug seen from the other side.
+//!    than the TEST exists is the same bug seen from the other side. Once grace is over, a
+//!    belief whose reclaim is still on its way is *contested*: the server may grant its range
+//!    to others (it dropped the lock unless it took the reclaim in grace), and if the reclaim
+//!    is then answered granted, nothing granted meanwhile may conflict with it.
 //! 2. **Held or reclaimable after a crash**: after the server restarts, a reclaim (in grace)
 //!    of a lock a client was told it holds must be granted; and every belief must be in the
 //!    state the durable journal prefix rebuilds ([`Durable`]).
@@ -188,7 +191,12 @@ impl Checker {
         via: &str,
     ) {
         self.stats.grants += 1;
-        if let Some(h) = self.beliefs.conflict(owner, file, range, excl).cloned() {
+        let in_grace = self.in_grace();
+        if let Some(h) = self
+            .beliefs
+            .conflict_now(owner, file, range, excl, in_grace)
+            .cloned()
+        {
             let grace = if h.needs_reclaim && self.in_grace() {
                 " (grace: conflicts with a lock still to be reclaimed)"
             } else {
@@ -248,6 +256,22 @@ impl Checker {
             .iter()
             .any(|h| h.owner == owner && h.file == file && h.range.overlaps(&range));
         if present {
+            // A reclaim answered after grace ended in the sim's view was taken by the
+            // server in grace: nothing granted since may conflict with it.
+            if let Some(h) = self
+                .beliefs
+                .conflict_now(owner, file, range, excl, self.in_grace())
+                .cloned()
+            {
+                self.violation(format!(
+                    "conflicting grant: the reclaim of {owner} f{file} {range} {} was granted, but {} holds {} {} since {}",
+                    mode(excl),
+                    h.owner,
+                    h.range,
+                    mode(h.excl),
+                    crate::trace::fmt_time(h.since)
+                ));
+            }
             self.check_durable_grant(owner, wire, range, excl, "reclaim");
             self.beliefs.reclaimed(owner, file, range);
         } else {
@@ -359,9 +383,10 @@ impl Checker {
     pub fn smb_lock_granted(&mut self, client: usize, l: &crate::smb::SmbLock) {
         self.stats.smb_locks += 1;
         let range = Range::nlm(l.offset, l.length);
+        let in_grace = self.in_grace();
         if let Some(h) = self
             .beliefs
-            .conflict(l.owner, l.file, range, l.excl)
+            .conflict_now(l.owner, l.file, range, l.excl, in_grace)
             .cloned()
         {
             self.violation(format!(
@@ -402,7 +427,7 @@ impl Checker {
                     && h.since <= sent
                     // A reclaim still on its way after grace: the server dropped the lock at
                     // the end of grace, only the reclaim's answer will say (rule 2).
-                    && (!h.reclaiming || self.grace)
+                    && !h.contested(self.grace)
             })
             .cloned();
         if let Some(h) = hit {
@@ -444,7 +469,7 @@ impl Checker {
                 }
             }
         }
-        if let Some((a, b)) = self.beliefs.find_conflicting_pair() {
+        if let Some((a, b)) = self.beliefs.find_conflicting_pair(self.grace) {
             let msg = format!(
                 "conflicting beliefs: {} f{} {} {} and {} {} {}",
                 a.owner,

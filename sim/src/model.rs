@@ -96,6 +96,14 @@ pub struct Held {
     pub maybe_excl: bool,
 }
 
+impl Held {
+    /// Outside grace, a belief whose reclaim is still on its way: the server held it only if
+    /// it took the reclaim before grace ended.
+    pub fn contested(&self, grace: bool) -> bool {
+        self.reclaiming && !grace
+    }
+}
+
 /// What clients believe they hold. See the module documentation.
 #[derive(Debug, Default, Clone)]
 pub struct Beliefs {
@@ -113,6 +121,27 @@ impl Beliefs {
     pub fn conflict(&self, owner: Owner, file: usize, range: Range, excl: bool) -> Option<&Held> {
         self.held.iter().find(|h| {
             h.file == file && h.owner != owner && h.range.overlaps(&range) && (excl || h.excl)
+        })
+    }
+
+    /// As [`Beliefs::conflict`], but outside grace (`grace` false) a belief whose reclaim is
+    /// still on its way does not count: the server dropped that lock when grace ended unless
+    /// it took the reclaim in time, which only the reclaim's answer tells (a granted one is
+    /// then checked against what was granted meanwhile, [`crate::check::Checker::reclaimed`]).
+    pub fn conflict_now(
+        &self,
+        owner: Owner,
+        file: usize,
+        range: Range,
+        excl: bool,
+        grace: bool,
+    ) -> Option<&Held> {
+        self.held.iter().find(|h| {
+            h.file == file
+                && h.owner != owner
+                && h.range.overlaps(&range)
+                && (excl || h.excl)
+                && !h.contested(grace)
         })
     }
 
@@ -259,11 +288,15 @@ impl Beliefs {
         lost
     }
 
-    /// Any two beliefs that conflict (the global form of the no-conflicting-grants rule).
-    pub fn find_conflicting_pair(&self) -> Option<(&Held, &Held)> {
+    /// Any two beliefs that conflict (the global form of the no-conflicting-grants rule);
+    /// outside grace (`grace` false) beliefs whose reclaim is on its way do not count (see
+    /// [`Beliefs::conflict_now`]).
+    pub fn find_conflicting_pair(&self, grace: bool) -> Option<(&Held, &Held)> {
         for (i, a) in self.held.iter().enumerate() {
             for b in &self.held[i + 1..] {
                 if a.file == b.file
+                    && !a.contested(grace)
+                    && !b.contested(grace)
                     && a.owner != b.owner
                     && a.range.overlaps(&b.range)
                     && (a.excl || b.excl)
@@ -469,9 +502,18 @@ mod tests {
         assert!(m.conflict(B, 0, Range::nlm(10, 1), true).is_some());
         assert_eq!(m.all().len(), 1);
         m.grant(B, 0, Range::nlm(5, 5), false, 2);
-        assert!(m.find_conflicting_pair().is_none());
+        assert!(m.find_conflicting_pair(false).is_none());
         m.grant(B, 0, Range::nlm(5, 5), true, 3);
-        assert!(m.find_conflicting_pair().is_some());
+        assert!(m.find_conflicting_pair(false).is_some());
+        // A's reclaim on its way after grace: contested, not counted until answered.
+        m.server_restarted();
+        m.reclaim_sent(A, 0, Range::nlm(0, 0));
+        assert!(m.find_conflicting_pair(true).is_some());
+        assert!(m.find_conflicting_pair(false).is_none());
+        assert!(m
+            .conflict_now(B, 0, Range::nlm(1, 1), true, false)
+            .is_none());
+        assert!(m.conflict_now(B, 0, Range::nlm(1, 1), true, true).is_some());
     }
 
     #[test]
