@@ -18,6 +18,10 @@
 //!    (rule 1 covers it: unreclaimed beliefs stay until grace ends), and a monitored client
 //!    holding locks must be sent SM_NOTIFY (checked when grace ends on a run without
 //!    network faults).
+//! 5. **No starvation**: a blocked waiter that nothing blocks (no conflicting belief nor one
+//!    weakened to shared by a request the server may not have applied, no
+//!    UNLOCK in flight, no rebooted host's locks still held, no grace, no fault) for
+//!    [`STARVE`] must have been granted.
 //! 6. **Share modes** (MS-FSA 2.1.5.1.2.1): when an SMB client is told its CREATE succeeded,
 //!    no other handle any client holds on the file (told open, not yet closing, its connection
 //!    alive) has an access or share mode that denies the new one, nor it theirs.
@@ -31,10 +35,11 @@
 //!    STATUS_CANCELLED) within 30 s. Rule 1 covers SMB locks too: an SMB lock granted must
 //!    not conflict with an NLM or SMB lock another owner believes it holds, nor an NLM grant
 //!    with an SMB lock.
-//! 5. **No starvation**: a blocked waiter that nothing blocks (no conflicting belief nor one
-//!    weakened to shared by a request the server may not have applied, no
-//!    UNLOCK in flight, no rebooted host's locks still held, no grace, no fault) for
-//!    [`STARVE`] must have been granted.
+//! 10. **Write caching is exclusive** (MS-FSA 2.1.4.12, MS-SMB2 3.3.4.7): a data open,
+//!     READ, WRITE or LOCK of one SMB client on a file completes only when no other lease or
+//!     oplock still holds W there, as its client relies on it (until it acknowledges the
+//!     break; a client that acknowledges late, wrongly or never gives W up when the break
+//!     arrives).
 
 use std::collections::BTreeMap;
 
@@ -98,6 +103,12 @@ pub struct Stats {
     pub smb_locks: u64,
     /// SMB requests that went async and were CANCELled.
     pub smb_cancelled: u64,
+    /// Leases granted (not NONE).
+    pub smb_leases: u64,
+    /// Oplocks granted (not NONE).
+    pub smb_oplocks: u64,
+    /// Break notifications received.
+    pub smb_breaks: u64,
     /// SMB LOCKs refused (LOCK_NOT_GRANTED, FILE_LOCK_CONFLICT, CANCELLED).
     pub smb_locks_refused: u64,
     /// DENIED_GRACE_PERIOD answers.
@@ -135,6 +146,8 @@ pub struct Checker {
     pub waiters: BTreeMap<Owner, Waiter>,
     /// SMB handles clients were told they hold: (client, handle).
     pub smb_handles: Vec<(usize, crate::smb::Handle)>,
+    /// Leases and oplocks with W the SMB clients rely on: (key, file).
+    pub smb_w: Vec<(crate::smb::CacheKey, usize)>,
     /// Counters.
     pub stats: Stats,
 }
@@ -157,6 +170,7 @@ impl Checker {
             ghosts: Vec::new(),
             waiters: BTreeMap::new(),
             smb_handles: Vec::new(),
+            smb_w: Vec::new(),
             stats: Stats::default(),
         }
     }
@@ -374,6 +388,9 @@ impl Checker {
     /// and every lock.
     pub fn smb_conn_lost(&mut self, client: usize) {
         self.smb_handles.retain(|(c, _)| *c != client);
+        self.smb_w.retain(|(k, _)| match k {
+            crate::smb::CacheKey::Lease(c, _) | crate::smb::CacheKey::Oplock(c, _) => *c != client,
+        });
         self.beliefs.drop_host(crate::smb::SMB_OWNER_BASE + client);
     }
 
@@ -400,6 +417,35 @@ impl Checker {
             ));
         }
         self.beliefs.grant(l.owner, l.file, range, l.excl, self.now);
+    }
+
+    /// Whether the lease or oplock `key` on `file` holds W, as its client relies on it.
+    pub fn smb_caching(&mut self, key: crate::smb::CacheKey, file: usize, w: bool) {
+        self.smb_w.retain(|(k, _)| *k != key);
+        if w {
+            self.smb_w.push((key, file));
+        }
+    }
+
+    /// Rule 10: an SMB client's data open, READ, WRITE or LOCK on `file` (under its lease or
+    /// oplock `own`) completed, so no other lease or oplock may still hold W there.
+    pub fn smb_no_foreign_w(
+        &mut self,
+        client: usize,
+        file: usize,
+        own: Option<crate::smb::CacheKey>,
+        what: &str,
+    ) {
+        let hit = self
+            .smb_w
+            .iter()
+            .find(|(k, f)| *f == file && Some(*k) != own)
+            .copied();
+        if let Some((k, _)) = hit {
+            self.violation(format!(
+                "{what} of s{client} on f{file} completed while {k:?} still caches writes (W)"
+            ));
+        }
     }
 
     /// An SMB lock is given up (UNLOCK or CLOSE sent).
@@ -573,6 +619,7 @@ mod tests {
             },
             access,
             share,
+            lease: false,
         }
     }
 

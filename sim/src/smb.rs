@@ -14,7 +14,13 @@
 //! may wait (STATUS_PENDING), CANCELled if it waits too long; and unlocks them. A server
 //! that answers LOCK with STATUS_NOT_SUPPORTED gets no more of them.
 //!
-//! What it lets the checker verify (see [`crate::check`], rules 1 and 6–9): share modes are
+//! Its CREATEs ask for a lease (v1: one key per client and file, so its handles of a file
+//! share it) or an oplock (Batch or Level II), or neither; a server that grants none (as
+//! main did before leases) is fine. Break notifications are acknowledged at once mostly,
+//! sometimes late (past the 35 s break timeout), wrongly (more than the break offered) or
+//! never.
+//!
+//! What it lets the checker verify (see [`crate::check`], rules 1 and 6–10): share modes are
 //! never violated between handles of any clients; data a WRITE acknowledged is what a later
 //! READ of the region returns; an SMB READ or WRITE never goes through a byte-range lock
 //! another client was told it holds (NLM locks are mandatory to SMB I/O,
@@ -28,8 +34,9 @@ use proto_smb2::client as smbc;
 use proto_smb2::cmd::lock::lock_flags;
 use proto_smb2::cmd::negotiate::dialect;
 use proto_smb2::cmd::{
-    CancelRequest, CloseRequest, CreateResponse, FileId, LockElement, LockRequest, ReadRequest,
-    ReadResponse, SessionSetupRequest, TreeConnectRequest, WriteRequest, WriteResponse,
+    CancelRequest, CloseRequest, CreateResponse, FileId, LeaseRequest, LockElement, LockRequest,
+    OplockBreak, ReadRequest, ReadResponse, RequestContext, SessionSetupRequest,
+    TreeConnectRequest, WriteRequest, WriteResponse,
 };
 use proto_smb2::{Command, Header, HeaderId, NtStatus};
 
@@ -62,6 +69,16 @@ const SYNCHRONIZE: u32 = 0x0010_0000;
 const FILE_OPEN: u32 = 1;
 const NON_DIRECTORY_FILE: u32 = 0x40;
 
+/// The lease a CREATE response grants: key and state from its RqLs context (MS-SMB2
+/// 2.2.14.2.10/.11: LeaseKey, LeaseState first).
+fn lease_granted(r: &CreateResponse) -> Option<([u8; 16], u32)> {
+    let c = r.contexts.iter().find(|c| c.name == b"RqLs")?;
+    let d = c.data.get(..20)?;
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&d[..16]);
+    Some((key, u32::from_le_bytes([d[16], d[17], d[18], d[19]])))
+}
+
 /// The checker owner numbers of SMB client `i`'s locks are `SMB_OWNER_BASE + i`.
 pub const SMB_OWNER_BASE: usize = 1000;
 
@@ -76,6 +93,36 @@ pub struct Handle {
     pub access: u32,
     /// ShareAccess.
     pub share: u32,
+    /// Opened with a lease request (its caching is the client's lease of the file).
+    pub lease: bool,
+}
+
+/// Whose caching a lease or oplock is, for the checker (rule 10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CacheKey {
+    /// The lease of client `.0` on file `.1`.
+    Lease(usize, usize),
+    /// The oplock of one handle (its FileId's volatile part) of client `.0`.
+    Oplock(usize, u64),
+}
+
+/// SMB2_OPLOCK_LEVEL_II, _EXCLUSIVE, _BATCH, _LEASE (MS-SMB2 2.2.13).
+const OPLOCK_II: u8 = 0x01;
+const OPLOCK_EXCLUSIVE: u8 = 0x08;
+const OPLOCK_BATCH: u8 = 0x09;
+const OPLOCK_LEASE: u8 = 0xff;
+/// Lease state bits (MS-SMB2 2.2.13.2.8).
+const LEASE_W: u32 = 0x4;
+const LEASE_RWH: u32 = 0x7;
+const LEASE_RH: u32 = 0x3;
+/// SMB2_GLOBAL_CAP_LEASING.
+const CAP_LEASING: u32 = 0x2;
+
+/// A break acknowledgment to send later.
+#[derive(Debug, Clone, Copy)]
+enum Ack {
+    Lease { file: usize, state: u32 },
+    Oplock { fid: FileId, level: u8 },
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +135,7 @@ enum Req {
         file: usize,
         access: u32,
         share: u32,
+        lease: bool,
     },
     Write {
         h: Handle,
@@ -110,6 +158,19 @@ enum Req {
     Unlock {
         h: Handle,
     },
+}
+
+/// The lease key of client `idx` for file `file`.
+fn lease_key(idx: usize, file: usize) -> [u8; 16] {
+    let mut k = [0x1e; 16];
+    k[0] = idx as u8;
+    k[1] = file as u8;
+    k
+}
+
+/// Whether an oplock level holds W (Exclusive, Batch).
+fn oplock_w(level: u8) -> bool {
+    matches!(level, OPLOCK_EXCLUSIVE | OPLOCK_BATCH)
 }
 
 /// A byte-range lock the client was told it holds.
@@ -163,6 +224,14 @@ pub struct SmbClient {
     pending: Option<(u64, Micros)>,
     /// When the CANCEL was sent.
     cancelled_at: Option<Micros>,
+    /// The client's lease state per file (while it has handles opened with a lease).
+    leases: std::collections::BTreeMap<usize, u32>,
+    /// Oplock level per handle (volatile FileId).
+    oplocks: std::collections::BTreeMap<u64, u8>,
+    /// Acknowledgments to send at a time.
+    acks_due: Vec<(Micros, Ack)>,
+    /// Acknowledgments sent and not answered, by MessageId.
+    acks_out: std::collections::BTreeSet<u64>,
     next_at: Micros,
     /// Per file, the bytes of this client's region as acknowledged WRITEs left them (`None`:
     /// never written, or a WRITE whose outcome is unknown touched it).
@@ -191,6 +260,10 @@ impl SmbClient {
             lock_supported: true,
             pending: None,
             cancelled_at: None,
+            leases: std::collections::BTreeMap::new(),
+            oplocks: std::collections::BTreeMap::new(),
+            acks_due: Vec::new(),
+            acks_out: std::collections::BTreeSet::new(),
             next_at: start,
             content: vec![vec![None; REGION as usize]; files],
             out: VecDeque::new(),
@@ -199,6 +272,15 @@ impl SmbClient {
 
     /// When the client next wants to act.
     pub fn next_timer(&self) -> Option<Micros> {
+        let ack = self.acks_due.iter().map(|(t, _)| *t).min();
+        let own = self.own_timer();
+        match (ack, own) {
+            (Some(a), Some(o)) => Some(a.min(o)),
+            (a, o) => a.or(o),
+        }
+    }
+
+    fn own_timer(&self) -> Option<Micros> {
         match self.phase {
             Phase::Down(at) => Some(at),
             Phase::LogOn => None,
@@ -248,6 +330,10 @@ impl SmbClient {
 
     /// Timer: log on, or do the next thing.
     pub fn on_timer(&mut self, now: Micros, ck: &mut Checker) {
+        self.send_due_acks(now, ck);
+        if self.own_timer().is_none_or(|t| t > now) {
+            return;
+        }
         match self.phase {
             Phase::Down(at) if at <= now => self.log_on(now, ck),
             Phase::Ready if self.inflight.is_none() && self.next_at <= now => self.act(now, ck),
@@ -272,7 +358,7 @@ impl SmbClient {
         let mut guid = [0u8; 16];
         guid[0] = self.idx as u8;
         guid[1] = 0x5b;
-        let neg = smbc::negotiate_request(&[dialect::SMB210], &[], 0, guid, [0; 32]);
+        let neg = smbc::negotiate_request(&[dialect::SMB210], &[], CAP_LEASING, guid, [0; 32]);
         self.send(now, Command::NEGOTIATE, Req::Negotiate, |o| neg.encode(o));
     }
 
@@ -302,18 +388,39 @@ impl SmbClient {
                 | SYNCHRONIZE
                 | FILE_READ_ATTRIBUTES;
             let share = [7, 1, 3, 0, 7, 5][self.rng.below(6) as usize];
-            let req = smbc::create_request(
+            let mut req = smbc::create_request(
                 &format!("f{file}"),
                 access,
                 share,
                 FILE_OPEN,
                 NON_DIRECTORY_FILE,
             );
+            let lease = self.rng.chance(450);
+            if lease {
+                req.requested_oplock_level = OPLOCK_LEASE;
+                let state = [LEASE_RWH, LEASE_RH, 0x1, 0x5][self.rng.below(4) as usize];
+                req.contexts.push(
+                    RequestContext::Lease(LeaseRequest {
+                        lease_key: lease_key(self.idx, file),
+                        lease_state: state,
+                        flags: 0,
+                        v2: None,
+                    })
+                    .to_context(),
+                );
+            } else if self.rng.chance(500) {
+                req.requested_oplock_level = if self.rng.chance(600) {
+                    OPLOCK_BATCH
+                } else {
+                    OPLOCK_II
+                };
+            }
             trace!(
                 ck.trace,
                 now,
-                "s{} CREATE f{file} access {access:#x} share {share}",
-                self.idx
+                "s{} CREATE f{file} access {access:#x} share {share} oplock {:#x}",
+                self.idx,
+                req.requested_oplock_level
             );
             self.send(
                 now,
@@ -322,6 +429,7 @@ impl SmbClient {
                     file,
                     access,
                     share,
+                    lease,
                 },
                 |o| req.encode(o),
             );
@@ -392,6 +500,13 @@ impl SmbClient {
                 ck.smb_lock_released(l.owner, l.file, Range::nlm(l.offset, l.length));
             }
             self.locks.retain(|l| l.fid != h.fid);
+            if self.oplocks.remove(&h.fid.volatile).is_some() {
+                ck.smb_caching(CacheKey::Oplock(self.idx, h.fid.volatile), h.file, false);
+            }
+            if h.lease && !self.handles.iter().any(|o| o.file == h.file && o.lease) {
+                self.leases.remove(&h.file);
+                ck.smb_caching(CacheKey::Lease(self.idx, h.file), h.file, false);
+            }
             trace!(ck.trace, now, "s{} CLOSE f{}", self.idx, h.file);
             self.send(now, Command::CLOSE, Req::Close { h }, |o| {
                 CloseRequest {
@@ -536,6 +651,173 @@ impl SmbClient {
         self.out.push_back(Bytes::from(m));
     }
 
+    /// The lease or oplock a handle's operations run under.
+    fn cache_key(&self, h: &Handle) -> Option<CacheKey> {
+        if h.lease {
+            Some(CacheKey::Lease(self.idx, h.file))
+        } else if self.oplocks.contains_key(&h.fid.volatile) {
+            Some(CacheKey::Oplock(self.idx, h.fid.volatile))
+        } else {
+            None
+        }
+    }
+
+    /// A break notification (MS-SMB2 3.3.4.6/3.3.4.7): the new state counts from now, but
+    /// a client that acknowledges at once keeps W in the checker's eyes until it sends the
+    /// acknowledgment (the server must wait for it); one that answers late, wrongly or
+    /// never gives W up now (the server may time the break out first).
+    fn on_break(&mut self, now: Micros, msg: &[u8], ck: &mut Checker) {
+        let idx = self.idx;
+        let b = match OplockBreak::decode(msg) {
+            Ok(b) => b,
+            Err(e) => {
+                ck.violation(format!("s{idx}: undecodable break notification: {e}"));
+                return;
+            }
+        };
+        ck.stats.smb_breaks += 1;
+        // How this client answers: at once, late, wrongly or never.
+        let r = self.rng.below(100);
+        let delay = if r < 80 {
+            Some(self.rng.range(100, 50_000))
+        } else if r < 88 {
+            Some(self.rng.range(36_000_000, 45_000_000))
+        } else {
+            None
+        };
+        let wrong = (88..93).contains(&r);
+        match b {
+            OplockBreak::LeaseNotification {
+                flags,
+                lease_key: key,
+                current_lease_state,
+                new_lease_state,
+                ..
+            } => {
+                let file = key[1] as usize;
+                trace!(
+                    ck.trace,
+                    now,
+                    "s{idx} lease break f{file} {current_lease_state:#x} -> {new_lease_state:#x} (flags {flags:#x})"
+                );
+                if key[0] as usize != idx || file >= self.files {
+                    ck.violation(format!("s{idx}: a lease break for a key it never used"));
+                    return;
+                }
+                if new_lease_state & !current_lease_state != 0 {
+                    ck.violation(format!(
+                        "s{idx}: lease break f{file} to {new_lease_state:#x}, not a subset of {current_lease_state:#x}"
+                    ));
+                }
+                if !self.leases.contains_key(&file) {
+                    // Its handles were closed meanwhile: the break crossed the CLOSE.
+                    return;
+                }
+                self.leases.insert(file, new_lease_state);
+                let keep_w = flags & 1 != 0 && delay.is_some_and(|d| d < 1_000_000) && !wrong;
+                if !keep_w {
+                    ck.smb_caching(
+                        CacheKey::Lease(idx, file),
+                        file,
+                        new_lease_state & LEASE_W != 0,
+                    );
+                }
+                if flags & 1 != 0 {
+                    if let Some(d) = delay {
+                        let state = if wrong {
+                            current_lease_state
+                        } else {
+                            new_lease_state
+                        };
+                        self.acks_due.push((now + d, Ack::Lease { file, state }));
+                    }
+                }
+            }
+            OplockBreak::Oplock {
+                oplock_level,
+                file_id,
+            } => {
+                trace!(
+                    ck.trace,
+                    now,
+                    "s{idx} oplock break {file_id:?} to {oplock_level:#x}"
+                );
+                let Some(old) = self.oplocks.get(&file_id.volatile).copied() else {
+                    return;
+                };
+                let Some(h) = self.handles.iter().copied().find(|h| h.fid == file_id) else {
+                    return;
+                };
+                self.oplocks.insert(file_id.volatile, oplock_level);
+                let ack = oplock_w(old);
+                let keep_w = ack && delay.is_some_and(|d| d < 1_000_000) && !wrong;
+                if !keep_w {
+                    ck.smb_caching(
+                        CacheKey::Oplock(idx, file_id.volatile),
+                        h.file,
+                        oplock_w(oplock_level),
+                    );
+                }
+                if ack {
+                    if let Some(d) = delay {
+                        let level = if wrong { old } else { oplock_level };
+                        self.acks_due.push((
+                            now + d,
+                            Ack::Oplock {
+                                fid: file_id,
+                                level,
+                            },
+                        ));
+                    }
+                }
+            }
+            other => ck.violation(format!(
+                "s{idx}: unexpected OPLOCK_BREAK from the server: {other:?}"
+            )),
+        }
+    }
+
+    fn send_due_acks(&mut self, now: Micros, ck: &mut Checker) {
+        if !matches!(self.phase, Phase::Ready) {
+            return;
+        }
+        let (due, later): (Vec<_>, Vec<_>) = self.acks_due.drain(..).partition(|(t, _)| *t <= now);
+        self.acks_due = later;
+        for (_, a) in due {
+            let body = match a {
+                Ack::Lease { file, state } => {
+                    // From now on the client no longer caches what it gave up.
+                    let cur = self.leases.get(&file).copied().unwrap_or(0);
+                    ck.smb_caching(CacheKey::Lease(self.idx, file), file, cur & LEASE_W != 0);
+                    OplockBreak::LeaseAck {
+                        flags: 0,
+                        lease_key: lease_key(self.idx, file),
+                        lease_state: state,
+                        lease_duration: 0,
+                    }
+                }
+                Ack::Oplock { fid, level } => {
+                    if let Some(h) = self.handles.iter().find(|h| h.fid == fid) {
+                        let cur = self.oplocks.get(&fid.volatile).copied().unwrap_or(0);
+                        ck.smb_caching(
+                            CacheKey::Oplock(self.idx, fid.volatile),
+                            h.file,
+                            oplock_w(cur),
+                        );
+                    }
+                    OplockBreak::Oplock {
+                        oplock_level: level,
+                        file_id: fid,
+                    }
+                }
+            };
+            let (mid, m) = self.build(Command::OPLOCK_BREAK, |o| body.encode(o));
+            trace!(ck.trace, now, "s{} break ack {mid}: {body:?}", self.idx);
+            self.acks_out.insert(mid);
+            self.out.push_back(m);
+        }
+    }
+
     /// The connection is gone (cut, closed by the server, or the server crashed): the
     /// handles are gone with it (none is durable); a WRITE in flight may or may not have
     /// been applied. The client logs on again after a pause.
@@ -550,6 +832,10 @@ impl SmbClient {
         self.locks.clear();
         self.pending = None;
         self.cancelled_at = None;
+        self.leases.clear();
+        self.oplocks.clear();
+        self.acks_due.clear();
+        self.acks_out.clear();
         ck.smb_conn_lost(self.idx);
         self.auth = None;
         let at = now + self.rng.range(300_000, 3_000_000);
@@ -573,6 +859,21 @@ impl SmbClient {
             ));
             return;
         };
+        if hdr.command == Command::OPLOCK_BREAK && hdr.message_id == u64::MAX {
+            self.on_break(now, msg, ck);
+            return;
+        }
+        if self.acks_out.remove(&hdr.message_id) {
+            trace!(
+                ck.trace,
+                now,
+                "s{} break ack {} answered {:?}",
+                self.idx,
+                hdr.message_id,
+                hdr.status
+            );
+            return;
+        }
         if hdr.status == NtStatus::PENDING {
             if let HeaderId::Async { async_id } = hdr.id {
                 trace!(
@@ -680,6 +981,7 @@ impl SmbClient {
                 file,
                 access,
                 share,
+                lease,
             } => {
                 if st == NtStatus::SUCCESS {
                     match CreateResponse::decode(msg) {
@@ -689,10 +991,46 @@ impl SmbClient {
                                 fid: r.file_id,
                                 access,
                                 share,
+                                lease,
                             };
-                            trace!(ck.trace, now, "s{idx} opened f{file} {:?}", r.file_id);
+                            let own = lease.then_some(CacheKey::Lease(idx, file));
+                            if access & (FILE_READ_DATA | FILE_WRITE_DATA) != 0 {
+                                ck.smb_no_foreign_w(idx, file, own, "a data open");
+                            }
                             ck.smb_opened(idx, h);
                             self.handles.push(h);
+                            let granted = lease_granted(&r);
+                            trace!(
+                                ck.trace,
+                                now,
+                                "s{idx} opened f{file} {:?} oplock {:#x} lease {granted:?}",
+                                r.file_id,
+                                r.oplock_level
+                            );
+                            if let Some((key, state)) = granted {
+                                if !lease || key != lease_key(idx, file) {
+                                    ck.violation(format!(
+                                        "s{idx}: a lease context answered a CREATE that asked for none or another key"
+                                    ));
+                                }
+                                self.leases.insert(file, state);
+                                ck.smb_caching(
+                                    CacheKey::Lease(idx, file),
+                                    file,
+                                    state & LEASE_W != 0,
+                                );
+                                if state != 0 {
+                                    ck.stats.smb_leases += 1;
+                                }
+                            } else if r.oplock_level != 0 && r.oplock_level != OPLOCK_LEASE {
+                                self.oplocks.insert(r.file_id.volatile, r.oplock_level);
+                                ck.smb_caching(
+                                    CacheKey::Oplock(idx, r.file_id.volatile),
+                                    file,
+                                    oplock_w(r.oplock_level),
+                                );
+                                ck.stats.smb_oplocks += 1;
+                            }
                         }
                         Err(e) => ck.violation(format!("s{idx}: CREATE response: {e}")),
                     }
@@ -714,6 +1052,8 @@ impl SmbClient {
                             }
                             ck.stats.smb_writes += 1;
                             ck.smb_io_done(idx, h.file, range, true, sent);
+                            let own = self.cache_key(&h);
+                            ck.smb_no_foreign_w(idx, h.file, own, "a WRITE");
                         }
                         Ok(r) => {
                             self.forget(h.file, offset, data.len());
@@ -766,6 +1106,8 @@ impl SmbClient {
                         ));
                     }
                     ck.smb_io_done(idx, h.file, range, false, sent);
+                    let own = self.cache_key(&h);
+                    ck.smb_no_foreign_w(idx, h.file, own, "a READ");
                 } else if st == NtStatus(0xC000_0054) {
                     ck.stats.smb_lock_conflicts += 1;
                     trace!(ck.trace, now, "s{idx} READ f{}: lock conflict", h.file);
@@ -802,6 +1144,8 @@ impl SmbClient {
                         ck.smb_lock_granted(idx, &l);
                         self.locks.push(l);
                     }
+                    let own = self.cache_key(&h);
+                    ck.smb_no_foreign_w(idx, h.file, own, "a LOCK");
                 } else if st == NtStatus::NOT_SUPPORTED {
                     trace!(ck.trace, now, "s{idx}: the server does not support LOCK");
                     self.lock_supported = false;

@@ -648,7 +648,7 @@ impl World {
         }
         let s = self.ck.stats;
         let summary = format!(
-            "seed {}: {} hosts x {} procs, {} SMB clients, {} files, {} s, {} steps; grants {} (callbacks {}), reclaims {}, lost {}, grace denials {}, reads checked {}, SMB writes {} reads checked {} shared opens {} sharing violations {} lock conflicts {} locks {} refused {}, crashes {}, reboots {}, dropped {}, dup {}, cuts {}, journal {} records ({} undecoded); {} violations",
+            "seed {}: {} hosts x {} procs, {} SMB clients, {} files, {} s, {} steps; grants {} (callbacks {}), reclaims {}, lost {}, grace denials {}, reads checked {}, SMB writes {} reads checked {} shared opens {} sharing violations {} lock conflicts {} locks {} refused {} leases {} oplocks {} breaks {}, crashes {}, reboots {}, dropped {}, dup {}, cuts {}, journal {} records ({} undecoded); {} violations",
             self.p.seed,
             self.p.hosts,
             self.p.procs,
@@ -669,6 +669,9 @@ impl World {
             s.smb_lock_conflicts,
             s.smb_locks,
             s.smb_locks_refused,
+            s.smb_leases,
+            s.smb_oplocks,
+            s.smb_breaks,
             s.crashes,
             s.reboots,
             s.dropped,

@@ -43,6 +43,9 @@ fn many_seeds() {
         t.smb_lock_conflicts += s.smb_lock_conflicts;
         t.smb_locks += s.smb_locks;
         t.smb_locks_refused += s.smb_locks_refused;
+        t.smb_leases += s.smb_leases;
+        t.smb_oplocks += s.smb_oplocks;
+        t.smb_breaks += s.smb_breaks;
         if !out.violations.is_empty() {
             eprintln!("seed {seed} FAILED: {}", out.summary);
             for v in out.violations.iter().take(5) {
@@ -53,7 +56,7 @@ fn many_seeds() {
         }
     }
     eprintln!(
-        "{n} seeds from {first} in {:.1} s, {} failed; in all: {} grants ({} by callback), {} reclaims, {} locks lost in grace, {} grace denials, {} reads checked, SMB: {} writes, {} reads checked, {} opens beside another handle, {} sharing violations, {} I/O lock conflicts, {} locks granted, {} refused; {} server crashes, {} client reboots, {} datagrams lost, {} duplicated, {} connections cut",
+        "{n} seeds from {first} in {:.1} s, {} failed; in all: {} grants ({} by callback), {} reclaims, {} locks lost in grace, {} grace denials, {} reads checked, SMB: {} writes, {} reads checked, {} opens beside another handle, {} sharing violations, {} I/O lock conflicts, {} locks granted, {} refused, {} leases and {} oplocks granted, {} breaks; {} server crashes, {} client reboots, {} datagrams lost, {} duplicated, {} connections cut",
         start.elapsed().as_secs_f64(),
         failed.len(),
         t.grants,
@@ -69,6 +72,9 @@ fn many_seeds() {
         t.smb_lock_conflicts,
         t.smb_locks,
         t.smb_locks_refused,
+        t.smb_leases,
+        t.smb_oplocks,
+        t.smb_breaks,
         t.crashes,
         t.reboots,
         t.dropped,
