@@ -69,15 +69,19 @@ const SYNCHRONIZE: u32 = 0x0010_0000;
 const FILE_OPEN: u32 = 1;
 const NON_DIRECTORY_FILE: u32 = 0x40;
 
-/// The lease a CREATE response grants: key and state from its RqLs context (MS-SMB2
-/// 2.2.14.2.10/.11: LeaseKey, LeaseState first).
-fn lease_granted(r: &CreateResponse) -> Option<([u8; 16], u32)> {
+/// The lease a CREATE response grants: key, state and flags from its RqLs context (MS-SMB2
+/// 2.2.14.2.10/.11: LeaseKey, LeaseState, Flags first).
+fn lease_granted(r: &CreateResponse) -> Option<([u8; 16], u32, u32)> {
     let c = r.contexts.iter().find(|c| c.name == b"RqLs")?;
-    let d = c.data.get(..20)?;
+    let d = c.data.get(..24)?;
     let mut key = [0u8; 16];
     key.copy_from_slice(&d[..16]);
-    Some((key, u32::from_le_bytes([d[16], d[17], d[18], d[19]])))
+    let le = |i: usize| u32::from_le_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]);
+    Some((key, le(16), le(20)))
 }
+
+/// SMB2_LEASE_FLAG_BREAK_IN_PROGRESS (MS-SMB2 2.2.14.2.10).
+const LEASE_BREAK_IN_PROGRESS: u32 = 0x2;
 
 /// The checker owner numbers of SMB client `i`'s locks are `SMB_OWNER_BASE + i`.
 pub const SMB_OWNER_BASE: usize = 1000;
@@ -1007,18 +1011,22 @@ impl SmbClient {
                                 r.file_id,
                                 r.oplock_level
                             );
-                            if let Some((key, state)) = granted {
+                            if let Some((key, state, flags)) = granted {
                                 if !lease || key != lease_key(idx, file) {
                                     ck.violation(format!(
                                         "s{idx}: a lease context answered a CREATE that asked for none or another key"
                                     ));
                                 }
-                                self.leases.insert(file, state);
-                                ck.smb_caching(
-                                    CacheKey::Lease(idx, file),
-                                    file,
-                                    state & LEASE_W != 0,
-                                );
+                                // During a break the state is the one being broken: the
+                                // client keeps to what the break notification offered.
+                                if flags & LEASE_BREAK_IN_PROGRESS == 0 {
+                                    self.leases.insert(file, state);
+                                    ck.smb_caching(
+                                        CacheKey::Lease(idx, file),
+                                        file,
+                                        state & LEASE_W != 0,
+                                    );
+                                }
                                 if state != 0 {
                                     ck.stats.smb_leases += 1;
                                 }
