@@ -23,6 +23,9 @@
 //!   subset, needs an ack unless it comes from R, and moves a v2 epoch forward by one;
 //! * acks get the answer MS-SMB2 3.3.5.22 gives (NotBreaking, TimedOut, NotSubset, NotFound);
 //! * share modes hold among live opens (MS-FSA 2.1.5.1.2.1);
+//! * a rename or delete goes ahead only when no other key holds H; a directory's leases never
+//!   hold W, and a change below it leaves no lease but the requester's parent lease with R
+//!   unless it is breaking to NONE (MS-FSA 2.1.4.12.2);
 //! * a restore from the records reproduces the persisted state; after a crash, durable opens
 //!   come back on reconnect with their lease (state and epoch) and locks, others are gone;
 //! * at the end, with everything closed and time run out, every Wait completed or was cancelled.
@@ -39,6 +42,15 @@ const FILES: u64 = 2;
 
 fn fid(n: u8) -> FileId {
     FileId(u64::from(n) % FILES + 1)
+}
+
+/// A directory: its leases never get W, and changes of its children break them
+/// (`parent_changed`, MS-FSA 2.1.4.12.2 PARENT_OBJECT).
+const DIR: FileId = FileId(FILES + 1);
+
+/// Every file the model uses, the directory last.
+fn all_files() -> impl Iterator<Item = FileId> {
+    (1..=FILES + 1).map(FileId)
 }
 
 /// Who owns a lock in the model.
@@ -119,6 +131,9 @@ enum Pending {
         file: FileId,
         write: bool,
     },
+    Namespace {
+        open: OpenId,
+    },
 }
 
 /// What one call to the table was, for the "break has a cause" rule.
@@ -149,6 +164,7 @@ struct Stats {
     nlm_reclaims: usize,
     grace_waits: usize,
     completed: usize,
+    parent_changes: usize,
 }
 
 struct Sim {
@@ -277,6 +293,9 @@ impl Sim {
         if state == LeaseState::NONE {
             return true;
         }
+        if req.directory && state.contains(LeaseState::W) {
+            return false;
+        }
         let f = req.file;
         if state.contains(LeaseState::W) {
             let other_open = self
@@ -339,8 +358,11 @@ impl Sim {
                         None,
                     )
                 } else {
-                    let pick = state
-                        .normalized()
+                    let mut want = state.normalized();
+                    if req.directory {
+                        want = want.without(LeaseState::W);
+                    }
+                    let pick = want
                         .fallback()
                         .find(|c| self.grantable(req, *c, k))
                         .unwrap_or(LeaseState::NONE);
@@ -363,7 +385,11 @@ impl Sim {
             }
             CacheRequest::Oplock(level) => {
                 let k = CacheKey::Oplock(req.open);
-                let want = level.to_lease();
+                let want = if req.directory {
+                    LeaseState::NONE
+                } else {
+                    level.to_lease()
+                };
                 let pick = [want, LeaseState::R, LeaseState::NONE]
                     .into_iter()
                     .filter(|c| want.contains(*c))
@@ -766,6 +792,14 @@ impl Sim {
                 }
                 Vec::new()
             }
+            Pending::Namespace { open } => {
+                if out == Outcome::Proceed {
+                    if let Some(o) = self.opens.get(&open) {
+                        self.check_no_foreign_h(o.file, o.key);
+                    }
+                }
+                Vec::new()
+            }
         }
     }
 
@@ -861,10 +895,7 @@ impl Sim {
     }
 
     fn busy(&self) -> BTreeSet<FileId> {
-        (0..FILES as u8)
-            .map(fid)
-            .filter(|f| self.waiters_on(*f))
-            .collect()
+        all_files().filter(|f| self.waiters_on(*f)).collect()
     }
 
     // ----- time -------------------------------------------------------------------
@@ -898,7 +929,7 @@ impl Sim {
     fn step(&mut self, (k, a, b, c, d, e): RawOp) {
         self.last = (k, a, b, c, d, e);
         let now = self.h.now;
-        match k % 20 {
+        match k % 22 {
             0..=3 => self.create(a, b, c, d, e),
             4 => {
                 // CLOSE (or the scavenger closing a disconnected durable open).
@@ -1041,14 +1072,91 @@ impl Sim {
                     }
                 }
             }
+            18 => self.namespace(a, b),
+            19 => self.parent_change(a),
             _ => self.reclaim(a, b),
         }
         self.check();
     }
 
+    /// An open of a regular file (LOCK, I/O and UNLOCK go to files only).
     fn pick_open(&self, a: u8) -> Option<OpenId> {
+        let v: Vec<OpenId> = self
+            .opens
+            .iter()
+            .filter(|(_, o)| o.file != DIR)
+            .map(|(id, _)| *id)
+            .collect();
+        (!v.is_empty()).then(|| v[usize::from(a) % v.len()])
+    }
+
+    /// Any open, directories included.
+    fn pick_any_open(&self, a: u8) -> Option<OpenId> {
         let v: Vec<OpenId> = self.opens.keys().copied().collect();
         (!v.is_empty()).then(|| v[usize::from(a) % v.len()])
+    }
+
+    /// Rename or delete through an open: breaks H of other keys and waits (MS-FSA
+    /// 2.1.4.12, docs/cross-protocol.md §2.2); when it goes ahead no other key holds H.
+    fn namespace(&mut self, a: u8, b: u8) {
+        let Some(o) = self.pick_any_open(a) else {
+            return;
+        };
+        let file = self.opens[&o].file;
+        let key = self.key_of(o);
+        let busy = self.busy();
+        let out = if b % 2 == 0 {
+            self.h.t.smb_rename(o, self.h.now)
+        } else {
+            self.h.t.smb_delete(o, self.h.now)
+        };
+        self.events(Cause::Op { file, key }, &busy);
+        match out {
+            Outcome::Proceed => self.check_no_foreign_h(file, key),
+            Outcome::Wait(w) => {
+                if matches!(w.reason, WaitReason::Grace) {
+                    self.stats.grace_waits += 1;
+                }
+                self.pending
+                    .insert(w.ticket, Pending::Namespace { open: o });
+            }
+            other => panic!("rename/delete answered {other:?}"),
+        }
+    }
+
+    fn check_no_foreign_h(&self, f: FileId, own: Option<CacheKey>) {
+        for (k, l) in &self.leases {
+            if Some(*k) != own && l.file == f {
+                assert!(
+                    !l.state.contains(LeaseState::H),
+                    "rename/delete on {f:?} went ahead while {k:?} holds {}",
+                    l.state
+                );
+            }
+        }
+    }
+
+    /// A child of the directory changed (MS-FSA 2.1.4.12.2): every lease on it but the
+    /// requester's parent lease breaks to NONE, nobody waiting.
+    fn parent_change(&mut self, a: u8) {
+        let keys: Vec<CacheKey> = self
+            .leases
+            .iter()
+            .filter(|(_, l)| l.file == DIR)
+            .map(|(k, _)| *k)
+            .collect();
+        let except = (!keys.is_empty() && a % 3 != 0).then(|| keys[usize::from(a) % keys.len()]);
+        let busy = self.busy();
+        self.h.t.parent_changed(DIR, except, self.h.now);
+        self.events(
+            Cause::Op {
+                file: DIR,
+                key: except,
+            },
+            &busy,
+        );
+        self.check_foreign_leases(DIR, except, true, "a change below the directory");
+        self.stats.parent_changes += 1;
     }
 
     fn create(&mut self, a: u8, b: u8, c: u8, d: u8, e: u8) {
@@ -1069,14 +1177,16 @@ impl Sim {
             share::ALL,
         ];
         let client = b % 3;
+        let dir = e % 5 == 1;
         let mut req = SmbCreate::new(
-            fid(a),
+            if dir { DIR } else { fid(a) },
             open,
             guid(client),
             accesses[usize::from(c % 5)],
             shares[usize::from(d % 5)],
         );
-        req.overwrite = e % 7 == 0;
+        req.overwrite = e % 7 == 0 && !dir;
+        req.directory = dir;
         req.allocation_size = [0, 16, u64::MAX][usize::from(e / 7 % 3)];
         req.durable = e % 2 == 0;
         req.cache = match (c / 5) % 8 {
@@ -1321,7 +1431,7 @@ impl Sim {
         self.h.drain();
         let restored = LockTable::restore(cfg, self.h.records.clone()).expect("restore");
         // The restored table holds what the old one persisted.
-        for f in (0..FILES as u8).map(fid) {
+        for f in all_files() {
             assert_eq!(
                 persisted(&restored.view(f)),
                 persisted(&self.h.t.view(f)),
@@ -1477,7 +1587,7 @@ impl Sim {
     fn check(&mut self) {
         let t = &self.h.t;
         assert_eq!(t.in_grace(), self.in_grace, "grace");
-        for f in (0..FILES as u8).map(fid) {
+        for f in all_files() {
             let v = t.view(f);
             // Opens.
             let real: Vec<(OpenId, u32, u32, bool, Option<CacheKey>)> = v
@@ -1556,6 +1666,10 @@ impl Sim {
             assert_eq!(v.unreclaimed, un, "unreclaimed on {f:?}");
             // MS-FSA-forbidden lease states.
             for (k, l) in self.leases.iter().filter(|(_, l)| l.file == f) {
+                assert!(
+                    f != DIR || !l.state.contains(LeaseState::W),
+                    "{k:?} holds W on a directory"
+                );
                 if l.state.contains(LeaseState::W) {
                     for (id, o) in &self.opens {
                         assert!(
@@ -1596,7 +1710,7 @@ impl Sim {
         }
         // Every waiting ticket the table has is one the model expects, and vice versa.
         let mut waiting: BTreeSet<Ticket> = BTreeSet::new();
-        for f in (0..FILES as u8).map(fid) {
+        for f in all_files() {
             waiting.extend(t.view(f).waiters.iter().map(|w| w.ticket));
         }
         let model: BTreeSet<Ticket> = self.pending.keys().copied().collect();
@@ -1742,6 +1856,7 @@ fn smb_model_exercises_leases_locks_and_crashes() {
         t.nlm_reclaims += s.nlm_reclaims;
         t.grace_waits += s.grace_waits;
         t.completed += s.completed;
+        t.parent_changes += s.parent_changes;
     }
     eprintln!("{iters} sequences: {t:?}");
     assert!(t.leases_granted > 200, "{t:?}");
@@ -1754,5 +1869,5 @@ fn smb_model_exercises_leases_locks_and_crashes() {
         t.crashes > 50 && t.reconnects > 20 && t.nlm_reclaims > 5,
         "{t:?}"
     );
-    assert!(t.completed > 100, "{t:?}");
+    assert!(t.completed > 100 && t.parent_changes > 100, "{t:?}");
 }
