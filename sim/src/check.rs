@@ -18,6 +18,11 @@
 //!    (rule 1 covers it: unreclaimed beliefs stay until grace ends), and a monitored client
 //!    holding locks must be sent SM_NOTIFY (checked when grace ends on a run without
 //!    network faults).
+//! 11. **Durable handles keep what they hold** (MS-SMB2 3.3.5.9.7): while a durable
+//!     handle's connection is gone (cut, or the server crashed), its share modes and locks
+//!     are *parked*; if the client then reconnects it, nothing conflicting may have been
+//!     granted meanwhile (an open against its share modes, a lock or I/O against its locks);
+//!     if the reconnect fails, the server gave it up and what was granted was fine.
 //! 5. **No starvation**: a blocked waiter that nothing blocks (no conflicting belief nor one
 //!    weakened to shared by a request the server may not have applied, no
 //!    UNLOCK in flight, no rebooted host's locks still held, no grace, no fault) for
@@ -109,6 +114,10 @@ pub struct Stats {
     pub smb_oplocks: u64,
     /// Break notifications received.
     pub smb_breaks: u64,
+    /// Durable handles reconnected.
+    pub smb_reconnects: u64,
+    /// Durable handles granted.
+    pub smb_durable: u64,
     /// SMB LOCKs refused (LOCK_NOT_GRANTED, FILE_LOCK_CONFLICT, CANCELLED).
     pub smb_locks_refused: u64,
     /// DENIED_GRACE_PERIOD answers.
@@ -148,6 +157,13 @@ pub struct Checker {
     pub smb_handles: Vec<(usize, crate::smb::Handle)>,
     /// Leases and oplocks with W the SMB clients rely on: (key, file).
     pub smb_w: Vec<(crate::smb::CacheKey, usize)>,
+    /// Durable SMB handles whose connection is gone, until reconnected or given up.
+    pub smb_orphans: Vec<(usize, crate::smb::Handle)>,
+    /// What was granted against an orphan meanwhile: (client, FileId, what). A violation
+    /// only if the handle is then reconnected (rule 11).
+    pub smb_deferred: Vec<(usize, proto_smb2::cmd::FileId, String)>,
+    /// The handle of each SMB lock owner.
+    pub smb_lock_handle: BTreeMap<Owner, (usize, proto_smb2::cmd::FileId)>,
     /// Counters.
     pub stats: Stats,
 }
@@ -171,6 +187,9 @@ impl Checker {
             waiters: BTreeMap::new(),
             smb_handles: Vec::new(),
             smb_w: Vec::new(),
+            smb_orphans: Vec::new(),
+            smb_deferred: Vec::new(),
+            smb_lock_handle: BTreeMap::new(),
             stats: Stats::default(),
         }
     }
@@ -225,6 +244,13 @@ impl Checker {
                 crate::trace::fmt_time(h.since)
             ));
         }
+        self.defer_parked(
+            owner,
+            file,
+            range,
+            excl,
+            &format!("{owner} got f{file} {range} {} via {via}", mode(excl)),
+        );
         self.check_durable_grant(owner, wire, range, excl, via);
         self.beliefs.grant(owner, file, range, excl, self.now);
         self.waiters.remove(&owner);
@@ -286,6 +312,13 @@ impl Checker {
                     crate::trace::fmt_time(h.since)
                 ));
             }
+            self.defer_parked(
+                owner,
+                file,
+                range,
+                excl,
+                &format!("{owner} reclaimed f{file} {range} {}", mode(excl)),
+            );
             self.check_durable_grant(owner, wire, range, excl, "reclaim");
             self.beliefs.reclaimed(owner, file, range);
         } else {
@@ -375,6 +408,22 @@ impl Checker {
                 ));
             }
         }
+        let orphans: Vec<(usize, crate::smb::Handle)> = self
+            .smb_orphans
+            .iter()
+            .filter(|(_, o)| o.file == h.file && share_clash(h.access, h.share, o.access, o.share))
+            .copied()
+            .collect();
+        for (c, o) in orphans {
+            self.smb_deferred.push((
+                c,
+                o.fid,
+                format!(
+                    "s{client} opened f{} with access {:#x} share {} against its access {:#x} share {}",
+                    h.file, h.access, h.share, o.access, o.share
+                ),
+            ));
+        }
         self.smb_handles.push((client, h));
     }
 
@@ -387,11 +436,101 @@ impl Checker {
     /// SMB client `client`'s connection is gone, and with it every handle (none is durable)
     /// and every lock.
     pub fn smb_conn_lost(&mut self, client: usize) {
-        self.smb_handles.retain(|(c, _)| *c != client);
+        // Durable handles outlive their connection until reconnected or given up.
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.smb_handles)
+            .into_iter()
+            .partition(|(c, _)| *c == client);
+        self.smb_handles = kept;
+        self.smb_orphans
+            .extend(gone.into_iter().filter(|(_, h)| h.durable));
+        let durable: Vec<proto_smb2::cmd::FileId> = self
+            .smb_orphans
+            .iter()
+            .filter(|(c, _)| *c == client)
+            .map(|(_, h)| h.fid)
+            .collect();
+        let owners: Vec<(Owner, proto_smb2::cmd::FileId)> = self
+            .smb_lock_handle
+            .iter()
+            .filter(|(_, (c, _))| *c == client)
+            .map(|(o, (_, f))| (*o, *f))
+            .collect();
+        for (o, fid) in owners {
+            if durable.contains(&fid) {
+                self.beliefs.park(o, true);
+            } else {
+                self.beliefs.drop_owner(o);
+                self.smb_lock_handle.remove(&o);
+            }
+        }
         self.smb_w.retain(|(k, _)| match k {
             crate::smb::CacheKey::Lease(c, _) | crate::smb::CacheKey::Oplock(c, _) => *c != client,
         });
-        self.beliefs.drop_host(crate::smb::SMB_OWNER_BASE + client);
+    }
+
+    /// A durable handle of `client` was reconnected (rule 11): nothing may have been
+    /// granted against it meanwhile; it is `h` again, with its locks.
+    pub fn smb_reconnected(
+        &mut self,
+        client: usize,
+        old: proto_smb2::cmd::FileId,
+        h: crate::smb::Handle,
+    ) {
+        self.stats.smb_reconnects += 1;
+        self.smb_orphans
+            .retain(|(c, o)| !(*c == client && o.fid == old));
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.smb_deferred)
+            .into_iter()
+            .partition(|(c, f, _)| *c == client && *f == old);
+        self.smb_deferred = rest;
+        for (_, _, what) in mine {
+            self.violation(format!(
+                "durable handle {old:?} of s{client} reconnected, but meanwhile {what}"
+            ));
+        }
+        let owners: Vec<Owner> = self
+            .smb_lock_handle
+            .iter()
+            .filter(|(_, (c, f))| *c == client && *f == old)
+            .map(|(o, _)| *o)
+            .collect();
+        for o in owners {
+            self.beliefs.park(o, false);
+            self.smb_lock_handle.insert(o, (client, h.fid));
+        }
+        self.smb_handles.push((client, h));
+    }
+
+    /// A durable handle of `client` could not be reconnected: the server gave it up, and
+    /// what was granted against it meanwhile was fine.
+    pub fn smb_orphan_lost(&mut self, client: usize, fid: proto_smb2::cmd::FileId) {
+        self.smb_orphans
+            .retain(|(c, o)| !(*c == client && o.fid == fid));
+        self.smb_deferred
+            .retain(|(c, f, _)| !(*c == client && *f == fid));
+        let owners: Vec<Owner> = self
+            .smb_lock_handle
+            .iter()
+            .filter(|(_, (c, f))| *c == client && *f == fid)
+            .map(|(o, _)| *o)
+            .collect();
+        for o in owners {
+            self.beliefs.drop_owner(o);
+            self.smb_lock_handle.remove(&o);
+        }
+    }
+
+    /// Defers the conflicts of a grant with parked beliefs (rule 11).
+    fn defer_parked(&mut self, owner: Owner, file: usize, range: Range, excl: bool, what: &str) {
+        for h in self.beliefs.parked_conflicts(owner, file, range, excl) {
+            if let Some((c, fid)) = self.smb_lock_handle.get(&h.owner).copied() {
+                self.smb_deferred.push((
+                    c,
+                    fid,
+                    format!("{what}, over its lock {} {}", h.range, mode(h.excl)),
+                ));
+            }
+        }
     }
 
     /// SMB client `client` was told it holds lock `l` (rule 1, across protocols: no other
@@ -416,7 +555,19 @@ impl Checker {
                 crate::trace::fmt_time(h.since)
             ));
         }
+        self.defer_parked(
+            l.owner,
+            l.file,
+            range,
+            l.excl,
+            &format!(
+                "s{client} got an SMB lock f{} {range} {}",
+                l.file,
+                mode(l.excl)
+            ),
+        );
         self.beliefs.grant(l.owner, l.file, range, l.excl, self.now);
+        self.smb_lock_handle.insert(l.owner, (client, l.fid));
     }
 
     /// Whether the lease or oplock `key` on `file` holds W, as its client relies on it.
@@ -474,8 +625,23 @@ impl Checker {
                     // A reclaim still on its way after grace: the server dropped the lock at
                     // the end of grace, only the reclaim's answer will say (rule 2).
                     && !h.contested(self.grace)
+                    && !self.beliefs.is_parked(h.owner)
             })
             .cloned();
+        self.defer_parked(
+            Owner {
+                host: crate::smb::SMB_OWNER_BASE + client,
+                boot: u32::MAX,
+                proc_: u32::MAX,
+            },
+            file,
+            range,
+            write,
+            &format!(
+                "s{client} did an SMB {} of f{file} {range}",
+                if write { "WRITE" } else { "READ" }
+            ),
+        );
         if let Some(h) = hit {
             self.violation(format!(
                 "SMB {} by s{client} of f{file} {range} went through {} {} {} held since {}",
@@ -620,6 +786,7 @@ mod tests {
             access,
             share,
             lease: false,
+            durable: false,
         }
     }
 

@@ -108,6 +108,12 @@ impl Held {
 #[derive(Debug, Default, Clone)]
 pub struct Beliefs {
     held: Vec<Held>,
+    /// Owners whose locks are *parked*: SMB locks of a durable handle whose connection is
+    /// gone. The server keeps them until the handle is reconnected or given up, or drops
+    /// them earlier (its timeout, a break it cannot deliver); only the reconnect's answer
+    /// tells. They do not count against grants meanwhile; conflicts with them are checked
+    /// when the handle is reconnected ([`crate::check::Checker::smb_reconnected`]).
+    parked: std::collections::BTreeSet<Owner>,
 }
 
 impl Beliefs {
@@ -142,7 +148,49 @@ impl Beliefs {
                 && h.range.overlaps(&range)
                 && (excl || h.excl)
                 && !h.contested(grace)
+                && !self.parked.contains(&h.owner)
         })
+    }
+
+    /// The parked beliefs a grant of `range` (`excl`) to `owner` on `file` conflicts with.
+    pub fn parked_conflicts(
+        &self,
+        owner: Owner,
+        file: usize,
+        range: Range,
+        excl: bool,
+    ) -> Vec<Held> {
+        self.held
+            .iter()
+            .filter(|h| {
+                h.file == file
+                    && h.owner != owner
+                    && h.range.overlaps(&range)
+                    && (excl || h.excl)
+                    && self.parked.contains(&h.owner)
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Parks (or unparks) `owner`'s beliefs.
+    pub fn park(&mut self, owner: Owner, parked: bool) {
+        if parked {
+            self.parked.insert(owner);
+        } else {
+            self.parked.remove(&owner);
+        }
+    }
+
+    /// Whether `owner` is parked.
+    pub fn is_parked(&self, owner: Owner) -> bool {
+        self.parked.contains(&owner)
+    }
+
+    /// Forgets every belief of `owner`.
+    pub fn drop_owner(&mut self, owner: Owner) {
+        self.held.retain(|h| h.owner != owner);
+        self.parked.remove(&owner);
     }
 
     /// `owner` was told it holds `range` on `file`: POSIX replacement of its own
@@ -234,12 +282,18 @@ impl Beliefs {
     pub fn drop_host(&mut self, host: usize) -> usize {
         let before = self.held.len();
         self.held.retain(|h| h.owner.host != host);
+        self.parked.retain(|o| o.host != host);
         before - self.held.len()
     }
 
     /// The server restarted: every belief must be reclaimed.
     pub fn server_restarted(&mut self) {
-        for h in &mut self.held {
+        // SMB locks are reclaimed by reconnecting their durable handle, not by NLM.
+        for h in self
+            .held
+            .iter_mut()
+            .filter(|h| h.owner.host < crate::smb::SMB_OWNER_BASE)
+        {
             h.needs_reclaim = true;
             h.reclaiming = false;
         }
@@ -297,6 +351,8 @@ impl Beliefs {
                 if a.file == b.file
                     && !a.contested(grace)
                     && !b.contested(grace)
+                    && !self.parked.contains(&a.owner)
+                    && !self.parked.contains(&b.owner)
                     && a.owner != b.owner
                     && a.range.overlaps(&b.range)
                     && (a.excl || b.excl)

@@ -99,6 +99,8 @@ pub struct Handle {
     pub share: u32,
     /// Opened with a lease request (its caching is the client's lease of the file).
     pub lease: bool,
+    /// A durable handle (DHnQ granted): it outlives its connection until reconnected.
+    pub durable: bool,
 }
 
 /// Whose caching a lease or oplock is, for the checker (rule 10).
@@ -140,6 +142,10 @@ enum Req {
         access: u32,
         share: u32,
         lease: bool,
+    },
+    /// DHnC of a durable handle after its connection was lost.
+    Reconnect {
+        h: Handle,
     },
     Write {
         h: Handle,
@@ -236,6 +242,8 @@ pub struct SmbClient {
     acks_due: Vec<(Micros, Ack)>,
     /// Acknowledgments sent and not answered, by MessageId.
     acks_out: std::collections::BTreeSet<u64>,
+    /// Durable handles whose connection was lost, to reconnect after the next log-on.
+    orphans: Vec<Handle>,
     next_at: Micros,
     /// Per file, the bytes of this client's region as acknowledged WRITEs left them (`None`:
     /// never written, or a WRITE whose outcome is unknown touched it).
@@ -268,6 +276,7 @@ impl SmbClient {
             oplocks: std::collections::BTreeMap::new(),
             acks_due: Vec::new(),
             acks_out: std::collections::BTreeSet::new(),
+            orphans: Vec::new(),
             next_at: start,
             content: vec![vec![None; REGION as usize]; files],
             out: VecDeque::new(),
@@ -418,6 +427,11 @@ impl SmbClient {
                 } else {
                     OPLOCK_II
                 };
+                // A durable handle comes only with a Batch oplock (or an H lease).
+                if req.requested_oplock_level == OPLOCK_BATCH && self.rng.chance(700) {
+                    req.contexts
+                        .push(RequestContext::DurableHandleRequest.to_context());
+                }
             }
             trace!(
                 ck.trace,
@@ -583,7 +597,14 @@ impl SmbClient {
     }
 
     fn unlock(&mut self, now: Micros, ck: &mut Checker) {
-        let i = self.rng.below(self.locks.len() as u64) as usize;
+        // Only locks of handles at hand (not of a durable handle waiting to reconnect).
+        let mine: Vec<usize> = (0..self.locks.len())
+            .filter(|i| self.handles.iter().any(|h| h.fid == self.locks[*i].fid))
+            .collect();
+        if mine.is_empty() {
+            return;
+        }
+        let i = mine[self.rng.below(mine.len() as u64) as usize];
         let l = self.locks.remove(i);
         let Some(h) = self.handles.iter().copied().find(|h| h.fid == l.fid) else {
             return;
@@ -653,6 +674,36 @@ impl SmbClient {
         trace!(ck.trace, now, "s{} CANCEL {mid}", self.idx);
         self.cancelled_at = Some(now);
         self.out.push_back(Bytes::from(m));
+    }
+
+    /// Reconnects the next durable handle whose connection was lost (DHnC, MS-SMB2
+    /// 3.3.5.9.7), if any.
+    fn reconnect_next(&mut self, now: Micros, ck: &mut Checker) {
+        if self.inflight.is_some() || self.orphans.is_empty() {
+            return;
+        }
+        let h = self.orphans.remove(0);
+        let mut req = smbc::create_request(
+            &format!("f{}", h.file),
+            h.access,
+            h.share,
+            FILE_OPEN,
+            NON_DIRECTORY_FILE,
+        );
+        req.requested_oplock_level = OPLOCK_BATCH;
+        req.contexts
+            .push(RequestContext::DurableHandleReconnect(h.fid).to_context());
+        trace!(
+            ck.trace,
+            now,
+            "s{} reconnects f{} {:?}",
+            self.idx,
+            h.file,
+            h.fid
+        );
+        self.send(now, Command::CREATE, Req::Reconnect { h }, |o| {
+            req.encode(o)
+        });
     }
 
     /// The lease or oplock a handle's operations run under.
@@ -829,11 +880,17 @@ impl SmbClient {
         if matches!(self.phase, Phase::Down(_)) {
             return;
         }
-        if let Some((_, Req::Write { h, offset, data }, _)) = self.inflight.take() {
-            self.forget(h.file, offset, data.len());
+        match self.inflight.take() {
+            Some((_, Req::Write { h, offset, data }, _)) => self.forget(h.file, offset, data.len()),
+            Some((_, Req::Reconnect { h }, _)) => self.orphans.push(h),
+            _ => {}
         }
-        self.handles.clear();
-        self.locks.clear();
+        let (durable, gone): (Vec<Handle>, Vec<Handle>) =
+            self.handles.drain(..).partition(|h| h.durable);
+        for h in gone {
+            self.locks.retain(|l| l.fid != h.fid);
+        }
+        self.orphans.extend(durable);
         self.pending = None;
         self.cancelled_at = None;
         self.leases.clear();
@@ -980,6 +1037,7 @@ impl SmbClient {
                 self.phase = Phase::Ready;
                 self.next_at = now;
                 trace!(ck.trace, now, "s{idx} logged on (session {:#x})", self.sid);
+                self.reconnect_next(now, ck);
             }
             Req::Create {
                 file,
@@ -990,12 +1048,17 @@ impl SmbClient {
                 if st == NtStatus::SUCCESS {
                     match CreateResponse::decode(msg) {
                         Ok(r) => {
+                            let durable = r.contexts.iter().any(|c| c.name == b"DHnQ");
+                            if durable {
+                                ck.stats.smb_durable += 1;
+                            }
                             let h = Handle {
                                 file,
                                 fid: r.file_id,
                                 access,
                                 share,
                                 lease,
+                                durable,
                             };
                             let own = lease.then_some(CacheKey::Lease(idx, file));
                             if access & (FILE_READ_DATA | FILE_WRITE_DATA) != 0 {
@@ -1122,6 +1185,52 @@ impl SmbClient {
                 } else {
                     ck.violation(format!("s{idx}: READ f{} answered {st:?}", h.file));
                 }
+            }
+            Req::Reconnect { h } => {
+                if st == NtStatus::SUCCESS {
+                    match CreateResponse::decode(msg) {
+                        Ok(r) => {
+                            let new = Handle {
+                                fid: r.file_id,
+                                ..h
+                            };
+                            trace!(
+                                ck.trace,
+                                now,
+                                "s{idx} reconnected f{} {:?} as {:?} oplock {:#x}",
+                                h.file,
+                                h.fid,
+                                r.file_id,
+                                r.oplock_level
+                            );
+                            ck.smb_reconnected(idx, h.fid, new);
+                            for l in self.locks.iter_mut().filter(|l| l.fid == h.fid) {
+                                l.fid = r.file_id;
+                            }
+                            if r.oplock_level != 0 && r.oplock_level != OPLOCK_LEASE {
+                                self.oplocks.insert(r.file_id.volatile, r.oplock_level);
+                                ck.smb_caching(
+                                    CacheKey::Oplock(idx, r.file_id.volatile),
+                                    h.file,
+                                    oplock_w(r.oplock_level),
+                                );
+                            }
+                            self.handles.push(new);
+                        }
+                        Err(e) => ck.violation(format!("s{idx}: reconnect response: {e}")),
+                    }
+                } else {
+                    trace!(
+                        ck.trace,
+                        now,
+                        "s{idx} reconnect of f{} {:?}: {st:?}",
+                        h.file,
+                        h.fid
+                    );
+                    ck.smb_orphan_lost(idx, h.fid);
+                    self.locks.retain(|l| l.fid != h.fid);
+                }
+                self.reconnect_next(now, ck);
             }
             Req::Close { h } => {
                 if st != NtStatus::SUCCESS {

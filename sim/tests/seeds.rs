@@ -46,6 +46,8 @@ fn many_seeds() {
         t.smb_leases += s.smb_leases;
         t.smb_oplocks += s.smb_oplocks;
         t.smb_breaks += s.smb_breaks;
+        t.smb_durable += s.smb_durable;
+        t.smb_reconnects += s.smb_reconnects;
         if !out.violations.is_empty() {
             eprintln!("seed {seed} FAILED: {}", out.summary);
             for v in out.violations.iter().take(5) {
@@ -56,7 +58,7 @@ fn many_seeds() {
         }
     }
     eprintln!(
-        "{n} seeds from {first} in {:.1} s, {} failed; in all: {} grants ({} by callback), {} reclaims, {} locks lost in grace, {} grace denials, {} reads checked, SMB: {} writes, {} reads checked, {} opens beside another handle, {} sharing violations, {} I/O lock conflicts, {} locks granted, {} refused, {} leases and {} oplocks granted, {} breaks; {} server crashes, {} client reboots, {} datagrams lost, {} duplicated, {} connections cut",
+        "{n} seeds from {first} in {:.1} s, {} failed; in all: {} grants ({} by callback), {} reclaims, {} locks lost in grace, {} grace denials, {} reads checked, SMB: {} writes, {} reads checked, {} opens beside another handle, {} sharing violations, {} I/O lock conflicts, {} locks granted, {} refused, {} leases and {} oplocks granted, {} breaks, {} durable handles, {} reconnected; {} server crashes, {} client reboots, {} datagrams lost, {} duplicated, {} connections cut",
         start.elapsed().as_secs_f64(),
         failed.len(),
         t.grants,
@@ -75,6 +77,8 @@ fn many_seeds() {
         t.smb_leases,
         t.smb_oplocks,
         t.smb_breaks,
+        t.smb_durable,
+        t.smb_reconnects,
         t.crashes,
         t.reboots,
         t.dropped,
