@@ -494,6 +494,7 @@ impl LockTable {
                             state: l.state,
                             epoch: l.epoch,
                             break_in_progress: l.breaking,
+                            version: l.version.unwrap_or(crate::types::LeaseVersion::V1),
                         })
                     }
                     CacheKey::Oplock(_) => grant.oplock = Some(OplockLevel::from_lease(l.state)),

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::types::{
-    CacheKey, ClientGuid, FileId, LeaseState, LockRange, NlmOwner, OpenId, OplockLevel, Span,
-    Ticket, NLM_MAX_OFFSET,
+    CacheKey, ClientGuid, FileId, LeaseState, LeaseVersion, LockRange, NlmOwner, OpenId,
+    OplockLevel, Span, Ticket, NLM_MAX_OFFSET,
 };
 
 /// The answer to an operation.
@@ -62,6 +62,10 @@ pub struct LeaseGrant {
     pub epoch: u16,
     /// SMB2_LEASE_FLAG_BREAK_IN_PROGRESS: a same-key open during a break (MS-SMB2 3.3.1.4).
     pub break_in_progress: bool,
+    /// The lease's version, fixed when it was created: every CREATE response for the key
+    /// uses its layout, whatever version a later request used (smbtorture
+    /// smb2.lease.v2_epoch2/3), and v2 echoes its parent key.
+    pub version: LeaseVersion,
 }
 
 /// Why an operation is refused.

@@ -62,6 +62,10 @@ pub struct SmbCreate {
     pub allocation_size: u64,
     /// The target is a directory: W is never granted (MS-SMB2 3.3.5.9.11).
     pub directory: bool,
+    /// The Epoch of a v2 lease request (SMB2_CREATE_REQUEST_LEASE_V2): a new v2 lease
+    /// starts at it plus one, the state having changed from NONE (MS-SMB2 3.3.5.9.11;
+    /// Samba `grant_new_fsp_lease`, smbtorture smb2.lease.v2_epoch1).
+    pub lease_epoch: u16,
 }
 
 impl SmbCreate {
@@ -84,6 +88,7 @@ impl SmbCreate {
             durable: false,
             allocation_size: u64::MAX,
             directory: false,
+            lease_epoch: 0,
         }
     }
     fn own_key(&self) -> Option<CacheKey> {
@@ -92,6 +97,12 @@ impl SmbCreate {
             _ => None,
         }
     }
+}
+
+/// Whether `access` is a stat open for a holder that counts `stat_bits` as such: some of
+/// them and nothing else (Samba `is_lease_stat_open` / `is_oplock_stat_open`).
+fn is_stat_open(access: u32, stat_bits: u32) -> bool {
+    access & stat_bits != 0 && access & !stat_bits == 0
 }
 
 /// Arguments of one SMB2 LOCK element.
@@ -415,13 +426,37 @@ impl LockTable {
         ) {
             return e;
         }
-        if req.access & !access::ATTRIBUTE_ONLY != 0 || req.overwrite {
+        // A stat open (MS-SMB2 3.3.5.9: only attribute access) breaks nothing. What counts
+        // differs by holder, as in Samba (`is_lease_stat_open`, `is_oplock_stat_open`) and
+        // smbtorture smb2.oplock.statopen1 / smb2.lease.statopen*: READ_CONTROL is a stat
+        // access for leases but not for oplocks, and an open asking for no access at all
+        // is not a stat open.
+        let stat_lease = is_stat_open(req.access, access::ATTRIBUTE_ONLY);
+        let stat_oplock = is_stat_open(req.access, access::ATTRIBUTE_ONLY & !access::READ_CONTROL);
+        if !stat_oplock || req.overwrite {
             let kind = if req.overwrite {
                 BreakKind::ToNone
             } else {
                 BreakKind::ToTwo
             };
-            let (_, wait) = self.break_leases(file, own_key, kind, None, now);
+            let oplocks: Vec<CacheKey>;
+            let only = if stat_lease && !req.overwrite {
+                oplocks = self
+                    .files
+                    .get(&file)
+                    .map(|f| {
+                        f.leases
+                            .iter()
+                            .filter(|k| matches!(k, CacheKey::Oplock(_)))
+                            .copied()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Some(oplocks.as_slice())
+            } else {
+                None
+            };
+            let (_, wait) = self.break_leases(file, own_key, kind, only, now);
             if wait {
                 return Eval::Block(WaitReason::Break);
             }
@@ -480,12 +515,17 @@ impl LockTable {
                 if let Some(l) = self.leases.get(&k) {
                     let (cur, breaking) = (l.state, l.breaking);
                     if !breaking {
-                        let want = cur.or(state).normalized();
-                        if want != cur {
-                            let pick = want
-                                .fallback()
-                                .find(|c| c.contains(cur) && self.grantable(req, *c, Some(k)))
-                                .unwrap_or(cur);
+                        // An existing lease changes only to exactly the state asked for, if
+                        // that is a strict superset of what it holds and can be held beside
+                        // the other opens (no fallback, unlike a new lease): smbtorture
+                        // smb2.lease.upgrade, upgrade2, upgrade3 (Windows and Samba).
+                        let want = state.normalized();
+                        if want != cur && want.contains(cur) {
+                            let pick = if self.grantable(req, want, Some(k)) {
+                                want
+                            } else {
+                                cur
+                            };
                             if pick != cur {
                                 if let Some(l) = self.leases.get_mut(&k) {
                                     l.state = pick;
@@ -506,6 +546,7 @@ impl LockTable {
                         state: l.state,
                         epoch: l.epoch,
                         break_in_progress: l.breaking,
+                        version: l.version.unwrap_or(LeaseVersion::V1),
                     };
                     (Some(g), None, Some(k))
                 } else {
@@ -518,7 +559,7 @@ impl LockTable {
                         .find(|c| self.grantable(req, *c, Some(k)))
                         .unwrap_or(LeaseState::NONE);
                     let epoch = match version {
-                        LeaseVersion::V2 { .. } => 1,
+                        LeaseVersion::V2 { .. } => req.lease_epoch.wrapping_add(1),
                         LeaseVersion::V1 => 0,
                     };
                     self.insert_lease(k, req, pick, epoch, Some(version));
@@ -527,6 +568,7 @@ impl LockTable {
                             state: pick,
                             epoch,
                             break_in_progress: false,
+                            version,
                         }),
                         None,
                         Some(k),
@@ -739,7 +781,22 @@ impl LockTable {
         } else {
             BreakKind::ToTwo
         };
-        let (_, wait) = self.break_leases(file, own_key, kind, None, now);
+        // A write breaks every Level II oplock, the writer's own too (smbtorture
+        // smb2.oplock.batch6, levelii500; Samba `contend_level2_oplocks_begin`); a lease
+        // is never broken by its own key's I/O.
+        let except = match own_key {
+            Some(k @ CacheKey::Oplock(_))
+                if write
+                    && self
+                        .leases
+                        .get(&k)
+                        .is_some_and(|l| l.state == LeaseState::R) =>
+            {
+                None
+            }
+            k => k,
+        };
+        let (_, wait) = self.break_leases(file, except, kind, None, now);
         if wait {
             return Eval::Block(WaitReason::Break);
         }

@@ -376,8 +376,12 @@ pub(crate) enum BreakKind {
     ToTwo,
     /// R|W (BreakToNone): WRITE, LOCK, size change, overwrite. Waits only if W was held.
     ToNone,
-    /// H (rename, delete, sharing violation); a Batch oplock goes to NONE. Waits.
+    /// H (rename, delete); a Batch oplock goes to NONE. Waits.
     H,
+    /// H before a sharing violation (O5): as `H`, but a Batch oplock goes to Level II, as
+    /// Windows and Samba break it (smbtorture smb2.oplock.batch1–3: an unlink of a
+    /// file open with a Batch oplock gets a break to Level II). Waits.
+    ShareH,
 }
 
 impl BreakKind {
@@ -392,12 +396,19 @@ impl BreakKind {
                     state.without(LeaseState::H)
                 }
             }
+            BreakKind::ShareH => {
+                if oplock && state == LeaseState::RWH {
+                    LeaseState::R
+                } else {
+                    state.without(LeaseState::H)
+                }
+            }
         }
     }
     fn wait_mask(self) -> LeaseState {
         match self {
             BreakKind::ToTwo | BreakKind::ToNone => LeaseState::W,
-            BreakKind::H => LeaseState::H.or(LeaseState::W),
+            BreakKind::H | BreakKind::ShareH => LeaseState::H.or(LeaseState::W),
         }
     }
 }
@@ -786,24 +797,27 @@ impl LockTable {
         let wait = removed.intersects(kind.wait_mask());
         l.origin = l.state;
         l.required = target;
-        self.start_break(k, target, now, timeout);
+        self.start_break(k, target, now, timeout, true);
         (true, wait)
     }
 
     /// Sends a break notification from the current state to `target` (MS-SMB2 3.3.4.7):
     /// breaks from R (or Level II) need no ack and take effect at once; others set
-    /// Breaking and a deadline. The v2 epoch advances when the break is sent.
+    /// Breaking and a deadline. The v2 epoch advances when a break begins (`new_break`),
+    /// not on the further steps of a stepped break (smbtorture smb2.lease.v2_breaking3:
+    /// RH→R and R→NONE carry the epoch of the RWH→RH notification).
     pub(crate) fn start_break(
         &mut self,
         k: CacheKey,
         target: LeaseState,
         now: Instant,
         timeout: std::time::Duration,
+        new_break: bool,
     ) {
         let Some(l) = self.leases.get_mut(&k) else {
             return;
         };
-        if matches!(l.version, Some(LeaseVersion::V2 { .. })) {
+        if new_break && matches!(l.version, Some(LeaseVersion::V2 { .. })) {
             l.epoch = l.epoch.wrapping_add(1);
         }
         l.timed_out = false;
@@ -865,7 +879,7 @@ impl LockTable {
                 next = required;
             }
             let oplock = self.leases.get(&k).is_some_and(Lease::is_oplock);
-            self.start_break(k, oplock_target(next, oplock), now, timeout);
+            self.start_break(k, oplock_target(next, oplock), now, timeout, false);
         }
         let done = self.leases.get(&k).is_some_and(|l| !l.breaking);
         if done {
@@ -982,7 +996,8 @@ impl LockTable {
         }
         let keys = self.h_leases_of(&conflicts, except_key);
         if !keys.is_empty() {
-            let (_, wait) = self.break_leases(file, except_key, BreakKind::H, Some(&keys), now);
+            let (_, wait) =
+                self.break_leases(file, except_key, BreakKind::ShareH, Some(&keys), now);
             if wait {
                 self.counters
                     .conflict(proto, ConflictKind::ShareMode, Resolution::Broke);

@@ -71,7 +71,11 @@ fn breaking3_trace() {
     let b = h.breaks();
     assert_eq!(b.len(), 1);
     assert_eq!((b[0].from, b[0].to, b[0].ack_required), (S::RH, S::R, true));
-    assert_eq!(b[0].epoch, epoch0 + 2);
+    assert_eq!(
+        b[0].epoch,
+        epoch0 + 1,
+        "the next step keeps the epoch (v2_breaking3)"
+    );
     assert_eq!(h.completion(t1), None, "first open still pending");
     assert_eq!(h.completion(t3), None, "second open still pending");
 
@@ -90,7 +94,11 @@ fn breaking3_trace() {
         (b[0].from, b[0].to, b[0].ack_required),
         (S::R, S::NONE, false)
     );
-    assert_eq!(b[0].epoch, epoch0 + 3);
+    assert_eq!(
+        b[0].epoch,
+        epoch0 + 1,
+        "the next step keeps the epoch (v2_breaking3)"
+    );
 
     // 6. both pending opens complete, in order.
     let pos = |t: Ticket| {
@@ -478,4 +486,140 @@ fn nfs_namespace_unconstrained_tracks_smb_state_nlm_shares_and_grace() {
     // The NFS I/O fast path: a file without state proceeds, with no state created.
     assert_eq!(h.t.nfs_write(FileId(99), 0, 10, h.now), Outcome::Proceed);
     assert!(!h.t.files().contains(&FileId(99)));
+}
+
+/// A new v2 lease starts at the request's Epoch plus one (MS-SMB2 3.3.5.9.11, smbtorture
+/// smb2.lease.v2_epoch1: requested 0x4711, granted 0x4712).
+#[test]
+fn new_v2_lease_epoch_follows_the_request() {
+    let mut h = Harness::new();
+    let mut c = lease_create(1, 1, 1, S::RH);
+    c.lease_epoch = 0x4711;
+    let Outcome::Opened(OpenGrant { lease: Some(l), .. }) = h.t.smb_create(c, h.now) else {
+        panic!()
+    };
+    assert_eq!((l.state, l.epoch), (S::RH, 0x4712));
+    let mut c = lease_create(2, 1, 2, S::R);
+    c.lease_epoch = u16::MAX;
+    c.file = FileId(F.0 + 1);
+    let Outcome::Opened(OpenGrant { lease: Some(l), .. }) = h.t.smb_create(c, h.now) else {
+        panic!()
+    };
+    assert_eq!(l.epoch, 0, "wraps");
+}
+
+/// A sharing violation breaks a Batch oplock to Level II, not None (smbtorture
+/// smb2.oplock.batch1: the unlink's CREATE gets the break to Level II, then
+/// STATUS_SHARING_VIOLATION once it is acknowledged).
+#[test]
+fn a_sharing_violation_breaks_a_batch_oplock_to_level_two() {
+    let mut h = Harness::new();
+    let mut c = data_create(1, 1, false);
+    c.share_access = 0;
+    c.cache = CacheRequest::Oplock(OplockLevel::Batch);
+    let g = h.t.smb_create(c, h.now);
+    assert!(matches!(
+        g,
+        Outcome::Opened(OpenGrant {
+            oplock: Some(OplockLevel::Batch),
+            ..
+        })
+    ));
+    h.drain();
+    let unlink = SmbCreate::new(F, OpenId(2), guid(2), access::DELETE, share::ALL);
+    let w = h.t.smb_create(unlink, h.now);
+    let t = ticket(&w);
+    let b = h.breaks();
+    assert_eq!(b.len(), 1);
+    assert_eq!(
+        (b[0].from, b[0].to, b[0].ack_required),
+        (S::RWH, S::R, true)
+    );
+    h.t.smb_oplock_break_ack(OpenId(1), OplockLevel::LevelII, h.now)
+        .unwrap();
+    assert!(matches!(
+        h.completion(t),
+        Some(Outcome::Deny(Deny::SharingViolation(_)))
+    ));
+}
+
+/// READ_CONTROL is a stat access for leases, not for oplocks; no access at all is not a
+/// stat open (Samba `is_lease_stat_open` / `is_oplock_stat_open`, smbtorture
+/// smb2.oplock.statopen1).
+#[test]
+fn stat_opens_differ_for_leases_and_oplocks() {
+    let mut h = Harness::new();
+    h.smb_open_oplock(1, 1, OplockLevel::Batch);
+    h.drain();
+    h.smb_open(2, 2, access::READ_CONTROL, share::ALL);
+    assert_eq!(h.breaks().len(), 1, "READ_CONTROL breaks a batch oplock");
+
+    let mut h = Harness::new();
+    h.smb_open_lease(1, 1, 1, S::RWH);
+    h.drain();
+    h.smb_open(
+        2,
+        2,
+        access::READ_CONTROL | access::READ_ATTRIBUTES,
+        share::ALL,
+    );
+    assert!(h.breaks().is_empty(), "a stat open for a lease");
+    h.smb_open(3, 2, 0, share::ALL);
+    assert_eq!(h.breaks().len(), 1, "no access is not a stat open");
+}
+
+/// A write breaks the writer's own Level II oplock too (smbtorture smb2.oplock.levelii500),
+/// never its own lease or a stronger oplock of its own.
+#[test]
+fn a_write_breaks_the_writers_own_level_two_oplock() {
+    let mut h = Harness::new();
+    h.smb_open_oplock(1, 1, OplockLevel::LevelII);
+    h.smb_open_oplock(2, 2, OplockLevel::LevelII);
+    h.drain();
+    assert_eq!(h.t.smb_write(OpenId(1), 0, 1, h.now), Outcome::Proceed);
+    let mut b: Vec<_> = h.breaks().iter().map(|b| (b.key, b.to)).collect();
+    b.sort();
+    assert_eq!(
+        b,
+        [
+            (CacheKey::Oplock(OpenId(1)), S::NONE),
+            (CacheKey::Oplock(OpenId(2)), S::NONE)
+        ]
+    );
+    let mut h = Harness::new();
+    h.smb_open_oplock(1, 1, OplockLevel::Batch);
+    h.drain();
+    assert_eq!(h.t.smb_write(OpenId(1), 0, 1, h.now), Outcome::Proceed);
+    assert!(h.breaks().is_empty());
+}
+
+/// An existing lease changes only to exactly the state asked for, when that is a strict
+/// superset and can be held beside the other leases (smbtorture smb2.lease.upgrade,
+/// upgrade2, upgrade3).
+#[test]
+fn lease_upgrades_take_the_asked_state_or_nothing() {
+    let mut h = Harness::new();
+    assert_eq!(granted_lease(&h.smb_open_lease(1, 1, 1, S::RH)), S::RH);
+    assert_eq!(
+        granted_lease(&h.smb_open_lease(2, 1, 1, S::RW)),
+        S::RH,
+        "not a superset"
+    );
+    assert_eq!(granted_lease(&h.smb_open_lease(3, 1, 1, S::RWH)), S::RWH);
+    assert_eq!(
+        granted_lease(&h.smb_open_lease(4, 1, 1, S::RH)),
+        S::RWH,
+        "no downgrade"
+    );
+
+    let mut h = Harness::new();
+    assert_eq!(granted_lease(&h.smb_open_lease(1, 1, 1, S::R)), S::R);
+    assert_eq!(granted_lease(&h.smb_open_lease(2, 2, 2, S::R)), S::R);
+    assert_eq!(
+        granted_lease(&h.smb_open_lease(3, 1, 1, S::RWH)),
+        S::R,
+        "W beside key 2: no"
+    );
+    assert_eq!(granted_lease(&h.smb_open_lease(4, 1, 1, S::RH)), S::RH);
+    assert!(h.breaks().is_empty());
 }

@@ -666,9 +666,16 @@ proptest! {
         for r in [
             ResponseContext::MaximalAccess { query_status: mx.0, maximal_access: mx.1 },
             ResponseContext::OnDiskId { disk_file_id: mx.2, volume_id: mx.3 },
+            ResponseContext::Lease { lease_key: [mx.0 as u8; 16], lease_state: mx.1 & 7, flags: 2, v2: None },
+            ResponseContext::Lease { lease_key: [1; 16], lease_state: 3, flags: 6, v2: Some(([mx.2 as u8; 16], mx.3 as u16)) },
         ] {
             let c = r.to_context();
-            prop_assert_eq!(c.data.len(), if c.name == b"MxAc" { 8 } else { 32 });
+            let want = match (&c.name[..], &r) {
+                (b"MxAc", _) => 8,
+                (_, ResponseContext::Lease { v2: Some(_), .. }) => 52,
+                _ => 32,
+            };
+            prop_assert_eq!(c.data.len(), want);
             prop_assert_eq!(ResponseContext::parse(&c).unwrap(), Some(r));
         }
     }

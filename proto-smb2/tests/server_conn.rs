@@ -1592,3 +1592,68 @@ fn large_encrypted_requests_are_decrypted_elsewhere_then_continue() {
     c.conn.handle_unsealed(u.run(), NOW);
     assert!(c.conn.poll_close().is_some());
 }
+
+/// §3.3.4.6/§3.3.4.7: break notifications go out unsolicited (MessageId all ones, no
+/// credits, SessionId and TreeId 0, unsigned), encrypted with the open's session key when
+/// that session encrypts; a lease break needs 2.1 or later, an ack layout is refused.
+#[test]
+fn break_notifications_are_unsolicited() {
+    let oplock = OplockBreak::Oplock {
+        oplock_level: 1,
+        file_id: FID,
+    };
+    let lease = OplockBreak::LeaseNotification {
+        new_epoch: 3,
+        flags: 1,
+        lease_key: [0xab; 16],
+        current_lease_state: 7,
+        new_lease_state: 3,
+    };
+    // Signed 3.1.1 session: plain, unsigned.
+    let mut c = Client::ready(config(), dialect::SMB311);
+    c.sign = true;
+    assert_eq!(c.conn.client_guid(), Some([9; 16]));
+    for n in [oplock, lease] {
+        c.conn.send_break(&n, Some((c.sid, c.tid))).unwrap();
+        let r = c.recv();
+        assert_eq!(r.len(), 1);
+        let h = &r[0].header;
+        assert!(!c.last_encrypted);
+        assert_eq!(h.command, Command::OPLOCK_BREAK);
+        assert_eq!(h.message_id, u64::MAX);
+        assert_eq!((h.session_id, h.tree_id(), h.credits), (0, Some(0), 0));
+        assert!(!h.is_signed());
+        assert_eq!(h.flags & flags::SERVER_TO_REDIR, flags::SERVER_TO_REDIR);
+        assert_eq!(OplockBreak::decode(&r[0].msg).unwrap(), n);
+    }
+    let ack = OplockBreak::LeaseAck {
+        flags: 0,
+        lease_key: [0; 16],
+        lease_state: 0,
+        lease_duration: 0,
+    };
+    assert_eq!(
+        c.conn.send_break(&ack, None),
+        Err(BreakError::NotANotification)
+    );
+    // Encrypted session: the notification is sealed with its key.
+    let mut cfg = config();
+    cfg.encrypt = EncryptPolicy::Required;
+    let mut c = Client::ready(cfg, dialect::SMB311);
+    c.conn.send_break(&lease, Some((c.sid, c.tid))).unwrap();
+    let r = c.recv();
+    assert!(c.last_encrypted);
+    assert_eq!(r[0].header.message_id, u64::MAX);
+    assert_eq!(OplockBreak::decode(&r[0].msg).unwrap(), lease);
+    // 2.0.2 has oplocks but no leases; nothing before NEGOTIATE.
+    let mut c = Client::ready(config(), dialect::SMB202);
+    assert_eq!(c.conn.send_break(&lease, None), Err(BreakError::NoLeases));
+    c.conn.send_break(&oplock, None).unwrap();
+    assert_eq!(c.recv().len(), 1);
+    let mut c = Client::new(config());
+    assert_eq!(
+        c.conn.send_break(&oplock, None),
+        Err(BreakError::NotNegotiated)
+    );
+    assert!(c.recv().is_empty());
+}

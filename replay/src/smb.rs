@@ -1550,6 +1550,17 @@ fn response_contexts_text(cs: &[CreateContext]) -> String {
                 NtStatus(query_status)
             ),
             Ok(Some(ResponseContext::OnDiskId { .. })) => "QFid".into(),
+            Ok(Some(ResponseContext::Lease {
+                lease_state,
+                flags,
+                v2,
+                ..
+            })) => match v2 {
+                Some((_, epoch)) => {
+                    format!("RqLs(state=0x{lease_state:x} flags=0x{flags:x} epoch={epoch})")
+                }
+                None => format!("RqLs(state=0x{lease_state:x} flags=0x{flags:x})"),
+            },
             Ok(None) => context_tag(&c.name),
             Err(e) => format!("{}(malformed: {e})", context_tag(&c.name)),
         })

@@ -541,6 +541,16 @@ impl NfsLocks {
         self.events.pop_front()
     }
 
+    /// Whether events wait for `Core::poll_lock_event` or the SMB side.
+    pub(crate) fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// The events waiting, in order.
+    pub(crate) fn events(&self) -> impl Iterator<Item = &LockEvent> {
+        self.events.iter()
+    }
+
     /// Takes the events `mine` selects out of the queue, keeping the order of the rest.
     pub(crate) fn take_events_where(
         &mut self,

@@ -793,3 +793,47 @@ fn degrades_on_a_file_system_without_user_xattrs() {
     assert_eq!(fs.getattr(&f).unwrap_err(), VfsError::Stale);
     std::fs::remove_dir_all(&share).expect("cleanup");
 }
+
+/// Descriptors this process has open on `path` (a file removed shows as "path (deleted)").
+fn open_fds_on(path: &std::path::Path) -> usize {
+    let deleted = format!("{} (deleted)", path.display());
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|t| t == path || t.to_str() == Some(&deleted))
+        .count()
+}
+
+#[test]
+fn idle_descriptors_are_closed_so_a_file_removed_behind_the_server_is_freed() {
+    let share = TempDir::new("idle");
+    std::fs::write(share.path().join("f"), b"data").expect("write");
+    let opts = LocalFsOptions {
+        idle_close: Some(std::time::Duration::from_millis(20)),
+        ..LocalFsOptions::default()
+    };
+    let fs = LocalFs::with_options(share.path(), opts).expect("open");
+    let root = fs.root();
+    let (f, _) = fs.lookup(&root, b"f").expect("lookup");
+    fs.write(&f, 4, b"+", Stability::Unstable).expect("write");
+    let path = share.path().join("f");
+    assert!(open_fds_on(&path) >= 1, "the written file is cached open");
+    std::fs::remove_file(&path).expect("local rm");
+    // The sweep closes it once it has been idle for a period; waiting is bounded (this
+    // asserts that it happens, not how fast).
+    let mut waited = 0;
+    while open_fds_on(&path) > 0 {
+        assert!(waited < 1000, "the removed file's descriptor was never closed");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        waited += 1;
+    }
+    assert_eq!(fs.getattr(&f).unwrap_err(), VfsError::Stale);
+
+    // A held file (an SMB open) keeps its descriptor however long it is idle.
+    std::fs::write(share.path().join("h"), b"x").expect("write");
+    let (h, _) = fs.lookup(&root, b"h").expect("lookup");
+    fs.hold(&h).expect("hold");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(open_fds_on(&share.path().join("h")) >= 1, "held stays open");
+    fs.release(&h);
+}

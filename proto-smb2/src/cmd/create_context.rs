@@ -229,6 +229,19 @@ pub enum ResponseContext {
         /// VolumeId.
         volume_id: u64,
     },
+    /// RqLs response (SMB2_CREATE_RESPONSE_LEASE, §2.2.14.2.10, 32 bytes; or _V2,
+    /// §2.2.14.2.11, 52 bytes, when `v2` is given). LeaseDuration is written as 0.
+    Lease {
+        /// LeaseKey.
+        lease_key: [u8; 16],
+        /// LeaseState granted.
+        lease_state: u32,
+        /// LeaseFlags (SMB2_LEASE_FLAG_BREAK_IN_PROGRESS 0x2, v2:
+        /// SMB2_LEASE_FLAG_PARENT_LEASE_KEY_SET 0x4).
+        flags: u32,
+        /// The v2 fields: ParentLeaseKey and Epoch.
+        v2: Option<([u8; 16], u16)>,
+    },
 }
 
 impl ResponseContext {
@@ -258,6 +271,26 @@ impl ResponseContext {
                     data: v,
                 }
             }
+            ResponseContext::Lease {
+                lease_key,
+                lease_state,
+                flags,
+                v2,
+            } => {
+                let mut v = lease_key.to_vec();
+                v.extend_from_slice(&lease_state.to_le_bytes());
+                v.extend_from_slice(&flags.to_le_bytes());
+                v.extend_from_slice(&0u64.to_le_bytes());
+                if let Some((parent, epoch)) = v2 {
+                    v.extend_from_slice(parent);
+                    v.extend_from_slice(&epoch.to_le_bytes());
+                    v.extend_from_slice(&[0; 2]);
+                }
+                CreateContext {
+                    name: context_name::RQLS.to_vec(),
+                    data: v,
+                }
+            }
         }
     }
 
@@ -278,6 +311,15 @@ impl ResponseContext {
                     volume_id: le64(d, 8),
                 }),
                 _ => return Err(bad("QFid response")),
+            },
+            n if n == context_name::RQLS => match d.len() {
+                32 | 52 => Some(ResponseContext::Lease {
+                    lease_key: arr16(d),
+                    lease_state: le32(d, 16),
+                    flags: le32(d, 20),
+                    v2: (d.len() == 52).then(|| (arr16(&d[32..]), le16(d, 48))),
+                }),
+                _ => return Err(bad("lease response")),
             },
             _ => None,
         })

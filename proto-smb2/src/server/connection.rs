@@ -6,8 +6,8 @@
 use super::config::{ServerConfig, Share};
 use super::rng::Rng;
 use super::{
-    AsyncError, Call, CallId, CloseReason, CompoundPosition, Event, FileTime, Identity, Reply,
-    ReplyError, REPLY_HEADROOM,
+    AsyncError, BreakError, Call, CallId, CloseReason, CompoundPosition, Event, FileTime, Identity,
+    Reply, ReplyError, REPLY_HEADROOM,
 };
 use crate::cmd::negotiate::dialect;
 use crate::cmd::{ErrorResponse, FileId, Request};
@@ -689,6 +689,85 @@ impl Connection {
         self.seals.clear();
         self.unseals.clear();
         self.queued_bytes = 0;
+    }
+
+    /// Connection.ClientGuid (MS-SMB2 §3.3.1.7), once NEGOTIATE completed: the key of the
+    /// client's lease table (§3.3.1.5). All zeros for 2.0.2, which has no leases.
+    pub fn client_guid(&self) -> Option<[u8; 16]> {
+        self.neg.as_ref().map(|n| n.client_guid)
+    }
+
+    /// Sends an unsolicited break notification: an Oplock Break Notification (§2.2.23.1,
+    /// [`OplockBreak::Oplock`], §3.3.4.6) or a Lease Break Notification (§2.2.23.2,
+    /// [`OplockBreak::LeaseNotification`], §3.3.4.7). The header is the one §3.3.4.6/7
+    /// prescribe: Command OPLOCK_BREAK, MessageId 0xFFFFFFFFFFFFFFFF, no credits, SessionId
+    /// and TreeId 0, not signed (a client does not verify a message with that MessageId,
+    /// §3.2.5.1.3). It is encrypted (§3.3.4.1.4) when `session` — the session of the open
+    /// whose oplock or lease breaks — has Session.EncryptData or `tree` of it requires
+    /// encryption, with that session's key in the transform header, as Samba does.
+    ///
+    /// Refused with [`BreakError`] before NEGOTIATE, once the connection is closing, for a
+    /// lease break on 2.0.2 (no leases, §2.2.23.2), and for an acknowledgment layout.
+    ///
+    /// [`OplockBreak::Oplock`]: crate::cmd::OplockBreak::Oplock
+    /// [`OplockBreak::LeaseNotification`]: crate::cmd::OplockBreak::LeaseNotification
+    pub fn send_break(
+        &mut self,
+        notification: &crate::cmd::OplockBreak,
+        session: Option<(u64, u32)>,
+    ) -> Result<(), BreakError> {
+        use crate::cmd::OplockBreak;
+        if self.close.is_some() {
+            return Err(BreakError::Closed);
+        }
+        let chosen = self.dialect().ok_or(BreakError::NotNegotiated)?;
+        match notification {
+            OplockBreak::Oplock { .. } => {}
+            OplockBreak::LeaseNotification { .. } if chosen >= dialect::SMB210 => {}
+            OplockBreak::LeaseNotification { .. } => return Err(BreakError::NoLeases),
+            OplockBreak::LeaseAck { .. } => return Err(BreakError::NotANotification),
+        }
+        let header = Header {
+            credit_charge: 0,
+            status: NtStatus::SUCCESS,
+            command: Command::OPLOCK_BREAK,
+            credits: 0,
+            flags: flags::SERVER_TO_REDIR,
+            next_command: 0,
+            message_id: u64::MAX,
+            id: HeaderId::Sync {
+                process_id: 0,
+                tree_id: 0,
+            },
+            session_id: 0,
+            signature: [0; 16],
+        };
+        let mut body = Vec::with_capacity(44);
+        notification.encode(&mut body);
+        let mut buf = framed(&body);
+        put_header(&header, &mut buf);
+        let seal = match session {
+            Some((session_id, tree_id)) => {
+                let ctx = Ctx {
+                    header,
+                    session_id,
+                    tree_id,
+                    signed: false,
+                    no_sign: true,
+                    encrypted: false,
+                };
+                match self.encryption_for(&ctx) {
+                    Ok(e) => e,
+                    Err(r) => {
+                        self.close_with(r);
+                        return Err(BreakError::Closed);
+                    }
+                }
+            }
+            None => None,
+        };
+        self.send_framed(buf, MSG_AT, seal);
+        Ok(())
     }
 
     // ---- outputs ----

@@ -308,6 +308,23 @@ pub enum ReplyError {
     UnknownCall(CallId),
 }
 
+/// Why [`Connection::send_break`] refused a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BreakError {
+    /// NEGOTIATE has not completed.
+    #[error("connection not negotiated")]
+    NotNegotiated,
+    /// The connection is closing or lost.
+    #[error("connection closed")]
+    Closed,
+    /// A lease break on a 2.0.2 connection (no leases there).
+    #[error("no leases on SMB 2.0.2")]
+    NoLeases,
+    /// An acknowledgment or response layout, not a notification.
+    #[error("not a break notification")]
+    NotANotification,
+}
+
 /// Why [`Connection::go_async`] refused to turn a call async; the upper layer then
 /// answers it synchronously.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -67,7 +67,12 @@ impl Connection {
     ) -> NegotiateResponse {
         let mut caps = 0;
         if chosen >= dialect::SMB210 {
-            caps |= capabilities::LARGE_MTU;
+            // §3.3.5.4: leasing from 2.1 on; directory leasing on 3.x (the lock table
+            // grants a directory R and H, never W, §3.3.5.9.11).
+            caps |= capabilities::LARGE_MTU | capabilities::LEASING;
+        }
+        if chosen >= dialect::SMB300 {
+            caps |= capabilities::DIRECTORY_LEASING;
         }
         if (chosen == dialect::SMB300 || chosen == dialect::SMB302)
             && client_caps & capabilities::ENCRYPTION != 0

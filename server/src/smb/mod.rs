@@ -45,6 +45,7 @@
 //!   (`Vfs::find_entry`: linear in its size, once per miss), as Samba does.
 
 pub mod exec;
+mod lease;
 pub mod notify;
 pub mod open;
 
@@ -52,7 +53,7 @@ use std::collections::{btree_map, BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use lockstate::{ClientGuid, Deny, FileId, OpenId, Outcome, SmbCreate, Ticket};
+use lockstate::{Deny, FileId, OpenGrant, OpenId, Outcome, SmbCreate, Ticket};
 use proto_nfs::rpc::segments::Segments;
 use proto_nfs::server::{ConnId, Creds};
 use proto_smb2::cmd::close::CLOSE_FLAG_POSTQUERY_ATTRIB;
@@ -162,6 +163,13 @@ struct CreateState {
     found: Option<Box<exec::Found>>,
     file: FileId,
     lock_open: OpenId,
+    /// RequestedOplockLevel and the RqLs context ([`lease::cache_ask`], once the file is
+    /// known to be a directory or not).
+    requested_oplock: u8,
+    lease: Option<proto_smb2::cmd::create_context::LeaseRequest>,
+    /// What was asked of the lock table, and what it granted.
+    ask: lease::CacheAsk,
+    grant: Option<OpenGrant>,
 }
 
 /// An entry that leaves a directory (for CHANGE_NOTIFY).
@@ -174,6 +182,9 @@ struct Removed {
     dir_path: Vec<String>,
     name: String,
     is_dir: bool,
+    /// The v2 parent lease key of the open that removed it, whose lease the change does not
+    /// break ([`Core::smb_parent_changed`]).
+    except: Option<lockstate::CacheKey>,
 }
 
 impl Removed {
@@ -185,6 +196,7 @@ impl Removed {
             dir_path: parent_components(&f.path).to_vec(),
             name: String::from_utf8_lossy(&f.name).into_owned(),
             is_dir: f.is_dir,
+            except: f.parent_lease,
         })
     }
 
@@ -267,6 +279,9 @@ pub(crate) struct SmbState {
     tickets: BTreeMap<Ticket, Pending>,
     parked: BTreeMap<SmbRequestId, Pending>,
     next_lock_open: u64,
+    /// An SMB connection was ever accepted: every lease break is then the SMB side's to
+    /// deliver or resolve ([`lease`]).
+    served: bool,
     filetime: u64,
     /// Namespace changes of NFS jobs in flight, reported to CHANGE_NOTIFY when they succeed.
     pub(crate) nfs_changes: BTreeMap<proto_nfs::server::FsRequestId, Vec<(FileId, notify::Change)>>,
@@ -341,6 +356,7 @@ impl SmbState {
             tickets: BTreeMap::new(),
             parked: BTreeMap::new(),
             next_lock_open: 1,
+            served: false,
             filetime: 0,
             nfs_changes: BTreeMap::new(),
         }
@@ -457,6 +473,7 @@ impl Core {
     pub(crate) fn smb_conn_open(&mut self, conn: ConnId) {
         let seed: [u8; 32] = self.smb.seeds.bytes();
         let machine = Connection::new(Arc::clone(&self.smb.config), seed);
+        self.smb.served = true;
         self.smb.conns.insert(
             conn,
             SmbConn {
@@ -778,11 +795,9 @@ impl Core {
             Request::Write(req) => self.smb_write(ctx, &req, now),
             Request::Ioctl(req) => self.smb_ioctl(&ctx, &req),
             Request::ChangeNotify(req) => self.smb_change_notify(ctx, &req),
-            // Byte-range locks and oplock/lease break acknowledgments come with the
-            // leases issue; nothing is granted that would need them.
-            Request::Lock(_) | Request::OplockBreak(_) => {
-                self.smb_error(&ctx, NtStatus::NOT_SUPPORTED)
-            }
+            Request::OplockBreak(req) => self.smb_oplock_break(&ctx, req, now),
+            // Byte-range locks come with their own part of the leases issue.
+            Request::Lock(_) => self.smb_error(&ctx, NtStatus::NOT_SUPPORTED),
             Request::QueryInfo(req) => self.smb_query_info(ctx, req, call.dialect),
             Request::SetInfo(req) => {
                 let creds = self.smb.creds(&call.identity, ctx.share_id);
@@ -895,7 +910,7 @@ impl Core {
         if let Some(s) = status {
             return self.smb_error(&ctx, s);
         }
-        let (mut mxac, mut qfid, mut allocation) = (false, false, None);
+        let (mut mxac, mut qfid, mut allocation, mut lease) = (false, false, None, None);
         for c in &req.contexts {
             match RequestContext::parse(c) {
                 Err(_) => return self.smb_error(&ctx, NtStatus::INVALID_PARAMETER),
@@ -904,6 +919,8 @@ impl Core {
                 // §3.3.5.9.4 / MS-FSA 2.1.5.1.2.1: the allocation of a new or overwritten
                 // file ([`exec::CreateWork::allocation`]).
                 Ok(RequestContext::AllocationSize(n)) => allocation = Some(n),
+                // §3.3.5.9.8/.11: decided with the lock table once the file is found.
+                Ok(RequestContext::Lease(l)) => lease = Some(l),
                 // §3.3.5.9.7/.12: no durable open to reconnect (none is ever granted);
                 // §3.3.5.9.6: no previous version at any time (no snapshots).
                 Ok(RequestContext::DurableHandleReconnect(_))
@@ -911,8 +928,8 @@ impl Core {
                 | Ok(RequestContext::TimewarpToken(_)) => {
                     return self.smb_error(&ctx, NtStatus::OBJECT_NAME_NOT_FOUND)
                 }
-                // Leases, oplocks and durable handles are granted none (a valid answer:
-                // no response context); ExtA and SecD are not applied.
+                // Durable handles are granted none (a valid answer: no response
+                // context); ExtA and SecD are not applied.
                 Ok(_) => {}
             }
         }
@@ -958,6 +975,10 @@ impl Core {
             found: None,
             file: FileId(0),
             lock_open: OpenId(0),
+            requested_oplock: req.requested_oplock_level,
+            lease,
+            ask: lease::CacheAsk::NONE,
+            grant: None,
         };
         let share_id = ctx.share_id;
         self.smb_job(
@@ -990,15 +1011,24 @@ impl Core {
         }
         let lock_open = OpenId(self.smb.next_lock_open);
         self.smb.next_lock_open += 1;
-        let mut create = SmbCreate::new(
-            file,
-            lock_open,
-            ClientGuid([0; 16]),
-            found.granted,
-            st.share_access,
-        );
+        let client = self.smb_client_guid(ctx.conn);
+        let mut create = SmbCreate::new(file, lock_open, client, found.granted, st.share_access);
         create.overwrite = found.overwrite;
         create.directory = found.attr.kind == FileKind::Directory;
+        let conn_dialect = self
+            .smb
+            .conns
+            .get(&ctx.conn)
+            .and_then(|c| c.machine.dialect())
+            .unwrap_or(0);
+        st.ask = lease::cache_ask(
+            st.requested_oplock,
+            st.lease,
+            conn_dialect,
+            create.directory,
+        );
+        create.cache = st.ask.cache;
+        create.lease_epoch = st.ask.lease.map_or(0, |l| l.epoch);
         create.allocation_size = found.attr.size;
         let parent = found
             .parent
@@ -1036,7 +1066,10 @@ impl Core {
                 }
             }
             Outcome::Proceed | Outcome::Opened(_) => match p.then {
-                Then::Create(st) => {
+                Then::Create(mut st) => {
+                    if let Outcome::Opened(g) = out {
+                        st.grant = Some(g);
+                    }
                     if let Some(ctx) = p.ctx {
                         self.smb_opened(ctx, st, now);
                     }
@@ -1125,10 +1158,12 @@ impl Core {
             searching: false,
             watch: None,
             changed_at_close: 0,
+            parent_lease: st.ask.parent_key(self.smb_client_guid(ctx.conn)),
         };
         if found.action == exec::action::CREATED {
             if let Some((parent, _)) = &found.parent {
                 let dir = file_id(ctx.share_id, &parent.0);
+                self.smb_parent_changed(dir, f.parent_lease);
                 let change = notify::Change {
                     action: notify::action::ADDED,
                     name: String::from_utf8_lossy(&found.name).into_owned(),
@@ -1198,8 +1233,10 @@ impl Core {
                 .to_context(),
             );
         }
+        let (oplock_level, lease_ctx) = lease::create_answer(&st.ask, st.grant.as_ref());
+        contexts.extend(lease_ctx.map(|c| c.to_context()));
         let resp = CreateResponse {
-            oplock_level: 0,
+            oplock_level,
             flags: 0,
             create_action: found.action,
             info,
@@ -1811,6 +1848,7 @@ impl Core {
     }
 
     fn smb_notify_removed(&mut self, r: &Removed) {
+        self.smb_parent_changed(r.dir, r.except);
         let c = notify::Change {
             action: notify::action::REMOVED,
             name: r.name.clone(),
@@ -1837,6 +1875,7 @@ impl Core {
             mask: 0,
         };
         let at = Some((share_id, dir_path));
+        self.smb_parent_changed(dir, old.and_then(|o| o.except));
         match old {
             Some(o) if o.dir == dir => {
                 let old_c = notify::Change {
@@ -2332,14 +2371,24 @@ impl Core {
     /// Lock-table events for requests of the SMB side (tickets and parked requests it
     /// made); the others stay for [`Core::poll_lock_event`].
     fn smb_lock_events(&mut self, now: Instant) -> bool {
-        if self.smb.tickets.is_empty() && self.smb.parked.is_empty() {
+        if self.smb.tickets.is_empty() && self.smb.parked.is_empty() && !self.locks.has_events() {
             return false;
         }
-        let (tickets, parked) = (&self.smb.tickets, &self.smb.parked);
-        let evs = self.locks.take_events_where(|e| match e {
-            crate::LockEvent::SmbCompleted { ticket, .. } => tickets.contains_key(ticket),
-            crate::LockEvent::SmbParkedDone { id, .. } => parked.contains_key(id),
-            crate::LockEvent::Break(_) => false,
+        let owned: Vec<bool> = self
+            .locks
+            .events()
+            .map(|e| match e {
+                crate::LockEvent::SmbCompleted { ticket, .. } => {
+                    self.smb.tickets.contains_key(ticket)
+                }
+                crate::LockEvent::SmbParkedDone { id, .. } => self.smb.parked.contains_key(id),
+                crate::LockEvent::Break(b) => self.smb_owns_break(b),
+            })
+            .collect();
+        let mut i = 0;
+        let evs = self.locks.take_events_where(|_| {
+            i += 1;
+            owned[i - 1]
         });
         let any = !evs.is_empty();
         for e in evs {
@@ -2356,7 +2405,8 @@ impl Core {
                         self.smb_decided(p, outcome, now);
                     }
                 }
-                crate::LockEvent::Break(_) => {}
+                // §3.3.4.6/§3.3.4.7: tell the client.
+                crate::LockEvent::Break(b) => self.smb_send_break(b, now),
             }
         }
         any

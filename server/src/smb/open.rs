@@ -75,6 +75,9 @@ pub struct FileOpen {
     /// FILE_NOTIFY_CHANGE_* bits of changes made through this open that its CLOSE reports
     /// as FILE_ACTION_MODIFIED ([`super::notify`]: writes, the rename of a file).
     pub changed_at_close: u32,
+    /// The lease key of the parent directory's lease the CREATE named (v2
+    /// ParentLeaseKey): changes made through this open do not break it (MS-FSA 2.1.4.12.2).
+    pub parent_lease: Option<lockstate::CacheKey>,
 }
 
 /// What an open is of.
@@ -117,6 +120,8 @@ pub struct OpenTable {
     limits: OpenLimits,
     /// Opens with a CHANGE_NOTIFY watch (namespace changes are only traced while any).
     watches: usize,
+    /// File opens by their lock-table id (a break names the lock table's open).
+    by_lock: BTreeMap<OpenId, u64>,
 }
 
 impl OpenTable {
@@ -129,6 +134,7 @@ impl OpenTable {
             next: 1,
             limits,
             watches: 0,
+            by_lock: BTreeMap::new(),
         }
     }
 
@@ -161,6 +167,7 @@ impl OpenTable {
             .or_default() += 1;
         if let OpenKind::File(f) = &open.kind {
             self.files.entry(f.file).or_default().opens += 1;
+            self.by_lock.insert(f.lock_open, id);
         }
         self.opens.insert(id, open);
         id
@@ -187,6 +194,7 @@ impl OpenTable {
         }
         let mut remove_file = false;
         if let OpenKind::File(f) = &open.kind {
+            self.by_lock.remove(&f.lock_open);
             if f.watch.is_some() {
                 self.watches -= 1;
             }
@@ -242,6 +250,12 @@ impl OpenTable {
     /// The open `id`, whoever it belongs to.
     pub fn by_id_mut(&mut self, id: u64) -> Option<&mut Open> {
         self.opens.get_mut(&id)
+    }
+
+    /// The open the lock table knows as `open`: its volatile FileId and the open.
+    pub fn by_lock(&self, open: OpenId) -> Option<(u64, &Open)> {
+        let id = *self.by_lock.get(&open)?;
+        Some((id, self.opens.get(&id)?))
     }
 
     /// Whether `file` has delete pending.

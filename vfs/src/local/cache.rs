@@ -78,6 +78,8 @@ pub struct NodeCache {
     nodes: HashMap<u64, Arc<Node>>,
     tick: u64,
     capacity: usize,
+    /// `tick` at the last [`NodeCache::take_idle`].
+    swept_at: u64,
 }
 
 impl NodeCache {
@@ -87,7 +89,37 @@ impl NodeCache {
             nodes: HashMap::new(),
             tick: 0,
             capacity: capacity.max(1),
+            swept_at: 0,
         }
+    }
+
+    /// Removes the nodes not used since the previous call and returns them, so the caller
+    /// can drop (close) them outside the lock. Called periodically, it closes descriptors
+    /// idle for one to two periods: a file deleted behind the server's back is then freed
+    /// by the file system, and its dirty pages stop being written back, soon after its last
+    /// use (Linux knfsd's file cache ages its descriptors out the same way).
+    pub fn take_idle(&mut self) -> Vec<Arc<Node>> {
+        let since = self.swept_at;
+        self.swept_at = self.tick;
+        let idle: Vec<u64> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.last_used.load(Ordering::Relaxed) <= since)
+            .map(|(k, _)| *k)
+            .collect();
+        idle.into_iter()
+            .filter_map(|ino| self.nodes.remove(&ino))
+            .collect()
+    }
+
+    /// How many nodes are cached.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether no node is cached.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
     }
 
     /// The node of `ino`, marking it recently used.

@@ -36,6 +36,10 @@
 //! so READ and WRITE of a hot file cost one `statx`, one `pread`/`pwrite` and one `statx`,
 //! with no path resolution. Regular files are opened read-only on LOOKUP and upgraded to
 //! read-write on the first write. `DataSync` uses `fdatasync`, `FileSync` and COMMIT `fsync`.
+//! A background thread closes descriptors idle for 2–4 s ([`LocalFsOptions::idle_close`]),
+//! so a file removed behind the server's back (by a local process) is freed soon after its
+//! last use instead of staying allocated, its dirty pages written back, while the LRU holds
+//! it; a file held by an SMB open ([`Vfs::hold`]) keeps its descriptor.
 //!
 //! # EXCLUSIVE create
 //! As Linux knfsd does (fs/nfsd/vfs.c), the verifier is stored durably in the new file's
@@ -158,6 +162,10 @@ pub struct LocalFsOptions {
     /// attribute (Samba's `store dos attributes`, default on). Off, every file reports
     /// [`DosAttrs::derived`] and setting them gives [`VfsError::NotSupported`].
     pub store_dos_attributes: bool,
+    /// Close cached descriptors unused for between one and two of these periods (a
+    /// background thread of the [`LocalFs`]; `None`: only the LRU bound closes them). A
+    /// file removed behind the server's back is freed once its descriptor is closed.
+    pub idle_close: Option<Duration>,
 }
 
 impl Default for LocalFsOptions {
@@ -167,6 +175,7 @@ impl Default for LocalFsOptions {
             name_cache: 1 << 18,
             scan_limit: 1 << 22,
             store_dos_attributes: true,
+            idle_close: Some(Duration::from_secs(2)),
         }
     }
 }
@@ -178,7 +187,7 @@ pub struct LocalFs {
     dev: u64,
     dev_hash: u32,
     as_root: bool,
-    nodes: Mutex<NodeCache>,
+    nodes: Arc<Mutex<NodeCache>>,
     names: Mutex<NameMap>,
     stale: Mutex<StaleSet>,
     /// Serializes scans; holds when the last complete scan ended (if the name map could
@@ -205,6 +214,27 @@ impl fmt::Debug for LocalFs {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The guarded values are caches; a panic elsewhere cannot make them unsafe to use.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Starts the thread that closes idle descriptors of one [`LocalFs`] every `period`
+/// ([`LocalFsOptions::idle_close`]); it ends at the first sweep after the file system is
+/// dropped. The descriptors are closed on this thread, outside the cache's lock.
+fn spawn_idle_closer(
+    nodes: std::sync::Weak<Mutex<NodeCache>>,
+    period: Duration,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("janus-fd-idle".into())
+        .spawn(move || loop {
+            std::thread::sleep(period);
+            let Some(nodes) = nodes.upgrade() else {
+                return;
+            };
+            let idle = lock(&nodes).take_idle();
+            drop(nodes);
+            drop(idle);
+        })
+        .map(drop)
 }
 
 /// What listing one directory during a scan found.
@@ -252,13 +282,17 @@ impl LocalFs {
             btime: sys::btime_of(&st),
         };
         let dev = dev_of(&st);
+        let nodes = Arc::new(Mutex::new(NodeCache::new(options.open_files)));
+        if let Some(period) = options.idle_close {
+            spawn_idle_closer(Arc::downgrade(&nodes), period)?;
+        }
         Ok(Self {
             root: Arc::new(Node::new(fd, Access::Dir, FileKind::Directory, ident)),
             path,
             dev,
             dev_hash: handle::dev_hash(dev),
             as_root: sys::is_root(),
-            nodes: Mutex::new(NodeCache::new(options.open_files)),
+            nodes,
             names: Mutex::new(NameMap::new(options.name_cache)),
             stale: Mutex::new(StaleSet::new(4096)),
             scan_lock: Mutex::new(None),

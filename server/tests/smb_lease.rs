@@ -1,0 +1,672 @@
+//! Leases and oplocks through `server::Core` (MS-SMB2 §3.3.5.9.8/.11 grants, §3.3.4.6/.7
+//! break notifications, §3.3.5.22 acknowledgments): SMB clients with their own ClientGuid
+//! talk to the core over connection ids, jobs run on the test's thread and time is virtual
+//! (`Core::handle_timeout`), so the break timeout is tested without waiting.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use proto_smb2::auth::ntlm;
+use proto_smb2::client;
+use proto_smb2::cmd::create_context::{LeaseRequest, RequestContext, ResponseContext};
+use proto_smb2::cmd::negotiate::dialect;
+use proto_smb2::cmd::*;
+use proto_smb2::compound::split_compound;
+use proto_smb2::nbss;
+use proto_smb2::{Command, Header, HeaderId, NtStatus};
+use server::users::{User, Users};
+use server::{ConnId, Core, CoreConfig, Listener, ShareBackend, ShareConfig};
+use vfs::memory::{MemoryFs, MemoryFsConfig};
+
+const NOW_FT: u64 = 133_500_000_000_000_000;
+const PASSWORD: &str = "pw-alice";
+
+const GENERIC_READ: u32 = 0x8000_0000;
+const GENERIC_WRITE: u32 = 0x4000_0000;
+const FILE_READ_ATTRIBUTES: u32 = 0x80;
+const SHARE_ALL: u32 = 7;
+const OPEN: u32 = 1;
+const OPEN_IF: u32 = 3;
+const DIRECTORY_FILE: u32 = 1;
+
+const R: u32 = 1;
+const H: u32 = 2;
+const W: u32 = 4;
+
+const STATUS_UNSUCCESSFUL: NtStatus = NtStatus(0xC000_0001);
+const STATUS_INVALID_OPLOCK_PROTOCOL: NtStatus = NtStatus(0xC000_00E3);
+
+fn peer() -> SocketAddr {
+    "127.0.0.1:50000".parse().unwrap()
+}
+
+#[allow(clippy::disallowed_methods)] // a real origin for the virtual clock
+fn start() -> Instant {
+    Instant::now()
+}
+
+/// A core with share `export` (id 1), user alice, and the lock table's default 35 s
+/// break timeout.
+fn core() -> (Core, Instant) {
+    let now = start();
+    let fs = Arc::new(MemoryFs::new(
+        MemoryFsConfig::default(),
+        vfs::memory::system_clock(),
+    ));
+    let mut users = Users::new();
+    users
+        .insert(User {
+            name: "alice".into(),
+            uid: Some(1000),
+            gid: Some(1000),
+            nt_hash: ntlm::nt_hash(PASSWORD),
+            groups: vec![],
+        })
+        .unwrap();
+    let config = CoreConfig {
+        shares: vec![ShareConfig {
+            share_id: 1,
+            name: "export".into(),
+            read_only: false,
+            clients: vec![],
+            root_squash: false,
+            all_squash: false,
+            anon_uid: 65534,
+            anon_gid: 65534,
+            smb: Default::default(),
+        }],
+        users,
+        smb_seed: [5; 32],
+        ..CoreConfig::default()
+    };
+    let backends = vec![ShareBackend {
+        share_id: 1,
+        vfs: fs,
+    }];
+    let mut core = Core::new(config, backends, vec![], true, now).unwrap();
+    core.handle_wall_clock(1_700_000_000);
+    (core, now)
+}
+
+#[derive(Debug)]
+struct Resp {
+    header: Header,
+    msg: Vec<u8>,
+}
+
+impl Resp {
+    fn status(&self) -> NtStatus {
+        self.header.status
+    }
+    fn is_break(&self) -> bool {
+        self.header.command == Command::OPLOCK_BREAK && self.header.message_id == u64::MAX
+    }
+}
+
+fn run_jobs(core: &mut Core, now: Instant) {
+    while let Some(job) = core.poll_job() {
+        let mut done = job.run();
+        assert!(done.take_follow_up().is_none());
+        core.handle_job_done(done, now);
+    }
+}
+
+thread_local! {
+    static MAILBOX: std::cell::RefCell<Vec<(ConnId, Bytes)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Everything the core sent to `conn` so far.
+fn recv(core: &mut Core, conn: ConnId) -> Vec<Resp> {
+    while let Some(t) = core.poll_transmit() {
+        if t.dest.is_none() {
+            MAILBOX.with(|m| m.borrow_mut().push((t.conn, t.data.to_bytes())));
+        }
+    }
+    let mine: Vec<Bytes> = MAILBOX.with(|m| {
+        let mut m = m.borrow_mut();
+        let (mine, rest): (Vec<_>, Vec<_>) = m.drain(..).partition(|(c, _)| *c == conn);
+        *m = rest;
+        mine.into_iter().map(|(_, b)| b).collect()
+    });
+    let mut out = Vec::new();
+    for b in mine {
+        let mut buf = BytesMut::from(&b[..]);
+        while let Some(f) = nbss::take_frame(&mut buf, nbss::MAX_FRAME_LEN).unwrap() {
+            for p in split_compound(&f.payload, 64).unwrap() {
+                out.push(Resp {
+                    header: p.header,
+                    msg: p.msg.to_vec(),
+                });
+            }
+        }
+    }
+    out
+}
+
+struct Client {
+    conn: ConnId,
+    next_mid: u64,
+    sid: u64,
+    tid: u32,
+}
+
+impl Client {
+    /// Connected, logged on as alice with `guid` as ClientGuid, `export` mounted.
+    fn ready(core: &mut Core, id: u64, guid: u8, dialect_: u16, now: Instant) -> Client {
+        let conn = ConnId((1 << 32) | id);
+        core.handle_conn_open(conn, Listener::Smb, peer(), now);
+        let mut c = Client {
+            conn,
+            next_mid: 0,
+            sid: 0,
+            tid: 0,
+        };
+        let neg = client::negotiate_request(&[dialect_], &[], 0, [guid; 16], [0; 32]);
+        let r = c.call(core, now, Command::NEGOTIATE, |o| neg.encode(o));
+        assert_eq!(r.status(), NtStatus::SUCCESS);
+        let auth = client::NtlmClient::new(
+            client::DEFAULT_NTLM_FLAGS,
+            client::Credentials::password("alice", "WORKGROUP", "CLIENT", PASSWORD),
+            client::ClientInputs {
+                time: NOW_FT,
+                client_challenge: [0x99; 8],
+                random_session_key: [0x5a; 16],
+            },
+        );
+        let ss = auth.session_setup(1, 0);
+        let r = c.call(core, now, Command::SESSION_SETUP, |o| ss.encode(o));
+        assert_eq!(r.status(), NtStatus::MORE_PROCESSING_REQUIRED);
+        c.sid = r.header.session_id;
+        let ss2 = SessionSetupRequest {
+            security_buffer: auth.answer(&r.msg).unwrap().token,
+            ..ss
+        };
+        let r = c.call(core, now, Command::SESSION_SETUP, |o| ss2.encode(o));
+        assert_eq!(r.status(), NtStatus::SUCCESS);
+        let tc = TreeConnectRequest {
+            flags: 0,
+            path: "\\\\janus\\export".encode_utf16().collect(),
+            extension: None,
+        };
+        let r = c.call(core, now, Command::TREE_CONNECT, |o| tc.encode(o));
+        assert_eq!(r.status(), NtStatus::SUCCESS);
+        c.tid = r.header.tree_id().unwrap();
+        c
+    }
+
+    fn build(&mut self, command: Command, body: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let h = Header {
+            credit_charge: 1,
+            status: NtStatus::SUCCESS,
+            command,
+            credits: 32,
+            flags: 0,
+            next_command: 0,
+            message_id: self.next_mid,
+            id: HeaderId::Sync {
+                process_id: 0xfeff,
+                tree_id: self.tid,
+            },
+            session_id: self.sid,
+            signature: [0; 16],
+        };
+        self.next_mid += 1;
+        let mut m = Vec::new();
+        h.encode(&mut m);
+        body(&mut m);
+        m
+    }
+
+    /// Sends a request and runs the jobs; returns its MessageId.
+    fn send(
+        &mut self,
+        core: &mut Core,
+        now: Instant,
+        command: Command,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> u64 {
+        let mid = self.next_mid;
+        let m = self.build(command, body);
+        let mut f = Vec::new();
+        nbss::put_frame(&mut f, &m);
+        core.handle_tcp_bytes(self.conn, &f, now);
+        run_jobs(core, now);
+        mid
+    }
+
+    fn call(
+        &mut self,
+        core: &mut Core,
+        now: Instant,
+        command: Command,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Resp {
+        self.send(core, now, command, body);
+        let mut r = recv(core, self.conn);
+        assert_eq!(r.len(), 1, "one response: {r:?}");
+        r.remove(0)
+    }
+
+    fn recv(&self, core: &mut Core) -> Vec<Resp> {
+        recv(core, self.conn)
+    }
+}
+
+/// A CREATE asking for a v2 lease (`v2`) or v1 lease of `state` under `key`.
+fn lease_create(name: &str, access: u32, key: u8, state: u32, v2: bool) -> CreateRequest {
+    let mut req = client::create_request(name, access, SHARE_ALL, OPEN_IF, 0);
+    req.requested_oplock_level = 0xFF;
+    req.contexts.push(
+        RequestContext::Lease(LeaseRequest {
+            lease_key: [key; 16],
+            lease_state: state,
+            flags: 0,
+            v2: v2.then_some(([0; 16], 0)),
+        })
+        .to_context(),
+    );
+    req
+}
+
+fn oplock_create(name: &str, access: u32, level: u8) -> CreateRequest {
+    let mut req = client::create_request(name, access, SHARE_ALL, OPEN_IF, 0);
+    req.requested_oplock_level = level;
+    req
+}
+
+/// The granted (OplockLevel, lease state, lease flags, epoch) of a CREATE response.
+fn granted(r: &Resp) -> (CreateResponse, Option<(u32, u32, u16)>) {
+    assert_eq!(r.status(), NtStatus::SUCCESS, "{r:?}");
+    let resp = CreateResponse::decode(&r.msg).unwrap();
+    let lease = resp
+        .contexts
+        .iter()
+        .find_map(|c| match ResponseContext::parse(c).unwrap() {
+            Some(ResponseContext::Lease {
+                lease_state,
+                flags,
+                v2,
+                ..
+            }) => Some((lease_state, flags, v2.map_or(0, |v| v.1))),
+            _ => None,
+        });
+    (resp, lease)
+}
+
+fn lease_ack(key: u8, state: u32) -> impl FnOnce(&mut Vec<u8>) {
+    move |o| {
+        OplockBreak::LeaseAck {
+            flags: 0,
+            lease_key: [key; 16],
+            lease_state: state,
+            lease_duration: 0,
+        }
+        .encode(o)
+    }
+}
+
+fn only_break(rs: Vec<Resp>) -> OplockBreak {
+    assert_eq!(rs.len(), 1, "{rs:?}");
+    assert!(rs[0].is_break(), "{rs:?}");
+    assert_eq!(rs[0].header.session_id, 0);
+    OplockBreak::decode(&rs[0].msg).unwrap()
+}
+
+/// The scenario: A holds RWH, B's write open breaks it to RH and waits
+/// (STATUS_PENDING), A acknowledges, B's CREATE completes; A keeps RH.
+#[test]
+fn lease_broken_by_a_write_open_waits_for_the_ack() {
+    let (mut core, now) = core();
+    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB302, now);
+    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let r = a.call(&mut core, now, Command::CREATE, |o| {
+        lease_create("f", GENERIC_READ | GENERIC_WRITE, 1, R | H | W, true).encode(o)
+    });
+    let (resp, lease) = granted(&r);
+    assert_eq!(resp.oplock_level, 0xFF);
+    assert_eq!(lease, Some((R | H | W, 0, 1)), "RWH, epoch 0 + 1");
+
+    let mid = b.send(&mut core, now, Command::CREATE, |o| {
+        client::create_request("f", GENERIC_WRITE, SHARE_ALL, OPEN, 0).encode(o)
+    });
+    let rb = b.recv(&mut core);
+    assert_eq!(rb.len(), 1);
+    assert_eq!(rb[0].status(), NtStatus::PENDING);
+    assert_eq!(rb[0].header.message_id, mid);
+    let n = only_break(a.recv(&mut core));
+    assert_eq!(
+        n,
+        OplockBreak::LeaseNotification {
+            new_epoch: 2,
+            flags: 1,
+            lease_key: [1; 16],
+            current_lease_state: R | H | W,
+            new_lease_state: R | H,
+        }
+    );
+
+    let r = a.call(&mut core, now, Command::OPLOCK_BREAK, lease_ack(1, R | H));
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    assert!(matches!(
+        OplockBreak::decode(&r.msg).unwrap(),
+        OplockBreak::LeaseAck { lease_state, .. } if lease_state == R | H
+    ));
+    run_jobs(&mut core, now);
+    let rb = b.recv(&mut core);
+    assert_eq!(rb.len(), 1, "{rb:?}");
+    assert_eq!(rb[0].status(), NtStatus::SUCCESS);
+    assert_eq!(rb[0].header.message_id, mid);
+    // A second ack: not breaking any more.
+    let r = a.call(&mut core, now, Command::OPLOCK_BREAK, lease_ack(1, R | H));
+    assert_eq!(r.status(), STATUS_UNSUCCESSFUL);
+}
+
+/// Nobody acknowledges: after the break timeout (35 s) the lease is NONE and the waiting
+/// CREATE completes; a late ack is STATUS_UNSUCCESSFUL.
+#[test]
+fn an_unacknowledged_break_times_out_to_none() {
+    let (mut core, now) = core();
+    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB210, now);
+    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB210, now);
+    let r = a.call(&mut core, now, Command::CREATE, |o| {
+        lease_create("f", GENERIC_READ | GENERIC_WRITE, 1, R | H | W, false).encode(o)
+    });
+    assert_eq!(granted(&r).1, Some((R | H | W, 0, 0)));
+    b.send(&mut core, now, Command::CREATE, |o| {
+        client::create_request("f", GENERIC_WRITE, SHARE_ALL, OPEN, 0).encode(o)
+    });
+    assert_eq!(b.recv(&mut core)[0].status(), NtStatus::PENDING);
+    only_break(a.recv(&mut core));
+    let deadline = core.poll_timeout().expect("the break timer");
+    assert_eq!(deadline, now + Duration::from_secs(35));
+    let t = now + Duration::from_secs(34);
+    core.handle_timeout(t);
+    run_jobs(&mut core, t);
+    assert!(b.recv(&mut core).is_empty(), "still waiting at 34 s");
+    let t = now + Duration::from_secs(35);
+    core.handle_timeout(t);
+    run_jobs(&mut core, t);
+    let rb = b.recv(&mut core);
+    assert_eq!(rb.len(), 1);
+    assert_eq!(rb[0].status(), NtStatus::SUCCESS);
+    let r = a.call(&mut core, t, Command::OPLOCK_BREAK, lease_ack(1, R | H));
+    assert_eq!(r.status(), STATUS_UNSUCCESSFUL);
+    // The lease is NONE now: a new write open by A's key breaks nothing.
+    let r = a.call(&mut core, t, Command::CREATE, |o| {
+        lease_create("f", GENERIC_READ, 1, R, false).encode(o)
+    });
+    assert_eq!(granted(&r).1, Some((R, 0, 0)));
+}
+
+/// A batch oplock is broken to Level II by a second open, acknowledged; acks in the
+/// wrong state get the §3.3.5.22.1 statuses.
+#[test]
+fn oplock_break_and_acknowledgments() {
+    let (mut core, now) = core();
+    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB210, now);
+    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB210, now);
+    let r = a.call(&mut core, now, Command::CREATE, |o| {
+        oplock_create("f", GENERIC_READ | GENERIC_WRITE, 9).encode(o)
+    });
+    let (ra, _) = granted(&r);
+    assert_eq!(ra.oplock_level, 9, "batch");
+    // Not breaking yet.
+    let ack = |level| {
+        move |o: &mut Vec<u8>| {
+            OplockBreak::Oplock {
+                oplock_level: level,
+                file_id: ra.file_id,
+            }
+            .encode(o)
+        }
+    };
+    let r = a.call(&mut core, now, Command::OPLOCK_BREAK, ack(1));
+    assert_eq!(
+        r.status(),
+        STATUS_INVALID_OPLOCK_PROTOCOL,
+        "not breaking (as Samba)"
+    );
+    b.send(&mut core, now, Command::CREATE, |o| {
+        oplock_create("f", GENERIC_READ, 9).encode(o)
+    });
+    assert_eq!(b.recv(&mut core)[0].status(), NtStatus::PENDING);
+    assert_eq!(
+        only_break(a.recv(&mut core)),
+        OplockBreak::Oplock {
+            oplock_level: 1,
+            file_id: ra.file_id
+        }
+    );
+    let r = a.call(&mut core, now, Command::OPLOCK_BREAK, ack(1));
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    assert_eq!(
+        OplockBreak::decode(&r.msg).unwrap(),
+        OplockBreak::Oplock {
+            oplock_level: 1,
+            file_id: ra.file_id
+        }
+    );
+    let rb = b.recv(&mut core);
+    let (resp, _) = granted(&rb[0]);
+    assert_eq!(resp.oplock_level, 1, "Level II beside A's Level II");
+
+    // An ack to a level the break did not offer ends the break at NONE and fails.
+    let mut c = Client::ready(&mut core, 3, 0xC, dialect::SMB210, now);
+    let r = c.call(&mut core, now, Command::CREATE, |o| {
+        oplock_create("g", GENERIC_READ | GENERIC_WRITE, 8).encode(o)
+    });
+    let (rc, _) = granted(&r);
+    assert_eq!(rc.oplock_level, 8, "exclusive");
+    b.send(&mut core, now, Command::CREATE, |o| {
+        client::create_request("g", GENERIC_WRITE, SHARE_ALL, OPEN, 0).encode(o)
+    });
+    assert_eq!(b.recv(&mut core)[0].status(), NtStatus::PENDING);
+    only_break(c.recv(&mut core));
+    let r = c.call(&mut core, now, Command::OPLOCK_BREAK, |o| {
+        OplockBreak::Oplock {
+            oplock_level: 8,
+            file_id: rc.file_id,
+        }
+        .encode(o)
+    });
+    assert_eq!(r.status(), STATUS_INVALID_OPLOCK_PROTOCOL);
+    assert_eq!(b.recv(&mut core)[0].status(), NtStatus::SUCCESS);
+    // An unknown FileId.
+    let r = c.call(&mut core, now, Command::OPLOCK_BREAK, |o| {
+        OplockBreak::Oplock {
+            oplock_level: 0,
+            file_id: FileId {
+                persistent: 999,
+                volatile: 999,
+            },
+        }
+        .encode(o)
+    });
+    assert_eq!(r.status(), NtStatus::FILE_CLOSED);
+}
+
+/// Lease acknowledgment statuses (§3.3.5.22.2) and a lease key reused on another file
+/// (§3.3.5.9.8: STATUS_INVALID_PARAMETER).
+#[test]
+fn lease_ack_errors_and_key_reuse() {
+    let (mut core, now) = core();
+    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB302, now);
+    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let r = a.call(&mut core, now, Command::OPLOCK_BREAK, lease_ack(7, R));
+    assert_eq!(r.status(), NtStatus::OBJECT_NAME_NOT_FOUND);
+    let r = a.call(&mut core, now, Command::CREATE, |o| {
+        lease_create("f", GENERIC_READ, 1, R | H, true).encode(o)
+    });
+    assert_eq!(granted(&r).1, Some((R | H, 0, 1)));
+    let r = a.call(&mut core, now, Command::OPLOCK_BREAK, lease_ack(1, R));
+    assert_eq!(r.status(), STATUS_UNSUCCESSFUL, "not breaking");
+    let r = a.call(&mut core, now, Command::CREATE, |o| {
+        lease_create("other", GENERIC_READ, 1, R | H, true).encode(o)
+    });
+    assert_eq!(r.status(), NtStatus::INVALID_PARAMETER, "key in use on f");
+    // B's overwrite breaks RH to NONE (an ack is required, from H); it waits for nothing
+    // (no W to flush, no sharing conflict).
+    b.send(&mut core, now, Command::CREATE, |o| {
+        client::create_request("f", GENERIC_WRITE, SHARE_ALL, 5, 0).encode(o)
+    });
+    assert_eq!(b.recv(&mut core)[0].status(), NtStatus::SUCCESS);
+    let n = only_break(a.recv(&mut core));
+    let OplockBreak::LeaseNotification {
+        new_lease_state, ..
+    } = n
+    else {
+        panic!("{n:?}")
+    };
+    assert_eq!(new_lease_state, 0, "overwrite: to NONE");
+    let r = a.call(&mut core, now, Command::OPLOCK_BREAK, lease_ack(1, R));
+    assert_eq!(
+        r.status(),
+        NtStatus::REQUEST_NOT_ACCEPTED,
+        "R is not within NONE"
+    );
+    let r = a.call(&mut core, now, Command::OPLOCK_BREAK, lease_ack(1, 0));
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+}
+
+/// CREATEs waiting on one break complete in arrival order; a cancelled one answers
+/// STATUS_CANCELLED and leaves the queue.
+#[test]
+fn waiting_creates_complete_in_order_and_cancel() {
+    let (mut core, now) = core();
+    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB302, now);
+    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let mut c = Client::ready(&mut core, 3, 0xC, dialect::SMB302, now);
+    let r = a.call(&mut core, now, Command::CREATE, |o| {
+        lease_create("f", GENERIC_READ | GENERIC_WRITE, 1, R | H | W, true).encode(o)
+    });
+    assert_eq!(granted(&r).1.map(|l| l.0), Some(R | H | W));
+    let open_w =
+        |o: &mut Vec<u8>| client::create_request("f", GENERIC_WRITE, SHARE_ALL, OPEN, 0).encode(o);
+    b.send(&mut core, now, Command::CREATE, open_w);
+    let cancelled = c.send(&mut core, now, Command::CREATE, open_w);
+    c.send(&mut core, now, Command::CREATE, open_w);
+    assert_eq!(b.recv(&mut core)[0].status(), NtStatus::PENDING);
+    let rc = c.recv(&mut core);
+    assert_eq!(
+        rc.iter().map(Resp::status).collect::<Vec<_>>(),
+        [NtStatus::PENDING, NtStatus::PENDING]
+    );
+    only_break(a.recv(&mut core));
+    // CANCEL of C's first CREATE (by MessageId, §3.3.5.16).
+    let h = Header {
+        credit_charge: 0,
+        status: NtStatus::SUCCESS,
+        command: Command::CANCEL,
+        credits: 0,
+        flags: 0,
+        next_command: 0,
+        message_id: cancelled,
+        id: HeaderId::Sync {
+            process_id: 0xfeff,
+            tree_id: c.tid,
+        },
+        session_id: c.sid,
+        signature: [0; 16],
+    };
+    let mut m = Vec::new();
+    h.encode(&mut m);
+    CancelRequest.encode(&mut m);
+    let mut f = Vec::new();
+    nbss::put_frame(&mut f, &m);
+    core.handle_tcp_bytes(c.conn, &f, now);
+    let rc = c.recv(&mut core);
+    assert_eq!(rc.len(), 1);
+    assert_eq!(rc[0].status(), NtStatus::CANCELLED);
+    assert_eq!(rc[0].header.message_id, cancelled);
+    // The ack lets B's and then C's second CREATE through, in that order.
+    a.send(&mut core, now, Command::OPLOCK_BREAK, lease_ack(1, R | H));
+    let mut order = Vec::new();
+    while let Some(t) = core.poll_transmit() {
+        if t.conn == b.conn || t.conn == c.conn {
+            order.push(t.conn);
+        }
+        MAILBOX.with(|m| m.borrow_mut().push((t.conn, t.data.to_bytes())));
+    }
+    assert_eq!(order, [b.conn, c.conn]);
+    assert_eq!(a.recv(&mut core)[0].status(), NtStatus::SUCCESS);
+    assert_eq!(b.recv(&mut core)[0].status(), NtStatus::SUCCESS);
+    let rc = c.recv(&mut core);
+    assert_eq!(rc.len(), 1);
+    assert_eq!(rc[0].status(), NtStatus::SUCCESS);
+    assert_eq!(rc[0].header.message_id, cancelled + 1);
+}
+
+/// A directory gets R and H on 3.x, never W, and no lease at all on 2.1 (no directory
+/// leasing); a plain stat open (attributes only) breaks nothing.
+#[test]
+fn directory_leases_on_3x_only() {
+    let (mut core, now) = core();
+    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB302, now);
+    let dir = |name: &str| {
+        let mut req = lease_create(name, GENERIC_READ, 2, R | H | W, true);
+        req.create_options = DIRECTORY_FILE;
+        req
+    };
+    let r = a.call(&mut core, now, Command::CREATE, |o| dir("d").encode(o));
+    let (resp, lease) = granted(&r);
+    assert_eq!(resp.oplock_level, 0xFF);
+    assert_eq!(lease.map(|l| l.0), Some(R | H));
+    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB210, now);
+    let r = b.call(&mut core, now, Command::CREATE, |o| {
+        let mut req = lease_create("d", GENERIC_READ, 3, R | H, false);
+        req.create_options = DIRECTORY_FILE;
+        req.encode(o)
+    });
+    let (resp, lease) = granted(&r);
+    assert_eq!((resp.oplock_level, lease), (0, None));
+    let r = b.call(&mut core, now, Command::CREATE, |o| {
+        client::create_request("d", FILE_READ_ATTRIBUTES, SHARE_ALL, OPEN, 0).encode(o)
+    });
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    assert!(a.recv(&mut core).is_empty(), "no break for a stat open");
+}
+
+/// A change in a leased directory breaks the directory's lease (MS-FSA 2.1.4.12.2), except
+/// when it is made by the lease's own client naming it as ParentLeaseKey (MS-SMB2
+/// §3.3.5.9.11).
+#[test]
+fn a_change_in_a_directory_breaks_its_lease_except_the_makers() {
+    let (mut core, now) = core();
+    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB302, now);
+    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let r = a.call(&mut core, now, Command::CREATE, |o| {
+        let mut req = lease_create("d", GENERIC_READ, 2, R | H, true);
+        req.create_options = DIRECTORY_FILE;
+        req.encode(o)
+    });
+    assert_eq!(granted(&r).1.map(|l| l.0), Some(R | H));
+    // A creates d\a naming its directory lease as parent: no break.
+    let r = a.call(&mut core, now, Command::CREATE, |o| {
+        let mut req = lease_create("d\\a", GENERIC_READ, 3, R, true);
+        req.contexts = vec![RequestContext::Lease(LeaseRequest {
+            lease_key: [3; 16],
+            lease_state: R,
+            flags: 4,
+            v2: Some(([2; 16], 0)),
+        })
+        .to_context()];
+        req.encode(o)
+    });
+    let (_, lease) = granted(&r);
+    assert_eq!(lease, Some((R, 4, 1)), "R, PARENT_LEASE_KEY_SET, epoch 1");
+    assert!(a.recv(&mut core).is_empty(), "no break for the maker");
+    // B creates d\b: A's directory lease breaks (H needs an ack), B does not wait.
+    let r = b.call(&mut core, now, Command::CREATE, |o| {
+        client::create_request("d\\b", GENERIC_READ | GENERIC_WRITE, SHARE_ALL, OPEN_IF, 0)
+            .encode(o)
+    });
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    let n = only_break(a.recv(&mut core));
+    assert!(
+        matches!(n, OplockBreak::LeaseNotification { lease_key, current_lease_state, flags: 1, .. }
+            if lease_key == [2; 16] && current_lease_state == R | H),
+        "{n:?}"
+    );
+}
