@@ -127,8 +127,16 @@ const CAP_LEASING: u32 = 0x2;
 /// A break acknowledgment to send later.
 #[derive(Debug, Clone, Copy)]
 enum Ack {
-    Lease { file: usize, state: u32 },
-    Oplock { fid: FileId, level: u8 },
+    Lease {
+        file: usize,
+        state: u32,
+        prompt: bool,
+    },
+    Oplock {
+        fid: FileId,
+        level: u8,
+        prompt: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -771,11 +779,9 @@ impl SmbClient {
                 self.leases.insert(file, new_lease_state);
                 let keep_w = flags & 1 != 0 && delay.is_some_and(|d| d < 1_000_000) && !wrong;
                 if !keep_w {
-                    ck.smb_caching(
-                        CacheKey::Lease(idx, file),
-                        file,
-                        new_lease_state & LEASE_W != 0,
-                    );
+                    // Even a break that leaves W (RWH -> RW) ends in NONE when its ack comes
+                    // too late: the server times it out (MS-SMB2 3.3.6.5).
+                    ck.smb_caching(CacheKey::Lease(idx, file), file, false);
                 }
                 if flags & 1 != 0 {
                     if let Some(d) = delay {
@@ -784,7 +790,14 @@ impl SmbClient {
                         } else {
                             new_lease_state
                         };
-                        self.acks_due.push((now + d, Ack::Lease { file, state }));
+                        self.acks_due.push((
+                            now + d,
+                            Ack::Lease {
+                                file,
+                                state,
+                                prompt: keep_w,
+                            },
+                        ));
                     }
                 }
             }
@@ -807,11 +820,7 @@ impl SmbClient {
                 let ack = oplock_w(old);
                 let keep_w = ack && delay.is_some_and(|d| d < 1_000_000) && !wrong;
                 if !keep_w {
-                    ck.smb_caching(
-                        CacheKey::Oplock(idx, file_id.volatile),
-                        h.file,
-                        oplock_w(oplock_level),
-                    );
+                    ck.smb_caching(CacheKey::Oplock(idx, file_id.volatile), h.file, false);
                 }
                 if ack {
                     if let Some(d) = delay {
@@ -821,6 +830,7 @@ impl SmbClient {
                             Ack::Oplock {
                                 fid: file_id,
                                 level,
+                                prompt: keep_w,
                             },
                         ));
                     }
@@ -840,10 +850,19 @@ impl SmbClient {
         self.acks_due = later;
         for (_, a) in due {
             let body = match a {
-                Ack::Lease { file, state } => {
-                    // From now on the client no longer caches what it gave up.
+                Ack::Lease {
+                    file,
+                    state,
+                    prompt,
+                } => {
+                    // From now on the client no longer caches what it gave up (after a late
+                    // or wrong answer, nothing: the break times out to NONE).
                     let cur = self.leases.get(&file).copied().unwrap_or(0);
-                    ck.smb_caching(CacheKey::Lease(self.idx, file), file, cur & LEASE_W != 0);
+                    ck.smb_caching(
+                        CacheKey::Lease(self.idx, file),
+                        file,
+                        prompt && cur & LEASE_W != 0,
+                    );
                     OplockBreak::LeaseAck {
                         flags: 0,
                         lease_key: lease_key(self.idx, file),
@@ -851,13 +870,13 @@ impl SmbClient {
                         lease_duration: 0,
                     }
                 }
-                Ack::Oplock { fid, level } => {
+                Ack::Oplock { fid, level, prompt } => {
                     if let Some(h) = self.handles.iter().find(|h| h.fid == fid) {
                         let cur = self.oplocks.get(&fid.volatile).copied().unwrap_or(0);
                         ck.smb_caching(
                             CacheKey::Oplock(self.idx, fid.volatile),
                             h.file,
-                            oplock_w(cur),
+                            prompt && oplock_w(cur),
                         );
                     }
                     OplockBreak::Oplock {
