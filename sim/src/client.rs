@@ -243,6 +243,10 @@ pub struct Host {
     reclaim_poll: Micros,
     notify_pending: bool,
     cred: OpaqueAuth,
+    /// GRANTED callbacks this boot accepted (cookie, oh, l_offset, l_len): a retransmission
+    /// of one is answered GRANTED even after the lock was partly unlocked, so the server
+    /// does not withdraw what the client still holds (the last 64 are kept).
+    accepted_grants: VecDeque<(Vec<u8>, Vec<u8>, u64, u64)>,
 }
 
 impl Host {
@@ -281,6 +285,7 @@ impl Host {
             reclaim_poll: 0,
             notify_pending: false,
             cred,
+            accepted_grants: VecDeque::new(),
         };
         h.reset_procs(0);
         h
@@ -1305,6 +1310,15 @@ impl Host {
                     req.range()
                 );
                 ck.stats.callback_grants += 1;
+                if self.accepted_grants.len() >= 64 {
+                    self.accepted_grants.pop_front();
+                }
+                self.accepted_grants.push_back((
+                    a.cookie.as_bytes().to_vec(),
+                    l.oh.as_bytes().to_vec(),
+                    l.l_offset,
+                    l.l_len,
+                ));
                 let w = self.wire_owner(owner, req.file);
                 ck.granted(
                     owner,
@@ -1321,6 +1335,25 @@ impl Host {
                 self.proc_idle(now, p, None);
                 return Nlm4Stats::Granted;
             }
+        }
+        // A retransmitted callback of a grant this client accepted is answered GRANTED again,
+        // whatever it did with the lock since (found by seed 1323: after a partial UNLOCK the
+        // union check below failed, the client answered DENIED and the server withdrew the
+        // grant, taking the part the client still held).
+        if self.accepted_grants.iter().any(|(c, oh, o, n)| {
+            c.as_slice() == a.cookie.as_bytes()
+                && oh.as_slice() == l.oh.as_bytes()
+                && *o == l.l_offset
+                && *n == l.l_len
+        }) {
+            trace!(
+                ck.trace,
+                now,
+                "c{} duplicate of an accepted GRANTED callback {}: GRANTED",
+                self.idx,
+                Range::nlm(l.l_offset, l.l_len)
+            );
+            return Nlm4Stats::Granted;
         }
         // A duplicate callback for a lock already held is answered GRANTED too, so the
         // server does not withdraw a lock the client keeps.
@@ -1538,6 +1571,7 @@ impl Host {
         self.up = false;
         self.calls.clear();
         self.pending_reclaims.clear();
+        self.accepted_grants.clear();
         self.out.clear();
         self.boot += 1;
         self.nsm_state += 2;
