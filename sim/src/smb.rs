@@ -252,6 +252,9 @@ pub struct SmbClient {
     acks_out: std::collections::BTreeSet<u64>,
     /// Durable handles whose connection was lost, to reconnect after the next log-on.
     orphans: Vec<Handle>,
+    /// A break notification for the handle being reconnected that came before the
+    /// reconnect's response: it applies once the handle is back.
+    early_break: Option<Vec<u8>>,
     next_at: Micros,
     /// Per file, the bytes of this client's region as acknowledged WRITEs left them (`None`:
     /// never written, or a WRITE whose outcome is unknown touched it).
@@ -285,6 +288,7 @@ impl SmbClient {
             acks_due: Vec::new(),
             acks_out: std::collections::BTreeSet::new(),
             orphans: Vec::new(),
+            early_break: None,
             next_at: start,
             content: vec![vec![None; REGION as usize]; files],
             out: VecDeque::new(),
@@ -811,6 +815,17 @@ impl SmbClient {
                     "s{idx} oplock break {file_id:?} to {oplock_level:#x}"
                 );
                 let Some(old) = self.oplocks.get(&file_id.volatile).copied() else {
+                    // The handle being reconnected: the server may send the break before
+                    // the reconnect's response; it applies once the handle is back.
+                    if matches!(&self.inflight, Some((_, Req::Reconnect { h }, _)) if h.fid == file_id)
+                    {
+                        trace!(
+                            ck.trace,
+                            now,
+                            "s{idx} break before its reconnect's answer: kept"
+                        );
+                        self.early_break = Some(msg.to_vec());
+                    }
                     return;
                 };
                 let Some(h) = self.handles.iter().copied().find(|h| h.fid == file_id) else {
@@ -1235,6 +1250,9 @@ impl SmbClient {
                                 );
                             }
                             self.handles.push(new);
+                            if let Some(b) = self.early_break.take() {
+                                self.on_break(now, &b, ck);
+                            }
                         }
                         Err(e) => ck.violation(format!("s{idx}: reconnect response: {e}")),
                     }
@@ -1248,6 +1266,7 @@ impl SmbClient {
                     );
                     ck.smb_orphan_lost(idx, h.fid);
                     self.locks.retain(|l| l.fid != h.fid);
+                    self.early_break = None;
                 }
                 self.reconnect_next(now, ck);
             }
