@@ -247,6 +247,10 @@ pub struct Host {
     /// of one is answered GRANTED even after the lock was partly unlocked, so the server
     /// does not withdraw what the client still holds (the last 64 are kept).
     accepted_grants: VecDeque<(Vec<u8>, Vec<u8>, u64, u64)>,
+    /// Shared LOCKs sent by datagram (xid, owner, file, range), the last 256: a copy the
+    /// network delays past the call's end still reaches the server (see
+    /// [`Host::datagram_delivered`]).
+    shared_lock_xids: VecDeque<(u32, Owner, usize, Range)>,
 }
 
 impl Host {
@@ -286,6 +290,7 @@ impl Host {
             notify_pending: false,
             cred,
             accepted_grants: VecDeque::new(),
+            shared_lock_xids: VecDeque::new(),
         };
         h.reset_procs(0);
         h
@@ -503,6 +508,7 @@ impl Host {
                                 &args,
                                 Purpose::Repoll { p, req },
                             );
+                            self.note_shared_lock(xid, p, req);
                             self.procs[p] = PState::Waiting {
                                 req,
                                 cancel_at,
@@ -641,7 +647,44 @@ impl Host {
             &args,
             Purpose::Lock { p, req },
         );
+        self.note_shared_lock(xid, p, req);
         self.procs[p] = PState::InCall { xid };
+    }
+
+    fn note_shared_lock(&mut self, xid: u32, p: usize, req: LockReq) {
+        if req.excl || self.cfg.nlm_tcp {
+            return;
+        }
+        if self.shared_lock_xids.len() >= 256 {
+            self.shared_lock_xids.pop_front();
+        }
+        let owner = self.owner(p);
+        self.shared_lock_xids
+            .push_back((xid, owner, req.file, req.range()));
+    }
+
+    /// A datagram of this host reached the server. A shared LOCK whose call has ended
+    /// (answered, or taken over by a GRANTED callback) and that the network delayed or
+    /// duplicated is executed again there: POSIX replacement may turn what its owner locked
+    /// exclusively since into shared, so the owner's belief is weakened now as when it was
+    /// sent (found by seed 4174: a re-sent blocked LOCK [20..EOF] shared, delivered 5 s late,
+    /// downgraded the owner's newer exclusive [50..60]; Linux lockd re-executes it too).
+    pub fn datagram_delivered(&mut self, now: Micros, xid: u32, ck: &mut Checker) {
+        if self.calls.contains_key(&xid) {
+            return;
+        }
+        if let Some(&(_, owner, file, range)) =
+            self.shared_lock_xids.iter().find(|(x, ..)| *x == xid)
+        {
+            if owner.boot == self.boot {
+                trace!(
+                    ck.trace,
+                    now,
+                    "{owner} stale shared LOCK f{file} {range} reached the server"
+                );
+                ck.lock_sent(owner, file, range, false);
+            }
+        }
     }
 
     fn send_unlock(
@@ -1572,6 +1615,7 @@ impl Host {
         self.calls.clear();
         self.pending_reclaims.clear();
         self.accepted_grants.clear();
+        self.shared_lock_xids.clear();
         self.out.clear();
         self.boot += 1;
         self.nsm_state += 2;

@@ -773,6 +773,10 @@ impl World {
                     "srv <- c{host}:{src_port} udp xid={:#x}",
                     xid_of(&data)
                 );
+                if self.core.is_some() && self.hosts[host - 1].up {
+                    let xid = xid_of(&data);
+                    self.hosts[host - 1].datagram_delivered(self.now, xid, &mut self.ck);
+                }
                 if let Some(core) = self.core() {
                     core.handle_datagram(listener, peer, &data, now_i);
                 }
