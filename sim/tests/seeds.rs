@@ -86,6 +86,19 @@ fn many_seeds() {
         t.cuts
     );
     assert!(failed.is_empty(), "failing seeds: {failed:?}");
+    // The SMB clients did real work: rules 6-10 were exercised, not vacuously true.
+    if n >= 100 {
+        assert!(
+            t.smb_writes > 0
+                && t.smb_reads_checked > 0
+                && t.smb_shared_opens > 0
+                && t.smb_sharing_violations > 0
+                && t.smb_leases > 0
+                && t.smb_oplocks > 0
+                && t.smb_breaks > 0,
+            "the SMB clients did too little: {t:?}"
+        );
+    }
 }
 
 #[test]
