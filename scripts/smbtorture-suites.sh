@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# smbtorture-suites.sh -- run Samba's smbtorture SMB2 suites (issue 10's list) once each against
+# smbtorture-suites.sh -- run Samba's smbtorture SMB2 suites (issues 10 and 11) once each against
 # an SMB server, with a timeout per suite, and record per-test results and per-suite counts;
 # optionally check the counts against a floors file.
 #
@@ -8,7 +8,7 @@
 #   scripts/smbtorture-suites.sh --samba [options]     # against a private Samba started here
 #                                                      # (scripts/samba-server.sh), stopped at exit
 # Options:
-#   --suites "S1 S2 ..."   suites to run (default: the 15 of issue 10, below)
+#   --suites "S1 S2 ..."   suites to run (default: the 15 of issue 10 and issue 11's, below)
 #   --out DIR              keep the logs and tables there (default: a new /tmp/smbtorture.XXXXXX)
 #   --floors FILE          check every suite's pass count against FILE (tests/smbtorture-floors.txt
 #                          format); exit 1 when a suite is below its floor or has no floor
@@ -20,7 +20,8 @@
 #
 # Suites (default): smb2.connect smb2.session smb2.create smb2.read smb2.rw smb2.getinfo
 #   smb2.setinfo smb2.rename smb2.dir smb2.compound smb2.credits smb2.sharemode
-#   smb2.delete-on-close-perms smb2.notify smb2.maxfid
+#   smb2.delete-on-close-perms smb2.notify smb2.maxfid; issue 11: smb2.lease smb2.oplock
+#   smb2.lock smb2.durable-open smb2.durable-v2-open smb2.durable-open-disconnect
 #
 # What it runs, per suite (one at a time: smbtorture is CPU-hungry), in OUT (smbtorture leaves
 # empty smbtortureXXXXXX directories in its working directory):
@@ -47,7 +48,8 @@ ROOT="$PWD"
 
 SUITES_DEFAULT="smb2.connect smb2.session smb2.create smb2.read smb2.rw smb2.getinfo smb2.setinfo \
 smb2.rename smb2.dir smb2.compound smb2.credits smb2.sharemode smb2.delete-on-close-perms \
-smb2.notify smb2.maxfid"
+smb2.notify smb2.maxfid smb2.lease smb2.oplock smb2.lock smb2.durable-open smb2.durable-v2-open \
+smb2.durable-open-disconnect"
 SUITES="$SUITES_DEFAULT" OUT="" FLOORS="" TARGET="" CRED="" SAMBA="" SAMBA_PORT=4451
 TIMEOUT="${SMBTORTURE_TIMEOUT:-600}" OPTS="${SMBTORTURE_OPTS:-}"
 usage() { sed -n '2,/^set -uo/{/^#/p}' "$0"; exit 2; }

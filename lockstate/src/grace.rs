@@ -149,7 +149,7 @@ impl LockTable {
                     durable,
                     cache,
                 } => {
-                    t.opens.insert(
+                    let again = t.opens.insert(
                         open,
                         Open {
                             file,
@@ -160,9 +160,13 @@ impl LockTable {
                             cache,
                         },
                     );
-                    t.files.entry(file).or_default().opens.push(open);
-                    if let Some(l) = cache.and_then(|k| t.leases.get_mut(&k)) {
-                        l.opens.push(open);
+                    // An open recorded again (`smb_set_durable`) replaces its record: it is
+                    // on its file and lease once.
+                    if again.is_none() {
+                        t.files.entry(file).or_default().opens.push(open);
+                        if let Some(l) = cache.and_then(|k| t.leases.get_mut(&k)) {
+                            l.opens.push(open);
+                        }
                     }
                 }
                 Change::OpenClosed { open, file } => {
@@ -428,6 +432,17 @@ impl LockTable {
         if done {
             self.end_grace(now);
         }
+    }
+
+    /// The client of the durable open `open` if it waits to be reclaimed in the grace
+    /// period (restored from the journal, not reconnected yet).
+    pub fn smb_unreclaimed_open(&self, open: OpenId) -> Option<ClientGuid> {
+        self.grace.as_ref()?.files.values().find_map(|u| {
+            u.opens
+                .iter()
+                .find(|(id, _)| *id == open)
+                .map(|(_, o)| o.client)
+        })
     }
 
     /// SMB durable/persistent reconnect during grace (MS-SMB2 3.3.5.9.7/.12): restores the

@@ -3,8 +3,10 @@
 //! delete, CLOSE, and lease/oplock break acknowledgments (MS-SMB2 3.3.5.22).
 //!
 //! SMB locks stack (no merge or split), unlock must match (open, offset, length) exactly
-//! (MS-FSA 2.1.5.9), an owner's exclusive lock conflicts with its own overlapping lock
-//! request but not with its own I/O, a shared lock blocks writes even by its owner.
+//! (MS-FSA 2.1.5.9), an open's own locks conflict with its overlapping exclusive lock
+//! request but not with a shared one (a shared lock stacks on the open's exclusive lock,
+//! MS-FSA 2.1.5.8), an owner's exclusive lock does not block its own I/O, a shared lock
+//! blocks writes even by its owner.
 //! Leases are granted by MS-FSA 2.1.5.18 with the MS-SMB2 3.3.5.9 fallback
 //! RWH→RH→R→NONE; W is not granted while another owner holds NLM locks (O1).
 
@@ -159,6 +161,33 @@ impl LockTable {
     /// offset and length (an exclusive one first, MS-FSA 2.1.5.9); `Deny(RangeNotLocked)`
     /// otherwise. Wakes waiters.
     pub fn smb_unlock(&mut self, open: OpenId, offset: u64, length: u64, now: Instant) -> Outcome {
+        self.smb_unlock_where(open, offset, length, None, now)
+    }
+
+    /// Takes back a lock this open was just granted (the rollback of a multi-element SMB2
+    /// LOCK whose later element failed, MS-SMB2 3.3.5.14.2): the newest lock of this open
+    /// with exactly this offset, length and mode, so that a shared lock stacked on the
+    /// open's own exclusive lock is the one removed. `Deny(RangeNotLocked)` if none. Wakes
+    /// waiters.
+    pub fn smb_unlock_granted(
+        &mut self,
+        open: OpenId,
+        offset: u64,
+        length: u64,
+        exclusive: bool,
+        now: Instant,
+    ) -> Outcome {
+        self.smb_unlock_where(open, offset, length, Some(exclusive), now)
+    }
+
+    fn smb_unlock_where(
+        &mut self,
+        open: OpenId,
+        offset: u64,
+        length: u64,
+        mode: Option<bool>,
+        now: Instant,
+    ) -> Outcome {
         let Some(file) = self.opens.get(&open).map(|o| o.file) else {
             return Outcome::Deny(Deny::UnknownOpen);
         };
@@ -174,11 +203,20 @@ impl LockTable {
             if l.span.first > span.first {
                 break;
             }
-            if l.span == span && matches!(l.owner, LockOwner::Smb { open: o, .. } if o == open) {
-                pick = Some(i);
-                if l.exclusive {
-                    break;
+            if l.span != span || !matches!(l.owner, LockOwner::Smb { open: o, .. } if o == open) {
+                continue;
+            }
+            match mode {
+                // MS-FSA 2.1.5.9: an exclusive lock of the range first, else a shared one.
+                None => {
+                    pick = Some(i);
+                    if l.exclusive {
+                        break;
+                    }
                 }
+                // The newest of that mode (locks of one start keep their insertion order).
+                Some(x) if l.exclusive == x => pick = Some(i),
+                Some(_) => {}
             }
         }
         let Some(i) = pick else {
@@ -232,6 +270,17 @@ impl LockTable {
         self.smb_namespace(open, now)
     }
 
+    /// SET_INFO FileEndOfFileInformation or FileAllocationInformation on this open: breaks
+    /// other keys' R and W (W waits), and a Level II oplock of its own, as a write does
+    /// (MS-FSA 2.1.5.14.2/.4 BreakToNone; smbtorture smb2.oplock.batch11/12). Byte-range
+    /// locks do not restrict it.
+    pub fn smb_set_size(&mut self, open: OpenId, now: Instant) -> Outcome {
+        let Some(file) = self.opens.get(&open).map(|o| o.file) else {
+            return Outcome::Deny(Deny::UnknownOpen);
+        };
+        self.run(file, Op::SmbSetSize { open }, now)
+    }
+
     fn smb_namespace(&mut self, open: OpenId, now: Instant) -> Outcome {
         let Some(file) = self.opens.get(&open).map(|o| o.file) else {
             return Outcome::Deny(Deny::UnknownOpen);
@@ -263,7 +312,8 @@ impl LockTable {
                 let mine = match &w.op {
                     Op::SmbLock { open: wo, .. }
                     | Op::SmbIo { open: wo, .. }
-                    | Op::SmbNamespace { open: wo } => *wo == open,
+                    | Op::SmbNamespace { open: wo }
+                    | Op::SmbSetSize { open: wo } => *wo == open,
                     _ => false,
                 };
                 if mine {
@@ -291,6 +341,66 @@ impl LockTable {
         self.wake(file, now);
         self.gc_file(file);
         Outcome::Proceed
+    }
+
+    /// Marks the open `open` durable or not (MS-SMB2 §3.3.5.9.6/.10: durability is decided
+    /// in "Successful Open Initialization", after the lease or oplock was granted, so the
+    /// CREATE registers the open first and the SMB layer makes it durable once it saw the
+    /// grant). Records the open again — and its lease's state, so a journal that kept only
+    /// durable state has the lease too — so a restart restores it and its reclaim is
+    /// expected in grace. `Deny(UnknownOpen)` if there is no such open.
+    pub fn smb_set_durable(&mut self, open: OpenId, durable: bool) -> Outcome {
+        let Some(o) = self.opens.get_mut(&open) else {
+            return Outcome::Deny(Deny::UnknownOpen);
+        };
+        if o.durable == durable {
+            return Outcome::Proceed;
+        }
+        o.durable = durable;
+        let (file, client, access, share_access, cache) =
+            (o.file, o.client, o.access, o.share_access, o.cache);
+        self.record(Change::Open {
+            open,
+            file,
+            client,
+            access,
+            share_access,
+            durable,
+            cache,
+        });
+        if let Some(k) = cache {
+            if let Some(l) = self.leases.get(&k) {
+                let rec = lease_record(k, l);
+                self.record(rec);
+            }
+        }
+        Outcome::Proceed
+    }
+
+    /// The caching state the open `open` holds now (its lease's or oplock's state, NONE
+    /// without one), and whether it is breaking; `None` for an unknown open. MS-SMB2
+    /// §3.3.5.9.6: a durable open keeps its durability while it holds a Batch oplock or a
+    /// lease with H — what the SMB layer checks when its connection drops.
+    pub fn smb_open_caching(&self, open: OpenId) -> Option<(Option<CacheKey>, LeaseState, bool)> {
+        let o = self.opens.get(&open)?;
+        let Some(k) = o.cache else {
+            return Some((None, LeaseState::NONE, false));
+        };
+        Some(match self.leases.get(&k) {
+            Some(l) => (Some(k), l.state, l.breaking),
+            None => (Some(k), LeaseState::NONE, false),
+        })
+    }
+
+    /// The opens of the lease or oplock `k` (sorted; empty for an unknown key).
+    pub fn smb_lease_opens(&self, k: CacheKey) -> Vec<OpenId> {
+        let mut v = self
+            .leases
+            .get(&k)
+            .map(|l| l.opens.clone())
+            .unwrap_or_default();
+        v.sort_unstable();
+        v
     }
 
     pub(crate) fn detach_from_lease(&mut self, k: CacheKey, open: OpenId) {
@@ -674,7 +784,20 @@ impl LockTable {
                     .get(k)
                     .is_some_and(|l| l.breaking || l.state.contains(LeaseState::W))
         });
-        !other_busy
+        // Oplocks and H leases do not mix (smbtorture smb2.lease.oplock, Windows and
+        // Samba): no lease gets H beside an oplock, and no oplock is granted beside a lease
+        // holding H.
+        let oplock_req = matches!(req.cache, CacheRequest::Oplock(_));
+        let mixed = fs.leases.iter().any(|k| {
+            Some(*k) != own
+                && self.leases.get(k).is_some_and(|l| match k {
+                    CacheKey::Oplock(_) => {
+                        !oplock_req && state.contains(LeaseState::H) && l.state != LeaseState::NONE
+                    }
+                    CacheKey::Lease(..) => oplock_req && l.state.contains(LeaseState::H),
+                })
+        });
+        !other_busy && !mixed
     }
 
     pub(crate) fn eval_smb_lock(
@@ -710,7 +833,21 @@ impl LockTable {
         {
             return Eval::Block(WaitReason::Grace);
         }
-        if self.break_for_lock(file, own_key, Proto::Smb, now, first) {
+        // MS-FSA 2.1.4.12 (BYTE_RANGE_LOCK): every Level II oplock breaks to none, the
+        // locker's own too (smbtorture smb2.oplock.brl1/brl3: "a self BRL acquisition should
+        // break to none"); the locker's own lease or Exclusive/Batch oplock stays.
+        let except = match own_key {
+            Some(k @ CacheKey::Oplock(_))
+                if self
+                    .leases
+                    .get(&k)
+                    .is_some_and(|l| !l.state.contains(LeaseState::W)) =>
+            {
+                None
+            }
+            k => k,
+        };
+        if self.break_for_lock(file, except, Proto::Smb, now, first) {
             return Eval::Block(WaitReason::Break);
         }
         if let Some(l) = self.find_conflict(file, &access) {
@@ -809,6 +946,31 @@ impl LockTable {
             }
             None => Eval::Done(Outcome::Proceed),
         }
+    }
+
+    pub(crate) fn eval_smb_set_size(&mut self, file: FileId, op: &mut Op, now: Instant) -> Eval {
+        let Op::SmbSetSize { open } = op else {
+            return Eval::Done(Outcome::Deny(Deny::UnknownOpen));
+        };
+        let Some(own_key) = self.opens.get(open).map(|o| o.cache) else {
+            return Eval::Done(Outcome::Deny(Deny::UnknownOpen));
+        };
+        let except = match own_key {
+            Some(k @ CacheKey::Oplock(_))
+                if self
+                    .leases
+                    .get(&k)
+                    .is_some_and(|l| l.state == LeaseState::R) =>
+            {
+                None
+            }
+            k => k,
+        };
+        let (_, wait) = self.break_leases(file, except, BreakKind::ToNone, None, now);
+        if wait {
+            return Eval::Block(WaitReason::Break);
+        }
+        Eval::Done(Outcome::Proceed)
     }
 
     pub(crate) fn eval_smb_namespace(&mut self, file: FileId, op: &mut Op, now: Instant) -> Eval {

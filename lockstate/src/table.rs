@@ -306,6 +306,9 @@ pub(crate) enum Op {
     SmbNamespace {
         open: OpenId,
     },
+    SmbSetSize {
+        open: OpenId,
+    },
 }
 
 /// The NFS operations (matrix rows 4–10).
@@ -333,9 +336,10 @@ impl Op {
             Op::NlmLock { owner, .. } | Op::NlmTest { owner, .. } | Op::NlmShare { owner, .. } => {
                 Some(OwnerKey::Nlm(Arc::as_ptr(owner) as usize))
             }
-            Op::SmbLock { open, .. } | Op::SmbIo { open, .. } | Op::SmbNamespace { open } => {
-                Some(OwnerKey::Smb(*open))
-            }
+            Op::SmbLock { open, .. }
+            | Op::SmbIo { open, .. }
+            | Op::SmbNamespace { open }
+            | Op::SmbSetSize { open } => Some(OwnerKey::Smb(*open)),
             Op::SmbCreate(c) => Some(OwnerKey::Smb(c.open)),
             Op::Nfs { .. } => None,
         }
@@ -633,12 +637,12 @@ impl LockTable {
         }
         match (&a.who, &l.owner) {
             (Requester::Nlm(o), LockOwner::Nlm(lo)) if Arc::ptr_eq(o, lo) => false,
+            // The open's own locks (MS-FSA 2.1.5.8, 2.1.4.10): a lock request conflicts with
+            // them only when it is exclusive (a shared lock stacks on the open's own exclusive
+            // lock: smbtorture smb2.lock.stacking, valid-request); its own I/O passes its
+            // exclusive locks, and its writes are refused by its shared ones.
             (Requester::Smb(open), LockOwner::Smb { open: lo, .. }) if open == lo => {
-                if l.exclusive {
-                    a.lock_intent
-                } else {
-                    a.exclusive
-                }
+                a.exclusive && (a.lock_intent || !l.exclusive)
             }
             (Requester::Nfs, LockOwner::Nlm(_)) => false,
             (Requester::Smb(_), LockOwner::Nlm(_))
@@ -1300,6 +1304,7 @@ impl LockTable {
             Op::SmbLock { .. } => self.eval_smb_lock(file, op, now, first),
             Op::SmbIo { .. } => self.eval_smb_io(file, op, now),
             Op::SmbNamespace { .. } => self.eval_smb_namespace(file, op, now),
+            Op::SmbSetSize { .. } => self.eval_smb_set_size(file, op, now),
         }
     }
 }

@@ -623,3 +623,22 @@ fn lease_upgrades_take_the_asked_state_or_nothing() {
     assert_eq!(granted_lease(&h.smb_open_lease(4, 1, 1, S::RH)), S::RH);
     assert!(h.breaks().is_empty());
 }
+
+/// Oplocks and H leases do not mix (smbtorture smb2.lease.oplock): a lease asking RH beside
+/// a Level II oplock gets R; an oplock asked beside an RH lease is not granted.
+#[test]
+fn oplocks_and_handle_leases_do_not_mix() {
+    let mut h = Harness::new();
+    h.smb_open_oplock(1, 1, OplockLevel::LevelII);
+    assert_eq!(granted_lease(&h.smb_open_lease(2, 2, 2, S::RH)), S::R);
+    let mut h = Harness::new();
+    assert_eq!(granted_lease(&h.smb_open_lease(1, 1, 1, S::RH)), S::RH);
+    let g = h.smb_open_oplock(2, 2, OplockLevel::Batch);
+    assert!(matches!(
+        g,
+        Outcome::Opened(OpenGrant {
+            oplock: Some(OplockLevel::None),
+            ..
+        })
+    ));
+}

@@ -912,3 +912,50 @@ fn a_shared_reclaim_does_not_downgrade_what_the_owner_holds_since() {
         Outcome::Deny(Deny::Conflict(_))
     ));
 }
+
+/// MS-SMB2 §3.3.5.9.6/.10: the SMB layer makes an open durable after it saw the grant
+/// (`smb_set_durable`). The open recorded twice restores once, with its lease and lock, and
+/// its reclaim is expected; one made non-durable again does not survive.
+#[test]
+fn open_made_durable_after_its_grant_survives_a_restart_once() {
+    let mut h = restart(Config::default(), |h| {
+        assert_eq!(
+            granted_lease(&h.smb_open_lease(1, 1, 1, LeaseState::RWH)),
+            LeaseState::RWH
+        );
+        assert_eq!(h.t.smb_set_durable(OpenId(1), true), Outcome::Proceed);
+        assert_eq!(
+            h.t.smb_open_caching(OpenId(1)),
+            Some((
+                Some(CacheKey::Lease(guid(1), lkey(1))),
+                LeaseState::RWH,
+                false
+            ))
+        );
+        assert!(h.smb_lock(1, 0, 10, true, true).is_success());
+        // A second open, made durable and then not (its grant lost H): dropped at restart.
+        assert!(h
+            .smb_open(2, 2, access::READ_ATTRIBUTES, share::ALL)
+            .is_success());
+        assert_eq!(h.t.smb_set_durable(OpenId(2), true), Outcome::Proceed);
+        assert_eq!(h.t.smb_set_durable(OpenId(2), false), Outcome::Proceed);
+        assert_eq!(
+            h.t.smb_set_durable(OpenId(7), true),
+            Outcome::Deny(Deny::UnknownOpen)
+        );
+    });
+    assert_eq!(h.t.smb_unreclaimed_open(OpenId(1)), Some(guid(1)));
+    assert_eq!(h.t.smb_unreclaimed_open(OpenId(2)), None);
+    assert_eq!(h.t.grace_unreclaimed(), 2, "the open and its lock");
+    match h.t.smb_reconnect(OpenId(1), guid(1), h.now) {
+        Outcome::Opened(OpenGrant { lease: Some(l), .. }) => assert_eq!(l.state, LeaseState::RWH),
+        o => panic!("{o:?}"),
+    }
+    assert!(!h.t.in_grace(), "everything reclaimed");
+    let v = h.t.view(F);
+    assert_eq!((v.opens.len(), v.locks.len()), (1, 1));
+    assert_eq!(
+        h.t.smb_lease_opens(CacheKey::Lease(guid(1), lkey(1))),
+        vec![OpenId(1)]
+    );
+}

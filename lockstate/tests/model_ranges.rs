@@ -223,10 +223,12 @@ fn m_conflict(
         if !m_overlap((off, len), (l.off, l.len)) {
             return false;
         }
-        if l.excl {
-            l.open != open || lock_intent
+        if l.open == open {
+            // MS-FSA 2.1.5.8: the open's own locks block its exclusive lock requests and
+            // (shared ones) its writes; a shared lock stacks on its own exclusive lock.
+            excl && (lock_intent || !l.excl)
         } else {
-            excl
+            l.excl || excl
         }
     })
 }
@@ -302,13 +304,14 @@ proptest! {
                 h.nlm_unlock(&n, 0, 0);
                 held.retain(|&(hs, ..)| hs);
             }
-            // Every remaining pair is either cross-protocol or SMB same-open, and for both
-            // MS-FSA says: conflict iff overlap and either side exclusive (a lock request).
+            // Every remaining pair is either cross-protocol (conflict iff overlap and either
+            // side exclusive) or SMB same-open (MS-FSA 2.1.5.8: iff overlap and the request
+            // exclusive; a shared lock stacks on the open's own exclusive lock).
             let conflict = held.iter().any(|&(hs, ho, hl, hx)| {
                 let nlm_as_smb = |o: u64, l: u64| if l == 0 { (o, 64 - o) } else { (o, l) };
                 let a = if smb { (off, len) } else { nlm_as_smb(off, len) };
                 let b = if hs { (ho, hl) } else { nlm_as_smb(ho, hl) };
-                m_overlap(a, b) && (hx || excl)
+                m_overlap(a, b) && (if smb && hs { excl } else { hx || excl })
             });
             let out = if smb { h.smb_lock(0, off, len, excl, true) } else { h.nlm_lock(&n, off, len, excl, false) };
             if conflict {

@@ -398,12 +398,18 @@ impl Sim {
         let timeout = t.config().break_timeout;
         for f in t.files() {
             let v = t.view(f);
-            // Overlapping locks are both shared.
+            // Overlapping locks are both shared, or one open's exclusive lock with shared
+            // locks of the same open stacked on it (MS-FSA 2.1.5.8).
             for (i, a) in v.locks.iter().enumerate() {
                 for b in &v.locks[i + 1..] {
                     if overlap(&a.holder.span, &b.holder.span) {
+                        let same_open = matches!(
+                            (&a.holder.who, &b.holder.who),
+                            (lockstate::HolderKind::Smb { open: x, .. }, lockstate::HolderKind::Smb { open: y, .. }) if x == y
+                        );
                         assert!(
-                            !a.holder.exclusive && !b.holder.exclusive,
+                            (!a.holder.exclusive && !b.holder.exclusive)
+                                || (same_open && !(a.holder.exclusive && b.holder.exclusive)),
                             "conflicting grants coexist on {f:?}: {a:?} / {b:?}"
                         );
                     }

@@ -674,6 +674,51 @@ fn logoff_ends_the_session_and_its_trees() {
 }
 
 #[test]
+fn an_async_call_answered_after_logoff_is_still_encrypted() {
+    // The upper layer ends a waiting LOCK or CHANGE_NOTIFY when the LOGOFF closes its open
+    // (MS-SMB2 §3.3.5.6): that answer comes after the session is gone from the table, and
+    // is encrypted (or signed) with the ended session's keys, not dropped.
+    let mut cfg = config();
+    cfg.encrypt = EncryptPolicy::Required;
+    let mut c = Client::new(cfg);
+    c.negotiate(&[dialect::SMB311], &[cipher::AES128_GCM]);
+    assert_eq!(c.login("alice", PASSWORD).status(), NtStatus::SUCCESS);
+    assert_eq!(c.tree_connect("export").status(), NtStatus::SUCCESS);
+    let m = c.build(Command::CHANGE_NOTIFY, 1, |o| {
+        ChangeNotifyRequest {
+            flags: 0,
+            output_buffer_length: 4096,
+            file_id: FID,
+            completion_filter: 0x17,
+        }
+        .encode(o)
+    });
+    c.send(m);
+    let call = c.calls().remove(0);
+    let async_id = c.conn.go_async(call.id).unwrap();
+    assert_eq!(c.recv().remove(0).status(), NtStatus::PENDING);
+    let r = c.call(Command::LOGOFF, 1, |o| LogoffRequest.encode(o));
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    assert!(c
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::SessionClosed { .. })));
+    c.conn
+        .handle_reply(call.id, Reply::error(NtStatus(0xC000_007E)))
+        .unwrap();
+    let fin = c.recv();
+    assert_eq!(fin.len(), 1, "the final answer is sent");
+    assert!(c.last_encrypted, "with the ended session's key");
+    assert_eq!(fin[0].status(), NtStatus(0xC000_007E));
+    assert_eq!(fin[0].header.id, HeaderId::Async { async_id });
+    // The ended session serves no request: one encrypted for it cannot be decrypted.
+    let m = c.build(Command::ECHO, 1, |o| EchoRequest.encode(o));
+    c.send(m);
+    assert!(c.recv().is_empty());
+    assert!(matches!(c.conn.poll_close(), Some(CloseReason::Decrypt(_))));
+}
+
+#[test]
 fn a_previous_session_ends_only_for_its_own_user() {
     // MS-SMB2 §3.3.5.5.3: PreviousSessionId ends the earlier session of the same user.
     let mut c = Client::ready(config(), dialect::SMB300);

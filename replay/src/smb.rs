@@ -1550,6 +1550,10 @@ fn response_contexts_text(cs: &[CreateContext]) -> String {
                 NtStatus(query_status)
             ),
             Ok(Some(ResponseContext::OnDiskId { .. })) => "QFid".into(),
+            Ok(Some(ResponseContext::DurableHandle)) => "DHnQ".into(),
+            Ok(Some(ResponseContext::DurableHandleV2 { timeout, flags })) => {
+                format!("DH2Q(timeout={timeout} flags=0x{flags:x})")
+            }
             Ok(Some(ResponseContext::Lease {
                 lease_state,
                 flags,

@@ -522,6 +522,8 @@ impl Core {
         let mut replies = Vec::new();
         core.nlm.drive(now, &mut core.journal.appends, &mut replies);
         core.send_deferred(replies);
+        // Durable SMB opens the lock table restored as reclaimable state (smb::durable).
+        core.smb_durable_restore(&journal);
         core.pump(now);
         Ok(core)
     }
@@ -810,6 +812,8 @@ impl Core {
             self.send_deferred(replies);
         }
         self.drive_nlm(now);
+        // The durable-handle scavenger (smb::durable).
+        self.smb_durable_expire(now);
         self.pump(now);
     }
 
@@ -890,6 +894,7 @@ impl Core {
             nlm,
             self.callbacks.poll_timeout(),
             self.logons.next_deadline(),
+            self.smb.durable_deadline(),
         ]
         .into_iter()
         .flatten()

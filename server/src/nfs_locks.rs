@@ -173,6 +173,13 @@ pub enum SmbRequest {
         /// Length.
         length: u64,
     },
+    /// SET_INFO of the end of file or allocation size (`LockTable::smb_set_size`).
+    SetSize {
+        /// The open's file.
+        file: FileId,
+        /// The open.
+        open: OpenId,
+    },
     /// SMB2 CLOSE (`LockTable::smb_close`).
     Close {
         /// The open.
@@ -198,6 +205,7 @@ impl SmbRequest {
             SmbRequest::Create { create, .. } => create.open,
             SmbRequest::Lock { args, .. } => args.open,
             SmbRequest::Unlock { open, .. }
+            | SmbRequest::SetSize { open, .. }
             | SmbRequest::Close { open }
             | SmbRequest::Namespace { open, .. } => *open,
         }
@@ -213,7 +221,7 @@ impl SmbRequest {
                     t.add(*p, true);
                 }
             }
-            SmbRequest::Lock { file, .. } => t.add(*file, true),
+            SmbRequest::Lock { file, .. } | SmbRequest::SetSize { file, .. } => t.add(*file, true),
             SmbRequest::Namespace { dirs, .. } => {
                 for d in dirs.iter().flatten() {
                     t.add(*d, true);
@@ -925,6 +933,7 @@ impl Core {
                 length,
             } => t.smb_unlock(open, offset, length, now),
             SmbRequest::Close { open } => t.smb_close(open, now),
+            SmbRequest::SetSize { open, .. } => t.smb_set_size(open, now),
             SmbRequest::Namespace {
                 open, rename: true, ..
             } => t.smb_rename(open, now),

@@ -8,7 +8,8 @@
 //!   `LeaseRemoved`; the last `NlmShare` of (file, owner) until its `NlmShareReleased`; the
 //!   last `Monitored` of a host until its `Unmonitored`;
 //! - monitor list (`NsmRecord`): the last `Monitored` of a name until its `Unmonitored`; the
-//!   last `Registered` of a `mon_id` until its `Unregistered`; the largest `OwnState`.
+//!   last `Registered` of a `mon_id` until its `Unregistered`; the largest `OwnState`;
+//! - durable SMB handles (`smb::durable::Record`): a `Granted` until its `Gone`.
 //!
 //! Replaying the live records gives the same table and monitor list as replaying all of them
 //! (every record is an insert-or-replace of its key, every cancelling record a removal), and
@@ -23,6 +24,7 @@ use proto_nlm::service::NsmRecord;
 use proto_nlm::wire::MonId;
 
 use crate::nlm_journal::{TAG_LOCK, TAG_NSM};
+use crate::smb::durable::TAG_SMB_DURABLE;
 
 #[derive(Default)]
 struct Live {
@@ -34,6 +36,8 @@ struct Live {
     nsm_hosts: HashMap<bytes::Bytes, usize>,
     registrations: HashMap<MonId, usize>,
     own_state: Option<(i32, usize)>,
+    /// Durable SMB opens (`smb::durable` records) by volatile FileId.
+    durables: HashMap<u64, usize>,
     other: Vec<usize>,
 }
 
@@ -98,6 +102,15 @@ pub fn live_indices(records: &[Vec<u8>]) -> Vec<usize> {
                 }
                 Err(_) => l.other.push(i),
             },
+            Some((&TAG_SMB_DURABLE, body)) => match crate::smb::durable::record_key(body) {
+                Some((v, true)) => {
+                    l.durables.insert(v, i);
+                }
+                Some((v, false)) => {
+                    l.durables.remove(&v);
+                }
+                None => l.other.push(i),
+            },
             _ => l.other.push(i),
         }
     }
@@ -112,6 +125,7 @@ pub fn live_indices(records: &[Vec<u8>]) -> Vec<usize> {
         .chain(l.nsm_hosts.into_values())
         .chain(l.registrations.into_values())
         .chain(l.own_state.map(|(_, i)| i))
+        .chain(l.durables.into_values())
         .chain(l.other)
         .collect();
     keep.sort_unstable();
@@ -140,6 +154,41 @@ mod tests {
         let mut v = vec![TAG_NSM];
         v.extend_from_slice(&r.to_bytes());
         v
+    }
+
+    #[test]
+    fn durable_handle_records_are_live_until_gone() {
+        use crate::smb::durable::{Durable, Record as D, Saved};
+        let granted = |volatile| {
+            D::Granted {
+                volatile,
+                open: Box::new(Durable {
+                    lock_open: OpenId(volatile),
+                    file: FileId(9),
+                    share_id: 1,
+                    client: [1; 16],
+                    create_guid: None,
+                    timeout: std::time::Duration::from_secs(60),
+                    user: "alice".into(),
+                    lease_key: None,
+                    name: "f".into(),
+                    saved: Saved {
+                        handle: vec![1],
+                        parent: None,
+                        disk_name: b"f".to_vec(),
+                        components: vec!["f".into()],
+                        access: 3,
+                        share_access: 0,
+                        options: 0,
+                        is_dir: false,
+                    },
+                }),
+            }
+            .to_bytes()
+        };
+        let gone = |volatile| D::Gone { volatile }.to_bytes();
+        let records = vec![granted(5), granted(6), gone(5), gone(7)];
+        assert_eq!(live_indices(&records), vec![1]);
     }
 
     #[test]

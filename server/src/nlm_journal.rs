@@ -184,6 +184,9 @@ impl RecordSink {
                     if let Some(k) = cache {
                         self.durable_leases.insert(*k);
                     }
+                    // An open made durable after its grant (`LockTable::smb_set_durable`):
+                    // its close is journalled from now on.
+                    self.volatile_opens.remove(open);
                     false
                 } else {
                     self.volatile_opens.insert(*open);

@@ -31,6 +31,9 @@ const OPEN: u32 = 1;
 const OPEN_IF: u32 = 3;
 const DIRECTORY_FILE: u32 = 1;
 
+const LEASING: u32 = 0x02;
+const DIRECTORY_LEASING: u32 = 0x20;
+
 const R: u32 = 1;
 const H: u32 = 2;
 const W: u32 = 4;
@@ -153,8 +156,20 @@ struct Client {
 }
 
 impl Client {
-    /// Connected, logged on as alice with `guid` as ClientGuid, `export` mounted.
+    /// Connected, logged on as alice with `guid` as ClientGuid, `export` mounted; offers
+    /// SMB2_GLOBAL_CAP_DIRECTORY_LEASING.
     fn ready(core: &mut Core, id: u64, guid: u8, dialect_: u16, now: Instant) -> Client {
+        Client::ready_caps(core, id, guid, dialect_, DIRECTORY_LEASING, now)
+    }
+
+    fn ready_caps(
+        core: &mut Core,
+        id: u64,
+        guid: u8,
+        dialect_: u16,
+        caps: u32,
+        now: Instant,
+    ) -> Client {
         let conn = ConnId((1 << 32) | id);
         core.handle_conn_open(conn, Listener::Smb, peer(), now);
         let mut c = Client {
@@ -163,9 +178,16 @@ impl Client {
             sid: 0,
             tid: 0,
         };
-        let neg = client::negotiate_request(&[dialect_], &[], 0, [guid; 16], [0; 32]);
+        let neg = client::negotiate_request(&[dialect_], &[], caps, [guid; 16], [0; 32]);
         let r = c.call(core, now, Command::NEGOTIATE, |o| neg.encode(o));
         assert_eq!(r.status(), NtStatus::SUCCESS);
+        let caps_back = NegotiateResponse::decode(&r.msg).unwrap().capabilities;
+        assert_ne!(caps_back & LEASING, 0, "leasing announced");
+        assert_eq!(
+            caps_back & DIRECTORY_LEASING != 0,
+            dialect_ >= dialect::SMB300 && caps & DIRECTORY_LEASING != 0,
+            "directory leasing announced on 3.x to a client offering it"
+        );
         let auth = client::NtlmClient::new(
             client::DEFAULT_NTLM_FLAGS,
             client::Credentials::password("alice", "WORKGROUP", "CLIENT", PASSWORD),
@@ -598,8 +620,8 @@ fn waiting_creates_complete_in_order_and_cancel() {
     assert_eq!(rc[0].header.message_id, cancelled + 1);
 }
 
-/// A directory gets R and H on 3.x, never W, and no lease at all on 2.1 (no directory
-/// leasing); a plain stat open (attributes only) breaks nothing.
+/// A directory gets R and H on 3.x with directory leasing negotiated, never W, and no lease
+/// at all on 2.1 or without it; a plain stat open (attributes only) breaks nothing.
 #[test]
 fn directory_leases_on_3x_only() {
     let (mut core, now) = core();
@@ -616,6 +638,15 @@ fn directory_leases_on_3x_only() {
     let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB210, now);
     let r = b.call(&mut core, now, Command::CREATE, |o| {
         let mut req = lease_create("d", GENERIC_READ, 3, R | H, false);
+        req.create_options = DIRECTORY_FILE;
+        req.encode(o)
+    });
+    let (resp, lease) = granted(&r);
+    assert_eq!((resp.oplock_level, lease), (0, None));
+    // 3.x without directory leasing negotiated: none either.
+    let mut c = Client::ready_caps(&mut core, 3, 0xC, dialect::SMB302, 0, now);
+    let r = c.call(&mut core, now, Command::CREATE, |o| {
+        let mut req = lease_create("d", GENERIC_READ, 4, R | H, true);
         req.create_options = DIRECTORY_FILE;
         req.encode(o)
     });
@@ -667,6 +698,136 @@ fn a_change_in_a_directory_breaks_its_lease_except_the_makers() {
     assert!(
         matches!(n, OplockBreak::LeaseNotification { lease_key, current_lease_state, flags: 1, .. }
             if lease_key == [2; 16] && current_lease_state == R | H),
+        "{n:?}"
+    );
+}
+
+/// SET_INFO of the end of file breaks the other opens' caching to NONE (MS-FSA 2.1.5.14.4;
+/// smbtorture smb2.oplock.batch11): a Level II oplock with no acknowledgment, and an RWH
+/// lease with one, the SET_INFO waiting for it.
+#[test]
+fn setting_the_size_breaks_other_opens_caching() {
+    let (mut core, now) = core();
+    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB302, now);
+    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let set_eof = |fid: FileId| {
+        move |o: &mut Vec<u8>| {
+            SetInfoRequest {
+                info_type: 1,
+                file_info_class: 20,
+                additional_information: 0,
+                file_id: fid,
+                buffer: 5u64.to_le_bytes().to_vec(),
+            }
+            .encode(o)
+        }
+    };
+    let r = a.call(&mut core, now, Command::CREATE, |o| {
+        lease_create("f", GENERIC_READ | GENERIC_WRITE, 1, R | H | W, true).encode(o)
+    });
+    assert_eq!(granted(&r).1.map(|l| l.0), Some(R | H | W));
+    let r = b.call(&mut core, now, Command::CREATE, |o| {
+        client::create_request("f", GENERIC_WRITE, SHARE_ALL, OPEN, 0).encode(o)
+    });
+    // B's open waited for A's RWH -> RH break; acknowledge it.
+    assert_eq!(r.status(), NtStatus::PENDING);
+    only_break(a.recv(&mut core));
+    a.call(&mut core, now, Command::OPLOCK_BREAK, lease_ack(1, R | H));
+    let rb = b.recv(&mut core);
+    let (fb, _) = granted(&rb[0]);
+    // Now B sets the size: A's RH goes to NONE (H needs an acknowledgment, nothing waits).
+    let r = b.call(&mut core, now, Command::SET_INFO, set_eof(fb.file_id));
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    let n = only_break(a.recv(&mut core));
+    assert!(
+        matches!(n, OplockBreak::LeaseNotification { current_lease_state, new_lease_state: 0, .. }
+            if current_lease_state == R | H),
+        "{n:?}"
+    );
+}
+
+/// A second client's CREATE of a leased directory that violates its sharing breaks the
+/// directory lease's H first (smbtorture smb2.lease.v2_request).
+#[test]
+fn a_sharing_violation_on_a_directory_breaks_its_lease() {
+    let (mut core, now) = core();
+    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB302, now);
+    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let dir = |key: u8, share: u32| {
+        let mut req = lease_create("d", 0x001f_01ff, key, R | H | W, true);
+        req.create_options = DIRECTORY_FILE;
+        req.share_access = share;
+        req.file_attributes = 0x10;
+        req
+    };
+    let r = a.call(&mut core, now, Command::CREATE, |o| dir(2, 3).encode(o));
+    assert_eq!(granted(&r).1.map(|l| l.0), Some(R | H));
+    let rb = b.call(&mut core, now, Command::CREATE, |o| dir(3, 0).encode(o));
+    assert_eq!(rb.status(), NtStatus::PENDING);
+    let n = only_break(a.recv(&mut core));
+    assert!(
+        matches!(n, OplockBreak::LeaseNotification { current_lease_state, new_lease_state, .. }
+            if current_lease_state == R | H && new_lease_state == R),
+        "{n:?}"
+    );
+    a.send(&mut core, now, Command::OPLOCK_BREAK, lease_ack(2, R));
+    let rb = b.recv(&mut core);
+    assert_eq!(rb.len(), 1);
+    assert_eq!(rb[0].status(), NtStatus::SHARING_VIOLATION);
+}
+
+/// Closing a file written through its open breaks its directory's lease (the entry's time and
+/// size changed), unless the writer named that lease as its parent (smbtorture
+/// smb2.lease.v2_request); the WRITE itself breaks nothing.
+#[test]
+fn closing_a_written_file_breaks_its_directorys_lease() {
+    let (mut core, now) = core();
+    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB302, now);
+    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let r = a.call(&mut core, now, Command::CREATE, |o| {
+        let mut req = lease_create("d", GENERIC_READ, 2, R | H, true);
+        req.create_options = DIRECTORY_FILE;
+        req.encode(o)
+    });
+    assert_eq!(granted(&r).1.map(|l| l.0), Some(R | H));
+    let r = b.call(&mut core, now, Command::CREATE, |o| {
+        client::create_request("d\\f", GENERIC_READ | GENERIC_WRITE, SHARE_ALL, OPEN_IF, 0)
+            .encode(o)
+    });
+    let (fb, _) = granted(&r);
+    only_break(a.recv(&mut core)); // the create itself
+    a.call(&mut core, now, Command::OPLOCK_BREAK, lease_ack(2, 0));
+    let r = a.call(&mut core, now, Command::CREATE, |o| {
+        let mut req = lease_create("d", GENERIC_READ, 2, R | H, true);
+        req.create_options = DIRECTORY_FILE;
+        req.encode(o)
+    });
+    assert_eq!(granted(&r).1.map(|l| l.0), Some(R | H), "re-armed");
+    let r = b.call(&mut core, now, Command::WRITE, |o| {
+        WriteRequest {
+            offset: 0,
+            file_id: fb.file_id,
+            channel: 0,
+            remaining_bytes: 0,
+            channel_info: Vec::new(),
+            flags: 0,
+            data: Bytes::from_static(b"data"),
+        }
+        .encode(o)
+    });
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    assert!(a.recv(&mut core).is_empty(), "no break at the WRITE");
+    let r = b.call(&mut core, now, Command::CLOSE, |o| {
+        CloseRequest {
+            flags: 0,
+            file_id: fb.file_id,
+        }
+        .encode(o)
+    });
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    let n = only_break(a.recv(&mut core));
+    assert!(
+        matches!(n, OplockBreak::LeaseNotification { lease_key, new_lease_state: 0, .. } if lease_key == [2; 16]),
         "{n:?}"
     );
 }

@@ -1,4 +1,4 @@
-//! Samba's smbtorture SMB2 suites against `janus serve` (issue 10's list), through
+//! Samba's smbtorture SMB2 suites against `janus serve` (issues 10 and 11), through
 //! `scripts/smbtorture-suites.sh`: each suite once, with a timeout per suite; the test fails
 //! when any suite's pass count is below its floor in `tests/smbtorture-floors.txt`, or when a
 //! suite has no floor set there, naming every such suite with its counts, Samba 4.17's count
@@ -89,9 +89,10 @@ fn smbtorture_suites_keep_their_floors() {
         .unwrap_or(300);
     let suites = std::env::var("JANUS_SMBTORTURE_SUITES").ok();
     // The script's default list is the floors file's (floors_file_names_every_suite_of_the_script_once).
-    let n_suites = suites
-        .as_deref()
-        .map_or(15, |s| s.split_whitespace().count());
+    let n_suites = match suites.as_deref() {
+        Some(s) => s.split_whitespace().count(),
+        None => default_suites().len(),
+    };
 
     // smb_encrypt = "off": encryption only where the client asks for it, as Samba's default
     // (`server smb encrypt = default`) that the Samba column was measured with; Janus's
@@ -219,24 +220,33 @@ fn smbtorture_suites_keep_their_floors() {
     );
 }
 
+/// The script's default suite list: SUITES_DEFAULT="..." (continued lines).
+fn default_suites() -> Vec<String> {
+    let script =
+        std::fs::read_to_string(workspace_script("scripts/smbtorture-suites.sh")).expect("script");
+    let start = script.find("SUITES_DEFAULT=\"").expect("SUITES_DEFAULT") + 16;
+    let end = start + script[start..].find('"').expect("closing quote");
+    script[start..end]
+        .split(|c: char| c.is_whitespace() || c == '\\')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 #[test]
 fn floors_file_names_every_suite_of_the_script_once() {
     let floors_file = janus_tests::e2e::workspace_root().join("tests/smbtorture-floors.txt");
     let floors = parse_floors(&std::fs::read_to_string(&floors_file).expect("floors file"));
-    let script =
-        std::fs::read_to_string(workspace_script("scripts/smbtorture-suites.sh")).expect("script");
-    // The default suite list: SUITES_DEFAULT="..." (continued lines).
-    let start = script.find("SUITES_DEFAULT=\"").expect("SUITES_DEFAULT") + 16;
-    let end = start + script[start..].find('"').expect("closing quote");
-    let default: Vec<&str> = script[start..end]
-        .split(|c: char| c.is_whitespace() || c == '\\')
-        .filter(|s| !s.is_empty())
-        .collect();
-    assert_eq!(default.len(), 15, "{default:?}");
+    let default = default_suites();
+    // Issue 10's 15 suites and issue 11's.
+    assert!(default.len() >= 16, "{default:?}");
     let mut in_file: Vec<&str> = floors.suites.keys().map(String::as_str).collect();
-    let mut want = default.clone();
+    let mut want: Vec<&str> = default.iter().map(String::as_str).collect();
     in_file.sort_unstable();
     want.sort_unstable();
+    let n = want.len();
+    want.dedup();
+    assert_eq!(want.len(), n, "a suite twice in the script's default list");
     assert_eq!(in_file, want, "floors file vs the script's default suites");
     for (suite, (_, samba)) in &floors.suites {
         assert!(

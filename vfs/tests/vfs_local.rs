@@ -823,7 +823,10 @@ fn idle_descriptors_are_closed_so_a_file_removed_behind_the_server_is_freed() {
     // asserts that it happens, not how fast).
     let mut waited = 0;
     while open_fds_on(&path) > 0 {
-        assert!(waited < 1000, "the removed file's descriptor was never closed");
+        assert!(
+            waited < 1000,
+            "the removed file's descriptor was never closed"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
         waited += 1;
     }

@@ -229,6 +229,15 @@ pub enum ResponseContext {
         /// VolumeId.
         volume_id: u64,
     },
+    /// DHnQ response (§2.2.14.2.3, SMB2_CREATE_DURABLE_HANDLE_RESPONSE): 8 reserved bytes.
+    DurableHandle,
+    /// DH2Q response (§2.2.14.2.12, SMB2_CREATE_DURABLE_HANDLE_RESPONSE_V2).
+    DurableHandleV2 {
+        /// Timeout granted, in milliseconds.
+        timeout: u32,
+        /// Flags (SMB2_DHANDLE_FLAG_PERSISTENT 0x2 when a persistent handle is granted).
+        flags: u32,
+    },
     /// RqLs response (SMB2_CREATE_RESPONSE_LEASE, §2.2.14.2.10, 32 bytes; or _V2,
     /// §2.2.14.2.11, 52 bytes, when `v2` is given). LeaseDuration is written as 0.
     Lease {
@@ -268,6 +277,18 @@ impl ResponseContext {
                 v.extend_from_slice(&[0; 16]);
                 CreateContext {
                     name: context_name::QFID.to_vec(),
+                    data: v,
+                }
+            }
+            ResponseContext::DurableHandle => CreateContext {
+                name: context_name::DHNQ.to_vec(),
+                data: vec![0; 8],
+            },
+            ResponseContext::DurableHandleV2 { timeout, flags } => {
+                let mut v = timeout.to_le_bytes().to_vec();
+                v.extend_from_slice(&flags.to_le_bytes());
+                CreateContext {
+                    name: context_name::DH2Q.to_vec(),
                     data: v,
                 }
             }
@@ -312,6 +333,17 @@ impl ResponseContext {
                 }),
                 _ => return Err(bad("QFid response")),
             },
+            n if n == context_name::DHNQ => match d.len() {
+                8 => Some(ResponseContext::DurableHandle),
+                _ => return Err(bad("DHnQ response")),
+            },
+            n if n == context_name::DH2Q => match d.len() {
+                8 => Some(ResponseContext::DurableHandleV2 {
+                    timeout: le32(d, 0),
+                    flags: le32(d, 4),
+                }),
+                _ => return Err(bad("DH2Q response")),
+            },
             n if n == context_name::RQLS => match d.len() {
                 32 | 52 => Some(ResponseContext::Lease {
                     lease_key: arr16(d),
@@ -323,5 +355,34 @@ impl ResponseContext {
             },
             _ => None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durable_response_contexts_round_trip() {
+        // §2.2.14.2.3: 8 reserved bytes; §2.2.14.2.12: Timeout then Flags.
+        let v1 = ResponseContext::DurableHandle.to_context();
+        assert_eq!((v1.name.as_slice(), v1.data.len()), (&b"DHnQ"[..], 8));
+        let v2 = ResponseContext::DurableHandleV2 {
+            timeout: 60_000,
+            flags: 0,
+        };
+        let c = v2.to_context();
+        assert_eq!(c.name, b"DH2Q");
+        assert_eq!(c.data, [0x60, 0xEA, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(ResponseContext::parse(&c).expect("parses"), Some(v2));
+        assert_eq!(
+            ResponseContext::parse(&v1).expect("parses"),
+            Some(ResponseContext::DurableHandle)
+        );
+        let short = CreateContext {
+            name: b"DH2Q".to_vec(),
+            data: vec![0; 4],
+        };
+        assert!(ResponseContext::parse(&short).is_err());
     }
 }

@@ -359,6 +359,11 @@ pub struct Connection {
     pub(super) preauth: PreauthHash,
     pub(super) credits: CreditWindow,
     pub(super) sessions: BTreeMap<u64, Session>,
+    /// Sessions ended (LOGOFF, a newer session of the user) while async calls of theirs
+    /// were unanswered: kept, out of `sessions` (no request finds them), only to sign or
+    /// encrypt those final responses — a LOCK or CHANGE_NOTIFY the upper layer ends at the
+    /// LOGOFF (MS-SMB2 §3.3.5.6 closes the session's opens) — and dropped with the last.
+    retired: BTreeMap<u64, Session>,
     chains: BTreeMap<u64, Chain>,
     next_chain: u64,
     calls: BTreeMap<CallId, CallState>,
@@ -405,6 +410,7 @@ impl Connection {
             preauth: PreauthHash::new(),
             credits: CreditWindow::new(max_credits),
             sessions: BTreeMap::new(),
+            retired: BTreeMap::new(),
             chains: BTreeMap::new(),
             next_chain: 0,
             calls: BTreeMap::new(),
@@ -443,6 +449,12 @@ impl Connection {
     /// runtime has too much outstanding, and once the connection is closing.
     pub fn wants_read(&self) -> bool {
         self.close.is_none() && self.has_capacity()
+    }
+
+    /// Whether the session `session` exists on this connection (a `TreeClosed` event for a
+    /// session that no longer does came from its LOGOFF, not a TREE_DISCONNECT).
+    pub fn has_session(&self, session: u64) -> bool {
+        self.sessions.contains_key(&session)
     }
 
     /// Whether `tree` of `session` is connected (the session is valid and the tree not
@@ -605,6 +617,7 @@ impl Connection {
         if let Some(async_id) = cs.async_id {
             self.async_count -= 1;
             self.send_async_final(&cs.ctx, async_id, reply);
+            self.release_retired(cs.ctx.session_id);
         } else if let Some(mut ch) = self.chains.remove(&cs.chain) {
             let (status, buf) = reply_parts(reply);
             let file_id = match (&status, cs.ctx.header.command) {
@@ -689,6 +702,12 @@ impl Connection {
         self.seals.clear();
         self.unseals.clear();
         self.queued_bytes = 0;
+    }
+
+    /// The Capabilities of the NEGOTIATE response (Connection.ServerCapabilities,
+    /// §3.3.1.7), once NEGOTIATE completed: e.g. whether directory leasing was announced.
+    pub fn server_capabilities(&self) -> Option<u32> {
+        self.neg.as_ref().map(|n| n.server_capabilities)
     }
 
     /// Connection.ClientGuid (MS-SMB2 §3.3.1.7), once NEGOTIATE completed: the key of the
@@ -1345,7 +1364,24 @@ impl Connection {
     /// An encrypted request whose session ended (LOGOFF) before its answer: the answer
     /// cannot be encrypted any more and is dropped rather than sent in the clear.
     fn lost_encryption(&self, ctx: &Ctx) -> bool {
-        ctx.encrypted && !self.sessions.contains_key(&ctx.session_id)
+        ctx.encrypted && self.session_or_retired(ctx.session_id).is_none()
+    }
+
+    /// The session `sid`, or the ended one kept for its async calls' answers.
+    fn session_or_retired(&self, sid: u64) -> Option<&Session> {
+        self.sessions.get(&sid).or_else(|| self.retired.get(&sid))
+    }
+
+    /// Drops the ended session `sid` once no async call of it waits for its answer.
+    fn release_retired(&mut self, sid: u64) {
+        if self.retired.contains_key(&sid)
+            && !self
+                .calls
+                .values()
+                .any(|c| c.async_id.is_some() && c.ctx.session_id == sid)
+        {
+            self.retired.remove(&sid);
+        }
     }
 
     /// The key a response is signed with, if it is signed (§3.3.4.1.1): the request was
@@ -1355,7 +1391,7 @@ impl Connection {
         if how == SignHow::Never || ctx.no_sign || ctx.session_id == 0 {
             return None;
         }
-        let s = self.sessions.get(&ctx.session_id)?;
+        let s = self.session_or_retired(ctx.session_id)?;
         let keys = s.keys.as_ref()?;
         let alg = self.neg.as_ref()?.signing;
         let tree_requires = s
@@ -1386,8 +1422,12 @@ impl Connection {
         let Some(cipher) = self.neg.as_ref().and_then(|n| n.cipher) else {
             return Ok(None);
         };
-        let Some(s) = self.sessions.get_mut(&ctx.session_id) else {
-            return Ok(None);
+        let s = match self.sessions.get_mut(&ctx.session_id) {
+            Some(s) => s,
+            None => match self.retired.get_mut(&ctx.session_id) {
+                Some(s) => s,
+                None => return Ok(None),
+            },
         };
         let Some(keys) = s.keys.as_ref() else {
             return Ok(None);
@@ -1520,6 +1560,13 @@ impl Connection {
             if s.valid {
                 self.events
                     .push_back(Event::SessionClosed { session_id: sid });
+            }
+            if self
+                .calls
+                .values()
+                .any(|c| c.async_id.is_some() && c.ctx.session_id == sid)
+            {
+                self.retired.insert(sid, s);
             }
         }
     }

@@ -67,11 +67,14 @@ impl Connection {
     ) -> NegotiateResponse {
         let mut caps = 0;
         if chosen >= dialect::SMB210 {
-            // §3.3.5.4: leasing from 2.1 on; directory leasing on 3.x (the lock table
-            // grants a directory R and H, never W, §3.3.5.9.11).
+            // §3.3.5.4: leasing from 2.1 on.
             caps |= capabilities::LARGE_MTU | capabilities::LEASING;
         }
-        if chosen >= dialect::SMB300 {
+        // Directory leasing on 3.x (the lock table grants a directory R and H, never W,
+        // §3.3.5.9.11), announced only to a client that offers it, as the capabilities of
+        // §3.3.5.4 that a client opts into are: impacket 0.13, which does not, mishandles
+        // CREATEs at the share root once the server announces it.
+        if chosen >= dialect::SMB300 && client_caps & capabilities::DIRECTORY_LEASING != 0 {
             caps |= capabilities::DIRECTORY_LEASING;
         }
         if (chosen == dialect::SMB300 || chosen == dialect::SMB302)

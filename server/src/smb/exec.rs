@@ -140,6 +140,14 @@ pub enum Work {
         /// The AllocationSize create context.
         allocation: Option<u64>,
     },
+    /// How a file looks now (a durable reconnect's CREATE response, MS-SMB2 §3.3.5.9.7:
+    /// the open is not executed again, its attributes are reported).
+    View {
+        /// The file.
+        handle: Handle,
+        /// Its name (for the view).
+        name: Vec<u8>,
+    },
     /// READ.
     Read {
         /// The file.
@@ -246,7 +254,7 @@ pub enum Output {
     Create(Result<Box<Found>, NtStatus>),
     /// Of [`Work::Flush`].
     Attr(Result<FileAttr, NtStatus>),
-    /// Of [`Work::Truncate`].
+    /// Of [`Work::Truncate`] and [`Work::View`].
     View(Result<SmbView, NtStatus>),
     /// Of [`Work::Read`]: the data at [`READ_DATA_AT`] of a buffer whose room before it
     /// takes the READ response's headers ([`proto_smb2::server::Reply::Framed`]).
@@ -297,6 +305,9 @@ pub fn run(vfs: &dyn Vfs, work: Work) -> Output {
                 new_attributes(vfs, &handle, &a, &name, attributes)
             }),
         ),
+        Work::View { handle, name } => {
+            Output::View(view_of(vfs, &handle, &name).map_err(status_of))
+        }
         Work::Read {
             handle,
             offset,

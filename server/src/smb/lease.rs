@@ -12,9 +12,10 @@
 //!   STATUS_INVALID_PARAMETER (§3.3.5.9.8). A directory gets a lease only on 3.x
 //!   (SMB2_GLOBAL_CAP_DIRECTORY_LEASING) and never W (§3.3.5.9.11, the table's rule).
 //! - Breaks (§3.3.4.6 oplocks, §3.3.4.7 leases): the table's `Event::Break` is sent as an
-//!   unsolicited notification ([`proto_smb2::server::Connection::send_break`]) on the
-//!   connection of an open that holds the lease or oplock, encrypted as that open's session
-//!   is. A break nobody can be told of (no open of the lease has a connection) is
+//!   unsolicited notification ([`proto_smb2::server::Connection::send_break`]): an oplock
+//!   break on its open's connection, a lease break on the client's oldest connection (as
+//!   Samba), encrypted as the open's session is. A break nobody can be told of (the client
+//!   has no connection) is
 //!   completed as acknowledged to NONE, as §3.3.4.6/§3.3.4.7 treat an open without a
 //!   connection; a *durable* open whose connection is gone is the durable-handle code's
 //!   ([`Core::smb_break_undeliverable`] is the hook).
@@ -92,22 +93,23 @@ impl CacheAsk {
     /// The lease key of the requester's parent directory lease (v2), which a change it
     /// makes in that directory does not break (MS-FSA 2.1.4.12.2 PARENT_OBJECT).
     pub fn parent_key(&self, client: ClientGuid) -> Option<CacheKey> {
-        match self.lease?.v2? {
-            Some(p) => Some(CacheKey::Lease(client, LeaseKey(p))),
-            None => None,
-        }
+        self.lease?
+            .v2?
+            .map(|p| CacheKey::Lease(client, LeaseKey(p)))
     }
 }
 
 /// MS-SMB2 §3.3.5.9: the caching a CREATE asks for. A lease needs RequestedOplockLevel
 /// SMB2_OPLOCK_LEVEL_LEASE with an RqLs context on 2.1 or later (§3.3.5.9.8: otherwise
 /// the context is ignored); a v2 context counts as v2 on 3.x only. `directory`: a
-/// directory is leased on 3.x only (directory leasing); it gets no oplock (the table).
+/// directory is leased only where directory leasing was negotiated (`dir_leasing`,
+/// SMB2_GLOBAL_CAP_DIRECTORY_LEASING); it gets no oplock (the table).
 pub(crate) fn cache_ask(
     requested: u8,
     lease: Option<LeaseRequest>,
     conn_dialect: u16,
     directory: bool,
+    dir_leasing: bool,
 ) -> CacheAsk {
     let oplock = |l| CacheAsk {
         cache: CacheRequest::Oplock(l),
@@ -122,7 +124,7 @@ pub(crate) fn cache_ask(
                 return CacheAsk::NONE;
             };
             let three = conn_dialect >= dialect::SMB300;
-            if directory && !three {
+            if directory && !(three && dir_leasing) {
                 return CacheAsk::NONE;
             }
             let v2 = match l.v2 {
@@ -233,58 +235,70 @@ impl Core {
         }
     }
 
-    /// Sends a break notification to the client (MS-SMB2 §3.3.4.6 / §3.3.4.7) on the
-    /// connection of one of the lease's opens (the oplock's open), encrypted as its session
-    /// is; without one, [`Core::smb_break_undeliverable`].
+    /// Sends a break notification to the client (MS-SMB2 §3.3.4.6 / §3.3.4.7). An oplock
+    /// break goes on its open's connection, encrypted as its session is. A lease break goes
+    /// on the client's oldest connection (the lowest connection id with its ClientGuid),
+    /// where Samba sends it too (smbtorture smb2.lease.v2_complex1 waits for it there even
+    /// when the lease's open is on another connection of the client), encrypted as the
+    /// session of an open of the lease on that connection is, if it has one. Without a
+    /// connection: [`Core::smb_break_undeliverable`].
     pub(super) fn smb_send_break(&mut self, b: BreakNotice, now: Instant) {
-        let opens = match b.key {
-            CacheKey::Oplock(open) => vec![open],
-            CacheKey::Lease(..) => self
-                .nlm
-                .table
-                .lease_view(b.key)
-                .map(|l| l.opens)
-                .unwrap_or_default(),
-        };
-        let body = match b.key {
-            CacheKey::Oplock(_) => None,
-            CacheKey::Lease(_, key) => Some(OplockBreak::LeaseNotification {
-                new_epoch: b.epoch,
-                flags: if b.ack_required {
-                    NOTIFY_BREAK_ACK_REQUIRED
-                } else {
-                    0
-                },
-                lease_key: key.0,
-                current_lease_state: u32::from(b.from.0),
-                new_lease_state: u32::from(b.to.0),
+        let target = match b.key {
+            CacheKey::Oplock(open) => self.smb.opens.by_lock(open).map(|(volatile, o)| {
+                let n = OplockBreak::Oplock {
+                    oplock_level: oplock_wire(b.to),
+                    file_id: smb_file_id(volatile),
+                };
+                (o.conn, Some((o.session, o.tree)), n)
             }),
+            CacheKey::Lease(client, key) => {
+                let conn = self.smb.conns.iter().find_map(|(id, c)| {
+                    (c.machine.client_guid() == Some(client.0)
+                        && c.machine.dialect().is_some_and(|d| d >= dialect::SMB210))
+                    .then_some(*id)
+                });
+                conn.map(|conn| {
+                    let opens = self
+                        .nlm
+                        .table
+                        .lease_view(b.key)
+                        .map(|l| l.opens)
+                        .unwrap_or_default();
+                    let session = opens.iter().find_map(|o| {
+                        let (_, o) = self.smb.opens.by_lock(*o)?;
+                        (o.conn == conn).then_some((o.session, o.tree))
+                    });
+                    let n = OplockBreak::LeaseNotification {
+                        new_epoch: b.epoch,
+                        flags: if b.ack_required {
+                            NOTIFY_BREAK_ACK_REQUIRED
+                        } else {
+                            0
+                        },
+                        lease_key: key.0,
+                        current_lease_state: u32::from(b.from.0),
+                        new_lease_state: u32::from(b.to.0),
+                    };
+                    (conn, session, n)
+                })
+            }
         };
-        for open in opens {
-            let Some((volatile, o)) = self.smb.opens.by_lock(open) else {
-                continue;
-            };
-            let (conn, session, tree) = (o.conn, o.session, o.tree);
-            let notification = body.unwrap_or(OplockBreak::Oplock {
-                oplock_level: oplock_wire(b.to),
-                file_id: smb_file_id(volatile),
-            });
-            let Some(c) = self.smb.conns.get_mut(&conn) else {
-                continue;
-            };
-            match c.machine.send_break(&notification, Some((session, tree))) {
-                Ok(()) => {
-                    tracing::debug!(
-                        conn = conn.0,
-                        from = %b.from,
-                        to = %b.to,
-                        ack = b.ack_required,
-                        "SMB break sent"
-                    );
-                    self.smb.dirty.insert(conn);
-                    return;
+        if let Some((conn, session, notification)) = target {
+            if let Some(c) = self.smb.conns.get_mut(&conn) {
+                match c.machine.send_break(&notification, session) {
+                    Ok(()) => {
+                        tracing::debug!(
+                            conn = conn.0,
+                            from = %b.from,
+                            to = %b.to,
+                            ack = b.ack_required,
+                            "SMB break sent"
+                        );
+                        self.smb.dirty.insert(conn);
+                        return;
+                    }
+                    Err(e) => tracing::debug!(conn = conn.0, error = %e, "SMB break not sent"),
                 }
-                Err(e) => tracing::debug!(conn = conn.0, error = %e, "SMB break not sent here"),
             }
         }
         self.smb_break_undeliverable(b, now);
@@ -299,6 +313,10 @@ impl Core {
     /// while its client may reconnect; what happens to it on a break (MS-SMB2 §3.3.5.9.7,
     /// §3.3.4.7: closed if it would lose H) is decided there, before this default.
     pub(super) fn smb_break_undeliverable(&mut self, b: BreakNotice, now: Instant) {
+        // Disconnected durable opens are closed instead (`durable`).
+        if self.smb_durable_break_undeliverable(b.key, now) {
+            return;
+        }
         tracing::debug!(from = %b.from, to = %b.to, "SMB break without a connection: acknowledged to NONE");
         if !b.ack_required {
             return;

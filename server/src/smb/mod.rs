@@ -31,10 +31,38 @@
 //!
 //! CHANGE_NOTIFY is [`notify`]: watches fired by SMB and NFS namespace changes.
 //!
-//! # Not done here (the next issue)
-//! Leases and oplocks (a CREATE asking for one is granted none), byte-range LOCK and
-//! OPLOCK_BREAK acknowledgments (STATUS_NOT_SUPPORTED), durable handles (requests ignored,
-//! reconnects fail with STATUS_OBJECT_NAME_NOT_FOUND).
+//! LOCK is [`lock`]: byte-range locks of SMB opens in the one lock table (multi-element
+//! requests all or nothing, blocking locks answered STATUS_PENDING and granted when the
+//! holder unlocks or closes, ended by CANCEL, CLOSE, TREE_DISCONNECT, LOGOFF or a lost
+//! connection, lock sequence replay for durable opens); READ and WRITE meet other opens'
+//! locks with STATUS_FILE_LOCK_CONFLICT (a zero-byte READ meets none).
+//!
+//! Leases and oplocks are `lease` (MS-SMB2 §3.3.5.9.8/.11, §3.3.4.6/.7, §3.3.5.22): a
+//! CREATE passes RequestedOplockLevel and the RqLs context to the lock table
+//! (`SmbCreate::cache`) and answers its grant; the table's breaks (`LockEvent::Break`) go out
+//! as unsolicited notifications on the client's connection (`Connection::send_break`), a
+//! break nobody can receive is completed as acknowledged to NONE (a disconnected durable
+//! open is closed instead); OPLOCK_BREAK acknowledgments go to the table; a CREATE the table
+//! makes wait for a break goes async (STATUS_PENDING) and completes when its ticket does, in
+//! the table's FIFO order, or with STATUS_CANCELLED on CANCEL; SET_INFO of the size breaks
+//! other opens' caching first (`LockTable::smb_set_size`); an unacknowledged break ends after
+//! the table's break timeout (`break_timeout`, 35 s). SMB namespace changes, and the close of
+//! a file written through the open, break the parent directory's lease except the one the
+//! requester named as its parent lease key.
+//!
+//! Durable handles are [`durable`]: DHnQ / DH2Q granted with a Batch oplock or an H
+//! lease, opens kept across a connection loss (and LOGOFF) until their timeout, DHnC / DH2C
+//! checked against what was stored, journalled and reclaimed in the grace period after a
+//! restart; a break for a disconnected durable open closes it.
+//!
+//! # Not done here
+//! Persistent handles (no share is continuously available: the flag is never granted);
+//! resilient handles (FSCTL_LMR_REQUEST_RESILIENCY is not served); the durable v2
+//! AppInstanceId context (ignored: a second open with the same AppInstanceId does not close
+//! the first, smbtorture durable-v2-open.app-instance). A SET_INFO of a child's size or
+//! times does not break its directory's lease (a write does, at close); the lease-break
+//! round trip sends its interim STATUS_PENDING at once where Samba waits to see whether the
+//! answer comes quickly.
 //!
 //! # Known limits
 //! - A partial NBSS frame has the record deadline of a partial RPC record
@@ -43,9 +71,15 @@
 //!   of its own and gives way under the connection table's admission, like an NFS one.
 //! - A case-insensitive lookup that misses the exact name sweeps the directory once
 //!   (`Vfs::find_entry`: linear in its size, once per miss), as Samba does.
+//! - A LOCK or CHANGE_NOTIFY waiting when its session logs off is answered after the
+//!   LOGOFF response (signed or encrypted with the ended session's keys, which the
+//!   connection machine keeps for it); Windows and Samba answer them before the LOGOFF
+//!   response, which would need the machine to hand LOGOFF up first.
 
+pub mod durable;
 pub mod exec;
 mod lease;
+pub mod lock;
 pub mod notify;
 pub mod open;
 
@@ -137,6 +171,9 @@ struct SmbConn {
     /// `wants_read` was false after its last input: the runtime stopped reading it and is
     /// told through `Core::poll_resumed` when it may read again.
     held: bool,
+    /// The journal record its responses wait for (a durable handle granted on it:
+    /// [`durable`]); only grows, so its responses keep their order.
+    needs: RecordSeq,
 }
 
 /// Where an answer goes.
@@ -163,6 +200,12 @@ struct CreateState {
     found: Option<Box<exec::Found>>,
     file: FileId,
     lock_open: OpenId,
+    /// Durability asked ([`durable::ask_of`]).
+    durable: durable::Ask,
+    /// The session's user (a durable open's reconnect must be the same user's).
+    user: String,
+    /// The name as the CREATE gave it.
+    name: String,
     /// RequestedOplockLevel and the RqLs context ([`lease::cache_ask`], once the file is
     /// known to be a directory or not).
     requested_oplock: u8,
@@ -251,6 +294,13 @@ enum Then {
     Renamed(u64, SharePath, Option<Removed>),
     /// A disposition the lock table allowed: set (or clear) delete pending on `file`.
     Disposition(FileId, bool),
+    /// A durable open reconnected (or a CREATE replayed): its attributes came back.
+    Reconnected(Box<durable::Reconnected>),
+    /// A LOCK waiting for the lock table ([`lock`]).
+    Lock(Box<lock::LockCall>),
+    /// A SET_INFO of the size the lock table allowed (its breaks done): the job to run,
+    /// then [`Then::SetInfo`] with these.
+    SetSize(Box<Work>, u64, u32),
 }
 
 #[derive(Debug)]
@@ -278,7 +328,13 @@ pub(crate) struct SmbState {
     write_queues: BTreeMap<(u32, Vec<u8>), VecDeque<Job>>,
     tickets: BTreeMap<Ticket, Pending>,
     parked: BTreeMap<SmbRequestId, Pending>,
+    /// Tickets of requests of a lost connection whose completion the table had already
+    /// decided (closing the connection's opens completes their waiters): their
+    /// `SmbCompleted` events are taken and dropped, not left in the core's event queue.
+    dropped: BTreeSet<Ticket>,
     next_lock_open: u64,
+    /// Durable handles ([`durable`]).
+    durable: durable::DurableTable,
     /// An SMB connection was ever accepted: every lease break is then the SMB side's to
     /// deliver or resolve ([`lease`]).
     served: bool,
@@ -355,7 +411,9 @@ impl SmbState {
             jobs: BTreeMap::new(),
             tickets: BTreeMap::new(),
             parked: BTreeMap::new(),
+            dropped: BTreeSet::new(),
             next_lock_open: 1,
+            durable: durable::DurableTable::default(),
             served: false,
             filetime: 0,
             nfs_changes: BTreeMap::new(),
@@ -394,6 +452,11 @@ impl SmbState {
         self.jobs.values().any(mine)
             || self.tickets.values().any(mine)
             || self.parked.values().any(mine)
+    }
+
+    /// When the durable-handle scavenger must run ([`durable`]).
+    pub(crate) fn durable_deadline(&self) -> Option<Instant> {
+        self.durable.deadline()
     }
 
     /// Opens in the open table (tests, logs).
@@ -479,6 +542,7 @@ impl Core {
             SmbConn {
                 machine,
                 held: false,
+                needs: RecordSeq(0),
             },
         );
     }
@@ -509,6 +573,8 @@ impl Core {
         c.machine.handle_connection_lost();
         self.smb.dirty.remove(&conn);
         let ids = self.smb.opens.ids_where(|o| o.conn == conn);
+        // MS-SMB2 §3.3.7.1: durable opens outlive the connection.
+        let ids = self.smb_durable_disconnect(ids, now);
         self.smb_close_opens(ids, now);
         // Requests waiting in the lock table leave it; job results are dropped on return.
         let tickets: Vec<Ticket> = self
@@ -519,7 +585,10 @@ impl Core {
             .map(|(t, _)| *t)
             .collect();
         for t in tickets {
-            self.nlm.table.cancel(t, now);
+            if !self.nlm.table.cancel(t, now) {
+                // Not waiting any more: its completion is on the way.
+                self.smb.dropped.insert(t);
+            }
             self.smb.tickets.remove(&t);
         }
     }
@@ -552,6 +621,7 @@ impl Core {
                 out.push(b);
             }
             let close = c.machine.poll_close();
+            let needs = c.needs;
             // Draining the transmits may have let the machine take more frames: again.
             let more = c.machine.has_output();
             // Back-pressure lifted: a runtime that keeps its own read buffer is told to read
@@ -573,7 +643,7 @@ impl Core {
             }
             for b in out {
                 self.transmits.push(
-                    RecordSeq(0),
+                    needs,
                     self.journal.durable,
                     self.journal.failed,
                     Transmit {
@@ -619,20 +689,43 @@ impl Core {
                 }
             }
             Event::SessionClosed { session_id } => {
+                // Waiting LOCKs end before their opens close (LOGOFF, MS-SMB2 §3.3.5.6; [`lock`]).
+                self.smb_lock_cancel_where(|c| c.conn == conn && c.session == session_id, now);
                 let ids = self
                     .smb
                     .opens
                     .ids_where(|o| o.conn == conn && o.session == session_id);
+                // LOGOFF, or a new session naming this one as its previous session: durable
+                // opens stay for a reconnect, as at a connection loss (smbtorture
+                // durable-open.reopen1a and reopen4; Samba and Windows keep them).
+                let ids = self.smb_durable_disconnect(ids, now);
                 self.smb_close_opens(ids, now);
             }
             Event::TreeClosed {
                 session_id,
                 tree_id,
             } => {
+                self.smb_lock_cancel_where(
+                    |c| c.conn == conn && c.session == session_id && c.tree == tree_id,
+                    now,
+                );
                 let ids = self
                     .smb
                     .opens
                     .ids_where(|o| o.conn == conn && o.session == session_id && o.tree == tree_id);
+                // The trees of a session that ended (LOGOFF, a previous session): durable
+                // opens stay, as at SessionClosed; a TREE_DISCONNECT closes them (smbtorture
+                // durable-open.reopen3).
+                let session_gone = self
+                    .smb
+                    .conns
+                    .get(&conn)
+                    .is_none_or(|c| !c.machine.has_session(session_id));
+                let ids = if session_gone {
+                    self.smb_durable_disconnect(ids, now)
+                } else {
+                    ids
+                };
                 self.smb_close_opens(ids, now);
             }
         }
@@ -666,6 +759,9 @@ impl Core {
     }
 
     fn smb_cancel(&mut self, conn: ConnId, id: CallId, now: Instant) {
+        if self.smb_lock_cancel(conn, id, now) {
+            return;
+        }
         let found = self
             .smb
             .tickets
@@ -768,7 +864,8 @@ impl Core {
             Request::Create(req) if ipc => self.smb_create_pipe(&ctx, &req),
             Request::Create(req) => {
                 let creds = self.smb.creds(&call.identity, ctx.share_id);
-                self.smb_create(ctx, req, creds)
+                let caller = durable::Caller::of(&call.identity, &call.header, call.dialect);
+                self.smb_create(ctx, req, creds, &caller, now)
             }
             Request::Close(req) => self.smb_close(ctx, req.file_id, req.flags, now),
             Request::Flush(req) => {
@@ -796,8 +893,7 @@ impl Core {
             Request::Ioctl(req) => self.smb_ioctl(&ctx, &req),
             Request::ChangeNotify(req) => self.smb_change_notify(ctx, &req),
             Request::OplockBreak(req) => self.smb_oplock_break(&ctx, req, now),
-            // Byte-range locks come with their own part of the leases issue.
-            Request::Lock(_) => self.smb_error(&ctx, NtStatus::NOT_SUPPORTED),
+            Request::Lock(req) => self.smb_lock(ctx, &req, call.dialect, now),
             Request::QueryInfo(req) => self.smb_query_info(ctx, req, call.dialect),
             Request::SetInfo(req) => {
                 let creds = self.smb.creds(&call.identity, ctx.share_id);
@@ -875,7 +971,14 @@ impl Core {
 
     /// CREATE on a disk share: the checks of MS-SMB2 §3.3.5.9 that need no file system,
     /// then the job.
-    fn smb_create(&mut self, ctx: Ctx, req: CreateRequest, creds: Creds) {
+    fn smb_create(
+        &mut self,
+        ctx: Ctx,
+        req: CreateRequest,
+        creds: Creds,
+        caller: &durable::Caller,
+        now: Instant,
+    ) {
         use exec::disposition as d;
         let o = req.create_options;
         let status = if req.impersonation_level > 3 {
@@ -907,32 +1010,52 @@ impl Core {
         } else {
             None
         };
-        if let Some(s) = status {
-            return self.smb_error(&ctx, s);
-        }
-        let (mut mxac, mut qfid, mut allocation, mut lease) = (false, false, None, None);
+        let (mut mxac, mut qfid, mut allocation) = (false, false, None);
+        let mut parsed = Vec::with_capacity(req.contexts.len());
+        // The first context error, answered after the checks above (their order).
+        let mut context_error = None;
         for c in &req.contexts {
             match RequestContext::parse(c) {
-                Err(_) => return self.smb_error(&ctx, NtStatus::INVALID_PARAMETER),
+                Err(_) => {
+                    context_error.get_or_insert(NtStatus::INVALID_PARAMETER);
+                }
                 Ok(RequestContext::QueryMaximalAccess { .. }) => mxac = true,
                 Ok(RequestContext::QueryOnDiskId) => qfid = true,
                 // §3.3.5.9.4 / MS-FSA 2.1.5.1.2.1: the allocation of a new or overwritten
                 // file ([`exec::CreateWork::allocation`]).
                 Ok(RequestContext::AllocationSize(n)) => allocation = Some(n),
-                // §3.3.5.9.8/.11: decided with the lock table once the file is found.
-                Ok(RequestContext::Lease(l)) => lease = Some(l),
-                // §3.3.5.9.7/.12: no durable open to reconnect (none is ever granted);
                 // §3.3.5.9.6: no previous version at any time (no snapshots).
-                Ok(RequestContext::DurableHandleReconnect(_))
-                | Ok(RequestContext::DurableHandleReconnectV2 { .. })
-                | Ok(RequestContext::TimewarpToken(_)) => {
-                    return self.smb_error(&ctx, NtStatus::OBJECT_NAME_NOT_FOUND)
+                Ok(RequestContext::TimewarpToken(_)) => {
+                    context_error.get_or_insert(NtStatus::OBJECT_NAME_NOT_FOUND);
                 }
-                // Durable handles are granted none (a valid answer: no response
-                // context); ExtA and SecD are not applied.
-                Ok(_) => {}
+                // Durable handles and leases are read below; ExtA and SecD are not
+                // applied.
+                Ok(other) => parsed.push(other),
             }
         }
+        let ask = durable::ask_of(&parsed, caller.dialect);
+        if let (None, Ok(ask @ durable::Ask::Reconnect { .. })) = (context_error, ask) {
+            // §3.3.5.9.7/.12: a reconnect does no "Path Name Validation" or "Open
+            // Execution": the other fields of the request are ignored (smbtorture
+            // durable-open.reopen2 sends nonsense in them).
+            return self.smb_durable_reconnect(ctx, &req, &parsed, ask, caller, now);
+        }
+        if let Some(s) = status.or(context_error) {
+            return self.smb_error(&ctx, s);
+        }
+        let ask = match ask {
+            Ok(a) => a,
+            Err(s) => return self.smb_error(&ctx, s),
+        };
+        match self.smb_durable_replay(&ctx, ask, caller) {
+            Some(Ok(())) => return,
+            Some(Err(s)) => return self.smb_error(&ctx, s),
+            None => {}
+        }
+        let lease = parsed.iter().find_map(|c| match c {
+            RequestContext::Lease(l) => Some(*l),
+            _ => None,
+        });
         tracing::debug!(
             name = %req.name_string(),
             access = format_args!("{:#x}", req.desired_access),
@@ -975,6 +1098,9 @@ impl Core {
             found: None,
             file: FileId(0),
             lock_open: OpenId(0),
+            durable: ask,
+            user: caller.user.clone(),
+            name: req.name_string(),
             requested_oplock: req.requested_oplock_level,
             lease,
             ask: lease::CacheAsk::NONE,
@@ -1015,17 +1141,24 @@ impl Core {
         let mut create = SmbCreate::new(file, lock_open, client, found.granted, st.share_access);
         create.overwrite = found.overwrite;
         create.directory = found.attr.kind == FileKind::Directory;
-        let conn_dialect = self
+        let (conn_dialect, caps) = self
             .smb
             .conns
             .get(&ctx.conn)
-            .and_then(|c| c.machine.dialect())
-            .unwrap_or(0);
+            .map(|c| {
+                (
+                    c.machine.dialect().unwrap_or(0),
+                    c.machine.server_capabilities().unwrap_or(0),
+                )
+            })
+            .unwrap_or((0, 0));
+        let dir_leasing = caps & proto_smb2::cmd::negotiate::capabilities::DIRECTORY_LEASING != 0;
         st.ask = lease::cache_ask(
             st.requested_oplock,
             st.lease,
             conn_dialect,
             create.directory,
+            dir_leasing,
         );
         create.cache = st.ask.cache;
         create.lease_epoch = st.ask.lease.map_or(0, |l| l.epoch);
@@ -1051,6 +1184,16 @@ impl Core {
 
     /// A lock-table decision for `p`.
     fn smb_decided(&mut self, p: Pending, out: Outcome, now: Instant) {
+        let mut p = match p {
+            Pending {
+                ctx: Some(ctx),
+                then: Then::Lock(call),
+            } => return self.smb_lock_decided(ctx, call, out, now),
+            p => p,
+        };
+        if let (Outcome::Opened(g), Then::Create(st)) = (&out, &mut p.then) {
+            st.grant = Some(*g);
+        }
         match out {
             Outcome::Wait(w) => {
                 if let Some(ctx) = &p.ctx {
@@ -1097,6 +1240,19 @@ impl Core {
                             Pending {
                                 ctx: Some(ctx),
                                 then: Then::Renamed(volatile, target, old),
+                            },
+                        );
+                    }
+                }
+                Then::SetSize(work, volatile, mask) => {
+                    if let Some(ctx) = p.ctx {
+                        let share_id = ctx.share_id;
+                        self.smb_job(
+                            share_id,
+                            *work,
+                            Pending {
+                                ctx: Some(ctx),
+                                then: Then::SetInfo(volatile, mask),
                             },
                         );
                     }
@@ -1159,6 +1315,7 @@ impl Core {
             watch: None,
             changed_at_close: 0,
             parent_lease: st.ask.parent_key(self.smb_client_guid(ctx.conn)),
+            lock_sequences: lock::LockSequences::default(),
         };
         if found.action == exec::action::CREATED {
             if let Some((parent, _)) = &found.parent {
@@ -1235,6 +1392,17 @@ impl Core {
         }
         let (oplock_level, lease_ctx) = lease::create_answer(&st.ask, st.grant.as_ref());
         contexts.extend(lease_ctx.map(|c| c.to_context()));
+        let now = self.now;
+        let lease_key = st
+            .grant
+            .and_then(|g| g.lease)
+            .and(st.ask.lease)
+            .map(|l| l.key);
+        if let Some(c) =
+            self.smb_durable_grant(ctx, st.durable, &st.user, &st.name, lease_key, id, now)
+        {
+            contexts.push(c.to_context());
+        }
         let resp = CreateResponse {
             oplock_level,
             flags: 0,
@@ -1257,6 +1425,7 @@ impl Core {
             return self.smb_error(&ctx, NtStatus::FILE_CLOSED);
         }
         let postquery = flags & CLOSE_FLAG_POSTQUERY_ATTRIB != 0;
+        self.smb_durable_forget(fid.volatile);
         let Some((open, remove)) = self.smb.opens.remove(fid.volatile) else {
             return self.smb_error(&ctx, NtStatus::FILE_CLOSED);
         };
@@ -1308,6 +1477,7 @@ impl Core {
     /// Closes opens whose tree, session or connection ended (no answers).
     fn smb_close_opens(&mut self, ids: Vec<u64>, now: Instant) {
         for id in ids {
+            self.smb_durable_forget(id);
             let Some((open, remove)) = self.smb.opens.remove(id) else {
                 continue;
             };
@@ -1390,10 +1560,15 @@ impl Core {
             return self.smb_error(&ctx, s);
         }
         let (open, handle) = (f.lock_open, f.handle.clone());
-        let out = self
-            .nlm
-            .table
-            .smb_read(open, req.offset, u64::from(req.length), now);
+        // A READ of zero bytes reads nothing a lock protects: it succeeds on a locked range
+        // (smbtorture smb2.lock.zerobyteread; Windows and Samba).
+        let out = if req.length == 0 {
+            Outcome::Proceed
+        } else {
+            self.nlm
+                .table
+                .smb_read(open, req.offset, u64::from(req.length), now)
+        };
         let work = Work::Read {
             handle,
             offset: req.offset,
@@ -1777,6 +1952,10 @@ impl Core {
         let Some(r) = Removed::of(share_id, f) else {
             return;
         };
+        // The close of a modified file changes its directory entry (last write time, size):
+        // the directory's lease breaks then, not at each WRITE, except the writer's own
+        // parent lease (MS-FSA 2.1.4.12.2; smbtorture smb2.lease.v2_request).
+        self.smb_parent_changed(r.dir, r.except);
         let c = notify::Change {
             action: notify::action::MODIFIED,
             name: r.name.clone(),
@@ -1958,14 +2137,36 @@ impl Core {
             gids: creds.gids,
         };
         let share_id = ctx.share_id;
+        // MS-FSA 2.1.5.14.2 (FileAllocationInformation) and .4 (FileEndOfFileInformation):
+        // the size change breaks other opens' caching to NONE first (smbtorture
+        // smb2.oplock.batch11/12), waiting for a W break's acknowledgment.
+        let size_change = req.info_type == proto_smb2::fscc::info_type::FILE
+            && matches!(
+                req.file_info_class,
+                proto_smb2::fscc::file_class::ALLOCATION
+                    | proto_smb2::fscc::file_class::END_OF_FILE
+            );
+        let lock = self
+            .smb_file(&ctx, volatile)
+            .ok()
+            .map(|f| (f.file, f.lock_open));
+        let work = Work::SetInfo {
+            handle,
+            open: Box::new(open),
+            caller,
+            req: Box::new(req),
+        };
+        if let (true, Some((file, open))) = (size_change, lock) {
+            let p = Pending {
+                ctx: Some(ctx),
+                then: Then::SetSize(Box::new(work), volatile, notify_mask),
+            };
+            let now = self.now;
+            return self.smb_namespace(SmbRequest::SetSize { file, open }, p, now);
+        }
         self.smb_job(
             share_id,
-            Work::SetInfo {
-                handle,
-                open: Box::new(open),
-                caller,
-                req: Box::new(req),
-            },
+            work,
             Pending {
                 ctx: Some(ctx),
                 then: Then::SetInfo(volatile, notify_mask),
@@ -2246,6 +2447,9 @@ impl Core {
                 let _ = st;
                 self.smb_error(&ctx, s)
             }
+            (Then::Reconnected(r), Output::View(v)) => {
+                self.smb_durable_reconnected(&ctx, &r, v, now)
+            }
             (Then::QueryInfo, Output::Reply(r)) => self.smb_reply(&ctx, r),
             (Then::QueryDirectory(volatile), Output::Dir(search, r)) => {
                 if let Ok(f) = self.smb_file(&ctx, volatile) {
@@ -2371,7 +2575,11 @@ impl Core {
     /// Lock-table events for requests of the SMB side (tickets and parked requests it
     /// made); the others stay for [`Core::poll_lock_event`].
     fn smb_lock_events(&mut self, now: Instant) -> bool {
-        if self.smb.tickets.is_empty() && self.smb.parked.is_empty() && !self.locks.has_events() {
+        if self.smb.tickets.is_empty()
+            && self.smb.parked.is_empty()
+            && self.smb.dropped.is_empty()
+            && !self.locks.has_events()
+        {
             return false;
         }
         let owned: Vec<bool> = self
@@ -2379,7 +2587,7 @@ impl Core {
             .events()
             .map(|e| match e {
                 crate::LockEvent::SmbCompleted { ticket, .. } => {
-                    self.smb.tickets.contains_key(ticket)
+                    self.smb.tickets.contains_key(ticket) || self.smb.dropped.contains(ticket)
                 }
                 crate::LockEvent::SmbParkedDone { id, .. } => self.smb.parked.contains_key(id),
                 crate::LockEvent::Break(b) => self.smb_owns_break(b),
@@ -2398,6 +2606,8 @@ impl Core {
                 } => {
                     if let Some(p) = self.smb.tickets.remove(&ticket) {
                         self.smb_decided(p, outcome, now);
+                    } else {
+                        self.smb.dropped.remove(&ticket);
                     }
                 }
                 crate::LockEvent::SmbParkedDone { id, outcome } => {

@@ -78,6 +78,8 @@ pub struct FileOpen {
     /// The lease key of the parent directory's lease the CREATE named (v2
     /// ParentLeaseKey): changes made through this open do not break it (MS-FSA 2.1.4.12.2).
     pub parent_lease: Option<lockstate::CacheKey>,
+    /// Open.LockSequenceArray (MS-SMB2 §3.3.1.10), for LOCK replay ([`super::lock`]).
+    pub lock_sequences: super::lock::LockSequences,
 }
 
 /// What an open is of.
@@ -171,6 +173,54 @@ impl OpenTable {
         }
         self.opens.insert(id, open);
         id
+    }
+
+    /// Adds an open under the volatile FileId `id` (a durable open restored from the
+    /// journal and reconnected, MS-SMB2 §3.3.5.9.7: its FileId is the one the client holds);
+    /// `false` (and nothing added) if `id` is taken. Later ids are allocated above it.
+    pub fn insert_with_id(&mut self, id: u64, open: Open) -> bool {
+        if self.opens.contains_key(&id) {
+            return false;
+        }
+        self.next = self.next.max(id.saturating_add(1));
+        *self
+            .per_session
+            .entry((open.conn, open.session))
+            .or_default() += 1;
+        if let OpenKind::File(f) = &open.kind {
+            self.files.entry(f.file).or_default().opens += 1;
+            self.by_lock.insert(f.lock_open, id);
+            if f.watch.is_some() {
+                self.watches += 1;
+            }
+        }
+        self.opens.insert(id, open);
+        true
+    }
+
+    /// Allocates the next volatile FileIds from `next` on (at least): FileIds of durable
+    /// opens that a restart restored stay unique.
+    pub fn reserve_ids(&mut self, next: u64) {
+        self.next = self.next.max(next);
+    }
+
+    /// Moves the open `id` to another connection, session and tree (a durable open whose
+    /// connection was lost, MS-SMB2 §3.3.7.1, and its reconnect, §3.3.5.9.7), keeping its
+    /// FileId and its place among its file's opens. Returns whether it exists.
+    pub fn rebind(&mut self, id: u64, conn: ConnId, session: u64, tree: u32) -> bool {
+        let Some(open) = self.opens.get_mut(&id) else {
+            return false;
+        };
+        let old = (open.conn, open.session);
+        (open.conn, open.session, open.tree) = (conn, session, tree);
+        if let Some(n) = self.per_session.get_mut(&old) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_session.remove(&old);
+            }
+        }
+        *self.per_session.entry((conn, session)).or_default() += 1;
+        true
     }
 
     /// The open `id`, if it belongs to this connection, session and tree (MS-SMB2

@@ -1,0 +1,969 @@
+//! SMB2 LOCK through `server::Core` over `MemoryFs` (MS-SMB2 §3.3.5.14, MS-FSA 2.1.5.8):
+//! multi-element requests all or nothing, blocking locks granted when the holder unlocks or
+//! closes, and every way a waiting lock ends (CANCEL, CLOSE, TREE_DISCONNECT, LOGOFF, lost
+//! connection) leaving nothing in the lock table; READ and WRITE against other opens' locks.
+//! The client and harness are those of `smb_core.rs` (proto-smb2's codecs and NTLM helpers);
+//! jobs run on the test's thread, time does not move. Each test asserts the exact statuses.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use proto_smb2::auth::ntlm;
+use proto_smb2::client;
+use proto_smb2::cmd::lock;
+use proto_smb2::cmd::negotiate::dialect;
+use proto_smb2::cmd::*;
+use proto_smb2::compound::split_compound;
+use proto_smb2::nbss;
+use proto_smb2::{Command, Header, HeaderId, NtStatus};
+use server::users::{User, Users};
+use server::{ConnId, Core, CoreConfig, Listener, ShareBackend, ShareConfig};
+use vfs::memory::{MemoryFs, MemoryFsConfig};
+use vfs::Vfs;
+
+const NOW_FT: u64 = 133_500_000_000_000_000;
+const PASSWORD: &str = "pw-alice";
+
+fn peer() -> SocketAddr {
+    "127.0.0.1:50000".parse().unwrap()
+}
+
+#[allow(clippy::disallowed_methods)] // a real origin for the virtual clock
+fn start() -> Instant {
+    Instant::now()
+}
+
+/// A core with share `export` (id 1) and a read-only share `ro` (id 2), user alice
+/// (uid/gid 1000).
+fn core() -> (Core, Arc<MemoryFs>, Instant) {
+    let now = start();
+    let fs = Arc::new(MemoryFs::new(
+        MemoryFsConfig::default(),
+        vfs::memory::system_clock(),
+    ));
+    let ro = Arc::new(MemoryFs::new(
+        MemoryFsConfig::default(),
+        vfs::memory::system_clock(),
+    ));
+    let mut users = Users::new();
+    users
+        .insert(User {
+            name: "alice".into(),
+            uid: Some(1000),
+            gid: Some(1000),
+            nt_hash: ntlm::nt_hash(PASSWORD),
+            groups: vec![],
+        })
+        .unwrap();
+    let share = |id, name: &str, read_only| ShareConfig {
+        share_id: id,
+        name: name.into(),
+        read_only,
+        clients: vec![],
+        root_squash: false,
+        all_squash: false,
+        anon_uid: 65534,
+        anon_gid: 65534,
+        smb: Default::default(),
+    };
+    let config = CoreConfig {
+        shares: vec![share(1, "export", false), share(2, "ro", true)],
+        users,
+        smb_seed: [5; 32],
+        ..CoreConfig::default()
+    };
+    let backends = vec![
+        ShareBackend {
+            share_id: 1,
+            vfs: fs.clone(),
+        },
+        ShareBackend {
+            share_id: 2,
+            vfs: ro.clone(),
+        },
+    ];
+    // Something to read on the read-only share.
+    let (h, _) = ro
+        .create(
+            &ro.root(),
+            b"readme.txt",
+            vfs::CreateHow::Guarded,
+            &vfs::SetAttrs {
+                mode: Some(0o644),
+                ..Default::default()
+            },
+            &vfs::Caller {
+                uid: 0,
+                gid: 0,
+                gids: vec![],
+            },
+        )
+        .unwrap();
+    ro.write(&h, 0, b"read only", vfs::Stability::FileSync)
+        .unwrap();
+    let mut core = Core::new(config, backends, vec![], true, now).unwrap();
+    core.handle_wall_clock(1_700_000_000);
+    (core, fs, now)
+}
+
+struct Resp {
+    header: Header,
+    msg: Vec<u8>,
+}
+
+impl Resp {
+    fn status(&self) -> NtStatus {
+        self.header.status
+    }
+}
+
+/// One SMB client connection to the core.
+struct Client {
+    conn: ConnId,
+    next_mid: u64,
+    sid: u64,
+    tid: u32,
+    /// CreditCharge of the next request (large READs and WRITEs need more than one).
+    charge: u16,
+    /// PreviousSessionId of the next login.
+    previous_session_id: u64,
+}
+
+impl Client {
+    fn connect(core: &mut Core, id: u64, now: Instant) -> Client {
+        let conn = ConnId((1 << 32) | id);
+        core.handle_conn_open(conn, Listener::Smb, peer(), now);
+        Client {
+            conn,
+            next_mid: 0,
+            sid: 0,
+            tid: 0,
+            charge: 1,
+            previous_session_id: 0,
+        }
+    }
+
+    fn build(&mut self, command: Command, body: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let charge = std::mem::replace(&mut self.charge, 1);
+        let h = Header {
+            credit_charge: charge,
+            status: NtStatus::SUCCESS,
+            command,
+            credits: 32,
+            flags: 0,
+            next_command: 0,
+            message_id: self.next_mid,
+            id: HeaderId::Sync {
+                process_id: 0xfeff,
+                tree_id: self.tid,
+            },
+            session_id: self.sid,
+            signature: [0; 16],
+        };
+        self.next_mid += u64::from(charge);
+        let mut m = Vec::new();
+        h.encode(&mut m);
+        body(&mut m);
+        m
+    }
+
+    /// Sends without waiting for the answer (jobs are not run).
+    fn send(&mut self, core: &mut Core, now: Instant, m: &[u8]) {
+        let mut f = Vec::new();
+        nbss::put_frame(&mut f, m);
+        core.handle_tcp_bytes(self.conn, &f, now);
+    }
+
+    /// Sends one request, runs the jobs, and returns the responses that came.
+    fn call(
+        &mut self,
+        core: &mut Core,
+        now: Instant,
+        command: Command,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Resp {
+        let m = self.build(command, body);
+        self.send(core, now, &m);
+        run_jobs(core, now);
+        let mut r = recv(core, self.conn);
+        assert_eq!(r.len(), 1, "one response");
+        r.remove(0)
+    }
+
+    fn login(&mut self, core: &mut Core, now: Instant, user: &str, password: &str) -> NtStatus {
+        let neg = client::negotiate_request(&[dialect::SMB210], &[], 0, [9; 16], [0; 32]);
+        let r = self.call(core, now, Command::NEGOTIATE, |o| neg.encode(o));
+        assert_eq!(r.status(), NtStatus::SUCCESS);
+        let auth = client::NtlmClient::new(
+            client::DEFAULT_NTLM_FLAGS,
+            client::Credentials::password(user, "WORKGROUP", "CLIENT", password),
+            client::ClientInputs {
+                time: NOW_FT,
+                client_challenge: [0x99; 8],
+                random_session_key: [0x5a; 16],
+            },
+        );
+        let ss = SessionSetupRequest {
+            previous_session_id: self.previous_session_id,
+            ..auth.session_setup(1, 0)
+        };
+        let r = self.call(core, now, Command::SESSION_SETUP, |o| ss.encode(o));
+        assert_eq!(r.status(), NtStatus::MORE_PROCESSING_REQUIRED);
+        self.sid = r.header.session_id;
+        let ss2 = SessionSetupRequest {
+            security_buffer: auth.answer(&r.msg).unwrap().token,
+            ..ss
+        };
+        self.call(core, now, Command::SESSION_SETUP, |o| ss2.encode(o))
+            .status()
+    }
+
+    fn tree(&mut self, core: &mut Core, now: Instant, share: &str) -> NtStatus {
+        let tc = TreeConnectRequest {
+            flags: 0,
+            path: format!("\\\\janus\\{share}").encode_utf16().collect(),
+            extension: None,
+        };
+        let r = self.call(core, now, Command::TREE_CONNECT, |o| tc.encode(o));
+        if r.status() == NtStatus::SUCCESS {
+            self.tid = r.header.tree_id().unwrap();
+        }
+        r.status()
+    }
+
+    fn ready(core: &mut Core, id: u64, now: Instant, share: &str) -> Client {
+        let mut c = Client::connect(core, id, now);
+        assert_eq!(c.login(core, now, "alice", PASSWORD), NtStatus::SUCCESS);
+        assert_eq!(c.tree(core, now, share), NtStatus::SUCCESS);
+        c
+    }
+}
+
+fn create_req(
+    name: &str,
+    access: u32,
+    share: u32,
+    disposition: u32,
+    options: u32,
+) -> CreateRequest {
+    client::create_request(name, access, share, disposition, options)
+}
+
+fn run_jobs(core: &mut Core, now: Instant) {
+    while let Some(job) = core.poll_job() {
+        let mut done = job.run();
+        assert!(done.take_follow_up().is_none());
+        core.handle_job_done(done, now);
+    }
+}
+
+thread_local! {
+    /// Frames the core sent to other connections than the one a test was reading.
+    static MAILBOX: std::cell::RefCell<Vec<(ConnId, Bytes)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The responses for `conn`: what the core sends now, and what earlier reads of other
+/// connections set aside. NFS replies (UDP) are dropped.
+fn recv(core: &mut Core, conn: ConnId) -> Vec<Resp> {
+    while let Some(t) = core.poll_transmit() {
+        if t.dest.is_none() {
+            MAILBOX.with(|m| m.borrow_mut().push((t.conn, t.data.to_bytes())));
+        }
+    }
+    let mine: Vec<Bytes> = MAILBOX.with(|m| {
+        let mut m = m.borrow_mut();
+        let (mine, rest): (Vec<_>, Vec<_>) = m.drain(..).partition(|(c, _)| *c == conn);
+        *m = rest;
+        mine.into_iter().map(|(_, b)| b).collect()
+    });
+    let mut out = Vec::new();
+    for b in mine {
+        let mut buf = BytesMut::from(&b[..]);
+        while let Some(f) = nbss::take_frame(&mut buf, nbss::MAX_FRAME_LEN).unwrap() {
+            let payload: Bytes = f.payload;
+            for p in split_compound(&payload, 64).unwrap() {
+                out.push(Resp {
+                    header: p.header,
+                    msg: p.msg.to_vec(),
+                });
+            }
+        }
+    }
+    out
+}
+
+const GENERIC_READ: u32 = 0x8000_0000;
+const GENERIC_WRITE: u32 = 0x4000_0000;
+const SHARE_READ: u32 = 1;
+const SHARE_WRITE: u32 = 2;
+const OPEN_IF: u32 = 3;
+
+fn create(
+    c: &mut Client,
+    core: &mut Core,
+    now: Instant,
+    req: CreateRequest,
+) -> Result<CreateResponse, NtStatus> {
+    let r = c.call(core, now, Command::CREATE, |o| req.encode(o));
+    if r.status() != NtStatus::SUCCESS {
+        return Err(r.status());
+    }
+    Ok(CreateResponse::decode(&r.msg).unwrap())
+}
+
+fn close(
+    c: &mut Client,
+    core: &mut Core,
+    now: Instant,
+    file_id: FileId,
+    flags: u16,
+) -> (NtStatus, Option<CloseResponse>) {
+    let r = c.call(core, now, Command::CLOSE, |o| {
+        CloseRequest { flags, file_id }.encode(o)
+    });
+    let body = (r.status() == NtStatus::SUCCESS).then(|| CloseResponse::decode(&r.msg).unwrap());
+    (r.status(), body)
+}
+
+fn write(
+    c: &mut Client,
+    core: &mut Core,
+    now: Instant,
+    file_id: FileId,
+    offset: u64,
+    data: &[u8],
+) -> Result<u32, NtStatus> {
+    let req = WriteRequest {
+        offset,
+        file_id,
+        channel: 0,
+        remaining_bytes: 0,
+        channel_info: Vec::new(),
+        flags: 0,
+        data: Bytes::copy_from_slice(data),
+    };
+    c.charge = data.len().div_ceil(65536).max(1) as u16;
+    let r = c.call(core, now, Command::WRITE, |o| req.encode(o));
+    if r.status() != NtStatus::SUCCESS {
+        return Err(r.status());
+    }
+    Ok(WriteResponse::decode(&r.msg).unwrap().count)
+}
+
+fn read(
+    c: &mut Client,
+    core: &mut Core,
+    now: Instant,
+    file_id: FileId,
+    offset: u64,
+    length: u32,
+) -> Result<Vec<u8>, NtStatus> {
+    let req = ReadRequest {
+        padding: 0x50,
+        flags: 0,
+        length,
+        offset,
+        file_id,
+        minimum_count: 0,
+        channel: 0,
+        remaining_bytes: 0,
+        channel_info: Vec::new(),
+    };
+    c.charge = (length as usize).div_ceil(65536).max(1) as u16;
+    let r = c.call(core, now, Command::READ, |o| req.encode(o));
+    if r.status() != NtStatus::SUCCESS {
+        return Err(r.status());
+    }
+    Ok(ReadResponse::decode(&Bytes::from(r.msg))
+        .unwrap()
+        .data
+        .to_vec())
+}
+
+// ---- LOCK ----
+
+const SH: u32 = 0x1;
+const EX: u32 = 0x2;
+const UN: u32 = 0x4;
+const FI: u32 = 0x10;
+const STATUS_LOCK_NOT_GRANTED: NtStatus = NtStatus(0xC000_0055);
+const STATUS_RANGE_NOT_LOCKED: NtStatus = NtStatus(0xC000_007E);
+const STATUS_INVALID_LOCK_RANGE: NtStatus = NtStatus(0xC000_01A1);
+const STATUS_FILE_LOCK_CONFLICT: NtStatus = NtStatus(0xC000_0054);
+
+fn lock_msg(c: &mut Client, fid: FileId, els: &[(u64, u64, u32)]) -> Vec<u8> {
+    let req = LockRequest {
+        lock_sequence: 0,
+        file_id: fid,
+        locks: els
+            .iter()
+            .map(|&(offset, length, flags)| lock::LockElement {
+                offset,
+                length,
+                flags,
+            })
+            .collect(),
+    };
+    c.build(Command::LOCK, |o| req.encode(o))
+}
+
+/// A LOCK answered at once (not pending).
+fn lock(
+    c: &mut Client,
+    core: &mut Core,
+    now: Instant,
+    fid: FileId,
+    els: &[(u64, u64, u32)],
+) -> NtStatus {
+    let m = lock_msg(c, fid, els);
+    c.send(core, now, &m);
+    run_jobs(core, now);
+    let r = recv(core, c.conn);
+    assert_eq!(r.len(), 1, "one response: {:?}", statuses(&r));
+    r[0].status()
+}
+
+/// A LOCK that goes async: returns its MessageId after checking the interim response.
+fn lock_pending(
+    c: &mut Client,
+    core: &mut Core,
+    now: Instant,
+    fid: FileId,
+    els: &[(u64, u64, u32)],
+) -> u64 {
+    let mid = c.next_mid;
+    let m = lock_msg(c, fid, els);
+    c.send(core, now, &m);
+    run_jobs(core, now);
+    let r = recv(core, c.conn);
+    assert_eq!(statuses(&r), [NtStatus::PENDING], "an interim response");
+    assert!(matches!(r[0].header.id, HeaderId::Async { .. }));
+    mid
+}
+
+fn statuses(r: &[Resp]) -> Vec<NtStatus> {
+    r.iter().map(Resp::status).collect()
+}
+
+/// The final answers `c` got now, by MessageId.
+fn finals(c: &Client, core: &mut Core) -> Vec<(u64, NtStatus)> {
+    recv(core, c.conn)
+        .iter()
+        .map(|r| (r.header.message_id, r.status()))
+        .collect()
+}
+
+fn open_rw(c: &mut Client, core: &mut Core, now: Instant, name: &str) -> FileId {
+    let req = create_req(
+        name,
+        GENERIC_READ | GENERIC_WRITE,
+        SHARE_READ | SHARE_WRITE,
+        OPEN_IF,
+        0,
+    );
+    create(c, core, now, req).unwrap().file_id
+}
+
+/// Two opens of one file with 200 bytes, on one client.
+fn two_opens(core: &mut Core, now: Instant) -> (Client, FileId, FileId) {
+    let mut c = Client::ready(core, 1, now, "export");
+    let h1 = open_rw(&mut c, core, now, "lock.dat");
+    write(&mut c, core, now, h1, 0, &[7; 200]).unwrap();
+    let h2 = open_rw(&mut c, core, now, "lock.dat");
+    (c, h1, h2)
+}
+
+fn table_locks(core: &Core) -> usize {
+    core.lock_table().lock_count()
+}
+
+fn table_waiters(core: &Core) -> usize {
+    let t = core.lock_table();
+    t.files().iter().map(|f| t.view(*f).waiters.len()).sum()
+}
+
+fn cancel(c: &mut Client, core: &mut Core, now: Instant, mid: u64) {
+    let h = Header {
+        credit_charge: 0,
+        status: NtStatus::SUCCESS,
+        command: Command::CANCEL,
+        credits: 0,
+        flags: 0,
+        next_command: 0,
+        message_id: mid,
+        id: HeaderId::Sync {
+            process_id: 0xfeff,
+            tree_id: c.tid,
+        },
+        session_id: c.sid,
+        signature: [0; 16],
+    };
+    let mut m = Vec::new();
+    h.encode(&mut m);
+    CancelRequest.encode(&mut m);
+    c.send(core, now, &m);
+    run_jobs(core, now);
+}
+
+#[test]
+fn flag_combinations_and_ranges_are_checked() {
+    let (mut core, _fs, now) = core();
+    let (mut c, h1, _h2) = two_opens(&mut core, now);
+    let bad = NtStatus::INVALID_PARAMETER;
+    // MS-SMB2 §3.3.5.14.2: no mode, both modes, an unlock among locks, a blocking element
+    // among several.
+    assert_eq!(lock(&mut c, &mut core, now, h1, &[(0, 1, 0)]), bad);
+    assert_eq!(lock(&mut c, &mut core, now, h1, &[(0, 1, SH | EX)]), bad);
+    assert_eq!(
+        lock(&mut c, &mut core, now, h1, &[(0, 1, EX | FI), (5, 1, UN)]),
+        bad
+    );
+    assert_eq!(
+        lock(&mut c, &mut core, now, h1, &[(0, 1, EX | FI), (5, 1, EX)]),
+        bad
+    );
+    // §3.3.5.14.1: an unlock element must be exactly UNLOCK.
+    assert_eq!(lock(&mut c, &mut core, now, h1, &[(0, 1, UN | FI)]), bad);
+    assert_eq!(
+        table_locks(&core),
+        0,
+        "nothing was locked by a refused request"
+    );
+    // The last byte past 2^64 - 1.
+    assert_eq!(
+        lock(&mut c, &mut core, now, h1, &[(u64::MAX, 2, EX | FI)]),
+        STATUS_INVALID_LOCK_RANGE
+    );
+    assert_eq!(
+        lock(&mut c, &mut core, now, h1, &[(u64::MAX, 1, EX | FI)]),
+        NtStatus::SUCCESS
+    );
+    // Unlock: exact range only; one past 2^64 - 1 is invalid (MS-FSA 2.1.5.9).
+    assert_eq!(
+        lock(&mut c, &mut core, now, h1, &[(u64::MAX, 2, UN)]),
+        STATUS_INVALID_LOCK_RANGE
+    );
+    assert_eq!(
+        lock(&mut c, &mut core, now, h1, &[(u64::MAX - 1, 2, UN)]),
+        STATUS_RANGE_NOT_LOCKED
+    );
+    assert_eq!(
+        lock(&mut c, &mut core, now, h1, &[(u64::MAX, 1, UN)]),
+        NtStatus::SUCCESS
+    );
+    // A closed or unknown handle.
+    let stale = FileId {
+        persistent: 999,
+        volatile: 999,
+    };
+    assert_eq!(
+        lock(&mut c, &mut core, now, stale, &[(0, 1, EX)]),
+        NtStatus::FILE_CLOSED
+    );
+    assert_eq!(table_locks(&core), 0);
+}
+
+#[test]
+fn a_multi_element_lock_is_all_or_nothing() {
+    let (mut core, now) = {
+        let (core, _fs, now) = core();
+        (core, now)
+    };
+    let (mut c, h1, h2) = two_opens(&mut core, now);
+    assert_eq!(
+        lock(&mut c, &mut core, now, h1, &[(50, 10, EX | FI)]),
+        NtStatus::SUCCESS
+    );
+    // The third element meets h1's lock: the first two are taken back. SMB2 says
+    // LOCK_NOT_GRANTED, never FILE_LOCK_CONFLICT, however often it is retried.
+    for _ in 0..3 {
+        assert_eq!(
+            lock(
+                &mut c,
+                &mut core,
+                now,
+                h2,
+                &[(0, 10, EX | FI), (20, 10, SH | FI), (55, 1, SH | FI)]
+            ),
+            STATUS_LOCK_NOT_GRANTED
+        );
+        assert_eq!(table_locks(&core), 1, "only h1's lock is left");
+    }
+    // h1 can lock what h2 had locked for a moment.
+    assert_eq!(
+        lock(
+            &mut c,
+            &mut core,
+            now,
+            h1,
+            &[(0, 10, EX | FI), (20, 10, EX | FI)]
+        ),
+        NtStatus::SUCCESS
+    );
+    // Elements of one request that conflict with each other fail it as a whole too.
+    assert_eq!(
+        lock(
+            &mut c,
+            &mut core,
+            now,
+            h2,
+            &[(100, 10, EX | FI), (105, 1, EX | FI)]
+        ),
+        STATUS_LOCK_NOT_GRANTED
+    );
+    assert_eq!(table_locks(&core), 3);
+    // A shared lock stacked on the open's own exclusive lock; rolled back with a later
+    // element, it leaves the exclusive one in place.
+    assert_eq!(
+        lock(
+            &mut c,
+            &mut core,
+            now,
+            h1,
+            &[(0, 10, SH | FI), (50, 1, SH | FI), (180, 1, EX | FI)]
+        ),
+        NtStatus::SUCCESS
+    );
+    assert_eq!(table_locks(&core), 6);
+    assert_eq!(
+        lock(
+            &mut c,
+            &mut core,
+            now,
+            h1,
+            &[(0, 10, SH | FI), (20, 10, EX | FI)]
+        ),
+        STATUS_LOCK_NOT_GRANTED
+    );
+    assert_eq!(table_locks(&core), 6);
+    // Unlock the stack: exclusive first, then shared, then nothing.
+    assert_eq!(
+        lock(&mut c, &mut core, now, h1, &[(0, 10, UN)]),
+        NtStatus::SUCCESS
+    );
+    assert_eq!(
+        read(&mut c, &mut core, now, h2, 0, 10),
+        Ok(vec![7; 10]),
+        "only the shared lock is left on 0..10"
+    );
+    assert_eq!(
+        lock(&mut c, &mut core, now, h1, &[(0, 10, UN)]),
+        NtStatus::SUCCESS
+    );
+    assert_eq!(
+        lock(&mut c, &mut core, now, h1, &[(0, 10, UN)]),
+        STATUS_RANGE_NOT_LOCKED
+    );
+}
+
+#[test]
+fn unlocks_stop_at_the_first_failure_and_keep_what_they_did() {
+    let (mut core, _fs, now) = core();
+    let (mut c, h1, _h2) = two_opens(&mut core, now);
+    // §3.3.5.14.1 (smbtorture smb2.lock.multiple-unlock): first not locked -> nothing is
+    // unlocked; second not locked -> the first is.
+    assert_eq!(
+        lock(&mut c, &mut core, now, h1, &[(10, 10, EX | FI)]),
+        NtStatus::SUCCESS
+    );
+    assert_eq!(
+        lock(&mut c, &mut core, now, h1, &[(0, 10, UN), (10, 10, UN)]),
+        STATUS_RANGE_NOT_LOCKED
+    );
+    assert_eq!(table_locks(&core), 1);
+    assert_eq!(
+        lock(&mut c, &mut core, now, h1, &[(10, 10, UN), (0, 10, UN)]),
+        STATUS_RANGE_NOT_LOCKED
+    );
+    assert_eq!(table_locks(&core), 0);
+}
+
+#[test]
+fn reads_and_writes_meet_other_opens_locks() {
+    let (mut core, _fs, now) = core();
+    let (mut c, h1, h2) = two_opens(&mut core, now);
+    // Shared lock: nobody writes, everybody reads (smbtorture smb2.lock.rw-shared).
+    assert_eq!(
+        lock(&mut c, &mut core, now, h1, &[(0, 100, SH)]),
+        NtStatus::SUCCESS
+    );
+    assert_eq!(
+        write(&mut c, &mut core, now, h1, 50, &[1; 10]),
+        Err(STATUS_FILE_LOCK_CONFLICT)
+    );
+    assert_eq!(
+        write(&mut c, &mut core, now, h2, 50, &[1; 10]),
+        Err(STATUS_FILE_LOCK_CONFLICT)
+    );
+    assert_eq!(read(&mut c, &mut core, now, h2, 50, 10), Ok(vec![7; 10]));
+    assert_eq!(
+        lock(&mut c, &mut core, now, h1, &[(0, 100, UN)]),
+        NtStatus::SUCCESS
+    );
+    // Exclusive lock: its open reads and writes, the other open neither (rw-exclusive).
+    assert_eq!(
+        lock(&mut c, &mut core, now, h1, &[(0, 100, EX)]),
+        NtStatus::SUCCESS
+    );
+    assert_eq!(write(&mut c, &mut core, now, h1, 50, &[1; 10]), Ok(10));
+    assert_eq!(read(&mut c, &mut core, now, h1, 50, 10), Ok(vec![1; 10]));
+    assert_eq!(
+        write(&mut c, &mut core, now, h2, 99, &[2; 2]),
+        Err(STATUS_FILE_LOCK_CONFLICT)
+    );
+    assert_eq!(
+        read(&mut c, &mut core, now, h2, 0, 1),
+        Err(STATUS_FILE_LOCK_CONFLICT)
+    );
+    // Outside the range: no conflict.
+    assert_eq!(write(&mut c, &mut core, now, h2, 100, &[2; 2]), Ok(2));
+    assert_eq!(
+        lock(&mut c, &mut core, now, h1, &[(0, 100, UN)]),
+        NtStatus::SUCCESS
+    );
+    assert_eq!(read(&mut c, &mut core, now, h2, 50, 10), Ok(vec![1; 10]));
+}
+
+#[test]
+fn a_blocking_lock_is_granted_when_the_holder_unlocks() {
+    let (mut core, _fs, now) = core();
+    let (mut c, h1, h2) = two_opens(&mut core, now);
+    assert_eq!(
+        lock(&mut c, &mut core, now, h1, &[(100, 50, EX)]),
+        NtStatus::SUCCESS
+    );
+    // A fail-immediately request is refused; a blocking one waits (STATUS_PENDING).
+    assert_eq!(
+        lock(&mut c, &mut core, now, h2, &[(120, 10, SH | FI)]),
+        STATUS_LOCK_NOT_GRANTED
+    );
+    let mid = lock_pending(&mut c, &mut core, now, h2, &[(120, 10, SH)]);
+    assert_eq!(table_waiters(&core), 1);
+    // Unlocking a range the waiting request has not got yet: RANGE_NOT_LOCKED, it waits on.
+    assert_eq!(
+        lock(&mut c, &mut core, now, h2, &[(120, 10, UN)]),
+        STATUS_RANGE_NOT_LOCKED
+    );
+    // The holder unlocks: its answer and the waiter's final answer.
+    let m = lock_msg(&mut c, h1, &[(100, 50, UN)]);
+    let unlock_mid = c.next_mid - 1;
+    c.send(&mut core, now, &m);
+    run_jobs(&mut core, now);
+    let got = finals(&c, &mut core);
+    assert!(got.contains(&(unlock_mid, NtStatus::SUCCESS)), "{got:?}");
+    assert!(
+        got.contains(&(mid, NtStatus::SUCCESS)),
+        "the waiter is granted: {got:?}"
+    );
+    assert_eq!(table_waiters(&core), 0);
+    // h2 holds it now (shared): h1 cannot lock exclusively, h2 unlocks it.
+    assert_eq!(
+        lock(&mut c, &mut core, now, h1, &[(125, 1, EX | FI)]),
+        STATUS_LOCK_NOT_GRANTED
+    );
+    assert_eq!(
+        lock(&mut c, &mut core, now, h2, &[(120, 10, UN)]),
+        NtStatus::SUCCESS
+    );
+    assert_eq!(table_locks(&core), 0);
+}
+
+#[test]
+fn a_blocking_lock_is_granted_when_the_holder_closes() {
+    let (mut core, _fs, now) = core();
+    let mut a = Client::ready(&mut core, 1, now, "export");
+    let mut b = Client::ready(&mut core, 2, now, "export");
+    let h1 = open_rw(&mut a, &mut core, now, "f");
+    let h2 = open_rw(&mut b, &mut core, now, "f");
+    assert_eq!(
+        lock(&mut a, &mut core, now, h1, &[(0, 10, EX)]),
+        NtStatus::SUCCESS
+    );
+    let mid = lock_pending(&mut b, &mut core, now, h2, &[(5, 10, EX)]);
+    assert_eq!(close(&mut a, &mut core, now, h1, 0).0, NtStatus::SUCCESS);
+    assert_eq!(finals(&b, &mut core), [(mid, NtStatus::SUCCESS)]);
+    assert_eq!(table_locks(&core), 1);
+    assert_eq!(close(&mut b, &mut core, now, h2, 0).0, NtStatus::SUCCESS);
+    assert_eq!(table_locks(&core), 0);
+    assert!(core.lock_table().files().is_empty());
+}
+
+/// A holder on client `a`, a waiter on client `b`; returns the waiter's MessageId.
+fn holder_and_waiter(core: &mut Core, now: Instant) -> (Client, Client, FileId, FileId, u64) {
+    let mut a = Client::ready(core, 1, now, "export");
+    let mut b = Client::ready(core, 2, now, "export");
+    let h1 = open_rw(&mut a, core, now, "f");
+    let h2 = open_rw(&mut b, core, now, "f");
+    assert_eq!(
+        lock(&mut a, core, now, h1, &[(0, 10, EX)]),
+        NtStatus::SUCCESS
+    );
+    let mid = lock_pending(&mut b, core, now, h2, &[(0, 10, EX)]);
+    assert_eq!(table_waiters(core), 1);
+    (a, b, h1, h2, mid)
+}
+
+/// After the waiter ended: the holder's unlock grants nothing and leaves an empty table.
+fn nothing_left(a: &mut Client, b: &Client, core: &mut Core, now: Instant, h1: FileId) {
+    assert_eq!(table_waiters(core), 0);
+    assert_eq!(lock(a, core, now, h1, &[(0, 10, UN)]), NtStatus::SUCCESS);
+    assert_eq!(finals(b, core), [], "nothing granted to the ended waiter");
+    assert_eq!(table_locks(core), 0);
+}
+
+#[test]
+fn cancel_ends_a_waiting_lock_with_status_cancelled() {
+    let (mut core, _fs, now) = core();
+    let (mut a, mut b, h1, _h2, mid) = holder_and_waiter(&mut core, now);
+    cancel(&mut b, &mut core, now, mid);
+    assert_eq!(finals(&b, &mut core), [(mid, NtStatus::CANCELLED)]);
+    nothing_left(&mut a, &b, &mut core, now, h1);
+}
+
+#[test]
+fn close_of_the_waiting_open_ends_its_lock_with_range_not_locked() {
+    // smbtorture smb2.lock.cancel ("cancel by close"): Windows and Samba answer
+    // STATUS_RANGE_NOT_LOCKED.
+    let (mut core, _fs, now) = core();
+    let (mut a, mut b, h1, h2, mid) = holder_and_waiter(&mut core, now);
+    let m = b.build(Command::CLOSE, |o| {
+        CloseRequest {
+            flags: 0,
+            file_id: h2,
+        }
+        .encode(o)
+    });
+    let close_mid = b.next_mid - 1;
+    b.send(&mut core, now, &m);
+    run_jobs(&mut core, now);
+    let got = finals(&b, &mut core);
+    assert!(got.contains(&(close_mid, NtStatus::SUCCESS)), "{got:?}");
+    assert!(got.contains(&(mid, STATUS_RANGE_NOT_LOCKED)), "{got:?}");
+    nothing_left(&mut a, &b, &mut core, now, h1);
+}
+
+#[test]
+fn tree_disconnect_ends_a_waiting_lock_with_range_not_locked() {
+    let (mut core, _fs, now) = core();
+    let (mut a, mut b, h1, _h2, mid) = holder_and_waiter(&mut core, now);
+    let m = b.build(Command::TREE_DISCONNECT, |o| {
+        TreeDisconnectRequest.encode(o)
+    });
+    b.send(&mut core, now, &m);
+    run_jobs(&mut core, now);
+    let got = finals(&b, &mut core);
+    assert!(got.contains(&(mid, STATUS_RANGE_NOT_LOCKED)), "{got:?}");
+    nothing_left(&mut a, &b, &mut core, now, h1);
+}
+
+#[test]
+fn logoff_ends_a_waiting_lock_with_range_not_locked() {
+    let (mut core, _fs, now) = core();
+    let (mut a, mut b, h1, _h2, mid) = holder_and_waiter(&mut core, now);
+    let m = b.build(Command::LOGOFF, |o| LogoffRequest.encode(o));
+    b.send(&mut core, now, &m);
+    run_jobs(&mut core, now);
+    let got = finals(&b, &mut core);
+    assert!(got.contains(&(mid, STATUS_RANGE_NOT_LOCKED)), "{got:?}");
+    nothing_left(&mut a, &b, &mut core, now, h1);
+}
+
+#[test]
+fn a_lost_connection_leaves_no_waiter_and_no_lock() {
+    let (mut core, _fs, now) = core();
+    let (mut a, b, h1, _h2, _mid) = holder_and_waiter(&mut core, now);
+    core.handle_conn_closed(b.conn, now);
+    run_jobs(&mut core, now);
+    nothing_left(&mut a, &b, &mut core, now, h1);
+    assert_eq!(core.smb_open_count(), 1, "only the holder's open");
+    // The waiter's completion (its open closed under it) is not left in the core's queue.
+    assert_eq!(core.poll_lock_event(), None);
+}
+
+#[test]
+fn waiters_are_granted_one_after_the_other() {
+    // Two exclusive waiters on one range: the unlock grants the first; its unlock the
+    // second.
+    let (mut core, _fs, now) = core();
+    let (mut a, mut b, h1, h2, mid) = holder_and_waiter(&mut core, now);
+    let mut c = Client::ready(&mut core, 3, now, "export");
+    let h3 = open_rw(&mut c, &mut core, now, "f");
+    let mid3 = lock_pending(&mut c, &mut core, now, h3, &[(0, 10, EX)]);
+    assert_eq!(table_waiters(&core), 2);
+    assert_eq!(
+        lock(&mut a, &mut core, now, h1, &[(0, 10, UN)]),
+        NtStatus::SUCCESS
+    );
+    assert_eq!(finals(&b, &mut core), [(mid, NtStatus::SUCCESS)]);
+    assert_eq!(finals(&c, &mut core), []);
+    assert_eq!(
+        lock(&mut b, &mut core, now, h2, &[(0, 10, UN)]),
+        NtStatus::SUCCESS
+    );
+    assert_eq!(finals(&c, &mut core), [(mid3, NtStatus::SUCCESS)]);
+    assert_eq!(table_waiters(&core), 0);
+    assert_eq!(table_locks(&core), 1);
+}
+
+mod support;
+
+/// An NFS WRITE of `name` whose job is emitted but not run: it holds the file's slot at the
+/// lock table's in-flight gate, so an SMB LOCK of the file parks behind it.
+fn nfs_write_in_flight(core: &mut Core, fs: &MemoryFs, now: Instant, name: &[u8]) -> server::Job {
+    use proto_nfs::nfs3::{FileHandle, Nfs3Call, StableHow, WriteArgs};
+    let (h, _) = fs.lookup(&fs.root(), name).unwrap();
+    let call = Nfs3Call::Write(WriteArgs {
+        file: FileHandle::new(1, &h.0).unwrap(),
+        offset: 300,
+        stable: StableHow::FileSync,
+        data: Bytes::from_static(b"nfs"),
+    });
+    support::send_nfs(core, 9, &call, now);
+    core.poll_job().expect("the NFS WRITE's job")
+}
+
+#[test]
+fn a_lock_parked_behind_an_nfs_job_is_cancelled_when_it_comes_back() {
+    let (mut core, fs, now) = core();
+    let (mut c, h1, _h2) = two_opens(&mut core, now);
+    let job = nfs_write_in_flight(&mut core, &fs, now, b"lock.dat");
+    // Parked at the gate: no answer, not even an interim one.
+    let mid = c.next_mid;
+    let m = lock_msg(&mut c, h1, &[(0, 10, EX | FI), (20, 10, SH | FI)]);
+    c.send(&mut core, now, &m);
+    assert_eq!(finals(&c, &mut core), []);
+    cancel(&mut c, &mut core, now, mid);
+    assert_eq!(
+        finals(&c, &mut core),
+        [],
+        "answered when the table has run it"
+    );
+    // The NFS job comes back: the lock runs, is granted, taken back and answered CANCELLED.
+    support::run(&mut core, job, now);
+    run_jobs(&mut core, now);
+    assert_eq!(finals(&c, &mut core), [(mid, NtStatus::CANCELLED)]);
+    assert_eq!(table_locks(&core), 0);
+    assert_eq!(table_waiters(&core), 0);
+}
+
+#[test]
+fn a_lock_parked_when_its_tree_ends_leaves_nothing() {
+    let (mut core, fs, now) = core();
+    let (mut c, h1, _h2) = two_opens(&mut core, now);
+    let job = nfs_write_in_flight(&mut core, &fs, now, b"lock.dat");
+    let mid = c.next_mid;
+    let m = lock_msg(&mut c, h1, &[(0, 10, EX)]);
+    c.send(&mut core, now, &m);
+    let m = c.build(Command::TREE_DISCONNECT, |o| {
+        TreeDisconnectRequest.encode(o)
+    });
+    c.send(&mut core, now, &m);
+    support::run(&mut core, job, now);
+    run_jobs(&mut core, now);
+    let got = finals(&c, &mut core);
+    assert!(got.contains(&(mid, STATUS_RANGE_NOT_LOCKED)), "{got:?}");
+    assert_eq!(table_locks(&core), 0);
+    assert_eq!(core.smb_open_count(), 0);
+}
