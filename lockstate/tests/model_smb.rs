@@ -237,13 +237,10 @@ fn lock_conflict(l: &MLock, who: Own, span: &Span, excl: bool, lock_intent: bool
     }
     match (who, l.owner) {
         (Own::Nlm(a), Own::Nlm(b)) if a == b => false,
-        (Own::Smb(a), Own::Smb(b)) if a == b => {
-            if l.excl {
-                lock_intent
-            } else {
-                excl
-            }
-        }
+        // An open's own locks: a lock request conflicts with them only when it is
+        // exclusive (a shared lock stacks on the open's own exclusive lock, MS-FSA
+        // 2.1.5.7); its own I/O passes its exclusive locks, its writes not its shared ones.
+        (Own::Smb(a), Own::Smb(b)) if a == b => excl && (lock_intent || !l.excl),
         _ => l.excl || excl,
     }
 }
@@ -323,7 +320,20 @@ impl Sim {
         let busy = self.leases.iter().any(|(k, l)| {
             *k != own && l.file == f && (l.breaking.is_some() || l.state.contains(LeaseState::W))
         });
-        !busy
+        // Oplocks and H leases do not mix (smbtorture smb2.lease.oplock): no lease gets H
+        // beside an oplock, no oplock beside a lease holding H.
+        let oplock_req = matches!(req.cache, CacheRequest::Oplock(_));
+        let mixed = self.leases.iter().any(|(k, l)| {
+            *k != own
+                && l.file == f
+                && match k {
+                    CacheKey::Oplock(_) => {
+                        !oplock_req && state.contains(LeaseState::H) && l.state != LeaseState::NONE
+                    }
+                    CacheKey::Lease(..) => oplock_req && l.state.contains(LeaseState::H),
+                }
+        });
+        !busy && !mixed
     }
 
     /// The grant the model expects for `req` in the current state (before the open joins).
@@ -567,6 +577,20 @@ impl Sim {
                     l.file == file && l.owner == owner && l.off == off && l.len == len
                 })
             });
+        match pick {
+            Some(i) => {
+                self.locks.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The rollback's unlock: the newest lock of exactly this range and mode.
+    fn remove_granted(&mut self, file: FileId, owner: Own, off: u64, len: u64, excl: bool) -> bool {
+        let pick = self.locks.iter().rposition(|l| {
+            l.file == file && l.owner == owner && l.off == off && l.len == len && l.excl == excl
+        });
         match pick {
             Some(i) => {
                 self.locks.remove(i);
@@ -842,11 +866,14 @@ impl Sim {
                     return;
                 }
                 let file = self.opens[&r.open].file;
-                for (off, len, _) in r.granted.drain(..).rev() {
+                for (off, len, excl) in r.granted.drain(..).rev() {
                     let busy = self.busy();
                     // The client may have unlocked it itself meanwhile.
-                    let had = self.remove_lock(file, Own::Smb(r.open), off, len);
-                    let out = self.h.t.smb_unlock(r.open, off, len, self.h.now);
+                    let had = self.remove_granted(file, Own::Smb(r.open), off, len, excl);
+                    let out = self
+                        .h
+                        .t
+                        .smb_unlock_granted(r.open, off, len, excl, self.h.now);
                     let want = if had {
                         Outcome::Proceed
                     } else {

@@ -520,6 +520,55 @@ impl Checker {
         }
     }
 
+    /// An NLM TEST sent at `sent` was answered "no conflict" (rule 1 seen from the other
+    /// side): no belief older than the TEST may conflict with it. A contested belief (its
+    /// reclaim on its way after grace) does not count; a parked one (a durable SMB handle's
+    /// lock while its connection is gone) counts only if the handle is reconnected.
+    pub fn test_found_nothing(
+        &mut self,
+        owner: Owner,
+        file: usize,
+        range: Range,
+        excl: bool,
+        sent: Micros,
+    ) {
+        let grace = self.grace;
+        let stale = self
+            .beliefs
+            .all()
+            .iter()
+            .find(|h| {
+                h.file == file
+                    && h.owner != owner
+                    && h.since < sent
+                    && h.range.overlaps(&range)
+                    && (h.excl || excl)
+                    && !h.contested(grace)
+                    && !self.beliefs.is_parked(h.owner)
+            })
+            .cloned();
+        if let Some(h) = stale {
+            self.violation(format!(
+                "TEST by {owner} of f{file} {range} {} answered no conflict, but {} holds {} {} since {}",
+                mode(excl),
+                h.owner,
+                h.range,
+                mode(h.excl),
+                crate::trace::fmt_time(h.since)
+            ));
+        }
+        self.defer_parked(
+            owner,
+            file,
+            range,
+            excl,
+            &format!(
+                "TEST by {owner} of f{file} {range} {} found no conflict",
+                mode(excl)
+            ),
+        );
+    }
+
     /// Defers the conflicts of a grant with parked beliefs (rule 11).
     fn defer_parked(&mut self, owner: Owner, file: usize, range: Range, excl: bool, what: &str) {
         for h in self.beliefs.parked_conflicts(owner, file, range, excl) {

@@ -1157,31 +1157,7 @@ impl Host {
                     req.range()
                 );
                 if let Some(Nlm4TestRply::Status(Nlm4Stats::Granted)) = res {
-                    let sent = call.first_sent;
-                    let stale = ck
-                        .beliefs
-                        .all()
-                        .iter()
-                        .find(|h| {
-                            h.file == req.file
-                                && h.owner != owner
-                                && h.since < sent
-                                && h.range.overlaps(&req.range())
-                                && (h.excl || req.excl)
-                        })
-                        .cloned();
-                    if let Some(h) = stale {
-                        ck.violation(format!(
-                            "TEST by {owner} of f{} {} {} answered no conflict, but {} holds {} {} since {}",
-                            req.file,
-                            req.range(),
-                            mode(req.excl),
-                            h.owner,
-                            h.range,
-                            mode(h.excl),
-                            crate::trace::fmt_time(h.since)
-                        ));
-                    }
+                    ck.test_found_nothing(owner, req.file, req.range(), req.excl, call.first_sent);
                 }
                 self.proc_idle(now, p, None);
             }
