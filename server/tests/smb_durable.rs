@@ -934,3 +934,90 @@ fn a_disconnected_leased_open_is_closed_by_any_break() {
         Err(NtStatus::OBJECT_NAME_NOT_FOUND)
     );
 }
+
+/// LOCK of `f` with one element; its status.
+fn lock_status(
+    c: &mut Client,
+    w: &mut World,
+    f: FileId,
+    offset: u64,
+    length: u64,
+    flags: u32,
+) -> NtStatus {
+    let req = LockRequest {
+        lock_sequence: 0,
+        file_id: f,
+        locks: vec![lock::LockElement {
+            offset,
+            length,
+            flags,
+        }],
+    };
+    c.call(w, Command::LOCK, |o| req.encode(o)).header.status
+}
+
+#[test]
+fn a_durable_open_s_lock_comes_back_with_its_reclaim_in_grace() {
+    const X_NOW: u32 = lock::lock_flags::EXCLUSIVE_LOCK | lock::lock_flags::FAIL_IMMEDIATELY;
+    let mut w = World::new();
+    let mut c = Client::ready(&mut w, 1, 1, "alice");
+    // An RH lease (H: durable allowed), sharing read and write: another client's open of
+    // the file conflicts with neither once the open is reclaimed.
+    let rh = || {
+        RequestContext::Lease(LeaseRequest {
+            lease_key: [7; 16],
+            lease_state: 3,
+            flags: 0,
+            v2: Some(([0; 16], 0)),
+        })
+    };
+    let fid = c
+        .create(&mut w, &open_req("f", 3, 0xFF, vec![rh(), dh2q(3, 0)]))
+        .unwrap()
+        .file_id;
+    assert_eq!(
+        lock_status(&mut c, &mut w, fid, 0, 10, X_NOW),
+        NtStatus::SUCCESS
+    );
+    // A second durable open that is never reclaimed keeps the grace period going.
+    c.create(&mut w, &open_req("g", 0, BATCH, vec![dh2q(4, 0)]))
+        .unwrap();
+    w.restart();
+    assert!(w.core.in_grace());
+    // Another client's open of f waits while f has unreclaimed state (its open and lock).
+    let mut b = Client::ready(&mut w, 2, 2, "alice");
+    b.send(&mut w, Command::CREATE, |o| {
+        open_req("f", 3, 0, vec![]).encode(o)
+    });
+    let r = recv(&mut w.core, b.conn);
+    assert_eq!(
+        r.iter().map(|r| r.header.status).collect::<Vec<_>>(),
+        [NtStatus::PENDING]
+    );
+    // The reclaim brings the open and its lock back; the waiting open then completes.
+    let mut c = Client::ready(&mut w, 3, 1, "alice");
+    let r = c
+        .create(&mut w, &open_req("f", 3, 0xFF, vec![rh(), dh2c(fid, 3)]))
+        .unwrap();
+    assert_eq!(r.file_id, fid);
+    assert!(w.core.in_grace(), "g is still unreclaimed");
+    let r = recv(&mut w.core, b.conn);
+    assert_eq!(
+        r.iter().map(|r| r.header.status).collect::<Vec<_>>(),
+        [NtStatus::SUCCESS]
+    );
+    let bf = CreateResponse::decode(&r[0].msg).unwrap().file_id;
+    assert_eq!(
+        lock_status(&mut b, &mut w, bf, 0, 10, X_NOW),
+        NtStatus(0xC000_0055),
+        "the reclaimed lock holds its range: STATUS_LOCK_NOT_GRANTED"
+    );
+    assert_eq!(
+        lock_status(&mut c, &mut w, fid, 0, 10, lock::lock_flags::UNLOCK),
+        NtStatus::SUCCESS
+    );
+    assert_eq!(
+        lock_status(&mut b, &mut w, bf, 0, 10, X_NOW),
+        NtStatus::SUCCESS
+    );
+}

@@ -5,10 +5,10 @@
 //! durable open was not reclaimed waits until grace ends (MS-SMB2 §3.3.5.9.10/.12, the shared
 //! grace period of docs/cross-protocol.md §5).
 //!
-//! Not here yet: a byte-range lock held across the restart (SMB2 LOCK is the byte-range lock
-//! work's; the lock table restores and reclaims a durable open's locks with it, which
-//! `lockstate`'s grace tests cover); the durable open's share mode and open are what this test
-//! carries over.
+//! The restart carries a byte-range lock too: locked.txt, durable with an RH lease, holds
+//! an exclusive lock of bytes 0-9; after the restart another client's open of it waits until
+//! the reclaim, its LOCK of the range is then refused (the lock came back with the open), and
+//! granted once the reclaimed handle unlocks.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -83,6 +83,7 @@ fn durable_handle_is_reclaimed_after_kill_9_and_restart() {
     s.crash_restart();
     let out = check(&s, "crash_reclaim", &st);
     assert!(out.stdout_str().contains("STATUS_PENDING"));
+    assert!(out.stdout_str().contains("the reclaimed handle unlocked"));
     assert!(
         s.log().contains("durable open restored"),
         "server log:\n{}",
