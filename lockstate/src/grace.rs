@@ -34,8 +34,8 @@ use crate::table::{
     NlmShare, Open, Requester, Timer,
 };
 use crate::types::{
-    access, share, CacheKey, ClientGuid, FileId, LockId, LockRange, NlmOwner, OpenId, OplockLevel,
-    Span,
+    access, share, CacheKey, ClientGuid, FileId, LeaseState, LockId, LockRange, NlmOwner, OpenId,
+    OplockLevel, Span,
 };
 use crate::view::Proto;
 
@@ -537,6 +537,28 @@ impl LockTable {
             })
     }
 
+    /// In grace: does a durable open still to reconnect hold a lease on `file`, other than
+    /// `except`, with bits in `mask`? An operation that would break those bits must not go
+    /// ahead (the open reconnects with its lease as it was, MS-SMB2 3.3.5.9.7/.12): a LOCK,
+    /// WRITE (R|W), READ (W) or rename/delete (H) of a reconnected SMB open waits, an NLM
+    /// LOCK or TEST gets NLM4_DENIED_GRACE_PERIOD (found by model_smb: an NLM lock granted in
+    /// grace next to an unreclaimed RW lease, which then reconnected as RW beside it).
+    pub(crate) fn grace_lease_conflict(
+        &self,
+        file: FileId,
+        except: Option<CacheKey>,
+        mask: LeaseState,
+    ) -> bool {
+        self.grace
+            .as_ref()
+            .and_then(|g| g.files.get(&file))
+            .is_some_and(|u| {
+                u.leases
+                    .iter()
+                    .any(|(k, l)| Some(*k) != except && l.state.intersects(mask))
+            })
+    }
+
     pub(crate) fn grace_lock_check(
         &mut self,
         file: FileId,
@@ -549,6 +571,9 @@ impl LockTable {
         }
         if !self.in_grace() {
             return None;
+        }
+        if !reclaim && self.grace_lease_conflict(file, None, LeaseState::RW) {
+            return Some(Eval::Done(Outcome::Deny(Deny::GracePeriod)));
         }
         let h = self.unreclaimed_lock_conflict(file, a)?;
         self.counters.conflict(

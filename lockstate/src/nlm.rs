@@ -627,7 +627,10 @@ impl LockTable {
             lock_intent: true,
             who: Requester::Nlm(&owner),
         };
-        if self.in_grace() && self.unreclaimed_lock_conflict(file, &access).is_some() {
+        if self.in_grace()
+            && (self.unreclaimed_lock_conflict(file, &access).is_some()
+                || self.grace_lease_conflict(file, None, crate::types::LeaseState::W))
+        {
             return Eval::Done(Outcome::Deny(Deny::GracePeriod));
         }
         // Matrix B row 3: drop W only (O6/O8), R/RH stay.

@@ -231,7 +231,8 @@ impl LockTable {
     }
 
     /// SMB2 READ: `Deny(Conflict)` = STATUS_FILE_LOCK_CONFLICT (SMB locks of other opens
-    /// and, by O2, NLM locks); may wait for a W break of another key (row 18).
+    /// and, by O2, NLM locks); may wait for a W break of another key (row 18), and in grace
+    /// for an unreclaimed lock over the range (`Wait(Grace)`, STATUS_PENDING).
     pub fn smb_read(&mut self, open: OpenId, offset: u64, length: u64, now: Instant) -> Outcome {
         self.smb_io(open, offset, length, false, now)
     }
@@ -409,9 +410,34 @@ impl LockTable {
         l.opens.retain(|x| *x != open);
         if l.opens.is_empty() {
             let file = l.file;
-            self.leases.remove(&k);
+            let Some(mut l) = self.leases.remove(&k) else {
+                return;
+            };
             if let Some(fs) = self.files.get_mut(&file) {
                 fs.leases.retain(|x| *x != k);
+            }
+            // In grace, a durable open not reconnected yet may still belong to this lease
+            // (two opens, one reconnected and closed again): the lease lives on for it, in the
+            // state it has now, and stays in the journal (found by model_smb: the record of
+            // its removal lost the lease of the open that reconnected later).
+            if let Some(un) = self
+                .grace
+                .as_mut()
+                .and_then(|g| g.files.get_mut(&file))
+                .filter(|un| un.opens.iter().any(|(_, o)| o.cache == Some(k)))
+            {
+                l.opens.clear();
+                l.breaking = false;
+                l.deadline = None;
+                l.break_to = l.state;
+                l.required = l.state;
+                l.origin = l.state;
+                l.break_started = None;
+                match un.leases.iter_mut().find(|(kk, _)| *kk == k) {
+                    Some(e) => e.1 = l,
+                    None => un.leases.push((k, l)),
+                }
+                return;
             }
             self.record(Change::LeaseRemoved { key: k });
         }
@@ -480,7 +506,16 @@ impl LockTable {
         }
         let own_key = req.own_key();
         if let Some(k) = own_key {
-            if self.leases.get(&k).is_some_and(|l| l.file != file) {
+            // A lease of a durable open still to reconnect counts (found by model_smb: the
+            // key was taken on another file in grace, and the reconnect then joined that
+            // file's lease).
+            let elsewhere = self.leases.get(&k).is_some_and(|l| l.file != file)
+                || self.grace.as_ref().is_some_and(|g| {
+                    g.files
+                        .iter()
+                        .any(|(f, u)| *f != file && u.leases.iter().any(|(kk, _)| *kk == k))
+                });
+            if elsewhere {
                 return Eval::Done(Outcome::Deny(Deny::LeaseKeyInUse));
             }
         }
@@ -688,13 +723,33 @@ impl LockTable {
     /// MS-FSA 2.1.5.18.1/.2 for `state` requested by the new open `req` under key `own`:
     /// W needs no other opens (same-key opens excepted), no NLM locks or shares (O1);
     /// R needs no byte-range lock starting below AllocationSize and no other lease breaking
-    /// or holding W.
+    /// or holding W. In grace, unreclaimed locks and shares count as held.
     fn grantable(&self, req: &SmbCreate, state: LeaseState, own: Option<CacheKey>) -> bool {
         if state == LeaseState::NONE {
             return true;
         }
         if req.directory && state.contains(LeaseState::W) {
             return false;
+        }
+        // Locks and shares still to be reclaimed in grace count as held (docs/cross-protocol.md
+        // §5: no newcomer takes unreclaimed state): a W lease granted over an NLM lock that is
+        // reclaimed a moment later would break O1 and hold the reclaim on a break (found by
+        // model_smb). Files with unreclaimed opens never get here (the CREATE waits).
+        if let Some(un) = self.grace.as_ref().and_then(|g| g.files.get(&req.file)) {
+            let nlm = un
+                .locks
+                .iter()
+                .any(|l| matches!(l.owner, LockOwner::Nlm(_)));
+            if state.contains(LeaseState::W) && (nlm || !un.shares.is_empty()) {
+                return false;
+            }
+            if un
+                .locks
+                .iter()
+                .any(|l| !l.span.is_null() && l.span.first < req.allocation_size)
+            {
+                return false;
+            }
         }
         let Some(fs) = self.files.get(&req.file) else {
             return true;
@@ -772,7 +827,10 @@ impl LockTable {
             lock_intent: true,
             who: Requester::Smb(open),
         };
-        if self.in_grace() && self.unreclaimed_lock_conflict(file, &access).is_some() {
+        if self.in_grace()
+            && (self.unreclaimed_lock_conflict(file, &access).is_some()
+                || self.grace_lease_conflict(file, own_key, LeaseState::RW))
+        {
             return Eval::Block(WaitReason::Grace);
         }
         // MS-FSA 2.1.4.12 (BYTE_RANGE_LOCK): every Level II oplock breaks to none, the
@@ -837,6 +895,24 @@ impl LockTable {
         let Some(own_key) = self.opens.get(&open).map(|o| o.cache) else {
             return Eval::Done(Outcome::Deny(Deny::UnknownOpen));
         };
+        let a = Access {
+            span,
+            exclusive: write,
+            lock_intent: false,
+            who: Requester::Smb(open),
+        };
+        // A durable open's locks are held through the restart until it reconnects or grace
+        // ends (MS-SMB2 3.3.5.9.7 restores them with the open): I/O into them by another
+        // open (one already reconnected) waits, as a LOCK does (found by model_smb).
+        let mask = if write { LeaseState::RW } else { LeaseState::W };
+        if self.in_grace()
+            && (self.unreclaimed_lock_conflict(file, &a).is_some()
+                || self.grace_lease_conflict(file, own_key, mask))
+        {
+            self.counters
+                .conflict(Proto::Smb, ConflictKind::Grace, Resolution::Waited);
+            return Eval::Block(WaitReason::Grace);
+        }
         let kind = if write {
             BreakKind::ToNone
         } else {
@@ -861,12 +937,6 @@ impl LockTable {
         if wait {
             return Eval::Block(WaitReason::Break);
         }
-        let a = Access {
-            span,
-            exclusive: write,
-            lock_intent: false,
-            who: Requester::Smb(open),
-        };
         match self.find_conflict(file, &a) {
             Some(l) => {
                 let h = self.lock_holder(l);
@@ -910,6 +980,9 @@ impl LockTable {
         let Some(own_key) = self.opens.get(open).map(|o| o.cache) else {
             return Eval::Done(Outcome::Deny(Deny::UnknownOpen));
         };
+        if self.in_grace() && self.grace_lease_conflict(file, own_key, LeaseState::H) {
+            return Eval::Block(WaitReason::Grace);
+        }
         let (_, wait) = self.break_leases(file, own_key, BreakKind::H, None, now);
         if wait {
             return Eval::Block(WaitReason::Break);

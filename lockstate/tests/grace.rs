@@ -259,6 +259,200 @@ fn smb_durable_reconnect_restores_open_lease_and_locks() {
     ));
 }
 
+/// Found by `model_smb`: two durable opens, one with an exclusive lock; after the restart the
+/// other reconnects first and READs/WRITEs into the first one's locked range. The lock is
+/// still the first open's (it reconnects with it), so the I/O waits for it like a LOCK does,
+/// and gets STATUS_FILE_LOCK_CONFLICT once it is reclaimed (or proceeds if grace drops it).
+#[test]
+fn smb_io_into_an_unreclaimed_durable_lock_waits_in_grace() {
+    let durable = |h: &mut Harness, open: u64, client: u8| {
+        let mut c = SmbCreate::new(
+            F,
+            OpenId(open),
+            guid(client),
+            access::READ_DATA | access::WRITE_DATA,
+            share::ALL,
+        );
+        c.durable = true;
+        assert!(h.t.smb_create(c, h.now).is_success());
+    };
+    let mut h = restart(Config::default(), |h| {
+        durable(h, 1, 1);
+        durable(h, 2, 2);
+        assert!(h.smb_lock(1, 0, 10, true, true).is_success());
+    });
+    assert!(h.t.smb_reconnect(OpenId(2), guid(2), h.now).is_success());
+    let r = h.t.smb_read(OpenId(2), 5, 4, h.now);
+    assert!(
+        matches!(&r, Outcome::Wait(w) if w.reason == WaitReason::Grace),
+        "READ into an unreclaimed lock: {r:?}"
+    );
+    let w = ticket(&h.t.smb_write(OpenId(2), 0, 1, h.now));
+    // Outside the lock: at once.
+    assert_eq!(h.t.smb_write(OpenId(2), 10, 5, h.now), Outcome::Proceed);
+    // The owner reconnects with its lock: the waiting I/O conflicts now.
+    assert!(h.t.smb_reconnect(OpenId(1), guid(1), h.now).is_success());
+    assert!(matches!(
+        h.completion(ticket(&r)),
+        Some(Outcome::Deny(Deny::Conflict(_)))
+    ));
+    assert!(matches!(
+        h.completion(w),
+        Some(Outcome::Deny(Deny::Conflict(_)))
+    ));
+    // Not reclaimed at all: the I/O proceeds when grace ends.
+    let mut h = restart(Config::default(), |h| {
+        durable(h, 1, 1);
+        durable(h, 2, 2);
+        assert!(h.smb_lock(1, 0, 10, true, true).is_success());
+    });
+    assert!(h.t.smb_reconnect(OpenId(2), guid(2), h.now).is_success());
+    let t = ticket(&h.t.smb_write(OpenId(2), 0, 1, h.now));
+    h.advance(Duration::from_secs(90));
+    assert_eq!(h.completion(t), Some(Outcome::Proceed));
+}
+
+/// Found by `model_smb`: a CREATE on a file whose only persisted state is an NLM lock still to
+/// be reclaimed got RWH, and the reclaim then had to wait for the break of that new lease.
+/// Unreclaimed locks count as held for the grant (O1 and the AllocationSize rule).
+#[test]
+fn lease_grant_in_grace_treats_unreclaimed_locks_as_held() {
+    let n = owner("n", 1);
+    let mut h = restart(Config::default(), |h| {
+        assert_eq!(h.nlm_lock(&n, 100, 10, false, false), Outcome::Proceed);
+    });
+    // AllocationSize above the lock: no R, so nothing at all.
+    let mut c = SmbCreate::new(F, OpenId(1), guid(1), access::READ_DATA, share::ALL);
+    c.allocation_size = 4096;
+    c.cache = CacheRequest::Lease {
+        key: lkey(1),
+        state: LeaseState::RWH,
+        version: LeaseVersion::V2 { parent: None },
+    };
+    assert_eq!(granted_lease(&h.t.smb_create(c, h.now)), LeaseState::NONE);
+    // AllocationSize below it: R and H, never W beside an NLM lock.
+    let mut c = SmbCreate::new(F, OpenId(2), guid(2), access::READ_DATA, share::ALL);
+    c.allocation_size = 0;
+    c.cache = CacheRequest::Lease {
+        key: lkey(2),
+        state: LeaseState::RWH,
+        version: LeaseVersion::V2 { parent: None },
+    };
+    assert_eq!(granted_lease(&h.t.smb_create(c, h.now)), LeaseState::RH);
+    h.drain();
+    // The reclaim is granted at once (RH breaks to NONE without holding it).
+    assert_eq!(reclaim(&mut h, &n, 100, 10, false), Outcome::Proceed);
+}
+
+fn durable_lease(h: &mut Harness, open: u64, client: u8, key: u8, state: LeaseState) -> Outcome {
+    let mut c = SmbCreate::new(
+        F,
+        OpenId(open),
+        guid(client),
+        access::READ_DATA | access::WRITE_DATA,
+        share::ALL,
+    );
+    c.durable = true;
+    c.cache = CacheRequest::Lease {
+        key: lkey(key),
+        state,
+        version: LeaseVersion::V2 { parent: None },
+    };
+    h.t.smb_create(c, h.now)
+}
+
+/// Found by `model_smb`: in grace, an NLM LOCK on a file whose durable open (not reconnected
+/// yet) holds RW was granted, and the open then reconnected with W beside the NLM lock (O1).
+/// Operations that would break an unreclaimed lease wait (SMB) or get GRACE_PERIOD (NLM).
+#[test]
+fn operations_that_would_break_an_unreclaimed_lease_wait_for_it() {
+    let n = owner("n", 1);
+    let mut h = restart(Config::default(), |h| {
+        assert_eq!(
+            granted_lease(&durable_lease(h, 1, 1, 1, LeaseState::RW)),
+            LeaseState::RW
+        );
+    });
+    assert_eq!(
+        h.nlm_lock(&n, 0, 10, true, false),
+        Outcome::Deny(Deny::GracePeriod)
+    );
+    assert_eq!(
+        h.nlm_test(&n, 0, 10, true),
+        Outcome::Deny(Deny::GracePeriod)
+    );
+    // Reconnected as it was, W and all; the NLM lock then breaks it as usual.
+    assert_eq!(
+        granted_lease(&h.t.smb_reconnect(OpenId(1), guid(1), h.now)),
+        LeaseState::RW
+    );
+    assert!(matches!(
+        h.nlm_lock(&n, 0, 10, true, false),
+        Outcome::Wait(Wait {
+            reason: WaitReason::Break,
+            ..
+        })
+    ));
+    // SMB: a reconnected open of another key waits to LOCK while the unreclaimed lease holds R.
+    let mut h = restart(Config::default(), |h| {
+        assert_eq!(
+            granted_lease(&durable_lease(h, 1, 1, 1, LeaseState::RH)),
+            LeaseState::RH
+        );
+        assert_eq!(
+            granted_lease(&durable_lease(h, 2, 2, 2, LeaseState::RH)),
+            LeaseState::RH
+        );
+    });
+    assert!(h.t.smb_reconnect(OpenId(2), guid(2), h.now).is_success());
+    let t = ticket(&h.smb_lock(2, 0, 10, true, true));
+    assert!(h.t.smb_reconnect(OpenId(1), guid(1), h.now).is_success());
+    // Once it is back, the LOCK breaks it (RH → NONE, no wait) and is granted.
+    assert_eq!(h.completion(t), Some(Outcome::Proceed));
+}
+
+/// Found by `model_smb`: two durable opens of one lease; one reconnects and closes, which
+/// journalled the lease's removal although the other still belonged to it — a restart then
+/// lost the lease of the open reconnecting later.
+#[test]
+fn closing_a_reconnected_open_keeps_the_lease_of_one_still_to_reconnect() {
+    let mut h = restart(Config::default(), |h| {
+        assert_eq!(
+            granted_lease(&durable_lease(h, 1, 1, 1, LeaseState::RWH)),
+            LeaseState::RWH
+        );
+        assert!(durable_lease(h, 2, 1, 1, LeaseState::RWH).is_success());
+    });
+    assert!(h.t.smb_reconnect(OpenId(1), guid(1), h.now).is_success());
+    assert_eq!(h.t.smb_close(OpenId(1), h.now), Outcome::Proceed);
+    h.drain();
+    // The journal still holds the lease for open 2: a second restart keeps it.
+    let restored = LockTable::restore(Config::default(), h.records.clone()).expect("restore");
+    assert!(restored
+        .lease_view(CacheKey::Lease(guid(1), lkey(1)))
+        .is_some());
+    assert_eq!(
+        granted_lease(&h.t.smb_reconnect(OpenId(2), guid(1), h.now)),
+        LeaseState::RWH
+    );
+}
+
+/// Found by `model_smb`: in grace, a lease key of a durable open still to reconnect was taken
+/// on another file; the reconnect then joined the other file's lease.
+#[test]
+fn a_lease_key_still_to_reconnect_is_in_use() {
+    let mut h = restart(Config::default(), |h| {
+        assert!(durable_lease(h, 1, 1, 1, LeaseState::RWH).is_success());
+    });
+    let mut c = SmbCreate::new(FileId(2), OpenId(5), guid(1), access::READ_DATA, share::ALL);
+    c.cache = CacheRequest::Lease {
+        key: lkey(1),
+        state: LeaseState::RH,
+        version: LeaseVersion::V2 { parent: None },
+    };
+    assert_eq!(h.t.smb_create(c, h.now), Outcome::Deny(Deny::LeaseKeyInUse));
+}
+
 #[test]
 fn smb_create_waiting_on_grace_is_woken_at_grace_end() {
     let mut h = restart(Config::default(), durable_rwh);

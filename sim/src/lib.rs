@@ -4,7 +4,8 @@
 //! does, but with a virtual clock, an in-memory network with faults, a journal whose durable
 //! prefix it chooses, `vfs::memory::MemoryFs` as the disk, and simulated client hosts
 //! ([`client`]) that speak NFSv3, MOUNT, NLM v4 and NSM with the project's codecs and
-//! answer the server's callbacks. [`check`] holds the invariants, [`model`] the reference
+//! answer the server's callbacks, and SMB clients ([`smb`]) that log on, open the same
+//! files with share modes, write and read them back. [`check`] holds the invariants, [`model`] the reference
 //! models they are checked against. It shares no code with `runtime-mio`.
 //!
 //! A run is a function of its seed ([`rng`] is the only randomness; nothing reads the OS
@@ -17,6 +18,7 @@ pub mod check;
 pub mod client;
 pub mod model;
 pub mod rng;
+pub mod smb;
 pub mod trace;
 pub mod world;
 

@@ -96,10 +96,24 @@ pub struct Held {
     pub maybe_excl: bool,
 }
 
+impl Held {
+    /// Outside grace, a belief whose reclaim is still on its way: the server held it only if
+    /// it took the reclaim before grace ended.
+    pub fn contested(&self, grace: bool) -> bool {
+        self.reclaiming && !grace
+    }
+}
+
 /// What clients believe they hold. See the module documentation.
 #[derive(Debug, Default, Clone)]
 pub struct Beliefs {
     held: Vec<Held>,
+    /// Owners whose locks are *parked*: SMB locks of a durable handle whose connection is
+    /// gone. The server keeps them until the handle is reconnected or given up, or drops
+    /// them earlier (its timeout, a break it cannot deliver); only the reconnect's answer
+    /// tells. They do not count against grants meanwhile; conflicts with them are checked
+    /// when the handle is reconnected ([`crate::check::Checker::smb_reconnected`]).
+    parked: std::collections::BTreeSet<Owner>,
 }
 
 impl Beliefs {
@@ -114,6 +128,69 @@ impl Beliefs {
         self.held.iter().find(|h| {
             h.file == file && h.owner != owner && h.range.overlaps(&range) && (excl || h.excl)
         })
+    }
+
+    /// As [`Beliefs::conflict`], but outside grace (`grace` false) a belief whose reclaim is
+    /// still on its way does not count: the server dropped that lock when grace ended unless
+    /// it took the reclaim in time, which only the reclaim's answer tells (a granted one is
+    /// then checked against what was granted meanwhile, [`crate::check::Checker::reclaimed`]).
+    pub fn conflict_now(
+        &self,
+        owner: Owner,
+        file: usize,
+        range: Range,
+        excl: bool,
+        grace: bool,
+    ) -> Option<&Held> {
+        self.held.iter().find(|h| {
+            h.file == file
+                && h.owner != owner
+                && h.range.overlaps(&range)
+                && (excl || h.excl)
+                && !h.contested(grace)
+                && !self.parked.contains(&h.owner)
+        })
+    }
+
+    /// The parked beliefs a grant of `range` (`excl`) to `owner` on `file` conflicts with.
+    pub fn parked_conflicts(
+        &self,
+        owner: Owner,
+        file: usize,
+        range: Range,
+        excl: bool,
+    ) -> Vec<Held> {
+        self.held
+            .iter()
+            .filter(|h| {
+                h.file == file
+                    && h.owner != owner
+                    && h.range.overlaps(&range)
+                    && (excl || h.excl)
+                    && self.parked.contains(&h.owner)
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Parks (or unparks) `owner`'s beliefs.
+    pub fn park(&mut self, owner: Owner, parked: bool) {
+        if parked {
+            self.parked.insert(owner);
+        } else {
+            self.parked.remove(&owner);
+        }
+    }
+
+    /// Whether `owner` is parked.
+    pub fn is_parked(&self, owner: Owner) -> bool {
+        self.parked.contains(&owner)
+    }
+
+    /// Forgets every belief of `owner`.
+    pub fn drop_owner(&mut self, owner: Owner) {
+        self.held.retain(|h| h.owner != owner);
+        self.parked.remove(&owner);
     }
 
     /// `owner` was told it holds `range` on `file`: POSIX replacement of its own
@@ -205,12 +282,18 @@ impl Beliefs {
     pub fn drop_host(&mut self, host: usize) -> usize {
         let before = self.held.len();
         self.held.retain(|h| h.owner.host != host);
+        self.parked.retain(|o| o.host != host);
         before - self.held.len()
     }
 
     /// The server restarted: every belief must be reclaimed.
     pub fn server_restarted(&mut self) {
-        for h in &mut self.held {
+        // SMB locks are reclaimed by reconnecting their durable handle, not by NLM.
+        for h in self
+            .held
+            .iter_mut()
+            .filter(|h| h.owner.host < crate::smb::SMB_OWNER_BASE)
+        {
             h.needs_reclaim = true;
             h.reclaiming = false;
         }
@@ -259,11 +342,17 @@ impl Beliefs {
         lost
     }
 
-    /// Any two beliefs that conflict (the global form of the no-conflicting-grants rule).
-    pub fn find_conflicting_pair(&self) -> Option<(&Held, &Held)> {
+    /// Any two beliefs that conflict (the global form of the no-conflicting-grants rule);
+    /// outside grace (`grace` false) beliefs whose reclaim is on its way do not count (see
+    /// [`Beliefs::conflict_now`]).
+    pub fn find_conflicting_pair(&self, grace: bool) -> Option<(&Held, &Held)> {
         for (i, a) in self.held.iter().enumerate() {
             for b in &self.held[i + 1..] {
                 if a.file == b.file
+                    && !a.contested(grace)
+                    && !b.contested(grace)
+                    && !self.parked.contains(&a.owner)
+                    && !self.parked.contains(&b.owner)
                     && a.owner != b.owner
                     && a.range.overlaps(&b.range)
                     && (a.excl || b.excl)
@@ -469,9 +558,18 @@ mod tests {
         assert!(m.conflict(B, 0, Range::nlm(10, 1), true).is_some());
         assert_eq!(m.all().len(), 1);
         m.grant(B, 0, Range::nlm(5, 5), false, 2);
-        assert!(m.find_conflicting_pair().is_none());
+        assert!(m.find_conflicting_pair(false).is_none());
         m.grant(B, 0, Range::nlm(5, 5), true, 3);
-        assert!(m.find_conflicting_pair().is_some());
+        assert!(m.find_conflicting_pair(false).is_some());
+        // A's reclaim on its way after grace: contested, not counted until answered.
+        m.server_restarted();
+        m.reclaim_sent(A, 0, Range::nlm(0, 0));
+        assert!(m.find_conflicting_pair(true).is_some());
+        assert!(m.find_conflicting_pair(false).is_none());
+        assert!(m
+            .conflict_now(B, 0, Range::nlm(1, 1), true, false)
+            .is_none());
+        assert!(m.conflict_now(B, 0, Range::nlm(1, 1), true, true).is_some());
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! crashing at any event with the journal cut at any record boundary at or after the last
 //! one reported durable, file-system jobs in progress either done or not, then restarting
 //! (`Core::new` with the surviving records, `was_clean = false`) into grace; client hosts
-//! rebooting (they forget everything and send SM_NOTIFY when back).
+//! rebooting (they forget everything and send SM_NOTIFY when back). SMB clients
+//! ([`crate::smb`]) share the TCP model: their connections are cut like the NFS ones, and a
+//! server crash ends them.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -33,6 +35,7 @@ use crate::client::{
 };
 use crate::model::Durable;
 use crate::rng::Rng;
+use crate::smb::SmbClient;
 use crate::trace;
 use crate::trace::Micros;
 
@@ -90,6 +93,8 @@ pub struct Params {
     pub files: usize,
     /// Largest lock offset.
     pub span: u64,
+    /// SMB clients.
+    pub smb_clients: usize,
     /// Virtual run time.
     pub duration: Micros,
     /// Faults.
@@ -145,6 +150,7 @@ impl Params {
             duration: r.range(120, 300) * 1_000_000,
             faults,
             knobs: Knobs::default(),
+            smb_clients: r.range(1, 3) as usize,
         }
     }
 }
@@ -251,6 +257,7 @@ pub struct World {
     fs: Arc<MemoryFs>,
     clock: VirtualClock,
     hosts: Vec<Host>,
+    smbs: Vec<SmbClient>,
     conns: Vec<Conn>,
     host_conn: BTreeMap<(usize, Chan), usize>,
     cbs: BTreeMap<u64, Cb>,
@@ -317,6 +324,7 @@ impl World {
             fs,
             clock,
             hosts,
+            smbs: Vec::new(),
             conns: Vec::new(),
             host_conn: BTreeMap::new(),
             cbs: BTreeMap::new(),
@@ -359,6 +367,11 @@ impl World {
             );
             let h = w.rng.range(1, w.p.hosts as u64) as usize;
             w.schedule_at(t, Ev::Reboot(h));
+        }
+        for i in 1..=w.p.smb_clients {
+            let start = w.rng.range(100_000, 2_000_000);
+            let rng = w.rng.fork();
+            w.smbs.push(SmbClient::new(i, w.p.files, rng, start));
         }
         w
     }
@@ -405,6 +418,23 @@ impl World {
                 v
             },
             callback_xid: 0x5000_0000 + (self.boot_count as u32) * 0x0100_0000,
+            users: {
+                let mut u = server::users::Users::new();
+                u.insert(server::users::User {
+                    name: crate::smb::USER.into(),
+                    uid: Some(1000),
+                    gid: Some(1000),
+                    nt_hash: proto_smb2::auth::ntlm::nt_hash(crate::smb::PASSWORD),
+                    groups: vec![],
+                })
+                .expect("one user");
+                u
+            },
+            smb_seed: {
+                let mut s = [0x5b; 32];
+                s[..8].copy_from_slice(&self.boot_count.to_le_bytes());
+                s
+            },
             ..CoreConfig::default()
         }
     }
@@ -469,6 +499,10 @@ impl World {
         }
         let beliefs: Vec<_> = self.ck.beliefs.all().to_vec();
         for h in beliefs {
+            if h.owner.host >= crate::smb::SMB_OWNER_BASE {
+                // A durable SMB handle's lock: its reconnect decides (rule 11).
+                continue;
+            }
             let w = self.hosts[h.owner.host - 1].wire_owner(h.owner, h.file);
             if !self.ck.durable.covers(&w, h.range, h.excl) {
                 self.ck.violation(format!(
@@ -534,7 +568,12 @@ impl World {
                 .as_ref()
                 .and_then(|c| c.poll_timeout())
                 .map(|i| self.micros(i));
-            let host_t = self.hosts.iter().filter_map(|h| h.next_timer()).min();
+            let host_t = self
+                .hosts
+                .iter()
+                .filter_map(|h| h.next_timer())
+                .chain(self.smbs.iter().filter_map(|c| c.next_timer()))
+                .min();
             let Some(t) = [next_ev, core_t, host_t].into_iter().flatten().min() else {
                 break;
             };
@@ -579,6 +618,12 @@ impl World {
                         self.flush_host(i + 1);
                     }
                 }
+                for i in 0..self.smbs.len() {
+                    if self.smbs[i].next_timer().is_some_and(|ht| ht <= t) {
+                        self.smbs[i].on_timer(self.now, &mut self.ck);
+                        self.flush_smb(i + 1);
+                    }
+                }
             }
             self.drain();
             let hosts = &self.hosts;
@@ -607,10 +652,11 @@ impl World {
         }
         let s = self.ck.stats;
         let summary = format!(
-            "seed {}: {} hosts x {} procs, {} files, {} s, {} steps; grants {} (callbacks {}), reclaims {}, lost {}, grace denials {}, reads checked {}, crashes {}, reboots {}, dropped {}, dup {}, cuts {}, journal {} records ({} undecoded); {} violations",
+            "seed {}: {} hosts x {} procs, {} SMB clients, {} files, {} s, {} steps; grants {} (callbacks {}), reclaims {}, lost {}, grace denials {}, reads checked {}, SMB writes {} reads checked {} shared opens {} sharing violations {} lock conflicts {} locks {} refused {} leases {} oplocks {} breaks {} durable {} reconnected {}, crashes {}, reboots {}, dropped {}, dup {}, cuts {}, journal {} records ({} undecoded); {} violations",
             self.p.seed,
             self.p.hosts,
             self.p.procs,
+            self.p.smb_clients,
             self.p.files,
             self.p.duration / 1_000_000,
             steps,
@@ -620,6 +666,18 @@ impl World {
             s.lost,
             s.grace_denials,
             s.reads_checked,
+            s.smb_writes,
+            s.smb_reads_checked,
+            s.smb_shared_opens,
+            s.smb_sharing_violations,
+            s.smb_lock_conflicts,
+            s.smb_locks,
+            s.smb_locks_refused,
+            s.smb_leases,
+            s.smb_oplocks,
+            s.smb_breaks,
+            s.smb_durable,
+            s.smb_reconnects,
             s.crashes,
             s.reboots,
             s.dropped,
@@ -644,13 +702,16 @@ impl World {
         let now_i = self.instant(self.now);
         match ev {
             Ev::SrvConnOpen(c) => {
-                let peer = self.peer(
-                    self.conns[c].host,
-                    CLIENT_NFS_SRC_PORT.wrapping_add(c as u16),
-                );
+                let port = CLIENT_NFS_SRC_PORT.wrapping_add(c as u16);
+                let (listener, peer) = if self.conns[c].chan == Chan::Smb {
+                    let ip = smb_ip(self.conns[c].host - SMB_HOST_BASE);
+                    (Listener::Smb, SocketAddr::new(IpAddr::V4(ip), port))
+                } else {
+                    (Listener::Nfs, self.peer(self.conns[c].host, port))
+                };
                 if self.conns[c].open {
                     if let Some(core) = self.core() {
-                        core.handle_conn_open(conn_id(c), Listener::Nfs, peer, now_i);
+                        core.handle_conn_open(conn_id(c), listener, peer, now_i);
                     }
                 }
             }
@@ -661,6 +722,7 @@ impl World {
                     }
                 }
             }
+            Ev::CliBytes(c, data) if self.conns[c].chan == Chan::Smb => self.smb_bytes(c, data),
             Ev::CliBytes(c, data) => {
                 let h = self.conns[c].host;
                 if !self.conns[c].open || self.conns[c].host_boot != self.hosts[h - 1].boot {
@@ -684,6 +746,12 @@ impl World {
                     }
                 }
             }
+            Ev::CliConnReset(c) if self.conns[c].chan == Chan::Smb => {
+                let i = self.conns[c].host - SMB_HOST_BASE;
+                if self.conns[c].host_boot == self.smbs[i - 1].gen {
+                    self.smbs[i - 1].conn_reset(self.now, &mut self.ck);
+                }
+            }
             Ev::CliConnReset(c) => {
                 let h = self.conns[c].host;
                 let chan = self.conns[c].chan;
@@ -705,6 +773,10 @@ impl World {
                     "srv <- c{host}:{src_port} udp xid={:#x}",
                     xid_of(&data)
                 );
+                if self.core.is_some() && self.hosts[host - 1].up {
+                    let xid = xid_of(&data);
+                    self.hosts[host - 1].datagram_delivered(self.now, xid, &mut self.ck);
+                }
                 if let Some(core) = self.core() {
                     core.handle_datagram(listener, peer, &data, now_i);
                 }
@@ -921,10 +993,14 @@ impl World {
         trace!(
             self.ck.trace,
             self.now,
-            "net: connection {c} of c{} cut",
-            self.conns[c].host
+            "net: connection {c} of {} cut",
+            self.conn_owner(c)
         );
         self.conns[c].open = false;
+        if self.conns[c].chan == Chan::Smb {
+            // The server hears of it now and drops the client's handles with it.
+            self.ck.smb_conn_lost(self.conns[c].host - SMB_HOST_BASE);
+        }
         let h = self.conns[c].host;
         let chan = self.conns[c].chan;
         if self.host_conn.get(&(h, chan)) == Some(&c) {
@@ -990,6 +1066,9 @@ impl World {
         for h in &mut self.hosts {
             h.server_crashed();
         }
+        for i in 1..=self.smbs.len() {
+            self.ck.smb_conn_lost(i);
+        }
         for c in 0..self.conns.len() {
             if self.conns[c].open {
                 self.conns[c].open = false;
@@ -1020,7 +1099,7 @@ impl World {
     fn flush_host(&mut self, h: usize) {
         while let Some(o) = self.hosts[h - 1].out.pop_front() {
             let tcp = match o.chan {
-                Chan::Nfs => true,
+                Chan::Nfs | Chan::Smb => true,
                 Chan::Nlm => self.hosts[h - 1].nlm_tcp(),
                 Chan::Nsm | Chan::Pmap => false,
             };
@@ -1056,7 +1135,11 @@ impl World {
                     chan,
                     open: true,
                     epoch: self.epoch,
-                    host_boot: self.hosts[h - 1].boot,
+                    host_boot: if chan == Chan::Smb {
+                        self.smbs[h - SMB_HOST_BASE - 1].gen
+                    } else {
+                        self.hosts[h - 1].boot
+                    },
                     cli_buf: BytesMut::new(),
                     last_to_srv: 0,
                     last_to_cli: 0,
@@ -1092,6 +1175,59 @@ impl World {
             let t = (self.now + self.latency()).max(self.conns[c].last_to_srv);
             self.conns[c].last_to_srv = t;
             self.schedule_at(t, Ev::SrvBytes(c, part));
+        }
+    }
+
+    /// Sends what SMB client `i` (1-based) queued, each message in its NBSS frame.
+    fn flush_smb(&mut self, i: usize) {
+        while let Some(m) = self.smbs[i - 1].out.pop_front() {
+            let mut f = Vec::with_capacity(m.len() + 4);
+            proto_smb2::nbss::put_frame(&mut f, &m);
+            self.send_stream(SMB_HOST_BASE + i, Chan::Smb, Bytes::from(f));
+        }
+    }
+
+    /// Bytes from the server on SMB connection `c`: whole NBSS frames go to the client.
+    fn smb_bytes(&mut self, c: usize, data: Bytes) {
+        let i = self.conns[c].host - SMB_HOST_BASE;
+        if !self.conns[c].open || self.conns[c].host_boot != self.smbs[i - 1].gen {
+            return;
+        }
+        self.conns[c].cli_buf.extend_from_slice(&data);
+        loop {
+            match proto_smb2::nbss::take_frame(&mut self.conns[c].cli_buf, 1 << 24) {
+                Ok(Some(f)) => {
+                    let parts = match proto_smb2::compound::split_compound(&f.payload, 64) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            self.ck
+                                .violation(format!("s{i}: bad SMB2 frame from the server: {e}"));
+                            self.cut(c);
+                            return;
+                        }
+                    };
+                    for p in parts {
+                        self.smbs[i - 1].handle_message(self.now, &p.msg, &mut self.ck);
+                    }
+                    self.flush_smb(i);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.ck
+                        .violation(format!("s{i}: bad NBSS framing from the server: {e:?}"));
+                    self.cut(c);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Who a connection belongs to, for the trace.
+    fn conn_owner(&self, c: usize) -> String {
+        if self.conns[c].chan == Chan::Smb {
+            format!("s{}", self.conns[c].host - SMB_HOST_BASE)
+        } else {
+            format!("c{}", self.conns[c].host)
         }
     }
 
@@ -1172,6 +1308,9 @@ impl World {
                     if i < self.conns.len() && self.conns[i].open {
                         trace!(self.ck.trace, self.now, "server closes connection {i}");
                         self.conns[i].open = false;
+                        if self.conns[i].chan == Chan::Smb {
+                            self.ck.smb_conn_lost(self.conns[i].host - SMB_HOST_BASE);
+                        }
                         let (h, chan) = (self.conns[i].host, self.conns[i].chan);
                         if self.host_conn.get(&(h, chan)) == Some(&i) {
                             self.host_conn.remove(&(h, chan));
@@ -1307,6 +1446,15 @@ fn conn_id(c: usize) -> ConnId {
 
 fn conn_index(c: ConnId) -> Option<usize> {
     c.0.checked_sub(1000).map(|i| i as usize)
+}
+
+/// Connections of SMB client `i` are owned by "host" `SMB_HOST_BASE + i` in the world's
+/// connection table (NFS hosts are 1..).
+const SMB_HOST_BASE: usize = 1000;
+
+/// The address of SMB client `i` (1-based).
+pub fn smb_ip(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 2, i as u8)
 }
 
 /// The address of client host `h` (1-based).

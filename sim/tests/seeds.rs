@@ -36,6 +36,18 @@ fn many_seeds() {
         t.cuts += s.cuts;
         t.reads_checked += s.reads_checked;
         t.grace_denials += s.grace_denials;
+        t.smb_writes += s.smb_writes;
+        t.smb_reads_checked += s.smb_reads_checked;
+        t.smb_shared_opens += s.smb_shared_opens;
+        t.smb_sharing_violations += s.smb_sharing_violations;
+        t.smb_lock_conflicts += s.smb_lock_conflicts;
+        t.smb_locks += s.smb_locks;
+        t.smb_locks_refused += s.smb_locks_refused;
+        t.smb_leases += s.smb_leases;
+        t.smb_oplocks += s.smb_oplocks;
+        t.smb_breaks += s.smb_breaks;
+        t.smb_durable += s.smb_durable;
+        t.smb_reconnects += s.smb_reconnects;
         if !out.violations.is_empty() {
             eprintln!("seed {seed} FAILED: {}", out.summary);
             for v in out.violations.iter().take(5) {
@@ -46,7 +58,7 @@ fn many_seeds() {
         }
     }
     eprintln!(
-        "{n} seeds from {first} in {:.1} s, {} failed; in all: {} grants ({} by callback), {} reclaims, {} locks lost in grace, {} grace denials, {} reads checked, {} server crashes, {} client reboots, {} datagrams lost, {} duplicated, {} connections cut",
+        "{n} seeds from {first} in {:.1} s, {} failed; in all: {} grants ({} by callback), {} reclaims, {} locks lost in grace, {} grace denials, {} reads checked, SMB: {} writes, {} reads checked, {} opens beside another handle, {} sharing violations, {} I/O lock conflicts, {} locks granted, {} refused, {} leases and {} oplocks granted, {} breaks, {} durable handles, {} reconnected; {} server crashes, {} client reboots, {} datagrams lost, {} duplicated, {} connections cut",
         start.elapsed().as_secs_f64(),
         failed.len(),
         t.grants,
@@ -55,6 +67,18 @@ fn many_seeds() {
         t.lost,
         t.grace_denials,
         t.reads_checked,
+        t.smb_writes,
+        t.smb_reads_checked,
+        t.smb_shared_opens,
+        t.smb_sharing_violations,
+        t.smb_lock_conflicts,
+        t.smb_locks,
+        t.smb_locks_refused,
+        t.smb_leases,
+        t.smb_oplocks,
+        t.smb_breaks,
+        t.smb_durable,
+        t.smb_reconnects,
         t.crashes,
         t.reboots,
         t.dropped,
@@ -62,6 +86,19 @@ fn many_seeds() {
         t.cuts
     );
     assert!(failed.is_empty(), "failing seeds: {failed:?}");
+    // The SMB clients did real work: rules 6-10 were exercised, not vacuously true.
+    if n >= 100 {
+        assert!(
+            t.smb_writes > 0
+                && t.smb_reads_checked > 0
+                && t.smb_shared_opens > 0
+                && t.smb_sharing_violations > 0
+                && t.smb_leases > 0
+                && t.smb_oplocks > 0
+                && t.smb_breaks > 0,
+            "the SMB clients did too little: {t:?}"
+        );
+    }
 }
 
 #[test]
