@@ -175,3 +175,19 @@ fn a_runtime_that_lies_about_durability_is_caught() {
         "only {caught} of 30 seeds caught the early durability reports"
     );
 }
+
+/// Seeds that once failed outside the range `many_seeds` runs, kept as regressions:
+/// 4610 — after the journal failed, an SMB LOCK of a durable open was still answered, so the
+/// client believed a lock a restart then lost (its answer now waits for its record).
+#[test]
+fn regression_seeds() {
+    for seed in [4610] {
+        let out = run_seed(seed, 0);
+        assert!(
+            out.violations.is_empty(),
+            "seed {seed}: {}\n  rerun: {}",
+            out.summary,
+            rerun_command(seed)
+        );
+    }
+}

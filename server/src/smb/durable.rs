@@ -914,7 +914,7 @@ impl Core {
     }
 
     /// The connection's replies from now on wait for journal record `seq`.
-    fn smb_needs(&mut self, conn: ConnId, seq: RecordSeq) {
+    pub(super) fn smb_needs(&mut self, conn: ConnId, seq: RecordSeq) {
         if let Some(c) = self.smb.conns.get_mut(&conn) {
             c.needs = c.needs.max(seq);
         }

@@ -141,6 +141,8 @@ pub(super) struct LockCall {
     /// Ended while parked at the in-flight gate (behind an NFS job on the file), with this
     /// status: whatever the table answers when it runs is taken back.
     ended: Option<NtStatus>,
+    /// The open is durable: its grant waits for its journal record.
+    durable: bool,
 }
 
 /// What the checks of a lock request found.
@@ -245,6 +247,7 @@ impl Core {
             next: 0,
             seq: seq.map(|s| (volatile, s)),
             ended: None,
+            durable: self.smb.durable.contains(volatile),
         };
         self.smb_lock_run(ctx, Box::new(call), now);
     }
@@ -318,6 +321,13 @@ impl Core {
             }
         }
         self.smb_lock_sequence_store(&ctx, call.seq);
+        // A durable open's locks are journalled (they come back after a restart): the
+        // answer waits until their records are durable, and is never sent if the journal
+        // failed, as an NLM grant (the durability barrier, crate documentation).
+        if call.durable {
+            let seq = self.journal.appends.last();
+            self.smb_needs(ctx.conn, seq);
+        }
         self.smb_reply(&ctx, Reply::ok(body(|b| LockResponse.encode(b))));
     }
 
