@@ -10,7 +10,7 @@ use proto_smb2::cmd::create_context::{RequestContext, ResponseContext};
 use proto_smb2::cmd::negotiate::dialect;
 use proto_smb2::cmd::*;
 use proto_smb2::nbss;
-use proto_smb2::{Command, Header, HeaderId, NtStatus};
+use proto_smb2::{Command, NtStatus};
 use server::{ConnId, Core};
 use vfs::Vfs;
 
@@ -698,24 +698,7 @@ fn a_waiting_change_notify_is_cancelled_by_message_id() {
     assert_eq!(statuses(&r), [NtStatus::PENDING]);
     // A sync CANCEL (MessageId, no AsyncId), as a client sends it before the interim
     // response reached it (MS-SMB2 §3.3.5.16).
-    let h = Header {
-        credit_charge: 0,
-        status: NtStatus::SUCCESS,
-        command: Command::CANCEL,
-        credits: 0,
-        flags: 0,
-        next_command: 0,
-        message_id: mid,
-        id: HeaderId::Sync {
-            process_id: 0xfeff,
-            tree_id: c.tid,
-        },
-        session_id: c.sid,
-        signature: [0; 16],
-    };
-    let mut m = Vec::new();
-    h.encode(&mut m);
-    CancelRequest.encode(&mut m);
+    let m = c.cancel_msg(mid);
     c.send(&mut core, now, &m);
     let r = recv(&mut core, c.conn);
     assert_eq!(

@@ -10,7 +10,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use proto_smb2::cmd::lock;
 use proto_smb2::cmd::*;
-use proto_smb2::{Command, Header, HeaderId, NtStatus};
+use proto_smb2::{Command, HeaderId, NtStatus};
 use server::Core;
 use vfs::memory::MemoryFs;
 use vfs::Vfs;
@@ -210,24 +210,7 @@ fn table_waiters(core: &Core) -> usize {
 }
 
 fn cancel(c: &mut Client, core: &mut Core, now: Instant, mid: u64) {
-    let h = Header {
-        credit_charge: 0,
-        status: NtStatus::SUCCESS,
-        command: Command::CANCEL,
-        credits: 0,
-        flags: 0,
-        next_command: 0,
-        message_id: mid,
-        id: HeaderId::Sync {
-            process_id: 0xfeff,
-            tree_id: c.tid,
-        },
-        session_id: c.sid,
-        signature: [0; 16],
-    };
-    let mut m = Vec::new();
-    h.encode(&mut m);
-    CancelRequest.encode(&mut m);
+    let m = c.cancel_msg(mid);
     c.send(core, now, &m);
     run_jobs(core, now);
 }

@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use proto_smb2::auth::ntlm;
 use proto_smb2::client;
 use proto_smb2::cmd::negotiate::dialect;
-use proto_smb2::cmd::{SessionSetupRequest, TreeConnectRequest};
+use proto_smb2::cmd::{CancelRequest, SessionSetupRequest, TreeConnectRequest};
 use proto_smb2::compound::split_compound;
 use proto_smb2::nbss;
 use proto_smb2::{Command, Header, HeaderId, NtStatus};
@@ -179,14 +179,23 @@ thread_local! {
     static MAILBOX: RefCell<Vec<(ConnId, Bytes)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The messages for `conn`: what the core sends now, and what earlier reads of other
-/// connections set aside. NFS replies (UDP) are dropped.
-pub fn recv(core: &mut Core, conn: ConnId) -> Vec<Resp> {
+/// Takes what the core sends now into the mailbox, for [`recv`]; returns the connection of
+/// each frame, in the order sent. NFS replies (UDP) are dropped.
+pub fn set_aside(core: &mut Core) -> Vec<ConnId> {
+    let mut order = Vec::new();
     while let Some(t) = core.poll_transmit() {
         if t.dest.is_none() {
+            order.push(t.conn);
             MAILBOX.with(|m| m.borrow_mut().push((t.conn, t.data.to_bytes())));
         }
     }
+    order
+}
+
+/// The messages for `conn`: what the core sends now, and what earlier reads of other
+/// connections set aside. NFS replies (UDP) are dropped.
+pub fn recv(core: &mut Core, conn: ConnId) -> Vec<Resp> {
+    set_aside(core);
     let mine: Vec<Bytes> = MAILBOX.with(|m| {
         let mut m = m.borrow_mut();
         let (mine, rest): (Vec<_>, Vec<_>) = m.drain(..).partition(|(c, _)| *c == conn);
@@ -268,6 +277,30 @@ impl Client {
         let mut m = Vec::new();
         h.encode(&mut m);
         body(&mut m);
+        m
+    }
+
+    /// A CANCEL of request `mid` (by MessageId, MS-SMB2 §3.3.5.16); it takes no MessageId
+    /// of its own.
+    pub fn cancel_msg(&self, mid: u64) -> Vec<u8> {
+        let h = Header {
+            credit_charge: 0,
+            status: NtStatus::SUCCESS,
+            command: Command::CANCEL,
+            credits: 0,
+            flags: 0,
+            next_command: 0,
+            message_id: mid,
+            id: HeaderId::Sync {
+                process_id: 0xfeff,
+                tree_id: self.tid,
+            },
+            session_id: self.sid,
+            signature: [0; 16],
+        };
+        let mut m = Vec::new();
+        h.encode(&mut m);
+        CancelRequest.encode(&mut m);
         m
     }
 
