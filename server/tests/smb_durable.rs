@@ -4,28 +4,25 @@
 //! journal is kept by the test and reported durable at once, as a runtime would after its
 //! `fdatasync`.
 
-use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use lockstate::{Outcome, SmbLockArgs};
-use proto_smb2::auth::ntlm;
 use proto_smb2::client;
 use proto_smb2::cmd::create_context::{RequestContext, ResponseContext};
 use proto_smb2::cmd::negotiate::dialect;
 use proto_smb2::cmd::*;
-use proto_smb2::compound::split_compound;
-use proto_smb2::nbss;
-use proto_smb2::{Command, Header, HeaderId, NtStatus};
-use server::users::{User, Users};
-use server::{
-    ConnId, Core, CoreConfig, Listener, ShareBackend, ShareConfig, SmbRequest, SmbSubmit,
-};
-use vfs::memory::{MemoryFs, MemoryFsConfig};
+use proto_smb2::{Command, NtStatus};
+use server::{Core, CoreConfig, ShareBackend, SmbRequest, SmbSubmit};
+use vfs::memory::MemoryFs;
 use vfs::Vfs;
 
-const NOW_FT: u64 = 133_500_000_000_000_000;
+mod support;
+
+use support::smb::{self, recv, Resp};
+
 const GENERIC_READ: u32 = 0x8000_0000;
 const GENERIC_WRITE: u32 = 0x4000_0000;
 const OPEN_IF: u32 = 3;
@@ -33,15 +30,6 @@ const DIRECTORY_FILE: u32 = 1;
 const BATCH: u8 = 0x09;
 const LEVEL_II: u8 = 0x01;
 const STATUS_DUPLICATE_OBJECTID: NtStatus = NtStatus(0xC000_022A);
-
-fn peer() -> SocketAddr {
-    "127.0.0.1:50000".parse().unwrap()
-}
-
-#[allow(clippy::disallowed_methods)] // a real origin for the virtual clock
-fn start() -> Instant {
-    Instant::now()
-}
 
 /// A core, its file system, the journal it wrote, and the virtual time.
 struct World {
@@ -52,43 +40,16 @@ struct World {
 }
 
 fn config() -> CoreConfig {
-    let mut users = Users::new();
-    for (name, uid, pw) in [("alice", 1000, "pw-alice"), ("bob", 1001, "pw-bob")] {
-        users
-            .insert(User {
-                name: name.into(),
-                uid: Some(uid),
-                gid: Some(uid),
-                nt_hash: ntlm::nt_hash(pw),
-                groups: vec![],
-            })
-            .unwrap();
-    }
-    CoreConfig {
-        shares: vec![ShareConfig {
-            share_id: 1,
-            name: "export".into(),
-            read_only: false,
-            clients: vec![],
-            root_squash: false,
-            all_squash: false,
-            anon_uid: 65534,
-            anon_gid: 65534,
-            smb: Default::default(),
-        }],
-        users,
-        smb_seed: [5; 32],
-        ..CoreConfig::default()
-    }
+    smb::config(
+        vec![smb::share(1, "export", false)],
+        smb::users(&[("alice", 1000), ("bob", 1001)]),
+    )
 }
 
 impl World {
     fn new() -> World {
-        let now = start();
-        let fs = Arc::new(MemoryFs::new(
-            MemoryFsConfig::default(),
-            vfs::memory::system_clock(),
-        ));
+        let now = support::start_of_time();
+        let fs = smb::memory_fs();
         let core = Self::boot(&fs, vec![], true, now);
         World {
             core,
@@ -103,9 +64,7 @@ impl World {
             share_id: 1,
             vfs: fs.clone(),
         }];
-        let mut core = Core::new(config(), backends, journal, clean, now).unwrap();
-        core.handle_wall_clock(1_700_000_000);
-        core
+        smb::boot(config(), backends, journal, clean, now)
     }
 
     /// A crash (`kill -9`) and a start over the same journal and files.
@@ -155,130 +114,48 @@ impl World {
     }
 }
 
-struct Resp {
-    header: Header,
-    msg: Vec<u8>,
-}
-
-thread_local! {
-    static MAILBOX: std::cell::RefCell<Vec<(ConnId, Bytes)>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-fn recv(core: &mut Core, conn: ConnId) -> Vec<Resp> {
-    while let Some(t) = core.poll_transmit() {
-        if t.dest.is_none() {
-            MAILBOX.with(|m| m.borrow_mut().push((t.conn, t.data.to_bytes())));
-        }
-    }
-    let mine: Vec<Bytes> = MAILBOX.with(|m| {
-        let mut m = m.borrow_mut();
-        let (mine, rest): (Vec<_>, Vec<_>) = m.drain(..).partition(|(c, _)| *c == conn);
-        *m = rest;
-        mine.into_iter().map(|(_, b)| b).collect()
-    });
-    let mut out = Vec::new();
-    for b in mine {
-        let mut buf = BytesMut::from(&b[..]);
-        while let Some(f) = nbss::take_frame(&mut buf, nbss::MAX_FRAME_LEN).unwrap() {
-            for p in split_compound(&f.payload, 64).unwrap() {
-                out.push(Resp {
-                    header: p.header,
-                    msg: p.msg.to_vec(),
-                });
-            }
-        }
-    }
-    out
-}
-
-/// One SMB client connection.
+/// One SMB client connection of a [`World`]: the shared client, whose requests settle the
+/// world (jobs and journal) rather than only run the jobs.
 struct Client {
-    conn: ConnId,
-    next_mid: u64,
-    sid: u64,
-    tid: u32,
-    guid: [u8; 16],
-    flags: u32,
+    smb: smb::Client,
     /// Unsolicited break notifications received (MessageId 0xFFFFFFFFFFFFFFFF).
     breaks: Vec<Resp>,
+}
+
+impl Deref for Client {
+    type Target = smb::Client;
+    fn deref(&self) -> &smb::Client {
+        &self.smb
+    }
+}
+
+impl DerefMut for Client {
+    fn deref_mut(&mut self) -> &mut smb::Client {
+        &mut self.smb
+    }
 }
 
 impl Client {
     /// Connection `id`, ClientGuid `[guid; 16]`, logged on as `user` with SMB 3.0.2, on
     /// share `export`.
     fn ready(w: &mut World, id: u64, guid: u8, user: &str) -> Client {
-        let conn = ConnId((1 << 32) | id);
-        w.core.handle_conn_open(conn, Listener::Smb, peer(), w.now);
-        let mut c = Client {
-            conn,
-            next_mid: 0,
-            sid: 0,
-            tid: 0,
-            guid: [guid; 16],
-            flags: 0,
-            breaks: Vec::new(),
-        };
-        let neg = client::negotiate_request(&[dialect::SMB302], &[], 0, c.guid, [0; 32]);
+        let mut c = smb::Client::connect(&mut w.core, id, w.now);
+        c.negotiate(&mut w.core, w.now, dialect::SMB302, 0, [guid; 16]);
         assert_eq!(
-            c.call(w, Command::NEGOTIATE, |o| neg.encode(o))
-                .header
-                .status,
+            c.session_setup(&mut w.core, w.now, user, &smb::password(user)),
             NtStatus::SUCCESS
         );
-        let pw = format!("pw-{user}");
-        let auth = client::NtlmClient::new(
-            client::DEFAULT_NTLM_FLAGS,
-            client::Credentials::password(user, "WORKGROUP", "CLIENT", &pw),
-            client::ClientInputs {
-                time: NOW_FT,
-                client_challenge: [0x99; 8],
-                random_session_key: [0x5a; 16],
-            },
-        );
-        let ss = auth.session_setup(1, 0);
-        let r = c.call(w, Command::SESSION_SETUP, |o| ss.encode(o));
-        assert_eq!(r.header.status, NtStatus::MORE_PROCESSING_REQUIRED);
-        c.sid = r.header.session_id;
-        let ss2 = SessionSetupRequest {
-            security_buffer: auth.answer(&r.msg).unwrap().token,
-            ..ss
-        };
-        let r = c.call(w, Command::SESSION_SETUP, |o| ss2.encode(o));
-        assert_eq!(r.header.status, NtStatus::SUCCESS);
-        let tc = TreeConnectRequest {
-            flags: 0,
-            path: "\\\\janus\\export".encode_utf16().collect(),
-            extension: None,
-        };
-        let r = c.call(w, Command::TREE_CONNECT, |o| tc.encode(o));
-        assert_eq!(r.header.status, NtStatus::SUCCESS);
-        c.tid = r.header.tree_id().unwrap();
-        c
+        assert_eq!(c.tree(&mut w.core, w.now, "export"), NtStatus::SUCCESS);
+        w.settle();
+        Client {
+            smb: c,
+            breaks: Vec::new(),
+        }
     }
 
     fn send(&mut self, w: &mut World, command: Command, body: impl FnOnce(&mut Vec<u8>)) {
-        let h = Header {
-            credit_charge: 1,
-            status: NtStatus::SUCCESS,
-            command,
-            credits: 32,
-            flags: std::mem::take(&mut self.flags),
-            next_command: 0,
-            message_id: self.next_mid,
-            id: HeaderId::Sync {
-                process_id: 0xfeff,
-                tree_id: self.tid,
-            },
-            session_id: self.sid,
-            signature: [0; 16],
-        };
-        self.next_mid += 1;
-        let mut m = Vec::new();
-        h.encode(&mut m);
-        body(&mut m);
-        let mut f = Vec::new();
-        nbss::put_frame(&mut f, &m);
-        w.core.handle_tcp_bytes(self.conn, &f, w.now);
+        let m = self.smb.build(command, body);
+        self.smb.send(&mut w.core, w.now, &m);
         w.settle();
     }
 
