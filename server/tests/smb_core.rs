@@ -16,7 +16,9 @@ use vfs::Vfs;
 
 mod support;
 
-use support::smb::{core, create_req, recv, run_jobs, Client, Resp, PASSWORD};
+use support::smb::{
+    close, core, create, create_req, read, recv, run_jobs, write, Client, Resp, PASSWORD,
+};
 
 const GENERIC_READ: u32 = 0x8000_0000;
 const GENERIC_WRITE: u32 = 0x4000_0000;
@@ -34,88 +36,6 @@ const SUPERSEDE: u32 = 0;
 const DIRECTORY_FILE: u32 = 1;
 const NON_DIRECTORY_FILE: u32 = 0x40;
 const DELETE_ON_CLOSE: u32 = 0x1000;
-
-fn create(
-    c: &mut Client,
-    core: &mut Core,
-    now: Instant,
-    req: CreateRequest,
-) -> Result<CreateResponse, NtStatus> {
-    let r = c.call(core, now, Command::CREATE, |o| req.encode(o));
-    if r.status() != NtStatus::SUCCESS {
-        return Err(r.status());
-    }
-    Ok(CreateResponse::decode(&r.msg).unwrap())
-}
-
-fn close(
-    c: &mut Client,
-    core: &mut Core,
-    now: Instant,
-    file_id: FileId,
-    flags: u16,
-) -> (NtStatus, Option<CloseResponse>) {
-    let r = c.call(core, now, Command::CLOSE, |o| {
-        CloseRequest { flags, file_id }.encode(o)
-    });
-    let body = (r.status() == NtStatus::SUCCESS).then(|| CloseResponse::decode(&r.msg).unwrap());
-    (r.status(), body)
-}
-
-fn write(
-    c: &mut Client,
-    core: &mut Core,
-    now: Instant,
-    file_id: FileId,
-    offset: u64,
-    data: &[u8],
-) -> Result<u32, NtStatus> {
-    let req = WriteRequest {
-        offset,
-        file_id,
-        channel: 0,
-        remaining_bytes: 0,
-        channel_info: Vec::new(),
-        flags: 0,
-        data: Bytes::copy_from_slice(data),
-    };
-    c.charge = data.len().div_ceil(65536).max(1) as u16;
-    let r = c.call(core, now, Command::WRITE, |o| req.encode(o));
-    if r.status() != NtStatus::SUCCESS {
-        return Err(r.status());
-    }
-    Ok(WriteResponse::decode(&r.msg).unwrap().count)
-}
-
-fn read(
-    c: &mut Client,
-    core: &mut Core,
-    now: Instant,
-    file_id: FileId,
-    offset: u64,
-    length: u32,
-) -> Result<Vec<u8>, NtStatus> {
-    let req = ReadRequest {
-        padding: 0x50,
-        flags: 0,
-        length,
-        offset,
-        file_id,
-        minimum_count: 0,
-        channel: 0,
-        remaining_bytes: 0,
-        channel_info: Vec::new(),
-    };
-    c.charge = (length as usize).div_ceil(65536).max(1) as u16;
-    let r = c.call(core, now, Command::READ, |o| req.encode(o));
-    if r.status() != NtStatus::SUCCESS {
-        return Err(r.status());
-    }
-    Ok(ReadResponse::decode(&Bytes::from(r.msg))
-        .unwrap()
-        .data
-        .to_vec())
-}
 
 #[test]
 fn create_write_read_close_round_trip() {

@@ -16,7 +16,10 @@ use bytes::{Bytes, BytesMut};
 use proto_smb2::auth::ntlm;
 use proto_smb2::client;
 use proto_smb2::cmd::negotiate::dialect;
-use proto_smb2::cmd::{CancelRequest, SessionSetupRequest, TreeConnectRequest};
+use proto_smb2::cmd::{
+    CancelRequest, CloseRequest, CloseResponse, CreateRequest, CreateResponse, FileId, ReadRequest,
+    ReadResponse, SessionSetupRequest, TreeConnectRequest, WriteRequest, WriteResponse,
+};
 use proto_smb2::compound::split_compound;
 use proto_smb2::nbss;
 use proto_smb2::{Command, Header, HeaderId, NtStatus};
@@ -422,6 +425,94 @@ pub fn create_req(
     share: u32,
     disposition: u32,
     options: u32,
-) -> proto_smb2::cmd::CreateRequest {
+) -> CreateRequest {
     client::create_request(name, access, share, disposition, options)
+}
+
+// ---- the common requests ----
+
+/// CREATE `req`: the response, or the status of a failure.
+pub fn create(
+    c: &mut Client,
+    core: &mut Core,
+    now: Instant,
+    req: CreateRequest,
+) -> Result<CreateResponse, NtStatus> {
+    let r = c.call(core, now, Command::CREATE, |o| req.encode(o));
+    if r.status() != NtStatus::SUCCESS {
+        return Err(r.status());
+    }
+    Ok(CreateResponse::decode(&r.msg).unwrap())
+}
+
+/// CLOSE `file_id` with `flags`: the status, and the response on success.
+pub fn close(
+    c: &mut Client,
+    core: &mut Core,
+    now: Instant,
+    file_id: FileId,
+    flags: u16,
+) -> (NtStatus, Option<CloseResponse>) {
+    let r = c.call(core, now, Command::CLOSE, |o| {
+        CloseRequest { flags, file_id }.encode(o)
+    });
+    let body = (r.status() == NtStatus::SUCCESS).then(|| CloseResponse::decode(&r.msg).unwrap());
+    (r.status(), body)
+}
+
+/// WRITE `data` at `offset` (CreditCharge for its size): the count written, or the status.
+pub fn write(
+    c: &mut Client,
+    core: &mut Core,
+    now: Instant,
+    file_id: FileId,
+    offset: u64,
+    data: &[u8],
+) -> Result<u32, NtStatus> {
+    let req = WriteRequest {
+        offset,
+        file_id,
+        channel: 0,
+        remaining_bytes: 0,
+        channel_info: Vec::new(),
+        flags: 0,
+        data: Bytes::copy_from_slice(data),
+    };
+    c.charge = data.len().div_ceil(65536).max(1) as u16;
+    let r = c.call(core, now, Command::WRITE, |o| req.encode(o));
+    if r.status() != NtStatus::SUCCESS {
+        return Err(r.status());
+    }
+    Ok(WriteResponse::decode(&r.msg).unwrap().count)
+}
+
+/// READ `length` bytes at `offset` (CreditCharge for its size): the data, or the status.
+pub fn read(
+    c: &mut Client,
+    core: &mut Core,
+    now: Instant,
+    file_id: FileId,
+    offset: u64,
+    length: u32,
+) -> Result<Vec<u8>, NtStatus> {
+    let req = ReadRequest {
+        padding: 0x50,
+        flags: 0,
+        length,
+        offset,
+        file_id,
+        minimum_count: 0,
+        channel: 0,
+        remaining_bytes: 0,
+        channel_info: Vec::new(),
+    };
+    c.charge = (length as usize).div_ceil(65536).max(1) as u16;
+    let r = c.call(core, now, Command::READ, |o| req.encode(o));
+    if r.status() != NtStatus::SUCCESS {
+        return Err(r.status());
+    }
+    Ok(ReadResponse::decode(&Bytes::from(r.msg))
+        .unwrap()
+        .data
+        .to_vec())
 }
