@@ -264,6 +264,33 @@ fn dh2c(f: FileId, guid: u8) -> RequestContext {
     }
 }
 
+/// OplockLevel SMB2_OPLOCK_LEVEL_LEASE.
+const LEASE: u8 = 0xFF;
+
+/// A v2 lease request for RWH under `[key; 16]`.
+fn lease(key: u8) -> RequestContext {
+    RequestContext::Lease(proto_smb2::cmd::create_context::LeaseRequest {
+        lease_key: [key; 16],
+        lease_state: 7,
+        flags: 0,
+        v2: Some(([0; 16], 0)),
+    })
+}
+
+/// The (key, state) of the lease of a CREATE response, if any.
+fn lease_of(r: &CreateResponse) -> Option<([u8; 16], u32)> {
+    r.contexts
+        .iter()
+        .find_map(|c| match ResponseContext::parse(c).unwrap() {
+            Some(ResponseContext::Lease {
+                lease_key,
+                lease_state,
+                ..
+            }) => Some((lease_key, lease_state)),
+            _ => None,
+        })
+}
+
 /// The durable response context of a CREATE response, if any.
 fn durable_of(r: &CreateResponse) -> Option<ResponseContext> {
     r.contexts.iter().find_map(|c| {
@@ -684,28 +711,6 @@ fn an_unreclaimed_open_holds_newcomers_until_grace_ends() {
 /// response carries the lease as it was (MS-SMB2 §3.3.5.9.12).
 #[test]
 fn a_leased_durable_open_is_reclaimed_with_its_lease() {
-    use proto_smb2::cmd::create_context::LeaseRequest;
-    const LEASE: u8 = 0xFF;
-    let lease = |key: u8| {
-        RequestContext::Lease(LeaseRequest {
-            lease_key: [key; 16],
-            lease_state: 7,
-            flags: 0,
-            v2: Some(([0; 16], 0)),
-        })
-    };
-    let lease_of = |r: &CreateResponse| {
-        r.contexts
-            .iter()
-            .find_map(|c| match ResponseContext::parse(c).unwrap() {
-                Some(ResponseContext::Lease {
-                    lease_key,
-                    lease_state,
-                    ..
-                }) => Some((lease_key, lease_state)),
-                _ => None,
-            })
-    };
     let mut w = World::new();
     let mut c = Client::ready(&mut w, 1, 1, "alice");
     let r = c
@@ -763,24 +768,6 @@ fn a_leased_durable_open_is_reclaimed_with_its_lease() {
 /// cannot be reconnected).
 #[test]
 fn a_disconnected_leased_open_is_closed_by_any_break() {
-    use proto_smb2::cmd::create_context::LeaseRequest;
-    const LEASE: u8 = 0xFF;
-    let lease = |key: u8| {
-        RequestContext::Lease(LeaseRequest {
-            lease_key: [key; 16],
-            lease_state: 7,
-            flags: 0,
-            v2: Some(([0; 16], 0)),
-        })
-    };
-    let state_of = |r: &CreateResponse| {
-        r.contexts
-            .iter()
-            .find_map(|c| match ResponseContext::parse(c).unwrap() {
-                Some(ResponseContext::Lease { lease_state, .. }) => Some(lease_state),
-                _ => None,
-            })
-    };
     let mut w = World::new();
     let mut a = Client::ready(&mut w, 1, 1, "alice");
     let fid = a
@@ -798,7 +785,7 @@ fn a_disconnected_leased_open_is_closed_by_any_break() {
     let last = got.last().unwrap();
     assert_eq!(last.header.status, NtStatus::SUCCESS);
     assert_eq!(
-        state_of(&CreateResponse::decode(&last.msg).unwrap()),
+        lease_of(&CreateResponse::decode(&last.msg).unwrap()).map(|l| l.1),
         Some(7)
     );
     assert_eq!(w.core.smb_durable_count(), 0);

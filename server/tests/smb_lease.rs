@@ -98,6 +98,13 @@ fn lease_create(name: &str, access: u32, key: u8, state: u32, v2: bool) -> Creat
     req
 }
 
+/// [`lease_create`] of a directory.
+fn dir_lease_create(name: &str, access: u32, key: u8, state: u32, v2: bool) -> CreateRequest {
+    let mut req = lease_create(name, access, key, state, v2);
+    req.create_options = DIRECTORY_FILE;
+    req
+}
+
 fn oplock_create(name: &str, access: u32, level: u8) -> CreateRequest {
     let mut req = client::create_request(name, access, SHARE_ALL, OPEN_IF, 0);
     req.requested_oplock_level = level;
@@ -410,29 +417,21 @@ fn waiting_creates_complete_in_order_and_cancel() {
 fn directory_leases_on_3x_only() {
     let (mut core, now) = core();
     let mut a = ready(&mut core, 1, 0xA, dialect::SMB302, now);
-    let dir = |name: &str| {
-        let mut req = lease_create(name, GENERIC_READ, 2, R | H | W, true);
-        req.create_options = DIRECTORY_FILE;
-        req
-    };
+    let dir = |name: &str| dir_lease_create(name, GENERIC_READ, 2, R | H | W, true);
     let r = a.call(&mut core, now, Command::CREATE, |o| dir("d").encode(o));
     let (resp, lease) = granted(&r);
     assert_eq!(resp.oplock_level, 0xFF);
     assert_eq!(lease.map(|l| l.0), Some(R | H));
     let mut b = ready(&mut core, 2, 0xB, dialect::SMB210, now);
     let r = b.call(&mut core, now, Command::CREATE, |o| {
-        let mut req = lease_create("d", GENERIC_READ, 3, R | H, false);
-        req.create_options = DIRECTORY_FILE;
-        req.encode(o)
+        dir_lease_create("d", GENERIC_READ, 3, R | H, false).encode(o)
     });
     let (resp, lease) = granted(&r);
     assert_eq!((resp.oplock_level, lease), (0, None));
     // 3.x without directory leasing negotiated: none either.
     let mut c = ready_caps(&mut core, 3, 0xC, dialect::SMB302, 0, now);
     let r = c.call(&mut core, now, Command::CREATE, |o| {
-        let mut req = lease_create("d", GENERIC_READ, 4, R | H, true);
-        req.create_options = DIRECTORY_FILE;
-        req.encode(o)
+        dir_lease_create("d", GENERIC_READ, 4, R | H, true).encode(o)
     });
     let (resp, lease) = granted(&r);
     assert_eq!((resp.oplock_level, lease), (0, None));
@@ -452,9 +451,7 @@ fn a_change_in_a_directory_breaks_its_lease_except_the_makers() {
     let mut a = ready(&mut core, 1, 0xA, dialect::SMB302, now);
     let mut b = ready(&mut core, 2, 0xB, dialect::SMB302, now);
     let r = a.call(&mut core, now, Command::CREATE, |o| {
-        let mut req = lease_create("d", GENERIC_READ, 2, R | H, true);
-        req.create_options = DIRECTORY_FILE;
-        req.encode(o)
+        dir_lease_create("d", GENERIC_READ, 2, R | H, true).encode(o)
     });
     assert_eq!(granted(&r).1.map(|l| l.0), Some(R | H));
     // A creates d\a naming its directory lease as parent: no break.
@@ -538,8 +535,7 @@ fn a_sharing_violation_on_a_directory_breaks_its_lease() {
     let mut a = ready(&mut core, 1, 0xA, dialect::SMB302, now);
     let mut b = ready(&mut core, 2, 0xB, dialect::SMB302, now);
     let dir = |key: u8, share: u32| {
-        let mut req = lease_create("d", 0x001f_01ff, key, R | H | W, true);
-        req.create_options = DIRECTORY_FILE;
+        let mut req = dir_lease_create("d", 0x001f_01ff, key, R | H | W, true);
         req.share_access = share;
         req.file_attributes = 0x10;
         req
@@ -569,9 +565,7 @@ fn closing_a_written_file_breaks_its_directorys_lease() {
     let mut a = ready(&mut core, 1, 0xA, dialect::SMB302, now);
     let mut b = ready(&mut core, 2, 0xB, dialect::SMB302, now);
     let r = a.call(&mut core, now, Command::CREATE, |o| {
-        let mut req = lease_create("d", GENERIC_READ, 2, R | H, true);
-        req.create_options = DIRECTORY_FILE;
-        req.encode(o)
+        dir_lease_create("d", GENERIC_READ, 2, R | H, true).encode(o)
     });
     assert_eq!(granted(&r).1.map(|l| l.0), Some(R | H));
     let r = b.call(&mut core, now, Command::CREATE, |o| {
@@ -582,9 +576,7 @@ fn closing_a_written_file_breaks_its_directorys_lease() {
     only_break(a.recv(&mut core)); // the create itself
     a.call(&mut core, now, Command::OPLOCK_BREAK, lease_ack(2, 0));
     let r = a.call(&mut core, now, Command::CREATE, |o| {
-        let mut req = lease_create("d", GENERIC_READ, 2, R | H, true);
-        req.create_options = DIRECTORY_FILE;
-        req.encode(o)
+        dir_lease_create("d", GENERIC_READ, 2, R | H, true).encode(o)
     });
     assert_eq!(granted(&r).1.map(|l| l.0), Some(R | H), "re-armed");
     let r = b.call(&mut core, now, Command::WRITE, |o| {
