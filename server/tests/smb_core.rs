@@ -17,7 +17,7 @@ use vfs::Vfs;
 mod support;
 
 use support::smb::{
-    close, core, create, create_req, read, recv, run_jobs, write, Client, Resp, PASSWORD,
+    close, core, create, create_req, read, recv, run_jobs, statuses, write, Client, Resp, PASSWORD,
 };
 
 const GENERIC_READ: u32 = 0x8000_0000;
@@ -575,7 +575,7 @@ fn change_notify_fires_on_smb_and_nfs_changes() {
     run_jobs(&mut core, now);
     let r = recv(&mut core, c1.conn);
     assert_eq!(
-        r.iter().map(Resp::status).collect::<Vec<_>>(),
+        statuses(&r),
         vec![NtStatus(0x0000_010B), NtStatus::SUCCESS],
         "STATUS_NOTIFY_CLEANUP"
     );
@@ -621,10 +621,7 @@ fn a_waiting_change_notify_is_cancelled_by_message_id() {
     let m = c.cancel_msg(mid);
     c.send(&mut core, now, &m);
     let r = recv(&mut core, c.conn);
-    assert_eq!(
-        r.iter().map(Resp::status).collect::<Vec<_>>(),
-        vec![NtStatus::CANCELLED]
-    );
+    assert_eq!(statuses(&r), vec![NtStatus::CANCELLED]);
     close(&mut c, &mut core, now, d, 0);
 }
 
@@ -814,10 +811,6 @@ fn notify_send(
     c.send(core, now, &m);
     run_jobs(core, now);
     recv(core, c.conn)
-}
-
-fn statuses(r: &[Resp]) -> Vec<NtStatus> {
-    r.iter().map(Resp::status).collect()
 }
 
 /// The (action, name) pairs of a FILE_NOTIFY_INFORMATION list (MS-FSCC §2.7.1).

@@ -21,7 +21,7 @@ use vfs::Vfs;
 
 mod support;
 
-use support::smb::{self, recv, Resp};
+use support::smb::{self, recv, statuses, Resp};
 
 const GENERIC_READ: u32 = 0x8000_0000;
 const GENERIC_WRITE: u32 = 0x4000_0000;
@@ -167,6 +167,13 @@ impl Client {
         self.breaks.extend(breaks);
         assert_eq!(r.len(), 1, "one response");
         r.remove(0)
+    }
+
+    /// Sends CREATE `req` and returns what came back at once: an interim response, the
+    /// final one, or both.
+    fn start_create(&mut self, w: &mut World, req: &CreateRequest) -> Vec<Resp> {
+        self.send(w, Command::CREATE, |o| req.encode(o));
+        recv(&mut w.core, self.conn)
     }
 
     fn create(&mut self, w: &mut World, req: &CreateRequest) -> Result<CreateResponse, NtStatus> {
@@ -559,14 +566,8 @@ fn a_break_for_a_disconnected_open_closes_it_and_the_newcomer_proceeds() {
     // durable-open.oplock).
     // (It went async on the break first: an interim STATUS_PENDING, then the answer.)
     let mut b = Client::ready(&mut w, 2, 2, "alice");
-    b.send(&mut w, Command::CREATE, |o| {
-        open_req("f", 0, BATCH, vec![dhnq()]).encode(o)
-    });
-    let got = recv(&mut w.core, b.conn);
-    assert_eq!(
-        got.iter().map(|r| r.header.status).collect::<Vec<_>>(),
-        [NtStatus::PENDING, NtStatus::SUCCESS]
-    );
+    let got = b.start_create(&mut w, &open_req("f", 0, BATCH, vec![dhnq()]));
+    assert_eq!(statuses(&got), [NtStatus::PENDING, NtStatus::SUCCESS]);
     let r = CreateResponse::decode(&got[1].msg).unwrap();
     assert_eq!(r.oplock_level, BATCH);
     assert!(durable_of(&r).is_some());
@@ -612,14 +613,8 @@ fn after_a_restart_a_durable_open_is_reclaimed_in_grace() {
     assert_eq!(w.core.lock_table().view(file).unreclaimed, 2);
     // A newcomer meeting the unreclaimed open waits (STATUS_PENDING).
     let mut b = Client::ready(&mut w, 2, 2, "alice");
-    b.send(&mut w, Command::CREATE, |o| {
-        open_req("f", 7, 0, vec![]).encode(o)
-    });
-    let r = recv(&mut w.core, b.conn);
-    assert_eq!(
-        r.iter().map(|r| r.header.status).collect::<Vec<_>>(),
-        [NtStatus::PENDING]
-    );
+    let r = b.start_create(&mut w, &open_req("f", 7, 0, vec![]));
+    assert_eq!(statuses(&r), [NtStatus::PENDING]);
     // The mismatched reclaims fail and change nothing.
     let mut x = Client::ready(&mut w, 3, 9, "bob");
     assert_eq!(
@@ -665,10 +660,7 @@ fn after_a_restart_a_durable_open_is_reclaimed_in_grace() {
     );
     w.advance(Duration::from_secs(36));
     let r = recv(&mut w.core, b.conn);
-    assert_eq!(
-        r.iter().map(|r| r.header.status).collect::<Vec<_>>(),
-        [NtStatus::SHARING_VIOLATION]
-    );
+    assert_eq!(statuses(&r), [NtStatus::SHARING_VIOLATION]);
 }
 
 #[test]
@@ -681,11 +673,10 @@ fn an_unreclaimed_open_holds_newcomers_until_grace_ends() {
         .file_id;
     w.restart();
     let mut b = Client::ready(&mut w, 2, 2, "alice");
-    b.send(&mut w, Command::CREATE, |o| {
-        open_req("f", 7, 0, vec![]).encode(o)
-    });
     assert_eq!(
-        recv(&mut w.core, b.conn)[0].header.status,
+        b.start_create(&mut w, &open_req("f", 7, 0, vec![]))[0]
+            .header
+            .status,
         NtStatus::PENDING
     );
     w.advance(Duration::from_secs(89));
@@ -778,10 +769,7 @@ fn a_disconnected_leased_open_is_closed_by_any_break() {
     // Another client asks for RWH too, sharing everything: the disconnected lease must be
     // broken, cannot be told, and its open is closed; the newcomer gets RWH.
     let mut b = Client::ready(&mut w, 2, 2, "alice");
-    b.send(&mut w, Command::CREATE, |o| {
-        open_req("f", 7, LEASE, vec![lease(5)]).encode(o)
-    });
-    let got = recv(&mut w.core, b.conn);
+    let got = b.start_create(&mut w, &open_req("f", 7, LEASE, vec![lease(5)]));
     let last = got.last().unwrap();
     assert_eq!(last.header.status, NtStatus::SUCCESS);
     assert_eq!(
@@ -850,14 +838,8 @@ fn a_durable_open_s_lock_comes_back_with_its_reclaim_in_grace() {
     assert!(w.core.in_grace());
     // Another client's open of f waits while f has unreclaimed state (its open and lock).
     let mut b = Client::ready(&mut w, 2, 2, "alice");
-    b.send(&mut w, Command::CREATE, |o| {
-        open_req("f", 3, 0, vec![]).encode(o)
-    });
-    let r = recv(&mut w.core, b.conn);
-    assert_eq!(
-        r.iter().map(|r| r.header.status).collect::<Vec<_>>(),
-        [NtStatus::PENDING]
-    );
+    let r = b.start_create(&mut w, &open_req("f", 3, 0, vec![]));
+    assert_eq!(statuses(&r), [NtStatus::PENDING]);
     // The reclaim brings the open and its lock back; the waiting open then completes.
     let mut c = Client::ready(&mut w, 3, 1, "alice");
     let r = c
@@ -866,10 +848,7 @@ fn a_durable_open_s_lock_comes_back_with_its_reclaim_in_grace() {
     assert_eq!(r.file_id, fid);
     assert!(w.core.in_grace(), "g is still unreclaimed");
     let r = recv(&mut w.core, b.conn);
-    assert_eq!(
-        r.iter().map(|r| r.header.status).collect::<Vec<_>>(),
-        [NtStatus::SUCCESS]
-    );
+    assert_eq!(statuses(&r), [NtStatus::SUCCESS]);
     let bf = CreateResponse::decode(&r[0].msg).unwrap().file_id;
     assert_eq!(
         lock_status(&mut b, &mut w, bf, 0, 10, X_NOW),

@@ -16,7 +16,7 @@ use server::{Core, ShareBackend};
 
 mod support;
 
-use support::smb::{self, run_jobs, Client, Resp};
+use support::smb::{self, run_jobs, statuses, Client, Resp};
 
 const GENERIC_READ: u32 = 0x8000_0000;
 const GENERIC_WRITE: u32 = 0x4000_0000;
@@ -55,6 +55,14 @@ fn core() -> (Core, Instant) {
 /// SMB2_GLOBAL_CAP_DIRECTORY_LEASING.
 fn ready(core: &mut Core, id: u64, guid: u8, dialect_: u16, now: Instant) -> Client {
     ready_caps(core, id, guid, dialect_, DIRECTORY_LEASING, now)
+}
+
+/// A [`core`] and clients A (connection 1, ClientGuid 0xA..) and B (2, 0xB..) on `dialect_`.
+fn two_clients(dialect_: u16) -> (Core, Instant, Client, Client) {
+    let (mut core, now) = core();
+    let a = ready(&mut core, 1, 0xA, dialect_, now);
+    let b = ready(&mut core, 2, 0xB, dialect_, now);
+    (core, now, a, b)
 }
 
 fn ready_caps(
@@ -153,9 +161,7 @@ fn only_break(rs: Vec<Resp>) -> OplockBreak {
 /// (STATUS_PENDING), A acknowledges, B's CREATE completes; A keeps RH.
 #[test]
 fn lease_broken_by_a_write_open_waits_for_the_ack() {
-    let (mut core, now) = core();
-    let mut a = ready(&mut core, 1, 0xA, dialect::SMB302, now);
-    let mut b = ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let (mut core, now, mut a, mut b) = two_clients(dialect::SMB302);
     let r = a.call(&mut core, now, Command::CREATE, |o| {
         lease_create("f", GENERIC_READ | GENERIC_WRITE, 1, R | H | W, true).encode(o)
     });
@@ -202,9 +208,7 @@ fn lease_broken_by_a_write_open_waits_for_the_ack() {
 /// CREATE completes; a late ack is STATUS_UNSUCCESSFUL.
 #[test]
 fn an_unacknowledged_break_times_out_to_none() {
-    let (mut core, now) = core();
-    let mut a = ready(&mut core, 1, 0xA, dialect::SMB210, now);
-    let mut b = ready(&mut core, 2, 0xB, dialect::SMB210, now);
+    let (mut core, now, mut a, mut b) = two_clients(dialect::SMB210);
     let r = a.call(&mut core, now, Command::CREATE, |o| {
         lease_create("f", GENERIC_READ | GENERIC_WRITE, 1, R | H | W, false).encode(o)
     });
@@ -239,9 +243,7 @@ fn an_unacknowledged_break_times_out_to_none() {
 /// wrong state get the §3.3.5.22.1 statuses.
 #[test]
 fn oplock_break_and_acknowledgments() {
-    let (mut core, now) = core();
-    let mut a = ready(&mut core, 1, 0xA, dialect::SMB210, now);
-    let mut b = ready(&mut core, 2, 0xB, dialect::SMB210, now);
+    let (mut core, now, mut a, mut b) = two_clients(dialect::SMB210);
     let r = a.call(&mut core, now, Command::CREATE, |o| {
         oplock_create("f", GENERIC_READ | GENERIC_WRITE, 9).encode(o)
     });
@@ -326,9 +328,7 @@ fn oplock_break_and_acknowledgments() {
 /// (§3.3.5.9.8: STATUS_INVALID_PARAMETER).
 #[test]
 fn lease_ack_errors_and_key_reuse() {
-    let (mut core, now) = core();
-    let mut a = ready(&mut core, 1, 0xA, dialect::SMB302, now);
-    let mut b = ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let (mut core, now, mut a, mut b) = two_clients(dialect::SMB302);
     let r = a.call(&mut core, now, Command::OPLOCK_BREAK, lease_ack(7, R));
     assert_eq!(r.status(), NtStatus::OBJECT_NAME_NOT_FOUND);
     let r = a.call(&mut core, now, Command::CREATE, |o| {
@@ -369,9 +369,7 @@ fn lease_ack_errors_and_key_reuse() {
 /// STATUS_CANCELLED and leaves the queue.
 #[test]
 fn waiting_creates_complete_in_order_and_cancel() {
-    let (mut core, now) = core();
-    let mut a = ready(&mut core, 1, 0xA, dialect::SMB302, now);
-    let mut b = ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let (mut core, now, mut a, mut b) = two_clients(dialect::SMB302);
     let mut c = ready(&mut core, 3, 0xC, dialect::SMB302, now);
     let r = a.call(&mut core, now, Command::CREATE, |o| {
         lease_create("f", GENERIC_READ | GENERIC_WRITE, 1, R | H | W, true).encode(o)
@@ -384,10 +382,7 @@ fn waiting_creates_complete_in_order_and_cancel() {
     c.submit(&mut core, now, Command::CREATE, open_w);
     assert_eq!(b.recv(&mut core)[0].status(), NtStatus::PENDING);
     let rc = c.recv(&mut core);
-    assert_eq!(
-        rc.iter().map(Resp::status).collect::<Vec<_>>(),
-        [NtStatus::PENDING, NtStatus::PENDING]
-    );
+    assert_eq!(statuses(&rc), [NtStatus::PENDING, NtStatus::PENDING]);
     only_break(a.recv(&mut core));
     // CANCEL of C's first CREATE (by MessageId, §3.3.5.16).
     let m = c.cancel_msg(cancelled);
@@ -447,9 +442,7 @@ fn directory_leases_on_3x_only() {
 /// §3.3.5.9.11).
 #[test]
 fn a_change_in_a_directory_breaks_its_lease_except_the_makers() {
-    let (mut core, now) = core();
-    let mut a = ready(&mut core, 1, 0xA, dialect::SMB302, now);
-    let mut b = ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let (mut core, now, mut a, mut b) = two_clients(dialect::SMB302);
     let r = a.call(&mut core, now, Command::CREATE, |o| {
         dir_lease_create("d", GENERIC_READ, 2, R | H, true).encode(o)
     });
@@ -488,9 +481,7 @@ fn a_change_in_a_directory_breaks_its_lease_except_the_makers() {
 /// lease with one, the SET_INFO waiting for it.
 #[test]
 fn setting_the_size_breaks_other_opens_caching() {
-    let (mut core, now) = core();
-    let mut a = ready(&mut core, 1, 0xA, dialect::SMB302, now);
-    let mut b = ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let (mut core, now, mut a, mut b) = two_clients(dialect::SMB302);
     let set_eof = |fid: FileId| {
         move |o: &mut Vec<u8>| {
             SetInfoRequest {
@@ -531,9 +522,7 @@ fn setting_the_size_breaks_other_opens_caching() {
 /// directory lease's H first (smbtorture smb2.lease.v2_request).
 #[test]
 fn a_sharing_violation_on_a_directory_breaks_its_lease() {
-    let (mut core, now) = core();
-    let mut a = ready(&mut core, 1, 0xA, dialect::SMB302, now);
-    let mut b = ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let (mut core, now, mut a, mut b) = two_clients(dialect::SMB302);
     let dir = |key: u8, share: u32| {
         let mut req = dir_lease_create("d", 0x001f_01ff, key, R | H | W, true);
         req.share_access = share;
@@ -561,9 +550,7 @@ fn a_sharing_violation_on_a_directory_breaks_its_lease() {
 /// smb2.lease.v2_request); the WRITE itself breaks nothing.
 #[test]
 fn closing_a_written_file_breaks_its_directorys_lease() {
-    let (mut core, now) = core();
-    let mut a = ready(&mut core, 1, 0xA, dialect::SMB302, now);
-    let mut b = ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let (mut core, now, mut a, mut b) = two_clients(dialect::SMB302);
     let r = a.call(&mut core, now, Command::CREATE, |o| {
         dir_lease_create("d", GENERIC_READ, 2, R | H, true).encode(o)
     });
@@ -614,9 +601,7 @@ fn closing_a_written_file_breaks_its_directorys_lease() {
 /// file as they left it (its attributes are read again after the wait).
 #[test]
 fn an_acknowledgment_waits_for_the_writes_sent_before_it() {
-    let (mut core, now) = core();
-    let mut a = ready(&mut core, 1, 0xA, dialect::SMB302, now);
-    let mut b = ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let (mut core, now, mut a, mut b) = two_clients(dialect::SMB302);
     let r = a.call(&mut core, now, Command::CREATE, |o| {
         lease_create("f", GENERIC_READ | GENERIC_WRITE, 1, R | H | W, true).encode(o)
     });

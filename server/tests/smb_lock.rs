@@ -17,7 +17,9 @@ use vfs::Vfs;
 
 mod support;
 
-use support::smb::{close, core, create, create_req, read, recv, run_jobs, write, Client, Resp};
+use support::smb::{
+    close, core, create, create_req, read, recv, run_jobs, statuses, write, Client,
+};
 
 const GENERIC_READ: u32 = 0x8000_0000;
 const GENERIC_WRITE: u32 = 0x4000_0000;
@@ -84,10 +86,6 @@ fn lock_pending(
     assert_eq!(statuses(&r), [NtStatus::PENDING], "an interim response");
     assert!(matches!(r[0].header.id, HeaderId::Async { .. }));
     mid
-}
-
-fn statuses(r: &[Resp]) -> Vec<NtStatus> {
-    r.iter().map(Resp::status).collect()
 }
 
 /// The final answers `c` got now, by MessageId.

@@ -177,6 +177,11 @@ impl Resp {
     }
 }
 
+/// The statuses of `r`, in order.
+pub fn statuses(r: &[Resp]) -> Vec<NtStatus> {
+    r.iter().map(Resp::status).collect()
+}
+
 thread_local! {
     /// Frames the core sent to other connections than the one a test was reading.
     static MAILBOX: RefCell<Vec<(ConnId, Bytes)>> = const { RefCell::new(Vec::new()) };
