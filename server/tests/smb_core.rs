@@ -1,6 +1,6 @@
-//! SMB through `server::Core` over `MemoryFs`: a client built from proto-smb2's codecs and
-//! NTLM helpers (`support::smb`) talks to the core over a TCP
-//! connection id; jobs run on the test's thread. Each test asserts the exact statuses.
+//! SMB through `server::Core` over `MemoryFs`: the client of `support::smb` (proto-smb2's
+//! codecs and NTLM helpers) talks to the core over a TCP connection id; jobs run on the
+//! test's thread. Each test asserts the exact statuses.
 
 use std::time::{Duration, Instant};
 
