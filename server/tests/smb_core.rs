@@ -1,295 +1,24 @@
-//! SMB through `server::Core` over `MemoryFs`: a client built from proto-smb2's codecs and
-//! NTLM helpers (as `proto-smb2/tests/server_conn.rs` does) talks to the core over a TCP
-//! connection id; jobs run on the test's thread. Each test asserts the exact statuses.
+//! SMB through `server::Core` over `MemoryFs`: the client of `support::smb` (proto-smb2's
+//! codecs and NTLM helpers) talks to the core over a TCP connection id; jobs run on the
+//! test's thread. Each test asserts the exact statuses.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use proto_smb2::auth::ntlm;
 use proto_smb2::client;
 use proto_smb2::cmd::create_context::{RequestContext, ResponseContext};
 use proto_smb2::cmd::negotiate::dialect;
 use proto_smb2::cmd::*;
-use proto_smb2::compound::split_compound;
 use proto_smb2::nbss;
-use proto_smb2::{Command, Header, HeaderId, NtStatus};
-use server::users::{User, Users};
-use server::{ConnId, Core, CoreConfig, Listener, ShareBackend, ShareConfig};
-use vfs::memory::{MemoryFs, MemoryFsConfig};
+use proto_smb2::{Command, NtStatus};
+use server::{ConnId, Core};
 use vfs::Vfs;
 
-const NOW_FT: u64 = 133_500_000_000_000_000;
-const PASSWORD: &str = "pw-alice";
+mod support;
 
-fn peer() -> SocketAddr {
-    "127.0.0.1:50000".parse().unwrap()
-}
-
-#[allow(clippy::disallowed_methods)] // a real origin for the virtual clock
-fn start() -> Instant {
-    Instant::now()
-}
-
-/// A core with share `export` (id 1) and a read-only share `ro` (id 2), user alice
-/// (uid/gid 1000).
-fn core() -> (Core, Arc<MemoryFs>, Instant) {
-    let now = start();
-    let fs = Arc::new(MemoryFs::new(
-        MemoryFsConfig::default(),
-        vfs::memory::system_clock(),
-    ));
-    let ro = Arc::new(MemoryFs::new(
-        MemoryFsConfig::default(),
-        vfs::memory::system_clock(),
-    ));
-    let mut users = Users::new();
-    users
-        .insert(User {
-            name: "alice".into(),
-            uid: Some(1000),
-            gid: Some(1000),
-            nt_hash: ntlm::nt_hash(PASSWORD),
-            groups: vec![],
-        })
-        .unwrap();
-    let share = |id, name: &str, read_only| ShareConfig {
-        share_id: id,
-        name: name.into(),
-        read_only,
-        clients: vec![],
-        root_squash: false,
-        all_squash: false,
-        anon_uid: 65534,
-        anon_gid: 65534,
-        smb: Default::default(),
-    };
-    let config = CoreConfig {
-        shares: vec![share(1, "export", false), share(2, "ro", true)],
-        users,
-        smb_seed: [5; 32],
-        ..CoreConfig::default()
-    };
-    let backends = vec![
-        ShareBackend {
-            share_id: 1,
-            vfs: fs.clone(),
-        },
-        ShareBackend {
-            share_id: 2,
-            vfs: ro.clone(),
-        },
-    ];
-    // Something to read on the read-only share.
-    let (h, _) = ro
-        .create(
-            &ro.root(),
-            b"readme.txt",
-            vfs::CreateHow::Guarded,
-            &vfs::SetAttrs {
-                mode: Some(0o644),
-                ..Default::default()
-            },
-            &vfs::Caller {
-                uid: 0,
-                gid: 0,
-                gids: vec![],
-            },
-        )
-        .unwrap();
-    ro.write(&h, 0, b"read only", vfs::Stability::FileSync)
-        .unwrap();
-    let mut core = Core::new(config, backends, vec![], true, now).unwrap();
-    core.handle_wall_clock(1_700_000_000);
-    (core, fs, now)
-}
-
-struct Resp {
-    header: Header,
-    msg: Vec<u8>,
-}
-
-impl Resp {
-    fn status(&self) -> NtStatus {
-        self.header.status
-    }
-}
-
-/// One SMB client connection to the core.
-struct Client {
-    conn: ConnId,
-    next_mid: u64,
-    sid: u64,
-    tid: u32,
-    /// CreditCharge of the next request (large READs and WRITEs need more than one).
-    charge: u16,
-    /// PreviousSessionId of the next login.
-    previous_session_id: u64,
-}
-
-impl Client {
-    fn connect(core: &mut Core, id: u64, now: Instant) -> Client {
-        let conn = ConnId((1 << 32) | id);
-        core.handle_conn_open(conn, Listener::Smb, peer(), now);
-        Client {
-            conn,
-            next_mid: 0,
-            sid: 0,
-            tid: 0,
-            charge: 1,
-            previous_session_id: 0,
-        }
-    }
-
-    fn build(&mut self, command: Command, body: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-        let charge = std::mem::replace(&mut self.charge, 1);
-        let h = Header {
-            credit_charge: charge,
-            status: NtStatus::SUCCESS,
-            command,
-            credits: 32,
-            flags: 0,
-            next_command: 0,
-            message_id: self.next_mid,
-            id: HeaderId::Sync {
-                process_id: 0xfeff,
-                tree_id: self.tid,
-            },
-            session_id: self.sid,
-            signature: [0; 16],
-        };
-        self.next_mid += u64::from(charge);
-        let mut m = Vec::new();
-        h.encode(&mut m);
-        body(&mut m);
-        m
-    }
-
-    /// Sends without waiting for the answer (jobs are not run).
-    fn send(&mut self, core: &mut Core, now: Instant, m: &[u8]) {
-        let mut f = Vec::new();
-        nbss::put_frame(&mut f, m);
-        core.handle_tcp_bytes(self.conn, &f, now);
-    }
-
-    /// Sends one request, runs the jobs, and returns the responses that came.
-    fn call(
-        &mut self,
-        core: &mut Core,
-        now: Instant,
-        command: Command,
-        body: impl FnOnce(&mut Vec<u8>),
-    ) -> Resp {
-        let m = self.build(command, body);
-        self.send(core, now, &m);
-        run_jobs(core, now);
-        let mut r = recv(core, self.conn);
-        assert_eq!(r.len(), 1, "one response");
-        r.remove(0)
-    }
-
-    fn login(&mut self, core: &mut Core, now: Instant, user: &str, password: &str) -> NtStatus {
-        let neg = client::negotiate_request(&[dialect::SMB210], &[], 0, [9; 16], [0; 32]);
-        let r = self.call(core, now, Command::NEGOTIATE, |o| neg.encode(o));
-        assert_eq!(r.status(), NtStatus::SUCCESS);
-        let auth = client::NtlmClient::new(
-            client::DEFAULT_NTLM_FLAGS,
-            client::Credentials::password(user, "WORKGROUP", "CLIENT", password),
-            client::ClientInputs {
-                time: NOW_FT,
-                client_challenge: [0x99; 8],
-                random_session_key: [0x5a; 16],
-            },
-        );
-        let ss = SessionSetupRequest {
-            previous_session_id: self.previous_session_id,
-            ..auth.session_setup(1, 0)
-        };
-        let r = self.call(core, now, Command::SESSION_SETUP, |o| ss.encode(o));
-        assert_eq!(r.status(), NtStatus::MORE_PROCESSING_REQUIRED);
-        self.sid = r.header.session_id;
-        let ss2 = SessionSetupRequest {
-            security_buffer: auth.answer(&r.msg).unwrap().token,
-            ..ss
-        };
-        self.call(core, now, Command::SESSION_SETUP, |o| ss2.encode(o))
-            .status()
-    }
-
-    fn tree(&mut self, core: &mut Core, now: Instant, share: &str) -> NtStatus {
-        let tc = TreeConnectRequest {
-            flags: 0,
-            path: format!("\\\\janus\\{share}").encode_utf16().collect(),
-            extension: None,
-        };
-        let r = self.call(core, now, Command::TREE_CONNECT, |o| tc.encode(o));
-        if r.status() == NtStatus::SUCCESS {
-            self.tid = r.header.tree_id().unwrap();
-        }
-        r.status()
-    }
-
-    fn ready(core: &mut Core, id: u64, now: Instant, share: &str) -> Client {
-        let mut c = Client::connect(core, id, now);
-        assert_eq!(c.login(core, now, "alice", PASSWORD), NtStatus::SUCCESS);
-        assert_eq!(c.tree(core, now, share), NtStatus::SUCCESS);
-        c
-    }
-}
-
-fn create_req(
-    name: &str,
-    access: u32,
-    share: u32,
-    disposition: u32,
-    options: u32,
-) -> CreateRequest {
-    client::create_request(name, access, share, disposition, options)
-}
-
-fn run_jobs(core: &mut Core, now: Instant) {
-    while let Some(job) = core.poll_job() {
-        let mut done = job.run();
-        assert!(done.take_follow_up().is_none());
-        core.handle_job_done(done, now);
-    }
-}
-
-thread_local! {
-    /// Frames the core sent to other connections than the one a test was reading.
-    static MAILBOX: std::cell::RefCell<Vec<(ConnId, Bytes)>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// The responses for `conn`: what the core sends now, and what earlier reads of other
-/// connections set aside. NFS replies (UDP) are dropped.
-fn recv(core: &mut Core, conn: ConnId) -> Vec<Resp> {
-    while let Some(t) = core.poll_transmit() {
-        if t.dest.is_none() {
-            MAILBOX.with(|m| m.borrow_mut().push((t.conn, t.data.to_bytes())));
-        }
-    }
-    let mine: Vec<Bytes> = MAILBOX.with(|m| {
-        let mut m = m.borrow_mut();
-        let (mine, rest): (Vec<_>, Vec<_>) = m.drain(..).partition(|(c, _)| *c == conn);
-        *m = rest;
-        mine.into_iter().map(|(_, b)| b).collect()
-    });
-    let mut out = Vec::new();
-    for b in mine {
-        let mut buf = BytesMut::from(&b[..]);
-        while let Some(f) = nbss::take_frame(&mut buf, nbss::MAX_FRAME_LEN).unwrap() {
-            let payload: Bytes = f.payload;
-            for p in split_compound(&payload, 64).unwrap() {
-                out.push(Resp {
-                    header: p.header,
-                    msg: p.msg.to_vec(),
-                });
-            }
-        }
-    }
-    out
-}
+use support::smb::{
+    close, core, create, create_req, read, recv, run_jobs, statuses, write, Client, Resp, PASSWORD,
+};
 
 const GENERIC_READ: u32 = 0x8000_0000;
 const GENERIC_WRITE: u32 = 0x4000_0000;
@@ -307,88 +36,6 @@ const SUPERSEDE: u32 = 0;
 const DIRECTORY_FILE: u32 = 1;
 const NON_DIRECTORY_FILE: u32 = 0x40;
 const DELETE_ON_CLOSE: u32 = 0x1000;
-
-fn create(
-    c: &mut Client,
-    core: &mut Core,
-    now: Instant,
-    req: CreateRequest,
-) -> Result<CreateResponse, NtStatus> {
-    let r = c.call(core, now, Command::CREATE, |o| req.encode(o));
-    if r.status() != NtStatus::SUCCESS {
-        return Err(r.status());
-    }
-    Ok(CreateResponse::decode(&r.msg).unwrap())
-}
-
-fn close(
-    c: &mut Client,
-    core: &mut Core,
-    now: Instant,
-    file_id: FileId,
-    flags: u16,
-) -> (NtStatus, Option<CloseResponse>) {
-    let r = c.call(core, now, Command::CLOSE, |o| {
-        CloseRequest { flags, file_id }.encode(o)
-    });
-    let body = (r.status() == NtStatus::SUCCESS).then(|| CloseResponse::decode(&r.msg).unwrap());
-    (r.status(), body)
-}
-
-fn write(
-    c: &mut Client,
-    core: &mut Core,
-    now: Instant,
-    file_id: FileId,
-    offset: u64,
-    data: &[u8],
-) -> Result<u32, NtStatus> {
-    let req = WriteRequest {
-        offset,
-        file_id,
-        channel: 0,
-        remaining_bytes: 0,
-        channel_info: Vec::new(),
-        flags: 0,
-        data: Bytes::copy_from_slice(data),
-    };
-    c.charge = data.len().div_ceil(65536).max(1) as u16;
-    let r = c.call(core, now, Command::WRITE, |o| req.encode(o));
-    if r.status() != NtStatus::SUCCESS {
-        return Err(r.status());
-    }
-    Ok(WriteResponse::decode(&r.msg).unwrap().count)
-}
-
-fn read(
-    c: &mut Client,
-    core: &mut Core,
-    now: Instant,
-    file_id: FileId,
-    offset: u64,
-    length: u32,
-) -> Result<Vec<u8>, NtStatus> {
-    let req = ReadRequest {
-        padding: 0x50,
-        flags: 0,
-        length,
-        offset,
-        file_id,
-        minimum_count: 0,
-        channel: 0,
-        remaining_bytes: 0,
-        channel_info: Vec::new(),
-    };
-    c.charge = (length as usize).div_ceil(65536).max(1) as u16;
-    let r = c.call(core, now, Command::READ, |o| req.encode(o));
-    if r.status() != NtStatus::SUCCESS {
-        return Err(r.status());
-    }
-    Ok(ReadResponse::decode(&Bytes::from(r.msg))
-        .unwrap()
-        .data
-        .to_vec())
-}
 
 #[test]
 fn create_write_read_close_round_trip() {
@@ -852,8 +499,6 @@ fn a_directory_opened_twice_with_full_access() {
     assert_eq!(statuses, vec![NtStatus::SUCCESS, NtStatus::SUCCESS]);
 }
 
-mod support;
-
 #[test]
 fn change_notify_fires_on_smb_and_nfs_changes() {
     use proto_nfs::nfs3::{
@@ -930,7 +575,7 @@ fn change_notify_fires_on_smb_and_nfs_changes() {
     run_jobs(&mut core, now);
     let r = recv(&mut core, c1.conn);
     assert_eq!(
-        r.iter().map(Resp::status).collect::<Vec<_>>(),
+        statuses(&r),
         vec![NtStatus(0x0000_010B), NtStatus::SUCCESS],
         "STATUS_NOTIFY_CLEANUP"
     );
@@ -973,30 +618,10 @@ fn a_waiting_change_notify_is_cancelled_by_message_id() {
     assert_eq!(statuses(&r), [NtStatus::PENDING]);
     // A sync CANCEL (MessageId, no AsyncId), as a client sends it before the interim
     // response reached it (MS-SMB2 §3.3.5.16).
-    let h = Header {
-        credit_charge: 0,
-        status: NtStatus::SUCCESS,
-        command: Command::CANCEL,
-        credits: 0,
-        flags: 0,
-        next_command: 0,
-        message_id: mid,
-        id: HeaderId::Sync {
-            process_id: 0xfeff,
-            tree_id: c.tid,
-        },
-        session_id: c.sid,
-        signature: [0; 16],
-    };
-    let mut m = Vec::new();
-    h.encode(&mut m);
-    CancelRequest.encode(&mut m);
+    let m = c.cancel_msg(mid);
     c.send(&mut core, now, &m);
     let r = recv(&mut core, c.conn);
-    assert_eq!(
-        r.iter().map(Resp::status).collect::<Vec<_>>(),
-        vec![NtStatus::CANCELLED]
-    );
+    assert_eq!(statuses(&r), vec![NtStatus::CANCELLED]);
     close(&mut c, &mut core, now, d, 0);
 }
 
@@ -1186,10 +811,6 @@ fn notify_send(
     c.send(core, now, &m);
     run_jobs(core, now);
     recv(core, c.conn)
-}
-
-fn statuses(r: &[Resp]) -> Vec<NtStatus> {
-    r.iter().map(Resp::status).collect()
 }
 
 /// The (action, name) pairs of a FILE_NOTIFY_INFORMATION list (MS-FSCC §2.7.1).

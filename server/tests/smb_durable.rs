@@ -4,28 +4,25 @@
 //! journal is kept by the test and reported durable at once, as a runtime would after its
 //! `fdatasync`.
 
-use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use lockstate::{Outcome, SmbLockArgs};
-use proto_smb2::auth::ntlm;
 use proto_smb2::client;
 use proto_smb2::cmd::create_context::{RequestContext, ResponseContext};
 use proto_smb2::cmd::negotiate::dialect;
 use proto_smb2::cmd::*;
-use proto_smb2::compound::split_compound;
-use proto_smb2::nbss;
-use proto_smb2::{Command, Header, HeaderId, NtStatus};
-use server::users::{User, Users};
-use server::{
-    ConnId, Core, CoreConfig, Listener, ShareBackend, ShareConfig, SmbRequest, SmbSubmit,
-};
-use vfs::memory::{MemoryFs, MemoryFsConfig};
+use proto_smb2::{Command, NtStatus};
+use server::{Core, CoreConfig, ShareBackend, SmbRequest, SmbSubmit};
+use vfs::memory::MemoryFs;
 use vfs::Vfs;
 
-const NOW_FT: u64 = 133_500_000_000_000_000;
+mod support;
+
+use support::smb::{self, recv, statuses, Resp};
+
 const GENERIC_READ: u32 = 0x8000_0000;
 const GENERIC_WRITE: u32 = 0x4000_0000;
 const OPEN_IF: u32 = 3;
@@ -33,15 +30,6 @@ const DIRECTORY_FILE: u32 = 1;
 const BATCH: u8 = 0x09;
 const LEVEL_II: u8 = 0x01;
 const STATUS_DUPLICATE_OBJECTID: NtStatus = NtStatus(0xC000_022A);
-
-fn peer() -> SocketAddr {
-    "127.0.0.1:50000".parse().unwrap()
-}
-
-#[allow(clippy::disallowed_methods)] // a real origin for the virtual clock
-fn start() -> Instant {
-    Instant::now()
-}
 
 /// A core, its file system, the journal it wrote, and the virtual time.
 struct World {
@@ -52,43 +40,16 @@ struct World {
 }
 
 fn config() -> CoreConfig {
-    let mut users = Users::new();
-    for (name, uid, pw) in [("alice", 1000, "pw-alice"), ("bob", 1001, "pw-bob")] {
-        users
-            .insert(User {
-                name: name.into(),
-                uid: Some(uid),
-                gid: Some(uid),
-                nt_hash: ntlm::nt_hash(pw),
-                groups: vec![],
-            })
-            .unwrap();
-    }
-    CoreConfig {
-        shares: vec![ShareConfig {
-            share_id: 1,
-            name: "export".into(),
-            read_only: false,
-            clients: vec![],
-            root_squash: false,
-            all_squash: false,
-            anon_uid: 65534,
-            anon_gid: 65534,
-            smb: Default::default(),
-        }],
-        users,
-        smb_seed: [5; 32],
-        ..CoreConfig::default()
-    }
+    smb::config(
+        vec![smb::share(1, "export", false)],
+        smb::users(&[("alice", 1000), ("bob", 1001)]),
+    )
 }
 
 impl World {
     fn new() -> World {
-        let now = start();
-        let fs = Arc::new(MemoryFs::new(
-            MemoryFsConfig::default(),
-            vfs::memory::system_clock(),
-        ));
+        let now = support::start_of_time();
+        let fs = smb::memory_fs();
         let core = Self::boot(&fs, vec![], true, now);
         World {
             core,
@@ -103,9 +64,7 @@ impl World {
             share_id: 1,
             vfs: fs.clone(),
         }];
-        let mut core = Core::new(config(), backends, journal, clean, now).unwrap();
-        core.handle_wall_clock(1_700_000_000);
-        core
+        smb::boot(config(), backends, journal, clean, now)
     }
 
     /// A crash (`kill -9`) and a start over the same journal and files.
@@ -155,130 +114,48 @@ impl World {
     }
 }
 
-struct Resp {
-    header: Header,
-    msg: Vec<u8>,
-}
-
-thread_local! {
-    static MAILBOX: std::cell::RefCell<Vec<(ConnId, Bytes)>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-fn recv(core: &mut Core, conn: ConnId) -> Vec<Resp> {
-    while let Some(t) = core.poll_transmit() {
-        if t.dest.is_none() {
-            MAILBOX.with(|m| m.borrow_mut().push((t.conn, t.data.to_bytes())));
-        }
-    }
-    let mine: Vec<Bytes> = MAILBOX.with(|m| {
-        let mut m = m.borrow_mut();
-        let (mine, rest): (Vec<_>, Vec<_>) = m.drain(..).partition(|(c, _)| *c == conn);
-        *m = rest;
-        mine.into_iter().map(|(_, b)| b).collect()
-    });
-    let mut out = Vec::new();
-    for b in mine {
-        let mut buf = BytesMut::from(&b[..]);
-        while let Some(f) = nbss::take_frame(&mut buf, nbss::MAX_FRAME_LEN).unwrap() {
-            for p in split_compound(&f.payload, 64).unwrap() {
-                out.push(Resp {
-                    header: p.header,
-                    msg: p.msg.to_vec(),
-                });
-            }
-        }
-    }
-    out
-}
-
-/// One SMB client connection.
+/// One SMB client connection of a [`World`]: the shared client, whose requests settle the
+/// world (jobs and journal) rather than only run the jobs.
 struct Client {
-    conn: ConnId,
-    next_mid: u64,
-    sid: u64,
-    tid: u32,
-    guid: [u8; 16],
-    flags: u32,
+    smb: smb::Client,
     /// Unsolicited break notifications received (MessageId 0xFFFFFFFFFFFFFFFF).
     breaks: Vec<Resp>,
+}
+
+impl Deref for Client {
+    type Target = smb::Client;
+    fn deref(&self) -> &smb::Client {
+        &self.smb
+    }
+}
+
+impl DerefMut for Client {
+    fn deref_mut(&mut self) -> &mut smb::Client {
+        &mut self.smb
+    }
 }
 
 impl Client {
     /// Connection `id`, ClientGuid `[guid; 16]`, logged on as `user` with SMB 3.0.2, on
     /// share `export`.
     fn ready(w: &mut World, id: u64, guid: u8, user: &str) -> Client {
-        let conn = ConnId((1 << 32) | id);
-        w.core.handle_conn_open(conn, Listener::Smb, peer(), w.now);
-        let mut c = Client {
-            conn,
-            next_mid: 0,
-            sid: 0,
-            tid: 0,
-            guid: [guid; 16],
-            flags: 0,
-            breaks: Vec::new(),
-        };
-        let neg = client::negotiate_request(&[dialect::SMB302], &[], 0, c.guid, [0; 32]);
+        let mut c = smb::Client::connect(&mut w.core, id, w.now);
+        c.negotiate(&mut w.core, w.now, dialect::SMB302, 0, [guid; 16]);
         assert_eq!(
-            c.call(w, Command::NEGOTIATE, |o| neg.encode(o))
-                .header
-                .status,
+            c.session_setup(&mut w.core, w.now, user, &smb::password(user)),
             NtStatus::SUCCESS
         );
-        let pw = format!("pw-{user}");
-        let auth = client::NtlmClient::new(
-            client::DEFAULT_NTLM_FLAGS,
-            client::Credentials::password(user, "WORKGROUP", "CLIENT", &pw),
-            client::ClientInputs {
-                time: NOW_FT,
-                client_challenge: [0x99; 8],
-                random_session_key: [0x5a; 16],
-            },
-        );
-        let ss = auth.session_setup(1, 0);
-        let r = c.call(w, Command::SESSION_SETUP, |o| ss.encode(o));
-        assert_eq!(r.header.status, NtStatus::MORE_PROCESSING_REQUIRED);
-        c.sid = r.header.session_id;
-        let ss2 = SessionSetupRequest {
-            security_buffer: auth.answer(&r.msg).unwrap().token,
-            ..ss
-        };
-        let r = c.call(w, Command::SESSION_SETUP, |o| ss2.encode(o));
-        assert_eq!(r.header.status, NtStatus::SUCCESS);
-        let tc = TreeConnectRequest {
-            flags: 0,
-            path: "\\\\janus\\export".encode_utf16().collect(),
-            extension: None,
-        };
-        let r = c.call(w, Command::TREE_CONNECT, |o| tc.encode(o));
-        assert_eq!(r.header.status, NtStatus::SUCCESS);
-        c.tid = r.header.tree_id().unwrap();
-        c
+        assert_eq!(c.tree(&mut w.core, w.now, "export"), NtStatus::SUCCESS);
+        w.settle();
+        Client {
+            smb: c,
+            breaks: Vec::new(),
+        }
     }
 
     fn send(&mut self, w: &mut World, command: Command, body: impl FnOnce(&mut Vec<u8>)) {
-        let h = Header {
-            credit_charge: 1,
-            status: NtStatus::SUCCESS,
-            command,
-            credits: 32,
-            flags: std::mem::take(&mut self.flags),
-            next_command: 0,
-            message_id: self.next_mid,
-            id: HeaderId::Sync {
-                process_id: 0xfeff,
-                tree_id: self.tid,
-            },
-            session_id: self.sid,
-            signature: [0; 16],
-        };
-        self.next_mid += 1;
-        let mut m = Vec::new();
-        h.encode(&mut m);
-        body(&mut m);
-        let mut f = Vec::new();
-        nbss::put_frame(&mut f, &m);
-        w.core.handle_tcp_bytes(self.conn, &f, w.now);
+        let m = self.smb.build(command, body);
+        self.smb.send(&mut w.core, w.now, &m);
         w.settle();
     }
 
@@ -290,6 +167,13 @@ impl Client {
         self.breaks.extend(breaks);
         assert_eq!(r.len(), 1, "one response");
         r.remove(0)
+    }
+
+    /// Sends CREATE `req` and returns what came back at once: an interim response, the
+    /// final one, or both.
+    fn start_create(&mut self, w: &mut World, req: &CreateRequest) -> Vec<Resp> {
+        self.send(w, Command::CREATE, |o| req.encode(o));
+        recv(&mut w.core, self.conn)
     }
 
     fn create(&mut self, w: &mut World, req: &CreateRequest) -> Result<CreateResponse, NtStatus> {
@@ -385,6 +269,33 @@ fn dh2c(f: FileId, guid: u8) -> RequestContext {
         create_guid: [guid; 16],
         flags: 0,
     }
+}
+
+/// OplockLevel SMB2_OPLOCK_LEVEL_LEASE.
+const LEASE: u8 = 0xFF;
+
+/// A v2 lease request for RWH under `[key; 16]`.
+fn lease(key: u8) -> RequestContext {
+    RequestContext::Lease(proto_smb2::cmd::create_context::LeaseRequest {
+        lease_key: [key; 16],
+        lease_state: 7,
+        flags: 0,
+        v2: Some(([0; 16], 0)),
+    })
+}
+
+/// The (key, state) of the lease of a CREATE response, if any.
+fn lease_of(r: &CreateResponse) -> Option<([u8; 16], u32)> {
+    r.contexts
+        .iter()
+        .find_map(|c| match ResponseContext::parse(c).unwrap() {
+            Some(ResponseContext::Lease {
+                lease_key,
+                lease_state,
+                ..
+            }) => Some((lease_key, lease_state)),
+            _ => None,
+        })
 }
 
 /// The durable response context of a CREATE response, if any.
@@ -655,14 +566,8 @@ fn a_break_for_a_disconnected_open_closes_it_and_the_newcomer_proceeds() {
     // durable-open.oplock).
     // (It went async on the break first: an interim STATUS_PENDING, then the answer.)
     let mut b = Client::ready(&mut w, 2, 2, "alice");
-    b.send(&mut w, Command::CREATE, |o| {
-        open_req("f", 0, BATCH, vec![dhnq()]).encode(o)
-    });
-    let got = recv(&mut w.core, b.conn);
-    assert_eq!(
-        got.iter().map(|r| r.header.status).collect::<Vec<_>>(),
-        [NtStatus::PENDING, NtStatus::SUCCESS]
-    );
+    let got = b.start_create(&mut w, &open_req("f", 0, BATCH, vec![dhnq()]));
+    assert_eq!(statuses(&got), [NtStatus::PENDING, NtStatus::SUCCESS]);
     let r = CreateResponse::decode(&got[1].msg).unwrap();
     assert_eq!(r.oplock_level, BATCH);
     assert!(durable_of(&r).is_some());
@@ -708,14 +613,8 @@ fn after_a_restart_a_durable_open_is_reclaimed_in_grace() {
     assert_eq!(w.core.lock_table().view(file).unreclaimed, 2);
     // A newcomer meeting the unreclaimed open waits (STATUS_PENDING).
     let mut b = Client::ready(&mut w, 2, 2, "alice");
-    b.send(&mut w, Command::CREATE, |o| {
-        open_req("f", 7, 0, vec![]).encode(o)
-    });
-    let r = recv(&mut w.core, b.conn);
-    assert_eq!(
-        r.iter().map(|r| r.header.status).collect::<Vec<_>>(),
-        [NtStatus::PENDING]
-    );
+    let r = b.start_create(&mut w, &open_req("f", 7, 0, vec![]));
+    assert_eq!(statuses(&r), [NtStatus::PENDING]);
     // The mismatched reclaims fail and change nothing.
     let mut x = Client::ready(&mut w, 3, 9, "bob");
     assert_eq!(
@@ -761,10 +660,7 @@ fn after_a_restart_a_durable_open_is_reclaimed_in_grace() {
     );
     w.advance(Duration::from_secs(36));
     let r = recv(&mut w.core, b.conn);
-    assert_eq!(
-        r.iter().map(|r| r.header.status).collect::<Vec<_>>(),
-        [NtStatus::SHARING_VIOLATION]
-    );
+    assert_eq!(statuses(&r), [NtStatus::SHARING_VIOLATION]);
 }
 
 #[test]
@@ -777,11 +673,10 @@ fn an_unreclaimed_open_holds_newcomers_until_grace_ends() {
         .file_id;
     w.restart();
     let mut b = Client::ready(&mut w, 2, 2, "alice");
-    b.send(&mut w, Command::CREATE, |o| {
-        open_req("f", 7, 0, vec![]).encode(o)
-    });
     assert_eq!(
-        recv(&mut w.core, b.conn)[0].header.status,
+        b.start_create(&mut w, &open_req("f", 7, 0, vec![]))[0]
+            .header
+            .status,
         NtStatus::PENDING
     );
     w.advance(Duration::from_secs(89));
@@ -807,28 +702,6 @@ fn an_unreclaimed_open_holds_newcomers_until_grace_ends() {
 /// response carries the lease as it was (MS-SMB2 §3.3.5.9.12).
 #[test]
 fn a_leased_durable_open_is_reclaimed_with_its_lease() {
-    use proto_smb2::cmd::create_context::LeaseRequest;
-    const LEASE: u8 = 0xFF;
-    let lease = |key: u8| {
-        RequestContext::Lease(LeaseRequest {
-            lease_key: [key; 16],
-            lease_state: 7,
-            flags: 0,
-            v2: Some(([0; 16], 0)),
-        })
-    };
-    let lease_of = |r: &CreateResponse| {
-        r.contexts
-            .iter()
-            .find_map(|c| match ResponseContext::parse(c).unwrap() {
-                Some(ResponseContext::Lease {
-                    lease_key,
-                    lease_state,
-                    ..
-                }) => Some((lease_key, lease_state)),
-                _ => None,
-            })
-    };
     let mut w = World::new();
     let mut c = Client::ready(&mut w, 1, 1, "alice");
     let r = c
@@ -886,24 +759,6 @@ fn a_leased_durable_open_is_reclaimed_with_its_lease() {
 /// cannot be reconnected).
 #[test]
 fn a_disconnected_leased_open_is_closed_by_any_break() {
-    use proto_smb2::cmd::create_context::LeaseRequest;
-    const LEASE: u8 = 0xFF;
-    let lease = |key: u8| {
-        RequestContext::Lease(LeaseRequest {
-            lease_key: [key; 16],
-            lease_state: 7,
-            flags: 0,
-            v2: Some(([0; 16], 0)),
-        })
-    };
-    let state_of = |r: &CreateResponse| {
-        r.contexts
-            .iter()
-            .find_map(|c| match ResponseContext::parse(c).unwrap() {
-                Some(ResponseContext::Lease { lease_state, .. }) => Some(lease_state),
-                _ => None,
-            })
-    };
     let mut w = World::new();
     let mut a = Client::ready(&mut w, 1, 1, "alice");
     let fid = a
@@ -914,14 +769,11 @@ fn a_disconnected_leased_open_is_closed_by_any_break() {
     // Another client asks for RWH too, sharing everything: the disconnected lease must be
     // broken, cannot be told, and its open is closed; the newcomer gets RWH.
     let mut b = Client::ready(&mut w, 2, 2, "alice");
-    b.send(&mut w, Command::CREATE, |o| {
-        open_req("f", 7, LEASE, vec![lease(5)]).encode(o)
-    });
-    let got = recv(&mut w.core, b.conn);
+    let got = b.start_create(&mut w, &open_req("f", 7, LEASE, vec![lease(5)]));
     let last = got.last().unwrap();
     assert_eq!(last.header.status, NtStatus::SUCCESS);
     assert_eq!(
-        state_of(&CreateResponse::decode(&last.msg).unwrap()),
+        lease_of(&CreateResponse::decode(&last.msg).unwrap()).map(|l| l.1),
         Some(7)
     );
     assert_eq!(w.core.smb_durable_count(), 0);
@@ -986,14 +838,8 @@ fn a_durable_open_s_lock_comes_back_with_its_reclaim_in_grace() {
     assert!(w.core.in_grace());
     // Another client's open of f waits while f has unreclaimed state (its open and lock).
     let mut b = Client::ready(&mut w, 2, 2, "alice");
-    b.send(&mut w, Command::CREATE, |o| {
-        open_req("f", 3, 0, vec![]).encode(o)
-    });
-    let r = recv(&mut w.core, b.conn);
-    assert_eq!(
-        r.iter().map(|r| r.header.status).collect::<Vec<_>>(),
-        [NtStatus::PENDING]
-    );
+    let r = b.start_create(&mut w, &open_req("f", 3, 0, vec![]));
+    assert_eq!(statuses(&r), [NtStatus::PENDING]);
     // The reclaim brings the open and its lock back; the waiting open then completes.
     let mut c = Client::ready(&mut w, 3, 1, "alice");
     let r = c
@@ -1002,10 +848,7 @@ fn a_durable_open_s_lock_comes_back_with_its_reclaim_in_grace() {
     assert_eq!(r.file_id, fid);
     assert!(w.core.in_grace(), "g is still unreclaimed");
     let r = recv(&mut w.core, b.conn);
-    assert_eq!(
-        r.iter().map(|r| r.header.status).collect::<Vec<_>>(),
-        [NtStatus::SUCCESS]
-    );
+    assert_eq!(statuses(&r), [NtStatus::SUCCESS]);
     let bf = CreateResponse::decode(&r[0].msg).unwrap().file_id;
     assert_eq!(
         lock_status(&mut b, &mut w, bf, 0, 10, X_NOW),

@@ -3,25 +3,20 @@
 //! talk to the core over connection ids, jobs run on the test's thread and time is virtual
 //! (`Core::handle_timeout`), so the break timeout is tested without waiting.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use proto_smb2::auth::ntlm;
+use bytes::Bytes;
 use proto_smb2::client;
 use proto_smb2::cmd::create_context::{LeaseRequest, RequestContext, ResponseContext};
 use proto_smb2::cmd::negotiate::dialect;
 use proto_smb2::cmd::*;
-use proto_smb2::compound::split_compound;
 use proto_smb2::nbss;
-use proto_smb2::{Command, Header, HeaderId, NtStatus};
-use server::users::{User, Users};
-use server::{ConnId, Core, CoreConfig, Listener, ShareBackend, ShareConfig};
-use vfs::memory::{MemoryFs, MemoryFsConfig};
+use proto_smb2::{Command, NtStatus};
+use server::{Core, ShareBackend};
 
-const NOW_FT: u64 = 133_500_000_000_000_000;
-const PASSWORD: &str = "pw-alice";
+mod support;
+
+use support::smb::{self, run_jobs, statuses, Client, Resp};
 
 const GENERIC_READ: u32 = 0x8000_0000;
 const GENERIC_WRITE: u32 = 0x4000_0000;
@@ -41,239 +36,58 @@ const W: u32 = 4;
 const STATUS_UNSUCCESSFUL: NtStatus = NtStatus(0xC000_0001);
 const STATUS_INVALID_OPLOCK_PROTOCOL: NtStatus = NtStatus(0xC000_00E3);
 
-fn peer() -> SocketAddr {
-    "127.0.0.1:50000".parse().unwrap()
-}
-
-#[allow(clippy::disallowed_methods)] // a real origin for the virtual clock
-fn start() -> Instant {
-    Instant::now()
-}
-
 /// A core with share `export` (id 1), user alice, and the lock table's default 35 s
 /// break timeout.
 fn core() -> (Core, Instant) {
-    let now = start();
-    let fs = Arc::new(MemoryFs::new(
-        MemoryFsConfig::default(),
-        vfs::memory::system_clock(),
-    ));
-    let mut users = Users::new();
-    users
-        .insert(User {
-            name: "alice".into(),
-            uid: Some(1000),
-            gid: Some(1000),
-            nt_hash: ntlm::nt_hash(PASSWORD),
-            groups: vec![],
-        })
-        .unwrap();
-    let config = CoreConfig {
-        shares: vec![ShareConfig {
-            share_id: 1,
-            name: "export".into(),
-            read_only: false,
-            clients: vec![],
-            root_squash: false,
-            all_squash: false,
-            anon_uid: 65534,
-            anon_gid: 65534,
-            smb: Default::default(),
-        }],
-        users,
-        smb_seed: [5; 32],
-        ..CoreConfig::default()
-    };
+    let now = support::start_of_time();
+    let config = smb::config(
+        vec![smb::share(1, "export", false)],
+        smb::users(&[("alice", 1000)]),
+    );
     let backends = vec![ShareBackend {
         share_id: 1,
-        vfs: fs,
+        vfs: smb::memory_fs(),
     }];
-    let mut core = Core::new(config, backends, vec![], true, now).unwrap();
-    core.handle_wall_clock(1_700_000_000);
-    (core, now)
+    (smb::boot(config, backends, vec![], true, now), now)
 }
 
-#[derive(Debug)]
-struct Resp {
-    header: Header,
-    msg: Vec<u8>,
+/// Connected, logged on as alice with `guid` as ClientGuid, `export` mounted; offers
+/// SMB2_GLOBAL_CAP_DIRECTORY_LEASING.
+fn ready(core: &mut Core, id: u64, guid: u8, dialect_: u16, now: Instant) -> Client {
+    ready_caps(core, id, guid, dialect_, DIRECTORY_LEASING, now)
 }
 
-impl Resp {
-    fn status(&self) -> NtStatus {
-        self.header.status
-    }
-    fn is_break(&self) -> bool {
-        self.header.command == Command::OPLOCK_BREAK && self.header.message_id == u64::MAX
-    }
+/// A [`core`] and clients A (connection 1, ClientGuid 0xA..) and B (2, 0xB..) on `dialect_`.
+fn two_clients(dialect_: u16) -> (Core, Instant, Client, Client) {
+    let (mut core, now) = core();
+    let a = ready(&mut core, 1, 0xA, dialect_, now);
+    let b = ready(&mut core, 2, 0xB, dialect_, now);
+    (core, now, a, b)
 }
 
-fn run_jobs(core: &mut Core, now: Instant) {
-    while let Some(job) = core.poll_job() {
-        let mut done = job.run();
-        assert!(done.take_follow_up().is_none());
-        core.handle_job_done(done, now);
-    }
-}
-
-thread_local! {
-    static MAILBOX: std::cell::RefCell<Vec<(ConnId, Bytes)>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Everything the core sent to `conn` so far.
-fn recv(core: &mut Core, conn: ConnId) -> Vec<Resp> {
-    while let Some(t) = core.poll_transmit() {
-        if t.dest.is_none() {
-            MAILBOX.with(|m| m.borrow_mut().push((t.conn, t.data.to_bytes())));
-        }
-    }
-    let mine: Vec<Bytes> = MAILBOX.with(|m| {
-        let mut m = m.borrow_mut();
-        let (mine, rest): (Vec<_>, Vec<_>) = m.drain(..).partition(|(c, _)| *c == conn);
-        *m = rest;
-        mine.into_iter().map(|(_, b)| b).collect()
-    });
-    let mut out = Vec::new();
-    for b in mine {
-        let mut buf = BytesMut::from(&b[..]);
-        while let Some(f) = nbss::take_frame(&mut buf, nbss::MAX_FRAME_LEN).unwrap() {
-            for p in split_compound(&f.payload, 64).unwrap() {
-                out.push(Resp {
-                    header: p.header,
-                    msg: p.msg.to_vec(),
-                });
-            }
-        }
-    }
-    out
-}
-
-struct Client {
-    conn: ConnId,
-    next_mid: u64,
-    sid: u64,
-    tid: u32,
-}
-
-impl Client {
-    /// Connected, logged on as alice with `guid` as ClientGuid, `export` mounted; offers
-    /// SMB2_GLOBAL_CAP_DIRECTORY_LEASING.
-    fn ready(core: &mut Core, id: u64, guid: u8, dialect_: u16, now: Instant) -> Client {
-        Client::ready_caps(core, id, guid, dialect_, DIRECTORY_LEASING, now)
-    }
-
-    fn ready_caps(
-        core: &mut Core,
-        id: u64,
-        guid: u8,
-        dialect_: u16,
-        caps: u32,
-        now: Instant,
-    ) -> Client {
-        let conn = ConnId((1 << 32) | id);
-        core.handle_conn_open(conn, Listener::Smb, peer(), now);
-        let mut c = Client {
-            conn,
-            next_mid: 0,
-            sid: 0,
-            tid: 0,
-        };
-        let neg = client::negotiate_request(&[dialect_], &[], caps, [guid; 16], [0; 32]);
-        let r = c.call(core, now, Command::NEGOTIATE, |o| neg.encode(o));
-        assert_eq!(r.status(), NtStatus::SUCCESS);
-        let caps_back = NegotiateResponse::decode(&r.msg).unwrap().capabilities;
-        assert_ne!(caps_back & LEASING, 0, "leasing announced");
-        assert_eq!(
-            caps_back & DIRECTORY_LEASING != 0,
-            dialect_ >= dialect::SMB300 && caps & DIRECTORY_LEASING != 0,
-            "directory leasing announced on 3.x to a client offering it"
-        );
-        let auth = client::NtlmClient::new(
-            client::DEFAULT_NTLM_FLAGS,
-            client::Credentials::password("alice", "WORKGROUP", "CLIENT", PASSWORD),
-            client::ClientInputs {
-                time: NOW_FT,
-                client_challenge: [0x99; 8],
-                random_session_key: [0x5a; 16],
-            },
-        );
-        let ss = auth.session_setup(1, 0);
-        let r = c.call(core, now, Command::SESSION_SETUP, |o| ss.encode(o));
-        assert_eq!(r.status(), NtStatus::MORE_PROCESSING_REQUIRED);
-        c.sid = r.header.session_id;
-        let ss2 = SessionSetupRequest {
-            security_buffer: auth.answer(&r.msg).unwrap().token,
-            ..ss
-        };
-        let r = c.call(core, now, Command::SESSION_SETUP, |o| ss2.encode(o));
-        assert_eq!(r.status(), NtStatus::SUCCESS);
-        let tc = TreeConnectRequest {
-            flags: 0,
-            path: "\\\\janus\\export".encode_utf16().collect(),
-            extension: None,
-        };
-        let r = c.call(core, now, Command::TREE_CONNECT, |o| tc.encode(o));
-        assert_eq!(r.status(), NtStatus::SUCCESS);
-        c.tid = r.header.tree_id().unwrap();
-        c
-    }
-
-    fn build(&mut self, command: Command, body: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-        let h = Header {
-            credit_charge: 1,
-            status: NtStatus::SUCCESS,
-            command,
-            credits: 32,
-            flags: 0,
-            next_command: 0,
-            message_id: self.next_mid,
-            id: HeaderId::Sync {
-                process_id: 0xfeff,
-                tree_id: self.tid,
-            },
-            session_id: self.sid,
-            signature: [0; 16],
-        };
-        self.next_mid += 1;
-        let mut m = Vec::new();
-        h.encode(&mut m);
-        body(&mut m);
-        m
-    }
-
-    /// Sends a request and runs the jobs; returns its MessageId.
-    fn send(
-        &mut self,
-        core: &mut Core,
-        now: Instant,
-        command: Command,
-        body: impl FnOnce(&mut Vec<u8>),
-    ) -> u64 {
-        let mid = self.next_mid;
-        let m = self.build(command, body);
-        let mut f = Vec::new();
-        nbss::put_frame(&mut f, &m);
-        core.handle_tcp_bytes(self.conn, &f, now);
-        run_jobs(core, now);
-        mid
-    }
-
-    fn call(
-        &mut self,
-        core: &mut Core,
-        now: Instant,
-        command: Command,
-        body: impl FnOnce(&mut Vec<u8>),
-    ) -> Resp {
-        self.send(core, now, command, body);
-        let mut r = recv(core, self.conn);
-        assert_eq!(r.len(), 1, "one response: {r:?}");
-        r.remove(0)
-    }
-
-    fn recv(&self, core: &mut Core) -> Vec<Resp> {
-        recv(core, self.conn)
-    }
+fn ready_caps(
+    core: &mut Core,
+    id: u64,
+    guid: u8,
+    dialect_: u16,
+    caps: u32,
+    now: Instant,
+) -> Client {
+    let mut c = Client::connect(core, id, now);
+    let r = c.negotiate(core, now, dialect_, caps, [guid; 16]);
+    let caps_back = NegotiateResponse::decode(&r.msg).unwrap().capabilities;
+    assert_ne!(caps_back & LEASING, 0, "leasing announced");
+    assert_eq!(
+        caps_back & DIRECTORY_LEASING != 0,
+        dialect_ >= dialect::SMB300 && caps & DIRECTORY_LEASING != 0,
+        "directory leasing announced on 3.x to a client offering it"
+    );
+    assert_eq!(
+        c.session_setup(core, now, "alice", smb::PASSWORD),
+        NtStatus::SUCCESS
+    );
+    assert_eq!(c.tree(core, now, "export"), NtStatus::SUCCESS);
+    c
 }
 
 /// A CREATE asking for a v2 lease (`v2`) or v1 lease of `state` under `key`.
@@ -289,6 +103,13 @@ fn lease_create(name: &str, access: u32, key: u8, state: u32, v2: bool) -> Creat
         })
         .to_context(),
     );
+    req
+}
+
+/// [`lease_create`] of a directory.
+fn dir_lease_create(name: &str, access: u32, key: u8, state: u32, v2: bool) -> CreateRequest {
+    let mut req = lease_create(name, access, key, state, v2);
+    req.create_options = DIRECTORY_FILE;
     req
 }
 
@@ -340,9 +161,7 @@ fn only_break(rs: Vec<Resp>) -> OplockBreak {
 /// (STATUS_PENDING), A acknowledges, B's CREATE completes; A keeps RH.
 #[test]
 fn lease_broken_by_a_write_open_waits_for_the_ack() {
-    let (mut core, now) = core();
-    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB302, now);
-    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let (mut core, now, mut a, mut b) = two_clients(dialect::SMB302);
     let r = a.call(&mut core, now, Command::CREATE, |o| {
         lease_create("f", GENERIC_READ | GENERIC_WRITE, 1, R | H | W, true).encode(o)
     });
@@ -350,7 +169,7 @@ fn lease_broken_by_a_write_open_waits_for_the_ack() {
     assert_eq!(resp.oplock_level, 0xFF);
     assert_eq!(lease, Some((R | H | W, 0, 1)), "RWH, epoch 0 + 1");
 
-    let mid = b.send(&mut core, now, Command::CREATE, |o| {
+    let mid = b.submit(&mut core, now, Command::CREATE, |o| {
         client::create_request("f", GENERIC_WRITE, SHARE_ALL, OPEN, 0).encode(o)
     });
     let rb = b.recv(&mut core);
@@ -389,14 +208,12 @@ fn lease_broken_by_a_write_open_waits_for_the_ack() {
 /// CREATE completes; a late ack is STATUS_UNSUCCESSFUL.
 #[test]
 fn an_unacknowledged_break_times_out_to_none() {
-    let (mut core, now) = core();
-    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB210, now);
-    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB210, now);
+    let (mut core, now, mut a, mut b) = two_clients(dialect::SMB210);
     let r = a.call(&mut core, now, Command::CREATE, |o| {
         lease_create("f", GENERIC_READ | GENERIC_WRITE, 1, R | H | W, false).encode(o)
     });
     assert_eq!(granted(&r).1, Some((R | H | W, 0, 0)));
-    b.send(&mut core, now, Command::CREATE, |o| {
+    b.submit(&mut core, now, Command::CREATE, |o| {
         client::create_request("f", GENERIC_WRITE, SHARE_ALL, OPEN, 0).encode(o)
     });
     assert_eq!(b.recv(&mut core)[0].status(), NtStatus::PENDING);
@@ -426,9 +243,7 @@ fn an_unacknowledged_break_times_out_to_none() {
 /// wrong state get the §3.3.5.22.1 statuses.
 #[test]
 fn oplock_break_and_acknowledgments() {
-    let (mut core, now) = core();
-    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB210, now);
-    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB210, now);
+    let (mut core, now, mut a, mut b) = two_clients(dialect::SMB210);
     let r = a.call(&mut core, now, Command::CREATE, |o| {
         oplock_create("f", GENERIC_READ | GENERIC_WRITE, 9).encode(o)
     });
@@ -450,7 +265,7 @@ fn oplock_break_and_acknowledgments() {
         STATUS_INVALID_OPLOCK_PROTOCOL,
         "not breaking (as Samba)"
     );
-    b.send(&mut core, now, Command::CREATE, |o| {
+    b.submit(&mut core, now, Command::CREATE, |o| {
         oplock_create("f", GENERIC_READ, 9).encode(o)
     });
     assert_eq!(b.recv(&mut core)[0].status(), NtStatus::PENDING);
@@ -475,13 +290,13 @@ fn oplock_break_and_acknowledgments() {
     assert_eq!(resp.oplock_level, 1, "Level II beside A's Level II");
 
     // An ack to a level the break did not offer ends the break at NONE and fails.
-    let mut c = Client::ready(&mut core, 3, 0xC, dialect::SMB210, now);
+    let mut c = ready(&mut core, 3, 0xC, dialect::SMB210, now);
     let r = c.call(&mut core, now, Command::CREATE, |o| {
         oplock_create("g", GENERIC_READ | GENERIC_WRITE, 8).encode(o)
     });
     let (rc, _) = granted(&r);
     assert_eq!(rc.oplock_level, 8, "exclusive");
-    b.send(&mut core, now, Command::CREATE, |o| {
+    b.submit(&mut core, now, Command::CREATE, |o| {
         client::create_request("g", GENERIC_WRITE, SHARE_ALL, OPEN, 0).encode(o)
     });
     assert_eq!(b.recv(&mut core)[0].status(), NtStatus::PENDING);
@@ -513,9 +328,7 @@ fn oplock_break_and_acknowledgments() {
 /// (§3.3.5.9.8: STATUS_INVALID_PARAMETER).
 #[test]
 fn lease_ack_errors_and_key_reuse() {
-    let (mut core, now) = core();
-    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB302, now);
-    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let (mut core, now, mut a, mut b) = two_clients(dialect::SMB302);
     let r = a.call(&mut core, now, Command::OPLOCK_BREAK, lease_ack(7, R));
     assert_eq!(r.status(), NtStatus::OBJECT_NAME_NOT_FOUND);
     let r = a.call(&mut core, now, Command::CREATE, |o| {
@@ -530,7 +343,7 @@ fn lease_ack_errors_and_key_reuse() {
     assert_eq!(r.status(), NtStatus::INVALID_PARAMETER, "key in use on f");
     // B's overwrite breaks RH to NONE (an ack is required, from H); it waits for nothing
     // (no W to flush, no sharing conflict).
-    b.send(&mut core, now, Command::CREATE, |o| {
+    b.submit(&mut core, now, Command::CREATE, |o| {
         client::create_request("f", GENERIC_WRITE, SHARE_ALL, 5, 0).encode(o)
     });
     assert_eq!(b.recv(&mut core)[0].status(), NtStatus::SUCCESS);
@@ -556,61 +369,34 @@ fn lease_ack_errors_and_key_reuse() {
 /// STATUS_CANCELLED and leaves the queue.
 #[test]
 fn waiting_creates_complete_in_order_and_cancel() {
-    let (mut core, now) = core();
-    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB302, now);
-    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB302, now);
-    let mut c = Client::ready(&mut core, 3, 0xC, dialect::SMB302, now);
+    let (mut core, now, mut a, mut b) = two_clients(dialect::SMB302);
+    let mut c = ready(&mut core, 3, 0xC, dialect::SMB302, now);
     let r = a.call(&mut core, now, Command::CREATE, |o| {
         lease_create("f", GENERIC_READ | GENERIC_WRITE, 1, R | H | W, true).encode(o)
     });
     assert_eq!(granted(&r).1.map(|l| l.0), Some(R | H | W));
     let open_w =
         |o: &mut Vec<u8>| client::create_request("f", GENERIC_WRITE, SHARE_ALL, OPEN, 0).encode(o);
-    b.send(&mut core, now, Command::CREATE, open_w);
-    let cancelled = c.send(&mut core, now, Command::CREATE, open_w);
-    c.send(&mut core, now, Command::CREATE, open_w);
+    b.submit(&mut core, now, Command::CREATE, open_w);
+    let cancelled = c.submit(&mut core, now, Command::CREATE, open_w);
+    c.submit(&mut core, now, Command::CREATE, open_w);
     assert_eq!(b.recv(&mut core)[0].status(), NtStatus::PENDING);
     let rc = c.recv(&mut core);
-    assert_eq!(
-        rc.iter().map(Resp::status).collect::<Vec<_>>(),
-        [NtStatus::PENDING, NtStatus::PENDING]
-    );
+    assert_eq!(statuses(&rc), [NtStatus::PENDING, NtStatus::PENDING]);
     only_break(a.recv(&mut core));
     // CANCEL of C's first CREATE (by MessageId, §3.3.5.16).
-    let h = Header {
-        credit_charge: 0,
-        status: NtStatus::SUCCESS,
-        command: Command::CANCEL,
-        credits: 0,
-        flags: 0,
-        next_command: 0,
-        message_id: cancelled,
-        id: HeaderId::Sync {
-            process_id: 0xfeff,
-            tree_id: c.tid,
-        },
-        session_id: c.sid,
-        signature: [0; 16],
-    };
-    let mut m = Vec::new();
-    h.encode(&mut m);
-    CancelRequest.encode(&mut m);
-    let mut f = Vec::new();
-    nbss::put_frame(&mut f, &m);
-    core.handle_tcp_bytes(c.conn, &f, now);
+    let m = c.cancel_msg(cancelled);
+    c.send(&mut core, now, &m);
     let rc = c.recv(&mut core);
     assert_eq!(rc.len(), 1);
     assert_eq!(rc[0].status(), NtStatus::CANCELLED);
     assert_eq!(rc[0].header.message_id, cancelled);
     // The ack lets B's and then C's second CREATE through, in that order.
-    a.send(&mut core, now, Command::OPLOCK_BREAK, lease_ack(1, R | H));
-    let mut order = Vec::new();
-    while let Some(t) = core.poll_transmit() {
-        if t.conn == b.conn || t.conn == c.conn {
-            order.push(t.conn);
-        }
-        MAILBOX.with(|m| m.borrow_mut().push((t.conn, t.data.to_bytes())));
-    }
+    a.submit(&mut core, now, Command::OPLOCK_BREAK, lease_ack(1, R | H));
+    let order: Vec<_> = smb::set_aside(&mut core)
+        .into_iter()
+        .filter(|&conn| conn == b.conn || conn == c.conn)
+        .collect();
     assert_eq!(order, [b.conn, c.conn]);
     assert_eq!(a.recv(&mut core)[0].status(), NtStatus::SUCCESS);
     assert_eq!(b.recv(&mut core)[0].status(), NtStatus::SUCCESS);
@@ -625,30 +411,22 @@ fn waiting_creates_complete_in_order_and_cancel() {
 #[test]
 fn directory_leases_on_3x_only() {
     let (mut core, now) = core();
-    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB302, now);
-    let dir = |name: &str| {
-        let mut req = lease_create(name, GENERIC_READ, 2, R | H | W, true);
-        req.create_options = DIRECTORY_FILE;
-        req
-    };
+    let mut a = ready(&mut core, 1, 0xA, dialect::SMB302, now);
+    let dir = |name: &str| dir_lease_create(name, GENERIC_READ, 2, R | H | W, true);
     let r = a.call(&mut core, now, Command::CREATE, |o| dir("d").encode(o));
     let (resp, lease) = granted(&r);
     assert_eq!(resp.oplock_level, 0xFF);
     assert_eq!(lease.map(|l| l.0), Some(R | H));
-    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB210, now);
+    let mut b = ready(&mut core, 2, 0xB, dialect::SMB210, now);
     let r = b.call(&mut core, now, Command::CREATE, |o| {
-        let mut req = lease_create("d", GENERIC_READ, 3, R | H, false);
-        req.create_options = DIRECTORY_FILE;
-        req.encode(o)
+        dir_lease_create("d", GENERIC_READ, 3, R | H, false).encode(o)
     });
     let (resp, lease) = granted(&r);
     assert_eq!((resp.oplock_level, lease), (0, None));
     // 3.x without directory leasing negotiated: none either.
-    let mut c = Client::ready_caps(&mut core, 3, 0xC, dialect::SMB302, 0, now);
+    let mut c = ready_caps(&mut core, 3, 0xC, dialect::SMB302, 0, now);
     let r = c.call(&mut core, now, Command::CREATE, |o| {
-        let mut req = lease_create("d", GENERIC_READ, 4, R | H, true);
-        req.create_options = DIRECTORY_FILE;
-        req.encode(o)
+        dir_lease_create("d", GENERIC_READ, 4, R | H, true).encode(o)
     });
     let (resp, lease) = granted(&r);
     assert_eq!((resp.oplock_level, lease), (0, None));
@@ -664,13 +442,9 @@ fn directory_leases_on_3x_only() {
 /// §3.3.5.9.11).
 #[test]
 fn a_change_in_a_directory_breaks_its_lease_except_the_makers() {
-    let (mut core, now) = core();
-    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB302, now);
-    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let (mut core, now, mut a, mut b) = two_clients(dialect::SMB302);
     let r = a.call(&mut core, now, Command::CREATE, |o| {
-        let mut req = lease_create("d", GENERIC_READ, 2, R | H, true);
-        req.create_options = DIRECTORY_FILE;
-        req.encode(o)
+        dir_lease_create("d", GENERIC_READ, 2, R | H, true).encode(o)
     });
     assert_eq!(granted(&r).1.map(|l| l.0), Some(R | H));
     // A creates d\a naming its directory lease as parent: no break.
@@ -707,9 +481,7 @@ fn a_change_in_a_directory_breaks_its_lease_except_the_makers() {
 /// lease with one, the SET_INFO waiting for it.
 #[test]
 fn setting_the_size_breaks_other_opens_caching() {
-    let (mut core, now) = core();
-    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB302, now);
-    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let (mut core, now, mut a, mut b) = two_clients(dialect::SMB302);
     let set_eof = |fid: FileId| {
         move |o: &mut Vec<u8>| {
             SetInfoRequest {
@@ -750,12 +522,9 @@ fn setting_the_size_breaks_other_opens_caching() {
 /// directory lease's H first (smbtorture smb2.lease.v2_request).
 #[test]
 fn a_sharing_violation_on_a_directory_breaks_its_lease() {
-    let (mut core, now) = core();
-    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB302, now);
-    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let (mut core, now, mut a, mut b) = two_clients(dialect::SMB302);
     let dir = |key: u8, share: u32| {
-        let mut req = lease_create("d", 0x001f_01ff, key, R | H | W, true);
-        req.create_options = DIRECTORY_FILE;
+        let mut req = dir_lease_create("d", 0x001f_01ff, key, R | H | W, true);
         req.share_access = share;
         req.file_attributes = 0x10;
         req
@@ -770,7 +539,7 @@ fn a_sharing_violation_on_a_directory_breaks_its_lease() {
             if current_lease_state == R | H && new_lease_state == R),
         "{n:?}"
     );
-    a.send(&mut core, now, Command::OPLOCK_BREAK, lease_ack(2, R));
+    a.submit(&mut core, now, Command::OPLOCK_BREAK, lease_ack(2, R));
     let rb = b.recv(&mut core);
     assert_eq!(rb.len(), 1);
     assert_eq!(rb[0].status(), NtStatus::SHARING_VIOLATION);
@@ -781,13 +550,9 @@ fn a_sharing_violation_on_a_directory_breaks_its_lease() {
 /// smb2.lease.v2_request); the WRITE itself breaks nothing.
 #[test]
 fn closing_a_written_file_breaks_its_directorys_lease() {
-    let (mut core, now) = core();
-    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB302, now);
-    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let (mut core, now, mut a, mut b) = two_clients(dialect::SMB302);
     let r = a.call(&mut core, now, Command::CREATE, |o| {
-        let mut req = lease_create("d", GENERIC_READ, 2, R | H, true);
-        req.create_options = DIRECTORY_FILE;
-        req.encode(o)
+        dir_lease_create("d", GENERIC_READ, 2, R | H, true).encode(o)
     });
     assert_eq!(granted(&r).1.map(|l| l.0), Some(R | H));
     let r = b.call(&mut core, now, Command::CREATE, |o| {
@@ -798,9 +563,7 @@ fn closing_a_written_file_breaks_its_directorys_lease() {
     only_break(a.recv(&mut core)); // the create itself
     a.call(&mut core, now, Command::OPLOCK_BREAK, lease_ack(2, 0));
     let r = a.call(&mut core, now, Command::CREATE, |o| {
-        let mut req = lease_create("d", GENERIC_READ, 2, R | H, true);
-        req.create_options = DIRECTORY_FILE;
-        req.encode(o)
+        dir_lease_create("d", GENERIC_READ, 2, R | H, true).encode(o)
     });
     assert_eq!(granted(&r).1.map(|l| l.0), Some(R | H), "re-armed");
     let r = b.call(&mut core, now, Command::WRITE, |o| {
@@ -838,16 +601,14 @@ fn closing_a_written_file_breaks_its_directorys_lease() {
 /// file as they left it (its attributes are read again after the wait).
 #[test]
 fn an_acknowledgment_waits_for_the_writes_sent_before_it() {
-    let (mut core, now) = core();
-    let mut a = Client::ready(&mut core, 1, 0xA, dialect::SMB302, now);
-    let mut b = Client::ready(&mut core, 2, 0xB, dialect::SMB302, now);
+    let (mut core, now, mut a, mut b) = two_clients(dialect::SMB302);
     let r = a.call(&mut core, now, Command::CREATE, |o| {
         lease_create("f", GENERIC_READ | GENERIC_WRITE, 1, R | H | W, true).encode(o)
     });
     let (fa, lease) = granted(&r);
     assert_eq!(lease.map(|l| l.0), Some(R | H | W));
     // B's read open breaks W and waits; its CREATE job saw an empty file.
-    let mid = b.send(&mut core, now, Command::CREATE, |o| {
+    let mid = b.submit(&mut core, now, Command::CREATE, |o| {
         client::create_request("f", GENERIC_READ, SHARE_ALL, OPEN, 0).encode(o)
     });
     assert_eq!(b.recv(&mut core)[0].status(), NtStatus::PENDING);

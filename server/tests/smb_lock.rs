@@ -2,385 +2,30 @@
 //! multi-element requests all or nothing, blocking locks granted when the holder unlocks or
 //! closes, and every way a waiting lock ends (CANCEL, CLOSE, TREE_DISCONNECT, LOGOFF, lost
 //! connection) leaving nothing in the lock table; READ and WRITE against other opens' locks.
-//! The client and harness are those of `smb_core.rs` (proto-smb2's codecs and NTLM helpers);
+//! The client and harness are `support::smb`'s (proto-smb2's codecs and NTLM helpers);
 //! jobs run on the test's thread, time does not move. Each test asserts the exact statuses.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
-use proto_smb2::auth::ntlm;
-use proto_smb2::client;
+use bytes::Bytes;
 use proto_smb2::cmd::lock;
-use proto_smb2::cmd::negotiate::dialect;
 use proto_smb2::cmd::*;
-use proto_smb2::compound::split_compound;
-use proto_smb2::nbss;
-use proto_smb2::{Command, Header, HeaderId, NtStatus};
-use server::users::{User, Users};
-use server::{ConnId, Core, CoreConfig, Listener, ShareBackend, ShareConfig};
-use vfs::memory::{MemoryFs, MemoryFsConfig};
+use proto_smb2::{Command, HeaderId, NtStatus};
+use server::Core;
+use vfs::memory::MemoryFs;
 use vfs::Vfs;
 
-const NOW_FT: u64 = 133_500_000_000_000_000;
-const PASSWORD: &str = "pw-alice";
+mod support;
 
-fn peer() -> SocketAddr {
-    "127.0.0.1:50000".parse().unwrap()
-}
-
-#[allow(clippy::disallowed_methods)] // a real origin for the virtual clock
-fn start() -> Instant {
-    Instant::now()
-}
-
-/// A core with share `export` (id 1) and a read-only share `ro` (id 2), user alice
-/// (uid/gid 1000).
-fn core() -> (Core, Arc<MemoryFs>, Instant) {
-    let now = start();
-    let fs = Arc::new(MemoryFs::new(
-        MemoryFsConfig::default(),
-        vfs::memory::system_clock(),
-    ));
-    let ro = Arc::new(MemoryFs::new(
-        MemoryFsConfig::default(),
-        vfs::memory::system_clock(),
-    ));
-    let mut users = Users::new();
-    users
-        .insert(User {
-            name: "alice".into(),
-            uid: Some(1000),
-            gid: Some(1000),
-            nt_hash: ntlm::nt_hash(PASSWORD),
-            groups: vec![],
-        })
-        .unwrap();
-    let share = |id, name: &str, read_only| ShareConfig {
-        share_id: id,
-        name: name.into(),
-        read_only,
-        clients: vec![],
-        root_squash: false,
-        all_squash: false,
-        anon_uid: 65534,
-        anon_gid: 65534,
-        smb: Default::default(),
-    };
-    let config = CoreConfig {
-        shares: vec![share(1, "export", false), share(2, "ro", true)],
-        users,
-        smb_seed: [5; 32],
-        ..CoreConfig::default()
-    };
-    let backends = vec![
-        ShareBackend {
-            share_id: 1,
-            vfs: fs.clone(),
-        },
-        ShareBackend {
-            share_id: 2,
-            vfs: ro.clone(),
-        },
-    ];
-    // Something to read on the read-only share.
-    let (h, _) = ro
-        .create(
-            &ro.root(),
-            b"readme.txt",
-            vfs::CreateHow::Guarded,
-            &vfs::SetAttrs {
-                mode: Some(0o644),
-                ..Default::default()
-            },
-            &vfs::Caller {
-                uid: 0,
-                gid: 0,
-                gids: vec![],
-            },
-        )
-        .unwrap();
-    ro.write(&h, 0, b"read only", vfs::Stability::FileSync)
-        .unwrap();
-    let mut core = Core::new(config, backends, vec![], true, now).unwrap();
-    core.handle_wall_clock(1_700_000_000);
-    (core, fs, now)
-}
-
-struct Resp {
-    header: Header,
-    msg: Vec<u8>,
-}
-
-impl Resp {
-    fn status(&self) -> NtStatus {
-        self.header.status
-    }
-}
-
-/// One SMB client connection to the core.
-struct Client {
-    conn: ConnId,
-    next_mid: u64,
-    sid: u64,
-    tid: u32,
-    /// CreditCharge of the next request (large READs and WRITEs need more than one).
-    charge: u16,
-    /// PreviousSessionId of the next login.
-    previous_session_id: u64,
-}
-
-impl Client {
-    fn connect(core: &mut Core, id: u64, now: Instant) -> Client {
-        let conn = ConnId((1 << 32) | id);
-        core.handle_conn_open(conn, Listener::Smb, peer(), now);
-        Client {
-            conn,
-            next_mid: 0,
-            sid: 0,
-            tid: 0,
-            charge: 1,
-            previous_session_id: 0,
-        }
-    }
-
-    fn build(&mut self, command: Command, body: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-        let charge = std::mem::replace(&mut self.charge, 1);
-        let h = Header {
-            credit_charge: charge,
-            status: NtStatus::SUCCESS,
-            command,
-            credits: 32,
-            flags: 0,
-            next_command: 0,
-            message_id: self.next_mid,
-            id: HeaderId::Sync {
-                process_id: 0xfeff,
-                tree_id: self.tid,
-            },
-            session_id: self.sid,
-            signature: [0; 16],
-        };
-        self.next_mid += u64::from(charge);
-        let mut m = Vec::new();
-        h.encode(&mut m);
-        body(&mut m);
-        m
-    }
-
-    /// Sends without waiting for the answer (jobs are not run).
-    fn send(&mut self, core: &mut Core, now: Instant, m: &[u8]) {
-        let mut f = Vec::new();
-        nbss::put_frame(&mut f, m);
-        core.handle_tcp_bytes(self.conn, &f, now);
-    }
-
-    /// Sends one request, runs the jobs, and returns the responses that came.
-    fn call(
-        &mut self,
-        core: &mut Core,
-        now: Instant,
-        command: Command,
-        body: impl FnOnce(&mut Vec<u8>),
-    ) -> Resp {
-        let m = self.build(command, body);
-        self.send(core, now, &m);
-        run_jobs(core, now);
-        let mut r = recv(core, self.conn);
-        assert_eq!(r.len(), 1, "one response");
-        r.remove(0)
-    }
-
-    fn login(&mut self, core: &mut Core, now: Instant, user: &str, password: &str) -> NtStatus {
-        let neg = client::negotiate_request(&[dialect::SMB210], &[], 0, [9; 16], [0; 32]);
-        let r = self.call(core, now, Command::NEGOTIATE, |o| neg.encode(o));
-        assert_eq!(r.status(), NtStatus::SUCCESS);
-        let auth = client::NtlmClient::new(
-            client::DEFAULT_NTLM_FLAGS,
-            client::Credentials::password(user, "WORKGROUP", "CLIENT", password),
-            client::ClientInputs {
-                time: NOW_FT,
-                client_challenge: [0x99; 8],
-                random_session_key: [0x5a; 16],
-            },
-        );
-        let ss = SessionSetupRequest {
-            previous_session_id: self.previous_session_id,
-            ..auth.session_setup(1, 0)
-        };
-        let r = self.call(core, now, Command::SESSION_SETUP, |o| ss.encode(o));
-        assert_eq!(r.status(), NtStatus::MORE_PROCESSING_REQUIRED);
-        self.sid = r.header.session_id;
-        let ss2 = SessionSetupRequest {
-            security_buffer: auth.answer(&r.msg).unwrap().token,
-            ..ss
-        };
-        self.call(core, now, Command::SESSION_SETUP, |o| ss2.encode(o))
-            .status()
-    }
-
-    fn tree(&mut self, core: &mut Core, now: Instant, share: &str) -> NtStatus {
-        let tc = TreeConnectRequest {
-            flags: 0,
-            path: format!("\\\\janus\\{share}").encode_utf16().collect(),
-            extension: None,
-        };
-        let r = self.call(core, now, Command::TREE_CONNECT, |o| tc.encode(o));
-        if r.status() == NtStatus::SUCCESS {
-            self.tid = r.header.tree_id().unwrap();
-        }
-        r.status()
-    }
-
-    fn ready(core: &mut Core, id: u64, now: Instant, share: &str) -> Client {
-        let mut c = Client::connect(core, id, now);
-        assert_eq!(c.login(core, now, "alice", PASSWORD), NtStatus::SUCCESS);
-        assert_eq!(c.tree(core, now, share), NtStatus::SUCCESS);
-        c
-    }
-}
-
-fn create_req(
-    name: &str,
-    access: u32,
-    share: u32,
-    disposition: u32,
-    options: u32,
-) -> CreateRequest {
-    client::create_request(name, access, share, disposition, options)
-}
-
-fn run_jobs(core: &mut Core, now: Instant) {
-    while let Some(job) = core.poll_job() {
-        let mut done = job.run();
-        assert!(done.take_follow_up().is_none());
-        core.handle_job_done(done, now);
-    }
-}
-
-thread_local! {
-    /// Frames the core sent to other connections than the one a test was reading.
-    static MAILBOX: std::cell::RefCell<Vec<(ConnId, Bytes)>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// The responses for `conn`: what the core sends now, and what earlier reads of other
-/// connections set aside. NFS replies (UDP) are dropped.
-fn recv(core: &mut Core, conn: ConnId) -> Vec<Resp> {
-    while let Some(t) = core.poll_transmit() {
-        if t.dest.is_none() {
-            MAILBOX.with(|m| m.borrow_mut().push((t.conn, t.data.to_bytes())));
-        }
-    }
-    let mine: Vec<Bytes> = MAILBOX.with(|m| {
-        let mut m = m.borrow_mut();
-        let (mine, rest): (Vec<_>, Vec<_>) = m.drain(..).partition(|(c, _)| *c == conn);
-        *m = rest;
-        mine.into_iter().map(|(_, b)| b).collect()
-    });
-    let mut out = Vec::new();
-    for b in mine {
-        let mut buf = BytesMut::from(&b[..]);
-        while let Some(f) = nbss::take_frame(&mut buf, nbss::MAX_FRAME_LEN).unwrap() {
-            let payload: Bytes = f.payload;
-            for p in split_compound(&payload, 64).unwrap() {
-                out.push(Resp {
-                    header: p.header,
-                    msg: p.msg.to_vec(),
-                });
-            }
-        }
-    }
-    out
-}
+use support::smb::{
+    close, core, create, create_req, read, recv, run_jobs, statuses, write, Client,
+};
 
 const GENERIC_READ: u32 = 0x8000_0000;
 const GENERIC_WRITE: u32 = 0x4000_0000;
 const SHARE_READ: u32 = 1;
 const SHARE_WRITE: u32 = 2;
 const OPEN_IF: u32 = 3;
-
-fn create(
-    c: &mut Client,
-    core: &mut Core,
-    now: Instant,
-    req: CreateRequest,
-) -> Result<CreateResponse, NtStatus> {
-    let r = c.call(core, now, Command::CREATE, |o| req.encode(o));
-    if r.status() != NtStatus::SUCCESS {
-        return Err(r.status());
-    }
-    Ok(CreateResponse::decode(&r.msg).unwrap())
-}
-
-fn close(
-    c: &mut Client,
-    core: &mut Core,
-    now: Instant,
-    file_id: FileId,
-    flags: u16,
-) -> (NtStatus, Option<CloseResponse>) {
-    let r = c.call(core, now, Command::CLOSE, |o| {
-        CloseRequest { flags, file_id }.encode(o)
-    });
-    let body = (r.status() == NtStatus::SUCCESS).then(|| CloseResponse::decode(&r.msg).unwrap());
-    (r.status(), body)
-}
-
-fn write(
-    c: &mut Client,
-    core: &mut Core,
-    now: Instant,
-    file_id: FileId,
-    offset: u64,
-    data: &[u8],
-) -> Result<u32, NtStatus> {
-    let req = WriteRequest {
-        offset,
-        file_id,
-        channel: 0,
-        remaining_bytes: 0,
-        channel_info: Vec::new(),
-        flags: 0,
-        data: Bytes::copy_from_slice(data),
-    };
-    c.charge = data.len().div_ceil(65536).max(1) as u16;
-    let r = c.call(core, now, Command::WRITE, |o| req.encode(o));
-    if r.status() != NtStatus::SUCCESS {
-        return Err(r.status());
-    }
-    Ok(WriteResponse::decode(&r.msg).unwrap().count)
-}
-
-fn read(
-    c: &mut Client,
-    core: &mut Core,
-    now: Instant,
-    file_id: FileId,
-    offset: u64,
-    length: u32,
-) -> Result<Vec<u8>, NtStatus> {
-    let req = ReadRequest {
-        padding: 0x50,
-        flags: 0,
-        length,
-        offset,
-        file_id,
-        minimum_count: 0,
-        channel: 0,
-        remaining_bytes: 0,
-        channel_info: Vec::new(),
-    };
-    c.charge = (length as usize).div_ceil(65536).max(1) as u16;
-    let r = c.call(core, now, Command::READ, |o| req.encode(o));
-    if r.status() != NtStatus::SUCCESS {
-        return Err(r.status());
-    }
-    Ok(ReadResponse::decode(&Bytes::from(r.msg))
-        .unwrap()
-        .data
-        .to_vec())
-}
 
 // ---- LOCK ----
 
@@ -443,10 +88,6 @@ fn lock_pending(
     mid
 }
 
-fn statuses(r: &[Resp]) -> Vec<NtStatus> {
-    r.iter().map(Resp::status).collect()
-}
-
 /// The final answers `c` got now, by MessageId.
 fn finals(c: &Client, core: &mut Core) -> Vec<(u64, NtStatus)> {
     recv(core, c.conn)
@@ -485,24 +126,7 @@ fn table_waiters(core: &Core) -> usize {
 }
 
 fn cancel(c: &mut Client, core: &mut Core, now: Instant, mid: u64) {
-    let h = Header {
-        credit_charge: 0,
-        status: NtStatus::SUCCESS,
-        command: Command::CANCEL,
-        credits: 0,
-        flags: 0,
-        next_command: 0,
-        message_id: mid,
-        id: HeaderId::Sync {
-            process_id: 0xfeff,
-            tree_id: c.tid,
-        },
-        session_id: c.sid,
-        signature: [0; 16],
-    };
-    let mut m = Vec::new();
-    h.encode(&mut m);
-    CancelRequest.encode(&mut m);
+    let m = c.cancel_msg(mid);
     c.send(core, now, &m);
     run_jobs(core, now);
 }
@@ -906,8 +530,6 @@ fn waiters_are_granted_one_after_the_other() {
     assert_eq!(table_waiters(&core), 0);
     assert_eq!(table_locks(&core), 1);
 }
-
-mod support;
 
 /// An NFS WRITE of `name` whose job is emitted but not run: it holds the file's slot at the
 /// lock table's in-flight gate, so an SMB LOCK of the file parks behind it.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod layer;
+pub mod smb;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use proto_nfs::rpc::{
     AcceptStat, AuthSysParms, CallBody, MessageBody, OpaqueAuth, ReplyBody, RpcMessage,
 };
 use proto_nfs::xdr::XdrEncode;
-use server::{Core, CoreConfig, Job, JobDone, Listener, ShareBackend, ShareConfig};
+use server::{Core, CoreConfig, Job, JobDone, Listener, ShareBackend};
 
 /// The share id every test uses.
 pub const SHARE: u32 = 3;
@@ -29,17 +30,7 @@ pub fn peer() -> SocketAddr {
 /// verifier "bootverf", defaults otherwise.
 pub fn base_config() -> CoreConfig {
     CoreConfig {
-        shares: vec![ShareConfig {
-            share_id: SHARE,
-            name: "s".into(),
-            read_only: false,
-            clients: vec![],
-            root_squash: false,
-            all_squash: false,
-            anon_uid: 65534,
-            anon_gid: 65534,
-            smb: Default::default(),
-        }],
+        shares: vec![smb::share(SHARE, "s", false)],
         write_verifier: *b"bootverf",
         ..CoreConfig::default()
     }
