@@ -626,9 +626,20 @@ fn after_a_restart_a_durable_open_is_reclaimed_in_grace() {
         c.create(&mut w, &open_req("f", 0, BATCH, vec![dh2c(fid, 4)])),
         Err(NtStatus::OBJECT_NAME_NOT_FOUND)
     );
-    let r = c
-        .create(&mut w, &open_req("f", 0, BATCH, vec![dh2c(fid, 3)]))
-        .unwrap();
+    // The reclaim lets the newcomer's waiting CREATE run, which breaks the reclaimed Batch
+    // oplock: the client gets its CREATE response first, then the break of the FileId it
+    // names (a client ignores a break for a FileId it does not know yet).
+    let mut rs = c.start_create(&mut w, &open_req("f", 0, BATCH, vec![dh2c(fid, 3)]));
+    assert_eq!(
+        rs.iter()
+            .map(|r| (r.header.command, r.header.message_id == u64::MAX))
+            .collect::<Vec<_>>(),
+        [(Command::CREATE, false), (Command::OPLOCK_BREAK, true)],
+        "the reconnect's response before the break"
+    );
+    c.breaks.push(rs.remove(1));
+    assert_eq!(rs[0].status(), NtStatus::SUCCESS);
+    let r = CreateResponse::decode(&rs[0].msg).unwrap();
     assert_eq!((r.file_id, r.oplock_level), (fid, BATCH));
     assert_eq!(c.read(&mut w, fid, 16).unwrap(), b"before");
     assert!(!w.core.in_grace(), "everything reclaimed: grace ends early");

@@ -757,6 +757,8 @@ impl Core {
         };
         let (handle, name) = (f.handle.clone(), f.name.clone());
         let share_id = ctx.share_id;
+        // Breaks for this connection wait until the reconnect is answered.
+        *self.smb.reconnecting.entry(ctx.conn).or_default() += 1;
         self.smb_job(
             share_id,
             Work::View { handle, name },
@@ -765,6 +767,23 @@ impl Core {
                 then: Then::Reconnected(Box::new(r)),
             },
         );
+    }
+
+    /// The reconnect on `conn` was answered: the breaks held for the connection go out
+    /// once none is left unanswered.
+    fn smb_reconnect_answered(&mut self, conn: ConnId, now: Instant) {
+        if let std::collections::btree_map::Entry::Occupied(mut n) =
+            self.smb.reconnecting.entry(conn)
+        {
+            *n.get_mut() -= 1;
+            if *n.get() > 0 {
+                return;
+            }
+            n.remove();
+        }
+        for b in self.smb.held_breaks.remove(&conn).unwrap_or_default() {
+            self.smb_send_break(b, now);
+        }
     }
 
     /// The attributes of a reconnected (or replayed) open came back: the CREATE response.
@@ -781,7 +800,8 @@ impl Core {
                 // The file is gone or unreadable: the open cannot go on.
                 self.smb_durable_forget(r.volatile);
                 self.smb_close_opens(vec![r.volatile], now);
-                return self.smb_error(ctx, s);
+                self.smb_error(ctx, s);
+                return self.smb_reconnect_answered(ctx.conn, now);
             }
         };
         let (info, file_attributes) = times_sizes(&view);
@@ -822,6 +842,7 @@ impl Core {
             contexts,
         };
         self.smb_reply(ctx, Reply::ok(body(|b| resp.encode(b))));
+        self.smb_reconnect_answered(ctx.conn, now);
     }
 
     /// After the lock table granted the open `volatile` (§3.3.5.9.6/.10 "Successful Open

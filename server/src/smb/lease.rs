@@ -284,6 +284,13 @@ impl Core {
             }
         };
         if let Some((conn, session, notification)) = target {
+            if self.smb.reconnecting.contains_key(&conn) {
+                // A durable reconnect on this connection has not been answered yet: the
+                // client must learn the FileId before a break names it (a client drops a
+                // break for a handle it does not know, and then never acknowledges it).
+                self.smb.held_breaks.entry(conn).or_default().push(b);
+                return;
+            }
             if let Some(c) = self.smb.conns.get_mut(&conn) {
                 match c.machine.send_break(&notification, session) {
                     Ok(()) => {

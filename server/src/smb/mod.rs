@@ -335,6 +335,10 @@ pub(crate) struct SmbState {
     conn_writes: BTreeMap<ConnId, usize>,
     write_conns: BTreeMap<u64, ConnId>,
     held_acks: BTreeMap<ConnId, VecDeque<(Ctx, proto_smb2::cmd::OplockBreak)>>,
+    /// Durable reconnects per connection whose CREATE response is not sent yet, and the
+    /// breaks for that connection held until it is ([`Core::smb_send_break`]).
+    reconnecting: BTreeMap<ConnId, usize>,
+    held_breaks: BTreeMap<ConnId, Vec<lockstate::BreakNotice>>,
     tickets: BTreeMap<Ticket, Pending>,
     parked: BTreeMap<SmbRequestId, Pending>,
     /// Tickets of requests of a lost connection whose completion the table had already
@@ -420,6 +424,8 @@ impl SmbState {
             conn_writes: BTreeMap::new(),
             write_conns: BTreeMap::new(),
             held_acks: BTreeMap::new(),
+            reconnecting: BTreeMap::new(),
+            held_breaks: BTreeMap::new(),
             jobs: BTreeMap::new(),
             tickets: BTreeMap::new(),
             parked: BTreeMap::new(),
@@ -585,6 +591,8 @@ impl Core {
         c.machine.handle_connection_lost();
         self.smb.dirty.remove(&conn);
         self.smb.held_acks.remove(&conn);
+        self.smb.reconnecting.remove(&conn);
+        self.smb.held_breaks.remove(&conn);
         self.smb.conn_writes.remove(&conn);
         let ids = self.smb.opens.ids_where(|o| o.conn == conn);
         // MS-SMB2 §3.3.7.1: durable opens outlive the connection.
