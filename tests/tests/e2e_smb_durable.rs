@@ -10,13 +10,12 @@
 //! the reclaim, its LOCK of the range is then refused (the lock came back with the open), and
 //! granted once the reclaimed handle unlocks.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::ffi::OsString;
 use std::time::Duration;
 
-use janus_tests::e2e::process::{run, CmdOutput};
+use janus_tests::e2e::process::CmdOutput;
 use janus_tests::e2e::server::Server;
-use janus_tests::e2e::{smb_python, users_file, ServerBuilder, TempDir};
+use janus_tests::e2e::{smb_py_check, users_file, ServerBuilder, TempDir};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 const USER: &str = "alice";
@@ -38,29 +37,10 @@ fn server(label: &str) -> (Server, TempDir) {
     (s, tmp)
 }
 
-fn script() -> PathBuf {
-    janus_tests::e2e::workspace_root().join("tests/clients/smb_durable.py")
-}
-
 /// Runs one check of `smb_durable.py`; asserts it passed and printed `check=NAME ok`.
 fn check(s: &Server, name: &str, extra: &[String]) -> CmdOutput {
-    let out = run(
-        Command::new(smb_python())
-            .arg(script())
-            .args(["--port", &s.smb_port().to_string()])
-            .args(["--user", USER, "--password", PASSWORD, "--share", "export"])
-            .args(extra)
-            .arg(name),
-        TIMEOUT,
-    );
-    assert!(
-        out.success() && out.stdout_str().contains(&format!("check={name} ok")),
-        "smb_durable.py {name}: {}\nserver log:\n{}",
-        out.describe(),
-        s.log()
-    );
-    eprintln!("{}", out.stdout_str());
-    out
+    let extra: Vec<OsString> = extra.iter().map(OsString::from).collect();
+    smb_py_check(s, "smb_durable.py", (USER, PASSWORD), &extra, name, TIMEOUT)
 }
 
 #[test]

@@ -5,12 +5,10 @@
 //! times out to NONE after the configured `break_timeout` (2 s here), the waiting open then
 //! completing and the late acknowledgment refused (MS-SMB2 §3.3.4.7, §3.3.5.22.2, §3.3.6.5).
 
-use std::process::Command;
 use std::time::Duration;
 
-use janus_tests::e2e::process::run;
 use janus_tests::e2e::server::Server;
-use janus_tests::e2e::{smb_python, users_file, ServerBuilder, TempDir};
+use janus_tests::e2e::{smb_py_check, users_file, ServerBuilder, TempDir};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "Smb-Lease-4";
@@ -31,23 +29,18 @@ fn server(label: &str) -> (Server, TempDir) {
 
 /// Runs one check of `smb_lease.py`; asserts it passed and printed `check=NAME ok`.
 fn check(s: &Server, name: &str) {
-    let script = janus_tests::e2e::workspace_root().join("tests/clients/smb_lease.py");
-    let out = run(
-        Command::new(smb_python())
-            .arg(script)
-            .args(["--port", &s.smb_port().to_string()])
-            .args(["--user", USER, "--password", PASSWORD, "--share", "export"])
-            .args(["--break-timeout", &BREAK_TIMEOUT_SECS.to_string()])
-            .arg(name),
+    let extra = [
+        "--break-timeout".into(),
+        BREAK_TIMEOUT_SECS.to_string().into(),
+    ];
+    smb_py_check(
+        s,
+        "smb_lease.py",
+        (USER, PASSWORD),
+        &extra,
+        name,
         Duration::from_secs(60),
     );
-    assert!(
-        out.success() && out.stdout_str().contains(&format!("check={name} ok")),
-        "smb_lease.py {name}: {}\nserver log:\n{}",
-        out.describe(),
-        s.log()
-    );
-    eprintln!("{}", out.stdout_str());
 }
 
 #[test]

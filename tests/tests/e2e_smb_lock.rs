@@ -4,13 +4,10 @@
 //! the holder unlocks, a blocking LOCK cancelled (STATUS_CANCELLED, never granted), and a
 //! multi-element LOCK that fails as a whole (MS-SMB2 §3.3.5.14).
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
-use janus_tests::e2e::process::run;
 use janus_tests::e2e::server::Server;
-use janus_tests::e2e::{smb_python, users_file, ServerBuilder, TempDir};
+use janus_tests::e2e::{smb_py_check, users_file, ServerBuilder, TempDir};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const USER: &str = "bob";
@@ -28,27 +25,9 @@ fn server(label: &str) -> (Server, TempDir) {
     (s, tmp)
 }
 
-fn script() -> PathBuf {
-    janus_tests::e2e::workspace_root().join("tests/clients/smb_lock.py")
-}
-
 /// Runs one check of `smb_lock.py`; asserts it passed and printed `check=NAME ok`.
 fn check(s: &Server, name: &str) {
-    let out = run(
-        Command::new(smb_python())
-            .arg(script())
-            .args(["--port", &s.smb_port().to_string()])
-            .args(["--user", USER, "--password", PASSWORD, "--share", "export"])
-            .arg(name),
-        TIMEOUT,
-    );
-    assert!(
-        out.success() && out.stdout_str().contains(&format!("check={name} ok")),
-        "smb_lock.py {name}: {}\nserver log:\n{}",
-        out.describe(),
-        s.log()
-    );
-    eprintln!("{}", out.stdout_str());
+    smb_py_check(s, "smb_lock.py", (USER, PASSWORD), &[], name, TIMEOUT);
 }
 
 #[test]

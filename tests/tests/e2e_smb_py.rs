@@ -6,15 +6,14 @@
 //! with each cipher (AES-128/256-CCM/GCM; smbprotocol's `preferred_encryption_algos`
 //! offers exactly one).
 
+use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
-use janus_tests::e2e::process::{run, CmdOutput};
+use janus_tests::e2e::process::CmdOutput;
 use janus_tests::e2e::server::Server;
 use janus_tests::e2e::{
-    fnv1a64, pseudo_random_bytes, smb_python, users_file, ServerBuilder, TempDir,
+    fnv1a64, pseudo_random_bytes, smb_py_check, users_file, ServerBuilder, TempDir,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -33,31 +32,11 @@ fn server(label: &str) -> (Server, TempDir) {
     (s, tmp)
 }
 
-fn script() -> PathBuf {
-    janus_tests::e2e::workspace_root().join("tests/clients/smb_files.py")
-}
-
 /// Runs one check of `smb_files.py`; asserts it passed and printed `check=NAME ok`.
 fn check(s: &Server, name: &str, extra: &[String]) -> CmdOutput {
-    let out = run(
-        Command::new(smb_python())
-            .arg(script())
-            .args(["--port", &s.smb_port().to_string()])
-            .args(["--user", USER, "--password", PASSWORD, "--share", "export"])
-            .arg("--share-dir")
-            .arg(s.share_dir("export"))
-            .args(extra)
-            .arg(name),
-        TIMEOUT,
-    );
-    assert!(
-        out.success() && out.stdout_str().contains(&format!("check={name} ok")),
-        "smb_files.py {name}: {}\nserver log:\n{}",
-        out.describe(),
-        s.log()
-    );
-    eprintln!("{}", out.stdout_str());
-    out
+    let mut args = vec![OsString::from("--share-dir"), s.share_dir("export").into()];
+    args.extend(extra.iter().map(OsString::from));
+    smb_py_check(s, "smb_files.py", (USER, PASSWORD), &args, name, TIMEOUT)
 }
 
 #[test]

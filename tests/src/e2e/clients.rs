@@ -125,3 +125,34 @@ pub fn smb_python() -> PathBuf {
     );
     python
 }
+
+/// Runs check `name` of the Python smbprotocol script `tests/clients/<script>` against the
+/// share "export" of `s` as `user`/`password` (`--port --user --password --share`, then
+/// `extra`, then `name`); asserts that it exited 0 and printed `check=NAME ok`, and returns
+/// its output (printed to stderr for the test log).
+pub fn smb_py_check(
+    s: &super::server::Server,
+    script: &str,
+    (user, password): (&str, &str),
+    extra: &[std::ffi::OsString],
+    name: &str,
+    timeout: Duration,
+) -> CmdOutput {
+    let out = run(
+        Command::new(smb_python())
+            .arg(super::workspace_root().join("tests/clients").join(script))
+            .args(["--port", &s.smb_port().to_string()])
+            .args(["--user", user, "--password", password, "--share", "export"])
+            .args(extra)
+            .arg(name),
+        timeout,
+    );
+    assert!(
+        out.success() && out.stdout_str().contains(&format!("check={name} ok")),
+        "{script} {name}: {}\nserver log:\n{}",
+        out.describe(),
+        s.log()
+    );
+    eprintln!("{}", out.stdout_str());
+    out
+}

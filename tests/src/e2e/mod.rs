@@ -23,7 +23,7 @@ pub mod smb_serve;
 pub mod tmp;
 
 pub use capture::Capture;
-pub use clients::{build_c_client, nfs_cat, nfs_cp, nfs_ls, smb_python};
+pub use clients::{build_c_client, nfs_cat, nfs_cp, nfs_ls, smb_py_check, smb_python};
 pub use process::{raise_nofile, run, CmdOutput};
 pub use server::{Server, ServerBuilder, Target};
 pub use tmp::TempDir;
