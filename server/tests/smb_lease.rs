@@ -659,3 +659,68 @@ fn an_acknowledgment_waits_for_the_writes_sent_before_it() {
         "B's CREATE reports the size A's flush left"
     );
 }
+
+/// Only the WRITEs in flight when the acknowledgment arrived hold it: a WRITE the client
+/// sent after it (here to another file) does not, so a client that keeps writing cannot
+/// starve its own acknowledgment.
+#[test]
+fn a_later_write_does_not_hold_an_acknowledgment() {
+    let (mut core, now, mut a, mut b) = two_clients(dialect::SMB302);
+    let r = a.call(&mut core, now, Command::CREATE, |o| {
+        lease_create("f", GENERIC_READ | GENERIC_WRITE, 1, R | H | W, true).encode(o)
+    });
+    let (fa, _) = granted(&r);
+    let r = a.call(&mut core, now, Command::CREATE, |o| {
+        client::create_request("g", GENERIC_READ | GENERIC_WRITE, SHARE_ALL, OPEN_IF, 0)
+            .encode(o)
+    });
+    let (ga, _) = granted(&r);
+    b.submit(&mut core, now, Command::CREATE, |o| {
+        client::create_request("f", GENERIC_READ, SHARE_ALL, OPEN, 0).encode(o)
+    });
+    assert_eq!(b.recv(&mut core)[0].status(), NtStatus::PENDING);
+    only_break(a.recv(&mut core));
+    let write = |a: &mut Client, f| {
+        a.build(Command::WRITE, |o| {
+            WriteRequest {
+                offset: 0,
+                file_id: f,
+                channel: 0,
+                remaining_bytes: 0,
+                channel_info: Vec::new(),
+                flags: 0,
+                data: Bytes::from_static(b"data"),
+            }
+            .encode(o)
+        })
+    };
+    let (w1, ack, w2) = (
+        write(&mut a, fa.file_id),
+        a.build(Command::OPLOCK_BREAK, lease_ack(1, R | H)),
+        write(&mut a, ga.file_id),
+    );
+    let mut frames = Vec::new();
+    for m in [&w1, &ack, &w2] {
+        nbss::put_frame(&mut frames, m);
+    }
+    core.handle_tcp_bytes(a.conn, &frames, now);
+    // Run the first WRITE only; the second stays in flight.
+    let mut done = core.poll_job().expect("the first WRITE").run();
+    assert!(done.take_follow_up().is_none());
+    core.handle_job_done(done, now);
+    let ra = a.recv(&mut core);
+    assert_eq!(
+        ra.iter()
+            .map(|r| (r.header.command, r.status()))
+            .collect::<Vec<_>>(),
+        [
+            (Command::WRITE, NtStatus::SUCCESS),
+            (Command::OPLOCK_BREAK, NtStatus::SUCCESS)
+        ],
+        "acknowledged while the later WRITE is still in flight"
+    );
+    run_jobs(&mut core, now);
+    let ra = a.recv(&mut core);
+    assert_eq!(ra.len(), 1);
+    assert_eq!(ra[0].header.command, Command::WRITE);
+}

@@ -186,6 +186,15 @@ struct Ctx {
     share_id: u32,
 }
 
+/// A break acknowledgment waiting for the WRITE jobs (tokens) its connection had in flight
+/// when it arrived ([`Core::smb_ack_or_hold`]).
+#[derive(Debug)]
+struct HeldAck {
+    before: BTreeSet<u64>,
+    ctx: Ctx,
+    req: proto_smb2::cmd::OplockBreak,
+}
+
 /// A CREATE between its steps.
 #[derive(Debug)]
 struct CreateState {
@@ -330,11 +339,11 @@ pub(crate) struct SmbState {
     /// of each WRITE job in flight, by token, and the WRITE jobs waiting behind it.
     writing: BTreeMap<u64, (u32, Vec<u8>)>,
     write_queues: BTreeMap<(u32, Vec<u8>), VecDeque<Job>>,
-    /// WRITE jobs in flight per connection, and the break acknowledgments that arrived on
-    /// the connection behind them ([`Core::smb_ack_or_hold`]).
-    conn_writes: BTreeMap<ConnId, usize>,
+    /// The connection of each WRITE job in flight, by token, and per connection the break
+    /// acknowledgments held until the WRITEs in flight when they arrived are done
+    /// ([`Core::smb_ack_or_hold`]; at most one per call the connection may have open).
     write_conns: BTreeMap<u64, ConnId>,
-    held_acks: BTreeMap<ConnId, VecDeque<(Ctx, proto_smb2::cmd::OplockBreak)>>,
+    held_acks: BTreeMap<ConnId, VecDeque<HeldAck>>,
     /// Durable reconnects per connection whose CREATE response is not sent yet, and the
     /// breaks for that connection held until it is ([`Core::smb_send_break`]).
     reconnecting: BTreeMap<ConnId, usize>,
@@ -421,7 +430,6 @@ impl SmbState {
             next_token: 1,
             writing: BTreeMap::new(),
             write_queues: BTreeMap::new(),
-            conn_writes: BTreeMap::new(),
             write_conns: BTreeMap::new(),
             held_acks: BTreeMap::new(),
             reconnecting: BTreeMap::new(),
@@ -593,7 +601,6 @@ impl Core {
         self.smb.held_acks.remove(&conn);
         self.smb.reconnecting.remove(&conn);
         self.smb.held_breaks.remove(&conn);
-        self.smb.conn_writes.remove(&conn);
         let ids = self.smb.opens.ids_where(|o| o.conn == conn);
         // MS-SMB2 §3.3.7.1: durable opens outlive the connection.
         let ids = self.smb_durable_disconnect(ids, now);
@@ -859,8 +866,7 @@ impl Core {
             self.jobs.push_back(job);
             return;
         };
-        if let Some(ctx) = &self.smb.jobs.get(&token).and_then(|p| p.ctx.clone()) {
-            *self.smb.conn_writes.entry(ctx.conn).or_default() += 1;
+        if let Some(ctx) = self.smb.jobs.get(&token).and_then(|p| p.ctx.as_ref()) {
             self.smb.write_conns.insert(token, ctx.conn);
         }
         self.smb.writing.insert(token, file.clone());
@@ -873,21 +879,11 @@ impl Core {
         }
     }
 
-    /// A WRITE job ended: the next one of its file may run. Returns its connection when
-    /// that has no WRITE in flight any more (the acknowledgments held behind its WRITEs may
-    /// go, [`Core::smb_ack_or_hold`]).
+    /// A WRITE job ended: the next one of its file may run. Returns its connection (the
+    /// acknowledgments held behind its WRITEs may go, [`Core::smb_acks_released`]).
     fn smb_write_done(&mut self, token: u64) -> Option<ConnId> {
         let file = self.smb.writing.remove(&token)?;
-        let mut idle = None;
-        if let Some(conn) = self.smb.write_conns.remove(&token) {
-            if let btree_map::Entry::Occupied(mut n) = self.smb.conn_writes.entry(conn) {
-                *n.get_mut() -= 1;
-                if *n.get() == 0 {
-                    n.remove();
-                    idle = Some(conn);
-                }
-            }
-        }
+        let conn = self.smb.write_conns.remove(&token);
         if let btree_map::Entry::Occupied(mut q) = self.smb.write_queues.entry(file) {
             match q.get_mut().pop_front() {
                 Some(next) => self.jobs.push_back(next),
@@ -896,7 +892,7 @@ impl Core {
                 }
             }
         }
-        idle
+        conn
     }
 
     // ---- requests ----
@@ -1435,15 +1431,45 @@ impl Core {
     /// before it: a client flushes its cached writes and then acknowledges (MS-SMB2
     /// §3.2.5.19), and the operation that waits for the acknowledgment must see those
     /// writes. WRITE jobs run on workers, the acknowledgment would otherwise overtake them.
+    /// Only the WRITEs in flight when it arrived hold it (not later ones: a client that
+    /// keeps writing must not starve its own acknowledgment), and acknowledgments stay in
+    /// their order.
     fn smb_ack_or_hold(&mut self, ctx: Ctx, req: proto_smb2::cmd::OplockBreak, now: Instant) {
-        if self.smb.conn_writes.contains_key(&ctx.conn) {
-            self.smb
-                .held_acks
-                .entry(ctx.conn)
-                .or_default()
-                .push_back((ctx, req));
-        } else {
-            self.smb_oplock_break(&ctx, req, now);
+        let before: BTreeSet<u64> = self
+            .smb
+            .write_conns
+            .iter()
+            .filter(|(_, c)| **c == ctx.conn)
+            .map(|(t, _)| *t)
+            .collect();
+        if before.is_empty() && !self.smb.held_acks.contains_key(&ctx.conn) {
+            return self.smb_oplock_break(&ctx, req, now);
+        }
+        self.smb
+            .held_acks
+            .entry(ctx.conn)
+            .or_default()
+            .push_back(HeldAck { before, ctx, req });
+    }
+
+    /// The WRITE `token` of `conn` is done: the acknowledgments at the front of the
+    /// connection's queue that waited for nothing else are processed.
+    fn smb_acks_released(&mut self, conn: ConnId, token: u64, now: Instant) {
+        let Some(q) = self.smb.held_acks.get_mut(&conn) else {
+            return;
+        };
+        for h in q.iter_mut() {
+            h.before.remove(&token);
+        }
+        let mut ready = Vec::new();
+        while q.front().is_some_and(|h| h.before.is_empty()) {
+            ready.extend(q.pop_front());
+        }
+        if q.is_empty() {
+            self.smb.held_acks.remove(&conn);
+        }
+        for h in ready {
+            self.smb_oplock_break(&h.ctx, h.req, now);
         }
     }
 
@@ -2489,13 +2515,11 @@ impl Core {
 
     /// A job of the SMB side finished.
     pub(crate) fn smb_job_done(&mut self, token: u64, out: Output, now: Instant) {
-        let idle = self.smb_write_done(token);
+        let writer = self.smb_write_done(token);
         self.smb_job_result(token, out, now);
         // After the WRITE's own answer: the acknowledgments its connection sent behind it.
-        if let Some(conn) = idle {
-            for (ctx, req) in self.smb.held_acks.remove(&conn).unwrap_or_default() {
-                self.smb_oplock_break(&ctx, req, now);
-            }
+        if let Some(conn) = writer {
+            self.smb_acks_released(conn, token, now);
         }
     }
 
