@@ -671,8 +671,7 @@ fn a_later_write_does_not_hold_an_acknowledgment() {
     });
     let (fa, _) = granted(&r);
     let r = a.call(&mut core, now, Command::CREATE, |o| {
-        client::create_request("g", GENERIC_READ | GENERIC_WRITE, SHARE_ALL, OPEN_IF, 0)
-            .encode(o)
+        client::create_request("g", GENERIC_READ | GENERIC_WRITE, SHARE_ALL, OPEN_IF, 0).encode(o)
     });
     let (ga, _) = granted(&r);
     b.submit(&mut core, now, Command::CREATE, |o| {
